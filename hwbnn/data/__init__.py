@@ -1,0 +1,141 @@
+"""Datasets as channels-last unsigned integer frames.
+
+``digits`` (scikit-learn's 8x8 digits, values 0..16, i.e. uint5) is embedded and needs no
+download; MNIST / Fashion-MNIST (IDX files) and CIFAR-10 (python batches) load from a
+user-given folder. Every loader returns a :class:`Dataset` with a fixed train/test split.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import uint_encoding_for
+
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 0
+
+
+@dataclass
+class Dataset:
+    """Integer frames ``(N, H, W, C)`` (uint8) and labels, split into train and test."""
+
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    input_encoding: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.train_y.max(), self.test_y.max())) + 1
+
+
+def load_digits() -> Dataset:
+    """scikit-learn digits: 1797 8x8 images, values 0..16; stratified 80/20 split, seed 0."""
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sklearn_digits()
+    images = bunch.images.astype(np.uint8)[..., None]
+    labels = bunch.target.astype(np.int64)
+    train_x, test_x, train_y, test_y = train_test_split(
+        images, labels, test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED,
+        stratify=labels)
+    return Dataset("digits", train_x, train_y, test_x, test_y, uint_encoding_for(16))
+
+
+def _existing(path: str | Path | None, dataset: str) -> Path:
+    if path is None:
+        raise HwbnnError(f"dataset {dataset!r} needs --data-path pointing to its files")
+    path = Path(path)
+    if not path.is_dir():
+        raise HwbnnError(f"dataset path {str(path)!r} does not exist or is not a folder")
+    return path
+
+
+def _open_maybe_gz(folder: Path, stem: str) -> bytes:
+    for name in (stem, stem + ".gz"):
+        file = folder / name
+        if file.is_file():
+            return gzip.decompress(file.read_bytes()) if name.endswith(".gz") else (
+                file.read_bytes())
+    raise HwbnnError(f"{stem}[.gz] not found in {str(folder)!r}")
+
+
+def read_idx(data: bytes, what: str) -> np.ndarray:
+    """Parse an IDX file (unsigned byte data): magic 0x0000 0x08 NDIM, big-endian dims."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise HwbnnError(f"{what}: not an IDX file of unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise HwbnnError(f"{what}: truncated IDX header")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(data, dtype=np.uint8, offset=header)
+    if body.size != int(np.prod(dims)):
+        raise HwbnnError(f"{what}: holds {body.size} bytes, dims {dims} need {np.prod(dims)}")
+    return body.reshape(dims)
+
+
+def load_mnist(path: str | Path | None, name: str = "mnist") -> Dataset:
+    """MNIST or Fashion-MNIST from the four IDX files (optionally gzipped) in ``path``."""
+    folder = _existing(path, name)
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(_open_maybe_gz(folder, f"{prefix}-images-idx3-ubyte"), prefix)
+        labels = read_idx(_open_maybe_gz(folder, f"{prefix}-labels-idx1-ubyte"), prefix)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise HwbnnError(f"{name} {split}: images {images.shape} and labels "
+                             f"{labels.shape} do not match")
+        parts[split] = (images[..., None].copy(), labels.astype(np.int64))
+    return Dataset(name, *parts["train"], *parts["test"], "uint8")
+
+
+def load_cifar10(path: str | Path | None) -> Dataset:
+    """CIFAR-10 python batches (data_batch_1..5, test_batch) from ``path``, as (N, 32, 32, 3)."""
+    folder = _existing(path, "cifar10")
+
+    def batch(name: str):
+        file = folder / name
+        if not file.is_file():
+            raise HwbnnError(f"cifar10: {name} not found in {str(folder)!r}")
+        try:
+            with file.open("rb") as handle:
+                content = pickle.load(handle, encoding="bytes")
+            data = np.asarray(content[b"data"], dtype=np.uint8)
+            labels = np.asarray(content[b"labels"], dtype=np.int64)
+        except Exception as error:
+            raise HwbnnError(f"cifar10: {name} is not a CIFAR-10 python batch ({error})") from None
+        if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+            raise HwbnnError(f"cifar10: {name} has data {data.shape}, labels {labels.shape}")
+        return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    test_x, test_y = batch("test_batch")
+    return Dataset("cifar10", np.concatenate([x for x, _ in train]),
+                   np.concatenate([y for _, y in train]), test_x, test_y, "uint8")
+
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def load(name: str, path: str | Path | None = None) -> Dataset:
+    """Load a dataset by name; ``path`` is the folder holding its files (not for digits)."""
+    if name == "digits":
+        return load_digits()
+    if name in ("mnist", "fashion-mnist"):
+        return load_mnist(path, name)
+    if name == "cifar10":
+        return load_cifar10(path)
+    raise HwbnnError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")

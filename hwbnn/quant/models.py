@@ -1,0 +1,113 @@
+"""Model builders: a quantized MLP and CNN described by a small JSON-able config.
+
+Config keys: ``arch`` (mlp | cnn), ``input_shape`` (H, W, C), ``input_encoding`` (uintN),
+``num_classes``, ``conv`` (cnn only: list of output channels, "M" = 2x2 max pooling),
+``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`),
+``activations`` (binary | ternary | uintN), ``group`` (bitwidth group size).
+
+Each hidden layer is quantized layer -> BatchNorm (-> MaxPool); the next layer's input
+quantizer is the activation. The last layer has no BatchNorm: its integer accumulators are
+the scores (a positive learned temperature scales them for the loss only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import HwbnnError
+from ..ir.encoding import validate_encoding
+from .layers import QuantConv2d, QuantLinear, ScoreScale
+from .quantizers import ActivationQuantizer, weight_quantizer
+
+DEFAULTS = {
+    "arch": "mlp",
+    "input_shape": [8, 8, 1],
+    "input_encoding": "uint5",
+    "num_classes": 10,
+    "conv": [],
+    "dense": [256, 256],
+    "weights": "binary",
+    "activations": "binary",
+    "group": 1,
+}
+
+
+def complete_config(config: dict) -> dict:
+    """Fill defaults and check the config; raise HwbnnError naming a bad key."""
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise HwbnnError(f"unknown model config key(s): {', '.join(sorted(unknown))}")
+    config = {**DEFAULTS, **config}
+    if config["arch"] not in ("mlp", "cnn"):
+        raise HwbnnError(f"arch must be 'mlp' or 'cnn', not {config['arch']!r}")
+    if config["arch"] == "mlp" and config["conv"]:
+        raise HwbnnError("an mlp has no conv layers; use arch 'cnn'")
+    if config["arch"] == "cnn" and not config["conv"]:
+        raise HwbnnError("a cnn needs at least one conv layer")
+    validate_encoding(config["input_encoding"], "input_encoding")
+    if not config["input_encoding"].startswith("uint"):
+        raise HwbnnError("the first layer takes unsigned pixels: input_encoding must be uintN")
+    validate_encoding(config["activations"], "activations")
+    weight_quantizer(config["weights"], config["group"])
+    for width in config["dense"]:
+        if not isinstance(width, int) or width < 1:
+            raise HwbnnError(f"dense widths must be positive integers, not {width!r}")
+    for item in config["conv"]:
+        if item != "M" and (not isinstance(item, int) or item < 1):
+            raise HwbnnError(f"conv entries must be channel counts or 'M', not {item!r}")
+    return config
+
+
+class QuantNet(nn.Module):
+    """A quantized MLP or CNN; ``body`` is the sequence export walks."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = complete_config(config)
+        cfg = self.config
+        height, width, channels = cfg["input_shape"]
+        encoding = cfg["input_encoding"]
+        modules: list[nn.Module] = []
+
+        def quantizers(current: str):
+            act = ActivationQuantizer(current) if modules else None  # first layer: raw pixels
+            return dict(input_encoding=current, input_quantizer=act,
+                        weight_quantizer=weight_quantizer(cfg["weights"], cfg["group"]))
+
+        for item in cfg["conv"]:
+            if item == "M":
+                modules.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+                continue
+            modules += [QuantConv2d(channels, item, 3, 1, **quantizers(encoding)),
+                        nn.BatchNorm2d(item)]
+            channels, encoding = item, cfg["activations"]
+        features = height * width * channels
+        if cfg["conv"]:
+            modules.append(nn.Flatten())
+        for hidden in cfg["dense"]:
+            modules += [QuantLinear(features, hidden, **quantizers(encoding)),
+                        nn.BatchNorm1d(hidden)]
+            features, encoding = hidden, cfg["activations"]
+        modules.append(QuantLinear(features, cfg["num_classes"], **quantizers(encoding)))
+        self.body = nn.Sequential(*modules)
+        self.score_scale = ScoreScale()
+
+    def prepare_input(self, images: np.ndarray) -> torch.Tensor:
+        """Channels-last integer frames (N, H, W, C) -> the float tensor ``forward`` takes."""
+        x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+        if self.config["arch"] == "cnn":
+            return x.permute(0, 3, 1, 2).contiguous()
+        return x.reshape(len(x), -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score_scale(self.body(x))
+
+    def clip_latent_weights(self) -> None:
+        """Keep latent weights in [-1, 1] (BNN practice: beyond it the STE passes nothing)."""
+        with torch.no_grad():
+            for module in self.body:
+                if isinstance(module, QuantLinear | QuantConv2d):
+                    module.weight.clamp_(-1.0, 1.0)

@@ -1,0 +1,1 @@
+"""Reference CPU models of a NetworkIR: :mod:`golden` (the source of truth)."""

@@ -1,0 +1,102 @@
+"""Golden integer model: plain numpy on int64, written to be obviously correct.
+
+Every other executor (integer-mode torch, the packed CPU engine, the hardware) is checked
+against this one, bit for bit, on the per-layer trace it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_range, pad_value, values_from_threshold_count
+from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+
+
+@dataclass
+class LayerTrace:
+    """What one layer computed: accumulators (matvec/conv only) and its output values."""
+
+    name: str
+    acc: np.ndarray | None
+    out: np.ndarray
+
+
+def check_input(net: NetworkIR, images: np.ndarray) -> np.ndarray:
+    """Validate a batch of input frames against the network's input shape and encoding."""
+    images = np.asarray(images)
+    if images.shape[1:] != tuple(net.input_shape):
+        raise HwbnnError(f"input frames have shape {images.shape[1:]}, the network expects "
+                         f"{tuple(net.input_shape)}")
+    lo, hi = encoding_range(net.input_encoding)
+    if images.size and (images.min() < lo or images.max() > hi):
+        raise HwbnnError(f"input values must lie in {lo}..{hi} ({net.input_encoding}), found "
+                         f"{int(images.min())}..{int(images.max())}")
+    return images.astype(np.int64)
+
+
+def threshold(acc: np.ndarray, thresholds: np.ndarray, encoding: str) -> np.ndarray:
+    """Activation = number of thresholds t with ``acc >= t``, mapped to the encoding's values."""
+    count = (acc[..., None] >= thresholds).sum(axis=-1)
+    return values_from_threshold_count(encoding, count)
+
+
+def im2col(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
+    """Patches of a channels-last batch ``(N, H, W, C)`` -> ``(N, OH, OW, K*K*C)``.
+
+    Patch order is (kernel row, kernel column, channel), the order of the weight columns.
+    """
+    n, h, w, c = x.shape
+    padded = np.full((n, h + 2 * padding, w + 2 * padding, c), fill, dtype=x.dtype)
+    padded[:, padding:padding + h, padding:padding + w] = x
+    oh, ow = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
+    patches = [padded[:, ky:ky + oh, kx:kx + ow] for ky in range(kernel) for kx in range(kernel)]
+    return np.concatenate(patches, axis=-1)
+
+
+def maxpool(x: np.ndarray, kernel: int) -> np.ndarray:
+    """KxK max pooling with stride K on ``(N, H, W, C)``; -1/+1 values make this an OR."""
+    n, h, w, c = x.shape
+    oh, ow = h // kernel, w // kernel
+    x = x[:, :oh * kernel, :ow * kernel].reshape(n, oh, kernel, ow, kernel, c)
+    return x.max(axis=(2, 4))
+
+
+def run_layer(layer, x: np.ndarray) -> LayerTrace:
+    """Run one layer on a batch of integer activations."""
+    if isinstance(layer, MaxPool):
+        return LayerTrace(layer.name, None, maxpool(x, layer.kernel))
+    weights = layer.weights.values()
+    if isinstance(layer, Conv):
+        patches = im2col(x, layer.kernel, layer.padding, pad_value(layer.in_encoding))
+        acc = patches @ weights.T
+    elif isinstance(layer, MatVec):
+        acc = x.reshape(len(x), -1) @ weights.T
+    else:
+        raise HwbnnError(f"golden model cannot run layer type {type(layer).__name__}")
+    if layer.produces_scores:
+        return LayerTrace(layer.name, acc, acc)
+    return LayerTrace(layer.name, acc, threshold(acc, layer.thresholds, layer.out_encoding))
+
+
+def run(net: NetworkIR, images: np.ndarray) -> list[LayerTrace]:
+    """Run a batch ``(N, *input_shape)``; return the trace of every layer, last = scores."""
+    x = check_input(net, images)
+    trace = []
+    for layer in net.layers:
+        step = run_layer(layer, x)
+        trace.append(step)
+        x = step.out
+    return trace
+
+
+def scores(net: NetworkIR, images: np.ndarray) -> np.ndarray:
+    """Integer class scores ``(N, classes)``."""
+    return run(net, images)[-1].out
+
+
+def predict(net: NetworkIR, images: np.ndarray) -> np.ndarray:
+    """Class labels: argmax of the scores, ties to the lowest index."""
+    return np.argmax(scores(net, images), axis=1)
