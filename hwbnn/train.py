@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ def train(config: dict, dataset: Dataset, settings: TrainSettings | None = None,
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, settings.epochs * steps_per_epoch)
         bar = tqdm(range(settings.epochs), desc=f"train {config.get('arch', 'mlp')}",
-                   disable=not progress, unit="epoch", leave=False)
+                   disable=not progress or not sys.stderr.isatty(), unit="epoch", leave=False)
         for _ in bar:
             model.train()
             order = torch.as_tensor(rng.permutation(len(x_all)))

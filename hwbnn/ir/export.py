@@ -83,6 +83,9 @@ def _stages(model: QuantNet) -> list[_Stage]:
         else:
             raise HwbnnError(f"body[{index}]: layer {type(module).__name__} is not supported "
                              "by export")
+    float_layers = [s.name for s in weight_stages if s.module.weight_quantizer.kind == "float"]
+    if float_layers:
+        raise HwbnnError(f"float layers cannot be exported to integers: {', '.join(float_layers)}")
     if not weight_stages or weight_stages[-1] is not stages[-1] or stages[-1].bn is not None:
         raise HwbnnError("the network must end with a quantized layer without BatchNorm")
     return stages

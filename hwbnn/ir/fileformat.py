@@ -95,6 +95,9 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal modes
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -21,7 +21,9 @@ class _QuantMixin:
     """Shared plumbing: input quantization and the IR-ordered weight matrix."""
 
     def _setup(self, input_encoding: str, input_quantizer, weight_quantizer):
-        self.input_encoding = validate_encoding(input_encoding, "input_encoding")
+        if input_encoding != "float":
+            validate_encoding(input_encoding, "input_encoding")
+        self.input_encoding = input_encoding
         if input_quantizer is not None and input_quantizer.encoding != input_encoding:
             raise ValueError(f"input_quantizer produces {input_quantizer.encoding!r}, "
                              f"not the declared input_encoding {input_encoding!r}")

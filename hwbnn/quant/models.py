@@ -4,6 +4,8 @@ Config keys: ``arch`` (mlp | cnn), ``input_shape`` (H, W, C), ``input_encoding``
 ``num_classes``, ``conv`` (cnn only: list of output channels, "M" = 2x2 max pooling),
 ``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`),
 ``activations`` (binary | ternary | uintN), ``group`` (bitwidth group size).
+``weights="float"`` with ``activations="float"`` (ReLU) is the float32 baseline of the same
+architecture; it trains and runs in torch but cannot be exported.
 
 Each hidden layer is quantized layer -> BatchNorm (-> MaxPool); the next layer's input
 quantizer is the activation. The last layer has no BatchNorm: its integer accumulators are
@@ -19,7 +21,7 @@ from torch import nn
 from ..errors import HwbnnError
 from ..ir.encoding import validate_encoding
 from .layers import QuantConv2d, QuantLinear, ScoreScale
-from .quantizers import ActivationQuantizer, weight_quantizer
+from .quantizers import ActivationQuantizer, FloatActivation, weight_quantizer
 
 DEFAULTS = {
     "arch": "mlp",
@@ -49,7 +51,8 @@ def complete_config(config: dict) -> dict:
     validate_encoding(config["input_encoding"], "input_encoding")
     if not config["input_encoding"].startswith("uint"):
         raise HwbnnError("the first layer takes unsigned pixels: input_encoding must be uintN")
-    validate_encoding(config["activations"], "activations")
+    if config["activations"] != "float":
+        validate_encoding(config["activations"], "activations")
     weight_quantizer(config["weights"], config["group"])
     for width in config["dense"]:
         if not isinstance(width, int) or width < 1:
@@ -72,7 +75,9 @@ class QuantNet(nn.Module):
         modules: list[nn.Module] = []
 
         def quantizers(current: str):
-            act = ActivationQuantizer(current) if modules else None  # first layer: raw pixels
+            act = None  # the first layer takes raw pixels
+            if modules:
+                act = FloatActivation() if current == "float" else ActivationQuantizer(current)
             return dict(input_encoding=current, input_quantizer=act,
                         weight_quantizer=weight_quantizer(cfg["weights"], cfg["group"]))
 

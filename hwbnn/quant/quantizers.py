@@ -96,6 +96,26 @@ class WeightQuantizer(nn.Module):
         return clipped_ste(w, q.scale * q.values, -1.0, 1.0)
 
 
+class FloatWeight(WeightQuantizer):
+    """No quantization: the float32 baseline of the same architecture (not exportable)."""
+
+    kind = "float"
+    bits = 32.0
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w
+
+
+class FloatActivation(nn.Module):
+    """ReLU for the float32 baseline (not exportable)."""
+
+    encoding = "float"
+    bits = 32
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.relu(y)
+
+
 class BinaryWeight(WeightQuantizer):
     """sign(w) in {-1, +1} (0 maps to +1), scale mean|w| (XNOR-Net)."""
 
@@ -161,9 +181,11 @@ class ResidualWeight(WeightQuantizer):
 def weight_quantizer(spec: str, group: int = 1) -> WeightQuantizer:
     """Build a weight quantizer from a spec string.
 
-    ``binary`` | ``ternary`` | ``w2`` | ``w3`` (homogeneous residual) |
+    ``float`` (baseline) | ``binary`` | ``ternary`` | ``w2`` | ``w3`` (homogeneous residual) |
     ``mix:F1,F2,F3`` (fractions of 1/2/3-bit weights) | ``mix:AVG`` (average bits, e.g. 1.4).
     """
+    if spec == "float":
+        return FloatWeight()
     if spec in ("binary", "w1"):
         return BinaryWeight()
     if spec == "ternary":
@@ -181,7 +203,7 @@ def weight_quantizer(spec: str, group: int = 1) -> WeightQuantizer:
             return ResidualWeight(tuple(numbers), group)
         if len(numbers) == 1:
             return ResidualWeight(mix_for_average(numbers[0]), group)
-    raise HwbnnError(f"weight spec must be binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG, "
+    raise HwbnnError(f"weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG, "
                      f"not {spec!r}")
 
 

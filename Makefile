@@ -1,0 +1,39 @@
+# hwbnn: two commands on a fresh machine.
+#   make demo   create .venv, install, train a digits model, show its summary and accuracy
+#   make test   create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint zoo clean
+
+install: $(STAMP)
+
+# torch is pinned here (a CPU wheel lies on disk; looser specs pull a multi-GB CUDA build);
+# pyproject.toml keeps torch>=2.2 for users with their own torch.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>/dev/null || true
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev,hw]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/hwbnn train --recipe digits_mlp_w1a1 --out build/demo/digits_mlp_w1a1
+	$(VENV)/bin/hwbnn summary build/demo/digits_mlp_w1a1.hwbnn
+	$(VENV)/bin/hwbnn run build/demo/digits_mlp_w1a1.hwbnn --dataset digits \
+		--checkpoint build/demo/digits_mlp_w1a1.pt
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hwbnn tests
+
+# Retrain the shipped zoo (reproducible: seeded, single-threaded CPU training).
+zoo: $(STAMP)
+	$(VENV)/bin/hwbnn zoo build
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,224 @@
+"""The foundation's subcommands: train, export, summary, run, zoo."""
+
+from __future__ import annotations
+
+import argparse
+
+from .cli import model_argument, output_path, print_json
+from .errors import HwbnnError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {text!r}")
+
+
+def _conv_list(text: str) -> list:
+    items = []
+    for part in text.split(","):
+        if part.upper() == "M":
+            items.append("M")
+        elif part.isdigit():
+            items.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(f"conv list takes channel counts and M, not {part!r}")
+    return items
+
+
+def _dataset_arguments(parser) -> None:
+    parser.add_argument("--dataset", default="digits",
+                        help="digits (embedded), mnist, fashion-mnist or cifar10")
+    parser.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a quantized model; write .pt and .hwbnn")
+    p.add_argument("--recipe", help="start from a zoo recipe (e.g. digits_mlp_w1a1)")
+    p.add_argument("--arch", choices=("mlp", "cnn"))
+    p.add_argument("--dense", type=_int_list, help="hidden dense widths, e.g. 64,64")
+    p.add_argument("--conv", type=_conv_list, help="conv channels and M (pool), e.g. 32,M,64,M")
+    p.add_argument("--weights", help="float, binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG")
+    p.add_argument("--activations", help="float, binary, ternary or uint2..uint8")
+    p.add_argument("--group", type=int, help="bitwidth group: consecutive inputs sharing bits")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    _dataset_arguments(p)
+    p.add_argument("--out", required=True, help="output path without suffix (writes .pt, .hwbnn)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("export", help="export a torch checkpoint to a .hwbnn model")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--name", help="model name (default: the output file's stem)")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("summary", help="per-layer encodings, bits, operations")
+    model_argument(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_summary)
+
+    p = subparsers.add_parser("run", help="accuracy of a model with the golden integer model")
+    model_argument(p)
+    _dataset_arguments(p)
+    p.add_argument("--checkpoint", help="torch checkpoint: also check integer torch == golden")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = subparsers.add_parser("zoo", help="list or rebuild the model zoo")
+    zoo_commands = p.add_subparsers(dest="zoo_command", required=True)
+    q = zoo_commands.add_parser("list", help="zoo models with their accuracy")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_zoo_list)
+    q = zoo_commands.add_parser("build", help="retrain the shipped zoo models (reproducible)")
+    q.add_argument("names", nargs="*", help="default: all trained zoo models")
+    q.add_argument("--seeds", type=int, default=1,
+                   help="with more than 1: also report mean test accuracy over that many seeds")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_zoo_build)
+
+
+def cmd_train(args) -> int:
+    from . import data
+    from .train import TrainSettings
+    from .zoo.build import recipe, train_and_save
+
+    base = recipe(args.recipe) if args.recipe else {"config": {}, "settings": {}}
+    config = dict(base["config"])
+    for key in ("arch", "dense", "conv", "weights", "activations", "group"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if config.get("conv") and "arch" not in config:
+        config["arch"] = "cnn"
+    settings = TrainSettings(**base["settings"])
+    settings.seed = args.seed
+    for key in ("epochs", "lr"):
+        if getattr(args, key) is not None:
+            setattr(settings, key, getattr(args, key))
+    dataset = data.load(args.dataset, args.data_path)
+    out = output_path(args.out, ".hwbnn")
+    result = train_and_save(config, settings, dataset, out.with_suffix(""), name=out.stem)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"wrote {result['checkpoint']} and {result['model']}")
+        print(f"test accuracy: float {100 * result['float_accuracy']:.2f}%, integer "
+              f"{100 * result['integer_accuracy']:.2f}% ({result['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .ir import save
+    from .ir.export import export
+    from .train import load_checkpoint
+
+    model = load_checkpoint(args.checkpoint)
+    out = output_path(args.out, ".hwbnn")
+    save(export(model, args.name or out.stem), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from . import zoo
+    from .summary import format_table, profile
+
+    prof = profile(zoo.load(args.model))
+    if args.json:
+        print_json(prof.as_dict())
+    else:
+        print(format_table(prof))
+    return 0
+
+
+def cmd_run(args) -> int:
+    import numpy as np
+
+    from . import data, zoo
+    from .ref import golden
+
+    net = zoo.load(args.model)
+    dataset = data.load(args.dataset, args.data_path)
+    trace = golden.run(net, dataset.test_x)
+    predicted = np.argmax(trace[-1].out, axis=1)
+    result = {"model": args.model, "dataset": dataset.name, "frames": len(dataset.test_y),
+              "accuracy": float(np.mean(predicted == dataset.test_y))}
+    if args.checkpoint:
+        result.update(_check_against_torch(args.checkpoint, dataset, trace))
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{args.model} on {dataset.name} test split ({result['frames']} frames): "
+              f"accuracy {100 * result['accuracy']:.2f}% (golden integer model)")
+        if args.checkpoint:
+            print(f"integer torch vs golden: {result['exactness']}; float torch accuracy "
+                  f"{100 * result['torch_float_accuracy']:.2f}%, agrees with golden on "
+                  f"{100 * result['float_agreement']:.2f}% of frames")
+    return 0 if result.get("exact", True) else 1
+
+
+def _check_against_torch(checkpoint: str, dataset, trace) -> dict:
+    import numpy as np
+    import torch
+
+    from .ir.export import integer_trace
+    from .ref.compare import first_mismatch
+    from .train import load_checkpoint
+
+    model = load_checkpoint(checkpoint)
+    mismatch = first_mismatch(trace, integer_trace(model, dataset.test_x))
+    with torch.no_grad():
+        float_labels = model(model.prepare_input(dataset.test_x)).argmax(1).numpy()
+    golden_labels = np.argmax(trace[-1].out, axis=1)
+    return {
+        "exact": mismatch is None,
+        "exactness": "bit-exact on every layer" if mismatch is None else f"MISMATCH {mismatch}",
+        "torch_float_accuracy": float(np.mean(float_labels == dataset.test_y)),
+        "float_agreement": float(np.mean(float_labels == golden_labels)),
+    }
+
+
+def cmd_zoo_list(args) -> int:
+    from . import zoo
+
+    rows = []
+    for name in zoo.names():
+        entry = {"name": f"zoo:{name}", "trained": name in zoo.trained_names()}
+        if entry["trained"]:
+            entry.update(zoo.load(f"zoo:{name}").metadata.get("training", {}))
+        rows.append(entry)
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            accuracy = row.get("integer_accuracy")
+            detail = f"test accuracy {100 * accuracy:.2f}%" if accuracy else "synthetic weights"
+            print(f"{row['name']:32s} {detail}")
+    return 0
+
+
+def cmd_zoo_build(args) -> int:
+    from . import zoo
+    from .zoo.build import build
+
+    names = args.names or zoo.trained_names()
+    unknown = [name for name in names if name not in zoo.trained_names()]
+    if unknown:
+        raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
+    if args.seeds < 1:
+        raise HwbnnError("--seeds must be at least 1")
+    results = build(names, seeds=args.seeds)
+    if args.json:
+        print_json(results)
+    else:
+        for row in results:
+            seeds = row.get("seed_accuracies")
+            extra = "" if not seeds else (f"; mean of {len(seeds)} seeds "
+                                          f"{100 * row['mean_accuracy']:.2f}%")
+            accuracy = row.get("integer_accuracy", row["float_accuracy"])
+            print(f"zoo:{row['name']:24s} accuracy {100 * accuracy:.2f}% "
+                  f"({row['seconds']:.1f} s){extra}")
+    return 0
