@@ -1,0 +1,31 @@
+"""Shared fixtures: the digits dataset and small hand-made networks."""
+
+import numpy as np
+import pytest
+
+from hwbnn import data
+from hwbnn.ir.network import MatVec, NetworkIR, Weights, accumulator_range, accumulator_width
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return data.load("digits")
+
+
+def make_matvec(name, values, in_encoding, thresholds=None, out_encoding=None, kind="binary"):
+    """A MatVec layer with exact acc_range/acc_width from integer weights."""
+    weights = Weights.binary(values) if kind == "binary" else Weights.ternary(values)
+    acc_range = accumulator_range(weights.values(), in_encoding)
+    return MatVec(name, in_encoding, weights, thresholds, out_encoding, acc_range,
+                  accumulator_width(acc_range, thresholds))
+
+
+@pytest.fixture
+def tiny_net():
+    """4 uint2 inputs -> 3 binary neurons -> 2 scores."""
+    rng = np.random.default_rng(0)
+    w0 = rng.choice([-1, 1], size=(3, 4))
+    w1 = rng.choice([-1, 1], size=(2, 3))
+    hidden = make_matvec("dense0", w0, "uint2", np.array([[0], [-2], [3]]), "binary")
+    last = make_matvec("dense1", w1, "binary")
+    return NetworkIR("tiny", (4,), "uint2", [hidden, last]).validate()
