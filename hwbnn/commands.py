@@ -12,7 +12,8 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, not {text!r}") from None
 
 
 def _conv_list(text: str) -> list:

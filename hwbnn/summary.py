@@ -141,7 +141,8 @@ def format_table(prof: NetworkProfile) -> str:
                      "-" if layer.acc_width is None else f"{layer.acc_width}b",
                      str(layer.thresholds), f"{macs:,}"))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+    lines = ["  ".join(str(cell).ljust(width)
+                       for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     totals = prof.as_dict()["totals"]

@@ -24,7 +24,7 @@ def test_zoo_integer_torch_equals_golden_on_every_layer(name, digits):
     assert first_mismatch(golden_trace, torch_trace) is None
     # The shipped file is what export makes of the shipped checkpoint.
     again = export(model, name, net.metadata)
-    for a, b in zip(net.layers, again.layers):
+    for a, b in zip(net.layers, again.layers, strict=True):
         if a.kind != "maxpool":
             assert np.array_equal(a.weights.values(), b.weights.values())
             assert (a.thresholds is None) == (b.thresholds is None)

@@ -20,7 +20,7 @@ def test_round_trip_is_identical(name, tmp_path):
     path = fileformat.save(net, tmp_path / "copy.hwbnn")
     assert path.read_bytes() == original
     again = fileformat.load(path)
-    for a, b in zip(net.layers, again.layers):
+    for a, b in zip(net.layers, again.layers, strict=True):
         assert a.kind == b.kind and a.name == b.name
         if a.kind != "maxpool":
             assert np.array_equal(a.weights.values(), b.weights.values())
@@ -30,7 +30,8 @@ def _rewrite(data: bytes, edit) -> bytes:
     """Apply ``edit(header, arrays)`` to a model file's content and zip it again."""
     source = zipfile.ZipFile(io.BytesIO(data))
     header = json.loads(source.read("header.json"))
-    arrays = {n: np.load(io.BytesIO(source.read(n))) for n in source.namelist() if n.endswith(".npy")}
+    arrays = {n: np.load(io.BytesIO(source.read(n)))
+              for n in source.namelist() if n.endswith(".npy")}
     edit(header, arrays)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:

@@ -203,8 +203,8 @@ def weight_quantizer(spec: str, group: int = 1) -> WeightQuantizer:
             return ResidualWeight(tuple(numbers), group)
         if len(numbers) == 1:
             return ResidualWeight(mix_for_average(numbers[0]), group)
-    raise HwbnnError(f"weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG, "
-                     f"not {spec!r}")
+    raise HwbnnError("weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3 or "
+                     f"mix:AVG, not {spec!r}")
 
 
 def mix_for_average(average: float) -> tuple[float, float, float]:
