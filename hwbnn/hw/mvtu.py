@@ -1,0 +1,331 @@
+"""Matrix-vector-threshold unit (MVTU): the FINN-style folded dense/conv engine.
+
+MW inputs, MH outputs, SIMD input lanes, PE output lanes; synapse fold SF = MW/SIMD, neuron
+fold NF = MH/PE. Row ``nf*PE + p`` of the weight matrix is computed by PE ``p``. An input
+vector arrives as SF beats of SIMD elements during the first neuron fold, is written to an
+input buffer and read back for the other NF - 1 folds; one step (tile x weight plane) enters
+the pipeline per clock (II = 1). See :mod:`hwbnn.hw.plan` for the step schedule and the
+popcount-domain thresholds.
+
+Pipeline (all registers load only while the output register can move, ``en``):
+
+====  ===========================================================================
+A     step sequencer; synchronous reads of the weight ROM and input buffer
+B     lanes (XNOR / ternary masks / signed products) into per-PE adder trees
+...   adder-tree register stages (``Popcount`` / ``AdderTree`` latency)
+C     scale by the plane's integer a_p, accumulate; synchronous threshold-ROM read
+D     compare against the thresholds (or form the score) into the output register
+====  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_levels
+from .plan import LayerPlan
+from .popcount import AdderTree, Popcount, tree_latency
+
+MODES = ("folded", "unrolled")
+
+
+def pack_signed(values, width: int) -> int:
+    """Pack integers as ``width``-bit two's-complement fields, element 0 lowest."""
+    word = 0
+    for n, value in enumerate(values):
+        word |= (int(value) & ((1 << width) - 1)) << (n * width)
+    return word
+
+
+class MatrixVectorThresholdUnit(wiring.Component):
+    """Folded matrix-vector-threshold unit for one IR matvec or conv layer.
+
+    Parameters
+    ----------
+    layer : MatVec | Conv
+        The IR layer (weights, thresholds, encodings). A conv layer is computed on the
+        patches of a :class:`~hwbnn.hw.sliding_window.SlidingWindow`.
+    pe, simd : int
+        Output / input lanes (default: the layer's own fields, else 1). Must divide MH / MW.
+    mode : str
+        ``"folded"`` (weights in a ROM, bit-plane schedule for heterogeneous weights) or
+        ``"unrolled"`` (see :mod:`hwbnn.hw.unrolled`).
+    levels_per_stage : int
+        Adder-tree levels between pipeline registers.
+
+    Ports
+    -----
+    i : In(stream of SIMD * in_bits)
+        SIMD input elements per beat (element 0 in the low bits).
+    o : Out(stream of PE * out_bits)
+        PE outputs per beat: thresholded activations, or signed scores for the last layer.
+    """
+
+    def __init__(self, layer, *, pe: int | None = None, simd: int | None = None,
+                 mode: str = "folded", levels_per_stage: int = 2):
+        if mode != "folded":
+            raise HwbnnError(f"MatrixVectorThresholdUnit mode must be 'folded', not {mode!r} "
+                             f"(the unrolled mode is UnrolledMatrixVectorUnit)")
+        self._plan = LayerPlan(layer, pe, simd)
+        self._levels_per_stage = levels_per_stage
+        plan = self._plan
+        super().__init__({
+            "i": In(stream.Signature(unsigned(plan.simd * plan.in_bits))),
+            "o": Out(stream.Signature(unsigned(plan.pe * plan.out_bits))),
+        })
+
+    @property
+    def plan(self) -> LayerPlan:
+        return self._plan
+
+    @property
+    def pe(self) -> int:
+        return self._plan.pe
+
+    @property
+    def simd(self) -> int:
+        return self._plan.simd
+
+    @property
+    def in_bits(self) -> int:
+        return self._plan.in_bits
+
+    @property
+    def out_bits(self) -> int:
+        return self._plan.out_bits
+
+    @property
+    def cycles_per_vector(self) -> int:
+        """Clock cycles per input vector in steady state (NF * SF plus extra plane steps)."""
+        return self._plan.cycles_per_vector
+
+    @property
+    def tree_latency(self) -> int:
+        """Register stages of the per-PE adder trees."""
+        return tree_latency(self.simd, self._levels_per_stage)
+
+    @property
+    def latency(self) -> int:
+        """Pipeline depth: cycles from a step's issue to its result in the output register."""
+        return self.tree_latency + 3
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self._plan
+        en = Signal()
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+
+        step = self._sequencer(m, en)
+        lane_sums, meta = self._lanes(m, en, step)
+        acc, done, thr_data = self._accumulate(m, en, lane_sums, meta)
+        results = self._results(acc, thr_data)
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(done)
+            for p, result in enumerate(results):
+                bits = plan.out_bits
+                m.d.sync += self.o.payload[p * bits:(p + 1) * bits].eq(result)
+        return m
+
+    # --- stage A: step sequencer and memory reads -----------------------------------------
+    def _sequencer(self, m, en):
+        plan = self._plan
+        schedule = plan.plane_schedule
+        regular = all(planes == schedule[0] for planes in schedule)
+        max_slots = max(len(planes) for planes in schedule)
+
+        k = Signal(range(max(len(plan.steps), 2)))
+        nf = Signal(range(max(plan.nf, 2)))
+        sf = Signal(range(max(plan.sf, 2)))
+        tile = Signal(range(max(len(schedule), 2)))
+        slot = Signal(range(max(max_slots, 2)))
+        plane = Signal(range(max(len(plan.scales), 2)))
+        slots = Signal(range(max_slots + 1))
+        if regular:
+            m.d.comb += [plane.eq(Array(Const(p, plane.shape()) for p in schedule[0])[slot]
+                                  if max_slots > 1 else schedule[0][0]),
+                         slots.eq(len(schedule[0]))]
+        else:
+            codes = Array(Const(sum(p << (2 * n) for n, p in enumerate(planes)), 6)
+                          for planes in schedule)
+            counts = Array(Const(len(planes), slots.shape()) for planes in schedule)
+            m.d.comb += [plane.eq(codes[tile].bit_select(slot * 2, 2)),
+                         slots.eq(counts[tile])]
+
+        fresh, first, last_slot, last, fire = (Signal(name=n) for n in
+                                               ("fresh", "first", "last_slot", "last", "fire"))
+        m.d.comb += [
+            fresh.eq((nf == 0) & (slot == 0)),
+            first.eq((sf == 0) & (slot == 0)),
+            last_slot.eq(slot == slots - 1),
+            last.eq((sf == plan.sf - 1) & last_slot),
+            fire.eq(en & (~fresh | self.i.valid)),
+            self.i.ready.eq(en & fresh),
+        ]
+        with m.If(fire):
+            with m.If(~last_slot):
+                m.d.sync += [slot.eq(slot + 1), k.eq(k + 1)]
+            with m.Else():
+                m.d.sync += slot.eq(0)
+                with m.If(sf != plan.sf - 1):
+                    m.d.sync += [sf.eq(sf + 1), tile.eq(tile + 1), k.eq(k + 1)]
+                with m.Elif(nf != plan.nf - 1):
+                    m.d.sync += [sf.eq(0), nf.eq(nf + 1), tile.eq(tile + 1), k.eq(k + 1)]
+                with m.Else():
+                    m.d.sync += [sf.eq(0), nf.eq(0), tile.eq(0), k.eq(0)]
+
+        m.submodules.weights = rom = Memory(shape=unsigned(self._rom_width),
+                                            depth=len(plan.steps), init=plan.rom_words())
+        m.submodules.inbuf = buf = Memory(shape=unsigned(plan.simd * plan.in_bits),
+                                          depth=plan.sf, init=[])
+        rom_rd = rom.read_port()
+        buf_rd = buf.read_port()
+        buf_wr = buf.write_port()
+        m.d.comb += [
+            rom_rd.addr.eq(k), rom_rd.en.eq(en),
+            buf_rd.addr.eq(sf), buf_rd.en.eq(en),
+            buf_wr.addr.eq(sf), buf_wr.data.eq(self.i.payload), buf_wr.en.eq(fire & fresh),
+        ]
+
+        b = {name: Signal(shape, name=f"b_{name}") for name, shape in (
+            ("valid", 1), ("fresh", 1), ("first", 1), ("last", 1),
+            ("plane", plane.shape()), ("nf", nf.shape()), ("word", len(self.i.payload)))}
+        with m.If(en):
+            m.d.sync += [b["valid"].eq(fire), b["fresh"].eq(fresh), b["first"].eq(first),
+                         b["last"].eq(last), b["plane"].eq(plane), b["nf"].eq(nf),
+                         b["word"].eq(self.i.payload)]
+        x = Signal(len(self.i.payload))
+        m.d.comb += x.eq(Mux(b["fresh"], b["word"], buf_rd.data))
+        return {"x": x, "w": rom_rd.data, **b}
+
+    @property
+    def _rom_width(self) -> int:
+        return self._plan.pe * self._plan.simd * (2 if self._plan.needs_mask else 1)
+
+    # --- stage B: lanes into adder trees ----------------------------------------------------
+    def _lanes(self, m, en, step):
+        plan = self._plan
+        simd, lanes = plan.simd, plan.pe * plan.simd
+        x, w = step["x"], step["w"]
+        sums = []
+        for p in range(plan.pe):
+            signs = w[p * simd:(p + 1) * simd]
+            masks = (w[lanes + p * simd:lanes + (p + 1) * simd] if plan.needs_mask
+                     else Const(-1, simd))
+            if plan.in_encoding == "binary":
+                tree = Popcount(simd, levels_per_stage=self._levels_per_stage)
+                m.d.comb += tree.i.as_value().eq(~(x ^ signs) & masks)
+                sums.append(tree.o)
+            elif plan.in_encoding == "ternary":
+                nz = Signal(simd, name=f"nz{p}")
+                neg = Signal(simd, name=f"neg{p}")
+                for j in range(simd):
+                    m.d.comb += [nz[j].eq(x[2 * j]), neg[j].eq(x[2 * j + 1])]
+                used = masks & nz
+                agree = Popcount(simd, levels_per_stage=self._levels_per_stage)
+                count = Popcount(simd, levels_per_stage=self._levels_per_stage)
+                # Product is +1 where the weight sign (1 = +1) differs from the input's
+                # negative bit, -1 where they agree: dot = 2 * pc(+1 lanes) - pc(used lanes).
+                m.d.comb += [agree.i.as_value().eq(used & (signs ^ neg)),
+                             count.i.as_value().eq(used)]
+                m.submodules[f"pc_agree{p}"] = agree
+                m.submodules[f"pc_used{p}"] = count
+                m.d.comb += [agree.en.eq(en), count.en.eq(en)]
+                sums.append((agree.o << 1) - count.o)
+                continue
+            else:
+                bits = plan.in_bits
+                tree = AdderTree(simd, signed(bits + 1), levels_per_stage=self._levels_per_stage)
+                for j in range(simd):
+                    value = x[j * bits:(j + 1) * bits].as_unsigned()
+                    m.d.comb += tree.i[j].eq(Mux(masks[j], Mux(signs[j], value, -value), 0))
+                sums.append(tree.o)
+            m.submodules[f"tree{p}"] = tree
+            m.d.comb += tree.en.eq(en)
+        latency = self.tree_latency
+        meta = {name: step[name] for name in ("valid", "first", "last", "plane", "nf")}
+        for stage in range(latency):
+            delayed = {}
+            for name, sig in meta.items():
+                reg = Signal.like(sig, name=f"t{stage}_{name}")
+                with m.If(en):
+                    m.d.sync += reg.eq(sig)
+                delayed[name] = reg
+            meta = delayed
+        return sums, meta
+
+    # --- stage C: scale and accumulate ------------------------------------------------------
+    def _accumulate(self, m, en, sums, meta):
+        plan = self._plan
+        scales = [int(a) for a in plan.scales]
+        accs = []
+        for p, lane_sum in enumerate(sums):
+            if len(set(scales)) == 1:
+                value = lane_sum * scales[0] if scales[0] != 1 else lane_sum
+            else:
+                value = Array(lane_sum * a for a in scales)[meta["plane"]]
+            acc = Signal(signed(plan.acc_width), name=f"acc{p}")
+            with m.If(en & meta["valid"]):
+                m.d.sync += acc.eq(Mux(meta["first"], 0, acc) + value)
+            accs.append(acc)
+        done = Signal()
+        with m.If(en):
+            m.d.sync += done.eq(meta["valid"] & meta["last"])
+        words = self._threshold_words()
+        if words is None:
+            return accs, done, None
+        m.submodules.thresholds = thr = Memory(
+            shape=unsigned(self._thr_width), depth=plan.nf,
+            init=[pack_signed(row, plan.acc_width) for row in words])
+        thr_rd = thr.read_port()
+        m.d.comb += [thr_rd.addr.eq(meta["nf"]), thr_rd.en.eq(en)]
+        return accs, done, thr_rd.data
+
+    @property
+    def _thr_fields(self) -> int:
+        """Values per PE in the threshold ROM: the levels, or one offset for popcount scores."""
+        plan = self._plan
+        if plan.layer.produces_scores:
+            return 1 if plan.popcount_domain else 0
+        return encoding_levels(plan.out_encoding)
+
+    @property
+    def _thr_width(self) -> int:
+        return self._plan.pe * self._thr_fields * self._plan.acc_width
+
+    def _threshold_words(self):
+        """Per neuron fold: the values of every PE (thresholds, or popcount offsets)."""
+        plan = self._plan
+        if self._thr_fields == 0:
+            return None
+        if plan.layer.produces_scores:
+            table = plan.offsets()[:, None]
+        else:
+            table = plan.hw_thresholds()
+        return [[int(v) for r in plan.tile_rows(nf) for v in table[r]] for nf in range(plan.nf)]
+
+    # --- stage D: thresholds or scores ------------------------------------------------------
+    def _results(self, accs, thr_data):
+        plan = self._plan
+        width = plan.acc_width
+        fields = self._thr_fields
+        results = []
+        for p, acc in enumerate(accs):
+            def field(n, p=p):
+                start = (p * fields + n) * width
+                return thr_data[start:start + width].as_signed()
+            if plan.layer.produces_scores:
+                score = (acc << 1) - field(0) if plan.popcount_domain else acc
+                results.append(score[:plan.out_bits])
+                continue
+            count = sum((acc >= field(n)).as_unsigned() for n in range(fields))
+            if plan.out_encoding == "ternary":
+                # stored (bit 0 = nonzero, bit 1 = sign): count 0 -> -1, 1 -> 0, 2 -> +1
+                results.append((count != 1) | ((count == 0) << 1))
+            else:
+                results.append(count[:plan.out_bits])
+        return results
+

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from hwbnn.errors import HwbnnError
+from hwbnn.hw.plan import LayerPlan
+from hwbnn.ref import golden
+
+from .hw_layers import random_layer, random_values
+
+KINDS = ["binary", "ternary", "residual", "grouped"]
+IN_ENCODINGS = ["binary", "ternary", "uint3"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("in_encoding", IN_ENCODINGS)
+@pytest.mark.parametrize("out_encoding", ["binary", "ternary", "uint2", None])
+def test_plan_reference_equals_golden(kind, in_encoding, out_encoding):
+    rng = np.random.default_rng(len(kind) * 7 + len(in_encoding))
+    layer = random_layer(rng, kind, in_encoding, out_encoding, mh=6, mw=12)
+    plan = LayerPlan(layer, pe=3, simd=4)
+    x = random_values(rng, in_encoding, (40, 12))
+    ref = golden.run_layer(layer, x)
+    assert (plan.reference_dot(x) == ref.acc).all()
+    lo, hi = plan.acc_bounds()
+    acc = plan.reference_acc(x)
+    assert lo <= acc.min() and acc.max() <= hi
+    assert -(1 << (plan.acc_width - 1)) <= lo and hi + 1 < 1 << (plan.acc_width - 1)
+    if out_encoding is not None:
+        count = (acc[..., None] >= plan.hw_thresholds()[None]).sum(-1)
+        assert (golden.threshold(ref.acc, layer.thresholds, out_encoding)
+                == golden.threshold(acc, plan.hw_thresholds(), out_encoding)).all()
+        assert count.max() <= layer.thresholds.shape[1]
+
+
+def test_grouped_bitwidths_skip_absent_planes():
+    rng = np.random.default_rng(3)
+    layer = random_layer(rng, "grouped", "binary", "binary", mh=4, mw=16, group=4)
+    plan = LayerPlan(layer, pe=1, simd=4)
+    bits = layer.weights.bitwidth
+    expected = [int(bits[nf, sf * 4:(sf + 1) * 4].max())
+                for nf in range(4) for sf in range(4)]
+    assert [len(p) for p in plan.plane_schedule] == expected
+    assert plan.cycles_per_vector == sum(expected)
+    assert not plan.needs_mask
+    assert plan.weight_bits == sum(expected) * 4
+
+
+def test_schedule_flags():
+    rng = np.random.default_rng(0)
+    plan = LayerPlan(random_layer(rng, "binary", "binary", "binary", mh=4, mw=6), pe=2, simd=3)
+    assert [(s.nf, s.sf, s.first, s.last, s.fresh) for s in plan.steps] == [
+        (0, 0, True, False, True), (0, 1, False, True, True),
+        (1, 0, True, False, False), (1, 1, False, True, False)]
+
+
+@pytest.mark.parametrize("pe, simd, message", [
+    (3, 2, "pe=3 does not divide MH"), (2, 5, "simd=5 does not divide MW"),
+    (0, 2, "pe must be a positive integer")])
+def test_folding_errors(pe, simd, message):
+    layer = random_layer(np.random.default_rng(0), "binary", "binary", "binary", mh=4, mw=6)
+    with pytest.raises(HwbnnError, match=message):
+        LayerPlan(layer, pe=pe, simd=simd)
