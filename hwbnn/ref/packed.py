@@ -1,0 +1,349 @@
+"""Fast bit-packed CPU engine: runs any NetworkIR on uint64 words, bit-exact with golden.
+
+Every operation stays in the packed domain (the Riptide recipe: speedups come only when all
+of it is binarized and fused): activations are bit planes of 64 channels per word, weight
+rows are packed the same way once, a layer is XOR/AND-popcount over its windows (a direct
+convolution on the packed tensor, padding as stored 0 words), thresholds are an integer
+compare-and-count that writes the next layer's packed words, max pooling is OR (binary) or
+a bit-serial max (unsigned) on words, and the label is the argmax of integer scores. The
+kernels live in :mod:`hwbnn.ref.popcount`.
+
+API mirrors :mod:`hwbnn.ref.golden`: :func:`run` returns the per-layer trace (``acc``,
+``out``) for comparisons, :func:`scores` and :func:`predict` take the fast path that never
+unpacks. Build a :class:`PackedNetwork` once to reuse its packed weights.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_bits, pad_value
+from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+from .golden import LayerTrace, check_input
+
+# Accumulators are int64 inside the kernels; a wider layer would overflow silently.
+MAX_ACC_WIDTH = 63
+# Frames per job are chosen so that one tile of input frames stays in a 32 KiB L1 data cache
+# (with room for the weight row) while every weight row sweeps over it.
+TILE_BYTES = 16 * 1024
+
+
+def _kernels():
+    try:
+        from . import popcount
+    except ImportError as error:  # numba is the optional 'fast' dependency
+        raise HwbnnError(f"the packed engine needs numba (pip install numba): {error}") from None
+    return popcount
+
+
+def _words(channels: int) -> int:
+    return -(-channels // 64)
+
+
+def _pack_bits(bits: np.ndarray) -> np.ndarray:
+    """0/1 array ``(..., C)`` -> uint64 words ``(..., ceil(C/64))``, channel c at bit c % 64."""
+    padded = np.zeros(bits.shape[:-1] + (64 * _words(bits.shape[-1]),), dtype=np.uint8)
+    padded[..., :bits.shape[-1]] = bits
+    return np.packbits(padded, axis=-1, bitorder="little").view(np.uint64)
+
+
+def _unpack(buffer: np.ndarray, pad: int, shape: tuple[int, int, int],
+            encoding: str) -> np.ndarray:
+    """Packed ``(N, planes, H+2pad, W+2pad, words)`` -> integer activations ``(N, H, W, C)``."""
+    h, w, c = shape
+    inner = np.ascontiguousarray(buffer[:, :, pad:pad + h, pad:pad + w, :])
+    bits = np.unpackbits(inner.view(np.uint8), axis=-1, bitorder="little")[..., :c]
+    bits = bits.astype(np.int64)
+    if encoding == "binary":
+        return 2 * bits[:, 0] - 1
+    if encoding == "ternary":
+        return bits[:, 0] * (2 * bits[:, 1] - 1)
+    return sum(bits[:, p] << p for p in range(bits.shape[1]))
+
+
+def _encoding_code(kernels, encoding: str) -> int:
+    if encoding == "binary":
+        return kernels.ENC_BINARY
+    if encoding == "ternary":
+        return kernels.ENC_TERNARY
+    return kernels.ENC_UINT
+
+
+def _planes(encoding: str) -> int:
+    """Bit planes of a packed activation: 1 binary, 2 ternary (nonzero, sign), n for uintN."""
+    return encoding_bits(encoding)
+
+
+def _weight_planes(weights) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Weight planes as 0/1 matrices in the kernels' order, and the scales of masked pairs."""
+    planes = weights.planes.astype(np.uint8)
+    if weights.kind == "binary":
+        return [planes[0]], None
+    if weights.kind == "ternary":
+        nonzero, negative = planes
+        return [nonzero, nonzero & (1 - negative)], np.ones(1, dtype=np.int64)
+    if weights.kind == "residual":
+        pairs = []
+        for p in range(planes.shape[0]):
+            pairs += [(weights.bitwidth > p).astype(np.uint8), planes[p]]
+        return pairs, np.asarray(weights.scales, dtype=np.int64)
+    raise HwbnnError(f"packed engine cannot run weights of kind {weights.kind!r}")
+
+
+@dataclass
+class _Geometry:
+    """Where a layer's packed input lies: its buffer and the window that feeds one output."""
+
+    height: int  # buffer rows (padding included)
+    width: int  # buffer columns (padding included)
+    channels: int  # channels per buffer pixel
+    pad: int  # border of the buffer, in pixels
+    kh: int
+    kw: int
+
+    @property
+    def words(self) -> int:
+        return _words(self.channels)
+
+
+@dataclass
+class _WeightStep:
+    layer: MatVec | Conv
+    geometry: _Geometry
+    patches: bool  # first conv packed as whole patches (small C): one word holds K*K*C bits
+    mode: int
+    weights: np.ndarray  # (rows, planes, kh * kw * words) uint64
+    scales: np.ndarray
+    wbase: np.ndarray
+    out_hw: tuple[int, int]
+
+
+@dataclass
+class _PoolStep:
+    layer: MaxPool
+    geometry: _Geometry
+
+
+class PackedNetwork:
+    """A NetworkIR with its weights packed once, ready to run on batches of frames.
+
+    Raises HwbnnError for a model the engine cannot run (unknown layer type or weight kind,
+    accumulators wider than 63 bits) instead of computing a wrong answer.
+    """
+
+    def __init__(self, net: NetworkIR):
+        if sys.byteorder != "little":
+            raise HwbnnError("the packed engine needs a little-endian CPU")
+        self._kernels = _kernels()
+        self._net = net.validate()
+        self._steps = self._plan(net)
+
+    @property
+    def net(self) -> NetworkIR:
+        return self._net
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of the packed weight words (padding to whole words and masks included)."""
+        return sum(step.weights.nbytes for step in self._steps if isinstance(step, _WeightStep))
+
+    def _plan(self, net: NetworkIR) -> list:
+        steps = []
+        shape = tuple(net.input_shape)
+        for index, layer in enumerate(net.layers):
+            where = f"layer {index} ({layer.name})"
+            if isinstance(layer, MaxPool):
+                h, w, c = shape
+                steps.append(_PoolStep(layer, _Geometry(h, w, c, 0, layer.kernel, layer.kernel)))
+            elif isinstance(layer, Conv | MatVec):
+                if layer.acc_width > MAX_ACC_WIDTH:
+                    raise HwbnnError(f"packed engine cannot run {where}: acc_width "
+                                     f"{layer.acc_width} exceeds {MAX_ACC_WIDTH} bits")
+                steps.append(self._weight_step(layer, shape, first=index == 0))
+            else:
+                raise HwbnnError(f"packed engine cannot run {where}: unsupported layer type "
+                                 f"{type(layer).__name__}")
+            shape = tuple(layer.out_shape)
+        return steps
+
+    def _weight_step(self, layer, in_shape: tuple, first: bool) -> _WeightStep:
+        k = self._kernels
+        if isinstance(layer, Conv):
+            h, w, c = in_shape
+            kernel, pad = layer.kernel, layer.padding
+            oh, ow = layer.out_shape[:2]
+            patch_words = _words(kernel * kernel * c)
+            patches = first and patch_words < kernel * kernel * _words(c)
+            if patches:
+                geometry = _Geometry(oh, ow, kernel * kernel * c, 0, 1, 1)
+            else:
+                geometry = _Geometry(h + 2 * pad, w + 2 * pad, c, pad, kernel, kernel)
+        else:
+            patches, oh, ow = False, 1, 1
+            if len(in_shape) == 3 and not first:
+                h, w, c = in_shape
+                geometry = _Geometry(h, w, c, 0, h, w)
+            else:
+                geometry = _Geometry(1, 1, layer.mw, 0, 1, 1)
+        g = geometry
+        planes, scales = _weight_planes(layer.weights)
+        columns = [p.reshape(layer.mh, g.kh, g.kw, g.channels) for p in planes]
+        words = np.stack([_pack_bits(p).reshape(layer.mh, -1) for p in columns], axis=1)
+        x_kind = {"binary": 0, "ternary": 1}.get(layer.in_encoding, 2)
+        masked = scales is not None
+        mode = (k.MODE_BB, k.MODE_BM, k.MODE_TB, k.MODE_TM, k.MODE_UB, k.MODE_UM)[
+            2 * x_kind + masked]
+        if mode == k.MODE_BB:
+            wbase = np.full(layer.mh, layer.mw, dtype=np.int64)
+        elif mode == k.MODE_BM:
+            counts = np.stack([p.sum(axis=1, dtype=np.int64) for p in planes[0::2]], axis=1)
+            wbase = counts @ scales
+        else:
+            wbase = np.zeros(layer.mh, dtype=np.int64)
+        return _WeightStep(layer, geometry, patches, mode, np.ascontiguousarray(words),
+                           scales if masked else np.zeros(0, dtype=np.int64), wbase, (oh, ow))
+
+    def _next_pad(self, index: int) -> int:
+        """Border that the output of step ``index`` needs: the next conv's padding."""
+        if index + 1 < len(self._steps):
+            step = self._steps[index + 1]
+            if isinstance(step, _WeightStep):
+                return step.geometry.pad
+        return 0
+
+    def _pack_input(self, images: np.ndarray) -> np.ndarray:
+        x = check_input(self._net, images)
+        first = self._steps[0]
+        g = first.geometry
+        encoding = self._net.input_encoding
+        if isinstance(first, _WeightStep) and first.patches:
+            x = _patches(x, first.layer.kernel, first.layer.padding, pad_value(encoding))
+        elif isinstance(first.layer, MatVec):
+            x = x.reshape(len(x), 1, 1, -1)
+        buffer = np.zeros((len(x), _planes(encoding), g.height, g.width, g.words),
+                          dtype=np.uint64)
+        self._kernels.pack(np.ascontiguousarray(x), _encoding_code(self._kernels, encoding),
+                           buffer, g.pad)
+        return buffer
+
+    def _forward(self, images: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
+        parallel = _use_threads(threads)
+        k = self._kernels
+        x = self._pack_input(images)
+        n = len(x)
+        for index, step in enumerate(self._steps):
+            layer = step.layer
+            out_pad = self._next_pad(index)
+            if isinstance(step, _PoolStep):
+                oh, ow, c = layer.out_shape
+                out = np.zeros((n, x.shape[1], oh + 2 * out_pad, ow + 2 * out_pad, x.shape[4]),
+                               dtype=np.uint64)
+                k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad,
+                          parallel)
+                if trace is not None:
+                    trace.append(LayerTrace(layer.name, None,
+                                            _unpack(out, out_pad, (oh, ow, c), layer.encoding)))
+                x = out
+                continue
+            acc = self._accumulate(step, x, parallel)
+            oh, ow = step.out_hw
+            golden_shape = (n, layer.mh) if isinstance(layer, MatVec) else (n, oh, ow, layer.mh)
+            if layer.produces_scores:
+                scores = acc.reshape(golden_shape)
+                if trace is not None:
+                    trace.append(LayerTrace(layer.name, scores, scores))
+                return scores
+            encoding = layer.out_encoding
+            out = np.zeros((n, _planes(encoding), oh + 2 * out_pad, ow + 2 * out_pad,
+                            _words(layer.mh)), dtype=np.uint64)
+            k.threshold(acc, layer.thresholds.astype(np.int64), _encoding_code(k, encoding),
+                        out, out_pad, ow, parallel)
+            if trace is not None:
+                values = _unpack(out, out_pad, (oh, ow, layer.mh), encoding)
+                trace.append(LayerTrace(layer.name, acc.reshape(golden_shape),
+                                        values.reshape(golden_shape)))
+            x = out
+        raise HwbnnError("the network's last layer must produce scores")
+
+    def _accumulate(self, step: _WeightStep, x: np.ndarray, parallel: bool) -> np.ndarray:
+        k = self._kernels
+        g = step.geometry
+        n = len(x)
+        oh, ow = step.out_hw
+        flat = x.reshape(n, x.shape[1], -1)
+        if step.mode in (k.MODE_TB, k.MODE_UB):
+            xstat = np.empty((n, oh * ow), dtype=np.int64)
+            k.window_stat(step.mode, flat, g.width, g.words, g.kh, g.kw, ow, xstat)
+        else:
+            xstat = np.zeros((n, 0), dtype=np.int64)
+        acc = np.empty((n, oh * ow, step.layer.mh), dtype=np.int64)
+        tile = max(1, min(n, TILE_BYTES // max(1, flat[0].nbytes)))
+        k.layer(step.mode, flat, step.weights, step.scales, step.wbase, xstat, g.width,
+                g.words, g.kh, g.kw, ow, tile, acc, parallel)
+        return acc
+
+    def run(self, images: np.ndarray, threads: int = 1) -> list[LayerTrace]:
+        """Per-layer trace like :func:`hwbnn.ref.golden.run` (outputs unpacked from words)."""
+        trace: list[LayerTrace] = []
+        self._forward(images, threads, trace)
+        return trace
+
+    def scores(self, images: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Integer class scores, the fast path: nothing is unpacked."""
+        return self._forward(images, threads, None)
+
+    def predict(self, images: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Class labels: argmax of the scores, ties to the lowest index."""
+        return np.argmax(self.scores(images, threads), axis=1)
+
+
+def _patches(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
+    """Integer patches ``(N, OH, OW, K*K*C)`` in (kernel row, kernel column, channel) order."""
+    padded = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
+                    constant_values=fill)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel, kernel), axis=(1, 2))
+    n, oh, ow, c = windows.shape[:4]
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, kernel * kernel * c)
+
+
+def max_threads() -> int:
+    """Most threads the compiled kernels may use (numba's pool size, the CPU count)."""
+    from numba import config
+
+    return int(config.NUMBA_NUM_THREADS)
+
+
+def _use_threads(threads: int) -> bool:
+    """Set numba's thread count; True when the parallel kernels should run."""
+    limit = max_threads()
+    if not isinstance(threads, int) or not 1 <= threads <= limit:
+        raise HwbnnError(f"threads must be an integer in 1..{limit}, not {threads!r}")
+    if threads > 1:
+        from numba import set_num_threads
+
+        set_num_threads(threads)
+    return threads > 1
+
+
+def _packed(net: NetworkIR | PackedNetwork) -> PackedNetwork:
+    return net if isinstance(net, PackedNetwork) else PackedNetwork(net)
+
+
+def run(net: NetworkIR | PackedNetwork, images: np.ndarray,
+        threads: int = 1) -> list[LayerTrace]:
+    """Run a batch ``(N, *input_shape)``; return the trace of every layer, last = scores."""
+    return _packed(net).run(images, threads)
+
+
+def scores(net: NetworkIR | PackedNetwork, images: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Integer class scores ``(N, classes)``."""
+    return _packed(net).scores(images, threads)
+
+
+def predict(net: NetworkIR | PackedNetwork, images: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Class labels: argmax of the scores, ties to the lowest index."""
+    return _packed(net).predict(images, threads)
