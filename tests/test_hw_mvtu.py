@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from hwbnn import data, zoo
 from hwbnn.errors import HwbnnError
@@ -65,6 +66,7 @@ def test_mvtu_properties():
     layer = random_layer(np.random.default_rng(1), "grouped", "binary", "binary", 4, 16,
                          group=4)
     mvtu = MatrixVectorThresholdUnit(layer, pe=2, simd=4)
+    Fragment.get(mvtu, None)
     assert mvtu.cycles_per_vector == mvtu.plan.cycles_per_vector
     assert len(mvtu.i.payload) == 4 and len(mvtu.o.payload) == 2
     assert mvtu.latency == mvtu.tree_latency + 3
@@ -75,14 +77,12 @@ def test_mvtu_properties():
     ({"pe": 2, "simd": 5}, "simd=5 does not divide MW"),
     ({"mode": "fast"}, "mode must be"),
 ])
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_mvtu_errors(kwargs, message):
     layer = random_layer(np.random.default_rng(0), "binary", "binary", "binary", 6, 12)
     with pytest.raises(HwbnnError, match=message):
         MatrixVectorThresholdUnit(layer, **kwargs)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_mvtu_rejects_maxpool():
     net = zoo.load("zoo:digits_cnn_w1a1")
     with pytest.raises(HwbnnError, match="needs a matvec or conv layer, not MaxPool"):

@@ -5,3 +5,23 @@ One component per file: :class:`~.popcount.AdderTree` / :class:`~.popcount.Popco
 :class:`~.maxpool.MaxPool`, :class:`~.label_select.LabelSelect`, stream width converters and
 FIFOs (:mod:`.stream_utils`) and :class:`~.network.NetworkTop`. Nothing here imports torch.
 """
+
+import functools
+
+from ..errors import HwbnnError
+
+
+def validated(init):
+    """Decorate a component's ``__init__``: a constructor that rejects its arguments
+    (HwbnnError) marks the half-built object used, so Amaranth does not later warn that an
+    elaboratable was created but never elaborated."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except HwbnnError:
+            self._MustUse__used = True
+            raise
+
+    return wrapper

@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_levels
+from . import validated
 from .plan import LayerPlan
 from .popcount import AdderTree, Popcount, tree_latency
 
@@ -65,6 +66,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
         PE outputs per beat: thresholded activations, or signed scores for the last layer.
     """
 
+    @validated
     def __init__(self, layer, *, pe: int | None = None, simd: int | None = None,
                  mode: str = "folded", levels_per_stage: int = 2):
         if mode != "folded":

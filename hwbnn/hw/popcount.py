@@ -7,6 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
+from . import validated
 
 ONE_BIT = unsigned(1)
 
@@ -34,6 +35,7 @@ class AdderTree(wiring.Component):
     Ports: ``en`` (In 1), ``i`` (In, array of ``count`` values), ``o`` (Out, the sum).
     """
 
+    @validated
     def __init__(self, count: int, shape: Shape = ONE_BIT, *, levels_per_stage: int = 2):
         if not isinstance(count, int) or count < 1:
             raise HwbnnError(f"adder tree input count must be a positive integer, not {count!r}")
@@ -92,6 +94,7 @@ class Popcount(AdderTree):
     XNOR in front of it folds into the same LUTs.
     """
 
+    @validated
     def __init__(self, width: int, *, levels_per_stage: int = 2):
         if not isinstance(width, int) or width < 1:
             raise HwbnnError(f"popcount width must be a positive integer, not {width!r}")

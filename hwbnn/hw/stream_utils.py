@@ -7,6 +7,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
+from . import validated
 
 
 def _positive(value, what: str) -> int:
@@ -28,6 +29,7 @@ class WidthConverter(wiring.Component):
     ``out_count * elem_bits``).
     """
 
+    @validated
     def __init__(self, elem_bits: int, in_count: int, out_count: int):
         self._bits = _positive(elem_bits, "element width")
         self._in = _positive(in_count, "input elements per beat")
@@ -81,6 +83,7 @@ class StreamFifo(wiring.Component):
     Ports: ``i`` (In stream), ``o`` (Out stream), both ``width`` bits.
     """
 
+    @validated
     def __init__(self, width: int, depth: int):
         self._width = _positive(width, "FIFO width")
         self._depth = _positive(depth, "FIFO depth")
