@@ -115,6 +115,13 @@ def test_xc7_counts_only(yowasp, design_dir):
     assert "no open place and route" in result.notes[0]
 
 
+def test_zero_seeds_is_synthesis_only(yowasp, design_dir):
+    result = synthesize(read_design(design_dir), "ecp5", seeds=0)
+    assert result.counts["ff"] == OUT_WIDTH + 1
+    assert result.fmax_mhz is None and result.fmax_per_seed == []
+    assert "synthesis only" in result.notes[0]
+
+
 def test_cli_json(yowasp, design_dir, capsys):
     assert main(["synth", str(design_dir), "--family", "xc7", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -131,7 +138,7 @@ def test_hierarchy_cells_adds_kept_submodules():
 def test_count_cells_per_family():
     ice40 = count_cells(FAMILIES["ice40"], {"SB_LUT4": 7, "SB_DFFER": 2, "SB_DFF": 1,
                                             "SB_CARRY": 3, "SB_RAM40_4K": 1, "SB_MAC16": 1,
-                                            "SB_IO": 9})
+                                            "SB_IO": 9, "$scopeinfo": 2})
     assert (ice40["lut"], ice40["ff"], ice40["carry"], ice40["bram"], ice40["dsp"],
             ice40["other"]) == (7, 3, 3, 1, 1, 0)
     xc7 = count_cells(FAMILIES["xc7"], {"LUT6": 2, "LUT2": 1, "FDRE": 4, "RAMB18E1": 3,
@@ -142,7 +149,7 @@ def test_count_cells_per_family():
 @pytest.mark.parametrize("family,device,seeds,message", [
     ("vhdl", None, 1, "family must be one of ice40, ecp5, xc7, not 'vhdl'"),
     ("ice40", "85k", 1, "device for ice40 must be one of"),
-    ("ice40", None, 0, "seeds must be a positive integer, not 0"),
+    ("ice40", None, -1, "seeds must be a non-negative integer, not -1"),
 ])
 def test_bad_arguments(design_dir, family, device, seeds, message):
     with pytest.raises(HwbnnError, match=message):

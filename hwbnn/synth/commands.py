@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--family", required=True, choices=tuple(FAMILIES))
     p.add_argument("--device", help="ice40: up5k (default), hx8k, ...; ecp5: 85k (default), "
                                     "25k, ...")
-    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds; Fmax is the median")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="nextpnr seeds; Fmax is the median (0: synthesis only)")
     p.add_argument("--target-mhz", type=float,
                    help="clock constraint for timing-driven place and route "
                         "(default: ice40 60, ecp5 150); Fmax is what was achieved")

@@ -110,8 +110,8 @@ FAMILIES = {
     ),
 }
 
-# Cell types that are neither logic nor memory (pins, clock buffers).
-_IGNORED_CELLS = ("SB_IO", "SB_GB", "IBUF", "OBUF", "BUFG", "TRELLIS_IO", "DCCA")
+# Cell types that are neither logic nor memory (pins, clock buffers, Yosys scope records).
+_IGNORED_CELLS = ("SB_IO", "SB_GB", "IBUF", "OBUF", "BUFG", "TRELLIS_IO", "DCCA", "$scopeinfo")
 
 XC7_NOTE = ("xc7: synthesis counts only (synth_xilinx); no open place and route exists for "
             "Xilinx 7-series, so there is no Fmax")
@@ -149,6 +149,8 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
                ) -> SynthResult:
     """Synthesize ``design`` (and place and route it ``seeds`` times, where possible).
 
+    ``seeds=0`` stops after synthesis (cell counts only, no Fmax).
+
     ``work_dir`` keeps the scripts, netlists, reports and logs; without it a temporary folder
     is used and removed after a successful run (kept, and named in the error, on failure).
     """
@@ -157,8 +159,8 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
     if device not in fam.devices:
         raise HwbnnError(f"device for {fam.name} must be one of {', '.join(fam.devices)}, "
                          f"not {device!r}")
-    if not isinstance(seeds, int) or seeds < 1:
-        raise HwbnnError(f"seeds must be a positive integer, not {seeds!r}")
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 0:
+        raise HwbnnError(f"seeds must be a non-negative integer, not {seeds!r}")
     target_mhz = target_mhz or fam.default_target_mhz
     if target_mhz is not None and target_mhz <= 0:
         raise HwbnnError(f"target frequency must be positive, not {target_mhz!r} MHz")
@@ -198,6 +200,9 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
     )
     if fam.nextpnr is None:
         result.notes.append(XC7_NOTE)
+        return result
+    if seeds == 0:
+        result.notes.append("synthesis only (0 seeds): no place and route, no Fmax")
         return result
     result.target_mhz = target_mhz
     for seed in range(1, seeds + 1):
