@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import HwbnnError
 
 # Modules that add subcommands: each has ``register(subparsers)``.
-COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands"]
+COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands"]
 
 
 def print_json(data) -> None:

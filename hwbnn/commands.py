@@ -51,9 +51,13 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = subparsers.add_parser("export", help="export a torch checkpoint to a .hwbnn model")
-    p.add_argument("checkpoint")
+    p = subparsers.add_parser("export", help="export a torch checkpoint to a .hwbnn model, "
+                                             "or a model to QONNX")
+    p.add_argument("checkpoint", help="torch checkpoint (--to hwbnn) or model/zoo:NAME "
+                                      "(--to qonnx)")
     p.add_argument("-o", "--out", required=True)
+    p.add_argument("--to", choices=("hwbnn", "qonnx"), default="hwbnn",
+                   help="hwbnn model file (default) or QONNX graph (.onnx)")
     p.add_argument("--name", help="model name (default: the output file's stem)")
     p.set_defaults(func=cmd_export)
 
@@ -112,6 +116,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.to == "qonnx":
+        from .interop.commands import export_qonnx_file
+
+        export_qonnx_file(args.checkpoint, args.out, args.name)
+        return 0
     from .ir import save
     from .ir.export import export
     from .train import load_checkpoint

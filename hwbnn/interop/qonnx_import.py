@@ -1,0 +1,1097 @@
+"""Read a QONNX graph into a NetworkIR, streamlining it on the way.
+
+The graph is interpreted symbolically, node by node, in its (topological) order. Every
+tensor is one of:
+
+* a constant (initializer, ``Constant``, or arithmetic on constants);
+* a quantized constant: integer values times a broadcast float scale (weights behind
+  ``Quant``/``BipolarQuant``, masks and scales applied by ``Mul``/``Div``);
+* the raw float graph input, before its input quantizer;
+* an :class:`_Act`: activation ``scale * v + offset`` with ``v`` in a hwbnn encoding, plus an
+  index map from the graph's layout to the IR's channels-last order (so ``Transpose``,
+  ``Flatten``, ``Reshape`` only permute the map and weight columns follow it);
+* a :class:`_Pending` layer: ``sum_t f_t * (M_t v) + b`` per output channel, the affine
+  that ``Add``/``Mul``/``Sub``/``Div``/``BatchNormalization`` keep updating.
+
+An activation quantizer (``BipolarQuant``, ``Quant``, ``MultiThreshold``) applied to a
+pending layer ends it: the terms become integer weights (binary, ternary or residual planes),
+a negative per-channel scale flips that row's weights (FINN's way), and the quantizer's
+decision points are moved into the accumulator as integer thresholds, computed in float64
+from the graph's parameters. The graph's output must be a pending layer (scores), up to
+one positive scale and offset shared by all classes. Anything else is one HwbnnError
+naming the node (name and op_type) and why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_levels, pad_value
+from ..ir.network import (
+    Conv,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Weights,
+    accumulator_range,
+    accumulator_width,
+)
+from .qonnx_export import META_LAYERS, META_METADATA, META_NAME, _onnx
+
+STANDARD_DOMAINS = ("", "ai.onnx")
+CUSTOM_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas",
+                  "finn")
+# Relative tolerance for "these float scales are the same number" (ratios of plane scales,
+# one scale shared by all classes): far above float32 rounding, far below any real change.
+SCALE_TOLERANCE = 1e-5
+# Residual plane scales that represent small integer weights (-3..3, then -4..4), fewest
+# planes first; see _residual_from_integers.
+RESIDUAL_SCALE_SETS = ((1, 1, 1), (2, 1, 1))
+
+
+class _NodeError(HwbnnError):
+    """An unsupported node; the interpreter adds the node's name and op_type."""
+
+
+@dataclass
+class _QConst:
+    """Quantized constant: ``values * scale`` with integer ``values``."""
+
+    values: np.ndarray
+    scale: np.ndarray
+
+
+@dataclass
+class _Raw:
+    """The float graph input before its quantizer."""
+
+    shape: tuple
+
+
+@dataclass
+class _Act:
+    """Activation tensor: graph value = ``scale * v + offset`` with v in ``encoding``.
+
+    ``index`` has the graph's shape (without batch) and holds, for each element, its
+    position in the IR's flattened channels-last tensor of shape ``logical``.
+    """
+
+    encoding: str
+    scale: float
+    offset: float
+    index: np.ndarray
+    logical: tuple
+    position: int
+    pad: int = 0
+
+
+@dataclass
+class _Term:
+    matrix: np.ndarray  # (MH, MW) integers, columns in the IR's order
+    scale: np.ndarray  # (MH,) float
+
+
+@dataclass
+class _Pending:
+    """A dense/conv layer whose accumulator is not yet quantized."""
+
+    source: _Act
+    kind: str
+    terms: list[_Term]
+    bias: np.ndarray
+    kernel: int = 1
+    padding: int = 0
+    pool: int | None = None
+    nodes: list = field(default_factory=list)
+
+    @property
+    def channels(self) -> int:
+        return len(self.bias)
+
+    @property
+    def out_logical(self) -> tuple:
+        if self.kind == "matvec":
+            return (self.channels,)
+        h, w, _ = self.source.logical
+        span = 2 * self.padding - self.kernel + 1
+        return (h + span, w + span, self.channels)
+
+
+def nchw_index(logical: tuple) -> np.ndarray:
+    """Index map of an NCHW graph tensor onto the channels-last tensor ``(H, W, C)``."""
+    h, w, c = logical
+    return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1)
+
+
+def nhwc_index(logical: tuple) -> np.ndarray:
+    return np.arange(int(np.prod(logical))).reshape(logical)
+
+
+def _close(a, b) -> bool:
+    return bool(np.allclose(a, b, rtol=SCALE_TOLERANCE, atol=0))
+
+
+def _is_integer(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
+def _scalar(value, what: str) -> float:
+    array = np.asarray(value, dtype=np.float64)
+    if array.size != 1:
+        raise _NodeError(f"{what} must be one number, not an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+
+# ---------------------------------------------------------------------------------------
+# Quantizers: integer level count as a function of the float input (vectorized, float64)
+
+
+def _round(values: np.ndarray, mode: str) -> np.ndarray:
+    mode = mode.upper()
+    if mode in ("ROUND", "HALF_EVEN"):
+        return np.round(values)
+    if mode == "FLOOR":
+        return np.floor(values)
+    if mode == "CEIL":
+        return np.ceil(values)
+    if mode == "UP":
+        return np.sign(values) * np.ceil(np.abs(values))
+    if mode == "DOWN":
+        return np.trunc(values)
+    if mode == "HALF_UP":
+        return np.sign(values) * np.floor(np.abs(values) + 0.5)
+    if mode == "HALF_DOWN":
+        return np.sign(values) * np.ceil(np.abs(values) - 0.5)
+    raise _NodeError(f"rounding_mode {mode!r} is not supported")
+
+
+@dataclass
+class _Quantizer:
+    """Output = ``scale * v + offset``, v = encoding value of ``count(x)`` levels passed."""
+
+    encoding: str
+    scale: float
+    offset: float
+    levels: int
+    count: object  # callable: float64 array of inputs -> integer level counts
+    thresholds: np.ndarray | None = None  # MultiThreshold: per-channel x-domain levels
+
+
+def _int_quant_params(node, attrs, constants) -> tuple[float, int, bool, bool, str]:
+    scale = _scalar(constants[1], "the Quant scale")
+    zeropt = _scalar(constants[2], "the Quant zero point")
+    bits = _scalar(constants[3], "the Quant bit width")
+    if zeropt != 0:
+        raise _NodeError(f"zero point {zeropt} is not supported (only 0)")
+    if bits != int(bits) or not 1 <= bits <= 8:
+        raise _NodeError(f"bit width {bits} is not supported (1..8)")
+    if not scale > 0:
+        raise _NodeError(f"the Quant scale must be positive, not {scale}")
+    return (scale, int(bits), bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)),
+            attrs.get("rounding_mode", "ROUND"))
+
+
+def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
+    """The activation quantizer of a BipolarQuant / Quant / MultiThreshold node."""
+    if node.op_type == "BipolarQuant":
+        scale = _scalar(constants[1], "the BipolarQuant scale")
+        if not scale > 0:
+            raise _NodeError(f"the activation scale must be positive, not {scale}")
+        return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
+    if node.op_type == "Quant":
+        scale, bits, signed, narrow, mode = _int_quant_params(node, attrs, constants)
+        if signed and bits == 1:
+            return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
+        lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
+        hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - int(narrow)
+        if signed and (lo, hi) == (-1, 1):
+            encoding = "ternary"
+        elif not signed and not narrow and bits >= 2:
+            encoding = f"uint{bits}"
+        else:
+            raise _NodeError(f"{'signed' if signed else 'unsigned'} {bits}-bit activations "
+                             f"(values {lo}..{hi}) are not supported: hwbnn activations are "
+                             f"binary, ternary (2-bit signed narrow) or unsigned 2..8 bits")
+        _round(np.zeros(1), mode)  # rejects an unknown rounding mode here, not later
+
+        def count(x):
+            return (_round(np.clip(x / scale, lo, hi), mode) - lo).astype(np.int64)
+
+        return _Quantizer(encoding, scale, 0.0, hi - lo, count)
+    thresholds = np.asarray(constants[1], dtype=np.float64)
+    if thresholds.ndim != 2 or thresholds.shape[1] < 1:
+        raise _NodeError(f"thresholds must have shape (channels, levels), not "
+                         f"{thresholds.shape}")
+    levels = thresholds.shape[1]
+    if channels is not None and thresholds.shape[0] not in (1, channels):
+        raise _NodeError(f"{thresholds.shape[0]} threshold rows for {channels} channels")
+    out_scale = float(attrs.get("out_scale", 1.0))
+    out_bias = float(attrs.get("out_bias", 0.0))
+    if not out_scale > 0:
+        raise _NodeError(f"out_scale must be positive, not {out_scale}")
+    # out = out_scale * count + out_bias, written as scale * v + offset of an encoding.
+    if levels == 1:
+        encoding, scale, offset = "binary", out_scale / 2, out_bias + out_scale / 2
+    elif levels == 2 and out_bias == -out_scale:
+        encoding, scale, offset = "ternary", out_scale, 0.0
+    elif levels <= 255:
+        encoding = f"uint{max(2, levels.bit_length())}"
+        scale, offset = out_scale, out_bias
+    else:
+        raise _NodeError(f"{levels} thresholds per channel need more than 8 bits")
+    return _Quantizer(encoding, scale, offset, levels, None, np.sort(thresholds, axis=1))
+
+
+def _search_thresholds(count, a: np.ndarray, b: np.ndarray, levels: int, lo: int,
+                       hi: int) -> np.ndarray:
+    """Smallest acc in [lo, hi + 1] with ``count(a * acc + b) >= k`` for k = 1..levels.
+
+    ``count`` must be nondecreasing in acc (a >= 0): bisection over all channels and
+    levels at once; hi + 1 stands for "never passes".
+    """
+    channels = len(a)
+    need = np.tile(np.arange(1, levels + 1), (channels, 1))
+    low = np.full((channels, levels), lo, dtype=np.int64)
+    high = np.full((channels, levels), hi + 1, dtype=np.int64)
+    a2, b2 = a[:, None], b[:, None]
+    while (low < high).any():
+        mid = (low + high) // 2
+        passed = count(a2 * mid.astype(np.float64) + b2) >= need
+        high = np.where(passed, mid, high)
+        low = np.where(passed, low, mid + 1)
+    return low
+
+
+def _multithreshold_to_acc(thresholds: np.ndarray, a: np.ndarray, b: np.ndarray, lo: int,
+                           hi: int) -> np.ndarray:
+    """Integer thresholds t with ``acc >= t  <=>  a * acc + b >= T`` (a >= 0), exact.
+
+    Not clipped to the accumulator range, so a graph exported by hwbnn reads back unchanged.
+    """
+    thresholds = np.broadcast_to(thresholds, (len(a), thresholds.shape[1]))
+    a2, b2 = a[:, None], b[:, None]
+    positive = a2 > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.where(positive, np.ceil((thresholds - b2) / np.where(positive, a2, 1)), 0)
+    guess = np.clip(guess, lo - 2 ** 40, hi + 2 ** 40).astype(np.int64)
+    for _ in range(2):
+        guess = np.where(a2 * guess + b2 >= thresholds, guess, guess + 1)
+        guess = np.where(a2 * (guess - 1) + b2 >= thresholds, guess - 1, guess)
+    constant = np.where(b2 >= thresholds, lo, hi + 1)
+    return np.where(positive, guess, constant).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# Weights: integer terms -> binary / ternary / residual
+
+
+def _residual_table(scales: tuple) -> dict[int, tuple[int, tuple]]:
+    """Value -> (fewest planes, signs) over all sign choices of the given plane scales."""
+    table: dict[int, tuple[int, tuple]] = {}
+    for planes in range(1, len(scales) + 1):
+        for code in range(2 ** planes):
+            signs = tuple(1 if (code >> p) & 1 else -1 for p in range(planes))
+            value = sum(s * a for s, a in zip(signs, scales, strict=False))
+            table.setdefault(value, (planes, signs))
+    return table
+
+
+def _residual_from_integers(matrix: np.ndarray) -> Weights:
+    """Small integer weights (-4..4) as residual planes with the fewest planes."""
+    for scales in RESIDUAL_SCALE_SETS:
+        table = _residual_table(scales)
+        if not np.isin(matrix, list(table)).all():
+            continue
+        bitwidth = np.zeros(matrix.shape, dtype=np.int64)
+        signs = np.ones((len(scales),) + matrix.shape, dtype=np.int64)
+        for value, (value_planes, value_signs) in table.items():
+            where = matrix == value
+            bitwidth[where] = value_planes
+            for p, sign in enumerate(value_signs):
+                signs[p][where] = sign
+        planes = int(bitwidth.max())
+        signs = signs[:planes]
+        return Weights.residual(signs, bitwidth, scales[:planes])
+    low, high = int(matrix.min()), int(matrix.max())
+    raise _NodeError(f"integer weights {low}..{high} need more than 3 bits")
+
+
+def _single_term_weights(term: _Term, residual: bool) -> tuple[Weights, np.ndarray]:
+    matrix, scale = term.matrix, term.scale
+    nonzero = np.abs(matrix[matrix != 0])
+    divisor = math.gcd(*nonzero.astype(int).tolist()) if nonzero.size else 1
+    if divisor > 1:
+        matrix, scale = matrix // divisor, scale * divisor
+    if np.isin(matrix, (-1, 1)).all():
+        if residual:
+            return Weights.residual(matrix[None], np.ones(matrix.shape), [1]), scale
+        return Weights.binary(matrix), scale
+    if np.isin(matrix, (-1, 0, 1)).all():
+        return Weights.ternary(matrix), scale
+    return _residual_from_integers(matrix), scale
+
+
+def _plane_weights(terms: list[_Term]) -> tuple[Weights, np.ndarray]:
+    """Several bipolar (optionally masked) terms: residual planes with integer scales."""
+    for index, term in enumerate(terms):
+        if not np.isin(term.matrix, (-1, 0, 1)).all():
+            raise _NodeError(f"weight term {index} of a sum of bit planes is not bipolar")
+    if (terms[0].matrix == 0).any():
+        raise _NodeError("the first bit plane must use every weight")
+    used = np.stack([term.matrix != 0 for term in terms])
+    if (used[1:] & ~used[:-1]).any():
+        raise _NodeError("bit planes must be used in order (a weight using plane p uses "
+                         "every plane before it)")
+    if len(terms) > 3:
+        raise _NodeError(f"{len(terms)} bit planes: at most 3 are supported")
+    base = terms[0].scale
+    if (base == 0).any():
+        raise _NodeError("a bit plane has a zero scale")
+    ratios = np.stack([term.scale / base for term in terms])
+    if not all(_close(row, row[0]) for row in ratios):
+        raise _NodeError("bit plane scales differ in ratio between output channels")
+    ratios = ratios[:, 0]
+    if all(_is_integer(term.scale) and _close(term.scale, term.scale[0]) for term in terms):
+        integer_scales = np.array([term.scale[0] for term in terms])
+    else:
+        integer_scales = None
+        for first in range(1, 256):
+            candidate = ratios * first
+            if np.allclose(candidate, np.round(candidate), rtol=0, atol=1e-6):
+                integer_scales = np.round(candidate)
+                break
+    signs = np.stack([np.where(term.matrix < 0, -1, 1) for term in terms])
+    if integer_scales is None:
+        raise _NodeError("bit plane scales are not in integer ratios up to 255")
+    negative = integer_scales < 0
+    signs[negative] *= -1
+    integer_scales = np.abs(integer_scales)
+    if (integer_scales < 1).any() or (integer_scales > 255).any():
+        raise _NodeError(f"bit plane scales {integer_scales.tolist()} are not in 1..255")
+    unit = base / (integer_scales[0] * (-1 if negative[0] else 1))
+    weights = Weights.residual(signs, used.sum(axis=0), integer_scales.astype(np.int64))
+    return weights, unit
+
+
+# ---------------------------------------------------------------------------------------
+# The interpreter
+
+
+@dataclass
+class _Hints:
+    """Names, folding and weight kinds written by hwbnn's export (absent for other tools)."""
+
+    name: str | None = None
+    metadata: dict | None = None
+    layers: list | None = None
+
+
+def _read_hints(model) -> _Hints:
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    hints = _Hints(name=props.get(META_NAME))
+    try:
+        if META_METADATA in props:
+            hints.metadata = json.loads(props[META_METADATA])
+        if META_LAYERS in props:
+            hints.layers = json.loads(props[META_LAYERS])
+    except json.JSONDecodeError as error:
+        raise HwbnnError(f"metadata_props of the ONNX model hold invalid JSON ({error})") from None
+    if hints.metadata is not None and not isinstance(hints.metadata, dict):
+        raise HwbnnError(f"metadata_props '{META_METADATA}' must be a JSON object")
+    if hints.layers is not None and not (
+        isinstance(hints.layers, list) and all(isinstance(e, dict) for e in hints.layers)
+    ):
+        raise HwbnnError(f"metadata_props '{META_LAYERS}' must be a JSON list of objects")
+    return hints
+
+
+_DATATYPE_ENCODINGS = {"BIPOLAR": ("binary", 1.0, 0.0), "BINARY": ("binary", 0.5, 0.5),
+                       "TERNARY": ("ternary", 1.0, 0.0)}
+
+
+class _Importer:
+    def __init__(self, model, onnx):
+        self.onnx = onnx
+        self.model = model
+        self.graph = model.graph
+        self.env: dict[str, object] = {}
+        self.layers: list = []
+        self.layer_nodes: list = []
+        self.input_encoding: str | None = None
+        self.input_shape: tuple | None = None
+        self.hints = _read_hints(model)
+        self.shapes = {vi.name: self._shape_of(vi) for vi in
+                       list(self.graph.input) + list(self.graph.value_info)
+                       + list(self.graph.output)}
+
+    @staticmethod
+    def _shape_of(value_info) -> tuple | None:
+        dims = value_info.type.tensor_type.shape.dim
+        if not value_info.type.tensor_type.HasField("shape"):
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+    # -- setup ----------------------------------------------------------------------
+    def load_constants(self) -> None:
+        for tensor in self.graph.initializer:
+            self.env[tensor.name] = self.onnx.numpy_helper.to_array(tensor)
+        constants = set(self.env)
+        inputs = [vi for vi in self.graph.input if vi.name not in constants]
+        if len(inputs) != 1:
+            raise HwbnnError(f"the graph must have one data input, not {len(inputs)} "
+                             f"({', '.join(vi.name for vi in inputs)})")
+        if len(self.graph.output) != 1:
+            raise HwbnnError(f"the graph must have one output, not {len(self.graph.output)}")
+        source = inputs[0]
+        shape = self._shape_of(source)
+        if shape is None or len(shape) not in (2, 4) or None in shape[1:]:
+            raise HwbnnError(f"graph input {source.name!r} must have a known shape "
+                             f"(N, C, H, W) or (N, F), not {shape}")
+        self.env[source.name] = _Raw(shape)
+        annotation = self._datatype(source.name)
+        if annotation is not None:
+            self.env[source.name] = self._input_act(shape, *annotation, source.name)
+
+    def _datatype(self, name: str) -> tuple[str, float, float] | None:
+        for annotation in self.graph.quantization_annotation:
+            if annotation.tensor_name != name:
+                continue
+            for entry in annotation.quant_parameter_tensor_names:
+                if entry.key != "finn_datatype":
+                    continue
+                datatype = entry.value
+                if datatype in _DATATYPE_ENCODINGS:
+                    return _DATATYPE_ENCODINGS[datatype]
+                if datatype.startswith("UINT") and datatype[4:].isdigit() and (
+                    2 <= int(datatype[4:]) <= 8
+                ):
+                    return (f"uint{int(datatype[4:])}", 1.0, 0.0)
+                raise HwbnnError(f"graph input {name!r} has datatype {datatype}; supported: "
+                                 f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8")
+        return None
+
+    def _input_act(self, shape, encoding, scale, offset, where) -> _Act:
+        if len(shape) == 4:
+            _, c, h, w = shape
+            logical, index = (h, w, c), nchw_index((h, w, c))
+        else:
+            logical = (shape[1],)
+            index = np.arange(shape[1])
+        self.input_encoding, self.input_shape = encoding, logical
+        return _Act(encoding, scale, offset, index, logical, 0)
+
+    # -- helpers --------------------------------------------------------------------
+    def value(self, name: str):
+        if name not in self.env:
+            raise _NodeError(f"input {name!r} is not produced by an earlier node (the graph "
+                             f"must be topologically sorted)")
+        return self.env[name]
+
+    def constant(self, name: str, what: str) -> np.ndarray:
+        value = self.value(name)
+        if not isinstance(value, np.ndarray):
+            raise _NodeError(f"{what} ({name!r}) must be a constant")
+        return value
+
+    def attributes(self, node) -> dict:
+        attrs = {attr.name: self.onnx.helper.get_attribute_value(attr)
+                 for attr in node.attribute}
+        return {key: value.decode() if isinstance(value, bytes) else value
+                for key, value in attrs.items()}
+
+    def check_head(self, act: _Act, what: str) -> None:
+        if act.position != len(self.layers):
+            raise _NodeError(f"{what} reads an activation that an earlier layer already "
+                             f"consumed: only chains of layers are supported")
+
+    # -- main loop ------------------------------------------------------------------
+    def run(self) -> None:
+        self.load_constants()
+        for node in self.graph.node:
+            try:
+                self.step(node)
+            except _NodeError as error:
+                name = node.name or "(unnamed)"
+                raise HwbnnError(f"node {name!r} ({node.op_type}): {error}") from None
+        out_name = self.graph.output[0].name
+        result = self.env.get(out_name)
+        if not isinstance(result, _Pending):
+            raise HwbnnError(f"graph output {out_name!r} must be the accumulators of a dense "
+                             f"or conv layer (scores), not "
+                             f"{'an activation' if isinstance(result, _Act) else 'a constant'}")
+        self.finish_scores(result)
+
+    def step(self, node) -> None:
+        if node.domain not in STANDARD_DOMAINS + CUSTOM_DOMAINS:
+            raise _NodeError(f"domain {node.domain!r} is not supported")
+        handler = getattr(self, f"op_{node.op_type}", None)
+        if handler is None:
+            raise _NodeError("this operator is not in the supported QONNX subset (dense and "
+                             "3x3 conv layers, BatchNorm, max pooling, sign/threshold "
+                             "activations)")
+        if len(node.output) < 1:
+            raise _NodeError("node has no output")
+        result = handler(node, self.attributes(node))
+        self.env[node.output[0]] = result
+
+    # -- constants and pass-through ---------------------------------------------------
+    def op_Constant(self, node, attrs):
+        if "value" not in attrs:
+            raise _NodeError("only the 'value' attribute is supported")
+        return self.onnx.numpy_helper.to_array(attrs["value"])
+
+    def op_Identity(self, node, attrs):
+        return self.value(node.input[0])
+
+    def op_Dropout(self, node, attrs):
+        return self.value(node.input[0])
+
+    # -- quantizers -----------------------------------------------------------------
+    def _quantizer_inputs(self, node) -> list:
+        """The data input (None) and the constant parameters of a quantizer node."""
+        return [None] + [self.constant(name, f"parameter input {index}")
+                         for index, name in enumerate(node.input[1:], start=1)]
+
+    def op_BipolarQuant(self, node, attrs):
+        return self._quantize(node, attrs)
+
+    def op_Quant(self, node, attrs):
+        return self._quantize(node, attrs)
+
+    def op_IntQuant(self, node, attrs):
+        return self._quantize(node, attrs)
+
+    def op_MultiThreshold(self, node, attrs):
+        return self._quantize(node, attrs)
+
+    def _quantize(self, node, attrs):
+        x = self.value(node.input[0])
+        constants = self._quantizer_inputs(node)
+        if isinstance(x, np.ndarray):
+            return self._quantize_constant(node, attrs, x.astype(np.float64), constants)
+        if isinstance(x, _Raw):
+            quant = _quantizer(node, attrs, constants, None)
+            if quant.thresholds is not None:
+                raise _NodeError("a MultiThreshold on the float graph input is not "
+                                 "supported; quantize the input with Quant/BipolarQuant")
+            return self._input_act(x.shape, quant.encoding, quant.scale, quant.offset,
+                                   node.input[0])
+        if isinstance(x, _Pending):
+            layout = attrs.get("data_layout", "")
+            if node.op_type == "MultiThreshold" and layout and layout.index("C") != 1:
+                raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to "
+                                 f"the channel axis 1 of a MatMul/Conv output")
+            return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels), node)
+        raise _NodeError("re-quantizing an activation that is already quantized is not "
+                         "supported")
+
+    def _quantize_constant(self, node, attrs, x, constants) -> _QConst:
+        if node.op_type == "BipolarQuant":
+            scale = np.asarray(constants[1], dtype=np.float64)
+            return _QConst(np.where(x >= 0, 1.0, -1.0), scale)
+        if node.op_type == "MultiThreshold":
+            raise _NodeError("thresholds applied to a constant are not supported")
+        scale = np.asarray(constants[1], dtype=np.float64)
+        zeropt = np.asarray(constants[2], dtype=np.float64)
+        bits = _scalar(constants[3], "the Quant bit width")
+        if (zeropt != 0).any():
+            raise _NodeError("weight quantizers with a nonzero zero point are not supported")
+        if (scale <= 0).any():
+            raise _NodeError("weight quantizer scales must be positive")
+        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+        if not signed:
+            raise _NodeError("unsigned weights are not supported")
+        if bits == 1:
+            return _QConst(np.where(x >= 0, 1.0, -1.0), scale)
+        lo = -(2 ** (int(bits) - 1)) + int(narrow)
+        hi = 2 ** (int(bits) - 1) - 1
+        values = _round(np.clip(x / scale, lo, hi), attrs.get("rounding_mode", "ROUND"))
+        return _QConst(values, scale)
+
+    # -- arithmetic -----------------------------------------------------------------
+    def _binary_operands(self, node):
+        if len(node.input) != 2:
+            raise _NodeError("expects two inputs")
+        return self.value(node.input[0]), self.value(node.input[1])
+
+    def op_Mul(self, node, attrs):
+        return self._arith(node, np.multiply)
+
+    def op_Div(self, node, attrs):
+        return self._arith(node, np.divide)
+
+    def op_Add(self, node, attrs):
+        return self._arith(node, np.add)
+
+    def op_Sub(self, node, attrs):
+        return self._arith(node, np.subtract)
+
+    def _arith(self, node, op):
+        a, b = self._binary_operands(node)
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+            return op(a, b)
+        if op in (np.add, np.multiply) and isinstance(a, np.ndarray):
+            a, b = b, a
+        if isinstance(a, _Pending) and isinstance(b, _Pending) and op in (np.add, np.subtract):
+            return self._merge(a, b, -1.0 if op is np.subtract else 1.0)
+        if not isinstance(b, np.ndarray):
+            raise _NodeError("only one of the two inputs may be computed from the data; "
+                             "the other must be a constant")
+        b = b.astype(np.float64)
+        if isinstance(a, _QConst):
+            if op in (np.add, np.subtract):
+                raise _NodeError("adding to quantized weights is not supported")
+            if op is np.multiply and np.isin(b, (0.0, 1.0)).all():
+                return _QConst(a.values * b, a.scale)
+            return _QConst(a.values, op(a.scale, b))
+        if isinstance(a, _Act):
+            if op in (np.add, np.subtract):
+                raise _NodeError("adding a constant to a quantized activation is not "
+                                 "supported")
+            factor = _scalar(b, "a factor on an activation")
+            factor = factor if op is np.multiply else 1.0 / factor
+            if not factor > 0:
+                raise _NodeError(f"an activation may only be scaled by a positive number, "
+                                 f"not {factor}")
+            return replace(a, scale=a.scale * factor, offset=a.offset * factor)
+        if isinstance(a, _Pending):
+            vector = self._per_channel(a, b)
+            if op in (np.add, np.subtract):
+                return replace(a, bias=op(a.bias, vector))
+            factor = vector if op is np.multiply else 1.0 / vector
+            self._check_pool_order(a, factor)
+            return replace(a, bias=a.bias * factor,
+                           terms=[_Term(t.matrix, t.scale * factor) for t in a.terms])
+        raise _NodeError("arithmetic on the raw float input is not supported")
+
+    @staticmethod
+    def _per_channel(pending: _Pending, constant: np.ndarray) -> np.ndarray:
+        """A constant broadcast over a layer output: one value per channel (axis 1)."""
+        shape = (1, pending.channels) + (() if pending.kind == "matvec" else
+                                         tuple(pending.out_logical[:2]))
+        try:
+            full = np.broadcast_to(constant, shape)
+        except ValueError:
+            raise _NodeError(f"constant of shape {constant.shape} does not broadcast to "
+                             f"the layer output {shape}") from None
+        rows = full.reshape(pending.channels, -1)
+        if not (rows == rows[:, :1]).all():
+            raise _NodeError("a constant that varies over pixels cannot be folded into "
+                             "per-channel thresholds")
+        return rows[:, 0].astype(np.float64)
+
+    @staticmethod
+    def _check_pool_order(pending: _Pending, factor: np.ndarray) -> None:
+        # Pooling before a monotone quantizer equals pooling after it, but a negative factor
+        # between the pool and the quantizer would turn max pooling into min pooling.
+        if pending.pool is not None and (factor < 0).any():
+            raise _NodeError("a negative scale after max pooling (before the activation) "
+                             "would turn it into min pooling")
+
+    def _merge(self, a: _Pending, b: _Pending, sign: float) -> _Pending:
+        same = (a.source is b.source and a.kind == b.kind and a.kernel == b.kernel
+                and a.padding == b.padding and a.channels == b.channels
+                and a.pool is None and b.pool is None)
+        if not same:
+            raise _NodeError("only products of the same input with weights of the same "
+                             "shape can be summed (the bit planes of one layer)")
+        terms = a.terms + [_Term(t.matrix, t.scale * sign) for t in b.terms]
+        return replace(a, terms=terms, bias=a.bias + sign * b.bias)
+
+    # -- layers ---------------------------------------------------------------------
+    def _weights(self, name: str) -> _QConst:
+        value = self.value(name)
+        if isinstance(value, np.ndarray):
+            value = value.astype(np.float64)
+            if not _is_integer(value):
+                raise _NodeError(f"weights {name!r} are float; quantize them with "
+                                 f"Quant/BipolarQuant")
+            return _QConst(value, np.ones(()))
+        if not isinstance(value, _QConst):
+            raise _NodeError(f"weights {name!r} must be a constant, quantized or integer")
+        if not _is_integer(value.values):
+            raise _NodeError(f"weights {name!r} are not integers after quantization")
+        return value
+
+    def _activation(self, name: str, what: str) -> _Act:
+        value = self.value(name)
+        if not isinstance(value, _Act):
+            kind = "the float graph input (add an input quantizer)" if isinstance(
+                value, _Raw) else "not a quantized activation"
+            raise _NodeError(f"{what} {name!r} is {kind}")
+        return value
+
+    @staticmethod
+    def _output_scale(weights: _QConst, axis: int) -> np.ndarray:
+        """Per-output-channel scale (``axis`` = output channels); constant over inputs."""
+        full = np.broadcast_to(weights.scale, weights.values.shape)
+        rows = np.moveaxis(full, axis, 0).reshape(full.shape[axis], -1)
+        if not (rows == rows[:, :1]).all():
+            raise _NodeError("a weight scale that varies along the input channels is not "
+                             "supported")
+        return rows[:, 0].astype(np.float64)
+
+    def _start(self, node, act: _Act, matrix: np.ndarray, scale: np.ndarray, kind: str,
+               **geometry) -> _Pending:
+        """A pending layer ``scale * (matrix @ (act.scale * v + act.offset))``."""
+        if act.pad and kind != "conv":
+            raise _NodeError("a padded activation must feed a convolution")
+        factor = scale * act.scale
+        bias = factor * act.offset * matrix.sum(axis=1)
+        return _Pending(act, kind, [_Term(matrix.astype(np.int64), factor)], bias,
+                        nodes=[node], **geometry)
+
+    def _dense(self, node, act: _Act, weights: _QConst, where: str) -> _Pending:
+        if act.index.ndim != 1:
+            raise _NodeError(f"{where} input has shape {act.index.shape} (without batch); "
+                             f"flatten it first")
+        if weights.values.ndim != 2 or weights.values.shape[0] != act.index.size:
+            raise _NodeError(f"weights of shape {weights.values.shape} do not fit "
+                             f"{act.index.size} inputs")
+        matrix = np.zeros((weights.values.shape[1], act.index.size), dtype=np.int64)
+        matrix[:, act.index] = weights.values.T.astype(np.int64)
+        return self._start(node, act, matrix, self._output_scale(weights, 1), "matvec")
+
+    def op_MatMul(self, node, attrs):
+        act = self._activation(node.input[0], "MatMul input")
+        return self._dense(node, act, self._weights(node.input[1]), "MatMul")
+
+    def op_Gemm(self, node, attrs):
+        if attrs.get("transA", 0):
+            raise _NodeError("transA=1 is not supported")
+        act = self._activation(node.input[0], "Gemm input")
+        weights = self._weights(node.input[1])
+        if attrs.get("transB", 0):
+            weights = _QConst(weights.values.T,
+                              np.broadcast_to(weights.scale, weights.values.shape).T)
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        pending = self._dense(node, act, weights, "Gemm")
+        pending = replace(pending, bias=pending.bias * alpha,
+                          terms=[_Term(t.matrix, t.scale * alpha) for t in pending.terms])
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.constant(node.input[2], "the Gemm bias C").astype(np.float64)
+            pending.bias = pending.bias + beta * self._per_channel(pending, bias)
+        return pending
+
+    def op_XnorPopcountMatMul(self, node, attrs):
+        act = self._activation(node.input[0], "XnorPopcountMatMul input")
+        if act.encoding != "binary" or (act.scale, act.offset) != (0.5, 0.5):
+            raise _NodeError("the input must hold binary activations as 0/1")
+        weights = self._weights(node.input[1])
+        if not np.isin(weights.values * np.broadcast_to(weights.scale, weights.values.shape),
+                       (0, 1)).all():
+            raise _NodeError("XnorPopcountMatMul weights must be 0/1")
+        bipolar = _QConst(2 * weights.values * weights.scale - 1, np.ones(()))
+        # popcount(xnor(a, w)) = (v . (2w - 1) + K) / 2 for a = (v + 1) / 2, K the fan-in
+        pending = self._dense(node, replace(act, offset=0.0), bipolar, "XnorPopcountMatMul")
+        pending.bias = pending.bias + act.index.size / 2
+        return pending
+
+    def op_Conv(self, node, attrs):
+        act = self._activation(node.input[0], "Conv input")
+        weights = self._weights(node.input[1])
+        if act.index.ndim != 3 or not np.array_equal(act.index, nchw_index(act.logical)):
+            raise _NodeError("the input must be an NCHW feature map")
+        if weights.values.ndim != 4:
+            raise _NodeError(f"weights must be 4-D (OC, IC, KH, KW), not "
+                             f"{weights.values.shape}")
+        oc, ic, kh, kw = weights.values.shape
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if attrs.get("group", 1) != 1 or kh != kw or ic != act.logical[2]:
+            raise _NodeError(f"only square, ungrouped kernels over all {act.logical[2]} input "
+                             f"channels are supported, not {oc}x{ic}x{kh}x{kw}")
+        if any(s != 1 for s in attrs.get("strides", [1, 1])) or any(
+                d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise _NodeError("only stride 1 and dilation 1 are supported")
+        if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+            raise _NodeError("auto_pad is not supported; give explicit pads")
+        if len(set(pads)) != 1:
+            raise _NodeError(f"pads {pads} must be equal on all sides")
+        padding = act.pad
+        if pads[0]:
+            if act.pad:
+                raise _NodeError("padding both in a Pad node and in the Conv")
+            if act.scale * pad_value(act.encoding) + act.offset != 0:
+                raise _NodeError(f"Conv pads with 0, but a {act.encoding} input pads with "
+                                 f"{pad_value(act.encoding)}: pad with an explicit Pad node")
+            padding = pads[0]
+        if padding >= kh:
+            raise _NodeError(f"padding {padding} must be smaller than the kernel {kh}")
+        matrix = weights.values.transpose(0, 2, 3, 1).reshape(oc, -1)
+        pending = self._start(node, act, matrix, self._output_scale(weights, 0), "conv", kernel=kh,
+                              padding=padding)
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.constant(node.input[2], "the Conv bias").astype(np.float64)
+            pending.bias = pending.bias + self._per_channel(pending, bias.reshape(1, -1, 1, 1))
+        return pending
+
+    def op_Pad(self, node, attrs):
+        act = self._activation(node.input[0], "Pad input")
+        if attrs.get("mode", "constant") != "constant":
+            raise _NodeError("only constant padding is supported")
+        if act.index.ndim != 3 or not np.array_equal(act.index, nchw_index(act.logical)):
+            raise _NodeError("only NCHW feature maps can be padded")
+        if len(node.input) < 2 or "pads" in attrs:
+            raise _NodeError("pads must be given as an input (opset >= 11)")
+        if len(node.input) > 3 and node.input[3]:
+            raise _NodeError("the axes input is not supported")
+        pads = self.constant(node.input[1], "pads").astype(np.int64).tolist()
+        fill = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            fill = _scalar(self.constant(node.input[2], "the pad value"), "the pad value")
+        if len(pads) != 8 or pads[:2] != [0, 0] or pads[4:6] != [0, 0] or len(
+                set(pads[2:4] + pads[6:8])) != 1:
+            raise _NodeError(f"pads {pads} must pad H and W equally on all sides")
+        expected = act.scale * pad_value(act.encoding) + act.offset
+        if fill != expected:
+            raise _NodeError(f"pad value {fill} differs from {expected}, the padding value "
+                             f"of a {act.encoding} activation")
+        if act.pad:
+            raise _NodeError("padding an activation twice is not supported")
+        return replace(act, pad=pads[2])
+
+    def op_BatchNormalization(self, node, attrs):
+        x = self.value(node.input[0])
+        if not isinstance(x, _Pending):
+            raise _NodeError("BatchNormalization must follow a MatMul/Gemm/Conv (it is "
+                             "folded into the thresholds)")
+        if attrs.get("training_mode", 0):
+            raise _NodeError("training_mode=1 is not supported")
+        gamma, beta, mean, var = (self.constant(name, what).astype(np.float64).reshape(-1)
+                                  for name, what in zip(node.input[1:5],
+                                                        ("scale", "B", "mean", "var"),
+                                                        strict=True))
+        if not all(len(v) == x.channels for v in (gamma, beta, mean, var)):
+            raise _NodeError(f"parameters must have {x.channels} channels")
+        factor = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        self._check_pool_order(x, factor)
+        return replace(x, bias=(x.bias - mean) * factor + beta,
+                       terms=[_Term(t.matrix, t.scale * factor) for t in x.terms])
+
+    def _pool_params(self, node, attrs) -> int:
+        kernel = list(attrs.get("kernel_shape", []))
+        if len(node.output) > 1 and node.output[1]:
+            raise _NodeError("the Indices output is not supported")
+        if len(kernel) != 2 or kernel[0] != kernel[1]:
+            raise _NodeError(f"kernel_shape {kernel} must be square")
+        if list(attrs.get("strides", kernel)) != kernel:
+            raise _NodeError("stride must equal the kernel size")
+        if any(attrs.get("pads", [0, 0, 0, 0])) or attrs.get("ceil_mode", 0) or any(
+                d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise _NodeError("pads, ceil_mode and dilations are not supported")
+        if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+            raise _NodeError("auto_pad is not supported")
+        return int(kernel[0])
+
+    def op_MaxPool(self, node, attrs):
+        return self._maxpool(node, attrs, nchw_index)
+
+    def op_MaxPoolNHWC(self, node, attrs):
+        return self._maxpool(node, attrs, nhwc_index)
+
+    def _maxpool(self, node, attrs, layout):
+        kernel = self._pool_params(node, attrs)
+        x = self.value(node.input[0])
+        if isinstance(x, _Pending):
+            # Quantizers are monotone, so pooling the affine accumulator before them equals
+            # pooling the activations after them: the pool moves behind the threshold.
+            if x.kind != "conv" or x.pool is not None or layout is not nchw_index:
+                raise _NodeError("max pooling before the activation needs a Conv output "
+                                 "in NCHW")
+            return replace(x, pool=kernel)
+        act = self._activation(node.input[0], "MaxPool input")
+        if act.index.ndim != 3 or not np.array_equal(act.index, layout(act.logical)):
+            raise _NodeError("the input layout does not match the pooling operator")
+        if act.pad:
+            raise _NodeError("pooling a padded activation is not supported")
+        self.check_head(act, "MaxPool")
+        return self._emit_pool(act, kernel, layout)
+
+    def _emit_pool(self, act: _Act, kernel: int, layout) -> _Act:
+        if act.scale <= 0:
+            raise _NodeError("max pooling needs a positive activation scale")
+        name = f"pool{len(self.layers)}"
+        pool = MaxPool(name, tuple(act.logical), kernel, act.encoding)
+        if min(pool.out_shape[:2]) < 1:
+            raise _NodeError(f"pool kernel {kernel} does not fit {act.logical}")
+        self.layers.append(pool)
+        return _Act(act.encoding, act.scale, act.offset, layout(pool.out_shape),
+                    pool.out_shape, len(self.layers))
+
+    # -- layout ---------------------------------------------------------------------
+    def op_Transpose(self, node, attrs):
+        x = self.value(node.input[0])
+        perm = list(attrs.get("perm", []))
+        if isinstance(x, np.ndarray):
+            return np.transpose(x, perm or None)
+        if isinstance(x, _QConst):
+            full = np.broadcast_to(x.scale, x.values.shape)
+            return _QConst(np.transpose(x.values, perm or None), np.transpose(full, perm or None))
+        if isinstance(x, _Act) and not x.pad:
+            if not perm or perm[0] != 0:
+                raise _NodeError(f"perm {perm} must keep the batch axis first")
+            return replace(x, index=np.transpose(x.index, [p - 1 for p in perm[1:]]))
+        raise _NodeError("only constants and unpadded activations can be transposed")
+
+    def op_Flatten(self, node, attrs):
+        x = self.value(node.input[0])
+        axis = attrs.get("axis", 1)
+        if isinstance(x, np.ndarray):
+            return x.reshape(int(np.prod(x.shape[:axis])), -1)
+        if isinstance(x, _Act) and not x.pad:
+            if axis != 1:
+                raise _NodeError(f"axis {axis}: only axis 1 (keep the batch) is supported")
+            return replace(x, index=x.index.reshape(-1))
+        raise _NodeError("only constants and unpadded activations can be flattened")
+
+    def op_Reshape(self, node, attrs):
+        x = self.value(node.input[0])
+        target = [int(v) for v in self.constant(node.input[1], "the shape").reshape(-1)]
+        if isinstance(x, np.ndarray):
+            return x.reshape([d if d != 0 else x.shape[i] for i, d in enumerate(target)])
+        if isinstance(x, _QConst):
+            return _QConst(x.values.reshape(target),
+                           np.broadcast_to(x.scale, x.values.shape).reshape(target))
+        if not isinstance(x, _Act) or x.pad:
+            raise _NodeError("only constants and unpadded activations can be reshaped")
+        rest = [x.index.shape[i] if d == 0 and i < x.index.ndim else d
+                        for i, d in enumerate(target[1:])]
+        try:
+            index = x.index.reshape(rest)
+        except ValueError:
+            raise _NodeError(f"shape {target} does not keep the batch axis and the "
+                             f"{x.index.size} features per frame") from None
+        return replace(x, index=index)
+
+    # -- finishing layers ---------------------------------------------------------------
+    def _weights_and_unit(self, pending: _Pending, residual: bool):
+        if len(pending.terms) == 1:
+            return _single_term_weights(pending.terms[0], residual)
+        return _plane_weights(pending.terms)
+
+    def _hint(self, kind: str) -> dict:
+        layers = self.hints.layers
+        index = len(self.layers)
+        if layers is None or index >= len(layers) or layers[index].get("weight_kind") != kind:
+            return {}
+        return layers[index]
+
+    def _layer(self, pending: _Pending, weights: Weights, thresholds, out_encoding):
+        index = len(self.layers)
+        name = f"{'dense' if pending.kind == 'matvec' else 'conv'}{index}"
+        acc_range = accumulator_range(weights.values(), pending.source.encoding)
+        common = dict(name=name, in_encoding=pending.source.encoding, weights=weights,
+                      thresholds=thresholds, out_encoding=out_encoding, acc_range=acc_range,
+                      acc_width=accumulator_width(acc_range, thresholds))
+        if pending.kind == "matvec":
+            return MatVec(**common)
+        return Conv(**common, in_shape=tuple(pending.source.logical), kernel=pending.kernel,
+                    padding=pending.padding)
+
+    def finish_layer(self, pending: _Pending, quant: _Quantizer, node) -> _Act:
+        self.check_head(pending.source, "this layer")
+        hint = self._hint("residual")
+        weights, unit = self._weights_and_unit(pending, bool(hint))
+        bias = pending.bias.copy()
+        flip = unit < 0
+        if flip.any():
+            weights = _flip_rows(weights, flip)
+            unit = np.abs(unit)
+        lo, hi = accumulator_range(weights.values(), pending.source.encoding)
+        if quant.thresholds is not None:
+            thresholds = _multithreshold_to_acc(quant.thresholds, unit, bias, lo, hi)
+        else:
+            thresholds = _search_thresholds(quant.count, unit, bias, quant.levels, lo, hi)
+        levels = encoding_levels(quant.encoding)
+        if thresholds.shape[1] < levels:
+            never = max(hi + 1, int(thresholds.max()))
+            extra = np.full((len(thresholds), levels - thresholds.shape[1]), never)
+            thresholds = np.concatenate([thresholds, extra], axis=1)
+        layer = self._layer(pending, weights, thresholds, quant.encoding)
+        self.layers.append(layer)
+        self.layer_nodes.append(pending.nodes)
+        out = pending.out_logical
+        index = np.arange(out[0]) if pending.kind == "matvec" else nchw_index(out)
+        act = _Act(quant.encoding, quant.scale, quant.offset, index, out, len(self.layers))
+        if pending.pool is not None:
+            if quant.scale <= 0:
+                raise _NodeError("max pooling needs a positive activation scale")
+            act = self._emit_pool(act, pending.pool, nchw_index)
+        return act
+
+    def finish_scores(self, pending: _Pending) -> None:
+        try:
+            self.check_head(pending.source, "the output layer")
+            if pending.pool is not None:
+                raise _NodeError("the network must end with a dense/conv layer, not pooling")
+            hint = self._hint("residual")
+            weights, unit = self._weights_and_unit(pending, bool(hint))
+        except _NodeError as error:
+            raise HwbnnError(f"output layer: {error}") from None
+        if not (_close(unit, unit[0]) and unit[0] > 0):
+            raise HwbnnError("output layer: per-class scales of the scores differ or are not "
+                             "positive; hwbnn scores are the integer accumulators, so the "
+                             "classes must share one positive scale")
+        if not np.allclose(pending.bias, pending.bias[0], rtol=SCALE_TOLERANCE,
+                           atol=SCALE_TOLERANCE * float(np.abs(unit[0]))):
+            raise HwbnnError("output layer: per-class biases of the scores differ; they cannot "
+                             "be kept by integer scores")
+        self.layers.append(self._layer(pending, weights, None, None))
+
+    def network(self, name: str | None, default: str) -> NetworkIR:
+        hints = self.hints
+        layers = self.layers
+        if hints.layers is not None and len(hints.layers) == len(layers):
+            for layer, hint in zip(layers, hints.layers, strict=True):
+                if isinstance(hint.get("name"), str):
+                    layer.name = hint["name"]
+                if not isinstance(layer, MaxPool):
+                    for key in ("pe", "simd"):
+                        if hint.get(key) is None or isinstance(hint.get(key), int):
+                            setattr(layer, key, hint.get(key))
+        metadata = hints.metadata if hints.metadata is not None else {
+            "imported_from": "qonnx", "producer": self.model.producer_name or "unknown"}
+        net = NetworkIR(name or hints.name or default, tuple(self.input_shape), self.input_encoding,
+                        layers, metadata)
+        return net.validate()
+
+
+def _flip_rows(weights: Weights, rows: np.ndarray) -> Weights:
+    """Negate the weights of the selected output rows."""
+    planes = weights.planes.copy()
+    if weights.kind == "ternary":
+        planes[1, rows] = planes[0, rows] & (1 - planes[1, rows])
+        return Weights("ternary", planes)
+    if weights.kind == "binary":
+        planes[:, rows] = 1 - planes[:, rows]
+        return Weights("binary", planes)
+    used = np.arange(planes.shape[0])[:, None, None] < weights.bitwidth[None]
+    flipped = (1 - planes) & used
+    planes[:, rows] = flipped[:, rows]
+    return Weights("residual", planes, weights.bitwidth, weights.scales)
+
+
+def import_qonnx(source, name: str | None = None) -> NetworkIR:
+    """Import a QONNX graph (a ``ModelProto`` or a path) as a validated NetworkIR.
+
+    ``name`` defaults to the name hwbnn's export recorded, else the file's stem.
+    """
+    onnx = _onnx()
+    if isinstance(source, str | Path):
+        from .qonnx import load_onnx
+
+        default = Path(source).stem
+        model = load_onnx(source)
+    else:
+        default, model = "imported", source
+    importer = _Importer(model, onnx)
+    importer.run()
+    if not any(not isinstance(layer, MaxPool) for layer in importer.layers):
+        raise HwbnnError("the graph holds no dense or conv layer")
+    return importer.network(name, default)
