@@ -15,7 +15,8 @@ from pathlib import Path
 from .errors import HwbnnError
 
 # Modules that add subcommands: each has ``register(subparsers)``.
-COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands"]
+COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands",
+                   "hwbnn.hw.commands"]
 
 
 def print_json(data) -> None:

