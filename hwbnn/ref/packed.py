@@ -25,8 +25,6 @@ from ..ir.encoding import encoding_bits, pad_value
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 from .golden import LayerTrace, check_input
 
-# Accumulators are int64 inside the kernels; a wider layer would overflow silently.
-MAX_ACC_WIDTH = 63
 # Frames per job are chosen so that one tile of input frames stays in a 32 KiB L1 data cache
 # (with room for the weight row) while every weight row sweeps over it.
 TILE_BYTES = 16 * 1024
@@ -86,12 +84,10 @@ def _weight_planes(weights) -> tuple[list[np.ndarray], np.ndarray | None]:
     if weights.kind == "ternary":
         nonzero, negative = planes
         return [nonzero, nonzero & (1 - negative)], np.ones(1, dtype=np.int64)
-    if weights.kind == "residual":
-        pairs = []
-        for p in range(planes.shape[0]):
-            pairs += [(weights.bitwidth > p).astype(np.uint8), planes[p]]
-        return pairs, np.asarray(weights.scales, dtype=np.int64)
-    raise HwbnnError(f"packed engine cannot run weights of kind {weights.kind!r}")
+    pairs = []
+    for p in range(planes.shape[0]):
+        pairs += [(weights.bitwidth > p).astype(np.uint8), planes[p]]
+    return pairs, np.asarray(weights.scales, dtype=np.int64)
 
 
 @dataclass
@@ -119,6 +115,7 @@ class _WeightStep:
     weights: np.ndarray  # (rows, planes, kh * kw * words) uint64
     scales: np.ndarray
     wbase: np.ndarray
+    thresholds: np.ndarray | None  # int64 (rows, levels), sorted
     out_hw: tuple[int, int]
 
 
@@ -131,8 +128,10 @@ class _PoolStep:
 class PackedNetwork:
     """A NetworkIR with its weights packed once, ready to run on batches of frames.
 
-    Raises HwbnnError for a model the engine cannot run (unknown layer type or weight kind,
-    accumulators wider than 63 bits) instead of computing a wrong answer.
+    The network is validated first, so a model the engine cannot run (an unknown layer type
+    or weight kind, inconsistent fields) raises HwbnnError instead of giving a wrong answer.
+    Accumulators are int64: a valid IR cannot overflow them (plane scales <= 255, inputs
+    <= 8 bits, so one product stays below 2^18).
     """
 
     def __init__(self, net: NetworkIR):
@@ -155,18 +154,11 @@ class PackedNetwork:
         steps = []
         shape = tuple(net.input_shape)
         for index, layer in enumerate(net.layers):
-            where = f"layer {index} ({layer.name})"
             if isinstance(layer, MaxPool):
                 h, w, c = shape
                 steps.append(_PoolStep(layer, _Geometry(h, w, c, 0, layer.kernel, layer.kernel)))
-            elif isinstance(layer, Conv | MatVec):
-                if layer.acc_width > MAX_ACC_WIDTH:
-                    raise HwbnnError(f"packed engine cannot run {where}: acc_width "
-                                     f"{layer.acc_width} exceeds {MAX_ACC_WIDTH} bits")
-                steps.append(self._weight_step(layer, shape, first=index == 0))
             else:
-                raise HwbnnError(f"packed engine cannot run {where}: unsupported layer type "
-                                 f"{type(layer).__name__}")
+                steps.append(self._weight_step(layer, shape, first=index == 0))
             shape = tuple(layer.out_shape)
         return steps
 
@@ -204,8 +196,11 @@ class PackedNetwork:
             wbase = counts @ scales
         else:
             wbase = np.zeros(layer.mh, dtype=np.int64)
+        thresholds = None if layer.thresholds is None else np.ascontiguousarray(
+            layer.thresholds, dtype=np.int64)
         return _WeightStep(layer, geometry, patches, mode, np.ascontiguousarray(words),
-                           scales if masked else np.zeros(0, dtype=np.int64), wbase, (oh, ow))
+                           scales if masked else np.zeros(0, dtype=np.int64), wbase,
+                           thresholds, (oh, ow))
 
     def _next_pad(self, index: int) -> int:
         """Border that the output of step ``index`` needs: the next conv's padding."""
@@ -217,13 +212,15 @@ class PackedNetwork:
 
     def _pack_input(self, images: np.ndarray) -> np.ndarray:
         x = check_input(self._net, images)
+        encoding = self._net.input_encoding
+        if encoding == "binary" and (x == 0).any():
+            raise HwbnnError("binary input values must be -1 or +1, found 0")
         first = self._steps[0]
         g = first.geometry
-        encoding = self._net.input_encoding
         if isinstance(first, _WeightStep) and first.patches:
             x = _patches(x, first.layer.kernel, first.layer.padding, pad_value(encoding))
         elif isinstance(first.layer, MatVec):
-            x = x.reshape(len(x), 1, 1, -1)
+            x = x.reshape(len(x), 1, 1, first.layer.mw)
         buffer = np.zeros((len(x), _planes(encoding), g.height, g.width, g.words),
                           dtype=np.uint64)
         self._kernels.pack(np.ascontiguousarray(x), _encoding_code(self._kernels, encoding),
@@ -232,56 +229,61 @@ class PackedNetwork:
 
     def _forward(self, images: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
         parallel = _use_threads(threads)
-        k = self._kernels
         x = self._pack_input(images)
-        n = len(x)
-        for index, step in enumerate(self._steps):
-            layer = step.layer
-            out_pad = self._next_pad(index)
+        for index, step in enumerate(self._steps[:-1]):
             if isinstance(step, _PoolStep):
-                oh, ow, c = layer.out_shape
-                out = np.zeros((n, x.shape[1], oh + 2 * out_pad, ow + 2 * out_pad, x.shape[4]),
-                               dtype=np.uint64)
-                k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad,
-                          parallel)
-                if trace is not None:
-                    trace.append(LayerTrace(layer.name, None,
-                                            _unpack(out, out_pad, (oh, ow, c), layer.encoding)))
-                x = out
-                continue
-            acc = self._accumulate(step, x, parallel)
-            oh, ow = step.out_hw
-            golden_shape = (n, layer.mh) if isinstance(layer, MatVec) else (n, oh, ow, layer.mh)
-            if layer.produces_scores:
-                scores = acc.reshape(golden_shape)
-                if trace is not None:
-                    trace.append(LayerTrace(layer.name, scores, scores))
-                return scores
-            encoding = layer.out_encoding
-            out = np.zeros((n, _planes(encoding), oh + 2 * out_pad, ow + 2 * out_pad,
-                            _words(layer.mh)), dtype=np.uint64)
-            k.threshold(acc, layer.thresholds.astype(np.int64), _encoding_code(k, encoding),
-                        out, out_pad, ow, parallel)
-            if trace is not None:
-                values = _unpack(out, out_pad, (oh, ow, layer.mh), encoding)
-                trace.append(LayerTrace(layer.name, acc.reshape(golden_shape),
-                                        values.reshape(golden_shape)))
-            x = out
-        raise HwbnnError("the network's last layer must produce scores")
+                x = self._pool(step, x, self._next_pad(index), parallel, trace)
+            else:
+                x = self._threshold(step, x, self._next_pad(index), parallel, trace)
+        last = self._steps[-1]  # validation makes it a weight layer producing scores
+        scores = self._accumulate(last, x, parallel).reshape(_golden_shape(last, len(x)))
+        if trace is not None:
+            trace.append(LayerTrace(last.layer.name, scores, scores))
+        return scores
+
+    def _pool(self, step: _PoolStep, x: np.ndarray, out_pad: int, parallel: bool,
+              trace: list | None) -> np.ndarray:
+        k = self._kernels
+        layer = step.layer
+        oh, ow, c = layer.out_shape
+        out = np.zeros((len(x), x.shape[1], oh + 2 * out_pad, ow + 2 * out_pad, x.shape[4]),
+                       dtype=np.uint64)
+        k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad, parallel)
+        if trace is not None:
+            values = _unpack(out, out_pad, (oh, ow, c), layer.encoding)
+            trace.append(LayerTrace(layer.name, None, values))
+        return out
+
+    def _threshold(self, step: _WeightStep, x: np.ndarray, out_pad: int, parallel: bool,
+                   trace: list | None) -> np.ndarray:
+        k = self._kernels
+        layer = step.layer
+        acc = self._accumulate(step, x, parallel)
+        oh, ow = step.out_hw
+        encoding = layer.out_encoding
+        out = np.zeros((len(x), _planes(encoding), oh + 2 * out_pad, ow + 2 * out_pad,
+                        _words(layer.mh)), dtype=np.uint64)
+        k.threshold(acc, step.thresholds, _encoding_code(k, encoding), out, out_pad, ow,
+                    parallel)
+        if trace is not None:
+            shape = _golden_shape(step, len(x))
+            values = _unpack(out, out_pad, (oh, ow, layer.mh), encoding)
+            trace.append(LayerTrace(layer.name, acc.reshape(shape), values.reshape(shape)))
+        return out
 
     def _accumulate(self, step: _WeightStep, x: np.ndarray, parallel: bool) -> np.ndarray:
         k = self._kernels
         g = step.geometry
         n = len(x)
         oh, ow = step.out_hw
-        flat = x.reshape(n, x.shape[1], -1)
+        flat = x.reshape(n, x.shape[1], g.height * g.width * g.words)
         if step.mode in (k.MODE_TB, k.MODE_UB):
             xstat = np.empty((n, oh * ow), dtype=np.int64)
             k.window_stat(step.mode, flat, g.width, g.words, g.kh, g.kw, ow, xstat)
         else:
             xstat = np.zeros((n, 0), dtype=np.int64)
         acc = np.empty((n, oh * ow, step.layer.mh), dtype=np.int64)
-        tile = max(1, min(n, TILE_BYTES // max(1, flat[0].nbytes)))
+        tile = max(1, min(n, TILE_BYTES // (flat.itemsize * flat.shape[1] * flat.shape[2])))
         k.layer(step.mode, flat, step.weights, step.scales, step.wbase, xstat, g.width,
                 g.words, g.kh, g.kw, ow, tile, acc, parallel)
         return acc
@@ -299,6 +301,13 @@ class PackedNetwork:
     def predict(self, images: np.ndarray, threads: int = 1) -> np.ndarray:
         """Class labels: argmax of the scores, ties to the lowest index."""
         return np.argmax(self.scores(images, threads), axis=1)
+
+
+def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:
+    """Shape of a layer's accumulators in golden's trace: (N, rows) or (N, OH, OW, rows)."""
+    if isinstance(step.layer, MatVec):
+        return (n, step.layer.mh)
+    return (n, *step.out_hw, step.layer.mh)
 
 
 def _patches(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
