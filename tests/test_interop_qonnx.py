@@ -278,3 +278,40 @@ def test_cli_import_errors_are_one_line(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("hwbnn: error: ") for line in lines)
     assert "not an ONNX model" in lines[0] and "does not exist" in lines[1]
+
+
+# --- the imported Brevitas-style graphs on the other executors ---------------------------------
+
+
+@pytest.mark.parametrize("build", [brevitas_mlp, brevitas_cnn])
+def test_brevitas_style_graph_runs_exactly_in_packed_engine(build, digits):
+    from hwbnn.ref import packed
+    from hwbnn.ref.compare import first_mismatch
+
+    net = import_qonnx(build(1)[0])
+    assert first_mismatch(golden.run(net, digits.test_x), packed.run(net, digits.test_x)) is None
+
+
+FOLDING = {
+    brevitas_mlp: {"dense0": {"pe": 8, "simd": 16}, "dense1": {"pe": 8, "simd": 8},
+                   "dense2": {"pe": 5, "simd": 8}},
+    brevitas_cnn: {"conv0": {"pe": 8, "simd": 9}, "conv2": {"pe": 16, "simd": 24},
+                   "dense3": {"pe": 10, "simd": 32}},
+}
+
+
+@pytest.mark.parametrize("build", [brevitas_mlp, brevitas_cnn])
+def test_brevitas_style_graph_runs_exactly_in_amaranth_simulation(build, digits):
+    from hwbnn.hw.network import NetworkTop
+    from hwbnn.hw.packing import from_signed, pack_values, unpack
+    from hwbnn.hw.simulate import run_stream
+
+    net = import_qonnx(build(1)[0])
+    frames = digits.test_x[:6]
+    top = NetworkTop(net, FOLDING[build])
+    packing = top.packing()
+    beats = pack_values(frames, net.input_encoding, packing["input"]["elements_per_beat"])
+    out = packing["output"]
+    result = run_stream(top, top.s_axis, top.m_axis, beats, out["beats_per_frame"] * len(frames))
+    scores = from_signed(unpack(result, out["bits"], out["elements_per_beat"]), out["bits"])
+    np.testing.assert_array_equal(scores.reshape(len(frames), -1), golden.scores(net, frames))
