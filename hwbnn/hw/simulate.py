@@ -72,3 +72,27 @@ def run_stream(dut, in_port, out_port, beats, out_count: int, *, seed: int | Non
     sim.add_testbench(sink)
     sim.run()
     return result
+
+
+def simulate_network(top, images: np.ndarray, *, seed: int | None = 0, gap: float = 0.3,
+                     stall: float = 0.3, times: list | None = None) -> np.ndarray:
+    """Run frames through a :class:`~hwbnn.hw.network.NetworkTop` in simulation.
+
+    Returns the scores ``(N, classes)`` in ``scores`` mode or the labels ``(N,)`` in
+    ``label`` mode, decoded with the top's own packing description.
+    """
+    from . import packing
+
+    info = top.packing()
+    inp, out = info["input"], info["output"]
+    images = np.asarray(images)
+    beats = []
+    for frame in images:
+        beats += packing.pack_values(frame.reshape(-1), inp["encoding"],
+                                     inp["elements_per_beat"])
+    words = run_stream(top, top.s_axis, top.m_axis, beats, len(images) * out["beats_per_frame"],
+                       seed=seed, gap=gap, stall=stall, times=times)
+    codes = packing.unpack(words, out["bits"], out["elements_per_beat"]).reshape(len(images), -1)
+    if out["kind"] == "label":
+        return codes[:, 0]
+    return packing.from_signed(codes, out["bits"])
