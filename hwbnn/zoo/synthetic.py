@@ -2,12 +2,157 @@
 
 They need no training; the CPU and hardware benchmarks use them at sizes beyond digits.
 ``SYNTHETIC`` maps a zoo name to a function building its NetworkIR.
+
+Architectures follow FINN's BNN-PYNQ networks (Umuroglu et al., FPGA 2017, as shipped in
+Brevitas ``src/brevitas_examples/bnn_pynq``):
+
+* LFC: 784-1024-1024-1024-10 on binarized 28x28 MNIST (``lfc_1w1a.ini``: IN_BIT_WIDTH 1);
+* CNV: 32x32x3 8-bit pixels (``cnv_1w1a.ini``: IN_BIT_WIDTH 8), unpadded 3x3 convs
+  64, 64, pool, 128, 128, pool, 256, 256 (``CNV_OUT_CH_POOL``), then dense 512-512-10.
+
+Weights are drawn from a fixed seed. Thresholds are "real" in the sense export produces
+them: per channel, in the accumulator's integer domain, placed the way a BatchNorm fitted to
+the layer's statistics places them, here at quantiles of the accumulators that a calibration
+batch of random frames produces (the median for binary outputs), so activations are balanced
+rather than stuck at one value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
-from ..ir.network import NetworkIR
+import numpy as np
 
-SYNTHETIC: dict[str, Callable[[], NetworkIR]] = {}
+from ..ir.encoding import encoding_levels, encoding_range
+from ..ir.network import (
+    Conv,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Weights,
+    accumulator_range,
+    accumulator_width,
+)
+
+SEED = 2017
+LFC = {"input_shape": (28, 28, 1), "input_encoding": "binary", "conv": [],
+       "dense": [1024, 1024, 1024], "calibration_frames": 32}
+CNV = {"input_shape": (32, 32, 3), "input_encoding": "uint8",
+       "conv": [64, 64, "M", 128, 128, "M", 256, 256], "dense": [512, 512],
+       "calibration_frames": 8}
+CLASSES = 10
+CONV_KERNEL = 3
+POOL_KERNEL = 2
+# (weights, activations) per variant. mix14 is the 1.4-bit average of the digits zoo:
+# 70% 1-bit, 20% 2-bit, 10% 3-bit weights with plane scales 4, 2, 1 (hwbnn.quant.residual:
+# A_0 = 4 and the ideal halving ratios for uniform weights).
+VARIANTS = {"w1a1": ("binary", "binary"), "ternary": ("ternary", "ternary"),
+            "mix14": ("mix14", "binary")}
+MIX14 = (0.7, 0.2, 0.1)
+MIX14_SCALES = (4, 2, 1)
+
+
+def random_weights(rng: np.random.Generator, kind: str, rows: int, cols: int) -> Weights:
+    """Random weights of one kind; mix14 hits its 70/20/10% bitwidth mix exactly."""
+    if kind == "binary":
+        return Weights.binary(rng.choice([-1, 1], size=(rows, cols)))
+    if kind == "ternary":
+        return Weights.ternary(rng.integers(-1, 2, size=(rows, cols)))
+    total = rows * cols
+    counts = [int(f * total) for f in MIX14]
+    counts[0] += total - sum(counts)
+    bitwidth = rng.permutation(np.repeat([1, 2, 3], counts)).reshape(rows, cols)
+    signs = rng.choice([-1, 1], size=(len(MIX14_SCALES), rows, cols))
+    return Weights.residual(signs, bitwidth, MIX14_SCALES)
+
+
+def calibration_frames(rng: np.random.Generator, shape: tuple, encoding: str,
+                       frames: int) -> np.ndarray:
+    """Random frames covering the input encoding (binary: -1/+1)."""
+    if encoding == "binary":
+        return rng.choice([-1, 1], size=(frames, *shape))
+    lo, hi = encoding_range(encoding)
+    return rng.integers(lo, hi + 1, size=(frames, *shape))
+
+
+def fitted_thresholds(acc: np.ndarray, encoding: str) -> np.ndarray:
+    """Per-channel thresholds at evenly spaced quantiles of ``acc (..., rows)``, sorted."""
+    levels = encoding_levels(encoding)
+    quantiles = np.arange(1, levels + 1) / (levels + 1)
+    acc = acc.reshape(-1, acc.shape[-1])
+    return np.quantile(acc, quantiles, axis=0, method="lower").T.astype(np.int64)
+
+
+def _patches(x: np.ndarray, kernel: int) -> np.ndarray:
+    """Unpadded patches (N, OH, OW, K*K*C) in (kernel row, kernel column, channel) order."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(1, 2))
+    n, oh, ow, c = windows.shape[:4]
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, kernel * kernel * c)
+
+
+def _threshold(acc: np.ndarray, thresholds: np.ndarray, encoding: str) -> np.ndarray:
+    count = (acc[..., None] >= thresholds).sum(axis=-1)
+    if encoding == "binary":
+        return 2 * count - 1
+    if encoding == "ternary":
+        return count - 1
+    return count
+
+
+def _layer(cls, name, in_encoding, weights, acc, out_encoding, **geometry):
+    """A weight layer with thresholds fitted to its calibration accumulators."""
+    acc_range = accumulator_range(weights.values(), in_encoding)
+    thresholds = None if out_encoding is None else fitted_thresholds(acc, out_encoding)
+    layer = cls(name, in_encoding, weights, thresholds, out_encoding, acc_range,
+                accumulator_width(acc_range, thresholds), **geometry)
+    out = acc if thresholds is None else _threshold(acc, thresholds, out_encoding)
+    return layer, out
+
+
+def _exact_product(x: np.ndarray, weights: Weights) -> np.ndarray:
+    """Integer ``x @ W.T`` through float64 BLAS: exact, every partial sum is far below 2^53."""
+    return np.rint(x.astype(np.float64) @ weights.values().T.astype(np.float64)).astype(np.int64)
+
+
+def build(name: str, arch: dict, weight_kind: str, activation: str,
+          seed: int = SEED) -> NetworkIR:
+    """Build an architecture spec with random weights and calibrated thresholds."""
+    rng = np.random.default_rng(seed)
+    shape, encoding = tuple(arch["input_shape"]), arch["input_encoding"]
+    x = calibration_frames(rng, shape, encoding, arch["calibration_frames"])
+    layers = []
+    for item in arch["conv"]:
+        index = len(layers)
+        if item == "M":
+            layers.append(MaxPool(f"pool{index}", shape, POOL_KERNEL, encoding))
+            n, h, w, c = x.shape
+            x = x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+        else:
+            weights = random_weights(rng, weight_kind, item, CONV_KERNEL ** 2 * shape[2])
+            acc = _exact_product(_patches(x, CONV_KERNEL), weights)
+            layer, x = _layer(Conv, f"conv{index}", encoding, weights, acc, activation,
+                              in_shape=shape, kernel=CONV_KERNEL, padding=0)
+            layers.append(layer)
+            encoding = activation
+        shape = tuple(layers[-1].out_shape)
+    x = x.reshape(len(x), -1)
+    widths = [*arch["dense"], CLASSES]
+    for i, rows in enumerate(widths):
+        last = i == len(widths) - 1
+        weights = random_weights(rng, weight_kind, rows, x.shape[1])
+        layer, x = _layer(MatVec, f"dense{len(layers)}", encoding, weights,
+                          _exact_product(x, weights), None if last else activation)
+        layers.append(layer)
+        encoding = activation
+    metadata = {"synthetic": {"architecture": arch, "weights": weight_kind,
+                              "activations": activation, "seed": seed}}
+    return NetworkIR(name, tuple(arch["input_shape"]), arch["input_encoding"], layers,
+                     metadata)
+
+
+SYNTHETIC: dict[str, Callable[[], NetworkIR]] = {
+    f"{arch_name}_{variant}": partial(build, f"{arch_name}_{variant}", arch, *kinds)
+    for arch_name, arch in (("lfc", LFC), ("cnv", CNV))
+    for variant, kinds in VARIANTS.items()
+}
