@@ -203,6 +203,62 @@ def test_brevitas_style_weights_become_the_expected_kinds():
     assert net.layers[2].padding == 1 and net.layers[2].in_encoding == "binary"
 
 
+def finn_streamlined_mlp(batch, seed=2):
+    """FINN-style streamlined graph: UINT5-annotated flat input, integer MatMul, thresholds
+    giving 0/1 activations, XnorPopcountMatMul with 0/1 weights, popcount outputs."""
+    rng = np.random.default_rng(seed)
+    g = _Graph()
+    w0 = g.const("w0", rng.choice([-1.0, 1.0], (64, 32)))
+    x = g.node("MatMul", ["inp", w0], "mm0")
+    t0 = np.sort(rng.integers(-60, 60, (32, 1)), axis=1).astype(np.float32)
+    x = g.node("MultiThreshold", [x, g.const("t0", t0)], "act0", domain=QONNX,
+               out_dtype="BINARY", out_scale=1.0, out_bias=0.0)
+    x = g.node("XnorPopcountMatMul", [x, g.const("w1", rng.choice([0.0, 1.0], (32, 32)))],
+               "pc1", domain=QONNX)
+    t1 = rng.integers(10, 22, (32, 1)).astype(np.float32)
+    x = g.node("MultiThreshold", [x, g.const("t1", t1)], "act1", domain=QONNX,
+               out_dtype="BINARY", out_scale=1.0, out_bias=0.0)
+    g.node("XnorPopcountMatMul", [x, g.const("w2", rng.choice([0.0, 1.0], (32, 10)))],
+           "scores", domain=QONNX)
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(g.model([batch, 64], "scores", [batch, 10]))
+    model.set_tensor_datatype("inp", DataType["UINT5"])
+    return model.model
+
+
+def test_finn_streamlined_graph_imports_bit_exactly(digits):
+    frames = digits.test_x.reshape(len(digits.test_x), -1)
+    model = finn_streamlined_mlp(len(frames))
+    context = run_qonnx(model, frames.astype(np.float32), full_context=True)
+    net = import_qonnx(model)
+    assert net.input_shape == (64,) and net.input_encoding == "uint5"
+    trace = golden.run(net, frames)
+    for name, step in zip(["act0", "act1"], trace, strict=False):
+        np.testing.assert_array_equal(context[name].astype(np.int64), (step.out + 1) // 2)
+        assert len(np.unique(step.out)) > 1
+    # popcount of xnor = (bipolar dot product + fan-in) / 2
+    np.testing.assert_array_equal(context["scores"].astype(np.int64), (trace[-1].out + 32) // 2)
+
+
+def test_identity_requantization_is_absorbed():
+    """Brevitas may repeat an activation's quantizer (e.g. after pooling): no value changes."""
+    model = brevitas_cnn(1)[0]
+    pad = next(n for n in model.graph.node if n.op_type == "Pad")
+    index = [n.name for n in model.graph.node].index("/act0/BipolarQuant")
+    model.graph.initializer.append(numpy_helper.from_array(np.float32(1.0), "again.scale"))
+    model.graph.node.insert(index + 1, helper.make_node(
+        "BipolarQuant", ["act0", "again.scale"], ["act0_again"], name="/again/BipolarQuant",
+        domain=QONNX))
+    pad.input[0] = "act0_again"
+    reference = import_qonnx(brevitas_cnn(1)[0])
+    assert to_bytes(import_qonnx(model)) == to_bytes(reference)
+    model.graph.initializer[-1].CopyFrom(numpy_helper.from_array(np.float32(2.0), "again.scale"))
+    with pytest.raises(HwbnnError, match=r"'/again/BipolarQuant' \(BipolarQuant\): re-quant"):
+        import_qonnx(model)
+
+
 # --- unsupported graphs: one error naming the node and why ----------------------------------
 
 

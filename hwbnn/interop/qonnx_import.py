@@ -26,13 +26,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_levels, pad_value
+from ..ir.encoding import (
+    encoding_levels,
+    encoding_range,
+    pad_value,
+    values_from_threshold_count,
+)
 from ..ir.network import (
     Conv,
     MatVec,
@@ -108,7 +113,6 @@ class _Pending:
     kernel: int = 1
     padding: int = 0
     pool: int | None = None
-    nodes: list = field(default_factory=list)
 
     @property
     def channels(self) -> int:
@@ -183,7 +187,7 @@ class _Quantizer:
     thresholds: np.ndarray | None = None  # MultiThreshold: per-channel x-domain levels
 
 
-def _int_quant_params(node, attrs, constants) -> tuple[float, int, bool, bool, str]:
+def _int_quant_params(attrs, constants) -> tuple[float, int, bool, bool, str]:
     scale = _scalar(constants[1], "the Quant scale")
     zeropt = _scalar(constants[2], "the Quant zero point")
     bits = _scalar(constants[3], "the Quant bit width")
@@ -205,7 +209,7 @@ def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
             raise _NodeError(f"the activation scale must be positive, not {scale}")
         return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
     if node.op_type == "Quant":
-        scale, bits, signed, narrow, mode = _int_quant_params(node, attrs, constants)
+        scale, bits, signed, narrow, mode = _int_quant_params(attrs, constants)
         if signed and bits == 1:
             return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
         lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
@@ -422,13 +426,9 @@ class _Importer:
         self.graph = model.graph
         self.env: dict[str, object] = {}
         self.layers: list = []
-        self.layer_nodes: list = []
         self.input_encoding: str | None = None
         self.input_shape: tuple | None = None
         self.hints = _read_hints(model)
-        self.shapes = {vi.name: self._shape_of(vi) for vi in
-                       list(self.graph.input) + list(self.graph.value_info)
-                       + list(self.graph.output)}
 
     @staticmethod
     def _shape_of(value_info) -> tuple | None:
@@ -456,7 +456,7 @@ class _Importer:
         self.env[source.name] = _Raw(shape)
         annotation = self._datatype(source.name)
         if annotation is not None:
-            self.env[source.name] = self._input_act(shape, *annotation, source.name)
+            self.env[source.name] = self._input_act(shape, *annotation)
 
     def _datatype(self, name: str) -> tuple[str, float, float] | None:
         for annotation in self.graph.quantization_annotation:
@@ -476,7 +476,7 @@ class _Importer:
                                  f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8")
         return None
 
-    def _input_act(self, shape, encoding, scale, offset, where) -> _Act:
+    def _input_act(self, shape, encoding, scale, offset) -> _Act:
         if len(shape) == 4:
             _, c, h, w = shape
             logical, index = (h, w, c), nchw_index((h, w, c))
@@ -580,16 +580,33 @@ class _Importer:
             if quant.thresholds is not None:
                 raise _NodeError("a MultiThreshold on the float graph input is not "
                                  "supported; quantize the input with Quant/BipolarQuant")
-            return self._input_act(x.shape, quant.encoding, quant.scale, quant.offset,
-                                   node.input[0])
+            return self._input_act(x.shape, quant.encoding, quant.scale, quant.offset)
         if isinstance(x, _Pending):
             layout = attrs.get("data_layout", "")
             if node.op_type == "MultiThreshold" and layout and layout.index("C") != 1:
                 raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to "
                                  f"the channel axis 1 of a MatMul/Conv output")
-            return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels), node)
-        raise _NodeError("re-quantizing an activation that is already quantized is not "
-                         "supported")
+            return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels))
+        return self._requantize(x, _quantizer(node, attrs, constants, None))
+
+    @staticmethod
+    def _requantize(act: _Act, quant: _Quantizer) -> _Act:
+        """A quantizer on an activation: allowed when it changes no value (Brevitas often
+        repeats the previous quantizer, e.g. after pooling)."""
+        lo, hi = encoding_range(act.encoding)
+        values = np.arange(lo, hi + 1)
+        if act.encoding == "binary":
+            values = np.array([-1, 1])
+        x = act.scale * values + act.offset
+        if quant.thresholds is not None:
+            count = (x[None, :, None] >= quant.thresholds[:, None, :]).sum(axis=-1)
+        else:
+            count = quant.count(x)[None]
+        out = quant.scale * values_from_threshold_count(quant.encoding, count) + quant.offset
+        if not np.allclose(out, x[None], rtol=SCALE_TOLERANCE, atol=0):
+            raise _NodeError("re-quantizing an activation is only supported when it changes "
+                             "no value")
+        return act
 
     def _quantize_constant(self, node, attrs, x, constants) -> _QConst:
         if node.op_type == "BipolarQuant":
@@ -641,8 +658,10 @@ class _Importer:
         if isinstance(a, _Pending) and isinstance(b, _Pending) and op in (np.add, np.subtract):
             return self._merge(a, b, -1.0 if op is np.subtract else 1.0)
         if not isinstance(b, np.ndarray):
-            raise _NodeError("only one of the two inputs may be computed from the data; "
-                             "the other must be a constant")
+            raise _NodeError("a constant minus or divided by data is not supported"
+                             if isinstance(a, np.ndarray) else
+                             "both inputs are computed from the data; only the bit planes of "
+                             "one layer (same input, same weight shape) can be summed")
         b = b.astype(np.float64)
         if isinstance(a, _QConst):
             if op in (np.add, np.subtract):
@@ -737,17 +756,16 @@ class _Importer:
                              "supported")
         return rows[:, 0].astype(np.float64)
 
-    def _start(self, node, act: _Act, matrix: np.ndarray, scale: np.ndarray, kind: str,
+    def _start(self, act: _Act, matrix: np.ndarray, scale: np.ndarray, kind: str,
                **geometry) -> _Pending:
         """A pending layer ``scale * (matrix @ (act.scale * v + act.offset))``."""
         if act.pad and kind != "conv":
             raise _NodeError("a padded activation must feed a convolution")
         factor = scale * act.scale
         bias = factor * act.offset * matrix.sum(axis=1)
-        return _Pending(act, kind, [_Term(matrix.astype(np.int64), factor)], bias,
-                        nodes=[node], **geometry)
+        return _Pending(act, kind, [_Term(matrix.astype(np.int64), factor)], bias, **geometry)
 
-    def _dense(self, node, act: _Act, weights: _QConst, where: str) -> _Pending:
+    def _dense(self, act: _Act, weights: _QConst, where: str) -> _Pending:
         if act.index.ndim != 1:
             raise _NodeError(f"{where} input has shape {act.index.shape} (without batch); "
                              f"flatten it first")
@@ -756,11 +774,11 @@ class _Importer:
                              f"{act.index.size} inputs")
         matrix = np.zeros((weights.values.shape[1], act.index.size), dtype=np.int64)
         matrix[:, act.index] = weights.values.T.astype(np.int64)
-        return self._start(node, act, matrix, self._output_scale(weights, 1), "matvec")
+        return self._start(act, matrix, self._output_scale(weights, 1), "matvec")
 
     def op_MatMul(self, node, attrs):
         act = self._activation(node.input[0], "MatMul input")
-        return self._dense(node, act, self._weights(node.input[1]), "MatMul")
+        return self._dense(act, self._weights(node.input[1]), "MatMul")
 
     def op_Gemm(self, node, attrs):
         if attrs.get("transA", 0):
@@ -771,7 +789,7 @@ class _Importer:
             weights = _QConst(weights.values.T,
                               np.broadcast_to(weights.scale, weights.values.shape).T)
         alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-        pending = self._dense(node, act, weights, "Gemm")
+        pending = self._dense(act, weights, "Gemm")
         pending = replace(pending, bias=pending.bias * alpha,
                           terms=[_Term(t.matrix, t.scale * alpha) for t in pending.terms])
         if len(node.input) > 2 and node.input[2]:
@@ -789,7 +807,7 @@ class _Importer:
             raise _NodeError("XnorPopcountMatMul weights must be 0/1")
         bipolar = _QConst(2 * weights.values * weights.scale - 1, np.ones(()))
         # popcount(xnor(a, w)) = (v . (2w - 1) + K) / 2 for a = (v + 1) / 2, K the fan-in
-        pending = self._dense(node, replace(act, offset=0.0), bipolar, "XnorPopcountMatMul")
+        pending = self._dense(replace(act, offset=0.0), bipolar, "XnorPopcountMatMul")
         pending.bias = pending.bias + act.index.size / 2
         return pending
 
@@ -824,7 +842,7 @@ class _Importer:
         if padding >= kh:
             raise _NodeError(f"padding {padding} must be smaller than the kernel {kh}")
         matrix = weights.values.transpose(0, 2, 3, 1).reshape(oc, -1)
-        pending = self._start(node, act, matrix, self._output_scale(weights, 0), "conv", kernel=kh,
+        pending = self._start(act, matrix, self._output_scale(weights, 0), "conv", kernel=kh,
                               padding=padding)
         if len(node.input) > 2 and node.input[2]:
             bias = self.constant(node.input[2], "the Conv bias").astype(np.float64)
@@ -994,7 +1012,7 @@ class _Importer:
         return Conv(**common, in_shape=tuple(pending.source.logical), kernel=pending.kernel,
                     padding=pending.padding)
 
-    def finish_layer(self, pending: _Pending, quant: _Quantizer, node) -> _Act:
+    def finish_layer(self, pending: _Pending, quant: _Quantizer) -> _Act:
         self.check_head(pending.source, "this layer")
         hint = self._hint("residual")
         weights, unit = self._weights_and_unit(pending, bool(hint))
@@ -1015,7 +1033,6 @@ class _Importer:
             thresholds = np.concatenate([thresholds, extra], axis=1)
         layer = self._layer(pending, weights, thresholds, quant.encoding)
         self.layers.append(layer)
-        self.layer_nodes.append(pending.nodes)
         out = pending.out_logical
         index = np.arange(out[0]) if pending.kind == "matvec" else nchw_index(out)
         act = _Act(quant.encoding, quant.scale, quant.offset, index, out, len(self.layers))
