@@ -15,7 +15,8 @@ from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.network import NetworkIR
 from .mvtu import MatrixVectorThresholdUnit
-from .network import NetworkTop
+from .network import NetworkTop, resolve_folding
+from .plan import LayerPlan
 
 MANIFEST = "manifest.json"
 FOLDING = "folding.json"
@@ -112,10 +113,10 @@ def layer_summary(top: NetworkTop) -> list[dict]:
     return rows
 
 
-def check_size(top: NetworkTop) -> None:
+def check_size(net: NetworkIR, folding: dict) -> None:
     """Refuse designs whose weight memory no supported FPGA holds."""
-    bits = sum(stage.component.plan.weight_bits for stage in top.stages
-               if isinstance(stage.component, MatrixVectorThresholdUnit))
+    bits = sum(LayerPlan(layer, folding[layer.name]["pe"], folding[layer.name]["simd"]
+                         ).weight_bits for layer in net.weight_layers)
     if bits > MAX_WEIGHT_BITS:
         raise HwbnnError(f"design too large for folded mode: {bits} weight bits exceed "
                          f"{MAX_WEIGHT_BITS}")
@@ -127,8 +128,8 @@ def generate(net: NetworkIR, folding: dict | None, out_dir: str | Path, *,
     manifest."""
     if mode != "folded":
         raise HwbnnError(f"mode must be 'folded', not {mode!r}")
+    check_size(net, resolve_folding(net, folding))
     top = NetworkTop(net, folding, output=output)
-    check_size(top)
     name = name or f"hwbnn_{net.name}"
     if not name.isidentifier():
         raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")
