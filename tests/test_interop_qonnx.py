@@ -2,6 +2,7 @@
 Brevitas-style graphs imported bit-exactly, one clear error per unsupported node."""
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -16,7 +17,7 @@ from hwbnn.interop.qonnx import (
     save_qonnx,
 )
 from hwbnn.ir import to_bytes
-from hwbnn.ir.network import MaxPool, accumulator_width
+from hwbnn.ir.network import MaxPool, Weights, accumulator_range, accumulator_width
 from hwbnn.ref import golden
 
 QONNX = "qonnx.custom_op.general"
@@ -32,6 +33,7 @@ def _nhwc(values):
 def test_zoo_export_runs_exactly_in_qonnx_executor(name, digits):
     net = zoo.load(f"zoo:{name}")
     model = export_qonnx(net, batch=len(digits.test_x))
+    onnx.checker.check_model(model)
     context = run_qonnx(model, images_to_input(net, digits.test_x), full_context=True)
     trace = golden.run(net, digits.test_x)
     for layer, step in zip(net.layers[:-1], trace[:-1], strict=True):
@@ -47,6 +49,23 @@ def test_round_trip_gives_identical_model_file(name, tmp_path):
     net = zoo.load(f"zoo:{name}")
     path = save_qonnx(net, tmp_path / f"{name}.onnx")
     assert to_bytes(import_qonnx(path)) == zoo.model_path(name).read_bytes()
+
+
+def test_round_trip_of_other_layer_forms():
+    """uint2 thresholds, ternary and residual convs, -1 padding (the imported Brevitas CNN),
+    and residual weights that all use a single plane."""
+    cnn = import_qonnx(brevitas_cnn(1)[0])
+    assert to_bytes(import_qonnx(export_qonnx(cnn))) == to_bytes(cnn)
+    net = zoo.load("zoo:digits_mlp_w1a1")
+    layer = net.layers[1]
+    signs = layer.weights.values()[None]
+    layer.weights = Weights.residual(signs, np.ones(signs.shape[1:]), [3])
+    layer.acc_range = accumulator_range(layer.weights.values(), layer.in_encoding)
+    layer.acc_width = accumulator_width(layer.acc_range, layer.thresholds)
+    layer.pe, layer.simd = 4, 8
+    back = import_qonnx(export_qonnx(net.validate()))
+    assert back.layers[1].weights.kind == "residual"
+    assert to_bytes(back) == to_bytes(net)
 
 
 def test_export_is_reproducible(tmp_path):

@@ -333,9 +333,12 @@ def _single_term_weights(term: _Term, residual: bool) -> tuple[Weights, np.ndarr
     if divisor > 1:
         matrix, scale = matrix // divisor, scale * divisor
     if np.isin(matrix, (-1, 1)).all():
-        if residual:
-            return Weights.residual(matrix[None], np.ones(matrix.shape), [1]), scale
-        return Weights.binary(matrix), scale
+        if not residual:
+            return Weights.binary(matrix), scale
+        # one plane: keep an integer scale shared by all rows as the plane scale a_0
+        plane = int(scale[0]) if _is_integer(scale) and _close(scale, scale[0]) and (
+            1 <= scale[0] <= 255) else 1
+        return Weights.residual(matrix[None], np.ones(matrix.shape), [plane]), scale / plane
     if np.isin(matrix, (-1, 0, 1)).all():
         return Weights.ternary(matrix), scale
     return _residual_from_integers(matrix), scale
@@ -979,7 +982,7 @@ class _Importer:
         if not isinstance(x, _Act) or x.pad:
             raise _NodeError("only constants and unpadded activations can be reshaped")
         rest = [x.index.shape[i] if d == 0 and i < x.index.ndim else d
-                        for i, d in enumerate(target[1:])]
+                for i, d in enumerate(target[1:])]
         try:
             index = x.index.reshape(rest)
         except ValueError:
@@ -993,12 +996,12 @@ class _Importer:
             return _single_term_weights(pending.terms[0], residual)
         return _plane_weights(pending.terms)
 
-    def _hint(self, kind: str) -> dict:
-        layers = self.hints.layers
-        index = len(self.layers)
-        if layers is None or index >= len(layers) or layers[index].get("weight_kind") != kind:
-            return {}
-        return layers[index]
+    def _hinted_residual(self) -> bool:
+        """Did hwbnn's export record residual weights for the next layer? A residual layer
+        whose weights all use one plane reads like binary weights otherwise."""
+        layers, index = self.hints.layers, len(self.layers)
+        return layers is not None and index < len(layers) and (
+            layers[index].get("weight_kind") == "residual")
 
     def _layer(self, pending: _Pending, weights: Weights, thresholds, out_encoding):
         index = len(self.layers)
@@ -1014,8 +1017,7 @@ class _Importer:
 
     def finish_layer(self, pending: _Pending, quant: _Quantizer) -> _Act:
         self.check_head(pending.source, "this layer")
-        hint = self._hint("residual")
-        weights, unit = self._weights_and_unit(pending, bool(hint))
+        weights, unit = self._weights_and_unit(pending, self._hinted_residual())
         bias = pending.bias.copy()
         flip = unit < 0
         if flip.any():
@@ -1047,8 +1049,7 @@ class _Importer:
             self.check_head(pending.source, "the output layer")
             if pending.pool is not None:
                 raise _NodeError("the network must end with a dense/conv layer, not pooling")
-            hint = self._hint("residual")
-            weights, unit = self._weights_and_unit(pending, bool(hint))
+            weights, unit = self._weights_and_unit(pending, self._hinted_residual())
         except _NodeError as error:
             raise HwbnnError(f"output layer: {error}") from None
         if not (_close(unit, unit[0]) and unit[0] > 0):
