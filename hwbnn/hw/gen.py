@@ -17,6 +17,7 @@ from ..ir.network import NetworkIR
 from .mvtu import MatrixVectorThresholdUnit
 from .network import NetworkTop, resolve_folding
 from .plan import LayerPlan
+from .unrolled import UnrolledMatrixVectorUnit
 
 MANIFEST = "manifest.json"
 FOLDING = "folding.json"
@@ -59,8 +60,7 @@ def latency_bound(top: NetworkTop) -> int:
     without stalls: every stage's frame time plus its pipeline depth and FIFO."""
     bound = top.input_beats_per_frame
     for stage in top.stages:
-        depth = (stage.component.latency
-                 if isinstance(stage.component, MatrixVectorThresholdUnit) else 2)
+        depth = getattr(stage.component, "latency", 2)
         bound += stage.cycles_per_frame + depth + top.fifo_depth(stage) + 2
     return bound
 
@@ -109,6 +109,10 @@ def layer_summary(top: NetworkTop) -> list[dict]:
                         "steps_per_vector": plan.cycles_per_vector,
                         "weight_bits": plan.weight_bits, "acc_width": plan.acc_width,
                         "pipeline_latency": stage.component.latency})
+        elif isinstance(stage.component, UnrolledMatrixVectorUnit):
+            row.update({"pe": stage.component.pe, "simd": stage.component.simd,
+                        "weight_bits": stage.component.weight_bits,
+                        "pipeline_latency": stage.component.latency})
         rows.append(row)
     return rows
 
@@ -126,10 +130,9 @@ def generate(net: NetworkIR, folding: dict | None, out_dir: str | Path, *,
              output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
     """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the
     manifest."""
-    if mode != "folded":
-        raise HwbnnError(f"mode must be 'folded', not {mode!r}")
-    check_size(net, resolve_folding(net, folding))
-    top = NetworkTop(net, folding, output=output)
+    if mode == "folded":
+        check_size(net, resolve_folding(net, folding))
+    top = NetworkTop(net, folding, output=output, mode=mode)
     name = name or f"hwbnn_{net.name}"
     if not name.isidentifier():
         raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")

@@ -27,8 +27,10 @@ from .mvtu import MatrixVectorThresholdUnit
 from .plan import LayerPlan
 from .sliding_window import SlidingWindow
 from .stream_utils import StreamFifo, WidthConverter
+from .unrolled import UnrolledMatrixVectorUnit
 
 OUTPUTS = ("scores", "label")
+MODES = ("folded", "unrolled")
 MAX_FIFO_DEPTH = 512
 
 
@@ -78,6 +80,10 @@ class NetworkTop(wiring.Component):
         ``pe``/``simd`` or 1.
     output : str
         ``"scores"`` (the last layer's accumulators) or ``"label"`` (argmax).
+    mode : str
+        ``"folded"`` (:class:`MatrixVectorThresholdUnit`, weights in ROMs) or ``"unrolled"``
+        (:class:`UnrolledMatrixVectorUnit`, constant weights, one vector per cycle; the
+        folding is then PE = MH, SIMD = MW for every layer).
     fifo_depth : int, optional
         Beats of every FIFO between stages. By default a FIFO in front of an MVTU holds one
         input vector plus two beats (SF + 2, at most 512): the MVTU takes its input only
@@ -91,7 +97,13 @@ class NetworkTop(wiring.Component):
 
     @validated
     def __init__(self, net: NetworkIR, folding: dict | None = None, *, output: str = "scores",
-                 fifo_depth: int | None = None):
+                 mode: str = "folded", fifo_depth: int | None = None):
+        if mode not in MODES:
+            raise HwbnnError(f"mode must be 'folded' or 'unrolled', not {mode!r}")
+        if mode == "unrolled":
+            folding = {layer.name: {"pe": layer.mh, "simd": layer.mw}
+                       for layer in net.weight_layers}
+        self._mode = mode
         if output not in OUTPUTS:
             raise HwbnnError(f"output must be 'scores' or 'label', not {output!r}")
         if fifo_depth is not None and (not isinstance(fifo_depth, int) or fifo_depth < 1):
@@ -123,7 +135,10 @@ class NetworkTop(wiring.Component):
                 raise HwbnnError(f"layer {layer.name}: unsupported layer type "
                                  f"{type(layer).__name__}")
             fold = self._folding[layer.name]
-            mvtu = MatrixVectorThresholdUnit(layer, pe=fold["pe"], simd=fold["simd"])
+            if self._mode == "unrolled":
+                mvtu = UnrolledMatrixVectorUnit(layer)
+            else:
+                mvtu = MatrixVectorThresholdUnit(layer, pe=fold["pe"], simd=fold["simd"])
             bits = mvtu.in_bits
             if isinstance(layer, Conv):
                 c = layer.in_shape[2]
@@ -147,6 +162,10 @@ class NetworkTop(wiring.Component):
     @property
     def folding(self) -> dict[str, dict[str, int]]:
         return {name: dict(fold) for name, fold in self._folding.items()}
+
+    @property
+    def mode(self) -> str:
+        return self._mode
 
     @property
     def output(self) -> str:
