@@ -16,6 +16,7 @@ from .errors import HwbnnError
 
 # Modules that add subcommands: each has ``register(subparsers)``.
 COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands",
+                   "hwbnn.cost.commands",
                    "hwbnn.hw.commands"]
 
 

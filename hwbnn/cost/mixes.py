@@ -1,0 +1,182 @@
+"""Bitwidth mixes: names, fractions, and re-quantizing an IR model to a mix without training.
+
+A mix is named by its average bits per weight (``1``, ``1.2``, ``1.4``, ``1.6``, ``2``, ``3``)
+or ``ternary``. Fractional mixes are residual-binarized (Fromm et al., "Heterogeneous
+Bitwidth Binarization in Convolutional Neural Networks", NeurIPS 2018) with fractions of
+1/2/3-bit weights; ``1`` is plain binary, ``2`` and ``3`` homogeneous residual 2 and 3 bits.
+
+Re-quantization (no training) works on the integer weights of an existing model: it treats them
+as real weights, residual-binarizes them in numpy with middle-out bit selection (the weights
+whose magnitude is closest to a plane's mean stop at that plane), and scales the thresholds by
+the same factor, so a trained model can be costed and roughly scored at every mix in seconds.
+Accuracy after re-quantization is a lower bound on what retraining (``--train``) reaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.network import (
+    Conv,
+    MatVec,
+    NetworkIR,
+    Weights,
+    accumulator_range,
+    accumulator_width,
+)
+
+# Fractions of 1/2/3-bit weights per named average. 1.4 = 70/20/10 is Fromm et al.'s mix;
+# the others keep its shape (most weights at 1 bit, the rest split between 2 and 3 bits).
+MIX_FRACTIONS = {
+    "1": (1.0, 0.0, 0.0),
+    "1.2": (0.85, 0.10, 0.05),
+    "1.4": (0.70, 0.20, 0.10),
+    "1.6": (0.60, 0.20, 0.20),
+    "2": (0.0, 1.0, 0.0),
+    "3": (0.0, 0.0, 1.0),
+}
+DEFAULT_MIXES = ("1", "1.2", "1.4", "1.6", "2", "3", "ternary")
+# The first plane's integer scale; later planes are snapped to integers relative to it
+# (1..8), the same convention as the trained residual models.
+FIRST_PLANE_SCALE = 4
+MAX_PLANE_SCALE = 8
+# Ternary threshold Delta = 0.7 * E|w| (Li and Liu, "Ternary Weight Networks", 2016).
+TERNARY_DELTA = 0.7
+
+
+def parse_mixes(text: str) -> list[str]:
+    """``"1,1.4,2,ternary"`` -> validated mix names."""
+    mixes = [part.strip() for part in text.split(",") if part.strip()]
+    for mix in mixes:
+        if mix != "ternary" and mix not in MIX_FRACTIONS:
+            try:
+                average = float(mix)
+            except ValueError:
+                average = None
+            if average is None or not 1 <= average <= 3:
+                raise HwbnnError(f"mix must be an average bitwidth in 1..3 or 'ternary', "
+                                 f"not {mix!r}")
+    if not mixes:
+        raise HwbnnError("--mixes needs at least one mix")
+    return mixes
+
+
+def mix_fractions(mix: str) -> tuple[float, float, float]:
+    """Fractions of 1/2/3-bit weights of a named or numeric mix (not ternary)."""
+    if mix in MIX_FRACTIONS:
+        return MIX_FRACTIONS[mix]
+    average = float(mix)
+    if average <= 2:
+        # Between 1 and 2 bits: 1- and 2-bit weights only.
+        return (2 - average, average - 1, 0.0)
+    return (0.0, 3 - average, average - 2)
+
+
+def average_bits(mix: str) -> float:
+    if mix == "ternary":
+        return 2.0
+    f1, f2, f3 = mix_fractions(mix)
+    return f1 + 2 * f2 + 3 * f3
+
+
+def train_spec(mix: str) -> str:
+    """The ``hwbnn train --weights`` spec of a mix."""
+    if mix == "ternary":
+        return "ternary"
+    if mix == "1":
+        return "binary"
+    if mix in ("2", "3"):
+        return f"w{mix}"
+    return "mix:" + ",".join(f"{f:g}" for f in mix_fractions(mix))
+
+
+def _counts(fractions, total: int) -> list[int]:
+    exact = [f * total for f in fractions]
+    counts = [int(np.floor(x)) for x in exact]
+    order = sorted(range(3), key=lambda b: (counts[b] - exact[b], b))
+    for b in order[:total - sum(counts)]:
+        counts[b] += 1
+    return counts
+
+
+def residual_binarize(w: np.ndarray, fractions, group: int = 1):
+    """(signs (P, MH, MW) of +-1, bitwidth (MH, MW), integer plane scales, float alpha) with
+    ``w ~= alpha * sum_p scale_p * sign_p`` over each weight's planes.
+
+    Groups of ``group`` consecutive columns share a bitwidth.
+    """
+    rows, cols = w.shape
+    if cols % group:
+        raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
+    counts = _counts(fractions, rows * cols // group)
+    planes = max(b + 1 for b in range(3) if counts[b])
+    residual = w.astype(np.float64).copy()
+    active = np.ones((rows, cols // group), dtype=bool)
+    bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
+    signs, scales, alpha = [], [], None
+    for p in range(planes):
+        mask = np.repeat(active, group, axis=1)
+        mean = max(float(np.abs(residual[mask]).mean()), 1e-12)
+        if alpha is None:
+            alpha = mean / FIRST_PLANE_SCALE
+        if p < planes - 1 and counts[p]:
+            distance = np.abs(np.abs(residual) - mean).reshape(rows, -1, group).mean(-1)
+            distance = np.where(active, distance, np.inf).ravel()
+            chosen = np.argsort(distance, kind="stable")[:counts[p]]
+            bitwidth.ravel()[chosen] = p + 1
+        scale = int(min(max(round(mean / alpha), 1), MAX_PLANE_SCALE))
+        # Exact zeros (e.g. the residual of +-1 weights) take alternating signs, so a plane
+        # they do not need adds no bias to any row's sum.
+        alternate = np.where(np.arange(cols) % 2 == 0, 1, -1)[None, :]
+        sign = np.where(residual > 0, 1, np.where(residual < 0, -1, alternate))
+        residual = residual - alpha * scale * sign * mask
+        signs.append(sign)
+        scales.append(scale)
+        active = bitwidth > p + 1
+    return np.stack(signs), np.repeat(bitwidth, group, axis=1), scales, alpha
+
+
+def quantize_weights(w: np.ndarray, mix: str, group: int = 1) -> tuple[Weights, float]:
+    """(IR weights of ``mix``, alpha) approximating ``w ~= alpha * values``."""
+    w = np.asarray(w, dtype=np.float64)
+    magnitude = max(float(np.abs(w).mean()), 1e-12)
+    if mix == "ternary":
+        delta = TERNARY_DELTA * magnitude
+        values = np.where(w > delta, 1, np.where(w < -delta, -1, 0))
+        kept = np.abs(w)[values != 0]
+        return Weights.ternary(values), float(kept.mean()) if kept.size else magnitude
+    if mix == "1":
+        return Weights.binary(np.where(w >= 0, 1, -1)), magnitude
+    signs, bitwidth, scales, alpha = residual_binarize(w, mix_fractions(mix), group)
+    return Weights.residual(signs, bitwidth, scales), alpha
+
+
+def _requantize_layer(layer, mix: str, group: int):
+    weights, alpha = quantize_weights(layer.weights.values(), mix, group)
+    thresholds = layer.thresholds
+    if thresholds is not None:
+        # acc_new ~= acc_old / alpha: the comparison acc >= t keeps its meaning at t / alpha.
+        thresholds = np.array([[ceil(t / alpha) for t in row] for row in
+                               thresholds.astype(np.float64)], dtype=np.int64)
+        thresholds.sort(axis=1)
+    acc_range = accumulator_range(weights.values(), layer.in_encoding)
+    return replace(layer, weights=weights, thresholds=thresholds, acc_range=acc_range,
+                   acc_width=accumulator_width(acc_range, thresholds))
+
+
+def requantize(net: NetworkIR, mix: str, group: int = 1) -> NetworkIR:
+    """A copy of ``net`` with every matvec/conv layer's weights re-quantized to ``mix``."""
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, MatVec | Conv):
+            columns = group if layer.mw % group == 0 else 1
+            layers.append(_requantize_layer(layer, mix, columns))
+        else:
+            layers.append(layer)
+    name = f"{net.name}_mix{mix.replace('.', '')}"
+    return NetworkIR(name, net.input_shape, net.input_encoding, layers,
+                     {**net.metadata, "requantized_from": net.name, "mix": mix}).validate()

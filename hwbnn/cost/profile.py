@@ -1,0 +1,382 @@
+"""Hardware profiles of IR layers: what the generated hardware holds, counted from the IR alone.
+
+A :class:`LayerProfile` describes one folded matvec/conv layer the way the generator builds it
+(DESIGN.md section 4, :mod:`hwbnn.hw.plan`, :mod:`hwbnn.hw.mvtu`): its step schedule (tiles x
+weight planes, absent planes skipped), its memories (weight ROM, input buffer, threshold ROM)
+and its datapath (per-PE adder trees, accumulators, comparators). The schedule is counted with
+numpy over the whole weight tensor at once, so profiling a large conv layer stays fast.
+Estimators (:mod:`.fpga`, :mod:`.asic`) turn profiles into LUTs, flip-flops, area and energy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.encoding import encoding_bits, encoding_levels, encoding_range, signed_width
+from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+
+# Adder-tree levels between pipeline registers in the generated MVTU (hw/mvtu.py default).
+LEVELS_PER_STAGE = 2
+
+
+@dataclass(frozen=True)
+class MemoryShape:
+    """A memory of ``depth`` words of ``width`` bits; ``rom`` when its contents are constants."""
+
+    name: str
+    depth: int
+    width: int
+    rom: bool
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+
+@dataclass(frozen=True)
+class TreeShape:
+    """Adder bits and pipeline-register bits of a balanced adder tree (hw/popcount.py)."""
+
+    adder_bits: int
+    register_bits: int
+    out_width: int
+    stages: int
+
+
+def adder_tree(count: int, width: int, levels_per_stage: int = LEVELS_PER_STAGE) -> TreeShape:
+    """Shape of a tree summing ``count`` values of ``width`` bits, as ``AdderTree`` builds it.
+
+    Each two-input add produces one bit more than its wider operand; a register stage follows
+    every ``levels_per_stage`` levels and the output is always registered.
+    """
+    widths = [width] * count
+    adder_bits = register_bits = stages = 0
+    level = 0
+    while len(widths) > 1:
+        pairs = [max(widths[n], widths[n + 1]) + 1 for n in range(0, len(widths) - 1, 2)]
+        adder_bits += sum(pairs)
+        if len(widths) % 2:
+            pairs.append(widths[-1])
+        widths = pairs
+        level += 1
+        if level % levels_per_stage == 0 and len(widths) > 1:
+            register_bits += sum(widths)
+            stages += 1
+    out_width = width + max(count - 1, 0).bit_length()
+    return TreeShape(adder_bits, register_bits + out_width, out_width, stages + 1)
+
+
+def _tile_usage(masks: np.ndarray, pe: int, simd: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per plane and tile: is the plane used, and is it used by every weight of the tile.
+
+    ``masks`` is ``(P, MH, MW)``; returns two bool arrays ``(P, NF, SF)``.
+    """
+    planes, mh, mw = masks.shape
+    tiles = masks.reshape(planes, mh // pe, pe, mw // simd, simd)
+    return tiles.any(axis=(2, 4)), tiles.all(axis=(2, 4))
+
+
+def weight_masks(weights) -> tuple[np.ndarray, np.ndarray]:
+    """(usage masks ``(P, MH, MW)`` bool, integer plane scales ``(P,)``) of any weight kind.
+
+    Binary: one full plane; ternary: one plane used where the weight is nonzero; residual:
+    plane ``p`` used by the weights whose bitwidth exceeds ``p`` (the planes of hw/plan.py).
+    """
+    if weights.kind == "binary":
+        return np.ones((1, *weights.shape), dtype=bool), np.array([1])
+    if weights.kind == "ternary":
+        return weights.planes[0][None].astype(bool), np.array([1])
+    used = np.arange(weights.planes.shape[0])[:, None, None] < weights.bitwidth[None]
+    return used, np.asarray(weights.scales, dtype=np.int64)
+
+
+class LayerProfile:
+    """Counts of one matvec/conv layer's generated hardware for a folding (PE, SIMD).
+
+    Parameters
+    ----------
+    layer : MatVec | Conv
+    pe, simd : int
+        Output and input lanes (default: the layer's own ``pe``/``simd``, else 1).
+    """
+
+    def __init__(self, layer, pe: int | None = None, simd: int | None = None):
+        if not isinstance(layer, MatVec | Conv):
+            raise HwbnnError(f"a layer profile needs a matvec or conv layer, "
+                             f"not {type(layer).__name__}")
+        pe = pe if pe is not None else (layer.pe or 1)
+        simd = simd if simd is not None else (layer.simd or 1)
+        for name, value, extent in (("pe", pe, layer.mh), ("simd", simd, layer.mw)):
+            if not isinstance(value, int | np.integer) or value < 1 or extent % value:
+                raise HwbnnError(f"layer {layer.name}: {name}={value!r} must be a positive "
+                                 f"divisor of {extent}")
+        self.layer = layer
+        self.name = layer.name
+        self.kind = layer.kind
+        self.pe, self.simd = int(pe), int(simd)
+        self.mh, self.mw = layer.mh, layer.mw
+        self.nf, self.sf = self.mh // self.pe, self.mw // self.simd
+        self.in_encoding = layer.in_encoding
+        self.in_bits = encoding_bits(layer.in_encoding)
+        self.weight_kind = layer.weights.kind
+        masks, self.scales = weight_masks(layer.weights)
+        used, full = _tile_usage(masks, self.pe, self.simd)
+        # A tile with no used plane still takes one all-zero step on plane 0 (hw/plan.py), and
+        # that step needs the mask bits like any partly used one.
+        empty = ~used.any(axis=0)
+        used[0] |= empty
+        self.steps = int(used.sum())
+        self.needs_mask = bool((used & ~full).any())
+        self.irregular = bool((used != used[:, :1, :1]).any())
+        self.output_pixels = layer.output_pixels
+        self.produces_scores = layer.produces_scores
+        self.levels = 0 if self.produces_scores else encoding_levels(layer.out_encoding)
+        self.acc_width = self._hw_acc_width(masks)
+        self.out_bits = (layer.acc_width if self.produces_scores
+                         else encoding_bits(layer.out_encoding))
+        self.weight_bits_stored = int(layer.weights.bitwidths().sum())
+        self.nonzero_weights = int(np.count_nonzero(layer.weights.values()))
+        self.plane_macs = int(masks.sum())
+
+    def _hw_acc_width(self, masks: np.ndarray) -> int:
+        """Width of the hardware accumulator: popcount domain for binary inputs (hw/plan.py)."""
+        if self.in_encoding == "binary":
+            offsets = np.einsum("p,prc->r", self.scales, masks.astype(np.int64))
+            return signed_width(0, int(offsets.max()) + 1)
+        lo, hi = encoding_range(self.in_encoding)
+        signs = 2 * self.layer.weights.planes.astype(np.int64) - 1
+        if self.weight_kind == "ternary":
+            signs = (1 - 2 * self.layer.weights.planes[1].astype(np.int64))[None]
+        contrib = self.scales[:, None, None] * masks * signs
+        low = np.minimum(contrib * lo, contrib * hi).sum(axis=(0, 2))
+        high = np.maximum(contrib * lo, contrib * hi).sum(axis=(0, 2))
+        return signed_width(int(low.min()), int(high.max()) + 1)
+
+    # --- derived counts -------------------------------------------------------------------
+    @property
+    def cycles_per_vector(self) -> int:
+        """Steps per input vector: NF * SF plus the extra plane steps (II = 1)."""
+        return self.steps
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return self.steps * self.output_pixels
+
+    @property
+    def popcounts_per_pe(self) -> int:
+        """Popcount trees per PE: 1 for binary inputs, 2 for ternary, 0 for unsigned inputs."""
+        return {"binary": 1, "ternary": 2}.get(self.in_encoding, 0)
+
+    @property
+    def tree(self) -> TreeShape:
+        """One PE's adder tree (popcount of 1-bit lanes, or signed sum of (bits+1)-bit lanes)."""
+        if self.popcounts_per_pe:
+            return adder_tree(self.simd, 1)
+        return adder_tree(self.simd, self.in_bits + 1)
+
+    @property
+    def weight_rom(self) -> MemoryShape:
+        return MemoryShape(f"{self.name}.weights", self.steps,
+                           self.pe * self.simd * (2 if self.needs_mask else 1), rom=True)
+
+    @property
+    def input_buffer(self) -> MemoryShape:
+        return MemoryShape(f"{self.name}.inbuf", self.sf, self.simd * self.in_bits, rom=False)
+
+    @property
+    def threshold_rom(self) -> MemoryShape | None:
+        fields = self.levels if not self.produces_scores else int(self.popcounts_per_pe == 1)
+        if fields == 0:
+            return None
+        return MemoryShape(f"{self.name}.thresholds", self.nf,
+                           self.pe * fields * self.acc_width, rom=True)
+
+    @property
+    def memories(self) -> list[MemoryShape]:
+        return [m for m in (self.weight_rom, self.input_buffer, self.threshold_rom)
+                if m is not None]
+
+    @property
+    def macs_per_frame(self) -> int:
+        """Multiply-accumulates of the IR layer per frame (every weight, zero or not)."""
+        return self.mh * self.mw * self.output_pixels
+
+    @property
+    def fan_in_bits(self) -> int:
+        """Input bits entering the datapath per step: SIMD elements of in_bits."""
+        return self.simd * self.in_bits
+
+
+@dataclass(frozen=True)
+class PoolProfile:
+    """A max-pool layer: K x K window over channels-last pixels, stride K."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    kernel: int
+    bits: int
+    out_pixels: int
+
+    @property
+    def row_bits(self) -> int:
+        """Partial maxima of one output row: W/K words of C elements."""
+        _, w, c = self.in_shape
+        return (w // self.kernel) * c * self.bits
+
+    @property
+    def compares_per_frame(self) -> int:
+        h, w, c = self.in_shape
+        return (h // self.kernel) * (w // self.kernel) * c * (self.kernel ** 2 - 1)
+
+
+@dataclass(frozen=True)
+class WindowProfile:
+    """The sliding window in front of a conv layer (hw/sliding_window.py): a double-buffered
+    frame memory of H*W pixels per bank, read out as K*K pixels per output pixel."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    kernel: int
+    padding: int
+    bits: int
+    out_pixels: int
+
+    @property
+    def frame_memory(self) -> MemoryShape:
+        h, w, c = self.in_shape
+        return MemoryShape(f"{self.name}.window", 2 * h * w, c * self.bits, rom=False)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return self.out_pixels * self.kernel ** 2
+
+    @property
+    def bits_read_per_frame(self) -> int:
+        return self.cycles_per_frame * self.in_shape[2] * self.bits
+
+    @property
+    def bits_written_per_frame(self) -> int:
+        h, w, c = self.in_shape
+        return h * w * c * self.bits
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """The stream between two layers: a FIFO of ``depth`` beats of ``width`` bits."""
+
+    name: str
+    width: int
+    depth: int
+    bits_per_frame: int
+
+    @property
+    def memory(self) -> MemoryShape:
+        return MemoryShape(f"{self.name}.fifo", self.depth, self.width, rom=False)
+
+
+# FIFO depth in front of an MVTU as hw/network.py sizes it: one input vector (SF beats) plus
+# two, at most 512.
+MAX_FIFO_DEPTH = 512
+
+
+@dataclass
+class NetworkProfile:
+    """Profiles of every component of a folded network, in stream order."""
+
+    net: NetworkIR
+    layers: list[LayerProfile]
+    windows: list[WindowProfile]
+    pools: list[PoolProfile]
+    streams: list[StreamProfile]
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Initiation interval of the dataflow pipeline: its slowest layer."""
+        return max(layer.cycles_per_frame for layer in self.layers)
+
+    @property
+    def latency_cycles(self) -> int:
+        return sum(layer.cycles_per_frame for layer in self.layers)
+
+    @property
+    def macs_per_frame(self) -> int:
+        return sum(layer.macs_per_frame for layer in self.layers)
+
+
+def parse_fold(text: str, net: NetworkIR) -> list[tuple[int, int]]:
+    """``"PExSIMD,PExSIMD,..."`` (one pair per weight layer) -> list of (pe, simd)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    count = len(net.weight_layers)
+    if len(parts) != count:
+        raise HwbnnError(f"--fold needs {count} PExSIMD pairs (one per matvec/conv layer), "
+                         f"not {len(parts)}")
+    folds = []
+    for part in parts:
+        pe, sep, simd = part.lower().partition("x")
+        if not sep or not pe.isdigit() or not simd.isdigit():
+            raise HwbnnError(f"--fold entries look like 4x16 (PE x SIMD), not {part!r}")
+        folds.append((int(pe), int(simd)))
+    return folds
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def fold_for_cycles(net: NetworkIR, target_cycles: int) -> list[tuple[int, int]]:
+    """The smallest PE * SIMD per layer whose cycles per frame reach ``target_cycles``.
+
+    Binary-search-free: tries every divisor pair in order of PE * SIMD (SIMD first, since
+    widening SIMD adds adder-tree bits but no accumulators), using the plane-free bound
+    NF * SF * pixels; the exact schedule may add plane steps for heterogeneous weights.
+    """
+    if not isinstance(target_cycles, int) or target_cycles < 1:
+        raise HwbnnError(f"target cycles per frame must be a positive integer, "
+                         f"not {target_cycles!r}")
+    folds = []
+    for layer in net.weight_layers:
+        options = sorted(((p, s) for p in _divisors(layer.mh) for s in _divisors(layer.mw)),
+                         key=lambda ps: (ps[0] * ps[1], ps[0]))
+        planes = LayerProfile(layer, 1, 1).steps / (layer.mh * layer.mw)
+        chosen = options[-1]
+        for pe, simd in options:
+            if (layer.mh // pe) * (layer.mw // simd) * planes * layer.output_pixels \
+                    <= target_cycles:
+                chosen = (pe, simd)
+                break
+        folds.append(chosen)
+    return folds
+
+
+def profile_network(net: NetworkIR, folds: list[tuple[int, int]] | None = None
+                    ) -> NetworkProfile:
+    """Profile every component of ``net`` with ``folds`` (default: the layers' own pe/simd)."""
+    weight_layers = net.weight_layers
+    if folds is not None and len(folds) != len(weight_layers):
+        raise HwbnnError(f"folding has {len(folds)} entries but the network has "
+                         f"{len(weight_layers)} matvec/conv layers")
+    layers, windows, pools, streams = [], [], [], []
+    index = 0
+    for layer in net.layers:
+        if isinstance(layer, MaxPool):
+            pools.append(PoolProfile(layer.name, tuple(layer.in_shape), layer.kernel,
+                                     encoding_bits(layer.encoding),
+                                     int(np.prod(layer.out_shape[:2]))))
+            continue
+        pe, simd = folds[index] if folds is not None else (None, None)
+        index += 1
+        profile = LayerProfile(layer, pe, simd)
+        layers.append(profile)
+        if isinstance(layer, Conv):
+            windows.append(WindowProfile(f"{layer.name}_window", tuple(layer.in_shape),
+                                         layer.kernel, layer.padding, profile.in_bits,
+                                         layer.output_pixels))
+    for producer, consumer in zip(layers[:-1], layers[1:], strict=True):
+        width = consumer.simd * consumer.in_bits
+        bits = producer.mh * producer.out_bits * producer.output_pixels
+        streams.append(StreamProfile(consumer.name, width, min(consumer.sf + 2, MAX_FIFO_DEPTH),
+                                     bits))
+    return NetworkProfile(net, layers, windows, pools, streams)

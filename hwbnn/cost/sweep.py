@@ -1,0 +1,340 @@
+"""``hwbnn sweep MODEL|ARCH --mixes ...``: accuracy, LUTs, block RAM, cycles and energy per mix.
+
+Each mix is one job in its own process: get the model at that mix (re-quantize MODEL, see
+:mod:`.mixes`; or, with ``--train``, train ARCH on digits through ``hwbnn train`` in a
+subprocess, so this module never imports torch), score it with the golden model on the test
+split, fold it (the layers' own folding, or ``--target-fps``), and estimate FPGA resources and
+ASIC energy per frame. Results go to ``sweep.csv``, ``sweep.md`` and two Pareto plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import HwbnnError
+from .mixes import DEFAULT_MIXES, average_bits, parse_mixes, requantize, train_spec
+
+CSV_COLUMNS = ("mix", "avg_bits", "accuracy", "lut", "ff", "bram", "finn_r_lut",
+               "cycles_per_frame", "frames_per_second", "energy_pj_per_frame",
+               "energy_compute_pj", "energy_weight_memory_pj", "energy_activation_buffers_pj",
+               "energy_fifos_pj", "area_um2", "ops_per_joule", "weight_bits", "folding")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    source: str
+    family: str = "ice40"
+    train: bool = False
+    target_fps: float | None = None
+    clock_mhz: float = 100.0
+    node: int = 45
+    group: int = 1
+    epochs: int | None = None
+    activations: str | None = None
+    workdir: str = ""
+
+
+def _arch_arguments(source: str) -> list[str]:
+    """``mlp:64,32`` / ``cnn:32,M,64,M`` -> ``hwbnn train`` arguments."""
+    arch, _, layers = source.partition(":")
+    if arch not in ("mlp", "cnn") or not layers:
+        raise HwbnnError(f"with --train the model must be an architecture like mlp:32,32 or "
+                         f"cnn:32,M,64,M, not {source!r}")
+    return ["--arch", arch, "--dense" if arch == "mlp" else "--conv", layers]
+
+
+def _train(settings: SweepSettings, mix: str):
+    from .. import zoo
+
+    out = Path(settings.workdir) / f"mix{mix.replace('.', '_')}"
+    command = [sys.executable, "-m", "hwbnn.cli", "train", *_arch_arguments(settings.source),
+               "--weights", train_spec(mix), "--dataset", "digits", "--out", str(out)]
+    if settings.epochs:
+        command += ["--epochs", str(settings.epochs)]
+    if settings.activations:
+        command += ["--activations", settings.activations]
+    if settings.group > 1 and mix not in ("1", "ternary"):
+        command += ["--group", str(settings.group)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise HwbnnError(f"training mix {mix} failed: {lines[-1] if lines else 'no output'}")
+    return zoo.load(str(out) + ".hwbnn")
+
+
+def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
+    """One sweep row: the model at ``mix``, its accuracy on digits and its costs."""
+    from .. import data, zoo
+    from ..ref import golden
+    from .estimate import estimate
+    from .profile import fold_for_cycles
+
+    if settings.train:
+        net = _train(settings, mix)
+    else:
+        net = requantize(zoo.load(settings.source), mix, settings.group)
+    dataset = data.load("digits")
+    accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
+    folds = None
+    if settings.target_fps:
+        folds = fold_for_cycles(net, max(1, int(settings.clock_mhz * 1e6
+                                                / settings.target_fps)))
+    fpga = estimate(net, settings.family, folds, clock_mhz=settings.clock_mhz)
+    chip = estimate(net, "asic", folds, node=settings.node, clock_mhz=settings.clock_mhz)
+    totals, energy = fpga.totals(), chip.totals()
+    return {
+        "mix": mix, "avg_bits": round(average_bits(mix), 3), "accuracy": round(accuracy, 4),
+        "lut": round(totals["lut"]), "ff": round(totals["ff"]), "bram": totals["bram"],
+        "finn_r_lut": totals.get("finn_r_lut"),
+        "cycles_per_frame": totals["cycles_per_frame"],
+        "frames_per_second": round(totals["frames_per_second"], 1),
+        "energy_pj_per_frame": round(energy["energy_pj_per_frame"], 1),
+        "energy_compute_pj": round(energy["energy_compute_pj"], 1),
+        "energy_weight_memory_pj": round(energy["energy_weight_memory_pj"], 1),
+        "energy_activation_buffers_pj": round(energy["energy_activation_buffers_pj"], 1),
+        "energy_fifos_pj": round(energy["energy_fifos_pj"], 1),
+        "area_um2": round(energy["area_um2"]),
+        "ops_per_joule": energy["ops_per_joule"],
+        "weight_bits": int(sum(layer.weights.bitwidths().sum() for layer in net.weight_layers)),
+        "folding": " ".join(f"{p.pe}x{p.simd}" for p in fpga.profile.layers),
+    }
+
+
+def _job(args):
+    settings, mix = args
+    return evaluate_mix(settings, mix)
+
+
+def progress_bar(done: int, total: int, label: str, started: float, stream=sys.stderr) -> None:
+    """One line, redrawn in place: ``[#####.....] 3/7 mix 1.4 (12 s)``."""
+    width = 30
+    filled = width * done // total
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label} "
+                 f"({time.monotonic() - started:.0f} s)")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def run_sweep(settings: SweepSettings, mixes: list[str], jobs: int = 2,
+              show_progress: bool = True) -> list[dict]:
+    """Evaluate every mix (``jobs`` processes); rows in the order of ``mixes``."""
+    with tempfile.TemporaryDirectory(prefix="hwbnn-sweep-") as tmp:
+        settings = SweepSettings(**{**settings.__dict__, "workdir": settings.workdir or tmp})
+        rows, started = {}, time.monotonic()
+        if show_progress:
+            progress_bar(0, len(mixes), "", started)
+        if jobs > 1 and len(mixes) > 1:
+            with ProcessPoolExecutor(min(jobs, len(mixes))) as pool:
+                futures = {pool.submit(_job, (settings, mix)): mix for mix in mixes}
+                for future in as_completed(futures):
+                    rows[futures[future]] = future.result()
+                    if show_progress:
+                        progress_bar(len(rows), len(mixes), f"mix {futures[future]}", started)
+        else:
+            for mix in mixes:
+                rows[mix] = evaluate_mix(settings, mix)
+                if show_progress:
+                    progress_bar(len(rows), len(mixes), f"mix {mix}", started)
+    return [rows[mix] for mix in mixes]
+
+
+def pareto_front(rows: list[dict], cost: str) -> list[dict]:
+    """Rows not dominated in (lower ``cost``, higher accuracy), by increasing cost."""
+    front, best = [], -1.0
+    for row in sorted(rows, key=lambda r: (r[cost], -r["accuracy"])):
+        if row["accuracy"] > best:
+            front.append(row)
+            best = row["accuracy"]
+    return front
+
+
+def write_outputs(rows: list[dict], settings: SweepSettings, out_dir: Path) -> list[Path]:
+    """``sweep.csv``, ``sweep.md``, ``pareto_lut.png``, ``pareto_energy.png`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "sweep.csv", out_dir / "sweep.md"]
+    with open(paths[0], "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    paths += plot_pareto(rows, settings, out_dir)
+    paths[1].write_text(markdown_report(rows, settings, [p.name for p in paths[2:]]))
+    return paths
+
+
+def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str]) -> str:
+    how = ("retrained on digits for every mix" if settings.train
+           else f"re-quantized from {settings.source} without retraining")
+    fold = (f"folded for {settings.target_fps:g} frames/s at {settings.clock_mhz:g} MHz"
+            if settings.target_fps else "with the model's own folding (PE = SIMD = 1 unless "
+                                        "set)")
+    lines = [f"# Bitwidth-mix sweep: {settings.source}", "",
+             f"Models {how}; accuracy on the digits test split (golden integer model); "
+             f"LUT / FF / block RAM estimated for {settings.family}, energy per frame for an "
+             f"ASIC at {settings.node} nm; {fold}.", "",
+             "| mix | avg bits | accuracy | LUT | FF | BRAM | FINN-R LUT | cycles/frame | "
+             "energy pJ/frame | weight bits |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['mix']} | {row['avg_bits']:g} | {row['accuracy'] * 100:.1f}% | "
+                     f"{row['lut']:,} | {row['ff']:,} | {row['bram']:g} | "
+                     f"{row['finn_r_lut']:,} | {row['cycles_per_frame']:,} | "
+                     f"{row['energy_pj_per_frame']:,.1f} | {row['weight_bits']:,} |")
+    for cost, label in (("lut", "LUTs"), ("energy_pj_per_frame", "energy per frame")):
+        front = ", ".join(row["mix"] for row in pareto_front(rows, cost))
+        lines.append("")
+        lines.append(f"Pareto front (accuracy vs {label}): {front}.")
+    lines += ["", *[f"![{name}]({name})" for name in plots]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_pareto(rows: list[dict], settings: SweepSettings, out_dir: Path) -> list[Path]:
+    """Accuracy vs LUTs and accuracy vs energy per frame, Pareto front drawn as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for cost, label, name in (("lut", f"LUTs ({settings.family}, estimate)", "pareto_lut.png"),
+                              ("energy_pj_per_frame",
+                               f"energy per frame (pJ, ASIC {settings.node} nm)",
+                               "pareto_energy.png")):
+        figure, axes = plt.subplots(figsize=(5.5, 4))
+        axes.scatter([r[cost] for r in rows], [100 * r["accuracy"] for r in rows])
+        for row in rows:
+            axes.annotate(row["mix"], (row[cost], 100 * row["accuracy"]),
+                          textcoords="offset points", xytext=(4, 4), fontsize=8)
+        front = pareto_front(rows, cost)
+        axes.step([r[cost] for r in front], [100 * r["accuracy"] for r in front],
+                  where="post", linestyle="--", linewidth=1)
+        axes.set_xlabel(label)
+        axes.set_ylabel("accuracy (%)")
+        axes.set_title(f"{settings.source}: bitwidth mixes")
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(out_dir / name, dpi=120)
+        plt.close(figure)
+        paths.append(out_dir / name)
+    return paths
+
+
+def register_sweep(subparsers) -> None:
+    from .commands import FAMILY_CHOICES, positive_int
+
+    p = subparsers.add_parser(
+        "sweep", help="accuracy, LUTs, block RAM, cycles and energy for bitwidth mixes",
+        description="For each mix: re-quantize MODEL (or retrain ARCH on digits with "
+                    "--train), score it, estimate its cost; write CSV, Markdown and Pareto "
+                    "plots.")
+    p.add_argument("model", help="model file or zoo:NAME; with --train an architecture "
+                                 "mlp:W1,W2 or cnn:C1,M,C2,M")
+    p.add_argument("--mixes", default=",".join(DEFAULT_MIXES),
+                   help="average bitwidths and/or ternary (default: 1,1.2,1.4,1.6,2,3,ternary)")
+    p.add_argument("--train", action="store_true", help="retrain every mix on digits")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (with --train)")
+    p.add_argument("--activations", help="activations when training (default: the recipe's)")
+    p.add_argument("--group", type=positive_int, default=1,
+                   help="consecutive inputs sharing a bitwidth (default 1)")
+    p.add_argument("--target-fps", type=float, help="fold every mix for this frame rate")
+    p.add_argument("--clock-mhz", type=float, default=100.0)
+    p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
+    p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
+    p.add_argument("--jobs", type=positive_int, default=2, help="parallel processes")
+    p.add_argument("--out", default="sweep", help="output folder (default ./sweep)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_sweep)
+
+    p = subparsers.add_parser(
+        "compare", help="accuracy, LUTs (estimate and synthesis) and energy of models",
+        description="Side by side: accuracy on digits, LUT/FF/BRAM estimate, synthesized "
+                    "counts (--synth: hwbnn gen + Yosys), ASIC energy per frame.")
+    p.add_argument("models", nargs="+", help="model files or zoo:NAMEs")
+    p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
+    p.add_argument("--synth", action="store_true", help="also synthesize each model")
+    p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_sweep(args) -> int:
+    from ..cli import print_json
+
+    if args.target_fps is not None and args.target_fps <= 0:
+        raise HwbnnError(f"--target-fps must be positive, not {args.target_fps!r}")
+    if not args.train:
+        from .. import zoo
+
+        zoo.load(args.model)  # one clear error for a bad model before starting processes
+    settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
+                             args.clock_mhz, args.node, args.group, args.epochs,
+                             args.activations)
+    rows = run_sweep(settings, parse_mixes(args.mixes), args.jobs,
+                     show_progress=not args.json)
+    paths = write_outputs(rows, settings, Path(args.out))
+    if args.json:
+        print_json(rows)
+    else:
+        print(markdown_report(rows, settings, []).split("\n\n", 2)[2].rstrip())
+        print("wrote " + ", ".join(str(path) for path in paths))
+    return 0
+
+
+def compare_models(models: list[str], family: str, synth: bool, node: int = 45) -> list[dict]:
+    """Accuracy, LUT estimate (and synthesis), energy per frame of each model."""
+    from .. import data, zoo
+    from ..ref import golden
+    from .estimate import estimate
+
+    dataset = data.load("digits")
+    rows = []
+    for source in models:
+        net = zoo.load(source)
+        fpga = estimate(net, family).totals()
+        chip = estimate(net, "asic", node=node).totals()
+        row = {"model": source, "accuracy": float((golden.predict(net, dataset.test_x)
+                                                  == dataset.test_y).mean()),
+               "weight_bits": int(sum(layer.weights.bitwidths().sum()
+                                      for layer in net.weight_layers)),
+               "lut_estimate": round(fpga["lut"]), "ff_estimate": round(fpga["ff"]),
+               "bram_estimate": fpga["bram"], "cycles_per_frame": fpga["cycles_per_frame"],
+               "energy_pj_per_frame": chip["energy_pj_per_frame"]}
+        if synth:
+            row.update(synthesize_model(net, family))
+        rows.append(row)
+    return rows
+
+
+def synthesize_model(net, family: str) -> dict:
+    """LUT/FF/block RAM of the whole generated network (``hwbnn gen`` + Yosys)."""
+    from ..hw.gen import generate
+    from ..synth.design import read_design
+    from ..synth.flow import synthesize
+
+    with tempfile.TemporaryDirectory(prefix="hwbnn-compare-") as tmp:
+        generate(net, None, tmp)
+        counts = synthesize(read_design(tmp), family, seeds=0).counts
+    return {"lut_synth": counts["lut"], "ff_synth": counts["ff"], "bram_synth": counts["bram"]}
+
+
+def cmd_compare(args) -> int:
+    from ..cli import print_json
+
+    rows = compare_models(args.models, args.family, args.synth, args.node)
+    if args.json:
+        print_json(rows)
+        return 0
+    keys = list(rows[0])
+    print(json.dumps(keys)[1:-1].replace('"', ""))
+    for row in rows:
+        print(", ".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])
+                        for k in keys))
+    return 0

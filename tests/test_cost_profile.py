@@ -1,0 +1,92 @@
+"""Layer profiles against the hardware generator's own plan, and the adder-tree counts."""
+
+import numpy as np
+import pytest
+
+from hwbnn import zoo
+from hwbnn.cost.profile import (
+    LayerProfile,
+    adder_tree,
+    fold_for_cycles,
+    parse_fold,
+    profile_network,
+)
+from hwbnn.errors import HwbnnError
+from hwbnn.hw.plan import LayerPlan
+
+from .hw_layers import random_layer
+
+KINDS = ("binary", "ternary", "residual", "grouped")
+ENCODINGS = ("binary", "ternary", "uint3")
+FOLDS = ((2, 4), (4, 8), (16, 32))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("in_encoding", ENCODINGS)
+@pytest.mark.parametrize("out_encoding", ("binary", None))
+def test_profile_matches_plan(kind, in_encoding, out_encoding):
+    rng = np.random.default_rng(len(kind) * 7 + len(in_encoding))
+    layer = random_layer(rng, kind, in_encoding, out_encoding, 16, 32, group=4)
+    for pe, simd in FOLDS:
+        plan, profile = LayerPlan(layer, pe, simd), LayerProfile(layer, pe, simd)
+        assert profile.steps == plan.cycles_per_vector
+        assert profile.needs_mask == plan.needs_mask
+        assert profile.acc_width == plan.acc_width
+        assert profile.weight_rom.bits == plan.weight_bits
+        assert profile.out_bits == plan.out_bits
+        schedule = plan.plane_schedule
+        assert profile.irregular == any(planes != schedule[0] for planes in schedule)
+
+
+def test_adder_tree_counts():
+    # A single input: no adders, a registered output of the input width.
+    one = adder_tree(1, 3)
+    assert (one.adder_bits, one.register_bits, one.out_width) == (0, 3, 3)
+    # Four 1-bit inputs: two 2-bit adds then one 3-bit add; 2 levels = one stage, which is
+    # the registered output.
+    four = adder_tree(4, 1)
+    assert (four.adder_bits, four.register_bits, four.out_width) == (2 + 2 + 3, 3, 3)
+    # Eight 1-bit inputs: level 1: 4 x 2 bits, level 2: 2 x 3 bits (registered: 6 bits),
+    # level 3: 1 x 4 bits (the output register).
+    eight = adder_tree(8, 1)
+    assert (eight.adder_bits, eight.register_bits, eight.out_width) == (8 + 6 + 4, 6 + 4, 4)
+
+
+def test_profile_rejects_bad_folding():
+    layer = zoo.load("zoo:digits_mlp_w1a1").layers[0]
+    with pytest.raises(HwbnnError, match="pe=3"):
+        LayerProfile(layer, 3, 1)
+
+
+def test_network_profile_cycles_and_streams():
+    net = zoo.load("zoo:digits_cnn_w1a1")
+    folds = [(4, 9), (8, 32), (1, 16)]
+    profile = profile_network(net, folds)
+    cycles = [p.cycles_per_frame for p in profile.layers]
+    assert profile.cycles_per_frame == max(cycles)
+    assert profile.latency_cycles == sum(cycles)
+    assert [s.name for s in profile.streams] == [p.name for p in profile.layers[1:]]
+    assert len(profile.windows) == 2 and len(profile.pools) == 2
+
+
+def test_parse_fold_and_errors():
+    net = zoo.load("zoo:digits_mlp_w1a1")
+    assert parse_fold("2x8, 4x4,1x2", net) == [(2, 8), (4, 4), (1, 2)]
+    with pytest.raises(HwbnnError, match="needs 3"):
+        parse_fold("2x8", net)
+    with pytest.raises(HwbnnError, match="PE x SIMD"):
+        parse_fold("2x8,4-4,1x2", net)
+
+
+def test_fold_for_cycles_meets_target_with_fewest_lanes():
+    net = zoo.load("zoo:digits_mlp_w1a1")
+    for target in (64, 256, 1024):
+        folds = fold_for_cycles(net, target)
+        for layer, (pe, simd) in zip(net.weight_layers, folds, strict=True):
+            assert LayerProfile(layer, pe, simd).cycles_per_frame <= target
+            # No folding with fewer lanes meets the target.
+            for p in range(1, layer.mh + 1):
+                for s in range(1, layer.mw + 1):
+                    if layer.mh % p or layer.mw % s or p * s >= pe * simd:
+                        continue
+                    assert LayerProfile(layer, p, s).cycles_per_frame > target
