@@ -14,7 +14,16 @@ the clock and the pin resources).
 
 from dataclasses import dataclass
 
-from amaranth import Module, Mux
+from amaranth import (
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -191,3 +200,81 @@ def network_core(net, folding: dict | None = None, scores: bool = False) -> Netw
                                net.num_classes, *score_fields)
     return NetworkCore(top, info, "s_axis", "m_axis", top.cycle_model()["cycles_per_frame"],
                        net.name)
+
+
+class PlatformTop(Elaboratable):
+    """A :class:`BoardTop` on a board: clock (PLL or oscillator), reset, UART pins, LEDs.
+
+    Parameters
+    ----------
+    board : hwbnn.boards.targets.Board
+    top : BoardTop
+    pll : hwbnn.boards.targets.PllSetting | None
+        None clocks the design from the board oscillator (the platform's default domain).
+    """
+
+    # Power-on delay after PLL lock before the design leaves reset (also covers the iCE40
+    # block RAMs, which read as zero for about 3 us after configuration).
+    POR_CYCLES = 1024
+
+    def __init__(self, board, top: BoardTop, pll=None):
+        self._board = board
+        self._top = top
+        self._pll = pll
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._pll is not None:
+            self._clocking(m, platform)
+        m.submodules.board = top = self._top
+        uart = platform.request("uart", 0)
+        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        outputs = {"label": top.label, "busy": top.busy, "passed": top.passed,
+                   "failed": top.failed}
+        for name, leds in self._board.leds.items():
+            for bit, (resource, number, *sub) in enumerate(leds):
+                pin = platform.request(resource, number)
+                if sub:
+                    pin = getattr(pin, sub[0])
+                m.d.comb += pin.o.eq(outputs[name][bit])
+        return m
+
+    def _clocking(self, m, platform):
+        pll = self._pll
+        clk = Signal()
+        locked = Signal()
+        if pll.family == "ice40":
+            # The oscillator pin feeds the PLL pad directly (SB_PLL40_PAD).
+            pin = platform.request(platform.default_clk, dir="-")
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD",
+                p_FEEDBACK_PATH="SIMPLE",
+                p_DIVR=pll.params["DIVR"], p_DIVF=pll.params["DIVF"],
+                p_DIVQ=pll.params["DIVQ"], p_FILTER_RANGE=pll.params["FILTER_RANGE"],
+                i_PACKAGEPIN=pin.io, i_RESETB=1, i_BYPASS=0,
+                o_PLLOUTGLOBAL=clk, o_LOCK=locked)
+        else:
+            oscillator = platform.request(platform.default_clk, 0)
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                p_FEEDBK_PATH="CLKOP", p_CLKOP_ENABLE="ENABLED",
+                p_CLKI_DIV=pll.params["CLKI_DIV"], p_CLKFB_DIV=pll.params["CLKFB_DIV"],
+                p_CLKOP_DIV=pll.params["CLKOP_DIV"],
+                p_CLKOP_CPHASE=pll.params["CLKOP_CPHASE"], p_CLKOP_FPHASE=0,
+                p_OUTDIVIDER_MUXA="DIVA", p_PLLRST_ENA="DISABLED",
+                p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED",
+                i_CLKI=oscillator.i, i_CLKFB=clk, i_RST=0, i_STDBY=0,
+                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0,
+                i_PHASELOADREG=0, i_PLLWAKESYNC=0, i_ENCLKOP=0,
+                o_CLKOP=clk, o_LOCK=locked)
+        platform.add_clock_constraint(clk, pll.out_hz)
+        m.domains.por = ClockDomain(reset_less=True, local=True)
+        m.domains.sync = ClockDomain()
+        m.d.comb += [ClockSignal("por").eq(clk), ClockSignal("sync").eq(clk)]
+        timer = Signal(range(self.POR_CYCLES + 1))
+        with m.If(~locked):
+            m.d.por += timer.eq(0)
+        with m.Elif(timer != self.POR_CYCLES):
+            m.d.por += timer.eq(timer + 1)
+        m.d.comb += ResetSignal("sync").eq(timer != self.POR_CYCLES)
