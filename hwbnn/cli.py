@@ -17,7 +17,9 @@ from .errors import HwbnnError
 # Modules that add subcommands: each has ``register(subparsers)``.
 COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands",
                    "hwbnn.cost.commands",
-                   "hwbnn.hw.commands"]
+                   "hwbnn.hw.commands",
+                   "hwbnn.verify.commands",
+                   "hwbnn.boards.commands"]
 
 
 def print_json(data) -> None:

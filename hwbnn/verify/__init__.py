@@ -1,0 +1,13 @@
+"""Verification of generated Verilog against the golden integer model (DESIGN.md section 5).
+
+:func:`verify` runs a design written by ``hwbnn gen`` (:func:`open_design`) in Verilator,
+Icarus (both through cocotb 2 and cocotbext-axi) or the Amaranth simulator, on dataset
+frames, and compares every output beat with :mod:`hwbnn.ref.golden`; on a difference it
+names the first layer and element that differ and keeps a waveform. Nothing here imports
+torch.
+"""
+
+from .design import RtlDesign, generate_design, open_design
+from .flow import VerifyReport, verify
+
+__all__ = ["RtlDesign", "VerifyReport", "generate_design", "open_design", "verify"]

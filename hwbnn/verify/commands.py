@@ -1,0 +1,110 @@
+"""``hwbnn verify rtl/NAME|MODEL``: the generated Verilog, simulated, against the golden model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli import print_json
+from ..errors import HwbnnError
+from .tools import SIMULATORS
+
+
+def _probability(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, not {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"probability must be in [0, 1), not {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify", help="simulate generated Verilog on dataset frames; compare with golden")
+    p.add_argument("target", help="design folder written by `hwbnn gen` (rtl/NAME), or a "
+                                  "model (.hwbnn or zoo:NAME) to generate first")
+    p.add_argument("--model", help="model the design folder was generated from (default: "
+                                   "found by the manifest's ir_sha256)")
+    p.add_argument("--sim", choices=SIMULATORS, default="verilator",
+                   help="verilator (default), icarus, or amaranth (the generator's own "
+                        "description, slow)")
+    p.add_argument("--frames", type=int, help="first N frames of the test split (default all)")
+    p.add_argument("--backpressure", type=_probability, default=0.0,
+                   help="probability that the sink refuses a cycle (default 0)")
+    p.add_argument("--gap", type=_probability, default=0.0,
+                   help="probability of an idle input cycle (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the gaps and backpressure")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (embedded), mnist, fashion-mnist or cifar10")
+    p.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
+    p.add_argument("--fold", default="auto",
+                   help="for a MODEL target: 'auto' (with --target-fps) or a folding JSON file")
+    p.add_argument("--target-fps", type=float, default=1000.0,
+                   help="for a MODEL target with --fold auto (default 1000, as `hwbnn gen`)")
+    p.add_argument("--work", help="folder for builds, runs and waveforms "
+                                  "(default build/verify/NAME)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args) -> int:
+    from .. import data
+    from .design import generate_design, open_design
+    from .flow import verify
+
+    if args.frames is not None and args.frames < 1:
+        raise HwbnnError(f"--frames must be a positive integer, not {args.frames}")
+    target = Path(args.target)
+    if target.is_dir():
+        design = open_design(target, args.model)
+        work = Path(args.work or f"build/verify/{design.top}")
+    else:
+        if args.model is not None:
+            raise HwbnnError("--model is for a design folder; a model target is itself the "
+                             "model")
+        if args.target.endswith("/") or (not args.target.startswith("zoo:")
+                                         and not target.exists()):
+            raise HwbnnError(f"{args.target} is neither a design folder nor a model file")
+        from .. import zoo
+
+        net = zoo.load(args.target)
+        work = Path(args.work or f"build/verify/{net.name}")
+        design = generate_design(net, work / "rtl", fold=args.fold, target_fps=args.target_fps)
+    dataset = data.load(args.dataset, args.data_path)
+    images = dataset.test_x if args.frames is None else dataset.test_x[:args.frames]
+    report = verify(design, images, sim=args.sim, backpressure=args.backpressure,
+                    gap=args.gap, seed=args.seed, work=work, cache=Path("build/verify/cache"))
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report, design)
+    return 0 if report.passed else 1
+
+
+def _print_report(report, design) -> None:
+    verdict = ("bit-exact with the golden model" if report.passed
+               else "DIFFER from the golden model")
+    print(f"{report.design} on {report.sim}: {report.frames} frames {verdict} "
+          f"({design.output} mode, {design.directory})")
+    if report.sim != "amaranth":
+        cached = " (cached)" if report.build_cached else ""
+        print(f"build {report.build_s:.1f} s{cached}, simulation {report.sim_s:.1f} s, "
+              f"total {report.total_s:.1f} s")
+    else:
+        print(f"simulation {report.sim_s:.1f} s, total {report.total_s:.1f} s")
+    print(f"{report.cycles:,} cycles ({report.cycles_per_frame:.0f} per frame, model "
+          f"{report.model_cycles_per_frame}), {report.cycles_per_s:,.0f} cycles/s, "
+          f"{report.frames_per_s:.1f} frames/s"
+          + (f"; gap {report.gap}, backpressure {report.backpressure}, seed {report.seed}"
+             if report.gap or report.backpressure else ""))
+    if not report.passed:
+        print(f"first difference at the output: {report.difference}")
+        if report.diagnosis:
+            print(f"per-layer taps: {report.diagnosis}")
+        if report.waveform:
+            print(f"waveform: {report.waveform}")
+        if report.log:
+            print(f"log: {report.log}")

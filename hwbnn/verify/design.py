@@ -1,0 +1,206 @@
+"""A generated design to verify: its folder (Verilog + manifest.json) and the model it came from.
+
+``hwbnn gen`` records the model's SHA-256 (``ir_sha256``) in the manifest but not its path,
+so :func:`open_design` looks for the model among ``--model``, any ``*.hwbnn`` file in the
+folder and the zoo model named by the manifest, and accepts only the one whose digest
+matches: verification against the wrong model would prove nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import HwbnnError
+from ..ir import fileformat
+from ..ir.encoding import encoding_bits
+from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+
+MANIFEST = "manifest.json"
+TOP_INSTANCE = "network"  # NetworkTop's instance inside the AXI-Stream wrapper of hw.gen
+
+
+def ir_digest(net: NetworkIR) -> str:
+    return hashlib.sha256(fileformat.to_bytes(net)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A layer's output stream inside the design: instance path and element packing."""
+
+    layer: str
+    path: tuple[str, ...]
+    bits: int
+    per_beat: int
+    encoding: str  # the layer's output encoding, or "signed" for scores
+
+    def bench_entry(self) -> dict:
+        return {"name": self.layer, "path": list(self.path)}
+
+
+@dataclass
+class RtlDesign:
+    """A folder written by ``hwbnn gen`` and the NetworkIR it implements."""
+
+    directory: Path
+    manifest: dict
+    net: NetworkIR
+
+    @property
+    def name(self) -> str:
+        return self.manifest["top"]
+
+    @property
+    def top(self) -> str:
+        return self.manifest["top"]
+
+    @property
+    def verilog(self) -> Path:
+        return self.directory / self.manifest.get("verilog", f"{self.top}.v")
+
+    @property
+    def packing(self) -> dict:
+        return self.manifest["packing"]
+
+    @property
+    def output(self) -> str:
+        return self.manifest.get("output", self.packing["output"]["kind"])
+
+    @property
+    def folding(self) -> dict:
+        return self.manifest.get("folding", {})
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return int(self.manifest["cycles_per_frame"])
+
+    @property
+    def latency_cycles(self) -> int:
+        return int(self.manifest.get("latency_cycles_max", 4 * self.cycles_per_frame))
+
+    def taps(self) -> list[Tap]:
+        """One tap per IR layer: the output stream of the unit that computes it.
+
+        Widths follow the generator's stage plan (elements per beat = PE for an MVTU, the
+        channels for max pooling), re-derived from the IR and the manifest's folding.
+        """
+        from ..hw.network import NetworkTop
+
+        top = NetworkTop(self.net, self.folding, output=self.output)
+        layers = {layer.name: layer for layer in self.net.layers}
+        taps = []
+        for stage in top.stages:
+            layer = layers.get(stage.name)
+            if layer is None:
+                continue  # sliding windows and the label stage are not IR layers
+            if isinstance(layer, MaxPool):
+                encoding = layer.encoding
+            else:
+                encoding = "signed" if layer.produces_scores else layer.out_encoding
+            taps.append(Tap(layer.name, (TOP_INSTANCE, stage.name), stage.elem_bits_out,
+                            stage.chunk_out, encoding))
+        return taps
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise HwbnnError(f"{directory} is not a folder with generated Verilog")
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HwbnnError(f"{path} not found: generate the design with `hwbnn gen` first") from None
+    except (OSError, ValueError) as error:
+        raise HwbnnError(f"{path} is not valid JSON: {error}") from error
+    for key in ("top", "packing", "cycles_per_frame", "ir_sha256"):
+        if not isinstance(manifest, dict) or key not in manifest:
+            raise HwbnnError(f"{path}: field '{key}' is missing")
+    for side in ("input", "output"):
+        for key in ("bits", "elements_per_beat", "beats_per_frame", "tdata_width"):
+            value = manifest["packing"].get(side, {}).get(key)
+            if not isinstance(value, int) or value < 1:
+                raise HwbnnError(f"{path}: packing.{side}.{key} must be a positive integer, "
+                                 f"not {value!r}")
+    return manifest
+
+
+def _candidates(directory: Path, manifest: dict):
+    from .. import zoo
+
+    for path in sorted(directory.glob("*.hwbnn")):
+        yield str(path), lambda path=path: fileformat.load(path)
+    name = manifest.get("model")
+    if isinstance(name, str) and name in zoo.names():
+        yield f"zoo:{name}", lambda: zoo.load(f"zoo:{name}")
+
+
+def open_design(directory: str | Path, model: str | Path | None = None) -> RtlDesign:
+    """Read a generated design; find (or check) the model it was generated from."""
+    from .. import zoo
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    digest = manifest["ir_sha256"]
+    if model is not None:
+        net = zoo.load(model)
+        if ir_digest(net) != digest:
+            raise HwbnnError(f"model {model} is not the one {directory} was generated from "
+                             f"(ir_sha256 differs)")
+    else:
+        net = None
+        for _, load in _candidates(directory, manifest):
+            candidate = load()
+            if ir_digest(candidate) == digest:
+                net = candidate
+                break
+        if net is None:
+            raise HwbnnError(f"cannot find the model {directory} was generated from "
+                             f"(ir_sha256 {digest[:12]}...): pass --model")
+    design = RtlDesign(directory, manifest, net)
+    if not design.verilog.is_file():
+        raise HwbnnError(f"{design.verilog} not found")
+    _check_consistent(design)
+    return design
+
+
+def _check_consistent(design: RtlDesign) -> None:
+    """The manifest's packing must fit the model (a hand-edited manifest fails here)."""
+    net, packing = design.net, design.packing
+    inp = packing["input"]
+    if inp["bits"] != encoding_bits(net.input_encoding):
+        raise HwbnnError(f"{design.directory}: input bits {inp['bits']} do not match the "
+                         f"model's {net.input_encoding} input")
+    size = 1
+    for extent in net.input_shape:
+        size *= int(extent)
+    if inp["elements_per_beat"] * inp["beats_per_frame"] != size:
+        raise HwbnnError(f"{design.directory}: {inp['beats_per_frame']} input beats of "
+                         f"{inp['elements_per_beat']} elements do not hold a "
+                         f"{'x'.join(map(str, net.input_shape))} frame")
+    if not any(isinstance(layer, MatVec | Conv) for layer in net.layers):
+        raise HwbnnError(f"model {net.name} has no weight layer")
+
+
+def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
+                    folding: dict | None = None, fold: str | None = None,
+                    target_fps: float = 1000.0, output: str = "scores") -> RtlDesign:
+    """Generate a model's design with ``hwbnn.hw.gen`` (as ``hwbnn gen`` does) and open it.
+
+    ``folding`` gives PE/SIMD per layer; otherwise ``fold`` is ``"auto"`` (balanced for
+    ``target_fps`` at 100 MHz), a folding JSON file, or None (the layers' own fields).
+    """
+    from .. import zoo
+    from ..hw.fold import auto_folding, load_folding
+    from ..hw.gen import generate
+
+    net = model if isinstance(model, NetworkIR) else zoo.load(model)
+    if folding is None and fold == "auto":
+        folding, _ = auto_folding(net, target_fps)
+    elif folding is None and fold is not None:
+        folding = load_folding(fold, net)
+    out_dir = Path(out_dir)
+    generate(net, folding, out_dir, output=output)
+    fileformat.save(net, out_dir / f"{net.name}.hwbnn")
+    return open_design(out_dir)

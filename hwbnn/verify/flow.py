@@ -1,0 +1,202 @@
+"""``verify``: run a generated design on dataset frames and compare it with the golden model.
+
+1. Build the design's Verilog for the simulator (cached: identical RTL builds once).
+2. Run the cocotb bench (:mod:`hwbnn.verify.tb_network`) on all frames, with optional input
+   gaps and output backpressure, and compare the output beats with the golden scores.
+3. On a difference, run again on the frames up to the first bad one with waveforms compiled
+   in and every layer's output stream tapped, and name the first layer and element that
+   differ (the taps cost a Python wake-up per clock cycle, so the fast first pass has none).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ref import golden
+from . import runner
+from .check import compare_output, compare_taps, expected_output, input_beats, to_hex
+from .design import RtlDesign
+from .tools import require
+
+DIAGNOSE_FRAMES = 16  # a waveform of more frames than this gets too large to be useful
+
+
+@dataclass
+class VerifyReport:
+    """Outcome and speed of one verification run (``hwbnn verify --json`` prints it)."""
+
+    design: str
+    model: str
+    sim: str
+    frames: int
+    passed: bool
+    difference: str | None = None
+    layer: str | None = None
+    waveform: str | None = None
+    diagnosis: str | None = None
+    build_s: float = 0.0
+    build_cached: bool = False
+    sim_s: float = 0.0
+    total_s: float = 0.0
+    cycles: int = 0
+    cycles_per_s: float = 0.0
+    frames_per_s: float = 0.0
+    cycles_per_frame: float = 0.0
+    model_cycles_per_frame: int = 0
+    backpressure: float = 0.0
+    gap: float = 0.0
+    seed: int = 0
+    work: str = ""
+    log: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _probability(value: float, what: str) -> float:
+    if not isinstance(value, int | float) or not 0 <= value < 1:
+        raise HwbnnError(f"{what} must be a probability in [0, 1), not {value!r}")
+    return float(value)
+
+
+def bench_config(design: RtlDesign, beats, expected, *, gap: float, backpressure: float,
+                 seed: int, taps=(), window: int | None | str = "auto") -> dict:
+    """The JSON config of :mod:`hwbnn.verify.bench` for these frames."""
+    slowdown = 1 / ((1 - gap) * (1 - backpressure))
+    if window == "auto":
+        # Enough frames in flight to keep the pipeline at its bottleneck's rate.
+        window = max(2, math.ceil(design.latency_cycles / design.cycles_per_frame))
+    return {
+        "frames": [to_hex(frame) for frame in beats],
+        "out_beats": design.packing["output"]["beats_per_frame"],
+        "expected": None if expected is None else [to_hex(frame) for frame in expected],
+        "taps": [tap.bench_entry() for tap in taps],
+        "gap": gap,
+        "backpressure": backpressure,
+        "seed": seed,
+        "window": window,
+        "max_wait_cycles": int(4 * slowdown * (design.latency_cycles + design.cycles_per_frame)
+                               + 1000),
+    }
+
+
+def verify(design: RtlDesign, images: np.ndarray, *, sim: str = "verilator",
+           backpressure: float = 0.0, gap: float = 0.0, seed: int = 0,
+           work: str | Path = "build/verify", cache: str | Path | None = None,
+           window: int | None | str = "auto", diagnose: bool = True) -> VerifyReport:
+    """Verify ``design`` on ``images`` (``(N, *input_shape)``) with simulator ``sim``.
+
+    ``work`` receives the run folders (config, result, log, waveform); ``cache`` holds the
+    builds (default ``work/cache``). Returns a :class:`VerifyReport`; HwbnnError only for
+    problems that stop verification from running at all.
+    """
+    start = time.perf_counter()
+    require(sim)
+    backpressure = _probability(backpressure, "backpressure")
+    gap = _probability(gap, "gap")
+    images = golden.check_input(design.net, images)
+    if len(images) == 0:
+        raise HwbnnError("no frames to verify")
+    work = Path(work)
+    cache = Path(cache) if cache is not None else work / "cache"
+    trace = golden.run(design.net, images)
+    beats = input_beats(design, images)
+    expected = expected_output(design, trace)
+    report = VerifyReport(design.top, design.net.name, sim, len(images), False,
+                          backpressure=backpressure, gap=gap, seed=seed, work=str(work),
+                          model_cycles_per_frame=design.cycles_per_frame)
+    if sim == "amaranth":
+        _run_amaranth(design, beats, expected, report)
+    else:
+        built = runner.build(design.verilog, design.top, sim, cache)
+        report.build_s, report.build_cached = built.seconds, built.cached
+        config = bench_config(design, beats, expected, gap=gap, backpressure=backpressure,
+                              seed=seed, window=window)
+        run = runner.run(built, config, work / f"{sim}-run")
+        report.log = str(run.log)
+        result = run.result
+        report.sim_s = run.seconds
+        report.cycles = int(result["cycles"])
+        wall = max(result["wall_s"], 1e-9)
+        report.cycles_per_s = report.cycles / wall
+        report.frames_per_s = len(images) / wall
+        if result["busy_cycles"] is not None:
+            report.cycles_per_frame = result["busy_cycles"] / len(images)
+        difference = compare_output(design, expected, result["output"])
+        if difference is None and result["stalled"]:
+            difference = f"the design stalled after {len(result['output'])} output beats"
+        report.passed = difference is None and run.passed
+        if difference is not None:
+            report.difference = str(difference)
+            if diagnose:
+                frame = getattr(difference, "frame", None) or 0
+                _diagnose(design, images, frame, sim, cache, work, report, gap=gap,
+                          backpressure=backpressure, seed=seed, window=window)
+    report.total_s = time.perf_counter() - start
+    return report
+
+
+def _diagnose(design: RtlDesign, images, frame: int, sim: str, cache: Path, work: Path,
+              report: VerifyReport, **options) -> None:
+    """Re-run with taps and a waveform; name the first layer and element that differ.
+
+    The frames up to the bad one are replayed with the same seed, so the stimulus (pauses
+    included) is identical up to the difference; past :data:`DIAGNOSE_FRAMES` only the bad
+    frame is replayed.
+    """
+    first = 0 if frame < DIAGNOSE_FRAMES else min(frame, len(images) - 1)
+    subset = images[first:frame + 1]
+    trace = golden.run(design.net, subset)
+    built = runner.build(design.verilog, design.top, sim, cache, waves=True)
+    taps = design.taps()
+    config = bench_config(design, input_beats(design, subset), expected_output(design, trace),
+                          taps=taps, **options)
+    run = runner.run(built, config, work / f"{sim}-diagnose")
+    report.waveform = str(run.waveform) if run.waveform else None
+    difference = compare_taps(design, taps, run.result["taps"], trace, frame_offset=first)
+    frames = f"frames {first}..{frame}" if frame > first else f"frame {frame}"
+    if difference is None:
+        report.diagnosis = (f"the difference did not reproduce on {frames} alone with taps "
+                            f"on every layer")
+        return
+    report.layer = difference.layer
+    report.diagnosis = f"{difference} (replayed {frames})"
+
+
+def _run_amaranth(design: RtlDesign, beats, expected, report: VerifyReport) -> None:
+    """Simulate the generator's Amaranth description (not the Verilog file) of the design:
+    the same NetworkTop re-elaborated from the model and the manifest's folding."""
+    from ..hw.network import NetworkTop
+    from ..hw.simulate import run_stream
+
+    top = NetworkTop(design.net, design.folding, output=design.output)
+    flat = [beat for frame in beats for beat in frame]
+    count = sum(len(frame) for frame in expected)
+    stalls = report.gap > 0 or report.backpressure > 0
+    times: list[int] = []
+    limit = int(4 * (design.latency_cycles + design.cycles_per_frame * len(beats)) + 1000)
+    start = time.perf_counter()
+    try:
+        output = run_stream(top, top.s_axis, top.m_axis, flat, count,
+                            seed=report.seed if stalls else None, gap=report.gap,
+                            stall=report.backpressure, times=times, max_cycles=limit)
+    except AssertionError as error:
+        output, times = [], []
+        report.difference = f"the design stalled: {error}"
+    wall = max(time.perf_counter() - start, 1e-9)
+    report.sim_s = wall
+    report.cycles = times[-1] if times else 0
+    report.cycles_per_s = report.cycles / wall
+    report.frames_per_s = len(beats) / wall
+    report.cycles_per_frame = report.cycles / len(beats)
+    if report.difference is None:
+        difference = compare_output(design, expected, to_hex(output))
+        report.difference = None if difference is None else str(difference)
+    report.passed = report.difference is None

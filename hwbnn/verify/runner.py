@@ -1,0 +1,133 @@
+"""Build a Verilog design once per simulator and run cocotb benches on it.
+
+A Verilator build costs ~14 s, so builds are cached by the SHA-256 of the Verilog text, the
+simulator and its version, the build options and whether waveforms are compiled in: every
+case with identical RTL shares one build folder, and each run gets its own work folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import HwbnnError
+from .bench import CONFIG_ENV
+from .tools import HDL_SIMULATORS, require, simulator_path, version
+
+TIMESCALE = ("1ns", "1ps")
+# Amaranth pads some expressions to a wider width than their target: harmless, so silenced.
+BUILD_ARGS = {"verilator": ["-Wno-WIDTH", "-Wno-fatal"], "icarus": []}
+NETWORK_BENCH = "hwbnn.verify.tb_network"
+BUILT_MARKER = "hwbnn_build.json"
+
+
+@dataclass
+class Build:
+    """A compiled design: simulator, top module, folder, and what the build cost."""
+
+    sim: str
+    top: str
+    directory: Path
+    seconds: float
+    cached: bool
+    waves: bool
+
+
+def build_key(verilog_text: str, sim: str, waves: bool) -> str:
+    parts = [verilog_text, sim, version(sim), repr(BUILD_ARGS[sim]), repr(waves)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def build(verilog: str | Path, top: str, sim: str, root: str | Path, *,
+          waves: bool = False) -> Build:
+    """Compile ``verilog`` (top module ``top``) for ``sim`` under ``root``, or reuse the
+    build of identical RTL."""
+    if sim not in HDL_SIMULATORS:
+        raise HwbnnError(f"HDL simulator must be one of {', '.join(HDL_SIMULATORS)}, "
+                         f"not {sim!r}")
+    require(sim)
+    verilog = Path(verilog).resolve()
+    text = verilog.read_text()
+    kind = f"{sim}-waves" if waves else sim
+    directory = Path(root).resolve() / f"{kind}-{build_key(text, sim, waves)}"
+    marker = directory / BUILT_MARKER
+    if marker.is_file():
+        return Build(sim, top, directory, 0.0, True, waves)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    # The build reads its own copy, so a later regeneration of `verilog` cannot change it.
+    source = directory / verilog.name
+    source.write_text(text)
+    from cocotb_tools.runner import get_runner
+
+    start = time.perf_counter()
+    with simulator_path(sim):
+        runner = get_runner(sim)
+        try:
+            runner.build(sources=[source], hdl_toplevel=top, build_dir=directory,
+                         build_args=BUILD_ARGS[sim], timescale=TIMESCALE, waves=waves,
+                         log_file=directory / "build.log")
+        except SystemExit as error:
+            raise HwbnnError(f"{sim} build of {verilog.name} failed; see "
+                             f"{directory / 'build.log'}") from error
+    seconds = time.perf_counter() - start
+    marker.write_text(json.dumps({"top": top, "sim": sim, "seconds": seconds}))
+    return Build(sim, top, directory, seconds, False, waves)
+
+
+@dataclass
+class Run:
+    """What a bench run returned, where it ran and how long it took."""
+
+    result: dict
+    passed: bool
+    directory: Path
+    seconds: float
+    waveform: Path | None
+    log: Path
+
+
+def run(built: Build, config: dict, work: str | Path, *, module: str = NETWORK_BENCH) -> Run:
+    """Run bench ``module`` on ``built`` with ``config`` (see :mod:`hwbnn.verify.bench`)."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    work = Path(work).resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    result_path = work / "result.json"
+    config_path = work / "config.json"
+    config_path.write_text(json.dumps(dict(config, result=str(result_path))))
+    waveform = None
+    plusargs = []
+    if built.waves:
+        waveform = work / ("dump.vcd" if built.sim == "verilator" else f"{built.top}.fst")
+        if built.sim == "icarus":
+            plusargs.append(f"+dumpfile_path={waveform}")
+    env = {CONFIG_ENV: str(config_path),
+           "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")}
+    log = work / "sim.log"
+    start = time.perf_counter()
+    with simulator_path(built.sim):
+        runner = get_runner(built.sim)
+        try:
+            xml = runner.test(test_module=module, hdl_toplevel=built.top,
+                              hdl_toplevel_lang="verilog", build_dir=built.directory,
+                              test_dir=work, extra_env=env,
+                              waves=built.waves, plusargs=plusargs, log_file=log,
+                              results_xml=str(work / "results.xml"),
+                              timescale=TIMESCALE if built.sim == "icarus" else None)
+        except SystemExit as error:
+            raise HwbnnError(f"{built.sim} simulation did not run; see {log}") from error
+    seconds = time.perf_counter() - start
+    if not result_path.is_file():
+        raise HwbnnError(f"{built.sim} simulation wrote no result; see {log}")
+    _, failures = get_results(xml)
+    return Run(json.loads(result_path.read_text()), failures == 0, work, seconds,
+               waveform if waveform is not None and waveform.is_file() else None, log)
