@@ -29,7 +29,7 @@ from ..errors import HwbnnError
 from ..ir.encoding import encoding_levels
 from . import validated
 from .plan import LayerPlan
-from .popcount import AdderTree, Popcount, tree_latency
+from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, tree_latency
 
 MODES = ("folded", "unrolled")
 
@@ -68,7 +68,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
 
     @validated
     def __init__(self, layer, *, pe: int | None = None, simd: int | None = None,
-                 mode: str = "folded", levels_per_stage: int = 2):
+                 mode: str = "folded", levels_per_stage: int = LEVELS_PER_STAGE):
         if mode != "folded":
             raise HwbnnError(f"MatrixVectorThresholdUnit mode must be 'folded', not {mode!r} "
                              f"(the unrolled mode is UnrolledMatrixVectorUnit)")

@@ -21,7 +21,7 @@ from ..ir.encoding import encoding_bits, encoding_range, signed_width
 from ..ir.network import Conv, MatVec
 from . import validated
 from .plan import ceil_div, weight_planes
-from .popcount import AdderTree, Popcount, tree_latency
+from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, tree_latency
 
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
@@ -33,7 +33,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
     """
 
     @validated
-    def __init__(self, layer, *, levels_per_stage: int = 2):
+    def __init__(self, layer, *, levels_per_stage: int = LEVELS_PER_STAGE):
         if not isinstance(layer, MatVec | Conv):
             raise HwbnnError(f"an unrolled unit needs a matvec or conv layer, "
                              f"not {type(layer).__name__}")

@@ -494,14 +494,24 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   wire [5:0] \$17 ;
   reg \$170 ;
   reg [2:0] \$171 ;
-  reg [9:0] \$172 ;
-  reg [9:0] \$173 ;
-  reg [9:0] \$174 ;
-  reg [9:0] \$175 ;
-  reg \$176 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg [2:0] \$176 ;
   reg \$177 ;
-  reg [3:0] \$178 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [5:0] \$18 ;
+  reg \$180 ;
+  reg [2:0] \$181 ;
+  reg [9:0] \$182 ;
+  reg [9:0] \$183 ;
+  reg [9:0] \$184 ;
+  reg [9:0] \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg [3:0] \$188 ;
   wire [5:0] \$19 ;
   wire \$2 ;
   wire [5:0] \$20 ;
@@ -671,9 +681,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   wire last_slot;
   reg [2:0] nf = 3'h0;
   wire [9:0] o;
-  wire [9:0] \o$60 ;
-  wire [9:0] \o$62 ;
-  wire [9:0] \o$64 ;
+  wire [9:0] \o$70 ;
+  wire [9:0] \o$72 ;
+  wire [9:0] \o$74 ;
   output [3:0] o__payload;
   reg [3:0] o__payload = 4'h0;
   input o__ready;
@@ -696,10 +706,20 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   reg t0_valid = 1'h0;
   reg t1_first = 1'h0;
   reg t1_last = 1'h0;
-  (* init = 3'h0 *)
-  wire [2:0] t1_nf;
+  reg [2:0] t1_nf = 3'h0;
   reg t1_plane = 1'h0;
   reg t1_valid = 1'h0;
+  reg t2_first = 1'h0;
+  reg t2_last = 1'h0;
+  reg [2:0] t2_nf = 3'h0;
+  reg t2_plane = 1'h0;
+  reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  (* init = 3'h0 *)
+  wire [2:0] t3_nf;
+  reg t3_plane = 1'h0;
+  reg t3_valid = 1'h0;
   reg [2:0] thr_rd__addr = 3'h0;
   wire [39:0] thr_rd__data;
   wire thr_rd__en;
@@ -854,19 +874,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   assign \$126  = nf + 1'h1;
   assign \$127  = tile + 1'h1;
   assign \$128  = rom_rd__addr + 1'h1;
-  assign \$129  = en & t1_valid;
-  assign \$130  = t1_first ? 10'h000 : acc0;
+  assign \$129  = en & t3_valid;
+  assign \$130  = t3_first ? 10'h000 : acc0;
   assign \$131  = $signed(\$130 ) + $signed(o);
-  assign \$132  = en & t1_valid;
-  assign \$133  = t1_first ? 10'h000 : acc1;
-  assign \$134  = $signed(\$133 ) + $signed(\o$60 );
-  assign \$135  = en & t1_valid;
-  assign \$136  = t1_first ? 10'h000 : acc2;
-  assign \$137  = $signed(\$136 ) + $signed(\o$62 );
-  assign \$138  = en & t1_valid;
-  assign \$139  = t1_first ? 10'h000 : acc3;
-  assign \$140  = $signed(\$139 ) + $signed(\o$64 );
-  assign \$141  = t1_valid & t1_last;
+  assign \$132  = en & t3_valid;
+  assign \$133  = t3_first ? 10'h000 : acc1;
+  assign \$134  = $signed(\$133 ) + $signed(\o$70 );
+  assign \$135  = en & t3_valid;
+  assign \$136  = t3_first ? 10'h000 : acc2;
+  assign \$137  = $signed(\$136 ) + $signed(\o$72 );
+  assign \$138  = en & t3_valid;
+  assign \$139  = t3_first ? 10'h000 : acc3;
+  assign \$140  = $signed(\$139 ) + $signed(\o$74 );
+  assign \$141  = t3_valid & t3_last;
   assign \$142  = $signed(acc0) >= $signed(thr_rd__data[9:0]);
   assign \$143  = 1'h0 + \$142 ;
   assign \$144  = $signed(acc1) >= $signed(thr_rd__data[19:10]);
@@ -918,21 +938,41 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   always @(posedge clk)
     t1_plane <= \$170 ;
   always @(posedge clk)
-    thr_rd__addr <= \$171 ;
+    t1_nf <= \$171 ;
   always @(posedge clk)
-    acc0 <= \$172 ;
+    t2_valid <= \$172 ;
   always @(posedge clk)
-    acc1 <= \$173 ;
+    t2_first <= \$173 ;
   always @(posedge clk)
-    acc2 <= \$174 ;
+    t2_last <= \$174 ;
   always @(posedge clk)
-    acc3 <= \$175 ;
+    t2_plane <= \$175 ;
   always @(posedge clk)
-    done <= \$176 ;
+    t2_nf <= \$176 ;
   always @(posedge clk)
-    o__valid <= \$177 ;
+    t3_valid <= \$177 ;
   always @(posedge clk)
-    o__payload <= \$178 ;
+    t3_first <= \$178 ;
+  always @(posedge clk)
+    t3_last <= \$179 ;
+  always @(posedge clk)
+    t3_plane <= \$180 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$181 ;
+  always @(posedge clk)
+    acc0 <= \$182 ;
+  always @(posedge clk)
+    acc1 <= \$183 ;
+  always @(posedge clk)
+    acc2 <= \$184 ;
+  always @(posedge clk)
+    acc3 <= \$185 ;
+  always @(posedge clk)
+    done <= \$186 ;
+  always @(posedge clk)
+    o__valid <= \$187 ;
+  always @(posedge clk)
+    o__payload <= \$188 ;
   \hwbnn_digits_cnn_w1a1.network.conv0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -944,21 +984,21 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
     .clk(clk),
     .en(en),
     .i(\i$31 ),
-    .o(\o$60 ),
+    .o(\o$70 ),
     .rst(rst)
   );
   \hwbnn_digits_cnn_w1a1.network.conv0.tree2  tree2 (
     .clk(clk),
     .en(en),
     .i(\i$33 ),
-    .o(\o$62 ),
+    .o(\o$72 ),
     .rst(rst)
   );
   \hwbnn_digits_cnn_w1a1.network.conv0.tree3  tree3 (
     .clk(clk),
     .en(en),
     .i(\i$35 ),
-    .o(\o$64 ),
+    .o(\o$74 ),
     .rst(rst)
   );
   always @* begin
@@ -1222,7 +1262,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = thr_rd__addr;
+    \$171  = t1_nf;
     if (en) begin
       \$171  = t0_nf;
     end
@@ -1232,59 +1272,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = acc0;
-    if (\$129 ) begin
-      \$172  = \$131 [9:0];
-    end
-    if (rst) begin
-      \$172  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = acc1;
-    if (\$132 ) begin
-      \$173  = \$134 [9:0];
-    end
-    if (rst) begin
-      \$173  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = acc2;
-    if (\$135 ) begin
-      \$174  = \$137 [9:0];
-    end
-    if (rst) begin
-      \$174  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = acc3;
-    if (\$138 ) begin
-      \$175  = \$140 [9:0];
-    end
-    if (rst) begin
-      \$175  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = done;
+    \$172  = t2_valid;
     if (en) begin
-      \$176  = \$141 ;
+      \$172  = t1_valid;
     end
     if (rst) begin
-      \$176  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = o__valid;
+    \$173  = t2_first;
     if (en) begin
-      \$177  = done;
+      \$173  = t1_first;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = t2_last;
+    if (en) begin
+      \$174  = t1_last;
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = t2_plane;
+    if (en) begin
+      \$175  = t1_plane;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = t2_nf;
+    if (en) begin
+      \$176  = t1_nf;
+    end
+    if (rst) begin
+      \$176  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = t3_valid;
+    if (en) begin
+      \$177  = t2_valid;
     end
     if (rst) begin
       \$177  = 1'h0;
@@ -1292,15 +1332,115 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = o__payload;
+    \$178  = t3_first;
     if (en) begin
-      \$178 [0] = \$143 [0];
-      \$178 [1] = \$145 [0];
-      \$178 [2] = \$147 [0];
-      \$178 [3] = \$149 [0];
+      \$178  = t2_first;
     end
     if (rst) begin
-      \$178  = 4'h0;
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = t3_last;
+    if (en) begin
+      \$179  = t2_last;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = t3_plane;
+    if (en) begin
+      \$180  = t2_plane;
+    end
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = thr_rd__addr;
+    if (en) begin
+      \$181  = t2_nf;
+    end
+    if (rst) begin
+      \$181  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = acc0;
+    if (\$129 ) begin
+      \$182  = \$131 [9:0];
+    end
+    if (rst) begin
+      \$182  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = acc1;
+    if (\$132 ) begin
+      \$183  = \$134 [9:0];
+    end
+    if (rst) begin
+      \$183  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = acc2;
+    if (\$135 ) begin
+      \$184  = \$137 [9:0];
+    end
+    if (rst) begin
+      \$184  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = acc3;
+    if (\$138 ) begin
+      \$185  = \$140 [9:0];
+    end
+    if (rst) begin
+      \$185  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = done;
+    if (en) begin
+      \$186  = \$141 ;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = o__valid;
+    if (en) begin
+      \$187  = done;
+    end
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = o__payload;
+    if (en) begin
+      \$188 [0] = \$143 [0];
+      \$188 [1] = \$145 [0];
+      \$188 [2] = \$147 [0];
+      \$188 [3] = \$149 [0];
+    end
+    if (rst) begin
+      \$188  = 4'h0;
     end
   end
   assign plane = 1'h0;
@@ -1313,7 +1453,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   assign \en$32  = en;
   assign \en$34  = en;
   assign \en$36  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t3_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[5:0];
   assign \i[1]  = i[11:6];
@@ -1432,17 +1572,24 @@ endmodule
 module \hwbnn_digits_cnn_w1a1.network.conv0.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [6:0] \$1 ;
-  reg [7:0] \$10 ;
-  reg [5:0] \$11 ;
-  reg [9:0] \$12 ;
+  reg [6:0] \$10 ;
+  reg [6:0] \$11 ;
+  reg [6:0] \$12 ;
+  reg [5:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [7:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg [8:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [9:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [7:0] \$3 ;
+  wire [6:0] \$3 ;
   wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
+  wire [7:0] \$5 ;
   wire [7:0] \$6 ;
   wire [8:0] \$7 ;
   wire [9:0] \$8 ;
-  reg [7:0] \$9 ;
+  reg [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1458,67 +1605,158 @@ module \hwbnn_digits_cnn_w1a1.network.conv0.tree0 (rst, en, i, o, clk);
   wire [5:0] \i[6] ;
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [5:0] l1_4 = 6'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [5:0] l2_2 = 6'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [5:0] l3_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(l1_0) + $signed(l1_1);
+  assign \$6  = $signed(l1_2) + $signed(l1_3);
   assign \$7  = $signed(l2_0) + $signed(l2_1);
-  assign \$8  = $signed(\$7 ) + $signed(l2_2);
+  assign \$8  = $signed(l3_0) + $signed(l3_1);
   always @(posedge clk)
-    l2_0 <= \$9 ;
+    l1_0 <= \$9 ;
   always @(posedge clk)
-    l2_1 <= \$10 ;
+    l1_1 <= \$10 ;
   always @(posedge clk)
-    l2_2 <= \$11 ;
+    l1_2 <= \$11 ;
   always @(posedge clk)
-    o <= \$12 ;
+    l1_3 <= \$12 ;
+  always @(posedge clk)
+    l1_4 <= \$13 ;
+  always @(posedge clk)
+    l2_0 <= \$14 ;
+  always @(posedge clk)
+    l2_1 <= \$15 ;
+  always @(posedge clk)
+    l2_2 <= \$16 ;
+  always @(posedge clk)
+    l3_0 <= \$17 ;
+  always @(posedge clk)
+    l3_1 <= \$18 ;
+  always @(posedge clk)
+    o <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$9  = l2_0;
+    \$9  = l1_0;
     if (en) begin
-      \$9  = \$3 ;
+      \$9  = \$1 ;
     end
     if (rst) begin
-      \$9  = 8'h00;
+      \$9  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = l2_1;
+    \$10  = l1_1;
     if (en) begin
-      \$10  = \$6 ;
+      \$10  = \$2 ;
     end
     if (rst) begin
-      \$10  = 8'h00;
+      \$10  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = l2_2;
+    \$11  = l1_2;
     if (en) begin
-      \$11  = i[53:48];
+      \$11  = \$3 ;
     end
     if (rst) begin
-      \$11  = 6'h00;
+      \$11  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = o;
+    \$12  = l1_3;
     if (en) begin
-      \$12  = \$8 ;
+      \$12  = \$4 ;
     end
     if (rst) begin
-      \$12  = 10'h000;
+      \$12  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$13  = l1_4;
+    if (en) begin
+      \$13  = i[53:48];
+    end
+    if (rst) begin
+      \$13  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$14  = l2_0;
+    if (en) begin
+      \$14  = \$5 ;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = l2_1;
+    if (en) begin
+      \$15  = \$6 ;
+    end
+    if (rst) begin
+      \$15  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = l2_2;
+    if (en) begin
+      \$16  = l1_4;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = l3_0;
+    if (en) begin
+      \$17  = \$7 ;
+    end
+    if (rst) begin
+      \$17  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$18  = l3_1;
+    if (en) begin
+      \$18  = l2_2;
+    end
+    if (rst) begin
+      \$18  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = o;
+    if (en) begin
+      \$19  = \$8 ;
+    end
+    if (rst) begin
+      \$19  = 10'h000;
     end
   end
   assign \i[0]  = i[5:0];
@@ -1536,17 +1774,24 @@ endmodule
 module \hwbnn_digits_cnn_w1a1.network.conv0.tree1 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [6:0] \$1 ;
-  reg [7:0] \$10 ;
-  reg [5:0] \$11 ;
-  reg [9:0] \$12 ;
+  reg [6:0] \$10 ;
+  reg [6:0] \$11 ;
+  reg [6:0] \$12 ;
+  reg [5:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [7:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg [8:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [9:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [7:0] \$3 ;
+  wire [6:0] \$3 ;
   wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
+  wire [7:0] \$5 ;
   wire [7:0] \$6 ;
   wire [8:0] \$7 ;
   wire [9:0] \$8 ;
-  reg [7:0] \$9 ;
+  reg [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1562,67 +1807,158 @@ module \hwbnn_digits_cnn_w1a1.network.conv0.tree1 (rst, en, i, o, clk);
   wire [5:0] \i[6] ;
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [5:0] l1_4 = 6'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [5:0] l2_2 = 6'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [5:0] l3_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(l1_0) + $signed(l1_1);
+  assign \$6  = $signed(l1_2) + $signed(l1_3);
   assign \$7  = $signed(l2_0) + $signed(l2_1);
-  assign \$8  = $signed(\$7 ) + $signed(l2_2);
+  assign \$8  = $signed(l3_0) + $signed(l3_1);
   always @(posedge clk)
-    l2_0 <= \$9 ;
+    l1_0 <= \$9 ;
   always @(posedge clk)
-    l2_1 <= \$10 ;
+    l1_1 <= \$10 ;
   always @(posedge clk)
-    l2_2 <= \$11 ;
+    l1_2 <= \$11 ;
   always @(posedge clk)
-    o <= \$12 ;
+    l1_3 <= \$12 ;
+  always @(posedge clk)
+    l1_4 <= \$13 ;
+  always @(posedge clk)
+    l2_0 <= \$14 ;
+  always @(posedge clk)
+    l2_1 <= \$15 ;
+  always @(posedge clk)
+    l2_2 <= \$16 ;
+  always @(posedge clk)
+    l3_0 <= \$17 ;
+  always @(posedge clk)
+    l3_1 <= \$18 ;
+  always @(posedge clk)
+    o <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$9  = l2_0;
+    \$9  = l1_0;
     if (en) begin
-      \$9  = \$3 ;
+      \$9  = \$1 ;
     end
     if (rst) begin
-      \$9  = 8'h00;
+      \$9  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$10  = l2_1;
+    \$10  = l1_1;
     if (en) begin
-      \$10  = \$6 ;
+      \$10  = \$2 ;
     end
     if (rst) begin
-      \$10  = 8'h00;
+      \$10  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$11  = l2_2;
+    \$11  = l1_2;
     if (en) begin
-      \$11  = i[53:48];
+      \$11  = \$3 ;
     end
     if (rst) begin
-      \$11  = 6'h00;
+      \$11  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$12  = o;
+    \$12  = l1_3;
     if (en) begin
-      \$12  = \$8 ;
+      \$12  = \$4 ;
     end
     if (rst) begin
-      \$12  = 10'h000;
+      \$12  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$13  = l1_4;
+    if (en) begin
+      \$13  = i[53:48];
+    end
+    if (rst) begin
+      \$13  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$14  = l2_0;
+    if (en) begin
+      \$14  = \$5 ;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$15  = l2_1;
+    if (en) begin
+      \$15  = \$6 ;
+    end
+    if (rst) begin
+      \$15  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$16  = l2_2;
+    if (en) begin
+      \$16  = l1_4;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$17  = l3_0;
+    if (en) begin
+      \$17  = \$7 ;
+    end
+    if (rst) begin
+      \$17  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$18  = l3_1;
+    if (en) begin
+      \$18  = l2_2;
+    end
+    if (rst) begin
+      \$18  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$19  = o;
+    if (en) begin
+      \$19  = \$8 ;
+    end
+    if (rst) begin
+      \$19  = 10'h000;
     end
   end
   assign \i[0]  = i[5:0];
@@ -1640,17 +1976,24 @@ endmodule
 module \hwbnn_digits_cnn_w1a1.network.conv0.tree2 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
-  reg [7:0] \$10 ;
-  reg [5:0] \$11 ;
-  reg [9:0] \$12 ;
+  reg [6:0] \$10 ;
+  reg [6:0] \$11 ;
+  reg [6:0] \$12 ;
+  reg [5:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [7:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg [8:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [9:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [7:0] \$3 ;
+  wire [6:0] \$3 ;
   wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
+  wire [7:0] \$5 ;
   wire [7:0] \$6 ;
   wire [8:0] \$7 ;
   wire [9:0] \$8 ;
-  reg [7:0] \$9 ;
+  reg [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1666,67 +2009,158 @@ module \hwbnn_digits_cnn_w1a1.network.conv0.tree2 (rst, en, i, o, clk);
   wire [5:0] \i[6] ;
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [5:0] l1_4 = 6'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [5:0] l2_2 = 6'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [5:0] l3_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(l1_0) + $signed(l1_1);
+  assign \$6  = $signed(l1_2) + $signed(l1_3);
   assign \$7  = $signed(l2_0) + $signed(l2_1);
-  assign \$8  = $signed(\$7 ) + $signed(l2_2);
+  assign \$8  = $signed(l3_0) + $signed(l3_1);
   always @(posedge clk)
-    l2_0 <= \$9 ;
+    l1_0 <= \$9 ;
   always @(posedge clk)
-    l2_1 <= \$10 ;
+    l1_1 <= \$10 ;
   always @(posedge clk)
-    l2_2 <= \$11 ;
+    l1_2 <= \$11 ;
   always @(posedge clk)
-    o <= \$12 ;
+    l1_3 <= \$12 ;
+  always @(posedge clk)
+    l1_4 <= \$13 ;
+  always @(posedge clk)
+    l2_0 <= \$14 ;
+  always @(posedge clk)
+    l2_1 <= \$15 ;
+  always @(posedge clk)
+    l2_2 <= \$16 ;
+  always @(posedge clk)
+    l3_0 <= \$17 ;
+  always @(posedge clk)
+    l3_1 <= \$18 ;
+  always @(posedge clk)
+    o <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$9  = l2_0;
+    \$9  = l1_0;
     if (en) begin
-      \$9  = \$3 ;
+      \$9  = \$1 ;
     end
     if (rst) begin
-      \$9  = 8'h00;
+      \$9  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$10  = l2_1;
+    \$10  = l1_1;
     if (en) begin
-      \$10  = \$6 ;
+      \$10  = \$2 ;
     end
     if (rst) begin
-      \$10  = 8'h00;
+      \$10  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$11  = l2_2;
+    \$11  = l1_2;
     if (en) begin
-      \$11  = i[53:48];
+      \$11  = \$3 ;
     end
     if (rst) begin
-      \$11  = 6'h00;
+      \$11  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$12  = o;
+    \$12  = l1_3;
     if (en) begin
-      \$12  = \$8 ;
+      \$12  = \$4 ;
     end
     if (rst) begin
-      \$12  = 10'h000;
+      \$12  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$13  = l1_4;
+    if (en) begin
+      \$13  = i[53:48];
+    end
+    if (rst) begin
+      \$13  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$14  = l2_0;
+    if (en) begin
+      \$14  = \$5 ;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$15  = l2_1;
+    if (en) begin
+      \$15  = \$6 ;
+    end
+    if (rst) begin
+      \$15  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$16  = l2_2;
+    if (en) begin
+      \$16  = l1_4;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$17  = l3_0;
+    if (en) begin
+      \$17  = \$7 ;
+    end
+    if (rst) begin
+      \$17  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$18  = l3_1;
+    if (en) begin
+      \$18  = l2_2;
+    end
+    if (rst) begin
+      \$18  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$19  = o;
+    if (en) begin
+      \$19  = \$8 ;
+    end
+    if (rst) begin
+      \$19  = 10'h000;
     end
   end
   assign \i[0]  = i[5:0];
@@ -1744,17 +2178,24 @@ endmodule
 module \hwbnn_digits_cnn_w1a1.network.conv0.tree3 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [6:0] \$1 ;
-  reg [7:0] \$10 ;
-  reg [5:0] \$11 ;
-  reg [9:0] \$12 ;
+  reg [6:0] \$10 ;
+  reg [6:0] \$11 ;
+  reg [6:0] \$12 ;
+  reg [5:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [7:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg [8:0] \$17 ;
+  reg [5:0] \$18 ;
+  reg [9:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [7:0] \$3 ;
+  wire [6:0] \$3 ;
   wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
+  wire [7:0] \$5 ;
   wire [7:0] \$6 ;
   wire [8:0] \$7 ;
   wire [9:0] \$8 ;
-  reg [7:0] \$9 ;
+  reg [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1770,67 +2211,158 @@ module \hwbnn_digits_cnn_w1a1.network.conv0.tree3 (rst, en, i, o, clk);
   wire [5:0] \i[6] ;
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [5:0] l1_4 = 6'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [5:0] l2_2 = 6'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [5:0] l3_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(l1_0) + $signed(l1_1);
+  assign \$6  = $signed(l1_2) + $signed(l1_3);
   assign \$7  = $signed(l2_0) + $signed(l2_1);
-  assign \$8  = $signed(\$7 ) + $signed(l2_2);
+  assign \$8  = $signed(l3_0) + $signed(l3_1);
   always @(posedge clk)
-    l2_0 <= \$9 ;
+    l1_0 <= \$9 ;
   always @(posedge clk)
-    l2_1 <= \$10 ;
+    l1_1 <= \$10 ;
   always @(posedge clk)
-    l2_2 <= \$11 ;
+    l1_2 <= \$11 ;
   always @(posedge clk)
-    o <= \$12 ;
+    l1_3 <= \$12 ;
+  always @(posedge clk)
+    l1_4 <= \$13 ;
+  always @(posedge clk)
+    l2_0 <= \$14 ;
+  always @(posedge clk)
+    l2_1 <= \$15 ;
+  always @(posedge clk)
+    l2_2 <= \$16 ;
+  always @(posedge clk)
+    l3_0 <= \$17 ;
+  always @(posedge clk)
+    l3_1 <= \$18 ;
+  always @(posedge clk)
+    o <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$9  = l2_0;
+    \$9  = l1_0;
     if (en) begin
-      \$9  = \$3 ;
+      \$9  = \$1 ;
     end
     if (rst) begin
-      \$9  = 8'h00;
+      \$9  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$10  = l2_1;
+    \$10  = l1_1;
     if (en) begin
-      \$10  = \$6 ;
+      \$10  = \$2 ;
     end
     if (rst) begin
-      \$10  = 8'h00;
+      \$10  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$11  = l2_2;
+    \$11  = l1_2;
     if (en) begin
-      \$11  = i[53:48];
+      \$11  = \$3 ;
     end
     if (rst) begin
-      \$11  = 6'h00;
+      \$11  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$12  = o;
+    \$12  = l1_3;
     if (en) begin
-      \$12  = \$8 ;
+      \$12  = \$4 ;
     end
     if (rst) begin
-      \$12  = 10'h000;
+      \$12  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$13  = l1_4;
+    if (en) begin
+      \$13  = i[53:48];
+    end
+    if (rst) begin
+      \$13  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$14  = l2_0;
+    if (en) begin
+      \$14  = \$5 ;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$15  = l2_1;
+    if (en) begin
+      \$15  = \$6 ;
+    end
+    if (rst) begin
+      \$15  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$16  = l2_2;
+    if (en) begin
+      \$16  = l1_4;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$17  = l3_0;
+    if (en) begin
+      \$17  = \$7 ;
+    end
+    if (rst) begin
+      \$17  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$18  = l3_1;
+    if (en) begin
+      \$18  = l2_2;
+    end
+    if (rst) begin
+      \$18  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$19  = o;
+    if (en) begin
+      \$19  = \$8 ;
+    end
+    if (rst) begin
+      \$19  = 10'h000;
     end
   end
   assign \i[0]  = i[5:0];
@@ -2784,13 +3316,33 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   reg \$72 ;
   reg \$73 ;
   reg [4:0] \$74 ;
-  reg [9:0] \$75 ;
-  reg [9:0] \$76 ;
+  reg \$75 ;
+  reg \$76 ;
   reg \$77 ;
   reg \$78 ;
-  reg [1:0] \$79 ;
+  reg [4:0] \$79 ;
   wire \$8 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg [4:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [4:0] \$94 ;
+  reg [9:0] \$95 ;
+  reg [9:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [1:0] \$99 ;
   reg [9:0] acc0 = 10'h000;
   reg [9:0] acc1 = 10'h000;
   reg b_first = 1'h0;
@@ -3405,7 +3957,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   wire last_slot;
   reg [4:0] nf = 5'h00;
   wire [9:0] o;
-  wire [9:0] \o$71 ;
+  wire [9:0] \o$91 ;
   output [1:0] o__payload;
   reg [1:0] o__payload = 2'h0;
   input o__ready;
@@ -3443,10 +3995,30 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   reg t3_valid = 1'h0;
   reg t4_first = 1'h0;
   reg t4_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t4_nf;
+  reg [4:0] t4_nf = 5'h00;
   reg t4_plane = 1'h0;
   reg t4_valid = 1'h0;
+  reg t5_first = 1'h0;
+  reg t5_last = 1'h0;
+  reg [4:0] t5_nf = 5'h00;
+  reg t5_plane = 1'h0;
+  reg t5_valid = 1'h0;
+  reg t6_first = 1'h0;
+  reg t6_last = 1'h0;
+  reg [4:0] t6_nf = 5'h00;
+  reg t6_plane = 1'h0;
+  reg t6_valid = 1'h0;
+  reg t7_first = 1'h0;
+  reg t7_last = 1'h0;
+  reg [4:0] t7_nf = 5'h00;
+  reg t7_plane = 1'h0;
+  reg t7_valid = 1'h0;
+  reg t8_first = 1'h0;
+  reg t8_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t8_nf;
+  reg t8_plane = 1'h0;
+  reg t8_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [19:0] thr_rd__data;
   wire thr_rd__en;
@@ -3551,6 +4123,25 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
     end
   end
   assign rom_rd__data = _2_;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = ! nf;
+  assign \$3  = ! slot;
+  assign fresh = \$2  & \$3 ;
+  assign \$4  = ! sf;
+  assign \$5  = ! slot;
+  assign first = \$4  & \$5 ;
+  assign last_slot = ! slot;
+  assign \$7  = ! sf;
+  assign last = \$7  & last_slot;
+  assign \$8  = ~ fresh;
+  assign \$9  = \$8  | i__valid;
+  assign fire = en & \$9 ;
+  assign i__ready = en & fresh;
+  assign buf_wr__en = fire & fresh;
+  assign x = b_fresh ? b_word : buf_rd__data;
+  assign \$10  = x ^ rom_rd__data[287:0];
+  assign \$11  = ~ \$10 ;
   assign \$13  = x ^ rom_rd__data[575:288];
   assign \$14  = ~ \$13 ;
   assign \$17  = slot + 1'h1;
@@ -3562,13 +4153,13 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   assign \$24  = nf + 1'h1;
   assign \$25  = tile + 1'h1;
   assign \$26  = rom_rd__addr + 1'h1;
-  assign \$27  = en & t4_valid;
-  assign \$28  = t4_first ? 10'h000 : acc0;
+  assign \$27  = en & t8_valid;
+  assign \$28  = t8_first ? 10'h000 : acc0;
   assign \$29  = $signed(\$28 ) + $signed({ 1'h0, o });
-  assign \$30  = en & t4_valid;
-  assign \$31  = t4_first ? 10'h000 : acc1;
-  assign \$32  = $signed(\$31 ) + $signed({ 1'h0, \o$71  });
-  assign \$33  = t4_valid & t4_last;
+  assign \$30  = en & t8_valid;
+  assign \$31  = t8_first ? 10'h000 : acc1;
+  assign \$32  = $signed(\$31 ) + $signed({ 1'h0, \o$91  });
+  assign \$33  = t8_valid & t8_last;
   assign \$34  = $signed(acc0) >= $signed(thr_rd__data[9:0]);
   assign \$35  = 1'h0 + \$34 ;
   assign \$36  = $signed(acc1) >= $signed(thr_rd__data[19:10]);
@@ -3646,36 +4237,57 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   always @(posedge clk)
     t4_plane <= \$73 ;
   always @(posedge clk)
-    thr_rd__addr <= \$74 ;
+    t4_nf <= \$74 ;
   always @(posedge clk)
-    acc0 <= \$75 ;
+    t5_valid <= \$75 ;
   always @(posedge clk)
-    acc1 <= \$76 ;
+    t5_first <= \$76 ;
   always @(posedge clk)
-    done <= \$77 ;
+    t5_last <= \$77 ;
   always @(posedge clk)
-    o__valid <= \$78 ;
+    t5_plane <= \$78 ;
   always @(posedge clk)
-    o__payload <= \$79 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = ! nf;
-  assign \$3  = ! slot;
-  assign fresh = \$2  & \$3 ;
-  assign \$4  = ! sf;
-  assign \$5  = ! slot;
-  assign first = \$4  & \$5 ;
-  assign last_slot = ! slot;
-  assign \$7  = ! sf;
-  assign last = \$7  & last_slot;
-  assign \$8  = ~ fresh;
-  assign \$9  = \$8  | i__valid;
-  assign fire = en & \$9 ;
-  assign i__ready = en & fresh;
-  assign buf_wr__en = fire & fresh;
-  assign x = b_fresh ? b_word : buf_rd__data;
-  assign \$10  = x ^ rom_rd__data[287:0];
-  assign \$11  = ~ \$10 ;
+    t5_nf <= \$79 ;
+  always @(posedge clk)
+    t6_valid <= \$80 ;
+  always @(posedge clk)
+    t6_first <= \$81 ;
+  always @(posedge clk)
+    t6_last <= \$82 ;
+  always @(posedge clk)
+    t6_plane <= \$83 ;
+  always @(posedge clk)
+    t6_nf <= \$84 ;
+  always @(posedge clk)
+    t7_valid <= \$85 ;
+  always @(posedge clk)
+    t7_first <= \$86 ;
+  always @(posedge clk)
+    t7_last <= \$87 ;
+  always @(posedge clk)
+    t7_plane <= \$88 ;
+  always @(posedge clk)
+    t7_nf <= \$89 ;
+  always @(posedge clk)
+    t8_valid <= \$90 ;
+  always @(posedge clk)
+    t8_first <= \$91 ;
+  always @(posedge clk)
+    t8_last <= \$92 ;
+  always @(posedge clk)
+    t8_plane <= \$93 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$94 ;
+  always @(posedge clk)
+    acc0 <= \$95 ;
+  always @(posedge clk)
+    acc1 <= \$96 ;
+  always @(posedge clk)
+    done <= \$97 ;
+  always @(posedge clk)
+    o__valid <= \$98 ;
+  always @(posedge clk)
+    o__payload <= \$99 ;
   \hwbnn_digits_cnn_w1a1.network.conv1.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -3687,7 +4299,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
     .clk(clk),
     .en(en),
     .i(\$15 [287:0]),
-    .o(\o$71 ),
+    .o(\o$91 ),
     .rst(rst)
   );
   always @* begin
@@ -4101,7 +4713,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$74  = thr_rd__addr;
+    \$74  = t4_nf;
     if (en) begin
       \$74  = t3_nf;
     end
@@ -4111,29 +4723,29 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$75  = acc0;
-    if (\$27 ) begin
-      \$75  = \$29 [9:0];
-    end
-    if (rst) begin
-      \$75  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$76  = acc1;
-    if (\$30 ) begin
-      \$76  = \$32 [9:0];
-    end
-    if (rst) begin
-      \$76  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$77  = done;
+    \$75  = t5_valid;
     if (en) begin
-      \$77  = \$33 ;
+      \$75  = t4_valid;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$76  = t5_first;
+    if (en) begin
+      \$76  = t4_first;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$77  = t5_last;
+    if (en) begin
+      \$77  = t4_last;
     end
     if (rst) begin
       \$77  = 1'h0;
@@ -4141,9 +4753,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$78  = o__valid;
+    \$78  = t5_plane;
     if (en) begin
-      \$78  = done;
+      \$78  = t4_plane;
     end
     if (rst) begin
       \$78  = 1'h0;
@@ -4151,13 +4763,213 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$79  = o__payload;
+    \$79  = t5_nf;
     if (en) begin
-      \$79 [0] = \$35 [0];
-      \$79 [1] = \$37 [0];
+      \$79  = t4_nf;
     end
     if (rst) begin
-      \$79  = 2'h0;
+      \$79  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$80  = t6_valid;
+    if (en) begin
+      \$80  = t5_valid;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$81  = t6_first;
+    if (en) begin
+      \$81  = t5_first;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$82  = t6_last;
+    if (en) begin
+      \$82  = t5_last;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$83  = t6_plane;
+    if (en) begin
+      \$83  = t5_plane;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$84  = t6_nf;
+    if (en) begin
+      \$84  = t5_nf;
+    end
+    if (rst) begin
+      \$84  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$85  = t7_valid;
+    if (en) begin
+      \$85  = t6_valid;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$86  = t7_first;
+    if (en) begin
+      \$86  = t6_first;
+    end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$87  = t7_last;
+    if (en) begin
+      \$87  = t6_last;
+    end
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$88  = t7_plane;
+    if (en) begin
+      \$88  = t6_plane;
+    end
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$89  = t7_nf;
+    if (en) begin
+      \$89  = t6_nf;
+    end
+    if (rst) begin
+      \$89  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$90  = t8_valid;
+    if (en) begin
+      \$90  = t7_valid;
+    end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$91  = t8_first;
+    if (en) begin
+      \$91  = t7_first;
+    end
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$92  = t8_last;
+    if (en) begin
+      \$92  = t7_last;
+    end
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$93  = t8_plane;
+    if (en) begin
+      \$93  = t7_plane;
+    end
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$94  = thr_rd__addr;
+    if (en) begin
+      \$94  = t7_nf;
+    end
+    if (rst) begin
+      \$94  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$95  = acc0;
+    if (\$27 ) begin
+      \$95  = \$29 [9:0];
+    end
+    if (rst) begin
+      \$95  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$96  = acc1;
+    if (\$30 ) begin
+      \$96  = \$32 [9:0];
+    end
+    if (rst) begin
+      \$96  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$97  = done;
+    if (en) begin
+      \$97  = \$33 ;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$98  = o__valid;
+    if (en) begin
+      \$98  = done;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = o__payload;
+    if (en) begin
+      \$99 [0] = \$35 [0];
+      \$99 [1] = \$37 [0];
+    end
+    if (rst) begin
+      \$99  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -4170,7 +4982,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   assign \en$30  = en;
   assign \i$31  = \$15 [287:0];
   assign \en$32  = en;
-  assign t4_nf = thr_rd__addr;
+  assign t8_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -4762,387 +5574,579 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   wire [1:0] \$10 ;
   wire [1:0] \$100 ;
   wire [1:0] \$101 ;
-  wire [2:0] \$102 ;
+  wire [1:0] \$102 ;
   wire [1:0] \$103 ;
   wire [1:0] \$104 ;
-  wire [2:0] \$105 ;
+  wire [1:0] \$105 ;
   wire [1:0] \$106 ;
   wire [1:0] \$107 ;
-  wire [2:0] \$108 ;
+  wire [1:0] \$108 ;
   wire [1:0] \$109 ;
   wire [1:0] \$11 ;
   wire [1:0] \$110 ;
-  wire [2:0] \$111 ;
+  wire [1:0] \$111 ;
   wire [1:0] \$112 ;
   wire [1:0] \$113 ;
-  wire [2:0] \$114 ;
+  wire [1:0] \$114 ;
   wire [1:0] \$115 ;
   wire [1:0] \$116 ;
-  wire [2:0] \$117 ;
+  wire [1:0] \$117 ;
   wire [1:0] \$118 ;
   wire [1:0] \$119 ;
-  wire [2:0] \$12 ;
-  wire [2:0] \$120 ;
+  wire [1:0] \$12 ;
+  wire [1:0] \$120 ;
   wire [1:0] \$121 ;
   wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
+  wire [1:0] \$123 ;
   wire [1:0] \$124 ;
   wire [1:0] \$125 ;
-  wire [2:0] \$126 ;
+  wire [1:0] \$126 ;
   wire [1:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [2:0] \$129 ;
+  wire [1:0] \$129 ;
   wire [1:0] \$13 ;
   wire [1:0] \$130 ;
   wire [1:0] \$131 ;
-  wire [2:0] \$132 ;
+  wire [1:0] \$132 ;
   wire [1:0] \$133 ;
   wire [1:0] \$134 ;
-  wire [2:0] \$135 ;
+  wire [1:0] \$135 ;
   wire [1:0] \$136 ;
   wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
+  wire [1:0] \$138 ;
   wire [1:0] \$139 ;
   wire [1:0] \$14 ;
   wire [1:0] \$140 ;
-  wire [2:0] \$141 ;
+  wire [1:0] \$141 ;
   wire [1:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [1:0] \$145 ;
-  wire [1:0] \$146 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [2:0] \$146 ;
   wire [2:0] \$147 ;
-  wire [1:0] \$148 ;
-  wire [1:0] \$149 ;
-  wire [2:0] \$15 ;
+  wire [2:0] \$148 ;
+  wire [2:0] \$149 ;
+  wire [1:0] \$15 ;
   wire [2:0] \$150 ;
-  wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
   wire [2:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire [2:0] \$156 ;
-  wire [1:0] \$157 ;
-  wire [1:0] \$158 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
   wire [2:0] \$159 ;
   wire [1:0] \$16 ;
-  wire [1:0] \$160 ;
-  wire [1:0] \$161 ;
+  wire [2:0] \$160 ;
+  wire [2:0] \$161 ;
   wire [2:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
+  wire [2:0] \$163 ;
+  wire [2:0] \$164 ;
   wire [2:0] \$165 ;
-  wire [1:0] \$166 ;
-  wire [1:0] \$167 ;
+  wire [2:0] \$166 ;
+  wire [2:0] \$167 ;
   wire [2:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire [2:0] \$169 ;
   wire [1:0] \$17 ;
-  wire [1:0] \$170 ;
+  wire [2:0] \$170 ;
   wire [2:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [1:0] \$173 ;
+  wire [2:0] \$172 ;
+  wire [2:0] \$173 ;
   wire [2:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [1:0] \$176 ;
+  wire [2:0] \$175 ;
+  wire [2:0] \$176 ;
   wire [2:0] \$177 ;
-  wire [1:0] \$178 ;
-  wire [1:0] \$179 ;
-  wire [2:0] \$18 ;
+  wire [2:0] \$178 ;
+  wire [2:0] \$179 ;
+  wire [1:0] \$18 ;
   wire [2:0] \$180 ;
-  wire [1:0] \$181 ;
-  wire [1:0] \$182 ;
+  wire [2:0] \$181 ;
+  wire [2:0] \$182 ;
   wire [2:0] \$183 ;
-  wire [1:0] \$184 ;
-  wire [1:0] \$185 ;
+  wire [2:0] \$184 ;
+  wire [2:0] \$185 ;
   wire [2:0] \$186 ;
-  wire [1:0] \$187 ;
-  wire [1:0] \$188 ;
+  wire [2:0] \$187 ;
+  wire [2:0] \$188 ;
   wire [2:0] \$189 ;
   wire [1:0] \$19 ;
-  wire [1:0] \$190 ;
-  wire [1:0] \$191 ;
+  wire [2:0] \$190 ;
+  wire [2:0] \$191 ;
   wire [2:0] \$192 ;
-  wire [1:0] \$193 ;
-  wire [1:0] \$194 ;
+  wire [2:0] \$193 ;
+  wire [2:0] \$194 ;
   wire [2:0] \$195 ;
-  wire [1:0] \$196 ;
-  wire [1:0] \$197 ;
+  wire [2:0] \$196 ;
+  wire [2:0] \$197 ;
   wire [2:0] \$198 ;
-  wire [1:0] \$199 ;
+  wire [2:0] \$199 ;
   wire [1:0] \$2 ;
   wire [1:0] \$20 ;
-  wire [1:0] \$200 ;
+  wire [2:0] \$200 ;
   wire [2:0] \$201 ;
-  wire [1:0] \$202 ;
-  wire [1:0] \$203 ;
+  wire [2:0] \$202 ;
+  wire [2:0] \$203 ;
   wire [2:0] \$204 ;
-  wire [1:0] \$205 ;
-  wire [1:0] \$206 ;
+  wire [2:0] \$205 ;
+  wire [2:0] \$206 ;
   wire [2:0] \$207 ;
-  wire [1:0] \$208 ;
-  wire [1:0] \$209 ;
-  wire [2:0] \$21 ;
+  wire [2:0] \$208 ;
+  wire [2:0] \$209 ;
+  wire [1:0] \$21 ;
   wire [2:0] \$210 ;
-  wire [1:0] \$211 ;
-  wire [1:0] \$212 ;
+  wire [2:0] \$211 ;
+  wire [2:0] \$212 ;
   wire [2:0] \$213 ;
-  wire [1:0] \$214 ;
-  wire [1:0] \$215 ;
+  wire [2:0] \$214 ;
+  wire [2:0] \$215 ;
   wire [2:0] \$216 ;
   wire [3:0] \$217 ;
   wire [3:0] \$218 ;
-  wire [4:0] \$219 ;
+  wire [3:0] \$219 ;
   wire [1:0] \$22 ;
   wire [3:0] \$220 ;
   wire [3:0] \$221 ;
-  wire [4:0] \$222 ;
+  wire [3:0] \$222 ;
   wire [3:0] \$223 ;
   wire [3:0] \$224 ;
-  wire [4:0] \$225 ;
+  wire [3:0] \$225 ;
   wire [3:0] \$226 ;
   wire [3:0] \$227 ;
-  wire [4:0] \$228 ;
+  wire [3:0] \$228 ;
   wire [3:0] \$229 ;
   wire [1:0] \$23 ;
   wire [3:0] \$230 ;
-  wire [4:0] \$231 ;
+  wire [3:0] \$231 ;
   wire [3:0] \$232 ;
   wire [3:0] \$233 ;
-  wire [4:0] \$234 ;
+  wire [3:0] \$234 ;
   wire [3:0] \$235 ;
   wire [3:0] \$236 ;
-  wire [4:0] \$237 ;
+  wire [3:0] \$237 ;
   wire [3:0] \$238 ;
   wire [3:0] \$239 ;
-  wire [2:0] \$24 ;
-  wire [4:0] \$240 ;
+  wire [1:0] \$24 ;
+  wire [3:0] \$240 ;
   wire [3:0] \$241 ;
   wire [3:0] \$242 ;
-  wire [4:0] \$243 ;
+  wire [3:0] \$243 ;
   wire [3:0] \$244 ;
   wire [3:0] \$245 ;
-  wire [4:0] \$246 ;
+  wire [3:0] \$246 ;
   wire [3:0] \$247 ;
   wire [3:0] \$248 ;
-  wire [4:0] \$249 ;
+  wire [3:0] \$249 ;
   wire [1:0] \$25 ;
   wire [3:0] \$250 ;
   wire [3:0] \$251 ;
-  wire [4:0] \$252 ;
-  wire [3:0] \$253 ;
-  wire [3:0] \$254 ;
+  wire [3:0] \$252 ;
+  wire [4:0] \$253 ;
+  wire [4:0] \$254 ;
   wire [4:0] \$255 ;
-  wire [3:0] \$256 ;
-  wire [3:0] \$257 ;
+  wire [4:0] \$256 ;
+  wire [4:0] \$257 ;
   wire [4:0] \$258 ;
-  wire [3:0] \$259 ;
+  wire [4:0] \$259 ;
   wire [1:0] \$26 ;
-  wire [3:0] \$260 ;
+  wire [4:0] \$260 ;
   wire [4:0] \$261 ;
-  wire [3:0] \$262 ;
-  wire [3:0] \$263 ;
+  wire [4:0] \$262 ;
+  wire [4:0] \$263 ;
   wire [4:0] \$264 ;
-  wire [3:0] \$265 ;
-  wire [3:0] \$266 ;
+  wire [4:0] \$265 ;
+  wire [4:0] \$266 ;
   wire [4:0] \$267 ;
-  wire [3:0] \$268 ;
-  wire [3:0] \$269 ;
-  wire [2:0] \$27 ;
+  wire [4:0] \$268 ;
+  wire [4:0] \$269 ;
+  wire [1:0] \$27 ;
   wire [4:0] \$270 ;
   wire [5:0] \$271 ;
   wire [5:0] \$272 ;
-  wire [6:0] \$273 ;
+  wire [5:0] \$273 ;
   wire [5:0] \$274 ;
   wire [5:0] \$275 ;
-  wire [6:0] \$276 ;
+  wire [5:0] \$276 ;
   wire [5:0] \$277 ;
   wire [5:0] \$278 ;
-  wire [6:0] \$279 ;
+  wire [5:0] \$279 ;
   wire [1:0] \$28 ;
-  wire [5:0] \$280 ;
-  wire [5:0] \$281 ;
+  wire [6:0] \$280 ;
+  wire [6:0] \$281 ;
   wire [6:0] \$282 ;
-  wire [5:0] \$283 ;
+  wire [6:0] \$283 ;
   wire [7:0] \$284 ;
   wire [7:0] \$285 ;
   wire [8:0] \$286 ;
   wire [9:0] \$287 ;
-  reg [2:0] \$288 ;
-  reg [2:0] \$289 ;
+  reg [1:0] \$288 ;
+  reg [1:0] \$289 ;
   wire [1:0] \$29 ;
-  reg [2:0] \$290 ;
-  reg [2:0] \$291 ;
-  reg [2:0] \$292 ;
-  reg [2:0] \$293 ;
-  reg [2:0] \$294 ;
-  reg [2:0] \$295 ;
-  reg [2:0] \$296 ;
-  reg [2:0] \$297 ;
-  reg [2:0] \$298 ;
-  reg [2:0] \$299 ;
-  wire [2:0] \$3 ;
-  wire [2:0] \$30 ;
-  reg [2:0] \$300 ;
-  reg [2:0] \$301 ;
-  reg [2:0] \$302 ;
-  reg [2:0] \$303 ;
-  reg [2:0] \$304 ;
-  reg [2:0] \$305 ;
-  reg [2:0] \$306 ;
-  reg [2:0] \$307 ;
-  reg [2:0] \$308 ;
-  reg [2:0] \$309 ;
+  reg [1:0] \$290 ;
+  reg [1:0] \$291 ;
+  reg [1:0] \$292 ;
+  reg [1:0] \$293 ;
+  reg [1:0] \$294 ;
+  reg [1:0] \$295 ;
+  reg [1:0] \$296 ;
+  reg [1:0] \$297 ;
+  reg [1:0] \$298 ;
+  reg [1:0] \$299 ;
+  wire [1:0] \$3 ;
+  wire [1:0] \$30 ;
+  reg [1:0] \$300 ;
+  reg [1:0] \$301 ;
+  reg [1:0] \$302 ;
+  reg [1:0] \$303 ;
+  reg [1:0] \$304 ;
+  reg [1:0] \$305 ;
+  reg [1:0] \$306 ;
+  reg [1:0] \$307 ;
+  reg [1:0] \$308 ;
+  reg [1:0] \$309 ;
   wire [1:0] \$31 ;
-  reg [2:0] \$310 ;
-  reg [2:0] \$311 ;
-  reg [2:0] \$312 ;
-  reg [2:0] \$313 ;
-  reg [2:0] \$314 ;
-  reg [2:0] \$315 ;
-  reg [2:0] \$316 ;
-  reg [2:0] \$317 ;
-  reg [2:0] \$318 ;
-  reg [2:0] \$319 ;
+  reg [1:0] \$310 ;
+  reg [1:0] \$311 ;
+  reg [1:0] \$312 ;
+  reg [1:0] \$313 ;
+  reg [1:0] \$314 ;
+  reg [1:0] \$315 ;
+  reg [1:0] \$316 ;
+  reg [1:0] \$317 ;
+  reg [1:0] \$318 ;
+  reg [1:0] \$319 ;
   wire [1:0] \$32 ;
-  reg [2:0] \$320 ;
-  reg [2:0] \$321 ;
-  reg [2:0] \$322 ;
-  reg [2:0] \$323 ;
-  reg [2:0] \$324 ;
-  reg [2:0] \$325 ;
-  reg [2:0] \$326 ;
-  reg [2:0] \$327 ;
-  reg [2:0] \$328 ;
-  reg [2:0] \$329 ;
-  wire [2:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg [2:0] \$332 ;
-  reg [2:0] \$333 ;
-  reg [2:0] \$334 ;
-  reg [2:0] \$335 ;
-  reg [2:0] \$336 ;
-  reg [2:0] \$337 ;
-  reg [2:0] \$338 ;
-  reg [2:0] \$339 ;
+  reg [1:0] \$320 ;
+  reg [1:0] \$321 ;
+  reg [1:0] \$322 ;
+  reg [1:0] \$323 ;
+  reg [1:0] \$324 ;
+  reg [1:0] \$325 ;
+  reg [1:0] \$326 ;
+  reg [1:0] \$327 ;
+  reg [1:0] \$328 ;
+  reg [1:0] \$329 ;
+  wire [1:0] \$33 ;
+  reg [1:0] \$330 ;
+  reg [1:0] \$331 ;
+  reg [1:0] \$332 ;
+  reg [1:0] \$333 ;
+  reg [1:0] \$334 ;
+  reg [1:0] \$335 ;
+  reg [1:0] \$336 ;
+  reg [1:0] \$337 ;
+  reg [1:0] \$338 ;
+  reg [1:0] \$339 ;
   wire [1:0] \$34 ;
-  reg [2:0] \$340 ;
-  reg [2:0] \$341 ;
-  reg [2:0] \$342 ;
-  reg [2:0] \$343 ;
-  reg [2:0] \$344 ;
-  reg [2:0] \$345 ;
-  reg [2:0] \$346 ;
-  reg [2:0] \$347 ;
-  reg [2:0] \$348 ;
-  reg [2:0] \$349 ;
+  reg [1:0] \$340 ;
+  reg [1:0] \$341 ;
+  reg [1:0] \$342 ;
+  reg [1:0] \$343 ;
+  reg [1:0] \$344 ;
+  reg [1:0] \$345 ;
+  reg [1:0] \$346 ;
+  reg [1:0] \$347 ;
+  reg [1:0] \$348 ;
+  reg [1:0] \$349 ;
   wire [1:0] \$35 ;
-  reg [2:0] \$350 ;
-  reg [2:0] \$351 ;
-  reg [2:0] \$352 ;
-  reg [2:0] \$353 ;
-  reg [2:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [2:0] \$356 ;
-  reg [2:0] \$357 ;
-  reg [2:0] \$358 ;
-  reg [2:0] \$359 ;
-  wire [2:0] \$36 ;
-  reg [4:0] \$360 ;
-  reg [4:0] \$361 ;
-  reg [4:0] \$362 ;
-  reg [4:0] \$363 ;
-  reg [4:0] \$364 ;
-  reg [4:0] \$365 ;
-  reg [4:0] \$366 ;
-  reg [4:0] \$367 ;
-  reg [4:0] \$368 ;
-  reg [4:0] \$369 ;
+  reg [1:0] \$350 ;
+  reg [1:0] \$351 ;
+  reg [1:0] \$352 ;
+  reg [1:0] \$353 ;
+  reg [1:0] \$354 ;
+  reg [1:0] \$355 ;
+  reg [1:0] \$356 ;
+  reg [1:0] \$357 ;
+  reg [1:0] \$358 ;
+  reg [1:0] \$359 ;
+  wire [1:0] \$36 ;
+  reg [1:0] \$360 ;
+  reg [1:0] \$361 ;
+  reg [1:0] \$362 ;
+  reg [1:0] \$363 ;
+  reg [1:0] \$364 ;
+  reg [1:0] \$365 ;
+  reg [1:0] \$366 ;
+  reg [1:0] \$367 ;
+  reg [1:0] \$368 ;
+  reg [1:0] \$369 ;
   wire [1:0] \$37 ;
-  reg [4:0] \$370 ;
-  reg [4:0] \$371 ;
-  reg [4:0] \$372 ;
-  reg [4:0] \$373 ;
-  reg [4:0] \$374 ;
-  reg [4:0] \$375 ;
-  reg [4:0] \$376 ;
-  reg [4:0] \$377 ;
-  reg [6:0] \$378 ;
-  reg [6:0] \$379 ;
+  reg [1:0] \$370 ;
+  reg [1:0] \$371 ;
+  reg [1:0] \$372 ;
+  reg [1:0] \$373 ;
+  reg [1:0] \$374 ;
+  reg [1:0] \$375 ;
+  reg [1:0] \$376 ;
+  reg [1:0] \$377 ;
+  reg [1:0] \$378 ;
+  reg [1:0] \$379 ;
   wire [1:0] \$38 ;
-  reg [6:0] \$380 ;
-  reg [6:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [9:0] \$385 ;
-  wire [2:0] \$39 ;
+  reg [1:0] \$380 ;
+  reg [1:0] \$381 ;
+  reg [1:0] \$382 ;
+  reg [1:0] \$383 ;
+  reg [1:0] \$384 ;
+  reg [1:0] \$385 ;
+  reg [1:0] \$386 ;
+  reg [1:0] \$387 ;
+  reg [1:0] \$388 ;
+  reg [1:0] \$389 ;
+  wire [1:0] \$39 ;
+  reg [1:0] \$390 ;
+  reg [1:0] \$391 ;
+  reg [1:0] \$392 ;
+  reg [1:0] \$393 ;
+  reg [1:0] \$394 ;
+  reg [1:0] \$395 ;
+  reg [1:0] \$396 ;
+  reg [1:0] \$397 ;
+  reg [1:0] \$398 ;
+  reg [1:0] \$399 ;
   wire [1:0] \$4 ;
   wire [1:0] \$40 ;
+  reg [1:0] \$400 ;
+  reg [1:0] \$401 ;
+  reg [1:0] \$402 ;
+  reg [1:0] \$403 ;
+  reg [1:0] \$404 ;
+  reg [1:0] \$405 ;
+  reg [1:0] \$406 ;
+  reg [1:0] \$407 ;
+  reg [1:0] \$408 ;
+  reg [1:0] \$409 ;
   wire [1:0] \$41 ;
-  wire [2:0] \$42 ;
+  reg [1:0] \$410 ;
+  reg [1:0] \$411 ;
+  reg [1:0] \$412 ;
+  reg [1:0] \$413 ;
+  reg [1:0] \$414 ;
+  reg [1:0] \$415 ;
+  reg [1:0] \$416 ;
+  reg [1:0] \$417 ;
+  reg [1:0] \$418 ;
+  reg [1:0] \$419 ;
+  wire [1:0] \$42 ;
+  reg [1:0] \$420 ;
+  reg [1:0] \$421 ;
+  reg [1:0] \$422 ;
+  reg [1:0] \$423 ;
+  reg [1:0] \$424 ;
+  reg [1:0] \$425 ;
+  reg [1:0] \$426 ;
+  reg [1:0] \$427 ;
+  reg [1:0] \$428 ;
+  reg [1:0] \$429 ;
   wire [1:0] \$43 ;
+  reg [1:0] \$430 ;
+  reg [1:0] \$431 ;
+  reg [2:0] \$432 ;
+  reg [2:0] \$433 ;
+  reg [2:0] \$434 ;
+  reg [2:0] \$435 ;
+  reg [2:0] \$436 ;
+  reg [2:0] \$437 ;
+  reg [2:0] \$438 ;
+  reg [2:0] \$439 ;
   wire [1:0] \$44 ;
-  wire [2:0] \$45 ;
+  reg [2:0] \$440 ;
+  reg [2:0] \$441 ;
+  reg [2:0] \$442 ;
+  reg [2:0] \$443 ;
+  reg [2:0] \$444 ;
+  reg [2:0] \$445 ;
+  reg [2:0] \$446 ;
+  reg [2:0] \$447 ;
+  reg [2:0] \$448 ;
+  reg [2:0] \$449 ;
+  wire [1:0] \$45 ;
+  reg [2:0] \$450 ;
+  reg [2:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [2:0] \$453 ;
+  reg [2:0] \$454 ;
+  reg [2:0] \$455 ;
+  reg [2:0] \$456 ;
+  reg [2:0] \$457 ;
+  reg [2:0] \$458 ;
+  reg [2:0] \$459 ;
   wire [1:0] \$46 ;
+  reg [2:0] \$460 ;
+  reg [2:0] \$461 ;
+  reg [2:0] \$462 ;
+  reg [2:0] \$463 ;
+  reg [2:0] \$464 ;
+  reg [2:0] \$465 ;
+  reg [2:0] \$466 ;
+  reg [2:0] \$467 ;
+  reg [2:0] \$468 ;
+  reg [2:0] \$469 ;
   wire [1:0] \$47 ;
-  wire [2:0] \$48 ;
+  reg [2:0] \$470 ;
+  reg [2:0] \$471 ;
+  reg [2:0] \$472 ;
+  reg [2:0] \$473 ;
+  reg [2:0] \$474 ;
+  reg [2:0] \$475 ;
+  reg [2:0] \$476 ;
+  reg [2:0] \$477 ;
+  reg [2:0] \$478 ;
+  reg [2:0] \$479 ;
+  wire [1:0] \$48 ;
+  reg [2:0] \$480 ;
+  reg [2:0] \$481 ;
+  reg [2:0] \$482 ;
+  reg [2:0] \$483 ;
+  reg [2:0] \$484 ;
+  reg [2:0] \$485 ;
+  reg [2:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [2:0] \$488 ;
+  reg [2:0] \$489 ;
   wire [1:0] \$49 ;
+  reg [2:0] \$490 ;
+  reg [2:0] \$491 ;
+  reg [2:0] \$492 ;
+  reg [2:0] \$493 ;
+  reg [2:0] \$494 ;
+  reg [2:0] \$495 ;
+  reg [2:0] \$496 ;
+  reg [2:0] \$497 ;
+  reg [2:0] \$498 ;
+  reg [2:0] \$499 ;
   wire [1:0] \$5 ;
   wire [1:0] \$50 ;
-  wire [2:0] \$51 ;
+  reg [2:0] \$500 ;
+  reg [2:0] \$501 ;
+  reg [2:0] \$502 ;
+  reg [2:0] \$503 ;
+  reg [3:0] \$504 ;
+  reg [3:0] \$505 ;
+  reg [3:0] \$506 ;
+  reg [3:0] \$507 ;
+  reg [3:0] \$508 ;
+  reg [3:0] \$509 ;
+  wire [1:0] \$51 ;
+  reg [3:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [3:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [3:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg [3:0] \$519 ;
   wire [1:0] \$52 ;
+  reg [3:0] \$520 ;
+  reg [3:0] \$521 ;
+  reg [3:0] \$522 ;
+  reg [3:0] \$523 ;
+  reg [3:0] \$524 ;
+  reg [3:0] \$525 ;
+  reg [3:0] \$526 ;
+  reg [3:0] \$527 ;
+  reg [3:0] \$528 ;
+  reg [3:0] \$529 ;
   wire [1:0] \$53 ;
-  wire [2:0] \$54 ;
+  reg [3:0] \$530 ;
+  reg [3:0] \$531 ;
+  reg [3:0] \$532 ;
+  reg [3:0] \$533 ;
+  reg [3:0] \$534 ;
+  reg [3:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg [3:0] \$538 ;
+  reg [3:0] \$539 ;
+  wire [1:0] \$54 ;
+  reg [4:0] \$540 ;
+  reg [4:0] \$541 ;
+  reg [4:0] \$542 ;
+  reg [4:0] \$543 ;
+  reg [4:0] \$544 ;
+  reg [4:0] \$545 ;
+  reg [4:0] \$546 ;
+  reg [4:0] \$547 ;
+  reg [4:0] \$548 ;
+  reg [4:0] \$549 ;
   wire [1:0] \$55 ;
+  reg [4:0] \$550 ;
+  reg [4:0] \$551 ;
+  reg [4:0] \$552 ;
+  reg [4:0] \$553 ;
+  reg [4:0] \$554 ;
+  reg [4:0] \$555 ;
+  reg [4:0] \$556 ;
+  reg [4:0] \$557 ;
+  reg [5:0] \$558 ;
+  reg [5:0] \$559 ;
   wire [1:0] \$56 ;
-  wire [2:0] \$57 ;
+  reg [5:0] \$560 ;
+  reg [5:0] \$561 ;
+  reg [5:0] \$562 ;
+  reg [5:0] \$563 ;
+  reg [5:0] \$564 ;
+  reg [5:0] \$565 ;
+  reg [5:0] \$566 ;
+  reg [6:0] \$567 ;
+  reg [6:0] \$568 ;
+  reg [6:0] \$569 ;
+  wire [1:0] \$57 ;
+  reg [6:0] \$570 ;
+  reg [5:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [5:0] \$574 ;
+  reg [8:0] \$575 ;
+  reg [5:0] \$576 ;
+  reg [9:0] \$577 ;
   wire [1:0] \$58 ;
   wire [1:0] \$59 ;
-  wire [2:0] \$6 ;
-  wire [2:0] \$60 ;
+  wire [1:0] \$6 ;
+  wire [1:0] \$60 ;
   wire [1:0] \$61 ;
   wire [1:0] \$62 ;
-  wire [2:0] \$63 ;
+  wire [1:0] \$63 ;
   wire [1:0] \$64 ;
   wire [1:0] \$65 ;
-  wire [2:0] \$66 ;
+  wire [1:0] \$66 ;
   wire [1:0] \$67 ;
   wire [1:0] \$68 ;
-  wire [2:0] \$69 ;
+  wire [1:0] \$69 ;
   wire [1:0] \$7 ;
   wire [1:0] \$70 ;
   wire [1:0] \$71 ;
-  wire [2:0] \$72 ;
+  wire [1:0] \$72 ;
   wire [1:0] \$73 ;
   wire [1:0] \$74 ;
-  wire [2:0] \$75 ;
+  wire [1:0] \$75 ;
   wire [1:0] \$76 ;
   wire [1:0] \$77 ;
-  wire [2:0] \$78 ;
+  wire [1:0] \$78 ;
   wire [1:0] \$79 ;
   wire [1:0] \$8 ;
   wire [1:0] \$80 ;
-  wire [2:0] \$81 ;
+  wire [1:0] \$81 ;
   wire [1:0] \$82 ;
   wire [1:0] \$83 ;
-  wire [2:0] \$84 ;
+  wire [1:0] \$84 ;
   wire [1:0] \$85 ;
   wire [1:0] \$86 ;
-  wire [2:0] \$87 ;
+  wire [1:0] \$87 ;
   wire [1:0] \$88 ;
   wire [1:0] \$89 ;
-  wire [2:0] \$9 ;
-  wire [2:0] \$90 ;
+  wire [1:0] \$9 ;
+  wire [1:0] \$90 ;
   wire [1:0] \$91 ;
   wire [1:0] \$92 ;
-  wire [2:0] \$93 ;
+  wire [1:0] \$93 ;
   wire [1:0] \$94 ;
   wire [1:0] \$95 ;
-  wire [2:0] \$96 ;
+  wire [1:0] \$96 ;
   wire [1:0] \$97 ;
   wire [1:0] \$98 ;
-  wire [2:0] \$99 ;
+  wire [1:0] \$99 ;
   input clk;
   wire clk;
   input en;
@@ -5437,6 +6441,150 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   wire \i[98] ;
   wire \i[99] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_10 = 2'h0;
+  reg [1:0] l1_100 = 2'h0;
+  reg [1:0] l1_101 = 2'h0;
+  reg [1:0] l1_102 = 2'h0;
+  reg [1:0] l1_103 = 2'h0;
+  reg [1:0] l1_104 = 2'h0;
+  reg [1:0] l1_105 = 2'h0;
+  reg [1:0] l1_106 = 2'h0;
+  reg [1:0] l1_107 = 2'h0;
+  reg [1:0] l1_108 = 2'h0;
+  reg [1:0] l1_109 = 2'h0;
+  reg [1:0] l1_11 = 2'h0;
+  reg [1:0] l1_110 = 2'h0;
+  reg [1:0] l1_111 = 2'h0;
+  reg [1:0] l1_112 = 2'h0;
+  reg [1:0] l1_113 = 2'h0;
+  reg [1:0] l1_114 = 2'h0;
+  reg [1:0] l1_115 = 2'h0;
+  reg [1:0] l1_116 = 2'h0;
+  reg [1:0] l1_117 = 2'h0;
+  reg [1:0] l1_118 = 2'h0;
+  reg [1:0] l1_119 = 2'h0;
+  reg [1:0] l1_12 = 2'h0;
+  reg [1:0] l1_120 = 2'h0;
+  reg [1:0] l1_121 = 2'h0;
+  reg [1:0] l1_122 = 2'h0;
+  reg [1:0] l1_123 = 2'h0;
+  reg [1:0] l1_124 = 2'h0;
+  reg [1:0] l1_125 = 2'h0;
+  reg [1:0] l1_126 = 2'h0;
+  reg [1:0] l1_127 = 2'h0;
+  reg [1:0] l1_128 = 2'h0;
+  reg [1:0] l1_129 = 2'h0;
+  reg [1:0] l1_13 = 2'h0;
+  reg [1:0] l1_130 = 2'h0;
+  reg [1:0] l1_131 = 2'h0;
+  reg [1:0] l1_132 = 2'h0;
+  reg [1:0] l1_133 = 2'h0;
+  reg [1:0] l1_134 = 2'h0;
+  reg [1:0] l1_135 = 2'h0;
+  reg [1:0] l1_136 = 2'h0;
+  reg [1:0] l1_137 = 2'h0;
+  reg [1:0] l1_138 = 2'h0;
+  reg [1:0] l1_139 = 2'h0;
+  reg [1:0] l1_14 = 2'h0;
+  reg [1:0] l1_140 = 2'h0;
+  reg [1:0] l1_141 = 2'h0;
+  reg [1:0] l1_142 = 2'h0;
+  reg [1:0] l1_143 = 2'h0;
+  reg [1:0] l1_15 = 2'h0;
+  reg [1:0] l1_16 = 2'h0;
+  reg [1:0] l1_17 = 2'h0;
+  reg [1:0] l1_18 = 2'h0;
+  reg [1:0] l1_19 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_20 = 2'h0;
+  reg [1:0] l1_21 = 2'h0;
+  reg [1:0] l1_22 = 2'h0;
+  reg [1:0] l1_23 = 2'h0;
+  reg [1:0] l1_24 = 2'h0;
+  reg [1:0] l1_25 = 2'h0;
+  reg [1:0] l1_26 = 2'h0;
+  reg [1:0] l1_27 = 2'h0;
+  reg [1:0] l1_28 = 2'h0;
+  reg [1:0] l1_29 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_30 = 2'h0;
+  reg [1:0] l1_31 = 2'h0;
+  reg [1:0] l1_32 = 2'h0;
+  reg [1:0] l1_33 = 2'h0;
+  reg [1:0] l1_34 = 2'h0;
+  reg [1:0] l1_35 = 2'h0;
+  reg [1:0] l1_36 = 2'h0;
+  reg [1:0] l1_37 = 2'h0;
+  reg [1:0] l1_38 = 2'h0;
+  reg [1:0] l1_39 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_40 = 2'h0;
+  reg [1:0] l1_41 = 2'h0;
+  reg [1:0] l1_42 = 2'h0;
+  reg [1:0] l1_43 = 2'h0;
+  reg [1:0] l1_44 = 2'h0;
+  reg [1:0] l1_45 = 2'h0;
+  reg [1:0] l1_46 = 2'h0;
+  reg [1:0] l1_47 = 2'h0;
+  reg [1:0] l1_48 = 2'h0;
+  reg [1:0] l1_49 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_50 = 2'h0;
+  reg [1:0] l1_51 = 2'h0;
+  reg [1:0] l1_52 = 2'h0;
+  reg [1:0] l1_53 = 2'h0;
+  reg [1:0] l1_54 = 2'h0;
+  reg [1:0] l1_55 = 2'h0;
+  reg [1:0] l1_56 = 2'h0;
+  reg [1:0] l1_57 = 2'h0;
+  reg [1:0] l1_58 = 2'h0;
+  reg [1:0] l1_59 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_60 = 2'h0;
+  reg [1:0] l1_61 = 2'h0;
+  reg [1:0] l1_62 = 2'h0;
+  reg [1:0] l1_63 = 2'h0;
+  reg [1:0] l1_64 = 2'h0;
+  reg [1:0] l1_65 = 2'h0;
+  reg [1:0] l1_66 = 2'h0;
+  reg [1:0] l1_67 = 2'h0;
+  reg [1:0] l1_68 = 2'h0;
+  reg [1:0] l1_69 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
+  reg [1:0] l1_70 = 2'h0;
+  reg [1:0] l1_71 = 2'h0;
+  reg [1:0] l1_72 = 2'h0;
+  reg [1:0] l1_73 = 2'h0;
+  reg [1:0] l1_74 = 2'h0;
+  reg [1:0] l1_75 = 2'h0;
+  reg [1:0] l1_76 = 2'h0;
+  reg [1:0] l1_77 = 2'h0;
+  reg [1:0] l1_78 = 2'h0;
+  reg [1:0] l1_79 = 2'h0;
+  reg [1:0] l1_8 = 2'h0;
+  reg [1:0] l1_80 = 2'h0;
+  reg [1:0] l1_81 = 2'h0;
+  reg [1:0] l1_82 = 2'h0;
+  reg [1:0] l1_83 = 2'h0;
+  reg [1:0] l1_84 = 2'h0;
+  reg [1:0] l1_85 = 2'h0;
+  reg [1:0] l1_86 = 2'h0;
+  reg [1:0] l1_87 = 2'h0;
+  reg [1:0] l1_88 = 2'h0;
+  reg [1:0] l1_89 = 2'h0;
+  reg [1:0] l1_9 = 2'h0;
+  reg [1:0] l1_90 = 2'h0;
+  reg [1:0] l1_91 = 2'h0;
+  reg [1:0] l1_92 = 2'h0;
+  reg [1:0] l1_93 = 2'h0;
+  reg [1:0] l1_94 = 2'h0;
+  reg [1:0] l1_95 = 2'h0;
+  reg [1:0] l1_96 = 2'h0;
+  reg [1:0] l1_97 = 2'h0;
+  reg [1:0] l1_98 = 2'h0;
+  reg [1:0] l1_99 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_10 = 3'h0;
@@ -5509,6 +6657,42 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   reg [2:0] l2_71 = 3'h0;
   reg [2:0] l2_8 = 3'h0;
   reg [2:0] l2_9 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
+  reg [3:0] l3_10 = 4'h0;
+  reg [3:0] l3_11 = 4'h0;
+  reg [3:0] l3_12 = 4'h0;
+  reg [3:0] l3_13 = 4'h0;
+  reg [3:0] l3_14 = 4'h0;
+  reg [3:0] l3_15 = 4'h0;
+  reg [3:0] l3_16 = 4'h0;
+  reg [3:0] l3_17 = 4'h0;
+  reg [3:0] l3_18 = 4'h0;
+  reg [3:0] l3_19 = 4'h0;
+  reg [3:0] l3_2 = 4'h0;
+  reg [3:0] l3_20 = 4'h0;
+  reg [3:0] l3_21 = 4'h0;
+  reg [3:0] l3_22 = 4'h0;
+  reg [3:0] l3_23 = 4'h0;
+  reg [3:0] l3_24 = 4'h0;
+  reg [3:0] l3_25 = 4'h0;
+  reg [3:0] l3_26 = 4'h0;
+  reg [3:0] l3_27 = 4'h0;
+  reg [3:0] l3_28 = 4'h0;
+  reg [3:0] l3_29 = 4'h0;
+  reg [3:0] l3_3 = 4'h0;
+  reg [3:0] l3_30 = 4'h0;
+  reg [3:0] l3_31 = 4'h0;
+  reg [3:0] l3_32 = 4'h0;
+  reg [3:0] l3_33 = 4'h0;
+  reg [3:0] l3_34 = 4'h0;
+  reg [3:0] l3_35 = 4'h0;
+  reg [3:0] l3_4 = 4'h0;
+  reg [3:0] l3_5 = 4'h0;
+  reg [3:0] l3_6 = 4'h0;
+  reg [3:0] l3_7 = 4'h0;
+  reg [3:0] l3_8 = 4'h0;
+  reg [3:0] l3_9 = 4'h0;
   reg [4:0] l4_0 = 5'h00;
   reg [4:0] l4_1 = 5'h00;
   reg [4:0] l4_10 = 5'h00;
@@ -5527,1478 +6711,3794 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   reg [4:0] l4_7 = 5'h00;
   reg [4:0] l4_8 = 5'h00;
   reg [4:0] l4_9 = 5'h00;
+  reg [5:0] l5_0 = 6'h00;
+  reg [5:0] l5_1 = 6'h00;
+  reg [5:0] l5_2 = 6'h00;
+  reg [5:0] l5_3 = 6'h00;
+  reg [5:0] l5_4 = 6'h00;
+  reg [5:0] l5_5 = 6'h00;
+  reg [5:0] l5_6 = 6'h00;
+  reg [5:0] l5_7 = 6'h00;
+  reg [5:0] l5_8 = 6'h00;
   reg [6:0] l6_0 = 7'h00;
   reg [6:0] l6_1 = 7'h00;
   reg [6:0] l6_2 = 7'h00;
   reg [6:0] l6_3 = 7'h00;
   reg [5:0] l6_4 = 6'h00;
+  reg [7:0] l7_0 = 8'h00;
+  reg [7:0] l7_1 = 8'h00;
+  reg [5:0] l7_2 = 6'h00;
   reg [8:0] l8_0 = 9'h000;
   reg [5:0] l8_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_67 <= \$355 ;
+  always @(posedge clk)
+    l1_68 <= \$356 ;
+  always @(posedge clk)
+    l1_69 <= \$357 ;
+  always @(posedge clk)
+    l1_70 <= \$358 ;
+  always @(posedge clk)
+    l1_71 <= \$359 ;
+  always @(posedge clk)
+    l1_72 <= \$360 ;
+  always @(posedge clk)
+    l1_73 <= \$361 ;
+  always @(posedge clk)
+    l1_74 <= \$362 ;
+  always @(posedge clk)
+    l1_75 <= \$363 ;
+  always @(posedge clk)
+    l1_76 <= \$364 ;
+  always @(posedge clk)
+    l1_77 <= \$365 ;
+  always @(posedge clk)
+    l1_78 <= \$366 ;
+  always @(posedge clk)
+    l1_79 <= \$367 ;
+  always @(posedge clk)
+    l1_80 <= \$368 ;
+  always @(posedge clk)
+    l1_81 <= \$369 ;
+  always @(posedge clk)
+    l1_82 <= \$370 ;
+  always @(posedge clk)
+    l1_83 <= \$371 ;
+  always @(posedge clk)
+    l1_84 <= \$372 ;
+  always @(posedge clk)
+    l1_85 <= \$373 ;
+  always @(posedge clk)
+    l1_86 <= \$374 ;
+  always @(posedge clk)
+    l1_87 <= \$375 ;
+  always @(posedge clk)
+    l1_88 <= \$376 ;
+  always @(posedge clk)
+    l1_89 <= \$377 ;
+  always @(posedge clk)
+    l1_90 <= \$378 ;
+  always @(posedge clk)
+    l1_91 <= \$379 ;
+  always @(posedge clk)
+    l1_92 <= \$380 ;
+  always @(posedge clk)
+    l1_93 <= \$381 ;
+  always @(posedge clk)
+    l1_94 <= \$382 ;
+  always @(posedge clk)
+    l1_95 <= \$383 ;
+  always @(posedge clk)
+    l1_96 <= \$384 ;
+  always @(posedge clk)
+    l1_97 <= \$385 ;
+  always @(posedge clk)
+    l1_98 <= \$386 ;
+  always @(posedge clk)
+    l1_99 <= \$387 ;
+  always @(posedge clk)
+    l1_100 <= \$388 ;
+  always @(posedge clk)
+    l1_101 <= \$389 ;
+  always @(posedge clk)
+    l1_102 <= \$390 ;
+  always @(posedge clk)
+    l1_103 <= \$391 ;
+  always @(posedge clk)
+    l1_104 <= \$392 ;
+  always @(posedge clk)
+    l1_105 <= \$393 ;
+  always @(posedge clk)
+    l1_106 <= \$394 ;
+  always @(posedge clk)
+    l1_107 <= \$395 ;
+  always @(posedge clk)
+    l1_108 <= \$396 ;
+  always @(posedge clk)
+    l1_109 <= \$397 ;
+  always @(posedge clk)
+    l1_110 <= \$398 ;
+  always @(posedge clk)
+    l1_111 <= \$399 ;
+  always @(posedge clk)
+    l1_112 <= \$400 ;
+  always @(posedge clk)
+    l1_113 <= \$401 ;
+  always @(posedge clk)
+    l1_114 <= \$402 ;
+  always @(posedge clk)
+    l1_115 <= \$403 ;
+  always @(posedge clk)
+    l1_116 <= \$404 ;
+  always @(posedge clk)
+    l1_117 <= \$405 ;
+  always @(posedge clk)
+    l1_118 <= \$406 ;
+  always @(posedge clk)
+    l1_119 <= \$407 ;
+  always @(posedge clk)
+    l1_120 <= \$408 ;
+  always @(posedge clk)
+    l1_121 <= \$409 ;
+  always @(posedge clk)
+    l1_122 <= \$410 ;
+  always @(posedge clk)
+    l1_123 <= \$411 ;
+  always @(posedge clk)
+    l1_124 <= \$412 ;
+  always @(posedge clk)
+    l1_125 <= \$413 ;
+  always @(posedge clk)
+    l1_126 <= \$414 ;
+  always @(posedge clk)
+    l1_127 <= \$415 ;
+  always @(posedge clk)
+    l1_128 <= \$416 ;
+  always @(posedge clk)
+    l1_129 <= \$417 ;
+  always @(posedge clk)
+    l1_130 <= \$418 ;
+  always @(posedge clk)
+    l1_131 <= \$419 ;
+  always @(posedge clk)
+    l1_132 <= \$420 ;
+  always @(posedge clk)
+    l1_133 <= \$421 ;
+  always @(posedge clk)
+    l1_134 <= \$422 ;
+  always @(posedge clk)
+    l1_135 <= \$423 ;
+  always @(posedge clk)
+    l1_136 <= \$424 ;
+  always @(posedge clk)
+    l1_137 <= \$425 ;
+  always @(posedge clk)
+    l1_138 <= \$426 ;
+  always @(posedge clk)
+    l1_139 <= \$427 ;
+  always @(posedge clk)
+    l1_140 <= \$428 ;
+  always @(posedge clk)
+    l1_141 <= \$429 ;
+  always @(posedge clk)
+    l1_142 <= \$430 ;
+  always @(posedge clk)
+    l1_143 <= \$431 ;
+  always @(posedge clk)
+    l2_0 <= \$432 ;
+  always @(posedge clk)
+    l2_1 <= \$433 ;
+  always @(posedge clk)
+    l2_2 <= \$434 ;
+  always @(posedge clk)
+    l2_3 <= \$435 ;
+  always @(posedge clk)
+    l2_4 <= \$436 ;
+  always @(posedge clk)
+    l2_5 <= \$437 ;
+  always @(posedge clk)
+    l2_6 <= \$438 ;
+  always @(posedge clk)
+    l2_7 <= \$439 ;
+  always @(posedge clk)
+    l2_8 <= \$440 ;
+  always @(posedge clk)
+    l2_9 <= \$441 ;
+  always @(posedge clk)
+    l2_10 <= \$442 ;
+  always @(posedge clk)
+    l2_11 <= \$443 ;
+  always @(posedge clk)
+    l2_12 <= \$444 ;
+  always @(posedge clk)
+    l2_13 <= \$445 ;
+  always @(posedge clk)
+    l2_14 <= \$446 ;
+  always @(posedge clk)
+    l2_15 <= \$447 ;
+  always @(posedge clk)
+    l2_16 <= \$448 ;
+  always @(posedge clk)
+    l2_17 <= \$449 ;
+  always @(posedge clk)
+    l2_18 <= \$450 ;
+  always @(posedge clk)
+    l2_19 <= \$451 ;
+  always @(posedge clk)
+    l2_20 <= \$452 ;
+  always @(posedge clk)
+    l2_21 <= \$453 ;
+  always @(posedge clk)
+    l2_22 <= \$454 ;
+  always @(posedge clk)
+    l2_23 <= \$455 ;
+  always @(posedge clk)
+    l2_24 <= \$456 ;
+  always @(posedge clk)
+    l2_25 <= \$457 ;
+  always @(posedge clk)
+    l2_26 <= \$458 ;
+  always @(posedge clk)
+    l2_27 <= \$459 ;
+  always @(posedge clk)
+    l2_28 <= \$460 ;
+  always @(posedge clk)
+    l2_29 <= \$461 ;
+  always @(posedge clk)
+    l2_30 <= \$462 ;
+  always @(posedge clk)
+    l2_31 <= \$463 ;
+  always @(posedge clk)
+    l2_32 <= \$464 ;
+  always @(posedge clk)
+    l2_33 <= \$465 ;
+  always @(posedge clk)
+    l2_34 <= \$466 ;
+  always @(posedge clk)
+    l2_35 <= \$467 ;
+  always @(posedge clk)
+    l2_36 <= \$468 ;
+  always @(posedge clk)
+    l2_37 <= \$469 ;
+  always @(posedge clk)
+    l2_38 <= \$470 ;
+  always @(posedge clk)
+    l2_39 <= \$471 ;
+  always @(posedge clk)
+    l2_40 <= \$472 ;
+  always @(posedge clk)
+    l2_41 <= \$473 ;
+  always @(posedge clk)
+    l2_42 <= \$474 ;
+  always @(posedge clk)
+    l2_43 <= \$475 ;
+  always @(posedge clk)
+    l2_44 <= \$476 ;
+  always @(posedge clk)
+    l2_45 <= \$477 ;
+  always @(posedge clk)
+    l2_46 <= \$478 ;
+  always @(posedge clk)
+    l2_47 <= \$479 ;
+  always @(posedge clk)
+    l2_48 <= \$480 ;
+  always @(posedge clk)
+    l2_49 <= \$481 ;
+  always @(posedge clk)
+    l2_50 <= \$482 ;
+  always @(posedge clk)
+    l2_51 <= \$483 ;
+  always @(posedge clk)
+    l2_52 <= \$484 ;
+  always @(posedge clk)
+    l2_53 <= \$485 ;
+  always @(posedge clk)
+    l2_54 <= \$486 ;
+  always @(posedge clk)
+    l2_55 <= \$487 ;
+  always @(posedge clk)
+    l2_56 <= \$488 ;
+  always @(posedge clk)
+    l2_57 <= \$489 ;
+  always @(posedge clk)
+    l2_58 <= \$490 ;
+  always @(posedge clk)
+    l2_59 <= \$491 ;
+  always @(posedge clk)
+    l2_60 <= \$492 ;
+  always @(posedge clk)
+    l2_61 <= \$493 ;
+  always @(posedge clk)
+    l2_62 <= \$494 ;
+  always @(posedge clk)
+    l2_63 <= \$495 ;
+  always @(posedge clk)
+    l2_64 <= \$496 ;
+  always @(posedge clk)
+    l2_65 <= \$497 ;
+  always @(posedge clk)
+    l2_66 <= \$498 ;
+  always @(posedge clk)
+    l2_67 <= \$499 ;
+  always @(posedge clk)
+    l2_68 <= \$500 ;
+  always @(posedge clk)
+    l2_69 <= \$501 ;
+  always @(posedge clk)
+    l2_70 <= \$502 ;
+  always @(posedge clk)
+    l2_71 <= \$503 ;
+  always @(posedge clk)
+    l3_0 <= \$504 ;
+  always @(posedge clk)
+    l3_1 <= \$505 ;
+  always @(posedge clk)
+    l3_2 <= \$506 ;
+  always @(posedge clk)
+    l3_3 <= \$507 ;
+  always @(posedge clk)
+    l3_4 <= \$508 ;
+  always @(posedge clk)
+    l3_5 <= \$509 ;
+  always @(posedge clk)
+    l3_6 <= \$510 ;
+  always @(posedge clk)
+    l3_7 <= \$511 ;
+  always @(posedge clk)
+    l3_8 <= \$512 ;
+  always @(posedge clk)
+    l3_9 <= \$513 ;
+  always @(posedge clk)
+    l3_10 <= \$514 ;
+  always @(posedge clk)
+    l3_11 <= \$515 ;
+  always @(posedge clk)
+    l3_12 <= \$516 ;
+  always @(posedge clk)
+    l3_13 <= \$517 ;
+  always @(posedge clk)
+    l3_14 <= \$518 ;
+  always @(posedge clk)
+    l3_15 <= \$519 ;
+  always @(posedge clk)
+    l3_16 <= \$520 ;
+  always @(posedge clk)
+    l3_17 <= \$521 ;
+  always @(posedge clk)
+    l3_18 <= \$522 ;
+  always @(posedge clk)
+    l3_19 <= \$523 ;
+  always @(posedge clk)
+    l3_20 <= \$524 ;
+  always @(posedge clk)
+    l3_21 <= \$525 ;
+  always @(posedge clk)
+    l3_22 <= \$526 ;
+  always @(posedge clk)
+    l3_23 <= \$527 ;
+  always @(posedge clk)
+    l3_24 <= \$528 ;
+  always @(posedge clk)
+    l3_25 <= \$529 ;
+  always @(posedge clk)
+    l3_26 <= \$530 ;
+  always @(posedge clk)
+    l3_27 <= \$531 ;
+  always @(posedge clk)
+    l3_28 <= \$532 ;
+  always @(posedge clk)
+    l3_29 <= \$533 ;
+  always @(posedge clk)
+    l3_30 <= \$534 ;
+  always @(posedge clk)
+    l3_31 <= \$535 ;
+  always @(posedge clk)
+    l3_32 <= \$536 ;
+  always @(posedge clk)
+    l3_33 <= \$537 ;
+  always @(posedge clk)
+    l3_34 <= \$538 ;
+  always @(posedge clk)
+    l3_35 <= \$539 ;
+  always @(posedge clk)
+    l4_0 <= \$540 ;
+  always @(posedge clk)
+    l4_1 <= \$541 ;
+  always @(posedge clk)
+    l4_2 <= \$542 ;
+  always @(posedge clk)
+    l4_3 <= \$543 ;
+  always @(posedge clk)
+    l4_4 <= \$544 ;
+  always @(posedge clk)
+    l4_5 <= \$545 ;
+  always @(posedge clk)
+    l4_6 <= \$546 ;
+  always @(posedge clk)
+    l4_7 <= \$547 ;
+  always @(posedge clk)
+    l4_8 <= \$548 ;
+  always @(posedge clk)
+    l4_9 <= \$549 ;
+  always @(posedge clk)
+    l4_10 <= \$550 ;
+  always @(posedge clk)
+    l4_11 <= \$551 ;
+  always @(posedge clk)
+    l4_12 <= \$552 ;
+  always @(posedge clk)
+    l4_13 <= \$553 ;
+  always @(posedge clk)
+    l4_14 <= \$554 ;
+  always @(posedge clk)
+    l4_15 <= \$555 ;
+  always @(posedge clk)
+    l4_16 <= \$556 ;
+  always @(posedge clk)
+    l4_17 <= \$557 ;
+  always @(posedge clk)
+    l5_0 <= \$558 ;
+  always @(posedge clk)
+    l5_1 <= \$559 ;
+  always @(posedge clk)
+    l5_2 <= \$560 ;
+  always @(posedge clk)
+    l5_3 <= \$561 ;
+  always @(posedge clk)
+    l5_4 <= \$562 ;
+  always @(posedge clk)
+    l5_5 <= \$563 ;
+  always @(posedge clk)
+    l5_6 <= \$564 ;
+  always @(posedge clk)
+    l5_7 <= \$565 ;
+  always @(posedge clk)
+    l5_8 <= \$566 ;
+  always @(posedge clk)
+    l6_0 <= \$567 ;
+  always @(posedge clk)
+    l6_1 <= \$568 ;
+  always @(posedge clk)
+    l6_2 <= \$569 ;
+  always @(posedge clk)
+    l6_3 <= \$570 ;
+  always @(posedge clk)
+    l6_4 <= \$571 ;
+  always @(posedge clk)
+    l7_0 <= \$572 ;
+  always @(posedge clk)
+    l7_1 <= \$573 ;
+  always @(posedge clk)
+    l7_2 <= \$574 ;
+  always @(posedge clk)
+    l8_0 <= \$575 ;
+  always @(posedge clk)
+    l8_1 <= \$576 ;
+  always @(posedge clk)
+    o <= \$577 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
-  assign \$13  = i[16] + i[17];
-  assign \$14  = i[18] + i[19];
-  assign \$15  = \$13  + \$14 ;
-  assign \$16  = i[20] + i[21];
-  assign \$17  = i[22] + i[23];
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = i[24] + i[25];
-  assign \$20  = i[26] + i[27];
-  assign \$21  = \$19  + \$20 ;
-  assign \$22  = i[28] + i[29];
-  assign \$23  = i[30] + i[31];
-  assign \$24  = \$22  + \$23 ;
-  assign \$25  = i[32] + i[33];
-  assign \$26  = i[34] + i[35];
-  assign \$27  = \$25  + \$26 ;
-  assign \$28  = i[36] + i[37];
-  assign \$29  = i[38] + i[39];
-  assign \$30  = \$28  + \$29 ;
-  assign \$31  = i[40] + i[41];
-  assign \$32  = i[42] + i[43];
-  assign \$33  = \$31  + \$32 ;
-  assign \$34  = i[44] + i[45];
-  assign \$35  = i[46] + i[47];
-  assign \$36  = \$34  + \$35 ;
-  assign \$37  = i[48] + i[49];
-  assign \$38  = i[50] + i[51];
-  assign \$39  = \$37  + \$38 ;
-  assign \$40  = i[52] + i[53];
-  assign \$41  = i[54] + i[55];
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = i[56] + i[57];
-  assign \$44  = i[58] + i[59];
-  assign \$45  = \$43  + \$44 ;
-  assign \$46  = i[60] + i[61];
-  assign \$47  = i[62] + i[63];
-  assign \$48  = \$46  + \$47 ;
-  assign \$49  = i[64] + i[65];
-  assign \$50  = i[66] + i[67];
-  assign \$51  = \$49  + \$50 ;
-  assign \$52  = i[68] + i[69];
-  assign \$53  = i[70] + i[71];
-  assign \$54  = \$52  + \$53 ;
-  assign \$55  = i[72] + i[73];
-  assign \$56  = i[74] + i[75];
-  assign \$57  = \$55  + \$56 ;
-  assign \$58  = i[76] + i[77];
-  assign \$59  = i[78] + i[79];
-  assign \$60  = \$58  + \$59 ;
-  assign \$61  = i[80] + i[81];
-  assign \$62  = i[82] + i[83];
-  assign \$63  = \$61  + \$62 ;
-  assign \$64  = i[84] + i[85];
-  assign \$65  = i[86] + i[87];
-  assign \$66  = \$64  + \$65 ;
-  assign \$67  = i[88] + i[89];
-  assign \$68  = i[90] + i[91];
-  assign \$69  = \$67  + \$68 ;
-  assign \$70  = i[92] + i[93];
-  assign \$71  = i[94] + i[95];
-  assign \$72  = \$70  + \$71 ;
-  assign \$73  = i[96] + i[97];
-  assign \$74  = i[98] + i[99];
-  assign \$75  = \$73  + \$74 ;
-  assign \$76  = i[100] + i[101];
-  assign \$77  = i[102] + i[103];
-  assign \$78  = \$76  + \$77 ;
-  assign \$79  = i[104] + i[105];
-  assign \$80  = i[106] + i[107];
-  assign \$81  = \$79  + \$80 ;
-  assign \$82  = i[108] + i[109];
-  assign \$83  = i[110] + i[111];
-  assign \$84  = \$82  + \$83 ;
-  assign \$85  = i[112] + i[113];
-  assign \$86  = i[114] + i[115];
-  assign \$87  = \$85  + \$86 ;
-  assign \$88  = i[116] + i[117];
-  assign \$89  = i[118] + i[119];
-  assign \$90  = \$88  + \$89 ;
-  assign \$91  = i[120] + i[121];
-  assign \$92  = i[122] + i[123];
-  assign \$93  = \$91  + \$92 ;
-  assign \$94  = i[124] + i[125];
-  assign \$95  = i[126] + i[127];
-  assign \$96  = \$94  + \$95 ;
-  assign \$97  = i[128] + i[129];
-  assign \$98  = i[130] + i[131];
-  assign \$99  = \$97  + \$98 ;
-  assign \$100  = i[132] + i[133];
-  assign \$101  = i[134] + i[135];
-  assign \$102  = \$100  + \$101 ;
-  assign \$103  = i[136] + i[137];
-  assign \$104  = i[138] + i[139];
-  assign \$105  = \$103  + \$104 ;
-  assign \$106  = i[140] + i[141];
-  assign \$107  = i[142] + i[143];
-  assign \$108  = \$106  + \$107 ;
-  assign \$109  = i[144] + i[145];
-  assign \$110  = i[146] + i[147];
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = i[148] + i[149];
-  assign \$113  = i[150] + i[151];
-  assign \$114  = \$112  + \$113 ;
-  assign \$115  = i[152] + i[153];
-  assign \$116  = i[154] + i[155];
-  assign \$117  = \$115  + \$116 ;
-  assign \$118  = i[156] + i[157];
-  assign \$119  = i[158] + i[159];
-  assign \$120  = \$118  + \$119 ;
-  assign \$121  = i[160] + i[161];
-  assign \$122  = i[162] + i[163];
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = i[164] + i[165];
-  assign \$125  = i[166] + i[167];
-  assign \$126  = \$124  + \$125 ;
-  assign \$127  = i[168] + i[169];
-  assign \$128  = i[170] + i[171];
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = i[172] + i[173];
-  assign \$131  = i[174] + i[175];
-  assign \$132  = \$130  + \$131 ;
-  assign \$133  = i[176] + i[177];
-  assign \$134  = i[178] + i[179];
-  assign \$135  = \$133  + \$134 ;
-  assign \$136  = i[180] + i[181];
-  assign \$137  = i[182] + i[183];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = i[184] + i[185];
-  assign \$140  = i[186] + i[187];
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = i[188] + i[189];
-  assign \$143  = i[190] + i[191];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = i[192] + i[193];
-  assign \$146  = i[194] + i[195];
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = i[196] + i[197];
-  assign \$149  = i[198] + i[199];
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = i[200] + i[201];
-  assign \$152  = i[202] + i[203];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = i[204] + i[205];
-  assign \$155  = i[206] + i[207];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = i[208] + i[209];
-  assign \$158  = i[210] + i[211];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = i[212] + i[213];
-  assign \$161  = i[214] + i[215];
-  assign \$162  = \$160  + \$161 ;
-  assign \$163  = i[216] + i[217];
-  assign \$164  = i[218] + i[219];
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = i[220] + i[221];
-  assign \$167  = i[222] + i[223];
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = i[224] + i[225];
-  assign \$170  = i[226] + i[227];
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = i[228] + i[229];
-  assign \$173  = i[230] + i[231];
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = i[232] + i[233];
-  assign \$176  = i[234] + i[235];
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = i[236] + i[237];
-  assign \$179  = i[238] + i[239];
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = i[240] + i[241];
-  assign \$182  = i[242] + i[243];
-  assign \$183  = \$181  + \$182 ;
-  assign \$184  = i[244] + i[245];
-  assign \$185  = i[246] + i[247];
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = i[248] + i[249];
-  assign \$188  = i[250] + i[251];
-  assign \$189  = \$187  + \$188 ;
-  assign \$190  = i[252] + i[253];
-  assign \$191  = i[254] + i[255];
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = i[256] + i[257];
-  assign \$194  = i[258] + i[259];
-  assign \$195  = \$193  + \$194 ;
-  assign \$196  = i[260] + i[261];
-  assign \$197  = i[262] + i[263];
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = i[264] + i[265];
-  assign \$200  = i[266] + i[267];
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = i[268] + i[269];
-  assign \$203  = i[270] + i[271];
-  assign \$204  = \$202  + \$203 ;
-  assign \$205  = i[272] + i[273];
-  assign \$206  = i[274] + i[275];
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = i[276] + i[277];
-  assign \$209  = i[278] + i[279];
-  assign \$210  = \$208  + \$209 ;
-  assign \$211  = i[280] + i[281];
-  assign \$212  = i[282] + i[283];
-  assign \$213  = \$211  + \$212 ;
-  assign \$214  = i[284] + i[285];
-  assign \$215  = i[286] + i[287];
-  assign \$216  = \$214  + \$215 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = i[16] + i[17];
+  assign \$10  = i[18] + i[19];
+  assign \$11  = i[20] + i[21];
+  assign \$12  = i[22] + i[23];
+  assign \$13  = i[24] + i[25];
+  assign \$14  = i[26] + i[27];
+  assign \$15  = i[28] + i[29];
+  assign \$16  = i[30] + i[31];
+  assign \$17  = i[32] + i[33];
+  assign \$18  = i[34] + i[35];
+  assign \$19  = i[36] + i[37];
+  assign \$20  = i[38] + i[39];
+  assign \$21  = i[40] + i[41];
+  assign \$22  = i[42] + i[43];
+  assign \$23  = i[44] + i[45];
+  assign \$24  = i[46] + i[47];
+  assign \$25  = i[48] + i[49];
+  assign \$26  = i[50] + i[51];
+  assign \$27  = i[52] + i[53];
+  assign \$28  = i[54] + i[55];
+  assign \$29  = i[56] + i[57];
+  assign \$30  = i[58] + i[59];
+  assign \$31  = i[60] + i[61];
+  assign \$32  = i[62] + i[63];
+  assign \$33  = i[64] + i[65];
+  assign \$34  = i[66] + i[67];
+  assign \$35  = i[68] + i[69];
+  assign \$36  = i[70] + i[71];
+  assign \$37  = i[72] + i[73];
+  assign \$38  = i[74] + i[75];
+  assign \$39  = i[76] + i[77];
+  assign \$40  = i[78] + i[79];
+  assign \$41  = i[80] + i[81];
+  assign \$42  = i[82] + i[83];
+  assign \$43  = i[84] + i[85];
+  assign \$44  = i[86] + i[87];
+  assign \$45  = i[88] + i[89];
+  assign \$46  = i[90] + i[91];
+  assign \$47  = i[92] + i[93];
+  assign \$48  = i[94] + i[95];
+  assign \$49  = i[96] + i[97];
+  assign \$50  = i[98] + i[99];
+  assign \$51  = i[100] + i[101];
+  assign \$52  = i[102] + i[103];
+  assign \$53  = i[104] + i[105];
+  assign \$54  = i[106] + i[107];
+  assign \$55  = i[108] + i[109];
+  assign \$56  = i[110] + i[111];
+  assign \$57  = i[112] + i[113];
+  assign \$58  = i[114] + i[115];
+  assign \$59  = i[116] + i[117];
+  assign \$60  = i[118] + i[119];
+  assign \$61  = i[120] + i[121];
+  assign \$62  = i[122] + i[123];
+  assign \$63  = i[124] + i[125];
+  assign \$64  = i[126] + i[127];
+  assign \$65  = i[128] + i[129];
+  assign \$66  = i[130] + i[131];
+  assign \$67  = i[132] + i[133];
+  assign \$68  = i[134] + i[135];
+  assign \$69  = i[136] + i[137];
+  assign \$70  = i[138] + i[139];
+  assign \$71  = i[140] + i[141];
+  assign \$72  = i[142] + i[143];
+  assign \$73  = i[144] + i[145];
+  assign \$74  = i[146] + i[147];
+  assign \$75  = i[148] + i[149];
+  assign \$76  = i[150] + i[151];
+  assign \$77  = i[152] + i[153];
+  assign \$78  = i[154] + i[155];
+  assign \$79  = i[156] + i[157];
+  assign \$80  = i[158] + i[159];
+  assign \$81  = i[160] + i[161];
+  assign \$82  = i[162] + i[163];
+  assign \$83  = i[164] + i[165];
+  assign \$84  = i[166] + i[167];
+  assign \$85  = i[168] + i[169];
+  assign \$86  = i[170] + i[171];
+  assign \$87  = i[172] + i[173];
+  assign \$88  = i[174] + i[175];
+  assign \$89  = i[176] + i[177];
+  assign \$90  = i[178] + i[179];
+  assign \$91  = i[180] + i[181];
+  assign \$92  = i[182] + i[183];
+  assign \$93  = i[184] + i[185];
+  assign \$94  = i[186] + i[187];
+  assign \$95  = i[188] + i[189];
+  assign \$96  = i[190] + i[191];
+  assign \$97  = i[192] + i[193];
+  assign \$98  = i[194] + i[195];
+  assign \$99  = i[196] + i[197];
+  assign \$100  = i[198] + i[199];
+  assign \$101  = i[200] + i[201];
+  assign \$102  = i[202] + i[203];
+  assign \$103  = i[204] + i[205];
+  assign \$104  = i[206] + i[207];
+  assign \$105  = i[208] + i[209];
+  assign \$106  = i[210] + i[211];
+  assign \$107  = i[212] + i[213];
+  assign \$108  = i[214] + i[215];
+  assign \$109  = i[216] + i[217];
+  assign \$110  = i[218] + i[219];
+  assign \$111  = i[220] + i[221];
+  assign \$112  = i[222] + i[223];
+  assign \$113  = i[224] + i[225];
+  assign \$114  = i[226] + i[227];
+  assign \$115  = i[228] + i[229];
+  assign \$116  = i[230] + i[231];
+  assign \$117  = i[232] + i[233];
+  assign \$118  = i[234] + i[235];
+  assign \$119  = i[236] + i[237];
+  assign \$120  = i[238] + i[239];
+  assign \$121  = i[240] + i[241];
+  assign \$122  = i[242] + i[243];
+  assign \$123  = i[244] + i[245];
+  assign \$124  = i[246] + i[247];
+  assign \$125  = i[248] + i[249];
+  assign \$126  = i[250] + i[251];
+  assign \$127  = i[252] + i[253];
+  assign \$128  = i[254] + i[255];
+  assign \$129  = i[256] + i[257];
+  assign \$130  = i[258] + i[259];
+  assign \$131  = i[260] + i[261];
+  assign \$132  = i[262] + i[263];
+  assign \$133  = i[264] + i[265];
+  assign \$134  = i[266] + i[267];
+  assign \$135  = i[268] + i[269];
+  assign \$136  = i[270] + i[271];
+  assign \$137  = i[272] + i[273];
+  assign \$138  = i[274] + i[275];
+  assign \$139  = i[276] + i[277];
+  assign \$140  = i[278] + i[279];
+  assign \$141  = i[280] + i[281];
+  assign \$142  = i[282] + i[283];
+  assign \$143  = i[284] + i[285];
+  assign \$144  = i[286] + i[287];
+  assign \$145  = l1_0 + l1_1;
+  assign \$146  = l1_2 + l1_3;
+  assign \$147  = l1_4 + l1_5;
+  assign \$148  = l1_6 + l1_7;
+  assign \$149  = l1_8 + l1_9;
+  assign \$150  = l1_10 + l1_11;
+  assign \$151  = l1_12 + l1_13;
+  assign \$152  = l1_14 + l1_15;
+  assign \$153  = l1_16 + l1_17;
+  assign \$154  = l1_18 + l1_19;
+  assign \$155  = l1_20 + l1_21;
+  assign \$156  = l1_22 + l1_23;
+  assign \$157  = l1_24 + l1_25;
+  assign \$158  = l1_26 + l1_27;
+  assign \$159  = l1_28 + l1_29;
+  assign \$160  = l1_30 + l1_31;
+  assign \$161  = l1_32 + l1_33;
+  assign \$162  = l1_34 + l1_35;
+  assign \$163  = l1_36 + l1_37;
+  assign \$164  = l1_38 + l1_39;
+  assign \$165  = l1_40 + l1_41;
+  assign \$166  = l1_42 + l1_43;
+  assign \$167  = l1_44 + l1_45;
+  assign \$168  = l1_46 + l1_47;
+  assign \$169  = l1_48 + l1_49;
+  assign \$170  = l1_50 + l1_51;
+  assign \$171  = l1_52 + l1_53;
+  assign \$172  = l1_54 + l1_55;
+  assign \$173  = l1_56 + l1_57;
+  assign \$174  = l1_58 + l1_59;
+  assign \$175  = l1_60 + l1_61;
+  assign \$176  = l1_62 + l1_63;
+  assign \$177  = l1_64 + l1_65;
+  assign \$178  = l1_66 + l1_67;
+  assign \$179  = l1_68 + l1_69;
+  assign \$180  = l1_70 + l1_71;
+  assign \$181  = l1_72 + l1_73;
+  assign \$182  = l1_74 + l1_75;
+  assign \$183  = l1_76 + l1_77;
+  assign \$184  = l1_78 + l1_79;
+  assign \$185  = l1_80 + l1_81;
+  assign \$186  = l1_82 + l1_83;
+  assign \$187  = l1_84 + l1_85;
+  assign \$188  = l1_86 + l1_87;
+  assign \$189  = l1_88 + l1_89;
+  assign \$190  = l1_90 + l1_91;
+  assign \$191  = l1_92 + l1_93;
+  assign \$192  = l1_94 + l1_95;
+  assign \$193  = l1_96 + l1_97;
+  assign \$194  = l1_98 + l1_99;
+  assign \$195  = l1_100 + l1_101;
+  assign \$196  = l1_102 + l1_103;
+  assign \$197  = l1_104 + l1_105;
+  assign \$198  = l1_106 + l1_107;
+  assign \$199  = l1_108 + l1_109;
+  assign \$200  = l1_110 + l1_111;
+  assign \$201  = l1_112 + l1_113;
+  assign \$202  = l1_114 + l1_115;
+  assign \$203  = l1_116 + l1_117;
+  assign \$204  = l1_118 + l1_119;
+  assign \$205  = l1_120 + l1_121;
+  assign \$206  = l1_122 + l1_123;
+  assign \$207  = l1_124 + l1_125;
+  assign \$208  = l1_126 + l1_127;
+  assign \$209  = l1_128 + l1_129;
+  assign \$210  = l1_130 + l1_131;
+  assign \$211  = l1_132 + l1_133;
+  assign \$212  = l1_134 + l1_135;
+  assign \$213  = l1_136 + l1_137;
+  assign \$214  = l1_138 + l1_139;
+  assign \$215  = l1_140 + l1_141;
+  assign \$216  = l1_142 + l1_143;
   assign \$217  = l2_0 + l2_1;
   assign \$218  = l2_2 + l2_3;
-  assign \$219  = \$217  + \$218 ;
-  assign \$220  = l2_4 + l2_5;
-  assign \$221  = l2_6 + l2_7;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = l2_8 + l2_9;
-  assign \$224  = l2_10 + l2_11;
-  assign \$225  = \$223  + \$224 ;
-  assign \$226  = l2_12 + l2_13;
-  assign \$227  = l2_14 + l2_15;
-  assign \$228  = \$226  + \$227 ;
-  assign \$229  = l2_16 + l2_17;
-  assign \$230  = l2_18 + l2_19;
-  assign \$231  = \$229  + \$230 ;
-  assign \$232  = l2_20 + l2_21;
-  assign \$233  = l2_22 + l2_23;
-  assign \$234  = \$232  + \$233 ;
-  assign \$235  = l2_24 + l2_25;
-  assign \$236  = l2_26 + l2_27;
-  assign \$237  = \$235  + \$236 ;
-  assign \$238  = l2_28 + l2_29;
-  assign \$239  = l2_30 + l2_31;
-  assign \$240  = \$238  + \$239 ;
-  assign \$241  = l2_32 + l2_33;
-  assign \$242  = l2_34 + l2_35;
-  assign \$243  = \$241  + \$242 ;
-  assign \$244  = l2_36 + l2_37;
-  assign \$245  = l2_38 + l2_39;
-  assign \$246  = \$244  + \$245 ;
-  assign \$247  = l2_40 + l2_41;
-  assign \$248  = l2_42 + l2_43;
-  assign \$249  = \$247  + \$248 ;
-  assign \$250  = l2_44 + l2_45;
-  assign \$251  = l2_46 + l2_47;
-  assign \$252  = \$250  + \$251 ;
-  assign \$253  = l2_48 + l2_49;
-  assign \$254  = l2_50 + l2_51;
-  assign \$255  = \$253  + \$254 ;
-  assign \$256  = l2_52 + l2_53;
-  assign \$257  = l2_54 + l2_55;
-  assign \$258  = \$256  + \$257 ;
-  assign \$259  = l2_56 + l2_57;
-  assign \$260  = l2_58 + l2_59;
-  assign \$261  = \$259  + \$260 ;
-  assign \$262  = l2_60 + l2_61;
-  assign \$263  = l2_62 + l2_63;
-  assign \$264  = \$262  + \$263 ;
-  assign \$265  = l2_64 + l2_65;
-  assign \$266  = l2_66 + l2_67;
-  assign \$267  = \$265  + \$266 ;
-  assign \$268  = l2_68 + l2_69;
-  assign \$269  = l2_70 + l2_71;
-  assign \$270  = \$268  + \$269 ;
+  assign \$219  = l2_4 + l2_5;
+  assign \$220  = l2_6 + l2_7;
+  assign \$221  = l2_8 + l2_9;
+  assign \$222  = l2_10 + l2_11;
+  assign \$223  = l2_12 + l2_13;
+  assign \$224  = l2_14 + l2_15;
+  assign \$225  = l2_16 + l2_17;
+  assign \$226  = l2_18 + l2_19;
+  assign \$227  = l2_20 + l2_21;
+  assign \$228  = l2_22 + l2_23;
+  assign \$229  = l2_24 + l2_25;
+  assign \$230  = l2_26 + l2_27;
+  assign \$231  = l2_28 + l2_29;
+  assign \$232  = l2_30 + l2_31;
+  assign \$233  = l2_32 + l2_33;
+  assign \$234  = l2_34 + l2_35;
+  assign \$235  = l2_36 + l2_37;
+  assign \$236  = l2_38 + l2_39;
+  assign \$237  = l2_40 + l2_41;
+  assign \$238  = l2_42 + l2_43;
+  assign \$239  = l2_44 + l2_45;
+  assign \$240  = l2_46 + l2_47;
+  assign \$241  = l2_48 + l2_49;
+  assign \$242  = l2_50 + l2_51;
+  assign \$243  = l2_52 + l2_53;
+  assign \$244  = l2_54 + l2_55;
+  assign \$245  = l2_56 + l2_57;
+  assign \$246  = l2_58 + l2_59;
+  assign \$247  = l2_60 + l2_61;
+  assign \$248  = l2_62 + l2_63;
+  assign \$249  = l2_64 + l2_65;
+  assign \$250  = l2_66 + l2_67;
+  assign \$251  = l2_68 + l2_69;
+  assign \$252  = l2_70 + l2_71;
+  assign \$253  = l3_0 + l3_1;
+  assign \$254  = l3_2 + l3_3;
+  assign \$255  = l3_4 + l3_5;
+  assign \$256  = l3_6 + l3_7;
+  assign \$257  = l3_8 + l3_9;
+  assign \$258  = l3_10 + l3_11;
+  assign \$259  = l3_12 + l3_13;
+  assign \$260  = l3_14 + l3_15;
+  assign \$261  = l3_16 + l3_17;
+  assign \$262  = l3_18 + l3_19;
+  assign \$263  = l3_20 + l3_21;
+  assign \$264  = l3_22 + l3_23;
+  assign \$265  = l3_24 + l3_25;
+  assign \$266  = l3_26 + l3_27;
+  assign \$267  = l3_28 + l3_29;
+  assign \$268  = l3_30 + l3_31;
+  assign \$269  = l3_32 + l3_33;
+  assign \$270  = l3_34 + l3_35;
   assign \$271  = l4_0 + l4_1;
   assign \$272  = l4_2 + l4_3;
-  assign \$273  = \$271  + \$272 ;
-  assign \$274  = l4_4 + l4_5;
-  assign \$275  = l4_6 + l4_7;
-  assign \$276  = \$274  + \$275 ;
-  assign \$277  = l4_8 + l4_9;
-  assign \$278  = l4_10 + l4_11;
-  assign \$279  = \$277  + \$278 ;
-  assign \$280  = l4_12 + l4_13;
-  assign \$281  = l4_14 + l4_15;
-  assign \$282  = \$280  + \$281 ;
-  assign \$283  = l4_16 + l4_17;
+  assign \$273  = l4_4 + l4_5;
+  assign \$274  = l4_6 + l4_7;
+  assign \$275  = l4_8 + l4_9;
+  assign \$276  = l4_10 + l4_11;
+  assign \$277  = l4_12 + l4_13;
+  assign \$278  = l4_14 + l4_15;
+  assign \$279  = l4_16 + l4_17;
+  assign \$280  = l5_0 + l5_1;
+  assign \$281  = l5_2 + l5_3;
+  assign \$282  = l5_4 + l5_5;
+  assign \$283  = l5_6 + l5_7;
   assign \$284  = l6_0 + l6_1;
   assign \$285  = l6_2 + l6_3;
-  assign \$286  = \$284  + \$285 ;
+  assign \$286  = l7_0 + l7_1;
   assign \$287  = l8_0 + l8_1;
   always @(posedge clk)
-    l2_0 <= \$288 ;
+    l1_0 <= \$288 ;
   always @(posedge clk)
-    l2_1 <= \$289 ;
+    l1_1 <= \$289 ;
   always @(posedge clk)
-    l2_2 <= \$290 ;
+    l1_2 <= \$290 ;
   always @(posedge clk)
-    l2_3 <= \$291 ;
+    l1_3 <= \$291 ;
   always @(posedge clk)
-    l2_4 <= \$292 ;
+    l1_4 <= \$292 ;
   always @(posedge clk)
-    l2_5 <= \$293 ;
+    l1_5 <= \$293 ;
   always @(posedge clk)
-    l2_6 <= \$294 ;
+    l1_6 <= \$294 ;
   always @(posedge clk)
-    l2_7 <= \$295 ;
+    l1_7 <= \$295 ;
   always @(posedge clk)
-    l2_8 <= \$296 ;
+    l1_8 <= \$296 ;
   always @(posedge clk)
-    l2_9 <= \$297 ;
+    l1_9 <= \$297 ;
   always @(posedge clk)
-    l2_10 <= \$298 ;
+    l1_10 <= \$298 ;
   always @(posedge clk)
-    l2_11 <= \$299 ;
+    l1_11 <= \$299 ;
   always @(posedge clk)
-    l2_12 <= \$300 ;
+    l1_12 <= \$300 ;
   always @(posedge clk)
-    l2_13 <= \$301 ;
+    l1_13 <= \$301 ;
   always @(posedge clk)
-    l2_14 <= \$302 ;
+    l1_14 <= \$302 ;
   always @(posedge clk)
-    l2_15 <= \$303 ;
+    l1_15 <= \$303 ;
   always @(posedge clk)
-    l2_16 <= \$304 ;
+    l1_16 <= \$304 ;
   always @(posedge clk)
-    l2_17 <= \$305 ;
+    l1_17 <= \$305 ;
   always @(posedge clk)
-    l2_18 <= \$306 ;
+    l1_18 <= \$306 ;
   always @(posedge clk)
-    l2_19 <= \$307 ;
+    l1_19 <= \$307 ;
   always @(posedge clk)
-    l2_20 <= \$308 ;
+    l1_20 <= \$308 ;
   always @(posedge clk)
-    l2_21 <= \$309 ;
+    l1_21 <= \$309 ;
   always @(posedge clk)
-    l2_22 <= \$310 ;
+    l1_22 <= \$310 ;
   always @(posedge clk)
-    l2_23 <= \$311 ;
+    l1_23 <= \$311 ;
   always @(posedge clk)
-    l2_24 <= \$312 ;
+    l1_24 <= \$312 ;
   always @(posedge clk)
-    l2_25 <= \$313 ;
+    l1_25 <= \$313 ;
   always @(posedge clk)
-    l2_26 <= \$314 ;
+    l1_26 <= \$314 ;
   always @(posedge clk)
-    l2_27 <= \$315 ;
+    l1_27 <= \$315 ;
   always @(posedge clk)
-    l2_28 <= \$316 ;
+    l1_28 <= \$316 ;
   always @(posedge clk)
-    l2_29 <= \$317 ;
+    l1_29 <= \$317 ;
   always @(posedge clk)
-    l2_30 <= \$318 ;
+    l1_30 <= \$318 ;
   always @(posedge clk)
-    l2_31 <= \$319 ;
+    l1_31 <= \$319 ;
   always @(posedge clk)
-    l2_32 <= \$320 ;
+    l1_32 <= \$320 ;
   always @(posedge clk)
-    l2_33 <= \$321 ;
+    l1_33 <= \$321 ;
   always @(posedge clk)
-    l2_34 <= \$322 ;
+    l1_34 <= \$322 ;
   always @(posedge clk)
-    l2_35 <= \$323 ;
+    l1_35 <= \$323 ;
   always @(posedge clk)
-    l2_36 <= \$324 ;
+    l1_36 <= \$324 ;
   always @(posedge clk)
-    l2_37 <= \$325 ;
+    l1_37 <= \$325 ;
   always @(posedge clk)
-    l2_38 <= \$326 ;
+    l1_38 <= \$326 ;
   always @(posedge clk)
-    l2_39 <= \$327 ;
+    l1_39 <= \$327 ;
   always @(posedge clk)
-    l2_40 <= \$328 ;
+    l1_40 <= \$328 ;
   always @(posedge clk)
-    l2_41 <= \$329 ;
+    l1_41 <= \$329 ;
   always @(posedge clk)
-    l2_42 <= \$330 ;
+    l1_42 <= \$330 ;
   always @(posedge clk)
-    l2_43 <= \$331 ;
+    l1_43 <= \$331 ;
   always @(posedge clk)
-    l2_44 <= \$332 ;
+    l1_44 <= \$332 ;
   always @(posedge clk)
-    l2_45 <= \$333 ;
+    l1_45 <= \$333 ;
   always @(posedge clk)
-    l2_46 <= \$334 ;
+    l1_46 <= \$334 ;
   always @(posedge clk)
-    l2_47 <= \$335 ;
+    l1_47 <= \$335 ;
   always @(posedge clk)
-    l2_48 <= \$336 ;
+    l1_48 <= \$336 ;
   always @(posedge clk)
-    l2_49 <= \$337 ;
+    l1_49 <= \$337 ;
   always @(posedge clk)
-    l2_50 <= \$338 ;
+    l1_50 <= \$338 ;
   always @(posedge clk)
-    l2_51 <= \$339 ;
+    l1_51 <= \$339 ;
   always @(posedge clk)
-    l2_52 <= \$340 ;
+    l1_52 <= \$340 ;
   always @(posedge clk)
-    l2_53 <= \$341 ;
+    l1_53 <= \$341 ;
   always @(posedge clk)
-    l2_54 <= \$342 ;
+    l1_54 <= \$342 ;
   always @(posedge clk)
-    l2_55 <= \$343 ;
+    l1_55 <= \$343 ;
   always @(posedge clk)
-    l2_56 <= \$344 ;
+    l1_56 <= \$344 ;
   always @(posedge clk)
-    l2_57 <= \$345 ;
+    l1_57 <= \$345 ;
   always @(posedge clk)
-    l2_58 <= \$346 ;
+    l1_58 <= \$346 ;
   always @(posedge clk)
-    l2_59 <= \$347 ;
+    l1_59 <= \$347 ;
   always @(posedge clk)
-    l2_60 <= \$348 ;
+    l1_60 <= \$348 ;
   always @(posedge clk)
-    l2_61 <= \$349 ;
+    l1_61 <= \$349 ;
   always @(posedge clk)
-    l2_62 <= \$350 ;
+    l1_62 <= \$350 ;
   always @(posedge clk)
-    l2_63 <= \$351 ;
+    l1_63 <= \$351 ;
   always @(posedge clk)
-    l2_64 <= \$352 ;
+    l1_64 <= \$352 ;
   always @(posedge clk)
-    l2_65 <= \$353 ;
+    l1_65 <= \$353 ;
   always @(posedge clk)
-    l2_66 <= \$354 ;
-  always @(posedge clk)
-    l2_67 <= \$355 ;
-  always @(posedge clk)
-    l2_68 <= \$356 ;
-  always @(posedge clk)
-    l2_69 <= \$357 ;
-  always @(posedge clk)
-    l2_70 <= \$358 ;
-  always @(posedge clk)
-    l2_71 <= \$359 ;
-  always @(posedge clk)
-    l4_0 <= \$360 ;
-  always @(posedge clk)
-    l4_1 <= \$361 ;
-  always @(posedge clk)
-    l4_2 <= \$362 ;
-  always @(posedge clk)
-    l4_3 <= \$363 ;
-  always @(posedge clk)
-    l4_4 <= \$364 ;
-  always @(posedge clk)
-    l4_5 <= \$365 ;
-  always @(posedge clk)
-    l4_6 <= \$366 ;
-  always @(posedge clk)
-    l4_7 <= \$367 ;
-  always @(posedge clk)
-    l4_8 <= \$368 ;
-  always @(posedge clk)
-    l4_9 <= \$369 ;
-  always @(posedge clk)
-    l4_10 <= \$370 ;
-  always @(posedge clk)
-    l4_11 <= \$371 ;
-  always @(posedge clk)
-    l4_12 <= \$372 ;
-  always @(posedge clk)
-    l4_13 <= \$373 ;
-  always @(posedge clk)
-    l4_14 <= \$374 ;
-  always @(posedge clk)
-    l4_15 <= \$375 ;
-  always @(posedge clk)
-    l4_16 <= \$376 ;
-  always @(posedge clk)
-    l4_17 <= \$377 ;
-  always @(posedge clk)
-    l6_0 <= \$378 ;
-  always @(posedge clk)
-    l6_1 <= \$379 ;
-  always @(posedge clk)
-    l6_2 <= \$380 ;
-  always @(posedge clk)
-    l6_3 <= \$381 ;
-  always @(posedge clk)
-    l6_4 <= \$382 ;
-  always @(posedge clk)
-    l8_0 <= \$383 ;
-  always @(posedge clk)
-    l8_1 <= \$384 ;
-  always @(posedge clk)
-    o <= \$385 ;
+    l1_66 <= \$354 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$356  = l1_68;
+    if (en) begin
+      \$356  = \$69 ;
+    end
+    if (rst) begin
+      \$356  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$357  = l1_69;
+    if (en) begin
+      \$357  = \$70 ;
+    end
+    if (rst) begin
+      \$357  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$358  = l1_70;
+    if (en) begin
+      \$358  = \$71 ;
+    end
+    if (rst) begin
+      \$358  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$359  = l1_71;
+    if (en) begin
+      \$359  = \$72 ;
+    end
+    if (rst) begin
+      \$359  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$360  = l1_72;
+    if (en) begin
+      \$360  = \$73 ;
+    end
+    if (rst) begin
+      \$360  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$361  = l1_73;
+    if (en) begin
+      \$361  = \$74 ;
+    end
+    if (rst) begin
+      \$361  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$362  = l1_74;
+    if (en) begin
+      \$362  = \$75 ;
+    end
+    if (rst) begin
+      \$362  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$363  = l1_75;
+    if (en) begin
+      \$363  = \$76 ;
+    end
+    if (rst) begin
+      \$363  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$364  = l1_76;
+    if (en) begin
+      \$364  = \$77 ;
+    end
+    if (rst) begin
+      \$364  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$365  = l1_77;
+    if (en) begin
+      \$365  = \$78 ;
+    end
+    if (rst) begin
+      \$365  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$366  = l1_78;
+    if (en) begin
+      \$366  = \$79 ;
+    end
+    if (rst) begin
+      \$366  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$367  = l1_79;
+    if (en) begin
+      \$367  = \$80 ;
+    end
+    if (rst) begin
+      \$367  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$368  = l1_80;
+    if (en) begin
+      \$368  = \$81 ;
+    end
+    if (rst) begin
+      \$368  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$369  = l1_81;
+    if (en) begin
+      \$369  = \$82 ;
+    end
+    if (rst) begin
+      \$369  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$370  = l1_82;
+    if (en) begin
+      \$370  = \$83 ;
+    end
+    if (rst) begin
+      \$370  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$371  = l1_83;
+    if (en) begin
+      \$371  = \$84 ;
+    end
+    if (rst) begin
+      \$371  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$372  = l1_84;
+    if (en) begin
+      \$372  = \$85 ;
+    end
+    if (rst) begin
+      \$372  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$373  = l1_85;
+    if (en) begin
+      \$373  = \$86 ;
+    end
+    if (rst) begin
+      \$373  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$374  = l1_86;
+    if (en) begin
+      \$374  = \$87 ;
+    end
+    if (rst) begin
+      \$374  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$375  = l1_87;
+    if (en) begin
+      \$375  = \$88 ;
+    end
+    if (rst) begin
+      \$375  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$376  = l1_88;
+    if (en) begin
+      \$376  = \$89 ;
+    end
+    if (rst) begin
+      \$376  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$377  = l1_89;
+    if (en) begin
+      \$377  = \$90 ;
+    end
+    if (rst) begin
+      \$377  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$378  = l1_90;
+    if (en) begin
+      \$378  = \$91 ;
+    end
+    if (rst) begin
+      \$378  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$379  = l1_91;
+    if (en) begin
+      \$379  = \$92 ;
+    end
+    if (rst) begin
+      \$379  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$380  = l1_92;
+    if (en) begin
+      \$380  = \$93 ;
+    end
+    if (rst) begin
+      \$380  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$381  = l1_93;
+    if (en) begin
+      \$381  = \$94 ;
+    end
+    if (rst) begin
+      \$381  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$382  = l1_94;
+    if (en) begin
+      \$382  = \$95 ;
+    end
+    if (rst) begin
+      \$382  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$383  = l1_95;
+    if (en) begin
+      \$383  = \$96 ;
+    end
+    if (rst) begin
+      \$383  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$384  = l1_96;
+    if (en) begin
+      \$384  = \$97 ;
+    end
+    if (rst) begin
+      \$384  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$385  = l1_97;
+    if (en) begin
+      \$385  = \$98 ;
+    end
+    if (rst) begin
+      \$385  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$386  = l1_98;
+    if (en) begin
+      \$386  = \$99 ;
+    end
+    if (rst) begin
+      \$386  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$387  = l1_99;
+    if (en) begin
+      \$387  = \$100 ;
+    end
+    if (rst) begin
+      \$387  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$388  = l1_100;
+    if (en) begin
+      \$388  = \$101 ;
+    end
+    if (rst) begin
+      \$388  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$389  = l1_101;
+    if (en) begin
+      \$389  = \$102 ;
+    end
+    if (rst) begin
+      \$389  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$390  = l1_102;
+    if (en) begin
+      \$390  = \$103 ;
+    end
+    if (rst) begin
+      \$390  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$391  = l1_103;
+    if (en) begin
+      \$391  = \$104 ;
+    end
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$392  = l1_104;
+    if (en) begin
+      \$392  = \$105 ;
+    end
+    if (rst) begin
+      \$392  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$393  = l1_105;
+    if (en) begin
+      \$393  = \$106 ;
+    end
+    if (rst) begin
+      \$393  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$394  = l1_106;
+    if (en) begin
+      \$394  = \$107 ;
+    end
+    if (rst) begin
+      \$394  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$395  = l1_107;
+    if (en) begin
+      \$395  = \$108 ;
+    end
+    if (rst) begin
+      \$395  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$396  = l1_108;
+    if (en) begin
+      \$396  = \$109 ;
+    end
+    if (rst) begin
+      \$396  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$397  = l1_109;
+    if (en) begin
+      \$397  = \$110 ;
+    end
+    if (rst) begin
+      \$397  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$398  = l1_110;
+    if (en) begin
+      \$398  = \$111 ;
+    end
+    if (rst) begin
+      \$398  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$399  = l1_111;
+    if (en) begin
+      \$399  = \$112 ;
+    end
+    if (rst) begin
+      \$399  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$400  = l1_112;
+    if (en) begin
+      \$400  = \$113 ;
+    end
+    if (rst) begin
+      \$400  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$401  = l1_113;
+    if (en) begin
+      \$401  = \$114 ;
+    end
+    if (rst) begin
+      \$401  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$402  = l1_114;
+    if (en) begin
+      \$402  = \$115 ;
+    end
+    if (rst) begin
+      \$402  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$403  = l1_115;
+    if (en) begin
+      \$403  = \$116 ;
+    end
+    if (rst) begin
+      \$403  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$404  = l1_116;
+    if (en) begin
+      \$404  = \$117 ;
+    end
+    if (rst) begin
+      \$404  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$405  = l1_117;
+    if (en) begin
+      \$405  = \$118 ;
+    end
+    if (rst) begin
+      \$405  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$406  = l1_118;
+    if (en) begin
+      \$406  = \$119 ;
+    end
+    if (rst) begin
+      \$406  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$407  = l1_119;
+    if (en) begin
+      \$407  = \$120 ;
+    end
+    if (rst) begin
+      \$407  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$408  = l1_120;
+    if (en) begin
+      \$408  = \$121 ;
+    end
+    if (rst) begin
+      \$408  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$409  = l1_121;
+    if (en) begin
+      \$409  = \$122 ;
+    end
+    if (rst) begin
+      \$409  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$410  = l1_122;
+    if (en) begin
+      \$410  = \$123 ;
+    end
+    if (rst) begin
+      \$410  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$411  = l1_123;
+    if (en) begin
+      \$411  = \$124 ;
+    end
+    if (rst) begin
+      \$411  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$412  = l1_124;
+    if (en) begin
+      \$412  = \$125 ;
+    end
+    if (rst) begin
+      \$412  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$413  = l1_125;
+    if (en) begin
+      \$413  = \$126 ;
+    end
+    if (rst) begin
+      \$413  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$414  = l1_126;
+    if (en) begin
+      \$414  = \$127 ;
+    end
+    if (rst) begin
+      \$414  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$415  = l1_127;
+    if (en) begin
+      \$415  = \$128 ;
+    end
+    if (rst) begin
+      \$415  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$416  = l1_128;
+    if (en) begin
+      \$416  = \$129 ;
+    end
+    if (rst) begin
+      \$416  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$417  = l1_129;
+    if (en) begin
+      \$417  = \$130 ;
+    end
+    if (rst) begin
+      \$417  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$418  = l1_130;
+    if (en) begin
+      \$418  = \$131 ;
+    end
+    if (rst) begin
+      \$418  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$419  = l1_131;
+    if (en) begin
+      \$419  = \$132 ;
+    end
+    if (rst) begin
+      \$419  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$420  = l1_132;
+    if (en) begin
+      \$420  = \$133 ;
+    end
+    if (rst) begin
+      \$420  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$421  = l1_133;
+    if (en) begin
+      \$421  = \$134 ;
+    end
+    if (rst) begin
+      \$421  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$422  = l1_134;
+    if (en) begin
+      \$422  = \$135 ;
+    end
+    if (rst) begin
+      \$422  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$423  = l1_135;
+    if (en) begin
+      \$423  = \$136 ;
+    end
+    if (rst) begin
+      \$423  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$424  = l1_136;
+    if (en) begin
+      \$424  = \$137 ;
+    end
+    if (rst) begin
+      \$424  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$425  = l1_137;
+    if (en) begin
+      \$425  = \$138 ;
+    end
+    if (rst) begin
+      \$425  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$426  = l1_138;
+    if (en) begin
+      \$426  = \$139 ;
+    end
+    if (rst) begin
+      \$426  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$427  = l1_139;
+    if (en) begin
+      \$427  = \$140 ;
+    end
+    if (rst) begin
+      \$427  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$428  = l1_140;
+    if (en) begin
+      \$428  = \$141 ;
+    end
+    if (rst) begin
+      \$428  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$429  = l1_141;
+    if (en) begin
+      \$429  = \$142 ;
+    end
+    if (rst) begin
+      \$429  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$430  = l1_142;
+    if (en) begin
+      \$430  = \$143 ;
+    end
+    if (rst) begin
+      \$430  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$431  = l1_143;
+    if (en) begin
+      \$431  = \$144 ;
+    end
+    if (rst) begin
+      \$431  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$432  = l2_0;
+    if (en) begin
+      \$432  = \$145 ;
+    end
+    if (rst) begin
+      \$432  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$433  = l2_1;
+    if (en) begin
+      \$433  = \$146 ;
+    end
+    if (rst) begin
+      \$433  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$434  = l2_2;
+    if (en) begin
+      \$434  = \$147 ;
+    end
+    if (rst) begin
+      \$434  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$435  = l2_3;
+    if (en) begin
+      \$435  = \$148 ;
+    end
+    if (rst) begin
+      \$435  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$436  = l2_4;
+    if (en) begin
+      \$436  = \$149 ;
+    end
+    if (rst) begin
+      \$436  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$437  = l2_5;
+    if (en) begin
+      \$437  = \$150 ;
+    end
+    if (rst) begin
+      \$437  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$438  = l2_6;
+    if (en) begin
+      \$438  = \$151 ;
+    end
+    if (rst) begin
+      \$438  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$439  = l2_7;
+    if (en) begin
+      \$439  = \$152 ;
+    end
+    if (rst) begin
+      \$439  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$440  = l2_8;
+    if (en) begin
+      \$440  = \$153 ;
+    end
+    if (rst) begin
+      \$440  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$441  = l2_9;
+    if (en) begin
+      \$441  = \$154 ;
+    end
+    if (rst) begin
+      \$441  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$442  = l2_10;
+    if (en) begin
+      \$442  = \$155 ;
+    end
+    if (rst) begin
+      \$442  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$443  = l2_11;
+    if (en) begin
+      \$443  = \$156 ;
+    end
+    if (rst) begin
+      \$443  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$444  = l2_12;
+    if (en) begin
+      \$444  = \$157 ;
+    end
+    if (rst) begin
+      \$444  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$445  = l2_13;
+    if (en) begin
+      \$445  = \$158 ;
+    end
+    if (rst) begin
+      \$445  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$446  = l2_14;
+    if (en) begin
+      \$446  = \$159 ;
+    end
+    if (rst) begin
+      \$446  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$447  = l2_15;
+    if (en) begin
+      \$447  = \$160 ;
+    end
+    if (rst) begin
+      \$447  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$448  = l2_16;
+    if (en) begin
+      \$448  = \$161 ;
+    end
+    if (rst) begin
+      \$448  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$449  = l2_17;
+    if (en) begin
+      \$449  = \$162 ;
+    end
+    if (rst) begin
+      \$449  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$450  = l2_18;
+    if (en) begin
+      \$450  = \$163 ;
+    end
+    if (rst) begin
+      \$450  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$451  = l2_19;
+    if (en) begin
+      \$451  = \$164 ;
+    end
+    if (rst) begin
+      \$451  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$452  = l2_20;
+    if (en) begin
+      \$452  = \$165 ;
+    end
+    if (rst) begin
+      \$452  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$453  = l2_21;
+    if (en) begin
+      \$453  = \$166 ;
+    end
+    if (rst) begin
+      \$453  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$454  = l2_22;
+    if (en) begin
+      \$454  = \$167 ;
+    end
+    if (rst) begin
+      \$454  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$455  = l2_23;
+    if (en) begin
+      \$455  = \$168 ;
+    end
+    if (rst) begin
+      \$455  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$456  = l2_24;
+    if (en) begin
+      \$456  = \$169 ;
+    end
+    if (rst) begin
+      \$456  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$457  = l2_25;
+    if (en) begin
+      \$457  = \$170 ;
+    end
+    if (rst) begin
+      \$457  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$458  = l2_26;
+    if (en) begin
+      \$458  = \$171 ;
+    end
+    if (rst) begin
+      \$458  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$459  = l2_27;
+    if (en) begin
+      \$459  = \$172 ;
+    end
+    if (rst) begin
+      \$459  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$460  = l2_28;
+    if (en) begin
+      \$460  = \$173 ;
+    end
+    if (rst) begin
+      \$460  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$461  = l2_29;
+    if (en) begin
+      \$461  = \$174 ;
+    end
+    if (rst) begin
+      \$461  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$462  = l2_30;
+    if (en) begin
+      \$462  = \$175 ;
+    end
+    if (rst) begin
+      \$462  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$463  = l2_31;
+    if (en) begin
+      \$463  = \$176 ;
+    end
+    if (rst) begin
+      \$463  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$464  = l2_32;
+    if (en) begin
+      \$464  = \$177 ;
+    end
+    if (rst) begin
+      \$464  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$465  = l2_33;
+    if (en) begin
+      \$465  = \$178 ;
+    end
+    if (rst) begin
+      \$465  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$466  = l2_34;
+    if (en) begin
+      \$466  = \$179 ;
+    end
+    if (rst) begin
+      \$466  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$467  = l2_35;
+    if (en) begin
+      \$467  = \$180 ;
+    end
+    if (rst) begin
+      \$467  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$468  = l2_36;
+    if (en) begin
+      \$468  = \$181 ;
+    end
+    if (rst) begin
+      \$468  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$469  = l2_37;
+    if (en) begin
+      \$469  = \$182 ;
+    end
+    if (rst) begin
+      \$469  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$470  = l2_38;
+    if (en) begin
+      \$470  = \$183 ;
+    end
+    if (rst) begin
+      \$470  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$471  = l2_39;
+    if (en) begin
+      \$471  = \$184 ;
+    end
+    if (rst) begin
+      \$471  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$472  = l2_40;
+    if (en) begin
+      \$472  = \$185 ;
+    end
+    if (rst) begin
+      \$472  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$473  = l2_41;
+    if (en) begin
+      \$473  = \$186 ;
+    end
+    if (rst) begin
+      \$473  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$474  = l2_42;
+    if (en) begin
+      \$474  = \$187 ;
+    end
+    if (rst) begin
+      \$474  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$475  = l2_43;
+    if (en) begin
+      \$475  = \$188 ;
+    end
+    if (rst) begin
+      \$475  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$476  = l2_44;
+    if (en) begin
+      \$476  = \$189 ;
+    end
+    if (rst) begin
+      \$476  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$477  = l2_45;
+    if (en) begin
+      \$477  = \$190 ;
+    end
+    if (rst) begin
+      \$477  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$478  = l2_46;
+    if (en) begin
+      \$478  = \$191 ;
+    end
+    if (rst) begin
+      \$478  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$479  = l2_47;
+    if (en) begin
+      \$479  = \$192 ;
+    end
+    if (rst) begin
+      \$479  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$480  = l2_48;
+    if (en) begin
+      \$480  = \$193 ;
+    end
+    if (rst) begin
+      \$480  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$481  = l2_49;
+    if (en) begin
+      \$481  = \$194 ;
+    end
+    if (rst) begin
+      \$481  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$482  = l2_50;
+    if (en) begin
+      \$482  = \$195 ;
+    end
+    if (rst) begin
+      \$482  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$483  = l2_51;
+    if (en) begin
+      \$483  = \$196 ;
+    end
+    if (rst) begin
+      \$483  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$484  = l2_52;
+    if (en) begin
+      \$484  = \$197 ;
+    end
+    if (rst) begin
+      \$484  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$485  = l2_53;
+    if (en) begin
+      \$485  = \$198 ;
+    end
+    if (rst) begin
+      \$485  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$486  = l2_54;
+    if (en) begin
+      \$486  = \$199 ;
+    end
+    if (rst) begin
+      \$486  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$487  = l2_55;
+    if (en) begin
+      \$487  = \$200 ;
+    end
+    if (rst) begin
+      \$487  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$488  = l2_56;
+    if (en) begin
+      \$488  = \$201 ;
+    end
+    if (rst) begin
+      \$488  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$489  = l2_57;
+    if (en) begin
+      \$489  = \$202 ;
+    end
+    if (rst) begin
+      \$489  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$490  = l2_58;
+    if (en) begin
+      \$490  = \$203 ;
+    end
+    if (rst) begin
+      \$490  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$491  = l2_59;
+    if (en) begin
+      \$491  = \$204 ;
+    end
+    if (rst) begin
+      \$491  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$492  = l2_60;
+    if (en) begin
+      \$492  = \$205 ;
+    end
+    if (rst) begin
+      \$492  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$493  = l2_61;
+    if (en) begin
+      \$493  = \$206 ;
+    end
+    if (rst) begin
+      \$493  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$494  = l2_62;
+    if (en) begin
+      \$494  = \$207 ;
+    end
+    if (rst) begin
+      \$494  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$495  = l2_63;
+    if (en) begin
+      \$495  = \$208 ;
+    end
+    if (rst) begin
+      \$495  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$496  = l2_64;
+    if (en) begin
+      \$496  = \$209 ;
+    end
+    if (rst) begin
+      \$496  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$497  = l2_65;
+    if (en) begin
+      \$497  = \$210 ;
+    end
+    if (rst) begin
+      \$497  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$498  = l2_66;
+    if (en) begin
+      \$498  = \$211 ;
+    end
+    if (rst) begin
+      \$498  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$499  = l2_67;
+    if (en) begin
+      \$499  = \$212 ;
+    end
+    if (rst) begin
+      \$499  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$500  = l2_68;
+    if (en) begin
+      \$500  = \$213 ;
+    end
+    if (rst) begin
+      \$500  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$501  = l2_69;
+    if (en) begin
+      \$501  = \$214 ;
+    end
+    if (rst) begin
+      \$501  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$502  = l2_70;
+    if (en) begin
+      \$502  = \$215 ;
+    end
+    if (rst) begin
+      \$502  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$503  = l2_71;
+    if (en) begin
+      \$503  = \$216 ;
+    end
+    if (rst) begin
+      \$503  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$504  = l3_0;
+    if (en) begin
+      \$504  = \$217 ;
+    end
+    if (rst) begin
+      \$504  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$505  = l3_1;
+    if (en) begin
+      \$505  = \$218 ;
+    end
+    if (rst) begin
+      \$505  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$506  = l3_2;
+    if (en) begin
+      \$506  = \$219 ;
+    end
+    if (rst) begin
+      \$506  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$507  = l3_3;
+    if (en) begin
+      \$507  = \$220 ;
+    end
+    if (rst) begin
+      \$507  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$508  = l3_4;
+    if (en) begin
+      \$508  = \$221 ;
+    end
+    if (rst) begin
+      \$508  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$509  = l3_5;
+    if (en) begin
+      \$509  = \$222 ;
+    end
+    if (rst) begin
+      \$509  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$510  = l3_6;
+    if (en) begin
+      \$510  = \$223 ;
+    end
+    if (rst) begin
+      \$510  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$511  = l3_7;
+    if (en) begin
+      \$511  = \$224 ;
+    end
+    if (rst) begin
+      \$511  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$512  = l3_8;
+    if (en) begin
+      \$512  = \$225 ;
+    end
+    if (rst) begin
+      \$512  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$513  = l3_9;
+    if (en) begin
+      \$513  = \$226 ;
+    end
+    if (rst) begin
+      \$513  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$514  = l3_10;
+    if (en) begin
+      \$514  = \$227 ;
+    end
+    if (rst) begin
+      \$514  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$515  = l3_11;
+    if (en) begin
+      \$515  = \$228 ;
+    end
+    if (rst) begin
+      \$515  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$516  = l3_12;
+    if (en) begin
+      \$516  = \$229 ;
+    end
+    if (rst) begin
+      \$516  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$517  = l3_13;
+    if (en) begin
+      \$517  = \$230 ;
+    end
+    if (rst) begin
+      \$517  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$518  = l3_14;
+    if (en) begin
+      \$518  = \$231 ;
+    end
+    if (rst) begin
+      \$518  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$519  = l3_15;
+    if (en) begin
+      \$519  = \$232 ;
+    end
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$520  = l3_16;
+    if (en) begin
+      \$520  = \$233 ;
+    end
+    if (rst) begin
+      \$520  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$521  = l3_17;
+    if (en) begin
+      \$521  = \$234 ;
+    end
+    if (rst) begin
+      \$521  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$522  = l3_18;
+    if (en) begin
+      \$522  = \$235 ;
+    end
+    if (rst) begin
+      \$522  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$523  = l3_19;
+    if (en) begin
+      \$523  = \$236 ;
+    end
+    if (rst) begin
+      \$523  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$524  = l3_20;
+    if (en) begin
+      \$524  = \$237 ;
+    end
+    if (rst) begin
+      \$524  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$525  = l3_21;
+    if (en) begin
+      \$525  = \$238 ;
+    end
+    if (rst) begin
+      \$525  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$526  = l3_22;
+    if (en) begin
+      \$526  = \$239 ;
+    end
+    if (rst) begin
+      \$526  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$527  = l3_23;
+    if (en) begin
+      \$527  = \$240 ;
+    end
+    if (rst) begin
+      \$527  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$528  = l3_24;
+    if (en) begin
+      \$528  = \$241 ;
+    end
+    if (rst) begin
+      \$528  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$529  = l3_25;
+    if (en) begin
+      \$529  = \$242 ;
+    end
+    if (rst) begin
+      \$529  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$530  = l3_26;
+    if (en) begin
+      \$530  = \$243 ;
+    end
+    if (rst) begin
+      \$530  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$531  = l3_27;
+    if (en) begin
+      \$531  = \$244 ;
+    end
+    if (rst) begin
+      \$531  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$532  = l3_28;
+    if (en) begin
+      \$532  = \$245 ;
+    end
+    if (rst) begin
+      \$532  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$533  = l3_29;
+    if (en) begin
+      \$533  = \$246 ;
+    end
+    if (rst) begin
+      \$533  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$534  = l3_30;
+    if (en) begin
+      \$534  = \$247 ;
+    end
+    if (rst) begin
+      \$534  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$535  = l3_31;
+    if (en) begin
+      \$535  = \$248 ;
+    end
+    if (rst) begin
+      \$535  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$536  = l3_32;
+    if (en) begin
+      \$536  = \$249 ;
+    end
+    if (rst) begin
+      \$536  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$537  = l3_33;
+    if (en) begin
+      \$537  = \$250 ;
+    end
+    if (rst) begin
+      \$537  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$538  = l3_34;
+    if (en) begin
+      \$538  = \$251 ;
+    end
+    if (rst) begin
+      \$538  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$539  = l3_35;
+    if (en) begin
+      \$539  = \$252 ;
+    end
+    if (rst) begin
+      \$539  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$540  = l4_0;
+    if (en) begin
+      \$540  = \$253 ;
+    end
+    if (rst) begin
+      \$540  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$541  = l4_1;
+    if (en) begin
+      \$541  = \$254 ;
+    end
+    if (rst) begin
+      \$541  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$542  = l4_2;
+    if (en) begin
+      \$542  = \$255 ;
+    end
+    if (rst) begin
+      \$542  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$543  = l4_3;
+    if (en) begin
+      \$543  = \$256 ;
+    end
+    if (rst) begin
+      \$543  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$544  = l4_4;
+    if (en) begin
+      \$544  = \$257 ;
+    end
+    if (rst) begin
+      \$544  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$545  = l4_5;
+    if (en) begin
+      \$545  = \$258 ;
+    end
+    if (rst) begin
+      \$545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$546  = l4_6;
+    if (en) begin
+      \$546  = \$259 ;
+    end
+    if (rst) begin
+      \$546  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$547  = l4_7;
+    if (en) begin
+      \$547  = \$260 ;
+    end
+    if (rst) begin
+      \$547  = 5'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = l2_0;
+    \$548  = l4_8;
     if (en) begin
-      \$288  = \$3 ;
+      \$548  = \$261 ;
     end
     if (rst) begin
-      \$288  = 3'h0;
+      \$548  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = l2_1;
+    \$549  = l4_9;
     if (en) begin
-      \$289  = \$6 ;
+      \$549  = \$262 ;
     end
     if (rst) begin
-      \$289  = 3'h0;
+      \$549  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = l2_2;
+    \$550  = l4_10;
     if (en) begin
-      \$290  = \$9 ;
+      \$550  = \$263 ;
     end
     if (rst) begin
-      \$290  = 3'h0;
+      \$550  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = l2_3;
+    \$551  = l4_11;
     if (en) begin
-      \$291  = \$12 ;
+      \$551  = \$264 ;
     end
     if (rst) begin
-      \$291  = 3'h0;
+      \$551  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = l2_4;
+    \$552  = l4_12;
     if (en) begin
-      \$292  = \$15 ;
+      \$552  = \$265 ;
     end
     if (rst) begin
-      \$292  = 3'h0;
+      \$552  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = l2_5;
+    \$553  = l4_13;
     if (en) begin
-      \$293  = \$18 ;
+      \$553  = \$266 ;
     end
     if (rst) begin
-      \$293  = 3'h0;
+      \$553  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = l2_6;
+    \$554  = l4_14;
     if (en) begin
-      \$294  = \$21 ;
+      \$554  = \$267 ;
     end
     if (rst) begin
-      \$294  = 3'h0;
+      \$554  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = l2_7;
+    \$555  = l4_15;
     if (en) begin
-      \$295  = \$24 ;
+      \$555  = \$268 ;
     end
     if (rst) begin
-      \$295  = 3'h0;
+      \$555  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = l2_8;
+    \$556  = l4_16;
     if (en) begin
-      \$296  = \$27 ;
+      \$556  = \$269 ;
     end
     if (rst) begin
-      \$296  = 3'h0;
+      \$556  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = l2_9;
+    \$557  = l4_17;
     if (en) begin
-      \$297  = \$30 ;
+      \$557  = \$270 ;
     end
     if (rst) begin
-      \$297  = 3'h0;
+      \$557  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = l2_10;
+    \$558  = l5_0;
     if (en) begin
-      \$298  = \$33 ;
+      \$558  = \$271 ;
     end
     if (rst) begin
-      \$298  = 3'h0;
+      \$558  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = l2_11;
+    \$559  = l5_1;
     if (en) begin
-      \$299  = \$36 ;
+      \$559  = \$272 ;
     end
     if (rst) begin
-      \$299  = 3'h0;
+      \$559  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = l2_12;
+    \$560  = l5_2;
     if (en) begin
-      \$300  = \$39 ;
+      \$560  = \$273 ;
     end
     if (rst) begin
-      \$300  = 3'h0;
+      \$560  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = l2_13;
+    \$561  = l5_3;
     if (en) begin
-      \$301  = \$42 ;
+      \$561  = \$274 ;
     end
     if (rst) begin
-      \$301  = 3'h0;
+      \$561  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = l2_14;
+    \$562  = l5_4;
     if (en) begin
-      \$302  = \$45 ;
+      \$562  = \$275 ;
     end
     if (rst) begin
-      \$302  = 3'h0;
+      \$562  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = l2_15;
+    \$563  = l5_5;
     if (en) begin
-      \$303  = \$48 ;
+      \$563  = \$276 ;
     end
     if (rst) begin
-      \$303  = 3'h0;
+      \$563  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = l2_16;
+    \$564  = l5_6;
     if (en) begin
-      \$304  = \$51 ;
+      \$564  = \$277 ;
     end
     if (rst) begin
-      \$304  = 3'h0;
+      \$564  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = l2_17;
+    \$565  = l5_7;
     if (en) begin
-      \$305  = \$54 ;
+      \$565  = \$278 ;
     end
     if (rst) begin
-      \$305  = 3'h0;
+      \$565  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = l2_18;
+    \$566  = l5_8;
     if (en) begin
-      \$306  = \$57 ;
+      \$566  = \$279 ;
     end
     if (rst) begin
-      \$306  = 3'h0;
+      \$566  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = l2_19;
+    \$567  = l6_0;
     if (en) begin
-      \$307  = \$60 ;
+      \$567  = \$280 ;
     end
     if (rst) begin
-      \$307  = 3'h0;
+      \$567  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = l2_20;
+    \$568  = l6_1;
     if (en) begin
-      \$308  = \$63 ;
+      \$568  = \$281 ;
     end
     if (rst) begin
-      \$308  = 3'h0;
+      \$568  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = l2_21;
+    \$569  = l6_2;
     if (en) begin
-      \$309  = \$66 ;
+      \$569  = \$282 ;
     end
     if (rst) begin
-      \$309  = 3'h0;
+      \$569  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = l2_22;
+    \$570  = l6_3;
     if (en) begin
-      \$310  = \$69 ;
+      \$570  = \$283 ;
     end
     if (rst) begin
-      \$310  = 3'h0;
+      \$570  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = l2_23;
+    \$571  = l6_4;
     if (en) begin
-      \$311  = \$72 ;
+      \$571  = l5_8;
     end
     if (rst) begin
-      \$311  = 3'h0;
+      \$571  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = l2_24;
+    \$572  = l7_0;
     if (en) begin
-      \$312  = \$75 ;
+      \$572  = \$284 ;
     end
     if (rst) begin
-      \$312  = 3'h0;
+      \$572  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = l2_25;
+    \$573  = l7_1;
     if (en) begin
-      \$313  = \$78 ;
+      \$573  = \$285 ;
     end
     if (rst) begin
-      \$313  = 3'h0;
+      \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = l2_26;
+    \$574  = l7_2;
     if (en) begin
-      \$314  = \$81 ;
+      \$574  = l6_4;
     end
     if (rst) begin
-      \$314  = 3'h0;
+      \$574  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = l2_27;
+    \$575  = l8_0;
     if (en) begin
-      \$315  = \$84 ;
+      \$575  = \$286 ;
     end
     if (rst) begin
-      \$315  = 3'h0;
+      \$575  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = l2_28;
+    \$576  = l8_1;
     if (en) begin
-      \$316  = \$87 ;
+      \$576  = l7_2;
     end
     if (rst) begin
-      \$316  = 3'h0;
+      \$576  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = l2_29;
+    \$577  = o;
     if (en) begin
-      \$317  = \$90 ;
+      \$577  = \$287 ;
     end
     if (rst) begin
-      \$317  = 3'h0;
+      \$577  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = l2_30;
+    \$288  = l1_0;
     if (en) begin
-      \$318  = \$93 ;
+      \$288  = \$1 ;
     end
     if (rst) begin
-      \$318  = 3'h0;
+      \$288  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = l2_31;
+    \$289  = l1_1;
     if (en) begin
-      \$319  = \$96 ;
+      \$289  = \$2 ;
     end
     if (rst) begin
-      \$319  = 3'h0;
+      \$289  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = l2_32;
+    \$290  = l1_2;
     if (en) begin
-      \$320  = \$99 ;
+      \$290  = \$3 ;
     end
     if (rst) begin
-      \$320  = 3'h0;
+      \$290  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = l2_33;
+    \$291  = l1_3;
     if (en) begin
-      \$321  = \$102 ;
+      \$291  = \$4 ;
     end
     if (rst) begin
-      \$321  = 3'h0;
+      \$291  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = l2_34;
+    \$292  = l1_4;
     if (en) begin
-      \$322  = \$105 ;
+      \$292  = \$5 ;
     end
     if (rst) begin
-      \$322  = 3'h0;
+      \$292  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = l2_35;
+    \$293  = l1_5;
     if (en) begin
-      \$323  = \$108 ;
+      \$293  = \$6 ;
     end
     if (rst) begin
-      \$323  = 3'h0;
+      \$293  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = l2_36;
+    \$294  = l1_6;
     if (en) begin
-      \$324  = \$111 ;
+      \$294  = \$7 ;
     end
     if (rst) begin
-      \$324  = 3'h0;
+      \$294  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = l2_37;
+    \$295  = l1_7;
     if (en) begin
-      \$325  = \$114 ;
+      \$295  = \$8 ;
     end
     if (rst) begin
-      \$325  = 3'h0;
+      \$295  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = l2_38;
+    \$296  = l1_8;
     if (en) begin
-      \$326  = \$117 ;
+      \$296  = \$9 ;
     end
     if (rst) begin
-      \$326  = 3'h0;
+      \$296  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = l2_39;
+    \$297  = l1_9;
     if (en) begin
-      \$327  = \$120 ;
+      \$297  = \$10 ;
     end
     if (rst) begin
-      \$327  = 3'h0;
+      \$297  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = l2_40;
+    \$298  = l1_10;
     if (en) begin
-      \$328  = \$123 ;
+      \$298  = \$11 ;
     end
     if (rst) begin
-      \$328  = 3'h0;
+      \$298  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = l2_41;
+    \$299  = l1_11;
     if (en) begin
-      \$329  = \$126 ;
+      \$299  = \$12 ;
     end
     if (rst) begin
-      \$329  = 3'h0;
+      \$299  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = l2_42;
+    \$300  = l1_12;
     if (en) begin
-      \$330  = \$129 ;
+      \$300  = \$13 ;
     end
     if (rst) begin
-      \$330  = 3'h0;
+      \$300  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = l2_43;
+    \$301  = l1_13;
     if (en) begin
-      \$331  = \$132 ;
+      \$301  = \$14 ;
     end
     if (rst) begin
-      \$331  = 3'h0;
+      \$301  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = l2_44;
+    \$302  = l1_14;
     if (en) begin
-      \$332  = \$135 ;
+      \$302  = \$15 ;
     end
     if (rst) begin
-      \$332  = 3'h0;
+      \$302  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = l2_45;
+    \$303  = l1_15;
     if (en) begin
-      \$333  = \$138 ;
+      \$303  = \$16 ;
     end
     if (rst) begin
-      \$333  = 3'h0;
+      \$303  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = l2_46;
+    \$304  = l1_16;
     if (en) begin
-      \$334  = \$141 ;
+      \$304  = \$17 ;
     end
     if (rst) begin
-      \$334  = 3'h0;
+      \$304  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = l2_47;
+    \$305  = l1_17;
     if (en) begin
-      \$335  = \$144 ;
+      \$305  = \$18 ;
     end
     if (rst) begin
-      \$335  = 3'h0;
+      \$305  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = l2_48;
+    \$306  = l1_18;
     if (en) begin
-      \$336  = \$147 ;
+      \$306  = \$19 ;
     end
     if (rst) begin
-      \$336  = 3'h0;
+      \$306  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = l2_49;
+    \$307  = l1_19;
     if (en) begin
-      \$337  = \$150 ;
+      \$307  = \$20 ;
     end
     if (rst) begin
-      \$337  = 3'h0;
+      \$307  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = l2_50;
+    \$308  = l1_20;
     if (en) begin
-      \$338  = \$153 ;
+      \$308  = \$21 ;
     end
     if (rst) begin
-      \$338  = 3'h0;
+      \$308  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = l2_51;
+    \$309  = l1_21;
     if (en) begin
-      \$339  = \$156 ;
+      \$309  = \$22 ;
     end
     if (rst) begin
-      \$339  = 3'h0;
+      \$309  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = l2_52;
+    \$310  = l1_22;
     if (en) begin
-      \$340  = \$159 ;
+      \$310  = \$23 ;
     end
     if (rst) begin
-      \$340  = 3'h0;
+      \$310  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = l2_53;
+    \$311  = l1_23;
     if (en) begin
-      \$341  = \$162 ;
+      \$311  = \$24 ;
     end
     if (rst) begin
-      \$341  = 3'h0;
+      \$311  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = l2_54;
+    \$312  = l1_24;
     if (en) begin
-      \$342  = \$165 ;
+      \$312  = \$25 ;
     end
     if (rst) begin
-      \$342  = 3'h0;
+      \$312  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = l2_55;
+    \$313  = l1_25;
     if (en) begin
-      \$343  = \$168 ;
+      \$313  = \$26 ;
     end
     if (rst) begin
-      \$343  = 3'h0;
+      \$313  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = l2_56;
+    \$314  = l1_26;
     if (en) begin
-      \$344  = \$171 ;
+      \$314  = \$27 ;
     end
     if (rst) begin
-      \$344  = 3'h0;
+      \$314  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = l2_57;
+    \$315  = l1_27;
     if (en) begin
-      \$345  = \$174 ;
+      \$315  = \$28 ;
     end
     if (rst) begin
-      \$345  = 3'h0;
+      \$315  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = l2_58;
+    \$316  = l1_28;
     if (en) begin
-      \$346  = \$177 ;
+      \$316  = \$29 ;
     end
     if (rst) begin
-      \$346  = 3'h0;
+      \$316  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = l2_59;
+    \$317  = l1_29;
     if (en) begin
-      \$347  = \$180 ;
+      \$317  = \$30 ;
     end
     if (rst) begin
-      \$347  = 3'h0;
+      \$317  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = l2_60;
+    \$318  = l1_30;
     if (en) begin
-      \$348  = \$183 ;
+      \$318  = \$31 ;
     end
     if (rst) begin
-      \$348  = 3'h0;
+      \$318  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = l2_61;
+    \$319  = l1_31;
     if (en) begin
-      \$349  = \$186 ;
+      \$319  = \$32 ;
     end
     if (rst) begin
-      \$349  = 3'h0;
+      \$319  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = l2_62;
+    \$320  = l1_32;
     if (en) begin
-      \$350  = \$189 ;
+      \$320  = \$33 ;
     end
     if (rst) begin
-      \$350  = 3'h0;
+      \$320  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = l2_63;
+    \$321  = l1_33;
     if (en) begin
-      \$351  = \$192 ;
+      \$321  = \$34 ;
     end
     if (rst) begin
-      \$351  = 3'h0;
+      \$321  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = l2_64;
+    \$322  = l1_34;
     if (en) begin
-      \$352  = \$195 ;
+      \$322  = \$35 ;
     end
     if (rst) begin
-      \$352  = 3'h0;
+      \$322  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = l2_65;
+    \$323  = l1_35;
     if (en) begin
-      \$353  = \$198 ;
+      \$323  = \$36 ;
     end
     if (rst) begin
-      \$353  = 3'h0;
+      \$323  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = l2_66;
+    \$324  = l1_36;
     if (en) begin
-      \$354  = \$201 ;
+      \$324  = \$37 ;
     end
     if (rst) begin
-      \$354  = 3'h0;
+      \$324  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = l2_67;
+    \$325  = l1_37;
     if (en) begin
-      \$355  = \$204 ;
+      \$325  = \$38 ;
     end
     if (rst) begin
-      \$355  = 3'h0;
+      \$325  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = l2_68;
+    \$326  = l1_38;
     if (en) begin
-      \$356  = \$207 ;
+      \$326  = \$39 ;
     end
     if (rst) begin
-      \$356  = 3'h0;
+      \$326  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = l2_69;
+    \$327  = l1_39;
     if (en) begin
-      \$357  = \$210 ;
+      \$327  = \$40 ;
     end
     if (rst) begin
-      \$357  = 3'h0;
+      \$327  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = l2_70;
+    \$328  = l1_40;
     if (en) begin
-      \$358  = \$213 ;
+      \$328  = \$41 ;
     end
     if (rst) begin
-      \$358  = 3'h0;
+      \$328  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = l2_71;
+    \$329  = l1_41;
     if (en) begin
-      \$359  = \$216 ;
+      \$329  = \$42 ;
     end
     if (rst) begin
-      \$359  = 3'h0;
+      \$329  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = l4_0;
+    \$330  = l1_42;
     if (en) begin
-      \$360  = \$219 ;
+      \$330  = \$43 ;
     end
     if (rst) begin
-      \$360  = 5'h00;
+      \$330  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = l4_1;
+    \$331  = l1_43;
     if (en) begin
-      \$361  = \$222 ;
+      \$331  = \$44 ;
     end
     if (rst) begin
-      \$361  = 5'h00;
+      \$331  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = l4_2;
+    \$332  = l1_44;
     if (en) begin
-      \$362  = \$225 ;
+      \$332  = \$45 ;
     end
     if (rst) begin
-      \$362  = 5'h00;
+      \$332  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = l4_3;
+    \$333  = l1_45;
     if (en) begin
-      \$363  = \$228 ;
+      \$333  = \$46 ;
     end
     if (rst) begin
-      \$363  = 5'h00;
+      \$333  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = l4_4;
+    \$334  = l1_46;
     if (en) begin
-      \$364  = \$231 ;
+      \$334  = \$47 ;
     end
     if (rst) begin
-      \$364  = 5'h00;
+      \$334  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = l4_5;
+    \$335  = l1_47;
     if (en) begin
-      \$365  = \$234 ;
+      \$335  = \$48 ;
     end
     if (rst) begin
-      \$365  = 5'h00;
+      \$335  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = l4_6;
+    \$336  = l1_48;
     if (en) begin
-      \$366  = \$237 ;
+      \$336  = \$49 ;
     end
     if (rst) begin
-      \$366  = 5'h00;
+      \$336  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = l4_7;
+    \$337  = l1_49;
     if (en) begin
-      \$367  = \$240 ;
+      \$337  = \$50 ;
     end
     if (rst) begin
-      \$367  = 5'h00;
+      \$337  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = l4_8;
+    \$338  = l1_50;
     if (en) begin
-      \$368  = \$243 ;
+      \$338  = \$51 ;
     end
     if (rst) begin
-      \$368  = 5'h00;
+      \$338  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = l4_9;
+    \$339  = l1_51;
     if (en) begin
-      \$369  = \$246 ;
+      \$339  = \$52 ;
     end
     if (rst) begin
-      \$369  = 5'h00;
+      \$339  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = l4_10;
+    \$340  = l1_52;
     if (en) begin
-      \$370  = \$249 ;
+      \$340  = \$53 ;
     end
     if (rst) begin
-      \$370  = 5'h00;
+      \$340  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = l4_11;
+    \$341  = l1_53;
     if (en) begin
-      \$371  = \$252 ;
+      \$341  = \$54 ;
     end
     if (rst) begin
-      \$371  = 5'h00;
+      \$341  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = l4_12;
+    \$342  = l1_54;
     if (en) begin
-      \$372  = \$255 ;
+      \$342  = \$55 ;
     end
     if (rst) begin
-      \$372  = 5'h00;
+      \$342  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = l4_13;
+    \$343  = l1_55;
     if (en) begin
-      \$373  = \$258 ;
+      \$343  = \$56 ;
     end
     if (rst) begin
-      \$373  = 5'h00;
+      \$343  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = l4_14;
+    \$344  = l1_56;
     if (en) begin
-      \$374  = \$261 ;
+      \$344  = \$57 ;
     end
     if (rst) begin
-      \$374  = 5'h00;
+      \$344  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = l4_15;
+    \$345  = l1_57;
     if (en) begin
-      \$375  = \$264 ;
+      \$345  = \$58 ;
     end
     if (rst) begin
-      \$375  = 5'h00;
+      \$345  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = l4_16;
+    \$346  = l1_58;
     if (en) begin
-      \$376  = \$267 ;
+      \$346  = \$59 ;
     end
     if (rst) begin
-      \$376  = 5'h00;
+      \$346  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = l4_17;
+    \$347  = l1_59;
     if (en) begin
-      \$377  = \$270 ;
+      \$347  = \$60 ;
     end
     if (rst) begin
-      \$377  = 5'h00;
+      \$347  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = l6_0;
+    \$348  = l1_60;
     if (en) begin
-      \$378  = \$273 ;
+      \$348  = \$61 ;
     end
     if (rst) begin
-      \$378  = 7'h00;
+      \$348  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = l6_1;
+    \$349  = l1_61;
     if (en) begin
-      \$379  = \$276 ;
+      \$349  = \$62 ;
     end
     if (rst) begin
-      \$379  = 7'h00;
+      \$349  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = l6_2;
+    \$350  = l1_62;
     if (en) begin
-      \$380  = \$279 ;
+      \$350  = \$63 ;
     end
     if (rst) begin
-      \$380  = 7'h00;
+      \$350  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = l6_3;
+    \$351  = l1_63;
     if (en) begin
-      \$381  = \$282 ;
+      \$351  = \$64 ;
     end
     if (rst) begin
-      \$381  = 7'h00;
+      \$351  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = l6_4;
+    \$352  = l1_64;
     if (en) begin
-      \$382  = \$283 ;
+      \$352  = \$65 ;
     end
     if (rst) begin
-      \$382  = 6'h00;
+      \$352  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = l8_0;
+    \$353  = l1_65;
     if (en) begin
-      \$383  = \$286 ;
+      \$353  = \$66 ;
     end
     if (rst) begin
-      \$383  = 9'h000;
+      \$353  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = l8_1;
+    \$354  = l1_66;
     if (en) begin
-      \$384  = l6_4;
+      \$354  = \$67 ;
     end
     if (rst) begin
-      \$384  = 6'h00;
+      \$354  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = o;
+    \$355  = l1_67;
     if (en) begin
-      \$385  = \$287 ;
+      \$355  = \$68 ;
     end
     if (rst) begin
-      \$385  = 10'h000;
+      \$355  = 2'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -7298,387 +10798,579 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   wire [1:0] \$10 ;
   wire [1:0] \$100 ;
   wire [1:0] \$101 ;
-  wire [2:0] \$102 ;
+  wire [1:0] \$102 ;
   wire [1:0] \$103 ;
   wire [1:0] \$104 ;
-  wire [2:0] \$105 ;
+  wire [1:0] \$105 ;
   wire [1:0] \$106 ;
   wire [1:0] \$107 ;
-  wire [2:0] \$108 ;
+  wire [1:0] \$108 ;
   wire [1:0] \$109 ;
   wire [1:0] \$11 ;
   wire [1:0] \$110 ;
-  wire [2:0] \$111 ;
+  wire [1:0] \$111 ;
   wire [1:0] \$112 ;
   wire [1:0] \$113 ;
-  wire [2:0] \$114 ;
+  wire [1:0] \$114 ;
   wire [1:0] \$115 ;
   wire [1:0] \$116 ;
-  wire [2:0] \$117 ;
+  wire [1:0] \$117 ;
   wire [1:0] \$118 ;
   wire [1:0] \$119 ;
-  wire [2:0] \$12 ;
-  wire [2:0] \$120 ;
+  wire [1:0] \$12 ;
+  wire [1:0] \$120 ;
   wire [1:0] \$121 ;
   wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
+  wire [1:0] \$123 ;
   wire [1:0] \$124 ;
   wire [1:0] \$125 ;
-  wire [2:0] \$126 ;
+  wire [1:0] \$126 ;
   wire [1:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [2:0] \$129 ;
+  wire [1:0] \$129 ;
   wire [1:0] \$13 ;
   wire [1:0] \$130 ;
   wire [1:0] \$131 ;
-  wire [2:0] \$132 ;
+  wire [1:0] \$132 ;
   wire [1:0] \$133 ;
   wire [1:0] \$134 ;
-  wire [2:0] \$135 ;
+  wire [1:0] \$135 ;
   wire [1:0] \$136 ;
   wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
+  wire [1:0] \$138 ;
   wire [1:0] \$139 ;
   wire [1:0] \$14 ;
   wire [1:0] \$140 ;
-  wire [2:0] \$141 ;
+  wire [1:0] \$141 ;
   wire [1:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [1:0] \$145 ;
-  wire [1:0] \$146 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [2:0] \$146 ;
   wire [2:0] \$147 ;
-  wire [1:0] \$148 ;
-  wire [1:0] \$149 ;
-  wire [2:0] \$15 ;
+  wire [2:0] \$148 ;
+  wire [2:0] \$149 ;
+  wire [1:0] \$15 ;
   wire [2:0] \$150 ;
-  wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
   wire [2:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
   wire [2:0] \$156 ;
-  wire [1:0] \$157 ;
-  wire [1:0] \$158 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
   wire [2:0] \$159 ;
   wire [1:0] \$16 ;
-  wire [1:0] \$160 ;
-  wire [1:0] \$161 ;
+  wire [2:0] \$160 ;
+  wire [2:0] \$161 ;
   wire [2:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
+  wire [2:0] \$163 ;
+  wire [2:0] \$164 ;
   wire [2:0] \$165 ;
-  wire [1:0] \$166 ;
-  wire [1:0] \$167 ;
+  wire [2:0] \$166 ;
+  wire [2:0] \$167 ;
   wire [2:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire [2:0] \$169 ;
   wire [1:0] \$17 ;
-  wire [1:0] \$170 ;
+  wire [2:0] \$170 ;
   wire [2:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [1:0] \$173 ;
+  wire [2:0] \$172 ;
+  wire [2:0] \$173 ;
   wire [2:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [1:0] \$176 ;
+  wire [2:0] \$175 ;
+  wire [2:0] \$176 ;
   wire [2:0] \$177 ;
-  wire [1:0] \$178 ;
-  wire [1:0] \$179 ;
-  wire [2:0] \$18 ;
+  wire [2:0] \$178 ;
+  wire [2:0] \$179 ;
+  wire [1:0] \$18 ;
   wire [2:0] \$180 ;
-  wire [1:0] \$181 ;
-  wire [1:0] \$182 ;
+  wire [2:0] \$181 ;
+  wire [2:0] \$182 ;
   wire [2:0] \$183 ;
-  wire [1:0] \$184 ;
-  wire [1:0] \$185 ;
+  wire [2:0] \$184 ;
+  wire [2:0] \$185 ;
   wire [2:0] \$186 ;
-  wire [1:0] \$187 ;
-  wire [1:0] \$188 ;
+  wire [2:0] \$187 ;
+  wire [2:0] \$188 ;
   wire [2:0] \$189 ;
   wire [1:0] \$19 ;
-  wire [1:0] \$190 ;
-  wire [1:0] \$191 ;
+  wire [2:0] \$190 ;
+  wire [2:0] \$191 ;
   wire [2:0] \$192 ;
-  wire [1:0] \$193 ;
-  wire [1:0] \$194 ;
+  wire [2:0] \$193 ;
+  wire [2:0] \$194 ;
   wire [2:0] \$195 ;
-  wire [1:0] \$196 ;
-  wire [1:0] \$197 ;
+  wire [2:0] \$196 ;
+  wire [2:0] \$197 ;
   wire [2:0] \$198 ;
-  wire [1:0] \$199 ;
+  wire [2:0] \$199 ;
   wire [1:0] \$2 ;
   wire [1:0] \$20 ;
-  wire [1:0] \$200 ;
+  wire [2:0] \$200 ;
   wire [2:0] \$201 ;
-  wire [1:0] \$202 ;
-  wire [1:0] \$203 ;
+  wire [2:0] \$202 ;
+  wire [2:0] \$203 ;
   wire [2:0] \$204 ;
-  wire [1:0] \$205 ;
-  wire [1:0] \$206 ;
+  wire [2:0] \$205 ;
+  wire [2:0] \$206 ;
   wire [2:0] \$207 ;
-  wire [1:0] \$208 ;
-  wire [1:0] \$209 ;
-  wire [2:0] \$21 ;
+  wire [2:0] \$208 ;
+  wire [2:0] \$209 ;
+  wire [1:0] \$21 ;
   wire [2:0] \$210 ;
-  wire [1:0] \$211 ;
-  wire [1:0] \$212 ;
+  wire [2:0] \$211 ;
+  wire [2:0] \$212 ;
   wire [2:0] \$213 ;
-  wire [1:0] \$214 ;
-  wire [1:0] \$215 ;
+  wire [2:0] \$214 ;
+  wire [2:0] \$215 ;
   wire [2:0] \$216 ;
   wire [3:0] \$217 ;
   wire [3:0] \$218 ;
-  wire [4:0] \$219 ;
+  wire [3:0] \$219 ;
   wire [1:0] \$22 ;
   wire [3:0] \$220 ;
   wire [3:0] \$221 ;
-  wire [4:0] \$222 ;
+  wire [3:0] \$222 ;
   wire [3:0] \$223 ;
   wire [3:0] \$224 ;
-  wire [4:0] \$225 ;
+  wire [3:0] \$225 ;
   wire [3:0] \$226 ;
   wire [3:0] \$227 ;
-  wire [4:0] \$228 ;
+  wire [3:0] \$228 ;
   wire [3:0] \$229 ;
   wire [1:0] \$23 ;
   wire [3:0] \$230 ;
-  wire [4:0] \$231 ;
+  wire [3:0] \$231 ;
   wire [3:0] \$232 ;
   wire [3:0] \$233 ;
-  wire [4:0] \$234 ;
+  wire [3:0] \$234 ;
   wire [3:0] \$235 ;
   wire [3:0] \$236 ;
-  wire [4:0] \$237 ;
+  wire [3:0] \$237 ;
   wire [3:0] \$238 ;
   wire [3:0] \$239 ;
-  wire [2:0] \$24 ;
-  wire [4:0] \$240 ;
+  wire [1:0] \$24 ;
+  wire [3:0] \$240 ;
   wire [3:0] \$241 ;
   wire [3:0] \$242 ;
-  wire [4:0] \$243 ;
+  wire [3:0] \$243 ;
   wire [3:0] \$244 ;
   wire [3:0] \$245 ;
-  wire [4:0] \$246 ;
+  wire [3:0] \$246 ;
   wire [3:0] \$247 ;
   wire [3:0] \$248 ;
-  wire [4:0] \$249 ;
+  wire [3:0] \$249 ;
   wire [1:0] \$25 ;
   wire [3:0] \$250 ;
   wire [3:0] \$251 ;
-  wire [4:0] \$252 ;
-  wire [3:0] \$253 ;
-  wire [3:0] \$254 ;
+  wire [3:0] \$252 ;
+  wire [4:0] \$253 ;
+  wire [4:0] \$254 ;
   wire [4:0] \$255 ;
-  wire [3:0] \$256 ;
-  wire [3:0] \$257 ;
+  wire [4:0] \$256 ;
+  wire [4:0] \$257 ;
   wire [4:0] \$258 ;
-  wire [3:0] \$259 ;
+  wire [4:0] \$259 ;
   wire [1:0] \$26 ;
-  wire [3:0] \$260 ;
+  wire [4:0] \$260 ;
   wire [4:0] \$261 ;
-  wire [3:0] \$262 ;
-  wire [3:0] \$263 ;
+  wire [4:0] \$262 ;
+  wire [4:0] \$263 ;
   wire [4:0] \$264 ;
-  wire [3:0] \$265 ;
-  wire [3:0] \$266 ;
+  wire [4:0] \$265 ;
+  wire [4:0] \$266 ;
   wire [4:0] \$267 ;
-  wire [3:0] \$268 ;
-  wire [3:0] \$269 ;
-  wire [2:0] \$27 ;
+  wire [4:0] \$268 ;
+  wire [4:0] \$269 ;
+  wire [1:0] \$27 ;
   wire [4:0] \$270 ;
   wire [5:0] \$271 ;
   wire [5:0] \$272 ;
-  wire [6:0] \$273 ;
+  wire [5:0] \$273 ;
   wire [5:0] \$274 ;
   wire [5:0] \$275 ;
-  wire [6:0] \$276 ;
+  wire [5:0] \$276 ;
   wire [5:0] \$277 ;
   wire [5:0] \$278 ;
-  wire [6:0] \$279 ;
+  wire [5:0] \$279 ;
   wire [1:0] \$28 ;
-  wire [5:0] \$280 ;
-  wire [5:0] \$281 ;
+  wire [6:0] \$280 ;
+  wire [6:0] \$281 ;
   wire [6:0] \$282 ;
-  wire [5:0] \$283 ;
+  wire [6:0] \$283 ;
   wire [7:0] \$284 ;
   wire [7:0] \$285 ;
   wire [8:0] \$286 ;
   wire [9:0] \$287 ;
-  reg [2:0] \$288 ;
-  reg [2:0] \$289 ;
+  reg [1:0] \$288 ;
+  reg [1:0] \$289 ;
   wire [1:0] \$29 ;
-  reg [2:0] \$290 ;
-  reg [2:0] \$291 ;
-  reg [2:0] \$292 ;
-  reg [2:0] \$293 ;
-  reg [2:0] \$294 ;
-  reg [2:0] \$295 ;
-  reg [2:0] \$296 ;
-  reg [2:0] \$297 ;
-  reg [2:0] \$298 ;
-  reg [2:0] \$299 ;
-  wire [2:0] \$3 ;
-  wire [2:0] \$30 ;
-  reg [2:0] \$300 ;
-  reg [2:0] \$301 ;
-  reg [2:0] \$302 ;
-  reg [2:0] \$303 ;
-  reg [2:0] \$304 ;
-  reg [2:0] \$305 ;
-  reg [2:0] \$306 ;
-  reg [2:0] \$307 ;
-  reg [2:0] \$308 ;
-  reg [2:0] \$309 ;
+  reg [1:0] \$290 ;
+  reg [1:0] \$291 ;
+  reg [1:0] \$292 ;
+  reg [1:0] \$293 ;
+  reg [1:0] \$294 ;
+  reg [1:0] \$295 ;
+  reg [1:0] \$296 ;
+  reg [1:0] \$297 ;
+  reg [1:0] \$298 ;
+  reg [1:0] \$299 ;
+  wire [1:0] \$3 ;
+  wire [1:0] \$30 ;
+  reg [1:0] \$300 ;
+  reg [1:0] \$301 ;
+  reg [1:0] \$302 ;
+  reg [1:0] \$303 ;
+  reg [1:0] \$304 ;
+  reg [1:0] \$305 ;
+  reg [1:0] \$306 ;
+  reg [1:0] \$307 ;
+  reg [1:0] \$308 ;
+  reg [1:0] \$309 ;
   wire [1:0] \$31 ;
-  reg [2:0] \$310 ;
-  reg [2:0] \$311 ;
-  reg [2:0] \$312 ;
-  reg [2:0] \$313 ;
-  reg [2:0] \$314 ;
-  reg [2:0] \$315 ;
-  reg [2:0] \$316 ;
-  reg [2:0] \$317 ;
-  reg [2:0] \$318 ;
-  reg [2:0] \$319 ;
+  reg [1:0] \$310 ;
+  reg [1:0] \$311 ;
+  reg [1:0] \$312 ;
+  reg [1:0] \$313 ;
+  reg [1:0] \$314 ;
+  reg [1:0] \$315 ;
+  reg [1:0] \$316 ;
+  reg [1:0] \$317 ;
+  reg [1:0] \$318 ;
+  reg [1:0] \$319 ;
   wire [1:0] \$32 ;
-  reg [2:0] \$320 ;
-  reg [2:0] \$321 ;
-  reg [2:0] \$322 ;
-  reg [2:0] \$323 ;
-  reg [2:0] \$324 ;
-  reg [2:0] \$325 ;
-  reg [2:0] \$326 ;
-  reg [2:0] \$327 ;
-  reg [2:0] \$328 ;
-  reg [2:0] \$329 ;
-  wire [2:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg [2:0] \$332 ;
-  reg [2:0] \$333 ;
-  reg [2:0] \$334 ;
-  reg [2:0] \$335 ;
-  reg [2:0] \$336 ;
-  reg [2:0] \$337 ;
-  reg [2:0] \$338 ;
-  reg [2:0] \$339 ;
+  reg [1:0] \$320 ;
+  reg [1:0] \$321 ;
+  reg [1:0] \$322 ;
+  reg [1:0] \$323 ;
+  reg [1:0] \$324 ;
+  reg [1:0] \$325 ;
+  reg [1:0] \$326 ;
+  reg [1:0] \$327 ;
+  reg [1:0] \$328 ;
+  reg [1:0] \$329 ;
+  wire [1:0] \$33 ;
+  reg [1:0] \$330 ;
+  reg [1:0] \$331 ;
+  reg [1:0] \$332 ;
+  reg [1:0] \$333 ;
+  reg [1:0] \$334 ;
+  reg [1:0] \$335 ;
+  reg [1:0] \$336 ;
+  reg [1:0] \$337 ;
+  reg [1:0] \$338 ;
+  reg [1:0] \$339 ;
   wire [1:0] \$34 ;
-  reg [2:0] \$340 ;
-  reg [2:0] \$341 ;
-  reg [2:0] \$342 ;
-  reg [2:0] \$343 ;
-  reg [2:0] \$344 ;
-  reg [2:0] \$345 ;
-  reg [2:0] \$346 ;
-  reg [2:0] \$347 ;
-  reg [2:0] \$348 ;
-  reg [2:0] \$349 ;
+  reg [1:0] \$340 ;
+  reg [1:0] \$341 ;
+  reg [1:0] \$342 ;
+  reg [1:0] \$343 ;
+  reg [1:0] \$344 ;
+  reg [1:0] \$345 ;
+  reg [1:0] \$346 ;
+  reg [1:0] \$347 ;
+  reg [1:0] \$348 ;
+  reg [1:0] \$349 ;
   wire [1:0] \$35 ;
-  reg [2:0] \$350 ;
-  reg [2:0] \$351 ;
-  reg [2:0] \$352 ;
-  reg [2:0] \$353 ;
-  reg [2:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [2:0] \$356 ;
-  reg [2:0] \$357 ;
-  reg [2:0] \$358 ;
-  reg [2:0] \$359 ;
-  wire [2:0] \$36 ;
-  reg [4:0] \$360 ;
-  reg [4:0] \$361 ;
-  reg [4:0] \$362 ;
-  reg [4:0] \$363 ;
-  reg [4:0] \$364 ;
-  reg [4:0] \$365 ;
-  reg [4:0] \$366 ;
-  reg [4:0] \$367 ;
-  reg [4:0] \$368 ;
-  reg [4:0] \$369 ;
+  reg [1:0] \$350 ;
+  reg [1:0] \$351 ;
+  reg [1:0] \$352 ;
+  reg [1:0] \$353 ;
+  reg [1:0] \$354 ;
+  reg [1:0] \$355 ;
+  reg [1:0] \$356 ;
+  reg [1:0] \$357 ;
+  reg [1:0] \$358 ;
+  reg [1:0] \$359 ;
+  wire [1:0] \$36 ;
+  reg [1:0] \$360 ;
+  reg [1:0] \$361 ;
+  reg [1:0] \$362 ;
+  reg [1:0] \$363 ;
+  reg [1:0] \$364 ;
+  reg [1:0] \$365 ;
+  reg [1:0] \$366 ;
+  reg [1:0] \$367 ;
+  reg [1:0] \$368 ;
+  reg [1:0] \$369 ;
   wire [1:0] \$37 ;
-  reg [4:0] \$370 ;
-  reg [4:0] \$371 ;
-  reg [4:0] \$372 ;
-  reg [4:0] \$373 ;
-  reg [4:0] \$374 ;
-  reg [4:0] \$375 ;
-  reg [4:0] \$376 ;
-  reg [4:0] \$377 ;
-  reg [6:0] \$378 ;
-  reg [6:0] \$379 ;
+  reg [1:0] \$370 ;
+  reg [1:0] \$371 ;
+  reg [1:0] \$372 ;
+  reg [1:0] \$373 ;
+  reg [1:0] \$374 ;
+  reg [1:0] \$375 ;
+  reg [1:0] \$376 ;
+  reg [1:0] \$377 ;
+  reg [1:0] \$378 ;
+  reg [1:0] \$379 ;
   wire [1:0] \$38 ;
-  reg [6:0] \$380 ;
-  reg [6:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [9:0] \$385 ;
-  wire [2:0] \$39 ;
+  reg [1:0] \$380 ;
+  reg [1:0] \$381 ;
+  reg [1:0] \$382 ;
+  reg [1:0] \$383 ;
+  reg [1:0] \$384 ;
+  reg [1:0] \$385 ;
+  reg [1:0] \$386 ;
+  reg [1:0] \$387 ;
+  reg [1:0] \$388 ;
+  reg [1:0] \$389 ;
+  wire [1:0] \$39 ;
+  reg [1:0] \$390 ;
+  reg [1:0] \$391 ;
+  reg [1:0] \$392 ;
+  reg [1:0] \$393 ;
+  reg [1:0] \$394 ;
+  reg [1:0] \$395 ;
+  reg [1:0] \$396 ;
+  reg [1:0] \$397 ;
+  reg [1:0] \$398 ;
+  reg [1:0] \$399 ;
   wire [1:0] \$4 ;
   wire [1:0] \$40 ;
+  reg [1:0] \$400 ;
+  reg [1:0] \$401 ;
+  reg [1:0] \$402 ;
+  reg [1:0] \$403 ;
+  reg [1:0] \$404 ;
+  reg [1:0] \$405 ;
+  reg [1:0] \$406 ;
+  reg [1:0] \$407 ;
+  reg [1:0] \$408 ;
+  reg [1:0] \$409 ;
   wire [1:0] \$41 ;
-  wire [2:0] \$42 ;
+  reg [1:0] \$410 ;
+  reg [1:0] \$411 ;
+  reg [1:0] \$412 ;
+  reg [1:0] \$413 ;
+  reg [1:0] \$414 ;
+  reg [1:0] \$415 ;
+  reg [1:0] \$416 ;
+  reg [1:0] \$417 ;
+  reg [1:0] \$418 ;
+  reg [1:0] \$419 ;
+  wire [1:0] \$42 ;
+  reg [1:0] \$420 ;
+  reg [1:0] \$421 ;
+  reg [1:0] \$422 ;
+  reg [1:0] \$423 ;
+  reg [1:0] \$424 ;
+  reg [1:0] \$425 ;
+  reg [1:0] \$426 ;
+  reg [1:0] \$427 ;
+  reg [1:0] \$428 ;
+  reg [1:0] \$429 ;
   wire [1:0] \$43 ;
+  reg [1:0] \$430 ;
+  reg [1:0] \$431 ;
+  reg [2:0] \$432 ;
+  reg [2:0] \$433 ;
+  reg [2:0] \$434 ;
+  reg [2:0] \$435 ;
+  reg [2:0] \$436 ;
+  reg [2:0] \$437 ;
+  reg [2:0] \$438 ;
+  reg [2:0] \$439 ;
   wire [1:0] \$44 ;
-  wire [2:0] \$45 ;
+  reg [2:0] \$440 ;
+  reg [2:0] \$441 ;
+  reg [2:0] \$442 ;
+  reg [2:0] \$443 ;
+  reg [2:0] \$444 ;
+  reg [2:0] \$445 ;
+  reg [2:0] \$446 ;
+  reg [2:0] \$447 ;
+  reg [2:0] \$448 ;
+  reg [2:0] \$449 ;
+  wire [1:0] \$45 ;
+  reg [2:0] \$450 ;
+  reg [2:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [2:0] \$453 ;
+  reg [2:0] \$454 ;
+  reg [2:0] \$455 ;
+  reg [2:0] \$456 ;
+  reg [2:0] \$457 ;
+  reg [2:0] \$458 ;
+  reg [2:0] \$459 ;
   wire [1:0] \$46 ;
+  reg [2:0] \$460 ;
+  reg [2:0] \$461 ;
+  reg [2:0] \$462 ;
+  reg [2:0] \$463 ;
+  reg [2:0] \$464 ;
+  reg [2:0] \$465 ;
+  reg [2:0] \$466 ;
+  reg [2:0] \$467 ;
+  reg [2:0] \$468 ;
+  reg [2:0] \$469 ;
   wire [1:0] \$47 ;
-  wire [2:0] \$48 ;
+  reg [2:0] \$470 ;
+  reg [2:0] \$471 ;
+  reg [2:0] \$472 ;
+  reg [2:0] \$473 ;
+  reg [2:0] \$474 ;
+  reg [2:0] \$475 ;
+  reg [2:0] \$476 ;
+  reg [2:0] \$477 ;
+  reg [2:0] \$478 ;
+  reg [2:0] \$479 ;
+  wire [1:0] \$48 ;
+  reg [2:0] \$480 ;
+  reg [2:0] \$481 ;
+  reg [2:0] \$482 ;
+  reg [2:0] \$483 ;
+  reg [2:0] \$484 ;
+  reg [2:0] \$485 ;
+  reg [2:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [2:0] \$488 ;
+  reg [2:0] \$489 ;
   wire [1:0] \$49 ;
+  reg [2:0] \$490 ;
+  reg [2:0] \$491 ;
+  reg [2:0] \$492 ;
+  reg [2:0] \$493 ;
+  reg [2:0] \$494 ;
+  reg [2:0] \$495 ;
+  reg [2:0] \$496 ;
+  reg [2:0] \$497 ;
+  reg [2:0] \$498 ;
+  reg [2:0] \$499 ;
   wire [1:0] \$5 ;
   wire [1:0] \$50 ;
-  wire [2:0] \$51 ;
+  reg [2:0] \$500 ;
+  reg [2:0] \$501 ;
+  reg [2:0] \$502 ;
+  reg [2:0] \$503 ;
+  reg [3:0] \$504 ;
+  reg [3:0] \$505 ;
+  reg [3:0] \$506 ;
+  reg [3:0] \$507 ;
+  reg [3:0] \$508 ;
+  reg [3:0] \$509 ;
+  wire [1:0] \$51 ;
+  reg [3:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [3:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [3:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg [3:0] \$519 ;
   wire [1:0] \$52 ;
+  reg [3:0] \$520 ;
+  reg [3:0] \$521 ;
+  reg [3:0] \$522 ;
+  reg [3:0] \$523 ;
+  reg [3:0] \$524 ;
+  reg [3:0] \$525 ;
+  reg [3:0] \$526 ;
+  reg [3:0] \$527 ;
+  reg [3:0] \$528 ;
+  reg [3:0] \$529 ;
   wire [1:0] \$53 ;
-  wire [2:0] \$54 ;
+  reg [3:0] \$530 ;
+  reg [3:0] \$531 ;
+  reg [3:0] \$532 ;
+  reg [3:0] \$533 ;
+  reg [3:0] \$534 ;
+  reg [3:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg [3:0] \$538 ;
+  reg [3:0] \$539 ;
+  wire [1:0] \$54 ;
+  reg [4:0] \$540 ;
+  reg [4:0] \$541 ;
+  reg [4:0] \$542 ;
+  reg [4:0] \$543 ;
+  reg [4:0] \$544 ;
+  reg [4:0] \$545 ;
+  reg [4:0] \$546 ;
+  reg [4:0] \$547 ;
+  reg [4:0] \$548 ;
+  reg [4:0] \$549 ;
   wire [1:0] \$55 ;
+  reg [4:0] \$550 ;
+  reg [4:0] \$551 ;
+  reg [4:0] \$552 ;
+  reg [4:0] \$553 ;
+  reg [4:0] \$554 ;
+  reg [4:0] \$555 ;
+  reg [4:0] \$556 ;
+  reg [4:0] \$557 ;
+  reg [5:0] \$558 ;
+  reg [5:0] \$559 ;
   wire [1:0] \$56 ;
-  wire [2:0] \$57 ;
+  reg [5:0] \$560 ;
+  reg [5:0] \$561 ;
+  reg [5:0] \$562 ;
+  reg [5:0] \$563 ;
+  reg [5:0] \$564 ;
+  reg [5:0] \$565 ;
+  reg [5:0] \$566 ;
+  reg [6:0] \$567 ;
+  reg [6:0] \$568 ;
+  reg [6:0] \$569 ;
+  wire [1:0] \$57 ;
+  reg [6:0] \$570 ;
+  reg [5:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [5:0] \$574 ;
+  reg [8:0] \$575 ;
+  reg [5:0] \$576 ;
+  reg [9:0] \$577 ;
   wire [1:0] \$58 ;
   wire [1:0] \$59 ;
-  wire [2:0] \$6 ;
-  wire [2:0] \$60 ;
+  wire [1:0] \$6 ;
+  wire [1:0] \$60 ;
   wire [1:0] \$61 ;
   wire [1:0] \$62 ;
-  wire [2:0] \$63 ;
+  wire [1:0] \$63 ;
   wire [1:0] \$64 ;
   wire [1:0] \$65 ;
-  wire [2:0] \$66 ;
+  wire [1:0] \$66 ;
   wire [1:0] \$67 ;
   wire [1:0] \$68 ;
-  wire [2:0] \$69 ;
+  wire [1:0] \$69 ;
   wire [1:0] \$7 ;
   wire [1:0] \$70 ;
   wire [1:0] \$71 ;
-  wire [2:0] \$72 ;
+  wire [1:0] \$72 ;
   wire [1:0] \$73 ;
   wire [1:0] \$74 ;
-  wire [2:0] \$75 ;
+  wire [1:0] \$75 ;
   wire [1:0] \$76 ;
   wire [1:0] \$77 ;
-  wire [2:0] \$78 ;
+  wire [1:0] \$78 ;
   wire [1:0] \$79 ;
   wire [1:0] \$8 ;
   wire [1:0] \$80 ;
-  wire [2:0] \$81 ;
+  wire [1:0] \$81 ;
   wire [1:0] \$82 ;
   wire [1:0] \$83 ;
-  wire [2:0] \$84 ;
+  wire [1:0] \$84 ;
   wire [1:0] \$85 ;
   wire [1:0] \$86 ;
-  wire [2:0] \$87 ;
+  wire [1:0] \$87 ;
   wire [1:0] \$88 ;
   wire [1:0] \$89 ;
-  wire [2:0] \$9 ;
-  wire [2:0] \$90 ;
+  wire [1:0] \$9 ;
+  wire [1:0] \$90 ;
   wire [1:0] \$91 ;
   wire [1:0] \$92 ;
-  wire [2:0] \$93 ;
+  wire [1:0] \$93 ;
   wire [1:0] \$94 ;
   wire [1:0] \$95 ;
-  wire [2:0] \$96 ;
+  wire [1:0] \$96 ;
   wire [1:0] \$97 ;
   wire [1:0] \$98 ;
-  wire [2:0] \$99 ;
+  wire [1:0] \$99 ;
   input clk;
   wire clk;
   input en;
@@ -7973,6 +11665,150 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   wire \i[98] ;
   wire \i[99] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_10 = 2'h0;
+  reg [1:0] l1_100 = 2'h0;
+  reg [1:0] l1_101 = 2'h0;
+  reg [1:0] l1_102 = 2'h0;
+  reg [1:0] l1_103 = 2'h0;
+  reg [1:0] l1_104 = 2'h0;
+  reg [1:0] l1_105 = 2'h0;
+  reg [1:0] l1_106 = 2'h0;
+  reg [1:0] l1_107 = 2'h0;
+  reg [1:0] l1_108 = 2'h0;
+  reg [1:0] l1_109 = 2'h0;
+  reg [1:0] l1_11 = 2'h0;
+  reg [1:0] l1_110 = 2'h0;
+  reg [1:0] l1_111 = 2'h0;
+  reg [1:0] l1_112 = 2'h0;
+  reg [1:0] l1_113 = 2'h0;
+  reg [1:0] l1_114 = 2'h0;
+  reg [1:0] l1_115 = 2'h0;
+  reg [1:0] l1_116 = 2'h0;
+  reg [1:0] l1_117 = 2'h0;
+  reg [1:0] l1_118 = 2'h0;
+  reg [1:0] l1_119 = 2'h0;
+  reg [1:0] l1_12 = 2'h0;
+  reg [1:0] l1_120 = 2'h0;
+  reg [1:0] l1_121 = 2'h0;
+  reg [1:0] l1_122 = 2'h0;
+  reg [1:0] l1_123 = 2'h0;
+  reg [1:0] l1_124 = 2'h0;
+  reg [1:0] l1_125 = 2'h0;
+  reg [1:0] l1_126 = 2'h0;
+  reg [1:0] l1_127 = 2'h0;
+  reg [1:0] l1_128 = 2'h0;
+  reg [1:0] l1_129 = 2'h0;
+  reg [1:0] l1_13 = 2'h0;
+  reg [1:0] l1_130 = 2'h0;
+  reg [1:0] l1_131 = 2'h0;
+  reg [1:0] l1_132 = 2'h0;
+  reg [1:0] l1_133 = 2'h0;
+  reg [1:0] l1_134 = 2'h0;
+  reg [1:0] l1_135 = 2'h0;
+  reg [1:0] l1_136 = 2'h0;
+  reg [1:0] l1_137 = 2'h0;
+  reg [1:0] l1_138 = 2'h0;
+  reg [1:0] l1_139 = 2'h0;
+  reg [1:0] l1_14 = 2'h0;
+  reg [1:0] l1_140 = 2'h0;
+  reg [1:0] l1_141 = 2'h0;
+  reg [1:0] l1_142 = 2'h0;
+  reg [1:0] l1_143 = 2'h0;
+  reg [1:0] l1_15 = 2'h0;
+  reg [1:0] l1_16 = 2'h0;
+  reg [1:0] l1_17 = 2'h0;
+  reg [1:0] l1_18 = 2'h0;
+  reg [1:0] l1_19 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_20 = 2'h0;
+  reg [1:0] l1_21 = 2'h0;
+  reg [1:0] l1_22 = 2'h0;
+  reg [1:0] l1_23 = 2'h0;
+  reg [1:0] l1_24 = 2'h0;
+  reg [1:0] l1_25 = 2'h0;
+  reg [1:0] l1_26 = 2'h0;
+  reg [1:0] l1_27 = 2'h0;
+  reg [1:0] l1_28 = 2'h0;
+  reg [1:0] l1_29 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_30 = 2'h0;
+  reg [1:0] l1_31 = 2'h0;
+  reg [1:0] l1_32 = 2'h0;
+  reg [1:0] l1_33 = 2'h0;
+  reg [1:0] l1_34 = 2'h0;
+  reg [1:0] l1_35 = 2'h0;
+  reg [1:0] l1_36 = 2'h0;
+  reg [1:0] l1_37 = 2'h0;
+  reg [1:0] l1_38 = 2'h0;
+  reg [1:0] l1_39 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_40 = 2'h0;
+  reg [1:0] l1_41 = 2'h0;
+  reg [1:0] l1_42 = 2'h0;
+  reg [1:0] l1_43 = 2'h0;
+  reg [1:0] l1_44 = 2'h0;
+  reg [1:0] l1_45 = 2'h0;
+  reg [1:0] l1_46 = 2'h0;
+  reg [1:0] l1_47 = 2'h0;
+  reg [1:0] l1_48 = 2'h0;
+  reg [1:0] l1_49 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_50 = 2'h0;
+  reg [1:0] l1_51 = 2'h0;
+  reg [1:0] l1_52 = 2'h0;
+  reg [1:0] l1_53 = 2'h0;
+  reg [1:0] l1_54 = 2'h0;
+  reg [1:0] l1_55 = 2'h0;
+  reg [1:0] l1_56 = 2'h0;
+  reg [1:0] l1_57 = 2'h0;
+  reg [1:0] l1_58 = 2'h0;
+  reg [1:0] l1_59 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_60 = 2'h0;
+  reg [1:0] l1_61 = 2'h0;
+  reg [1:0] l1_62 = 2'h0;
+  reg [1:0] l1_63 = 2'h0;
+  reg [1:0] l1_64 = 2'h0;
+  reg [1:0] l1_65 = 2'h0;
+  reg [1:0] l1_66 = 2'h0;
+  reg [1:0] l1_67 = 2'h0;
+  reg [1:0] l1_68 = 2'h0;
+  reg [1:0] l1_69 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
+  reg [1:0] l1_70 = 2'h0;
+  reg [1:0] l1_71 = 2'h0;
+  reg [1:0] l1_72 = 2'h0;
+  reg [1:0] l1_73 = 2'h0;
+  reg [1:0] l1_74 = 2'h0;
+  reg [1:0] l1_75 = 2'h0;
+  reg [1:0] l1_76 = 2'h0;
+  reg [1:0] l1_77 = 2'h0;
+  reg [1:0] l1_78 = 2'h0;
+  reg [1:0] l1_79 = 2'h0;
+  reg [1:0] l1_8 = 2'h0;
+  reg [1:0] l1_80 = 2'h0;
+  reg [1:0] l1_81 = 2'h0;
+  reg [1:0] l1_82 = 2'h0;
+  reg [1:0] l1_83 = 2'h0;
+  reg [1:0] l1_84 = 2'h0;
+  reg [1:0] l1_85 = 2'h0;
+  reg [1:0] l1_86 = 2'h0;
+  reg [1:0] l1_87 = 2'h0;
+  reg [1:0] l1_88 = 2'h0;
+  reg [1:0] l1_89 = 2'h0;
+  reg [1:0] l1_9 = 2'h0;
+  reg [1:0] l1_90 = 2'h0;
+  reg [1:0] l1_91 = 2'h0;
+  reg [1:0] l1_92 = 2'h0;
+  reg [1:0] l1_93 = 2'h0;
+  reg [1:0] l1_94 = 2'h0;
+  reg [1:0] l1_95 = 2'h0;
+  reg [1:0] l1_96 = 2'h0;
+  reg [1:0] l1_97 = 2'h0;
+  reg [1:0] l1_98 = 2'h0;
+  reg [1:0] l1_99 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_10 = 3'h0;
@@ -8045,6 +11881,42 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   reg [2:0] l2_71 = 3'h0;
   reg [2:0] l2_8 = 3'h0;
   reg [2:0] l2_9 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
+  reg [3:0] l3_10 = 4'h0;
+  reg [3:0] l3_11 = 4'h0;
+  reg [3:0] l3_12 = 4'h0;
+  reg [3:0] l3_13 = 4'h0;
+  reg [3:0] l3_14 = 4'h0;
+  reg [3:0] l3_15 = 4'h0;
+  reg [3:0] l3_16 = 4'h0;
+  reg [3:0] l3_17 = 4'h0;
+  reg [3:0] l3_18 = 4'h0;
+  reg [3:0] l3_19 = 4'h0;
+  reg [3:0] l3_2 = 4'h0;
+  reg [3:0] l3_20 = 4'h0;
+  reg [3:0] l3_21 = 4'h0;
+  reg [3:0] l3_22 = 4'h0;
+  reg [3:0] l3_23 = 4'h0;
+  reg [3:0] l3_24 = 4'h0;
+  reg [3:0] l3_25 = 4'h0;
+  reg [3:0] l3_26 = 4'h0;
+  reg [3:0] l3_27 = 4'h0;
+  reg [3:0] l3_28 = 4'h0;
+  reg [3:0] l3_29 = 4'h0;
+  reg [3:0] l3_3 = 4'h0;
+  reg [3:0] l3_30 = 4'h0;
+  reg [3:0] l3_31 = 4'h0;
+  reg [3:0] l3_32 = 4'h0;
+  reg [3:0] l3_33 = 4'h0;
+  reg [3:0] l3_34 = 4'h0;
+  reg [3:0] l3_35 = 4'h0;
+  reg [3:0] l3_4 = 4'h0;
+  reg [3:0] l3_5 = 4'h0;
+  reg [3:0] l3_6 = 4'h0;
+  reg [3:0] l3_7 = 4'h0;
+  reg [3:0] l3_8 = 4'h0;
+  reg [3:0] l3_9 = 4'h0;
   reg [4:0] l4_0 = 5'h00;
   reg [4:0] l4_1 = 5'h00;
   reg [4:0] l4_10 = 5'h00;
@@ -8063,1478 +11935,3794 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   reg [4:0] l4_7 = 5'h00;
   reg [4:0] l4_8 = 5'h00;
   reg [4:0] l4_9 = 5'h00;
+  reg [5:0] l5_0 = 6'h00;
+  reg [5:0] l5_1 = 6'h00;
+  reg [5:0] l5_2 = 6'h00;
+  reg [5:0] l5_3 = 6'h00;
+  reg [5:0] l5_4 = 6'h00;
+  reg [5:0] l5_5 = 6'h00;
+  reg [5:0] l5_6 = 6'h00;
+  reg [5:0] l5_7 = 6'h00;
+  reg [5:0] l5_8 = 6'h00;
   reg [6:0] l6_0 = 7'h00;
   reg [6:0] l6_1 = 7'h00;
   reg [6:0] l6_2 = 7'h00;
   reg [6:0] l6_3 = 7'h00;
   reg [5:0] l6_4 = 6'h00;
+  reg [7:0] l7_0 = 8'h00;
+  reg [7:0] l7_1 = 8'h00;
+  reg [5:0] l7_2 = 6'h00;
   reg [8:0] l8_0 = 9'h000;
   reg [5:0] l8_1 = 6'h00;
   output [9:0] o;
   reg [9:0] o = 10'h000;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_67 <= \$355 ;
+  always @(posedge clk)
+    l1_68 <= \$356 ;
+  always @(posedge clk)
+    l1_69 <= \$357 ;
+  always @(posedge clk)
+    l1_70 <= \$358 ;
+  always @(posedge clk)
+    l1_71 <= \$359 ;
+  always @(posedge clk)
+    l1_72 <= \$360 ;
+  always @(posedge clk)
+    l1_73 <= \$361 ;
+  always @(posedge clk)
+    l1_74 <= \$362 ;
+  always @(posedge clk)
+    l1_75 <= \$363 ;
+  always @(posedge clk)
+    l1_76 <= \$364 ;
+  always @(posedge clk)
+    l1_77 <= \$365 ;
+  always @(posedge clk)
+    l1_78 <= \$366 ;
+  always @(posedge clk)
+    l1_79 <= \$367 ;
+  always @(posedge clk)
+    l1_80 <= \$368 ;
+  always @(posedge clk)
+    l1_81 <= \$369 ;
+  always @(posedge clk)
+    l1_82 <= \$370 ;
+  always @(posedge clk)
+    l1_83 <= \$371 ;
+  always @(posedge clk)
+    l1_84 <= \$372 ;
+  always @(posedge clk)
+    l1_85 <= \$373 ;
+  always @(posedge clk)
+    l1_86 <= \$374 ;
+  always @(posedge clk)
+    l1_87 <= \$375 ;
+  always @(posedge clk)
+    l1_88 <= \$376 ;
+  always @(posedge clk)
+    l1_89 <= \$377 ;
+  always @(posedge clk)
+    l1_90 <= \$378 ;
+  always @(posedge clk)
+    l1_91 <= \$379 ;
+  always @(posedge clk)
+    l1_92 <= \$380 ;
+  always @(posedge clk)
+    l1_93 <= \$381 ;
+  always @(posedge clk)
+    l1_94 <= \$382 ;
+  always @(posedge clk)
+    l1_95 <= \$383 ;
+  always @(posedge clk)
+    l1_96 <= \$384 ;
+  always @(posedge clk)
+    l1_97 <= \$385 ;
+  always @(posedge clk)
+    l1_98 <= \$386 ;
+  always @(posedge clk)
+    l1_99 <= \$387 ;
+  always @(posedge clk)
+    l1_100 <= \$388 ;
+  always @(posedge clk)
+    l1_101 <= \$389 ;
+  always @(posedge clk)
+    l1_102 <= \$390 ;
+  always @(posedge clk)
+    l1_103 <= \$391 ;
+  always @(posedge clk)
+    l1_104 <= \$392 ;
+  always @(posedge clk)
+    l1_105 <= \$393 ;
+  always @(posedge clk)
+    l1_106 <= \$394 ;
+  always @(posedge clk)
+    l1_107 <= \$395 ;
+  always @(posedge clk)
+    l1_108 <= \$396 ;
+  always @(posedge clk)
+    l1_109 <= \$397 ;
+  always @(posedge clk)
+    l1_110 <= \$398 ;
+  always @(posedge clk)
+    l1_111 <= \$399 ;
+  always @(posedge clk)
+    l1_112 <= \$400 ;
+  always @(posedge clk)
+    l1_113 <= \$401 ;
+  always @(posedge clk)
+    l1_114 <= \$402 ;
+  always @(posedge clk)
+    l1_115 <= \$403 ;
+  always @(posedge clk)
+    l1_116 <= \$404 ;
+  always @(posedge clk)
+    l1_117 <= \$405 ;
+  always @(posedge clk)
+    l1_118 <= \$406 ;
+  always @(posedge clk)
+    l1_119 <= \$407 ;
+  always @(posedge clk)
+    l1_120 <= \$408 ;
+  always @(posedge clk)
+    l1_121 <= \$409 ;
+  always @(posedge clk)
+    l1_122 <= \$410 ;
+  always @(posedge clk)
+    l1_123 <= \$411 ;
+  always @(posedge clk)
+    l1_124 <= \$412 ;
+  always @(posedge clk)
+    l1_125 <= \$413 ;
+  always @(posedge clk)
+    l1_126 <= \$414 ;
+  always @(posedge clk)
+    l1_127 <= \$415 ;
+  always @(posedge clk)
+    l1_128 <= \$416 ;
+  always @(posedge clk)
+    l1_129 <= \$417 ;
+  always @(posedge clk)
+    l1_130 <= \$418 ;
+  always @(posedge clk)
+    l1_131 <= \$419 ;
+  always @(posedge clk)
+    l1_132 <= \$420 ;
+  always @(posedge clk)
+    l1_133 <= \$421 ;
+  always @(posedge clk)
+    l1_134 <= \$422 ;
+  always @(posedge clk)
+    l1_135 <= \$423 ;
+  always @(posedge clk)
+    l1_136 <= \$424 ;
+  always @(posedge clk)
+    l1_137 <= \$425 ;
+  always @(posedge clk)
+    l1_138 <= \$426 ;
+  always @(posedge clk)
+    l1_139 <= \$427 ;
+  always @(posedge clk)
+    l1_140 <= \$428 ;
+  always @(posedge clk)
+    l1_141 <= \$429 ;
+  always @(posedge clk)
+    l1_142 <= \$430 ;
+  always @(posedge clk)
+    l1_143 <= \$431 ;
+  always @(posedge clk)
+    l2_0 <= \$432 ;
+  always @(posedge clk)
+    l2_1 <= \$433 ;
+  always @(posedge clk)
+    l2_2 <= \$434 ;
+  always @(posedge clk)
+    l2_3 <= \$435 ;
+  always @(posedge clk)
+    l2_4 <= \$436 ;
+  always @(posedge clk)
+    l2_5 <= \$437 ;
+  always @(posedge clk)
+    l2_6 <= \$438 ;
+  always @(posedge clk)
+    l2_7 <= \$439 ;
+  always @(posedge clk)
+    l2_8 <= \$440 ;
+  always @(posedge clk)
+    l2_9 <= \$441 ;
+  always @(posedge clk)
+    l2_10 <= \$442 ;
+  always @(posedge clk)
+    l2_11 <= \$443 ;
+  always @(posedge clk)
+    l2_12 <= \$444 ;
+  always @(posedge clk)
+    l2_13 <= \$445 ;
+  always @(posedge clk)
+    l2_14 <= \$446 ;
+  always @(posedge clk)
+    l2_15 <= \$447 ;
+  always @(posedge clk)
+    l2_16 <= \$448 ;
+  always @(posedge clk)
+    l2_17 <= \$449 ;
+  always @(posedge clk)
+    l2_18 <= \$450 ;
+  always @(posedge clk)
+    l2_19 <= \$451 ;
+  always @(posedge clk)
+    l2_20 <= \$452 ;
+  always @(posedge clk)
+    l2_21 <= \$453 ;
+  always @(posedge clk)
+    l2_22 <= \$454 ;
+  always @(posedge clk)
+    l2_23 <= \$455 ;
+  always @(posedge clk)
+    l2_24 <= \$456 ;
+  always @(posedge clk)
+    l2_25 <= \$457 ;
+  always @(posedge clk)
+    l2_26 <= \$458 ;
+  always @(posedge clk)
+    l2_27 <= \$459 ;
+  always @(posedge clk)
+    l2_28 <= \$460 ;
+  always @(posedge clk)
+    l2_29 <= \$461 ;
+  always @(posedge clk)
+    l2_30 <= \$462 ;
+  always @(posedge clk)
+    l2_31 <= \$463 ;
+  always @(posedge clk)
+    l2_32 <= \$464 ;
+  always @(posedge clk)
+    l2_33 <= \$465 ;
+  always @(posedge clk)
+    l2_34 <= \$466 ;
+  always @(posedge clk)
+    l2_35 <= \$467 ;
+  always @(posedge clk)
+    l2_36 <= \$468 ;
+  always @(posedge clk)
+    l2_37 <= \$469 ;
+  always @(posedge clk)
+    l2_38 <= \$470 ;
+  always @(posedge clk)
+    l2_39 <= \$471 ;
+  always @(posedge clk)
+    l2_40 <= \$472 ;
+  always @(posedge clk)
+    l2_41 <= \$473 ;
+  always @(posedge clk)
+    l2_42 <= \$474 ;
+  always @(posedge clk)
+    l2_43 <= \$475 ;
+  always @(posedge clk)
+    l2_44 <= \$476 ;
+  always @(posedge clk)
+    l2_45 <= \$477 ;
+  always @(posedge clk)
+    l2_46 <= \$478 ;
+  always @(posedge clk)
+    l2_47 <= \$479 ;
+  always @(posedge clk)
+    l2_48 <= \$480 ;
+  always @(posedge clk)
+    l2_49 <= \$481 ;
+  always @(posedge clk)
+    l2_50 <= \$482 ;
+  always @(posedge clk)
+    l2_51 <= \$483 ;
+  always @(posedge clk)
+    l2_52 <= \$484 ;
+  always @(posedge clk)
+    l2_53 <= \$485 ;
+  always @(posedge clk)
+    l2_54 <= \$486 ;
+  always @(posedge clk)
+    l2_55 <= \$487 ;
+  always @(posedge clk)
+    l2_56 <= \$488 ;
+  always @(posedge clk)
+    l2_57 <= \$489 ;
+  always @(posedge clk)
+    l2_58 <= \$490 ;
+  always @(posedge clk)
+    l2_59 <= \$491 ;
+  always @(posedge clk)
+    l2_60 <= \$492 ;
+  always @(posedge clk)
+    l2_61 <= \$493 ;
+  always @(posedge clk)
+    l2_62 <= \$494 ;
+  always @(posedge clk)
+    l2_63 <= \$495 ;
+  always @(posedge clk)
+    l2_64 <= \$496 ;
+  always @(posedge clk)
+    l2_65 <= \$497 ;
+  always @(posedge clk)
+    l2_66 <= \$498 ;
+  always @(posedge clk)
+    l2_67 <= \$499 ;
+  always @(posedge clk)
+    l2_68 <= \$500 ;
+  always @(posedge clk)
+    l2_69 <= \$501 ;
+  always @(posedge clk)
+    l2_70 <= \$502 ;
+  always @(posedge clk)
+    l2_71 <= \$503 ;
+  always @(posedge clk)
+    l3_0 <= \$504 ;
+  always @(posedge clk)
+    l3_1 <= \$505 ;
+  always @(posedge clk)
+    l3_2 <= \$506 ;
+  always @(posedge clk)
+    l3_3 <= \$507 ;
+  always @(posedge clk)
+    l3_4 <= \$508 ;
+  always @(posedge clk)
+    l3_5 <= \$509 ;
+  always @(posedge clk)
+    l3_6 <= \$510 ;
+  always @(posedge clk)
+    l3_7 <= \$511 ;
+  always @(posedge clk)
+    l3_8 <= \$512 ;
+  always @(posedge clk)
+    l3_9 <= \$513 ;
+  always @(posedge clk)
+    l3_10 <= \$514 ;
+  always @(posedge clk)
+    l3_11 <= \$515 ;
+  always @(posedge clk)
+    l3_12 <= \$516 ;
+  always @(posedge clk)
+    l3_13 <= \$517 ;
+  always @(posedge clk)
+    l3_14 <= \$518 ;
+  always @(posedge clk)
+    l3_15 <= \$519 ;
+  always @(posedge clk)
+    l3_16 <= \$520 ;
+  always @(posedge clk)
+    l3_17 <= \$521 ;
+  always @(posedge clk)
+    l3_18 <= \$522 ;
+  always @(posedge clk)
+    l3_19 <= \$523 ;
+  always @(posedge clk)
+    l3_20 <= \$524 ;
+  always @(posedge clk)
+    l3_21 <= \$525 ;
+  always @(posedge clk)
+    l3_22 <= \$526 ;
+  always @(posedge clk)
+    l3_23 <= \$527 ;
+  always @(posedge clk)
+    l3_24 <= \$528 ;
+  always @(posedge clk)
+    l3_25 <= \$529 ;
+  always @(posedge clk)
+    l3_26 <= \$530 ;
+  always @(posedge clk)
+    l3_27 <= \$531 ;
+  always @(posedge clk)
+    l3_28 <= \$532 ;
+  always @(posedge clk)
+    l3_29 <= \$533 ;
+  always @(posedge clk)
+    l3_30 <= \$534 ;
+  always @(posedge clk)
+    l3_31 <= \$535 ;
+  always @(posedge clk)
+    l3_32 <= \$536 ;
+  always @(posedge clk)
+    l3_33 <= \$537 ;
+  always @(posedge clk)
+    l3_34 <= \$538 ;
+  always @(posedge clk)
+    l3_35 <= \$539 ;
+  always @(posedge clk)
+    l4_0 <= \$540 ;
+  always @(posedge clk)
+    l4_1 <= \$541 ;
+  always @(posedge clk)
+    l4_2 <= \$542 ;
+  always @(posedge clk)
+    l4_3 <= \$543 ;
+  always @(posedge clk)
+    l4_4 <= \$544 ;
+  always @(posedge clk)
+    l4_5 <= \$545 ;
+  always @(posedge clk)
+    l4_6 <= \$546 ;
+  always @(posedge clk)
+    l4_7 <= \$547 ;
+  always @(posedge clk)
+    l4_8 <= \$548 ;
+  always @(posedge clk)
+    l4_9 <= \$549 ;
+  always @(posedge clk)
+    l4_10 <= \$550 ;
+  always @(posedge clk)
+    l4_11 <= \$551 ;
+  always @(posedge clk)
+    l4_12 <= \$552 ;
+  always @(posedge clk)
+    l4_13 <= \$553 ;
+  always @(posedge clk)
+    l4_14 <= \$554 ;
+  always @(posedge clk)
+    l4_15 <= \$555 ;
+  always @(posedge clk)
+    l4_16 <= \$556 ;
+  always @(posedge clk)
+    l4_17 <= \$557 ;
+  always @(posedge clk)
+    l5_0 <= \$558 ;
+  always @(posedge clk)
+    l5_1 <= \$559 ;
+  always @(posedge clk)
+    l5_2 <= \$560 ;
+  always @(posedge clk)
+    l5_3 <= \$561 ;
+  always @(posedge clk)
+    l5_4 <= \$562 ;
+  always @(posedge clk)
+    l5_5 <= \$563 ;
+  always @(posedge clk)
+    l5_6 <= \$564 ;
+  always @(posedge clk)
+    l5_7 <= \$565 ;
+  always @(posedge clk)
+    l5_8 <= \$566 ;
+  always @(posedge clk)
+    l6_0 <= \$567 ;
+  always @(posedge clk)
+    l6_1 <= \$568 ;
+  always @(posedge clk)
+    l6_2 <= \$569 ;
+  always @(posedge clk)
+    l6_3 <= \$570 ;
+  always @(posedge clk)
+    l6_4 <= \$571 ;
+  always @(posedge clk)
+    l7_0 <= \$572 ;
+  always @(posedge clk)
+    l7_1 <= \$573 ;
+  always @(posedge clk)
+    l7_2 <= \$574 ;
+  always @(posedge clk)
+    l8_0 <= \$575 ;
+  always @(posedge clk)
+    l8_1 <= \$576 ;
+  always @(posedge clk)
+    o <= \$577 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
-  assign \$13  = i[16] + i[17];
-  assign \$14  = i[18] + i[19];
-  assign \$15  = \$13  + \$14 ;
-  assign \$16  = i[20] + i[21];
-  assign \$17  = i[22] + i[23];
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = i[24] + i[25];
-  assign \$20  = i[26] + i[27];
-  assign \$21  = \$19  + \$20 ;
-  assign \$22  = i[28] + i[29];
-  assign \$23  = i[30] + i[31];
-  assign \$24  = \$22  + \$23 ;
-  assign \$25  = i[32] + i[33];
-  assign \$26  = i[34] + i[35];
-  assign \$27  = \$25  + \$26 ;
-  assign \$28  = i[36] + i[37];
-  assign \$29  = i[38] + i[39];
-  assign \$30  = \$28  + \$29 ;
-  assign \$31  = i[40] + i[41];
-  assign \$32  = i[42] + i[43];
-  assign \$33  = \$31  + \$32 ;
-  assign \$34  = i[44] + i[45];
-  assign \$35  = i[46] + i[47];
-  assign \$36  = \$34  + \$35 ;
-  assign \$37  = i[48] + i[49];
-  assign \$38  = i[50] + i[51];
-  assign \$39  = \$37  + \$38 ;
-  assign \$40  = i[52] + i[53];
-  assign \$41  = i[54] + i[55];
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = i[56] + i[57];
-  assign \$44  = i[58] + i[59];
-  assign \$45  = \$43  + \$44 ;
-  assign \$46  = i[60] + i[61];
-  assign \$47  = i[62] + i[63];
-  assign \$48  = \$46  + \$47 ;
-  assign \$49  = i[64] + i[65];
-  assign \$50  = i[66] + i[67];
-  assign \$51  = \$49  + \$50 ;
-  assign \$52  = i[68] + i[69];
-  assign \$53  = i[70] + i[71];
-  assign \$54  = \$52  + \$53 ;
-  assign \$55  = i[72] + i[73];
-  assign \$56  = i[74] + i[75];
-  assign \$57  = \$55  + \$56 ;
-  assign \$58  = i[76] + i[77];
-  assign \$59  = i[78] + i[79];
-  assign \$60  = \$58  + \$59 ;
-  assign \$61  = i[80] + i[81];
-  assign \$62  = i[82] + i[83];
-  assign \$63  = \$61  + \$62 ;
-  assign \$64  = i[84] + i[85];
-  assign \$65  = i[86] + i[87];
-  assign \$66  = \$64  + \$65 ;
-  assign \$67  = i[88] + i[89];
-  assign \$68  = i[90] + i[91];
-  assign \$69  = \$67  + \$68 ;
-  assign \$70  = i[92] + i[93];
-  assign \$71  = i[94] + i[95];
-  assign \$72  = \$70  + \$71 ;
-  assign \$73  = i[96] + i[97];
-  assign \$74  = i[98] + i[99];
-  assign \$75  = \$73  + \$74 ;
-  assign \$76  = i[100] + i[101];
-  assign \$77  = i[102] + i[103];
-  assign \$78  = \$76  + \$77 ;
-  assign \$79  = i[104] + i[105];
-  assign \$80  = i[106] + i[107];
-  assign \$81  = \$79  + \$80 ;
-  assign \$82  = i[108] + i[109];
-  assign \$83  = i[110] + i[111];
-  assign \$84  = \$82  + \$83 ;
-  assign \$85  = i[112] + i[113];
-  assign \$86  = i[114] + i[115];
-  assign \$87  = \$85  + \$86 ;
-  assign \$88  = i[116] + i[117];
-  assign \$89  = i[118] + i[119];
-  assign \$90  = \$88  + \$89 ;
-  assign \$91  = i[120] + i[121];
-  assign \$92  = i[122] + i[123];
-  assign \$93  = \$91  + \$92 ;
-  assign \$94  = i[124] + i[125];
-  assign \$95  = i[126] + i[127];
-  assign \$96  = \$94  + \$95 ;
-  assign \$97  = i[128] + i[129];
-  assign \$98  = i[130] + i[131];
-  assign \$99  = \$97  + \$98 ;
-  assign \$100  = i[132] + i[133];
-  assign \$101  = i[134] + i[135];
-  assign \$102  = \$100  + \$101 ;
-  assign \$103  = i[136] + i[137];
-  assign \$104  = i[138] + i[139];
-  assign \$105  = \$103  + \$104 ;
-  assign \$106  = i[140] + i[141];
-  assign \$107  = i[142] + i[143];
-  assign \$108  = \$106  + \$107 ;
-  assign \$109  = i[144] + i[145];
-  assign \$110  = i[146] + i[147];
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = i[148] + i[149];
-  assign \$113  = i[150] + i[151];
-  assign \$114  = \$112  + \$113 ;
-  assign \$115  = i[152] + i[153];
-  assign \$116  = i[154] + i[155];
-  assign \$117  = \$115  + \$116 ;
-  assign \$118  = i[156] + i[157];
-  assign \$119  = i[158] + i[159];
-  assign \$120  = \$118  + \$119 ;
-  assign \$121  = i[160] + i[161];
-  assign \$122  = i[162] + i[163];
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = i[164] + i[165];
-  assign \$125  = i[166] + i[167];
-  assign \$126  = \$124  + \$125 ;
-  assign \$127  = i[168] + i[169];
-  assign \$128  = i[170] + i[171];
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = i[172] + i[173];
-  assign \$131  = i[174] + i[175];
-  assign \$132  = \$130  + \$131 ;
-  assign \$133  = i[176] + i[177];
-  assign \$134  = i[178] + i[179];
-  assign \$135  = \$133  + \$134 ;
-  assign \$136  = i[180] + i[181];
-  assign \$137  = i[182] + i[183];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = i[184] + i[185];
-  assign \$140  = i[186] + i[187];
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = i[188] + i[189];
-  assign \$143  = i[190] + i[191];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = i[192] + i[193];
-  assign \$146  = i[194] + i[195];
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = i[196] + i[197];
-  assign \$149  = i[198] + i[199];
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = i[200] + i[201];
-  assign \$152  = i[202] + i[203];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = i[204] + i[205];
-  assign \$155  = i[206] + i[207];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = i[208] + i[209];
-  assign \$158  = i[210] + i[211];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = i[212] + i[213];
-  assign \$161  = i[214] + i[215];
-  assign \$162  = \$160  + \$161 ;
-  assign \$163  = i[216] + i[217];
-  assign \$164  = i[218] + i[219];
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = i[220] + i[221];
-  assign \$167  = i[222] + i[223];
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = i[224] + i[225];
-  assign \$170  = i[226] + i[227];
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = i[228] + i[229];
-  assign \$173  = i[230] + i[231];
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = i[232] + i[233];
-  assign \$176  = i[234] + i[235];
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = i[236] + i[237];
-  assign \$179  = i[238] + i[239];
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = i[240] + i[241];
-  assign \$182  = i[242] + i[243];
-  assign \$183  = \$181  + \$182 ;
-  assign \$184  = i[244] + i[245];
-  assign \$185  = i[246] + i[247];
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = i[248] + i[249];
-  assign \$188  = i[250] + i[251];
-  assign \$189  = \$187  + \$188 ;
-  assign \$190  = i[252] + i[253];
-  assign \$191  = i[254] + i[255];
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = i[256] + i[257];
-  assign \$194  = i[258] + i[259];
-  assign \$195  = \$193  + \$194 ;
-  assign \$196  = i[260] + i[261];
-  assign \$197  = i[262] + i[263];
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = i[264] + i[265];
-  assign \$200  = i[266] + i[267];
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = i[268] + i[269];
-  assign \$203  = i[270] + i[271];
-  assign \$204  = \$202  + \$203 ;
-  assign \$205  = i[272] + i[273];
-  assign \$206  = i[274] + i[275];
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = i[276] + i[277];
-  assign \$209  = i[278] + i[279];
-  assign \$210  = \$208  + \$209 ;
-  assign \$211  = i[280] + i[281];
-  assign \$212  = i[282] + i[283];
-  assign \$213  = \$211  + \$212 ;
-  assign \$214  = i[284] + i[285];
-  assign \$215  = i[286] + i[287];
-  assign \$216  = \$214  + \$215 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = i[16] + i[17];
+  assign \$10  = i[18] + i[19];
+  assign \$11  = i[20] + i[21];
+  assign \$12  = i[22] + i[23];
+  assign \$13  = i[24] + i[25];
+  assign \$14  = i[26] + i[27];
+  assign \$15  = i[28] + i[29];
+  assign \$16  = i[30] + i[31];
+  assign \$17  = i[32] + i[33];
+  assign \$18  = i[34] + i[35];
+  assign \$19  = i[36] + i[37];
+  assign \$20  = i[38] + i[39];
+  assign \$21  = i[40] + i[41];
+  assign \$22  = i[42] + i[43];
+  assign \$23  = i[44] + i[45];
+  assign \$24  = i[46] + i[47];
+  assign \$25  = i[48] + i[49];
+  assign \$26  = i[50] + i[51];
+  assign \$27  = i[52] + i[53];
+  assign \$28  = i[54] + i[55];
+  assign \$29  = i[56] + i[57];
+  assign \$30  = i[58] + i[59];
+  assign \$31  = i[60] + i[61];
+  assign \$32  = i[62] + i[63];
+  assign \$33  = i[64] + i[65];
+  assign \$34  = i[66] + i[67];
+  assign \$35  = i[68] + i[69];
+  assign \$36  = i[70] + i[71];
+  assign \$37  = i[72] + i[73];
+  assign \$38  = i[74] + i[75];
+  assign \$39  = i[76] + i[77];
+  assign \$40  = i[78] + i[79];
+  assign \$41  = i[80] + i[81];
+  assign \$42  = i[82] + i[83];
+  assign \$43  = i[84] + i[85];
+  assign \$44  = i[86] + i[87];
+  assign \$45  = i[88] + i[89];
+  assign \$46  = i[90] + i[91];
+  assign \$47  = i[92] + i[93];
+  assign \$48  = i[94] + i[95];
+  assign \$49  = i[96] + i[97];
+  assign \$50  = i[98] + i[99];
+  assign \$51  = i[100] + i[101];
+  assign \$52  = i[102] + i[103];
+  assign \$53  = i[104] + i[105];
+  assign \$54  = i[106] + i[107];
+  assign \$55  = i[108] + i[109];
+  assign \$56  = i[110] + i[111];
+  assign \$57  = i[112] + i[113];
+  assign \$58  = i[114] + i[115];
+  assign \$59  = i[116] + i[117];
+  assign \$60  = i[118] + i[119];
+  assign \$61  = i[120] + i[121];
+  assign \$62  = i[122] + i[123];
+  assign \$63  = i[124] + i[125];
+  assign \$64  = i[126] + i[127];
+  assign \$65  = i[128] + i[129];
+  assign \$66  = i[130] + i[131];
+  assign \$67  = i[132] + i[133];
+  assign \$68  = i[134] + i[135];
+  assign \$69  = i[136] + i[137];
+  assign \$70  = i[138] + i[139];
+  assign \$71  = i[140] + i[141];
+  assign \$72  = i[142] + i[143];
+  assign \$73  = i[144] + i[145];
+  assign \$74  = i[146] + i[147];
+  assign \$75  = i[148] + i[149];
+  assign \$76  = i[150] + i[151];
+  assign \$77  = i[152] + i[153];
+  assign \$78  = i[154] + i[155];
+  assign \$79  = i[156] + i[157];
+  assign \$80  = i[158] + i[159];
+  assign \$81  = i[160] + i[161];
+  assign \$82  = i[162] + i[163];
+  assign \$83  = i[164] + i[165];
+  assign \$84  = i[166] + i[167];
+  assign \$85  = i[168] + i[169];
+  assign \$86  = i[170] + i[171];
+  assign \$87  = i[172] + i[173];
+  assign \$88  = i[174] + i[175];
+  assign \$89  = i[176] + i[177];
+  assign \$90  = i[178] + i[179];
+  assign \$91  = i[180] + i[181];
+  assign \$92  = i[182] + i[183];
+  assign \$93  = i[184] + i[185];
+  assign \$94  = i[186] + i[187];
+  assign \$95  = i[188] + i[189];
+  assign \$96  = i[190] + i[191];
+  assign \$97  = i[192] + i[193];
+  assign \$98  = i[194] + i[195];
+  assign \$99  = i[196] + i[197];
+  assign \$100  = i[198] + i[199];
+  assign \$101  = i[200] + i[201];
+  assign \$102  = i[202] + i[203];
+  assign \$103  = i[204] + i[205];
+  assign \$104  = i[206] + i[207];
+  assign \$105  = i[208] + i[209];
+  assign \$106  = i[210] + i[211];
+  assign \$107  = i[212] + i[213];
+  assign \$108  = i[214] + i[215];
+  assign \$109  = i[216] + i[217];
+  assign \$110  = i[218] + i[219];
+  assign \$111  = i[220] + i[221];
+  assign \$112  = i[222] + i[223];
+  assign \$113  = i[224] + i[225];
+  assign \$114  = i[226] + i[227];
+  assign \$115  = i[228] + i[229];
+  assign \$116  = i[230] + i[231];
+  assign \$117  = i[232] + i[233];
+  assign \$118  = i[234] + i[235];
+  assign \$119  = i[236] + i[237];
+  assign \$120  = i[238] + i[239];
+  assign \$121  = i[240] + i[241];
+  assign \$122  = i[242] + i[243];
+  assign \$123  = i[244] + i[245];
+  assign \$124  = i[246] + i[247];
+  assign \$125  = i[248] + i[249];
+  assign \$126  = i[250] + i[251];
+  assign \$127  = i[252] + i[253];
+  assign \$128  = i[254] + i[255];
+  assign \$129  = i[256] + i[257];
+  assign \$130  = i[258] + i[259];
+  assign \$131  = i[260] + i[261];
+  assign \$132  = i[262] + i[263];
+  assign \$133  = i[264] + i[265];
+  assign \$134  = i[266] + i[267];
+  assign \$135  = i[268] + i[269];
+  assign \$136  = i[270] + i[271];
+  assign \$137  = i[272] + i[273];
+  assign \$138  = i[274] + i[275];
+  assign \$139  = i[276] + i[277];
+  assign \$140  = i[278] + i[279];
+  assign \$141  = i[280] + i[281];
+  assign \$142  = i[282] + i[283];
+  assign \$143  = i[284] + i[285];
+  assign \$144  = i[286] + i[287];
+  assign \$145  = l1_0 + l1_1;
+  assign \$146  = l1_2 + l1_3;
+  assign \$147  = l1_4 + l1_5;
+  assign \$148  = l1_6 + l1_7;
+  assign \$149  = l1_8 + l1_9;
+  assign \$150  = l1_10 + l1_11;
+  assign \$151  = l1_12 + l1_13;
+  assign \$152  = l1_14 + l1_15;
+  assign \$153  = l1_16 + l1_17;
+  assign \$154  = l1_18 + l1_19;
+  assign \$155  = l1_20 + l1_21;
+  assign \$156  = l1_22 + l1_23;
+  assign \$157  = l1_24 + l1_25;
+  assign \$158  = l1_26 + l1_27;
+  assign \$159  = l1_28 + l1_29;
+  assign \$160  = l1_30 + l1_31;
+  assign \$161  = l1_32 + l1_33;
+  assign \$162  = l1_34 + l1_35;
+  assign \$163  = l1_36 + l1_37;
+  assign \$164  = l1_38 + l1_39;
+  assign \$165  = l1_40 + l1_41;
+  assign \$166  = l1_42 + l1_43;
+  assign \$167  = l1_44 + l1_45;
+  assign \$168  = l1_46 + l1_47;
+  assign \$169  = l1_48 + l1_49;
+  assign \$170  = l1_50 + l1_51;
+  assign \$171  = l1_52 + l1_53;
+  assign \$172  = l1_54 + l1_55;
+  assign \$173  = l1_56 + l1_57;
+  assign \$174  = l1_58 + l1_59;
+  assign \$175  = l1_60 + l1_61;
+  assign \$176  = l1_62 + l1_63;
+  assign \$177  = l1_64 + l1_65;
+  assign \$178  = l1_66 + l1_67;
+  assign \$179  = l1_68 + l1_69;
+  assign \$180  = l1_70 + l1_71;
+  assign \$181  = l1_72 + l1_73;
+  assign \$182  = l1_74 + l1_75;
+  assign \$183  = l1_76 + l1_77;
+  assign \$184  = l1_78 + l1_79;
+  assign \$185  = l1_80 + l1_81;
+  assign \$186  = l1_82 + l1_83;
+  assign \$187  = l1_84 + l1_85;
+  assign \$188  = l1_86 + l1_87;
+  assign \$189  = l1_88 + l1_89;
+  assign \$190  = l1_90 + l1_91;
+  assign \$191  = l1_92 + l1_93;
+  assign \$192  = l1_94 + l1_95;
+  assign \$193  = l1_96 + l1_97;
+  assign \$194  = l1_98 + l1_99;
+  assign \$195  = l1_100 + l1_101;
+  assign \$196  = l1_102 + l1_103;
+  assign \$197  = l1_104 + l1_105;
+  assign \$198  = l1_106 + l1_107;
+  assign \$199  = l1_108 + l1_109;
+  assign \$200  = l1_110 + l1_111;
+  assign \$201  = l1_112 + l1_113;
+  assign \$202  = l1_114 + l1_115;
+  assign \$203  = l1_116 + l1_117;
+  assign \$204  = l1_118 + l1_119;
+  assign \$205  = l1_120 + l1_121;
+  assign \$206  = l1_122 + l1_123;
+  assign \$207  = l1_124 + l1_125;
+  assign \$208  = l1_126 + l1_127;
+  assign \$209  = l1_128 + l1_129;
+  assign \$210  = l1_130 + l1_131;
+  assign \$211  = l1_132 + l1_133;
+  assign \$212  = l1_134 + l1_135;
+  assign \$213  = l1_136 + l1_137;
+  assign \$214  = l1_138 + l1_139;
+  assign \$215  = l1_140 + l1_141;
+  assign \$216  = l1_142 + l1_143;
   assign \$217  = l2_0 + l2_1;
   assign \$218  = l2_2 + l2_3;
-  assign \$219  = \$217  + \$218 ;
-  assign \$220  = l2_4 + l2_5;
-  assign \$221  = l2_6 + l2_7;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = l2_8 + l2_9;
-  assign \$224  = l2_10 + l2_11;
-  assign \$225  = \$223  + \$224 ;
-  assign \$226  = l2_12 + l2_13;
-  assign \$227  = l2_14 + l2_15;
-  assign \$228  = \$226  + \$227 ;
-  assign \$229  = l2_16 + l2_17;
-  assign \$230  = l2_18 + l2_19;
-  assign \$231  = \$229  + \$230 ;
-  assign \$232  = l2_20 + l2_21;
-  assign \$233  = l2_22 + l2_23;
-  assign \$234  = \$232  + \$233 ;
-  assign \$235  = l2_24 + l2_25;
-  assign \$236  = l2_26 + l2_27;
-  assign \$237  = \$235  + \$236 ;
-  assign \$238  = l2_28 + l2_29;
-  assign \$239  = l2_30 + l2_31;
-  assign \$240  = \$238  + \$239 ;
-  assign \$241  = l2_32 + l2_33;
-  assign \$242  = l2_34 + l2_35;
-  assign \$243  = \$241  + \$242 ;
-  assign \$244  = l2_36 + l2_37;
-  assign \$245  = l2_38 + l2_39;
-  assign \$246  = \$244  + \$245 ;
-  assign \$247  = l2_40 + l2_41;
-  assign \$248  = l2_42 + l2_43;
-  assign \$249  = \$247  + \$248 ;
-  assign \$250  = l2_44 + l2_45;
-  assign \$251  = l2_46 + l2_47;
-  assign \$252  = \$250  + \$251 ;
-  assign \$253  = l2_48 + l2_49;
-  assign \$254  = l2_50 + l2_51;
-  assign \$255  = \$253  + \$254 ;
-  assign \$256  = l2_52 + l2_53;
-  assign \$257  = l2_54 + l2_55;
-  assign \$258  = \$256  + \$257 ;
-  assign \$259  = l2_56 + l2_57;
-  assign \$260  = l2_58 + l2_59;
-  assign \$261  = \$259  + \$260 ;
-  assign \$262  = l2_60 + l2_61;
-  assign \$263  = l2_62 + l2_63;
-  assign \$264  = \$262  + \$263 ;
-  assign \$265  = l2_64 + l2_65;
-  assign \$266  = l2_66 + l2_67;
-  assign \$267  = \$265  + \$266 ;
-  assign \$268  = l2_68 + l2_69;
-  assign \$269  = l2_70 + l2_71;
-  assign \$270  = \$268  + \$269 ;
+  assign \$219  = l2_4 + l2_5;
+  assign \$220  = l2_6 + l2_7;
+  assign \$221  = l2_8 + l2_9;
+  assign \$222  = l2_10 + l2_11;
+  assign \$223  = l2_12 + l2_13;
+  assign \$224  = l2_14 + l2_15;
+  assign \$225  = l2_16 + l2_17;
+  assign \$226  = l2_18 + l2_19;
+  assign \$227  = l2_20 + l2_21;
+  assign \$228  = l2_22 + l2_23;
+  assign \$229  = l2_24 + l2_25;
+  assign \$230  = l2_26 + l2_27;
+  assign \$231  = l2_28 + l2_29;
+  assign \$232  = l2_30 + l2_31;
+  assign \$233  = l2_32 + l2_33;
+  assign \$234  = l2_34 + l2_35;
+  assign \$235  = l2_36 + l2_37;
+  assign \$236  = l2_38 + l2_39;
+  assign \$237  = l2_40 + l2_41;
+  assign \$238  = l2_42 + l2_43;
+  assign \$239  = l2_44 + l2_45;
+  assign \$240  = l2_46 + l2_47;
+  assign \$241  = l2_48 + l2_49;
+  assign \$242  = l2_50 + l2_51;
+  assign \$243  = l2_52 + l2_53;
+  assign \$244  = l2_54 + l2_55;
+  assign \$245  = l2_56 + l2_57;
+  assign \$246  = l2_58 + l2_59;
+  assign \$247  = l2_60 + l2_61;
+  assign \$248  = l2_62 + l2_63;
+  assign \$249  = l2_64 + l2_65;
+  assign \$250  = l2_66 + l2_67;
+  assign \$251  = l2_68 + l2_69;
+  assign \$252  = l2_70 + l2_71;
+  assign \$253  = l3_0 + l3_1;
+  assign \$254  = l3_2 + l3_3;
+  assign \$255  = l3_4 + l3_5;
+  assign \$256  = l3_6 + l3_7;
+  assign \$257  = l3_8 + l3_9;
+  assign \$258  = l3_10 + l3_11;
+  assign \$259  = l3_12 + l3_13;
+  assign \$260  = l3_14 + l3_15;
+  assign \$261  = l3_16 + l3_17;
+  assign \$262  = l3_18 + l3_19;
+  assign \$263  = l3_20 + l3_21;
+  assign \$264  = l3_22 + l3_23;
+  assign \$265  = l3_24 + l3_25;
+  assign \$266  = l3_26 + l3_27;
+  assign \$267  = l3_28 + l3_29;
+  assign \$268  = l3_30 + l3_31;
+  assign \$269  = l3_32 + l3_33;
+  assign \$270  = l3_34 + l3_35;
   assign \$271  = l4_0 + l4_1;
   assign \$272  = l4_2 + l4_3;
-  assign \$273  = \$271  + \$272 ;
-  assign \$274  = l4_4 + l4_5;
-  assign \$275  = l4_6 + l4_7;
-  assign \$276  = \$274  + \$275 ;
-  assign \$277  = l4_8 + l4_9;
-  assign \$278  = l4_10 + l4_11;
-  assign \$279  = \$277  + \$278 ;
-  assign \$280  = l4_12 + l4_13;
-  assign \$281  = l4_14 + l4_15;
-  assign \$282  = \$280  + \$281 ;
-  assign \$283  = l4_16 + l4_17;
+  assign \$273  = l4_4 + l4_5;
+  assign \$274  = l4_6 + l4_7;
+  assign \$275  = l4_8 + l4_9;
+  assign \$276  = l4_10 + l4_11;
+  assign \$277  = l4_12 + l4_13;
+  assign \$278  = l4_14 + l4_15;
+  assign \$279  = l4_16 + l4_17;
+  assign \$280  = l5_0 + l5_1;
+  assign \$281  = l5_2 + l5_3;
+  assign \$282  = l5_4 + l5_5;
+  assign \$283  = l5_6 + l5_7;
   assign \$284  = l6_0 + l6_1;
   assign \$285  = l6_2 + l6_3;
-  assign \$286  = \$284  + \$285 ;
+  assign \$286  = l7_0 + l7_1;
   assign \$287  = l8_0 + l8_1;
   always @(posedge clk)
-    l2_0 <= \$288 ;
+    l1_0 <= \$288 ;
   always @(posedge clk)
-    l2_1 <= \$289 ;
+    l1_1 <= \$289 ;
   always @(posedge clk)
-    l2_2 <= \$290 ;
+    l1_2 <= \$290 ;
   always @(posedge clk)
-    l2_3 <= \$291 ;
+    l1_3 <= \$291 ;
   always @(posedge clk)
-    l2_4 <= \$292 ;
+    l1_4 <= \$292 ;
   always @(posedge clk)
-    l2_5 <= \$293 ;
+    l1_5 <= \$293 ;
   always @(posedge clk)
-    l2_6 <= \$294 ;
+    l1_6 <= \$294 ;
   always @(posedge clk)
-    l2_7 <= \$295 ;
+    l1_7 <= \$295 ;
   always @(posedge clk)
-    l2_8 <= \$296 ;
+    l1_8 <= \$296 ;
   always @(posedge clk)
-    l2_9 <= \$297 ;
+    l1_9 <= \$297 ;
   always @(posedge clk)
-    l2_10 <= \$298 ;
+    l1_10 <= \$298 ;
   always @(posedge clk)
-    l2_11 <= \$299 ;
+    l1_11 <= \$299 ;
   always @(posedge clk)
-    l2_12 <= \$300 ;
+    l1_12 <= \$300 ;
   always @(posedge clk)
-    l2_13 <= \$301 ;
+    l1_13 <= \$301 ;
   always @(posedge clk)
-    l2_14 <= \$302 ;
+    l1_14 <= \$302 ;
   always @(posedge clk)
-    l2_15 <= \$303 ;
+    l1_15 <= \$303 ;
   always @(posedge clk)
-    l2_16 <= \$304 ;
+    l1_16 <= \$304 ;
   always @(posedge clk)
-    l2_17 <= \$305 ;
+    l1_17 <= \$305 ;
   always @(posedge clk)
-    l2_18 <= \$306 ;
+    l1_18 <= \$306 ;
   always @(posedge clk)
-    l2_19 <= \$307 ;
+    l1_19 <= \$307 ;
   always @(posedge clk)
-    l2_20 <= \$308 ;
+    l1_20 <= \$308 ;
   always @(posedge clk)
-    l2_21 <= \$309 ;
+    l1_21 <= \$309 ;
   always @(posedge clk)
-    l2_22 <= \$310 ;
+    l1_22 <= \$310 ;
   always @(posedge clk)
-    l2_23 <= \$311 ;
+    l1_23 <= \$311 ;
   always @(posedge clk)
-    l2_24 <= \$312 ;
+    l1_24 <= \$312 ;
   always @(posedge clk)
-    l2_25 <= \$313 ;
+    l1_25 <= \$313 ;
   always @(posedge clk)
-    l2_26 <= \$314 ;
+    l1_26 <= \$314 ;
   always @(posedge clk)
-    l2_27 <= \$315 ;
+    l1_27 <= \$315 ;
   always @(posedge clk)
-    l2_28 <= \$316 ;
+    l1_28 <= \$316 ;
   always @(posedge clk)
-    l2_29 <= \$317 ;
+    l1_29 <= \$317 ;
   always @(posedge clk)
-    l2_30 <= \$318 ;
+    l1_30 <= \$318 ;
   always @(posedge clk)
-    l2_31 <= \$319 ;
+    l1_31 <= \$319 ;
   always @(posedge clk)
-    l2_32 <= \$320 ;
+    l1_32 <= \$320 ;
   always @(posedge clk)
-    l2_33 <= \$321 ;
+    l1_33 <= \$321 ;
   always @(posedge clk)
-    l2_34 <= \$322 ;
+    l1_34 <= \$322 ;
   always @(posedge clk)
-    l2_35 <= \$323 ;
+    l1_35 <= \$323 ;
   always @(posedge clk)
-    l2_36 <= \$324 ;
+    l1_36 <= \$324 ;
   always @(posedge clk)
-    l2_37 <= \$325 ;
+    l1_37 <= \$325 ;
   always @(posedge clk)
-    l2_38 <= \$326 ;
+    l1_38 <= \$326 ;
   always @(posedge clk)
-    l2_39 <= \$327 ;
+    l1_39 <= \$327 ;
   always @(posedge clk)
-    l2_40 <= \$328 ;
+    l1_40 <= \$328 ;
   always @(posedge clk)
-    l2_41 <= \$329 ;
+    l1_41 <= \$329 ;
   always @(posedge clk)
-    l2_42 <= \$330 ;
+    l1_42 <= \$330 ;
   always @(posedge clk)
-    l2_43 <= \$331 ;
+    l1_43 <= \$331 ;
   always @(posedge clk)
-    l2_44 <= \$332 ;
+    l1_44 <= \$332 ;
   always @(posedge clk)
-    l2_45 <= \$333 ;
+    l1_45 <= \$333 ;
   always @(posedge clk)
-    l2_46 <= \$334 ;
+    l1_46 <= \$334 ;
   always @(posedge clk)
-    l2_47 <= \$335 ;
+    l1_47 <= \$335 ;
   always @(posedge clk)
-    l2_48 <= \$336 ;
+    l1_48 <= \$336 ;
   always @(posedge clk)
-    l2_49 <= \$337 ;
+    l1_49 <= \$337 ;
   always @(posedge clk)
-    l2_50 <= \$338 ;
+    l1_50 <= \$338 ;
   always @(posedge clk)
-    l2_51 <= \$339 ;
+    l1_51 <= \$339 ;
   always @(posedge clk)
-    l2_52 <= \$340 ;
+    l1_52 <= \$340 ;
   always @(posedge clk)
-    l2_53 <= \$341 ;
+    l1_53 <= \$341 ;
   always @(posedge clk)
-    l2_54 <= \$342 ;
+    l1_54 <= \$342 ;
   always @(posedge clk)
-    l2_55 <= \$343 ;
+    l1_55 <= \$343 ;
   always @(posedge clk)
-    l2_56 <= \$344 ;
+    l1_56 <= \$344 ;
   always @(posedge clk)
-    l2_57 <= \$345 ;
+    l1_57 <= \$345 ;
   always @(posedge clk)
-    l2_58 <= \$346 ;
+    l1_58 <= \$346 ;
   always @(posedge clk)
-    l2_59 <= \$347 ;
+    l1_59 <= \$347 ;
   always @(posedge clk)
-    l2_60 <= \$348 ;
+    l1_60 <= \$348 ;
   always @(posedge clk)
-    l2_61 <= \$349 ;
+    l1_61 <= \$349 ;
   always @(posedge clk)
-    l2_62 <= \$350 ;
+    l1_62 <= \$350 ;
   always @(posedge clk)
-    l2_63 <= \$351 ;
+    l1_63 <= \$351 ;
   always @(posedge clk)
-    l2_64 <= \$352 ;
+    l1_64 <= \$352 ;
   always @(posedge clk)
-    l2_65 <= \$353 ;
+    l1_65 <= \$353 ;
   always @(posedge clk)
-    l2_66 <= \$354 ;
-  always @(posedge clk)
-    l2_67 <= \$355 ;
-  always @(posedge clk)
-    l2_68 <= \$356 ;
-  always @(posedge clk)
-    l2_69 <= \$357 ;
-  always @(posedge clk)
-    l2_70 <= \$358 ;
-  always @(posedge clk)
-    l2_71 <= \$359 ;
-  always @(posedge clk)
-    l4_0 <= \$360 ;
-  always @(posedge clk)
-    l4_1 <= \$361 ;
-  always @(posedge clk)
-    l4_2 <= \$362 ;
-  always @(posedge clk)
-    l4_3 <= \$363 ;
-  always @(posedge clk)
-    l4_4 <= \$364 ;
-  always @(posedge clk)
-    l4_5 <= \$365 ;
-  always @(posedge clk)
-    l4_6 <= \$366 ;
-  always @(posedge clk)
-    l4_7 <= \$367 ;
-  always @(posedge clk)
-    l4_8 <= \$368 ;
-  always @(posedge clk)
-    l4_9 <= \$369 ;
-  always @(posedge clk)
-    l4_10 <= \$370 ;
-  always @(posedge clk)
-    l4_11 <= \$371 ;
-  always @(posedge clk)
-    l4_12 <= \$372 ;
-  always @(posedge clk)
-    l4_13 <= \$373 ;
-  always @(posedge clk)
-    l4_14 <= \$374 ;
-  always @(posedge clk)
-    l4_15 <= \$375 ;
-  always @(posedge clk)
-    l4_16 <= \$376 ;
-  always @(posedge clk)
-    l4_17 <= \$377 ;
-  always @(posedge clk)
-    l6_0 <= \$378 ;
-  always @(posedge clk)
-    l6_1 <= \$379 ;
-  always @(posedge clk)
-    l6_2 <= \$380 ;
-  always @(posedge clk)
-    l6_3 <= \$381 ;
-  always @(posedge clk)
-    l6_4 <= \$382 ;
-  always @(posedge clk)
-    l8_0 <= \$383 ;
-  always @(posedge clk)
-    l8_1 <= \$384 ;
-  always @(posedge clk)
-    o <= \$385 ;
+    l1_66 <= \$354 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$356  = l1_68;
+    if (en) begin
+      \$356  = \$69 ;
+    end
+    if (rst) begin
+      \$356  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$357  = l1_69;
+    if (en) begin
+      \$357  = \$70 ;
+    end
+    if (rst) begin
+      \$357  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$358  = l1_70;
+    if (en) begin
+      \$358  = \$71 ;
+    end
+    if (rst) begin
+      \$358  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$359  = l1_71;
+    if (en) begin
+      \$359  = \$72 ;
+    end
+    if (rst) begin
+      \$359  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$360  = l1_72;
+    if (en) begin
+      \$360  = \$73 ;
+    end
+    if (rst) begin
+      \$360  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$361  = l1_73;
+    if (en) begin
+      \$361  = \$74 ;
+    end
+    if (rst) begin
+      \$361  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$362  = l1_74;
+    if (en) begin
+      \$362  = \$75 ;
+    end
+    if (rst) begin
+      \$362  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$363  = l1_75;
+    if (en) begin
+      \$363  = \$76 ;
+    end
+    if (rst) begin
+      \$363  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$364  = l1_76;
+    if (en) begin
+      \$364  = \$77 ;
+    end
+    if (rst) begin
+      \$364  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$365  = l1_77;
+    if (en) begin
+      \$365  = \$78 ;
+    end
+    if (rst) begin
+      \$365  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$366  = l1_78;
+    if (en) begin
+      \$366  = \$79 ;
+    end
+    if (rst) begin
+      \$366  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$367  = l1_79;
+    if (en) begin
+      \$367  = \$80 ;
+    end
+    if (rst) begin
+      \$367  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$368  = l1_80;
+    if (en) begin
+      \$368  = \$81 ;
+    end
+    if (rst) begin
+      \$368  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$369  = l1_81;
+    if (en) begin
+      \$369  = \$82 ;
+    end
+    if (rst) begin
+      \$369  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = l1_82;
+    if (en) begin
+      \$370  = \$83 ;
+    end
+    if (rst) begin
+      \$370  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = l1_83;
+    if (en) begin
+      \$371  = \$84 ;
+    end
+    if (rst) begin
+      \$371  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = l1_84;
+    if (en) begin
+      \$372  = \$85 ;
+    end
+    if (rst) begin
+      \$372  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$373  = l1_85;
+    if (en) begin
+      \$373  = \$86 ;
+    end
+    if (rst) begin
+      \$373  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$374  = l1_86;
+    if (en) begin
+      \$374  = \$87 ;
+    end
+    if (rst) begin
+      \$374  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = l1_87;
+    if (en) begin
+      \$375  = \$88 ;
+    end
+    if (rst) begin
+      \$375  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = l1_88;
+    if (en) begin
+      \$376  = \$89 ;
+    end
+    if (rst) begin
+      \$376  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = l1_89;
+    if (en) begin
+      \$377  = \$90 ;
+    end
+    if (rst) begin
+      \$377  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$378  = l1_90;
+    if (en) begin
+      \$378  = \$91 ;
+    end
+    if (rst) begin
+      \$378  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$379  = l1_91;
+    if (en) begin
+      \$379  = \$92 ;
+    end
+    if (rst) begin
+      \$379  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = l1_92;
+    if (en) begin
+      \$380  = \$93 ;
+    end
+    if (rst) begin
+      \$380  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = l1_93;
+    if (en) begin
+      \$381  = \$94 ;
+    end
+    if (rst) begin
+      \$381  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = l1_94;
+    if (en) begin
+      \$382  = \$95 ;
+    end
+    if (rst) begin
+      \$382  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = l1_95;
+    if (en) begin
+      \$383  = \$96 ;
+    end
+    if (rst) begin
+      \$383  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$384  = l1_96;
+    if (en) begin
+      \$384  = \$97 ;
+    end
+    if (rst) begin
+      \$384  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$385  = l1_97;
+    if (en) begin
+      \$385  = \$98 ;
+    end
+    if (rst) begin
+      \$385  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = l1_98;
+    if (en) begin
+      \$386  = \$99 ;
+    end
+    if (rst) begin
+      \$386  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = l1_99;
+    if (en) begin
+      \$387  = \$100 ;
+    end
+    if (rst) begin
+      \$387  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = l1_100;
+    if (en) begin
+      \$388  = \$101 ;
+    end
+    if (rst) begin
+      \$388  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = l1_101;
+    if (en) begin
+      \$389  = \$102 ;
+    end
+    if (rst) begin
+      \$389  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = l1_102;
+    if (en) begin
+      \$390  = \$103 ;
+    end
+    if (rst) begin
+      \$390  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$391  = l1_103;
+    if (en) begin
+      \$391  = \$104 ;
+    end
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$392  = l1_104;
+    if (en) begin
+      \$392  = \$105 ;
+    end
+    if (rst) begin
+      \$392  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$393  = l1_105;
+    if (en) begin
+      \$393  = \$106 ;
+    end
+    if (rst) begin
+      \$393  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = l1_106;
+    if (en) begin
+      \$394  = \$107 ;
+    end
+    if (rst) begin
+      \$394  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = l1_107;
+    if (en) begin
+      \$395  = \$108 ;
+    end
+    if (rst) begin
+      \$395  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = l1_108;
+    if (en) begin
+      \$396  = \$109 ;
+    end
+    if (rst) begin
+      \$396  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = l1_109;
+    if (en) begin
+      \$397  = \$110 ;
+    end
+    if (rst) begin
+      \$397  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = l1_110;
+    if (en) begin
+      \$398  = \$111 ;
+    end
+    if (rst) begin
+      \$398  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = l1_111;
+    if (en) begin
+      \$399  = \$112 ;
+    end
+    if (rst) begin
+      \$399  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = l1_112;
+    if (en) begin
+      \$400  = \$113 ;
+    end
+    if (rst) begin
+      \$400  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$401  = l1_113;
+    if (en) begin
+      \$401  = \$114 ;
+    end
+    if (rst) begin
+      \$401  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = l1_114;
+    if (en) begin
+      \$402  = \$115 ;
+    end
+    if (rst) begin
+      \$402  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = l1_115;
+    if (en) begin
+      \$403  = \$116 ;
+    end
+    if (rst) begin
+      \$403  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = l1_116;
+    if (en) begin
+      \$404  = \$117 ;
+    end
+    if (rst) begin
+      \$404  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = l1_117;
+    if (en) begin
+      \$405  = \$118 ;
+    end
+    if (rst) begin
+      \$405  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = l1_118;
+    if (en) begin
+      \$406  = \$119 ;
+    end
+    if (rst) begin
+      \$406  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = l1_119;
+    if (en) begin
+      \$407  = \$120 ;
+    end
+    if (rst) begin
+      \$407  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$408  = l1_120;
+    if (en) begin
+      \$408  = \$121 ;
+    end
+    if (rst) begin
+      \$408  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$409  = l1_121;
+    if (en) begin
+      \$409  = \$122 ;
+    end
+    if (rst) begin
+      \$409  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = l1_122;
+    if (en) begin
+      \$410  = \$123 ;
+    end
+    if (rst) begin
+      \$410  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = l1_123;
+    if (en) begin
+      \$411  = \$124 ;
+    end
+    if (rst) begin
+      \$411  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$412  = l1_124;
+    if (en) begin
+      \$412  = \$125 ;
+    end
+    if (rst) begin
+      \$412  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$413  = l1_125;
+    if (en) begin
+      \$413  = \$126 ;
+    end
+    if (rst) begin
+      \$413  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$414  = l1_126;
+    if (en) begin
+      \$414  = \$127 ;
+    end
+    if (rst) begin
+      \$414  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$415  = l1_127;
+    if (en) begin
+      \$415  = \$128 ;
+    end
+    if (rst) begin
+      \$415  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$416  = l1_128;
+    if (en) begin
+      \$416  = \$129 ;
+    end
+    if (rst) begin
+      \$416  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$417  = l1_129;
+    if (en) begin
+      \$417  = \$130 ;
+    end
+    if (rst) begin
+      \$417  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$418  = l1_130;
+    if (en) begin
+      \$418  = \$131 ;
+    end
+    if (rst) begin
+      \$418  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$419  = l1_131;
+    if (en) begin
+      \$419  = \$132 ;
+    end
+    if (rst) begin
+      \$419  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$420  = l1_132;
+    if (en) begin
+      \$420  = \$133 ;
+    end
+    if (rst) begin
+      \$420  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$421  = l1_133;
+    if (en) begin
+      \$421  = \$134 ;
+    end
+    if (rst) begin
+      \$421  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$422  = l1_134;
+    if (en) begin
+      \$422  = \$135 ;
+    end
+    if (rst) begin
+      \$422  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$423  = l1_135;
+    if (en) begin
+      \$423  = \$136 ;
+    end
+    if (rst) begin
+      \$423  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$424  = l1_136;
+    if (en) begin
+      \$424  = \$137 ;
+    end
+    if (rst) begin
+      \$424  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$425  = l1_137;
+    if (en) begin
+      \$425  = \$138 ;
+    end
+    if (rst) begin
+      \$425  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$426  = l1_138;
+    if (en) begin
+      \$426  = \$139 ;
+    end
+    if (rst) begin
+      \$426  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$427  = l1_139;
+    if (en) begin
+      \$427  = \$140 ;
+    end
+    if (rst) begin
+      \$427  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$428  = l1_140;
+    if (en) begin
+      \$428  = \$141 ;
+    end
+    if (rst) begin
+      \$428  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$429  = l1_141;
+    if (en) begin
+      \$429  = \$142 ;
+    end
+    if (rst) begin
+      \$429  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$430  = l1_142;
+    if (en) begin
+      \$430  = \$143 ;
+    end
+    if (rst) begin
+      \$430  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$431  = l1_143;
+    if (en) begin
+      \$431  = \$144 ;
+    end
+    if (rst) begin
+      \$431  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$432  = l2_0;
+    if (en) begin
+      \$432  = \$145 ;
+    end
+    if (rst) begin
+      \$432  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$433  = l2_1;
+    if (en) begin
+      \$433  = \$146 ;
+    end
+    if (rst) begin
+      \$433  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$434  = l2_2;
+    if (en) begin
+      \$434  = \$147 ;
+    end
+    if (rst) begin
+      \$434  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$435  = l2_3;
+    if (en) begin
+      \$435  = \$148 ;
+    end
+    if (rst) begin
+      \$435  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$436  = l2_4;
+    if (en) begin
+      \$436  = \$149 ;
+    end
+    if (rst) begin
+      \$436  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$437  = l2_5;
+    if (en) begin
+      \$437  = \$150 ;
+    end
+    if (rst) begin
+      \$437  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$438  = l2_6;
+    if (en) begin
+      \$438  = \$151 ;
+    end
+    if (rst) begin
+      \$438  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$439  = l2_7;
+    if (en) begin
+      \$439  = \$152 ;
+    end
+    if (rst) begin
+      \$439  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$440  = l2_8;
+    if (en) begin
+      \$440  = \$153 ;
+    end
+    if (rst) begin
+      \$440  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$441  = l2_9;
+    if (en) begin
+      \$441  = \$154 ;
+    end
+    if (rst) begin
+      \$441  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$442  = l2_10;
+    if (en) begin
+      \$442  = \$155 ;
+    end
+    if (rst) begin
+      \$442  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$443  = l2_11;
+    if (en) begin
+      \$443  = \$156 ;
+    end
+    if (rst) begin
+      \$443  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$444  = l2_12;
+    if (en) begin
+      \$444  = \$157 ;
+    end
+    if (rst) begin
+      \$444  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$445  = l2_13;
+    if (en) begin
+      \$445  = \$158 ;
+    end
+    if (rst) begin
+      \$445  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$446  = l2_14;
+    if (en) begin
+      \$446  = \$159 ;
+    end
+    if (rst) begin
+      \$446  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$447  = l2_15;
+    if (en) begin
+      \$447  = \$160 ;
+    end
+    if (rst) begin
+      \$447  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$448  = l2_16;
+    if (en) begin
+      \$448  = \$161 ;
+    end
+    if (rst) begin
+      \$448  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$449  = l2_17;
+    if (en) begin
+      \$449  = \$162 ;
+    end
+    if (rst) begin
+      \$449  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$450  = l2_18;
+    if (en) begin
+      \$450  = \$163 ;
+    end
+    if (rst) begin
+      \$450  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$451  = l2_19;
+    if (en) begin
+      \$451  = \$164 ;
+    end
+    if (rst) begin
+      \$451  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$452  = l2_20;
+    if (en) begin
+      \$452  = \$165 ;
+    end
+    if (rst) begin
+      \$452  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$453  = l2_21;
+    if (en) begin
+      \$453  = \$166 ;
+    end
+    if (rst) begin
+      \$453  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$454  = l2_22;
+    if (en) begin
+      \$454  = \$167 ;
+    end
+    if (rst) begin
+      \$454  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$455  = l2_23;
+    if (en) begin
+      \$455  = \$168 ;
+    end
+    if (rst) begin
+      \$455  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$456  = l2_24;
+    if (en) begin
+      \$456  = \$169 ;
+    end
+    if (rst) begin
+      \$456  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$457  = l2_25;
+    if (en) begin
+      \$457  = \$170 ;
+    end
+    if (rst) begin
+      \$457  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$458  = l2_26;
+    if (en) begin
+      \$458  = \$171 ;
+    end
+    if (rst) begin
+      \$458  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$459  = l2_27;
+    if (en) begin
+      \$459  = \$172 ;
+    end
+    if (rst) begin
+      \$459  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$460  = l2_28;
+    if (en) begin
+      \$460  = \$173 ;
+    end
+    if (rst) begin
+      \$460  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$461  = l2_29;
+    if (en) begin
+      \$461  = \$174 ;
+    end
+    if (rst) begin
+      \$461  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$462  = l2_30;
+    if (en) begin
+      \$462  = \$175 ;
+    end
+    if (rst) begin
+      \$462  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$463  = l2_31;
+    if (en) begin
+      \$463  = \$176 ;
+    end
+    if (rst) begin
+      \$463  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$464  = l2_32;
+    if (en) begin
+      \$464  = \$177 ;
+    end
+    if (rst) begin
+      \$464  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$465  = l2_33;
+    if (en) begin
+      \$465  = \$178 ;
+    end
+    if (rst) begin
+      \$465  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$466  = l2_34;
+    if (en) begin
+      \$466  = \$179 ;
+    end
+    if (rst) begin
+      \$466  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$467  = l2_35;
+    if (en) begin
+      \$467  = \$180 ;
+    end
+    if (rst) begin
+      \$467  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$468  = l2_36;
+    if (en) begin
+      \$468  = \$181 ;
+    end
+    if (rst) begin
+      \$468  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$469  = l2_37;
+    if (en) begin
+      \$469  = \$182 ;
+    end
+    if (rst) begin
+      \$469  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$470  = l2_38;
+    if (en) begin
+      \$470  = \$183 ;
+    end
+    if (rst) begin
+      \$470  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$471  = l2_39;
+    if (en) begin
+      \$471  = \$184 ;
+    end
+    if (rst) begin
+      \$471  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$472  = l2_40;
+    if (en) begin
+      \$472  = \$185 ;
+    end
+    if (rst) begin
+      \$472  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$473  = l2_41;
+    if (en) begin
+      \$473  = \$186 ;
+    end
+    if (rst) begin
+      \$473  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$474  = l2_42;
+    if (en) begin
+      \$474  = \$187 ;
+    end
+    if (rst) begin
+      \$474  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$475  = l2_43;
+    if (en) begin
+      \$475  = \$188 ;
+    end
+    if (rst) begin
+      \$475  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$476  = l2_44;
+    if (en) begin
+      \$476  = \$189 ;
+    end
+    if (rst) begin
+      \$476  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$477  = l2_45;
+    if (en) begin
+      \$477  = \$190 ;
+    end
+    if (rst) begin
+      \$477  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$478  = l2_46;
+    if (en) begin
+      \$478  = \$191 ;
+    end
+    if (rst) begin
+      \$478  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$479  = l2_47;
+    if (en) begin
+      \$479  = \$192 ;
+    end
+    if (rst) begin
+      \$479  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$480  = l2_48;
+    if (en) begin
+      \$480  = \$193 ;
+    end
+    if (rst) begin
+      \$480  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$481  = l2_49;
+    if (en) begin
+      \$481  = \$194 ;
+    end
+    if (rst) begin
+      \$481  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$482  = l2_50;
+    if (en) begin
+      \$482  = \$195 ;
+    end
+    if (rst) begin
+      \$482  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$483  = l2_51;
+    if (en) begin
+      \$483  = \$196 ;
+    end
+    if (rst) begin
+      \$483  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$484  = l2_52;
+    if (en) begin
+      \$484  = \$197 ;
+    end
+    if (rst) begin
+      \$484  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$485  = l2_53;
+    if (en) begin
+      \$485  = \$198 ;
+    end
+    if (rst) begin
+      \$485  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$486  = l2_54;
+    if (en) begin
+      \$486  = \$199 ;
+    end
+    if (rst) begin
+      \$486  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$487  = l2_55;
+    if (en) begin
+      \$487  = \$200 ;
+    end
+    if (rst) begin
+      \$487  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$488  = l2_56;
+    if (en) begin
+      \$488  = \$201 ;
+    end
+    if (rst) begin
+      \$488  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$489  = l2_57;
+    if (en) begin
+      \$489  = \$202 ;
+    end
+    if (rst) begin
+      \$489  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$490  = l2_58;
+    if (en) begin
+      \$490  = \$203 ;
+    end
+    if (rst) begin
+      \$490  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$491  = l2_59;
+    if (en) begin
+      \$491  = \$204 ;
+    end
+    if (rst) begin
+      \$491  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$492  = l2_60;
+    if (en) begin
+      \$492  = \$205 ;
+    end
+    if (rst) begin
+      \$492  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$493  = l2_61;
+    if (en) begin
+      \$493  = \$206 ;
+    end
+    if (rst) begin
+      \$493  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$494  = l2_62;
+    if (en) begin
+      \$494  = \$207 ;
+    end
+    if (rst) begin
+      \$494  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$495  = l2_63;
+    if (en) begin
+      \$495  = \$208 ;
+    end
+    if (rst) begin
+      \$495  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$496  = l2_64;
+    if (en) begin
+      \$496  = \$209 ;
+    end
+    if (rst) begin
+      \$496  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$497  = l2_65;
+    if (en) begin
+      \$497  = \$210 ;
+    end
+    if (rst) begin
+      \$497  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$498  = l2_66;
+    if (en) begin
+      \$498  = \$211 ;
+    end
+    if (rst) begin
+      \$498  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$499  = l2_67;
+    if (en) begin
+      \$499  = \$212 ;
+    end
+    if (rst) begin
+      \$499  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$500  = l2_68;
+    if (en) begin
+      \$500  = \$213 ;
+    end
+    if (rst) begin
+      \$500  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$501  = l2_69;
+    if (en) begin
+      \$501  = \$214 ;
+    end
+    if (rst) begin
+      \$501  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$502  = l2_70;
+    if (en) begin
+      \$502  = \$215 ;
+    end
+    if (rst) begin
+      \$502  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$503  = l2_71;
+    if (en) begin
+      \$503  = \$216 ;
+    end
+    if (rst) begin
+      \$503  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$504  = l3_0;
+    if (en) begin
+      \$504  = \$217 ;
+    end
+    if (rst) begin
+      \$504  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$505  = l3_1;
+    if (en) begin
+      \$505  = \$218 ;
+    end
+    if (rst) begin
+      \$505  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$506  = l3_2;
+    if (en) begin
+      \$506  = \$219 ;
+    end
+    if (rst) begin
+      \$506  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$507  = l3_3;
+    if (en) begin
+      \$507  = \$220 ;
+    end
+    if (rst) begin
+      \$507  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$508  = l3_4;
+    if (en) begin
+      \$508  = \$221 ;
+    end
+    if (rst) begin
+      \$508  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$509  = l3_5;
+    if (en) begin
+      \$509  = \$222 ;
+    end
+    if (rst) begin
+      \$509  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$510  = l3_6;
+    if (en) begin
+      \$510  = \$223 ;
+    end
+    if (rst) begin
+      \$510  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$511  = l3_7;
+    if (en) begin
+      \$511  = \$224 ;
+    end
+    if (rst) begin
+      \$511  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$512  = l3_8;
+    if (en) begin
+      \$512  = \$225 ;
+    end
+    if (rst) begin
+      \$512  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$513  = l3_9;
+    if (en) begin
+      \$513  = \$226 ;
+    end
+    if (rst) begin
+      \$513  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$514  = l3_10;
+    if (en) begin
+      \$514  = \$227 ;
+    end
+    if (rst) begin
+      \$514  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$515  = l3_11;
+    if (en) begin
+      \$515  = \$228 ;
+    end
+    if (rst) begin
+      \$515  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$516  = l3_12;
+    if (en) begin
+      \$516  = \$229 ;
+    end
+    if (rst) begin
+      \$516  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$517  = l3_13;
+    if (en) begin
+      \$517  = \$230 ;
+    end
+    if (rst) begin
+      \$517  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$518  = l3_14;
+    if (en) begin
+      \$518  = \$231 ;
+    end
+    if (rst) begin
+      \$518  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$519  = l3_15;
+    if (en) begin
+      \$519  = \$232 ;
+    end
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$520  = l3_16;
+    if (en) begin
+      \$520  = \$233 ;
+    end
+    if (rst) begin
+      \$520  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$521  = l3_17;
+    if (en) begin
+      \$521  = \$234 ;
+    end
+    if (rst) begin
+      \$521  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$522  = l3_18;
+    if (en) begin
+      \$522  = \$235 ;
+    end
+    if (rst) begin
+      \$522  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$523  = l3_19;
+    if (en) begin
+      \$523  = \$236 ;
+    end
+    if (rst) begin
+      \$523  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$524  = l3_20;
+    if (en) begin
+      \$524  = \$237 ;
+    end
+    if (rst) begin
+      \$524  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$525  = l3_21;
+    if (en) begin
+      \$525  = \$238 ;
+    end
+    if (rst) begin
+      \$525  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$526  = l3_22;
+    if (en) begin
+      \$526  = \$239 ;
+    end
+    if (rst) begin
+      \$526  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$527  = l3_23;
+    if (en) begin
+      \$527  = \$240 ;
+    end
+    if (rst) begin
+      \$527  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$528  = l3_24;
+    if (en) begin
+      \$528  = \$241 ;
+    end
+    if (rst) begin
+      \$528  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$529  = l3_25;
+    if (en) begin
+      \$529  = \$242 ;
+    end
+    if (rst) begin
+      \$529  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$530  = l3_26;
+    if (en) begin
+      \$530  = \$243 ;
+    end
+    if (rst) begin
+      \$530  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$531  = l3_27;
+    if (en) begin
+      \$531  = \$244 ;
+    end
+    if (rst) begin
+      \$531  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$532  = l3_28;
+    if (en) begin
+      \$532  = \$245 ;
+    end
+    if (rst) begin
+      \$532  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$533  = l3_29;
+    if (en) begin
+      \$533  = \$246 ;
+    end
+    if (rst) begin
+      \$533  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$534  = l3_30;
+    if (en) begin
+      \$534  = \$247 ;
+    end
+    if (rst) begin
+      \$534  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$535  = l3_31;
+    if (en) begin
+      \$535  = \$248 ;
+    end
+    if (rst) begin
+      \$535  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$536  = l3_32;
+    if (en) begin
+      \$536  = \$249 ;
+    end
+    if (rst) begin
+      \$536  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$537  = l3_33;
+    if (en) begin
+      \$537  = \$250 ;
+    end
+    if (rst) begin
+      \$537  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$538  = l3_34;
+    if (en) begin
+      \$538  = \$251 ;
+    end
+    if (rst) begin
+      \$538  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$539  = l3_35;
+    if (en) begin
+      \$539  = \$252 ;
+    end
+    if (rst) begin
+      \$539  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$540  = l4_0;
+    if (en) begin
+      \$540  = \$253 ;
+    end
+    if (rst) begin
+      \$540  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$541  = l4_1;
+    if (en) begin
+      \$541  = \$254 ;
+    end
+    if (rst) begin
+      \$541  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$542  = l4_2;
+    if (en) begin
+      \$542  = \$255 ;
+    end
+    if (rst) begin
+      \$542  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$543  = l4_3;
+    if (en) begin
+      \$543  = \$256 ;
+    end
+    if (rst) begin
+      \$543  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$544  = l4_4;
+    if (en) begin
+      \$544  = \$257 ;
+    end
+    if (rst) begin
+      \$544  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$545  = l4_5;
+    if (en) begin
+      \$545  = \$258 ;
+    end
+    if (rst) begin
+      \$545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$546  = l4_6;
+    if (en) begin
+      \$546  = \$259 ;
+    end
+    if (rst) begin
+      \$546  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$547  = l4_7;
+    if (en) begin
+      \$547  = \$260 ;
+    end
+    if (rst) begin
+      \$547  = 5'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = l2_0;
+    \$548  = l4_8;
     if (en) begin
-      \$288  = \$3 ;
+      \$548  = \$261 ;
     end
     if (rst) begin
-      \$288  = 3'h0;
+      \$548  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = l2_1;
+    \$549  = l4_9;
     if (en) begin
-      \$289  = \$6 ;
+      \$549  = \$262 ;
     end
     if (rst) begin
-      \$289  = 3'h0;
+      \$549  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = l2_2;
+    \$550  = l4_10;
     if (en) begin
-      \$290  = \$9 ;
+      \$550  = \$263 ;
     end
     if (rst) begin
-      \$290  = 3'h0;
+      \$550  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = l2_3;
+    \$551  = l4_11;
     if (en) begin
-      \$291  = \$12 ;
+      \$551  = \$264 ;
     end
     if (rst) begin
-      \$291  = 3'h0;
+      \$551  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = l2_4;
+    \$552  = l4_12;
     if (en) begin
-      \$292  = \$15 ;
+      \$552  = \$265 ;
     end
     if (rst) begin
-      \$292  = 3'h0;
+      \$552  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = l2_5;
+    \$553  = l4_13;
     if (en) begin
-      \$293  = \$18 ;
+      \$553  = \$266 ;
     end
     if (rst) begin
-      \$293  = 3'h0;
+      \$553  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = l2_6;
+    \$554  = l4_14;
     if (en) begin
-      \$294  = \$21 ;
+      \$554  = \$267 ;
     end
     if (rst) begin
-      \$294  = 3'h0;
+      \$554  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = l2_7;
+    \$555  = l4_15;
     if (en) begin
-      \$295  = \$24 ;
+      \$555  = \$268 ;
     end
     if (rst) begin
-      \$295  = 3'h0;
+      \$555  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = l2_8;
+    \$556  = l4_16;
     if (en) begin
-      \$296  = \$27 ;
+      \$556  = \$269 ;
     end
     if (rst) begin
-      \$296  = 3'h0;
+      \$556  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = l2_9;
+    \$557  = l4_17;
     if (en) begin
-      \$297  = \$30 ;
+      \$557  = \$270 ;
     end
     if (rst) begin
-      \$297  = 3'h0;
+      \$557  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = l2_10;
+    \$558  = l5_0;
     if (en) begin
-      \$298  = \$33 ;
+      \$558  = \$271 ;
     end
     if (rst) begin
-      \$298  = 3'h0;
+      \$558  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = l2_11;
+    \$559  = l5_1;
     if (en) begin
-      \$299  = \$36 ;
+      \$559  = \$272 ;
     end
     if (rst) begin
-      \$299  = 3'h0;
+      \$559  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = l2_12;
+    \$560  = l5_2;
     if (en) begin
-      \$300  = \$39 ;
+      \$560  = \$273 ;
     end
     if (rst) begin
-      \$300  = 3'h0;
+      \$560  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = l2_13;
+    \$561  = l5_3;
     if (en) begin
-      \$301  = \$42 ;
+      \$561  = \$274 ;
     end
     if (rst) begin
-      \$301  = 3'h0;
+      \$561  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = l2_14;
+    \$562  = l5_4;
     if (en) begin
-      \$302  = \$45 ;
+      \$562  = \$275 ;
     end
     if (rst) begin
-      \$302  = 3'h0;
+      \$562  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = l2_15;
+    \$563  = l5_5;
     if (en) begin
-      \$303  = \$48 ;
+      \$563  = \$276 ;
     end
     if (rst) begin
-      \$303  = 3'h0;
+      \$563  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = l2_16;
+    \$564  = l5_6;
     if (en) begin
-      \$304  = \$51 ;
+      \$564  = \$277 ;
     end
     if (rst) begin
-      \$304  = 3'h0;
+      \$564  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = l2_17;
+    \$565  = l5_7;
     if (en) begin
-      \$305  = \$54 ;
+      \$565  = \$278 ;
     end
     if (rst) begin
-      \$305  = 3'h0;
+      \$565  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = l2_18;
+    \$566  = l5_8;
     if (en) begin
-      \$306  = \$57 ;
+      \$566  = \$279 ;
     end
     if (rst) begin
-      \$306  = 3'h0;
+      \$566  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = l2_19;
+    \$567  = l6_0;
     if (en) begin
-      \$307  = \$60 ;
+      \$567  = \$280 ;
     end
     if (rst) begin
-      \$307  = 3'h0;
+      \$567  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = l2_20;
+    \$568  = l6_1;
     if (en) begin
-      \$308  = \$63 ;
+      \$568  = \$281 ;
     end
     if (rst) begin
-      \$308  = 3'h0;
+      \$568  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = l2_21;
+    \$569  = l6_2;
     if (en) begin
-      \$309  = \$66 ;
+      \$569  = \$282 ;
     end
     if (rst) begin
-      \$309  = 3'h0;
+      \$569  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = l2_22;
+    \$570  = l6_3;
     if (en) begin
-      \$310  = \$69 ;
+      \$570  = \$283 ;
     end
     if (rst) begin
-      \$310  = 3'h0;
+      \$570  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = l2_23;
+    \$571  = l6_4;
     if (en) begin
-      \$311  = \$72 ;
+      \$571  = l5_8;
     end
     if (rst) begin
-      \$311  = 3'h0;
+      \$571  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = l2_24;
+    \$572  = l7_0;
     if (en) begin
-      \$312  = \$75 ;
+      \$572  = \$284 ;
     end
     if (rst) begin
-      \$312  = 3'h0;
+      \$572  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = l2_25;
+    \$573  = l7_1;
     if (en) begin
-      \$313  = \$78 ;
+      \$573  = \$285 ;
     end
     if (rst) begin
-      \$313  = 3'h0;
+      \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = l2_26;
+    \$574  = l7_2;
     if (en) begin
-      \$314  = \$81 ;
+      \$574  = l6_4;
     end
     if (rst) begin
-      \$314  = 3'h0;
+      \$574  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = l2_27;
+    \$575  = l8_0;
     if (en) begin
-      \$315  = \$84 ;
+      \$575  = \$286 ;
     end
     if (rst) begin
-      \$315  = 3'h0;
+      \$575  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = l2_28;
+    \$576  = l8_1;
     if (en) begin
-      \$316  = \$87 ;
+      \$576  = l7_2;
     end
     if (rst) begin
-      \$316  = 3'h0;
+      \$576  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = l2_29;
+    \$577  = o;
     if (en) begin
-      \$317  = \$90 ;
+      \$577  = \$287 ;
     end
     if (rst) begin
-      \$317  = 3'h0;
+      \$577  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = l2_30;
+    \$288  = l1_0;
     if (en) begin
-      \$318  = \$93 ;
+      \$288  = \$1 ;
     end
     if (rst) begin
-      \$318  = 3'h0;
+      \$288  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = l2_31;
+    \$289  = l1_1;
     if (en) begin
-      \$319  = \$96 ;
+      \$289  = \$2 ;
     end
     if (rst) begin
-      \$319  = 3'h0;
+      \$289  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = l2_32;
+    \$290  = l1_2;
     if (en) begin
-      \$320  = \$99 ;
+      \$290  = \$3 ;
     end
     if (rst) begin
-      \$320  = 3'h0;
+      \$290  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = l2_33;
+    \$291  = l1_3;
     if (en) begin
-      \$321  = \$102 ;
+      \$291  = \$4 ;
     end
     if (rst) begin
-      \$321  = 3'h0;
+      \$291  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = l2_34;
+    \$292  = l1_4;
     if (en) begin
-      \$322  = \$105 ;
+      \$292  = \$5 ;
     end
     if (rst) begin
-      \$322  = 3'h0;
+      \$292  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = l2_35;
+    \$293  = l1_5;
     if (en) begin
-      \$323  = \$108 ;
+      \$293  = \$6 ;
     end
     if (rst) begin
-      \$323  = 3'h0;
+      \$293  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = l2_36;
+    \$294  = l1_6;
     if (en) begin
-      \$324  = \$111 ;
+      \$294  = \$7 ;
     end
     if (rst) begin
-      \$324  = 3'h0;
+      \$294  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = l2_37;
+    \$295  = l1_7;
     if (en) begin
-      \$325  = \$114 ;
+      \$295  = \$8 ;
     end
     if (rst) begin
-      \$325  = 3'h0;
+      \$295  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = l2_38;
+    \$296  = l1_8;
     if (en) begin
-      \$326  = \$117 ;
+      \$296  = \$9 ;
     end
     if (rst) begin
-      \$326  = 3'h0;
+      \$296  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = l2_39;
+    \$297  = l1_9;
     if (en) begin
-      \$327  = \$120 ;
+      \$297  = \$10 ;
     end
     if (rst) begin
-      \$327  = 3'h0;
+      \$297  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = l2_40;
+    \$298  = l1_10;
     if (en) begin
-      \$328  = \$123 ;
+      \$298  = \$11 ;
     end
     if (rst) begin
-      \$328  = 3'h0;
+      \$298  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = l2_41;
+    \$299  = l1_11;
     if (en) begin
-      \$329  = \$126 ;
+      \$299  = \$12 ;
     end
     if (rst) begin
-      \$329  = 3'h0;
+      \$299  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = l2_42;
+    \$300  = l1_12;
     if (en) begin
-      \$330  = \$129 ;
+      \$300  = \$13 ;
     end
     if (rst) begin
-      \$330  = 3'h0;
+      \$300  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = l2_43;
+    \$301  = l1_13;
     if (en) begin
-      \$331  = \$132 ;
+      \$301  = \$14 ;
     end
     if (rst) begin
-      \$331  = 3'h0;
+      \$301  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = l2_44;
+    \$302  = l1_14;
     if (en) begin
-      \$332  = \$135 ;
+      \$302  = \$15 ;
     end
     if (rst) begin
-      \$332  = 3'h0;
+      \$302  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = l2_45;
+    \$303  = l1_15;
     if (en) begin
-      \$333  = \$138 ;
+      \$303  = \$16 ;
     end
     if (rst) begin
-      \$333  = 3'h0;
+      \$303  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = l2_46;
+    \$304  = l1_16;
     if (en) begin
-      \$334  = \$141 ;
+      \$304  = \$17 ;
     end
     if (rst) begin
-      \$334  = 3'h0;
+      \$304  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = l2_47;
+    \$305  = l1_17;
     if (en) begin
-      \$335  = \$144 ;
+      \$305  = \$18 ;
     end
     if (rst) begin
-      \$335  = 3'h0;
+      \$305  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = l2_48;
+    \$306  = l1_18;
     if (en) begin
-      \$336  = \$147 ;
+      \$306  = \$19 ;
     end
     if (rst) begin
-      \$336  = 3'h0;
+      \$306  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = l2_49;
+    \$307  = l1_19;
     if (en) begin
-      \$337  = \$150 ;
+      \$307  = \$20 ;
     end
     if (rst) begin
-      \$337  = 3'h0;
+      \$307  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = l2_50;
+    \$308  = l1_20;
     if (en) begin
-      \$338  = \$153 ;
+      \$308  = \$21 ;
     end
     if (rst) begin
-      \$338  = 3'h0;
+      \$308  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = l2_51;
+    \$309  = l1_21;
     if (en) begin
-      \$339  = \$156 ;
+      \$309  = \$22 ;
     end
     if (rst) begin
-      \$339  = 3'h0;
+      \$309  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = l2_52;
+    \$310  = l1_22;
     if (en) begin
-      \$340  = \$159 ;
+      \$310  = \$23 ;
     end
     if (rst) begin
-      \$340  = 3'h0;
+      \$310  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = l2_53;
+    \$311  = l1_23;
     if (en) begin
-      \$341  = \$162 ;
+      \$311  = \$24 ;
     end
     if (rst) begin
-      \$341  = 3'h0;
+      \$311  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = l2_54;
+    \$312  = l1_24;
     if (en) begin
-      \$342  = \$165 ;
+      \$312  = \$25 ;
     end
     if (rst) begin
-      \$342  = 3'h0;
+      \$312  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = l2_55;
+    \$313  = l1_25;
     if (en) begin
-      \$343  = \$168 ;
+      \$313  = \$26 ;
     end
     if (rst) begin
-      \$343  = 3'h0;
+      \$313  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = l2_56;
+    \$314  = l1_26;
     if (en) begin
-      \$344  = \$171 ;
+      \$314  = \$27 ;
     end
     if (rst) begin
-      \$344  = 3'h0;
+      \$314  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = l2_57;
+    \$315  = l1_27;
     if (en) begin
-      \$345  = \$174 ;
+      \$315  = \$28 ;
     end
     if (rst) begin
-      \$345  = 3'h0;
+      \$315  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = l2_58;
+    \$316  = l1_28;
     if (en) begin
-      \$346  = \$177 ;
+      \$316  = \$29 ;
     end
     if (rst) begin
-      \$346  = 3'h0;
+      \$316  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = l2_59;
+    \$317  = l1_29;
     if (en) begin
-      \$347  = \$180 ;
+      \$317  = \$30 ;
     end
     if (rst) begin
-      \$347  = 3'h0;
+      \$317  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = l2_60;
+    \$318  = l1_30;
     if (en) begin
-      \$348  = \$183 ;
+      \$318  = \$31 ;
     end
     if (rst) begin
-      \$348  = 3'h0;
+      \$318  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = l2_61;
+    \$319  = l1_31;
     if (en) begin
-      \$349  = \$186 ;
+      \$319  = \$32 ;
     end
     if (rst) begin
-      \$349  = 3'h0;
+      \$319  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = l2_62;
+    \$320  = l1_32;
     if (en) begin
-      \$350  = \$189 ;
+      \$320  = \$33 ;
     end
     if (rst) begin
-      \$350  = 3'h0;
+      \$320  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = l2_63;
+    \$321  = l1_33;
     if (en) begin
-      \$351  = \$192 ;
+      \$321  = \$34 ;
     end
     if (rst) begin
-      \$351  = 3'h0;
+      \$321  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = l2_64;
+    \$322  = l1_34;
     if (en) begin
-      \$352  = \$195 ;
+      \$322  = \$35 ;
     end
     if (rst) begin
-      \$352  = 3'h0;
+      \$322  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = l2_65;
+    \$323  = l1_35;
     if (en) begin
-      \$353  = \$198 ;
+      \$323  = \$36 ;
     end
     if (rst) begin
-      \$353  = 3'h0;
+      \$323  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = l2_66;
+    \$324  = l1_36;
     if (en) begin
-      \$354  = \$201 ;
+      \$324  = \$37 ;
     end
     if (rst) begin
-      \$354  = 3'h0;
+      \$324  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = l2_67;
+    \$325  = l1_37;
     if (en) begin
-      \$355  = \$204 ;
+      \$325  = \$38 ;
     end
     if (rst) begin
-      \$355  = 3'h0;
+      \$325  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = l2_68;
+    \$326  = l1_38;
     if (en) begin
-      \$356  = \$207 ;
+      \$326  = \$39 ;
     end
     if (rst) begin
-      \$356  = 3'h0;
+      \$326  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = l2_69;
+    \$327  = l1_39;
     if (en) begin
-      \$357  = \$210 ;
+      \$327  = \$40 ;
     end
     if (rst) begin
-      \$357  = 3'h0;
+      \$327  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = l2_70;
+    \$328  = l1_40;
     if (en) begin
-      \$358  = \$213 ;
+      \$328  = \$41 ;
     end
     if (rst) begin
-      \$358  = 3'h0;
+      \$328  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = l2_71;
+    \$329  = l1_41;
     if (en) begin
-      \$359  = \$216 ;
+      \$329  = \$42 ;
     end
     if (rst) begin
-      \$359  = 3'h0;
+      \$329  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = l4_0;
+    \$330  = l1_42;
     if (en) begin
-      \$360  = \$219 ;
+      \$330  = \$43 ;
     end
     if (rst) begin
-      \$360  = 5'h00;
+      \$330  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = l4_1;
+    \$331  = l1_43;
     if (en) begin
-      \$361  = \$222 ;
+      \$331  = \$44 ;
     end
     if (rst) begin
-      \$361  = 5'h00;
+      \$331  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = l4_2;
+    \$332  = l1_44;
     if (en) begin
-      \$362  = \$225 ;
+      \$332  = \$45 ;
     end
     if (rst) begin
-      \$362  = 5'h00;
+      \$332  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = l4_3;
+    \$333  = l1_45;
     if (en) begin
-      \$363  = \$228 ;
+      \$333  = \$46 ;
     end
     if (rst) begin
-      \$363  = 5'h00;
+      \$333  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = l4_4;
+    \$334  = l1_46;
     if (en) begin
-      \$364  = \$231 ;
+      \$334  = \$47 ;
     end
     if (rst) begin
-      \$364  = 5'h00;
+      \$334  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = l4_5;
+    \$335  = l1_47;
     if (en) begin
-      \$365  = \$234 ;
+      \$335  = \$48 ;
     end
     if (rst) begin
-      \$365  = 5'h00;
+      \$335  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = l4_6;
+    \$336  = l1_48;
     if (en) begin
-      \$366  = \$237 ;
+      \$336  = \$49 ;
     end
     if (rst) begin
-      \$366  = 5'h00;
+      \$336  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = l4_7;
+    \$337  = l1_49;
     if (en) begin
-      \$367  = \$240 ;
+      \$337  = \$50 ;
     end
     if (rst) begin
-      \$367  = 5'h00;
+      \$337  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = l4_8;
+    \$338  = l1_50;
     if (en) begin
-      \$368  = \$243 ;
+      \$338  = \$51 ;
     end
     if (rst) begin
-      \$368  = 5'h00;
+      \$338  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = l4_9;
+    \$339  = l1_51;
     if (en) begin
-      \$369  = \$246 ;
+      \$339  = \$52 ;
     end
     if (rst) begin
-      \$369  = 5'h00;
+      \$339  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = l4_10;
+    \$340  = l1_52;
     if (en) begin
-      \$370  = \$249 ;
+      \$340  = \$53 ;
     end
     if (rst) begin
-      \$370  = 5'h00;
+      \$340  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = l4_11;
+    \$341  = l1_53;
     if (en) begin
-      \$371  = \$252 ;
+      \$341  = \$54 ;
     end
     if (rst) begin
-      \$371  = 5'h00;
+      \$341  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = l4_12;
+    \$342  = l1_54;
     if (en) begin
-      \$372  = \$255 ;
+      \$342  = \$55 ;
     end
     if (rst) begin
-      \$372  = 5'h00;
+      \$342  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = l4_13;
+    \$343  = l1_55;
     if (en) begin
-      \$373  = \$258 ;
+      \$343  = \$56 ;
     end
     if (rst) begin
-      \$373  = 5'h00;
+      \$343  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = l4_14;
+    \$344  = l1_56;
     if (en) begin
-      \$374  = \$261 ;
+      \$344  = \$57 ;
     end
     if (rst) begin
-      \$374  = 5'h00;
+      \$344  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = l4_15;
+    \$345  = l1_57;
     if (en) begin
-      \$375  = \$264 ;
+      \$345  = \$58 ;
     end
     if (rst) begin
-      \$375  = 5'h00;
+      \$345  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = l4_16;
+    \$346  = l1_58;
     if (en) begin
-      \$376  = \$267 ;
+      \$346  = \$59 ;
     end
     if (rst) begin
-      \$376  = 5'h00;
+      \$346  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = l4_17;
+    \$347  = l1_59;
     if (en) begin
-      \$377  = \$270 ;
+      \$347  = \$60 ;
     end
     if (rst) begin
-      \$377  = 5'h00;
+      \$347  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = l6_0;
+    \$348  = l1_60;
     if (en) begin
-      \$378  = \$273 ;
+      \$348  = \$61 ;
     end
     if (rst) begin
-      \$378  = 7'h00;
+      \$348  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = l6_1;
+    \$349  = l1_61;
     if (en) begin
-      \$379  = \$276 ;
+      \$349  = \$62 ;
     end
     if (rst) begin
-      \$379  = 7'h00;
+      \$349  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = l6_2;
+    \$350  = l1_62;
     if (en) begin
-      \$380  = \$279 ;
+      \$350  = \$63 ;
     end
     if (rst) begin
-      \$380  = 7'h00;
+      \$350  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = l6_3;
+    \$351  = l1_63;
     if (en) begin
-      \$381  = \$282 ;
+      \$351  = \$64 ;
     end
     if (rst) begin
-      \$381  = 7'h00;
+      \$351  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = l6_4;
+    \$352  = l1_64;
     if (en) begin
-      \$382  = \$283 ;
+      \$352  = \$65 ;
     end
     if (rst) begin
-      \$382  = 6'h00;
+      \$352  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = l8_0;
+    \$353  = l1_65;
     if (en) begin
-      \$383  = \$286 ;
+      \$353  = \$66 ;
     end
     if (rst) begin
-      \$383  = 9'h000;
+      \$353  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = l8_1;
+    \$354  = l1_66;
     if (en) begin
-      \$384  = l6_4;
+      \$354  = \$67 ;
     end
     if (rst) begin
-      \$384  = 6'h00;
+      \$354  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = o;
+    \$355  = l1_67;
     if (en) begin
-      \$385  = \$287 ;
+      \$355  = \$68 ;
     end
     if (rst) begin
-      \$385  = 10'h000;
+      \$355  = 2'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -10821,11 +17009,16 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   reg \$44 ;
   reg \$45 ;
   reg [3:0] \$46 ;
-  reg [9:0] \$47 ;
+  reg \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg [9:0] \$50 ;
+  reg \$50 ;
+  reg [3:0] \$51 ;
+  reg [9:0] \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg [9:0] \$55 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -10888,10 +17081,15 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire slots;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] t0_nf;
+  reg [3:0] t0_nf = 4'h0;
   reg t0_plane = 1'h0;
   reg t0_valid = 1'h0;
+  reg t1_first = 1'h0;
+  reg t1_last = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t1_nf;
+  reg t1_plane = 1'h0;
+  reg t1_valid = 1'h0;
   reg [3:0] thr_rd__addr = 4'h0;
   wire [9:0] thr_rd__data;
   wire thr_rd__en;
@@ -11646,6 +17844,10 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   assign rom_rd__data = _2_;
   always @(posedge clk)
+    slot <= \$30 ;
+  always @(posedge clk)
+    rom_rd__addr <= \$31 ;
+  always @(posedge clk)
     sf <= \$32 ;
   always @(posedge clk)
     tile <= \$33 ;
@@ -11674,15 +17876,25 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   always @(posedge clk)
     t0_plane <= \$45 ;
   always @(posedge clk)
-    thr_rd__addr <= \$46 ;
+    t0_nf <= \$46 ;
   always @(posedge clk)
-    acc0 <= \$47 ;
+    t1_valid <= \$47 ;
   always @(posedge clk)
-    done <= \$48 ;
+    t1_first <= \$48 ;
   always @(posedge clk)
-    o__valid <= \$49 ;
+    t1_last <= \$49 ;
   always @(posedge clk)
-    o__payload <= \$50 ;
+    t1_plane <= \$50 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$51 ;
+  always @(posedge clk)
+    acc0 <= \$52 ;
+  always @(posedge clk)
+    done <= \$53 ;
+  always @(posedge clk)
+    o__valid <= \$54 ;
+  always @(posedge clk)
+    o__payload <= \$55 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -11712,15 +17924,11 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t0_valid;
-  assign \$25  = t0_first ? 10'h000 : acc0;
+  assign \$24  = en & t1_valid;
+  assign \$25  = t1_first ? 10'h000 : acc0;
   assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t0_valid & t0_last;
+  assign \$27  = t1_valid & t1_last;
   assign \$29  = $signed(\$28 ) - $signed(thr_rd__data);
-  always @(posedge clk)
-    slot <= \$30 ;
-  always @(posedge clk)
-    rom_rd__addr <= \$31 ;
   \hwbnn_digits_cnn_w1a1.network.dense2.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -11728,6 +17936,43 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
     .o(o),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$30  = slot;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$30  = \$14 [0];
+      end else begin
+        \$30  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$31  = rom_rd__addr;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$31  = \$15 [9:0];
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$16 ) begin
+          \$31  = \$20 [9:0];
+        end else if (\$17 ) begin
+          \$31  = \$23 [9:0];
+        end else begin
+          \$31  = 10'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$31  = 10'h000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$32  = sf;
@@ -11902,7 +18147,7 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$46  = thr_rd__addr;
+    \$46  = t0_nf;
     if (en) begin
       \$46  = b_nf;
     end
@@ -11912,19 +18157,19 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$47  = acc0;
-    if (\$24 ) begin
-      \$47  = \$26 [9:0];
+    \$47  = t1_valid;
+    if (en) begin
+      \$47  = t0_valid;
     end
     if (rst) begin
-      \$47  = 10'h000;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$48  = done;
+    \$48  = t1_first;
     if (en) begin
-      \$48  = \$27 ;
+      \$48  = t0_first;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -11932,9 +18177,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$49  = o__valid;
+    \$49  = t1_last;
     if (en) begin
-      \$49  = done;
+      \$49  = t0_last;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -11942,49 +18187,62 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$50  = o__payload;
+    \$50  = t1_plane;
     if (en) begin
-      \$50  = \$29 [9:0];
+      \$50  = t0_plane;
     end
     if (rst) begin
-      \$50  = 10'h000;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$30  = slot;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$30  = \$14 [0];
-      end else begin
-        \$30  = 1'h0;
-      end
+    \$51  = thr_rd__addr;
+    if (en) begin
+      \$51  = t0_nf;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$51  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$31  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$31  = \$15 [9:0];
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$16 ) begin
-          \$31  = \$20 [9:0];
-        end else if (\$17 ) begin
-          \$31  = \$23 [9:0];
-        end else begin
-          \$31  = 10'h000;
-        end
-      end
+    \$52  = acc0;
+    if (\$24 ) begin
+      \$52  = \$26 [9:0];
     end
     if (rst) begin
-      \$31  = 10'h000;
+      \$52  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$53  = done;
+    if (en) begin
+      \$53  = \$27 ;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$54  = o__valid;
+    if (en) begin
+      \$54  = done;
+    end
+    if (rst) begin
+      \$54  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$55  = o__payload;
+    if (en) begin
+      \$55  = \$29 [9:0];
+    end
+    if (rst) begin
+      \$55  = 10'h000;
     end
   end
   assign plane = 1'h0;
@@ -11997,7 +18255,7 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign i__payload = buf_wr__data;
   assign i = \$12 [3:0];
   assign \en$30  = en;
-  assign t0_nf = thr_rd__addr;
+  assign t1_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -12015,7 +18273,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire [1:0] \$1 ;
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
-  reg [2:0] \$4 ;
+  reg [1:0] \$4 ;
+  reg [1:0] \$5 ;
+  reg [2:0] \$6 ;
   input clk;
   wire clk;
   input en;
@@ -12026,23 +18286,49 @@ module \hwbnn_digits_cnn_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_0 <= \$4 ;
+  always @(posedge clk)
+    l1_1 <= \$5 ;
+  always @(posedge clk)
+    o <= \$6 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  always @(posedge clk)
-    o <= \$4 ;
+  assign \$3  = l1_0 + l1_1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$4  = o;
+    \$4  = l1_0;
     if (en) begin
-      \$4  = \$3 ;
+      \$4  = \$1 ;
     end
     if (rst) begin
-      \$4  = 3'h0;
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$5  = l1_1;
+    if (en) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$6  = o;
+    if (en) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 3'h0;
     end
   end
   assign \i[0]  = i[0];

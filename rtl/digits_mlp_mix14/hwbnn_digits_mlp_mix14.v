@@ -372,11 +372,26 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   reg [1:0] \$248 ;
   reg [4:0] \$249 ;
   wire [5:0] \$25 ;
-  reg [13:0] \$250 ;
+  reg \$250 ;
   reg \$251 ;
   reg \$252 ;
-  reg \$253 ;
+  reg [1:0] \$253 ;
+  reg [4:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg [1:0] \$258 ;
+  reg [4:0] \$259 ;
   wire [5:0] \$26 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg [1:0] \$263 ;
+  reg [4:0] \$264 ;
+  reg [13:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg \$268 ;
   wire [5:0] \$27 ;
   wire [5:0] \$28 ;
   wire [5:0] \$29 ;
@@ -583,10 +598,25 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   reg t1_valid = 1'h0;
   reg t2_first = 1'h0;
   reg t2_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t2_nf;
+  reg [4:0] t2_nf = 5'h00;
   reg [1:0] t2_plane = 2'h0;
   reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  reg [4:0] t3_nf = 5'h00;
+  reg [1:0] t3_plane = 2'h0;
+  reg t3_valid = 1'h0;
+  reg t4_first = 1'h0;
+  reg t4_last = 1'h0;
+  reg [4:0] t4_nf = 5'h00;
+  reg [1:0] t4_plane = 2'h0;
+  reg t4_valid = 1'h0;
+  reg t5_first = 1'h0;
+  reg t5_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t5_nf;
+  reg [1:0] t5_plane = 2'h0;
+  reg t5_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [13:0] thr_rd__data;
   wire thr_rd__en;
@@ -974,13 +1004,13 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   assign \$210  = nf + 1'h1;
   assign \$211  = tile + 1'h1;
   assign \$212  = rom_rd__addr + 1'h1;
-  assign \$213  = en & t2_valid;
-  assign \$214  = t2_first ? 14'h0000 : acc0;
+  assign \$213  = en & t5_valid;
+  assign \$214  = t5_first ? 14'h0000 : acc0;
   assign \$215  = $signed(o) * $signed(4'h4);
   assign \$216  = $signed(o) * $signed(4'h5);
   assign \$217  = $signed(o) * $signed(3'h2);
   assign \$219  = $signed(\$214 ) + $signed(\$218 );
-  assign \$220  = t2_valid & t2_last;
+  assign \$220  = t5_valid & t5_last;
   assign \$221  = $signed(acc0) >= $signed(thr_rd__data);
   assign \$222  = 1'h0 + \$221 ;
   always @(posedge clk)
@@ -1036,15 +1066,45 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   always @(posedge clk)
     t2_plane <= \$248 ;
   always @(posedge clk)
-    thr_rd__addr <= \$249 ;
+    t2_nf <= \$249 ;
   always @(posedge clk)
-    acc0 <= \$250 ;
+    t3_valid <= \$250 ;
   always @(posedge clk)
-    done <= \$251 ;
+    t3_first <= \$251 ;
   always @(posedge clk)
-    o__valid <= \$252 ;
+    t3_last <= \$252 ;
   always @(posedge clk)
-    o__payload <= \$253 ;
+    t3_plane <= \$253 ;
+  always @(posedge clk)
+    t3_nf <= \$254 ;
+  always @(posedge clk)
+    t4_valid <= \$255 ;
+  always @(posedge clk)
+    t4_first <= \$256 ;
+  always @(posedge clk)
+    t4_last <= \$257 ;
+  always @(posedge clk)
+    t4_plane <= \$258 ;
+  always @(posedge clk)
+    t4_nf <= \$259 ;
+  always @(posedge clk)
+    t5_valid <= \$260 ;
+  always @(posedge clk)
+    t5_first <= \$261 ;
+  always @(posedge clk)
+    t5_last <= \$262 ;
+  always @(posedge clk)
+    t5_plane <= \$263 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$264 ;
+  always @(posedge clk)
+    acc0 <= \$265 ;
+  always @(posedge clk)
+    done <= \$266 ;
+  always @(posedge clk)
+    o__valid <= \$267 ;
+  always @(posedge clk)
+    o__payload <= \$268 ;
   \hwbnn_digits_mlp_mix14.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -1067,7 +1127,7 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$218  = 15'h0000;
-    casez (t2_plane)
+    casez (t5_plane)
       2'h0:
           \$218  = \$215 ;
       2'h1:
@@ -1387,7 +1447,7 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = thr_rd__addr;
+    \$249  = t2_nf;
     if (en) begin
       \$249  = t1_nf;
     end
@@ -1397,19 +1457,19 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = acc0;
-    if (\$213 ) begin
-      \$250  = \$219 [13:0];
+    \$250  = t3_valid;
+    if (en) begin
+      \$250  = t2_valid;
     end
     if (rst) begin
-      \$250  = 14'h0000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = done;
+    \$251  = t3_first;
     if (en) begin
-      \$251  = \$220 ;
+      \$251  = t2_first;
     end
     if (rst) begin
       \$251  = 1'h0;
@@ -1417,9 +1477,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = o__valid;
+    \$252  = t3_last;
     if (en) begin
-      \$252  = done;
+      \$252  = t2_last;
     end
     if (rst) begin
       \$252  = 1'h0;
@@ -1427,12 +1487,162 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = o__payload;
+    \$253  = t3_plane;
     if (en) begin
-      \$253  = \$222 [0];
+      \$253  = t2_plane;
     end
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = t3_nf;
+    if (en) begin
+      \$254  = t2_nf;
+    end
+    if (rst) begin
+      \$254  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = t4_valid;
+    if (en) begin
+      \$255  = t3_valid;
+    end
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = t4_first;
+    if (en) begin
+      \$256  = t3_first;
+    end
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = t4_last;
+    if (en) begin
+      \$257  = t3_last;
+    end
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = t4_plane;
+    if (en) begin
+      \$258  = t3_plane;
+    end
+    if (rst) begin
+      \$258  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = t4_nf;
+    if (en) begin
+      \$259  = t3_nf;
+    end
+    if (rst) begin
+      \$259  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = t5_valid;
+    if (en) begin
+      \$260  = t4_valid;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = t5_first;
+    if (en) begin
+      \$261  = t4_first;
+    end
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = t5_last;
+    if (en) begin
+      \$262  = t4_last;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = t5_plane;
+    if (en) begin
+      \$263  = t4_plane;
+    end
+    if (rst) begin
+      \$263  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = thr_rd__addr;
+    if (en) begin
+      \$264  = t4_nf;
+    end
+    if (rst) begin
+      \$264  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = acc0;
+    if (\$213 ) begin
+      \$265  = \$219 [13:0];
+    end
+    if (rst) begin
+      \$265  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = done;
+    if (en) begin
+      \$266  = \$220 ;
+    end
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = o__valid;
+    if (en) begin
+      \$267  = done;
+    end
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = o__payload;
+    if (en) begin
+      \$268  = \$222 [0];
+    end
+    if (rst) begin
+      \$268  = 1'h0;
     end
   end
   assign slots = 2'h3;
@@ -1441,7 +1651,7 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   assign buf_rd__en = en;
   assign i__payload = buf_wr__data;
   assign \en$30  = en;
-  assign t2_nf = thr_rd__addr;
+  assign t5_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[5:0];
   assign \i[1]  = i[11:6];
@@ -1580,88 +1790,130 @@ module \hwbnn_digits_mlp_mix14.network.dense0.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [6:0] \$1 ;
   wire [6:0] \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [6:0] \$11 ;
-  wire [7:0] \$12 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [8:0] \$119 ;
+  wire [6:0] \$12 ;
+  reg [9:0] \$120 ;
+  reg [9:0] \$121 ;
+  reg [9:0] \$122 ;
+  reg [9:0] \$123 ;
+  reg [10:0] \$124 ;
+  reg [10:0] \$125 ;
+  reg [11:0] \$126 ;
   wire [6:0] \$13 ;
   wire [6:0] \$14 ;
-  wire [7:0] \$15 ;
+  wire [6:0] \$15 ;
   wire [6:0] \$16 ;
   wire [6:0] \$17 ;
-  wire [7:0] \$18 ;
+  wire [6:0] \$18 ;
   wire [6:0] \$19 ;
   wire [6:0] \$2 ;
   wire [6:0] \$20 ;
-  wire [7:0] \$21 ;
+  wire [6:0] \$21 ;
   wire [6:0] \$22 ;
   wire [6:0] \$23 ;
-  wire [7:0] \$24 ;
+  wire [6:0] \$24 ;
   wire [6:0] \$25 ;
   wire [6:0] \$26 ;
-  wire [7:0] \$27 ;
+  wire [6:0] \$27 ;
   wire [6:0] \$28 ;
   wire [6:0] \$29 ;
-  wire [7:0] \$3 ;
-  wire [7:0] \$30 ;
+  wire [6:0] \$3 ;
+  wire [6:0] \$30 ;
   wire [6:0] \$31 ;
   wire [6:0] \$32 ;
   wire [7:0] \$33 ;
-  wire [6:0] \$34 ;
-  wire [6:0] \$35 ;
+  wire [7:0] \$34 ;
+  wire [7:0] \$35 ;
   wire [7:0] \$36 ;
-  wire [6:0] \$37 ;
-  wire [6:0] \$38 ;
+  wire [7:0] \$37 ;
+  wire [7:0] \$38 ;
   wire [7:0] \$39 ;
   wire [6:0] \$4 ;
-  wire [6:0] \$40 ;
-  wire [6:0] \$41 ;
+  wire [7:0] \$40 ;
+  wire [7:0] \$41 ;
   wire [7:0] \$42 ;
-  wire [6:0] \$43 ;
-  wire [6:0] \$44 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
   wire [7:0] \$45 ;
-  wire [6:0] \$46 ;
-  wire [6:0] \$47 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
   wire [7:0] \$48 ;
   wire [8:0] \$49 ;
   wire [6:0] \$5 ;
   wire [8:0] \$50 ;
-  wire [9:0] \$51 ;
+  wire [8:0] \$51 ;
   wire [8:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [9:0] \$54 ;
+  wire [8:0] \$54 ;
   wire [8:0] \$55 ;
   wire [8:0] \$56 ;
   wire [9:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [8:0] \$59 ;
-  wire [7:0] \$6 ;
+  wire [9:0] \$58 ;
+  wire [9:0] \$59 ;
+  wire [6:0] \$6 ;
   wire [9:0] \$60 ;
   wire [10:0] \$61 ;
   wire [10:0] \$62 ;
   wire [11:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
+  reg [6:0] \$64 ;
+  reg [6:0] \$65 ;
+  reg [6:0] \$66 ;
+  reg [6:0] \$67 ;
+  reg [6:0] \$68 ;
+  reg [6:0] \$69 ;
   wire [6:0] \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [7:0] \$77 ;
-  reg [7:0] \$78 ;
-  reg [7:0] \$79 ;
+  reg [6:0] \$70 ;
+  reg [6:0] \$71 ;
+  reg [6:0] \$72 ;
+  reg [6:0] \$73 ;
+  reg [6:0] \$74 ;
+  reg [6:0] \$75 ;
+  reg [6:0] \$76 ;
+  reg [6:0] \$77 ;
+  reg [6:0] \$78 ;
+  reg [6:0] \$79 ;
   wire [6:0] \$8 ;
-  reg [9:0] \$80 ;
-  reg [9:0] \$81 ;
-  reg [9:0] \$82 ;
-  reg [9:0] \$83 ;
-  reg [11:0] \$84 ;
-  wire [7:0] \$9 ;
+  reg [6:0] \$80 ;
+  reg [6:0] \$81 ;
+  reg [6:0] \$82 ;
+  reg [6:0] \$83 ;
+  reg [6:0] \$84 ;
+  reg [6:0] \$85 ;
+  reg [6:0] \$86 ;
+  reg [6:0] \$87 ;
+  reg [6:0] \$88 ;
+  reg [6:0] \$89 ;
+  wire [6:0] \$9 ;
+  reg [6:0] \$90 ;
+  reg [6:0] \$91 ;
+  reg [6:0] \$92 ;
+  reg [6:0] \$93 ;
+  reg [6:0] \$94 ;
+  reg [6:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   input clk;
   wire clk;
   input en;
@@ -1732,6 +1984,38 @@ module \hwbnn_digits_mlp_mix14.network.dense0.tree0 (rst, en, i, o, clk);
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
   wire [5:0] \i[9] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_10 = 7'h00;
+  reg [6:0] l1_11 = 7'h00;
+  reg [6:0] l1_12 = 7'h00;
+  reg [6:0] l1_13 = 7'h00;
+  reg [6:0] l1_14 = 7'h00;
+  reg [6:0] l1_15 = 7'h00;
+  reg [6:0] l1_16 = 7'h00;
+  reg [6:0] l1_17 = 7'h00;
+  reg [6:0] l1_18 = 7'h00;
+  reg [6:0] l1_19 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_20 = 7'h00;
+  reg [6:0] l1_21 = 7'h00;
+  reg [6:0] l1_22 = 7'h00;
+  reg [6:0] l1_23 = 7'h00;
+  reg [6:0] l1_24 = 7'h00;
+  reg [6:0] l1_25 = 7'h00;
+  reg [6:0] l1_26 = 7'h00;
+  reg [6:0] l1_27 = 7'h00;
+  reg [6:0] l1_28 = 7'h00;
+  reg [6:0] l1_29 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [6:0] l1_30 = 7'h00;
+  reg [6:0] l1_31 = 7'h00;
+  reg [6:0] l1_4 = 7'h00;
+  reg [6:0] l1_5 = 7'h00;
+  reg [6:0] l1_6 = 7'h00;
+  reg [6:0] l1_7 = 7'h00;
+  reg [6:0] l1_8 = 7'h00;
+  reg [6:0] l1_9 = 7'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [7:0] l2_10 = 8'h00;
@@ -1748,327 +2032,841 @@ module \hwbnn_digits_mlp_mix14.network.dense0.tree0 (rst, en, i, o, clk);
   reg [7:0] l2_7 = 8'h00;
   reg [7:0] l2_8 = 8'h00;
   reg [7:0] l2_9 = 8'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [8:0] l3_1 = 9'h000;
+  reg [8:0] l3_2 = 9'h000;
+  reg [8:0] l3_3 = 9'h000;
+  reg [8:0] l3_4 = 9'h000;
+  reg [8:0] l3_5 = 9'h000;
+  reg [8:0] l3_6 = 9'h000;
+  reg [8:0] l3_7 = 9'h000;
   reg [9:0] l4_0 = 10'h000;
   reg [9:0] l4_1 = 10'h000;
   reg [9:0] l4_2 = 10'h000;
   reg [9:0] l4_3 = 10'h000;
+  reg [10:0] l5_0 = 11'h000;
+  reg [10:0] l5_1 = 11'h000;
   output [11:0] o;
   reg [11:0] o = 12'h000;
   input rst;
   wire rst;
-  assign \$16  = $signed(i[125:120]) + $signed(i[131:126]);
-  assign \$17  = $signed(i[137:132]) + $signed(i[143:138]);
-  assign \$18  = $signed(\$16 ) + $signed(\$17 );
-  assign \$19  = $signed(i[149:144]) + $signed(i[155:150]);
-  assign \$20  = $signed(i[161:156]) + $signed(i[167:162]);
-  assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$22  = $signed(i[173:168]) + $signed(i[179:174]);
-  assign \$23  = $signed(i[185:180]) + $signed(i[191:186]);
-  assign \$24  = $signed(\$22 ) + $signed(\$23 );
-  assign \$25  = $signed(i[197:192]) + $signed(i[203:198]);
-  assign \$26  = $signed(i[209:204]) + $signed(i[215:210]);
-  assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(i[221:216]) + $signed(i[227:222]);
-  assign \$29  = $signed(i[233:228]) + $signed(i[239:234]);
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = $signed(i[245:240]) + $signed(i[251:246]);
-  assign \$32  = $signed(i[257:252]) + $signed(i[263:258]);
-  assign \$33  = $signed(\$31 ) + $signed(\$32 );
-  assign \$34  = $signed(i[269:264]) + $signed(i[275:270]);
-  assign \$35  = $signed(i[281:276]) + $signed(i[287:282]);
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(i[293:288]) + $signed(i[299:294]);
-  assign \$38  = $signed(i[305:300]) + $signed(i[311:306]);
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(i[317:312]) + $signed(i[323:318]);
-  assign \$41  = $signed(i[329:324]) + $signed(i[335:330]);
-  assign \$42  = $signed(\$40 ) + $signed(\$41 );
-  assign \$43  = $signed(i[341:336]) + $signed(i[347:342]);
-  assign \$44  = $signed(i[353:348]) + $signed(i[359:354]);
-  assign \$45  = $signed(\$43 ) + $signed(\$44 );
-  assign \$46  = $signed(i[365:360]) + $signed(i[371:366]);
-  assign \$47  = $signed(i[377:372]) + $signed(i[383:378]);
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$49  = $signed(l2_0) + $signed(l2_1);
-  assign \$50  = $signed(l2_2) + $signed(l2_3);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(l2_4) + $signed(l2_5);
-  assign \$53  = $signed(l2_6) + $signed(l2_7);
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = $signed(l2_8) + $signed(l2_9);
-  assign \$56  = $signed(l2_10) + $signed(l2_11);
-  assign \$57  = $signed(\$55 ) + $signed(\$56 );
-  assign \$58  = $signed(l2_12) + $signed(l2_13);
-  assign \$59  = $signed(l2_14) + $signed(l2_15);
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(l4_0) + $signed(l4_1);
-  assign \$62  = $signed(l4_2) + $signed(l4_3);
-  assign \$63  = $signed(\$61 ) + $signed(\$62 );
-  always @(posedge clk)
-    l2_0 <= \$64 ;
-  always @(posedge clk)
-    l2_1 <= \$65 ;
-  always @(posedge clk)
-    l2_2 <= \$66 ;
-  always @(posedge clk)
-    l2_3 <= \$67 ;
-  always @(posedge clk)
-    l2_4 <= \$68 ;
-  always @(posedge clk)
-    l2_5 <= \$69 ;
-  always @(posedge clk)
-    l2_6 <= \$70 ;
-  always @(posedge clk)
-    l2_7 <= \$71 ;
-  always @(posedge clk)
-    l2_8 <= \$72 ;
-  always @(posedge clk)
-    l2_9 <= \$73 ;
-  always @(posedge clk)
-    l2_10 <= \$74 ;
-  always @(posedge clk)
-    l2_11 <= \$75 ;
-  always @(posedge clk)
-    l2_12 <= \$76 ;
-  always @(posedge clk)
-    l2_13 <= \$77 ;
-  always @(posedge clk)
-    l2_14 <= \$78 ;
-  always @(posedge clk)
-    l2_15 <= \$79 ;
-  always @(posedge clk)
-    l4_0 <= \$80 ;
-  always @(posedge clk)
-    l4_1 <= \$81 ;
-  always @(posedge clk)
-    l4_2 <= \$82 ;
-  always @(posedge clk)
-    l4_3 <= \$83 ;
-  always @(posedge clk)
-    o <= \$84 ;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
-  assign \$7  = $signed(i[53:48]) + $signed(i[59:54]);
-  assign \$8  = $signed(i[65:60]) + $signed(i[71:66]);
-  assign \$9  = $signed(\$7 ) + $signed(\$8 );
-  assign \$10  = $signed(i[77:72]) + $signed(i[83:78]);
-  assign \$11  = $signed(i[89:84]) + $signed(i[95:90]);
-  assign \$12  = $signed(\$10 ) + $signed(\$11 );
-  assign \$13  = $signed(i[101:96]) + $signed(i[107:102]);
-  assign \$14  = $signed(i[113:108]) + $signed(i[119:114]);
-  assign \$15  = $signed(\$13 ) + $signed(\$14 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(i[53:48]) + $signed(i[59:54]);
+  assign \$6  = $signed(i[65:60]) + $signed(i[71:66]);
+  assign \$7  = $signed(i[77:72]) + $signed(i[83:78]);
+  assign \$8  = $signed(i[89:84]) + $signed(i[95:90]);
+  assign \$9  = $signed(i[101:96]) + $signed(i[107:102]);
+  assign \$10  = $signed(i[113:108]) + $signed(i[119:114]);
+  assign \$11  = $signed(i[125:120]) + $signed(i[131:126]);
+  assign \$12  = $signed(i[137:132]) + $signed(i[143:138]);
+  assign \$13  = $signed(i[149:144]) + $signed(i[155:150]);
+  assign \$14  = $signed(i[161:156]) + $signed(i[167:162]);
+  assign \$15  = $signed(i[173:168]) + $signed(i[179:174]);
+  assign \$16  = $signed(i[185:180]) + $signed(i[191:186]);
+  assign \$17  = $signed(i[197:192]) + $signed(i[203:198]);
+  assign \$18  = $signed(i[209:204]) + $signed(i[215:210]);
+  assign \$19  = $signed(i[221:216]) + $signed(i[227:222]);
+  assign \$20  = $signed(i[233:228]) + $signed(i[239:234]);
+  assign \$21  = $signed(i[245:240]) + $signed(i[251:246]);
+  assign \$22  = $signed(i[257:252]) + $signed(i[263:258]);
+  assign \$23  = $signed(i[269:264]) + $signed(i[275:270]);
+  assign \$24  = $signed(i[281:276]) + $signed(i[287:282]);
+  assign \$25  = $signed(i[293:288]) + $signed(i[299:294]);
+  assign \$26  = $signed(i[305:300]) + $signed(i[311:306]);
+  assign \$27  = $signed(i[317:312]) + $signed(i[323:318]);
+  assign \$28  = $signed(i[329:324]) + $signed(i[335:330]);
+  assign \$29  = $signed(i[341:336]) + $signed(i[347:342]);
+  assign \$30  = $signed(i[353:348]) + $signed(i[359:354]);
+  assign \$31  = $signed(i[365:360]) + $signed(i[371:366]);
+  assign \$32  = $signed(i[377:372]) + $signed(i[383:378]);
+  assign \$33  = $signed(l1_0) + $signed(l1_1);
+  assign \$34  = $signed(l1_2) + $signed(l1_3);
+  assign \$35  = $signed(l1_4) + $signed(l1_5);
+  assign \$36  = $signed(l1_6) + $signed(l1_7);
+  assign \$37  = $signed(l1_8) + $signed(l1_9);
+  assign \$38  = $signed(l1_10) + $signed(l1_11);
+  assign \$39  = $signed(l1_12) + $signed(l1_13);
+  assign \$40  = $signed(l1_14) + $signed(l1_15);
+  assign \$41  = $signed(l1_16) + $signed(l1_17);
+  assign \$42  = $signed(l1_18) + $signed(l1_19);
+  assign \$43  = $signed(l1_20) + $signed(l1_21);
+  assign \$44  = $signed(l1_22) + $signed(l1_23);
+  assign \$45  = $signed(l1_24) + $signed(l1_25);
+  assign \$46  = $signed(l1_26) + $signed(l1_27);
+  assign \$47  = $signed(l1_28) + $signed(l1_29);
+  assign \$48  = $signed(l1_30) + $signed(l1_31);
+  assign \$49  = $signed(l2_0) + $signed(l2_1);
+  assign \$50  = $signed(l2_2) + $signed(l2_3);
+  assign \$51  = $signed(l2_4) + $signed(l2_5);
+  assign \$52  = $signed(l2_6) + $signed(l2_7);
+  assign \$53  = $signed(l2_8) + $signed(l2_9);
+  assign \$54  = $signed(l2_10) + $signed(l2_11);
+  assign \$55  = $signed(l2_12) + $signed(l2_13);
+  assign \$56  = $signed(l2_14) + $signed(l2_15);
+  assign \$57  = $signed(l3_0) + $signed(l3_1);
+  assign \$58  = $signed(l3_2) + $signed(l3_3);
+  assign \$59  = $signed(l3_4) + $signed(l3_5);
+  assign \$60  = $signed(l3_6) + $signed(l3_7);
+  assign \$61  = $signed(l4_0) + $signed(l4_1);
+  assign \$62  = $signed(l4_2) + $signed(l4_3);
+  assign \$63  = $signed(l5_0) + $signed(l5_1);
+  always @(posedge clk)
+    l1_0 <= \$64 ;
+  always @(posedge clk)
+    l1_1 <= \$65 ;
+  always @(posedge clk)
+    l1_2 <= \$66 ;
+  always @(posedge clk)
+    l1_3 <= \$67 ;
+  always @(posedge clk)
+    l1_4 <= \$68 ;
+  always @(posedge clk)
+    l1_5 <= \$69 ;
+  always @(posedge clk)
+    l1_6 <= \$70 ;
+  always @(posedge clk)
+    l1_7 <= \$71 ;
+  always @(posedge clk)
+    l1_8 <= \$72 ;
+  always @(posedge clk)
+    l1_9 <= \$73 ;
+  always @(posedge clk)
+    l1_10 <= \$74 ;
+  always @(posedge clk)
+    l1_11 <= \$75 ;
+  always @(posedge clk)
+    l1_12 <= \$76 ;
+  always @(posedge clk)
+    l1_13 <= \$77 ;
+  always @(posedge clk)
+    l1_14 <= \$78 ;
+  always @(posedge clk)
+    l1_15 <= \$79 ;
+  always @(posedge clk)
+    l1_16 <= \$80 ;
+  always @(posedge clk)
+    l1_17 <= \$81 ;
+  always @(posedge clk)
+    l1_18 <= \$82 ;
+  always @(posedge clk)
+    l1_19 <= \$83 ;
+  always @(posedge clk)
+    l1_20 <= \$84 ;
+  always @(posedge clk)
+    l1_21 <= \$85 ;
+  always @(posedge clk)
+    l1_22 <= \$86 ;
+  always @(posedge clk)
+    l1_23 <= \$87 ;
+  always @(posedge clk)
+    l1_24 <= \$88 ;
+  always @(posedge clk)
+    l1_25 <= \$89 ;
+  always @(posedge clk)
+    l1_26 <= \$90 ;
+  always @(posedge clk)
+    l1_27 <= \$91 ;
+  always @(posedge clk)
+    l1_28 <= \$92 ;
+  always @(posedge clk)
+    l1_29 <= \$93 ;
+  always @(posedge clk)
+    l1_30 <= \$94 ;
+  always @(posedge clk)
+    l1_31 <= \$95 ;
+  always @(posedge clk)
+    l2_0 <= \$96 ;
+  always @(posedge clk)
+    l2_1 <= \$97 ;
+  always @(posedge clk)
+    l2_2 <= \$98 ;
+  always @(posedge clk)
+    l2_3 <= \$99 ;
+  always @(posedge clk)
+    l2_4 <= \$100 ;
+  always @(posedge clk)
+    l2_5 <= \$101 ;
+  always @(posedge clk)
+    l2_6 <= \$102 ;
+  always @(posedge clk)
+    l2_7 <= \$103 ;
+  always @(posedge clk)
+    l2_8 <= \$104 ;
+  always @(posedge clk)
+    l2_9 <= \$105 ;
+  always @(posedge clk)
+    l2_10 <= \$106 ;
+  always @(posedge clk)
+    l2_11 <= \$107 ;
+  always @(posedge clk)
+    l2_12 <= \$108 ;
+  always @(posedge clk)
+    l2_13 <= \$109 ;
+  always @(posedge clk)
+    l2_14 <= \$110 ;
+  always @(posedge clk)
+    l2_15 <= \$111 ;
+  always @(posedge clk)
+    l3_0 <= \$112 ;
+  always @(posedge clk)
+    l3_1 <= \$113 ;
+  always @(posedge clk)
+    l3_2 <= \$114 ;
+  always @(posedge clk)
+    l3_3 <= \$115 ;
+  always @(posedge clk)
+    l3_4 <= \$116 ;
+  always @(posedge clk)
+    l3_5 <= \$117 ;
+  always @(posedge clk)
+    l3_6 <= \$118 ;
+  always @(posedge clk)
+    l3_7 <= \$119 ;
+  always @(posedge clk)
+    l4_0 <= \$120 ;
+  always @(posedge clk)
+    l4_1 <= \$121 ;
+  always @(posedge clk)
+    l4_2 <= \$122 ;
+  always @(posedge clk)
+    l4_3 <= \$123 ;
+  always @(posedge clk)
+    l5_0 <= \$124 ;
+  always @(posedge clk)
+    l5_1 <= \$125 ;
+  always @(posedge clk)
+    o <= \$126 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$64  = l2_0;
+    \$64  = l1_0;
     if (en) begin
-      \$64  = \$3 ;
+      \$64  = \$1 ;
     end
     if (rst) begin
-      \$64  = 8'h00;
+      \$64  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$65  = l2_1;
+    \$65  = l1_1;
     if (en) begin
-      \$65  = \$6 ;
+      \$65  = \$2 ;
     end
     if (rst) begin
-      \$65  = 8'h00;
+      \$65  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$66  = l2_2;
+    \$66  = l1_2;
     if (en) begin
-      \$66  = \$9 ;
+      \$66  = \$3 ;
     end
     if (rst) begin
-      \$66  = 8'h00;
+      \$66  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$67  = l2_3;
+    \$67  = l1_3;
     if (en) begin
-      \$67  = \$12 ;
+      \$67  = \$4 ;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$68  = l2_4;
+    \$68  = l1_4;
     if (en) begin
-      \$68  = \$15 ;
+      \$68  = \$5 ;
     end
     if (rst) begin
-      \$68  = 8'h00;
+      \$68  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$69  = l2_5;
+    \$69  = l1_5;
     if (en) begin
-      \$69  = \$18 ;
+      \$69  = \$6 ;
     end
     if (rst) begin
-      \$69  = 8'h00;
+      \$69  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$70  = l2_6;
+    \$70  = l1_6;
     if (en) begin
-      \$70  = \$21 ;
+      \$70  = \$7 ;
     end
     if (rst) begin
-      \$70  = 8'h00;
+      \$70  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$71  = l2_7;
+    \$71  = l1_7;
     if (en) begin
-      \$71  = \$24 ;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 8'h00;
+      \$71  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$72  = l2_8;
+    \$72  = l1_8;
     if (en) begin
-      \$72  = \$27 ;
+      \$72  = \$9 ;
     end
     if (rst) begin
-      \$72  = 8'h00;
+      \$72  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$73  = l2_9;
+    \$73  = l1_9;
     if (en) begin
-      \$73  = \$30 ;
+      \$73  = \$10 ;
     end
     if (rst) begin
-      \$73  = 8'h00;
+      \$73  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$74  = l2_10;
+    \$74  = l1_10;
     if (en) begin
-      \$74  = \$33 ;
+      \$74  = \$11 ;
     end
     if (rst) begin
-      \$74  = 8'h00;
+      \$74  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$75  = l2_11;
+    \$75  = l1_11;
     if (en) begin
-      \$75  = \$36 ;
+      \$75  = \$12 ;
     end
     if (rst) begin
-      \$75  = 8'h00;
+      \$75  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$76  = l2_12;
+    \$76  = l1_12;
     if (en) begin
-      \$76  = \$39 ;
+      \$76  = \$13 ;
     end
     if (rst) begin
-      \$76  = 8'h00;
+      \$76  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$77  = l2_13;
+    \$77  = l1_13;
     if (en) begin
-      \$77  = \$42 ;
+      \$77  = \$14 ;
     end
     if (rst) begin
-      \$77  = 8'h00;
+      \$77  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$78  = l2_14;
+    \$78  = l1_14;
     if (en) begin
-      \$78  = \$45 ;
+      \$78  = \$15 ;
     end
     if (rst) begin
-      \$78  = 8'h00;
+      \$78  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$79  = l2_15;
+    \$79  = l1_15;
     if (en) begin
-      \$79  = \$48 ;
+      \$79  = \$16 ;
     end
     if (rst) begin
-      \$79  = 8'h00;
+      \$79  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$80  = l4_0;
+    \$80  = l1_16;
     if (en) begin
-      \$80  = \$51 ;
+      \$80  = \$17 ;
     end
     if (rst) begin
-      \$80  = 10'h000;
+      \$80  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$81  = l4_1;
+    \$81  = l1_17;
     if (en) begin
-      \$81  = \$54 ;
+      \$81  = \$18 ;
     end
     if (rst) begin
-      \$81  = 10'h000;
+      \$81  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$82  = l4_2;
+    \$82  = l1_18;
     if (en) begin
-      \$82  = \$57 ;
+      \$82  = \$19 ;
     end
     if (rst) begin
-      \$82  = 10'h000;
+      \$82  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$83  = l4_3;
+    \$83  = l1_19;
     if (en) begin
-      \$83  = \$60 ;
+      \$83  = \$20 ;
     end
     if (rst) begin
-      \$83  = 10'h000;
+      \$83  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$84  = o;
+    \$84  = l1_20;
     if (en) begin
-      \$84  = \$63 ;
+      \$84  = \$21 ;
     end
     if (rst) begin
-      \$84  = 12'h000;
+      \$84  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$85  = l1_21;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+    if (rst) begin
+      \$85  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$86  = l1_22;
+    if (en) begin
+      \$86  = \$23 ;
+    end
+    if (rst) begin
+      \$86  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$87  = l1_23;
+    if (en) begin
+      \$87  = \$24 ;
+    end
+    if (rst) begin
+      \$87  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$88  = l1_24;
+    if (en) begin
+      \$88  = \$25 ;
+    end
+    if (rst) begin
+      \$88  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$89  = l1_25;
+    if (en) begin
+      \$89  = \$26 ;
+    end
+    if (rst) begin
+      \$89  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$90  = l1_26;
+    if (en) begin
+      \$90  = \$27 ;
+    end
+    if (rst) begin
+      \$90  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$91  = l1_27;
+    if (en) begin
+      \$91  = \$28 ;
+    end
+    if (rst) begin
+      \$91  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$92  = l1_28;
+    if (en) begin
+      \$92  = \$29 ;
+    end
+    if (rst) begin
+      \$92  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$93  = l1_29;
+    if (en) begin
+      \$93  = \$30 ;
+    end
+    if (rst) begin
+      \$93  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$94  = l1_30;
+    if (en) begin
+      \$94  = \$31 ;
+    end
+    if (rst) begin
+      \$94  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$95  = l1_31;
+    if (en) begin
+      \$95  = \$32 ;
+    end
+    if (rst) begin
+      \$95  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$96  = l2_0;
+    if (en) begin
+      \$96  = \$33 ;
+    end
+    if (rst) begin
+      \$96  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$97  = l2_1;
+    if (en) begin
+      \$97  = \$34 ;
+    end
+    if (rst) begin
+      \$97  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$98  = l2_2;
+    if (en) begin
+      \$98  = \$35 ;
+    end
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$99  = l2_3;
+    if (en) begin
+      \$99  = \$36 ;
+    end
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$100  = l2_4;
+    if (en) begin
+      \$100  = \$37 ;
+    end
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$101  = l2_5;
+    if (en) begin
+      \$101  = \$38 ;
+    end
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$102  = l2_6;
+    if (en) begin
+      \$102  = \$39 ;
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$103  = l2_7;
+    if (en) begin
+      \$103  = \$40 ;
+    end
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$104  = l2_8;
+    if (en) begin
+      \$104  = \$41 ;
+    end
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$105  = l2_9;
+    if (en) begin
+      \$105  = \$42 ;
+    end
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$106  = l2_10;
+    if (en) begin
+      \$106  = \$43 ;
+    end
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$107  = l2_11;
+    if (en) begin
+      \$107  = \$44 ;
+    end
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$108  = l2_12;
+    if (en) begin
+      \$108  = \$45 ;
+    end
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$109  = l2_13;
+    if (en) begin
+      \$109  = \$46 ;
+    end
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$110  = l2_14;
+    if (en) begin
+      \$110  = \$47 ;
+    end
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$111  = l2_15;
+    if (en) begin
+      \$111  = \$48 ;
+    end
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$112  = l3_0;
+    if (en) begin
+      \$112  = \$49 ;
+    end
+    if (rst) begin
+      \$112  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$113  = l3_1;
+    if (en) begin
+      \$113  = \$50 ;
+    end
+    if (rst) begin
+      \$113  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$114  = l3_2;
+    if (en) begin
+      \$114  = \$51 ;
+    end
+    if (rst) begin
+      \$114  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$115  = l3_3;
+    if (en) begin
+      \$115  = \$52 ;
+    end
+    if (rst) begin
+      \$115  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$116  = l3_4;
+    if (en) begin
+      \$116  = \$53 ;
+    end
+    if (rst) begin
+      \$116  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$117  = l3_5;
+    if (en) begin
+      \$117  = \$54 ;
+    end
+    if (rst) begin
+      \$117  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$118  = l3_6;
+    if (en) begin
+      \$118  = \$55 ;
+    end
+    if (rst) begin
+      \$118  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$119  = l3_7;
+    if (en) begin
+      \$119  = \$56 ;
+    end
+    if (rst) begin
+      \$119  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$120  = l4_0;
+    if (en) begin
+      \$120  = \$57 ;
+    end
+    if (rst) begin
+      \$120  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$121  = l4_1;
+    if (en) begin
+      \$121  = \$58 ;
+    end
+    if (rst) begin
+      \$121  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$122  = l4_2;
+    if (en) begin
+      \$122  = \$59 ;
+    end
+    if (rst) begin
+      \$122  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$123  = l4_3;
+    if (en) begin
+      \$123  = \$60 ;
+    end
+    if (rst) begin
+      \$123  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$124  = l5_0;
+    if (en) begin
+      \$124  = \$61 ;
+    end
+    if (rst) begin
+      \$124  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$125  = l5_1;
+    if (en) begin
+      \$125  = \$62 ;
+    end
+    if (rst) begin
+      \$125  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$126  = o;
+    if (en) begin
+      \$126  = \$63 ;
+    end
+    if (rst) begin
+      \$126  = 12'h000;
     end
   end
   assign \i[0]  = i[5:0];
@@ -2196,11 +2994,21 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   reg [1:0] \$58 ;
   reg [4:0] \$59 ;
   wire [2:0] \$6 ;
-  reg [8:0] \$60 ;
+  reg \$60 ;
   reg \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [1:0] \$63 ;
+  reg [4:0] \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg [1:0] \$68 ;
+  reg [4:0] \$69 ;
   wire \$7 ;
+  reg [8:0] \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
   wire \$8 ;
   wire \$9 ;
   reg [8:0] acc0 = 9'h000;
@@ -2297,10 +3105,20 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   reg t1_valid = 1'h0;
   reg t2_first = 1'h0;
   reg t2_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t2_nf;
+  reg [4:0] t2_nf = 5'h00;
   reg [1:0] t2_plane = 2'h0;
   reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  reg [4:0] t3_nf = 5'h00;
+  reg [1:0] t3_plane = 2'h0;
+  reg t3_valid = 1'h0;
+  reg t4_first = 1'h0;
+  reg t4_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t4_nf;
+  reg [1:0] t4_plane = 2'h0;
+  reg t4_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [8:0] thr_rd__data;
   wire thr_rd__en;
@@ -2469,10 +3287,20 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     end
   end
   assign rom_rd__data = _2_;
+  assign \$16  = nf != 5'h1f;
+  assign \$17  = sf + 1'h1;
+  assign \$18  = tile + 1'h1;
+  assign \$19  = rom_rd__addr + 1'h1;
+  assign \$20  = nf + 1'h1;
+  assign \$21  = tile + 1'h1;
+  assign \$22  = rom_rd__addr + 1'h1;
+  assign \$23  = en & t4_valid;
+  assign \$24  = t4_first ? 9'h000 : acc0;
+  assign \$25  = o * 3'h4;
   assign \$26  = o * 3'h5;
   assign \$27  = o * 2'h2;
   assign \$29  = $signed(\$24 ) + $signed({ 1'h0, \$28  });
-  assign \$30  = t2_valid & t2_last;
+  assign \$30  = t4_valid & t4_last;
   assign \$31  = $signed(acc0) >= $signed(thr_rd__data);
   assign \$32  = 1'h0 + \$31 ;
   always @(posedge clk)
@@ -2528,15 +3356,35 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   always @(posedge clk)
     t2_plane <= \$58 ;
   always @(posedge clk)
-    thr_rd__addr <= \$59 ;
+    t2_nf <= \$59 ;
   always @(posedge clk)
-    acc0 <= \$60 ;
+    t3_valid <= \$60 ;
   always @(posedge clk)
-    done <= \$61 ;
+    t3_first <= \$61 ;
   always @(posedge clk)
-    o__valid <= \$62 ;
+    t3_last <= \$62 ;
   always @(posedge clk)
-    o__payload <= \$63 ;
+    t3_plane <= \$63 ;
+  always @(posedge clk)
+    t3_nf <= \$64 ;
+  always @(posedge clk)
+    t4_valid <= \$65 ;
+  always @(posedge clk)
+    t4_first <= \$66 ;
+  always @(posedge clk)
+    t4_last <= \$67 ;
+  always @(posedge clk)
+    t4_plane <= \$68 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$69 ;
+  always @(posedge clk)
+    acc0 <= \$70 ;
+  always @(posedge clk)
+    done <= \$71 ;
+  always @(posedge clk)
+    o__valid <= \$72 ;
+  always @(posedge clk)
+    o__payload <= \$73 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -2560,16 +3408,6 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign \$12  = ~ last_slot;
   assign \$13  = slot + 1'h1;
   assign \$14  = rom_rd__addr + 1'h1;
-  assign \$16  = nf != 5'h1f;
-  assign \$17  = sf + 1'h1;
-  assign \$18  = tile + 1'h1;
-  assign \$19  = rom_rd__addr + 1'h1;
-  assign \$20  = nf + 1'h1;
-  assign \$21  = tile + 1'h1;
-  assign \$22  = rom_rd__addr + 1'h1;
-  assign \$23  = en & t2_valid;
-  assign \$24  = t2_first ? 9'h000 : acc0;
-  assign \$25  = o * 3'h4;
   \hwbnn_digits_mlp_mix14.network.dense1.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -2580,7 +3418,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$28  = 9'h000;
-    casez (t2_plane)
+    casez (t4_plane)
       2'h0:
           \$28  = \$25 ;
       2'h1:
@@ -2900,7 +3738,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = thr_rd__addr;
+    \$59  = t2_nf;
     if (en) begin
       \$59  = t1_nf;
     end
@@ -2910,19 +3748,19 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = acc0;
-    if (\$23 ) begin
-      \$60  = \$29 [8:0];
+    \$60  = t3_valid;
+    if (en) begin
+      \$60  = t2_valid;
     end
     if (rst) begin
-      \$60  = 9'h000;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = done;
+    \$61  = t3_first;
     if (en) begin
-      \$61  = \$30 ;
+      \$61  = t2_first;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -2930,9 +3768,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = o__valid;
+    \$62  = t3_last;
     if (en) begin
-      \$62  = done;
+      \$62  = t2_last;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -2940,12 +3778,112 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = o__payload;
+    \$63  = t3_plane;
     if (en) begin
-      \$63  = \$32 [0];
+      \$63  = t2_plane;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$64  = t3_nf;
+    if (en) begin
+      \$64  = t2_nf;
+    end
+    if (rst) begin
+      \$64  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$65  = t4_valid;
+    if (en) begin
+      \$65  = t3_valid;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$66  = t4_first;
+    if (en) begin
+      \$66  = t3_first;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$67  = t4_last;
+    if (en) begin
+      \$67  = t3_last;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$68  = t4_plane;
+    if (en) begin
+      \$68  = t3_plane;
+    end
+    if (rst) begin
+      \$68  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$69  = thr_rd__addr;
+    if (en) begin
+      \$69  = t3_nf;
+    end
+    if (rst) begin
+      \$69  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$70  = acc0;
+    if (\$23 ) begin
+      \$70  = \$29 [8:0];
+    end
+    if (rst) begin
+      \$70  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$71  = done;
+    if (en) begin
+      \$71  = \$30 ;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$72  = o__valid;
+    if (en) begin
+      \$72  = done;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$73  = o__payload;
+    if (en) begin
+      \$73  = \$32 [0];
+    end
+    if (rst) begin
+      \$73  = 1'h0;
     end
   end
   always @* begin
@@ -2966,7 +3904,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign buf_rd__en = en;
   assign i__payload = buf_wr__data;
   assign \en$30  = en;
-  assign t2_nf = thr_rd__addr;
+  assign t4_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[0];
   assign \i[1]  = i[1];
@@ -3010,45 +3948,65 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   wire [1:0] \$1 ;
   wire [1:0] \$10 ;
   wire [1:0] \$11 ;
-  wire [2:0] \$12 ;
+  wire [1:0] \$12 ;
   wire [1:0] \$13 ;
   wire [1:0] \$14 ;
-  wire [2:0] \$15 ;
+  wire [1:0] \$15 ;
   wire [1:0] \$16 ;
-  wire [1:0] \$17 ;
+  wire [2:0] \$17 ;
   wire [2:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire [2:0] \$19 ;
   wire [1:0] \$2 ;
-  wire [1:0] \$20 ;
+  wire [2:0] \$20 ;
   wire [2:0] \$21 ;
-  wire [1:0] \$22 ;
-  wire [1:0] \$23 ;
+  wire [2:0] \$22 ;
+  wire [2:0] \$23 ;
   wire [2:0] \$24 ;
   wire [3:0] \$25 ;
   wire [3:0] \$26 ;
-  wire [4:0] \$27 ;
+  wire [3:0] \$27 ;
   wire [3:0] \$28 ;
-  wire [3:0] \$29 ;
-  wire [2:0] \$3 ;
+  wire [4:0] \$29 ;
+  wire [1:0] \$3 ;
   wire [4:0] \$30 ;
   wire [5:0] \$31 ;
-  reg [2:0] \$32 ;
-  reg [2:0] \$33 ;
-  reg [2:0] \$34 ;
-  reg [2:0] \$35 ;
-  reg [2:0] \$36 ;
-  reg [2:0] \$37 ;
-  reg [2:0] \$38 ;
-  reg [2:0] \$39 ;
+  reg [1:0] \$32 ;
+  reg [1:0] \$33 ;
+  reg [1:0] \$34 ;
+  reg [1:0] \$35 ;
+  reg [1:0] \$36 ;
+  reg [1:0] \$37 ;
+  reg [1:0] \$38 ;
+  reg [1:0] \$39 ;
   wire [1:0] \$4 ;
-  reg [4:0] \$40 ;
-  reg [4:0] \$41 ;
-  reg [5:0] \$42 ;
+  reg [1:0] \$40 ;
+  reg [1:0] \$41 ;
+  reg [1:0] \$42 ;
+  reg [1:0] \$43 ;
+  reg [1:0] \$44 ;
+  reg [1:0] \$45 ;
+  reg [1:0] \$46 ;
+  reg [1:0] \$47 ;
+  reg [2:0] \$48 ;
+  reg [2:0] \$49 ;
   wire [1:0] \$5 ;
-  wire [2:0] \$6 ;
+  reg [2:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg [2:0] \$52 ;
+  reg [2:0] \$53 ;
+  reg [2:0] \$54 ;
+  reg [2:0] \$55 ;
+  reg [3:0] \$56 ;
+  reg [3:0] \$57 ;
+  reg [3:0] \$58 ;
+  reg [3:0] \$59 ;
+  wire [1:0] \$6 ;
+  reg [4:0] \$60 ;
+  reg [4:0] \$61 ;
+  reg [5:0] \$62 ;
   wire [1:0] \$7 ;
   wire [1:0] \$8 ;
-  wire [2:0] \$9 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -3087,6 +4045,22 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_10 = 2'h0;
+  reg [1:0] l1_11 = 2'h0;
+  reg [1:0] l1_12 = 2'h0;
+  reg [1:0] l1_13 = 2'h0;
+  reg [1:0] l1_14 = 2'h0;
+  reg [1:0] l1_15 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
+  reg [1:0] l1_8 = 2'h0;
+  reg [1:0] l1_9 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_2 = 3'h0;
@@ -3095,173 +4069,417 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   reg [2:0] l2_5 = 3'h0;
   reg [2:0] l2_6 = 3'h0;
   reg [2:0] l2_7 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
+  reg [3:0] l3_2 = 4'h0;
+  reg [3:0] l3_3 = 4'h0;
   reg [4:0] l4_0 = 5'h00;
   reg [4:0] l4_1 = 5'h00;
   output [5:0] o;
   reg [5:0] o = 6'h00;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_3 <= \$35 ;
+  always @(posedge clk)
+    l1_4 <= \$36 ;
+  always @(posedge clk)
+    l1_5 <= \$37 ;
+  always @(posedge clk)
+    l1_6 <= \$38 ;
+  always @(posedge clk)
+    l1_7 <= \$39 ;
+  always @(posedge clk)
+    l1_8 <= \$40 ;
+  always @(posedge clk)
+    l1_9 <= \$41 ;
+  always @(posedge clk)
+    l1_10 <= \$42 ;
+  always @(posedge clk)
+    l1_11 <= \$43 ;
+  always @(posedge clk)
+    l1_12 <= \$44 ;
+  always @(posedge clk)
+    l1_13 <= \$45 ;
+  always @(posedge clk)
+    l1_14 <= \$46 ;
+  always @(posedge clk)
+    l1_15 <= \$47 ;
+  always @(posedge clk)
+    l2_0 <= \$48 ;
+  always @(posedge clk)
+    l2_1 <= \$49 ;
+  always @(posedge clk)
+    l2_2 <= \$50 ;
+  always @(posedge clk)
+    l2_3 <= \$51 ;
+  always @(posedge clk)
+    l2_4 <= \$52 ;
+  always @(posedge clk)
+    l2_5 <= \$53 ;
+  always @(posedge clk)
+    l2_6 <= \$54 ;
+  always @(posedge clk)
+    l2_7 <= \$55 ;
+  always @(posedge clk)
+    l3_0 <= \$56 ;
+  always @(posedge clk)
+    l3_1 <= \$57 ;
+  always @(posedge clk)
+    l3_2 <= \$58 ;
+  always @(posedge clk)
+    l3_3 <= \$59 ;
+  always @(posedge clk)
+    l4_0 <= \$60 ;
+  always @(posedge clk)
+    l4_1 <= \$61 ;
+  always @(posedge clk)
+    o <= \$62 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
-  assign \$13  = i[16] + i[17];
-  assign \$14  = i[18] + i[19];
-  assign \$15  = \$13  + \$14 ;
-  assign \$16  = i[20] + i[21];
-  assign \$17  = i[22] + i[23];
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = i[24] + i[25];
-  assign \$20  = i[26] + i[27];
-  assign \$21  = \$19  + \$20 ;
-  assign \$22  = i[28] + i[29];
-  assign \$23  = i[30] + i[31];
-  assign \$24  = \$22  + \$23 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = i[16] + i[17];
+  assign \$10  = i[18] + i[19];
+  assign \$11  = i[20] + i[21];
+  assign \$12  = i[22] + i[23];
+  assign \$13  = i[24] + i[25];
+  assign \$14  = i[26] + i[27];
+  assign \$15  = i[28] + i[29];
+  assign \$16  = i[30] + i[31];
+  assign \$17  = l1_0 + l1_1;
+  assign \$18  = l1_2 + l1_3;
+  assign \$19  = l1_4 + l1_5;
+  assign \$20  = l1_6 + l1_7;
+  assign \$21  = l1_8 + l1_9;
+  assign \$22  = l1_10 + l1_11;
+  assign \$23  = l1_12 + l1_13;
+  assign \$24  = l1_14 + l1_15;
   assign \$25  = l2_0 + l2_1;
   assign \$26  = l2_2 + l2_3;
-  assign \$27  = \$25  + \$26 ;
-  assign \$28  = l2_4 + l2_5;
-  assign \$29  = l2_6 + l2_7;
-  assign \$30  = \$28  + \$29 ;
+  assign \$27  = l2_4 + l2_5;
+  assign \$28  = l2_6 + l2_7;
+  assign \$29  = l3_0 + l3_1;
+  assign \$30  = l3_2 + l3_3;
   assign \$31  = l4_0 + l4_1;
   always @(posedge clk)
-    l2_0 <= \$32 ;
+    l1_0 <= \$32 ;
   always @(posedge clk)
-    l2_1 <= \$33 ;
+    l1_1 <= \$33 ;
   always @(posedge clk)
-    l2_2 <= \$34 ;
-  always @(posedge clk)
-    l2_3 <= \$35 ;
-  always @(posedge clk)
-    l2_4 <= \$36 ;
-  always @(posedge clk)
-    l2_5 <= \$37 ;
-  always @(posedge clk)
-    l2_6 <= \$38 ;
-  always @(posedge clk)
-    l2_7 <= \$39 ;
-  always @(posedge clk)
-    l4_0 <= \$40 ;
-  always @(posedge clk)
-    l4_1 <= \$41 ;
-  always @(posedge clk)
-    o <= \$42 ;
+    l1_2 <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$32  = l2_0;
+    \$35  = l1_3;
     if (en) begin
-      \$32  = \$3 ;
+      \$35  = \$4 ;
     end
     if (rst) begin
-      \$32  = 3'h0;
+      \$35  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$33  = l2_1;
+    \$36  = l1_4;
     if (en) begin
-      \$33  = \$6 ;
+      \$36  = \$5 ;
     end
     if (rst) begin
-      \$33  = 3'h0;
+      \$36  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$34  = l2_2;
+    \$37  = l1_5;
     if (en) begin
-      \$34  = \$9 ;
+      \$37  = \$6 ;
     end
     if (rst) begin
-      \$34  = 3'h0;
+      \$37  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$35  = l2_3;
+    \$38  = l1_6;
     if (en) begin
-      \$35  = \$12 ;
+      \$38  = \$7 ;
     end
     if (rst) begin
-      \$35  = 3'h0;
+      \$38  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$36  = l2_4;
+    \$39  = l1_7;
     if (en) begin
-      \$36  = \$15 ;
+      \$39  = \$8 ;
     end
     if (rst) begin
-      \$36  = 3'h0;
+      \$39  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$37  = l2_5;
+    \$40  = l1_8;
     if (en) begin
-      \$37  = \$18 ;
+      \$40  = \$9 ;
     end
     if (rst) begin
-      \$37  = 3'h0;
+      \$40  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$38  = l2_6;
+    \$41  = l1_9;
     if (en) begin
-      \$38  = \$21 ;
+      \$41  = \$10 ;
     end
     if (rst) begin
-      \$38  = 3'h0;
+      \$41  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$39  = l2_7;
+    \$42  = l1_10;
     if (en) begin
-      \$39  = \$24 ;
+      \$42  = \$11 ;
     end
     if (rst) begin
-      \$39  = 3'h0;
+      \$42  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$40  = l4_0;
+    \$43  = l1_11;
     if (en) begin
-      \$40  = \$27 ;
+      \$43  = \$12 ;
     end
     if (rst) begin
-      \$40  = 5'h00;
+      \$43  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$41  = l4_1;
+    \$44  = l1_12;
     if (en) begin
-      \$41  = \$30 ;
+      \$44  = \$13 ;
     end
     if (rst) begin
-      \$41  = 5'h00;
+      \$44  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$42  = o;
+    \$45  = l1_13;
     if (en) begin
-      \$42  = \$31 ;
+      \$45  = \$14 ;
     end
     if (rst) begin
-      \$42  = 6'h00;
+      \$45  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$46  = l1_14;
+    if (en) begin
+      \$46  = \$15 ;
+    end
+    if (rst) begin
+      \$46  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$47  = l1_15;
+    if (en) begin
+      \$47  = \$16 ;
+    end
+    if (rst) begin
+      \$47  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$48  = l2_0;
+    if (en) begin
+      \$48  = \$17 ;
+    end
+    if (rst) begin
+      \$48  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$49  = l2_1;
+    if (en) begin
+      \$49  = \$18 ;
+    end
+    if (rst) begin
+      \$49  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$50  = l2_2;
+    if (en) begin
+      \$50  = \$19 ;
+    end
+    if (rst) begin
+      \$50  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$51  = l2_3;
+    if (en) begin
+      \$51  = \$20 ;
+    end
+    if (rst) begin
+      \$51  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$52  = l2_4;
+    if (en) begin
+      \$52  = \$21 ;
+    end
+    if (rst) begin
+      \$52  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$53  = l2_5;
+    if (en) begin
+      \$53  = \$22 ;
+    end
+    if (rst) begin
+      \$53  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$54  = l2_6;
+    if (en) begin
+      \$54  = \$23 ;
+    end
+    if (rst) begin
+      \$54  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$55  = l2_7;
+    if (en) begin
+      \$55  = \$24 ;
+    end
+    if (rst) begin
+      \$55  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$56  = l3_0;
+    if (en) begin
+      \$56  = \$25 ;
+    end
+    if (rst) begin
+      \$56  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$57  = l3_1;
+    if (en) begin
+      \$57  = \$26 ;
+    end
+    if (rst) begin
+      \$57  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$58  = l3_2;
+    if (en) begin
+      \$58  = \$27 ;
+    end
+    if (rst) begin
+      \$58  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$59  = l3_3;
+    if (en) begin
+      \$59  = \$28 ;
+    end
+    if (rst) begin
+      \$59  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$60  = l4_0;
+    if (en) begin
+      \$60  = \$29 ;
+    end
+    if (rst) begin
+      \$60  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$61  = l4_1;
+    if (en) begin
+      \$61  = \$30 ;
+    end
+    if (rst) begin
+      \$61  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$62  = o;
+    if (en) begin
+      \$62  = \$31 ;
+    end
+    if (rst) begin
+      \$62  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$32  = l1_0;
+    if (en) begin
+      \$32  = \$1 ;
+    end
+    if (rst) begin
+      \$32  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$33  = l1_1;
+    if (en) begin
+      \$33  = \$2 ;
+    end
+    if (rst) begin
+      \$33  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$34  = l1_2;
+    if (en) begin
+      \$34  = \$3 ;
+    end
+    if (rst) begin
+      \$34  = 2'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -3669,11 +4887,16 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   reg \$54 ;
   reg [1:0] \$55 ;
   reg [3:0] \$56 ;
-  reg [8:0] \$57 ;
+  reg \$57 ;
   reg \$58 ;
   reg \$59 ;
   wire \$6 ;
-  reg [8:0] \$60 ;
+  reg [1:0] \$60 ;
+  reg [3:0] \$61 ;
+  reg [8:0] \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg [8:0] \$65 ;
   wire \$7 ;
   wire [2:0] \$8 ;
   wire \$9 ;
@@ -3744,10 +4967,15 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   reg t0_valid = 1'h0;
   reg t1_first = 1'h0;
   reg t1_last = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] t1_nf;
+  reg [3:0] t1_nf = 4'h0;
   reg [1:0] t1_plane = 2'h0;
   reg t1_valid = 1'h0;
+  reg t2_first = 1'h0;
+  reg t2_last = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t2_nf;
+  reg [1:0] t2_plane = 2'h0;
+  reg t2_valid = 1'h0;
   reg [3:0] thr_rd__addr = 4'h0;
   wire [8:0] thr_rd__data;
   wire thr_rd__en;
@@ -3901,10 +5129,15 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
     end
   end
   assign rom_rd__data = _2_;
+  assign \$23  = tile + 1'h1;
+  assign \$24  = rom_rd__addr + 1'h1;
+  assign \$25  = en & t2_valid;
+  assign \$26  = t2_first ? 9'h000 : acc0;
+  assign \$27  = o * 3'h4;
   assign \$28  = o * 2'h2;
   assign \$29  = o * 1'h1;
   assign \$31  = $signed(\$26 ) + $signed({ 1'h0, \$30  });
-  assign \$32  = t1_valid & t1_last;
+  assign \$32  = t2_valid & t2_last;
   assign \$34  = $signed(\$33 ) - $signed(thr_rd__data);
   always @(posedge clk)
     slot <= \$35 ;
@@ -3949,15 +5182,25 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   always @(posedge clk)
     t1_plane <= \$55 ;
   always @(posedge clk)
-    thr_rd__addr <= \$56 ;
+    t1_nf <= \$56 ;
   always @(posedge clk)
-    acc0 <= \$57 ;
+    t2_valid <= \$57 ;
   always @(posedge clk)
-    done <= \$58 ;
+    t2_first <= \$58 ;
   always @(posedge clk)
-    o__valid <= \$59 ;
+    t2_last <= \$59 ;
   always @(posedge clk)
-    o__payload <= \$60 ;
+    t2_plane <= \$60 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$61 ;
+  always @(posedge clk)
+    acc0 <= \$62 ;
+  always @(posedge clk)
+    done <= \$63 ;
+  always @(posedge clk)
+    o__valid <= \$64 ;
+  always @(posedge clk)
+    o__payload <= \$65 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$3  = slot * 2'h2;
@@ -3990,11 +5233,6 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign \$20  = tile + 1'h1;
   assign \$21  = rom_rd__addr + 1'h1;
   assign \$22  = nf + 1'h1;
-  assign \$23  = tile + 1'h1;
-  assign \$24  = rom_rd__addr + 1'h1;
-  assign \$25  = en & t1_valid;
-  assign \$26  = t1_first ? 9'h000 : acc0;
-  assign \$27  = o * 3'h4;
   \hwbnn_digits_mlp_mix14.network.dense2.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -4005,7 +5243,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$30  = 7'h00;
-    casez (t1_plane)
+    casez (t2_plane)
       2'h0:
           \$30  = \$27 ;
       2'h1:
@@ -4275,7 +5513,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$56  = thr_rd__addr;
+    \$56  = t1_nf;
     if (en) begin
       \$56  = t0_nf;
     end
@@ -4285,19 +5523,19 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$57  = acc0;
-    if (\$25 ) begin
-      \$57  = \$31 [8:0];
+    \$57  = t2_valid;
+    if (en) begin
+      \$57  = t1_valid;
     end
     if (rst) begin
-      \$57  = 9'h000;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$58  = done;
+    \$58  = t2_first;
     if (en) begin
-      \$58  = \$32 ;
+      \$58  = t1_first;
     end
     if (rst) begin
       \$58  = 1'h0;
@@ -4305,9 +5543,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$59  = o__valid;
+    \$59  = t2_last;
     if (en) begin
-      \$59  = done;
+      \$59  = t1_last;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -4315,12 +5553,62 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$60  = o__payload;
+    \$60  = t2_plane;
     if (en) begin
-      \$60  = \$34 [8:0];
+      \$60  = t1_plane;
     end
     if (rst) begin
-      \$60  = 9'h000;
+      \$60  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$61  = thr_rd__addr;
+    if (en) begin
+      \$61  = t1_nf;
+    end
+    if (rst) begin
+      \$61  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$62  = acc0;
+    if (\$25 ) begin
+      \$62  = \$31 [8:0];
+    end
+    if (rst) begin
+      \$62  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$63  = done;
+    if (en) begin
+      \$63  = \$32 ;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$64  = o__valid;
+    if (en) begin
+      \$64  = done;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$65  = o__payload;
+    if (en) begin
+      \$65  = \$34 [8:0];
+    end
+    if (rst) begin
+      \$65  = 9'h000;
     end
   end
   always @* begin
@@ -4502,7 +5790,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign buf_wr__addr = sf;
   assign i__payload = buf_wr__data;
   assign \en$31  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t2_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[0];
   assign \i[1]  = i[1];
@@ -4519,15 +5807,19 @@ endmodule
 module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [1:0] \$1 ;
-  reg [3:0] \$10 ;
+  reg [1:0] \$10 ;
+  reg [1:0] \$11 ;
+  reg [2:0] \$12 ;
+  reg [2:0] \$13 ;
+  reg [3:0] \$14 ;
   wire [1:0] \$2 ;
-  wire [2:0] \$3 ;
+  wire [1:0] \$3 ;
   wire [1:0] \$4 ;
-  wire [1:0] \$5 ;
+  wire [2:0] \$5 ;
   wire [2:0] \$6 ;
   wire [3:0] \$7 ;
-  reg [2:0] \$8 ;
-  reg [2:0] \$9 ;
+  reg [1:0] \$8 ;
+  reg [1:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -4542,6 +5834,10 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[5] ;
   wire \i[6] ;
   wire \i[7] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   output [3:0] o;
@@ -4550,45 +5846,93 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   wire rst;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = l1_0 + l1_1;
+  assign \$6  = l1_2 + l1_3;
   assign \$7  = l2_0 + l2_1;
   always @(posedge clk)
-    l2_0 <= \$8 ;
+    l1_0 <= \$8 ;
   always @(posedge clk)
-    l2_1 <= \$9 ;
+    l1_1 <= \$9 ;
   always @(posedge clk)
-    o <= \$10 ;
+    l1_2 <= \$10 ;
+  always @(posedge clk)
+    l1_3 <= \$11 ;
+  always @(posedge clk)
+    l2_0 <= \$12 ;
+  always @(posedge clk)
+    l2_1 <= \$13 ;
+  always @(posedge clk)
+    o <= \$14 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$8  = l2_0;
+    \$8  = l1_0;
     if (en) begin
-      \$8  = \$3 ;
+      \$8  = \$1 ;
     end
     if (rst) begin
-      \$8  = 3'h0;
+      \$8  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$9  = l2_1;
+    \$9  = l1_1;
     if (en) begin
-      \$9  = \$6 ;
+      \$9  = \$2 ;
     end
     if (rst) begin
-      \$9  = 3'h0;
+      \$9  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$10  = o;
+    \$10  = l1_2;
     if (en) begin
-      \$10  = \$7 ;
+      \$10  = \$3 ;
     end
     if (rst) begin
-      \$10  = 4'h0;
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$11  = l1_3;
+    if (en) begin
+      \$11  = \$4 ;
+    end
+    if (rst) begin
+      \$11  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$12  = l2_0;
+    if (en) begin
+      \$12  = \$5 ;
+    end
+    if (rst) begin
+      \$12  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$13  = l2_1;
+    if (en) begin
+      \$13  = \$6 ;
+    end
+    if (rst) begin
+      \$13  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$14  = o;
+    if (en) begin
+      \$14  = \$7 ;
+    end
+    if (rst) begin
+      \$14  = 4'h0;
     end
   end
   assign \i[0]  = i[0];

@@ -272,11 +272,21 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   reg \$158 ;
   reg [4:0] \$159 ;
   wire [5:0] \$16 ;
-  reg [10:0] \$160 ;
+  reg \$160 ;
   reg \$161 ;
   reg \$162 ;
-  reg [1:0] \$163 ;
+  reg \$163 ;
+  reg [4:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg [4:0] \$169 ;
   wire [5:0] \$17 ;
+  reg [10:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [1:0] \$173 ;
   wire [5:0] \$18 ;
   wire [5:0] \$19 ;
   wire \$2 ;
@@ -463,10 +473,20 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   reg t1_valid = 1'h0;
   reg t2_first = 1'h0;
   reg t2_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t2_nf;
+  reg [4:0] t2_nf = 5'h00;
   reg t2_plane = 1'h0;
   reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  reg [4:0] t3_nf = 5'h00;
+  reg t3_plane = 1'h0;
+  reg t3_valid = 1'h0;
+  reg t4_first = 1'h0;
+  reg t4_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t4_nf;
+  reg t4_plane = 1'h0;
+  reg t4_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [21:0] thr_rd__data;
   wire thr_rd__en;
@@ -726,10 +746,10 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   assign \$114  = nf + 1'h1;
   assign \$115  = tile + 1'h1;
   assign \$116  = rom_rd__addr + 1'h1;
-  assign \$117  = en & t2_valid;
-  assign \$118  = t2_first ? 11'h000 : acc0;
+  assign \$117  = en & t4_valid;
+  assign \$118  = t4_first ? 11'h000 : acc0;
   assign \$119  = $signed(\$118 ) + $signed(o);
-  assign \$120  = t2_valid & t2_last;
+  assign \$120  = t4_valid & t4_last;
   assign \$121  = $signed(acc0) >= $signed(thr_rd__data[10:0]);
   assign \$122  = 1'h0 + \$121 ;
   assign \$123  = $signed(acc0) >= $signed(thr_rd__data[21:11]);
@@ -794,15 +814,35 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   always @(posedge clk)
     t2_plane <= \$158 ;
   always @(posedge clk)
-    thr_rd__addr <= \$159 ;
+    t2_nf <= \$159 ;
   always @(posedge clk)
-    acc0 <= \$160 ;
+    t3_valid <= \$160 ;
   always @(posedge clk)
-    done <= \$161 ;
+    t3_first <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$162 ;
+    t3_last <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$163 ;
+    t3_plane <= \$163 ;
+  always @(posedge clk)
+    t3_nf <= \$164 ;
+  always @(posedge clk)
+    t4_valid <= \$165 ;
+  always @(posedge clk)
+    t4_first <= \$166 ;
+  always @(posedge clk)
+    t4_last <= \$167 ;
+  always @(posedge clk)
+    t4_plane <= \$168 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$169 ;
+  always @(posedge clk)
+    acc0 <= \$170 ;
+  always @(posedge clk)
+    done <= \$171 ;
+  always @(posedge clk)
+    o__valid <= \$172 ;
+  always @(posedge clk)
+    o__payload <= \$173 ;
   \hwbnn_digits_mlp_ternary.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -1121,7 +1161,7 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = thr_rd__addr;
+    \$159  = t2_nf;
     if (en) begin
       \$159  = t1_nf;
     end
@@ -1131,19 +1171,19 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = acc0;
-    if (\$117 ) begin
-      \$160  = \$119 [10:0];
+    \$160  = t3_valid;
+    if (en) begin
+      \$160  = t2_valid;
     end
     if (rst) begin
-      \$160  = 11'h000;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = done;
+    \$161  = t3_first;
     if (en) begin
-      \$161  = \$120 ;
+      \$161  = t2_first;
     end
     if (rst) begin
       \$161  = 1'h0;
@@ -1151,9 +1191,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = o__valid;
+    \$162  = t3_last;
     if (en) begin
-      \$162  = done;
+      \$162  = t2_last;
     end
     if (rst) begin
       \$162  = 1'h0;
@@ -1161,12 +1201,112 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = o__payload;
+    \$163  = t3_plane;
     if (en) begin
-      \$163  = \$132 ;
+      \$163  = t2_plane;
     end
     if (rst) begin
-      \$163  = 2'h0;
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = t3_nf;
+    if (en) begin
+      \$164  = t2_nf;
+    end
+    if (rst) begin
+      \$164  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = t4_valid;
+    if (en) begin
+      \$165  = t3_valid;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = t4_first;
+    if (en) begin
+      \$166  = t3_first;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = t4_last;
+    if (en) begin
+      \$167  = t3_last;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = t4_plane;
+    if (en) begin
+      \$168  = t3_plane;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = thr_rd__addr;
+    if (en) begin
+      \$169  = t3_nf;
+    end
+    if (rst) begin
+      \$169  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = acc0;
+    if (\$117 ) begin
+      \$170  = \$119 [10:0];
+    end
+    if (rst) begin
+      \$170  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = done;
+    if (en) begin
+      \$171  = \$120 ;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = o__valid;
+    if (en) begin
+      \$172  = done;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = o__payload;
+    if (en) begin
+      \$173  = \$132 ;
+    end
+    if (rst) begin
+      \$173  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -1178,7 +1318,7 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   assign buf_wr__addr = sf;
   assign i__payload = buf_wr__data;
   assign \en$30  = en;
-  assign t2_nf = thr_rd__addr;
+  assign t4_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[5:0];
   assign \i[1]  = i[11:6];
@@ -1256,45 +1396,65 @@ module \hwbnn_digits_mlp_ternary.network.dense0.tree0 (rst, en, i, o, clk);
   wire [6:0] \$1 ;
   wire [6:0] \$10 ;
   wire [6:0] \$11 ;
-  wire [7:0] \$12 ;
+  wire [6:0] \$12 ;
   wire [6:0] \$13 ;
   wire [6:0] \$14 ;
-  wire [7:0] \$15 ;
+  wire [6:0] \$15 ;
   wire [6:0] \$16 ;
-  wire [6:0] \$17 ;
+  wire [7:0] \$17 ;
   wire [7:0] \$18 ;
-  wire [6:0] \$19 ;
+  wire [7:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [6:0] \$20 ;
+  wire [7:0] \$20 ;
   wire [7:0] \$21 ;
-  wire [6:0] \$22 ;
-  wire [6:0] \$23 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [8:0] \$25 ;
   wire [8:0] \$26 ;
-  wire [9:0] \$27 ;
+  wire [8:0] \$27 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire [7:0] \$3 ;
+  wire [9:0] \$29 ;
+  wire [6:0] \$3 ;
   wire [9:0] \$30 ;
   wire [10:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  reg [6:0] \$32 ;
+  reg [6:0] \$33 ;
+  reg [6:0] \$34 ;
+  reg [6:0] \$35 ;
+  reg [6:0] \$36 ;
+  reg [6:0] \$37 ;
+  reg [6:0] \$38 ;
+  reg [6:0] \$39 ;
   wire [6:0] \$4 ;
-  reg [9:0] \$40 ;
-  reg [9:0] \$41 ;
-  reg [10:0] \$42 ;
+  reg [6:0] \$40 ;
+  reg [6:0] \$41 ;
+  reg [6:0] \$42 ;
+  reg [6:0] \$43 ;
+  reg [6:0] \$44 ;
+  reg [6:0] \$45 ;
+  reg [6:0] \$46 ;
+  reg [6:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
   wire [6:0] \$5 ;
-  wire [7:0] \$6 ;
+  reg [7:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [8:0] \$56 ;
+  reg [8:0] \$57 ;
+  reg [8:0] \$58 ;
+  reg [8:0] \$59 ;
+  wire [6:0] \$6 ;
+  reg [9:0] \$60 ;
+  reg [9:0] \$61 ;
+  reg [10:0] \$62 ;
   wire [6:0] \$7 ;
   wire [6:0] \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1333,6 +1493,22 @@ module \hwbnn_digits_mlp_ternary.network.dense0.tree0 (rst, en, i, o, clk);
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
   wire [5:0] \i[9] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_10 = 7'h00;
+  reg [6:0] l1_11 = 7'h00;
+  reg [6:0] l1_12 = 7'h00;
+  reg [6:0] l1_13 = 7'h00;
+  reg [6:0] l1_14 = 7'h00;
+  reg [6:0] l1_15 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [6:0] l1_4 = 7'h00;
+  reg [6:0] l1_5 = 7'h00;
+  reg [6:0] l1_6 = 7'h00;
+  reg [6:0] l1_7 = 7'h00;
+  reg [6:0] l1_8 = 7'h00;
+  reg [6:0] l1_9 = 7'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [7:0] l2_2 = 8'h00;
@@ -1341,173 +1517,417 @@ module \hwbnn_digits_mlp_ternary.network.dense0.tree0 (rst, en, i, o, clk);
   reg [7:0] l2_5 = 8'h00;
   reg [7:0] l2_6 = 8'h00;
   reg [7:0] l2_7 = 8'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [8:0] l3_1 = 9'h000;
+  reg [8:0] l3_2 = 9'h000;
+  reg [8:0] l3_3 = 9'h000;
   reg [9:0] l4_0 = 10'h000;
   reg [9:0] l4_1 = 10'h000;
   output [10:0] o;
   reg [10:0] o = 11'h000;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_3 <= \$35 ;
+  always @(posedge clk)
+    l1_4 <= \$36 ;
+  always @(posedge clk)
+    l1_5 <= \$37 ;
+  always @(posedge clk)
+    l1_6 <= \$38 ;
+  always @(posedge clk)
+    l1_7 <= \$39 ;
+  always @(posedge clk)
+    l1_8 <= \$40 ;
+  always @(posedge clk)
+    l1_9 <= \$41 ;
+  always @(posedge clk)
+    l1_10 <= \$42 ;
+  always @(posedge clk)
+    l1_11 <= \$43 ;
+  always @(posedge clk)
+    l1_12 <= \$44 ;
+  always @(posedge clk)
+    l1_13 <= \$45 ;
+  always @(posedge clk)
+    l1_14 <= \$46 ;
+  always @(posedge clk)
+    l1_15 <= \$47 ;
+  always @(posedge clk)
+    l2_0 <= \$48 ;
+  always @(posedge clk)
+    l2_1 <= \$49 ;
+  always @(posedge clk)
+    l2_2 <= \$50 ;
+  always @(posedge clk)
+    l2_3 <= \$51 ;
+  always @(posedge clk)
+    l2_4 <= \$52 ;
+  always @(posedge clk)
+    l2_5 <= \$53 ;
+  always @(posedge clk)
+    l2_6 <= \$54 ;
+  always @(posedge clk)
+    l2_7 <= \$55 ;
+  always @(posedge clk)
+    l3_0 <= \$56 ;
+  always @(posedge clk)
+    l3_1 <= \$57 ;
+  always @(posedge clk)
+    l3_2 <= \$58 ;
+  always @(posedge clk)
+    l3_3 <= \$59 ;
+  always @(posedge clk)
+    l4_0 <= \$60 ;
+  always @(posedge clk)
+    l4_1 <= \$61 ;
+  always @(posedge clk)
+    o <= \$62 ;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
-  assign \$7  = $signed(i[53:48]) + $signed(i[59:54]);
-  assign \$8  = $signed(i[65:60]) + $signed(i[71:66]);
-  assign \$9  = $signed(\$7 ) + $signed(\$8 );
-  assign \$10  = $signed(i[77:72]) + $signed(i[83:78]);
-  assign \$11  = $signed(i[89:84]) + $signed(i[95:90]);
-  assign \$12  = $signed(\$10 ) + $signed(\$11 );
-  assign \$13  = $signed(i[101:96]) + $signed(i[107:102]);
-  assign \$14  = $signed(i[113:108]) + $signed(i[119:114]);
-  assign \$15  = $signed(\$13 ) + $signed(\$14 );
-  assign \$16  = $signed(i[125:120]) + $signed(i[131:126]);
-  assign \$17  = $signed(i[137:132]) + $signed(i[143:138]);
-  assign \$18  = $signed(\$16 ) + $signed(\$17 );
-  assign \$19  = $signed(i[149:144]) + $signed(i[155:150]);
-  assign \$20  = $signed(i[161:156]) + $signed(i[167:162]);
-  assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$22  = $signed(i[173:168]) + $signed(i[179:174]);
-  assign \$23  = $signed(i[185:180]) + $signed(i[191:186]);
-  assign \$24  = $signed(\$22 ) + $signed(\$23 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(i[53:48]) + $signed(i[59:54]);
+  assign \$6  = $signed(i[65:60]) + $signed(i[71:66]);
+  assign \$7  = $signed(i[77:72]) + $signed(i[83:78]);
+  assign \$8  = $signed(i[89:84]) + $signed(i[95:90]);
+  assign \$9  = $signed(i[101:96]) + $signed(i[107:102]);
+  assign \$10  = $signed(i[113:108]) + $signed(i[119:114]);
+  assign \$11  = $signed(i[125:120]) + $signed(i[131:126]);
+  assign \$12  = $signed(i[137:132]) + $signed(i[143:138]);
+  assign \$13  = $signed(i[149:144]) + $signed(i[155:150]);
+  assign \$14  = $signed(i[161:156]) + $signed(i[167:162]);
+  assign \$15  = $signed(i[173:168]) + $signed(i[179:174]);
+  assign \$16  = $signed(i[185:180]) + $signed(i[191:186]);
+  assign \$17  = $signed(l1_0) + $signed(l1_1);
+  assign \$18  = $signed(l1_2) + $signed(l1_3);
+  assign \$19  = $signed(l1_4) + $signed(l1_5);
+  assign \$20  = $signed(l1_6) + $signed(l1_7);
+  assign \$21  = $signed(l1_8) + $signed(l1_9);
+  assign \$22  = $signed(l1_10) + $signed(l1_11);
+  assign \$23  = $signed(l1_12) + $signed(l1_13);
+  assign \$24  = $signed(l1_14) + $signed(l1_15);
   assign \$25  = $signed(l2_0) + $signed(l2_1);
   assign \$26  = $signed(l2_2) + $signed(l2_3);
-  assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(l2_4) + $signed(l2_5);
-  assign \$29  = $signed(l2_6) + $signed(l2_7);
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
+  assign \$27  = $signed(l2_4) + $signed(l2_5);
+  assign \$28  = $signed(l2_6) + $signed(l2_7);
+  assign \$29  = $signed(l3_0) + $signed(l3_1);
+  assign \$30  = $signed(l3_2) + $signed(l3_3);
   assign \$31  = $signed(l4_0) + $signed(l4_1);
   always @(posedge clk)
-    l2_0 <= \$32 ;
+    l1_0 <= \$32 ;
   always @(posedge clk)
-    l2_1 <= \$33 ;
+    l1_1 <= \$33 ;
   always @(posedge clk)
-    l2_2 <= \$34 ;
-  always @(posedge clk)
-    l2_3 <= \$35 ;
-  always @(posedge clk)
-    l2_4 <= \$36 ;
-  always @(posedge clk)
-    l2_5 <= \$37 ;
-  always @(posedge clk)
-    l2_6 <= \$38 ;
-  always @(posedge clk)
-    l2_7 <= \$39 ;
-  always @(posedge clk)
-    l4_0 <= \$40 ;
-  always @(posedge clk)
-    l4_1 <= \$41 ;
-  always @(posedge clk)
-    o <= \$42 ;
+    l1_2 <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = l2_0;
+    \$35  = l1_3;
     if (en) begin
-      \$32  = \$3 ;
+      \$35  = \$4 ;
     end
     if (rst) begin
-      \$32  = 8'h00;
+      \$35  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = l2_1;
+    \$36  = l1_4;
     if (en) begin
-      \$33  = \$6 ;
+      \$36  = \$5 ;
     end
     if (rst) begin
-      \$33  = 8'h00;
+      \$36  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$34  = l2_2;
+    \$37  = l1_5;
     if (en) begin
-      \$34  = \$9 ;
+      \$37  = \$6 ;
     end
     if (rst) begin
-      \$34  = 8'h00;
+      \$37  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$35  = l2_3;
+    \$38  = l1_6;
     if (en) begin
-      \$35  = \$12 ;
+      \$38  = \$7 ;
     end
     if (rst) begin
-      \$35  = 8'h00;
+      \$38  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$36  = l2_4;
+    \$39  = l1_7;
     if (en) begin
-      \$36  = \$15 ;
+      \$39  = \$8 ;
     end
     if (rst) begin
-      \$36  = 8'h00;
+      \$39  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$37  = l2_5;
+    \$40  = l1_8;
     if (en) begin
-      \$37  = \$18 ;
+      \$40  = \$9 ;
     end
     if (rst) begin
-      \$37  = 8'h00;
+      \$40  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$38  = l2_6;
+    \$41  = l1_9;
     if (en) begin
-      \$38  = \$21 ;
+      \$41  = \$10 ;
     end
     if (rst) begin
-      \$38  = 8'h00;
+      \$41  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = l2_7;
+    \$42  = l1_10;
     if (en) begin
-      \$39  = \$24 ;
+      \$42  = \$11 ;
     end
     if (rst) begin
-      \$39  = 8'h00;
+      \$42  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = l4_0;
+    \$43  = l1_11;
     if (en) begin
-      \$40  = \$27 ;
+      \$43  = \$12 ;
     end
     if (rst) begin
-      \$40  = 10'h000;
+      \$43  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = l4_1;
+    \$44  = l1_12;
     if (en) begin
-      \$41  = \$30 ;
+      \$44  = \$13 ;
     end
     if (rst) begin
-      \$41  = 10'h000;
+      \$44  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = o;
+    \$45  = l1_13;
     if (en) begin
-      \$42  = \$31 ;
+      \$45  = \$14 ;
     end
     if (rst) begin
-      \$42  = 11'h000;
+      \$45  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$46  = l1_14;
+    if (en) begin
+      \$46  = \$15 ;
+    end
+    if (rst) begin
+      \$46  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$47  = l1_15;
+    if (en) begin
+      \$47  = \$16 ;
+    end
+    if (rst) begin
+      \$47  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$48  = l2_0;
+    if (en) begin
+      \$48  = \$17 ;
+    end
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$49  = l2_1;
+    if (en) begin
+      \$49  = \$18 ;
+    end
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$50  = l2_2;
+    if (en) begin
+      \$50  = \$19 ;
+    end
+    if (rst) begin
+      \$50  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$51  = l2_3;
+    if (en) begin
+      \$51  = \$20 ;
+    end
+    if (rst) begin
+      \$51  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$52  = l2_4;
+    if (en) begin
+      \$52  = \$21 ;
+    end
+    if (rst) begin
+      \$52  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$53  = l2_5;
+    if (en) begin
+      \$53  = \$22 ;
+    end
+    if (rst) begin
+      \$53  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$54  = l2_6;
+    if (en) begin
+      \$54  = \$23 ;
+    end
+    if (rst) begin
+      \$54  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$55  = l2_7;
+    if (en) begin
+      \$55  = \$24 ;
+    end
+    if (rst) begin
+      \$55  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$56  = l3_0;
+    if (en) begin
+      \$56  = \$25 ;
+    end
+    if (rst) begin
+      \$56  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$57  = l3_1;
+    if (en) begin
+      \$57  = \$26 ;
+    end
+    if (rst) begin
+      \$57  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$58  = l3_2;
+    if (en) begin
+      \$58  = \$27 ;
+    end
+    if (rst) begin
+      \$58  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$59  = l3_3;
+    if (en) begin
+      \$59  = \$28 ;
+    end
+    if (rst) begin
+      \$59  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$60  = l4_0;
+    if (en) begin
+      \$60  = \$29 ;
+    end
+    if (rst) begin
+      \$60  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$61  = l4_1;
+    if (en) begin
+      \$61  = \$30 ;
+    end
+    if (rst) begin
+      \$61  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$62  = o;
+    if (en) begin
+      \$62  = \$31 ;
+    end
+    if (rst) begin
+      \$62  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = l1_0;
+    if (en) begin
+      \$32  = \$1 ;
+    end
+    if (rst) begin
+      \$32  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = l1_1;
+    if (en) begin
+      \$33  = \$2 ;
+    end
+    if (rst) begin
+      \$33  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = l1_2;
+    if (en) begin
+      \$34  = \$3 ;
+    end
+    if (rst) begin
+      \$34  = 7'h00;
     end
   end
   assign \i[0]  = i[5:0];
@@ -1606,11 +2026,21 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   reg \$60 ;
   reg \$61 ;
   reg [4:0] \$62 ;
-  reg [5:0] \$63 ;
+  reg \$63 ;
   reg \$64 ;
   reg \$65 ;
-  reg [1:0] \$66 ;
+  reg \$66 ;
+  reg [4:0] \$67 ;
+  reg \$68 ;
+  reg \$69 ;
   wire \$7 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg [4:0] \$72 ;
+  reg [5:0] \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg [1:0] \$76 ;
   wire \$8 ;
   wire \$9 ;
   reg [5:0] acc0 = 6'h00;
@@ -1686,7 +2116,7 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   reg [4:0] nf = 5'h00;
   wire [15:0] nz0;
   wire [4:0] o;
-  wire [4:0] \o$57 ;
+  wire [4:0] \o$67 ;
   output [1:0] o__payload;
   reg [1:0] o__payload = 2'h0;
   input o__ready;
@@ -1709,10 +2139,20 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   reg t0_valid = 1'h0;
   reg t1_first = 1'h0;
   reg t1_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t1_nf;
+  reg [4:0] t1_nf = 5'h00;
   reg t1_plane = 1'h0;
   reg t1_valid = 1'h0;
+  reg t2_first = 1'h0;
+  reg t2_last = 1'h0;
+  reg [4:0] t2_nf = 5'h00;
+  reg t2_plane = 1'h0;
+  reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t3_nf;
+  reg t3_plane = 1'h0;
+  reg t3_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [11:0] thr_rd__data;
   wire thr_rd__en;
@@ -1850,11 +2290,21 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
     end
   end
   assign rom_rd__data = _2_;
-  assign \$23  = en & t1_valid;
-  assign \$24  = t1_first ? 6'h00 : acc0;
-  assign \$26  = \$25  - \o$57 ;
+  assign \$13  = slot + 1'h1;
+  assign \$14  = rom_rd__addr + 1'h1;
+  assign \$15  = ~ sf;
+  assign \$16  = nf != 5'h1f;
+  assign \$17  = sf + 1'h1;
+  assign \$18  = tile + 1'h1;
+  assign \$19  = rom_rd__addr + 1'h1;
+  assign \$20  = nf + 1'h1;
+  assign \$21  = tile + 1'h1;
+  assign \$22  = rom_rd__addr + 1'h1;
+  assign \$23  = en & t3_valid;
+  assign \$24  = t3_first ? 6'h00 : acc0;
+  assign \$26  = \$25  - \o$67 ;
   assign \$27  = $signed(\$24 ) + $signed(\$26 );
-  assign \$28  = t1_valid & t1_last;
+  assign \$28  = t3_valid & t3_last;
   assign \$29  = $signed(acc0) >= $signed(thr_rd__data[5:0]);
   assign \$30  = 1'h0 + \$29 ;
   assign \$31  = $signed(acc0) >= $signed(thr_rd__data[11:6]);
@@ -1909,15 +2359,35 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   always @(posedge clk)
     t1_plane <= \$61 ;
   always @(posedge clk)
-    thr_rd__addr <= \$62 ;
+    t1_nf <= \$62 ;
   always @(posedge clk)
-    acc0 <= \$63 ;
+    t2_valid <= \$63 ;
   always @(posedge clk)
-    done <= \$64 ;
+    t2_first <= \$64 ;
   always @(posedge clk)
-    o__valid <= \$65 ;
+    t2_last <= \$65 ;
   always @(posedge clk)
-    o__payload <= \$66 ;
+    t2_plane <= \$66 ;
+  always @(posedge clk)
+    t2_nf <= \$67 ;
+  always @(posedge clk)
+    t3_valid <= \$68 ;
+  always @(posedge clk)
+    t3_first <= \$69 ;
+  always @(posedge clk)
+    t3_last <= \$70 ;
+  always @(posedge clk)
+    t3_plane <= \$71 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$72 ;
+  always @(posedge clk)
+    acc0 <= \$73 ;
+  always @(posedge clk)
+    done <= \$74 ;
+  always @(posedge clk)
+    o__valid <= \$75 ;
+  always @(posedge clk)
+    o__payload <= \$76 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -1938,16 +2408,6 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   assign \$11  = rom_rd__data[15:0] ^ neg0;
   assign i = \$10  & \$11 ;
   assign \i$32  = rom_rd__data[31:16] & nz0;
-  assign \$13  = slot + 1'h1;
-  assign \$14  = rom_rd__addr + 1'h1;
-  assign \$15  = ~ sf;
-  assign \$16  = nf != 5'h1f;
-  assign \$17  = sf + 1'h1;
-  assign \$18  = tile + 1'h1;
-  assign \$19  = rom_rd__addr + 1'h1;
-  assign \$20  = nf + 1'h1;
-  assign \$21  = tile + 1'h1;
-  assign \$22  = rom_rd__addr + 1'h1;
   \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0  pc_agree0 (
     .clk(clk),
     .en(en),
@@ -1959,7 +2419,7 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
     .clk(clk),
     .en(en),
     .i(\i$32 ),
-    .o(\o$57 ),
+    .o(\o$67 ),
     .rst(rst)
   );
   always @* begin
@@ -2223,7 +2683,7 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = thr_rd__addr;
+    \$62  = t1_nf;
     if (en) begin
       \$62  = t0_nf;
     end
@@ -2233,19 +2693,19 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = acc0;
-    if (\$23 ) begin
-      \$63  = \$27 [5:0];
+    \$63  = t2_valid;
+    if (en) begin
+      \$63  = t1_valid;
     end
     if (rst) begin
-      \$63  = 6'h00;
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = done;
+    \$64  = t2_first;
     if (en) begin
-      \$64  = \$28 ;
+      \$64  = t1_first;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -2253,9 +2713,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = o__valid;
+    \$65  = t2_last;
     if (en) begin
-      \$65  = done;
+      \$65  = t1_last;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -2263,12 +2723,112 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = o__payload;
+    \$66  = t2_plane;
     if (en) begin
-      \$66  = \$40 ;
+      \$66  = t1_plane;
     end
     if (rst) begin
-      \$66  = 2'h0;
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$67  = t2_nf;
+    if (en) begin
+      \$67  = t1_nf;
+    end
+    if (rst) begin
+      \$67  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$68  = t3_valid;
+    if (en) begin
+      \$68  = t2_valid;
+    end
+    if (rst) begin
+      \$68  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$69  = t3_first;
+    if (en) begin
+      \$69  = t2_first;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$70  = t3_last;
+    if (en) begin
+      \$70  = t2_last;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$71  = t3_plane;
+    if (en) begin
+      \$71  = t2_plane;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$72  = thr_rd__addr;
+    if (en) begin
+      \$72  = t2_nf;
+    end
+    if (rst) begin
+      \$72  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$73  = acc0;
+    if (\$23 ) begin
+      \$73  = \$27 [5:0];
+    end
+    if (rst) begin
+      \$73  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = done;
+    if (en) begin
+      \$74  = \$28 ;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$75  = o__valid;
+    if (en) begin
+      \$75  = done;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = o__payload;
+    if (en) begin
+      \$76  = \$40 ;
+    end
+    if (rst) begin
+      \$76  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -2281,7 +2841,7 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   assign i__payload = buf_wr__data;
   assign \en$33  = en;
   assign \en$34  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t3_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[0];
   assign \i[1]  = i[1];
@@ -2358,22 +2918,32 @@ endmodule
 module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
   wire [2:0] \$12 ;
   wire [3:0] \$13 ;
   wire [3:0] \$14 ;
   wire [4:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [2:0] \$17 ;
-  reg [2:0] \$18 ;
-  reg [2:0] \$19 ;
+  reg [1:0] \$16 ;
+  reg [1:0] \$17 ;
+  reg [1:0] \$18 ;
+  reg [1:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [4:0] \$20 ;
-  wire [2:0] \$3 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg [1:0] \$23 ;
+  reg [2:0] \$24 ;
+  reg [2:0] \$25 ;
+  reg [2:0] \$26 ;
+  reg [2:0] \$27 ;
+  reg [3:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire [1:0] \$3 ;
+  reg [4:0] \$30 ;
   wire [1:0] \$4 ;
   wire [1:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [1:0] \$6 ;
   wire [1:0] \$7 ;
   wire [1:0] \$8 ;
   wire [2:0] \$9 ;
@@ -2399,87 +2969,217 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_2 = 3'h0;
   reg [2:0] l2_3 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
   output [4:0] o;
   reg [4:0] o = 5'h00;
   input rst;
   wire rst;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = l1_0 + l1_1;
+  assign \$10  = l1_2 + l1_3;
+  assign \$11  = l1_4 + l1_5;
+  assign \$12  = l1_6 + l1_7;
   assign \$13  = l2_0 + l2_1;
   assign \$14  = l2_2 + l2_3;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = l3_0 + l3_1;
   always @(posedge clk)
-    l2_0 <= \$16 ;
+    l1_0 <= \$16 ;
   always @(posedge clk)
-    l2_1 <= \$17 ;
+    l1_1 <= \$17 ;
   always @(posedge clk)
-    l2_2 <= \$18 ;
+    l1_2 <= \$18 ;
   always @(posedge clk)
-    l2_3 <= \$19 ;
+    l1_3 <= \$19 ;
   always @(posedge clk)
-    o <= \$20 ;
+    l1_4 <= \$20 ;
+  always @(posedge clk)
+    l1_5 <= \$21 ;
+  always @(posedge clk)
+    l1_6 <= \$22 ;
+  always @(posedge clk)
+    l1_7 <= \$23 ;
+  always @(posedge clk)
+    l2_0 <= \$24 ;
+  always @(posedge clk)
+    l2_1 <= \$25 ;
+  always @(posedge clk)
+    l2_2 <= \$26 ;
+  always @(posedge clk)
+    l2_3 <= \$27 ;
+  always @(posedge clk)
+    l3_0 <= \$28 ;
+  always @(posedge clk)
+    l3_1 <= \$29 ;
+  always @(posedge clk)
+    o <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = l2_0;
+    \$16  = l1_0;
     if (en) begin
-      \$16  = \$3 ;
+      \$16  = \$1 ;
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = l2_1;
+    \$17  = l1_1;
     if (en) begin
-      \$17  = \$6 ;
+      \$17  = \$2 ;
     end
     if (rst) begin
-      \$17  = 3'h0;
+      \$17  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = l2_2;
+    \$18  = l1_2;
     if (en) begin
-      \$18  = \$9 ;
+      \$18  = \$3 ;
     end
     if (rst) begin
-      \$18  = 3'h0;
+      \$18  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = l2_3;
+    \$19  = l1_3;
     if (en) begin
-      \$19  = \$12 ;
+      \$19  = \$4 ;
     end
     if (rst) begin
-      \$19  = 3'h0;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = o;
+    \$20  = l1_4;
     if (en) begin
-      \$20  = \$15 ;
+      \$20  = \$5 ;
     end
     if (rst) begin
-      \$20  = 5'h00;
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$21  = l1_5;
+    if (en) begin
+      \$21  = \$6 ;
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$22  = l1_6;
+    if (en) begin
+      \$22  = \$7 ;
+    end
+    if (rst) begin
+      \$22  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$23  = l1_7;
+    if (en) begin
+      \$23  = \$8 ;
+    end
+    if (rst) begin
+      \$23  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = l2_0;
+    if (en) begin
+      \$24  = \$9 ;
+    end
+    if (rst) begin
+      \$24  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$25  = l2_1;
+    if (en) begin
+      \$25  = \$10 ;
+    end
+    if (rst) begin
+      \$25  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$26  = l2_2;
+    if (en) begin
+      \$26  = \$11 ;
+    end
+    if (rst) begin
+      \$26  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$27  = l2_3;
+    if (en) begin
+      \$27  = \$12 ;
+    end
+    if (rst) begin
+      \$27  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$28  = l3_0;
+    if (en) begin
+      \$28  = \$13 ;
+    end
+    if (rst) begin
+      \$28  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$29  = l3_1;
+    if (en) begin
+      \$29  = \$14 ;
+    end
+    if (rst) begin
+      \$29  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$30  = o;
+    if (en) begin
+      \$30  = \$15 ;
+    end
+    if (rst) begin
+      \$30  = 5'h00;
     end
   end
   assign \i[0]  = i[0];
@@ -2504,22 +3204,32 @@ endmodule
 module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
   wire [2:0] \$12 ;
   wire [3:0] \$13 ;
   wire [3:0] \$14 ;
   wire [4:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [2:0] \$17 ;
-  reg [2:0] \$18 ;
-  reg [2:0] \$19 ;
+  reg [1:0] \$16 ;
+  reg [1:0] \$17 ;
+  reg [1:0] \$18 ;
+  reg [1:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [4:0] \$20 ;
-  wire [2:0] \$3 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg [1:0] \$23 ;
+  reg [2:0] \$24 ;
+  reg [2:0] \$25 ;
+  reg [2:0] \$26 ;
+  reg [2:0] \$27 ;
+  reg [3:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire [1:0] \$3 ;
+  reg [4:0] \$30 ;
   wire [1:0] \$4 ;
   wire [1:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [1:0] \$6 ;
   wire [1:0] \$7 ;
   wire [1:0] \$8 ;
   wire [2:0] \$9 ;
@@ -2545,87 +3255,217 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_2 = 3'h0;
   reg [2:0] l2_3 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
   output [4:0] o;
   reg [4:0] o = 5'h00;
   input rst;
   wire rst;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = l1_0 + l1_1;
+  assign \$10  = l1_2 + l1_3;
+  assign \$11  = l1_4 + l1_5;
+  assign \$12  = l1_6 + l1_7;
   assign \$13  = l2_0 + l2_1;
   assign \$14  = l2_2 + l2_3;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = l3_0 + l3_1;
   always @(posedge clk)
-    l2_0 <= \$16 ;
+    l1_0 <= \$16 ;
   always @(posedge clk)
-    l2_1 <= \$17 ;
+    l1_1 <= \$17 ;
   always @(posedge clk)
-    l2_2 <= \$18 ;
+    l1_2 <= \$18 ;
   always @(posedge clk)
-    l2_3 <= \$19 ;
+    l1_3 <= \$19 ;
   always @(posedge clk)
-    o <= \$20 ;
+    l1_4 <= \$20 ;
+  always @(posedge clk)
+    l1_5 <= \$21 ;
+  always @(posedge clk)
+    l1_6 <= \$22 ;
+  always @(posedge clk)
+    l1_7 <= \$23 ;
+  always @(posedge clk)
+    l2_0 <= \$24 ;
+  always @(posedge clk)
+    l2_1 <= \$25 ;
+  always @(posedge clk)
+    l2_2 <= \$26 ;
+  always @(posedge clk)
+    l2_3 <= \$27 ;
+  always @(posedge clk)
+    l3_0 <= \$28 ;
+  always @(posedge clk)
+    l3_1 <= \$29 ;
+  always @(posedge clk)
+    o <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$16  = l2_0;
+    \$16  = l1_0;
     if (en) begin
-      \$16  = \$3 ;
+      \$16  = \$1 ;
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$17  = l2_1;
+    \$17  = l1_1;
     if (en) begin
-      \$17  = \$6 ;
+      \$17  = \$2 ;
     end
     if (rst) begin
-      \$17  = 3'h0;
+      \$17  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$18  = l2_2;
+    \$18  = l1_2;
     if (en) begin
-      \$18  = \$9 ;
+      \$18  = \$3 ;
     end
     if (rst) begin
-      \$18  = 3'h0;
+      \$18  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = l2_3;
+    \$19  = l1_3;
     if (en) begin
-      \$19  = \$12 ;
+      \$19  = \$4 ;
     end
     if (rst) begin
-      \$19  = 3'h0;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = o;
+    \$20  = l1_4;
     if (en) begin
-      \$20  = \$15 ;
+      \$20  = \$5 ;
     end
     if (rst) begin
-      \$20  = 5'h00;
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = l1_5;
+    if (en) begin
+      \$21  = \$6 ;
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = l1_6;
+    if (en) begin
+      \$22  = \$7 ;
+    end
+    if (rst) begin
+      \$22  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = l1_7;
+    if (en) begin
+      \$23  = \$8 ;
+    end
+    if (rst) begin
+      \$23  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$24  = l2_0;
+    if (en) begin
+      \$24  = \$9 ;
+    end
+    if (rst) begin
+      \$24  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$25  = l2_1;
+    if (en) begin
+      \$25  = \$10 ;
+    end
+    if (rst) begin
+      \$25  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$26  = l2_2;
+    if (en) begin
+      \$26  = \$11 ;
+    end
+    if (rst) begin
+      \$26  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = l2_3;
+    if (en) begin
+      \$27  = \$12 ;
+    end
+    if (rst) begin
+      \$27  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$28  = l3_0;
+    if (en) begin
+      \$28  = \$13 ;
+    end
+    if (rst) begin
+      \$28  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$29  = l3_1;
+    if (en) begin
+      \$29  = \$14 ;
+    end
+    if (rst) begin
+      \$29  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$30  = o;
+    if (en) begin
+      \$30  = \$15 ;
+    end
+    if (rst) begin
+      \$30  = 5'h00;
     end
   end
   assign \i[0]  = i[0];
@@ -3012,11 +3852,16 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   reg \$43 ;
   reg \$44 ;
   reg [3:0] \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg \$47 ;
   reg \$48 ;
-  reg [5:0] \$49 ;
+  reg \$49 ;
   wire \$5 ;
+  reg [3:0] \$50 ;
+  reg [5:0] \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [5:0] \$54 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -3070,7 +3915,7 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   reg [3:0] nf = 4'h0;
   wire [3:0] nz0;
   wire [2:0] o;
-  wire [2:0] \o$50 ;
+  wire [2:0] \o$55 ;
   output [5:0] o__payload;
   reg [5:0] o__payload = 6'h00;
   input o__ready;
@@ -3091,6 +3936,11 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   reg [3:0] t0_nf = 4'h0;
   reg t0_plane = 1'h0;
   reg t0_valid = 1'h0;
+  reg t1_first = 1'h0;
+  reg t1_last = 1'h0;
+  reg [3:0] t1_nf = 4'h0;
+  reg t1_plane = 1'h0;
+  reg t1_valid = 1'h0;
   reg [6:0] tile = 7'h00;
   wire [7:0] x;
   reg [7:0] inbuf [7:0];
@@ -3206,6 +4056,10 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   assign rom_rd__data = _1_;
   always @(posedge clk)
+    slot <= \$29 ;
+  always @(posedge clk)
+    rom_rd__addr <= \$30 ;
+  always @(posedge clk)
     sf <= \$31 ;
   always @(posedge clk)
     tile <= \$32 ;
@@ -3236,13 +4090,23 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   always @(posedge clk)
     t0_nf <= \$45 ;
   always @(posedge clk)
-    acc0 <= \$46 ;
+    t1_valid <= \$46 ;
   always @(posedge clk)
-    done <= \$47 ;
+    t1_first <= \$47 ;
   always @(posedge clk)
-    o__valid <= \$48 ;
+    t1_last <= \$48 ;
   always @(posedge clk)
-    o__payload <= \$49 ;
+    t1_plane <= \$49 ;
+  always @(posedge clk)
+    t1_nf <= \$50 ;
+  always @(posedge clk)
+    acc0 <= \$51 ;
+  always @(posedge clk)
+    done <= \$52 ;
+  always @(posedge clk)
+    o__valid <= \$53 ;
+  always @(posedge clk)
+    o__payload <= \$54 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -3274,15 +4138,11 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   assign \$20  = nf + 1'h1;
   assign \$21  = tile + 1'h1;
   assign \$22  = rom_rd__addr + 1'h1;
-  assign \$23  = en & t0_valid;
-  assign \$24  = t0_first ? 6'h00 : acc0;
-  assign \$26  = \$25  - \o$50 ;
+  assign \$23  = en & t1_valid;
+  assign \$24  = t1_first ? 6'h00 : acc0;
+  assign \$26  = \$25  - \o$55 ;
   assign \$27  = $signed(\$24 ) + $signed(\$26 );
-  assign \$28  = t0_valid & t0_last;
-  always @(posedge clk)
-    slot <= \$29 ;
-  always @(posedge clk)
-    rom_rd__addr <= \$30 ;
+  assign \$28  = t1_valid & t1_last;
   \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0  pc_agree0 (
     .clk(clk),
     .en(en),
@@ -3294,9 +4154,46 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
     .clk(clk),
     .en(en),
     .i(\i$32 ),
-    .o(\o$50 ),
+    .o(\o$55 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$29  = slot;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$12 ) begin
+        \$29  = \$13 [0];
+      end else begin
+        \$29  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$30  = rom_rd__addr;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$12 ) begin
+        \$30  = \$14 [6:0];
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$15 ) begin
+          \$30  = \$19 [6:0];
+        end else if (\$16 ) begin
+          \$30  = \$22 [6:0];
+        end else begin
+          \$30  = 7'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$30  = 7'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$31  = sf;
@@ -3481,19 +4378,19 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$46  = acc0;
-    if (\$23 ) begin
-      \$46  = \$27 [5:0];
+    \$46  = t1_valid;
+    if (en) begin
+      \$46  = t0_valid;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$47  = done;
+    \$47  = t1_first;
     if (en) begin
-      \$47  = \$28 ;
+      \$47  = t0_first;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -3501,9 +4398,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$48  = o__valid;
+    \$48  = t1_last;
     if (en) begin
-      \$48  = done;
+      \$48  = t0_last;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -3511,49 +4408,62 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$49  = o__payload;
+    \$49  = t1_plane;
     if (en) begin
-      \$49  = acc0;
+      \$49  = t0_plane;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$29  = slot;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$12 ) begin
-        \$29  = \$13 [0];
-      end else begin
-        \$29  = 1'h0;
-      end
+    \$50  = t1_nf;
+    if (en) begin
+      \$50  = t0_nf;
     end
     if (rst) begin
-      \$29  = 1'h0;
+      \$50  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$30  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$12 ) begin
-        \$30  = \$14 [6:0];
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$30  = \$19 [6:0];
-        end else if (\$16 ) begin
-          \$30  = \$22 [6:0];
-        end else begin
-          \$30  = 7'h00;
-        end
-      end
+    \$51  = acc0;
+    if (\$23 ) begin
+      \$51  = \$27 [5:0];
     end
     if (rst) begin
-      \$30  = 7'h00;
+      \$51  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$52  = done;
+    if (en) begin
+      \$52  = \$28 ;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$53  = o__valid;
+    if (en) begin
+      \$53  = done;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$54  = o__payload;
+    if (en) begin
+      \$54  = acc0;
+    end
+    if (rst) begin
+      \$54  = 6'h00;
     end
   end
   assign plane = 1'h0;
@@ -3593,7 +4503,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0 (rst, en, i, o, clk);
   wire [1:0] \$1 ;
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
-  reg [2:0] \$4 ;
+  reg [1:0] \$4 ;
+  reg [1:0] \$5 ;
+  reg [2:0] \$6 ;
   input clk;
   wire clk;
   input en;
@@ -3604,23 +4516,49 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_0 <= \$4 ;
+  always @(posedge clk)
+    l1_1 <= \$5 ;
+  always @(posedge clk)
+    o <= \$6 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  always @(posedge clk)
-    o <= \$4 ;
+  assign \$3  = l1_0 + l1_1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$4  = o;
+    \$4  = l1_0;
     if (en) begin
-      \$4  = \$3 ;
+      \$4  = \$1 ;
     end
     if (rst) begin
-      \$4  = 3'h0;
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$5  = l1_1;
+    if (en) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$6  = o;
+    if (en) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 3'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -3635,7 +4573,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_used0 (rst, en, i, o, clk);
   wire [1:0] \$1 ;
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
-  reg [2:0] \$4 ;
+  reg [1:0] \$4 ;
+  reg [1:0] \$5 ;
+  reg [2:0] \$6 ;
   input clk;
   wire clk;
   input en;
@@ -3646,23 +4586,49 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_used0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_0 <= \$4 ;
+  always @(posedge clk)
+    l1_1 <= \$5 ;
+  always @(posedge clk)
+    o <= \$6 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  always @(posedge clk)
-    o <= \$4 ;
+  assign \$3  = l1_0 + l1_1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$4  = o;
+    \$4  = l1_0;
     if (en) begin
-      \$4  = \$3 ;
+      \$4  = \$1 ;
     end
     if (rst) begin
-      \$4  = 3'h0;
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$5  = l1_1;
+    if (en) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$6  = o;
+    if (en) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 3'h0;
     end
   end
   assign \i[0]  = i[0];

@@ -261,11 +261,21 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   reg \$148 ;
   reg [4:0] \$149 ;
   wire [5:0] \$15 ;
-  reg [11:0] \$150 ;
+  reg \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
+  reg [4:0] \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [4:0] \$159 ;
   wire [5:0] \$16 ;
+  reg [11:0] \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
   wire [5:0] \$17 ;
   wire [5:0] \$18 ;
   wire [5:0] \$19 ;
@@ -453,10 +463,20 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   reg t1_valid = 1'h0;
   reg t2_first = 1'h0;
   reg t2_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t2_nf;
+  reg [4:0] t2_nf = 5'h00;
   reg t2_plane = 1'h0;
   reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  reg [4:0] t3_nf = 5'h00;
+  reg t3_plane = 1'h0;
+  reg t3_valid = 1'h0;
+  reg t4_first = 1'h0;
+  reg t4_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t4_nf;
+  reg t4_plane = 1'h0;
+  reg t4_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [11:0] thr_rd__data;
   wire thr_rd__en;
@@ -684,10 +704,10 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   assign \$114  = nf + 1'h1;
   assign \$115  = tile + 1'h1;
   assign \$116  = rom_rd__addr + 1'h1;
-  assign \$117  = en & t2_valid;
-  assign \$118  = t2_first ? 12'h000 : acc0;
+  assign \$117  = en & t4_valid;
+  assign \$118  = t4_first ? 12'h000 : acc0;
   assign \$119  = $signed(\$118 ) + $signed(o);
-  assign \$120  = t2_valid & t2_last;
+  assign \$120  = t4_valid & t4_last;
   assign \$121  = $signed(acc0) >= $signed(thr_rd__data);
   assign \$122  = 1'h0 + \$121 ;
   always @(posedge clk)
@@ -743,15 +763,35 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   always @(posedge clk)
     t2_plane <= \$148 ;
   always @(posedge clk)
-    thr_rd__addr <= \$149 ;
+    t2_nf <= \$149 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    t3_valid <= \$150 ;
   always @(posedge clk)
-    done <= \$151 ;
+    t3_first <= \$151 ;
   always @(posedge clk)
-    o__valid <= \$152 ;
+    t3_last <= \$152 ;
   always @(posedge clk)
-    o__payload <= \$153 ;
+    t3_plane <= \$153 ;
+  always @(posedge clk)
+    t3_nf <= \$154 ;
+  always @(posedge clk)
+    t4_valid <= \$155 ;
+  always @(posedge clk)
+    t4_first <= \$156 ;
+  always @(posedge clk)
+    t4_last <= \$157 ;
+  always @(posedge clk)
+    t4_plane <= \$158 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$159 ;
+  always @(posedge clk)
+    acc0 <= \$160 ;
+  always @(posedge clk)
+    done <= \$161 ;
+  always @(posedge clk)
+    o__valid <= \$162 ;
+  always @(posedge clk)
+    o__payload <= \$163 ;
   \hwbnn_digits_mlp_w1a1.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -1070,7 +1110,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = thr_rd__addr;
+    \$149  = t2_nf;
     if (en) begin
       \$149  = t1_nf;
     end
@@ -1080,19 +1120,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = acc0;
-    if (\$117 ) begin
-      \$150  = \$119 [11:0];
+    \$150  = t3_valid;
+    if (en) begin
+      \$150  = t2_valid;
     end
     if (rst) begin
-      \$150  = 12'h000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = done;
+    \$151  = t3_first;
     if (en) begin
-      \$151  = \$120 ;
+      \$151  = t2_first;
     end
     if (rst) begin
       \$151  = 1'h0;
@@ -1100,9 +1140,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = o__valid;
+    \$152  = t3_last;
     if (en) begin
-      \$152  = done;
+      \$152  = t2_last;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -1110,12 +1150,112 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = o__payload;
+    \$153  = t3_plane;
     if (en) begin
-      \$153  = \$122 [0];
+      \$153  = t2_plane;
     end
     if (rst) begin
       \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = t3_nf;
+    if (en) begin
+      \$154  = t2_nf;
+    end
+    if (rst) begin
+      \$154  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = t4_valid;
+    if (en) begin
+      \$155  = t3_valid;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = t4_first;
+    if (en) begin
+      \$156  = t3_first;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = t4_last;
+    if (en) begin
+      \$157  = t3_last;
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = t4_plane;
+    if (en) begin
+      \$158  = t3_plane;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = thr_rd__addr;
+    if (en) begin
+      \$159  = t3_nf;
+    end
+    if (rst) begin
+      \$159  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = acc0;
+    if (\$117 ) begin
+      \$160  = \$119 [11:0];
+    end
+    if (rst) begin
+      \$160  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = done;
+    if (en) begin
+      \$161  = \$120 ;
+    end
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = o__valid;
+    if (en) begin
+      \$162  = done;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = o__payload;
+    if (en) begin
+      \$163  = \$122 [0];
+    end
+    if (rst) begin
+      \$163  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -1127,7 +1267,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   assign buf_wr__addr = sf;
   assign i__payload = buf_wr__data;
   assign \en$30  = en;
-  assign t2_nf = thr_rd__addr;
+  assign t4_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[5:0];
   assign \i[1]  = i[11:6];
@@ -1236,45 +1376,65 @@ module \hwbnn_digits_mlp_w1a1.network.dense0.tree0 (rst, en, i, o, clk);
   wire [6:0] \$1 ;
   wire [6:0] \$10 ;
   wire [6:0] \$11 ;
-  wire [7:0] \$12 ;
+  wire [6:0] \$12 ;
   wire [6:0] \$13 ;
   wire [6:0] \$14 ;
-  wire [7:0] \$15 ;
+  wire [6:0] \$15 ;
   wire [6:0] \$16 ;
-  wire [6:0] \$17 ;
+  wire [7:0] \$17 ;
   wire [7:0] \$18 ;
-  wire [6:0] \$19 ;
+  wire [7:0] \$19 ;
   wire [6:0] \$2 ;
-  wire [6:0] \$20 ;
+  wire [7:0] \$20 ;
   wire [7:0] \$21 ;
-  wire [6:0] \$22 ;
-  wire [6:0] \$23 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$23 ;
   wire [7:0] \$24 ;
   wire [8:0] \$25 ;
   wire [8:0] \$26 ;
-  wire [9:0] \$27 ;
+  wire [8:0] \$27 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire [7:0] \$3 ;
+  wire [9:0] \$29 ;
+  wire [6:0] \$3 ;
   wire [9:0] \$30 ;
   wire [10:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  reg [6:0] \$32 ;
+  reg [6:0] \$33 ;
+  reg [6:0] \$34 ;
+  reg [6:0] \$35 ;
+  reg [6:0] \$36 ;
+  reg [6:0] \$37 ;
+  reg [6:0] \$38 ;
+  reg [6:0] \$39 ;
   wire [6:0] \$4 ;
-  reg [9:0] \$40 ;
-  reg [9:0] \$41 ;
-  reg [10:0] \$42 ;
+  reg [6:0] \$40 ;
+  reg [6:0] \$41 ;
+  reg [6:0] \$42 ;
+  reg [6:0] \$43 ;
+  reg [6:0] \$44 ;
+  reg [6:0] \$45 ;
+  reg [6:0] \$46 ;
+  reg [6:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
   wire [6:0] \$5 ;
-  wire [7:0] \$6 ;
+  reg [7:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [8:0] \$56 ;
+  reg [8:0] \$57 ;
+  reg [8:0] \$58 ;
+  reg [8:0] \$59 ;
+  wire [6:0] \$6 ;
+  reg [9:0] \$60 ;
+  reg [9:0] \$61 ;
+  reg [10:0] \$62 ;
   wire [6:0] \$7 ;
   wire [6:0] \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$9 ;
   input clk;
   wire clk;
   input en;
@@ -1313,6 +1473,22 @@ module \hwbnn_digits_mlp_w1a1.network.dense0.tree0 (rst, en, i, o, clk);
   wire [5:0] \i[7] ;
   wire [5:0] \i[8] ;
   wire [5:0] \i[9] ;
+  reg [6:0] l1_0 = 7'h00;
+  reg [6:0] l1_1 = 7'h00;
+  reg [6:0] l1_10 = 7'h00;
+  reg [6:0] l1_11 = 7'h00;
+  reg [6:0] l1_12 = 7'h00;
+  reg [6:0] l1_13 = 7'h00;
+  reg [6:0] l1_14 = 7'h00;
+  reg [6:0] l1_15 = 7'h00;
+  reg [6:0] l1_2 = 7'h00;
+  reg [6:0] l1_3 = 7'h00;
+  reg [6:0] l1_4 = 7'h00;
+  reg [6:0] l1_5 = 7'h00;
+  reg [6:0] l1_6 = 7'h00;
+  reg [6:0] l1_7 = 7'h00;
+  reg [6:0] l1_8 = 7'h00;
+  reg [6:0] l1_9 = 7'h00;
   reg [7:0] l2_0 = 8'h00;
   reg [7:0] l2_1 = 8'h00;
   reg [7:0] l2_2 = 8'h00;
@@ -1321,173 +1497,417 @@ module \hwbnn_digits_mlp_w1a1.network.dense0.tree0 (rst, en, i, o, clk);
   reg [7:0] l2_5 = 8'h00;
   reg [7:0] l2_6 = 8'h00;
   reg [7:0] l2_7 = 8'h00;
+  reg [8:0] l3_0 = 9'h000;
+  reg [8:0] l3_1 = 9'h000;
+  reg [8:0] l3_2 = 9'h000;
+  reg [8:0] l3_3 = 9'h000;
   reg [9:0] l4_0 = 10'h000;
   reg [9:0] l4_1 = 10'h000;
   output [10:0] o;
   reg [10:0] o = 11'h000;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_3 <= \$35 ;
+  always @(posedge clk)
+    l1_4 <= \$36 ;
+  always @(posedge clk)
+    l1_5 <= \$37 ;
+  always @(posedge clk)
+    l1_6 <= \$38 ;
+  always @(posedge clk)
+    l1_7 <= \$39 ;
+  always @(posedge clk)
+    l1_8 <= \$40 ;
+  always @(posedge clk)
+    l1_9 <= \$41 ;
+  always @(posedge clk)
+    l1_10 <= \$42 ;
+  always @(posedge clk)
+    l1_11 <= \$43 ;
+  always @(posedge clk)
+    l1_12 <= \$44 ;
+  always @(posedge clk)
+    l1_13 <= \$45 ;
+  always @(posedge clk)
+    l1_14 <= \$46 ;
+  always @(posedge clk)
+    l1_15 <= \$47 ;
+  always @(posedge clk)
+    l2_0 <= \$48 ;
+  always @(posedge clk)
+    l2_1 <= \$49 ;
+  always @(posedge clk)
+    l2_2 <= \$50 ;
+  always @(posedge clk)
+    l2_3 <= \$51 ;
+  always @(posedge clk)
+    l2_4 <= \$52 ;
+  always @(posedge clk)
+    l2_5 <= \$53 ;
+  always @(posedge clk)
+    l2_6 <= \$54 ;
+  always @(posedge clk)
+    l2_7 <= \$55 ;
+  always @(posedge clk)
+    l3_0 <= \$56 ;
+  always @(posedge clk)
+    l3_1 <= \$57 ;
+  always @(posedge clk)
+    l3_2 <= \$58 ;
+  always @(posedge clk)
+    l3_3 <= \$59 ;
+  always @(posedge clk)
+    l4_0 <= \$60 ;
+  always @(posedge clk)
+    l4_1 <= \$61 ;
+  always @(posedge clk)
+    o <= \$62 ;
   assign \$1  = $signed(i[5:0]) + $signed(i[11:6]);
   assign \$2  = $signed(i[17:12]) + $signed(i[23:18]);
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  assign \$4  = $signed(i[29:24]) + $signed(i[35:30]);
-  assign \$5  = $signed(i[41:36]) + $signed(i[47:42]);
-  assign \$6  = $signed(\$4 ) + $signed(\$5 );
-  assign \$7  = $signed(i[53:48]) + $signed(i[59:54]);
-  assign \$8  = $signed(i[65:60]) + $signed(i[71:66]);
-  assign \$9  = $signed(\$7 ) + $signed(\$8 );
-  assign \$10  = $signed(i[77:72]) + $signed(i[83:78]);
-  assign \$11  = $signed(i[89:84]) + $signed(i[95:90]);
-  assign \$12  = $signed(\$10 ) + $signed(\$11 );
-  assign \$13  = $signed(i[101:96]) + $signed(i[107:102]);
-  assign \$14  = $signed(i[113:108]) + $signed(i[119:114]);
-  assign \$15  = $signed(\$13 ) + $signed(\$14 );
-  assign \$16  = $signed(i[125:120]) + $signed(i[131:126]);
-  assign \$17  = $signed(i[137:132]) + $signed(i[143:138]);
-  assign \$18  = $signed(\$16 ) + $signed(\$17 );
-  assign \$19  = $signed(i[149:144]) + $signed(i[155:150]);
-  assign \$20  = $signed(i[161:156]) + $signed(i[167:162]);
-  assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$22  = $signed(i[173:168]) + $signed(i[179:174]);
-  assign \$23  = $signed(i[185:180]) + $signed(i[191:186]);
-  assign \$24  = $signed(\$22 ) + $signed(\$23 );
+  assign \$3  = $signed(i[29:24]) + $signed(i[35:30]);
+  assign \$4  = $signed(i[41:36]) + $signed(i[47:42]);
+  assign \$5  = $signed(i[53:48]) + $signed(i[59:54]);
+  assign \$6  = $signed(i[65:60]) + $signed(i[71:66]);
+  assign \$7  = $signed(i[77:72]) + $signed(i[83:78]);
+  assign \$8  = $signed(i[89:84]) + $signed(i[95:90]);
+  assign \$9  = $signed(i[101:96]) + $signed(i[107:102]);
+  assign \$10  = $signed(i[113:108]) + $signed(i[119:114]);
+  assign \$11  = $signed(i[125:120]) + $signed(i[131:126]);
+  assign \$12  = $signed(i[137:132]) + $signed(i[143:138]);
+  assign \$13  = $signed(i[149:144]) + $signed(i[155:150]);
+  assign \$14  = $signed(i[161:156]) + $signed(i[167:162]);
+  assign \$15  = $signed(i[173:168]) + $signed(i[179:174]);
+  assign \$16  = $signed(i[185:180]) + $signed(i[191:186]);
+  assign \$17  = $signed(l1_0) + $signed(l1_1);
+  assign \$18  = $signed(l1_2) + $signed(l1_3);
+  assign \$19  = $signed(l1_4) + $signed(l1_5);
+  assign \$20  = $signed(l1_6) + $signed(l1_7);
+  assign \$21  = $signed(l1_8) + $signed(l1_9);
+  assign \$22  = $signed(l1_10) + $signed(l1_11);
+  assign \$23  = $signed(l1_12) + $signed(l1_13);
+  assign \$24  = $signed(l1_14) + $signed(l1_15);
   assign \$25  = $signed(l2_0) + $signed(l2_1);
   assign \$26  = $signed(l2_2) + $signed(l2_3);
-  assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(l2_4) + $signed(l2_5);
-  assign \$29  = $signed(l2_6) + $signed(l2_7);
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
+  assign \$27  = $signed(l2_4) + $signed(l2_5);
+  assign \$28  = $signed(l2_6) + $signed(l2_7);
+  assign \$29  = $signed(l3_0) + $signed(l3_1);
+  assign \$30  = $signed(l3_2) + $signed(l3_3);
   assign \$31  = $signed(l4_0) + $signed(l4_1);
   always @(posedge clk)
-    l2_0 <= \$32 ;
+    l1_0 <= \$32 ;
   always @(posedge clk)
-    l2_1 <= \$33 ;
+    l1_1 <= \$33 ;
   always @(posedge clk)
-    l2_2 <= \$34 ;
-  always @(posedge clk)
-    l2_3 <= \$35 ;
-  always @(posedge clk)
-    l2_4 <= \$36 ;
-  always @(posedge clk)
-    l2_5 <= \$37 ;
-  always @(posedge clk)
-    l2_6 <= \$38 ;
-  always @(posedge clk)
-    l2_7 <= \$39 ;
-  always @(posedge clk)
-    l4_0 <= \$40 ;
-  always @(posedge clk)
-    l4_1 <= \$41 ;
-  always @(posedge clk)
-    o <= \$42 ;
+    l1_2 <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = l2_0;
+    \$35  = l1_3;
     if (en) begin
-      \$32  = \$3 ;
+      \$35  = \$4 ;
     end
     if (rst) begin
-      \$32  = 8'h00;
+      \$35  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = l2_1;
+    \$36  = l1_4;
     if (en) begin
-      \$33  = \$6 ;
+      \$36  = \$5 ;
     end
     if (rst) begin
-      \$33  = 8'h00;
+      \$36  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$34  = l2_2;
+    \$37  = l1_5;
     if (en) begin
-      \$34  = \$9 ;
+      \$37  = \$6 ;
     end
     if (rst) begin
-      \$34  = 8'h00;
+      \$37  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$35  = l2_3;
+    \$38  = l1_6;
     if (en) begin
-      \$35  = \$12 ;
+      \$38  = \$7 ;
     end
     if (rst) begin
-      \$35  = 8'h00;
+      \$38  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$36  = l2_4;
+    \$39  = l1_7;
     if (en) begin
-      \$36  = \$15 ;
+      \$39  = \$8 ;
     end
     if (rst) begin
-      \$36  = 8'h00;
+      \$39  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$37  = l2_5;
+    \$40  = l1_8;
     if (en) begin
-      \$37  = \$18 ;
+      \$40  = \$9 ;
     end
     if (rst) begin
-      \$37  = 8'h00;
+      \$40  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$38  = l2_6;
+    \$41  = l1_9;
     if (en) begin
-      \$38  = \$21 ;
+      \$41  = \$10 ;
     end
     if (rst) begin
-      \$38  = 8'h00;
+      \$41  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = l2_7;
+    \$42  = l1_10;
     if (en) begin
-      \$39  = \$24 ;
+      \$42  = \$11 ;
     end
     if (rst) begin
-      \$39  = 8'h00;
+      \$42  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = l4_0;
+    \$43  = l1_11;
     if (en) begin
-      \$40  = \$27 ;
+      \$43  = \$12 ;
     end
     if (rst) begin
-      \$40  = 10'h000;
+      \$43  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = l4_1;
+    \$44  = l1_12;
     if (en) begin
-      \$41  = \$30 ;
+      \$44  = \$13 ;
     end
     if (rst) begin
-      \$41  = 10'h000;
+      \$44  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = o;
+    \$45  = l1_13;
     if (en) begin
-      \$42  = \$31 ;
+      \$45  = \$14 ;
     end
     if (rst) begin
-      \$42  = 11'h000;
+      \$45  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$46  = l1_14;
+    if (en) begin
+      \$46  = \$15 ;
+    end
+    if (rst) begin
+      \$46  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$47  = l1_15;
+    if (en) begin
+      \$47  = \$16 ;
+    end
+    if (rst) begin
+      \$47  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$48  = l2_0;
+    if (en) begin
+      \$48  = \$17 ;
+    end
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$49  = l2_1;
+    if (en) begin
+      \$49  = \$18 ;
+    end
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$50  = l2_2;
+    if (en) begin
+      \$50  = \$19 ;
+    end
+    if (rst) begin
+      \$50  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$51  = l2_3;
+    if (en) begin
+      \$51  = \$20 ;
+    end
+    if (rst) begin
+      \$51  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$52  = l2_4;
+    if (en) begin
+      \$52  = \$21 ;
+    end
+    if (rst) begin
+      \$52  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$53  = l2_5;
+    if (en) begin
+      \$53  = \$22 ;
+    end
+    if (rst) begin
+      \$53  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$54  = l2_6;
+    if (en) begin
+      \$54  = \$23 ;
+    end
+    if (rst) begin
+      \$54  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$55  = l2_7;
+    if (en) begin
+      \$55  = \$24 ;
+    end
+    if (rst) begin
+      \$55  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$56  = l3_0;
+    if (en) begin
+      \$56  = \$25 ;
+    end
+    if (rst) begin
+      \$56  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$57  = l3_1;
+    if (en) begin
+      \$57  = \$26 ;
+    end
+    if (rst) begin
+      \$57  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$58  = l3_2;
+    if (en) begin
+      \$58  = \$27 ;
+    end
+    if (rst) begin
+      \$58  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$59  = l3_3;
+    if (en) begin
+      \$59  = \$28 ;
+    end
+    if (rst) begin
+      \$59  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$60  = l4_0;
+    if (en) begin
+      \$60  = \$29 ;
+    end
+    if (rst) begin
+      \$60  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$61  = l4_1;
+    if (en) begin
+      \$61  = \$30 ;
+    end
+    if (rst) begin
+      \$61  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$62  = o;
+    if (en) begin
+      \$62  = \$31 ;
+    end
+    if (rst) begin
+      \$62  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = l1_0;
+    if (en) begin
+      \$32  = \$1 ;
+    end
+    if (rst) begin
+      \$32  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = l1_1;
+    if (en) begin
+      \$33  = \$2 ;
+    end
+    if (rst) begin
+      \$33  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = l1_2;
+    if (en) begin
+      \$34  = \$3 ;
+    end
+    if (rst) begin
+      \$34  = 7'h00;
     end
   end
   assign \i[0]  = i[5:0];
@@ -1574,11 +1994,21 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   wire \$5 ;
   reg \$50 ;
   reg [4:0] \$51 ;
-  reg [6:0] \$52 ;
+  reg \$52 ;
   reg \$53 ;
   reg \$54 ;
   reg \$55 ;
+  reg [4:0] \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire [1:0] \$6 ;
+  reg \$60 ;
+  reg [4:0] \$61 ;
+  reg [6:0] \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -1657,10 +2087,20 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   reg t0_valid = 1'h0;
   reg t1_first = 1'h0;
   reg t1_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t1_nf;
+  reg [4:0] t1_nf = 5'h00;
   reg t1_plane = 1'h0;
   reg t1_valid = 1'h0;
+  reg t2_first = 1'h0;
+  reg t2_last = 1'h0;
+  reg [4:0] t2_nf = 5'h00;
+  reg t2_plane = 1'h0;
+  reg t2_valid = 1'h0;
+  reg t3_first = 1'h0;
+  reg t3_last = 1'h0;
+  (* init = 5'h00 *)
+  wire [4:0] t3_nf;
+  reg t3_plane = 1'h0;
+  reg t3_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [6:0] thr_rd__data;
   wire thr_rd__en;
@@ -1798,6 +2238,10 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
     end
   end
   assign rom_rd__data = _2_;
+  assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
+  assign \$27  = t3_valid & t3_last;
+  assign \$28  = $signed(acc0) >= $signed(thr_rd__data);
+  assign \$29  = 1'h0 + \$28 ;
   always @(posedge clk)
     slot <= \$30 ;
   always @(posedge clk)
@@ -1841,15 +2285,35 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   always @(posedge clk)
     t1_plane <= \$50 ;
   always @(posedge clk)
-    thr_rd__addr <= \$51 ;
+    t1_nf <= \$51 ;
   always @(posedge clk)
-    acc0 <= \$52 ;
+    t2_valid <= \$52 ;
   always @(posedge clk)
-    done <= \$53 ;
+    t2_first <= \$53 ;
   always @(posedge clk)
-    o__valid <= \$54 ;
+    t2_last <= \$54 ;
   always @(posedge clk)
-    o__payload <= \$55 ;
+    t2_plane <= \$55 ;
+  always @(posedge clk)
+    t2_nf <= \$56 ;
+  always @(posedge clk)
+    t3_valid <= \$57 ;
+  always @(posedge clk)
+    t3_first <= \$58 ;
+  always @(posedge clk)
+    t3_last <= \$59 ;
+  always @(posedge clk)
+    t3_plane <= \$60 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$61 ;
+  always @(posedge clk)
+    acc0 <= \$62 ;
+  always @(posedge clk)
+    done <= \$63 ;
+  always @(posedge clk)
+    o__valid <= \$64 ;
+  always @(posedge clk)
+    o__payload <= \$65 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -1878,12 +2342,8 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t1_valid;
-  assign \$25  = t1_first ? 7'h00 : acc0;
-  assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t1_valid & t1_last;
-  assign \$28  = $signed(acc0) >= $signed(thr_rd__data);
-  assign \$29  = 1'h0 + \$28 ;
+  assign \$24  = en & t3_valid;
+  assign \$25  = t3_first ? 7'h00 : acc0;
   \hwbnn_digits_mlp_w1a1.network.dense1.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -2152,7 +2612,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = thr_rd__addr;
+    \$51  = t1_nf;
     if (en) begin
       \$51  = t0_nf;
     end
@@ -2162,19 +2622,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = acc0;
-    if (\$24 ) begin
-      \$52  = \$26 [6:0];
+    \$52  = t2_valid;
+    if (en) begin
+      \$52  = t1_valid;
     end
     if (rst) begin
-      \$52  = 7'h00;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = done;
+    \$53  = t2_first;
     if (en) begin
-      \$53  = \$27 ;
+      \$53  = t1_first;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -2182,9 +2642,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = o__valid;
+    \$54  = t2_last;
     if (en) begin
-      \$54  = done;
+      \$54  = t1_last;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -2192,12 +2652,112 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = o__payload;
+    \$55  = t2_plane;
     if (en) begin
-      \$55  = \$29 [0];
+      \$55  = t1_plane;
     end
     if (rst) begin
       \$55  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$56  = t2_nf;
+    if (en) begin
+      \$56  = t1_nf;
+    end
+    if (rst) begin
+      \$56  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$57  = t3_valid;
+    if (en) begin
+      \$57  = t2_valid;
+    end
+    if (rst) begin
+      \$57  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$58  = t3_first;
+    if (en) begin
+      \$58  = t2_first;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$59  = t3_last;
+    if (en) begin
+      \$59  = t2_last;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$60  = t3_plane;
+    if (en) begin
+      \$60  = t2_plane;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$61  = thr_rd__addr;
+    if (en) begin
+      \$61  = t2_nf;
+    end
+    if (rst) begin
+      \$61  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$62  = acc0;
+    if (\$24 ) begin
+      \$62  = \$26 [6:0];
+    end
+    if (rst) begin
+      \$62  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$63  = done;
+    if (en) begin
+      \$63  = \$27 ;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$64  = o__valid;
+    if (en) begin
+      \$64  = done;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$65  = o__payload;
+    if (en) begin
+      \$65  = \$29 [0];
+    end
+    if (rst) begin
+      \$65  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -2210,7 +2770,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   assign i__payload = buf_wr__data;
   assign i = \$12 [15:0];
   assign \en$30  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t3_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -2238,22 +2798,32 @@ endmodule
 module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
   wire [2:0] \$12 ;
   wire [3:0] \$13 ;
   wire [3:0] \$14 ;
   wire [4:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [2:0] \$17 ;
-  reg [2:0] \$18 ;
-  reg [2:0] \$19 ;
+  reg [1:0] \$16 ;
+  reg [1:0] \$17 ;
+  reg [1:0] \$18 ;
+  reg [1:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [4:0] \$20 ;
-  wire [2:0] \$3 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg [1:0] \$23 ;
+  reg [2:0] \$24 ;
+  reg [2:0] \$25 ;
+  reg [2:0] \$26 ;
+  reg [2:0] \$27 ;
+  reg [3:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire [1:0] \$3 ;
+  reg [4:0] \$30 ;
   wire [1:0] \$4 ;
   wire [1:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [1:0] \$6 ;
   wire [1:0] \$7 ;
   wire [1:0] \$8 ;
   wire [2:0] \$9 ;
@@ -2279,87 +2849,217 @@ module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
+  reg [1:0] l1_2 = 2'h0;
+  reg [1:0] l1_3 = 2'h0;
+  reg [1:0] l1_4 = 2'h0;
+  reg [1:0] l1_5 = 2'h0;
+  reg [1:0] l1_6 = 2'h0;
+  reg [1:0] l1_7 = 2'h0;
   reg [2:0] l2_0 = 3'h0;
   reg [2:0] l2_1 = 3'h0;
   reg [2:0] l2_2 = 3'h0;
   reg [2:0] l2_3 = 3'h0;
+  reg [3:0] l3_0 = 4'h0;
+  reg [3:0] l3_1 = 4'h0;
   output [4:0] o;
   reg [4:0] o = 5'h00;
   input rst;
   wire rst;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  assign \$4  = i[4] + i[5];
-  assign \$5  = i[6] + i[7];
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = i[8] + i[9];
-  assign \$8  = i[10] + i[11];
-  assign \$9  = \$7  + \$8 ;
-  assign \$10  = i[12] + i[13];
-  assign \$11  = i[14] + i[15];
-  assign \$12  = \$10  + \$11 ;
+  assign \$3  = i[4] + i[5];
+  assign \$4  = i[6] + i[7];
+  assign \$5  = i[8] + i[9];
+  assign \$6  = i[10] + i[11];
+  assign \$7  = i[12] + i[13];
+  assign \$8  = i[14] + i[15];
+  assign \$9  = l1_0 + l1_1;
+  assign \$10  = l1_2 + l1_3;
+  assign \$11  = l1_4 + l1_5;
+  assign \$12  = l1_6 + l1_7;
   assign \$13  = l2_0 + l2_1;
   assign \$14  = l2_2 + l2_3;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = l3_0 + l3_1;
   always @(posedge clk)
-    l2_0 <= \$16 ;
+    l1_0 <= \$16 ;
   always @(posedge clk)
-    l2_1 <= \$17 ;
+    l1_1 <= \$17 ;
   always @(posedge clk)
-    l2_2 <= \$18 ;
+    l1_2 <= \$18 ;
   always @(posedge clk)
-    l2_3 <= \$19 ;
+    l1_3 <= \$19 ;
   always @(posedge clk)
-    o <= \$20 ;
+    l1_4 <= \$20 ;
+  always @(posedge clk)
+    l1_5 <= \$21 ;
+  always @(posedge clk)
+    l1_6 <= \$22 ;
+  always @(posedge clk)
+    l1_7 <= \$23 ;
+  always @(posedge clk)
+    l2_0 <= \$24 ;
+  always @(posedge clk)
+    l2_1 <= \$25 ;
+  always @(posedge clk)
+    l2_2 <= \$26 ;
+  always @(posedge clk)
+    l2_3 <= \$27 ;
+  always @(posedge clk)
+    l3_0 <= \$28 ;
+  always @(posedge clk)
+    l3_1 <= \$29 ;
+  always @(posedge clk)
+    o <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = l2_0;
+    \$16  = l1_0;
     if (en) begin
-      \$16  = \$3 ;
+      \$16  = \$1 ;
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = l2_1;
+    \$17  = l1_1;
     if (en) begin
-      \$17  = \$6 ;
+      \$17  = \$2 ;
     end
     if (rst) begin
-      \$17  = 3'h0;
+      \$17  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = l2_2;
+    \$18  = l1_2;
     if (en) begin
-      \$18  = \$9 ;
+      \$18  = \$3 ;
     end
     if (rst) begin
-      \$18  = 3'h0;
+      \$18  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = l2_3;
+    \$19  = l1_3;
     if (en) begin
-      \$19  = \$12 ;
+      \$19  = \$4 ;
     end
     if (rst) begin
-      \$19  = 3'h0;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = o;
+    \$20  = l1_4;
     if (en) begin
-      \$20  = \$15 ;
+      \$20  = \$5 ;
     end
     if (rst) begin
-      \$20  = 5'h00;
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$21  = l1_5;
+    if (en) begin
+      \$21  = \$6 ;
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$22  = l1_6;
+    if (en) begin
+      \$22  = \$7 ;
+    end
+    if (rst) begin
+      \$22  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$23  = l1_7;
+    if (en) begin
+      \$23  = \$8 ;
+    end
+    if (rst) begin
+      \$23  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = l2_0;
+    if (en) begin
+      \$24  = \$9 ;
+    end
+    if (rst) begin
+      \$24  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$25  = l2_1;
+    if (en) begin
+      \$25  = \$10 ;
+    end
+    if (rst) begin
+      \$25  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$26  = l2_2;
+    if (en) begin
+      \$26  = \$11 ;
+    end
+    if (rst) begin
+      \$26  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$27  = l2_3;
+    if (en) begin
+      \$27  = \$12 ;
+    end
+    if (rst) begin
+      \$27  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$28  = l3_0;
+    if (en) begin
+      \$28  = \$13 ;
+    end
+    if (rst) begin
+      \$28  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$29  = l3_1;
+    if (en) begin
+      \$29  = \$14 ;
+    end
+    if (rst) begin
+      \$29  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$30  = o;
+    if (en) begin
+      \$30  = \$15 ;
+    end
+    if (rst) begin
+      \$30  = 5'h00;
     end
   end
   assign \i[0]  = i[0];
@@ -2747,11 +3447,16 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   reg \$44 ;
   reg \$45 ;
   reg [3:0] \$46 ;
-  reg [6:0] \$47 ;
+  reg \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg [6:0] \$50 ;
+  reg \$50 ;
+  reg [3:0] \$51 ;
+  reg [6:0] \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg [6:0] \$55 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -2814,10 +3519,15 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire slots;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] t0_nf;
+  reg [3:0] t0_nf = 4'h0;
   reg t0_plane = 1'h0;
   reg t0_valid = 1'h0;
+  reg t1_first = 1'h0;
+  reg t1_last = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t1_nf;
+  reg t1_plane = 1'h0;
+  reg t1_valid = 1'h0;
   reg [3:0] thr_rd__addr = 4'h0;
   wire [6:0] thr_rd__data;
   wire thr_rd__en;
@@ -2956,6 +3666,10 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   assign rom_rd__data = _2_;
   always @(posedge clk)
+    slot <= \$30 ;
+  always @(posedge clk)
+    rom_rd__addr <= \$31 ;
+  always @(posedge clk)
     sf <= \$32 ;
   always @(posedge clk)
     tile <= \$33 ;
@@ -2984,15 +3698,25 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   always @(posedge clk)
     t0_plane <= \$45 ;
   always @(posedge clk)
-    thr_rd__addr <= \$46 ;
+    t0_nf <= \$46 ;
   always @(posedge clk)
-    acc0 <= \$47 ;
+    t1_valid <= \$47 ;
   always @(posedge clk)
-    done <= \$48 ;
+    t1_first <= \$48 ;
   always @(posedge clk)
-    o__valid <= \$49 ;
+    t1_last <= \$49 ;
   always @(posedge clk)
-    o__payload <= \$50 ;
+    t1_plane <= \$50 ;
+  always @(posedge clk)
+    thr_rd__addr <= \$51 ;
+  always @(posedge clk)
+    acc0 <= \$52 ;
+  always @(posedge clk)
+    done <= \$53 ;
+  always @(posedge clk)
+    o__valid <= \$54 ;
+  always @(posedge clk)
+    o__payload <= \$55 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -3022,15 +3746,11 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t0_valid;
-  assign \$25  = t0_first ? 7'h00 : acc0;
+  assign \$24  = en & t1_valid;
+  assign \$25  = t1_first ? 7'h00 : acc0;
   assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t0_valid & t0_last;
+  assign \$27  = t1_valid & t1_last;
   assign \$29  = $signed(\$28 ) - $signed(thr_rd__data);
-  always @(posedge clk)
-    slot <= \$30 ;
-  always @(posedge clk)
-    rom_rd__addr <= \$31 ;
   \hwbnn_digits_mlp_w1a1.network.dense2.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -3038,6 +3758,43 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
     .o(o),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$30  = slot;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$30  = \$14 [0];
+      end else begin
+        \$30  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$31  = rom_rd__addr;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$31  = \$15 [6:0];
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$16 ) begin
+          \$31  = \$20 [6:0];
+        end else if (\$17 ) begin
+          \$31  = \$23 [6:0];
+        end else begin
+          \$31  = 7'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$31  = 7'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$32  = sf;
@@ -3212,7 +3969,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = thr_rd__addr;
+    \$46  = t0_nf;
     if (en) begin
       \$46  = b_nf;
     end
@@ -3222,19 +3979,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = acc0;
-    if (\$24 ) begin
-      \$47  = \$26 [6:0];
+    \$47  = t1_valid;
+    if (en) begin
+      \$47  = t0_valid;
     end
     if (rst) begin
-      \$47  = 7'h00;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$48  = done;
+    \$48  = t1_first;
     if (en) begin
-      \$48  = \$27 ;
+      \$48  = t0_first;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -3242,9 +3999,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$49  = o__valid;
+    \$49  = t1_last;
     if (en) begin
-      \$49  = done;
+      \$49  = t0_last;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -3252,49 +4009,62 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$50  = o__payload;
+    \$50  = t1_plane;
     if (en) begin
-      \$50  = \$29 [6:0];
+      \$50  = t0_plane;
     end
     if (rst) begin
-      \$50  = 7'h00;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = slot;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$30  = \$14 [0];
-      end else begin
-        \$30  = 1'h0;
-      end
+    \$51  = thr_rd__addr;
+    if (en) begin
+      \$51  = t0_nf;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$51  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$31  = \$15 [6:0];
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$16 ) begin
-          \$31  = \$20 [6:0];
-        end else if (\$17 ) begin
-          \$31  = \$23 [6:0];
-        end else begin
-          \$31  = 7'h00;
-        end
-      end
+    \$52  = acc0;
+    if (\$24 ) begin
+      \$52  = \$26 [6:0];
     end
     if (rst) begin
-      \$31  = 7'h00;
+      \$52  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$53  = done;
+    if (en) begin
+      \$53  = \$27 ;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$54  = o__valid;
+    if (en) begin
+      \$54  = done;
+    end
+    if (rst) begin
+      \$54  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$55  = o__payload;
+    if (en) begin
+      \$55  = \$29 [6:0];
+    end
+    if (rst) begin
+      \$55  = 7'h00;
     end
   end
   assign plane = 1'h0;
@@ -3307,7 +4077,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign i__payload = buf_wr__data;
   assign i = \$12 [3:0];
   assign \en$30  = en;
-  assign t0_nf = thr_rd__addr;
+  assign t1_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -3325,7 +4095,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire [1:0] \$1 ;
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
-  reg [2:0] \$4 ;
+  reg [1:0] \$4 ;
+  reg [1:0] \$5 ;
+  reg [2:0] \$6 ;
   input clk;
   wire clk;
   input en;
@@ -3336,23 +4108,49 @@ module \hwbnn_digits_mlp_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
+  reg [1:0] l1_0 = 2'h0;
+  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  always @(posedge clk)
+    l1_0 <= \$4 ;
+  always @(posedge clk)
+    l1_1 <= \$5 ;
+  always @(posedge clk)
+    o <= \$6 ;
   assign \$1  = i[0] + i[1];
   assign \$2  = i[2] + i[3];
-  assign \$3  = \$1  + \$2 ;
-  always @(posedge clk)
-    o <= \$4 ;
+  assign \$3  = l1_0 + l1_1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$4  = o;
+    \$4  = l1_0;
     if (en) begin
-      \$4  = \$3 ;
+      \$4  = \$1 ;
     end
     if (rst) begin
-      \$4  = 3'h0;
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$5  = l1_1;
+    if (en) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$6  = o;
+    if (en) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 3'h0;
     end
   end
   assign \i[0]  = i[0];
