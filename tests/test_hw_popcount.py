@@ -61,7 +61,6 @@ def test_adder_tree(count, shape):
 @pytest.mark.parametrize("make, message", [
     (lambda: Popcount(0), "popcount width must be a positive integer"),
     (lambda: AdderTree(4, unsigned(2), levels_per_stage=0), "levels_per_stage must be")])
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_errors(make, message):
     with pytest.raises(HwbnnError, match=message):
         make()

@@ -40,7 +40,6 @@ def test_fifo_passes_beats():
     (lambda: WidthConverter(0, 1, 1), "element width must be a positive integer"),
     (lambda: WidthConverter(1, 2, -1), "output elements per beat must be"),
     (lambda: StreamFifo(8, 0), "FIFO depth must be a positive integer")])
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_errors(make, message):
     with pytest.raises(HwbnnError, match=message):
         make()
