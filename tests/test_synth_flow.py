@@ -26,6 +26,7 @@ from hwbnn.synth.flow import (
     hierarchy_cells,
     hierarchy_memory_bits,
     place_and_route,
+    summarize_path,
     synthesize,
 )
 from hwbnn.synth.wrapper import XOR_GROUP
@@ -131,6 +132,9 @@ def test_ice40_counts_and_median_fmax(yowasp, design_dir, tmp_path):
                for seed in (1, 2)]
     assert sorted(min(c["achieved"] for c in r["fmax"].values()) for r in reports) == \
         sorted(result.fmax_per_seed)
+    path = result.critical_path
+    assert path["total_ns"] > 0 and path["logic_steps"] >= 1
+    assert path["total_ns"] >= path["logic_ns"] + path["routing_ns"]
 
 
 def test_ecp5_one_seed(yowasp, design_dir):
@@ -177,6 +181,18 @@ def test_hierarchy_adds_kept_submodules():
     assert hierarchy_memory_bits(modules, "top") == 8 + 3 * 64
     with pytest.raises(HwbnnError, match="no module 'other'"):
         hierarchy_cells(modules, "other")
+
+
+def test_summarize_path():
+    def step(kind, delay, a, b):
+        return {"type": kind, "delay": delay, "from": {"cell": a}, "to": {"cell": b}}
+
+    path = {"from": "posedge clk", "to": "posedge clk", "path": [
+        step("clk-to-q", 1.5, "q", "q"), step("routing", 2.0, "q", "l1"),
+        step("logic", 1.25, "l1", "l1"), step("routing", 0.5, "l1", "l2"),
+        step("logic", 0.75, "l2", "l2"), step("setup", 0.5, "d", "d")]}
+    assert summarize_path(path) == {"from": "q", "to": "d", "logic_ns": 2.0, "routing_ns": 2.5,
+                                    "total_ns": 6.5, "logic_steps": 2}
 
 
 def test_count_cells_per_family():

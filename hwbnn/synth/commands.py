@@ -53,6 +53,11 @@ def format_result(result: SynthResult) -> str:
         runs = f"median of {len(result.seeds)} seeds" if len(result.seeds) > 1 else "1 seed"
         lines.append(f"  Fmax {result.fmax_mhz:.1f} MHz ({runs}: {seeds}; constraint "
                      f"{result.target_mhz:g} MHz)")
+    path = result.critical_path
+    if path:
+        lines.append(f"  critical path {path['total_ns']:.2f} ns ({path['logic_steps']} logic "
+                     f"steps, {path['logic_ns']:.2f} ns logic, {path['routing_ns']:.2f} ns "
+                     f"routing): {path['from']} -> {path['to']}")
     lines += [f"  {note}" for note in result.notes]
     if result.work_dir:
         lines.append(f"  logs and reports in {result.work_dir}")

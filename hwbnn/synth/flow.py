@@ -136,6 +136,7 @@ class SynthResult:
     fmax_per_seed: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     target_mhz: float | None = None
+    critical_path: dict | None = None
     notes: list[str] = field(default_factory=list)
     work_dir: str | None = None
 
@@ -211,10 +212,16 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
         result.notes.append("synthesis only (0 seeds): no place and route, no Fmax")
         return result
     result.target_mhz = target_mhz
+    paths = []
     for seed in range(1, seeds + 1):
-        result.fmax_per_seed.append(place_and_route(fam, device, seed, target_mhz, work))
+        fmax, path = place_and_route(fam, device, seed, target_mhz, work)
+        result.fmax_per_seed.append(fmax)
         result.seeds.append(seed)
+        paths.append(path)
     result.fmax_mhz = float(statistics.median(result.fmax_per_seed))
+    # The path of the median seed (the lower middle one for an even number of seeds).
+    order = sorted(range(seeds), key=result.fmax_per_seed.__getitem__)
+    result.critical_path = paths[order[(seeds - 1) // 2]]
     return result
 
 
@@ -291,20 +298,39 @@ def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
 
 
 def place_and_route(fam: Family, device: str, seed: int, target_mhz: float,
-                    work: Path) -> float:
-    """Run nextpnr once; return the achieved Fmax (MHz) of the design's clock."""
+                    work: Path) -> tuple[float, dict | None]:
+    """Run nextpnr once; return the achieved Fmax (MHz) of the design's clock and a summary
+    of its critical register-to-register path (see :func:`summarize_path`)."""
     report = f"report-seed{seed}.json"
     args = [*fam.devices[device], "--json", "netlist.json", "--seed", str(seed),
             "--freq", f"{target_mhz:g}", "--timing-allow-fail", "--report", report,
             "-l", f"nextpnr-seed{seed}.log", "-q"]
     run_tool(fam.nextpnr, args, work, f"nextpnr-seed{seed}.out")
     try:
-        clocks = json.loads((work / report).read_text())["fmax"]
-        achieved = [float(clock["achieved"]) for clock in clocks.values()]
+        data = json.loads((work / report).read_text())
+        achieved = [float(clock["achieved"]) for clock in data["fmax"].values()]
+        path = next((summarize_path(p) for p in data.get("critical_paths", [])
+                     if p["from"].startswith("posedge") and p["to"].startswith("posedge")),
+                    None)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise HwbnnError(f"cannot read Fmax from nextpnr report {work / report}: "
                          f"{error}") from error
     if not achieved:
         raise HwbnnError(f"nextpnr report {work / report} has no clock: the design has no "
                          "registers on clk")
-    return min(achieved)
+    return min(achieved), path
+
+
+def summarize_path(path: dict) -> dict:
+    """Start and end cell, logic and routing delay (ns) and logic steps of a nextpnr path."""
+    steps = path["path"]
+    delay = {kind: sum(step["delay"] for step in steps if step["type"] == kind)
+             for kind in ("logic", "routing")}
+    return {
+        "from": steps[0]["from"]["cell"],
+        "to": steps[-1]["to"]["cell"],
+        "logic_ns": round(delay["logic"], 3),
+        "routing_ns": round(delay["routing"], 3),
+        "total_ns": round(sum(step["delay"] for step in steps), 3),
+        "logic_steps": sum(step["type"] == "logic" for step in steps),
+    }

@@ -1,0 +1,361 @@
+"""Synthesis measurements of issue 4: Fmax, LUT4 per SIMD lane, the heterogeneous claim.
+
+Run (each prints a table; ``--json`` prints the figures)::
+
+    python -m hwbnn.synth.bench fmax     # a) digits W1A1 MLP on iCE40 UP5K and ECP5-85F
+    python -m hwbnn.synth.bench lanes    # b) binary MVTU, PE=1: LUT4 per SIMD lane on iCE40
+    python -m hwbnn.synth.bench hetero   # c) 256x256 layer: 1.4-bit mix vs homogeneous 2-bit
+
+Designs come from :mod:`hwbnn.hw` (the generated Verilog under ``rtl/`` for the MLP, the
+MVTU and unrolled unit built here from IR layers with seeded numpy weights); synthesis is
+:func:`hwbnn.synth.synthesize`, so the figures are those ``hwbnn synth`` reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwbnnError
+from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
+from .design import Design, read_design
+from .flow import synthesize
+from .wrapper import StreamPorts
+
+# Amaranth names the ports of a component's ``i``/``o`` streams like this in Verilog.
+COMPONENT_PORTS = StreamPorts(s_tdata="i__payload", s_tvalid="i__valid", s_tready="i__ready",
+                              m_tdata="o__payload", m_tvalid="o__valid", m_tready="o__ready")
+
+# Acceptance targets of issue 4.
+FMAX_TARGETS = (("ice40", "up5k", 40.0), ("ecp5", "85k", 125.0))
+LUTS_PER_LANE_TARGET = 2.5
+UNROLLED_RATIO_TARGET = 0.8
+FOLDED_RATIO_TARGET = 0.75
+
+# The 1.4-bit mix: fractions of 1-, 2- and 3-bit weights (average 0.7 + 0.4 + 0.3 = 1.4).
+MIX_14 = (0.7, 0.2, 0.1)
+# Integer plane scales: 2-bit weights take values +-2 +-1, the mix adds a third plane.
+HOMOGENEOUS_SCALES = (2, 1)
+MIX_SCALES = (4, 2, 1)
+
+
+@dataclass
+class Workspace:
+    """Where the bench keeps its Verilog, scripts and reports (``--work``, else a temp dir)."""
+
+    root: Path
+
+    def folder(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def component_design(component, name: str, folder: Path) -> Design:
+    """Write an Amaranth component with ``i``/``o`` streams as Verilog; describe it."""
+    from amaranth.back import verilog
+
+    path = folder / f"{name}.v"
+    path.write_text(verilog.convert(component, name=name))
+    return Design(name, [path], len(component.i.payload), len(component.o.payload),
+                  COMPONENT_PORTS)
+
+
+def _layer(name: str, weights: Weights, rng: np.random.Generator) -> MatVec:
+    """Binary-in, binary-out matvec with thresholds drawn inside the accumulator range."""
+    acc_range = accumulator_range(weights.values(), "binary")
+    lo, hi = acc_range
+    thresholds = rng.integers(lo // 2, hi // 2 + 1, size=(weights.shape[0], 1))
+    return MatVec(name, "binary", weights, thresholds, "binary", acc_range,
+                  accumulator_width(acc_range, thresholds))
+
+
+def binary_layer(mh: int, mw: int, rng: np.random.Generator) -> MatVec:
+    """An MH x MW binary layer with random +-1 weights."""
+    return _layer(f"binary{mh}x{mw}", Weights.binary(rng.choice([-1, 1], size=(mh, mw))), rng)
+
+
+def residual_layer(bitwidth: np.ndarray, scales, rng: np.random.Generator) -> MatVec:
+    """A residual (heterogeneous) layer with random sign planes and the given bitwidth map."""
+    planes = int(bitwidth.max())
+    signs = rng.choice([-1, 1], size=(planes, *bitwidth.shape))
+    weights = Weights.residual(signs, bitwidth, np.asarray(scales[:planes]))
+    return _layer(f"residual{bitwidth.shape[0]}x{bitwidth.shape[1]}", weights, rng)
+
+
+def mix_counts(total: int, fractions=MIX_14) -> list[int]:
+    """Numbers of 1-, 2- and 3-bit units out of ``total`` closest to ``fractions``."""
+    counts = [round(total * f) for f in fractions[:-1]]
+    return [*counts, total - sum(counts)]
+
+
+def mixed_bitwidths(shape, rng: np.random.Generator, fractions=MIX_14) -> np.ndarray:
+    """Per-weight bitwidths with exactly :func:`mix_counts` of each, in random places."""
+    counts = mix_counts(int(np.prod(shape)), fractions)
+    flat = np.repeat(np.arange(1, len(counts) + 1), counts)
+    return rng.permutation(flat).reshape(shape).astype(np.uint8)
+
+
+def grouped_bitwidths(mh: int, mw: int, pe: int, simd: int, rng: np.random.Generator,
+                      fractions=MIX_14) -> np.ndarray:
+    """Bitwidths constant over each PE x SIMD tile (the folded mode's grouping)."""
+    tiles = mixed_bitwidths((mh // pe, mw // simd), rng, fractions)
+    return np.kron(tiles, np.ones((pe, simd), dtype=np.uint8))
+
+
+# --- a) Fmax --------------------------------------------------------------------------------
+def measure_fmax(rtl: Path, seeds: int, work: Workspace) -> list[dict]:
+    """Median Fmax of a generated design on iCE40 UP5K and ECP5-85F."""
+    design = read_design(rtl)
+    rows = []
+    for family, device, target in FMAX_TARGETS:
+        result = synthesize(design, family, device, seeds,
+                            work_dir=work.folder(f"fmax-{family}"))
+        rows.append({"design": str(rtl), "family": family, "device": device, "seeds": seeds,
+                     "fmax_mhz": result.fmax_mhz, "fmax_per_seed": result.fmax_per_seed,
+                     "target_mhz": target, "meets": result.fmax_mhz >= target,
+                     "counts": result.counts, "critical_path": result.critical_path})
+    return rows
+
+
+# --- b) LUT4 per SIMD lane --------------------------------------------------------------------
+def measure_lanes(simds: list[int], sf: int, nf: int, work: Workspace, seed: int = 0) -> dict:
+    """Binary MVTU (PE=1) at several SIMD with the same SF and NF; LUT4 per lane on iCE40.
+
+    Holding SF and NF fixed keeps every memory at the same depth (weight ROM NF*SF words,
+    input buffer SF words) and the sequencer identical, so only the datapath widens with
+    SIMD: the slope of LUTs over SIMD (least squares) is the cost of one lane of XNOR,
+    popcount and accumulate, and the intercept is the control, which does not grow with
+    SIMD. Memories are checked to map to block RAM at every point (then they cost no LUTs).
+    """
+    from ..hw.mvtu import MatrixVectorThresholdUnit
+
+    rng = np.random.default_rng(seed)
+    points = []
+    for simd in simds:
+        layer = binary_layer(nf, sf * simd, rng)
+        unit = MatrixVectorThresholdUnit(layer, pe=1, simd=simd)
+        folder = work.folder(f"lanes-simd{simd}")
+        result = synthesize(component_design(unit, f"mvtu_simd{simd}", folder), "ice40",
+                            seeds=0, work_dir=folder / "synth")
+        points.append({"simd": simd, "mw": layer.mw, "mh": layer.mh, "lut": result.counts["lut"],
+                       "ff": result.counts["ff"], "carry": result.counts["carry"],
+                       "bram": result.counts["bram"], "memory_bits": result.memory_bits})
+    x = np.array([p["simd"] for p in points], dtype=float)
+    y = np.array([p["lut"] for p in points], dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    at64 = next((p for p in points if p["simd"] == 64), None)
+    return {
+        "sf": sf, "nf": nf, "points": points,
+        "luts_per_lane": float(slope), "control_luts": float(intercept),
+        "luts_per_lane_at_64": (at64["lut"] - float(intercept)) / 64 if at64 else None,
+        "target": LUTS_PER_LANE_TARGET, "meets": float(slope) <= LUTS_PER_LANE_TARGET,
+        "memories_in_bram": all(p["bram"] > 0 for p in points),
+    }
+
+
+# --- c) the heterogeneous claim ---------------------------------------------------------------
+def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0) -> dict:
+    """Unrolled constant-weight units: LUTs of a 1.4-bit mix vs homogeneous 2-bit.
+
+    Both run one vector per clock (equal throughput). Each output row is its own adder
+    trees over constants, so a slice of ``rows`` rows of the MW-wide layer is synthesized
+    (the whole 256x256 layer would take hours in Yosys); area per row is additive.
+    """
+    from ..hw.unrolled import UnrolledMatrixVectorUnit
+
+    rng = np.random.default_rng(seed)
+    cases = {"homogeneous 2-bit": (np.full((rows, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
+             "1.4-bit mix": (mixed_bitwidths((rows, mw), rng), MIX_SCALES)}
+    out = {"rows": rows, "mw": mw, "cases": {}}
+    for name, (bitwidth, scales) in cases.items():
+        unit = UnrolledMatrixVectorUnit(residual_layer(bitwidth, scales, rng))
+        tag = "mix" if "mix" in name else "hom2"
+        folder = work.folder(f"unrolled-{tag}")
+        result = synthesize(component_design(unit, f"unrolled_{tag}", folder), "ice40",
+                            seeds=0, work_dir=folder / "synth")
+        out["cases"][name] = {"average_bits": float(bitwidth.mean()),
+                              "weight_bits": unit.weight_bits, **result.counts}
+    hom, mix = out["cases"]["homogeneous 2-bit"], out["cases"]["1.4-bit mix"]
+    out["lut_ratio"] = mix["lut"] / hom["lut"]
+    out["target"] = UNROLLED_RATIO_TARGET
+    out["meets"] = out["lut_ratio"] <= UNROLLED_RATIO_TARGET
+    return out
+
+
+def measure_folded(mh: int, mw: int, pe: int, simd: int, work: Workspace,
+                   seed: int = 0) -> dict:
+    """Folded bit-plane units, same PE/SIMD: cycles per frame and weight-memory bits.
+
+    Bitwidths are grouped per PE x SIMD tile. Cycles per frame are measured in Amaranth
+    simulation (steady-state interval between vectors with no gaps or stalls) and compared
+    with the generator's cycle model; weight-memory bits are the memory bits Yosys reads
+    from the Verilog (weight ROM plus the input buffer and threshold ROM, which are equal in
+    both designs), and the block RAMs they map to on iCE40.
+    """
+    from ..hw.mvtu import MatrixVectorThresholdUnit
+
+    rng = np.random.default_rng(seed)
+    cases = {"homogeneous 2-bit": (np.full((mh, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
+             "1.4-bit mix": (grouped_bitwidths(mh, mw, pe, simd, rng), MIX_SCALES)}
+    out = {"mh": mh, "mw": mw, "pe": pe, "simd": simd, "cases": {}}
+    for name, (bitwidth, scales) in cases.items():
+        layer = residual_layer(bitwidth, scales, rng)
+        unit = MatrixVectorThresholdUnit(layer, pe=pe, simd=simd)
+        tag = "mix" if "mix" in name else "hom2"
+        folder = work.folder(f"folded-{tag}")
+        cycles = simulated_cycles_per_vector(layer, pe, simd, rng)
+        result = synthesize(component_design(unit, f"folded_{tag}", folder), "ice40",
+                            seeds=0, work_dir=folder / "synth")
+        out["cases"][name] = {"average_bits": float(bitwidth.mean()),
+                              "cycles_per_frame": cycles,
+                              "cycles_model": unit.cycles_per_vector,
+                              "weight_rom_bits": unit.plan.weight_bits,
+                              "memory_bits": result.memory_bits, **result.counts}
+    hom, mix = out["cases"]["homogeneous 2-bit"], out["cases"]["1.4-bit mix"]
+    out["cycles_ratio"] = mix["cycles_per_frame"] / hom["cycles_per_frame"]
+    out["weight_bits_ratio"] = mix["weight_rom_bits"] / hom["weight_rom_bits"]
+    out["memory_bits_ratio"] = mix["memory_bits"] / hom["memory_bits"]
+    out["target"] = FOLDED_RATIO_TARGET
+    out["meets"] = max(out["cycles_ratio"], out["weight_bits_ratio"]) <= FOLDED_RATIO_TARGET
+    return out
+
+
+def simulated_cycles_per_vector(layer: MatVec, pe: int, simd: int,
+                                rng: np.random.Generator, vectors: int = 3) -> int:
+    """Steady-state cycles between the last output beats of consecutive input vectors."""
+    from ..hw.mvtu import MatrixVectorThresholdUnit
+    from ..hw.simulate import run_stream
+
+    unit = MatrixVectorThresholdUnit(layer, pe=pe, simd=simd)
+    bits = rng.integers(0, 2, size=(vectors, layer.mw))
+    # Binary elements are stored bits (1 = +1), element 0 in the lowest bit of a beat.
+    beats = [sum(int(b) << n for n, b in enumerate(row[s * simd:(s + 1) * simd]))
+             for row in bits for s in range(layer.mw // simd)]
+    per_vector = layer.mh // pe
+    times: list[int] = []
+    run_stream(unit, unit.i, unit.o, beats, vectors * per_vector, seed=None, times=times,
+               max_cycles=4 * vectors * unit.cycles_per_vector + 1000)
+    ends = times[per_vector - 1::per_vector]
+    intervals = set(np.diff(ends).tolist())
+    if len(intervals) != 1:
+        raise HwbnnError(f"cycles per vector not steady in simulation: {sorted(intervals)}")
+    return intervals.pop()
+
+
+# --- printing -------------------------------------------------------------------------------
+def _verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def format_fmax(rows: list[dict]) -> str:
+    lines = ["a) Fmax, median of seeds"]
+    for row in rows:
+        seeds = ", ".join(f"{f:.1f}" for f in row["fmax_per_seed"])
+        lines.append(f"  {row['family']} {row['device']}: {row['fmax_mhz']:.1f} MHz (seeds "
+                     f"{seeds}); target >= {row['target_mhz']:g} MHz: "
+                     f"{_verdict(row['meets'])}; LUT {row['counts']['lut']} FF "
+                     f"{row['counts']['ff']} carry {row['counts']['carry']} BRAM "
+                     f"{row['counts']['bram']}")
+        path = row["critical_path"]
+        if path:
+            lines.append(f"    critical path {path['total_ns']:.2f} ns ({path['logic_steps']} "
+                         f"logic steps): {path['from']} -> {path['to']}")
+    return "\n".join(lines)
+
+
+def format_lanes(data: dict) -> str:
+    lines = [f"b) binary MVTU, PE=1, SF={data['sf']}, NF={data['nf']}, iCE40 (LUT4)"]
+    for p in data["points"]:
+        lines.append(f"  SIMD {p['simd']:4d} (MW {p['mw']}): LUT {p['lut']:5d}  FF {p['ff']:5d}  "
+                     f"carry {p['carry']:4d}  BRAM {p['bram']:3d}  memory bits "
+                     f"{p['memory_bits']}")
+    lines.append(f"  slope {data['luts_per_lane']:.2f} LUT4 per SIMD lane (XNOR + popcount + "
+                 f"accumulate); control (intercept) {data['control_luts']:.0f} LUT4; target "
+                 f"<= {data['target']}: {_verdict(data['meets'])}")
+    if data["luts_per_lane_at_64"] is not None:
+        lines.append(f"  at SIMD 64: (LUT - control) / 64 = {data['luts_per_lane_at_64']:.2f}")
+    lines.append(f"  memories in block RAM at every point: {data['memories_in_bram']}")
+    return "\n".join(lines)
+
+
+def format_unrolled(data: dict) -> str:
+    lines = [f"c1) unrolled constant-weight, {data['rows']} rows x {data['mw']} inputs, "
+             f"one vector per clock, iCE40"]
+    for name, case in data["cases"].items():
+        lines.append(f"  {name:18s} avg {case['average_bits']:.3f} bits, weight bits "
+                     f"{case['weight_bits']:6d}: LUT {case['lut']:6d}  FF {case['ff']:6d}  "
+                     f"carry {case['carry']:5d}")
+    lines.append(f"  LUT ratio mix / 2-bit = {data['lut_ratio']:.3f}; target <= "
+                 f"{data['target']}: {_verdict(data['meets'])}")
+    return "\n".join(lines)
+
+
+def format_folded(data: dict) -> str:
+    lines = [f"c2) folded bit-plane, {data['mh']}x{data['mw']}, PE {data['pe']}, SIMD "
+             f"{data['simd']}, bitwidths grouped per tile, iCE40"]
+    for name, case in data["cases"].items():
+        lines.append(f"  {name:18s} avg {case['average_bits']:.3f} bits: cycles/frame "
+                     f"{case['cycles_per_frame']} (model {case['cycles_model']}), weight ROM "
+                     f"bits {case['weight_rom_bits']}, memory bits {case['memory_bits']}, "
+                     f"BRAM {case['bram']}, LUT {case['lut']}")
+    lines.append(f"  ratios mix / 2-bit: cycles {data['cycles_ratio']:.3f}, weight bits "
+                 f"{data['weight_bits_ratio']:.3f} (all memory {data['memory_bits_ratio']:.3f});"
+                 f" target <= {data['target']}: {_verdict(data['meets'])}")
+    return "\n".join(lines)
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hwbnn.synth.bench",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("measurement", choices=("fmax", "lanes", "hetero", "all"))
+    parser.add_argument("--rtl", default="rtl/digits_mlp_w1a1",
+                        help="generated design for fmax (default: rtl/digits_mlp_w1a1)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--simd", type=_int_list, default=[32, 64, 128],
+                        help="SIMD points of the lanes fit")
+    parser.add_argument("--sf", type=int, default=8)
+    parser.add_argument("--nf", type=int, default=64)
+    parser.add_argument("--rows", type=int, default=16,
+                        help="rows of the 256-wide layer synthesized in unrolled mode")
+    parser.add_argument("--pe", type=int, default=16)
+    parser.add_argument("--fold-simd", type=int, default=32)
+    parser.add_argument("--work", help="keep Verilog, scripts and reports here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwbnn-bench-"))
+        work = Workspace(root)
+        report, text = {}, []
+        if args.measurement in ("fmax", "all"):
+            report["fmax"] = measure_fmax(Path(args.rtl), args.seeds, work)
+            text.append(format_fmax(report["fmax"]))
+        if args.measurement in ("lanes", "all"):
+            report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
+            text.append(format_lanes(report["lanes"]))
+        if args.measurement in ("hetero", "all"):
+            report["unrolled"] = measure_unrolled(args.rows, 256, work)
+            text.append(format_unrolled(report["unrolled"]))
+            report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
+            text.append(format_folded(report["folded"]))
+    except HwbnnError as error:
+        print(f"hwbnn bench: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else "\n".join(text))
+    if not args.json:
+        print(f"(work files in {root})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
