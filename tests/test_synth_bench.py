@@ -1,0 +1,62 @@
+"""Helpers of the synthesis bench: layer builders, bitwidth maps, cycle measurement."""
+
+import numpy as np
+import pytest
+
+from hwbnn.hw.plan import LayerPlan
+from hwbnn.synth import bench
+
+
+@pytest.mark.parametrize("total", [10, 128, 256, 65536])
+def test_mix_counts_sum_and_average(total):
+    counts = bench.mix_counts(total)
+    assert sum(counts) == total and min(counts) >= 0
+    average = (counts[0] + 2 * counts[1] + 3 * counts[2]) / total
+    assert abs(average - 1.4) <= 1.5 / total
+
+
+def test_mixed_bitwidths_hold_exact_counts():
+    bitwidth = bench.mixed_bitwidths((16, 32), np.random.default_rng(1))
+    assert [int(np.count_nonzero(bitwidth == b)) for b in (1, 2, 3)] == bench.mix_counts(512)
+
+
+def test_grouped_bitwidths_are_constant_per_tile():
+    pe, simd = 4, 8
+    bitwidth = bench.grouped_bitwidths(16, 32, pe, simd, np.random.default_rng(2))
+    tiles = bitwidth.reshape(16 // pe, pe, 32 // simd, simd)
+    assert (tiles == tiles[:, :1, :, :1]).all()
+    assert [int(np.count_nonzero(tiles[:, 0, :, 0] == b)) for b in (1, 2, 3)] == \
+        bench.mix_counts(16)
+
+
+def test_grouped_mix_skips_planes_in_the_schedule():
+    rng = np.random.default_rng(3)
+    pe, simd = 2, 4
+    layer = bench.residual_layer(bench.grouped_bitwidths(8, 16, pe, simd, rng),
+                                 bench.MIX_SCALES, rng)
+    plan = LayerPlan(layer, pe, simd)
+    # One step per plane a tile uses; uniform tiles need no mask bits in the ROM.
+    assert plan.cycles_per_vector == int(layer.weights.bitwidth[::pe, ::simd].sum())
+    assert plan.weight_bits == plan.cycles_per_vector * pe * simd
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_simulated_cycles_match_the_schedule(grouped):
+    rng = np.random.default_rng(4)
+    pe, simd = 2, 4
+    bitwidth = (bench.grouped_bitwidths(4, 16, pe, simd, rng) if grouped
+                else np.full((4, 16), 2, dtype=np.uint8))
+    layer = bench.residual_layer(bitwidth, bench.MIX_SCALES, rng)
+    cycles = bench.simulated_cycles_per_vector(layer, pe, simd, rng)
+    assert cycles == LayerPlan(layer, pe, simd).cycles_per_vector
+
+
+def test_layers_are_valid_ir():
+    rng = np.random.default_rng(5)
+    layer = bench.binary_layer(8, 32, rng)
+    assert layer.weights.kind == "binary" and layer.weights.shape == (8, 32)
+    lo, hi = layer.acc_range
+    assert (layer.thresholds >= lo // 2).all() and (layer.thresholds <= hi // 2).all()
+    residual = bench.residual_layer(np.full((4, 8), 2, dtype=np.uint8),
+                                    bench.HOMOGENEOUS_SCALES, rng)
+    assert residual.weights.scales.tolist() == list(bench.HOMOGENEOUS_SCALES)
