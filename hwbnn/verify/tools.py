@@ -7,6 +7,7 @@ goes first on ``PATH`` whenever hwbnn builds with Verilator (DESIGN.md section 7
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -70,6 +71,7 @@ def available(sim: str) -> bool:
     return True
 
 
+@functools.cache
 def version(sim: str) -> str:
     """Version line of a simulator (part of the build cache key)."""
     if sim == "amaranth":
