@@ -42,14 +42,16 @@ def test_adder_tree_counts():
     # A single input: no adders, a registered output of the input width.
     one = adder_tree(1, 3)
     assert (one.adder_bits, one.register_bits, one.out_width) == (0, 3, 3)
-    # Four 1-bit inputs: two 2-bit adds then one 3-bit add; 2 levels = one stage, which is
-    # the registered output.
-    four = adder_tree(4, 1)
-    assert (four.adder_bits, four.register_bits, four.out_width) == (2 + 2 + 3, 3, 3)
-    # Eight 1-bit inputs: level 1: 4 x 2 bits, level 2: 2 x 3 bits (registered: 6 bits),
-    # level 3: 1 x 4 bits (the output register).
-    eight = adder_tree(8, 1)
-    assert (eight.adder_bits, eight.register_bits, eight.out_width) == (8 + 6 + 4, 6 + 4, 4)
+    # Eight 1-bit inputs: level 1: 4 x 2 bits, level 2: 2 x 3 bits, level 3: 1 x 4 bits.
+    every = adder_tree(8, 1, levels_per_stage=1)
+    assert (every.adder_bits, every.register_bits, every.out_width) == (18, 18, 4)
+    # Registers every second level: after level 2 (6 bits) and the output (4 bits).
+    second = adder_tree(8, 1, levels_per_stage=2)
+    assert (second.register_bits, second.stages) == (10, 2)
+    # Five 3-bit inputs: the odd one rides along (and is registered) until the last level.
+    odd = adder_tree(5, 3, levels_per_stage=1)
+    assert odd.adder_bits == 2 * 4 + 5 + 6
+    assert odd.register_bits == (2 * 4 + 3) + (5 + 3) + 6
 
 
 def test_profile_rejects_bad_folding():

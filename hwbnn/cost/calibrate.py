@@ -25,7 +25,7 @@ from ..errors import HwbnnError
 from ..ir.encoding import encoding_levels
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from . import asic
-from .features import FEATURES, apply, fifo_features, mvtu_features
+from .features import GROUPS, apply, fifo_features, grouped, mvtu_features
 from .profile import LayerProfile, StreamProfile
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
@@ -222,10 +222,11 @@ def fit(configs: list[Config], measured: dict[str, dict], family: str) -> dict[s
 
     train = [c for c in configs if c.split == "train"]
     rows = [config_features(c, family)[0] for c in train]
-    names = [name for name in FEATURES if any(row.get(name, 0) for row in rows)]
-    a = np.array([[row.get(name, 0.0) for name in names] for row in rows], dtype=float)
     coefficients = {}
     for target in TARGETS[family]:
+        groups = [grouped(row, target) for row in rows]
+        names = [name for name in GROUPS[target] if any(g[name] for g in groups)]
+        a = np.array([[g[name] for name in names] for g in groups], dtype=float)
         y = np.array([float(measured[c.name][target]) for c in train])
         weight = 1.0 / np.maximum(y, 1.0)
         solution, _ = nnls(a * weight[:, None], y * weight)
@@ -237,7 +238,8 @@ def fit(configs: list[Config], measured: dict[str, dict], family: str) -> dict[s
 
 def estimate_config(config: Config, family: str, coefficients: dict[str, dict]) -> dict:
     features, bram = config_features(config, family)
-    estimate = {target: apply(coefficients[target], features) for target in TARGETS[family]}
+    estimate = {target: apply(coefficients[target], features, target)
+                for target in TARGETS[family]}
     if family != "asic":
         estimate["bram"] = bram
     return estimate
@@ -298,6 +300,18 @@ def write_report(validation: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def generator_version() -> str:
+    """The git commit of the hardware generator the counts were measured with (or unknown)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "log", "-1", "--format=%H", "--", "hwbnn/hw"],
+                              cwd=Path(__file__).parents[2], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
 def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = True) -> dict:
     """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
 
@@ -312,6 +326,7 @@ def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = Tr
         measured = run_synthesis(configs, family, jobs, progress)
         CALIBRATION_DIR.mkdir(exist_ok=True)
         raw_path.write_text(json.dumps({"configs": [asdict(c) for c in configs],
+                                        "generator": generator_version(),
                                         "measured": measured}, indent=1, sort_keys=True))
     else:
         measured = json.loads(raw_path.read_text())["measured"]

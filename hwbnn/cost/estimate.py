@@ -168,7 +168,7 @@ class CostReport:
 
 def _component_values(features, mappings, family: str) -> dict[str, float]:
     coefficients = constants(family)
-    values = {target: max(0.0, apply(coefficients[target], features))
+    values = {target: max(0.0, apply(coefficients[target], features, target))
               for target in coefficients}
     if family == "asic":
         return {"area_um2": values["area_um2"], "ge": values["area_um2"] / asic.GE_UM2}

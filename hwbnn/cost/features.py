@@ -1,32 +1,38 @@
 """Structural features of generated components: the quantities that LUTs, flip-flops and area
-scale with, counted from profiles. The estimators are linear in these features; the
-coefficients are fitted against synthesis by :mod:`.calibrate` and shipped as JSON.
+scale with, counted from profiles. The estimators are linear in these features (summed into a
+few groups per target, see :data:`GROUPS`); the coefficients are fitted against synthesis by
+:mod:`.calibrate` and shipped as JSON.
 
-Each feature counts bits of one kind of hardware, so a coefficient reads as "cells per bit":
-
-=================  ==========================================================================
-feature            what it counts (per component)
-=================  ==========================================================================
-const              one per component (handshake, control)
-popcount_bits      adder bits of the per-PE popcount trees (binary / ternary inputs)
-addtree_bits       adder bits of the per-PE signed adder trees (unsigned inputs)
-lane_bits          lane logic in front of the trees: PE*SIMD*(in_bits+1) for unsigned inputs
-                   (mask and negate), PE*SIMD per popcount with masks (XNOR folds into adders)
-tree_reg_bits      pipeline-register bits inside the adder trees
-acc_bits           PE * accumulator width (accumulate adders and registers)
-scale_bits         PE * accumulator width * (distinct plane scales - 1): the scale multiplexer
-compare_bits       PE * threshold levels * accumulator width (comparators); scores: PE * acc
-out_bits           PE * output bits (output register)
-in_word_bits       SIMD * input bits (input word register, fresh/buffer multiplexer)
-counter_bits       sequencer counters (step, tile, slot, neuron fold, synapse fold)
-schedule_tiles     tiles of an irregular plane schedule (a constant table in logic)
-rom_luts           LUTs of constant memories left in logic: width * ceil(depth / 2^k), k inputs
-rom_reg_bits       the synchronous read register of those memories
-ram_bits           bits of writable memories left in flip-flops
-ram_words          their words (write decode)
-lutram_cells       LUT-RAM primitives (ECP5 TRELLIS_DPR16X4, 7-series RAM32M)
-fifo_bits          FIFO output register bits (SyncFIFOBuffered) and handshake per bit
-=================  ==========================================================================
+==================  =========================================================================
+feature             what it counts (per component)
+==================  =========================================================================
+const               one per MVTU (handshake, pipeline control)
+popcount_bits       adder bits of the per-PE popcount trees (binary / ternary inputs)
+mask_lanes          lanes ANDed with a weight mask (tiles that mix plane usage)
+ternary_lanes       lanes decoding ternary inputs (nonzero / sign into the two popcounts)
+ternary_sub_bits    the 2 * agree - used subtraction of ternary inputs
+addtree_bits        adder bits of the per-PE signed adder trees (unsigned inputs)
+negate_bits         lanes of unsigned inputs: mask and conditional negation, (bits + 1) each
+tree_reg_bits       pipeline-register bits inside the adder trees (every level registered)
+acc_bits            PE * accumulator width (accumulate adders and registers)
+scale_bits          PE * accumulator width * (distinct plane scales - 1): the scale multiplexer
+compare_bits        PE * levels * accumulator width, thresholds from a table (NF > 1)
+compare_const_bits  the same against constant thresholds (NF = 1); scores count one level
+count_bits          PE * levels for multi-level outputs (summing the comparisons)
+out_bits            PE * output bits (output register)
+in_word_bits        SIMD * input bits (input word register, fresh/buffer multiplexer)
+counter_bits        sequencer counters (step, neuron fold, synapse fold)
+schedule_luts       the constant plane table of an irregular schedule
+rom_luts            LUTs of constant memories left in logic (see :func:`rom_luts_per_bit`)
+rom_reg_bits        the synchronous read register of those memories
+ram_bits            bits of writable memories left in flip-flops
+ram_mux_bits        their read multiplexers: width * (depth - 1)
+ram_words           their words (write decode)
+lutram_cells        LUT-RAM primitives (ECP5 TRELLIS_DPR16X4, 7-series RAM32M)
+fifo_const          one per FIFO
+fifo_bits           FIFO width (output register, data path)
+fifo_level_bits     FIFO level and pointer bits (none for a two-deep FIFO)
+==================  =========================================================================
 """
 
 from __future__ import annotations
@@ -37,10 +43,12 @@ from .memory import MemoryMapping
 from .memory import map_memory as _map_fpga_memory
 from .profile import LayerProfile, MemoryShape, StreamProfile
 
-FEATURES = ("const", "popcount_bits", "addtree_bits", "lane_bits", "tree_reg_bits", "acc_bits",
-            "scale_bits", "compare_bits", "out_bits", "in_word_bits", "counter_bits",
-            "schedule_tiles", "rom_luts", "rom_reg_bits", "ram_bits", "ram_words",
-            "lutram_cells", "fifo_bits")
+FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
+            "addtree_bits", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
+            "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
+            "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "ram_bits",
+            "ram_mux_bits", "ram_words", "lutram_cells", "fifo_const", "fifo_bits",
+            "fifo_level_bits")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
@@ -58,21 +66,43 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
     return _map_fpga_memory(memory, family)
 
 
+def rom_luts_per_bit(depth: int, k: int, family: str) -> float:
+    """LUTs of one output bit of a constant table with ``depth`` words.
+
+    Two words need no LUT (the bit is an address bit, its inverse or a constant); up to 2^k
+    words one LUT; beyond that 2^(a-k) LUTs and a multiplexer tree over them, which iCE40
+    builds from LUTs (2^(a-k) - 1 more) while ECP5 (PFUMX, L6MUX21) and 7-series (MUXF7,
+    MUXF8) have dedicated multiplexers for it.
+    """
+    address = _clog2(depth)
+    if depth <= 2:
+        return 0.0
+    if address <= k:
+        return 1.0
+    leaves = 2 ** (address - k)
+    return float(leaves if family in ("ecp5", "xc7") else 2 * leaves - 1)
+
+
 def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, float]:
-    """Features of memories that did not land in block RAM."""
+    """Features of memories that did not land in block RAM.
+
+    A one-word memory has no address: a ROM is a constant (no cells), a RAM one register.
+    """
     k = LUT_INPUTS[family]
-    features = dict.fromkeys(("rom_luts", "rom_reg_bits", "ram_bits", "ram_words",
-                              "lutram_cells"), 0.0)
+    features = dict.fromkeys(("rom_luts", "rom_reg_bits", "ram_bits", "ram_mux_bits",
+                              "ram_words", "lutram_cells"), 0.0)
     for mapping in mappings:
         memory = mapping.memory
         if mapping.kind == "distributed":
             features["lutram_cells"] += mapping.cells
-        elif mapping.in_logic and memory.rom:
-            features["rom_luts"] += memory.width * ceil(memory.depth / 2 ** k)
+        elif mapping.in_logic and memory.rom and memory.depth > 1:
+            features["rom_luts"] += memory.width * rom_luts_per_bit(memory.depth, k, family)
             features["rom_reg_bits"] += memory.width
-        elif mapping.in_logic:
+        elif mapping.in_logic and not memory.rom:
             features["ram_bits"] += memory.bits
-            features["ram_words"] += memory.depth
+            if memory.depth > 1:
+                features["ram_mux_bits"] += memory.width * (memory.depth - 1)
+                features["ram_words"] += memory.depth
     return features
 
 
@@ -82,24 +112,32 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     pe, simd = profile.pe, profile.simd
     tree = profile.tree
     pops = profile.popcounts_per_pe
-    mask_lanes = pe * simd * pops if profile.needs_mask else 0
+    ternary_in = profile.in_encoding == "ternary"
     scales = len(set(int(a) for a in profile.scales))
+    compare = pe * profile.acc_width * max(profile.levels, int(profile.produces_scores))
+    # One threshold word per neuron fold: with NF = 1 the thresholds are constants.
+    constant_thresholds = profile.nf == 1
     features = dict.fromkeys(FEATURES, 0.0)
     features.update({
         "const": 1.0,
         "popcount_bits": pe * pops * tree.adder_bits,
+        "mask_lanes": pe * simd * pops if profile.needs_mask else 0,
+        "ternary_lanes": pe * simd if ternary_in else 0,
+        "ternary_sub_bits": pe * (tree.out_width + 1) if ternary_in else 0,
         "addtree_bits": 0 if pops else pe * tree.adder_bits,
-        "lane_bits": mask_lanes if pops else pe * simd * (profile.in_bits + 1),
+        "negate_bits": 0 if pops else pe * simd * (profile.in_bits + 1),
         "tree_reg_bits": pe * max(pops, 1) * tree.register_bits,
         "acc_bits": pe * profile.acc_width,
         "scale_bits": pe * profile.acc_width * (scales - 1),
-        "compare_bits": pe * profile.acc_width * max(profile.levels,
-                                                     int(profile.produces_scores)),
+        "compare_bits": 0 if constant_thresholds else compare,
+        "compare_const_bits": compare if constant_thresholds else 0,
+        "count_bits": pe * profile.levels if profile.levels > 1 else 0,
         "out_bits": pe * profile.out_bits,
         "in_word_bits": profile.fan_in_bits,
-        "counter_bits": (_clog2(profile.steps) + _clog2(profile.nf) + _clog2(profile.sf)
-                         + (2 * _clog2(profile.nf * profile.sf) if profile.irregular else 0)),
-        "schedule_tiles": profile.nf * profile.sf if profile.irregular else 0,
+        "counter_bits": _clog2(profile.steps) + _clog2(profile.nf) + _clog2(profile.sf),
+        # The plane schedule of an irregular layer: 8 bits per tile in a constant table.
+        "schedule_luts": (8 * ceil(profile.nf * profile.sf / 2 ** LUT_INPUTS[family])
+                          if profile.irregular else 0),
     })
     mappings = [map_memory(memory, family) for memory in profile.memories]
     features.update(memory_features(mappings, family))
@@ -111,8 +149,9 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     """Features of a stream FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``: depth - 1 words of
     memory plus an output register)."""
     features = dict.fromkeys(FEATURES, 0.0)
-    features.update({"const": 1.0, "fifo_bits": stream.width,
-                     "counter_bits": 2 * _clog2(stream.depth)})
+    # A two-deep FIFO is a register pair with two flags; deeper ones count levels.
+    features.update({"fifo_const": 1.0, "fifo_bits": stream.width,
+                     "fifo_level_bits": _clog2(stream.depth + 1) if stream.depth > 2 else 0})
     mappings = []
     if stream.depth > 1:
         mappings.append(map_memory(MemoryShape(stream.memory.name, stream.depth - 1,
@@ -121,6 +160,39 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     return features, mappings
 
 
-def apply(coefficients: dict[str, float], features: dict[str, float]) -> float:
-    """Linear model: sum of coefficient * feature."""
-    return sum(coefficients.get(name, 0.0) * value for name, value in features.items())
+# Per target, the features are summed into a few groups of the same kind of cell, and one
+# coefficient per group is fitted: few coefficients, each with a physical reading (LUTs per
+# adder bit, flip-flops per register bit), so the fit generalizes from a small training set.
+_ADDERS = ("popcount_bits", "addtree_bits", "acc_bits", "compare_bits", "ternary_sub_bits")
+_LANES = ("negate_bits", "mask_lanes", "ternary_lanes")
+_MUXES = ("in_word_bits", "scale_bits", "ram_mux_bits")
+_REGISTERS = ("tree_reg_bits", "acc_bits", "out_bits", "in_word_bits", "rom_reg_bits",
+              "ram_bits", "fifo_bits")
+_LOGIC_GROUPS = {
+    "const": ("const",), "adders": _ADDERS, "lanes": _LANES, "muxes": _MUXES,
+    "constant_compare": ("compare_const_bits", "count_bits"),
+    "tables": ("rom_luts", "schedule_luts"), "control": ("counter_bits", "ram_words"),
+    "fifo_const": ("fifo_const",), "fifo_bits": ("fifo_bits",),
+    "fifo_level": ("fifo_level_bits",),
+}
+GROUPS = {
+    "lut": _LOGIC_GROUPS,
+    "ff": {"const": ("const",), "registers": _REGISTERS,
+           "control": ("counter_bits", "fifo_level_bits"), "fifo_const": ("fifo_const",)},
+    "carry": {"const": ("const",), "adders": _ADDERS + ("compare_const_bits",),
+              "lanes": ("negate_bits",), "control": ("counter_bits", "fifo_level_bits")},
+    "lutram": {"lutram": ("lutram_cells",)},
+    "area_um2": {**_LOGIC_GROUPS, "registers": _REGISTERS},
+}
+
+
+def grouped(features: dict[str, float], target: str) -> dict[str, float]:
+    """The features of ``target`` summed into its groups."""
+    return {group: sum(features.get(name, 0.0) for name in names)
+            for group, names in GROUPS[target].items()}
+
+
+def apply(coefficients: dict[str, float], features: dict[str, float], target: str) -> float:
+    """Linear model of ``target``: sum of group coefficient * group feature."""
+    return sum(coefficients.get(group, 0.0) * value
+               for group, value in grouped(features, target).items())

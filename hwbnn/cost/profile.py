@@ -18,8 +18,9 @@ from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits, encoding_levels, encoding_range, signed_width
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 
-# Adder-tree levels between pipeline registers in the generated MVTU (hw/mvtu.py default).
-LEVELS_PER_STAGE = 2
+# Adder-tree levels between pipeline registers in the generated MVTU: hw/popcount.py
+# registers every level (LEVELS_PER_STAGE = 1); a test keeps the two equal.
+LEVELS_PER_STAGE = 1
 
 
 @dataclass(frozen=True)

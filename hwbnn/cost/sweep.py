@@ -10,7 +10,6 @@ ASIC energy per frame. Results go to ``sweep.csv``, ``sweep.md`` and two Pareto 
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import tempfile
@@ -270,10 +269,13 @@ def cmd_sweep(args) -> int:
 
     if args.target_fps is not None and args.target_fps <= 0:
         raise HwbnnError(f"--target-fps must be positive, not {args.target_fps!r}")
-    if not args.train:
+    # One clear error for a bad model or architecture before starting processes.
+    if args.train:
+        _arch_arguments(args.model)
+    else:
         from .. import zoo
 
-        zoo.load(args.model)  # one clear error for a bad model before starting processes
+        zoo.load(args.model)
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
                              args.activations)
@@ -325,16 +327,24 @@ def synthesize_model(net, family: str) -> dict:
     return {"lut_synth": counts["lut"], "ff_synth": counts["ff"], "bram_synth": counts["bram"]}
 
 
+def compare_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`compare_models` rows."""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        cells = [f"{row[k] * 100:.1f}%" if k == "accuracy" else
+                 f"{row[k]:,.1f}" if isinstance(row[k], float) else
+                 f"{row[k]:,}" if isinstance(row[k], int) else str(row[k]) for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def cmd_compare(args) -> int:
     from ..cli import print_json
 
     rows = compare_models(args.models, args.family, args.synth, args.node)
     if args.json:
         print_json(rows)
-        return 0
-    keys = list(rows[0])
-    print(json.dumps(keys)[1:-1].replace('"', ""))
-    for row in rows:
-        print(", ".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])
-                        for k in keys))
+    else:
+        print(compare_table(rows))
     return 0

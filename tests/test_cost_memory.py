@@ -1,0 +1,52 @@
+"""Memory mapping: yosys's cost rule and the families' block shapes."""
+
+import pytest
+
+from hwbnn.cost.memory import FAMILY_MEMORIES, map_memory
+from hwbnn.cost.profile import MemoryShape
+from hwbnn.errors import HwbnnError
+
+
+def test_small_rom_stays_in_logic():
+    # 512 ROM bits cost 512/16 = 32 in logic, 4 iCE40 blocks (64 bits wide / 16) cost 256.
+    mapping = map_memory(MemoryShape("w", 8, 64, rom=True), "ice40")
+    assert mapping.in_logic and mapping.block_ram == 0
+
+
+def test_ram_goes_to_blocks_sooner_than_rom():
+    # The same 320 bits: as RAM logic costs 320 > 3 blocks x 64; as ROM 20 < 192.
+    ram = map_memory(MemoryShape("b", 8, 40, rom=False), "ice40")
+    rom = map_memory(MemoryShape("b", 8, 40, rom=True), "ice40")
+    assert (ram.kind, ram.cells, ram.block_ram) == ("block", 3, 3)
+    assert rom.in_logic
+
+
+def test_ecp5_small_ram_uses_lut_ram():
+    mapping = map_memory(MemoryShape("f", 16, 8, rom=False), "ecp5")
+    assert (mapping.kind, mapping.primitive, mapping.cells) == ("distributed",
+                                                                "TRELLIS_DPR16X4", 2)
+
+
+@pytest.mark.parametrize("family, depth, width", [("ice40", 1000, 20), ("ecp5", 4096, 36),
+                                                  ("ecp5", 600, 40), ("xc7", 3000, 50)])
+def test_block_count_is_the_best_configuration(family, depth, width):
+    mapping = map_memory(MemoryShape("m", depth, width, rom=False), family)
+    assert mapping.kind == "block"
+    best = min(-(-width // w) * -(-depth // d) * block.cost
+               for block in FAMILY_MEMORIES[family].blocks for d, w in block.configs)
+    block = next(b for b in FAMILY_MEMORIES[family].blocks if b.name == mapping.primitive)
+    assert mapping.cells * block.cost == best
+    assert mapping.block_ram == mapping.cells * block.weight
+
+
+def test_xc7_counts_ramb36_units():
+    # 512 x 72 fits one RAMB36 (cost 257) or two RAMB18 (cost 258): one RAMB36 unit.
+    mapping = map_memory(MemoryShape("m", 512, 72, rom=False), "xc7")
+    assert (mapping.primitive, mapping.block_ram) == ("RAMB36E1", 1.0)
+    # 1K x 18 fits one RAMB18: half a RAMB36 unit.
+    assert map_memory(MemoryShape("m", 1024, 18, rom=False), "xc7").block_ram == 0.5
+
+
+def test_unknown_family():
+    with pytest.raises(HwbnnError, match="family must be one of"):
+        map_memory(MemoryShape("m", 4, 4, rom=False), "gowin")
