@@ -1,0 +1,150 @@
+"""Whole-network benches: the shipped generated designs (rtl/) against the golden model.
+
+Every design runs the whole digits test split in Verilator with random input gaps and
+output backpressure; Icarus, about ten times slower, runs the whole split on the W1A1 MLP
+and the first frames of every other design. Also: a reset in the middle of a frame, a
+10,000-frame soak, and one flipped weight bit that verification must pin on its layer.
+"""
+
+import numpy as np
+import pytest
+from runner import (
+    RTL,
+    flip_weight_bit,
+    random_frames,
+    require_simulator,
+    rom_bit_of_weight,
+    zoo_designs,
+)
+
+from hwbnn.ir.network import MatVec, NetworkIR, Weights
+from hwbnn.ref import golden
+from hwbnn.ref.compare import first_mismatch
+from hwbnn.ref.golden import LayerTrace
+from hwbnn.verify import open_design, verify
+from hwbnn.verify.check import expected_output, input_beats
+from hwbnn.verify.flow import bench_config
+from hwbnn.verify.runner import build, run
+
+ICARUS_FRAMES = 24
+
+
+def test_every_zoo_model_has_a_design():
+    from hwbnn import zoo
+
+    assert set(zoo.trained_names()) <= set(zoo_designs())
+
+
+@pytest.mark.parametrize("name", zoo_designs())
+def test_whole_split_verilator(name, digits, sim_cache, tmp_path):
+    require_simulator("verilator")
+    design = open_design(RTL / name)
+    report = verify(design, digits.test_x, sim="verilator", gap=0.2, backpressure=0.3,
+                    seed=len(name), work=tmp_path, cache=sim_cache)
+    assert report.passed, report.difference
+    assert report.frames == len(digits.test_x) == 360
+    # Gaps and backpressure can only slow the design below its model rate.
+    assert report.cycles_per_frame >= design.cycles_per_frame
+
+
+def test_whole_split_icarus_w1a1(digits, sim_cache, tmp_path):
+    require_simulator("icarus")
+    report = verify(open_design(RTL / "digits_mlp_w1a1"), digits.test_x, sim="icarus",
+                    gap=0.2, backpressure=0.3, seed=5, work=tmp_path, cache=sim_cache)
+    assert report.passed, report.difference
+    assert report.frames == 360
+
+
+@pytest.mark.parametrize("name", [n for n in zoo_designs() if n != "digits_mlp_w1a1"])
+def test_first_frames_icarus(name, digits, sim_cache, tmp_path):
+    require_simulator("icarus")
+    report = verify(open_design(RTL / name), digits.test_x[:ICARUS_FRAMES], sim="icarus",
+                    gap=0.3, backpressure=0.3, seed=7, work=tmp_path, cache=sim_cache)
+    assert report.passed, report.difference
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_reset_in_the_middle_of_a_frame(sim, digits, sim_cache, tmp_path):
+    """One and a half frames go in, reset; the next frames come out clean and alone."""
+    require_simulator(sim)
+    design = open_design(RTL / "digits_mlp_w1a1")
+    dirty = input_beats(design, digits.test_x[:2])
+    prelude = dirty[0] + dirty[1][:len(dirty[1]) // 2]
+    clean = digits.test_x[2:10]
+    config = bench_config(design, input_beats(design, clean),
+                          expected_output(design, golden.run(design.net, clean)),
+                          gap=0.3, backpressure=0.3, seed=3)
+    config["prelude"] = [format(beat, "x") for beat in prelude]
+    built = build(design.verilog, design.top, sim, sim_cache)
+    outcome = run(built, config, tmp_path)
+    assert outcome.result["output"] == [beat for frame in config["expected"] for beat in frame]
+    assert outcome.passed
+
+
+def test_soak_10000_frames(sim_cache, tmp_path):
+    """No frame lost, duplicated or corrupted over 10,000 random frames in Verilator."""
+    require_simulator("verilator")
+    design = open_design(RTL / "digits_mlp_w1a1")
+    frames = random_frames(np.random.default_rng(10_000), design.net, 10_000)
+    report = verify(design, frames, sim="verilator", gap=0.05, backpressure=0.1, seed=11,
+                    work=tmp_path, cache=sim_cache)
+    assert report.passed, report.difference
+    assert report.frames == 10_000
+
+
+def _flipped(net, layer_name, row, col):
+    """The model with the sign of binary weight (row, col) of one layer flipped."""
+    layers = []
+    for layer in net.layers:
+        if layer.name == layer_name:
+            values = layer.weights.values().copy()
+            values[row, col] = -values[row, col]
+            layer = MatVec(layer.name, layer.in_encoding, Weights.binary(values),
+                           layer.thresholds, layer.out_encoding, layer.acc_range,
+                           layer.acc_width, layer.pe, layer.simd)
+        layers.append(layer)
+    return NetworkIR(net.name, net.input_shape, net.input_encoding, layers)
+
+
+def _visible_flip(net, layer_name, images):
+    """First weight of a layer whose flip changes the scores of ``images``, and the first
+    element of that layer's output the flip changes."""
+    want = golden.run(net, images)
+    mh, mw = next(lay for lay in net.layers if lay.name == layer_name).weights.shape
+    for row in range(mh):
+        for col in range(mw):
+            got = golden.run(_flipped(net, layer_name, row, col), images)
+            if not np.array_equal(got[-1].out, want[-1].out):
+                index = next(n for n, step in enumerate(want) if step.name == layer_name)
+                mismatch = first_mismatch([LayerTrace(layer_name, None, want[index].out)],
+                                          [LayerTrace(layer_name, None, got[index].out)])
+                return row, col, mismatch
+    raise AssertionError(f"no single weight flip of {layer_name} changes any score")
+
+
+@pytest.mark.parametrize(("sim", "layer"), [("icarus", "dense1"), ("verilator", "dense0")])
+def test_flipped_weight_bit_names_its_layer(sim, layer, digits, sim_cache, tmp_path):
+    """Flip one weight bit in the generated Verilog: verification fails, names the layer
+    and the first element the golden model of the flipped weights says differs."""
+    require_simulator(sim)
+    source = open_design(RTL / "digits_mlp_w1a1")
+    images = digits.test_x[:12]
+    row, col, mismatch = _visible_flip(source.net, layer, images)
+    fold = source.folding[layer]
+    net_layer = next(lay for lay in source.net.layers if lay.name == layer)
+    word, bit = rom_bit_of_weight(net_layer, fold["pe"], fold["simd"], row, col)
+    broken = tmp_path / "rtl"
+    broken.mkdir()
+    for path in (RTL / "digits_mlp_w1a1").iterdir():
+        (broken / path.name).write_text(path.read_text())
+    verilog = broken / source.verilog.name
+    verilog.write_text(flip_weight_bit(verilog.read_text(), source.top, layer, word, bit))
+    design = open_design(broken, model="zoo:digits_mlp_w1a1")
+    report = verify(design, images, sim=sim, gap=0.2, backpressure=0.2, seed=2,
+                    work=tmp_path / "work", cache=sim_cache)
+    assert not report.passed
+    assert report.layer == layer
+    frame, *element = mismatch.index
+    assert f"layer {layer} differs first at frame {frame}, element {element}" in (
+        report.diagnosis)
+    assert report.waveform is not None and report.waveform.endswith((".vcd", ".fst"))
