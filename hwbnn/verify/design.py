@@ -83,24 +83,23 @@ class RtlDesign:
     def taps(self) -> list[Tap]:
         """One tap per IR layer: the output stream of the unit that computes it.
 
-        Widths follow the generator's stage plan (elements per beat = PE for an MVTU, the
-        channels for max pooling), re-derived from the IR and the manifest's folding.
+        An MVTU's stream carries PE elements per beat (its scores as ``acc_width``-bit
+        two's complement), a max-pool unit's one pixel (C elements); the generator names
+        each unit after its layer inside the ``network`` instance.
         """
-        from ..hw.network import NetworkTop
+        from ..hw.plan import LayerPlan
 
-        top = NetworkTop(self.net, self.folding, output=self.output)
-        layers = {layer.name: layer for layer in self.net.layers}
         taps = []
-        for stage in top.stages:
-            layer = layers.get(stage.name)
-            if layer is None:
-                continue  # sliding windows and the label stage are not IR layers
+        for layer in self.net.layers:
             if isinstance(layer, MaxPool):
+                bits, per_beat = encoding_bits(layer.encoding), int(layer.in_shape[2])
                 encoding = layer.encoding
             else:
+                fold = self.folding.get(layer.name, {})
+                plan = LayerPlan(layer, fold.get("pe"), fold.get("simd"))
+                bits, per_beat = plan.out_bits, plan.pe
                 encoding = "signed" if layer.produces_scores else layer.out_encoding
-            taps.append(Tap(layer.name, (TOP_INSTANCE, stage.name), stage.elem_bits_out,
-                            stage.chunk_out, encoding))
+            taps.append(Tap(layer.name, (TOP_INSTANCE, layer.name), bits, per_beat, encoding))
         return taps
 
 
