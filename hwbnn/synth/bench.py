@@ -193,15 +193,17 @@ def measure_lanes(simds: list[int], sf: int, nf: int, work: Workspace, seed: int
                        "bram": result.counts["bram"], "memory_bits": result.memory_bits,
                        "datapath_lut": alone.counts["lut"]})
     x = np.array([p["simd"] for p in points], dtype=float)
-    y = np.array([p["lut"] for p in points], dtype=float)
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, intercept = np.polyfit(x, [p["lut"] for p in points], 1)
+    dp_slope, dp_intercept = np.polyfit(x, [p["datapath_lut"] for p in points], 1)
     at64 = next((p for p in points if p["simd"] == 64), None)
     return {
         "sf": sf, "nf": nf, "points": points,
         "luts_per_lane": float(slope), "control_luts": float(intercept),
         "luts_per_lane_at_64": (at64["lut"] - float(intercept)) / 64 if at64 else None,
-        "datapath_luts_per_lane": {p["simd"]: p["datapath_lut"] / p["simd"] for p in points},
+        "datapath_luts_per_lane": float(dp_slope), "datapath_fixed_luts": float(dp_intercept),
+        "datapath_average_at_64": at64["datapath_lut"] / 64 if at64 else None,
         "target": LUTS_PER_LANE_TARGET, "meets": float(slope) <= LUTS_PER_LANE_TARGET,
+        "datapath_meets": float(dp_slope) <= LUTS_PER_LANE_TARGET,
         "memories_in_bram": all(p["bram"] > 0 for p in points),
     }
 
@@ -328,6 +330,12 @@ def format_lanes(data: dict) -> str:
                  f"<= {data['target']}: {_verdict(data['meets'])}")
     if data["luts_per_lane_at_64"] is not None:
         lines.append(f"  at SIMD 64: (LUT - control) / 64 = {data['luts_per_lane_at_64']:.2f}")
+    lines.append(f"  datapath alone: slope {data['datapath_luts_per_lane']:.2f} LUT4 per lane + "
+                 f"{data['datapath_fixed_luts']:.0f} fixed (accumulator); target <= "
+                 f"{data['target']}: {_verdict(data['datapath_meets'])}")
+    if data["datapath_average_at_64"] is not None:
+        lines.append(f"  datapath alone at SIMD 64, all LUTs / 64 = "
+                     f"{data['datapath_average_at_64']:.2f}")
     lines.append(f"  memories in block RAM at every point: {data['memories_in_bram']}")
     return "\n".join(lines)
 
