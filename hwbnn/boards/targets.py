@@ -131,7 +131,12 @@ class Board:
         import importlib
 
         module = importlib.import_module(f"amaranth_boards.{self.platform_module}")
-        platform = getattr(module, self.platform_name)()
+        platform_class = getattr(module, self.platform_name)
+        if self.family == "xc7":
+            # Amaranth's Yosys-based Xilinx flow writes Verilog that Yosys reads (its Vivado
+            # flow instantiates cells with Vivado-only parameters).
+            return platform_class(toolchain="Xray")
+        platform = platform_class()
         if self.name == "icebreaker":
             # The snap-off PMOD's five LEDs show the label.
             platform.add_resources(platform.break_off_pmod)

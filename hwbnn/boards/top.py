@@ -231,9 +231,12 @@ class PlatformTop(Elaboratable):
         m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
         outputs = {"label": top.label, "busy": top.busy, "passed": top.passed,
                    "failed": top.failed}
+        requested = {}  # an RGB LED is one resource with r/g/b subsignals
         for name, leds in self._board.leds.items():
             for bit, (resource, number, *sub) in enumerate(leds):
-                pin = platform.request(resource, number)
+                if (resource, number) not in requested:
+                    requested[resource, number] = platform.request(resource, number)
+                pin = requested[resource, number]
                 if sub:
                     pin = getattr(pin, sub[0])
                 m.d.comb += pin.o.eq(outputs[name][bit])
