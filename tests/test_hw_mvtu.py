@@ -28,6 +28,7 @@ def rtl_layer(layer, x, pe, simd, seed=0):
 CASES = [
     ("binary", "binary", "binary", 2, 4),
     ("binary", "binary", None, 1, 12),
+    ("binary", "binary", "uint2", 6, 1),
     ("binary", "uint3", "binary", 6, 1),
     ("binary", "ternary", "uint2", 3, 6),
     ("ternary", "binary", "ternary", 2, 3),

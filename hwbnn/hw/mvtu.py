@@ -20,7 +20,7 @@ D     compare against the thresholds (or form the score) into the output registe
 
 from __future__ import annotations
 
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -29,7 +29,7 @@ from ..errors import HwbnnError
 from ..ir.encoding import encoding_levels
 from . import validated
 from .plan import LayerPlan
-from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, tree_latency
+from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
 
 MODES = ("folded", "unrolled")
 
@@ -107,8 +107,30 @@ class MatrixVectorThresholdUnit(wiring.Component):
 
     @property
     def tree_latency(self) -> int:
-        """Register stages of the per-PE adder trees."""
+        """Register stages of the per-PE adder trees (popcounts for binary and ternary
+        inputs, two-input adder trees for unsigned ones)."""
+        if self._plan.in_encoding in ("binary", "ternary"):
+            return popcount_latency(self.simd - self._carry_lane, self._levels_per_stage)
         return tree_latency(self.simd, self._levels_per_stage)
+
+    @property
+    def _carry_lane(self) -> bool:
+        """Binary inputs with one plane of scale 1 (binary or ternary weights): the last
+        lane of each popcount skips the tree and enters the accumulator as its carry-in,
+        which iCE40/ECP5 carry chains add at no LUT cost (see :class:`Popcount`)."""
+        plan = self._plan
+        return (plan.in_encoding == "binary" and plan.simd > 1
+                and [int(a) for a in plan.scales] == [1])
+
+    @property
+    def acc_shape(self) -> Shape:
+        """Shape of each PE's accumulator register. In the popcount domain the accumulator
+        never goes below 0 and its thresholds lie in [0, hi + 1], so an unsigned register one
+        bit narrower than ``acc_width`` holds both (one LUT4 less per PE for the adder and
+        for each comparator); otherwise signed ``acc_width``."""
+        if self._plan.popcount_domain:
+            return unsigned(self._plan.acc_width - 1)
+        return signed(self._plan.acc_width)
 
     @property
     def latency(self) -> int:
@@ -212,15 +234,17 @@ class MatrixVectorThresholdUnit(wiring.Component):
         plan = self._plan
         simd, lanes = plan.simd, plan.pe * plan.simd
         x, w = step["x"], step["w"]
-        sums = []
+        sums, carries = [], []
         for p in range(plan.pe):
             signs = w[p * simd:(p + 1) * simd]
             masks = (w[lanes + p * simd:lanes + (p + 1) * simd] if plan.needs_mask
                      else Const(-1, simd))
             if plan.in_encoding == "binary":
-                tree = Popcount(simd, levels_per_stage=self._levels_per_stage)
+                tree = Popcount(simd, levels_per_stage=self._levels_per_stage,
+                                carry=self._carry_lane)
                 m.d.comb += tree.i.as_value().eq(~(x ^ signs) & masks)
                 sums.append(tree.o)
+                carries.append(tree.carry if self._carry_lane else 0)
             elif plan.in_encoding == "ternary":
                 nz = Signal(simd, name=f"nz{p}")
                 neg = Signal(simd, name=f"neg{p}")
@@ -237,6 +261,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 m.submodules[f"pc_used{p}"] = count
                 m.d.comb += [agree.en.eq(en), count.en.eq(en)]
                 sums.append((agree.o << 1) - count.o)
+                carries.append(0)
                 continue
             else:
                 bits = plan.in_bits
@@ -245,6 +270,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
                     value = x[j * bits:(j + 1) * bits].as_unsigned()
                     m.d.comb += tree.i[j].eq(Mux(masks[j], Mux(signs[j], value, -value), 0))
                 sums.append(tree.o)
+                carries.append(0)
             m.submodules[f"tree{p}"] = tree
             m.d.comb += tree.en.eq(en)
         latency = self.tree_latency
@@ -257,21 +283,21 @@ class MatrixVectorThresholdUnit(wiring.Component):
                     m.d.sync += reg.eq(sig)
                 delayed[name] = reg
             meta = delayed
-        return sums, meta
+        return list(zip(sums, carries, strict=True)), meta
 
     # --- stage C: scale and accumulate ------------------------------------------------------
     def _accumulate(self, m, en, sums, meta):
         plan = self._plan
         scales = [int(a) for a in plan.scales]
         accs = []
-        for p, lane_sum in enumerate(sums):
+        for p, (lane_sum, carry) in enumerate(sums):
             if len(set(scales)) == 1:
                 value = lane_sum * scales[0] if scales[0] != 1 else lane_sum
             else:
                 value = Array(lane_sum * a for a in scales)[meta["plane"]]
-            acc = Signal(signed(plan.acc_width), name=f"acc{p}")
+            acc = Signal(self.acc_shape, name=f"acc{p}")
             with m.If(en & meta["valid"]):
-                m.d.sync += acc.eq(Mux(meta["first"], 0, acc) + value)
+                m.d.sync += acc.eq(Mux(meta["first"], 0, acc) + value + carry)
             accs.append(acc)
         done = Signal()
         with m.If(en):
@@ -318,6 +344,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
         for p, acc in enumerate(accs):
             def field(n, p=p):
                 start = (p * fields + n) * width
+                if plan.popcount_domain:
+                    return thr_data[start:start + width - 1]
                 return thr_data[start:start + width].as_signed()
             if plan.layer.produces_scores:
                 score = (acc << 1) - field(0) if plan.popcount_domain else acc

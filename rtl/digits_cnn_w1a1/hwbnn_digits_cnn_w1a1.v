@@ -450,69 +450,73 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   wire [5:0] \$13 ;
   wire [9:0] \$130 ;
   wire [10:0] \$131 ;
-  wire \$132 ;
-  wire [9:0] \$133 ;
-  wire [10:0] \$134 ;
-  wire \$135 ;
-  wire [9:0] \$136 ;
-  wire [10:0] \$137 ;
-  wire \$138 ;
-  wire [9:0] \$139 ;
+  wire [11:0] \$132 ;
+  wire \$133 ;
+  wire [9:0] \$134 ;
+  wire [10:0] \$135 ;
+  wire [11:0] \$136 ;
+  wire \$137 ;
+  wire [9:0] \$138 ;
+  wire [10:0] \$139 ;
   wire [5:0] \$14 ;
-  wire [10:0] \$140 ;
+  wire [11:0] \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire [1:0] \$143 ;
-  wire \$144 ;
-  wire [1:0] \$145 ;
+  wire [9:0] \$142 ;
+  wire [10:0] \$143 ;
+  wire [11:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire [1:0] \$147 ;
   wire \$148 ;
   wire [1:0] \$149 ;
   wire [5:0] \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg \$155 ;
+  wire \$150 ;
+  wire [1:0] \$151 ;
+  wire \$152 ;
+  wire [1:0] \$153 ;
+  reg \$154 ;
+  reg [2:0] \$155 ;
   reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
+  reg [2:0] \$157 ;
+  reg [2:0] \$158 ;
   reg \$159 ;
   wire [5:0] \$16 ;
-  reg [2:0] \$160 ;
-  reg [44:0] \$161 ;
+  reg \$160 ;
+  reg \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg [2:0] \$166 ;
+  reg [2:0] \$164 ;
+  reg [44:0] \$165 ;
+  reg \$166 ;
   reg \$167 ;
   reg \$168 ;
   reg \$169 ;
   wire [5:0] \$17 ;
-  reg \$170 ;
-  reg [2:0] \$171 ;
+  reg [2:0] \$170 ;
+  reg \$171 ;
   reg \$172 ;
   reg \$173 ;
   reg \$174 ;
-  reg \$175 ;
-  reg [2:0] \$176 ;
+  reg [2:0] \$175 ;
+  reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [5:0] \$18 ;
-  reg \$180 ;
-  reg [2:0] \$181 ;
-  reg [9:0] \$182 ;
-  reg [9:0] \$183 ;
-  reg [9:0] \$184 ;
-  reg [9:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [3:0] \$188 ;
+  reg [2:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [2:0] \$185 ;
+  reg [9:0] \$186 ;
+  reg [9:0] \$187 ;
+  reg [9:0] \$188 ;
+  reg [9:0] \$189 ;
   wire [5:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg [3:0] \$192 ;
   wire \$2 ;
   wire [5:0] \$20 ;
   wire [5:0] \$21 ;
@@ -877,102 +881,106 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   assign \$129  = en & t3_valid;
   assign \$130  = t3_first ? 10'h000 : acc0;
   assign \$131  = $signed(\$130 ) + $signed(o);
-  assign \$132  = en & t3_valid;
-  assign \$133  = t3_first ? 10'h000 : acc1;
-  assign \$134  = $signed(\$133 ) + $signed(\o$70 );
-  assign \$135  = en & t3_valid;
-  assign \$136  = t3_first ? 10'h000 : acc2;
-  assign \$137  = $signed(\$136 ) + $signed(\o$72 );
-  assign \$138  = en & t3_valid;
-  assign \$139  = t3_first ? 10'h000 : acc3;
-  assign \$140  = $signed(\$139 ) + $signed(\o$74 );
-  assign \$141  = t3_valid & t3_last;
-  assign \$142  = $signed(acc0) >= $signed(thr_rd__data[9:0]);
-  assign \$143  = 1'h0 + \$142 ;
-  assign \$144  = $signed(acc1) >= $signed(thr_rd__data[19:10]);
-  assign \$145  = 1'h0 + \$144 ;
-  assign \$146  = $signed(acc2) >= $signed(thr_rd__data[29:20]);
+  assign \$132  = $signed(\$131 ) + $signed(1'h0);
+  assign \$133  = en & t3_valid;
+  assign \$134  = t3_first ? 10'h000 : acc1;
+  assign \$135  = $signed(\$134 ) + $signed(\o$70 );
+  assign \$136  = $signed(\$135 ) + $signed(1'h0);
+  assign \$137  = en & t3_valid;
+  assign \$138  = t3_first ? 10'h000 : acc2;
+  assign \$139  = $signed(\$138 ) + $signed(\o$72 );
+  assign \$140  = $signed(\$139 ) + $signed(1'h0);
+  assign \$141  = en & t3_valid;
+  assign \$142  = t3_first ? 10'h000 : acc3;
+  assign \$143  = $signed(\$142 ) + $signed(\o$74 );
+  assign \$144  = $signed(\$143 ) + $signed(1'h0);
+  assign \$145  = t3_valid & t3_last;
+  assign \$146  = $signed(acc0) >= $signed(thr_rd__data[9:0]);
   assign \$147  = 1'h0 + \$146 ;
-  assign \$148  = $signed(acc3) >= $signed(thr_rd__data[39:30]);
+  assign \$148  = $signed(acc1) >= $signed(thr_rd__data[19:10]);
   assign \$149  = 1'h0 + \$148 ;
+  assign \$150  = $signed(acc2) >= $signed(thr_rd__data[29:20]);
+  assign \$151  = 1'h0 + \$150 ;
+  assign \$152  = $signed(acc3) >= $signed(thr_rd__data[39:30]);
+  assign \$153  = 1'h0 + \$152 ;
   always @(posedge clk)
-    slot <= \$150 ;
+    slot <= \$154 ;
   always @(posedge clk)
-    rom_rd__addr <= \$151 ;
+    rom_rd__addr <= \$155 ;
   always @(posedge clk)
-    sf <= \$152 ;
+    sf <= \$156 ;
   always @(posedge clk)
-    tile <= \$153 ;
+    tile <= \$157 ;
   always @(posedge clk)
-    nf <= \$154 ;
+    nf <= \$158 ;
   always @(posedge clk)
-    b_valid <= \$155 ;
+    b_valid <= \$159 ;
   always @(posedge clk)
-    b_fresh <= \$156 ;
+    b_fresh <= \$160 ;
   always @(posedge clk)
-    b_first <= \$157 ;
+    b_first <= \$161 ;
   always @(posedge clk)
-    b_last <= \$158 ;
+    b_last <= \$162 ;
   always @(posedge clk)
-    b_plane <= \$159 ;
+    b_plane <= \$163 ;
   always @(posedge clk)
-    b_nf <= \$160 ;
+    b_nf <= \$164 ;
   always @(posedge clk)
-    b_word <= \$161 ;
+    b_word <= \$165 ;
   always @(posedge clk)
-    t0_valid <= \$162 ;
+    t0_valid <= \$166 ;
   always @(posedge clk)
-    t0_first <= \$163 ;
+    t0_first <= \$167 ;
   always @(posedge clk)
-    t0_last <= \$164 ;
+    t0_last <= \$168 ;
   always @(posedge clk)
-    t0_plane <= \$165 ;
+    t0_plane <= \$169 ;
   always @(posedge clk)
-    t0_nf <= \$166 ;
+    t0_nf <= \$170 ;
   always @(posedge clk)
-    t1_valid <= \$167 ;
+    t1_valid <= \$171 ;
   always @(posedge clk)
-    t1_first <= \$168 ;
+    t1_first <= \$172 ;
   always @(posedge clk)
-    t1_last <= \$169 ;
+    t1_last <= \$173 ;
   always @(posedge clk)
-    t1_plane <= \$170 ;
+    t1_plane <= \$174 ;
   always @(posedge clk)
-    t1_nf <= \$171 ;
+    t1_nf <= \$175 ;
   always @(posedge clk)
-    t2_valid <= \$172 ;
+    t2_valid <= \$176 ;
   always @(posedge clk)
-    t2_first <= \$173 ;
+    t2_first <= \$177 ;
   always @(posedge clk)
-    t2_last <= \$174 ;
+    t2_last <= \$178 ;
   always @(posedge clk)
-    t2_plane <= \$175 ;
+    t2_plane <= \$179 ;
   always @(posedge clk)
-    t2_nf <= \$176 ;
+    t2_nf <= \$180 ;
   always @(posedge clk)
-    t3_valid <= \$177 ;
+    t3_valid <= \$181 ;
   always @(posedge clk)
-    t3_first <= \$178 ;
+    t3_first <= \$182 ;
   always @(posedge clk)
-    t3_last <= \$179 ;
+    t3_last <= \$183 ;
   always @(posedge clk)
-    t3_plane <= \$180 ;
+    t3_plane <= \$184 ;
   always @(posedge clk)
-    thr_rd__addr <= \$181 ;
+    thr_rd__addr <= \$185 ;
   always @(posedge clk)
-    acc0 <= \$182 ;
+    acc0 <= \$186 ;
   always @(posedge clk)
-    acc1 <= \$183 ;
+    acc1 <= \$187 ;
   always @(posedge clk)
-    acc2 <= \$184 ;
+    acc2 <= \$188 ;
   always @(posedge clk)
-    acc3 <= \$185 ;
+    acc3 <= \$189 ;
   always @(posedge clk)
-    done <= \$186 ;
+    done <= \$190 ;
   always @(posedge clk)
-    o__valid <= \$187 ;
+    o__valid <= \$191 ;
   always @(posedge clk)
-    o__payload <= \$188 ;
+    o__payload <= \$192 ;
   \hwbnn_digits_cnn_w1a1.network.conv0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -1003,118 +1011,57 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = slot;
+    \$154  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$118 ) begin
-        \$150  = \$119 [0];
+        \$154  = \$119 [0];
       end else begin
-        \$150  = 1'h0;
+        \$154  = 1'h0;
       end
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = rom_rd__addr;
+    \$155  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$118 ) begin
-        \$151  = \$120 [2:0];
+        \$155  = \$120 [2:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$121 ) begin
-          \$151  = \$125 [2:0];
+          \$155  = \$125 [2:0];
         end else if (\$122 ) begin
-          \$151  = \$128 [2:0];
+          \$155  = \$128 [2:0];
         end else begin
-          \$151  = 3'h0;
+          \$155  = 3'h0;
         end
       end
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$155  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$118 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$121 ) begin
-          \$152  = \$123 [0];
-        end else if (\$122 ) begin
-          \$152  = 1'h0;
-        end else begin
-          \$152  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = tile;
+    \$156  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$118 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$121 ) begin
-          \$153  = \$124 [2:0];
+          \$156  = \$123 [0];
         end else if (\$122 ) begin
-          \$153  = \$127 [2:0];
+          \$156  = 1'h0;
         end else begin
-          \$153  = 3'h0;
+          \$156  = 1'h0;
         end
       end
-    end
-    if (rst) begin
-      \$153  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = nf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$118 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$121 ) begin
-        end else if (\$122 ) begin
-          \$154  = \$126 [2:0];
-        end else begin
-          \$154  = 3'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$154  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = b_valid;
-    if (en) begin
-      \$155  = fire;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = b_fresh;
-    if (en) begin
-      \$156  = fresh;
     end
     if (rst) begin
       \$156  = 1'h0;
@@ -1122,59 +1069,80 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = b_first;
-    if (en) begin
-      \$157  = first;
+    \$157  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$118 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$121 ) begin
+          \$157  = \$124 [2:0];
+        end else if (\$122 ) begin
+          \$157  = \$127 [2:0];
+        end else begin
+          \$157  = 3'h0;
+        end
+      end
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = b_last;
-    if (en) begin
-      \$158  = last;
+    \$158  = nf;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$118 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$121 ) begin
+        end else if (\$122 ) begin
+          \$158  = \$126 [2:0];
+        end else begin
+          \$158  = 3'h0;
+        end
+      end
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = b_plane;
+    \$159  = b_valid;
     if (en) begin
+      \$159  = fire;
+    end
+    if (rst) begin
       \$159  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = b_fresh;
+    if (en) begin
+      \$160  = fresh;
+    end
     if (rst) begin
-      \$159  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = b_nf;
+    \$161  = b_first;
     if (en) begin
-      \$160  = nf;
+      \$161  = first;
     end
     if (rst) begin
-      \$160  = 3'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = b_word;
+    \$162  = b_last;
     if (en) begin
-      \$161  = buf_wr__data;
-    end
-    if (rst) begin
-      \$161  = 45'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = t0_valid;
-    if (en) begin
-      \$162  = b_valid;
+      \$162  = last;
     end
     if (rst) begin
       \$162  = 1'h0;
@@ -1182,9 +1150,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = t0_first;
+    \$163  = b_plane;
     if (en) begin
-      \$163  = b_first;
+      \$163  = 1'h0;
     end
     if (rst) begin
       \$163  = 1'h0;
@@ -1192,39 +1160,39 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = t0_last;
+    \$164  = b_nf;
     if (en) begin
-      \$164  = b_last;
+      \$164  = nf;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = t0_plane;
+    \$165  = b_word;
     if (en) begin
-      \$165  = b_plane;
+      \$165  = buf_wr__data;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 45'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = t0_nf;
+    \$166  = t0_valid;
     if (en) begin
-      \$166  = b_nf;
+      \$166  = b_valid;
     end
     if (rst) begin
-      \$166  = 3'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = t1_valid;
+    \$167  = t0_first;
     if (en) begin
-      \$167  = t0_valid;
+      \$167  = b_first;
     end
     if (rst) begin
       \$167  = 1'h0;
@@ -1232,9 +1200,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = t1_first;
+    \$168  = t0_last;
     if (en) begin
-      \$168  = t0_first;
+      \$168  = b_last;
     end
     if (rst) begin
       \$168  = 1'h0;
@@ -1242,9 +1210,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = t1_last;
+    \$169  = t0_plane;
     if (en) begin
-      \$169  = t0_last;
+      \$169  = b_plane;
     end
     if (rst) begin
       \$169  = 1'h0;
@@ -1252,29 +1220,29 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = t1_plane;
+    \$170  = t0_nf;
     if (en) begin
-      \$170  = t0_plane;
+      \$170  = b_nf;
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = t1_nf;
+    \$171  = t1_valid;
     if (en) begin
-      \$171  = t0_nf;
+      \$171  = t0_valid;
     end
     if (rst) begin
-      \$171  = 3'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = t2_valid;
+    \$172  = t1_first;
     if (en) begin
-      \$172  = t1_valid;
+      \$172  = t0_first;
     end
     if (rst) begin
       \$172  = 1'h0;
@@ -1282,9 +1250,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = t2_first;
+    \$173  = t1_last;
     if (en) begin
-      \$173  = t1_first;
+      \$173  = t0_last;
     end
     if (rst) begin
       \$173  = 1'h0;
@@ -1292,9 +1260,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = t2_last;
+    \$174  = t1_plane;
     if (en) begin
-      \$174  = t1_last;
+      \$174  = t0_plane;
     end
     if (rst) begin
       \$174  = 1'h0;
@@ -1302,29 +1270,29 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = t2_plane;
+    \$175  = t1_nf;
     if (en) begin
-      \$175  = t1_plane;
+      \$175  = t0_nf;
     end
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = t2_nf;
+    \$176  = t2_valid;
     if (en) begin
-      \$176  = t1_nf;
+      \$176  = t1_valid;
     end
     if (rst) begin
-      \$176  = 3'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = t3_valid;
+    \$177  = t2_first;
     if (en) begin
-      \$177  = t2_valid;
+      \$177  = t1_first;
     end
     if (rst) begin
       \$177  = 1'h0;
@@ -1332,9 +1300,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = t3_first;
+    \$178  = t2_last;
     if (en) begin
-      \$178  = t2_first;
+      \$178  = t1_last;
     end
     if (rst) begin
       \$178  = 1'h0;
@@ -1342,9 +1310,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = t3_last;
+    \$179  = t2_plane;
     if (en) begin
-      \$179  = t2_last;
+      \$179  = t1_plane;
     end
     if (rst) begin
       \$179  = 1'h0;
@@ -1352,95 +1320,135 @@ module \hwbnn_digits_cnn_w1a1.network.conv0 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = t3_plane;
+    \$180  = t2_nf;
     if (en) begin
-      \$180  = t2_plane;
+      \$180  = t1_nf;
     end
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = thr_rd__addr;
+    \$181  = t3_valid;
     if (en) begin
-      \$181  = t2_nf;
+      \$181  = t2_valid;
     end
     if (rst) begin
-      \$181  = 3'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = acc0;
+    \$182  = t3_first;
+    if (en) begin
+      \$182  = t2_first;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = t3_last;
+    if (en) begin
+      \$183  = t2_last;
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = t3_plane;
+    if (en) begin
+      \$184  = t2_plane;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = thr_rd__addr;
+    if (en) begin
+      \$185  = t2_nf;
+    end
+    if (rst) begin
+      \$185  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = acc0;
     if (\$129 ) begin
-      \$182  = \$131 [9:0];
+      \$186  = \$132 [9:0];
     end
     if (rst) begin
-      \$182  = 10'h000;
+      \$186  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = acc1;
-    if (\$132 ) begin
-      \$183  = \$134 [9:0];
+    \$187  = acc1;
+    if (\$133 ) begin
+      \$187  = \$136 [9:0];
     end
     if (rst) begin
-      \$183  = 10'h000;
+      \$187  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = acc2;
-    if (\$135 ) begin
-      \$184  = \$137 [9:0];
+    \$188  = acc2;
+    if (\$137 ) begin
+      \$188  = \$140 [9:0];
     end
     if (rst) begin
-      \$184  = 10'h000;
+      \$188  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = acc3;
-    if (\$138 ) begin
-      \$185  = \$140 [9:0];
+    \$189  = acc3;
+    if (\$141 ) begin
+      \$189  = \$144 [9:0];
     end
     if (rst) begin
-      \$185  = 10'h000;
+      \$189  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = done;
+    \$190  = done;
     if (en) begin
-      \$186  = \$141 ;
+      \$190  = \$145 ;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = o__valid;
+    \$191  = o__valid;
     if (en) begin
-      \$187  = done;
+      \$191  = done;
     end
     if (rst) begin
-      \$187  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = o__payload;
+    \$192  = o__payload;
     if (en) begin
-      \$188 [0] = \$143 [0];
-      \$188 [1] = \$145 [0];
-      \$188 [2] = \$147 [0];
-      \$188 [3] = \$149 [0];
+      \$192 [0] = \$147 [0];
+      \$192 [1] = \$149 [0];
+      \$192 [2] = \$151 [0];
+      \$192 [3] = \$153 [0];
     end
     if (rst) begin
-      \$188  = 4'h0;
+      \$192  = 4'h0;
     end
   end
   assign plane = 1'h0;
@@ -3264,87 +3272,84 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   wire [5:0] \$25 ;
   wire [5:0] \$26 ;
   wire \$27 ;
-  wire [9:0] \$28 ;
-  wire [11:0] \$29 ;
+  wire [8:0] \$28 ;
+  wire [9:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire [9:0] \$31 ;
-  wire [11:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
+  wire [10:0] \$30 ;
+  wire \$31 ;
+  wire [8:0] \$32 ;
+  wire [9:0] \$33 ;
+  wire [10:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire [1:0] \$37 ;
-  reg \$38 ;
-  reg [4:0] \$39 ;
+  wire \$38 ;
+  wire [1:0] \$39 ;
   wire \$4 ;
   reg \$40 ;
   reg [4:0] \$41 ;
-  reg [4:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
+  reg \$42 ;
+  reg [4:0] \$43 ;
+  reg [4:0] \$44 ;
   reg \$45 ;
   reg \$46 ;
   reg \$47 ;
-  reg [4:0] \$48 ;
-  reg [287:0] \$49 ;
+  reg \$48 ;
+  reg \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg \$51 ;
+  reg [4:0] \$50 ;
+  reg [287:0] \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [4:0] \$54 ;
+  reg \$54 ;
   reg \$55 ;
-  reg \$56 ;
+  reg [4:0] \$56 ;
   reg \$57 ;
   reg \$58 ;
-  reg [4:0] \$59 ;
+  reg \$59 ;
   wire [1:0] \$6 ;
   reg \$60 ;
-  reg \$61 ;
+  reg [4:0] \$61 ;
   reg \$62 ;
   reg \$63 ;
-  reg [4:0] \$64 ;
+  reg \$64 ;
   reg \$65 ;
-  reg \$66 ;
+  reg [4:0] \$66 ;
   reg \$67 ;
   reg \$68 ;
-  reg [4:0] \$69 ;
+  reg \$69 ;
   wire \$7 ;
   reg \$70 ;
-  reg \$71 ;
+  reg [4:0] \$71 ;
   reg \$72 ;
   reg \$73 ;
-  reg [4:0] \$74 ;
+  reg \$74 ;
   reg \$75 ;
-  reg \$76 ;
+  reg [4:0] \$76 ;
   reg \$77 ;
   reg \$78 ;
-  reg [4:0] \$79 ;
+  reg \$79 ;
   wire \$8 ;
   reg \$80 ;
-  reg \$81 ;
+  reg [4:0] \$81 ;
   reg \$82 ;
   reg \$83 ;
-  reg [4:0] \$84 ;
+  reg \$84 ;
   reg \$85 ;
-  reg \$86 ;
+  reg [4:0] \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg [4:0] \$89 ;
+  reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [9:0] \$95 ;
-  reg [9:0] \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [1:0] \$99 ;
-  reg [9:0] acc0 = 10'h000;
-  reg [9:0] acc1 = 10'h000;
+  reg [4:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [8:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [1:0] \$96 ;
+  reg [8:0] acc0 = 9'h000;
+  reg [8:0] acc1 = 9'h000;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -3359,6 +3364,8 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   input [287:0] buf_wr__data;
   wire [287:0] buf_wr__data;
   wire buf_wr__en;
+  wire carry;
+  wire \carry$88 ;
   input clk;
   wire clk;
   reg done = 1'h0;
@@ -3956,8 +3963,8 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   wire last;
   wire last_slot;
   reg [4:0] nf = 5'h00;
-  wire [9:0] o;
-  wire [9:0] \o$91 ;
+  wire [8:0] o;
+  wire [8:0] \o$87 ;
   output [1:0] o__payload;
   reg [1:0] o__payload = 2'h0;
   input o__ready;
@@ -4010,15 +4017,10 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   reg t6_valid = 1'h0;
   reg t7_first = 1'h0;
   reg t7_last = 1'h0;
-  reg [4:0] t7_nf = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] t7_nf;
   reg t7_plane = 1'h0;
   reg t7_valid = 1'h0;
-  reg t8_first = 1'h0;
-  reg t8_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t8_nf;
-  reg t8_plane = 1'h0;
-  reg t8_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [19:0] thr_rd__data;
   wire thr_rd__en;
@@ -4123,9 +4125,6 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
     end
   end
   assign rom_rd__data = _2_;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = ! nf;
   assign \$3  = ! slot;
   assign fresh = \$2  & \$3 ;
   assign \$4  = ! sf;
@@ -4153,142 +4152,138 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   assign \$24  = nf + 1'h1;
   assign \$25  = tile + 1'h1;
   assign \$26  = rom_rd__addr + 1'h1;
-  assign \$27  = en & t8_valid;
-  assign \$28  = t8_first ? 10'h000 : acc0;
-  assign \$29  = $signed(\$28 ) + $signed({ 1'h0, o });
-  assign \$30  = en & t8_valid;
-  assign \$31  = t8_first ? 10'h000 : acc1;
-  assign \$32  = $signed(\$31 ) + $signed({ 1'h0, \o$91  });
-  assign \$33  = t8_valid & t8_last;
-  assign \$34  = $signed(acc0) >= $signed(thr_rd__data[9:0]);
-  assign \$35  = 1'h0 + \$34 ;
-  assign \$36  = $signed(acc1) >= $signed(thr_rd__data[19:10]);
+  assign \$27  = en & t7_valid;
+  assign \$28  = t7_first ? 9'h000 : acc0;
+  assign \$29  = \$28  + o;
+  assign \$30  = \$29  + carry;
+  assign \$31  = en & t7_valid;
+  assign \$32  = t7_first ? 9'h000 : acc1;
+  assign \$33  = \$32  + \o$87 ;
+  assign \$34  = \$33  + \carry$88 ;
+  assign \$35  = t7_valid & t7_last;
+  assign \$36  = acc0 >= thr_rd__data[8:0];
   assign \$37  = 1'h0 + \$36 ;
+  assign \$38  = acc1 >= thr_rd__data[18:10];
+  assign \$39  = 1'h0 + \$38 ;
   always @(posedge clk)
-    slot <= \$38 ;
+    slot <= \$40 ;
   always @(posedge clk)
-    rom_rd__addr <= \$39 ;
+    rom_rd__addr <= \$41 ;
   always @(posedge clk)
-    sf <= \$40 ;
+    sf <= \$42 ;
   always @(posedge clk)
-    tile <= \$41 ;
+    tile <= \$43 ;
   always @(posedge clk)
-    nf <= \$42 ;
+    nf <= \$44 ;
   always @(posedge clk)
-    b_valid <= \$43 ;
+    b_valid <= \$45 ;
   always @(posedge clk)
-    b_fresh <= \$44 ;
+    b_fresh <= \$46 ;
   always @(posedge clk)
-    b_first <= \$45 ;
+    b_first <= \$47 ;
   always @(posedge clk)
-    b_last <= \$46 ;
+    b_last <= \$48 ;
   always @(posedge clk)
-    b_plane <= \$47 ;
+    b_plane <= \$49 ;
   always @(posedge clk)
-    b_nf <= \$48 ;
+    b_nf <= \$50 ;
   always @(posedge clk)
-    b_word <= \$49 ;
+    b_word <= \$51 ;
   always @(posedge clk)
-    t0_valid <= \$50 ;
+    t0_valid <= \$52 ;
   always @(posedge clk)
-    t0_first <= \$51 ;
+    t0_first <= \$53 ;
   always @(posedge clk)
-    t0_last <= \$52 ;
+    t0_last <= \$54 ;
   always @(posedge clk)
-    t0_plane <= \$53 ;
+    t0_plane <= \$55 ;
   always @(posedge clk)
-    t0_nf <= \$54 ;
+    t0_nf <= \$56 ;
   always @(posedge clk)
-    t1_valid <= \$55 ;
+    t1_valid <= \$57 ;
   always @(posedge clk)
-    t1_first <= \$56 ;
+    t1_first <= \$58 ;
   always @(posedge clk)
-    t1_last <= \$57 ;
+    t1_last <= \$59 ;
   always @(posedge clk)
-    t1_plane <= \$58 ;
+    t1_plane <= \$60 ;
   always @(posedge clk)
-    t1_nf <= \$59 ;
+    t1_nf <= \$61 ;
   always @(posedge clk)
-    t2_valid <= \$60 ;
+    t2_valid <= \$62 ;
   always @(posedge clk)
-    t2_first <= \$61 ;
+    t2_first <= \$63 ;
   always @(posedge clk)
-    t2_last <= \$62 ;
+    t2_last <= \$64 ;
   always @(posedge clk)
-    t2_plane <= \$63 ;
+    t2_plane <= \$65 ;
   always @(posedge clk)
-    t2_nf <= \$64 ;
+    t2_nf <= \$66 ;
   always @(posedge clk)
-    t3_valid <= \$65 ;
+    t3_valid <= \$67 ;
   always @(posedge clk)
-    t3_first <= \$66 ;
+    t3_first <= \$68 ;
   always @(posedge clk)
-    t3_last <= \$67 ;
+    t3_last <= \$69 ;
   always @(posedge clk)
-    t3_plane <= \$68 ;
+    t3_plane <= \$70 ;
   always @(posedge clk)
-    t3_nf <= \$69 ;
+    t3_nf <= \$71 ;
   always @(posedge clk)
-    t4_valid <= \$70 ;
+    t4_valid <= \$72 ;
   always @(posedge clk)
-    t4_first <= \$71 ;
+    t4_first <= \$73 ;
   always @(posedge clk)
-    t4_last <= \$72 ;
+    t4_last <= \$74 ;
   always @(posedge clk)
-    t4_plane <= \$73 ;
+    t4_plane <= \$75 ;
   always @(posedge clk)
-    t4_nf <= \$74 ;
+    t4_nf <= \$76 ;
   always @(posedge clk)
-    t5_valid <= \$75 ;
+    t5_valid <= \$77 ;
   always @(posedge clk)
-    t5_first <= \$76 ;
+    t5_first <= \$78 ;
   always @(posedge clk)
-    t5_last <= \$77 ;
+    t5_last <= \$79 ;
   always @(posedge clk)
-    t5_plane <= \$78 ;
+    t5_plane <= \$80 ;
   always @(posedge clk)
-    t5_nf <= \$79 ;
+    t5_nf <= \$81 ;
   always @(posedge clk)
-    t6_valid <= \$80 ;
+    t6_valid <= \$82 ;
   always @(posedge clk)
-    t6_first <= \$81 ;
+    t6_first <= \$83 ;
   always @(posedge clk)
-    t6_last <= \$82 ;
+    t6_last <= \$84 ;
   always @(posedge clk)
-    t6_plane <= \$83 ;
+    t6_plane <= \$85 ;
   always @(posedge clk)
-    t6_nf <= \$84 ;
+    t6_nf <= \$86 ;
   always @(posedge clk)
-    t7_valid <= \$85 ;
+    t7_valid <= \$87 ;
   always @(posedge clk)
-    t7_first <= \$86 ;
+    t7_first <= \$88 ;
   always @(posedge clk)
-    t7_last <= \$87 ;
+    t7_last <= \$89 ;
   always @(posedge clk)
-    t7_plane <= \$88 ;
+    t7_plane <= \$90 ;
   always @(posedge clk)
-    t7_nf <= \$89 ;
+    thr_rd__addr <= \$91 ;
   always @(posedge clk)
-    t8_valid <= \$90 ;
+    acc0 <= \$92 ;
   always @(posedge clk)
-    t8_first <= \$91 ;
+    acc1 <= \$93 ;
   always @(posedge clk)
-    t8_last <= \$92 ;
+    done <= \$94 ;
   always @(posedge clk)
-    t8_plane <= \$93 ;
+    o__valid <= \$95 ;
   always @(posedge clk)
-    thr_rd__addr <= \$94 ;
-  always @(posedge clk)
-    acc0 <= \$95 ;
-  always @(posedge clk)
-    acc1 <= \$96 ;
-  always @(posedge clk)
-    done <= \$97 ;
-  always @(posedge clk)
-    o__valid <= \$98 ;
-  always @(posedge clk)
-    o__payload <= \$99 ;
+    o__payload <= \$96 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = ! nf;
   \hwbnn_digits_cnn_w1a1.network.conv1.tree0  tree0 (
+    .carry(carry),
     .clk(clk),
     .en(en),
     .i(\$12 [287:0]),
@@ -4296,64 +4291,22 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
     .rst(rst)
   );
   \hwbnn_digits_cnn_w1a1.network.conv1.tree1  tree1 (
+    .carry(\carry$88 ),
     .clk(clk),
     .en(en),
     .i(\$15 [287:0]),
-    .o(\o$91 ),
+    .o(\o$87 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = slot;
+    \$40  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$16 ) begin
-        \$38  = \$17 [0];
+        \$40  = \$17 [0];
       end else begin
-        \$38  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$16 ) begin
-        \$39  = \$18 [4:0];
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$19 ) begin
-          \$39  = \$23 [4:0];
-        end else if (\$20 ) begin
-          \$39  = \$26 [4:0];
-        end else begin
-          \$39  = 5'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$39  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$16 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$19 ) begin
-          \$40  = \$21 [0];
-        end else if (\$20 ) begin
-          \$40  = 1'h0;
-        end else begin
-          \$40  = 1'h0;
-        end
+        \$40  = 1'h0;
       end
     end
     if (rst) begin
@@ -4362,16 +4315,17 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$41  = tile;
+    \$41  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$16 ) begin
+        \$41  = \$18 [4:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$19 ) begin
-          \$41  = \$22 [4:0];
+          \$41  = \$23 [4:0];
         end else if (\$20 ) begin
-          \$41  = \$25 [4:0];
+          \$41  = \$26 [4:0];
         end else begin
           \$41  = 5'h00;
         end
@@ -4383,7 +4337,49 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$42  = nf;
+    \$42  = sf;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$16 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$19 ) begin
+          \$42  = \$21 [0];
+        end else if (\$20 ) begin
+          \$42  = 1'h0;
+        end else begin
+          \$42  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$43  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$16 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$19 ) begin
+          \$43  = \$22 [4:0];
+        end else if (\$20 ) begin
+          \$43  = \$25 [4:0];
+        end else begin
+          \$43  = 5'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$43  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$44  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$16 ) begin
@@ -4391,41 +4387,21 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
         (* full_case = 32'd1 *)
         if (\$19 ) begin
         end else if (\$20 ) begin
-          \$42  = \$24 [4:0];
+          \$44  = \$24 [4:0];
         end else begin
-          \$42  = 5'h00;
+          \$44  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$42  = 5'h00;
+      \$44  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$43  = b_valid;
+    \$45  = b_valid;
     if (en) begin
-      \$43  = fire;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$44  = b_fresh;
-    if (en) begin
-      \$44  = fresh;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$45  = b_first;
-    if (en) begin
-      \$45  = first;
+      \$45  = fire;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -4433,9 +4409,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$46  = b_last;
+    \$46  = b_fresh;
     if (en) begin
-      \$46  = last;
+      \$46  = fresh;
     end
     if (rst) begin
       \$46  = 1'h0;
@@ -4443,9 +4419,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$47  = b_plane;
+    \$47  = b_first;
     if (en) begin
-      \$47  = 1'h0;
+      \$47  = first;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -4453,49 +4429,49 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$48  = b_nf;
+    \$48  = b_last;
     if (en) begin
-      \$48  = nf;
+      \$48  = last;
     end
     if (rst) begin
-      \$48  = 5'h00;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$49  = b_word;
+    \$49  = b_plane;
     if (en) begin
-      \$49  = buf_wr__data;
+      \$49  = 1'h0;
     end
     if (rst) begin
-      \$49  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$50  = t0_valid;
+    \$50  = b_nf;
     if (en) begin
-      \$50  = b_valid;
+      \$50  = nf;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$50  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$51  = t0_first;
+    \$51  = b_word;
     if (en) begin
-      \$51  = b_first;
+      \$51  = buf_wr__data;
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$51  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$52  = t0_last;
+    \$52  = t0_valid;
     if (en) begin
-      \$52  = b_last;
+      \$52  = b_valid;
     end
     if (rst) begin
       \$52  = 1'h0;
@@ -4503,9 +4479,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$53  = t0_plane;
+    \$53  = t0_first;
     if (en) begin
-      \$53  = b_plane;
+      \$53  = b_first;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -4513,19 +4489,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$54  = t0_nf;
+    \$54  = t0_last;
     if (en) begin
-      \$54  = b_nf;
+      \$54  = b_last;
     end
     if (rst) begin
-      \$54  = 5'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$55  = t1_valid;
+    \$55  = t0_plane;
     if (en) begin
-      \$55  = t0_valid;
+      \$55  = b_plane;
     end
     if (rst) begin
       \$55  = 1'h0;
@@ -4533,19 +4509,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$56  = t1_first;
+    \$56  = t0_nf;
     if (en) begin
-      \$56  = t0_first;
+      \$56  = b_nf;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$56  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$57  = t1_last;
+    \$57  = t1_valid;
     if (en) begin
-      \$57  = t0_last;
+      \$57  = t0_valid;
     end
     if (rst) begin
       \$57  = 1'h0;
@@ -4553,9 +4529,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$58  = t1_plane;
+    \$58  = t1_first;
     if (en) begin
-      \$58  = t0_plane;
+      \$58  = t0_first;
     end
     if (rst) begin
       \$58  = 1'h0;
@@ -4563,19 +4539,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$59  = t1_nf;
+    \$59  = t1_last;
     if (en) begin
-      \$59  = t0_nf;
+      \$59  = t0_last;
     end
     if (rst) begin
-      \$59  = 5'h00;
+      \$59  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$60  = t2_valid;
+    \$60  = t1_plane;
     if (en) begin
-      \$60  = t1_valid;
+      \$60  = t0_plane;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -4583,19 +4559,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$61  = t2_first;
+    \$61  = t1_nf;
     if (en) begin
-      \$61  = t1_first;
+      \$61  = t0_nf;
     end
     if (rst) begin
-      \$61  = 1'h0;
+      \$61  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$62  = t2_last;
+    \$62  = t2_valid;
     if (en) begin
-      \$62  = t1_last;
+      \$62  = t1_valid;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -4603,9 +4579,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$63  = t2_plane;
+    \$63  = t2_first;
     if (en) begin
-      \$63  = t1_plane;
+      \$63  = t1_first;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -4613,19 +4589,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$64  = t2_nf;
+    \$64  = t2_last;
     if (en) begin
-      \$64  = t1_nf;
+      \$64  = t1_last;
     end
     if (rst) begin
-      \$64  = 5'h00;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$65  = t3_valid;
+    \$65  = t2_plane;
     if (en) begin
-      \$65  = t2_valid;
+      \$65  = t1_plane;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -4633,19 +4609,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$66  = t3_first;
+    \$66  = t2_nf;
     if (en) begin
-      \$66  = t2_first;
+      \$66  = t1_nf;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$66  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$67  = t3_last;
+    \$67  = t3_valid;
     if (en) begin
-      \$67  = t2_last;
+      \$67  = t2_valid;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -4653,9 +4629,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$68  = t3_plane;
+    \$68  = t3_first;
     if (en) begin
-      \$68  = t2_plane;
+      \$68  = t2_first;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -4663,19 +4639,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$69  = t3_nf;
+    \$69  = t3_last;
     if (en) begin
-      \$69  = t2_nf;
+      \$69  = t2_last;
     end
     if (rst) begin
-      \$69  = 5'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$70  = t4_valid;
+    \$70  = t3_plane;
     if (en) begin
-      \$70  = t3_valid;
+      \$70  = t2_plane;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -4683,19 +4659,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$71  = t4_first;
+    \$71  = t3_nf;
     if (en) begin
-      \$71  = t3_first;
+      \$71  = t2_nf;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$72  = t4_last;
+    \$72  = t4_valid;
     if (en) begin
-      \$72  = t3_last;
+      \$72  = t3_valid;
     end
     if (rst) begin
       \$72  = 1'h0;
@@ -4703,9 +4679,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$73  = t4_plane;
+    \$73  = t4_first;
     if (en) begin
-      \$73  = t3_plane;
+      \$73  = t3_first;
     end
     if (rst) begin
       \$73  = 1'h0;
@@ -4713,19 +4689,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$74  = t4_nf;
+    \$74  = t4_last;
     if (en) begin
-      \$74  = t3_nf;
+      \$74  = t3_last;
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$75  = t5_valid;
+    \$75  = t4_plane;
     if (en) begin
-      \$75  = t4_valid;
+      \$75  = t3_plane;
     end
     if (rst) begin
       \$75  = 1'h0;
@@ -4733,19 +4709,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$76  = t5_first;
+    \$76  = t4_nf;
     if (en) begin
-      \$76  = t4_first;
+      \$76  = t3_nf;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$76  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$77  = t5_last;
+    \$77  = t5_valid;
     if (en) begin
-      \$77  = t4_last;
+      \$77  = t4_valid;
     end
     if (rst) begin
       \$77  = 1'h0;
@@ -4753,9 +4729,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$78  = t5_plane;
+    \$78  = t5_first;
     if (en) begin
-      \$78  = t4_plane;
+      \$78  = t4_first;
     end
     if (rst) begin
       \$78  = 1'h0;
@@ -4763,19 +4739,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$79  = t5_nf;
+    \$79  = t5_last;
     if (en) begin
-      \$79  = t4_nf;
+      \$79  = t4_last;
     end
     if (rst) begin
-      \$79  = 5'h00;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$80  = t6_valid;
+    \$80  = t5_plane;
     if (en) begin
-      \$80  = t5_valid;
+      \$80  = t4_plane;
     end
     if (rst) begin
       \$80  = 1'h0;
@@ -4783,19 +4759,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$81  = t6_first;
+    \$81  = t5_nf;
     if (en) begin
-      \$81  = t5_first;
+      \$81  = t4_nf;
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$82  = t6_last;
+    \$82  = t6_valid;
     if (en) begin
-      \$82  = t5_last;
+      \$82  = t5_valid;
     end
     if (rst) begin
       \$82  = 1'h0;
@@ -4803,9 +4779,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$83  = t6_plane;
+    \$83  = t6_first;
     if (en) begin
-      \$83  = t5_plane;
+      \$83  = t5_first;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -4813,19 +4789,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$84  = t6_nf;
+    \$84  = t6_last;
     if (en) begin
-      \$84  = t5_nf;
+      \$84  = t5_last;
     end
     if (rst) begin
-      \$84  = 5'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$85  = t7_valid;
+    \$85  = t6_plane;
     if (en) begin
-      \$85  = t6_valid;
+      \$85  = t5_plane;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -4833,19 +4809,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$86  = t7_first;
+    \$86  = t6_nf;
     if (en) begin
-      \$86  = t6_first;
+      \$86  = t5_nf;
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = t7_last;
+    \$87  = t7_valid;
     if (en) begin
-      \$87  = t6_last;
+      \$87  = t6_valid;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -4853,9 +4829,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = t7_plane;
+    \$88  = t7_first;
     if (en) begin
-      \$88  = t6_plane;
+      \$88  = t6_first;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -4863,19 +4839,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = t7_nf;
+    \$89  = t7_last;
     if (en) begin
-      \$89  = t6_nf;
+      \$89  = t6_last;
     end
     if (rst) begin
-      \$89  = 5'h00;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = t8_valid;
+    \$90  = t7_plane;
     if (en) begin
-      \$90  = t7_valid;
+      \$90  = t6_plane;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -4883,93 +4859,63 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = t8_first;
+    \$91  = thr_rd__addr;
     if (en) begin
-      \$91  = t7_first;
+      \$91  = t6_nf;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = t8_last;
-    if (en) begin
-      \$92  = t7_last;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = t8_plane;
-    if (en) begin
-      \$93  = t7_plane;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = thr_rd__addr;
-    if (en) begin
-      \$94  = t7_nf;
-    end
-    if (rst) begin
-      \$94  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = acc0;
+    \$92  = acc0;
     if (\$27 ) begin
-      \$95  = \$29 [9:0];
+      \$92  = \$30 [8:0];
     end
     if (rst) begin
-      \$95  = 10'h000;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = acc1;
-    if (\$30 ) begin
-      \$96  = \$32 [9:0];
+    \$93  = acc1;
+    if (\$31 ) begin
+      \$93  = \$34 [8:0];
     end
     if (rst) begin
-      \$96  = 10'h000;
+      \$93  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = done;
+    \$94  = done;
     if (en) begin
-      \$97  = \$33 ;
+      \$94  = \$35 ;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = o__valid;
+    \$95  = o__valid;
     if (en) begin
-      \$98  = done;
+      \$95  = done;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = o__payload;
+    \$96  = o__payload;
     if (en) begin
-      \$99 [0] = \$35 [0];
-      \$99 [1] = \$37 [0];
+      \$96 [0] = \$37 [0];
+      \$96 [1] = \$39 [0];
     end
     if (rst) begin
-      \$99  = 2'h0;
+      \$96  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -4982,7 +4928,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
   assign \en$30  = en;
   assign \i$31  = \$15 [287:0];
   assign \en$32  = en;
-  assign t8_nf = thr_rd__addr;
+  assign t7_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -5568,587 +5514,1030 @@ module \hwbnn_digits_cnn_w1a1.network.conv1 (rst, i__ready, buf_wr__data, o__rea
 endmodule
 
 (* generator = "Amaranth" *)
-module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
+module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, carry, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [1:0] \$1 ;
   wire [1:0] \$10 ;
-  wire [1:0] \$100 ;
-  wire [1:0] \$101 ;
-  wire [1:0] \$102 ;
-  wire [1:0] \$103 ;
-  wire [1:0] \$104 ;
+  wire [3:0] \$100 ;
+  wire [4:0] \$101 ;
+  wire [5:0] \$102 ;
+  wire [5:0] \$103 ;
+  wire [6:0] \$104 ;
   wire [1:0] \$105 ;
-  wire [1:0] \$106 ;
+  wire [2:0] \$106 ;
   wire [1:0] \$107 ;
   wire [1:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire [2:0] \$109 ;
   wire [1:0] \$11 ;
-  wire [1:0] \$110 ;
-  wire [1:0] \$111 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
   wire [1:0] \$112 ;
-  wire [1:0] \$113 ;
+  wire [2:0] \$113 ;
   wire [1:0] \$114 ;
   wire [1:0] \$115 ;
-  wire [1:0] \$116 ;
-  wire [1:0] \$117 ;
-  wire [1:0] \$118 ;
-  wire [1:0] \$119 ;
-  wire [1:0] \$12 ;
-  wire [1:0] \$120 ;
+  wire [2:0] \$116 ;
+  wire [2:0] \$117 ;
+  wire [3:0] \$118 ;
+  wire [4:0] \$119 ;
+  wire [2:0] \$12 ;
+  wire [5:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [1:0] \$122 ;
+  wire [2:0] \$122 ;
   wire [1:0] \$123 ;
   wire [1:0] \$124 ;
-  wire [1:0] \$125 ;
-  wire [1:0] \$126 ;
-  wire [1:0] \$127 ;
+  wire [2:0] \$125 ;
+  wire [2:0] \$126 ;
+  wire [3:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [1:0] \$129 ;
-  wire [1:0] \$13 ;
+  wire [2:0] \$129 ;
+  wire [2:0] \$13 ;
   wire [1:0] \$130 ;
   wire [1:0] \$131 ;
-  wire [1:0] \$132 ;
-  wire [1:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [1:0] \$135 ;
-  wire [1:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [1:0] \$138 ;
-  wire [1:0] \$139 ;
-  wire [1:0] \$14 ;
-  wire [1:0] \$140 ;
-  wire [1:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [2:0] \$132 ;
+  wire [2:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire [4:0] \$135 ;
+  wire [5:0] \$136 ;
+  wire [5:0] \$137 ;
+  wire [6:0] \$138 ;
+  wire [6:0] \$139 ;
+  wire [3:0] \$14 ;
+  wire [7:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [8:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [2:0] \$146 ;
+  wire [2:0] \$144 ;
+  wire [1:0] \$145 ;
+  wire [1:0] \$146 ;
   wire [2:0] \$147 ;
   wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
-  wire [1:0] \$15 ;
-  wire [2:0] \$150 ;
+  wire [3:0] \$149 ;
+  wire [4:0] \$15 ;
+  wire [1:0] \$150 ;
   wire [2:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
+  wire [1:0] \$152 ;
+  wire [1:0] \$153 ;
   wire [2:0] \$154 ;
   wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [2:0] \$157 ;
-  wire [2:0] \$158 ;
-  wire [2:0] \$159 ;
-  wire [1:0] \$16 ;
+  wire [3:0] \$156 ;
+  wire [4:0] \$157 ;
+  wire [5:0] \$158 ;
+  wire [1:0] \$159 ;
+  wire [5:0] \$16 ;
   wire [2:0] \$160 ;
-  wire [2:0] \$161 ;
-  wire [2:0] \$162 ;
+  wire [1:0] \$161 ;
+  wire [1:0] \$162 ;
   wire [2:0] \$163 ;
   wire [2:0] \$164 ;
-  wire [2:0] \$165 ;
-  wire [2:0] \$166 ;
+  wire [3:0] \$165 ;
+  wire [1:0] \$166 ;
   wire [2:0] \$167 ;
-  wire [2:0] \$168 ;
-  wire [2:0] \$169 ;
+  wire [1:0] \$168 ;
+  wire [1:0] \$169 ;
   wire [1:0] \$17 ;
   wire [2:0] \$170 ;
   wire [2:0] \$171 ;
-  wire [2:0] \$172 ;
-  wire [2:0] \$173 ;
-  wire [2:0] \$174 ;
-  wire [2:0] \$175 ;
-  wire [2:0] \$176 ;
-  wire [2:0] \$177 ;
+  wire [3:0] \$172 ;
+  wire [4:0] \$173 ;
+  wire [5:0] \$174 ;
+  wire [5:0] \$175 ;
+  wire [6:0] \$176 ;
+  wire [1:0] \$177 ;
   wire [2:0] \$178 ;
-  wire [2:0] \$179 ;
-  wire [1:0] \$18 ;
-  wire [2:0] \$180 ;
+  wire [1:0] \$179 ;
+  wire [2:0] \$18 ;
+  wire [1:0] \$180 ;
   wire [2:0] \$181 ;
   wire [2:0] \$182 ;
-  wire [2:0] \$183 ;
-  wire [2:0] \$184 ;
+  wire [3:0] \$183 ;
+  wire [1:0] \$184 ;
   wire [2:0] \$185 ;
-  wire [2:0] \$186 ;
-  wire [2:0] \$187 ;
+  wire [1:0] \$186 ;
+  wire [1:0] \$187 ;
   wire [2:0] \$188 ;
   wire [2:0] \$189 ;
   wire [1:0] \$19 ;
-  wire [2:0] \$190 ;
-  wire [2:0] \$191 ;
-  wire [2:0] \$192 ;
-  wire [2:0] \$193 ;
+  wire [3:0] \$190 ;
+  wire [4:0] \$191 ;
+  wire [5:0] \$192 ;
+  wire [1:0] \$193 ;
   wire [2:0] \$194 ;
-  wire [2:0] \$195 ;
-  wire [2:0] \$196 ;
+  wire [1:0] \$195 ;
+  wire [1:0] \$196 ;
   wire [2:0] \$197 ;
   wire [2:0] \$198 ;
-  wire [2:0] \$199 ;
-  wire [1:0] \$2 ;
+  wire [3:0] \$199 ;
+  wire [2:0] \$2 ;
   wire [1:0] \$20 ;
-  wire [2:0] \$200 ;
+  wire [1:0] \$200 ;
   wire [2:0] \$201 ;
-  wire [2:0] \$202 ;
-  wire [2:0] \$203 ;
+  wire [1:0] \$202 ;
+  wire [1:0] \$203 ;
   wire [2:0] \$204 ;
   wire [2:0] \$205 ;
-  wire [2:0] \$206 ;
-  wire [2:0] \$207 ;
-  wire [2:0] \$208 ;
-  wire [2:0] \$209 ;
-  wire [1:0] \$21 ;
-  wire [2:0] \$210 ;
-  wire [2:0] \$211 ;
-  wire [2:0] \$212 ;
-  wire [2:0] \$213 ;
+  wire [3:0] \$206 ;
+  wire [4:0] \$207 ;
+  wire [5:0] \$208 ;
+  wire [5:0] \$209 ;
+  wire [2:0] \$21 ;
+  wire [6:0] \$210 ;
+  wire [6:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [1:0] \$213 ;
   wire [2:0] \$214 ;
-  wire [2:0] \$215 ;
-  wire [2:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [3:0] \$218 ;
+  wire [1:0] \$215 ;
+  wire [1:0] \$216 ;
+  wire [2:0] \$217 ;
+  wire [2:0] \$218 ;
   wire [3:0] \$219 ;
-  wire [1:0] \$22 ;
-  wire [3:0] \$220 ;
-  wire [3:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [3:0] \$224 ;
-  wire [3:0] \$225 ;
+  wire [2:0] \$22 ;
+  wire [1:0] \$220 ;
+  wire [2:0] \$221 ;
+  wire [1:0] \$222 ;
+  wire [1:0] \$223 ;
+  wire [2:0] \$224 ;
+  wire [2:0] \$225 ;
   wire [3:0] \$226 ;
-  wire [3:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire [3:0] \$229 ;
-  wire [1:0] \$23 ;
-  wire [3:0] \$230 ;
-  wire [3:0] \$231 ;
-  wire [3:0] \$232 ;
-  wire [3:0] \$233 ;
-  wire [3:0] \$234 ;
+  wire [4:0] \$227 ;
+  wire [5:0] \$228 ;
+  wire [1:0] \$229 ;
+  wire [3:0] \$23 ;
+  wire [2:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire [1:0] \$232 ;
+  wire [2:0] \$233 ;
+  wire [2:0] \$234 ;
   wire [3:0] \$235 ;
-  wire [3:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [3:0] \$238 ;
-  wire [3:0] \$239 ;
+  wire [1:0] \$236 ;
+  wire [2:0] \$237 ;
+  wire [1:0] \$238 ;
+  wire [1:0] \$239 ;
   wire [1:0] \$24 ;
-  wire [3:0] \$240 ;
-  wire [3:0] \$241 ;
+  wire [2:0] \$240 ;
+  wire [2:0] \$241 ;
   wire [3:0] \$242 ;
-  wire [3:0] \$243 ;
-  wire [3:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire [3:0] \$249 ;
-  wire [1:0] \$25 ;
-  wire [3:0] \$250 ;
-  wire [3:0] \$251 ;
-  wire [3:0] \$252 ;
-  wire [4:0] \$253 ;
-  wire [4:0] \$254 ;
-  wire [4:0] \$255 ;
-  wire [4:0] \$256 ;
-  wire [4:0] \$257 ;
-  wire [4:0] \$258 ;
-  wire [4:0] \$259 ;
+  wire [4:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [5:0] \$245 ;
+  wire [6:0] \$246 ;
+  wire [1:0] \$247 ;
+  wire [2:0] \$248 ;
+  wire [1:0] \$249 ;
+  wire [2:0] \$25 ;
+  wire [1:0] \$250 ;
+  wire [2:0] \$251 ;
+  wire [2:0] \$252 ;
+  wire [3:0] \$253 ;
+  wire [1:0] \$254 ;
+  wire [2:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [2:0] \$258 ;
+  wire [2:0] \$259 ;
   wire [1:0] \$26 ;
-  wire [4:0] \$260 ;
+  wire [3:0] \$260 ;
   wire [4:0] \$261 ;
-  wire [4:0] \$262 ;
-  wire [4:0] \$263 ;
-  wire [4:0] \$264 ;
-  wire [4:0] \$265 ;
-  wire [4:0] \$266 ;
-  wire [4:0] \$267 ;
-  wire [4:0] \$268 ;
-  wire [4:0] \$269 ;
+  wire [5:0] \$262 ;
+  wire [1:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [1:0] \$265 ;
+  wire [1:0] \$266 ;
+  wire [2:0] \$267 ;
+  wire [2:0] \$268 ;
+  wire [3:0] \$269 ;
   wire [1:0] \$27 ;
-  wire [4:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [5:0] \$277 ;
+  wire [1:0] \$270 ;
+  wire [2:0] \$271 ;
+  wire [1:0] \$272 ;
+  wire [1:0] \$273 ;
+  wire [2:0] \$274 ;
+  wire [2:0] \$275 ;
+  wire [3:0] \$276 ;
+  wire [4:0] \$277 ;
   wire [5:0] \$278 ;
   wire [5:0] \$279 ;
-  wire [1:0] \$28 ;
+  wire [2:0] \$28 ;
   wire [6:0] \$280 ;
   wire [6:0] \$281 ;
-  wire [6:0] \$282 ;
-  wire [6:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [9:0] \$287 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire [8:0] \$285 ;
+  wire [9:0] \$286 ;
+  reg [1:0] \$287 ;
   reg [1:0] \$288 ;
-  reg [1:0] \$289 ;
-  wire [1:0] \$29 ;
-  reg [1:0] \$290 ;
-  reg [1:0] \$291 ;
-  reg [1:0] \$292 ;
-  reg [1:0] \$293 ;
+  reg \$289 ;
+  wire [2:0] \$29 ;
+  reg \$290 ;
+  reg [2:0] \$291 ;
+  reg \$292 ;
+  reg \$293 ;
   reg [1:0] \$294 ;
-  reg [1:0] \$295 ;
+  reg [3:0] \$295 ;
   reg [1:0] \$296 ;
   reg [1:0] \$297 ;
-  reg [1:0] \$298 ;
-  reg [1:0] \$299 ;
+  reg \$298 ;
+  reg \$299 ;
   wire [1:0] \$3 ;
-  wire [1:0] \$30 ;
-  reg [1:0] \$300 ;
-  reg [1:0] \$301 ;
-  reg [1:0] \$302 ;
+  wire [3:0] \$30 ;
+  reg [2:0] \$300 ;
+  reg \$301 ;
+  reg \$302 ;
   reg [1:0] \$303 ;
-  reg [1:0] \$304 ;
-  reg [1:0] \$305 ;
-  reg [1:0] \$306 ;
-  reg [1:0] \$307 ;
-  reg [1:0] \$308 ;
+  reg [3:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [4:0] \$308 ;
   reg [1:0] \$309 ;
-  wire [1:0] \$31 ;
+  wire [4:0] \$31 ;
   reg [1:0] \$310 ;
-  reg [1:0] \$311 ;
-  reg [1:0] \$312 ;
-  reg [1:0] \$313 ;
-  reg [1:0] \$314 ;
-  reg [1:0] \$315 ;
+  reg \$311 ;
+  reg \$312 ;
+  reg [2:0] \$313 ;
+  reg \$314 ;
+  reg \$315 ;
   reg [1:0] \$316 ;
-  reg [1:0] \$317 ;
+  reg [3:0] \$317 ;
   reg [1:0] \$318 ;
   reg [1:0] \$319 ;
-  wire [1:0] \$32 ;
-  reg [1:0] \$320 ;
-  reg [1:0] \$321 ;
-  reg [1:0] \$322 ;
-  reg [1:0] \$323 ;
-  reg [1:0] \$324 ;
+  wire [5:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [2:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
   reg [1:0] \$325 ;
-  reg [1:0] \$326 ;
-  reg [1:0] \$327 ;
-  reg [1:0] \$328 ;
-  reg [1:0] \$329 ;
-  wire [1:0] \$33 ;
-  reg [1:0] \$330 ;
-  reg [1:0] \$331 ;
-  reg [1:0] \$332 ;
-  reg [1:0] \$333 ;
-  reg [1:0] \$334 ;
-  reg [1:0] \$335 ;
+  reg [3:0] \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg \$329 ;
+  wire [5:0] \$33 ;
+  reg [4:0] \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [5:0] \$335 ;
   reg [1:0] \$336 ;
   reg [1:0] \$337 ;
-  reg [1:0] \$338 ;
-  reg [1:0] \$339 ;
-  wire [1:0] \$34 ;
-  reg [1:0] \$340 ;
-  reg [1:0] \$341 ;
-  reg [1:0] \$342 ;
+  reg \$338 ;
+  reg \$339 ;
+  wire [6:0] \$34 ;
+  reg [2:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
   reg [1:0] \$343 ;
-  reg [1:0] \$344 ;
+  reg [3:0] \$344 ;
   reg [1:0] \$345 ;
   reg [1:0] \$346 ;
-  reg [1:0] \$347 ;
-  reg [1:0] \$348 ;
-  reg [1:0] \$349 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg [2:0] \$349 ;
   wire [1:0] \$35 ;
-  reg [1:0] \$350 ;
-  reg [1:0] \$351 ;
+  reg \$350 ;
+  reg \$351 ;
   reg [1:0] \$352 ;
-  reg [1:0] \$353 ;
-  reg [1:0] \$354 ;
-  reg [1:0] \$355 ;
-  reg [1:0] \$356 ;
-  reg [1:0] \$357 ;
+  reg [3:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg [4:0] \$357 ;
   reg [1:0] \$358 ;
   reg [1:0] \$359 ;
-  wire [1:0] \$36 ;
-  reg [1:0] \$360 ;
-  reg [1:0] \$361 ;
-  reg [1:0] \$362 ;
-  reg [1:0] \$363 ;
-  reg [1:0] \$364 ;
+  wire [2:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [2:0] \$362 ;
+  reg \$363 ;
+  reg \$364 ;
   reg [1:0] \$365 ;
-  reg [1:0] \$366 ;
+  reg [3:0] \$366 ;
   reg [1:0] \$367 ;
   reg [1:0] \$368 ;
-  reg [1:0] \$369 ;
+  reg \$369 ;
   wire [1:0] \$37 ;
-  reg [1:0] \$370 ;
-  reg [1:0] \$371 ;
-  reg [1:0] \$372 ;
-  reg [1:0] \$373 ;
+  reg \$370 ;
+  reg [2:0] \$371 ;
+  reg \$372 ;
+  reg \$373 ;
   reg [1:0] \$374 ;
-  reg [1:0] \$375 ;
-  reg [1:0] \$376 ;
-  reg [1:0] \$377 ;
-  reg [1:0] \$378 ;
-  reg [1:0] \$379 ;
+  reg [3:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg [4:0] \$379 ;
   wire [1:0] \$38 ;
-  reg [1:0] \$380 ;
-  reg [1:0] \$381 ;
-  reg [1:0] \$382 ;
-  reg [1:0] \$383 ;
-  reg [1:0] \$384 ;
-  reg [1:0] \$385 ;
-  reg [1:0] \$386 ;
-  reg [1:0] \$387 ;
-  reg [1:0] \$388 ;
-  reg [1:0] \$389 ;
-  wire [1:0] \$39 ;
-  reg [1:0] \$390 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg [5:0] \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
+  wire [2:0] \$39 ;
+  reg [6:0] \$390 ;
   reg [1:0] \$391 ;
   reg [1:0] \$392 ;
-  reg [1:0] \$393 ;
-  reg [1:0] \$394 ;
-  reg [1:0] \$395 ;
-  reg [1:0] \$396 ;
-  reg [1:0] \$397 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [2:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
   reg [1:0] \$398 ;
-  reg [1:0] \$399 ;
+  reg [3:0] \$399 ;
   wire [1:0] \$4 ;
-  wire [1:0] \$40 ;
+  wire [2:0] \$40 ;
   reg [1:0] \$400 ;
   reg [1:0] \$401 ;
-  reg [1:0] \$402 ;
-  reg [1:0] \$403 ;
-  reg [1:0] \$404 ;
-  reg [1:0] \$405 ;
-  reg [1:0] \$406 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [2:0] \$404 ;
+  reg \$405 ;
+  reg \$406 ;
   reg [1:0] \$407 ;
-  reg [1:0] \$408 ;
-  reg [1:0] \$409 ;
-  wire [1:0] \$41 ;
-  reg [1:0] \$410 ;
-  reg [1:0] \$411 ;
-  reg [1:0] \$412 ;
+  reg [3:0] \$408 ;
+  reg \$409 ;
+  wire [3:0] \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg [4:0] \$412 ;
   reg [1:0] \$413 ;
   reg [1:0] \$414 ;
-  reg [1:0] \$415 ;
-  reg [1:0] \$416 ;
-  reg [1:0] \$417 ;
-  reg [1:0] \$418 ;
-  reg [1:0] \$419 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [2:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire [1:0] \$42 ;
   reg [1:0] \$420 ;
-  reg [1:0] \$421 ;
+  reg [3:0] \$421 ;
   reg [1:0] \$422 ;
   reg [1:0] \$423 ;
-  reg [1:0] \$424 ;
-  reg [1:0] \$425 ;
-  reg [1:0] \$426 ;
-  reg [1:0] \$427 ;
-  reg [1:0] \$428 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg [2:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
   reg [1:0] \$429 ;
-  wire [1:0] \$43 ;
-  reg [1:0] \$430 ;
-  reg [1:0] \$431 ;
-  reg [2:0] \$432 ;
-  reg [2:0] \$433 ;
-  reg [2:0] \$434 ;
-  reg [2:0] \$435 ;
-  reg [2:0] \$436 ;
-  reg [2:0] \$437 ;
-  reg [2:0] \$438 ;
-  reg [2:0] \$439 ;
+  wire [2:0] \$43 ;
+  reg [3:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [4:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg [5:0] \$439 ;
   wire [1:0] \$44 ;
-  reg [2:0] \$440 ;
-  reg [2:0] \$441 ;
-  reg [2:0] \$442 ;
-  reg [2:0] \$443 ;
+  reg [1:0] \$440 ;
+  reg [1:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
   reg [2:0] \$444 ;
-  reg [2:0] \$445 ;
-  reg [2:0] \$446 ;
-  reg [2:0] \$447 ;
-  reg [2:0] \$448 ;
-  reg [2:0] \$449 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [1:0] \$447 ;
+  reg [3:0] \$448 ;
+  reg [1:0] \$449 ;
   wire [1:0] \$45 ;
-  reg [2:0] \$450 ;
-  reg [2:0] \$451 ;
-  reg [2:0] \$452 ;
+  reg [1:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
   reg [2:0] \$453 ;
-  reg [2:0] \$454 ;
-  reg [2:0] \$455 ;
-  reg [2:0] \$456 ;
-  reg [2:0] \$457 ;
-  reg [2:0] \$458 ;
-  reg [2:0] \$459 ;
-  wire [1:0] \$46 ;
-  reg [2:0] \$460 ;
-  reg [2:0] \$461 ;
-  reg [2:0] \$462 ;
-  reg [2:0] \$463 ;
-  reg [2:0] \$464 ;
-  reg [2:0] \$465 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [1:0] \$456 ;
+  reg [3:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire [2:0] \$46 ;
+  reg \$460 ;
+  reg [4:0] \$461 ;
+  reg [1:0] \$462 ;
+  reg [1:0] \$463 ;
+  reg \$464 ;
+  reg \$465 ;
   reg [2:0] \$466 ;
-  reg [2:0] \$467 ;
-  reg [2:0] \$468 ;
-  reg [2:0] \$469 ;
-  wire [1:0] \$47 ;
-  reg [2:0] \$470 ;
-  reg [2:0] \$471 ;
-  reg [2:0] \$472 ;
-  reg [2:0] \$473 ;
-  reg [2:0] \$474 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg [1:0] \$469 ;
+  wire [2:0] \$47 ;
+  reg [3:0] \$470 ;
+  reg [1:0] \$471 ;
+  reg [1:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
   reg [2:0] \$475 ;
-  reg [2:0] \$476 ;
-  reg [2:0] \$477 ;
-  reg [2:0] \$478 ;
-  reg [2:0] \$479 ;
-  wire [1:0] \$48 ;
-  reg [2:0] \$480 ;
-  reg [2:0] \$481 ;
-  reg [2:0] \$482 ;
-  reg [2:0] \$483 ;
-  reg [2:0] \$484 ;
-  reg [2:0] \$485 ;
-  reg [2:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg [2:0] \$488 ;
-  reg [2:0] \$489 ;
-  wire [1:0] \$49 ;
-  reg [2:0] \$490 ;
-  reg [2:0] \$491 ;
-  reg [2:0] \$492 ;
-  reg [2:0] \$493 ;
-  reg [2:0] \$494 ;
-  reg [2:0] \$495 ;
-  reg [2:0] \$496 ;
-  reg [2:0] \$497 ;
-  reg [2:0] \$498 ;
-  reg [2:0] \$499 ;
-  wire [1:0] \$5 ;
-  wire [1:0] \$50 ;
-  reg [2:0] \$500 ;
-  reg [2:0] \$501 ;
-  reg [2:0] \$502 ;
-  reg [2:0] \$503 ;
-  reg [3:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [3:0] \$506 ;
-  reg [3:0] \$507 ;
-  reg [3:0] \$508 ;
-  reg [3:0] \$509 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [1:0] \$478 ;
+  reg [3:0] \$479 ;
+  wire [3:0] \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg [4:0] \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [5:0] \$488 ;
+  reg \$489 ;
+  wire [4:0] \$49 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [6:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg \$499 ;
+  wire [2:0] \$5 ;
+  wire [5:0] \$50 ;
+  reg \$500 ;
+  reg [7:0] \$501 ;
+  reg [1:0] \$502 ;
+  reg [1:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg [2:0] \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg [1:0] \$509 ;
   wire [1:0] \$51 ;
   reg [3:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [3:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [3:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg [3:0] \$517 ;
-  reg [3:0] \$518 ;
+  reg [1:0] \$511 ;
+  reg [1:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [2:0] \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg [1:0] \$518 ;
   reg [3:0] \$519 ;
-  wire [1:0] \$52 ;
-  reg [3:0] \$520 ;
-  reg [3:0] \$521 ;
-  reg [3:0] \$522 ;
-  reg [3:0] \$523 ;
-  reg [3:0] \$524 ;
-  reg [3:0] \$525 ;
-  reg [3:0] \$526 ;
-  reg [3:0] \$527 ;
-  reg [3:0] \$528 ;
-  reg [3:0] \$529 ;
+  wire [2:0] \$52 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [4:0] \$523 ;
+  reg [1:0] \$524 ;
+  reg [1:0] \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg [2:0] \$528 ;
+  reg \$529 ;
   wire [1:0] \$53 ;
-  reg [3:0] \$530 ;
-  reg [3:0] \$531 ;
+  reg \$530 ;
+  reg [1:0] \$531 ;
   reg [3:0] \$532 ;
-  reg [3:0] \$533 ;
-  reg [3:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg [3:0] \$536 ;
-  reg [3:0] \$537 ;
-  reg [3:0] \$538 ;
-  reg [3:0] \$539 ;
+  reg [1:0] \$533 ;
+  reg [1:0] \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [2:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire [1:0] \$54 ;
-  reg [4:0] \$540 ;
-  reg [4:0] \$541 ;
-  reg [4:0] \$542 ;
-  reg [4:0] \$543 ;
-  reg [4:0] \$544 ;
+  reg [1:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
   reg [4:0] \$545 ;
-  reg [4:0] \$546 ;
-  reg [4:0] \$547 ;
-  reg [4:0] \$548 ;
-  reg [4:0] \$549 ;
-  wire [1:0] \$55 ;
-  reg [4:0] \$550 ;
-  reg [4:0] \$551 ;
-  reg [4:0] \$552 ;
-  reg [4:0] \$553 ;
-  reg [4:0] \$554 ;
-  reg [4:0] \$555 ;
-  reg [4:0] \$556 ;
-  reg [4:0] \$557 ;
-  reg [5:0] \$558 ;
-  reg [5:0] \$559 ;
-  wire [1:0] \$56 ;
-  reg [5:0] \$560 ;
-  reg [5:0] \$561 ;
-  reg [5:0] \$562 ;
-  reg [5:0] \$563 ;
-  reg [5:0] \$564 ;
-  reg [5:0] \$565 ;
-  reg [5:0] \$566 ;
-  reg [6:0] \$567 ;
-  reg [6:0] \$568 ;
-  reg [6:0] \$569 ;
-  wire [1:0] \$57 ;
-  reg [6:0] \$570 ;
-  reg [5:0] \$571 ;
-  reg [7:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [5:0] \$574 ;
-  reg [8:0] \$575 ;
-  reg [5:0] \$576 ;
-  reg [9:0] \$577 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire [2:0] \$55 ;
+  reg [5:0] \$550 ;
+  reg [1:0] \$551 ;
+  reg [1:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg [2:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [1:0] \$558 ;
+  reg [3:0] \$559 ;
+  wire [2:0] \$56 ;
+  reg [1:0] \$560 ;
+  reg [1:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [2:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [1:0] \$567 ;
+  reg [3:0] \$568 ;
+  reg \$569 ;
+  wire [3:0] \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [4:0] \$572 ;
+  reg [1:0] \$573 ;
+  reg [1:0] \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [2:0] \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire [1:0] \$58 ;
-  wire [1:0] \$59 ;
-  wire [1:0] \$6 ;
+  reg [1:0] \$580 ;
+  reg [3:0] \$581 ;
+  reg [1:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [2:0] \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg [1:0] \$589 ;
+  wire [2:0] \$59 ;
+  reg [3:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [4:0] \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [5:0] \$599 ;
+  wire [2:0] \$6 ;
   wire [1:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg [6:0] \$605 ;
+  reg [1:0] \$606 ;
+  reg [1:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire [1:0] \$61 ;
-  wire [1:0] \$62 ;
-  wire [1:0] \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
-  wire [1:0] \$66 ;
-  wire [1:0] \$67 ;
-  wire [1:0] \$68 ;
-  wire [1:0] \$69 ;
-  wire [1:0] \$7 ;
-  wire [1:0] \$70 ;
+  reg [2:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg [1:0] \$613 ;
+  reg [3:0] \$614 ;
+  reg [1:0] \$615 ;
+  reg [1:0] \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg [2:0] \$619 ;
+  wire [2:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg [1:0] \$622 ;
+  reg [3:0] \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [4:0] \$627 ;
+  reg [1:0] \$628 ;
+  reg [1:0] \$629 ;
+  wire [2:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg [2:0] \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [1:0] \$635 ;
+  reg [3:0] \$636 ;
+  reg [1:0] \$637 ;
+  reg [1:0] \$638 ;
+  reg \$639 ;
+  wire [3:0] \$64 ;
+  reg \$640 ;
+  reg [2:0] \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg [1:0] \$644 ;
+  reg [3:0] \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg [4:0] \$649 ;
+  wire [4:0] \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg [5:0] \$654 ;
+  reg [1:0] \$655 ;
+  reg [1:0] \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg [2:0] \$659 ;
+  wire [5:0] \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg [1:0] \$662 ;
+  reg [3:0] \$663 ;
+  reg [1:0] \$664 ;
+  reg [1:0] \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg [2:0] \$668 ;
+  reg \$669 ;
+  wire [5:0] \$67 ;
+  reg \$670 ;
+  reg [1:0] \$671 ;
+  reg [3:0] \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg [4:0] \$676 ;
+  reg [1:0] \$677 ;
+  reg [1:0] \$678 ;
+  reg \$679 ;
+  wire [6:0] \$68 ;
+  reg \$680 ;
+  reg [2:0] \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg [1:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [1:0] \$686 ;
+  reg [1:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
+  wire [6:0] \$69 ;
+  reg [2:0] \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg [1:0] \$693 ;
+  reg [3:0] \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg [4:0] \$698 ;
+  reg \$699 ;
+  wire [3:0] \$7 ;
+  wire [7:0] \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg [5:0] \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg [6:0] \$709 ;
   wire [1:0] \$71 ;
-  wire [1:0] \$72 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg [7:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire [2:0] \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg [8:0] \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire [1:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
   wire [1:0] \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
-  wire [1:0] \$77 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
+  wire [3:0] \$77 ;
   wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
+  wire [2:0] \$79 ;
   wire [1:0] \$8 ;
   wire [1:0] \$80 ;
   wire [1:0] \$81 ;
-  wire [1:0] \$82 ;
-  wire [1:0] \$83 ;
-  wire [1:0] \$84 ;
-  wire [1:0] \$85 ;
-  wire [1:0] \$86 ;
+  wire [2:0] \$82 ;
+  wire [2:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire [4:0] \$85 ;
+  wire [5:0] \$86 ;
   wire [1:0] \$87 ;
-  wire [1:0] \$88 ;
+  wire [2:0] \$88 ;
   wire [1:0] \$89 ;
-  wire [1:0] \$9 ;
+  wire [2:0] \$9 ;
   wire [1:0] \$90 ;
-  wire [1:0] \$91 ;
-  wire [1:0] \$92 ;
-  wire [1:0] \$93 ;
+  wire [2:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [3:0] \$93 ;
   wire [1:0] \$94 ;
-  wire [1:0] \$95 ;
+  wire [2:0] \$95 ;
   wire [1:0] \$96 ;
   wire [1:0] \$97 ;
-  wire [1:0] \$98 ;
-  wire [1:0] \$99 ;
+  wire [2:0] \$98 ;
+  wire [2:0] \$99 ;
+  output carry;
+  reg carry = 1'h0;
   input clk;
   wire clk;
+  reg delay100 = 1'h0;
+  reg delay101 = 1'h0;
+  reg delay102 = 1'h0;
+  reg delay103 = 1'h0;
+  reg delay107 = 1'h0;
+  reg delay108 = 1'h0;
+  reg delay110 = 1'h0;
+  reg delay111 = 1'h0;
+  reg [1:0] delay112 = 2'h0;
+  reg delay116 = 1'h0;
+  reg delay117 = 1'h0;
+  reg delay119 = 1'h0;
+  reg delay12 = 1'h0;
+  reg delay120 = 1'h0;
+  reg [1:0] delay121 = 2'h0;
+  reg delay123 = 1'h0;
+  reg delay124 = 1'h0;
+  reg delay125 = 1'h0;
+  reg delay129 = 1'h0;
+  reg delay13 = 1'h0;
+  reg delay130 = 1'h0;
+  reg delay132 = 1'h0;
+  reg delay133 = 1'h0;
+  reg [1:0] delay134 = 2'h0;
+  reg delay138 = 1'h0;
+  reg delay139 = 1'h0;
+  reg delay141 = 1'h0;
+  reg delay142 = 1'h0;
+  reg [1:0] delay143 = 2'h0;
+  reg delay145 = 1'h0;
+  reg delay146 = 1'h0;
+  reg delay147 = 1'h0;
+  reg delay149 = 1'h0;
+  reg delay15 = 1'h0;
+  reg delay150 = 1'h0;
+  reg delay151 = 1'h0;
+  reg delay152 = 1'h0;
+  reg delay156 = 1'h0;
+  reg delay157 = 1'h0;
+  reg delay159 = 1'h0;
+  reg delay16 = 1'h0;
+  reg delay160 = 1'h0;
+  reg [1:0] delay161 = 2'h0;
+  reg delay165 = 1'h0;
+  reg delay166 = 1'h0;
+  reg delay168 = 1'h0;
+  reg delay169 = 1'h0;
+  reg [1:0] delay17 = 2'h0;
+  reg [1:0] delay170 = 2'h0;
+  reg delay172 = 1'h0;
+  reg delay173 = 1'h0;
+  reg delay174 = 1'h0;
+  reg delay178 = 1'h0;
+  reg delay179 = 1'h0;
+  reg delay181 = 1'h0;
+  reg delay182 = 1'h0;
+  reg [1:0] delay183 = 2'h0;
+  reg delay187 = 1'h0;
+  reg delay188 = 1'h0;
+  reg delay19 = 1'h0;
+  reg delay190 = 1'h0;
+  reg delay191 = 1'h0;
+  reg [1:0] delay192 = 2'h0;
+  reg delay194 = 1'h0;
+  reg delay195 = 1'h0;
+  reg delay196 = 1'h0;
+  reg delay198 = 1'h0;
+  reg delay199 = 1'h0;
+  reg delay20 = 1'h0;
+  reg delay200 = 1'h0;
+  reg delay201 = 1'h0;
+  reg delay203 = 1'h0;
+  reg delay204 = 1'h0;
+  reg delay205 = 1'h0;
+  reg delay206 = 1'h0;
+  reg delay207 = 1'h0;
+  reg delay209 = 1'h0;
+  reg delay21 = 1'h0;
+  reg delay210 = 1'h0;
+  reg delay211 = 1'h0;
+  reg delay212 = 1'h0;
+  reg delay213 = 1'h0;
+  reg delay214 = 1'h0;
+  reg delay218 = 1'h0;
+  reg delay219 = 1'h0;
+  reg delay221 = 1'h0;
+  reg delay222 = 1'h0;
+  reg [1:0] delay223 = 2'h0;
+  reg delay227 = 1'h0;
+  reg delay228 = 1'h0;
+  reg delay230 = 1'h0;
+  reg delay231 = 1'h0;
+  reg [1:0] delay232 = 2'h0;
+  reg delay234 = 1'h0;
+  reg delay235 = 1'h0;
+  reg delay236 = 1'h0;
+  reg delay240 = 1'h0;
+  reg delay241 = 1'h0;
+  reg delay243 = 1'h0;
+  reg delay244 = 1'h0;
+  reg [1:0] delay245 = 2'h0;
+  reg delay249 = 1'h0;
+  reg delay25 = 1'h0;
+  reg delay250 = 1'h0;
+  reg delay252 = 1'h0;
+  reg delay253 = 1'h0;
+  reg [1:0] delay254 = 2'h0;
+  reg delay256 = 1'h0;
+  reg delay257 = 1'h0;
+  reg delay258 = 1'h0;
+  reg delay26 = 1'h0;
+  reg delay260 = 1'h0;
+  reg delay261 = 1'h0;
+  reg delay262 = 1'h0;
+  reg delay263 = 1'h0;
+  reg delay267 = 1'h0;
+  reg delay268 = 1'h0;
+  reg delay270 = 1'h0;
+  reg delay271 = 1'h0;
+  reg [1:0] delay272 = 2'h0;
+  reg delay276 = 1'h0;
+  reg delay277 = 1'h0;
+  reg delay279 = 1'h0;
+  reg delay28 = 1'h0;
+  reg delay280 = 1'h0;
+  reg [1:0] delay281 = 2'h0;
+  reg delay283 = 1'h0;
+  reg delay284 = 1'h0;
+  reg delay285 = 1'h0;
+  reg delay289 = 1'h0;
+  reg delay29 = 1'h0;
+  reg delay290 = 1'h0;
+  reg delay292 = 1'h0;
+  reg delay293 = 1'h0;
+  reg [1:0] delay294 = 2'h0;
+  reg delay298 = 1'h0;
+  reg delay299 = 1'h0;
+  reg delay3 = 1'h0;
+  reg [1:0] delay30 = 2'h0;
+  reg delay301 = 1'h0;
+  reg delay302 = 1'h0;
+  reg [1:0] delay303 = 2'h0;
+  reg delay305 = 1'h0;
+  reg delay306 = 1'h0;
+  reg delay307 = 1'h0;
+  reg delay309 = 1'h0;
+  reg delay310 = 1'h0;
+  reg delay311 = 1'h0;
+  reg delay312 = 1'h0;
+  reg delay314 = 1'h0;
+  reg delay315 = 1'h0;
+  reg delay316 = 1'h0;
+  reg delay317 = 1'h0;
+  reg delay318 = 1'h0;
+  reg delay322 = 1'h0;
+  reg delay323 = 1'h0;
+  reg delay325 = 1'h0;
+  reg delay326 = 1'h0;
+  reg [1:0] delay327 = 2'h0;
+  reg delay331 = 1'h0;
+  reg delay332 = 1'h0;
+  reg delay334 = 1'h0;
+  reg delay335 = 1'h0;
+  reg [1:0] delay336 = 2'h0;
+  reg delay338 = 1'h0;
+  reg delay339 = 1'h0;
+  reg delay34 = 1'h0;
+  reg delay340 = 1'h0;
+  reg delay344 = 1'h0;
+  reg delay345 = 1'h0;
+  reg delay347 = 1'h0;
+  reg delay348 = 1'h0;
+  reg [1:0] delay349 = 2'h0;
+  reg delay35 = 1'h0;
+  reg delay353 = 1'h0;
+  reg delay354 = 1'h0;
+  reg delay356 = 1'h0;
+  reg delay357 = 1'h0;
+  reg [1:0] delay358 = 2'h0;
+  reg delay360 = 1'h0;
+  reg delay361 = 1'h0;
+  reg delay362 = 1'h0;
+  reg delay364 = 1'h0;
+  reg delay365 = 1'h0;
+  reg delay366 = 1'h0;
+  reg delay367 = 1'h0;
+  reg delay37 = 1'h0;
+  reg delay371 = 1'h0;
+  reg delay372 = 1'h0;
+  reg delay374 = 1'h0;
+  reg delay375 = 1'h0;
+  reg [1:0] delay376 = 2'h0;
+  reg delay38 = 1'h0;
+  reg delay380 = 1'h0;
+  reg delay381 = 1'h0;
+  reg delay383 = 1'h0;
+  reg delay384 = 1'h0;
+  reg [1:0] delay385 = 2'h0;
+  reg delay387 = 1'h0;
+  reg delay388 = 1'h0;
+  reg delay389 = 1'h0;
+  reg [1:0] delay39 = 2'h0;
+  reg delay393 = 1'h0;
+  reg delay394 = 1'h0;
+  reg delay396 = 1'h0;
+  reg delay397 = 1'h0;
+  reg [1:0] delay398 = 2'h0;
+  reg delay4 = 1'h0;
+  reg delay402 = 1'h0;
+  reg delay403 = 1'h0;
+  reg delay405 = 1'h0;
+  reg delay406 = 1'h0;
+  reg [1:0] delay407 = 2'h0;
+  reg delay409 = 1'h0;
+  reg delay41 = 1'h0;
+  reg delay410 = 1'h0;
+  reg delay411 = 1'h0;
+  reg delay413 = 1'h0;
+  reg delay414 = 1'h0;
+  reg delay415 = 1'h0;
+  reg delay416 = 1'h0;
+  reg delay418 = 1'h0;
+  reg delay419 = 1'h0;
+  reg delay42 = 1'h0;
+  reg delay420 = 1'h0;
+  reg delay421 = 1'h0;
+  reg delay422 = 1'h0;
+  reg delay424 = 1'h0;
+  reg delay425 = 1'h0;
+  reg delay426 = 1'h0;
+  reg delay427 = 1'h0;
+  reg delay428 = 1'h0;
+  reg delay429 = 1'h0;
+  reg delay43 = 1'h0;
+  reg delay431 = 1'h0;
+  reg delay432 = 1'h0;
+  reg delay433 = 1'h0;
+  reg delay434 = 1'h0;
+  reg delay435 = 1'h0;
+  reg delay436 = 1'h0;
+  reg delay437 = 1'h0;
+  reg delay438 = 1'h0;
+  reg delay439 = 1'h0;
+  reg delay440 = 1'h0;
+  reg delay441 = 1'h0;
+  reg delay442 = 1'h0;
+  reg delay443 = 1'h0;
+  reg delay444 = 1'h0;
+  reg delay45 = 1'h0;
+  reg delay46 = 1'h0;
+  reg delay47 = 1'h0;
+  reg delay48 = 1'h0;
+  reg delay52 = 1'h0;
+  reg delay53 = 1'h0;
+  reg delay55 = 1'h0;
+  reg delay56 = 1'h0;
+  reg [1:0] delay57 = 2'h0;
+  reg delay6 = 1'h0;
+  reg delay61 = 1'h0;
+  reg delay62 = 1'h0;
+  reg delay64 = 1'h0;
+  reg delay65 = 1'h0;
+  reg [1:0] delay66 = 2'h0;
+  reg delay68 = 1'h0;
+  reg delay69 = 1'h0;
+  reg delay7 = 1'h0;
+  reg delay70 = 1'h0;
+  reg delay74 = 1'h0;
+  reg delay75 = 1'h0;
+  reg delay77 = 1'h0;
+  reg delay78 = 1'h0;
+  reg [1:0] delay79 = 2'h0;
+  reg [1:0] delay8 = 2'h0;
+  reg delay83 = 1'h0;
+  reg delay84 = 1'h0;
+  reg delay86 = 1'h0;
+  reg delay87 = 1'h0;
+  reg [1:0] delay88 = 2'h0;
+  reg delay90 = 1'h0;
+  reg delay91 = 1'h0;
+  reg delay92 = 1'h0;
+  reg delay94 = 1'h0;
+  reg delay95 = 1'h0;
+  reg delay96 = 1'h0;
+  reg delay97 = 1'h0;
+  reg delay99 = 1'h0;
   input en;
   wire en;
   input [287:0] i;
@@ -6441,3391 +6830,1361 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   wire \i[98] ;
   wire \i[99] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_10 = 2'h0;
-  reg [1:0] l1_100 = 2'h0;
-  reg [1:0] l1_101 = 2'h0;
-  reg [1:0] l1_102 = 2'h0;
-  reg [1:0] l1_103 = 2'h0;
-  reg [1:0] l1_104 = 2'h0;
-  reg [1:0] l1_105 = 2'h0;
-  reg [1:0] l1_106 = 2'h0;
-  reg [1:0] l1_107 = 2'h0;
-  reg [1:0] l1_108 = 2'h0;
-  reg [1:0] l1_109 = 2'h0;
-  reg [1:0] l1_11 = 2'h0;
-  reg [1:0] l1_110 = 2'h0;
-  reg [1:0] l1_111 = 2'h0;
-  reg [1:0] l1_112 = 2'h0;
-  reg [1:0] l1_113 = 2'h0;
-  reg [1:0] l1_114 = 2'h0;
-  reg [1:0] l1_115 = 2'h0;
-  reg [1:0] l1_116 = 2'h0;
-  reg [1:0] l1_117 = 2'h0;
-  reg [1:0] l1_118 = 2'h0;
-  reg [1:0] l1_119 = 2'h0;
-  reg [1:0] l1_12 = 2'h0;
-  reg [1:0] l1_120 = 2'h0;
-  reg [1:0] l1_121 = 2'h0;
-  reg [1:0] l1_122 = 2'h0;
-  reg [1:0] l1_123 = 2'h0;
-  reg [1:0] l1_124 = 2'h0;
-  reg [1:0] l1_125 = 2'h0;
-  reg [1:0] l1_126 = 2'h0;
-  reg [1:0] l1_127 = 2'h0;
-  reg [1:0] l1_128 = 2'h0;
-  reg [1:0] l1_129 = 2'h0;
-  reg [1:0] l1_13 = 2'h0;
-  reg [1:0] l1_130 = 2'h0;
-  reg [1:0] l1_131 = 2'h0;
-  reg [1:0] l1_132 = 2'h0;
-  reg [1:0] l1_133 = 2'h0;
-  reg [1:0] l1_134 = 2'h0;
-  reg [1:0] l1_135 = 2'h0;
-  reg [1:0] l1_136 = 2'h0;
-  reg [1:0] l1_137 = 2'h0;
-  reg [1:0] l1_138 = 2'h0;
-  reg [1:0] l1_139 = 2'h0;
-  reg [1:0] l1_14 = 2'h0;
-  reg [1:0] l1_140 = 2'h0;
-  reg [1:0] l1_141 = 2'h0;
-  reg [1:0] l1_142 = 2'h0;
-  reg [1:0] l1_143 = 2'h0;
-  reg [1:0] l1_15 = 2'h0;
-  reg [1:0] l1_16 = 2'h0;
-  reg [1:0] l1_17 = 2'h0;
-  reg [1:0] l1_18 = 2'h0;
-  reg [1:0] l1_19 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_20 = 2'h0;
-  reg [1:0] l1_21 = 2'h0;
-  reg [1:0] l1_22 = 2'h0;
-  reg [1:0] l1_23 = 2'h0;
-  reg [1:0] l1_24 = 2'h0;
-  reg [1:0] l1_25 = 2'h0;
-  reg [1:0] l1_26 = 2'h0;
-  reg [1:0] l1_27 = 2'h0;
-  reg [1:0] l1_28 = 2'h0;
-  reg [1:0] l1_29 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_30 = 2'h0;
-  reg [1:0] l1_31 = 2'h0;
-  reg [1:0] l1_32 = 2'h0;
-  reg [1:0] l1_33 = 2'h0;
-  reg [1:0] l1_34 = 2'h0;
-  reg [1:0] l1_35 = 2'h0;
-  reg [1:0] l1_36 = 2'h0;
-  reg [1:0] l1_37 = 2'h0;
-  reg [1:0] l1_38 = 2'h0;
-  reg [1:0] l1_39 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_40 = 2'h0;
-  reg [1:0] l1_41 = 2'h0;
-  reg [1:0] l1_42 = 2'h0;
-  reg [1:0] l1_43 = 2'h0;
-  reg [1:0] l1_44 = 2'h0;
-  reg [1:0] l1_45 = 2'h0;
-  reg [1:0] l1_46 = 2'h0;
-  reg [1:0] l1_47 = 2'h0;
-  reg [1:0] l1_48 = 2'h0;
-  reg [1:0] l1_49 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_50 = 2'h0;
-  reg [1:0] l1_51 = 2'h0;
-  reg [1:0] l1_52 = 2'h0;
-  reg [1:0] l1_53 = 2'h0;
-  reg [1:0] l1_54 = 2'h0;
-  reg [1:0] l1_55 = 2'h0;
-  reg [1:0] l1_56 = 2'h0;
-  reg [1:0] l1_57 = 2'h0;
-  reg [1:0] l1_58 = 2'h0;
-  reg [1:0] l1_59 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_60 = 2'h0;
-  reg [1:0] l1_61 = 2'h0;
-  reg [1:0] l1_62 = 2'h0;
-  reg [1:0] l1_63 = 2'h0;
-  reg [1:0] l1_64 = 2'h0;
-  reg [1:0] l1_65 = 2'h0;
-  reg [1:0] l1_66 = 2'h0;
-  reg [1:0] l1_67 = 2'h0;
-  reg [1:0] l1_68 = 2'h0;
-  reg [1:0] l1_69 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [1:0] l1_70 = 2'h0;
-  reg [1:0] l1_71 = 2'h0;
-  reg [1:0] l1_72 = 2'h0;
-  reg [1:0] l1_73 = 2'h0;
-  reg [1:0] l1_74 = 2'h0;
-  reg [1:0] l1_75 = 2'h0;
-  reg [1:0] l1_76 = 2'h0;
-  reg [1:0] l1_77 = 2'h0;
-  reg [1:0] l1_78 = 2'h0;
-  reg [1:0] l1_79 = 2'h0;
-  reg [1:0] l1_8 = 2'h0;
-  reg [1:0] l1_80 = 2'h0;
-  reg [1:0] l1_81 = 2'h0;
-  reg [1:0] l1_82 = 2'h0;
-  reg [1:0] l1_83 = 2'h0;
-  reg [1:0] l1_84 = 2'h0;
-  reg [1:0] l1_85 = 2'h0;
-  reg [1:0] l1_86 = 2'h0;
-  reg [1:0] l1_87 = 2'h0;
-  reg [1:0] l1_88 = 2'h0;
-  reg [1:0] l1_89 = 2'h0;
-  reg [1:0] l1_9 = 2'h0;
-  reg [1:0] l1_90 = 2'h0;
-  reg [1:0] l1_91 = 2'h0;
-  reg [1:0] l1_92 = 2'h0;
-  reg [1:0] l1_93 = 2'h0;
-  reg [1:0] l1_94 = 2'h0;
-  reg [1:0] l1_95 = 2'h0;
-  reg [1:0] l1_96 = 2'h0;
-  reg [1:0] l1_97 = 2'h0;
-  reg [1:0] l1_98 = 2'h0;
-  reg [1:0] l1_99 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_10 = 3'h0;
-  reg [2:0] l2_11 = 3'h0;
-  reg [2:0] l2_12 = 3'h0;
-  reg [2:0] l2_13 = 3'h0;
-  reg [2:0] l2_14 = 3'h0;
-  reg [2:0] l2_15 = 3'h0;
-  reg [2:0] l2_16 = 3'h0;
-  reg [2:0] l2_17 = 3'h0;
-  reg [2:0] l2_18 = 3'h0;
-  reg [2:0] l2_19 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_20 = 3'h0;
-  reg [2:0] l2_21 = 3'h0;
-  reg [2:0] l2_22 = 3'h0;
-  reg [2:0] l2_23 = 3'h0;
-  reg [2:0] l2_24 = 3'h0;
-  reg [2:0] l2_25 = 3'h0;
-  reg [2:0] l2_26 = 3'h0;
-  reg [2:0] l2_27 = 3'h0;
-  reg [2:0] l2_28 = 3'h0;
-  reg [2:0] l2_29 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [2:0] l2_30 = 3'h0;
-  reg [2:0] l2_31 = 3'h0;
-  reg [2:0] l2_32 = 3'h0;
-  reg [2:0] l2_33 = 3'h0;
-  reg [2:0] l2_34 = 3'h0;
-  reg [2:0] l2_35 = 3'h0;
-  reg [2:0] l2_36 = 3'h0;
-  reg [2:0] l2_37 = 3'h0;
-  reg [2:0] l2_38 = 3'h0;
-  reg [2:0] l2_39 = 3'h0;
-  reg [2:0] l2_4 = 3'h0;
-  reg [2:0] l2_40 = 3'h0;
-  reg [2:0] l2_41 = 3'h0;
-  reg [2:0] l2_42 = 3'h0;
-  reg [2:0] l2_43 = 3'h0;
-  reg [2:0] l2_44 = 3'h0;
-  reg [2:0] l2_45 = 3'h0;
-  reg [2:0] l2_46 = 3'h0;
-  reg [2:0] l2_47 = 3'h0;
-  reg [2:0] l2_48 = 3'h0;
-  reg [2:0] l2_49 = 3'h0;
-  reg [2:0] l2_5 = 3'h0;
-  reg [2:0] l2_50 = 3'h0;
-  reg [2:0] l2_51 = 3'h0;
-  reg [2:0] l2_52 = 3'h0;
-  reg [2:0] l2_53 = 3'h0;
-  reg [2:0] l2_54 = 3'h0;
-  reg [2:0] l2_55 = 3'h0;
-  reg [2:0] l2_56 = 3'h0;
-  reg [2:0] l2_57 = 3'h0;
-  reg [2:0] l2_58 = 3'h0;
-  reg [2:0] l2_59 = 3'h0;
-  reg [2:0] l2_6 = 3'h0;
-  reg [2:0] l2_60 = 3'h0;
-  reg [2:0] l2_61 = 3'h0;
-  reg [2:0] l2_62 = 3'h0;
-  reg [2:0] l2_63 = 3'h0;
-  reg [2:0] l2_64 = 3'h0;
-  reg [2:0] l2_65 = 3'h0;
-  reg [2:0] l2_66 = 3'h0;
-  reg [2:0] l2_67 = 3'h0;
-  reg [2:0] l2_68 = 3'h0;
-  reg [2:0] l2_69 = 3'h0;
-  reg [2:0] l2_7 = 3'h0;
-  reg [2:0] l2_70 = 3'h0;
-  reg [2:0] l2_71 = 3'h0;
-  reg [2:0] l2_8 = 3'h0;
-  reg [2:0] l2_9 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
-  reg [3:0] l3_10 = 4'h0;
-  reg [3:0] l3_11 = 4'h0;
-  reg [3:0] l3_12 = 4'h0;
-  reg [3:0] l3_13 = 4'h0;
-  reg [3:0] l3_14 = 4'h0;
-  reg [3:0] l3_15 = 4'h0;
-  reg [3:0] l3_16 = 4'h0;
-  reg [3:0] l3_17 = 4'h0;
-  reg [3:0] l3_18 = 4'h0;
-  reg [3:0] l3_19 = 4'h0;
-  reg [3:0] l3_2 = 4'h0;
-  reg [3:0] l3_20 = 4'h0;
-  reg [3:0] l3_21 = 4'h0;
-  reg [3:0] l3_22 = 4'h0;
-  reg [3:0] l3_23 = 4'h0;
-  reg [3:0] l3_24 = 4'h0;
-  reg [3:0] l3_25 = 4'h0;
-  reg [3:0] l3_26 = 4'h0;
-  reg [3:0] l3_27 = 4'h0;
-  reg [3:0] l3_28 = 4'h0;
-  reg [3:0] l3_29 = 4'h0;
-  reg [3:0] l3_3 = 4'h0;
-  reg [3:0] l3_30 = 4'h0;
-  reg [3:0] l3_31 = 4'h0;
-  reg [3:0] l3_32 = 4'h0;
-  reg [3:0] l3_33 = 4'h0;
-  reg [3:0] l3_34 = 4'h0;
-  reg [3:0] l3_35 = 4'h0;
-  reg [3:0] l3_4 = 4'h0;
-  reg [3:0] l3_5 = 4'h0;
-  reg [3:0] l3_6 = 4'h0;
-  reg [3:0] l3_7 = 4'h0;
-  reg [3:0] l3_8 = 4'h0;
-  reg [3:0] l3_9 = 4'h0;
-  reg [4:0] l4_0 = 5'h00;
-  reg [4:0] l4_1 = 5'h00;
-  reg [4:0] l4_10 = 5'h00;
-  reg [4:0] l4_11 = 5'h00;
-  reg [4:0] l4_12 = 5'h00;
-  reg [4:0] l4_13 = 5'h00;
-  reg [4:0] l4_14 = 5'h00;
-  reg [4:0] l4_15 = 5'h00;
-  reg [4:0] l4_16 = 5'h00;
-  reg [4:0] l4_17 = 5'h00;
-  reg [4:0] l4_2 = 5'h00;
-  reg [4:0] l4_3 = 5'h00;
-  reg [4:0] l4_4 = 5'h00;
-  reg [4:0] l4_5 = 5'h00;
-  reg [4:0] l4_6 = 5'h00;
-  reg [4:0] l4_7 = 5'h00;
-  reg [4:0] l4_8 = 5'h00;
-  reg [4:0] l4_9 = 5'h00;
-  reg [5:0] l5_0 = 6'h00;
-  reg [5:0] l5_1 = 6'h00;
-  reg [5:0] l5_2 = 6'h00;
-  reg [5:0] l5_3 = 6'h00;
-  reg [5:0] l5_4 = 6'h00;
-  reg [5:0] l5_5 = 6'h00;
-  reg [5:0] l5_6 = 6'h00;
-  reg [5:0] l5_7 = 6'h00;
-  reg [5:0] l5_8 = 6'h00;
-  reg [6:0] l6_0 = 7'h00;
-  reg [6:0] l6_1 = 7'h00;
-  reg [6:0] l6_2 = 7'h00;
-  reg [6:0] l6_3 = 7'h00;
-  reg [5:0] l6_4 = 6'h00;
-  reg [7:0] l7_0 = 8'h00;
-  reg [7:0] l7_1 = 8'h00;
-  reg [5:0] l7_2 = 6'h00;
-  reg [8:0] l8_0 = 9'h000;
-  reg [5:0] l8_1 = 6'h00;
-  output [9:0] o;
-  reg [9:0] o = 10'h000;
+  output [8:0] o;
+  reg [8:0] o = 9'h000;
   input rst;
   wire rst;
+  reg [1:0] sum1 = 2'h0;
+  reg [1:0] sum10 = 2'h0;
+  reg [6:0] sum104 = 7'h00;
+  reg [1:0] sum105 = 2'h0;
+  reg [1:0] sum106 = 2'h0;
+  reg [2:0] sum109 = 3'h0;
+  reg [1:0] sum11 = 2'h0;
+  reg [3:0] sum113 = 4'h0;
+  reg [1:0] sum114 = 2'h0;
+  reg [1:0] sum115 = 2'h0;
+  reg [2:0] sum118 = 3'h0;
+  reg [3:0] sum122 = 4'h0;
+  reg [4:0] sum126 = 5'h00;
+  reg [1:0] sum127 = 2'h0;
+  reg [1:0] sum128 = 2'h0;
+  reg [2:0] sum131 = 3'h0;
+  reg [3:0] sum135 = 4'h0;
+  reg [1:0] sum136 = 2'h0;
+  reg [1:0] sum137 = 2'h0;
+  reg [2:0] sum14 = 3'h0;
+  reg [2:0] sum140 = 3'h0;
+  reg [3:0] sum144 = 4'h0;
+  reg [4:0] sum148 = 5'h00;
+  reg [5:0] sum153 = 6'h00;
+  reg [1:0] sum154 = 2'h0;
+  reg [1:0] sum155 = 2'h0;
+  reg [2:0] sum158 = 3'h0;
+  reg [3:0] sum162 = 4'h0;
+  reg [1:0] sum163 = 2'h0;
+  reg [1:0] sum164 = 2'h0;
+  reg [2:0] sum167 = 3'h0;
+  reg [3:0] sum171 = 4'h0;
+  reg [4:0] sum175 = 5'h00;
+  reg [1:0] sum176 = 2'h0;
+  reg [1:0] sum177 = 2'h0;
+  reg [3:0] sum18 = 4'h0;
+  reg [2:0] sum180 = 3'h0;
+  reg [3:0] sum184 = 4'h0;
+  reg [1:0] sum185 = 2'h0;
+  reg [1:0] sum186 = 2'h0;
+  reg [2:0] sum189 = 3'h0;
+  reg [3:0] sum193 = 4'h0;
+  reg [4:0] sum197 = 5'h00;
+  reg [1:0] sum2 = 2'h0;
+  reg [5:0] sum202 = 6'h00;
+  reg [6:0] sum208 = 7'h00;
+  reg [7:0] sum215 = 8'h00;
+  reg [1:0] sum216 = 2'h0;
+  reg [1:0] sum217 = 2'h0;
+  reg [4:0] sum22 = 5'h00;
+  reg [2:0] sum220 = 3'h0;
+  reg [3:0] sum224 = 4'h0;
+  reg [1:0] sum225 = 2'h0;
+  reg [1:0] sum226 = 2'h0;
+  reg [2:0] sum229 = 3'h0;
+  reg [1:0] sum23 = 2'h0;
+  reg [3:0] sum233 = 4'h0;
+  reg [4:0] sum237 = 5'h00;
+  reg [1:0] sum238 = 2'h0;
+  reg [1:0] sum239 = 2'h0;
+  reg [1:0] sum24 = 2'h0;
+  reg [2:0] sum242 = 3'h0;
+  reg [3:0] sum246 = 4'h0;
+  reg [1:0] sum247 = 2'h0;
+  reg [1:0] sum248 = 2'h0;
+  reg [2:0] sum251 = 3'h0;
+  reg [3:0] sum255 = 4'h0;
+  reg [4:0] sum259 = 5'h00;
+  reg [5:0] sum264 = 6'h00;
+  reg [1:0] sum265 = 2'h0;
+  reg [1:0] sum266 = 2'h0;
+  reg [2:0] sum269 = 3'h0;
+  reg [2:0] sum27 = 3'h0;
+  reg [3:0] sum273 = 4'h0;
+  reg [1:0] sum274 = 2'h0;
+  reg [1:0] sum275 = 2'h0;
+  reg [2:0] sum278 = 3'h0;
+  reg [3:0] sum282 = 4'h0;
+  reg [4:0] sum286 = 5'h00;
+  reg [1:0] sum287 = 2'h0;
+  reg [1:0] sum288 = 2'h0;
+  reg [2:0] sum291 = 3'h0;
+  reg [3:0] sum295 = 4'h0;
+  reg [1:0] sum296 = 2'h0;
+  reg [1:0] sum297 = 2'h0;
+  reg [2:0] sum300 = 3'h0;
+  reg [3:0] sum304 = 4'h0;
+  reg [4:0] sum308 = 5'h00;
+  reg [3:0] sum31 = 4'h0;
+  reg [5:0] sum313 = 6'h00;
+  reg [6:0] sum319 = 7'h00;
+  reg [1:0] sum32 = 2'h0;
+  reg [1:0] sum320 = 2'h0;
+  reg [1:0] sum321 = 2'h0;
+  reg [2:0] sum324 = 3'h0;
+  reg [3:0] sum328 = 4'h0;
+  reg [1:0] sum329 = 2'h0;
+  reg [1:0] sum33 = 2'h0;
+  reg [1:0] sum330 = 2'h0;
+  reg [2:0] sum333 = 3'h0;
+  reg [3:0] sum337 = 4'h0;
+  reg [4:0] sum341 = 5'h00;
+  reg [1:0] sum342 = 2'h0;
+  reg [1:0] sum343 = 2'h0;
+  reg [2:0] sum346 = 3'h0;
+  reg [3:0] sum350 = 4'h0;
+  reg [1:0] sum351 = 2'h0;
+  reg [1:0] sum352 = 2'h0;
+  reg [2:0] sum355 = 3'h0;
+  reg [3:0] sum359 = 4'h0;
+  reg [2:0] sum36 = 3'h0;
+  reg [4:0] sum363 = 5'h00;
+  reg [5:0] sum368 = 6'h00;
+  reg [1:0] sum369 = 2'h0;
+  reg [1:0] sum370 = 2'h0;
+  reg [2:0] sum373 = 3'h0;
+  reg [3:0] sum377 = 4'h0;
+  reg [1:0] sum378 = 2'h0;
+  reg [1:0] sum379 = 2'h0;
+  reg [2:0] sum382 = 3'h0;
+  reg [3:0] sum386 = 4'h0;
+  reg [4:0] sum390 = 5'h00;
+  reg [1:0] sum391 = 2'h0;
+  reg [1:0] sum392 = 2'h0;
+  reg [2:0] sum395 = 3'h0;
+  reg [3:0] sum399 = 4'h0;
+  reg [3:0] sum40 = 4'h0;
+  reg [1:0] sum400 = 2'h0;
+  reg [1:0] sum401 = 2'h0;
+  reg [2:0] sum404 = 3'h0;
+  reg [3:0] sum408 = 4'h0;
+  reg [4:0] sum412 = 5'h00;
+  reg [5:0] sum417 = 6'h00;
+  reg [6:0] sum423 = 7'h00;
+  reg [7:0] sum430 = 8'h00;
+  reg [4:0] sum44 = 5'h00;
+  reg [5:0] sum49 = 6'h00;
+  reg [2:0] sum5 = 3'h0;
+  reg [1:0] sum50 = 2'h0;
+  reg [1:0] sum51 = 2'h0;
+  reg [2:0] sum54 = 3'h0;
+  reg [3:0] sum58 = 4'h0;
+  reg [1:0] sum59 = 2'h0;
+  reg [1:0] sum60 = 2'h0;
+  reg [2:0] sum63 = 3'h0;
+  reg [3:0] sum67 = 4'h0;
+  reg [4:0] sum71 = 5'h00;
+  reg [1:0] sum72 = 2'h0;
+  reg [1:0] sum73 = 2'h0;
+  reg [2:0] sum76 = 3'h0;
+  reg [3:0] sum80 = 4'h0;
+  reg [1:0] sum81 = 2'h0;
+  reg [1:0] sum82 = 2'h0;
+  reg [2:0] sum85 = 3'h0;
+  reg [3:0] sum89 = 4'h0;
+  reg [3:0] sum9 = 4'h0;
+  reg [4:0] sum93 = 5'h00;
+  reg [5:0] sum98 = 6'h00;
+  assign \$268  = delay397 + delay398;
+  assign \$269  = \$268  + sum395;
+  assign \$270  = i[10] + i[12];
+  assign \$271  = \$270  + i[11];
+  assign \$272  = i[7] + i[8];
+  assign \$273  = delay402 + delay403;
+  assign \$274  = \$273  + sum401;
+  assign \$275  = delay406 + delay407;
+  assign \$276  = \$275  + sum404;
+  assign \$277  = delay411 + sum399;
+  assign \$278  = \$277  + sum408;
+  assign \$279  = delay416 + sum390;
+  assign \$280  = \$279  + sum412;
+  assign \$281  = delay422 + sum368;
+  assign \$282  = \$281  + sum417;
+  assign \$283  = delay429 + sum319;
+  assign \$284  = \$283  + sum423;
+  assign \$285  = delay437 + sum215;
+  assign \$286  = \$285  + sum430;
   always @(posedge clk)
-    l1_67 <= \$355 ;
+    sum1 <= \$287 ;
   always @(posedge clk)
-    l1_68 <= \$356 ;
+    sum2 <= \$288 ;
   always @(posedge clk)
-    l1_69 <= \$357 ;
+    delay3 <= \$289 ;
   always @(posedge clk)
-    l1_70 <= \$358 ;
+    delay4 <= \$290 ;
   always @(posedge clk)
-    l1_71 <= \$359 ;
+    sum5 <= \$291 ;
   always @(posedge clk)
-    l1_72 <= \$360 ;
+    delay6 <= \$292 ;
   always @(posedge clk)
-    l1_73 <= \$361 ;
+    delay7 <= \$293 ;
   always @(posedge clk)
-    l1_74 <= \$362 ;
+    delay8 <= \$294 ;
   always @(posedge clk)
-    l1_75 <= \$363 ;
+    sum9 <= \$295 ;
   always @(posedge clk)
-    l1_76 <= \$364 ;
+    sum10 <= \$296 ;
   always @(posedge clk)
-    l1_77 <= \$365 ;
+    sum11 <= \$297 ;
   always @(posedge clk)
-    l1_78 <= \$366 ;
+    delay12 <= \$298 ;
   always @(posedge clk)
-    l1_79 <= \$367 ;
+    delay13 <= \$299 ;
   always @(posedge clk)
-    l1_80 <= \$368 ;
+    sum14 <= \$300 ;
   always @(posedge clk)
-    l1_81 <= \$369 ;
+    delay15 <= \$301 ;
   always @(posedge clk)
-    l1_82 <= \$370 ;
+    delay16 <= \$302 ;
   always @(posedge clk)
-    l1_83 <= \$371 ;
+    delay17 <= \$303 ;
   always @(posedge clk)
-    l1_84 <= \$372 ;
+    sum18 <= \$304 ;
   always @(posedge clk)
-    l1_85 <= \$373 ;
+    delay19 <= \$305 ;
   always @(posedge clk)
-    l1_86 <= \$374 ;
+    delay20 <= \$306 ;
   always @(posedge clk)
-    l1_87 <= \$375 ;
+    delay21 <= \$307 ;
   always @(posedge clk)
-    l1_88 <= \$376 ;
+    sum22 <= \$308 ;
   always @(posedge clk)
-    l1_89 <= \$377 ;
+    sum23 <= \$309 ;
   always @(posedge clk)
-    l1_90 <= \$378 ;
+    sum24 <= \$310 ;
   always @(posedge clk)
-    l1_91 <= \$379 ;
+    delay25 <= \$311 ;
   always @(posedge clk)
-    l1_92 <= \$380 ;
+    delay26 <= \$312 ;
   always @(posedge clk)
-    l1_93 <= \$381 ;
+    sum27 <= \$313 ;
   always @(posedge clk)
-    l1_94 <= \$382 ;
+    delay28 <= \$314 ;
   always @(posedge clk)
-    l1_95 <= \$383 ;
+    delay29 <= \$315 ;
   always @(posedge clk)
-    l1_96 <= \$384 ;
+    delay30 <= \$316 ;
   always @(posedge clk)
-    l1_97 <= \$385 ;
+    sum31 <= \$317 ;
   always @(posedge clk)
-    l1_98 <= \$386 ;
+    sum32 <= \$318 ;
   always @(posedge clk)
-    l1_99 <= \$387 ;
+    sum33 <= \$319 ;
   always @(posedge clk)
-    l1_100 <= \$388 ;
+    delay34 <= \$320 ;
   always @(posedge clk)
-    l1_101 <= \$389 ;
+    delay35 <= \$321 ;
   always @(posedge clk)
-    l1_102 <= \$390 ;
+    sum36 <= \$322 ;
   always @(posedge clk)
-    l1_103 <= \$391 ;
+    delay37 <= \$323 ;
   always @(posedge clk)
-    l1_104 <= \$392 ;
+    delay38 <= \$324 ;
   always @(posedge clk)
-    l1_105 <= \$393 ;
+    delay39 <= \$325 ;
   always @(posedge clk)
-    l1_106 <= \$394 ;
+    sum40 <= \$326 ;
   always @(posedge clk)
-    l1_107 <= \$395 ;
+    delay41 <= \$327 ;
   always @(posedge clk)
-    l1_108 <= \$396 ;
+    delay42 <= \$328 ;
   always @(posedge clk)
-    l1_109 <= \$397 ;
+    delay43 <= \$329 ;
   always @(posedge clk)
-    l1_110 <= \$398 ;
+    sum44 <= \$330 ;
   always @(posedge clk)
-    l1_111 <= \$399 ;
+    delay45 <= \$331 ;
   always @(posedge clk)
-    l1_112 <= \$400 ;
+    delay46 <= \$332 ;
   always @(posedge clk)
-    l1_113 <= \$401 ;
+    delay47 <= \$333 ;
   always @(posedge clk)
-    l1_114 <= \$402 ;
+    delay48 <= \$334 ;
   always @(posedge clk)
-    l1_115 <= \$403 ;
+    sum49 <= \$335 ;
   always @(posedge clk)
-    l1_116 <= \$404 ;
+    sum50 <= \$336 ;
   always @(posedge clk)
-    l1_117 <= \$405 ;
+    sum51 <= \$337 ;
   always @(posedge clk)
-    l1_118 <= \$406 ;
+    delay52 <= \$338 ;
   always @(posedge clk)
-    l1_119 <= \$407 ;
+    delay53 <= \$339 ;
   always @(posedge clk)
-    l1_120 <= \$408 ;
+    sum54 <= \$340 ;
   always @(posedge clk)
-    l1_121 <= \$409 ;
+    delay55 <= \$341 ;
   always @(posedge clk)
-    l1_122 <= \$410 ;
+    delay56 <= \$342 ;
   always @(posedge clk)
-    l1_123 <= \$411 ;
+    delay57 <= \$343 ;
   always @(posedge clk)
-    l1_124 <= \$412 ;
+    sum58 <= \$344 ;
   always @(posedge clk)
-    l1_125 <= \$413 ;
+    sum59 <= \$345 ;
   always @(posedge clk)
-    l1_126 <= \$414 ;
+    sum60 <= \$346 ;
   always @(posedge clk)
-    l1_127 <= \$415 ;
+    delay61 <= \$347 ;
   always @(posedge clk)
-    l1_128 <= \$416 ;
+    delay62 <= \$348 ;
   always @(posedge clk)
-    l1_129 <= \$417 ;
+    sum63 <= \$349 ;
   always @(posedge clk)
-    l1_130 <= \$418 ;
+    delay64 <= \$350 ;
   always @(posedge clk)
-    l1_131 <= \$419 ;
+    delay65 <= \$351 ;
   always @(posedge clk)
-    l1_132 <= \$420 ;
+    delay66 <= \$352 ;
   always @(posedge clk)
-    l1_133 <= \$421 ;
+    sum67 <= \$353 ;
   always @(posedge clk)
-    l1_134 <= \$422 ;
+    delay68 <= \$354 ;
   always @(posedge clk)
-    l1_135 <= \$423 ;
+    delay69 <= \$355 ;
   always @(posedge clk)
-    l1_136 <= \$424 ;
+    delay70 <= \$356 ;
   always @(posedge clk)
-    l1_137 <= \$425 ;
+    sum71 <= \$357 ;
   always @(posedge clk)
-    l1_138 <= \$426 ;
+    sum72 <= \$358 ;
   always @(posedge clk)
-    l1_139 <= \$427 ;
+    sum73 <= \$359 ;
   always @(posedge clk)
-    l1_140 <= \$428 ;
+    delay74 <= \$360 ;
   always @(posedge clk)
-    l1_141 <= \$429 ;
+    delay75 <= \$361 ;
   always @(posedge clk)
-    l1_142 <= \$430 ;
+    sum76 <= \$362 ;
   always @(posedge clk)
-    l1_143 <= \$431 ;
+    delay77 <= \$363 ;
   always @(posedge clk)
-    l2_0 <= \$432 ;
+    delay78 <= \$364 ;
   always @(posedge clk)
-    l2_1 <= \$433 ;
+    delay79 <= \$365 ;
   always @(posedge clk)
-    l2_2 <= \$434 ;
+    sum80 <= \$366 ;
   always @(posedge clk)
-    l2_3 <= \$435 ;
+    sum81 <= \$367 ;
   always @(posedge clk)
-    l2_4 <= \$436 ;
+    sum82 <= \$368 ;
   always @(posedge clk)
-    l2_5 <= \$437 ;
+    delay83 <= \$369 ;
   always @(posedge clk)
-    l2_6 <= \$438 ;
+    delay84 <= \$370 ;
   always @(posedge clk)
-    l2_7 <= \$439 ;
+    sum85 <= \$371 ;
   always @(posedge clk)
-    l2_8 <= \$440 ;
+    delay86 <= \$372 ;
   always @(posedge clk)
-    l2_9 <= \$441 ;
+    delay87 <= \$373 ;
   always @(posedge clk)
-    l2_10 <= \$442 ;
+    delay88 <= \$374 ;
   always @(posedge clk)
-    l2_11 <= \$443 ;
+    sum89 <= \$375 ;
   always @(posedge clk)
-    l2_12 <= \$444 ;
+    delay90 <= \$376 ;
   always @(posedge clk)
-    l2_13 <= \$445 ;
+    delay91 <= \$377 ;
   always @(posedge clk)
-    l2_14 <= \$446 ;
+    delay92 <= \$378 ;
   always @(posedge clk)
-    l2_15 <= \$447 ;
+    sum93 <= \$379 ;
   always @(posedge clk)
-    l2_16 <= \$448 ;
+    delay94 <= \$380 ;
   always @(posedge clk)
-    l2_17 <= \$449 ;
+    delay95 <= \$381 ;
   always @(posedge clk)
-    l2_18 <= \$450 ;
+    delay96 <= \$382 ;
   always @(posedge clk)
-    l2_19 <= \$451 ;
+    delay97 <= \$383 ;
   always @(posedge clk)
-    l2_20 <= \$452 ;
+    sum98 <= \$384 ;
   always @(posedge clk)
-    l2_21 <= \$453 ;
+    delay99 <= \$385 ;
   always @(posedge clk)
-    l2_22 <= \$454 ;
+    delay100 <= \$386 ;
   always @(posedge clk)
-    l2_23 <= \$455 ;
+    delay101 <= \$387 ;
   always @(posedge clk)
-    l2_24 <= \$456 ;
+    delay102 <= \$388 ;
   always @(posedge clk)
-    l2_25 <= \$457 ;
+    delay103 <= \$389 ;
   always @(posedge clk)
-    l2_26 <= \$458 ;
+    sum104 <= \$390 ;
   always @(posedge clk)
-    l2_27 <= \$459 ;
+    sum105 <= \$391 ;
   always @(posedge clk)
-    l2_28 <= \$460 ;
+    sum106 <= \$392 ;
   always @(posedge clk)
-    l2_29 <= \$461 ;
+    delay107 <= \$393 ;
   always @(posedge clk)
-    l2_30 <= \$462 ;
+    delay108 <= \$394 ;
   always @(posedge clk)
-    l2_31 <= \$463 ;
+    sum109 <= \$395 ;
   always @(posedge clk)
-    l2_32 <= \$464 ;
+    delay110 <= \$396 ;
   always @(posedge clk)
-    l2_33 <= \$465 ;
+    delay111 <= \$397 ;
   always @(posedge clk)
-    l2_34 <= \$466 ;
+    delay112 <= \$398 ;
   always @(posedge clk)
-    l2_35 <= \$467 ;
+    sum113 <= \$399 ;
   always @(posedge clk)
-    l2_36 <= \$468 ;
+    sum114 <= \$400 ;
   always @(posedge clk)
-    l2_37 <= \$469 ;
+    sum115 <= \$401 ;
   always @(posedge clk)
-    l2_38 <= \$470 ;
+    delay116 <= \$402 ;
   always @(posedge clk)
-    l2_39 <= \$471 ;
+    delay117 <= \$403 ;
   always @(posedge clk)
-    l2_40 <= \$472 ;
+    sum118 <= \$404 ;
   always @(posedge clk)
-    l2_41 <= \$473 ;
+    delay119 <= \$405 ;
   always @(posedge clk)
-    l2_42 <= \$474 ;
+    delay120 <= \$406 ;
   always @(posedge clk)
-    l2_43 <= \$475 ;
+    delay121 <= \$407 ;
   always @(posedge clk)
-    l2_44 <= \$476 ;
+    sum122 <= \$408 ;
   always @(posedge clk)
-    l2_45 <= \$477 ;
+    delay123 <= \$409 ;
   always @(posedge clk)
-    l2_46 <= \$478 ;
+    delay124 <= \$410 ;
   always @(posedge clk)
-    l2_47 <= \$479 ;
+    delay125 <= \$411 ;
   always @(posedge clk)
-    l2_48 <= \$480 ;
+    sum126 <= \$412 ;
   always @(posedge clk)
-    l2_49 <= \$481 ;
+    sum127 <= \$413 ;
   always @(posedge clk)
-    l2_50 <= \$482 ;
+    sum128 <= \$414 ;
   always @(posedge clk)
-    l2_51 <= \$483 ;
+    delay129 <= \$415 ;
   always @(posedge clk)
-    l2_52 <= \$484 ;
+    delay130 <= \$416 ;
   always @(posedge clk)
-    l2_53 <= \$485 ;
+    sum131 <= \$417 ;
   always @(posedge clk)
-    l2_54 <= \$486 ;
+    delay132 <= \$418 ;
   always @(posedge clk)
-    l2_55 <= \$487 ;
+    delay133 <= \$419 ;
   always @(posedge clk)
-    l2_56 <= \$488 ;
+    delay134 <= \$420 ;
   always @(posedge clk)
-    l2_57 <= \$489 ;
+    sum135 <= \$421 ;
   always @(posedge clk)
-    l2_58 <= \$490 ;
+    sum136 <= \$422 ;
   always @(posedge clk)
-    l2_59 <= \$491 ;
+    sum137 <= \$423 ;
   always @(posedge clk)
-    l2_60 <= \$492 ;
+    delay138 <= \$424 ;
   always @(posedge clk)
-    l2_61 <= \$493 ;
+    delay139 <= \$425 ;
   always @(posedge clk)
-    l2_62 <= \$494 ;
+    sum140 <= \$426 ;
   always @(posedge clk)
-    l2_63 <= \$495 ;
+    delay141 <= \$427 ;
   always @(posedge clk)
-    l2_64 <= \$496 ;
+    delay142 <= \$428 ;
   always @(posedge clk)
-    l2_65 <= \$497 ;
+    delay143 <= \$429 ;
   always @(posedge clk)
-    l2_66 <= \$498 ;
+    sum144 <= \$430 ;
   always @(posedge clk)
-    l2_67 <= \$499 ;
+    delay145 <= \$431 ;
   always @(posedge clk)
-    l2_68 <= \$500 ;
+    delay146 <= \$432 ;
   always @(posedge clk)
-    l2_69 <= \$501 ;
+    delay147 <= \$433 ;
   always @(posedge clk)
-    l2_70 <= \$502 ;
+    sum148 <= \$434 ;
   always @(posedge clk)
-    l2_71 <= \$503 ;
+    delay149 <= \$435 ;
   always @(posedge clk)
-    l3_0 <= \$504 ;
+    delay150 <= \$436 ;
   always @(posedge clk)
-    l3_1 <= \$505 ;
+    delay151 <= \$437 ;
   always @(posedge clk)
-    l3_2 <= \$506 ;
+    delay152 <= \$438 ;
   always @(posedge clk)
-    l3_3 <= \$507 ;
+    sum153 <= \$439 ;
   always @(posedge clk)
-    l3_4 <= \$508 ;
+    sum154 <= \$440 ;
   always @(posedge clk)
-    l3_5 <= \$509 ;
+    sum155 <= \$441 ;
   always @(posedge clk)
-    l3_6 <= \$510 ;
+    delay156 <= \$442 ;
   always @(posedge clk)
-    l3_7 <= \$511 ;
+    delay157 <= \$443 ;
   always @(posedge clk)
-    l3_8 <= \$512 ;
+    sum158 <= \$444 ;
   always @(posedge clk)
-    l3_9 <= \$513 ;
+    delay159 <= \$445 ;
   always @(posedge clk)
-    l3_10 <= \$514 ;
+    delay160 <= \$446 ;
   always @(posedge clk)
-    l3_11 <= \$515 ;
+    delay161 <= \$447 ;
   always @(posedge clk)
-    l3_12 <= \$516 ;
+    sum162 <= \$448 ;
   always @(posedge clk)
-    l3_13 <= \$517 ;
+    sum163 <= \$449 ;
   always @(posedge clk)
-    l3_14 <= \$518 ;
+    sum164 <= \$450 ;
   always @(posedge clk)
-    l3_15 <= \$519 ;
+    delay165 <= \$451 ;
   always @(posedge clk)
-    l3_16 <= \$520 ;
+    delay166 <= \$452 ;
   always @(posedge clk)
-    l3_17 <= \$521 ;
+    sum167 <= \$453 ;
   always @(posedge clk)
-    l3_18 <= \$522 ;
+    delay168 <= \$454 ;
   always @(posedge clk)
-    l3_19 <= \$523 ;
+    delay169 <= \$455 ;
   always @(posedge clk)
-    l3_20 <= \$524 ;
+    delay170 <= \$456 ;
   always @(posedge clk)
-    l3_21 <= \$525 ;
+    sum171 <= \$457 ;
   always @(posedge clk)
-    l3_22 <= \$526 ;
+    delay172 <= \$458 ;
   always @(posedge clk)
-    l3_23 <= \$527 ;
+    delay173 <= \$459 ;
   always @(posedge clk)
-    l3_24 <= \$528 ;
+    delay174 <= \$460 ;
   always @(posedge clk)
-    l3_25 <= \$529 ;
+    sum175 <= \$461 ;
   always @(posedge clk)
-    l3_26 <= \$530 ;
+    sum176 <= \$462 ;
   always @(posedge clk)
-    l3_27 <= \$531 ;
+    sum177 <= \$463 ;
   always @(posedge clk)
-    l3_28 <= \$532 ;
+    delay178 <= \$464 ;
   always @(posedge clk)
-    l3_29 <= \$533 ;
+    delay179 <= \$465 ;
   always @(posedge clk)
-    l3_30 <= \$534 ;
+    sum180 <= \$466 ;
   always @(posedge clk)
-    l3_31 <= \$535 ;
+    delay181 <= \$467 ;
   always @(posedge clk)
-    l3_32 <= \$536 ;
+    delay182 <= \$468 ;
   always @(posedge clk)
-    l3_33 <= \$537 ;
+    delay183 <= \$469 ;
   always @(posedge clk)
-    l3_34 <= \$538 ;
+    sum184 <= \$470 ;
   always @(posedge clk)
-    l3_35 <= \$539 ;
+    sum185 <= \$471 ;
   always @(posedge clk)
-    l4_0 <= \$540 ;
+    sum186 <= \$472 ;
   always @(posedge clk)
-    l4_1 <= \$541 ;
+    delay187 <= \$473 ;
   always @(posedge clk)
-    l4_2 <= \$542 ;
+    delay188 <= \$474 ;
   always @(posedge clk)
-    l4_3 <= \$543 ;
+    sum189 <= \$475 ;
   always @(posedge clk)
-    l4_4 <= \$544 ;
+    delay190 <= \$476 ;
   always @(posedge clk)
-    l4_5 <= \$545 ;
+    delay191 <= \$477 ;
   always @(posedge clk)
-    l4_6 <= \$546 ;
+    delay192 <= \$478 ;
   always @(posedge clk)
-    l4_7 <= \$547 ;
+    sum193 <= \$479 ;
   always @(posedge clk)
-    l4_8 <= \$548 ;
+    delay194 <= \$480 ;
   always @(posedge clk)
-    l4_9 <= \$549 ;
+    delay195 <= \$481 ;
   always @(posedge clk)
-    l4_10 <= \$550 ;
+    delay196 <= \$482 ;
   always @(posedge clk)
-    l4_11 <= \$551 ;
+    sum197 <= \$483 ;
   always @(posedge clk)
-    l4_12 <= \$552 ;
+    delay198 <= \$484 ;
   always @(posedge clk)
-    l4_13 <= \$553 ;
+    delay199 <= \$485 ;
   always @(posedge clk)
-    l4_14 <= \$554 ;
+    delay200 <= \$486 ;
   always @(posedge clk)
-    l4_15 <= \$555 ;
+    delay201 <= \$487 ;
   always @(posedge clk)
-    l4_16 <= \$556 ;
+    sum202 <= \$488 ;
   always @(posedge clk)
-    l4_17 <= \$557 ;
+    delay203 <= \$489 ;
   always @(posedge clk)
-    l5_0 <= \$558 ;
+    delay204 <= \$490 ;
   always @(posedge clk)
-    l5_1 <= \$559 ;
+    delay205 <= \$491 ;
   always @(posedge clk)
-    l5_2 <= \$560 ;
+    delay206 <= \$492 ;
   always @(posedge clk)
-    l5_3 <= \$561 ;
+    delay207 <= \$493 ;
   always @(posedge clk)
-    l5_4 <= \$562 ;
+    sum208 <= \$494 ;
   always @(posedge clk)
-    l5_5 <= \$563 ;
+    delay209 <= \$495 ;
   always @(posedge clk)
-    l5_6 <= \$564 ;
+    delay210 <= \$496 ;
   always @(posedge clk)
-    l5_7 <= \$565 ;
+    delay211 <= \$497 ;
   always @(posedge clk)
-    l5_8 <= \$566 ;
+    delay212 <= \$498 ;
   always @(posedge clk)
-    l6_0 <= \$567 ;
+    delay213 <= \$499 ;
   always @(posedge clk)
-    l6_1 <= \$568 ;
+    delay214 <= \$500 ;
   always @(posedge clk)
-    l6_2 <= \$569 ;
+    sum215 <= \$501 ;
   always @(posedge clk)
-    l6_3 <= \$570 ;
+    sum216 <= \$502 ;
   always @(posedge clk)
-    l6_4 <= \$571 ;
+    sum217 <= \$503 ;
   always @(posedge clk)
-    l7_0 <= \$572 ;
+    delay218 <= \$504 ;
   always @(posedge clk)
-    l7_1 <= \$573 ;
+    delay219 <= \$505 ;
   always @(posedge clk)
-    l7_2 <= \$574 ;
+    sum220 <= \$506 ;
   always @(posedge clk)
-    l8_0 <= \$575 ;
+    delay221 <= \$507 ;
   always @(posedge clk)
-    l8_1 <= \$576 ;
+    delay222 <= \$508 ;
   always @(posedge clk)
-    o <= \$577 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = i[16] + i[17];
-  assign \$10  = i[18] + i[19];
-  assign \$11  = i[20] + i[21];
-  assign \$12  = i[22] + i[23];
-  assign \$13  = i[24] + i[25];
-  assign \$14  = i[26] + i[27];
-  assign \$15  = i[28] + i[29];
-  assign \$16  = i[30] + i[31];
-  assign \$17  = i[32] + i[33];
-  assign \$18  = i[34] + i[35];
-  assign \$19  = i[36] + i[37];
-  assign \$20  = i[38] + i[39];
-  assign \$21  = i[40] + i[41];
-  assign \$22  = i[42] + i[43];
-  assign \$23  = i[44] + i[45];
-  assign \$24  = i[46] + i[47];
-  assign \$25  = i[48] + i[49];
-  assign \$26  = i[50] + i[51];
-  assign \$27  = i[52] + i[53];
-  assign \$28  = i[54] + i[55];
-  assign \$29  = i[56] + i[57];
-  assign \$30  = i[58] + i[59];
-  assign \$31  = i[60] + i[61];
-  assign \$32  = i[62] + i[63];
-  assign \$33  = i[64] + i[65];
-  assign \$34  = i[66] + i[67];
-  assign \$35  = i[68] + i[69];
-  assign \$36  = i[70] + i[71];
-  assign \$37  = i[72] + i[73];
-  assign \$38  = i[74] + i[75];
-  assign \$39  = i[76] + i[77];
-  assign \$40  = i[78] + i[79];
-  assign \$41  = i[80] + i[81];
-  assign \$42  = i[82] + i[83];
-  assign \$43  = i[84] + i[85];
-  assign \$44  = i[86] + i[87];
-  assign \$45  = i[88] + i[89];
-  assign \$46  = i[90] + i[91];
-  assign \$47  = i[92] + i[93];
-  assign \$48  = i[94] + i[95];
-  assign \$49  = i[96] + i[97];
-  assign \$50  = i[98] + i[99];
-  assign \$51  = i[100] + i[101];
-  assign \$52  = i[102] + i[103];
-  assign \$53  = i[104] + i[105];
-  assign \$54  = i[106] + i[107];
-  assign \$55  = i[108] + i[109];
-  assign \$56  = i[110] + i[111];
-  assign \$57  = i[112] + i[113];
-  assign \$58  = i[114] + i[115];
-  assign \$59  = i[116] + i[117];
-  assign \$60  = i[118] + i[119];
-  assign \$61  = i[120] + i[121];
-  assign \$62  = i[122] + i[123];
-  assign \$63  = i[124] + i[125];
-  assign \$64  = i[126] + i[127];
-  assign \$65  = i[128] + i[129];
-  assign \$66  = i[130] + i[131];
-  assign \$67  = i[132] + i[133];
-  assign \$68  = i[134] + i[135];
-  assign \$69  = i[136] + i[137];
-  assign \$70  = i[138] + i[139];
-  assign \$71  = i[140] + i[141];
-  assign \$72  = i[142] + i[143];
-  assign \$73  = i[144] + i[145];
-  assign \$74  = i[146] + i[147];
-  assign \$75  = i[148] + i[149];
-  assign \$76  = i[150] + i[151];
-  assign \$77  = i[152] + i[153];
-  assign \$78  = i[154] + i[155];
-  assign \$79  = i[156] + i[157];
-  assign \$80  = i[158] + i[159];
-  assign \$81  = i[160] + i[161];
-  assign \$82  = i[162] + i[163];
-  assign \$83  = i[164] + i[165];
-  assign \$84  = i[166] + i[167];
-  assign \$85  = i[168] + i[169];
-  assign \$86  = i[170] + i[171];
-  assign \$87  = i[172] + i[173];
-  assign \$88  = i[174] + i[175];
-  assign \$89  = i[176] + i[177];
-  assign \$90  = i[178] + i[179];
-  assign \$91  = i[180] + i[181];
-  assign \$92  = i[182] + i[183];
-  assign \$93  = i[184] + i[185];
-  assign \$94  = i[186] + i[187];
-  assign \$95  = i[188] + i[189];
-  assign \$96  = i[190] + i[191];
-  assign \$97  = i[192] + i[193];
-  assign \$98  = i[194] + i[195];
-  assign \$99  = i[196] + i[197];
-  assign \$100  = i[198] + i[199];
-  assign \$101  = i[200] + i[201];
-  assign \$102  = i[202] + i[203];
-  assign \$103  = i[204] + i[205];
-  assign \$104  = i[206] + i[207];
-  assign \$105  = i[208] + i[209];
-  assign \$106  = i[210] + i[211];
-  assign \$107  = i[212] + i[213];
-  assign \$108  = i[214] + i[215];
-  assign \$109  = i[216] + i[217];
-  assign \$110  = i[218] + i[219];
-  assign \$111  = i[220] + i[221];
-  assign \$112  = i[222] + i[223];
-  assign \$113  = i[224] + i[225];
-  assign \$114  = i[226] + i[227];
-  assign \$115  = i[228] + i[229];
-  assign \$116  = i[230] + i[231];
-  assign \$117  = i[232] + i[233];
-  assign \$118  = i[234] + i[235];
-  assign \$119  = i[236] + i[237];
-  assign \$120  = i[238] + i[239];
-  assign \$121  = i[240] + i[241];
-  assign \$122  = i[242] + i[243];
-  assign \$123  = i[244] + i[245];
-  assign \$124  = i[246] + i[247];
-  assign \$125  = i[248] + i[249];
-  assign \$126  = i[250] + i[251];
-  assign \$127  = i[252] + i[253];
-  assign \$128  = i[254] + i[255];
-  assign \$129  = i[256] + i[257];
-  assign \$130  = i[258] + i[259];
-  assign \$131  = i[260] + i[261];
-  assign \$132  = i[262] + i[263];
-  assign \$133  = i[264] + i[265];
-  assign \$134  = i[266] + i[267];
-  assign \$135  = i[268] + i[269];
-  assign \$136  = i[270] + i[271];
-  assign \$137  = i[272] + i[273];
-  assign \$138  = i[274] + i[275];
-  assign \$139  = i[276] + i[277];
-  assign \$140  = i[278] + i[279];
-  assign \$141  = i[280] + i[281];
-  assign \$142  = i[282] + i[283];
-  assign \$143  = i[284] + i[285];
-  assign \$144  = i[286] + i[287];
-  assign \$145  = l1_0 + l1_1;
-  assign \$146  = l1_2 + l1_3;
-  assign \$147  = l1_4 + l1_5;
-  assign \$148  = l1_6 + l1_7;
-  assign \$149  = l1_8 + l1_9;
-  assign \$150  = l1_10 + l1_11;
-  assign \$151  = l1_12 + l1_13;
-  assign \$152  = l1_14 + l1_15;
-  assign \$153  = l1_16 + l1_17;
-  assign \$154  = l1_18 + l1_19;
-  assign \$155  = l1_20 + l1_21;
-  assign \$156  = l1_22 + l1_23;
-  assign \$157  = l1_24 + l1_25;
-  assign \$158  = l1_26 + l1_27;
-  assign \$159  = l1_28 + l1_29;
-  assign \$160  = l1_30 + l1_31;
-  assign \$161  = l1_32 + l1_33;
-  assign \$162  = l1_34 + l1_35;
-  assign \$163  = l1_36 + l1_37;
-  assign \$164  = l1_38 + l1_39;
-  assign \$165  = l1_40 + l1_41;
-  assign \$166  = l1_42 + l1_43;
-  assign \$167  = l1_44 + l1_45;
-  assign \$168  = l1_46 + l1_47;
-  assign \$169  = l1_48 + l1_49;
-  assign \$170  = l1_50 + l1_51;
-  assign \$171  = l1_52 + l1_53;
-  assign \$172  = l1_54 + l1_55;
-  assign \$173  = l1_56 + l1_57;
-  assign \$174  = l1_58 + l1_59;
-  assign \$175  = l1_60 + l1_61;
-  assign \$176  = l1_62 + l1_63;
-  assign \$177  = l1_64 + l1_65;
-  assign \$178  = l1_66 + l1_67;
-  assign \$179  = l1_68 + l1_69;
-  assign \$180  = l1_70 + l1_71;
-  assign \$181  = l1_72 + l1_73;
-  assign \$182  = l1_74 + l1_75;
-  assign \$183  = l1_76 + l1_77;
-  assign \$184  = l1_78 + l1_79;
-  assign \$185  = l1_80 + l1_81;
-  assign \$186  = l1_82 + l1_83;
-  assign \$187  = l1_84 + l1_85;
-  assign \$188  = l1_86 + l1_87;
-  assign \$189  = l1_88 + l1_89;
-  assign \$190  = l1_90 + l1_91;
-  assign \$191  = l1_92 + l1_93;
-  assign \$192  = l1_94 + l1_95;
-  assign \$193  = l1_96 + l1_97;
-  assign \$194  = l1_98 + l1_99;
-  assign \$195  = l1_100 + l1_101;
-  assign \$196  = l1_102 + l1_103;
-  assign \$197  = l1_104 + l1_105;
-  assign \$198  = l1_106 + l1_107;
-  assign \$199  = l1_108 + l1_109;
-  assign \$200  = l1_110 + l1_111;
-  assign \$201  = l1_112 + l1_113;
-  assign \$202  = l1_114 + l1_115;
-  assign \$203  = l1_116 + l1_117;
-  assign \$204  = l1_118 + l1_119;
-  assign \$205  = l1_120 + l1_121;
-  assign \$206  = l1_122 + l1_123;
-  assign \$207  = l1_124 + l1_125;
-  assign \$208  = l1_126 + l1_127;
-  assign \$209  = l1_128 + l1_129;
-  assign \$210  = l1_130 + l1_131;
-  assign \$211  = l1_132 + l1_133;
-  assign \$212  = l1_134 + l1_135;
-  assign \$213  = l1_136 + l1_137;
-  assign \$214  = l1_138 + l1_139;
-  assign \$215  = l1_140 + l1_141;
-  assign \$216  = l1_142 + l1_143;
-  assign \$217  = l2_0 + l2_1;
-  assign \$218  = l2_2 + l2_3;
-  assign \$219  = l2_4 + l2_5;
-  assign \$220  = l2_6 + l2_7;
-  assign \$221  = l2_8 + l2_9;
-  assign \$222  = l2_10 + l2_11;
-  assign \$223  = l2_12 + l2_13;
-  assign \$224  = l2_14 + l2_15;
-  assign \$225  = l2_16 + l2_17;
-  assign \$226  = l2_18 + l2_19;
-  assign \$227  = l2_20 + l2_21;
-  assign \$228  = l2_22 + l2_23;
-  assign \$229  = l2_24 + l2_25;
-  assign \$230  = l2_26 + l2_27;
-  assign \$231  = l2_28 + l2_29;
-  assign \$232  = l2_30 + l2_31;
-  assign \$233  = l2_32 + l2_33;
-  assign \$234  = l2_34 + l2_35;
-  assign \$235  = l2_36 + l2_37;
-  assign \$236  = l2_38 + l2_39;
-  assign \$237  = l2_40 + l2_41;
-  assign \$238  = l2_42 + l2_43;
-  assign \$239  = l2_44 + l2_45;
-  assign \$240  = l2_46 + l2_47;
-  assign \$241  = l2_48 + l2_49;
-  assign \$242  = l2_50 + l2_51;
-  assign \$243  = l2_52 + l2_53;
-  assign \$244  = l2_54 + l2_55;
-  assign \$245  = l2_56 + l2_57;
-  assign \$246  = l2_58 + l2_59;
-  assign \$247  = l2_60 + l2_61;
-  assign \$248  = l2_62 + l2_63;
-  assign \$249  = l2_64 + l2_65;
-  assign \$250  = l2_66 + l2_67;
-  assign \$251  = l2_68 + l2_69;
-  assign \$252  = l2_70 + l2_71;
-  assign \$253  = l3_0 + l3_1;
-  assign \$254  = l3_2 + l3_3;
-  assign \$255  = l3_4 + l3_5;
-  assign \$256  = l3_6 + l3_7;
-  assign \$257  = l3_8 + l3_9;
-  assign \$258  = l3_10 + l3_11;
-  assign \$259  = l3_12 + l3_13;
-  assign \$260  = l3_14 + l3_15;
-  assign \$261  = l3_16 + l3_17;
-  assign \$262  = l3_18 + l3_19;
-  assign \$263  = l3_20 + l3_21;
-  assign \$264  = l3_22 + l3_23;
-  assign \$265  = l3_24 + l3_25;
-  assign \$266  = l3_26 + l3_27;
-  assign \$267  = l3_28 + l3_29;
-  assign \$268  = l3_30 + l3_31;
-  assign \$269  = l3_32 + l3_33;
-  assign \$270  = l3_34 + l3_35;
-  assign \$271  = l4_0 + l4_1;
-  assign \$272  = l4_2 + l4_3;
-  assign \$273  = l4_4 + l4_5;
-  assign \$274  = l4_6 + l4_7;
-  assign \$275  = l4_8 + l4_9;
-  assign \$276  = l4_10 + l4_11;
-  assign \$277  = l4_12 + l4_13;
-  assign \$278  = l4_14 + l4_15;
-  assign \$279  = l4_16 + l4_17;
-  assign \$280  = l5_0 + l5_1;
-  assign \$281  = l5_2 + l5_3;
-  assign \$282  = l5_4 + l5_5;
-  assign \$283  = l5_6 + l5_7;
-  assign \$284  = l6_0 + l6_1;
-  assign \$285  = l6_2 + l6_3;
-  assign \$286  = l7_0 + l7_1;
-  assign \$287  = l8_0 + l8_1;
+    delay223 <= \$509 ;
   always @(posedge clk)
-    l1_0 <= \$288 ;
+    sum224 <= \$510 ;
   always @(posedge clk)
-    l1_1 <= \$289 ;
+    sum225 <= \$511 ;
   always @(posedge clk)
-    l1_2 <= \$290 ;
+    sum226 <= \$512 ;
   always @(posedge clk)
-    l1_3 <= \$291 ;
+    delay227 <= \$513 ;
   always @(posedge clk)
-    l1_4 <= \$292 ;
+    delay228 <= \$514 ;
   always @(posedge clk)
-    l1_5 <= \$293 ;
+    sum229 <= \$515 ;
   always @(posedge clk)
-    l1_6 <= \$294 ;
+    delay230 <= \$516 ;
   always @(posedge clk)
-    l1_7 <= \$295 ;
+    delay231 <= \$517 ;
   always @(posedge clk)
-    l1_8 <= \$296 ;
+    delay232 <= \$518 ;
   always @(posedge clk)
-    l1_9 <= \$297 ;
+    sum233 <= \$519 ;
   always @(posedge clk)
-    l1_10 <= \$298 ;
+    delay234 <= \$520 ;
   always @(posedge clk)
-    l1_11 <= \$299 ;
+    delay235 <= \$521 ;
   always @(posedge clk)
-    l1_12 <= \$300 ;
+    delay236 <= \$522 ;
   always @(posedge clk)
-    l1_13 <= \$301 ;
+    sum237 <= \$523 ;
   always @(posedge clk)
-    l1_14 <= \$302 ;
+    sum238 <= \$524 ;
   always @(posedge clk)
-    l1_15 <= \$303 ;
+    sum239 <= \$525 ;
   always @(posedge clk)
-    l1_16 <= \$304 ;
+    delay240 <= \$526 ;
   always @(posedge clk)
-    l1_17 <= \$305 ;
+    delay241 <= \$527 ;
   always @(posedge clk)
-    l1_18 <= \$306 ;
+    sum242 <= \$528 ;
   always @(posedge clk)
-    l1_19 <= \$307 ;
+    delay243 <= \$529 ;
   always @(posedge clk)
-    l1_20 <= \$308 ;
+    delay244 <= \$530 ;
   always @(posedge clk)
-    l1_21 <= \$309 ;
+    delay245 <= \$531 ;
   always @(posedge clk)
-    l1_22 <= \$310 ;
+    sum246 <= \$532 ;
   always @(posedge clk)
-    l1_23 <= \$311 ;
+    sum247 <= \$533 ;
   always @(posedge clk)
-    l1_24 <= \$312 ;
+    sum248 <= \$534 ;
   always @(posedge clk)
-    l1_25 <= \$313 ;
+    delay249 <= \$535 ;
   always @(posedge clk)
-    l1_26 <= \$314 ;
+    delay250 <= \$536 ;
   always @(posedge clk)
-    l1_27 <= \$315 ;
+    sum251 <= \$537 ;
   always @(posedge clk)
-    l1_28 <= \$316 ;
+    delay252 <= \$538 ;
   always @(posedge clk)
-    l1_29 <= \$317 ;
+    delay253 <= \$539 ;
   always @(posedge clk)
-    l1_30 <= \$318 ;
+    delay254 <= \$540 ;
   always @(posedge clk)
-    l1_31 <= \$319 ;
+    sum255 <= \$541 ;
   always @(posedge clk)
-    l1_32 <= \$320 ;
+    delay256 <= \$542 ;
   always @(posedge clk)
-    l1_33 <= \$321 ;
+    delay257 <= \$543 ;
   always @(posedge clk)
-    l1_34 <= \$322 ;
+    delay258 <= \$544 ;
   always @(posedge clk)
-    l1_35 <= \$323 ;
+    sum259 <= \$545 ;
   always @(posedge clk)
-    l1_36 <= \$324 ;
+    delay260 <= \$546 ;
   always @(posedge clk)
-    l1_37 <= \$325 ;
+    delay261 <= \$547 ;
   always @(posedge clk)
-    l1_38 <= \$326 ;
+    delay262 <= \$548 ;
   always @(posedge clk)
-    l1_39 <= \$327 ;
+    delay263 <= \$549 ;
   always @(posedge clk)
-    l1_40 <= \$328 ;
+    sum264 <= \$550 ;
   always @(posedge clk)
-    l1_41 <= \$329 ;
+    sum265 <= \$551 ;
   always @(posedge clk)
-    l1_42 <= \$330 ;
+    sum266 <= \$552 ;
   always @(posedge clk)
-    l1_43 <= \$331 ;
+    delay267 <= \$553 ;
   always @(posedge clk)
-    l1_44 <= \$332 ;
+    delay268 <= \$554 ;
   always @(posedge clk)
-    l1_45 <= \$333 ;
+    sum269 <= \$555 ;
   always @(posedge clk)
-    l1_46 <= \$334 ;
+    delay270 <= \$556 ;
   always @(posedge clk)
-    l1_47 <= \$335 ;
+    delay271 <= \$557 ;
   always @(posedge clk)
-    l1_48 <= \$336 ;
+    delay272 <= \$558 ;
   always @(posedge clk)
-    l1_49 <= \$337 ;
+    sum273 <= \$559 ;
   always @(posedge clk)
-    l1_50 <= \$338 ;
+    sum274 <= \$560 ;
   always @(posedge clk)
-    l1_51 <= \$339 ;
+    sum275 <= \$561 ;
   always @(posedge clk)
-    l1_52 <= \$340 ;
+    delay276 <= \$562 ;
   always @(posedge clk)
-    l1_53 <= \$341 ;
+    delay277 <= \$563 ;
   always @(posedge clk)
-    l1_54 <= \$342 ;
+    sum278 <= \$564 ;
   always @(posedge clk)
-    l1_55 <= \$343 ;
+    delay279 <= \$565 ;
   always @(posedge clk)
-    l1_56 <= \$344 ;
+    delay280 <= \$566 ;
   always @(posedge clk)
-    l1_57 <= \$345 ;
+    delay281 <= \$567 ;
   always @(posedge clk)
-    l1_58 <= \$346 ;
+    sum282 <= \$568 ;
   always @(posedge clk)
-    l1_59 <= \$347 ;
+    delay283 <= \$569 ;
   always @(posedge clk)
-    l1_60 <= \$348 ;
+    delay284 <= \$570 ;
   always @(posedge clk)
-    l1_61 <= \$349 ;
+    delay285 <= \$571 ;
   always @(posedge clk)
-    l1_62 <= \$350 ;
+    sum286 <= \$572 ;
   always @(posedge clk)
-    l1_63 <= \$351 ;
+    sum287 <= \$573 ;
   always @(posedge clk)
-    l1_64 <= \$352 ;
+    sum288 <= \$574 ;
   always @(posedge clk)
-    l1_65 <= \$353 ;
+    delay289 <= \$575 ;
   always @(posedge clk)
-    l1_66 <= \$354 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = l1_68;
-    if (en) begin
-      \$356  = \$69 ;
-    end
-    if (rst) begin
-      \$356  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = l1_69;
-    if (en) begin
-      \$357  = \$70 ;
-    end
-    if (rst) begin
-      \$357  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = l1_70;
-    if (en) begin
-      \$358  = \$71 ;
-    end
-    if (rst) begin
-      \$358  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = l1_71;
-    if (en) begin
-      \$359  = \$72 ;
-    end
-    if (rst) begin
-      \$359  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = l1_72;
-    if (en) begin
-      \$360  = \$73 ;
-    end
-    if (rst) begin
-      \$360  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = l1_73;
-    if (en) begin
-      \$361  = \$74 ;
-    end
-    if (rst) begin
-      \$361  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = l1_74;
-    if (en) begin
-      \$362  = \$75 ;
-    end
-    if (rst) begin
-      \$362  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = l1_75;
-    if (en) begin
-      \$363  = \$76 ;
-    end
-    if (rst) begin
-      \$363  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = l1_76;
-    if (en) begin
-      \$364  = \$77 ;
-    end
-    if (rst) begin
-      \$364  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = l1_77;
-    if (en) begin
-      \$365  = \$78 ;
-    end
-    if (rst) begin
-      \$365  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = l1_78;
-    if (en) begin
-      \$366  = \$79 ;
-    end
-    if (rst) begin
-      \$366  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = l1_79;
-    if (en) begin
-      \$367  = \$80 ;
-    end
-    if (rst) begin
-      \$367  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = l1_80;
-    if (en) begin
-      \$368  = \$81 ;
-    end
-    if (rst) begin
-      \$368  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = l1_81;
-    if (en) begin
-      \$369  = \$82 ;
-    end
-    if (rst) begin
-      \$369  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = l1_82;
-    if (en) begin
-      \$370  = \$83 ;
-    end
-    if (rst) begin
-      \$370  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = l1_83;
-    if (en) begin
-      \$371  = \$84 ;
-    end
-    if (rst) begin
-      \$371  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = l1_84;
-    if (en) begin
-      \$372  = \$85 ;
-    end
-    if (rst) begin
-      \$372  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = l1_85;
-    if (en) begin
-      \$373  = \$86 ;
-    end
-    if (rst) begin
-      \$373  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = l1_86;
-    if (en) begin
-      \$374  = \$87 ;
-    end
-    if (rst) begin
-      \$374  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = l1_87;
-    if (en) begin
-      \$375  = \$88 ;
-    end
-    if (rst) begin
-      \$375  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = l1_88;
-    if (en) begin
-      \$376  = \$89 ;
-    end
-    if (rst) begin
-      \$376  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = l1_89;
-    if (en) begin
-      \$377  = \$90 ;
-    end
-    if (rst) begin
-      \$377  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = l1_90;
-    if (en) begin
-      \$378  = \$91 ;
-    end
-    if (rst) begin
-      \$378  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = l1_91;
-    if (en) begin
-      \$379  = \$92 ;
-    end
-    if (rst) begin
-      \$379  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = l1_92;
-    if (en) begin
-      \$380  = \$93 ;
-    end
-    if (rst) begin
-      \$380  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = l1_93;
-    if (en) begin
-      \$381  = \$94 ;
-    end
-    if (rst) begin
-      \$381  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = l1_94;
-    if (en) begin
-      \$382  = \$95 ;
-    end
-    if (rst) begin
-      \$382  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = l1_95;
-    if (en) begin
-      \$383  = \$96 ;
-    end
-    if (rst) begin
-      \$383  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = l1_96;
-    if (en) begin
-      \$384  = \$97 ;
-    end
-    if (rst) begin
-      \$384  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = l1_97;
-    if (en) begin
-      \$385  = \$98 ;
-    end
-    if (rst) begin
-      \$385  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = l1_98;
-    if (en) begin
-      \$386  = \$99 ;
-    end
-    if (rst) begin
-      \$386  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = l1_99;
-    if (en) begin
-      \$387  = \$100 ;
-    end
-    if (rst) begin
-      \$387  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = l1_100;
-    if (en) begin
-      \$388  = \$101 ;
-    end
-    if (rst) begin
-      \$388  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = l1_101;
-    if (en) begin
-      \$389  = \$102 ;
-    end
-    if (rst) begin
-      \$389  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = l1_102;
-    if (en) begin
-      \$390  = \$103 ;
-    end
-    if (rst) begin
-      \$390  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$391  = l1_103;
-    if (en) begin
-      \$391  = \$104 ;
-    end
-    if (rst) begin
-      \$391  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$392  = l1_104;
-    if (en) begin
-      \$392  = \$105 ;
-    end
-    if (rst) begin
-      \$392  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$393  = l1_105;
-    if (en) begin
-      \$393  = \$106 ;
-    end
-    if (rst) begin
-      \$393  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$394  = l1_106;
-    if (en) begin
-      \$394  = \$107 ;
-    end
-    if (rst) begin
-      \$394  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$395  = l1_107;
-    if (en) begin
-      \$395  = \$108 ;
-    end
-    if (rst) begin
-      \$395  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$396  = l1_108;
-    if (en) begin
-      \$396  = \$109 ;
-    end
-    if (rst) begin
-      \$396  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$397  = l1_109;
-    if (en) begin
-      \$397  = \$110 ;
-    end
-    if (rst) begin
-      \$397  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$398  = l1_110;
-    if (en) begin
-      \$398  = \$111 ;
-    end
-    if (rst) begin
-      \$398  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$399  = l1_111;
-    if (en) begin
-      \$399  = \$112 ;
-    end
-    if (rst) begin
-      \$399  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$400  = l1_112;
-    if (en) begin
-      \$400  = \$113 ;
-    end
-    if (rst) begin
-      \$400  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$401  = l1_113;
-    if (en) begin
-      \$401  = \$114 ;
-    end
-    if (rst) begin
-      \$401  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$402  = l1_114;
-    if (en) begin
-      \$402  = \$115 ;
-    end
-    if (rst) begin
-      \$402  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$403  = l1_115;
-    if (en) begin
-      \$403  = \$116 ;
-    end
-    if (rst) begin
-      \$403  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$404  = l1_116;
-    if (en) begin
-      \$404  = \$117 ;
-    end
-    if (rst) begin
-      \$404  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$405  = l1_117;
-    if (en) begin
-      \$405  = \$118 ;
-    end
-    if (rst) begin
-      \$405  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$406  = l1_118;
-    if (en) begin
-      \$406  = \$119 ;
-    end
-    if (rst) begin
-      \$406  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$407  = l1_119;
-    if (en) begin
-      \$407  = \$120 ;
-    end
-    if (rst) begin
-      \$407  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$408  = l1_120;
-    if (en) begin
-      \$408  = \$121 ;
-    end
-    if (rst) begin
-      \$408  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$409  = l1_121;
-    if (en) begin
-      \$409  = \$122 ;
-    end
-    if (rst) begin
-      \$409  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$410  = l1_122;
-    if (en) begin
-      \$410  = \$123 ;
-    end
-    if (rst) begin
-      \$410  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$411  = l1_123;
-    if (en) begin
-      \$411  = \$124 ;
-    end
-    if (rst) begin
-      \$411  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$412  = l1_124;
-    if (en) begin
-      \$412  = \$125 ;
-    end
-    if (rst) begin
-      \$412  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$413  = l1_125;
-    if (en) begin
-      \$413  = \$126 ;
-    end
-    if (rst) begin
-      \$413  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$414  = l1_126;
-    if (en) begin
-      \$414  = \$127 ;
-    end
-    if (rst) begin
-      \$414  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$415  = l1_127;
-    if (en) begin
-      \$415  = \$128 ;
-    end
-    if (rst) begin
-      \$415  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$416  = l1_128;
-    if (en) begin
-      \$416  = \$129 ;
-    end
-    if (rst) begin
-      \$416  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$417  = l1_129;
-    if (en) begin
-      \$417  = \$130 ;
-    end
-    if (rst) begin
-      \$417  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$418  = l1_130;
-    if (en) begin
-      \$418  = \$131 ;
-    end
-    if (rst) begin
-      \$418  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$419  = l1_131;
-    if (en) begin
-      \$419  = \$132 ;
-    end
-    if (rst) begin
-      \$419  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$420  = l1_132;
-    if (en) begin
-      \$420  = \$133 ;
-    end
-    if (rst) begin
-      \$420  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$421  = l1_133;
-    if (en) begin
-      \$421  = \$134 ;
-    end
-    if (rst) begin
-      \$421  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$422  = l1_134;
-    if (en) begin
-      \$422  = \$135 ;
-    end
-    if (rst) begin
-      \$422  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$423  = l1_135;
-    if (en) begin
-      \$423  = \$136 ;
-    end
-    if (rst) begin
-      \$423  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$424  = l1_136;
-    if (en) begin
-      \$424  = \$137 ;
-    end
-    if (rst) begin
-      \$424  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$425  = l1_137;
-    if (en) begin
-      \$425  = \$138 ;
-    end
-    if (rst) begin
-      \$425  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$426  = l1_138;
-    if (en) begin
-      \$426  = \$139 ;
-    end
-    if (rst) begin
-      \$426  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$427  = l1_139;
-    if (en) begin
-      \$427  = \$140 ;
-    end
-    if (rst) begin
-      \$427  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$428  = l1_140;
-    if (en) begin
-      \$428  = \$141 ;
-    end
-    if (rst) begin
-      \$428  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$429  = l1_141;
-    if (en) begin
-      \$429  = \$142 ;
-    end
-    if (rst) begin
-      \$429  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$430  = l1_142;
-    if (en) begin
-      \$430  = \$143 ;
-    end
-    if (rst) begin
-      \$430  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$431  = l1_143;
-    if (en) begin
-      \$431  = \$144 ;
-    end
-    if (rst) begin
-      \$431  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$432  = l2_0;
-    if (en) begin
-      \$432  = \$145 ;
-    end
-    if (rst) begin
-      \$432  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$433  = l2_1;
-    if (en) begin
-      \$433  = \$146 ;
-    end
-    if (rst) begin
-      \$433  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$434  = l2_2;
-    if (en) begin
-      \$434  = \$147 ;
-    end
-    if (rst) begin
-      \$434  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$435  = l2_3;
-    if (en) begin
-      \$435  = \$148 ;
-    end
-    if (rst) begin
-      \$435  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$436  = l2_4;
-    if (en) begin
-      \$436  = \$149 ;
-    end
-    if (rst) begin
-      \$436  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$437  = l2_5;
-    if (en) begin
-      \$437  = \$150 ;
-    end
-    if (rst) begin
-      \$437  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$438  = l2_6;
-    if (en) begin
-      \$438  = \$151 ;
-    end
-    if (rst) begin
-      \$438  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$439  = l2_7;
-    if (en) begin
-      \$439  = \$152 ;
-    end
-    if (rst) begin
-      \$439  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$440  = l2_8;
-    if (en) begin
-      \$440  = \$153 ;
-    end
-    if (rst) begin
-      \$440  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$441  = l2_9;
-    if (en) begin
-      \$441  = \$154 ;
-    end
-    if (rst) begin
-      \$441  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$442  = l2_10;
-    if (en) begin
-      \$442  = \$155 ;
-    end
-    if (rst) begin
-      \$442  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$443  = l2_11;
-    if (en) begin
-      \$443  = \$156 ;
-    end
-    if (rst) begin
-      \$443  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$444  = l2_12;
-    if (en) begin
-      \$444  = \$157 ;
-    end
-    if (rst) begin
-      \$444  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$445  = l2_13;
-    if (en) begin
-      \$445  = \$158 ;
-    end
-    if (rst) begin
-      \$445  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$446  = l2_14;
-    if (en) begin
-      \$446  = \$159 ;
-    end
-    if (rst) begin
-      \$446  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$447  = l2_15;
-    if (en) begin
-      \$447  = \$160 ;
-    end
-    if (rst) begin
-      \$447  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$448  = l2_16;
-    if (en) begin
-      \$448  = \$161 ;
-    end
-    if (rst) begin
-      \$448  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$449  = l2_17;
-    if (en) begin
-      \$449  = \$162 ;
-    end
-    if (rst) begin
-      \$449  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$450  = l2_18;
-    if (en) begin
-      \$450  = \$163 ;
-    end
-    if (rst) begin
-      \$450  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$451  = l2_19;
-    if (en) begin
-      \$451  = \$164 ;
-    end
-    if (rst) begin
-      \$451  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$452  = l2_20;
-    if (en) begin
-      \$452  = \$165 ;
-    end
-    if (rst) begin
-      \$452  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$453  = l2_21;
-    if (en) begin
-      \$453  = \$166 ;
-    end
-    if (rst) begin
-      \$453  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$454  = l2_22;
-    if (en) begin
-      \$454  = \$167 ;
-    end
-    if (rst) begin
-      \$454  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$455  = l2_23;
-    if (en) begin
-      \$455  = \$168 ;
-    end
-    if (rst) begin
-      \$455  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$456  = l2_24;
-    if (en) begin
-      \$456  = \$169 ;
-    end
-    if (rst) begin
-      \$456  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$457  = l2_25;
-    if (en) begin
-      \$457  = \$170 ;
-    end
-    if (rst) begin
-      \$457  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$458  = l2_26;
-    if (en) begin
-      \$458  = \$171 ;
-    end
-    if (rst) begin
-      \$458  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$459  = l2_27;
-    if (en) begin
-      \$459  = \$172 ;
-    end
-    if (rst) begin
-      \$459  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$460  = l2_28;
-    if (en) begin
-      \$460  = \$173 ;
-    end
-    if (rst) begin
-      \$460  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$461  = l2_29;
-    if (en) begin
-      \$461  = \$174 ;
-    end
-    if (rst) begin
-      \$461  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$462  = l2_30;
-    if (en) begin
-      \$462  = \$175 ;
-    end
-    if (rst) begin
-      \$462  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$463  = l2_31;
-    if (en) begin
-      \$463  = \$176 ;
-    end
-    if (rst) begin
-      \$463  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$464  = l2_32;
-    if (en) begin
-      \$464  = \$177 ;
-    end
-    if (rst) begin
-      \$464  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$465  = l2_33;
-    if (en) begin
-      \$465  = \$178 ;
-    end
-    if (rst) begin
-      \$465  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$466  = l2_34;
-    if (en) begin
-      \$466  = \$179 ;
-    end
-    if (rst) begin
-      \$466  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$467  = l2_35;
-    if (en) begin
-      \$467  = \$180 ;
-    end
-    if (rst) begin
-      \$467  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$468  = l2_36;
-    if (en) begin
-      \$468  = \$181 ;
-    end
-    if (rst) begin
-      \$468  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$469  = l2_37;
-    if (en) begin
-      \$469  = \$182 ;
-    end
-    if (rst) begin
-      \$469  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$470  = l2_38;
-    if (en) begin
-      \$470  = \$183 ;
-    end
-    if (rst) begin
-      \$470  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$471  = l2_39;
-    if (en) begin
-      \$471  = \$184 ;
-    end
-    if (rst) begin
-      \$471  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$472  = l2_40;
-    if (en) begin
-      \$472  = \$185 ;
-    end
-    if (rst) begin
-      \$472  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$473  = l2_41;
-    if (en) begin
-      \$473  = \$186 ;
-    end
-    if (rst) begin
-      \$473  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$474  = l2_42;
-    if (en) begin
-      \$474  = \$187 ;
-    end
-    if (rst) begin
-      \$474  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$475  = l2_43;
-    if (en) begin
-      \$475  = \$188 ;
-    end
-    if (rst) begin
-      \$475  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$476  = l2_44;
-    if (en) begin
-      \$476  = \$189 ;
-    end
-    if (rst) begin
-      \$476  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$477  = l2_45;
-    if (en) begin
-      \$477  = \$190 ;
-    end
-    if (rst) begin
-      \$477  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$478  = l2_46;
-    if (en) begin
-      \$478  = \$191 ;
-    end
-    if (rst) begin
-      \$478  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$479  = l2_47;
-    if (en) begin
-      \$479  = \$192 ;
-    end
-    if (rst) begin
-      \$479  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$480  = l2_48;
-    if (en) begin
-      \$480  = \$193 ;
-    end
-    if (rst) begin
-      \$480  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$481  = l2_49;
-    if (en) begin
-      \$481  = \$194 ;
-    end
-    if (rst) begin
-      \$481  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$482  = l2_50;
-    if (en) begin
-      \$482  = \$195 ;
-    end
-    if (rst) begin
-      \$482  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$483  = l2_51;
-    if (en) begin
-      \$483  = \$196 ;
-    end
-    if (rst) begin
-      \$483  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$484  = l2_52;
-    if (en) begin
-      \$484  = \$197 ;
-    end
-    if (rst) begin
-      \$484  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$485  = l2_53;
-    if (en) begin
-      \$485  = \$198 ;
-    end
-    if (rst) begin
-      \$485  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$486  = l2_54;
-    if (en) begin
-      \$486  = \$199 ;
-    end
-    if (rst) begin
-      \$486  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$487  = l2_55;
-    if (en) begin
-      \$487  = \$200 ;
-    end
-    if (rst) begin
-      \$487  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$488  = l2_56;
-    if (en) begin
-      \$488  = \$201 ;
-    end
-    if (rst) begin
-      \$488  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$489  = l2_57;
-    if (en) begin
-      \$489  = \$202 ;
-    end
-    if (rst) begin
-      \$489  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$490  = l2_58;
-    if (en) begin
-      \$490  = \$203 ;
-    end
-    if (rst) begin
-      \$490  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$491  = l2_59;
-    if (en) begin
-      \$491  = \$204 ;
-    end
-    if (rst) begin
-      \$491  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$492  = l2_60;
-    if (en) begin
-      \$492  = \$205 ;
-    end
-    if (rst) begin
-      \$492  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$493  = l2_61;
-    if (en) begin
-      \$493  = \$206 ;
-    end
-    if (rst) begin
-      \$493  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$494  = l2_62;
-    if (en) begin
-      \$494  = \$207 ;
-    end
-    if (rst) begin
-      \$494  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$495  = l2_63;
-    if (en) begin
-      \$495  = \$208 ;
-    end
-    if (rst) begin
-      \$495  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$496  = l2_64;
-    if (en) begin
-      \$496  = \$209 ;
-    end
-    if (rst) begin
-      \$496  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$497  = l2_65;
-    if (en) begin
-      \$497  = \$210 ;
-    end
-    if (rst) begin
-      \$497  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$498  = l2_66;
-    if (en) begin
-      \$498  = \$211 ;
-    end
-    if (rst) begin
-      \$498  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$499  = l2_67;
-    if (en) begin
-      \$499  = \$212 ;
-    end
-    if (rst) begin
-      \$499  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$500  = l2_68;
-    if (en) begin
-      \$500  = \$213 ;
-    end
-    if (rst) begin
-      \$500  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$501  = l2_69;
-    if (en) begin
-      \$501  = \$214 ;
-    end
-    if (rst) begin
-      \$501  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$502  = l2_70;
-    if (en) begin
-      \$502  = \$215 ;
-    end
-    if (rst) begin
-      \$502  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$503  = l2_71;
-    if (en) begin
-      \$503  = \$216 ;
-    end
-    if (rst) begin
-      \$503  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$504  = l3_0;
-    if (en) begin
-      \$504  = \$217 ;
-    end
-    if (rst) begin
-      \$504  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$505  = l3_1;
-    if (en) begin
-      \$505  = \$218 ;
-    end
-    if (rst) begin
-      \$505  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$506  = l3_2;
-    if (en) begin
-      \$506  = \$219 ;
-    end
-    if (rst) begin
-      \$506  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$507  = l3_3;
-    if (en) begin
-      \$507  = \$220 ;
-    end
-    if (rst) begin
-      \$507  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$508  = l3_4;
-    if (en) begin
-      \$508  = \$221 ;
-    end
-    if (rst) begin
-      \$508  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$509  = l3_5;
-    if (en) begin
-      \$509  = \$222 ;
-    end
-    if (rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$510  = l3_6;
-    if (en) begin
-      \$510  = \$223 ;
-    end
-    if (rst) begin
-      \$510  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$511  = l3_7;
-    if (en) begin
-      \$511  = \$224 ;
-    end
-    if (rst) begin
-      \$511  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$512  = l3_8;
-    if (en) begin
-      \$512  = \$225 ;
-    end
-    if (rst) begin
-      \$512  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$513  = l3_9;
-    if (en) begin
-      \$513  = \$226 ;
-    end
-    if (rst) begin
-      \$513  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$514  = l3_10;
-    if (en) begin
-      \$514  = \$227 ;
-    end
-    if (rst) begin
-      \$514  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$515  = l3_11;
-    if (en) begin
-      \$515  = \$228 ;
-    end
-    if (rst) begin
-      \$515  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$516  = l3_12;
-    if (en) begin
-      \$516  = \$229 ;
-    end
-    if (rst) begin
-      \$516  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$517  = l3_13;
-    if (en) begin
-      \$517  = \$230 ;
-    end
-    if (rst) begin
-      \$517  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$518  = l3_14;
-    if (en) begin
-      \$518  = \$231 ;
-    end
-    if (rst) begin
-      \$518  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$519  = l3_15;
-    if (en) begin
-      \$519  = \$232 ;
-    end
-    if (rst) begin
-      \$519  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$520  = l3_16;
-    if (en) begin
-      \$520  = \$233 ;
-    end
-    if (rst) begin
-      \$520  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$521  = l3_17;
-    if (en) begin
-      \$521  = \$234 ;
-    end
-    if (rst) begin
-      \$521  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$522  = l3_18;
-    if (en) begin
-      \$522  = \$235 ;
-    end
-    if (rst) begin
-      \$522  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$523  = l3_19;
-    if (en) begin
-      \$523  = \$236 ;
-    end
-    if (rst) begin
-      \$523  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$524  = l3_20;
-    if (en) begin
-      \$524  = \$237 ;
-    end
-    if (rst) begin
-      \$524  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$525  = l3_21;
-    if (en) begin
-      \$525  = \$238 ;
-    end
-    if (rst) begin
-      \$525  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$526  = l3_22;
-    if (en) begin
-      \$526  = \$239 ;
-    end
-    if (rst) begin
-      \$526  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$527  = l3_23;
-    if (en) begin
-      \$527  = \$240 ;
-    end
-    if (rst) begin
-      \$527  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$528  = l3_24;
-    if (en) begin
-      \$528  = \$241 ;
-    end
-    if (rst) begin
-      \$528  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$529  = l3_25;
-    if (en) begin
-      \$529  = \$242 ;
-    end
-    if (rst) begin
-      \$529  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$530  = l3_26;
-    if (en) begin
-      \$530  = \$243 ;
-    end
-    if (rst) begin
-      \$530  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$531  = l3_27;
-    if (en) begin
-      \$531  = \$244 ;
-    end
-    if (rst) begin
-      \$531  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$532  = l3_28;
-    if (en) begin
-      \$532  = \$245 ;
-    end
-    if (rst) begin
-      \$532  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$533  = l3_29;
-    if (en) begin
-      \$533  = \$246 ;
-    end
-    if (rst) begin
-      \$533  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$534  = l3_30;
-    if (en) begin
-      \$534  = \$247 ;
-    end
-    if (rst) begin
-      \$534  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$535  = l3_31;
-    if (en) begin
-      \$535  = \$248 ;
-    end
-    if (rst) begin
-      \$535  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$536  = l3_32;
-    if (en) begin
-      \$536  = \$249 ;
-    end
-    if (rst) begin
-      \$536  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$537  = l3_33;
-    if (en) begin
-      \$537  = \$250 ;
-    end
-    if (rst) begin
-      \$537  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$538  = l3_34;
-    if (en) begin
-      \$538  = \$251 ;
-    end
-    if (rst) begin
-      \$538  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$539  = l3_35;
-    if (en) begin
-      \$539  = \$252 ;
-    end
-    if (rst) begin
-      \$539  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$540  = l4_0;
-    if (en) begin
-      \$540  = \$253 ;
-    end
-    if (rst) begin
-      \$540  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$541  = l4_1;
-    if (en) begin
-      \$541  = \$254 ;
-    end
-    if (rst) begin
-      \$541  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$542  = l4_2;
-    if (en) begin
-      \$542  = \$255 ;
-    end
-    if (rst) begin
-      \$542  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$543  = l4_3;
-    if (en) begin
-      \$543  = \$256 ;
-    end
-    if (rst) begin
-      \$543  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$544  = l4_4;
-    if (en) begin
-      \$544  = \$257 ;
-    end
-    if (rst) begin
-      \$544  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$545  = l4_5;
-    if (en) begin
-      \$545  = \$258 ;
-    end
-    if (rst) begin
-      \$545  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$546  = l4_6;
-    if (en) begin
-      \$546  = \$259 ;
-    end
-    if (rst) begin
-      \$546  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$547  = l4_7;
-    if (en) begin
-      \$547  = \$260 ;
-    end
-    if (rst) begin
-      \$547  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$548  = l4_8;
-    if (en) begin
-      \$548  = \$261 ;
-    end
-    if (rst) begin
-      \$548  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$549  = l4_9;
-    if (en) begin
-      \$549  = \$262 ;
-    end
-    if (rst) begin
-      \$549  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$550  = l4_10;
-    if (en) begin
-      \$550  = \$263 ;
-    end
-    if (rst) begin
-      \$550  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$551  = l4_11;
-    if (en) begin
-      \$551  = \$264 ;
-    end
-    if (rst) begin
-      \$551  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$552  = l4_12;
-    if (en) begin
-      \$552  = \$265 ;
-    end
-    if (rst) begin
-      \$552  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$553  = l4_13;
-    if (en) begin
-      \$553  = \$266 ;
-    end
-    if (rst) begin
-      \$553  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$554  = l4_14;
-    if (en) begin
-      \$554  = \$267 ;
-    end
-    if (rst) begin
-      \$554  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$555  = l4_15;
-    if (en) begin
-      \$555  = \$268 ;
-    end
-    if (rst) begin
-      \$555  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$556  = l4_16;
-    if (en) begin
-      \$556  = \$269 ;
-    end
-    if (rst) begin
-      \$556  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$557  = l4_17;
-    if (en) begin
-      \$557  = \$270 ;
-    end
-    if (rst) begin
-      \$557  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$558  = l5_0;
-    if (en) begin
-      \$558  = \$271 ;
-    end
-    if (rst) begin
-      \$558  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$559  = l5_1;
-    if (en) begin
-      \$559  = \$272 ;
-    end
-    if (rst) begin
-      \$559  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$560  = l5_2;
-    if (en) begin
-      \$560  = \$273 ;
-    end
-    if (rst) begin
-      \$560  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$561  = l5_3;
-    if (en) begin
-      \$561  = \$274 ;
-    end
-    if (rst) begin
-      \$561  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$562  = l5_4;
-    if (en) begin
-      \$562  = \$275 ;
-    end
-    if (rst) begin
-      \$562  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$563  = l5_5;
-    if (en) begin
-      \$563  = \$276 ;
-    end
-    if (rst) begin
-      \$563  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$564  = l5_6;
-    if (en) begin
-      \$564  = \$277 ;
-    end
-    if (rst) begin
-      \$564  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$565  = l5_7;
-    if (en) begin
-      \$565  = \$278 ;
-    end
-    if (rst) begin
-      \$565  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$566  = l5_8;
-    if (en) begin
-      \$566  = \$279 ;
-    end
-    if (rst) begin
-      \$566  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$567  = l6_0;
-    if (en) begin
-      \$567  = \$280 ;
-    end
-    if (rst) begin
-      \$567  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$568  = l6_1;
-    if (en) begin
-      \$568  = \$281 ;
-    end
-    if (rst) begin
-      \$568  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$569  = l6_2;
-    if (en) begin
-      \$569  = \$282 ;
-    end
-    if (rst) begin
-      \$569  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$570  = l6_3;
-    if (en) begin
-      \$570  = \$283 ;
-    end
-    if (rst) begin
-      \$570  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$571  = l6_4;
-    if (en) begin
-      \$571  = l5_8;
-    end
-    if (rst) begin
-      \$571  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$572  = l7_0;
-    if (en) begin
-      \$572  = \$284 ;
-    end
-    if (rst) begin
-      \$572  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$573  = l7_1;
-    if (en) begin
-      \$573  = \$285 ;
-    end
-    if (rst) begin
-      \$573  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$574  = l7_2;
-    if (en) begin
-      \$574  = l6_4;
-    end
-    if (rst) begin
-      \$574  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$575  = l8_0;
-    if (en) begin
-      \$575  = \$286 ;
-    end
-    if (rst) begin
-      \$575  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$576  = l8_1;
-    if (en) begin
-      \$576  = l7_2;
-    end
-    if (rst) begin
-      \$576  = 6'h00;
-    end
-  end
+    delay290 <= \$576 ;
+  always @(posedge clk)
+    sum291 <= \$577 ;
+  always @(posedge clk)
+    delay292 <= \$578 ;
+  always @(posedge clk)
+    delay293 <= \$579 ;
+  always @(posedge clk)
+    delay294 <= \$580 ;
+  always @(posedge clk)
+    sum295 <= \$581 ;
+  always @(posedge clk)
+    sum296 <= \$582 ;
+  always @(posedge clk)
+    sum297 <= \$583 ;
+  always @(posedge clk)
+    delay298 <= \$584 ;
+  always @(posedge clk)
+    delay299 <= \$585 ;
+  always @(posedge clk)
+    sum300 <= \$586 ;
+  always @(posedge clk)
+    delay301 <= \$587 ;
+  always @(posedge clk)
+    delay302 <= \$588 ;
+  always @(posedge clk)
+    delay303 <= \$589 ;
+  always @(posedge clk)
+    sum304 <= \$590 ;
+  always @(posedge clk)
+    delay305 <= \$591 ;
+  always @(posedge clk)
+    delay306 <= \$592 ;
+  always @(posedge clk)
+    delay307 <= \$593 ;
+  always @(posedge clk)
+    sum308 <= \$594 ;
+  always @(posedge clk)
+    delay309 <= \$595 ;
+  always @(posedge clk)
+    delay310 <= \$596 ;
+  always @(posedge clk)
+    delay311 <= \$597 ;
+  always @(posedge clk)
+    delay312 <= \$598 ;
+  always @(posedge clk)
+    sum313 <= \$599 ;
+  always @(posedge clk)
+    delay314 <= \$600 ;
+  always @(posedge clk)
+    delay315 <= \$601 ;
+  always @(posedge clk)
+    delay316 <= \$602 ;
+  always @(posedge clk)
+    delay317 <= \$603 ;
+  always @(posedge clk)
+    delay318 <= \$604 ;
+  always @(posedge clk)
+    sum319 <= \$605 ;
+  always @(posedge clk)
+    sum320 <= \$606 ;
+  always @(posedge clk)
+    sum321 <= \$607 ;
+  always @(posedge clk)
+    delay322 <= \$608 ;
+  always @(posedge clk)
+    delay323 <= \$609 ;
+  always @(posedge clk)
+    sum324 <= \$610 ;
+  always @(posedge clk)
+    delay325 <= \$611 ;
+  always @(posedge clk)
+    delay326 <= \$612 ;
+  always @(posedge clk)
+    delay327 <= \$613 ;
+  always @(posedge clk)
+    sum328 <= \$614 ;
+  always @(posedge clk)
+    sum329 <= \$615 ;
+  always @(posedge clk)
+    sum330 <= \$616 ;
+  always @(posedge clk)
+    delay331 <= \$617 ;
+  always @(posedge clk)
+    delay332 <= \$618 ;
+  always @(posedge clk)
+    sum333 <= \$619 ;
+  always @(posedge clk)
+    delay334 <= \$620 ;
+  always @(posedge clk)
+    delay335 <= \$621 ;
+  always @(posedge clk)
+    delay336 <= \$622 ;
+  always @(posedge clk)
+    sum337 <= \$623 ;
+  always @(posedge clk)
+    delay338 <= \$624 ;
+  always @(posedge clk)
+    delay339 <= \$625 ;
+  always @(posedge clk)
+    delay340 <= \$626 ;
+  always @(posedge clk)
+    sum341 <= \$627 ;
+  always @(posedge clk)
+    sum342 <= \$628 ;
+  always @(posedge clk)
+    sum343 <= \$629 ;
+  always @(posedge clk)
+    delay344 <= \$630 ;
+  always @(posedge clk)
+    delay345 <= \$631 ;
+  always @(posedge clk)
+    sum346 <= \$632 ;
+  always @(posedge clk)
+    delay347 <= \$633 ;
+  always @(posedge clk)
+    delay348 <= \$634 ;
+  always @(posedge clk)
+    delay349 <= \$635 ;
+  always @(posedge clk)
+    sum350 <= \$636 ;
+  always @(posedge clk)
+    sum351 <= \$637 ;
+  always @(posedge clk)
+    sum352 <= \$638 ;
+  always @(posedge clk)
+    delay353 <= \$639 ;
+  always @(posedge clk)
+    delay354 <= \$640 ;
+  always @(posedge clk)
+    sum355 <= \$641 ;
+  always @(posedge clk)
+    delay356 <= \$642 ;
+  always @(posedge clk)
+    delay357 <= \$643 ;
+  always @(posedge clk)
+    delay358 <= \$644 ;
+  always @(posedge clk)
+    sum359 <= \$645 ;
+  always @(posedge clk)
+    delay360 <= \$646 ;
+  always @(posedge clk)
+    delay361 <= \$647 ;
+  always @(posedge clk)
+    delay362 <= \$648 ;
+  always @(posedge clk)
+    sum363 <= \$649 ;
+  always @(posedge clk)
+    delay364 <= \$650 ;
+  always @(posedge clk)
+    delay365 <= \$651 ;
+  always @(posedge clk)
+    delay366 <= \$652 ;
+  always @(posedge clk)
+    delay367 <= \$653 ;
+  always @(posedge clk)
+    sum368 <= \$654 ;
+  always @(posedge clk)
+    sum369 <= \$655 ;
+  always @(posedge clk)
+    sum370 <= \$656 ;
+  always @(posedge clk)
+    delay371 <= \$657 ;
+  always @(posedge clk)
+    delay372 <= \$658 ;
+  always @(posedge clk)
+    sum373 <= \$659 ;
+  always @(posedge clk)
+    delay374 <= \$660 ;
+  always @(posedge clk)
+    delay375 <= \$661 ;
+  always @(posedge clk)
+    delay376 <= \$662 ;
+  always @(posedge clk)
+    sum377 <= \$663 ;
+  always @(posedge clk)
+    sum378 <= \$664 ;
+  always @(posedge clk)
+    sum379 <= \$665 ;
+  always @(posedge clk)
+    delay380 <= \$666 ;
+  always @(posedge clk)
+    delay381 <= \$667 ;
+  always @(posedge clk)
+    sum382 <= \$668 ;
+  always @(posedge clk)
+    delay383 <= \$669 ;
+  always @(posedge clk)
+    delay384 <= \$670 ;
+  always @(posedge clk)
+    delay385 <= \$671 ;
+  always @(posedge clk)
+    sum386 <= \$672 ;
+  always @(posedge clk)
+    delay387 <= \$673 ;
+  always @(posedge clk)
+    delay388 <= \$674 ;
+  always @(posedge clk)
+    delay389 <= \$675 ;
+  always @(posedge clk)
+    sum390 <= \$676 ;
+  always @(posedge clk)
+    sum391 <= \$677 ;
+  always @(posedge clk)
+    sum392 <= \$678 ;
+  always @(posedge clk)
+    delay393 <= \$679 ;
+  always @(posedge clk)
+    delay394 <= \$680 ;
+  always @(posedge clk)
+    sum395 <= \$681 ;
+  always @(posedge clk)
+    delay396 <= \$682 ;
+  always @(posedge clk)
+    delay397 <= \$683 ;
+  always @(posedge clk)
+    delay398 <= \$684 ;
+  always @(posedge clk)
+    sum399 <= \$685 ;
+  always @(posedge clk)
+    sum400 <= \$686 ;
+  always @(posedge clk)
+    sum401 <= \$687 ;
+  always @(posedge clk)
+    delay402 <= \$688 ;
+  always @(posedge clk)
+    delay403 <= \$689 ;
+  always @(posedge clk)
+    sum404 <= \$690 ;
+  always @(posedge clk)
+    delay405 <= \$691 ;
+  always @(posedge clk)
+    delay406 <= \$692 ;
+  always @(posedge clk)
+    delay407 <= \$693 ;
+  always @(posedge clk)
+    sum408 <= \$694 ;
+  always @(posedge clk)
+    delay409 <= \$695 ;
+  always @(posedge clk)
+    delay410 <= \$696 ;
+  always @(posedge clk)
+    delay411 <= \$697 ;
+  always @(posedge clk)
+    sum412 <= \$698 ;
+  always @(posedge clk)
+    delay413 <= \$699 ;
+  always @(posedge clk)
+    delay414 <= \$700 ;
+  always @(posedge clk)
+    delay415 <= \$701 ;
+  always @(posedge clk)
+    delay416 <= \$702 ;
+  always @(posedge clk)
+    sum417 <= \$703 ;
+  always @(posedge clk)
+    delay418 <= \$704 ;
+  always @(posedge clk)
+    delay419 <= \$705 ;
+  always @(posedge clk)
+    delay420 <= \$706 ;
+  always @(posedge clk)
+    delay421 <= \$707 ;
+  always @(posedge clk)
+    delay422 <= \$708 ;
+  always @(posedge clk)
+    sum423 <= \$709 ;
+  always @(posedge clk)
+    delay424 <= \$710 ;
+  always @(posedge clk)
+    delay425 <= \$711 ;
+  always @(posedge clk)
+    delay426 <= \$712 ;
+  always @(posedge clk)
+    delay427 <= \$713 ;
+  always @(posedge clk)
+    delay428 <= \$714 ;
+  always @(posedge clk)
+    delay429 <= \$715 ;
+  always @(posedge clk)
+    sum430 <= \$716 ;
+  always @(posedge clk)
+    delay431 <= \$717 ;
+  always @(posedge clk)
+    delay432 <= \$718 ;
+  always @(posedge clk)
+    delay433 <= \$719 ;
+  always @(posedge clk)
+    delay434 <= \$720 ;
+  always @(posedge clk)
+    delay435 <= \$721 ;
+  always @(posedge clk)
+    delay436 <= \$722 ;
+  always @(posedge clk)
+    delay437 <= \$723 ;
+  always @(posedge clk)
+    o <= \$724 ;
+  always @(posedge clk)
+    delay438 <= \$725 ;
+  always @(posedge clk)
+    delay439 <= \$726 ;
+  always @(posedge clk)
+    delay440 <= \$727 ;
+  always @(posedge clk)
+    delay441 <= \$728 ;
+  always @(posedge clk)
+    delay442 <= \$729 ;
+  always @(posedge clk)
+    delay443 <= \$730 ;
+  always @(posedge clk)
+    delay444 <= \$731 ;
+  always @(posedge clk)
+    carry <= \$732 ;
+  assign \$1  = i[284] + i[286];
+  assign \$2  = \$1  + i[285];
+  assign \$3  = i[281] + i[282];
+  assign \$4  = delay3 + delay4;
+  assign \$5  = \$4  + sum2;
+  assign \$6  = delay7 + delay8;
+  assign \$7  = \$6  + sum5;
+  assign \$8  = i[276] + i[278];
+  assign \$9  = \$8  + i[277];
+  assign \$10  = i[273] + i[274];
+  assign \$11  = delay12 + delay13;
+  assign \$12  = \$11  + sum11;
+  assign \$13  = delay16 + delay17;
+  assign \$14  = \$13  + sum14;
+  assign \$15  = delay21 + sum9;
+  assign \$16  = \$15  + sum18;
+  assign \$17  = i[267] + i[269];
+  assign \$18  = \$17  + i[268];
+  assign \$19  = i[264] + i[265];
+  assign \$20  = delay25 + delay26;
+  assign \$21  = \$20  + sum24;
+  assign \$22  = delay29 + delay30;
+  assign \$23  = \$22  + sum27;
+  assign \$24  = i[259] + i[261];
+  assign \$25  = \$24  + i[260];
+  assign \$26  = i[256] + i[257];
+  assign \$27  = delay34 + delay35;
+  assign \$28  = \$27  + sum33;
+  assign \$29  = delay38 + delay39;
+  assign \$30  = \$29  + sum36;
+  assign \$31  = delay43 + sum31;
+  assign \$32  = \$31  + sum40;
+  assign \$33  = delay48 + sum22;
+  assign \$34  = \$33  + sum44;
+  assign \$35  = i[249] + i[251];
+  assign \$36  = \$35  + i[250];
+  assign \$37  = i[246] + i[247];
+  assign \$38  = delay52 + delay53;
+  assign \$39  = \$38  + sum51;
+  assign \$40  = delay56 + delay57;
+  assign \$41  = \$40  + sum54;
+  assign \$42  = i[241] + i[243];
+  assign \$43  = \$42  + i[242];
+  assign \$44  = i[238] + i[239];
+  assign \$45  = delay61 + delay62;
+  assign \$46  = \$45  + sum60;
+  assign \$47  = delay65 + delay66;
+  assign \$48  = \$47  + sum63;
+  assign \$49  = delay70 + sum58;
+  assign \$50  = \$49  + sum67;
+  assign \$51  = i[232] + i[234];
+  assign \$52  = \$51  + i[233];
+  assign \$53  = i[229] + i[230];
+  assign \$54  = delay74 + delay75;
+  assign \$55  = \$54  + sum73;
+  assign \$56  = delay78 + delay79;
+  assign \$57  = \$56  + sum76;
+  assign \$58  = i[224] + i[226];
+  assign \$59  = \$58  + i[225];
+  assign \$60  = i[221] + i[222];
+  assign \$61  = delay83 + delay84;
+  assign \$62  = \$61  + sum82;
+  assign \$63  = delay87 + delay88;
+  assign \$64  = \$63  + sum85;
+  assign \$65  = delay92 + sum80;
+  assign \$66  = \$65  + sum89;
+  assign \$67  = delay97 + sum71;
+  assign \$68  = \$67  + sum93;
+  assign \$69  = delay103 + sum49;
+  assign \$70  = \$69  + sum98;
+  assign \$71  = i[213] + i[215];
+  assign \$72  = \$71  + i[214];
+  assign \$73  = i[210] + i[211];
+  assign \$74  = delay107 + delay108;
+  assign \$75  = \$74  + sum106;
+  assign \$76  = delay111 + delay112;
+  assign \$77  = \$76  + sum109;
+  assign \$78  = i[205] + i[207];
+  assign \$79  = \$78  + i[206];
+  assign \$80  = i[202] + i[203];
+  assign \$81  = delay116 + delay117;
+  assign \$82  = \$81  + sum115;
+  assign \$83  = delay120 + delay121;
+  assign \$84  = \$83  + sum118;
+  assign \$85  = delay125 + sum113;
+  assign \$86  = \$85  + sum122;
+  assign \$87  = i[196] + i[198];
+  assign \$88  = \$87  + i[197];
+  assign \$89  = i[193] + i[194];
+  assign \$90  = delay129 + delay130;
+  assign \$91  = \$90  + sum128;
+  assign \$92  = delay133 + delay134;
+  assign \$93  = \$92  + sum131;
+  assign \$94  = i[188] + i[190];
+  assign \$95  = \$94  + i[189];
+  assign \$96  = i[185] + i[186];
+  assign \$97  = delay138 + delay139;
+  assign \$98  = \$97  + sum137;
+  assign \$99  = delay142 + delay143;
+  assign \$100  = \$99  + sum140;
+  assign \$101  = delay147 + sum135;
+  assign \$102  = \$101  + sum144;
+  assign \$103  = delay152 + sum126;
+  assign \$104  = \$103  + sum148;
+  assign \$105  = i[178] + i[180];
+  assign \$106  = \$105  + i[179];
+  assign \$107  = i[175] + i[176];
+  assign \$108  = delay156 + delay157;
+  assign \$109  = \$108  + sum155;
+  assign \$110  = delay160 + delay161;
+  assign \$111  = \$110  + sum158;
+  assign \$112  = i[170] + i[172];
+  assign \$113  = \$112  + i[171];
+  assign \$114  = i[167] + i[168];
+  assign \$115  = delay165 + delay166;
+  assign \$116  = \$115  + sum164;
+  assign \$117  = delay169 + delay170;
+  assign \$118  = \$117  + sum167;
+  assign \$119  = delay174 + sum162;
+  assign \$120  = \$119  + sum171;
+  assign \$121  = i[161] + i[163];
+  assign \$122  = \$121  + i[162];
+  assign \$123  = i[158] + i[159];
+  assign \$124  = delay178 + delay179;
+  assign \$125  = \$124  + sum177;
+  assign \$126  = delay182 + delay183;
+  assign \$127  = \$126  + sum180;
+  assign \$128  = i[153] + i[155];
+  assign \$129  = \$128  + i[154];
+  assign \$130  = i[150] + i[151];
+  assign \$131  = delay187 + delay188;
+  assign \$132  = \$131  + sum186;
+  assign \$133  = delay191 + delay192;
+  assign \$134  = \$133  + sum189;
+  assign \$135  = delay196 + sum184;
+  assign \$136  = \$135  + sum193;
+  assign \$137  = delay201 + sum175;
+  assign \$138  = \$137  + sum197;
+  assign \$139  = delay207 + sum153;
+  assign \$140  = \$139  + sum202;
+  assign \$141  = delay214 + sum104;
+  assign \$142  = \$141  + sum208;
+  assign \$143  = i[141] + i[143];
+  assign \$144  = \$143  + i[142];
+  assign \$145  = i[138] + i[139];
+  assign \$146  = delay218 + delay219;
+  assign \$147  = \$146  + sum217;
+  assign \$148  = delay222 + delay223;
+  assign \$149  = \$148  + sum220;
+  assign \$150  = i[133] + i[135];
+  assign \$151  = \$150  + i[134];
+  assign \$152  = i[130] + i[131];
+  assign \$153  = delay227 + delay228;
+  assign \$154  = \$153  + sum226;
+  assign \$155  = delay231 + delay232;
+  assign \$156  = \$155  + sum229;
+  assign \$157  = delay236 + sum224;
+  assign \$158  = \$157  + sum233;
+  assign \$159  = i[124] + i[126];
+  assign \$160  = \$159  + i[125];
+  assign \$161  = i[121] + i[122];
+  assign \$162  = delay240 + delay241;
+  assign \$163  = \$162  + sum239;
+  assign \$164  = delay244 + delay245;
+  assign \$165  = \$164  + sum242;
+  assign \$166  = i[116] + i[118];
+  assign \$167  = \$166  + i[117];
+  assign \$168  = i[113] + i[114];
+  assign \$169  = delay249 + delay250;
+  assign \$170  = \$169  + sum248;
+  assign \$171  = delay253 + delay254;
+  assign \$172  = \$171  + sum251;
+  assign \$173  = delay258 + sum246;
+  assign \$174  = \$173  + sum255;
+  assign \$175  = delay263 + sum237;
+  assign \$176  = \$175  + sum259;
+  assign \$177  = i[106] + i[108];
+  assign \$178  = \$177  + i[107];
+  assign \$179  = i[103] + i[104];
+  assign \$180  = delay267 + delay268;
+  assign \$181  = \$180  + sum266;
+  assign \$182  = delay271 + delay272;
+  assign \$183  = \$182  + sum269;
+  assign \$184  = i[98] + i[100];
+  assign \$185  = \$184  + i[99];
+  assign \$186  = i[95] + i[96];
+  assign \$187  = delay276 + delay277;
+  assign \$188  = \$187  + sum275;
+  assign \$189  = delay280 + delay281;
+  assign \$190  = \$189  + sum278;
+  assign \$191  = delay285 + sum273;
+  assign \$192  = \$191  + sum282;
+  assign \$193  = i[89] + i[91];
+  assign \$194  = \$193  + i[90];
+  assign \$195  = i[86] + i[87];
+  assign \$196  = delay289 + delay290;
+  assign \$197  = \$196  + sum288;
+  assign \$198  = delay293 + delay294;
+  assign \$199  = \$198  + sum291;
+  assign \$200  = i[81] + i[83];
+  assign \$201  = \$200  + i[82];
+  assign \$202  = i[78] + i[79];
+  assign \$203  = delay298 + delay299;
+  assign \$204  = \$203  + sum297;
+  assign \$205  = delay302 + delay303;
+  assign \$206  = \$205  + sum300;
+  assign \$207  = delay307 + sum295;
+  assign \$208  = \$207  + sum304;
+  assign \$209  = delay312 + sum286;
+  assign \$210  = \$209  + sum308;
+  assign \$211  = delay318 + sum264;
+  assign \$212  = \$211  + sum313;
+  assign \$213  = i[70] + i[72];
+  assign \$214  = \$213  + i[71];
+  assign \$215  = i[67] + i[68];
+  assign \$216  = delay322 + delay323;
+  assign \$217  = \$216  + sum321;
+  assign \$218  = delay326 + delay327;
+  assign \$219  = \$218  + sum324;
+  assign \$220  = i[62] + i[64];
+  assign \$221  = \$220  + i[63];
+  assign \$222  = i[59] + i[60];
+  assign \$223  = delay331 + delay332;
+  assign \$224  = \$223  + sum330;
+  assign \$225  = delay335 + delay336;
+  assign \$226  = \$225  + sum333;
+  assign \$227  = delay340 + sum328;
+  assign \$228  = \$227  + sum337;
+  assign \$229  = i[53] + i[55];
+  assign \$230  = \$229  + i[54];
+  assign \$231  = i[50] + i[51];
+  assign \$232  = delay344 + delay345;
+  assign \$233  = \$232  + sum343;
+  assign \$234  = delay348 + delay349;
+  assign \$235  = \$234  + sum346;
+  assign \$236  = i[45] + i[47];
+  assign \$237  = \$236  + i[46];
+  assign \$238  = i[42] + i[43];
+  assign \$239  = delay353 + delay354;
+  assign \$240  = \$239  + sum352;
+  assign \$241  = delay357 + delay358;
+  assign \$242  = \$241  + sum355;
+  assign \$243  = delay362 + sum350;
+  assign \$244  = \$243  + sum359;
+  assign \$245  = delay367 + sum341;
+  assign \$246  = \$245  + sum363;
+  assign \$247  = i[35] + i[37];
+  assign \$248  = \$247  + i[36];
+  assign \$249  = i[32] + i[33];
+  assign \$250  = delay371 + delay372;
+  assign \$251  = \$250  + sum370;
+  assign \$252  = delay375 + delay376;
+  assign \$253  = \$252  + sum373;
+  assign \$254  = i[27] + i[29];
+  assign \$255  = \$254  + i[28];
+  assign \$256  = i[24] + i[25];
+  assign \$257  = delay380 + delay381;
+  assign \$258  = \$257  + sum379;
+  assign \$259  = delay384 + delay385;
+  assign \$260  = \$259  + sum382;
+  assign \$261  = delay389 + sum377;
+  assign \$262  = \$261  + sum386;
+  assign \$263  = i[18] + i[20];
+  assign \$264  = \$263  + i[19];
+  assign \$265  = i[15] + i[16];
+  assign \$266  = delay393 + delay394;
+  assign \$267  = \$266  + sum392;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$577  = o;
+    \$287  = sum1;
     if (en) begin
-      \$577  = \$287 ;
+      \$287  = \$2 [1:0];
     end
     if (rst) begin
-      \$577  = 10'h000;
+      \$287  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = l1_0;
+    \$288  = sum2;
     if (en) begin
-      \$288  = \$1 ;
+      \$288  = \$3 ;
     end
     if (rst) begin
       \$288  = 2'h0;
@@ -9833,59 +8192,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = l1_1;
+    \$289  = delay3;
     if (en) begin
-      \$289  = \$2 ;
+      \$289  = i[280];
     end
     if (rst) begin
-      \$289  = 2'h0;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = l1_2;
+    \$290  = delay4;
     if (en) begin
-      \$290  = \$3 ;
+      \$290  = i[283];
     end
     if (rst) begin
-      \$290  = 2'h0;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = l1_3;
+    \$291  = sum5;
     if (en) begin
-      \$291  = \$4 ;
+      \$291  = \$5 ;
     end
     if (rst) begin
-      \$291  = 2'h0;
+      \$291  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = l1_4;
+    \$292  = delay6;
     if (en) begin
-      \$292  = \$5 ;
+      \$292  = i[279];
     end
     if (rst) begin
-      \$292  = 2'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = l1_5;
+    \$293  = delay7;
     if (en) begin
-      \$293  = \$6 ;
+      \$293  = delay6;
     end
     if (rst) begin
-      \$293  = 2'h0;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = l1_6;
+    \$294  = delay8;
     if (en) begin
-      \$294  = \$7 ;
+      \$294  = sum1;
     end
     if (rst) begin
       \$294  = 2'h0;
@@ -9893,19 +8252,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = l1_7;
+    \$295  = sum9;
     if (en) begin
-      \$295  = \$8 ;
+      \$295  = \$7 ;
     end
     if (rst) begin
-      \$295  = 2'h0;
+      \$295  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = l1_8;
+    \$296  = sum10;
     if (en) begin
-      \$296  = \$9 ;
+      \$296  = \$9 [1:0];
     end
     if (rst) begin
       \$296  = 2'h0;
@@ -9913,7 +8272,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = l1_9;
+    \$297  = sum11;
     if (en) begin
       \$297  = \$10 ;
     end
@@ -9923,59 +8282,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = l1_10;
+    \$298  = delay12;
     if (en) begin
-      \$298  = \$11 ;
+      \$298  = i[272];
     end
     if (rst) begin
-      \$298  = 2'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = l1_11;
+    \$299  = delay13;
     if (en) begin
-      \$299  = \$12 ;
+      \$299  = i[275];
     end
     if (rst) begin
-      \$299  = 2'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = l1_12;
+    \$300  = sum14;
     if (en) begin
-      \$300  = \$13 ;
+      \$300  = \$12 ;
     end
     if (rst) begin
-      \$300  = 2'h0;
+      \$300  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = l1_13;
+    \$301  = delay15;
     if (en) begin
-      \$301  = \$14 ;
+      \$301  = i[271];
     end
     if (rst) begin
-      \$301  = 2'h0;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = l1_14;
+    \$302  = delay16;
     if (en) begin
-      \$302  = \$15 ;
+      \$302  = delay15;
     end
     if (rst) begin
-      \$302  = 2'h0;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = l1_15;
+    \$303  = delay17;
     if (en) begin
-      \$303  = \$16 ;
+      \$303  = sum10;
     end
     if (rst) begin
       \$303  = 2'h0;
@@ -9983,59 +8342,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = l1_16;
+    \$304  = sum18;
     if (en) begin
-      \$304  = \$17 ;
+      \$304  = \$14 ;
     end
     if (rst) begin
-      \$304  = 2'h0;
+      \$304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = l1_17;
+    \$305  = delay19;
     if (en) begin
-      \$305  = \$18 ;
+      \$305  = i[270];
     end
     if (rst) begin
-      \$305  = 2'h0;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = l1_18;
+    \$306  = delay20;
     if (en) begin
-      \$306  = \$19 ;
+      \$306  = delay19;
     end
     if (rst) begin
-      \$306  = 2'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = l1_19;
+    \$307  = delay21;
     if (en) begin
-      \$307  = \$20 ;
+      \$307  = delay20;
     end
     if (rst) begin
-      \$307  = 2'h0;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = l1_20;
+    \$308  = sum22;
     if (en) begin
-      \$308  = \$21 ;
+      \$308  = \$16 [4:0];
     end
     if (rst) begin
-      \$308  = 2'h0;
+      \$308  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = l1_21;
+    \$309  = sum23;
     if (en) begin
-      \$309  = \$22 ;
+      \$309  = \$18 [1:0];
     end
     if (rst) begin
       \$309  = 2'h0;
@@ -10043,9 +8402,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = l1_22;
+    \$310  = sum24;
     if (en) begin
-      \$310  = \$23 ;
+      \$310  = \$19 ;
     end
     if (rst) begin
       \$310  = 2'h0;
@@ -10053,59 +8412,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = l1_23;
+    \$311  = delay25;
     if (en) begin
-      \$311  = \$24 ;
+      \$311  = i[263];
     end
     if (rst) begin
-      \$311  = 2'h0;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = l1_24;
+    \$312  = delay26;
     if (en) begin
-      \$312  = \$25 ;
+      \$312  = i[266];
     end
     if (rst) begin
-      \$312  = 2'h0;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = l1_25;
+    \$313  = sum27;
     if (en) begin
-      \$313  = \$26 ;
+      \$313  = \$21 ;
     end
     if (rst) begin
-      \$313  = 2'h0;
+      \$313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = l1_26;
+    \$314  = delay28;
     if (en) begin
-      \$314  = \$27 ;
+      \$314  = i[262];
     end
     if (rst) begin
-      \$314  = 2'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = l1_27;
+    \$315  = delay29;
     if (en) begin
-      \$315  = \$28 ;
+      \$315  = delay28;
     end
     if (rst) begin
-      \$315  = 2'h0;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = l1_28;
+    \$316  = delay30;
     if (en) begin
-      \$316  = \$29 ;
+      \$316  = sum23;
     end
     if (rst) begin
       \$316  = 2'h0;
@@ -10113,19 +8472,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = l1_29;
+    \$317  = sum31;
     if (en) begin
-      \$317  = \$30 ;
+      \$317  = \$23 ;
     end
     if (rst) begin
-      \$317  = 2'h0;
+      \$317  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = l1_30;
+    \$318  = sum32;
     if (en) begin
-      \$318  = \$31 ;
+      \$318  = \$25 [1:0];
     end
     if (rst) begin
       \$318  = 2'h0;
@@ -10133,9 +8492,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = l1_31;
+    \$319  = sum33;
     if (en) begin
-      \$319  = \$32 ;
+      \$319  = \$26 ;
     end
     if (rst) begin
       \$319  = 2'h0;
@@ -10143,59 +8502,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = l1_32;
+    \$320  = delay34;
     if (en) begin
-      \$320  = \$33 ;
+      \$320  = i[255];
     end
     if (rst) begin
-      \$320  = 2'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = l1_33;
+    \$321  = delay35;
     if (en) begin
-      \$321  = \$34 ;
+      \$321  = i[258];
     end
     if (rst) begin
-      \$321  = 2'h0;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = l1_34;
+    \$322  = sum36;
     if (en) begin
-      \$322  = \$35 ;
+      \$322  = \$28 ;
     end
     if (rst) begin
-      \$322  = 2'h0;
+      \$322  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = l1_35;
+    \$323  = delay37;
     if (en) begin
-      \$323  = \$36 ;
+      \$323  = i[254];
     end
     if (rst) begin
-      \$323  = 2'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = l1_36;
+    \$324  = delay38;
     if (en) begin
-      \$324  = \$37 ;
+      \$324  = delay37;
     end
     if (rst) begin
-      \$324  = 2'h0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = l1_37;
+    \$325  = delay39;
     if (en) begin
-      \$325  = \$38 ;
+      \$325  = sum32;
     end
     if (rst) begin
       \$325  = 2'h0;
@@ -10203,109 +8562,109 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = l1_38;
+    \$326  = sum40;
     if (en) begin
-      \$326  = \$39 ;
+      \$326  = \$30 ;
     end
     if (rst) begin
-      \$326  = 2'h0;
+      \$326  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = l1_39;
+    \$327  = delay41;
     if (en) begin
-      \$327  = \$40 ;
+      \$327  = i[253];
     end
     if (rst) begin
-      \$327  = 2'h0;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = l1_40;
+    \$328  = delay42;
     if (en) begin
-      \$328  = \$41 ;
+      \$328  = delay41;
     end
     if (rst) begin
-      \$328  = 2'h0;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = l1_41;
+    \$329  = delay43;
     if (en) begin
-      \$329  = \$42 ;
+      \$329  = delay42;
     end
     if (rst) begin
-      \$329  = 2'h0;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = l1_42;
+    \$330  = sum44;
     if (en) begin
-      \$330  = \$43 ;
+      \$330  = \$32 [4:0];
     end
     if (rst) begin
-      \$330  = 2'h0;
+      \$330  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = l1_43;
+    \$331  = delay45;
     if (en) begin
-      \$331  = \$44 ;
+      \$331  = i[252];
     end
     if (rst) begin
-      \$331  = 2'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = l1_44;
+    \$332  = delay46;
     if (en) begin
-      \$332  = \$45 ;
+      \$332  = delay45;
     end
     if (rst) begin
-      \$332  = 2'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = l1_45;
+    \$333  = delay47;
     if (en) begin
-      \$333  = \$46 ;
+      \$333  = delay46;
     end
     if (rst) begin
-      \$333  = 2'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = l1_46;
+    \$334  = delay48;
     if (en) begin
-      \$334  = \$47 ;
+      \$334  = delay47;
     end
     if (rst) begin
-      \$334  = 2'h0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = l1_47;
+    \$335  = sum49;
     if (en) begin
-      \$335  = \$48 ;
+      \$335  = \$34 [5:0];
     end
     if (rst) begin
-      \$335  = 2'h0;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = l1_48;
+    \$336  = sum50;
     if (en) begin
-      \$336  = \$49 ;
+      \$336  = \$36 [1:0];
     end
     if (rst) begin
       \$336  = 2'h0;
@@ -10313,9 +8672,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = l1_49;
+    \$337  = sum51;
     if (en) begin
-      \$337  = \$50 ;
+      \$337  = \$37 ;
     end
     if (rst) begin
       \$337  = 2'h0;
@@ -10323,59 +8682,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = l1_50;
+    \$338  = delay52;
     if (en) begin
-      \$338  = \$51 ;
+      \$338  = i[245];
     end
     if (rst) begin
-      \$338  = 2'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = l1_51;
+    \$339  = delay53;
     if (en) begin
-      \$339  = \$52 ;
+      \$339  = i[248];
     end
     if (rst) begin
-      \$339  = 2'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = l1_52;
+    \$340  = sum54;
     if (en) begin
-      \$340  = \$53 ;
+      \$340  = \$39 ;
     end
     if (rst) begin
-      \$340  = 2'h0;
+      \$340  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = l1_53;
+    \$341  = delay55;
     if (en) begin
-      \$341  = \$54 ;
+      \$341  = i[244];
     end
     if (rst) begin
-      \$341  = 2'h0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = l1_54;
+    \$342  = delay56;
     if (en) begin
-      \$342  = \$55 ;
+      \$342  = delay55;
     end
     if (rst) begin
-      \$342  = 2'h0;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = l1_55;
+    \$343  = delay57;
     if (en) begin
-      \$343  = \$56 ;
+      \$343  = sum50;
     end
     if (rst) begin
       \$343  = 2'h0;
@@ -10383,19 +8742,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = l1_56;
+    \$344  = sum58;
     if (en) begin
-      \$344  = \$57 ;
+      \$344  = \$41 ;
     end
     if (rst) begin
-      \$344  = 2'h0;
+      \$344  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = l1_57;
+    \$345  = sum59;
     if (en) begin
-      \$345  = \$58 ;
+      \$345  = \$43 [1:0];
     end
     if (rst) begin
       \$345  = 2'h0;
@@ -10403,9 +8762,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = l1_58;
+    \$346  = sum60;
     if (en) begin
-      \$346  = \$59 ;
+      \$346  = \$44 ;
     end
     if (rst) begin
       \$346  = 2'h0;
@@ -10413,59 +8772,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = l1_59;
+    \$347  = delay61;
     if (en) begin
-      \$347  = \$60 ;
+      \$347  = i[237];
     end
     if (rst) begin
-      \$347  = 2'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = l1_60;
+    \$348  = delay62;
     if (en) begin
-      \$348  = \$61 ;
+      \$348  = i[240];
     end
     if (rst) begin
-      \$348  = 2'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = l1_61;
+    \$349  = sum63;
     if (en) begin
-      \$349  = \$62 ;
+      \$349  = \$46 ;
     end
     if (rst) begin
-      \$349  = 2'h0;
+      \$349  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = l1_62;
+    \$350  = delay64;
     if (en) begin
-      \$350  = \$63 ;
+      \$350  = i[236];
     end
     if (rst) begin
-      \$350  = 2'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = l1_63;
+    \$351  = delay65;
     if (en) begin
-      \$351  = \$64 ;
+      \$351  = delay64;
     end
     if (rst) begin
-      \$351  = 2'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = l1_64;
+    \$352  = delay66;
     if (en) begin
-      \$352  = \$65 ;
+      \$352  = sum59;
     end
     if (rst) begin
       \$352  = 2'h0;
@@ -10473,32 +8832,3816 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = l1_65;
+    \$353  = sum67;
     if (en) begin
-      \$353  = \$66 ;
+      \$353  = \$48 ;
     end
     if (rst) begin
-      \$353  = 2'h0;
+      \$353  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = l1_66;
+    \$354  = delay68;
     if (en) begin
-      \$354  = \$67 ;
+      \$354  = i[235];
     end
     if (rst) begin
-      \$354  = 2'h0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = l1_67;
+    \$355  = delay69;
     if (en) begin
-      \$355  = \$68 ;
+      \$355  = delay68;
     end
     if (rst) begin
-      \$355  = 2'h0;
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$356  = delay70;
+    if (en) begin
+      \$356  = delay69;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$357  = sum71;
+    if (en) begin
+      \$357  = \$50 [4:0];
+    end
+    if (rst) begin
+      \$357  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$358  = sum72;
+    if (en) begin
+      \$358  = \$52 [1:0];
+    end
+    if (rst) begin
+      \$358  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$359  = sum73;
+    if (en) begin
+      \$359  = \$53 ;
+    end
+    if (rst) begin
+      \$359  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$360  = delay74;
+    if (en) begin
+      \$360  = i[228];
+    end
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$361  = delay75;
+    if (en) begin
+      \$361  = i[231];
+    end
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$362  = sum76;
+    if (en) begin
+      \$362  = \$55 ;
+    end
+    if (rst) begin
+      \$362  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$363  = delay77;
+    if (en) begin
+      \$363  = i[227];
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$364  = delay78;
+    if (en) begin
+      \$364  = delay77;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$365  = delay79;
+    if (en) begin
+      \$365  = sum72;
+    end
+    if (rst) begin
+      \$365  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$366  = sum80;
+    if (en) begin
+      \$366  = \$57 ;
+    end
+    if (rst) begin
+      \$366  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$367  = sum81;
+    if (en) begin
+      \$367  = \$59 [1:0];
+    end
+    if (rst) begin
+      \$367  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$368  = sum82;
+    if (en) begin
+      \$368  = \$60 ;
+    end
+    if (rst) begin
+      \$368  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$369  = delay83;
+    if (en) begin
+      \$369  = i[220];
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$370  = delay84;
+    if (en) begin
+      \$370  = i[223];
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$371  = sum85;
+    if (en) begin
+      \$371  = \$62 ;
+    end
+    if (rst) begin
+      \$371  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$372  = delay86;
+    if (en) begin
+      \$372  = i[219];
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$373  = delay87;
+    if (en) begin
+      \$373  = delay86;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$374  = delay88;
+    if (en) begin
+      \$374  = sum81;
+    end
+    if (rst) begin
+      \$374  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$375  = sum89;
+    if (en) begin
+      \$375  = \$64 ;
+    end
+    if (rst) begin
+      \$375  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$376  = delay90;
+    if (en) begin
+      \$376  = i[218];
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$377  = delay91;
+    if (en) begin
+      \$377  = delay90;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$378  = delay92;
+    if (en) begin
+      \$378  = delay91;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$379  = sum93;
+    if (en) begin
+      \$379  = \$66 [4:0];
+    end
+    if (rst) begin
+      \$379  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$380  = delay94;
+    if (en) begin
+      \$380  = i[217];
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$381  = delay95;
+    if (en) begin
+      \$381  = delay94;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$382  = delay96;
+    if (en) begin
+      \$382  = delay95;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$383  = delay97;
+    if (en) begin
+      \$383  = delay96;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$384  = sum98;
+    if (en) begin
+      \$384  = \$68 [5:0];
+    end
+    if (rst) begin
+      \$384  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$385  = delay99;
+    if (en) begin
+      \$385  = i[216];
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$386  = delay100;
+    if (en) begin
+      \$386  = delay99;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$387  = delay101;
+    if (en) begin
+      \$387  = delay100;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$388  = delay102;
+    if (en) begin
+      \$388  = delay101;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$389  = delay103;
+    if (en) begin
+      \$389  = delay102;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$390  = sum104;
+    if (en) begin
+      \$390  = \$70 [6:0];
+    end
+    if (rst) begin
+      \$390  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$391  = sum105;
+    if (en) begin
+      \$391  = \$72 [1:0];
+    end
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$392  = sum106;
+    if (en) begin
+      \$392  = \$73 ;
+    end
+    if (rst) begin
+      \$392  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$393  = delay107;
+    if (en) begin
+      \$393  = i[209];
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$394  = delay108;
+    if (en) begin
+      \$394  = i[212];
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$395  = sum109;
+    if (en) begin
+      \$395  = \$75 ;
+    end
+    if (rst) begin
+      \$395  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$396  = delay110;
+    if (en) begin
+      \$396  = i[208];
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$397  = delay111;
+    if (en) begin
+      \$397  = delay110;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$398  = delay112;
+    if (en) begin
+      \$398  = sum105;
+    end
+    if (rst) begin
+      \$398  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$399  = sum113;
+    if (en) begin
+      \$399  = \$77 ;
+    end
+    if (rst) begin
+      \$399  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$400  = sum114;
+    if (en) begin
+      \$400  = \$79 [1:0];
+    end
+    if (rst) begin
+      \$400  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$401  = sum115;
+    if (en) begin
+      \$401  = \$80 ;
+    end
+    if (rst) begin
+      \$401  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$402  = delay116;
+    if (en) begin
+      \$402  = i[201];
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$403  = delay117;
+    if (en) begin
+      \$403  = i[204];
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$404  = sum118;
+    if (en) begin
+      \$404  = \$82 ;
+    end
+    if (rst) begin
+      \$404  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$405  = delay119;
+    if (en) begin
+      \$405  = i[200];
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$406  = delay120;
+    if (en) begin
+      \$406  = delay119;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$407  = delay121;
+    if (en) begin
+      \$407  = sum114;
+    end
+    if (rst) begin
+      \$407  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$408  = sum122;
+    if (en) begin
+      \$408  = \$84 ;
+    end
+    if (rst) begin
+      \$408  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$409  = delay123;
+    if (en) begin
+      \$409  = i[199];
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$410  = delay124;
+    if (en) begin
+      \$410  = delay123;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$411  = delay125;
+    if (en) begin
+      \$411  = delay124;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$412  = sum126;
+    if (en) begin
+      \$412  = \$86 [4:0];
+    end
+    if (rst) begin
+      \$412  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$413  = sum127;
+    if (en) begin
+      \$413  = \$88 [1:0];
+    end
+    if (rst) begin
+      \$413  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$414  = sum128;
+    if (en) begin
+      \$414  = \$89 ;
+    end
+    if (rst) begin
+      \$414  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$415  = delay129;
+    if (en) begin
+      \$415  = i[192];
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$416  = delay130;
+    if (en) begin
+      \$416  = i[195];
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$417  = sum131;
+    if (en) begin
+      \$417  = \$91 ;
+    end
+    if (rst) begin
+      \$417  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$418  = delay132;
+    if (en) begin
+      \$418  = i[191];
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$419  = delay133;
+    if (en) begin
+      \$419  = delay132;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$420  = delay134;
+    if (en) begin
+      \$420  = sum127;
+    end
+    if (rst) begin
+      \$420  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$421  = sum135;
+    if (en) begin
+      \$421  = \$93 ;
+    end
+    if (rst) begin
+      \$421  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$422  = sum136;
+    if (en) begin
+      \$422  = \$95 [1:0];
+    end
+    if (rst) begin
+      \$422  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$423  = sum137;
+    if (en) begin
+      \$423  = \$96 ;
+    end
+    if (rst) begin
+      \$423  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$424  = delay138;
+    if (en) begin
+      \$424  = i[184];
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$425  = delay139;
+    if (en) begin
+      \$425  = i[187];
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$426  = sum140;
+    if (en) begin
+      \$426  = \$98 ;
+    end
+    if (rst) begin
+      \$426  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$427  = delay141;
+    if (en) begin
+      \$427  = i[183];
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$428  = delay142;
+    if (en) begin
+      \$428  = delay141;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$429  = delay143;
+    if (en) begin
+      \$429  = sum136;
+    end
+    if (rst) begin
+      \$429  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$430  = sum144;
+    if (en) begin
+      \$430  = \$100 ;
+    end
+    if (rst) begin
+      \$430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$431  = delay145;
+    if (en) begin
+      \$431  = i[182];
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$432  = delay146;
+    if (en) begin
+      \$432  = delay145;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$433  = delay147;
+    if (en) begin
+      \$433  = delay146;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$434  = sum148;
+    if (en) begin
+      \$434  = \$102 [4:0];
+    end
+    if (rst) begin
+      \$434  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$435  = delay149;
+    if (en) begin
+      \$435  = i[181];
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$436  = delay150;
+    if (en) begin
+      \$436  = delay149;
+    end
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$437  = delay151;
+    if (en) begin
+      \$437  = delay150;
+    end
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$438  = delay152;
+    if (en) begin
+      \$438  = delay151;
+    end
+    if (rst) begin
+      \$438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$439  = sum153;
+    if (en) begin
+      \$439  = \$104 [5:0];
+    end
+    if (rst) begin
+      \$439  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$440  = sum154;
+    if (en) begin
+      \$440  = \$106 [1:0];
+    end
+    if (rst) begin
+      \$440  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$441  = sum155;
+    if (en) begin
+      \$441  = \$107 ;
+    end
+    if (rst) begin
+      \$441  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$442  = delay156;
+    if (en) begin
+      \$442  = i[174];
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$443  = delay157;
+    if (en) begin
+      \$443  = i[177];
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$444  = sum158;
+    if (en) begin
+      \$444  = \$109 ;
+    end
+    if (rst) begin
+      \$444  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$445  = delay159;
+    if (en) begin
+      \$445  = i[173];
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$446  = delay160;
+    if (en) begin
+      \$446  = delay159;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$447  = delay161;
+    if (en) begin
+      \$447  = sum154;
+    end
+    if (rst) begin
+      \$447  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$448  = sum162;
+    if (en) begin
+      \$448  = \$111 ;
+    end
+    if (rst) begin
+      \$448  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$449  = sum163;
+    if (en) begin
+      \$449  = \$113 [1:0];
+    end
+    if (rst) begin
+      \$449  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$450  = sum164;
+    if (en) begin
+      \$450  = \$114 ;
+    end
+    if (rst) begin
+      \$450  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$451  = delay165;
+    if (en) begin
+      \$451  = i[166];
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$452  = delay166;
+    if (en) begin
+      \$452  = i[169];
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$453  = sum167;
+    if (en) begin
+      \$453  = \$116 ;
+    end
+    if (rst) begin
+      \$453  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$454  = delay168;
+    if (en) begin
+      \$454  = i[165];
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$455  = delay169;
+    if (en) begin
+      \$455  = delay168;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$456  = delay170;
+    if (en) begin
+      \$456  = sum163;
+    end
+    if (rst) begin
+      \$456  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$457  = sum171;
+    if (en) begin
+      \$457  = \$118 ;
+    end
+    if (rst) begin
+      \$457  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$458  = delay172;
+    if (en) begin
+      \$458  = i[164];
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$459  = delay173;
+    if (en) begin
+      \$459  = delay172;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$460  = delay174;
+    if (en) begin
+      \$460  = delay173;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$461  = sum175;
+    if (en) begin
+      \$461  = \$120 [4:0];
+    end
+    if (rst) begin
+      \$461  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$462  = sum176;
+    if (en) begin
+      \$462  = \$122 [1:0];
+    end
+    if (rst) begin
+      \$462  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$463  = sum177;
+    if (en) begin
+      \$463  = \$123 ;
+    end
+    if (rst) begin
+      \$463  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$464  = delay178;
+    if (en) begin
+      \$464  = i[157];
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$465  = delay179;
+    if (en) begin
+      \$465  = i[160];
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$466  = sum180;
+    if (en) begin
+      \$466  = \$125 ;
+    end
+    if (rst) begin
+      \$466  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$467  = delay181;
+    if (en) begin
+      \$467  = i[156];
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$468  = delay182;
+    if (en) begin
+      \$468  = delay181;
+    end
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$469  = delay183;
+    if (en) begin
+      \$469  = sum176;
+    end
+    if (rst) begin
+      \$469  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$470  = sum184;
+    if (en) begin
+      \$470  = \$127 ;
+    end
+    if (rst) begin
+      \$470  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$471  = sum185;
+    if (en) begin
+      \$471  = \$129 [1:0];
+    end
+    if (rst) begin
+      \$471  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$472  = sum186;
+    if (en) begin
+      \$472  = \$130 ;
+    end
+    if (rst) begin
+      \$472  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$473  = delay187;
+    if (en) begin
+      \$473  = i[149];
+    end
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$474  = delay188;
+    if (en) begin
+      \$474  = i[152];
+    end
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$475  = sum189;
+    if (en) begin
+      \$475  = \$132 ;
+    end
+    if (rst) begin
+      \$475  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$476  = delay190;
+    if (en) begin
+      \$476  = i[148];
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$477  = delay191;
+    if (en) begin
+      \$477  = delay190;
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$478  = delay192;
+    if (en) begin
+      \$478  = sum185;
+    end
+    if (rst) begin
+      \$478  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$479  = sum193;
+    if (en) begin
+      \$479  = \$134 ;
+    end
+    if (rst) begin
+      \$479  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$480  = delay194;
+    if (en) begin
+      \$480  = i[147];
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$481  = delay195;
+    if (en) begin
+      \$481  = delay194;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$482  = delay196;
+    if (en) begin
+      \$482  = delay195;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$483  = sum197;
+    if (en) begin
+      \$483  = \$136 [4:0];
+    end
+    if (rst) begin
+      \$483  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$484  = delay198;
+    if (en) begin
+      \$484  = i[146];
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$485  = delay199;
+    if (en) begin
+      \$485  = delay198;
+    end
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$486  = delay200;
+    if (en) begin
+      \$486  = delay199;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$487  = delay201;
+    if (en) begin
+      \$487  = delay200;
+    end
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$488  = sum202;
+    if (en) begin
+      \$488  = \$138 [5:0];
+    end
+    if (rst) begin
+      \$488  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$489  = delay203;
+    if (en) begin
+      \$489  = i[145];
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$490  = delay204;
+    if (en) begin
+      \$490  = delay203;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$491  = delay205;
+    if (en) begin
+      \$491  = delay204;
+    end
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$492  = delay206;
+    if (en) begin
+      \$492  = delay205;
+    end
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$493  = delay207;
+    if (en) begin
+      \$493  = delay206;
+    end
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$494  = sum208;
+    if (en) begin
+      \$494  = \$140 [6:0];
+    end
+    if (rst) begin
+      \$494  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$495  = delay209;
+    if (en) begin
+      \$495  = i[144];
+    end
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$496  = delay210;
+    if (en) begin
+      \$496  = delay209;
+    end
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$497  = delay211;
+    if (en) begin
+      \$497  = delay210;
+    end
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$498  = delay212;
+    if (en) begin
+      \$498  = delay211;
+    end
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$499  = delay213;
+    if (en) begin
+      \$499  = delay212;
+    end
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$500  = delay214;
+    if (en) begin
+      \$500  = delay213;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$501  = sum215;
+    if (en) begin
+      \$501  = \$142 [7:0];
+    end
+    if (rst) begin
+      \$501  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$502  = sum216;
+    if (en) begin
+      \$502  = \$144 [1:0];
+    end
+    if (rst) begin
+      \$502  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$503  = sum217;
+    if (en) begin
+      \$503  = \$145 ;
+    end
+    if (rst) begin
+      \$503  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$504  = delay218;
+    if (en) begin
+      \$504  = i[137];
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$505  = delay219;
+    if (en) begin
+      \$505  = i[140];
+    end
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$506  = sum220;
+    if (en) begin
+      \$506  = \$147 ;
+    end
+    if (rst) begin
+      \$506  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$507  = delay221;
+    if (en) begin
+      \$507  = i[136];
+    end
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$508  = delay222;
+    if (en) begin
+      \$508  = delay221;
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$509  = delay223;
+    if (en) begin
+      \$509  = sum216;
+    end
+    if (rst) begin
+      \$509  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$510  = sum224;
+    if (en) begin
+      \$510  = \$149 ;
+    end
+    if (rst) begin
+      \$510  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$511  = sum225;
+    if (en) begin
+      \$511  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$511  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$512  = sum226;
+    if (en) begin
+      \$512  = \$152 ;
+    end
+    if (rst) begin
+      \$512  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$513  = delay227;
+    if (en) begin
+      \$513  = i[129];
+    end
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$514  = delay228;
+    if (en) begin
+      \$514  = i[132];
+    end
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$515  = sum229;
+    if (en) begin
+      \$515  = \$154 ;
+    end
+    if (rst) begin
+      \$515  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$516  = delay230;
+    if (en) begin
+      \$516  = i[128];
+    end
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$517  = delay231;
+    if (en) begin
+      \$517  = delay230;
+    end
+    if (rst) begin
+      \$517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$518  = delay232;
+    if (en) begin
+      \$518  = sum225;
+    end
+    if (rst) begin
+      \$518  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$519  = sum233;
+    if (en) begin
+      \$519  = \$156 ;
+    end
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$520  = delay234;
+    if (en) begin
+      \$520  = i[127];
+    end
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$521  = delay235;
+    if (en) begin
+      \$521  = delay234;
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$522  = delay236;
+    if (en) begin
+      \$522  = delay235;
+    end
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$523  = sum237;
+    if (en) begin
+      \$523  = \$158 [4:0];
+    end
+    if (rst) begin
+      \$523  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$524  = sum238;
+    if (en) begin
+      \$524  = \$160 [1:0];
+    end
+    if (rst) begin
+      \$524  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$525  = sum239;
+    if (en) begin
+      \$525  = \$161 ;
+    end
+    if (rst) begin
+      \$525  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$526  = delay240;
+    if (en) begin
+      \$526  = i[120];
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$527  = delay241;
+    if (en) begin
+      \$527  = i[123];
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$528  = sum242;
+    if (en) begin
+      \$528  = \$163 ;
+    end
+    if (rst) begin
+      \$528  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$529  = delay243;
+    if (en) begin
+      \$529  = i[119];
+    end
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$530  = delay244;
+    if (en) begin
+      \$530  = delay243;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$531  = delay245;
+    if (en) begin
+      \$531  = sum238;
+    end
+    if (rst) begin
+      \$531  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$532  = sum246;
+    if (en) begin
+      \$532  = \$165 ;
+    end
+    if (rst) begin
+      \$532  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$533  = sum247;
+    if (en) begin
+      \$533  = \$167 [1:0];
+    end
+    if (rst) begin
+      \$533  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$534  = sum248;
+    if (en) begin
+      \$534  = \$168 ;
+    end
+    if (rst) begin
+      \$534  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$535  = delay249;
+    if (en) begin
+      \$535  = i[112];
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$536  = delay250;
+    if (en) begin
+      \$536  = i[115];
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$537  = sum251;
+    if (en) begin
+      \$537  = \$170 ;
+    end
+    if (rst) begin
+      \$537  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$538  = delay252;
+    if (en) begin
+      \$538  = i[111];
+    end
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$539  = delay253;
+    if (en) begin
+      \$539  = delay252;
+    end
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$540  = delay254;
+    if (en) begin
+      \$540  = sum247;
+    end
+    if (rst) begin
+      \$540  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$541  = sum255;
+    if (en) begin
+      \$541  = \$172 ;
+    end
+    if (rst) begin
+      \$541  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$542  = delay256;
+    if (en) begin
+      \$542  = i[110];
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$543  = delay257;
+    if (en) begin
+      \$543  = delay256;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$544  = delay258;
+    if (en) begin
+      \$544  = delay257;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$545  = sum259;
+    if (en) begin
+      \$545  = \$174 [4:0];
+    end
+    if (rst) begin
+      \$545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$546  = delay260;
+    if (en) begin
+      \$546  = i[109];
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$547  = delay261;
+    if (en) begin
+      \$547  = delay260;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$548  = delay262;
+    if (en) begin
+      \$548  = delay261;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$549  = delay263;
+    if (en) begin
+      \$549  = delay262;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$550  = sum264;
+    if (en) begin
+      \$550  = \$176 [5:0];
+    end
+    if (rst) begin
+      \$550  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$551  = sum265;
+    if (en) begin
+      \$551  = \$178 [1:0];
+    end
+    if (rst) begin
+      \$551  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$552  = sum266;
+    if (en) begin
+      \$552  = \$179 ;
+    end
+    if (rst) begin
+      \$552  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$553  = delay267;
+    if (en) begin
+      \$553  = i[102];
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$554  = delay268;
+    if (en) begin
+      \$554  = i[105];
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$555  = sum269;
+    if (en) begin
+      \$555  = \$181 ;
+    end
+    if (rst) begin
+      \$555  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$556  = delay270;
+    if (en) begin
+      \$556  = i[101];
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$557  = delay271;
+    if (en) begin
+      \$557  = delay270;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$558  = delay272;
+    if (en) begin
+      \$558  = sum265;
+    end
+    if (rst) begin
+      \$558  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$559  = sum273;
+    if (en) begin
+      \$559  = \$183 ;
+    end
+    if (rst) begin
+      \$559  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$560  = sum274;
+    if (en) begin
+      \$560  = \$185 [1:0];
+    end
+    if (rst) begin
+      \$560  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$561  = sum275;
+    if (en) begin
+      \$561  = \$186 ;
+    end
+    if (rst) begin
+      \$561  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$562  = delay276;
+    if (en) begin
+      \$562  = i[94];
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$563  = delay277;
+    if (en) begin
+      \$563  = i[97];
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$564  = sum278;
+    if (en) begin
+      \$564  = \$188 ;
+    end
+    if (rst) begin
+      \$564  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$565  = delay279;
+    if (en) begin
+      \$565  = i[93];
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$566  = delay280;
+    if (en) begin
+      \$566  = delay279;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$567  = delay281;
+    if (en) begin
+      \$567  = sum274;
+    end
+    if (rst) begin
+      \$567  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$568  = sum282;
+    if (en) begin
+      \$568  = \$190 ;
+    end
+    if (rst) begin
+      \$568  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$569  = delay283;
+    if (en) begin
+      \$569  = i[92];
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$570  = delay284;
+    if (en) begin
+      \$570  = delay283;
+    end
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$571  = delay285;
+    if (en) begin
+      \$571  = delay284;
+    end
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$572  = sum286;
+    if (en) begin
+      \$572  = \$192 [4:0];
+    end
+    if (rst) begin
+      \$572  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$573  = sum287;
+    if (en) begin
+      \$573  = \$194 [1:0];
+    end
+    if (rst) begin
+      \$573  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$574  = sum288;
+    if (en) begin
+      \$574  = \$195 ;
+    end
+    if (rst) begin
+      \$574  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$575  = delay289;
+    if (en) begin
+      \$575  = i[85];
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$576  = delay290;
+    if (en) begin
+      \$576  = i[88];
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$577  = sum291;
+    if (en) begin
+      \$577  = \$197 ;
+    end
+    if (rst) begin
+      \$577  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$578  = delay292;
+    if (en) begin
+      \$578  = i[84];
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$579  = delay293;
+    if (en) begin
+      \$579  = delay292;
+    end
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$580  = delay294;
+    if (en) begin
+      \$580  = sum287;
+    end
+    if (rst) begin
+      \$580  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$581  = sum295;
+    if (en) begin
+      \$581  = \$199 ;
+    end
+    if (rst) begin
+      \$581  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$582  = sum296;
+    if (en) begin
+      \$582  = \$201 [1:0];
+    end
+    if (rst) begin
+      \$582  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$583  = sum297;
+    if (en) begin
+      \$583  = \$202 ;
+    end
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$584  = delay298;
+    if (en) begin
+      \$584  = i[77];
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$585  = delay299;
+    if (en) begin
+      \$585  = i[80];
+    end
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$586  = sum300;
+    if (en) begin
+      \$586  = \$204 ;
+    end
+    if (rst) begin
+      \$586  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$587  = delay301;
+    if (en) begin
+      \$587  = i[76];
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$588  = delay302;
+    if (en) begin
+      \$588  = delay301;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$589  = delay303;
+    if (en) begin
+      \$589  = sum296;
+    end
+    if (rst) begin
+      \$589  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$590  = sum304;
+    if (en) begin
+      \$590  = \$206 ;
+    end
+    if (rst) begin
+      \$590  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$591  = delay305;
+    if (en) begin
+      \$591  = i[75];
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$592  = delay306;
+    if (en) begin
+      \$592  = delay305;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$593  = delay307;
+    if (en) begin
+      \$593  = delay306;
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$594  = sum308;
+    if (en) begin
+      \$594  = \$208 [4:0];
+    end
+    if (rst) begin
+      \$594  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$595  = delay309;
+    if (en) begin
+      \$595  = i[74];
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$596  = delay310;
+    if (en) begin
+      \$596  = delay309;
+    end
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$597  = delay311;
+    if (en) begin
+      \$597  = delay310;
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$598  = delay312;
+    if (en) begin
+      \$598  = delay311;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$599  = sum313;
+    if (en) begin
+      \$599  = \$210 [5:0];
+    end
+    if (rst) begin
+      \$599  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$600  = delay314;
+    if (en) begin
+      \$600  = i[73];
+    end
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$601  = delay315;
+    if (en) begin
+      \$601  = delay314;
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$602  = delay316;
+    if (en) begin
+      \$602  = delay315;
+    end
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$603  = delay317;
+    if (en) begin
+      \$603  = delay316;
+    end
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$604  = delay318;
+    if (en) begin
+      \$604  = delay317;
+    end
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$605  = sum319;
+    if (en) begin
+      \$605  = \$212 [6:0];
+    end
+    if (rst) begin
+      \$605  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$606  = sum320;
+    if (en) begin
+      \$606  = \$214 [1:0];
+    end
+    if (rst) begin
+      \$606  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$607  = sum321;
+    if (en) begin
+      \$607  = \$215 ;
+    end
+    if (rst) begin
+      \$607  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$608  = delay322;
+    if (en) begin
+      \$608  = i[66];
+    end
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$609  = delay323;
+    if (en) begin
+      \$609  = i[69];
+    end
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$610  = sum324;
+    if (en) begin
+      \$610  = \$217 ;
+    end
+    if (rst) begin
+      \$610  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$611  = delay325;
+    if (en) begin
+      \$611  = i[65];
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$612  = delay326;
+    if (en) begin
+      \$612  = delay325;
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$613  = delay327;
+    if (en) begin
+      \$613  = sum320;
+    end
+    if (rst) begin
+      \$613  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$614  = sum328;
+    if (en) begin
+      \$614  = \$219 ;
+    end
+    if (rst) begin
+      \$614  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$615  = sum329;
+    if (en) begin
+      \$615  = \$221 [1:0];
+    end
+    if (rst) begin
+      \$615  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$616  = sum330;
+    if (en) begin
+      \$616  = \$222 ;
+    end
+    if (rst) begin
+      \$616  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$617  = delay331;
+    if (en) begin
+      \$617  = i[58];
+    end
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$618  = delay332;
+    if (en) begin
+      \$618  = i[61];
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$619  = sum333;
+    if (en) begin
+      \$619  = \$224 ;
+    end
+    if (rst) begin
+      \$619  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$620  = delay334;
+    if (en) begin
+      \$620  = i[57];
+    end
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$621  = delay335;
+    if (en) begin
+      \$621  = delay334;
+    end
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$622  = delay336;
+    if (en) begin
+      \$622  = sum329;
+    end
+    if (rst) begin
+      \$622  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$623  = sum337;
+    if (en) begin
+      \$623  = \$226 ;
+    end
+    if (rst) begin
+      \$623  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$624  = delay338;
+    if (en) begin
+      \$624  = i[56];
+    end
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$625  = delay339;
+    if (en) begin
+      \$625  = delay338;
+    end
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$626  = delay340;
+    if (en) begin
+      \$626  = delay339;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$627  = sum341;
+    if (en) begin
+      \$627  = \$228 [4:0];
+    end
+    if (rst) begin
+      \$627  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$628  = sum342;
+    if (en) begin
+      \$628  = \$230 [1:0];
+    end
+    if (rst) begin
+      \$628  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$629  = sum343;
+    if (en) begin
+      \$629  = \$231 ;
+    end
+    if (rst) begin
+      \$629  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$630  = delay344;
+    if (en) begin
+      \$630  = i[49];
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$631  = delay345;
+    if (en) begin
+      \$631  = i[52];
+    end
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$632  = sum346;
+    if (en) begin
+      \$632  = \$233 ;
+    end
+    if (rst) begin
+      \$632  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$633  = delay347;
+    if (en) begin
+      \$633  = i[48];
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$634  = delay348;
+    if (en) begin
+      \$634  = delay347;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$635  = delay349;
+    if (en) begin
+      \$635  = sum342;
+    end
+    if (rst) begin
+      \$635  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$636  = sum350;
+    if (en) begin
+      \$636  = \$235 ;
+    end
+    if (rst) begin
+      \$636  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$637  = sum351;
+    if (en) begin
+      \$637  = \$237 [1:0];
+    end
+    if (rst) begin
+      \$637  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$638  = sum352;
+    if (en) begin
+      \$638  = \$238 ;
+    end
+    if (rst) begin
+      \$638  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$639  = delay353;
+    if (en) begin
+      \$639  = i[41];
+    end
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$640  = delay354;
+    if (en) begin
+      \$640  = i[44];
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$641  = sum355;
+    if (en) begin
+      \$641  = \$240 ;
+    end
+    if (rst) begin
+      \$641  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$642  = delay356;
+    if (en) begin
+      \$642  = i[40];
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$643  = delay357;
+    if (en) begin
+      \$643  = delay356;
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$644  = delay358;
+    if (en) begin
+      \$644  = sum351;
+    end
+    if (rst) begin
+      \$644  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$645  = sum359;
+    if (en) begin
+      \$645  = \$242 ;
+    end
+    if (rst) begin
+      \$645  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$646  = delay360;
+    if (en) begin
+      \$646  = i[39];
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$647  = delay361;
+    if (en) begin
+      \$647  = delay360;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$648  = delay362;
+    if (en) begin
+      \$648  = delay361;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$649  = sum363;
+    if (en) begin
+      \$649  = \$244 [4:0];
+    end
+    if (rst) begin
+      \$649  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$650  = delay364;
+    if (en) begin
+      \$650  = i[38];
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$651  = delay365;
+    if (en) begin
+      \$651  = delay364;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$652  = delay366;
+    if (en) begin
+      \$652  = delay365;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$653  = delay367;
+    if (en) begin
+      \$653  = delay366;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$654  = sum368;
+    if (en) begin
+      \$654  = \$246 [5:0];
+    end
+    if (rst) begin
+      \$654  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$655  = sum369;
+    if (en) begin
+      \$655  = \$248 [1:0];
+    end
+    if (rst) begin
+      \$655  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$656  = sum370;
+    if (en) begin
+      \$656  = \$249 ;
+    end
+    if (rst) begin
+      \$656  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$657  = delay371;
+    if (en) begin
+      \$657  = i[31];
+    end
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$658  = delay372;
+    if (en) begin
+      \$658  = i[34];
+    end
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$659  = sum373;
+    if (en) begin
+      \$659  = \$251 ;
+    end
+    if (rst) begin
+      \$659  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$660  = delay374;
+    if (en) begin
+      \$660  = i[30];
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$661  = delay375;
+    if (en) begin
+      \$661  = delay374;
+    end
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$662  = delay376;
+    if (en) begin
+      \$662  = sum369;
+    end
+    if (rst) begin
+      \$662  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$663  = sum377;
+    if (en) begin
+      \$663  = \$253 ;
+    end
+    if (rst) begin
+      \$663  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$664  = sum378;
+    if (en) begin
+      \$664  = \$255 [1:0];
+    end
+    if (rst) begin
+      \$664  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$665  = sum379;
+    if (en) begin
+      \$665  = \$256 ;
+    end
+    if (rst) begin
+      \$665  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$666  = delay380;
+    if (en) begin
+      \$666  = i[23];
+    end
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$667  = delay381;
+    if (en) begin
+      \$667  = i[26];
+    end
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$668  = sum382;
+    if (en) begin
+      \$668  = \$258 ;
+    end
+    if (rst) begin
+      \$668  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$669  = delay383;
+    if (en) begin
+      \$669  = i[22];
+    end
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$670  = delay384;
+    if (en) begin
+      \$670  = delay383;
+    end
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$671  = delay385;
+    if (en) begin
+      \$671  = sum378;
+    end
+    if (rst) begin
+      \$671  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$672  = sum386;
+    if (en) begin
+      \$672  = \$260 ;
+    end
+    if (rst) begin
+      \$672  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$673  = delay387;
+    if (en) begin
+      \$673  = i[21];
+    end
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$674  = delay388;
+    if (en) begin
+      \$674  = delay387;
+    end
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$675  = delay389;
+    if (en) begin
+      \$675  = delay388;
+    end
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$676  = sum390;
+    if (en) begin
+      \$676  = \$262 [4:0];
+    end
+    if (rst) begin
+      \$676  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$677  = sum391;
+    if (en) begin
+      \$677  = \$264 [1:0];
+    end
+    if (rst) begin
+      \$677  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$678  = sum392;
+    if (en) begin
+      \$678  = \$265 ;
+    end
+    if (rst) begin
+      \$678  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$679  = delay393;
+    if (en) begin
+      \$679  = i[14];
+    end
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$680  = delay394;
+    if (en) begin
+      \$680  = i[17];
+    end
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$681  = sum395;
+    if (en) begin
+      \$681  = \$267 ;
+    end
+    if (rst) begin
+      \$681  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$682  = delay396;
+    if (en) begin
+      \$682  = i[13];
+    end
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$683  = delay397;
+    if (en) begin
+      \$683  = delay396;
+    end
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$684  = delay398;
+    if (en) begin
+      \$684  = sum391;
+    end
+    if (rst) begin
+      \$684  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$685  = sum399;
+    if (en) begin
+      \$685  = \$269 ;
+    end
+    if (rst) begin
+      \$685  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$686  = sum400;
+    if (en) begin
+      \$686  = \$271 [1:0];
+    end
+    if (rst) begin
+      \$686  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$687  = sum401;
+    if (en) begin
+      \$687  = \$272 ;
+    end
+    if (rst) begin
+      \$687  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$688  = delay402;
+    if (en) begin
+      \$688  = i[6];
+    end
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$689  = delay403;
+    if (en) begin
+      \$689  = i[9];
+    end
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$690  = sum404;
+    if (en) begin
+      \$690  = \$274 ;
+    end
+    if (rst) begin
+      \$690  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$691  = delay405;
+    if (en) begin
+      \$691  = i[5];
+    end
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$692  = delay406;
+    if (en) begin
+      \$692  = delay405;
+    end
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$693  = delay407;
+    if (en) begin
+      \$693  = sum400;
+    end
+    if (rst) begin
+      \$693  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$694  = sum408;
+    if (en) begin
+      \$694  = \$276 ;
+    end
+    if (rst) begin
+      \$694  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$695  = delay409;
+    if (en) begin
+      \$695  = i[4];
+    end
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$696  = delay410;
+    if (en) begin
+      \$696  = delay409;
+    end
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$697  = delay411;
+    if (en) begin
+      \$697  = delay410;
+    end
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$698  = sum412;
+    if (en) begin
+      \$698  = \$278 [4:0];
+    end
+    if (rst) begin
+      \$698  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$699  = delay413;
+    if (en) begin
+      \$699  = i[3];
+    end
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$700  = delay414;
+    if (en) begin
+      \$700  = delay413;
+    end
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$701  = delay415;
+    if (en) begin
+      \$701  = delay414;
+    end
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$702  = delay416;
+    if (en) begin
+      \$702  = delay415;
+    end
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$703  = sum417;
+    if (en) begin
+      \$703  = \$280 [5:0];
+    end
+    if (rst) begin
+      \$703  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$704  = delay418;
+    if (en) begin
+      \$704  = i[2];
+    end
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$705  = delay419;
+    if (en) begin
+      \$705  = delay418;
+    end
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$706  = delay420;
+    if (en) begin
+      \$706  = delay419;
+    end
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$707  = delay421;
+    if (en) begin
+      \$707  = delay420;
+    end
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$708  = delay422;
+    if (en) begin
+      \$708  = delay421;
+    end
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$709  = sum423;
+    if (en) begin
+      \$709  = \$282 [6:0];
+    end
+    if (rst) begin
+      \$709  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$710  = delay424;
+    if (en) begin
+      \$710  = i[1];
+    end
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$711  = delay425;
+    if (en) begin
+      \$711  = delay424;
+    end
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$712  = delay426;
+    if (en) begin
+      \$712  = delay425;
+    end
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$713  = delay427;
+    if (en) begin
+      \$713  = delay426;
+    end
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$714  = delay428;
+    if (en) begin
+      \$714  = delay427;
+    end
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$715  = delay429;
+    if (en) begin
+      \$715  = delay428;
+    end
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$716  = sum430;
+    if (en) begin
+      \$716  = \$284 [7:0];
+    end
+    if (rst) begin
+      \$716  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$717  = delay431;
+    if (en) begin
+      \$717  = i[0];
+    end
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$718  = delay432;
+    if (en) begin
+      \$718  = delay431;
+    end
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$719  = delay433;
+    if (en) begin
+      \$719  = delay432;
+    end
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$720  = delay434;
+    if (en) begin
+      \$720  = delay433;
+    end
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$721  = delay435;
+    if (en) begin
+      \$721  = delay434;
+    end
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$722  = delay436;
+    if (en) begin
+      \$722  = delay435;
+    end
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$723  = delay437;
+    if (en) begin
+      \$723  = delay436;
+    end
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$724  = o;
+    if (en) begin
+      \$724  = \$286 [8:0];
+    end
+    if (rst) begin
+      \$724  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$725  = delay438;
+    if (en) begin
+      if (en) begin
+        \$725  = i[287];
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$726  = delay439;
+    if (en) begin
+      if (en) begin
+        \$726  = delay438;
+      end
+    end
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$727  = delay440;
+    if (en) begin
+      if (en) begin
+        \$727  = delay439;
+      end
+    end
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$728  = delay441;
+    if (en) begin
+      if (en) begin
+        \$728  = delay440;
+      end
+    end
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$729  = delay442;
+    if (en) begin
+      if (en) begin
+        \$729  = delay441;
+      end
+    end
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$730  = delay443;
+    if (en) begin
+      if (en) begin
+        \$730  = delay442;
+      end
+    end
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$731  = delay444;
+    if (en) begin
+      if (en) begin
+        \$731  = delay443;
+      end
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$732  = carry;
+    if (en) begin
+      \$732  = delay444;
+    end
+    if (rst) begin
+      \$732  = 1'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -10792,587 +12935,1030 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree0 (rst, en, i, o, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
+module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, carry, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [1:0] \$1 ;
   wire [1:0] \$10 ;
-  wire [1:0] \$100 ;
-  wire [1:0] \$101 ;
-  wire [1:0] \$102 ;
-  wire [1:0] \$103 ;
-  wire [1:0] \$104 ;
+  wire [3:0] \$100 ;
+  wire [4:0] \$101 ;
+  wire [5:0] \$102 ;
+  wire [5:0] \$103 ;
+  wire [6:0] \$104 ;
   wire [1:0] \$105 ;
-  wire [1:0] \$106 ;
+  wire [2:0] \$106 ;
   wire [1:0] \$107 ;
   wire [1:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire [2:0] \$109 ;
   wire [1:0] \$11 ;
-  wire [1:0] \$110 ;
-  wire [1:0] \$111 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
   wire [1:0] \$112 ;
-  wire [1:0] \$113 ;
+  wire [2:0] \$113 ;
   wire [1:0] \$114 ;
   wire [1:0] \$115 ;
-  wire [1:0] \$116 ;
-  wire [1:0] \$117 ;
-  wire [1:0] \$118 ;
-  wire [1:0] \$119 ;
-  wire [1:0] \$12 ;
-  wire [1:0] \$120 ;
+  wire [2:0] \$116 ;
+  wire [2:0] \$117 ;
+  wire [3:0] \$118 ;
+  wire [4:0] \$119 ;
+  wire [2:0] \$12 ;
+  wire [5:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [1:0] \$122 ;
+  wire [2:0] \$122 ;
   wire [1:0] \$123 ;
   wire [1:0] \$124 ;
-  wire [1:0] \$125 ;
-  wire [1:0] \$126 ;
-  wire [1:0] \$127 ;
+  wire [2:0] \$125 ;
+  wire [2:0] \$126 ;
+  wire [3:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [1:0] \$129 ;
-  wire [1:0] \$13 ;
+  wire [2:0] \$129 ;
+  wire [2:0] \$13 ;
   wire [1:0] \$130 ;
   wire [1:0] \$131 ;
-  wire [1:0] \$132 ;
-  wire [1:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [1:0] \$135 ;
-  wire [1:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [1:0] \$138 ;
-  wire [1:0] \$139 ;
-  wire [1:0] \$14 ;
-  wire [1:0] \$140 ;
-  wire [1:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [2:0] \$132 ;
+  wire [2:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire [4:0] \$135 ;
+  wire [5:0] \$136 ;
+  wire [5:0] \$137 ;
+  wire [6:0] \$138 ;
+  wire [6:0] \$139 ;
+  wire [3:0] \$14 ;
+  wire [7:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [8:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [2:0] \$146 ;
+  wire [2:0] \$144 ;
+  wire [1:0] \$145 ;
+  wire [1:0] \$146 ;
   wire [2:0] \$147 ;
   wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
-  wire [1:0] \$15 ;
-  wire [2:0] \$150 ;
+  wire [3:0] \$149 ;
+  wire [4:0] \$15 ;
+  wire [1:0] \$150 ;
   wire [2:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
+  wire [1:0] \$152 ;
+  wire [1:0] \$153 ;
   wire [2:0] \$154 ;
   wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [2:0] \$157 ;
-  wire [2:0] \$158 ;
-  wire [2:0] \$159 ;
-  wire [1:0] \$16 ;
+  wire [3:0] \$156 ;
+  wire [4:0] \$157 ;
+  wire [5:0] \$158 ;
+  wire [1:0] \$159 ;
+  wire [5:0] \$16 ;
   wire [2:0] \$160 ;
-  wire [2:0] \$161 ;
-  wire [2:0] \$162 ;
+  wire [1:0] \$161 ;
+  wire [1:0] \$162 ;
   wire [2:0] \$163 ;
   wire [2:0] \$164 ;
-  wire [2:0] \$165 ;
-  wire [2:0] \$166 ;
+  wire [3:0] \$165 ;
+  wire [1:0] \$166 ;
   wire [2:0] \$167 ;
-  wire [2:0] \$168 ;
-  wire [2:0] \$169 ;
+  wire [1:0] \$168 ;
+  wire [1:0] \$169 ;
   wire [1:0] \$17 ;
   wire [2:0] \$170 ;
   wire [2:0] \$171 ;
-  wire [2:0] \$172 ;
-  wire [2:0] \$173 ;
-  wire [2:0] \$174 ;
-  wire [2:0] \$175 ;
-  wire [2:0] \$176 ;
-  wire [2:0] \$177 ;
+  wire [3:0] \$172 ;
+  wire [4:0] \$173 ;
+  wire [5:0] \$174 ;
+  wire [5:0] \$175 ;
+  wire [6:0] \$176 ;
+  wire [1:0] \$177 ;
   wire [2:0] \$178 ;
-  wire [2:0] \$179 ;
-  wire [1:0] \$18 ;
-  wire [2:0] \$180 ;
+  wire [1:0] \$179 ;
+  wire [2:0] \$18 ;
+  wire [1:0] \$180 ;
   wire [2:0] \$181 ;
   wire [2:0] \$182 ;
-  wire [2:0] \$183 ;
-  wire [2:0] \$184 ;
+  wire [3:0] \$183 ;
+  wire [1:0] \$184 ;
   wire [2:0] \$185 ;
-  wire [2:0] \$186 ;
-  wire [2:0] \$187 ;
+  wire [1:0] \$186 ;
+  wire [1:0] \$187 ;
   wire [2:0] \$188 ;
   wire [2:0] \$189 ;
   wire [1:0] \$19 ;
-  wire [2:0] \$190 ;
-  wire [2:0] \$191 ;
-  wire [2:0] \$192 ;
-  wire [2:0] \$193 ;
+  wire [3:0] \$190 ;
+  wire [4:0] \$191 ;
+  wire [5:0] \$192 ;
+  wire [1:0] \$193 ;
   wire [2:0] \$194 ;
-  wire [2:0] \$195 ;
-  wire [2:0] \$196 ;
+  wire [1:0] \$195 ;
+  wire [1:0] \$196 ;
   wire [2:0] \$197 ;
   wire [2:0] \$198 ;
-  wire [2:0] \$199 ;
-  wire [1:0] \$2 ;
+  wire [3:0] \$199 ;
+  wire [2:0] \$2 ;
   wire [1:0] \$20 ;
-  wire [2:0] \$200 ;
+  wire [1:0] \$200 ;
   wire [2:0] \$201 ;
-  wire [2:0] \$202 ;
-  wire [2:0] \$203 ;
+  wire [1:0] \$202 ;
+  wire [1:0] \$203 ;
   wire [2:0] \$204 ;
   wire [2:0] \$205 ;
-  wire [2:0] \$206 ;
-  wire [2:0] \$207 ;
-  wire [2:0] \$208 ;
-  wire [2:0] \$209 ;
-  wire [1:0] \$21 ;
-  wire [2:0] \$210 ;
-  wire [2:0] \$211 ;
-  wire [2:0] \$212 ;
-  wire [2:0] \$213 ;
+  wire [3:0] \$206 ;
+  wire [4:0] \$207 ;
+  wire [5:0] \$208 ;
+  wire [5:0] \$209 ;
+  wire [2:0] \$21 ;
+  wire [6:0] \$210 ;
+  wire [6:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [1:0] \$213 ;
   wire [2:0] \$214 ;
-  wire [2:0] \$215 ;
-  wire [2:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [3:0] \$218 ;
+  wire [1:0] \$215 ;
+  wire [1:0] \$216 ;
+  wire [2:0] \$217 ;
+  wire [2:0] \$218 ;
   wire [3:0] \$219 ;
-  wire [1:0] \$22 ;
-  wire [3:0] \$220 ;
-  wire [3:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [3:0] \$224 ;
-  wire [3:0] \$225 ;
+  wire [2:0] \$22 ;
+  wire [1:0] \$220 ;
+  wire [2:0] \$221 ;
+  wire [1:0] \$222 ;
+  wire [1:0] \$223 ;
+  wire [2:0] \$224 ;
+  wire [2:0] \$225 ;
   wire [3:0] \$226 ;
-  wire [3:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire [3:0] \$229 ;
-  wire [1:0] \$23 ;
-  wire [3:0] \$230 ;
-  wire [3:0] \$231 ;
-  wire [3:0] \$232 ;
-  wire [3:0] \$233 ;
-  wire [3:0] \$234 ;
+  wire [4:0] \$227 ;
+  wire [5:0] \$228 ;
+  wire [1:0] \$229 ;
+  wire [3:0] \$23 ;
+  wire [2:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire [1:0] \$232 ;
+  wire [2:0] \$233 ;
+  wire [2:0] \$234 ;
   wire [3:0] \$235 ;
-  wire [3:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [3:0] \$238 ;
-  wire [3:0] \$239 ;
+  wire [1:0] \$236 ;
+  wire [2:0] \$237 ;
+  wire [1:0] \$238 ;
+  wire [1:0] \$239 ;
   wire [1:0] \$24 ;
-  wire [3:0] \$240 ;
-  wire [3:0] \$241 ;
+  wire [2:0] \$240 ;
+  wire [2:0] \$241 ;
   wire [3:0] \$242 ;
-  wire [3:0] \$243 ;
-  wire [3:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire [3:0] \$249 ;
-  wire [1:0] \$25 ;
-  wire [3:0] \$250 ;
-  wire [3:0] \$251 ;
-  wire [3:0] \$252 ;
-  wire [4:0] \$253 ;
-  wire [4:0] \$254 ;
-  wire [4:0] \$255 ;
-  wire [4:0] \$256 ;
-  wire [4:0] \$257 ;
-  wire [4:0] \$258 ;
-  wire [4:0] \$259 ;
+  wire [4:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [5:0] \$245 ;
+  wire [6:0] \$246 ;
+  wire [1:0] \$247 ;
+  wire [2:0] \$248 ;
+  wire [1:0] \$249 ;
+  wire [2:0] \$25 ;
+  wire [1:0] \$250 ;
+  wire [2:0] \$251 ;
+  wire [2:0] \$252 ;
+  wire [3:0] \$253 ;
+  wire [1:0] \$254 ;
+  wire [2:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [2:0] \$258 ;
+  wire [2:0] \$259 ;
   wire [1:0] \$26 ;
-  wire [4:0] \$260 ;
+  wire [3:0] \$260 ;
   wire [4:0] \$261 ;
-  wire [4:0] \$262 ;
-  wire [4:0] \$263 ;
-  wire [4:0] \$264 ;
-  wire [4:0] \$265 ;
-  wire [4:0] \$266 ;
-  wire [4:0] \$267 ;
-  wire [4:0] \$268 ;
-  wire [4:0] \$269 ;
+  wire [5:0] \$262 ;
+  wire [1:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [1:0] \$265 ;
+  wire [1:0] \$266 ;
+  wire [2:0] \$267 ;
+  wire [2:0] \$268 ;
+  wire [3:0] \$269 ;
   wire [1:0] \$27 ;
-  wire [4:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [5:0] \$277 ;
+  wire [1:0] \$270 ;
+  wire [2:0] \$271 ;
+  wire [1:0] \$272 ;
+  wire [1:0] \$273 ;
+  wire [2:0] \$274 ;
+  wire [2:0] \$275 ;
+  wire [3:0] \$276 ;
+  wire [4:0] \$277 ;
   wire [5:0] \$278 ;
   wire [5:0] \$279 ;
-  wire [1:0] \$28 ;
+  wire [2:0] \$28 ;
   wire [6:0] \$280 ;
   wire [6:0] \$281 ;
-  wire [6:0] \$282 ;
-  wire [6:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [9:0] \$287 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire [8:0] \$285 ;
+  wire [9:0] \$286 ;
+  reg [1:0] \$287 ;
   reg [1:0] \$288 ;
-  reg [1:0] \$289 ;
-  wire [1:0] \$29 ;
-  reg [1:0] \$290 ;
-  reg [1:0] \$291 ;
-  reg [1:0] \$292 ;
-  reg [1:0] \$293 ;
+  reg \$289 ;
+  wire [2:0] \$29 ;
+  reg \$290 ;
+  reg [2:0] \$291 ;
+  reg \$292 ;
+  reg \$293 ;
   reg [1:0] \$294 ;
-  reg [1:0] \$295 ;
+  reg [3:0] \$295 ;
   reg [1:0] \$296 ;
   reg [1:0] \$297 ;
-  reg [1:0] \$298 ;
-  reg [1:0] \$299 ;
+  reg \$298 ;
+  reg \$299 ;
   wire [1:0] \$3 ;
-  wire [1:0] \$30 ;
-  reg [1:0] \$300 ;
-  reg [1:0] \$301 ;
-  reg [1:0] \$302 ;
+  wire [3:0] \$30 ;
+  reg [2:0] \$300 ;
+  reg \$301 ;
+  reg \$302 ;
   reg [1:0] \$303 ;
-  reg [1:0] \$304 ;
-  reg [1:0] \$305 ;
-  reg [1:0] \$306 ;
-  reg [1:0] \$307 ;
-  reg [1:0] \$308 ;
+  reg [3:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [4:0] \$308 ;
   reg [1:0] \$309 ;
-  wire [1:0] \$31 ;
+  wire [4:0] \$31 ;
   reg [1:0] \$310 ;
-  reg [1:0] \$311 ;
-  reg [1:0] \$312 ;
-  reg [1:0] \$313 ;
-  reg [1:0] \$314 ;
-  reg [1:0] \$315 ;
+  reg \$311 ;
+  reg \$312 ;
+  reg [2:0] \$313 ;
+  reg \$314 ;
+  reg \$315 ;
   reg [1:0] \$316 ;
-  reg [1:0] \$317 ;
+  reg [3:0] \$317 ;
   reg [1:0] \$318 ;
   reg [1:0] \$319 ;
-  wire [1:0] \$32 ;
-  reg [1:0] \$320 ;
-  reg [1:0] \$321 ;
-  reg [1:0] \$322 ;
-  reg [1:0] \$323 ;
-  reg [1:0] \$324 ;
+  wire [5:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [2:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
   reg [1:0] \$325 ;
-  reg [1:0] \$326 ;
-  reg [1:0] \$327 ;
-  reg [1:0] \$328 ;
-  reg [1:0] \$329 ;
-  wire [1:0] \$33 ;
-  reg [1:0] \$330 ;
-  reg [1:0] \$331 ;
-  reg [1:0] \$332 ;
-  reg [1:0] \$333 ;
-  reg [1:0] \$334 ;
-  reg [1:0] \$335 ;
+  reg [3:0] \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg \$329 ;
+  wire [5:0] \$33 ;
+  reg [4:0] \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [5:0] \$335 ;
   reg [1:0] \$336 ;
   reg [1:0] \$337 ;
-  reg [1:0] \$338 ;
-  reg [1:0] \$339 ;
-  wire [1:0] \$34 ;
-  reg [1:0] \$340 ;
-  reg [1:0] \$341 ;
-  reg [1:0] \$342 ;
+  reg \$338 ;
+  reg \$339 ;
+  wire [6:0] \$34 ;
+  reg [2:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
   reg [1:0] \$343 ;
-  reg [1:0] \$344 ;
+  reg [3:0] \$344 ;
   reg [1:0] \$345 ;
   reg [1:0] \$346 ;
-  reg [1:0] \$347 ;
-  reg [1:0] \$348 ;
-  reg [1:0] \$349 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg [2:0] \$349 ;
   wire [1:0] \$35 ;
-  reg [1:0] \$350 ;
-  reg [1:0] \$351 ;
+  reg \$350 ;
+  reg \$351 ;
   reg [1:0] \$352 ;
-  reg [1:0] \$353 ;
-  reg [1:0] \$354 ;
-  reg [1:0] \$355 ;
-  reg [1:0] \$356 ;
-  reg [1:0] \$357 ;
+  reg [3:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg [4:0] \$357 ;
   reg [1:0] \$358 ;
   reg [1:0] \$359 ;
-  wire [1:0] \$36 ;
-  reg [1:0] \$360 ;
-  reg [1:0] \$361 ;
-  reg [1:0] \$362 ;
-  reg [1:0] \$363 ;
-  reg [1:0] \$364 ;
+  wire [2:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [2:0] \$362 ;
+  reg \$363 ;
+  reg \$364 ;
   reg [1:0] \$365 ;
-  reg [1:0] \$366 ;
+  reg [3:0] \$366 ;
   reg [1:0] \$367 ;
   reg [1:0] \$368 ;
-  reg [1:0] \$369 ;
+  reg \$369 ;
   wire [1:0] \$37 ;
-  reg [1:0] \$370 ;
-  reg [1:0] \$371 ;
-  reg [1:0] \$372 ;
-  reg [1:0] \$373 ;
+  reg \$370 ;
+  reg [2:0] \$371 ;
+  reg \$372 ;
+  reg \$373 ;
   reg [1:0] \$374 ;
-  reg [1:0] \$375 ;
-  reg [1:0] \$376 ;
-  reg [1:0] \$377 ;
-  reg [1:0] \$378 ;
-  reg [1:0] \$379 ;
+  reg [3:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg [4:0] \$379 ;
   wire [1:0] \$38 ;
-  reg [1:0] \$380 ;
-  reg [1:0] \$381 ;
-  reg [1:0] \$382 ;
-  reg [1:0] \$383 ;
-  reg [1:0] \$384 ;
-  reg [1:0] \$385 ;
-  reg [1:0] \$386 ;
-  reg [1:0] \$387 ;
-  reg [1:0] \$388 ;
-  reg [1:0] \$389 ;
-  wire [1:0] \$39 ;
-  reg [1:0] \$390 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg [5:0] \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
+  wire [2:0] \$39 ;
+  reg [6:0] \$390 ;
   reg [1:0] \$391 ;
   reg [1:0] \$392 ;
-  reg [1:0] \$393 ;
-  reg [1:0] \$394 ;
-  reg [1:0] \$395 ;
-  reg [1:0] \$396 ;
-  reg [1:0] \$397 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [2:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
   reg [1:0] \$398 ;
-  reg [1:0] \$399 ;
+  reg [3:0] \$399 ;
   wire [1:0] \$4 ;
-  wire [1:0] \$40 ;
+  wire [2:0] \$40 ;
   reg [1:0] \$400 ;
   reg [1:0] \$401 ;
-  reg [1:0] \$402 ;
-  reg [1:0] \$403 ;
-  reg [1:0] \$404 ;
-  reg [1:0] \$405 ;
-  reg [1:0] \$406 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [2:0] \$404 ;
+  reg \$405 ;
+  reg \$406 ;
   reg [1:0] \$407 ;
-  reg [1:0] \$408 ;
-  reg [1:0] \$409 ;
-  wire [1:0] \$41 ;
-  reg [1:0] \$410 ;
-  reg [1:0] \$411 ;
-  reg [1:0] \$412 ;
+  reg [3:0] \$408 ;
+  reg \$409 ;
+  wire [3:0] \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg [4:0] \$412 ;
   reg [1:0] \$413 ;
   reg [1:0] \$414 ;
-  reg [1:0] \$415 ;
-  reg [1:0] \$416 ;
-  reg [1:0] \$417 ;
-  reg [1:0] \$418 ;
-  reg [1:0] \$419 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [2:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire [1:0] \$42 ;
   reg [1:0] \$420 ;
-  reg [1:0] \$421 ;
+  reg [3:0] \$421 ;
   reg [1:0] \$422 ;
   reg [1:0] \$423 ;
-  reg [1:0] \$424 ;
-  reg [1:0] \$425 ;
-  reg [1:0] \$426 ;
-  reg [1:0] \$427 ;
-  reg [1:0] \$428 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg [2:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
   reg [1:0] \$429 ;
-  wire [1:0] \$43 ;
-  reg [1:0] \$430 ;
-  reg [1:0] \$431 ;
-  reg [2:0] \$432 ;
-  reg [2:0] \$433 ;
-  reg [2:0] \$434 ;
-  reg [2:0] \$435 ;
-  reg [2:0] \$436 ;
-  reg [2:0] \$437 ;
-  reg [2:0] \$438 ;
-  reg [2:0] \$439 ;
+  wire [2:0] \$43 ;
+  reg [3:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [4:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg [5:0] \$439 ;
   wire [1:0] \$44 ;
-  reg [2:0] \$440 ;
-  reg [2:0] \$441 ;
-  reg [2:0] \$442 ;
-  reg [2:0] \$443 ;
+  reg [1:0] \$440 ;
+  reg [1:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
   reg [2:0] \$444 ;
-  reg [2:0] \$445 ;
-  reg [2:0] \$446 ;
-  reg [2:0] \$447 ;
-  reg [2:0] \$448 ;
-  reg [2:0] \$449 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [1:0] \$447 ;
+  reg [3:0] \$448 ;
+  reg [1:0] \$449 ;
   wire [1:0] \$45 ;
-  reg [2:0] \$450 ;
-  reg [2:0] \$451 ;
-  reg [2:0] \$452 ;
+  reg [1:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
   reg [2:0] \$453 ;
-  reg [2:0] \$454 ;
-  reg [2:0] \$455 ;
-  reg [2:0] \$456 ;
-  reg [2:0] \$457 ;
-  reg [2:0] \$458 ;
-  reg [2:0] \$459 ;
-  wire [1:0] \$46 ;
-  reg [2:0] \$460 ;
-  reg [2:0] \$461 ;
-  reg [2:0] \$462 ;
-  reg [2:0] \$463 ;
-  reg [2:0] \$464 ;
-  reg [2:0] \$465 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [1:0] \$456 ;
+  reg [3:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire [2:0] \$46 ;
+  reg \$460 ;
+  reg [4:0] \$461 ;
+  reg [1:0] \$462 ;
+  reg [1:0] \$463 ;
+  reg \$464 ;
+  reg \$465 ;
   reg [2:0] \$466 ;
-  reg [2:0] \$467 ;
-  reg [2:0] \$468 ;
-  reg [2:0] \$469 ;
-  wire [1:0] \$47 ;
-  reg [2:0] \$470 ;
-  reg [2:0] \$471 ;
-  reg [2:0] \$472 ;
-  reg [2:0] \$473 ;
-  reg [2:0] \$474 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg [1:0] \$469 ;
+  wire [2:0] \$47 ;
+  reg [3:0] \$470 ;
+  reg [1:0] \$471 ;
+  reg [1:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
   reg [2:0] \$475 ;
-  reg [2:0] \$476 ;
-  reg [2:0] \$477 ;
-  reg [2:0] \$478 ;
-  reg [2:0] \$479 ;
-  wire [1:0] \$48 ;
-  reg [2:0] \$480 ;
-  reg [2:0] \$481 ;
-  reg [2:0] \$482 ;
-  reg [2:0] \$483 ;
-  reg [2:0] \$484 ;
-  reg [2:0] \$485 ;
-  reg [2:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg [2:0] \$488 ;
-  reg [2:0] \$489 ;
-  wire [1:0] \$49 ;
-  reg [2:0] \$490 ;
-  reg [2:0] \$491 ;
-  reg [2:0] \$492 ;
-  reg [2:0] \$493 ;
-  reg [2:0] \$494 ;
-  reg [2:0] \$495 ;
-  reg [2:0] \$496 ;
-  reg [2:0] \$497 ;
-  reg [2:0] \$498 ;
-  reg [2:0] \$499 ;
-  wire [1:0] \$5 ;
-  wire [1:0] \$50 ;
-  reg [2:0] \$500 ;
-  reg [2:0] \$501 ;
-  reg [2:0] \$502 ;
-  reg [2:0] \$503 ;
-  reg [3:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [3:0] \$506 ;
-  reg [3:0] \$507 ;
-  reg [3:0] \$508 ;
-  reg [3:0] \$509 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [1:0] \$478 ;
+  reg [3:0] \$479 ;
+  wire [3:0] \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg [4:0] \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [5:0] \$488 ;
+  reg \$489 ;
+  wire [4:0] \$49 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [6:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg \$499 ;
+  wire [2:0] \$5 ;
+  wire [5:0] \$50 ;
+  reg \$500 ;
+  reg [7:0] \$501 ;
+  reg [1:0] \$502 ;
+  reg [1:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg [2:0] \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg [1:0] \$509 ;
   wire [1:0] \$51 ;
   reg [3:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [3:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [3:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg [3:0] \$517 ;
-  reg [3:0] \$518 ;
+  reg [1:0] \$511 ;
+  reg [1:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [2:0] \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg [1:0] \$518 ;
   reg [3:0] \$519 ;
-  wire [1:0] \$52 ;
-  reg [3:0] \$520 ;
-  reg [3:0] \$521 ;
-  reg [3:0] \$522 ;
-  reg [3:0] \$523 ;
-  reg [3:0] \$524 ;
-  reg [3:0] \$525 ;
-  reg [3:0] \$526 ;
-  reg [3:0] \$527 ;
-  reg [3:0] \$528 ;
-  reg [3:0] \$529 ;
+  wire [2:0] \$52 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [4:0] \$523 ;
+  reg [1:0] \$524 ;
+  reg [1:0] \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg [2:0] \$528 ;
+  reg \$529 ;
   wire [1:0] \$53 ;
-  reg [3:0] \$530 ;
-  reg [3:0] \$531 ;
+  reg \$530 ;
+  reg [1:0] \$531 ;
   reg [3:0] \$532 ;
-  reg [3:0] \$533 ;
-  reg [3:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg [3:0] \$536 ;
-  reg [3:0] \$537 ;
-  reg [3:0] \$538 ;
-  reg [3:0] \$539 ;
+  reg [1:0] \$533 ;
+  reg [1:0] \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [2:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire [1:0] \$54 ;
-  reg [4:0] \$540 ;
-  reg [4:0] \$541 ;
-  reg [4:0] \$542 ;
-  reg [4:0] \$543 ;
-  reg [4:0] \$544 ;
+  reg [1:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
   reg [4:0] \$545 ;
-  reg [4:0] \$546 ;
-  reg [4:0] \$547 ;
-  reg [4:0] \$548 ;
-  reg [4:0] \$549 ;
-  wire [1:0] \$55 ;
-  reg [4:0] \$550 ;
-  reg [4:0] \$551 ;
-  reg [4:0] \$552 ;
-  reg [4:0] \$553 ;
-  reg [4:0] \$554 ;
-  reg [4:0] \$555 ;
-  reg [4:0] \$556 ;
-  reg [4:0] \$557 ;
-  reg [5:0] \$558 ;
-  reg [5:0] \$559 ;
-  wire [1:0] \$56 ;
-  reg [5:0] \$560 ;
-  reg [5:0] \$561 ;
-  reg [5:0] \$562 ;
-  reg [5:0] \$563 ;
-  reg [5:0] \$564 ;
-  reg [5:0] \$565 ;
-  reg [5:0] \$566 ;
-  reg [6:0] \$567 ;
-  reg [6:0] \$568 ;
-  reg [6:0] \$569 ;
-  wire [1:0] \$57 ;
-  reg [6:0] \$570 ;
-  reg [5:0] \$571 ;
-  reg [7:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [5:0] \$574 ;
-  reg [8:0] \$575 ;
-  reg [5:0] \$576 ;
-  reg [9:0] \$577 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire [2:0] \$55 ;
+  reg [5:0] \$550 ;
+  reg [1:0] \$551 ;
+  reg [1:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg [2:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [1:0] \$558 ;
+  reg [3:0] \$559 ;
+  wire [2:0] \$56 ;
+  reg [1:0] \$560 ;
+  reg [1:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [2:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [1:0] \$567 ;
+  reg [3:0] \$568 ;
+  reg \$569 ;
+  wire [3:0] \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [4:0] \$572 ;
+  reg [1:0] \$573 ;
+  reg [1:0] \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [2:0] \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire [1:0] \$58 ;
-  wire [1:0] \$59 ;
-  wire [1:0] \$6 ;
+  reg [1:0] \$580 ;
+  reg [3:0] \$581 ;
+  reg [1:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [2:0] \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg [1:0] \$589 ;
+  wire [2:0] \$59 ;
+  reg [3:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [4:0] \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [5:0] \$599 ;
+  wire [2:0] \$6 ;
   wire [1:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg [6:0] \$605 ;
+  reg [1:0] \$606 ;
+  reg [1:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire [1:0] \$61 ;
-  wire [1:0] \$62 ;
-  wire [1:0] \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
-  wire [1:0] \$66 ;
-  wire [1:0] \$67 ;
-  wire [1:0] \$68 ;
-  wire [1:0] \$69 ;
-  wire [1:0] \$7 ;
-  wire [1:0] \$70 ;
+  reg [2:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg [1:0] \$613 ;
+  reg [3:0] \$614 ;
+  reg [1:0] \$615 ;
+  reg [1:0] \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg [2:0] \$619 ;
+  wire [2:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg [1:0] \$622 ;
+  reg [3:0] \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [4:0] \$627 ;
+  reg [1:0] \$628 ;
+  reg [1:0] \$629 ;
+  wire [2:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg [2:0] \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [1:0] \$635 ;
+  reg [3:0] \$636 ;
+  reg [1:0] \$637 ;
+  reg [1:0] \$638 ;
+  reg \$639 ;
+  wire [3:0] \$64 ;
+  reg \$640 ;
+  reg [2:0] \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg [1:0] \$644 ;
+  reg [3:0] \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg [4:0] \$649 ;
+  wire [4:0] \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg [5:0] \$654 ;
+  reg [1:0] \$655 ;
+  reg [1:0] \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg [2:0] \$659 ;
+  wire [5:0] \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg [1:0] \$662 ;
+  reg [3:0] \$663 ;
+  reg [1:0] \$664 ;
+  reg [1:0] \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg [2:0] \$668 ;
+  reg \$669 ;
+  wire [5:0] \$67 ;
+  reg \$670 ;
+  reg [1:0] \$671 ;
+  reg [3:0] \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg [4:0] \$676 ;
+  reg [1:0] \$677 ;
+  reg [1:0] \$678 ;
+  reg \$679 ;
+  wire [6:0] \$68 ;
+  reg \$680 ;
+  reg [2:0] \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg [1:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [1:0] \$686 ;
+  reg [1:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
+  wire [6:0] \$69 ;
+  reg [2:0] \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg [1:0] \$693 ;
+  reg [3:0] \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg [4:0] \$698 ;
+  reg \$699 ;
+  wire [3:0] \$7 ;
+  wire [7:0] \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg [5:0] \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg [6:0] \$709 ;
   wire [1:0] \$71 ;
-  wire [1:0] \$72 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg [7:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire [2:0] \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg [8:0] \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire [1:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
   wire [1:0] \$74 ;
-  wire [1:0] \$75 ;
-  wire [1:0] \$76 ;
-  wire [1:0] \$77 ;
+  wire [2:0] \$75 ;
+  wire [2:0] \$76 ;
+  wire [3:0] \$77 ;
   wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
+  wire [2:0] \$79 ;
   wire [1:0] \$8 ;
   wire [1:0] \$80 ;
   wire [1:0] \$81 ;
-  wire [1:0] \$82 ;
-  wire [1:0] \$83 ;
-  wire [1:0] \$84 ;
-  wire [1:0] \$85 ;
-  wire [1:0] \$86 ;
+  wire [2:0] \$82 ;
+  wire [2:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire [4:0] \$85 ;
+  wire [5:0] \$86 ;
   wire [1:0] \$87 ;
-  wire [1:0] \$88 ;
+  wire [2:0] \$88 ;
   wire [1:0] \$89 ;
-  wire [1:0] \$9 ;
+  wire [2:0] \$9 ;
   wire [1:0] \$90 ;
-  wire [1:0] \$91 ;
-  wire [1:0] \$92 ;
-  wire [1:0] \$93 ;
+  wire [2:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [3:0] \$93 ;
   wire [1:0] \$94 ;
-  wire [1:0] \$95 ;
+  wire [2:0] \$95 ;
   wire [1:0] \$96 ;
   wire [1:0] \$97 ;
-  wire [1:0] \$98 ;
-  wire [1:0] \$99 ;
+  wire [2:0] \$98 ;
+  wire [2:0] \$99 ;
+  output carry;
+  reg carry = 1'h0;
   input clk;
   wire clk;
+  reg delay100 = 1'h0;
+  reg delay101 = 1'h0;
+  reg delay102 = 1'h0;
+  reg delay103 = 1'h0;
+  reg delay107 = 1'h0;
+  reg delay108 = 1'h0;
+  reg delay110 = 1'h0;
+  reg delay111 = 1'h0;
+  reg [1:0] delay112 = 2'h0;
+  reg delay116 = 1'h0;
+  reg delay117 = 1'h0;
+  reg delay119 = 1'h0;
+  reg delay12 = 1'h0;
+  reg delay120 = 1'h0;
+  reg [1:0] delay121 = 2'h0;
+  reg delay123 = 1'h0;
+  reg delay124 = 1'h0;
+  reg delay125 = 1'h0;
+  reg delay129 = 1'h0;
+  reg delay13 = 1'h0;
+  reg delay130 = 1'h0;
+  reg delay132 = 1'h0;
+  reg delay133 = 1'h0;
+  reg [1:0] delay134 = 2'h0;
+  reg delay138 = 1'h0;
+  reg delay139 = 1'h0;
+  reg delay141 = 1'h0;
+  reg delay142 = 1'h0;
+  reg [1:0] delay143 = 2'h0;
+  reg delay145 = 1'h0;
+  reg delay146 = 1'h0;
+  reg delay147 = 1'h0;
+  reg delay149 = 1'h0;
+  reg delay15 = 1'h0;
+  reg delay150 = 1'h0;
+  reg delay151 = 1'h0;
+  reg delay152 = 1'h0;
+  reg delay156 = 1'h0;
+  reg delay157 = 1'h0;
+  reg delay159 = 1'h0;
+  reg delay16 = 1'h0;
+  reg delay160 = 1'h0;
+  reg [1:0] delay161 = 2'h0;
+  reg delay165 = 1'h0;
+  reg delay166 = 1'h0;
+  reg delay168 = 1'h0;
+  reg delay169 = 1'h0;
+  reg [1:0] delay17 = 2'h0;
+  reg [1:0] delay170 = 2'h0;
+  reg delay172 = 1'h0;
+  reg delay173 = 1'h0;
+  reg delay174 = 1'h0;
+  reg delay178 = 1'h0;
+  reg delay179 = 1'h0;
+  reg delay181 = 1'h0;
+  reg delay182 = 1'h0;
+  reg [1:0] delay183 = 2'h0;
+  reg delay187 = 1'h0;
+  reg delay188 = 1'h0;
+  reg delay19 = 1'h0;
+  reg delay190 = 1'h0;
+  reg delay191 = 1'h0;
+  reg [1:0] delay192 = 2'h0;
+  reg delay194 = 1'h0;
+  reg delay195 = 1'h0;
+  reg delay196 = 1'h0;
+  reg delay198 = 1'h0;
+  reg delay199 = 1'h0;
+  reg delay20 = 1'h0;
+  reg delay200 = 1'h0;
+  reg delay201 = 1'h0;
+  reg delay203 = 1'h0;
+  reg delay204 = 1'h0;
+  reg delay205 = 1'h0;
+  reg delay206 = 1'h0;
+  reg delay207 = 1'h0;
+  reg delay209 = 1'h0;
+  reg delay21 = 1'h0;
+  reg delay210 = 1'h0;
+  reg delay211 = 1'h0;
+  reg delay212 = 1'h0;
+  reg delay213 = 1'h0;
+  reg delay214 = 1'h0;
+  reg delay218 = 1'h0;
+  reg delay219 = 1'h0;
+  reg delay221 = 1'h0;
+  reg delay222 = 1'h0;
+  reg [1:0] delay223 = 2'h0;
+  reg delay227 = 1'h0;
+  reg delay228 = 1'h0;
+  reg delay230 = 1'h0;
+  reg delay231 = 1'h0;
+  reg [1:0] delay232 = 2'h0;
+  reg delay234 = 1'h0;
+  reg delay235 = 1'h0;
+  reg delay236 = 1'h0;
+  reg delay240 = 1'h0;
+  reg delay241 = 1'h0;
+  reg delay243 = 1'h0;
+  reg delay244 = 1'h0;
+  reg [1:0] delay245 = 2'h0;
+  reg delay249 = 1'h0;
+  reg delay25 = 1'h0;
+  reg delay250 = 1'h0;
+  reg delay252 = 1'h0;
+  reg delay253 = 1'h0;
+  reg [1:0] delay254 = 2'h0;
+  reg delay256 = 1'h0;
+  reg delay257 = 1'h0;
+  reg delay258 = 1'h0;
+  reg delay26 = 1'h0;
+  reg delay260 = 1'h0;
+  reg delay261 = 1'h0;
+  reg delay262 = 1'h0;
+  reg delay263 = 1'h0;
+  reg delay267 = 1'h0;
+  reg delay268 = 1'h0;
+  reg delay270 = 1'h0;
+  reg delay271 = 1'h0;
+  reg [1:0] delay272 = 2'h0;
+  reg delay276 = 1'h0;
+  reg delay277 = 1'h0;
+  reg delay279 = 1'h0;
+  reg delay28 = 1'h0;
+  reg delay280 = 1'h0;
+  reg [1:0] delay281 = 2'h0;
+  reg delay283 = 1'h0;
+  reg delay284 = 1'h0;
+  reg delay285 = 1'h0;
+  reg delay289 = 1'h0;
+  reg delay29 = 1'h0;
+  reg delay290 = 1'h0;
+  reg delay292 = 1'h0;
+  reg delay293 = 1'h0;
+  reg [1:0] delay294 = 2'h0;
+  reg delay298 = 1'h0;
+  reg delay299 = 1'h0;
+  reg delay3 = 1'h0;
+  reg [1:0] delay30 = 2'h0;
+  reg delay301 = 1'h0;
+  reg delay302 = 1'h0;
+  reg [1:0] delay303 = 2'h0;
+  reg delay305 = 1'h0;
+  reg delay306 = 1'h0;
+  reg delay307 = 1'h0;
+  reg delay309 = 1'h0;
+  reg delay310 = 1'h0;
+  reg delay311 = 1'h0;
+  reg delay312 = 1'h0;
+  reg delay314 = 1'h0;
+  reg delay315 = 1'h0;
+  reg delay316 = 1'h0;
+  reg delay317 = 1'h0;
+  reg delay318 = 1'h0;
+  reg delay322 = 1'h0;
+  reg delay323 = 1'h0;
+  reg delay325 = 1'h0;
+  reg delay326 = 1'h0;
+  reg [1:0] delay327 = 2'h0;
+  reg delay331 = 1'h0;
+  reg delay332 = 1'h0;
+  reg delay334 = 1'h0;
+  reg delay335 = 1'h0;
+  reg [1:0] delay336 = 2'h0;
+  reg delay338 = 1'h0;
+  reg delay339 = 1'h0;
+  reg delay34 = 1'h0;
+  reg delay340 = 1'h0;
+  reg delay344 = 1'h0;
+  reg delay345 = 1'h0;
+  reg delay347 = 1'h0;
+  reg delay348 = 1'h0;
+  reg [1:0] delay349 = 2'h0;
+  reg delay35 = 1'h0;
+  reg delay353 = 1'h0;
+  reg delay354 = 1'h0;
+  reg delay356 = 1'h0;
+  reg delay357 = 1'h0;
+  reg [1:0] delay358 = 2'h0;
+  reg delay360 = 1'h0;
+  reg delay361 = 1'h0;
+  reg delay362 = 1'h0;
+  reg delay364 = 1'h0;
+  reg delay365 = 1'h0;
+  reg delay366 = 1'h0;
+  reg delay367 = 1'h0;
+  reg delay37 = 1'h0;
+  reg delay371 = 1'h0;
+  reg delay372 = 1'h0;
+  reg delay374 = 1'h0;
+  reg delay375 = 1'h0;
+  reg [1:0] delay376 = 2'h0;
+  reg delay38 = 1'h0;
+  reg delay380 = 1'h0;
+  reg delay381 = 1'h0;
+  reg delay383 = 1'h0;
+  reg delay384 = 1'h0;
+  reg [1:0] delay385 = 2'h0;
+  reg delay387 = 1'h0;
+  reg delay388 = 1'h0;
+  reg delay389 = 1'h0;
+  reg [1:0] delay39 = 2'h0;
+  reg delay393 = 1'h0;
+  reg delay394 = 1'h0;
+  reg delay396 = 1'h0;
+  reg delay397 = 1'h0;
+  reg [1:0] delay398 = 2'h0;
+  reg delay4 = 1'h0;
+  reg delay402 = 1'h0;
+  reg delay403 = 1'h0;
+  reg delay405 = 1'h0;
+  reg delay406 = 1'h0;
+  reg [1:0] delay407 = 2'h0;
+  reg delay409 = 1'h0;
+  reg delay41 = 1'h0;
+  reg delay410 = 1'h0;
+  reg delay411 = 1'h0;
+  reg delay413 = 1'h0;
+  reg delay414 = 1'h0;
+  reg delay415 = 1'h0;
+  reg delay416 = 1'h0;
+  reg delay418 = 1'h0;
+  reg delay419 = 1'h0;
+  reg delay42 = 1'h0;
+  reg delay420 = 1'h0;
+  reg delay421 = 1'h0;
+  reg delay422 = 1'h0;
+  reg delay424 = 1'h0;
+  reg delay425 = 1'h0;
+  reg delay426 = 1'h0;
+  reg delay427 = 1'h0;
+  reg delay428 = 1'h0;
+  reg delay429 = 1'h0;
+  reg delay43 = 1'h0;
+  reg delay431 = 1'h0;
+  reg delay432 = 1'h0;
+  reg delay433 = 1'h0;
+  reg delay434 = 1'h0;
+  reg delay435 = 1'h0;
+  reg delay436 = 1'h0;
+  reg delay437 = 1'h0;
+  reg delay438 = 1'h0;
+  reg delay439 = 1'h0;
+  reg delay440 = 1'h0;
+  reg delay441 = 1'h0;
+  reg delay442 = 1'h0;
+  reg delay443 = 1'h0;
+  reg delay444 = 1'h0;
+  reg delay45 = 1'h0;
+  reg delay46 = 1'h0;
+  reg delay47 = 1'h0;
+  reg delay48 = 1'h0;
+  reg delay52 = 1'h0;
+  reg delay53 = 1'h0;
+  reg delay55 = 1'h0;
+  reg delay56 = 1'h0;
+  reg [1:0] delay57 = 2'h0;
+  reg delay6 = 1'h0;
+  reg delay61 = 1'h0;
+  reg delay62 = 1'h0;
+  reg delay64 = 1'h0;
+  reg delay65 = 1'h0;
+  reg [1:0] delay66 = 2'h0;
+  reg delay68 = 1'h0;
+  reg delay69 = 1'h0;
+  reg delay7 = 1'h0;
+  reg delay70 = 1'h0;
+  reg delay74 = 1'h0;
+  reg delay75 = 1'h0;
+  reg delay77 = 1'h0;
+  reg delay78 = 1'h0;
+  reg [1:0] delay79 = 2'h0;
+  reg [1:0] delay8 = 2'h0;
+  reg delay83 = 1'h0;
+  reg delay84 = 1'h0;
+  reg delay86 = 1'h0;
+  reg delay87 = 1'h0;
+  reg [1:0] delay88 = 2'h0;
+  reg delay90 = 1'h0;
+  reg delay91 = 1'h0;
+  reg delay92 = 1'h0;
+  reg delay94 = 1'h0;
+  reg delay95 = 1'h0;
+  reg delay96 = 1'h0;
+  reg delay97 = 1'h0;
+  reg delay99 = 1'h0;
   input en;
   wire en;
   input [287:0] i;
@@ -11665,3391 +14251,1361 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   wire \i[98] ;
   wire \i[99] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_10 = 2'h0;
-  reg [1:0] l1_100 = 2'h0;
-  reg [1:0] l1_101 = 2'h0;
-  reg [1:0] l1_102 = 2'h0;
-  reg [1:0] l1_103 = 2'h0;
-  reg [1:0] l1_104 = 2'h0;
-  reg [1:0] l1_105 = 2'h0;
-  reg [1:0] l1_106 = 2'h0;
-  reg [1:0] l1_107 = 2'h0;
-  reg [1:0] l1_108 = 2'h0;
-  reg [1:0] l1_109 = 2'h0;
-  reg [1:0] l1_11 = 2'h0;
-  reg [1:0] l1_110 = 2'h0;
-  reg [1:0] l1_111 = 2'h0;
-  reg [1:0] l1_112 = 2'h0;
-  reg [1:0] l1_113 = 2'h0;
-  reg [1:0] l1_114 = 2'h0;
-  reg [1:0] l1_115 = 2'h0;
-  reg [1:0] l1_116 = 2'h0;
-  reg [1:0] l1_117 = 2'h0;
-  reg [1:0] l1_118 = 2'h0;
-  reg [1:0] l1_119 = 2'h0;
-  reg [1:0] l1_12 = 2'h0;
-  reg [1:0] l1_120 = 2'h0;
-  reg [1:0] l1_121 = 2'h0;
-  reg [1:0] l1_122 = 2'h0;
-  reg [1:0] l1_123 = 2'h0;
-  reg [1:0] l1_124 = 2'h0;
-  reg [1:0] l1_125 = 2'h0;
-  reg [1:0] l1_126 = 2'h0;
-  reg [1:0] l1_127 = 2'h0;
-  reg [1:0] l1_128 = 2'h0;
-  reg [1:0] l1_129 = 2'h0;
-  reg [1:0] l1_13 = 2'h0;
-  reg [1:0] l1_130 = 2'h0;
-  reg [1:0] l1_131 = 2'h0;
-  reg [1:0] l1_132 = 2'h0;
-  reg [1:0] l1_133 = 2'h0;
-  reg [1:0] l1_134 = 2'h0;
-  reg [1:0] l1_135 = 2'h0;
-  reg [1:0] l1_136 = 2'h0;
-  reg [1:0] l1_137 = 2'h0;
-  reg [1:0] l1_138 = 2'h0;
-  reg [1:0] l1_139 = 2'h0;
-  reg [1:0] l1_14 = 2'h0;
-  reg [1:0] l1_140 = 2'h0;
-  reg [1:0] l1_141 = 2'h0;
-  reg [1:0] l1_142 = 2'h0;
-  reg [1:0] l1_143 = 2'h0;
-  reg [1:0] l1_15 = 2'h0;
-  reg [1:0] l1_16 = 2'h0;
-  reg [1:0] l1_17 = 2'h0;
-  reg [1:0] l1_18 = 2'h0;
-  reg [1:0] l1_19 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_20 = 2'h0;
-  reg [1:0] l1_21 = 2'h0;
-  reg [1:0] l1_22 = 2'h0;
-  reg [1:0] l1_23 = 2'h0;
-  reg [1:0] l1_24 = 2'h0;
-  reg [1:0] l1_25 = 2'h0;
-  reg [1:0] l1_26 = 2'h0;
-  reg [1:0] l1_27 = 2'h0;
-  reg [1:0] l1_28 = 2'h0;
-  reg [1:0] l1_29 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_30 = 2'h0;
-  reg [1:0] l1_31 = 2'h0;
-  reg [1:0] l1_32 = 2'h0;
-  reg [1:0] l1_33 = 2'h0;
-  reg [1:0] l1_34 = 2'h0;
-  reg [1:0] l1_35 = 2'h0;
-  reg [1:0] l1_36 = 2'h0;
-  reg [1:0] l1_37 = 2'h0;
-  reg [1:0] l1_38 = 2'h0;
-  reg [1:0] l1_39 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_40 = 2'h0;
-  reg [1:0] l1_41 = 2'h0;
-  reg [1:0] l1_42 = 2'h0;
-  reg [1:0] l1_43 = 2'h0;
-  reg [1:0] l1_44 = 2'h0;
-  reg [1:0] l1_45 = 2'h0;
-  reg [1:0] l1_46 = 2'h0;
-  reg [1:0] l1_47 = 2'h0;
-  reg [1:0] l1_48 = 2'h0;
-  reg [1:0] l1_49 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_50 = 2'h0;
-  reg [1:0] l1_51 = 2'h0;
-  reg [1:0] l1_52 = 2'h0;
-  reg [1:0] l1_53 = 2'h0;
-  reg [1:0] l1_54 = 2'h0;
-  reg [1:0] l1_55 = 2'h0;
-  reg [1:0] l1_56 = 2'h0;
-  reg [1:0] l1_57 = 2'h0;
-  reg [1:0] l1_58 = 2'h0;
-  reg [1:0] l1_59 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_60 = 2'h0;
-  reg [1:0] l1_61 = 2'h0;
-  reg [1:0] l1_62 = 2'h0;
-  reg [1:0] l1_63 = 2'h0;
-  reg [1:0] l1_64 = 2'h0;
-  reg [1:0] l1_65 = 2'h0;
-  reg [1:0] l1_66 = 2'h0;
-  reg [1:0] l1_67 = 2'h0;
-  reg [1:0] l1_68 = 2'h0;
-  reg [1:0] l1_69 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [1:0] l1_70 = 2'h0;
-  reg [1:0] l1_71 = 2'h0;
-  reg [1:0] l1_72 = 2'h0;
-  reg [1:0] l1_73 = 2'h0;
-  reg [1:0] l1_74 = 2'h0;
-  reg [1:0] l1_75 = 2'h0;
-  reg [1:0] l1_76 = 2'h0;
-  reg [1:0] l1_77 = 2'h0;
-  reg [1:0] l1_78 = 2'h0;
-  reg [1:0] l1_79 = 2'h0;
-  reg [1:0] l1_8 = 2'h0;
-  reg [1:0] l1_80 = 2'h0;
-  reg [1:0] l1_81 = 2'h0;
-  reg [1:0] l1_82 = 2'h0;
-  reg [1:0] l1_83 = 2'h0;
-  reg [1:0] l1_84 = 2'h0;
-  reg [1:0] l1_85 = 2'h0;
-  reg [1:0] l1_86 = 2'h0;
-  reg [1:0] l1_87 = 2'h0;
-  reg [1:0] l1_88 = 2'h0;
-  reg [1:0] l1_89 = 2'h0;
-  reg [1:0] l1_9 = 2'h0;
-  reg [1:0] l1_90 = 2'h0;
-  reg [1:0] l1_91 = 2'h0;
-  reg [1:0] l1_92 = 2'h0;
-  reg [1:0] l1_93 = 2'h0;
-  reg [1:0] l1_94 = 2'h0;
-  reg [1:0] l1_95 = 2'h0;
-  reg [1:0] l1_96 = 2'h0;
-  reg [1:0] l1_97 = 2'h0;
-  reg [1:0] l1_98 = 2'h0;
-  reg [1:0] l1_99 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_10 = 3'h0;
-  reg [2:0] l2_11 = 3'h0;
-  reg [2:0] l2_12 = 3'h0;
-  reg [2:0] l2_13 = 3'h0;
-  reg [2:0] l2_14 = 3'h0;
-  reg [2:0] l2_15 = 3'h0;
-  reg [2:0] l2_16 = 3'h0;
-  reg [2:0] l2_17 = 3'h0;
-  reg [2:0] l2_18 = 3'h0;
-  reg [2:0] l2_19 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_20 = 3'h0;
-  reg [2:0] l2_21 = 3'h0;
-  reg [2:0] l2_22 = 3'h0;
-  reg [2:0] l2_23 = 3'h0;
-  reg [2:0] l2_24 = 3'h0;
-  reg [2:0] l2_25 = 3'h0;
-  reg [2:0] l2_26 = 3'h0;
-  reg [2:0] l2_27 = 3'h0;
-  reg [2:0] l2_28 = 3'h0;
-  reg [2:0] l2_29 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [2:0] l2_30 = 3'h0;
-  reg [2:0] l2_31 = 3'h0;
-  reg [2:0] l2_32 = 3'h0;
-  reg [2:0] l2_33 = 3'h0;
-  reg [2:0] l2_34 = 3'h0;
-  reg [2:0] l2_35 = 3'h0;
-  reg [2:0] l2_36 = 3'h0;
-  reg [2:0] l2_37 = 3'h0;
-  reg [2:0] l2_38 = 3'h0;
-  reg [2:0] l2_39 = 3'h0;
-  reg [2:0] l2_4 = 3'h0;
-  reg [2:0] l2_40 = 3'h0;
-  reg [2:0] l2_41 = 3'h0;
-  reg [2:0] l2_42 = 3'h0;
-  reg [2:0] l2_43 = 3'h0;
-  reg [2:0] l2_44 = 3'h0;
-  reg [2:0] l2_45 = 3'h0;
-  reg [2:0] l2_46 = 3'h0;
-  reg [2:0] l2_47 = 3'h0;
-  reg [2:0] l2_48 = 3'h0;
-  reg [2:0] l2_49 = 3'h0;
-  reg [2:0] l2_5 = 3'h0;
-  reg [2:0] l2_50 = 3'h0;
-  reg [2:0] l2_51 = 3'h0;
-  reg [2:0] l2_52 = 3'h0;
-  reg [2:0] l2_53 = 3'h0;
-  reg [2:0] l2_54 = 3'h0;
-  reg [2:0] l2_55 = 3'h0;
-  reg [2:0] l2_56 = 3'h0;
-  reg [2:0] l2_57 = 3'h0;
-  reg [2:0] l2_58 = 3'h0;
-  reg [2:0] l2_59 = 3'h0;
-  reg [2:0] l2_6 = 3'h0;
-  reg [2:0] l2_60 = 3'h0;
-  reg [2:0] l2_61 = 3'h0;
-  reg [2:0] l2_62 = 3'h0;
-  reg [2:0] l2_63 = 3'h0;
-  reg [2:0] l2_64 = 3'h0;
-  reg [2:0] l2_65 = 3'h0;
-  reg [2:0] l2_66 = 3'h0;
-  reg [2:0] l2_67 = 3'h0;
-  reg [2:0] l2_68 = 3'h0;
-  reg [2:0] l2_69 = 3'h0;
-  reg [2:0] l2_7 = 3'h0;
-  reg [2:0] l2_70 = 3'h0;
-  reg [2:0] l2_71 = 3'h0;
-  reg [2:0] l2_8 = 3'h0;
-  reg [2:0] l2_9 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
-  reg [3:0] l3_10 = 4'h0;
-  reg [3:0] l3_11 = 4'h0;
-  reg [3:0] l3_12 = 4'h0;
-  reg [3:0] l3_13 = 4'h0;
-  reg [3:0] l3_14 = 4'h0;
-  reg [3:0] l3_15 = 4'h0;
-  reg [3:0] l3_16 = 4'h0;
-  reg [3:0] l3_17 = 4'h0;
-  reg [3:0] l3_18 = 4'h0;
-  reg [3:0] l3_19 = 4'h0;
-  reg [3:0] l3_2 = 4'h0;
-  reg [3:0] l3_20 = 4'h0;
-  reg [3:0] l3_21 = 4'h0;
-  reg [3:0] l3_22 = 4'h0;
-  reg [3:0] l3_23 = 4'h0;
-  reg [3:0] l3_24 = 4'h0;
-  reg [3:0] l3_25 = 4'h0;
-  reg [3:0] l3_26 = 4'h0;
-  reg [3:0] l3_27 = 4'h0;
-  reg [3:0] l3_28 = 4'h0;
-  reg [3:0] l3_29 = 4'h0;
-  reg [3:0] l3_3 = 4'h0;
-  reg [3:0] l3_30 = 4'h0;
-  reg [3:0] l3_31 = 4'h0;
-  reg [3:0] l3_32 = 4'h0;
-  reg [3:0] l3_33 = 4'h0;
-  reg [3:0] l3_34 = 4'h0;
-  reg [3:0] l3_35 = 4'h0;
-  reg [3:0] l3_4 = 4'h0;
-  reg [3:0] l3_5 = 4'h0;
-  reg [3:0] l3_6 = 4'h0;
-  reg [3:0] l3_7 = 4'h0;
-  reg [3:0] l3_8 = 4'h0;
-  reg [3:0] l3_9 = 4'h0;
-  reg [4:0] l4_0 = 5'h00;
-  reg [4:0] l4_1 = 5'h00;
-  reg [4:0] l4_10 = 5'h00;
-  reg [4:0] l4_11 = 5'h00;
-  reg [4:0] l4_12 = 5'h00;
-  reg [4:0] l4_13 = 5'h00;
-  reg [4:0] l4_14 = 5'h00;
-  reg [4:0] l4_15 = 5'h00;
-  reg [4:0] l4_16 = 5'h00;
-  reg [4:0] l4_17 = 5'h00;
-  reg [4:0] l4_2 = 5'h00;
-  reg [4:0] l4_3 = 5'h00;
-  reg [4:0] l4_4 = 5'h00;
-  reg [4:0] l4_5 = 5'h00;
-  reg [4:0] l4_6 = 5'h00;
-  reg [4:0] l4_7 = 5'h00;
-  reg [4:0] l4_8 = 5'h00;
-  reg [4:0] l4_9 = 5'h00;
-  reg [5:0] l5_0 = 6'h00;
-  reg [5:0] l5_1 = 6'h00;
-  reg [5:0] l5_2 = 6'h00;
-  reg [5:0] l5_3 = 6'h00;
-  reg [5:0] l5_4 = 6'h00;
-  reg [5:0] l5_5 = 6'h00;
-  reg [5:0] l5_6 = 6'h00;
-  reg [5:0] l5_7 = 6'h00;
-  reg [5:0] l5_8 = 6'h00;
-  reg [6:0] l6_0 = 7'h00;
-  reg [6:0] l6_1 = 7'h00;
-  reg [6:0] l6_2 = 7'h00;
-  reg [6:0] l6_3 = 7'h00;
-  reg [5:0] l6_4 = 6'h00;
-  reg [7:0] l7_0 = 8'h00;
-  reg [7:0] l7_1 = 8'h00;
-  reg [5:0] l7_2 = 6'h00;
-  reg [8:0] l8_0 = 9'h000;
-  reg [5:0] l8_1 = 6'h00;
-  output [9:0] o;
-  reg [9:0] o = 10'h000;
+  output [8:0] o;
+  reg [8:0] o = 9'h000;
   input rst;
   wire rst;
+  reg [1:0] sum1 = 2'h0;
+  reg [1:0] sum10 = 2'h0;
+  reg [6:0] sum104 = 7'h00;
+  reg [1:0] sum105 = 2'h0;
+  reg [1:0] sum106 = 2'h0;
+  reg [2:0] sum109 = 3'h0;
+  reg [1:0] sum11 = 2'h0;
+  reg [3:0] sum113 = 4'h0;
+  reg [1:0] sum114 = 2'h0;
+  reg [1:0] sum115 = 2'h0;
+  reg [2:0] sum118 = 3'h0;
+  reg [3:0] sum122 = 4'h0;
+  reg [4:0] sum126 = 5'h00;
+  reg [1:0] sum127 = 2'h0;
+  reg [1:0] sum128 = 2'h0;
+  reg [2:0] sum131 = 3'h0;
+  reg [3:0] sum135 = 4'h0;
+  reg [1:0] sum136 = 2'h0;
+  reg [1:0] sum137 = 2'h0;
+  reg [2:0] sum14 = 3'h0;
+  reg [2:0] sum140 = 3'h0;
+  reg [3:0] sum144 = 4'h0;
+  reg [4:0] sum148 = 5'h00;
+  reg [5:0] sum153 = 6'h00;
+  reg [1:0] sum154 = 2'h0;
+  reg [1:0] sum155 = 2'h0;
+  reg [2:0] sum158 = 3'h0;
+  reg [3:0] sum162 = 4'h0;
+  reg [1:0] sum163 = 2'h0;
+  reg [1:0] sum164 = 2'h0;
+  reg [2:0] sum167 = 3'h0;
+  reg [3:0] sum171 = 4'h0;
+  reg [4:0] sum175 = 5'h00;
+  reg [1:0] sum176 = 2'h0;
+  reg [1:0] sum177 = 2'h0;
+  reg [3:0] sum18 = 4'h0;
+  reg [2:0] sum180 = 3'h0;
+  reg [3:0] sum184 = 4'h0;
+  reg [1:0] sum185 = 2'h0;
+  reg [1:0] sum186 = 2'h0;
+  reg [2:0] sum189 = 3'h0;
+  reg [3:0] sum193 = 4'h0;
+  reg [4:0] sum197 = 5'h00;
+  reg [1:0] sum2 = 2'h0;
+  reg [5:0] sum202 = 6'h00;
+  reg [6:0] sum208 = 7'h00;
+  reg [7:0] sum215 = 8'h00;
+  reg [1:0] sum216 = 2'h0;
+  reg [1:0] sum217 = 2'h0;
+  reg [4:0] sum22 = 5'h00;
+  reg [2:0] sum220 = 3'h0;
+  reg [3:0] sum224 = 4'h0;
+  reg [1:0] sum225 = 2'h0;
+  reg [1:0] sum226 = 2'h0;
+  reg [2:0] sum229 = 3'h0;
+  reg [1:0] sum23 = 2'h0;
+  reg [3:0] sum233 = 4'h0;
+  reg [4:0] sum237 = 5'h00;
+  reg [1:0] sum238 = 2'h0;
+  reg [1:0] sum239 = 2'h0;
+  reg [1:0] sum24 = 2'h0;
+  reg [2:0] sum242 = 3'h0;
+  reg [3:0] sum246 = 4'h0;
+  reg [1:0] sum247 = 2'h0;
+  reg [1:0] sum248 = 2'h0;
+  reg [2:0] sum251 = 3'h0;
+  reg [3:0] sum255 = 4'h0;
+  reg [4:0] sum259 = 5'h00;
+  reg [5:0] sum264 = 6'h00;
+  reg [1:0] sum265 = 2'h0;
+  reg [1:0] sum266 = 2'h0;
+  reg [2:0] sum269 = 3'h0;
+  reg [2:0] sum27 = 3'h0;
+  reg [3:0] sum273 = 4'h0;
+  reg [1:0] sum274 = 2'h0;
+  reg [1:0] sum275 = 2'h0;
+  reg [2:0] sum278 = 3'h0;
+  reg [3:0] sum282 = 4'h0;
+  reg [4:0] sum286 = 5'h00;
+  reg [1:0] sum287 = 2'h0;
+  reg [1:0] sum288 = 2'h0;
+  reg [2:0] sum291 = 3'h0;
+  reg [3:0] sum295 = 4'h0;
+  reg [1:0] sum296 = 2'h0;
+  reg [1:0] sum297 = 2'h0;
+  reg [2:0] sum300 = 3'h0;
+  reg [3:0] sum304 = 4'h0;
+  reg [4:0] sum308 = 5'h00;
+  reg [3:0] sum31 = 4'h0;
+  reg [5:0] sum313 = 6'h00;
+  reg [6:0] sum319 = 7'h00;
+  reg [1:0] sum32 = 2'h0;
+  reg [1:0] sum320 = 2'h0;
+  reg [1:0] sum321 = 2'h0;
+  reg [2:0] sum324 = 3'h0;
+  reg [3:0] sum328 = 4'h0;
+  reg [1:0] sum329 = 2'h0;
+  reg [1:0] sum33 = 2'h0;
+  reg [1:0] sum330 = 2'h0;
+  reg [2:0] sum333 = 3'h0;
+  reg [3:0] sum337 = 4'h0;
+  reg [4:0] sum341 = 5'h00;
+  reg [1:0] sum342 = 2'h0;
+  reg [1:0] sum343 = 2'h0;
+  reg [2:0] sum346 = 3'h0;
+  reg [3:0] sum350 = 4'h0;
+  reg [1:0] sum351 = 2'h0;
+  reg [1:0] sum352 = 2'h0;
+  reg [2:0] sum355 = 3'h0;
+  reg [3:0] sum359 = 4'h0;
+  reg [2:0] sum36 = 3'h0;
+  reg [4:0] sum363 = 5'h00;
+  reg [5:0] sum368 = 6'h00;
+  reg [1:0] sum369 = 2'h0;
+  reg [1:0] sum370 = 2'h0;
+  reg [2:0] sum373 = 3'h0;
+  reg [3:0] sum377 = 4'h0;
+  reg [1:0] sum378 = 2'h0;
+  reg [1:0] sum379 = 2'h0;
+  reg [2:0] sum382 = 3'h0;
+  reg [3:0] sum386 = 4'h0;
+  reg [4:0] sum390 = 5'h00;
+  reg [1:0] sum391 = 2'h0;
+  reg [1:0] sum392 = 2'h0;
+  reg [2:0] sum395 = 3'h0;
+  reg [3:0] sum399 = 4'h0;
+  reg [3:0] sum40 = 4'h0;
+  reg [1:0] sum400 = 2'h0;
+  reg [1:0] sum401 = 2'h0;
+  reg [2:0] sum404 = 3'h0;
+  reg [3:0] sum408 = 4'h0;
+  reg [4:0] sum412 = 5'h00;
+  reg [5:0] sum417 = 6'h00;
+  reg [6:0] sum423 = 7'h00;
+  reg [7:0] sum430 = 8'h00;
+  reg [4:0] sum44 = 5'h00;
+  reg [5:0] sum49 = 6'h00;
+  reg [2:0] sum5 = 3'h0;
+  reg [1:0] sum50 = 2'h0;
+  reg [1:0] sum51 = 2'h0;
+  reg [2:0] sum54 = 3'h0;
+  reg [3:0] sum58 = 4'h0;
+  reg [1:0] sum59 = 2'h0;
+  reg [1:0] sum60 = 2'h0;
+  reg [2:0] sum63 = 3'h0;
+  reg [3:0] sum67 = 4'h0;
+  reg [4:0] sum71 = 5'h00;
+  reg [1:0] sum72 = 2'h0;
+  reg [1:0] sum73 = 2'h0;
+  reg [2:0] sum76 = 3'h0;
+  reg [3:0] sum80 = 4'h0;
+  reg [1:0] sum81 = 2'h0;
+  reg [1:0] sum82 = 2'h0;
+  reg [2:0] sum85 = 3'h0;
+  reg [3:0] sum89 = 4'h0;
+  reg [3:0] sum9 = 4'h0;
+  reg [4:0] sum93 = 5'h00;
+  reg [5:0] sum98 = 6'h00;
+  assign \$268  = delay397 + delay398;
+  assign \$269  = \$268  + sum395;
+  assign \$270  = i[10] + i[12];
+  assign \$271  = \$270  + i[11];
+  assign \$272  = i[7] + i[8];
+  assign \$273  = delay402 + delay403;
+  assign \$274  = \$273  + sum401;
+  assign \$275  = delay406 + delay407;
+  assign \$276  = \$275  + sum404;
+  assign \$277  = delay411 + sum399;
+  assign \$278  = \$277  + sum408;
+  assign \$279  = delay416 + sum390;
+  assign \$280  = \$279  + sum412;
+  assign \$281  = delay422 + sum368;
+  assign \$282  = \$281  + sum417;
+  assign \$283  = delay429 + sum319;
+  assign \$284  = \$283  + sum423;
+  assign \$285  = delay437 + sum215;
+  assign \$286  = \$285  + sum430;
   always @(posedge clk)
-    l1_67 <= \$355 ;
+    sum1 <= \$287 ;
   always @(posedge clk)
-    l1_68 <= \$356 ;
+    sum2 <= \$288 ;
   always @(posedge clk)
-    l1_69 <= \$357 ;
+    delay3 <= \$289 ;
   always @(posedge clk)
-    l1_70 <= \$358 ;
+    delay4 <= \$290 ;
   always @(posedge clk)
-    l1_71 <= \$359 ;
+    sum5 <= \$291 ;
   always @(posedge clk)
-    l1_72 <= \$360 ;
+    delay6 <= \$292 ;
   always @(posedge clk)
-    l1_73 <= \$361 ;
+    delay7 <= \$293 ;
   always @(posedge clk)
-    l1_74 <= \$362 ;
+    delay8 <= \$294 ;
   always @(posedge clk)
-    l1_75 <= \$363 ;
+    sum9 <= \$295 ;
   always @(posedge clk)
-    l1_76 <= \$364 ;
+    sum10 <= \$296 ;
   always @(posedge clk)
-    l1_77 <= \$365 ;
+    sum11 <= \$297 ;
   always @(posedge clk)
-    l1_78 <= \$366 ;
+    delay12 <= \$298 ;
   always @(posedge clk)
-    l1_79 <= \$367 ;
+    delay13 <= \$299 ;
   always @(posedge clk)
-    l1_80 <= \$368 ;
+    sum14 <= \$300 ;
   always @(posedge clk)
-    l1_81 <= \$369 ;
+    delay15 <= \$301 ;
   always @(posedge clk)
-    l1_82 <= \$370 ;
+    delay16 <= \$302 ;
   always @(posedge clk)
-    l1_83 <= \$371 ;
+    delay17 <= \$303 ;
   always @(posedge clk)
-    l1_84 <= \$372 ;
+    sum18 <= \$304 ;
   always @(posedge clk)
-    l1_85 <= \$373 ;
+    delay19 <= \$305 ;
   always @(posedge clk)
-    l1_86 <= \$374 ;
+    delay20 <= \$306 ;
   always @(posedge clk)
-    l1_87 <= \$375 ;
+    delay21 <= \$307 ;
   always @(posedge clk)
-    l1_88 <= \$376 ;
+    sum22 <= \$308 ;
   always @(posedge clk)
-    l1_89 <= \$377 ;
+    sum23 <= \$309 ;
   always @(posedge clk)
-    l1_90 <= \$378 ;
+    sum24 <= \$310 ;
   always @(posedge clk)
-    l1_91 <= \$379 ;
+    delay25 <= \$311 ;
   always @(posedge clk)
-    l1_92 <= \$380 ;
+    delay26 <= \$312 ;
   always @(posedge clk)
-    l1_93 <= \$381 ;
+    sum27 <= \$313 ;
   always @(posedge clk)
-    l1_94 <= \$382 ;
+    delay28 <= \$314 ;
   always @(posedge clk)
-    l1_95 <= \$383 ;
+    delay29 <= \$315 ;
   always @(posedge clk)
-    l1_96 <= \$384 ;
+    delay30 <= \$316 ;
   always @(posedge clk)
-    l1_97 <= \$385 ;
+    sum31 <= \$317 ;
   always @(posedge clk)
-    l1_98 <= \$386 ;
+    sum32 <= \$318 ;
   always @(posedge clk)
-    l1_99 <= \$387 ;
+    sum33 <= \$319 ;
   always @(posedge clk)
-    l1_100 <= \$388 ;
+    delay34 <= \$320 ;
   always @(posedge clk)
-    l1_101 <= \$389 ;
+    delay35 <= \$321 ;
   always @(posedge clk)
-    l1_102 <= \$390 ;
+    sum36 <= \$322 ;
   always @(posedge clk)
-    l1_103 <= \$391 ;
+    delay37 <= \$323 ;
   always @(posedge clk)
-    l1_104 <= \$392 ;
+    delay38 <= \$324 ;
   always @(posedge clk)
-    l1_105 <= \$393 ;
+    delay39 <= \$325 ;
   always @(posedge clk)
-    l1_106 <= \$394 ;
+    sum40 <= \$326 ;
   always @(posedge clk)
-    l1_107 <= \$395 ;
+    delay41 <= \$327 ;
   always @(posedge clk)
-    l1_108 <= \$396 ;
+    delay42 <= \$328 ;
   always @(posedge clk)
-    l1_109 <= \$397 ;
+    delay43 <= \$329 ;
   always @(posedge clk)
-    l1_110 <= \$398 ;
+    sum44 <= \$330 ;
   always @(posedge clk)
-    l1_111 <= \$399 ;
+    delay45 <= \$331 ;
   always @(posedge clk)
-    l1_112 <= \$400 ;
+    delay46 <= \$332 ;
   always @(posedge clk)
-    l1_113 <= \$401 ;
+    delay47 <= \$333 ;
   always @(posedge clk)
-    l1_114 <= \$402 ;
+    delay48 <= \$334 ;
   always @(posedge clk)
-    l1_115 <= \$403 ;
+    sum49 <= \$335 ;
   always @(posedge clk)
-    l1_116 <= \$404 ;
+    sum50 <= \$336 ;
   always @(posedge clk)
-    l1_117 <= \$405 ;
+    sum51 <= \$337 ;
   always @(posedge clk)
-    l1_118 <= \$406 ;
+    delay52 <= \$338 ;
   always @(posedge clk)
-    l1_119 <= \$407 ;
+    delay53 <= \$339 ;
   always @(posedge clk)
-    l1_120 <= \$408 ;
+    sum54 <= \$340 ;
   always @(posedge clk)
-    l1_121 <= \$409 ;
+    delay55 <= \$341 ;
   always @(posedge clk)
-    l1_122 <= \$410 ;
+    delay56 <= \$342 ;
   always @(posedge clk)
-    l1_123 <= \$411 ;
+    delay57 <= \$343 ;
   always @(posedge clk)
-    l1_124 <= \$412 ;
+    sum58 <= \$344 ;
   always @(posedge clk)
-    l1_125 <= \$413 ;
+    sum59 <= \$345 ;
   always @(posedge clk)
-    l1_126 <= \$414 ;
+    sum60 <= \$346 ;
   always @(posedge clk)
-    l1_127 <= \$415 ;
+    delay61 <= \$347 ;
   always @(posedge clk)
-    l1_128 <= \$416 ;
+    delay62 <= \$348 ;
   always @(posedge clk)
-    l1_129 <= \$417 ;
+    sum63 <= \$349 ;
   always @(posedge clk)
-    l1_130 <= \$418 ;
+    delay64 <= \$350 ;
   always @(posedge clk)
-    l1_131 <= \$419 ;
+    delay65 <= \$351 ;
   always @(posedge clk)
-    l1_132 <= \$420 ;
+    delay66 <= \$352 ;
   always @(posedge clk)
-    l1_133 <= \$421 ;
+    sum67 <= \$353 ;
   always @(posedge clk)
-    l1_134 <= \$422 ;
+    delay68 <= \$354 ;
   always @(posedge clk)
-    l1_135 <= \$423 ;
+    delay69 <= \$355 ;
   always @(posedge clk)
-    l1_136 <= \$424 ;
+    delay70 <= \$356 ;
   always @(posedge clk)
-    l1_137 <= \$425 ;
+    sum71 <= \$357 ;
   always @(posedge clk)
-    l1_138 <= \$426 ;
+    sum72 <= \$358 ;
   always @(posedge clk)
-    l1_139 <= \$427 ;
+    sum73 <= \$359 ;
   always @(posedge clk)
-    l1_140 <= \$428 ;
+    delay74 <= \$360 ;
   always @(posedge clk)
-    l1_141 <= \$429 ;
+    delay75 <= \$361 ;
   always @(posedge clk)
-    l1_142 <= \$430 ;
+    sum76 <= \$362 ;
   always @(posedge clk)
-    l1_143 <= \$431 ;
+    delay77 <= \$363 ;
   always @(posedge clk)
-    l2_0 <= \$432 ;
+    delay78 <= \$364 ;
   always @(posedge clk)
-    l2_1 <= \$433 ;
+    delay79 <= \$365 ;
   always @(posedge clk)
-    l2_2 <= \$434 ;
+    sum80 <= \$366 ;
   always @(posedge clk)
-    l2_3 <= \$435 ;
+    sum81 <= \$367 ;
   always @(posedge clk)
-    l2_4 <= \$436 ;
+    sum82 <= \$368 ;
   always @(posedge clk)
-    l2_5 <= \$437 ;
+    delay83 <= \$369 ;
   always @(posedge clk)
-    l2_6 <= \$438 ;
+    delay84 <= \$370 ;
   always @(posedge clk)
-    l2_7 <= \$439 ;
+    sum85 <= \$371 ;
   always @(posedge clk)
-    l2_8 <= \$440 ;
+    delay86 <= \$372 ;
   always @(posedge clk)
-    l2_9 <= \$441 ;
+    delay87 <= \$373 ;
   always @(posedge clk)
-    l2_10 <= \$442 ;
+    delay88 <= \$374 ;
   always @(posedge clk)
-    l2_11 <= \$443 ;
+    sum89 <= \$375 ;
   always @(posedge clk)
-    l2_12 <= \$444 ;
+    delay90 <= \$376 ;
   always @(posedge clk)
-    l2_13 <= \$445 ;
+    delay91 <= \$377 ;
   always @(posedge clk)
-    l2_14 <= \$446 ;
+    delay92 <= \$378 ;
   always @(posedge clk)
-    l2_15 <= \$447 ;
+    sum93 <= \$379 ;
   always @(posedge clk)
-    l2_16 <= \$448 ;
+    delay94 <= \$380 ;
   always @(posedge clk)
-    l2_17 <= \$449 ;
+    delay95 <= \$381 ;
   always @(posedge clk)
-    l2_18 <= \$450 ;
+    delay96 <= \$382 ;
   always @(posedge clk)
-    l2_19 <= \$451 ;
+    delay97 <= \$383 ;
   always @(posedge clk)
-    l2_20 <= \$452 ;
+    sum98 <= \$384 ;
   always @(posedge clk)
-    l2_21 <= \$453 ;
+    delay99 <= \$385 ;
   always @(posedge clk)
-    l2_22 <= \$454 ;
+    delay100 <= \$386 ;
   always @(posedge clk)
-    l2_23 <= \$455 ;
+    delay101 <= \$387 ;
   always @(posedge clk)
-    l2_24 <= \$456 ;
+    delay102 <= \$388 ;
   always @(posedge clk)
-    l2_25 <= \$457 ;
+    delay103 <= \$389 ;
   always @(posedge clk)
-    l2_26 <= \$458 ;
+    sum104 <= \$390 ;
   always @(posedge clk)
-    l2_27 <= \$459 ;
+    sum105 <= \$391 ;
   always @(posedge clk)
-    l2_28 <= \$460 ;
+    sum106 <= \$392 ;
   always @(posedge clk)
-    l2_29 <= \$461 ;
+    delay107 <= \$393 ;
   always @(posedge clk)
-    l2_30 <= \$462 ;
+    delay108 <= \$394 ;
   always @(posedge clk)
-    l2_31 <= \$463 ;
+    sum109 <= \$395 ;
   always @(posedge clk)
-    l2_32 <= \$464 ;
+    delay110 <= \$396 ;
   always @(posedge clk)
-    l2_33 <= \$465 ;
+    delay111 <= \$397 ;
   always @(posedge clk)
-    l2_34 <= \$466 ;
+    delay112 <= \$398 ;
   always @(posedge clk)
-    l2_35 <= \$467 ;
+    sum113 <= \$399 ;
   always @(posedge clk)
-    l2_36 <= \$468 ;
+    sum114 <= \$400 ;
   always @(posedge clk)
-    l2_37 <= \$469 ;
+    sum115 <= \$401 ;
   always @(posedge clk)
-    l2_38 <= \$470 ;
+    delay116 <= \$402 ;
   always @(posedge clk)
-    l2_39 <= \$471 ;
+    delay117 <= \$403 ;
   always @(posedge clk)
-    l2_40 <= \$472 ;
+    sum118 <= \$404 ;
   always @(posedge clk)
-    l2_41 <= \$473 ;
+    delay119 <= \$405 ;
   always @(posedge clk)
-    l2_42 <= \$474 ;
+    delay120 <= \$406 ;
   always @(posedge clk)
-    l2_43 <= \$475 ;
+    delay121 <= \$407 ;
   always @(posedge clk)
-    l2_44 <= \$476 ;
+    sum122 <= \$408 ;
   always @(posedge clk)
-    l2_45 <= \$477 ;
+    delay123 <= \$409 ;
   always @(posedge clk)
-    l2_46 <= \$478 ;
+    delay124 <= \$410 ;
   always @(posedge clk)
-    l2_47 <= \$479 ;
+    delay125 <= \$411 ;
   always @(posedge clk)
-    l2_48 <= \$480 ;
+    sum126 <= \$412 ;
   always @(posedge clk)
-    l2_49 <= \$481 ;
+    sum127 <= \$413 ;
   always @(posedge clk)
-    l2_50 <= \$482 ;
+    sum128 <= \$414 ;
   always @(posedge clk)
-    l2_51 <= \$483 ;
+    delay129 <= \$415 ;
   always @(posedge clk)
-    l2_52 <= \$484 ;
+    delay130 <= \$416 ;
   always @(posedge clk)
-    l2_53 <= \$485 ;
+    sum131 <= \$417 ;
   always @(posedge clk)
-    l2_54 <= \$486 ;
+    delay132 <= \$418 ;
   always @(posedge clk)
-    l2_55 <= \$487 ;
+    delay133 <= \$419 ;
   always @(posedge clk)
-    l2_56 <= \$488 ;
+    delay134 <= \$420 ;
   always @(posedge clk)
-    l2_57 <= \$489 ;
+    sum135 <= \$421 ;
   always @(posedge clk)
-    l2_58 <= \$490 ;
+    sum136 <= \$422 ;
   always @(posedge clk)
-    l2_59 <= \$491 ;
+    sum137 <= \$423 ;
   always @(posedge clk)
-    l2_60 <= \$492 ;
+    delay138 <= \$424 ;
   always @(posedge clk)
-    l2_61 <= \$493 ;
+    delay139 <= \$425 ;
   always @(posedge clk)
-    l2_62 <= \$494 ;
+    sum140 <= \$426 ;
   always @(posedge clk)
-    l2_63 <= \$495 ;
+    delay141 <= \$427 ;
   always @(posedge clk)
-    l2_64 <= \$496 ;
+    delay142 <= \$428 ;
   always @(posedge clk)
-    l2_65 <= \$497 ;
+    delay143 <= \$429 ;
   always @(posedge clk)
-    l2_66 <= \$498 ;
+    sum144 <= \$430 ;
   always @(posedge clk)
-    l2_67 <= \$499 ;
+    delay145 <= \$431 ;
   always @(posedge clk)
-    l2_68 <= \$500 ;
+    delay146 <= \$432 ;
   always @(posedge clk)
-    l2_69 <= \$501 ;
+    delay147 <= \$433 ;
   always @(posedge clk)
-    l2_70 <= \$502 ;
+    sum148 <= \$434 ;
   always @(posedge clk)
-    l2_71 <= \$503 ;
+    delay149 <= \$435 ;
   always @(posedge clk)
-    l3_0 <= \$504 ;
+    delay150 <= \$436 ;
   always @(posedge clk)
-    l3_1 <= \$505 ;
+    delay151 <= \$437 ;
   always @(posedge clk)
-    l3_2 <= \$506 ;
+    delay152 <= \$438 ;
   always @(posedge clk)
-    l3_3 <= \$507 ;
+    sum153 <= \$439 ;
   always @(posedge clk)
-    l3_4 <= \$508 ;
+    sum154 <= \$440 ;
   always @(posedge clk)
-    l3_5 <= \$509 ;
+    sum155 <= \$441 ;
   always @(posedge clk)
-    l3_6 <= \$510 ;
+    delay156 <= \$442 ;
   always @(posedge clk)
-    l3_7 <= \$511 ;
+    delay157 <= \$443 ;
   always @(posedge clk)
-    l3_8 <= \$512 ;
+    sum158 <= \$444 ;
   always @(posedge clk)
-    l3_9 <= \$513 ;
+    delay159 <= \$445 ;
   always @(posedge clk)
-    l3_10 <= \$514 ;
+    delay160 <= \$446 ;
   always @(posedge clk)
-    l3_11 <= \$515 ;
+    delay161 <= \$447 ;
   always @(posedge clk)
-    l3_12 <= \$516 ;
+    sum162 <= \$448 ;
   always @(posedge clk)
-    l3_13 <= \$517 ;
+    sum163 <= \$449 ;
   always @(posedge clk)
-    l3_14 <= \$518 ;
+    sum164 <= \$450 ;
   always @(posedge clk)
-    l3_15 <= \$519 ;
+    delay165 <= \$451 ;
   always @(posedge clk)
-    l3_16 <= \$520 ;
+    delay166 <= \$452 ;
   always @(posedge clk)
-    l3_17 <= \$521 ;
+    sum167 <= \$453 ;
   always @(posedge clk)
-    l3_18 <= \$522 ;
+    delay168 <= \$454 ;
   always @(posedge clk)
-    l3_19 <= \$523 ;
+    delay169 <= \$455 ;
   always @(posedge clk)
-    l3_20 <= \$524 ;
+    delay170 <= \$456 ;
   always @(posedge clk)
-    l3_21 <= \$525 ;
+    sum171 <= \$457 ;
   always @(posedge clk)
-    l3_22 <= \$526 ;
+    delay172 <= \$458 ;
   always @(posedge clk)
-    l3_23 <= \$527 ;
+    delay173 <= \$459 ;
   always @(posedge clk)
-    l3_24 <= \$528 ;
+    delay174 <= \$460 ;
   always @(posedge clk)
-    l3_25 <= \$529 ;
+    sum175 <= \$461 ;
   always @(posedge clk)
-    l3_26 <= \$530 ;
+    sum176 <= \$462 ;
   always @(posedge clk)
-    l3_27 <= \$531 ;
+    sum177 <= \$463 ;
   always @(posedge clk)
-    l3_28 <= \$532 ;
+    delay178 <= \$464 ;
   always @(posedge clk)
-    l3_29 <= \$533 ;
+    delay179 <= \$465 ;
   always @(posedge clk)
-    l3_30 <= \$534 ;
+    sum180 <= \$466 ;
   always @(posedge clk)
-    l3_31 <= \$535 ;
+    delay181 <= \$467 ;
   always @(posedge clk)
-    l3_32 <= \$536 ;
+    delay182 <= \$468 ;
   always @(posedge clk)
-    l3_33 <= \$537 ;
+    delay183 <= \$469 ;
   always @(posedge clk)
-    l3_34 <= \$538 ;
+    sum184 <= \$470 ;
   always @(posedge clk)
-    l3_35 <= \$539 ;
+    sum185 <= \$471 ;
   always @(posedge clk)
-    l4_0 <= \$540 ;
+    sum186 <= \$472 ;
   always @(posedge clk)
-    l4_1 <= \$541 ;
+    delay187 <= \$473 ;
   always @(posedge clk)
-    l4_2 <= \$542 ;
+    delay188 <= \$474 ;
   always @(posedge clk)
-    l4_3 <= \$543 ;
+    sum189 <= \$475 ;
   always @(posedge clk)
-    l4_4 <= \$544 ;
+    delay190 <= \$476 ;
   always @(posedge clk)
-    l4_5 <= \$545 ;
+    delay191 <= \$477 ;
   always @(posedge clk)
-    l4_6 <= \$546 ;
+    delay192 <= \$478 ;
   always @(posedge clk)
-    l4_7 <= \$547 ;
+    sum193 <= \$479 ;
   always @(posedge clk)
-    l4_8 <= \$548 ;
+    delay194 <= \$480 ;
   always @(posedge clk)
-    l4_9 <= \$549 ;
+    delay195 <= \$481 ;
   always @(posedge clk)
-    l4_10 <= \$550 ;
+    delay196 <= \$482 ;
   always @(posedge clk)
-    l4_11 <= \$551 ;
+    sum197 <= \$483 ;
   always @(posedge clk)
-    l4_12 <= \$552 ;
+    delay198 <= \$484 ;
   always @(posedge clk)
-    l4_13 <= \$553 ;
+    delay199 <= \$485 ;
   always @(posedge clk)
-    l4_14 <= \$554 ;
+    delay200 <= \$486 ;
   always @(posedge clk)
-    l4_15 <= \$555 ;
+    delay201 <= \$487 ;
   always @(posedge clk)
-    l4_16 <= \$556 ;
+    sum202 <= \$488 ;
   always @(posedge clk)
-    l4_17 <= \$557 ;
+    delay203 <= \$489 ;
   always @(posedge clk)
-    l5_0 <= \$558 ;
+    delay204 <= \$490 ;
   always @(posedge clk)
-    l5_1 <= \$559 ;
+    delay205 <= \$491 ;
   always @(posedge clk)
-    l5_2 <= \$560 ;
+    delay206 <= \$492 ;
   always @(posedge clk)
-    l5_3 <= \$561 ;
+    delay207 <= \$493 ;
   always @(posedge clk)
-    l5_4 <= \$562 ;
+    sum208 <= \$494 ;
   always @(posedge clk)
-    l5_5 <= \$563 ;
+    delay209 <= \$495 ;
   always @(posedge clk)
-    l5_6 <= \$564 ;
+    delay210 <= \$496 ;
   always @(posedge clk)
-    l5_7 <= \$565 ;
+    delay211 <= \$497 ;
   always @(posedge clk)
-    l5_8 <= \$566 ;
+    delay212 <= \$498 ;
   always @(posedge clk)
-    l6_0 <= \$567 ;
+    delay213 <= \$499 ;
   always @(posedge clk)
-    l6_1 <= \$568 ;
+    delay214 <= \$500 ;
   always @(posedge clk)
-    l6_2 <= \$569 ;
+    sum215 <= \$501 ;
   always @(posedge clk)
-    l6_3 <= \$570 ;
+    sum216 <= \$502 ;
   always @(posedge clk)
-    l6_4 <= \$571 ;
+    sum217 <= \$503 ;
   always @(posedge clk)
-    l7_0 <= \$572 ;
+    delay218 <= \$504 ;
   always @(posedge clk)
-    l7_1 <= \$573 ;
+    delay219 <= \$505 ;
   always @(posedge clk)
-    l7_2 <= \$574 ;
+    sum220 <= \$506 ;
   always @(posedge clk)
-    l8_0 <= \$575 ;
+    delay221 <= \$507 ;
   always @(posedge clk)
-    l8_1 <= \$576 ;
+    delay222 <= \$508 ;
   always @(posedge clk)
-    o <= \$577 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = i[16] + i[17];
-  assign \$10  = i[18] + i[19];
-  assign \$11  = i[20] + i[21];
-  assign \$12  = i[22] + i[23];
-  assign \$13  = i[24] + i[25];
-  assign \$14  = i[26] + i[27];
-  assign \$15  = i[28] + i[29];
-  assign \$16  = i[30] + i[31];
-  assign \$17  = i[32] + i[33];
-  assign \$18  = i[34] + i[35];
-  assign \$19  = i[36] + i[37];
-  assign \$20  = i[38] + i[39];
-  assign \$21  = i[40] + i[41];
-  assign \$22  = i[42] + i[43];
-  assign \$23  = i[44] + i[45];
-  assign \$24  = i[46] + i[47];
-  assign \$25  = i[48] + i[49];
-  assign \$26  = i[50] + i[51];
-  assign \$27  = i[52] + i[53];
-  assign \$28  = i[54] + i[55];
-  assign \$29  = i[56] + i[57];
-  assign \$30  = i[58] + i[59];
-  assign \$31  = i[60] + i[61];
-  assign \$32  = i[62] + i[63];
-  assign \$33  = i[64] + i[65];
-  assign \$34  = i[66] + i[67];
-  assign \$35  = i[68] + i[69];
-  assign \$36  = i[70] + i[71];
-  assign \$37  = i[72] + i[73];
-  assign \$38  = i[74] + i[75];
-  assign \$39  = i[76] + i[77];
-  assign \$40  = i[78] + i[79];
-  assign \$41  = i[80] + i[81];
-  assign \$42  = i[82] + i[83];
-  assign \$43  = i[84] + i[85];
-  assign \$44  = i[86] + i[87];
-  assign \$45  = i[88] + i[89];
-  assign \$46  = i[90] + i[91];
-  assign \$47  = i[92] + i[93];
-  assign \$48  = i[94] + i[95];
-  assign \$49  = i[96] + i[97];
-  assign \$50  = i[98] + i[99];
-  assign \$51  = i[100] + i[101];
-  assign \$52  = i[102] + i[103];
-  assign \$53  = i[104] + i[105];
-  assign \$54  = i[106] + i[107];
-  assign \$55  = i[108] + i[109];
-  assign \$56  = i[110] + i[111];
-  assign \$57  = i[112] + i[113];
-  assign \$58  = i[114] + i[115];
-  assign \$59  = i[116] + i[117];
-  assign \$60  = i[118] + i[119];
-  assign \$61  = i[120] + i[121];
-  assign \$62  = i[122] + i[123];
-  assign \$63  = i[124] + i[125];
-  assign \$64  = i[126] + i[127];
-  assign \$65  = i[128] + i[129];
-  assign \$66  = i[130] + i[131];
-  assign \$67  = i[132] + i[133];
-  assign \$68  = i[134] + i[135];
-  assign \$69  = i[136] + i[137];
-  assign \$70  = i[138] + i[139];
-  assign \$71  = i[140] + i[141];
-  assign \$72  = i[142] + i[143];
-  assign \$73  = i[144] + i[145];
-  assign \$74  = i[146] + i[147];
-  assign \$75  = i[148] + i[149];
-  assign \$76  = i[150] + i[151];
-  assign \$77  = i[152] + i[153];
-  assign \$78  = i[154] + i[155];
-  assign \$79  = i[156] + i[157];
-  assign \$80  = i[158] + i[159];
-  assign \$81  = i[160] + i[161];
-  assign \$82  = i[162] + i[163];
-  assign \$83  = i[164] + i[165];
-  assign \$84  = i[166] + i[167];
-  assign \$85  = i[168] + i[169];
-  assign \$86  = i[170] + i[171];
-  assign \$87  = i[172] + i[173];
-  assign \$88  = i[174] + i[175];
-  assign \$89  = i[176] + i[177];
-  assign \$90  = i[178] + i[179];
-  assign \$91  = i[180] + i[181];
-  assign \$92  = i[182] + i[183];
-  assign \$93  = i[184] + i[185];
-  assign \$94  = i[186] + i[187];
-  assign \$95  = i[188] + i[189];
-  assign \$96  = i[190] + i[191];
-  assign \$97  = i[192] + i[193];
-  assign \$98  = i[194] + i[195];
-  assign \$99  = i[196] + i[197];
-  assign \$100  = i[198] + i[199];
-  assign \$101  = i[200] + i[201];
-  assign \$102  = i[202] + i[203];
-  assign \$103  = i[204] + i[205];
-  assign \$104  = i[206] + i[207];
-  assign \$105  = i[208] + i[209];
-  assign \$106  = i[210] + i[211];
-  assign \$107  = i[212] + i[213];
-  assign \$108  = i[214] + i[215];
-  assign \$109  = i[216] + i[217];
-  assign \$110  = i[218] + i[219];
-  assign \$111  = i[220] + i[221];
-  assign \$112  = i[222] + i[223];
-  assign \$113  = i[224] + i[225];
-  assign \$114  = i[226] + i[227];
-  assign \$115  = i[228] + i[229];
-  assign \$116  = i[230] + i[231];
-  assign \$117  = i[232] + i[233];
-  assign \$118  = i[234] + i[235];
-  assign \$119  = i[236] + i[237];
-  assign \$120  = i[238] + i[239];
-  assign \$121  = i[240] + i[241];
-  assign \$122  = i[242] + i[243];
-  assign \$123  = i[244] + i[245];
-  assign \$124  = i[246] + i[247];
-  assign \$125  = i[248] + i[249];
-  assign \$126  = i[250] + i[251];
-  assign \$127  = i[252] + i[253];
-  assign \$128  = i[254] + i[255];
-  assign \$129  = i[256] + i[257];
-  assign \$130  = i[258] + i[259];
-  assign \$131  = i[260] + i[261];
-  assign \$132  = i[262] + i[263];
-  assign \$133  = i[264] + i[265];
-  assign \$134  = i[266] + i[267];
-  assign \$135  = i[268] + i[269];
-  assign \$136  = i[270] + i[271];
-  assign \$137  = i[272] + i[273];
-  assign \$138  = i[274] + i[275];
-  assign \$139  = i[276] + i[277];
-  assign \$140  = i[278] + i[279];
-  assign \$141  = i[280] + i[281];
-  assign \$142  = i[282] + i[283];
-  assign \$143  = i[284] + i[285];
-  assign \$144  = i[286] + i[287];
-  assign \$145  = l1_0 + l1_1;
-  assign \$146  = l1_2 + l1_3;
-  assign \$147  = l1_4 + l1_5;
-  assign \$148  = l1_6 + l1_7;
-  assign \$149  = l1_8 + l1_9;
-  assign \$150  = l1_10 + l1_11;
-  assign \$151  = l1_12 + l1_13;
-  assign \$152  = l1_14 + l1_15;
-  assign \$153  = l1_16 + l1_17;
-  assign \$154  = l1_18 + l1_19;
-  assign \$155  = l1_20 + l1_21;
-  assign \$156  = l1_22 + l1_23;
-  assign \$157  = l1_24 + l1_25;
-  assign \$158  = l1_26 + l1_27;
-  assign \$159  = l1_28 + l1_29;
-  assign \$160  = l1_30 + l1_31;
-  assign \$161  = l1_32 + l1_33;
-  assign \$162  = l1_34 + l1_35;
-  assign \$163  = l1_36 + l1_37;
-  assign \$164  = l1_38 + l1_39;
-  assign \$165  = l1_40 + l1_41;
-  assign \$166  = l1_42 + l1_43;
-  assign \$167  = l1_44 + l1_45;
-  assign \$168  = l1_46 + l1_47;
-  assign \$169  = l1_48 + l1_49;
-  assign \$170  = l1_50 + l1_51;
-  assign \$171  = l1_52 + l1_53;
-  assign \$172  = l1_54 + l1_55;
-  assign \$173  = l1_56 + l1_57;
-  assign \$174  = l1_58 + l1_59;
-  assign \$175  = l1_60 + l1_61;
-  assign \$176  = l1_62 + l1_63;
-  assign \$177  = l1_64 + l1_65;
-  assign \$178  = l1_66 + l1_67;
-  assign \$179  = l1_68 + l1_69;
-  assign \$180  = l1_70 + l1_71;
-  assign \$181  = l1_72 + l1_73;
-  assign \$182  = l1_74 + l1_75;
-  assign \$183  = l1_76 + l1_77;
-  assign \$184  = l1_78 + l1_79;
-  assign \$185  = l1_80 + l1_81;
-  assign \$186  = l1_82 + l1_83;
-  assign \$187  = l1_84 + l1_85;
-  assign \$188  = l1_86 + l1_87;
-  assign \$189  = l1_88 + l1_89;
-  assign \$190  = l1_90 + l1_91;
-  assign \$191  = l1_92 + l1_93;
-  assign \$192  = l1_94 + l1_95;
-  assign \$193  = l1_96 + l1_97;
-  assign \$194  = l1_98 + l1_99;
-  assign \$195  = l1_100 + l1_101;
-  assign \$196  = l1_102 + l1_103;
-  assign \$197  = l1_104 + l1_105;
-  assign \$198  = l1_106 + l1_107;
-  assign \$199  = l1_108 + l1_109;
-  assign \$200  = l1_110 + l1_111;
-  assign \$201  = l1_112 + l1_113;
-  assign \$202  = l1_114 + l1_115;
-  assign \$203  = l1_116 + l1_117;
-  assign \$204  = l1_118 + l1_119;
-  assign \$205  = l1_120 + l1_121;
-  assign \$206  = l1_122 + l1_123;
-  assign \$207  = l1_124 + l1_125;
-  assign \$208  = l1_126 + l1_127;
-  assign \$209  = l1_128 + l1_129;
-  assign \$210  = l1_130 + l1_131;
-  assign \$211  = l1_132 + l1_133;
-  assign \$212  = l1_134 + l1_135;
-  assign \$213  = l1_136 + l1_137;
-  assign \$214  = l1_138 + l1_139;
-  assign \$215  = l1_140 + l1_141;
-  assign \$216  = l1_142 + l1_143;
-  assign \$217  = l2_0 + l2_1;
-  assign \$218  = l2_2 + l2_3;
-  assign \$219  = l2_4 + l2_5;
-  assign \$220  = l2_6 + l2_7;
-  assign \$221  = l2_8 + l2_9;
-  assign \$222  = l2_10 + l2_11;
-  assign \$223  = l2_12 + l2_13;
-  assign \$224  = l2_14 + l2_15;
-  assign \$225  = l2_16 + l2_17;
-  assign \$226  = l2_18 + l2_19;
-  assign \$227  = l2_20 + l2_21;
-  assign \$228  = l2_22 + l2_23;
-  assign \$229  = l2_24 + l2_25;
-  assign \$230  = l2_26 + l2_27;
-  assign \$231  = l2_28 + l2_29;
-  assign \$232  = l2_30 + l2_31;
-  assign \$233  = l2_32 + l2_33;
-  assign \$234  = l2_34 + l2_35;
-  assign \$235  = l2_36 + l2_37;
-  assign \$236  = l2_38 + l2_39;
-  assign \$237  = l2_40 + l2_41;
-  assign \$238  = l2_42 + l2_43;
-  assign \$239  = l2_44 + l2_45;
-  assign \$240  = l2_46 + l2_47;
-  assign \$241  = l2_48 + l2_49;
-  assign \$242  = l2_50 + l2_51;
-  assign \$243  = l2_52 + l2_53;
-  assign \$244  = l2_54 + l2_55;
-  assign \$245  = l2_56 + l2_57;
-  assign \$246  = l2_58 + l2_59;
-  assign \$247  = l2_60 + l2_61;
-  assign \$248  = l2_62 + l2_63;
-  assign \$249  = l2_64 + l2_65;
-  assign \$250  = l2_66 + l2_67;
-  assign \$251  = l2_68 + l2_69;
-  assign \$252  = l2_70 + l2_71;
-  assign \$253  = l3_0 + l3_1;
-  assign \$254  = l3_2 + l3_3;
-  assign \$255  = l3_4 + l3_5;
-  assign \$256  = l3_6 + l3_7;
-  assign \$257  = l3_8 + l3_9;
-  assign \$258  = l3_10 + l3_11;
-  assign \$259  = l3_12 + l3_13;
-  assign \$260  = l3_14 + l3_15;
-  assign \$261  = l3_16 + l3_17;
-  assign \$262  = l3_18 + l3_19;
-  assign \$263  = l3_20 + l3_21;
-  assign \$264  = l3_22 + l3_23;
-  assign \$265  = l3_24 + l3_25;
-  assign \$266  = l3_26 + l3_27;
-  assign \$267  = l3_28 + l3_29;
-  assign \$268  = l3_30 + l3_31;
-  assign \$269  = l3_32 + l3_33;
-  assign \$270  = l3_34 + l3_35;
-  assign \$271  = l4_0 + l4_1;
-  assign \$272  = l4_2 + l4_3;
-  assign \$273  = l4_4 + l4_5;
-  assign \$274  = l4_6 + l4_7;
-  assign \$275  = l4_8 + l4_9;
-  assign \$276  = l4_10 + l4_11;
-  assign \$277  = l4_12 + l4_13;
-  assign \$278  = l4_14 + l4_15;
-  assign \$279  = l4_16 + l4_17;
-  assign \$280  = l5_0 + l5_1;
-  assign \$281  = l5_2 + l5_3;
-  assign \$282  = l5_4 + l5_5;
-  assign \$283  = l5_6 + l5_7;
-  assign \$284  = l6_0 + l6_1;
-  assign \$285  = l6_2 + l6_3;
-  assign \$286  = l7_0 + l7_1;
-  assign \$287  = l8_0 + l8_1;
+    delay223 <= \$509 ;
   always @(posedge clk)
-    l1_0 <= \$288 ;
+    sum224 <= \$510 ;
   always @(posedge clk)
-    l1_1 <= \$289 ;
+    sum225 <= \$511 ;
   always @(posedge clk)
-    l1_2 <= \$290 ;
+    sum226 <= \$512 ;
   always @(posedge clk)
-    l1_3 <= \$291 ;
+    delay227 <= \$513 ;
   always @(posedge clk)
-    l1_4 <= \$292 ;
+    delay228 <= \$514 ;
   always @(posedge clk)
-    l1_5 <= \$293 ;
+    sum229 <= \$515 ;
   always @(posedge clk)
-    l1_6 <= \$294 ;
+    delay230 <= \$516 ;
   always @(posedge clk)
-    l1_7 <= \$295 ;
+    delay231 <= \$517 ;
   always @(posedge clk)
-    l1_8 <= \$296 ;
+    delay232 <= \$518 ;
   always @(posedge clk)
-    l1_9 <= \$297 ;
+    sum233 <= \$519 ;
   always @(posedge clk)
-    l1_10 <= \$298 ;
+    delay234 <= \$520 ;
   always @(posedge clk)
-    l1_11 <= \$299 ;
+    delay235 <= \$521 ;
   always @(posedge clk)
-    l1_12 <= \$300 ;
+    delay236 <= \$522 ;
   always @(posedge clk)
-    l1_13 <= \$301 ;
+    sum237 <= \$523 ;
   always @(posedge clk)
-    l1_14 <= \$302 ;
+    sum238 <= \$524 ;
   always @(posedge clk)
-    l1_15 <= \$303 ;
+    sum239 <= \$525 ;
   always @(posedge clk)
-    l1_16 <= \$304 ;
+    delay240 <= \$526 ;
   always @(posedge clk)
-    l1_17 <= \$305 ;
+    delay241 <= \$527 ;
   always @(posedge clk)
-    l1_18 <= \$306 ;
+    sum242 <= \$528 ;
   always @(posedge clk)
-    l1_19 <= \$307 ;
+    delay243 <= \$529 ;
   always @(posedge clk)
-    l1_20 <= \$308 ;
+    delay244 <= \$530 ;
   always @(posedge clk)
-    l1_21 <= \$309 ;
+    delay245 <= \$531 ;
   always @(posedge clk)
-    l1_22 <= \$310 ;
+    sum246 <= \$532 ;
   always @(posedge clk)
-    l1_23 <= \$311 ;
+    sum247 <= \$533 ;
   always @(posedge clk)
-    l1_24 <= \$312 ;
+    sum248 <= \$534 ;
   always @(posedge clk)
-    l1_25 <= \$313 ;
+    delay249 <= \$535 ;
   always @(posedge clk)
-    l1_26 <= \$314 ;
+    delay250 <= \$536 ;
   always @(posedge clk)
-    l1_27 <= \$315 ;
+    sum251 <= \$537 ;
   always @(posedge clk)
-    l1_28 <= \$316 ;
+    delay252 <= \$538 ;
   always @(posedge clk)
-    l1_29 <= \$317 ;
+    delay253 <= \$539 ;
   always @(posedge clk)
-    l1_30 <= \$318 ;
+    delay254 <= \$540 ;
   always @(posedge clk)
-    l1_31 <= \$319 ;
+    sum255 <= \$541 ;
   always @(posedge clk)
-    l1_32 <= \$320 ;
+    delay256 <= \$542 ;
   always @(posedge clk)
-    l1_33 <= \$321 ;
+    delay257 <= \$543 ;
   always @(posedge clk)
-    l1_34 <= \$322 ;
+    delay258 <= \$544 ;
   always @(posedge clk)
-    l1_35 <= \$323 ;
+    sum259 <= \$545 ;
   always @(posedge clk)
-    l1_36 <= \$324 ;
+    delay260 <= \$546 ;
   always @(posedge clk)
-    l1_37 <= \$325 ;
+    delay261 <= \$547 ;
   always @(posedge clk)
-    l1_38 <= \$326 ;
+    delay262 <= \$548 ;
   always @(posedge clk)
-    l1_39 <= \$327 ;
+    delay263 <= \$549 ;
   always @(posedge clk)
-    l1_40 <= \$328 ;
+    sum264 <= \$550 ;
   always @(posedge clk)
-    l1_41 <= \$329 ;
+    sum265 <= \$551 ;
   always @(posedge clk)
-    l1_42 <= \$330 ;
+    sum266 <= \$552 ;
   always @(posedge clk)
-    l1_43 <= \$331 ;
+    delay267 <= \$553 ;
   always @(posedge clk)
-    l1_44 <= \$332 ;
+    delay268 <= \$554 ;
   always @(posedge clk)
-    l1_45 <= \$333 ;
+    sum269 <= \$555 ;
   always @(posedge clk)
-    l1_46 <= \$334 ;
+    delay270 <= \$556 ;
   always @(posedge clk)
-    l1_47 <= \$335 ;
+    delay271 <= \$557 ;
   always @(posedge clk)
-    l1_48 <= \$336 ;
+    delay272 <= \$558 ;
   always @(posedge clk)
-    l1_49 <= \$337 ;
+    sum273 <= \$559 ;
   always @(posedge clk)
-    l1_50 <= \$338 ;
+    sum274 <= \$560 ;
   always @(posedge clk)
-    l1_51 <= \$339 ;
+    sum275 <= \$561 ;
   always @(posedge clk)
-    l1_52 <= \$340 ;
+    delay276 <= \$562 ;
   always @(posedge clk)
-    l1_53 <= \$341 ;
+    delay277 <= \$563 ;
   always @(posedge clk)
-    l1_54 <= \$342 ;
+    sum278 <= \$564 ;
   always @(posedge clk)
-    l1_55 <= \$343 ;
+    delay279 <= \$565 ;
   always @(posedge clk)
-    l1_56 <= \$344 ;
+    delay280 <= \$566 ;
   always @(posedge clk)
-    l1_57 <= \$345 ;
+    delay281 <= \$567 ;
   always @(posedge clk)
-    l1_58 <= \$346 ;
+    sum282 <= \$568 ;
   always @(posedge clk)
-    l1_59 <= \$347 ;
+    delay283 <= \$569 ;
   always @(posedge clk)
-    l1_60 <= \$348 ;
+    delay284 <= \$570 ;
   always @(posedge clk)
-    l1_61 <= \$349 ;
+    delay285 <= \$571 ;
   always @(posedge clk)
-    l1_62 <= \$350 ;
+    sum286 <= \$572 ;
   always @(posedge clk)
-    l1_63 <= \$351 ;
+    sum287 <= \$573 ;
   always @(posedge clk)
-    l1_64 <= \$352 ;
+    sum288 <= \$574 ;
   always @(posedge clk)
-    l1_65 <= \$353 ;
+    delay289 <= \$575 ;
   always @(posedge clk)
-    l1_66 <= \$354 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = l1_68;
-    if (en) begin
-      \$356  = \$69 ;
-    end
-    if (rst) begin
-      \$356  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = l1_69;
-    if (en) begin
-      \$357  = \$70 ;
-    end
-    if (rst) begin
-      \$357  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = l1_70;
-    if (en) begin
-      \$358  = \$71 ;
-    end
-    if (rst) begin
-      \$358  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = l1_71;
-    if (en) begin
-      \$359  = \$72 ;
-    end
-    if (rst) begin
-      \$359  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = l1_72;
-    if (en) begin
-      \$360  = \$73 ;
-    end
-    if (rst) begin
-      \$360  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = l1_73;
-    if (en) begin
-      \$361  = \$74 ;
-    end
-    if (rst) begin
-      \$361  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = l1_74;
-    if (en) begin
-      \$362  = \$75 ;
-    end
-    if (rst) begin
-      \$362  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = l1_75;
-    if (en) begin
-      \$363  = \$76 ;
-    end
-    if (rst) begin
-      \$363  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = l1_76;
-    if (en) begin
-      \$364  = \$77 ;
-    end
-    if (rst) begin
-      \$364  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = l1_77;
-    if (en) begin
-      \$365  = \$78 ;
-    end
-    if (rst) begin
-      \$365  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = l1_78;
-    if (en) begin
-      \$366  = \$79 ;
-    end
-    if (rst) begin
-      \$366  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = l1_79;
-    if (en) begin
-      \$367  = \$80 ;
-    end
-    if (rst) begin
-      \$367  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = l1_80;
-    if (en) begin
-      \$368  = \$81 ;
-    end
-    if (rst) begin
-      \$368  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = l1_81;
-    if (en) begin
-      \$369  = \$82 ;
-    end
-    if (rst) begin
-      \$369  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = l1_82;
-    if (en) begin
-      \$370  = \$83 ;
-    end
-    if (rst) begin
-      \$370  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = l1_83;
-    if (en) begin
-      \$371  = \$84 ;
-    end
-    if (rst) begin
-      \$371  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = l1_84;
-    if (en) begin
-      \$372  = \$85 ;
-    end
-    if (rst) begin
-      \$372  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = l1_85;
-    if (en) begin
-      \$373  = \$86 ;
-    end
-    if (rst) begin
-      \$373  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = l1_86;
-    if (en) begin
-      \$374  = \$87 ;
-    end
-    if (rst) begin
-      \$374  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = l1_87;
-    if (en) begin
-      \$375  = \$88 ;
-    end
-    if (rst) begin
-      \$375  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = l1_88;
-    if (en) begin
-      \$376  = \$89 ;
-    end
-    if (rst) begin
-      \$376  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = l1_89;
-    if (en) begin
-      \$377  = \$90 ;
-    end
-    if (rst) begin
-      \$377  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = l1_90;
-    if (en) begin
-      \$378  = \$91 ;
-    end
-    if (rst) begin
-      \$378  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = l1_91;
-    if (en) begin
-      \$379  = \$92 ;
-    end
-    if (rst) begin
-      \$379  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = l1_92;
-    if (en) begin
-      \$380  = \$93 ;
-    end
-    if (rst) begin
-      \$380  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = l1_93;
-    if (en) begin
-      \$381  = \$94 ;
-    end
-    if (rst) begin
-      \$381  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = l1_94;
-    if (en) begin
-      \$382  = \$95 ;
-    end
-    if (rst) begin
-      \$382  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = l1_95;
-    if (en) begin
-      \$383  = \$96 ;
-    end
-    if (rst) begin
-      \$383  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = l1_96;
-    if (en) begin
-      \$384  = \$97 ;
-    end
-    if (rst) begin
-      \$384  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = l1_97;
-    if (en) begin
-      \$385  = \$98 ;
-    end
-    if (rst) begin
-      \$385  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = l1_98;
-    if (en) begin
-      \$386  = \$99 ;
-    end
-    if (rst) begin
-      \$386  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = l1_99;
-    if (en) begin
-      \$387  = \$100 ;
-    end
-    if (rst) begin
-      \$387  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = l1_100;
-    if (en) begin
-      \$388  = \$101 ;
-    end
-    if (rst) begin
-      \$388  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = l1_101;
-    if (en) begin
-      \$389  = \$102 ;
-    end
-    if (rst) begin
-      \$389  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = l1_102;
-    if (en) begin
-      \$390  = \$103 ;
-    end
-    if (rst) begin
-      \$390  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = l1_103;
-    if (en) begin
-      \$391  = \$104 ;
-    end
-    if (rst) begin
-      \$391  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = l1_104;
-    if (en) begin
-      \$392  = \$105 ;
-    end
-    if (rst) begin
-      \$392  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = l1_105;
-    if (en) begin
-      \$393  = \$106 ;
-    end
-    if (rst) begin
-      \$393  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = l1_106;
-    if (en) begin
-      \$394  = \$107 ;
-    end
-    if (rst) begin
-      \$394  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = l1_107;
-    if (en) begin
-      \$395  = \$108 ;
-    end
-    if (rst) begin
-      \$395  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = l1_108;
-    if (en) begin
-      \$396  = \$109 ;
-    end
-    if (rst) begin
-      \$396  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = l1_109;
-    if (en) begin
-      \$397  = \$110 ;
-    end
-    if (rst) begin
-      \$397  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = l1_110;
-    if (en) begin
-      \$398  = \$111 ;
-    end
-    if (rst) begin
-      \$398  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = l1_111;
-    if (en) begin
-      \$399  = \$112 ;
-    end
-    if (rst) begin
-      \$399  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = l1_112;
-    if (en) begin
-      \$400  = \$113 ;
-    end
-    if (rst) begin
-      \$400  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = l1_113;
-    if (en) begin
-      \$401  = \$114 ;
-    end
-    if (rst) begin
-      \$401  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = l1_114;
-    if (en) begin
-      \$402  = \$115 ;
-    end
-    if (rst) begin
-      \$402  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = l1_115;
-    if (en) begin
-      \$403  = \$116 ;
-    end
-    if (rst) begin
-      \$403  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = l1_116;
-    if (en) begin
-      \$404  = \$117 ;
-    end
-    if (rst) begin
-      \$404  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = l1_117;
-    if (en) begin
-      \$405  = \$118 ;
-    end
-    if (rst) begin
-      \$405  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = l1_118;
-    if (en) begin
-      \$406  = \$119 ;
-    end
-    if (rst) begin
-      \$406  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = l1_119;
-    if (en) begin
-      \$407  = \$120 ;
-    end
-    if (rst) begin
-      \$407  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = l1_120;
-    if (en) begin
-      \$408  = \$121 ;
-    end
-    if (rst) begin
-      \$408  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = l1_121;
-    if (en) begin
-      \$409  = \$122 ;
-    end
-    if (rst) begin
-      \$409  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = l1_122;
-    if (en) begin
-      \$410  = \$123 ;
-    end
-    if (rst) begin
-      \$410  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = l1_123;
-    if (en) begin
-      \$411  = \$124 ;
-    end
-    if (rst) begin
-      \$411  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = l1_124;
-    if (en) begin
-      \$412  = \$125 ;
-    end
-    if (rst) begin
-      \$412  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = l1_125;
-    if (en) begin
-      \$413  = \$126 ;
-    end
-    if (rst) begin
-      \$413  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = l1_126;
-    if (en) begin
-      \$414  = \$127 ;
-    end
-    if (rst) begin
-      \$414  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = l1_127;
-    if (en) begin
-      \$415  = \$128 ;
-    end
-    if (rst) begin
-      \$415  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = l1_128;
-    if (en) begin
-      \$416  = \$129 ;
-    end
-    if (rst) begin
-      \$416  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = l1_129;
-    if (en) begin
-      \$417  = \$130 ;
-    end
-    if (rst) begin
-      \$417  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = l1_130;
-    if (en) begin
-      \$418  = \$131 ;
-    end
-    if (rst) begin
-      \$418  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = l1_131;
-    if (en) begin
-      \$419  = \$132 ;
-    end
-    if (rst) begin
-      \$419  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = l1_132;
-    if (en) begin
-      \$420  = \$133 ;
-    end
-    if (rst) begin
-      \$420  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = l1_133;
-    if (en) begin
-      \$421  = \$134 ;
-    end
-    if (rst) begin
-      \$421  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = l1_134;
-    if (en) begin
-      \$422  = \$135 ;
-    end
-    if (rst) begin
-      \$422  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = l1_135;
-    if (en) begin
-      \$423  = \$136 ;
-    end
-    if (rst) begin
-      \$423  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = l1_136;
-    if (en) begin
-      \$424  = \$137 ;
-    end
-    if (rst) begin
-      \$424  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = l1_137;
-    if (en) begin
-      \$425  = \$138 ;
-    end
-    if (rst) begin
-      \$425  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$426  = l1_138;
-    if (en) begin
-      \$426  = \$139 ;
-    end
-    if (rst) begin
-      \$426  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$427  = l1_139;
-    if (en) begin
-      \$427  = \$140 ;
-    end
-    if (rst) begin
-      \$427  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$428  = l1_140;
-    if (en) begin
-      \$428  = \$141 ;
-    end
-    if (rst) begin
-      \$428  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$429  = l1_141;
-    if (en) begin
-      \$429  = \$142 ;
-    end
-    if (rst) begin
-      \$429  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$430  = l1_142;
-    if (en) begin
-      \$430  = \$143 ;
-    end
-    if (rst) begin
-      \$430  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$431  = l1_143;
-    if (en) begin
-      \$431  = \$144 ;
-    end
-    if (rst) begin
-      \$431  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$432  = l2_0;
-    if (en) begin
-      \$432  = \$145 ;
-    end
-    if (rst) begin
-      \$432  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$433  = l2_1;
-    if (en) begin
-      \$433  = \$146 ;
-    end
-    if (rst) begin
-      \$433  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$434  = l2_2;
-    if (en) begin
-      \$434  = \$147 ;
-    end
-    if (rst) begin
-      \$434  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$435  = l2_3;
-    if (en) begin
-      \$435  = \$148 ;
-    end
-    if (rst) begin
-      \$435  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$436  = l2_4;
-    if (en) begin
-      \$436  = \$149 ;
-    end
-    if (rst) begin
-      \$436  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$437  = l2_5;
-    if (en) begin
-      \$437  = \$150 ;
-    end
-    if (rst) begin
-      \$437  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$438  = l2_6;
-    if (en) begin
-      \$438  = \$151 ;
-    end
-    if (rst) begin
-      \$438  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$439  = l2_7;
-    if (en) begin
-      \$439  = \$152 ;
-    end
-    if (rst) begin
-      \$439  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$440  = l2_8;
-    if (en) begin
-      \$440  = \$153 ;
-    end
-    if (rst) begin
-      \$440  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$441  = l2_9;
-    if (en) begin
-      \$441  = \$154 ;
-    end
-    if (rst) begin
-      \$441  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$442  = l2_10;
-    if (en) begin
-      \$442  = \$155 ;
-    end
-    if (rst) begin
-      \$442  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$443  = l2_11;
-    if (en) begin
-      \$443  = \$156 ;
-    end
-    if (rst) begin
-      \$443  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$444  = l2_12;
-    if (en) begin
-      \$444  = \$157 ;
-    end
-    if (rst) begin
-      \$444  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$445  = l2_13;
-    if (en) begin
-      \$445  = \$158 ;
-    end
-    if (rst) begin
-      \$445  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$446  = l2_14;
-    if (en) begin
-      \$446  = \$159 ;
-    end
-    if (rst) begin
-      \$446  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$447  = l2_15;
-    if (en) begin
-      \$447  = \$160 ;
-    end
-    if (rst) begin
-      \$447  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$448  = l2_16;
-    if (en) begin
-      \$448  = \$161 ;
-    end
-    if (rst) begin
-      \$448  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$449  = l2_17;
-    if (en) begin
-      \$449  = \$162 ;
-    end
-    if (rst) begin
-      \$449  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$450  = l2_18;
-    if (en) begin
-      \$450  = \$163 ;
-    end
-    if (rst) begin
-      \$450  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$451  = l2_19;
-    if (en) begin
-      \$451  = \$164 ;
-    end
-    if (rst) begin
-      \$451  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$452  = l2_20;
-    if (en) begin
-      \$452  = \$165 ;
-    end
-    if (rst) begin
-      \$452  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$453  = l2_21;
-    if (en) begin
-      \$453  = \$166 ;
-    end
-    if (rst) begin
-      \$453  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$454  = l2_22;
-    if (en) begin
-      \$454  = \$167 ;
-    end
-    if (rst) begin
-      \$454  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$455  = l2_23;
-    if (en) begin
-      \$455  = \$168 ;
-    end
-    if (rst) begin
-      \$455  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$456  = l2_24;
-    if (en) begin
-      \$456  = \$169 ;
-    end
-    if (rst) begin
-      \$456  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$457  = l2_25;
-    if (en) begin
-      \$457  = \$170 ;
-    end
-    if (rst) begin
-      \$457  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$458  = l2_26;
-    if (en) begin
-      \$458  = \$171 ;
-    end
-    if (rst) begin
-      \$458  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$459  = l2_27;
-    if (en) begin
-      \$459  = \$172 ;
-    end
-    if (rst) begin
-      \$459  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$460  = l2_28;
-    if (en) begin
-      \$460  = \$173 ;
-    end
-    if (rst) begin
-      \$460  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$461  = l2_29;
-    if (en) begin
-      \$461  = \$174 ;
-    end
-    if (rst) begin
-      \$461  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$462  = l2_30;
-    if (en) begin
-      \$462  = \$175 ;
-    end
-    if (rst) begin
-      \$462  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$463  = l2_31;
-    if (en) begin
-      \$463  = \$176 ;
-    end
-    if (rst) begin
-      \$463  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$464  = l2_32;
-    if (en) begin
-      \$464  = \$177 ;
-    end
-    if (rst) begin
-      \$464  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$465  = l2_33;
-    if (en) begin
-      \$465  = \$178 ;
-    end
-    if (rst) begin
-      \$465  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$466  = l2_34;
-    if (en) begin
-      \$466  = \$179 ;
-    end
-    if (rst) begin
-      \$466  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$467  = l2_35;
-    if (en) begin
-      \$467  = \$180 ;
-    end
-    if (rst) begin
-      \$467  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$468  = l2_36;
-    if (en) begin
-      \$468  = \$181 ;
-    end
-    if (rst) begin
-      \$468  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$469  = l2_37;
-    if (en) begin
-      \$469  = \$182 ;
-    end
-    if (rst) begin
-      \$469  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$470  = l2_38;
-    if (en) begin
-      \$470  = \$183 ;
-    end
-    if (rst) begin
-      \$470  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$471  = l2_39;
-    if (en) begin
-      \$471  = \$184 ;
-    end
-    if (rst) begin
-      \$471  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$472  = l2_40;
-    if (en) begin
-      \$472  = \$185 ;
-    end
-    if (rst) begin
-      \$472  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$473  = l2_41;
-    if (en) begin
-      \$473  = \$186 ;
-    end
-    if (rst) begin
-      \$473  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$474  = l2_42;
-    if (en) begin
-      \$474  = \$187 ;
-    end
-    if (rst) begin
-      \$474  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$475  = l2_43;
-    if (en) begin
-      \$475  = \$188 ;
-    end
-    if (rst) begin
-      \$475  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$476  = l2_44;
-    if (en) begin
-      \$476  = \$189 ;
-    end
-    if (rst) begin
-      \$476  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$477  = l2_45;
-    if (en) begin
-      \$477  = \$190 ;
-    end
-    if (rst) begin
-      \$477  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$478  = l2_46;
-    if (en) begin
-      \$478  = \$191 ;
-    end
-    if (rst) begin
-      \$478  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$479  = l2_47;
-    if (en) begin
-      \$479  = \$192 ;
-    end
-    if (rst) begin
-      \$479  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$480  = l2_48;
-    if (en) begin
-      \$480  = \$193 ;
-    end
-    if (rst) begin
-      \$480  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$481  = l2_49;
-    if (en) begin
-      \$481  = \$194 ;
-    end
-    if (rst) begin
-      \$481  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$482  = l2_50;
-    if (en) begin
-      \$482  = \$195 ;
-    end
-    if (rst) begin
-      \$482  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$483  = l2_51;
-    if (en) begin
-      \$483  = \$196 ;
-    end
-    if (rst) begin
-      \$483  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$484  = l2_52;
-    if (en) begin
-      \$484  = \$197 ;
-    end
-    if (rst) begin
-      \$484  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$485  = l2_53;
-    if (en) begin
-      \$485  = \$198 ;
-    end
-    if (rst) begin
-      \$485  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$486  = l2_54;
-    if (en) begin
-      \$486  = \$199 ;
-    end
-    if (rst) begin
-      \$486  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$487  = l2_55;
-    if (en) begin
-      \$487  = \$200 ;
-    end
-    if (rst) begin
-      \$487  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$488  = l2_56;
-    if (en) begin
-      \$488  = \$201 ;
-    end
-    if (rst) begin
-      \$488  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$489  = l2_57;
-    if (en) begin
-      \$489  = \$202 ;
-    end
-    if (rst) begin
-      \$489  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$490  = l2_58;
-    if (en) begin
-      \$490  = \$203 ;
-    end
-    if (rst) begin
-      \$490  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$491  = l2_59;
-    if (en) begin
-      \$491  = \$204 ;
-    end
-    if (rst) begin
-      \$491  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$492  = l2_60;
-    if (en) begin
-      \$492  = \$205 ;
-    end
-    if (rst) begin
-      \$492  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$493  = l2_61;
-    if (en) begin
-      \$493  = \$206 ;
-    end
-    if (rst) begin
-      \$493  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$494  = l2_62;
-    if (en) begin
-      \$494  = \$207 ;
-    end
-    if (rst) begin
-      \$494  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$495  = l2_63;
-    if (en) begin
-      \$495  = \$208 ;
-    end
-    if (rst) begin
-      \$495  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$496  = l2_64;
-    if (en) begin
-      \$496  = \$209 ;
-    end
-    if (rst) begin
-      \$496  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$497  = l2_65;
-    if (en) begin
-      \$497  = \$210 ;
-    end
-    if (rst) begin
-      \$497  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$498  = l2_66;
-    if (en) begin
-      \$498  = \$211 ;
-    end
-    if (rst) begin
-      \$498  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$499  = l2_67;
-    if (en) begin
-      \$499  = \$212 ;
-    end
-    if (rst) begin
-      \$499  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$500  = l2_68;
-    if (en) begin
-      \$500  = \$213 ;
-    end
-    if (rst) begin
-      \$500  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$501  = l2_69;
-    if (en) begin
-      \$501  = \$214 ;
-    end
-    if (rst) begin
-      \$501  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$502  = l2_70;
-    if (en) begin
-      \$502  = \$215 ;
-    end
-    if (rst) begin
-      \$502  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$503  = l2_71;
-    if (en) begin
-      \$503  = \$216 ;
-    end
-    if (rst) begin
-      \$503  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$504  = l3_0;
-    if (en) begin
-      \$504  = \$217 ;
-    end
-    if (rst) begin
-      \$504  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$505  = l3_1;
-    if (en) begin
-      \$505  = \$218 ;
-    end
-    if (rst) begin
-      \$505  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$506  = l3_2;
-    if (en) begin
-      \$506  = \$219 ;
-    end
-    if (rst) begin
-      \$506  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$507  = l3_3;
-    if (en) begin
-      \$507  = \$220 ;
-    end
-    if (rst) begin
-      \$507  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$508  = l3_4;
-    if (en) begin
-      \$508  = \$221 ;
-    end
-    if (rst) begin
-      \$508  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$509  = l3_5;
-    if (en) begin
-      \$509  = \$222 ;
-    end
-    if (rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$510  = l3_6;
-    if (en) begin
-      \$510  = \$223 ;
-    end
-    if (rst) begin
-      \$510  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$511  = l3_7;
-    if (en) begin
-      \$511  = \$224 ;
-    end
-    if (rst) begin
-      \$511  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$512  = l3_8;
-    if (en) begin
-      \$512  = \$225 ;
-    end
-    if (rst) begin
-      \$512  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$513  = l3_9;
-    if (en) begin
-      \$513  = \$226 ;
-    end
-    if (rst) begin
-      \$513  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$514  = l3_10;
-    if (en) begin
-      \$514  = \$227 ;
-    end
-    if (rst) begin
-      \$514  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$515  = l3_11;
-    if (en) begin
-      \$515  = \$228 ;
-    end
-    if (rst) begin
-      \$515  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$516  = l3_12;
-    if (en) begin
-      \$516  = \$229 ;
-    end
-    if (rst) begin
-      \$516  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$517  = l3_13;
-    if (en) begin
-      \$517  = \$230 ;
-    end
-    if (rst) begin
-      \$517  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$518  = l3_14;
-    if (en) begin
-      \$518  = \$231 ;
-    end
-    if (rst) begin
-      \$518  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$519  = l3_15;
-    if (en) begin
-      \$519  = \$232 ;
-    end
-    if (rst) begin
-      \$519  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$520  = l3_16;
-    if (en) begin
-      \$520  = \$233 ;
-    end
-    if (rst) begin
-      \$520  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$521  = l3_17;
-    if (en) begin
-      \$521  = \$234 ;
-    end
-    if (rst) begin
-      \$521  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$522  = l3_18;
-    if (en) begin
-      \$522  = \$235 ;
-    end
-    if (rst) begin
-      \$522  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$523  = l3_19;
-    if (en) begin
-      \$523  = \$236 ;
-    end
-    if (rst) begin
-      \$523  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$524  = l3_20;
-    if (en) begin
-      \$524  = \$237 ;
-    end
-    if (rst) begin
-      \$524  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$525  = l3_21;
-    if (en) begin
-      \$525  = \$238 ;
-    end
-    if (rst) begin
-      \$525  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$526  = l3_22;
-    if (en) begin
-      \$526  = \$239 ;
-    end
-    if (rst) begin
-      \$526  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$527  = l3_23;
-    if (en) begin
-      \$527  = \$240 ;
-    end
-    if (rst) begin
-      \$527  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$528  = l3_24;
-    if (en) begin
-      \$528  = \$241 ;
-    end
-    if (rst) begin
-      \$528  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$529  = l3_25;
-    if (en) begin
-      \$529  = \$242 ;
-    end
-    if (rst) begin
-      \$529  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$530  = l3_26;
-    if (en) begin
-      \$530  = \$243 ;
-    end
-    if (rst) begin
-      \$530  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$531  = l3_27;
-    if (en) begin
-      \$531  = \$244 ;
-    end
-    if (rst) begin
-      \$531  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$532  = l3_28;
-    if (en) begin
-      \$532  = \$245 ;
-    end
-    if (rst) begin
-      \$532  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$533  = l3_29;
-    if (en) begin
-      \$533  = \$246 ;
-    end
-    if (rst) begin
-      \$533  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$534  = l3_30;
-    if (en) begin
-      \$534  = \$247 ;
-    end
-    if (rst) begin
-      \$534  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$535  = l3_31;
-    if (en) begin
-      \$535  = \$248 ;
-    end
-    if (rst) begin
-      \$535  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$536  = l3_32;
-    if (en) begin
-      \$536  = \$249 ;
-    end
-    if (rst) begin
-      \$536  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$537  = l3_33;
-    if (en) begin
-      \$537  = \$250 ;
-    end
-    if (rst) begin
-      \$537  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$538  = l3_34;
-    if (en) begin
-      \$538  = \$251 ;
-    end
-    if (rst) begin
-      \$538  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$539  = l3_35;
-    if (en) begin
-      \$539  = \$252 ;
-    end
-    if (rst) begin
-      \$539  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$540  = l4_0;
-    if (en) begin
-      \$540  = \$253 ;
-    end
-    if (rst) begin
-      \$540  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$541  = l4_1;
-    if (en) begin
-      \$541  = \$254 ;
-    end
-    if (rst) begin
-      \$541  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$542  = l4_2;
-    if (en) begin
-      \$542  = \$255 ;
-    end
-    if (rst) begin
-      \$542  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$543  = l4_3;
-    if (en) begin
-      \$543  = \$256 ;
-    end
-    if (rst) begin
-      \$543  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$544  = l4_4;
-    if (en) begin
-      \$544  = \$257 ;
-    end
-    if (rst) begin
-      \$544  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$545  = l4_5;
-    if (en) begin
-      \$545  = \$258 ;
-    end
-    if (rst) begin
-      \$545  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$546  = l4_6;
-    if (en) begin
-      \$546  = \$259 ;
-    end
-    if (rst) begin
-      \$546  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$547  = l4_7;
-    if (en) begin
-      \$547  = \$260 ;
-    end
-    if (rst) begin
-      \$547  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$548  = l4_8;
-    if (en) begin
-      \$548  = \$261 ;
-    end
-    if (rst) begin
-      \$548  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$549  = l4_9;
-    if (en) begin
-      \$549  = \$262 ;
-    end
-    if (rst) begin
-      \$549  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$550  = l4_10;
-    if (en) begin
-      \$550  = \$263 ;
-    end
-    if (rst) begin
-      \$550  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$551  = l4_11;
-    if (en) begin
-      \$551  = \$264 ;
-    end
-    if (rst) begin
-      \$551  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$552  = l4_12;
-    if (en) begin
-      \$552  = \$265 ;
-    end
-    if (rst) begin
-      \$552  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$553  = l4_13;
-    if (en) begin
-      \$553  = \$266 ;
-    end
-    if (rst) begin
-      \$553  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$554  = l4_14;
-    if (en) begin
-      \$554  = \$267 ;
-    end
-    if (rst) begin
-      \$554  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$555  = l4_15;
-    if (en) begin
-      \$555  = \$268 ;
-    end
-    if (rst) begin
-      \$555  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$556  = l4_16;
-    if (en) begin
-      \$556  = \$269 ;
-    end
-    if (rst) begin
-      \$556  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$557  = l4_17;
-    if (en) begin
-      \$557  = \$270 ;
-    end
-    if (rst) begin
-      \$557  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$558  = l5_0;
-    if (en) begin
-      \$558  = \$271 ;
-    end
-    if (rst) begin
-      \$558  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$559  = l5_1;
-    if (en) begin
-      \$559  = \$272 ;
-    end
-    if (rst) begin
-      \$559  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$560  = l5_2;
-    if (en) begin
-      \$560  = \$273 ;
-    end
-    if (rst) begin
-      \$560  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$561  = l5_3;
-    if (en) begin
-      \$561  = \$274 ;
-    end
-    if (rst) begin
-      \$561  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$562  = l5_4;
-    if (en) begin
-      \$562  = \$275 ;
-    end
-    if (rst) begin
-      \$562  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$563  = l5_5;
-    if (en) begin
-      \$563  = \$276 ;
-    end
-    if (rst) begin
-      \$563  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$564  = l5_6;
-    if (en) begin
-      \$564  = \$277 ;
-    end
-    if (rst) begin
-      \$564  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$565  = l5_7;
-    if (en) begin
-      \$565  = \$278 ;
-    end
-    if (rst) begin
-      \$565  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$566  = l5_8;
-    if (en) begin
-      \$566  = \$279 ;
-    end
-    if (rst) begin
-      \$566  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$567  = l6_0;
-    if (en) begin
-      \$567  = \$280 ;
-    end
-    if (rst) begin
-      \$567  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$568  = l6_1;
-    if (en) begin
-      \$568  = \$281 ;
-    end
-    if (rst) begin
-      \$568  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$569  = l6_2;
-    if (en) begin
-      \$569  = \$282 ;
-    end
-    if (rst) begin
-      \$569  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$570  = l6_3;
-    if (en) begin
-      \$570  = \$283 ;
-    end
-    if (rst) begin
-      \$570  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$571  = l6_4;
-    if (en) begin
-      \$571  = l5_8;
-    end
-    if (rst) begin
-      \$571  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$572  = l7_0;
-    if (en) begin
-      \$572  = \$284 ;
-    end
-    if (rst) begin
-      \$572  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$573  = l7_1;
-    if (en) begin
-      \$573  = \$285 ;
-    end
-    if (rst) begin
-      \$573  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$574  = l7_2;
-    if (en) begin
-      \$574  = l6_4;
-    end
-    if (rst) begin
-      \$574  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$575  = l8_0;
-    if (en) begin
-      \$575  = \$286 ;
-    end
-    if (rst) begin
-      \$575  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$576  = l8_1;
-    if (en) begin
-      \$576  = l7_2;
-    end
-    if (rst) begin
-      \$576  = 6'h00;
-    end
-  end
+    delay290 <= \$576 ;
+  always @(posedge clk)
+    sum291 <= \$577 ;
+  always @(posedge clk)
+    delay292 <= \$578 ;
+  always @(posedge clk)
+    delay293 <= \$579 ;
+  always @(posedge clk)
+    delay294 <= \$580 ;
+  always @(posedge clk)
+    sum295 <= \$581 ;
+  always @(posedge clk)
+    sum296 <= \$582 ;
+  always @(posedge clk)
+    sum297 <= \$583 ;
+  always @(posedge clk)
+    delay298 <= \$584 ;
+  always @(posedge clk)
+    delay299 <= \$585 ;
+  always @(posedge clk)
+    sum300 <= \$586 ;
+  always @(posedge clk)
+    delay301 <= \$587 ;
+  always @(posedge clk)
+    delay302 <= \$588 ;
+  always @(posedge clk)
+    delay303 <= \$589 ;
+  always @(posedge clk)
+    sum304 <= \$590 ;
+  always @(posedge clk)
+    delay305 <= \$591 ;
+  always @(posedge clk)
+    delay306 <= \$592 ;
+  always @(posedge clk)
+    delay307 <= \$593 ;
+  always @(posedge clk)
+    sum308 <= \$594 ;
+  always @(posedge clk)
+    delay309 <= \$595 ;
+  always @(posedge clk)
+    delay310 <= \$596 ;
+  always @(posedge clk)
+    delay311 <= \$597 ;
+  always @(posedge clk)
+    delay312 <= \$598 ;
+  always @(posedge clk)
+    sum313 <= \$599 ;
+  always @(posedge clk)
+    delay314 <= \$600 ;
+  always @(posedge clk)
+    delay315 <= \$601 ;
+  always @(posedge clk)
+    delay316 <= \$602 ;
+  always @(posedge clk)
+    delay317 <= \$603 ;
+  always @(posedge clk)
+    delay318 <= \$604 ;
+  always @(posedge clk)
+    sum319 <= \$605 ;
+  always @(posedge clk)
+    sum320 <= \$606 ;
+  always @(posedge clk)
+    sum321 <= \$607 ;
+  always @(posedge clk)
+    delay322 <= \$608 ;
+  always @(posedge clk)
+    delay323 <= \$609 ;
+  always @(posedge clk)
+    sum324 <= \$610 ;
+  always @(posedge clk)
+    delay325 <= \$611 ;
+  always @(posedge clk)
+    delay326 <= \$612 ;
+  always @(posedge clk)
+    delay327 <= \$613 ;
+  always @(posedge clk)
+    sum328 <= \$614 ;
+  always @(posedge clk)
+    sum329 <= \$615 ;
+  always @(posedge clk)
+    sum330 <= \$616 ;
+  always @(posedge clk)
+    delay331 <= \$617 ;
+  always @(posedge clk)
+    delay332 <= \$618 ;
+  always @(posedge clk)
+    sum333 <= \$619 ;
+  always @(posedge clk)
+    delay334 <= \$620 ;
+  always @(posedge clk)
+    delay335 <= \$621 ;
+  always @(posedge clk)
+    delay336 <= \$622 ;
+  always @(posedge clk)
+    sum337 <= \$623 ;
+  always @(posedge clk)
+    delay338 <= \$624 ;
+  always @(posedge clk)
+    delay339 <= \$625 ;
+  always @(posedge clk)
+    delay340 <= \$626 ;
+  always @(posedge clk)
+    sum341 <= \$627 ;
+  always @(posedge clk)
+    sum342 <= \$628 ;
+  always @(posedge clk)
+    sum343 <= \$629 ;
+  always @(posedge clk)
+    delay344 <= \$630 ;
+  always @(posedge clk)
+    delay345 <= \$631 ;
+  always @(posedge clk)
+    sum346 <= \$632 ;
+  always @(posedge clk)
+    delay347 <= \$633 ;
+  always @(posedge clk)
+    delay348 <= \$634 ;
+  always @(posedge clk)
+    delay349 <= \$635 ;
+  always @(posedge clk)
+    sum350 <= \$636 ;
+  always @(posedge clk)
+    sum351 <= \$637 ;
+  always @(posedge clk)
+    sum352 <= \$638 ;
+  always @(posedge clk)
+    delay353 <= \$639 ;
+  always @(posedge clk)
+    delay354 <= \$640 ;
+  always @(posedge clk)
+    sum355 <= \$641 ;
+  always @(posedge clk)
+    delay356 <= \$642 ;
+  always @(posedge clk)
+    delay357 <= \$643 ;
+  always @(posedge clk)
+    delay358 <= \$644 ;
+  always @(posedge clk)
+    sum359 <= \$645 ;
+  always @(posedge clk)
+    delay360 <= \$646 ;
+  always @(posedge clk)
+    delay361 <= \$647 ;
+  always @(posedge clk)
+    delay362 <= \$648 ;
+  always @(posedge clk)
+    sum363 <= \$649 ;
+  always @(posedge clk)
+    delay364 <= \$650 ;
+  always @(posedge clk)
+    delay365 <= \$651 ;
+  always @(posedge clk)
+    delay366 <= \$652 ;
+  always @(posedge clk)
+    delay367 <= \$653 ;
+  always @(posedge clk)
+    sum368 <= \$654 ;
+  always @(posedge clk)
+    sum369 <= \$655 ;
+  always @(posedge clk)
+    sum370 <= \$656 ;
+  always @(posedge clk)
+    delay371 <= \$657 ;
+  always @(posedge clk)
+    delay372 <= \$658 ;
+  always @(posedge clk)
+    sum373 <= \$659 ;
+  always @(posedge clk)
+    delay374 <= \$660 ;
+  always @(posedge clk)
+    delay375 <= \$661 ;
+  always @(posedge clk)
+    delay376 <= \$662 ;
+  always @(posedge clk)
+    sum377 <= \$663 ;
+  always @(posedge clk)
+    sum378 <= \$664 ;
+  always @(posedge clk)
+    sum379 <= \$665 ;
+  always @(posedge clk)
+    delay380 <= \$666 ;
+  always @(posedge clk)
+    delay381 <= \$667 ;
+  always @(posedge clk)
+    sum382 <= \$668 ;
+  always @(posedge clk)
+    delay383 <= \$669 ;
+  always @(posedge clk)
+    delay384 <= \$670 ;
+  always @(posedge clk)
+    delay385 <= \$671 ;
+  always @(posedge clk)
+    sum386 <= \$672 ;
+  always @(posedge clk)
+    delay387 <= \$673 ;
+  always @(posedge clk)
+    delay388 <= \$674 ;
+  always @(posedge clk)
+    delay389 <= \$675 ;
+  always @(posedge clk)
+    sum390 <= \$676 ;
+  always @(posedge clk)
+    sum391 <= \$677 ;
+  always @(posedge clk)
+    sum392 <= \$678 ;
+  always @(posedge clk)
+    delay393 <= \$679 ;
+  always @(posedge clk)
+    delay394 <= \$680 ;
+  always @(posedge clk)
+    sum395 <= \$681 ;
+  always @(posedge clk)
+    delay396 <= \$682 ;
+  always @(posedge clk)
+    delay397 <= \$683 ;
+  always @(posedge clk)
+    delay398 <= \$684 ;
+  always @(posedge clk)
+    sum399 <= \$685 ;
+  always @(posedge clk)
+    sum400 <= \$686 ;
+  always @(posedge clk)
+    sum401 <= \$687 ;
+  always @(posedge clk)
+    delay402 <= \$688 ;
+  always @(posedge clk)
+    delay403 <= \$689 ;
+  always @(posedge clk)
+    sum404 <= \$690 ;
+  always @(posedge clk)
+    delay405 <= \$691 ;
+  always @(posedge clk)
+    delay406 <= \$692 ;
+  always @(posedge clk)
+    delay407 <= \$693 ;
+  always @(posedge clk)
+    sum408 <= \$694 ;
+  always @(posedge clk)
+    delay409 <= \$695 ;
+  always @(posedge clk)
+    delay410 <= \$696 ;
+  always @(posedge clk)
+    delay411 <= \$697 ;
+  always @(posedge clk)
+    sum412 <= \$698 ;
+  always @(posedge clk)
+    delay413 <= \$699 ;
+  always @(posedge clk)
+    delay414 <= \$700 ;
+  always @(posedge clk)
+    delay415 <= \$701 ;
+  always @(posedge clk)
+    delay416 <= \$702 ;
+  always @(posedge clk)
+    sum417 <= \$703 ;
+  always @(posedge clk)
+    delay418 <= \$704 ;
+  always @(posedge clk)
+    delay419 <= \$705 ;
+  always @(posedge clk)
+    delay420 <= \$706 ;
+  always @(posedge clk)
+    delay421 <= \$707 ;
+  always @(posedge clk)
+    delay422 <= \$708 ;
+  always @(posedge clk)
+    sum423 <= \$709 ;
+  always @(posedge clk)
+    delay424 <= \$710 ;
+  always @(posedge clk)
+    delay425 <= \$711 ;
+  always @(posedge clk)
+    delay426 <= \$712 ;
+  always @(posedge clk)
+    delay427 <= \$713 ;
+  always @(posedge clk)
+    delay428 <= \$714 ;
+  always @(posedge clk)
+    delay429 <= \$715 ;
+  always @(posedge clk)
+    sum430 <= \$716 ;
+  always @(posedge clk)
+    delay431 <= \$717 ;
+  always @(posedge clk)
+    delay432 <= \$718 ;
+  always @(posedge clk)
+    delay433 <= \$719 ;
+  always @(posedge clk)
+    delay434 <= \$720 ;
+  always @(posedge clk)
+    delay435 <= \$721 ;
+  always @(posedge clk)
+    delay436 <= \$722 ;
+  always @(posedge clk)
+    delay437 <= \$723 ;
+  always @(posedge clk)
+    o <= \$724 ;
+  always @(posedge clk)
+    delay438 <= \$725 ;
+  always @(posedge clk)
+    delay439 <= \$726 ;
+  always @(posedge clk)
+    delay440 <= \$727 ;
+  always @(posedge clk)
+    delay441 <= \$728 ;
+  always @(posedge clk)
+    delay442 <= \$729 ;
+  always @(posedge clk)
+    delay443 <= \$730 ;
+  always @(posedge clk)
+    delay444 <= \$731 ;
+  always @(posedge clk)
+    carry <= \$732 ;
+  assign \$1  = i[284] + i[286];
+  assign \$2  = \$1  + i[285];
+  assign \$3  = i[281] + i[282];
+  assign \$4  = delay3 + delay4;
+  assign \$5  = \$4  + sum2;
+  assign \$6  = delay7 + delay8;
+  assign \$7  = \$6  + sum5;
+  assign \$8  = i[276] + i[278];
+  assign \$9  = \$8  + i[277];
+  assign \$10  = i[273] + i[274];
+  assign \$11  = delay12 + delay13;
+  assign \$12  = \$11  + sum11;
+  assign \$13  = delay16 + delay17;
+  assign \$14  = \$13  + sum14;
+  assign \$15  = delay21 + sum9;
+  assign \$16  = \$15  + sum18;
+  assign \$17  = i[267] + i[269];
+  assign \$18  = \$17  + i[268];
+  assign \$19  = i[264] + i[265];
+  assign \$20  = delay25 + delay26;
+  assign \$21  = \$20  + sum24;
+  assign \$22  = delay29 + delay30;
+  assign \$23  = \$22  + sum27;
+  assign \$24  = i[259] + i[261];
+  assign \$25  = \$24  + i[260];
+  assign \$26  = i[256] + i[257];
+  assign \$27  = delay34 + delay35;
+  assign \$28  = \$27  + sum33;
+  assign \$29  = delay38 + delay39;
+  assign \$30  = \$29  + sum36;
+  assign \$31  = delay43 + sum31;
+  assign \$32  = \$31  + sum40;
+  assign \$33  = delay48 + sum22;
+  assign \$34  = \$33  + sum44;
+  assign \$35  = i[249] + i[251];
+  assign \$36  = \$35  + i[250];
+  assign \$37  = i[246] + i[247];
+  assign \$38  = delay52 + delay53;
+  assign \$39  = \$38  + sum51;
+  assign \$40  = delay56 + delay57;
+  assign \$41  = \$40  + sum54;
+  assign \$42  = i[241] + i[243];
+  assign \$43  = \$42  + i[242];
+  assign \$44  = i[238] + i[239];
+  assign \$45  = delay61 + delay62;
+  assign \$46  = \$45  + sum60;
+  assign \$47  = delay65 + delay66;
+  assign \$48  = \$47  + sum63;
+  assign \$49  = delay70 + sum58;
+  assign \$50  = \$49  + sum67;
+  assign \$51  = i[232] + i[234];
+  assign \$52  = \$51  + i[233];
+  assign \$53  = i[229] + i[230];
+  assign \$54  = delay74 + delay75;
+  assign \$55  = \$54  + sum73;
+  assign \$56  = delay78 + delay79;
+  assign \$57  = \$56  + sum76;
+  assign \$58  = i[224] + i[226];
+  assign \$59  = \$58  + i[225];
+  assign \$60  = i[221] + i[222];
+  assign \$61  = delay83 + delay84;
+  assign \$62  = \$61  + sum82;
+  assign \$63  = delay87 + delay88;
+  assign \$64  = \$63  + sum85;
+  assign \$65  = delay92 + sum80;
+  assign \$66  = \$65  + sum89;
+  assign \$67  = delay97 + sum71;
+  assign \$68  = \$67  + sum93;
+  assign \$69  = delay103 + sum49;
+  assign \$70  = \$69  + sum98;
+  assign \$71  = i[213] + i[215];
+  assign \$72  = \$71  + i[214];
+  assign \$73  = i[210] + i[211];
+  assign \$74  = delay107 + delay108;
+  assign \$75  = \$74  + sum106;
+  assign \$76  = delay111 + delay112;
+  assign \$77  = \$76  + sum109;
+  assign \$78  = i[205] + i[207];
+  assign \$79  = \$78  + i[206];
+  assign \$80  = i[202] + i[203];
+  assign \$81  = delay116 + delay117;
+  assign \$82  = \$81  + sum115;
+  assign \$83  = delay120 + delay121;
+  assign \$84  = \$83  + sum118;
+  assign \$85  = delay125 + sum113;
+  assign \$86  = \$85  + sum122;
+  assign \$87  = i[196] + i[198];
+  assign \$88  = \$87  + i[197];
+  assign \$89  = i[193] + i[194];
+  assign \$90  = delay129 + delay130;
+  assign \$91  = \$90  + sum128;
+  assign \$92  = delay133 + delay134;
+  assign \$93  = \$92  + sum131;
+  assign \$94  = i[188] + i[190];
+  assign \$95  = \$94  + i[189];
+  assign \$96  = i[185] + i[186];
+  assign \$97  = delay138 + delay139;
+  assign \$98  = \$97  + sum137;
+  assign \$99  = delay142 + delay143;
+  assign \$100  = \$99  + sum140;
+  assign \$101  = delay147 + sum135;
+  assign \$102  = \$101  + sum144;
+  assign \$103  = delay152 + sum126;
+  assign \$104  = \$103  + sum148;
+  assign \$105  = i[178] + i[180];
+  assign \$106  = \$105  + i[179];
+  assign \$107  = i[175] + i[176];
+  assign \$108  = delay156 + delay157;
+  assign \$109  = \$108  + sum155;
+  assign \$110  = delay160 + delay161;
+  assign \$111  = \$110  + sum158;
+  assign \$112  = i[170] + i[172];
+  assign \$113  = \$112  + i[171];
+  assign \$114  = i[167] + i[168];
+  assign \$115  = delay165 + delay166;
+  assign \$116  = \$115  + sum164;
+  assign \$117  = delay169 + delay170;
+  assign \$118  = \$117  + sum167;
+  assign \$119  = delay174 + sum162;
+  assign \$120  = \$119  + sum171;
+  assign \$121  = i[161] + i[163];
+  assign \$122  = \$121  + i[162];
+  assign \$123  = i[158] + i[159];
+  assign \$124  = delay178 + delay179;
+  assign \$125  = \$124  + sum177;
+  assign \$126  = delay182 + delay183;
+  assign \$127  = \$126  + sum180;
+  assign \$128  = i[153] + i[155];
+  assign \$129  = \$128  + i[154];
+  assign \$130  = i[150] + i[151];
+  assign \$131  = delay187 + delay188;
+  assign \$132  = \$131  + sum186;
+  assign \$133  = delay191 + delay192;
+  assign \$134  = \$133  + sum189;
+  assign \$135  = delay196 + sum184;
+  assign \$136  = \$135  + sum193;
+  assign \$137  = delay201 + sum175;
+  assign \$138  = \$137  + sum197;
+  assign \$139  = delay207 + sum153;
+  assign \$140  = \$139  + sum202;
+  assign \$141  = delay214 + sum104;
+  assign \$142  = \$141  + sum208;
+  assign \$143  = i[141] + i[143];
+  assign \$144  = \$143  + i[142];
+  assign \$145  = i[138] + i[139];
+  assign \$146  = delay218 + delay219;
+  assign \$147  = \$146  + sum217;
+  assign \$148  = delay222 + delay223;
+  assign \$149  = \$148  + sum220;
+  assign \$150  = i[133] + i[135];
+  assign \$151  = \$150  + i[134];
+  assign \$152  = i[130] + i[131];
+  assign \$153  = delay227 + delay228;
+  assign \$154  = \$153  + sum226;
+  assign \$155  = delay231 + delay232;
+  assign \$156  = \$155  + sum229;
+  assign \$157  = delay236 + sum224;
+  assign \$158  = \$157  + sum233;
+  assign \$159  = i[124] + i[126];
+  assign \$160  = \$159  + i[125];
+  assign \$161  = i[121] + i[122];
+  assign \$162  = delay240 + delay241;
+  assign \$163  = \$162  + sum239;
+  assign \$164  = delay244 + delay245;
+  assign \$165  = \$164  + sum242;
+  assign \$166  = i[116] + i[118];
+  assign \$167  = \$166  + i[117];
+  assign \$168  = i[113] + i[114];
+  assign \$169  = delay249 + delay250;
+  assign \$170  = \$169  + sum248;
+  assign \$171  = delay253 + delay254;
+  assign \$172  = \$171  + sum251;
+  assign \$173  = delay258 + sum246;
+  assign \$174  = \$173  + sum255;
+  assign \$175  = delay263 + sum237;
+  assign \$176  = \$175  + sum259;
+  assign \$177  = i[106] + i[108];
+  assign \$178  = \$177  + i[107];
+  assign \$179  = i[103] + i[104];
+  assign \$180  = delay267 + delay268;
+  assign \$181  = \$180  + sum266;
+  assign \$182  = delay271 + delay272;
+  assign \$183  = \$182  + sum269;
+  assign \$184  = i[98] + i[100];
+  assign \$185  = \$184  + i[99];
+  assign \$186  = i[95] + i[96];
+  assign \$187  = delay276 + delay277;
+  assign \$188  = \$187  + sum275;
+  assign \$189  = delay280 + delay281;
+  assign \$190  = \$189  + sum278;
+  assign \$191  = delay285 + sum273;
+  assign \$192  = \$191  + sum282;
+  assign \$193  = i[89] + i[91];
+  assign \$194  = \$193  + i[90];
+  assign \$195  = i[86] + i[87];
+  assign \$196  = delay289 + delay290;
+  assign \$197  = \$196  + sum288;
+  assign \$198  = delay293 + delay294;
+  assign \$199  = \$198  + sum291;
+  assign \$200  = i[81] + i[83];
+  assign \$201  = \$200  + i[82];
+  assign \$202  = i[78] + i[79];
+  assign \$203  = delay298 + delay299;
+  assign \$204  = \$203  + sum297;
+  assign \$205  = delay302 + delay303;
+  assign \$206  = \$205  + sum300;
+  assign \$207  = delay307 + sum295;
+  assign \$208  = \$207  + sum304;
+  assign \$209  = delay312 + sum286;
+  assign \$210  = \$209  + sum308;
+  assign \$211  = delay318 + sum264;
+  assign \$212  = \$211  + sum313;
+  assign \$213  = i[70] + i[72];
+  assign \$214  = \$213  + i[71];
+  assign \$215  = i[67] + i[68];
+  assign \$216  = delay322 + delay323;
+  assign \$217  = \$216  + sum321;
+  assign \$218  = delay326 + delay327;
+  assign \$219  = \$218  + sum324;
+  assign \$220  = i[62] + i[64];
+  assign \$221  = \$220  + i[63];
+  assign \$222  = i[59] + i[60];
+  assign \$223  = delay331 + delay332;
+  assign \$224  = \$223  + sum330;
+  assign \$225  = delay335 + delay336;
+  assign \$226  = \$225  + sum333;
+  assign \$227  = delay340 + sum328;
+  assign \$228  = \$227  + sum337;
+  assign \$229  = i[53] + i[55];
+  assign \$230  = \$229  + i[54];
+  assign \$231  = i[50] + i[51];
+  assign \$232  = delay344 + delay345;
+  assign \$233  = \$232  + sum343;
+  assign \$234  = delay348 + delay349;
+  assign \$235  = \$234  + sum346;
+  assign \$236  = i[45] + i[47];
+  assign \$237  = \$236  + i[46];
+  assign \$238  = i[42] + i[43];
+  assign \$239  = delay353 + delay354;
+  assign \$240  = \$239  + sum352;
+  assign \$241  = delay357 + delay358;
+  assign \$242  = \$241  + sum355;
+  assign \$243  = delay362 + sum350;
+  assign \$244  = \$243  + sum359;
+  assign \$245  = delay367 + sum341;
+  assign \$246  = \$245  + sum363;
+  assign \$247  = i[35] + i[37];
+  assign \$248  = \$247  + i[36];
+  assign \$249  = i[32] + i[33];
+  assign \$250  = delay371 + delay372;
+  assign \$251  = \$250  + sum370;
+  assign \$252  = delay375 + delay376;
+  assign \$253  = \$252  + sum373;
+  assign \$254  = i[27] + i[29];
+  assign \$255  = \$254  + i[28];
+  assign \$256  = i[24] + i[25];
+  assign \$257  = delay380 + delay381;
+  assign \$258  = \$257  + sum379;
+  assign \$259  = delay384 + delay385;
+  assign \$260  = \$259  + sum382;
+  assign \$261  = delay389 + sum377;
+  assign \$262  = \$261  + sum386;
+  assign \$263  = i[18] + i[20];
+  assign \$264  = \$263  + i[19];
+  assign \$265  = i[15] + i[16];
+  assign \$266  = delay393 + delay394;
+  assign \$267  = \$266  + sum392;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$577  = o;
+    \$287  = sum1;
     if (en) begin
-      \$577  = \$287 ;
+      \$287  = \$2 [1:0];
     end
     if (rst) begin
-      \$577  = 10'h000;
+      \$287  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = l1_0;
+    \$288  = sum2;
     if (en) begin
-      \$288  = \$1 ;
+      \$288  = \$3 ;
     end
     if (rst) begin
       \$288  = 2'h0;
@@ -15057,59 +15613,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = l1_1;
+    \$289  = delay3;
     if (en) begin
-      \$289  = \$2 ;
+      \$289  = i[280];
     end
     if (rst) begin
-      \$289  = 2'h0;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = l1_2;
+    \$290  = delay4;
     if (en) begin
-      \$290  = \$3 ;
+      \$290  = i[283];
     end
     if (rst) begin
-      \$290  = 2'h0;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = l1_3;
+    \$291  = sum5;
     if (en) begin
-      \$291  = \$4 ;
+      \$291  = \$5 ;
     end
     if (rst) begin
-      \$291  = 2'h0;
+      \$291  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = l1_4;
+    \$292  = delay6;
     if (en) begin
-      \$292  = \$5 ;
+      \$292  = i[279];
     end
     if (rst) begin
-      \$292  = 2'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = l1_5;
+    \$293  = delay7;
     if (en) begin
-      \$293  = \$6 ;
+      \$293  = delay6;
     end
     if (rst) begin
-      \$293  = 2'h0;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = l1_6;
+    \$294  = delay8;
     if (en) begin
-      \$294  = \$7 ;
+      \$294  = sum1;
     end
     if (rst) begin
       \$294  = 2'h0;
@@ -15117,19 +15673,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = l1_7;
+    \$295  = sum9;
     if (en) begin
-      \$295  = \$8 ;
+      \$295  = \$7 ;
     end
     if (rst) begin
-      \$295  = 2'h0;
+      \$295  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = l1_8;
+    \$296  = sum10;
     if (en) begin
-      \$296  = \$9 ;
+      \$296  = \$9 [1:0];
     end
     if (rst) begin
       \$296  = 2'h0;
@@ -15137,7 +15693,7 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = l1_9;
+    \$297  = sum11;
     if (en) begin
       \$297  = \$10 ;
     end
@@ -15147,59 +15703,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = l1_10;
+    \$298  = delay12;
     if (en) begin
-      \$298  = \$11 ;
+      \$298  = i[272];
     end
     if (rst) begin
-      \$298  = 2'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = l1_11;
+    \$299  = delay13;
     if (en) begin
-      \$299  = \$12 ;
+      \$299  = i[275];
     end
     if (rst) begin
-      \$299  = 2'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = l1_12;
+    \$300  = sum14;
     if (en) begin
-      \$300  = \$13 ;
+      \$300  = \$12 ;
     end
     if (rst) begin
-      \$300  = 2'h0;
+      \$300  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = l1_13;
+    \$301  = delay15;
     if (en) begin
-      \$301  = \$14 ;
+      \$301  = i[271];
     end
     if (rst) begin
-      \$301  = 2'h0;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = l1_14;
+    \$302  = delay16;
     if (en) begin
-      \$302  = \$15 ;
+      \$302  = delay15;
     end
     if (rst) begin
-      \$302  = 2'h0;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = l1_15;
+    \$303  = delay17;
     if (en) begin
-      \$303  = \$16 ;
+      \$303  = sum10;
     end
     if (rst) begin
       \$303  = 2'h0;
@@ -15207,59 +15763,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = l1_16;
+    \$304  = sum18;
     if (en) begin
-      \$304  = \$17 ;
+      \$304  = \$14 ;
     end
     if (rst) begin
-      \$304  = 2'h0;
+      \$304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = l1_17;
+    \$305  = delay19;
     if (en) begin
-      \$305  = \$18 ;
+      \$305  = i[270];
     end
     if (rst) begin
-      \$305  = 2'h0;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = l1_18;
+    \$306  = delay20;
     if (en) begin
-      \$306  = \$19 ;
+      \$306  = delay19;
     end
     if (rst) begin
-      \$306  = 2'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = l1_19;
+    \$307  = delay21;
     if (en) begin
-      \$307  = \$20 ;
+      \$307  = delay20;
     end
     if (rst) begin
-      \$307  = 2'h0;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = l1_20;
+    \$308  = sum22;
     if (en) begin
-      \$308  = \$21 ;
+      \$308  = \$16 [4:0];
     end
     if (rst) begin
-      \$308  = 2'h0;
+      \$308  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = l1_21;
+    \$309  = sum23;
     if (en) begin
-      \$309  = \$22 ;
+      \$309  = \$18 [1:0];
     end
     if (rst) begin
       \$309  = 2'h0;
@@ -15267,9 +15823,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = l1_22;
+    \$310  = sum24;
     if (en) begin
-      \$310  = \$23 ;
+      \$310  = \$19 ;
     end
     if (rst) begin
       \$310  = 2'h0;
@@ -15277,59 +15833,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = l1_23;
+    \$311  = delay25;
     if (en) begin
-      \$311  = \$24 ;
+      \$311  = i[263];
     end
     if (rst) begin
-      \$311  = 2'h0;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = l1_24;
+    \$312  = delay26;
     if (en) begin
-      \$312  = \$25 ;
+      \$312  = i[266];
     end
     if (rst) begin
-      \$312  = 2'h0;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = l1_25;
+    \$313  = sum27;
     if (en) begin
-      \$313  = \$26 ;
+      \$313  = \$21 ;
     end
     if (rst) begin
-      \$313  = 2'h0;
+      \$313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = l1_26;
+    \$314  = delay28;
     if (en) begin
-      \$314  = \$27 ;
+      \$314  = i[262];
     end
     if (rst) begin
-      \$314  = 2'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = l1_27;
+    \$315  = delay29;
     if (en) begin
-      \$315  = \$28 ;
+      \$315  = delay28;
     end
     if (rst) begin
-      \$315  = 2'h0;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = l1_28;
+    \$316  = delay30;
     if (en) begin
-      \$316  = \$29 ;
+      \$316  = sum23;
     end
     if (rst) begin
       \$316  = 2'h0;
@@ -15337,19 +15893,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = l1_29;
+    \$317  = sum31;
     if (en) begin
-      \$317  = \$30 ;
+      \$317  = \$23 ;
     end
     if (rst) begin
-      \$317  = 2'h0;
+      \$317  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = l1_30;
+    \$318  = sum32;
     if (en) begin
-      \$318  = \$31 ;
+      \$318  = \$25 [1:0];
     end
     if (rst) begin
       \$318  = 2'h0;
@@ -15357,9 +15913,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = l1_31;
+    \$319  = sum33;
     if (en) begin
-      \$319  = \$32 ;
+      \$319  = \$26 ;
     end
     if (rst) begin
       \$319  = 2'h0;
@@ -15367,59 +15923,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = l1_32;
+    \$320  = delay34;
     if (en) begin
-      \$320  = \$33 ;
+      \$320  = i[255];
     end
     if (rst) begin
-      \$320  = 2'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = l1_33;
+    \$321  = delay35;
     if (en) begin
-      \$321  = \$34 ;
+      \$321  = i[258];
     end
     if (rst) begin
-      \$321  = 2'h0;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = l1_34;
+    \$322  = sum36;
     if (en) begin
-      \$322  = \$35 ;
+      \$322  = \$28 ;
     end
     if (rst) begin
-      \$322  = 2'h0;
+      \$322  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = l1_35;
+    \$323  = delay37;
     if (en) begin
-      \$323  = \$36 ;
+      \$323  = i[254];
     end
     if (rst) begin
-      \$323  = 2'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = l1_36;
+    \$324  = delay38;
     if (en) begin
-      \$324  = \$37 ;
+      \$324  = delay37;
     end
     if (rst) begin
-      \$324  = 2'h0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = l1_37;
+    \$325  = delay39;
     if (en) begin
-      \$325  = \$38 ;
+      \$325  = sum32;
     end
     if (rst) begin
       \$325  = 2'h0;
@@ -15427,109 +15983,109 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = l1_38;
+    \$326  = sum40;
     if (en) begin
-      \$326  = \$39 ;
+      \$326  = \$30 ;
     end
     if (rst) begin
-      \$326  = 2'h0;
+      \$326  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = l1_39;
+    \$327  = delay41;
     if (en) begin
-      \$327  = \$40 ;
+      \$327  = i[253];
     end
     if (rst) begin
-      \$327  = 2'h0;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = l1_40;
+    \$328  = delay42;
     if (en) begin
-      \$328  = \$41 ;
+      \$328  = delay41;
     end
     if (rst) begin
-      \$328  = 2'h0;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = l1_41;
+    \$329  = delay43;
     if (en) begin
-      \$329  = \$42 ;
+      \$329  = delay42;
     end
     if (rst) begin
-      \$329  = 2'h0;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = l1_42;
+    \$330  = sum44;
     if (en) begin
-      \$330  = \$43 ;
+      \$330  = \$32 [4:0];
     end
     if (rst) begin
-      \$330  = 2'h0;
+      \$330  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = l1_43;
+    \$331  = delay45;
     if (en) begin
-      \$331  = \$44 ;
+      \$331  = i[252];
     end
     if (rst) begin
-      \$331  = 2'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = l1_44;
+    \$332  = delay46;
     if (en) begin
-      \$332  = \$45 ;
+      \$332  = delay45;
     end
     if (rst) begin
-      \$332  = 2'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = l1_45;
+    \$333  = delay47;
     if (en) begin
-      \$333  = \$46 ;
+      \$333  = delay46;
     end
     if (rst) begin
-      \$333  = 2'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = l1_46;
+    \$334  = delay48;
     if (en) begin
-      \$334  = \$47 ;
+      \$334  = delay47;
     end
     if (rst) begin
-      \$334  = 2'h0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = l1_47;
+    \$335  = sum49;
     if (en) begin
-      \$335  = \$48 ;
+      \$335  = \$34 [5:0];
     end
     if (rst) begin
-      \$335  = 2'h0;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = l1_48;
+    \$336  = sum50;
     if (en) begin
-      \$336  = \$49 ;
+      \$336  = \$36 [1:0];
     end
     if (rst) begin
       \$336  = 2'h0;
@@ -15537,9 +16093,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = l1_49;
+    \$337  = sum51;
     if (en) begin
-      \$337  = \$50 ;
+      \$337  = \$37 ;
     end
     if (rst) begin
       \$337  = 2'h0;
@@ -15547,59 +16103,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = l1_50;
+    \$338  = delay52;
     if (en) begin
-      \$338  = \$51 ;
+      \$338  = i[245];
     end
     if (rst) begin
-      \$338  = 2'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = l1_51;
+    \$339  = delay53;
     if (en) begin
-      \$339  = \$52 ;
+      \$339  = i[248];
     end
     if (rst) begin
-      \$339  = 2'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = l1_52;
+    \$340  = sum54;
     if (en) begin
-      \$340  = \$53 ;
+      \$340  = \$39 ;
     end
     if (rst) begin
-      \$340  = 2'h0;
+      \$340  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = l1_53;
+    \$341  = delay55;
     if (en) begin
-      \$341  = \$54 ;
+      \$341  = i[244];
     end
     if (rst) begin
-      \$341  = 2'h0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = l1_54;
+    \$342  = delay56;
     if (en) begin
-      \$342  = \$55 ;
+      \$342  = delay55;
     end
     if (rst) begin
-      \$342  = 2'h0;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = l1_55;
+    \$343  = delay57;
     if (en) begin
-      \$343  = \$56 ;
+      \$343  = sum50;
     end
     if (rst) begin
       \$343  = 2'h0;
@@ -15607,19 +16163,19 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = l1_56;
+    \$344  = sum58;
     if (en) begin
-      \$344  = \$57 ;
+      \$344  = \$41 ;
     end
     if (rst) begin
-      \$344  = 2'h0;
+      \$344  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = l1_57;
+    \$345  = sum59;
     if (en) begin
-      \$345  = \$58 ;
+      \$345  = \$43 [1:0];
     end
     if (rst) begin
       \$345  = 2'h0;
@@ -15627,9 +16183,9 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = l1_58;
+    \$346  = sum60;
     if (en) begin
-      \$346  = \$59 ;
+      \$346  = \$44 ;
     end
     if (rst) begin
       \$346  = 2'h0;
@@ -15637,59 +16193,59 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = l1_59;
+    \$347  = delay61;
     if (en) begin
-      \$347  = \$60 ;
+      \$347  = i[237];
     end
     if (rst) begin
-      \$347  = 2'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = l1_60;
+    \$348  = delay62;
     if (en) begin
-      \$348  = \$61 ;
+      \$348  = i[240];
     end
     if (rst) begin
-      \$348  = 2'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = l1_61;
+    \$349  = sum63;
     if (en) begin
-      \$349  = \$62 ;
+      \$349  = \$46 ;
     end
     if (rst) begin
-      \$349  = 2'h0;
+      \$349  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = l1_62;
+    \$350  = delay64;
     if (en) begin
-      \$350  = \$63 ;
+      \$350  = i[236];
     end
     if (rst) begin
-      \$350  = 2'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = l1_63;
+    \$351  = delay65;
     if (en) begin
-      \$351  = \$64 ;
+      \$351  = delay64;
     end
     if (rst) begin
-      \$351  = 2'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = l1_64;
+    \$352  = delay66;
     if (en) begin
-      \$352  = \$65 ;
+      \$352  = sum59;
     end
     if (rst) begin
       \$352  = 2'h0;
@@ -15697,32 +16253,3816 @@ module \hwbnn_digits_cnn_w1a1.network.conv1.tree1 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = l1_65;
+    \$353  = sum67;
     if (en) begin
-      \$353  = \$66 ;
+      \$353  = \$48 ;
     end
     if (rst) begin
-      \$353  = 2'h0;
+      \$353  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = l1_66;
+    \$354  = delay68;
     if (en) begin
-      \$354  = \$67 ;
+      \$354  = i[235];
     end
     if (rst) begin
-      \$354  = 2'h0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = l1_67;
+    \$355  = delay69;
     if (en) begin
-      \$355  = \$68 ;
+      \$355  = delay68;
     end
     if (rst) begin
-      \$355  = 2'h0;
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$356  = delay70;
+    if (en) begin
+      \$356  = delay69;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$357  = sum71;
+    if (en) begin
+      \$357  = \$50 [4:0];
+    end
+    if (rst) begin
+      \$357  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$358  = sum72;
+    if (en) begin
+      \$358  = \$52 [1:0];
+    end
+    if (rst) begin
+      \$358  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$359  = sum73;
+    if (en) begin
+      \$359  = \$53 ;
+    end
+    if (rst) begin
+      \$359  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$360  = delay74;
+    if (en) begin
+      \$360  = i[228];
+    end
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$361  = delay75;
+    if (en) begin
+      \$361  = i[231];
+    end
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$362  = sum76;
+    if (en) begin
+      \$362  = \$55 ;
+    end
+    if (rst) begin
+      \$362  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$363  = delay77;
+    if (en) begin
+      \$363  = i[227];
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$364  = delay78;
+    if (en) begin
+      \$364  = delay77;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$365  = delay79;
+    if (en) begin
+      \$365  = sum72;
+    end
+    if (rst) begin
+      \$365  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$366  = sum80;
+    if (en) begin
+      \$366  = \$57 ;
+    end
+    if (rst) begin
+      \$366  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$367  = sum81;
+    if (en) begin
+      \$367  = \$59 [1:0];
+    end
+    if (rst) begin
+      \$367  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$368  = sum82;
+    if (en) begin
+      \$368  = \$60 ;
+    end
+    if (rst) begin
+      \$368  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$369  = delay83;
+    if (en) begin
+      \$369  = i[220];
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = delay84;
+    if (en) begin
+      \$370  = i[223];
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = sum85;
+    if (en) begin
+      \$371  = \$62 ;
+    end
+    if (rst) begin
+      \$371  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = delay86;
+    if (en) begin
+      \$372  = i[219];
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$373  = delay87;
+    if (en) begin
+      \$373  = delay86;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$374  = delay88;
+    if (en) begin
+      \$374  = sum81;
+    end
+    if (rst) begin
+      \$374  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = sum89;
+    if (en) begin
+      \$375  = \$64 ;
+    end
+    if (rst) begin
+      \$375  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = delay90;
+    if (en) begin
+      \$376  = i[218];
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = delay91;
+    if (en) begin
+      \$377  = delay90;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$378  = delay92;
+    if (en) begin
+      \$378  = delay91;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$379  = sum93;
+    if (en) begin
+      \$379  = \$66 [4:0];
+    end
+    if (rst) begin
+      \$379  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = delay94;
+    if (en) begin
+      \$380  = i[217];
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = delay95;
+    if (en) begin
+      \$381  = delay94;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = delay96;
+    if (en) begin
+      \$382  = delay95;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = delay97;
+    if (en) begin
+      \$383  = delay96;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$384  = sum98;
+    if (en) begin
+      \$384  = \$68 [5:0];
+    end
+    if (rst) begin
+      \$384  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$385  = delay99;
+    if (en) begin
+      \$385  = i[216];
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$386  = delay100;
+    if (en) begin
+      \$386  = delay99;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$387  = delay101;
+    if (en) begin
+      \$387  = delay100;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$388  = delay102;
+    if (en) begin
+      \$388  = delay101;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$389  = delay103;
+    if (en) begin
+      \$389  = delay102;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$390  = sum104;
+    if (en) begin
+      \$390  = \$70 [6:0];
+    end
+    if (rst) begin
+      \$390  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$391  = sum105;
+    if (en) begin
+      \$391  = \$72 [1:0];
+    end
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$392  = sum106;
+    if (en) begin
+      \$392  = \$73 ;
+    end
+    if (rst) begin
+      \$392  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$393  = delay107;
+    if (en) begin
+      \$393  = i[209];
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$394  = delay108;
+    if (en) begin
+      \$394  = i[212];
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = sum109;
+    if (en) begin
+      \$395  = \$75 ;
+    end
+    if (rst) begin
+      \$395  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = delay110;
+    if (en) begin
+      \$396  = i[208];
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = delay111;
+    if (en) begin
+      \$397  = delay110;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = delay112;
+    if (en) begin
+      \$398  = sum105;
+    end
+    if (rst) begin
+      \$398  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = sum113;
+    if (en) begin
+      \$399  = \$77 ;
+    end
+    if (rst) begin
+      \$399  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = sum114;
+    if (en) begin
+      \$400  = \$79 [1:0];
+    end
+    if (rst) begin
+      \$400  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$401  = sum115;
+    if (en) begin
+      \$401  = \$80 ;
+    end
+    if (rst) begin
+      \$401  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = delay116;
+    if (en) begin
+      \$402  = i[201];
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = delay117;
+    if (en) begin
+      \$403  = i[204];
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = sum118;
+    if (en) begin
+      \$404  = \$82 ;
+    end
+    if (rst) begin
+      \$404  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = delay119;
+    if (en) begin
+      \$405  = i[200];
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = delay120;
+    if (en) begin
+      \$406  = delay119;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$407  = delay121;
+    if (en) begin
+      \$407  = sum114;
+    end
+    if (rst) begin
+      \$407  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$408  = sum122;
+    if (en) begin
+      \$408  = \$84 ;
+    end
+    if (rst) begin
+      \$408  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$409  = delay123;
+    if (en) begin
+      \$409  = i[199];
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = delay124;
+    if (en) begin
+      \$410  = delay123;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = delay125;
+    if (en) begin
+      \$411  = delay124;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$412  = sum126;
+    if (en) begin
+      \$412  = \$86 [4:0];
+    end
+    if (rst) begin
+      \$412  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$413  = sum127;
+    if (en) begin
+      \$413  = \$88 [1:0];
+    end
+    if (rst) begin
+      \$413  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$414  = sum128;
+    if (en) begin
+      \$414  = \$89 ;
+    end
+    if (rst) begin
+      \$414  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$415  = delay129;
+    if (en) begin
+      \$415  = i[192];
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$416  = delay130;
+    if (en) begin
+      \$416  = i[195];
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$417  = sum131;
+    if (en) begin
+      \$417  = \$91 ;
+    end
+    if (rst) begin
+      \$417  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$418  = delay132;
+    if (en) begin
+      \$418  = i[191];
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$419  = delay133;
+    if (en) begin
+      \$419  = delay132;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$420  = delay134;
+    if (en) begin
+      \$420  = sum127;
+    end
+    if (rst) begin
+      \$420  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$421  = sum135;
+    if (en) begin
+      \$421  = \$93 ;
+    end
+    if (rst) begin
+      \$421  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$422  = sum136;
+    if (en) begin
+      \$422  = \$95 [1:0];
+    end
+    if (rst) begin
+      \$422  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$423  = sum137;
+    if (en) begin
+      \$423  = \$96 ;
+    end
+    if (rst) begin
+      \$423  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$424  = delay138;
+    if (en) begin
+      \$424  = i[184];
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$425  = delay139;
+    if (en) begin
+      \$425  = i[187];
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$426  = sum140;
+    if (en) begin
+      \$426  = \$98 ;
+    end
+    if (rst) begin
+      \$426  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$427  = delay141;
+    if (en) begin
+      \$427  = i[183];
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$428  = delay142;
+    if (en) begin
+      \$428  = delay141;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$429  = delay143;
+    if (en) begin
+      \$429  = sum136;
+    end
+    if (rst) begin
+      \$429  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$430  = sum144;
+    if (en) begin
+      \$430  = \$100 ;
+    end
+    if (rst) begin
+      \$430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$431  = delay145;
+    if (en) begin
+      \$431  = i[182];
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$432  = delay146;
+    if (en) begin
+      \$432  = delay145;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$433  = delay147;
+    if (en) begin
+      \$433  = delay146;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$434  = sum148;
+    if (en) begin
+      \$434  = \$102 [4:0];
+    end
+    if (rst) begin
+      \$434  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$435  = delay149;
+    if (en) begin
+      \$435  = i[181];
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$436  = delay150;
+    if (en) begin
+      \$436  = delay149;
+    end
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$437  = delay151;
+    if (en) begin
+      \$437  = delay150;
+    end
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$438  = delay152;
+    if (en) begin
+      \$438  = delay151;
+    end
+    if (rst) begin
+      \$438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$439  = sum153;
+    if (en) begin
+      \$439  = \$104 [5:0];
+    end
+    if (rst) begin
+      \$439  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$440  = sum154;
+    if (en) begin
+      \$440  = \$106 [1:0];
+    end
+    if (rst) begin
+      \$440  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$441  = sum155;
+    if (en) begin
+      \$441  = \$107 ;
+    end
+    if (rst) begin
+      \$441  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$442  = delay156;
+    if (en) begin
+      \$442  = i[174];
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$443  = delay157;
+    if (en) begin
+      \$443  = i[177];
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$444  = sum158;
+    if (en) begin
+      \$444  = \$109 ;
+    end
+    if (rst) begin
+      \$444  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$445  = delay159;
+    if (en) begin
+      \$445  = i[173];
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$446  = delay160;
+    if (en) begin
+      \$446  = delay159;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$447  = delay161;
+    if (en) begin
+      \$447  = sum154;
+    end
+    if (rst) begin
+      \$447  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$448  = sum162;
+    if (en) begin
+      \$448  = \$111 ;
+    end
+    if (rst) begin
+      \$448  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$449  = sum163;
+    if (en) begin
+      \$449  = \$113 [1:0];
+    end
+    if (rst) begin
+      \$449  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$450  = sum164;
+    if (en) begin
+      \$450  = \$114 ;
+    end
+    if (rst) begin
+      \$450  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$451  = delay165;
+    if (en) begin
+      \$451  = i[166];
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$452  = delay166;
+    if (en) begin
+      \$452  = i[169];
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$453  = sum167;
+    if (en) begin
+      \$453  = \$116 ;
+    end
+    if (rst) begin
+      \$453  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$454  = delay168;
+    if (en) begin
+      \$454  = i[165];
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$455  = delay169;
+    if (en) begin
+      \$455  = delay168;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$456  = delay170;
+    if (en) begin
+      \$456  = sum163;
+    end
+    if (rst) begin
+      \$456  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$457  = sum171;
+    if (en) begin
+      \$457  = \$118 ;
+    end
+    if (rst) begin
+      \$457  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$458  = delay172;
+    if (en) begin
+      \$458  = i[164];
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$459  = delay173;
+    if (en) begin
+      \$459  = delay172;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$460  = delay174;
+    if (en) begin
+      \$460  = delay173;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$461  = sum175;
+    if (en) begin
+      \$461  = \$120 [4:0];
+    end
+    if (rst) begin
+      \$461  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$462  = sum176;
+    if (en) begin
+      \$462  = \$122 [1:0];
+    end
+    if (rst) begin
+      \$462  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$463  = sum177;
+    if (en) begin
+      \$463  = \$123 ;
+    end
+    if (rst) begin
+      \$463  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$464  = delay178;
+    if (en) begin
+      \$464  = i[157];
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$465  = delay179;
+    if (en) begin
+      \$465  = i[160];
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$466  = sum180;
+    if (en) begin
+      \$466  = \$125 ;
+    end
+    if (rst) begin
+      \$466  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$467  = delay181;
+    if (en) begin
+      \$467  = i[156];
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$468  = delay182;
+    if (en) begin
+      \$468  = delay181;
+    end
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$469  = delay183;
+    if (en) begin
+      \$469  = sum176;
+    end
+    if (rst) begin
+      \$469  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$470  = sum184;
+    if (en) begin
+      \$470  = \$127 ;
+    end
+    if (rst) begin
+      \$470  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$471  = sum185;
+    if (en) begin
+      \$471  = \$129 [1:0];
+    end
+    if (rst) begin
+      \$471  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$472  = sum186;
+    if (en) begin
+      \$472  = \$130 ;
+    end
+    if (rst) begin
+      \$472  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$473  = delay187;
+    if (en) begin
+      \$473  = i[149];
+    end
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$474  = delay188;
+    if (en) begin
+      \$474  = i[152];
+    end
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$475  = sum189;
+    if (en) begin
+      \$475  = \$132 ;
+    end
+    if (rst) begin
+      \$475  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$476  = delay190;
+    if (en) begin
+      \$476  = i[148];
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$477  = delay191;
+    if (en) begin
+      \$477  = delay190;
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$478  = delay192;
+    if (en) begin
+      \$478  = sum185;
+    end
+    if (rst) begin
+      \$478  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$479  = sum193;
+    if (en) begin
+      \$479  = \$134 ;
+    end
+    if (rst) begin
+      \$479  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$480  = delay194;
+    if (en) begin
+      \$480  = i[147];
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$481  = delay195;
+    if (en) begin
+      \$481  = delay194;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$482  = delay196;
+    if (en) begin
+      \$482  = delay195;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$483  = sum197;
+    if (en) begin
+      \$483  = \$136 [4:0];
+    end
+    if (rst) begin
+      \$483  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$484  = delay198;
+    if (en) begin
+      \$484  = i[146];
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$485  = delay199;
+    if (en) begin
+      \$485  = delay198;
+    end
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$486  = delay200;
+    if (en) begin
+      \$486  = delay199;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$487  = delay201;
+    if (en) begin
+      \$487  = delay200;
+    end
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$488  = sum202;
+    if (en) begin
+      \$488  = \$138 [5:0];
+    end
+    if (rst) begin
+      \$488  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$489  = delay203;
+    if (en) begin
+      \$489  = i[145];
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$490  = delay204;
+    if (en) begin
+      \$490  = delay203;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$491  = delay205;
+    if (en) begin
+      \$491  = delay204;
+    end
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$492  = delay206;
+    if (en) begin
+      \$492  = delay205;
+    end
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$493  = delay207;
+    if (en) begin
+      \$493  = delay206;
+    end
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$494  = sum208;
+    if (en) begin
+      \$494  = \$140 [6:0];
+    end
+    if (rst) begin
+      \$494  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$495  = delay209;
+    if (en) begin
+      \$495  = i[144];
+    end
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$496  = delay210;
+    if (en) begin
+      \$496  = delay209;
+    end
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$497  = delay211;
+    if (en) begin
+      \$497  = delay210;
+    end
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$498  = delay212;
+    if (en) begin
+      \$498  = delay211;
+    end
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$499  = delay213;
+    if (en) begin
+      \$499  = delay212;
+    end
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$500  = delay214;
+    if (en) begin
+      \$500  = delay213;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$501  = sum215;
+    if (en) begin
+      \$501  = \$142 [7:0];
+    end
+    if (rst) begin
+      \$501  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$502  = sum216;
+    if (en) begin
+      \$502  = \$144 [1:0];
+    end
+    if (rst) begin
+      \$502  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$503  = sum217;
+    if (en) begin
+      \$503  = \$145 ;
+    end
+    if (rst) begin
+      \$503  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$504  = delay218;
+    if (en) begin
+      \$504  = i[137];
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$505  = delay219;
+    if (en) begin
+      \$505  = i[140];
+    end
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$506  = sum220;
+    if (en) begin
+      \$506  = \$147 ;
+    end
+    if (rst) begin
+      \$506  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$507  = delay221;
+    if (en) begin
+      \$507  = i[136];
+    end
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$508  = delay222;
+    if (en) begin
+      \$508  = delay221;
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$509  = delay223;
+    if (en) begin
+      \$509  = sum216;
+    end
+    if (rst) begin
+      \$509  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$510  = sum224;
+    if (en) begin
+      \$510  = \$149 ;
+    end
+    if (rst) begin
+      \$510  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$511  = sum225;
+    if (en) begin
+      \$511  = \$151 [1:0];
+    end
+    if (rst) begin
+      \$511  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$512  = sum226;
+    if (en) begin
+      \$512  = \$152 ;
+    end
+    if (rst) begin
+      \$512  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$513  = delay227;
+    if (en) begin
+      \$513  = i[129];
+    end
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$514  = delay228;
+    if (en) begin
+      \$514  = i[132];
+    end
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$515  = sum229;
+    if (en) begin
+      \$515  = \$154 ;
+    end
+    if (rst) begin
+      \$515  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$516  = delay230;
+    if (en) begin
+      \$516  = i[128];
+    end
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$517  = delay231;
+    if (en) begin
+      \$517  = delay230;
+    end
+    if (rst) begin
+      \$517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$518  = delay232;
+    if (en) begin
+      \$518  = sum225;
+    end
+    if (rst) begin
+      \$518  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$519  = sum233;
+    if (en) begin
+      \$519  = \$156 ;
+    end
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$520  = delay234;
+    if (en) begin
+      \$520  = i[127];
+    end
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$521  = delay235;
+    if (en) begin
+      \$521  = delay234;
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$522  = delay236;
+    if (en) begin
+      \$522  = delay235;
+    end
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$523  = sum237;
+    if (en) begin
+      \$523  = \$158 [4:0];
+    end
+    if (rst) begin
+      \$523  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$524  = sum238;
+    if (en) begin
+      \$524  = \$160 [1:0];
+    end
+    if (rst) begin
+      \$524  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$525  = sum239;
+    if (en) begin
+      \$525  = \$161 ;
+    end
+    if (rst) begin
+      \$525  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$526  = delay240;
+    if (en) begin
+      \$526  = i[120];
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$527  = delay241;
+    if (en) begin
+      \$527  = i[123];
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$528  = sum242;
+    if (en) begin
+      \$528  = \$163 ;
+    end
+    if (rst) begin
+      \$528  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$529  = delay243;
+    if (en) begin
+      \$529  = i[119];
+    end
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$530  = delay244;
+    if (en) begin
+      \$530  = delay243;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$531  = delay245;
+    if (en) begin
+      \$531  = sum238;
+    end
+    if (rst) begin
+      \$531  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$532  = sum246;
+    if (en) begin
+      \$532  = \$165 ;
+    end
+    if (rst) begin
+      \$532  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$533  = sum247;
+    if (en) begin
+      \$533  = \$167 [1:0];
+    end
+    if (rst) begin
+      \$533  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$534  = sum248;
+    if (en) begin
+      \$534  = \$168 ;
+    end
+    if (rst) begin
+      \$534  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$535  = delay249;
+    if (en) begin
+      \$535  = i[112];
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$536  = delay250;
+    if (en) begin
+      \$536  = i[115];
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$537  = sum251;
+    if (en) begin
+      \$537  = \$170 ;
+    end
+    if (rst) begin
+      \$537  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$538  = delay252;
+    if (en) begin
+      \$538  = i[111];
+    end
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$539  = delay253;
+    if (en) begin
+      \$539  = delay252;
+    end
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$540  = delay254;
+    if (en) begin
+      \$540  = sum247;
+    end
+    if (rst) begin
+      \$540  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$541  = sum255;
+    if (en) begin
+      \$541  = \$172 ;
+    end
+    if (rst) begin
+      \$541  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$542  = delay256;
+    if (en) begin
+      \$542  = i[110];
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$543  = delay257;
+    if (en) begin
+      \$543  = delay256;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$544  = delay258;
+    if (en) begin
+      \$544  = delay257;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$545  = sum259;
+    if (en) begin
+      \$545  = \$174 [4:0];
+    end
+    if (rst) begin
+      \$545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$546  = delay260;
+    if (en) begin
+      \$546  = i[109];
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$547  = delay261;
+    if (en) begin
+      \$547  = delay260;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$548  = delay262;
+    if (en) begin
+      \$548  = delay261;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$549  = delay263;
+    if (en) begin
+      \$549  = delay262;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$550  = sum264;
+    if (en) begin
+      \$550  = \$176 [5:0];
+    end
+    if (rst) begin
+      \$550  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$551  = sum265;
+    if (en) begin
+      \$551  = \$178 [1:0];
+    end
+    if (rst) begin
+      \$551  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$552  = sum266;
+    if (en) begin
+      \$552  = \$179 ;
+    end
+    if (rst) begin
+      \$552  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$553  = delay267;
+    if (en) begin
+      \$553  = i[102];
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$554  = delay268;
+    if (en) begin
+      \$554  = i[105];
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$555  = sum269;
+    if (en) begin
+      \$555  = \$181 ;
+    end
+    if (rst) begin
+      \$555  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$556  = delay270;
+    if (en) begin
+      \$556  = i[101];
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$557  = delay271;
+    if (en) begin
+      \$557  = delay270;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$558  = delay272;
+    if (en) begin
+      \$558  = sum265;
+    end
+    if (rst) begin
+      \$558  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$559  = sum273;
+    if (en) begin
+      \$559  = \$183 ;
+    end
+    if (rst) begin
+      \$559  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$560  = sum274;
+    if (en) begin
+      \$560  = \$185 [1:0];
+    end
+    if (rst) begin
+      \$560  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$561  = sum275;
+    if (en) begin
+      \$561  = \$186 ;
+    end
+    if (rst) begin
+      \$561  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$562  = delay276;
+    if (en) begin
+      \$562  = i[94];
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$563  = delay277;
+    if (en) begin
+      \$563  = i[97];
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$564  = sum278;
+    if (en) begin
+      \$564  = \$188 ;
+    end
+    if (rst) begin
+      \$564  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$565  = delay279;
+    if (en) begin
+      \$565  = i[93];
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$566  = delay280;
+    if (en) begin
+      \$566  = delay279;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$567  = delay281;
+    if (en) begin
+      \$567  = sum274;
+    end
+    if (rst) begin
+      \$567  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$568  = sum282;
+    if (en) begin
+      \$568  = \$190 ;
+    end
+    if (rst) begin
+      \$568  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$569  = delay283;
+    if (en) begin
+      \$569  = i[92];
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$570  = delay284;
+    if (en) begin
+      \$570  = delay283;
+    end
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$571  = delay285;
+    if (en) begin
+      \$571  = delay284;
+    end
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$572  = sum286;
+    if (en) begin
+      \$572  = \$192 [4:0];
+    end
+    if (rst) begin
+      \$572  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$573  = sum287;
+    if (en) begin
+      \$573  = \$194 [1:0];
+    end
+    if (rst) begin
+      \$573  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$574  = sum288;
+    if (en) begin
+      \$574  = \$195 ;
+    end
+    if (rst) begin
+      \$574  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$575  = delay289;
+    if (en) begin
+      \$575  = i[85];
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$576  = delay290;
+    if (en) begin
+      \$576  = i[88];
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$577  = sum291;
+    if (en) begin
+      \$577  = \$197 ;
+    end
+    if (rst) begin
+      \$577  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$578  = delay292;
+    if (en) begin
+      \$578  = i[84];
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$579  = delay293;
+    if (en) begin
+      \$579  = delay292;
+    end
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$580  = delay294;
+    if (en) begin
+      \$580  = sum287;
+    end
+    if (rst) begin
+      \$580  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$581  = sum295;
+    if (en) begin
+      \$581  = \$199 ;
+    end
+    if (rst) begin
+      \$581  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$582  = sum296;
+    if (en) begin
+      \$582  = \$201 [1:0];
+    end
+    if (rst) begin
+      \$582  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$583  = sum297;
+    if (en) begin
+      \$583  = \$202 ;
+    end
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$584  = delay298;
+    if (en) begin
+      \$584  = i[77];
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$585  = delay299;
+    if (en) begin
+      \$585  = i[80];
+    end
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$586  = sum300;
+    if (en) begin
+      \$586  = \$204 ;
+    end
+    if (rst) begin
+      \$586  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$587  = delay301;
+    if (en) begin
+      \$587  = i[76];
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$588  = delay302;
+    if (en) begin
+      \$588  = delay301;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$589  = delay303;
+    if (en) begin
+      \$589  = sum296;
+    end
+    if (rst) begin
+      \$589  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$590  = sum304;
+    if (en) begin
+      \$590  = \$206 ;
+    end
+    if (rst) begin
+      \$590  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$591  = delay305;
+    if (en) begin
+      \$591  = i[75];
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$592  = delay306;
+    if (en) begin
+      \$592  = delay305;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$593  = delay307;
+    if (en) begin
+      \$593  = delay306;
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$594  = sum308;
+    if (en) begin
+      \$594  = \$208 [4:0];
+    end
+    if (rst) begin
+      \$594  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$595  = delay309;
+    if (en) begin
+      \$595  = i[74];
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$596  = delay310;
+    if (en) begin
+      \$596  = delay309;
+    end
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$597  = delay311;
+    if (en) begin
+      \$597  = delay310;
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$598  = delay312;
+    if (en) begin
+      \$598  = delay311;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$599  = sum313;
+    if (en) begin
+      \$599  = \$210 [5:0];
+    end
+    if (rst) begin
+      \$599  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$600  = delay314;
+    if (en) begin
+      \$600  = i[73];
+    end
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$601  = delay315;
+    if (en) begin
+      \$601  = delay314;
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$602  = delay316;
+    if (en) begin
+      \$602  = delay315;
+    end
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$603  = delay317;
+    if (en) begin
+      \$603  = delay316;
+    end
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$604  = delay318;
+    if (en) begin
+      \$604  = delay317;
+    end
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$605  = sum319;
+    if (en) begin
+      \$605  = \$212 [6:0];
+    end
+    if (rst) begin
+      \$605  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$606  = sum320;
+    if (en) begin
+      \$606  = \$214 [1:0];
+    end
+    if (rst) begin
+      \$606  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$607  = sum321;
+    if (en) begin
+      \$607  = \$215 ;
+    end
+    if (rst) begin
+      \$607  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$608  = delay322;
+    if (en) begin
+      \$608  = i[66];
+    end
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$609  = delay323;
+    if (en) begin
+      \$609  = i[69];
+    end
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$610  = sum324;
+    if (en) begin
+      \$610  = \$217 ;
+    end
+    if (rst) begin
+      \$610  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$611  = delay325;
+    if (en) begin
+      \$611  = i[65];
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$612  = delay326;
+    if (en) begin
+      \$612  = delay325;
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$613  = delay327;
+    if (en) begin
+      \$613  = sum320;
+    end
+    if (rst) begin
+      \$613  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$614  = sum328;
+    if (en) begin
+      \$614  = \$219 ;
+    end
+    if (rst) begin
+      \$614  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$615  = sum329;
+    if (en) begin
+      \$615  = \$221 [1:0];
+    end
+    if (rst) begin
+      \$615  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$616  = sum330;
+    if (en) begin
+      \$616  = \$222 ;
+    end
+    if (rst) begin
+      \$616  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$617  = delay331;
+    if (en) begin
+      \$617  = i[58];
+    end
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$618  = delay332;
+    if (en) begin
+      \$618  = i[61];
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$619  = sum333;
+    if (en) begin
+      \$619  = \$224 ;
+    end
+    if (rst) begin
+      \$619  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$620  = delay334;
+    if (en) begin
+      \$620  = i[57];
+    end
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$621  = delay335;
+    if (en) begin
+      \$621  = delay334;
+    end
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$622  = delay336;
+    if (en) begin
+      \$622  = sum329;
+    end
+    if (rst) begin
+      \$622  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$623  = sum337;
+    if (en) begin
+      \$623  = \$226 ;
+    end
+    if (rst) begin
+      \$623  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$624  = delay338;
+    if (en) begin
+      \$624  = i[56];
+    end
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$625  = delay339;
+    if (en) begin
+      \$625  = delay338;
+    end
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$626  = delay340;
+    if (en) begin
+      \$626  = delay339;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$627  = sum341;
+    if (en) begin
+      \$627  = \$228 [4:0];
+    end
+    if (rst) begin
+      \$627  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$628  = sum342;
+    if (en) begin
+      \$628  = \$230 [1:0];
+    end
+    if (rst) begin
+      \$628  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$629  = sum343;
+    if (en) begin
+      \$629  = \$231 ;
+    end
+    if (rst) begin
+      \$629  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$630  = delay344;
+    if (en) begin
+      \$630  = i[49];
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$631  = delay345;
+    if (en) begin
+      \$631  = i[52];
+    end
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$632  = sum346;
+    if (en) begin
+      \$632  = \$233 ;
+    end
+    if (rst) begin
+      \$632  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$633  = delay347;
+    if (en) begin
+      \$633  = i[48];
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$634  = delay348;
+    if (en) begin
+      \$634  = delay347;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$635  = delay349;
+    if (en) begin
+      \$635  = sum342;
+    end
+    if (rst) begin
+      \$635  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$636  = sum350;
+    if (en) begin
+      \$636  = \$235 ;
+    end
+    if (rst) begin
+      \$636  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$637  = sum351;
+    if (en) begin
+      \$637  = \$237 [1:0];
+    end
+    if (rst) begin
+      \$637  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$638  = sum352;
+    if (en) begin
+      \$638  = \$238 ;
+    end
+    if (rst) begin
+      \$638  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$639  = delay353;
+    if (en) begin
+      \$639  = i[41];
+    end
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$640  = delay354;
+    if (en) begin
+      \$640  = i[44];
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$641  = sum355;
+    if (en) begin
+      \$641  = \$240 ;
+    end
+    if (rst) begin
+      \$641  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$642  = delay356;
+    if (en) begin
+      \$642  = i[40];
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$643  = delay357;
+    if (en) begin
+      \$643  = delay356;
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$644  = delay358;
+    if (en) begin
+      \$644  = sum351;
+    end
+    if (rst) begin
+      \$644  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$645  = sum359;
+    if (en) begin
+      \$645  = \$242 ;
+    end
+    if (rst) begin
+      \$645  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$646  = delay360;
+    if (en) begin
+      \$646  = i[39];
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$647  = delay361;
+    if (en) begin
+      \$647  = delay360;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$648  = delay362;
+    if (en) begin
+      \$648  = delay361;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$649  = sum363;
+    if (en) begin
+      \$649  = \$244 [4:0];
+    end
+    if (rst) begin
+      \$649  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$650  = delay364;
+    if (en) begin
+      \$650  = i[38];
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$651  = delay365;
+    if (en) begin
+      \$651  = delay364;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$652  = delay366;
+    if (en) begin
+      \$652  = delay365;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$653  = delay367;
+    if (en) begin
+      \$653  = delay366;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$654  = sum368;
+    if (en) begin
+      \$654  = \$246 [5:0];
+    end
+    if (rst) begin
+      \$654  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$655  = sum369;
+    if (en) begin
+      \$655  = \$248 [1:0];
+    end
+    if (rst) begin
+      \$655  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$656  = sum370;
+    if (en) begin
+      \$656  = \$249 ;
+    end
+    if (rst) begin
+      \$656  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$657  = delay371;
+    if (en) begin
+      \$657  = i[31];
+    end
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$658  = delay372;
+    if (en) begin
+      \$658  = i[34];
+    end
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$659  = sum373;
+    if (en) begin
+      \$659  = \$251 ;
+    end
+    if (rst) begin
+      \$659  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$660  = delay374;
+    if (en) begin
+      \$660  = i[30];
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$661  = delay375;
+    if (en) begin
+      \$661  = delay374;
+    end
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$662  = delay376;
+    if (en) begin
+      \$662  = sum369;
+    end
+    if (rst) begin
+      \$662  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$663  = sum377;
+    if (en) begin
+      \$663  = \$253 ;
+    end
+    if (rst) begin
+      \$663  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$664  = sum378;
+    if (en) begin
+      \$664  = \$255 [1:0];
+    end
+    if (rst) begin
+      \$664  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$665  = sum379;
+    if (en) begin
+      \$665  = \$256 ;
+    end
+    if (rst) begin
+      \$665  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$666  = delay380;
+    if (en) begin
+      \$666  = i[23];
+    end
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$667  = delay381;
+    if (en) begin
+      \$667  = i[26];
+    end
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$668  = sum382;
+    if (en) begin
+      \$668  = \$258 ;
+    end
+    if (rst) begin
+      \$668  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$669  = delay383;
+    if (en) begin
+      \$669  = i[22];
+    end
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$670  = delay384;
+    if (en) begin
+      \$670  = delay383;
+    end
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$671  = delay385;
+    if (en) begin
+      \$671  = sum378;
+    end
+    if (rst) begin
+      \$671  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$672  = sum386;
+    if (en) begin
+      \$672  = \$260 ;
+    end
+    if (rst) begin
+      \$672  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$673  = delay387;
+    if (en) begin
+      \$673  = i[21];
+    end
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$674  = delay388;
+    if (en) begin
+      \$674  = delay387;
+    end
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$675  = delay389;
+    if (en) begin
+      \$675  = delay388;
+    end
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$676  = sum390;
+    if (en) begin
+      \$676  = \$262 [4:0];
+    end
+    if (rst) begin
+      \$676  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$677  = sum391;
+    if (en) begin
+      \$677  = \$264 [1:0];
+    end
+    if (rst) begin
+      \$677  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$678  = sum392;
+    if (en) begin
+      \$678  = \$265 ;
+    end
+    if (rst) begin
+      \$678  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$679  = delay393;
+    if (en) begin
+      \$679  = i[14];
+    end
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$680  = delay394;
+    if (en) begin
+      \$680  = i[17];
+    end
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$681  = sum395;
+    if (en) begin
+      \$681  = \$267 ;
+    end
+    if (rst) begin
+      \$681  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$682  = delay396;
+    if (en) begin
+      \$682  = i[13];
+    end
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$683  = delay397;
+    if (en) begin
+      \$683  = delay396;
+    end
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$684  = delay398;
+    if (en) begin
+      \$684  = sum391;
+    end
+    if (rst) begin
+      \$684  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$685  = sum399;
+    if (en) begin
+      \$685  = \$269 ;
+    end
+    if (rst) begin
+      \$685  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$686  = sum400;
+    if (en) begin
+      \$686  = \$271 [1:0];
+    end
+    if (rst) begin
+      \$686  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$687  = sum401;
+    if (en) begin
+      \$687  = \$272 ;
+    end
+    if (rst) begin
+      \$687  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$688  = delay402;
+    if (en) begin
+      \$688  = i[6];
+    end
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$689  = delay403;
+    if (en) begin
+      \$689  = i[9];
+    end
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$690  = sum404;
+    if (en) begin
+      \$690  = \$274 ;
+    end
+    if (rst) begin
+      \$690  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$691  = delay405;
+    if (en) begin
+      \$691  = i[5];
+    end
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$692  = delay406;
+    if (en) begin
+      \$692  = delay405;
+    end
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$693  = delay407;
+    if (en) begin
+      \$693  = sum400;
+    end
+    if (rst) begin
+      \$693  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$694  = sum408;
+    if (en) begin
+      \$694  = \$276 ;
+    end
+    if (rst) begin
+      \$694  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$695  = delay409;
+    if (en) begin
+      \$695  = i[4];
+    end
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$696  = delay410;
+    if (en) begin
+      \$696  = delay409;
+    end
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$697  = delay411;
+    if (en) begin
+      \$697  = delay410;
+    end
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$698  = sum412;
+    if (en) begin
+      \$698  = \$278 [4:0];
+    end
+    if (rst) begin
+      \$698  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$699  = delay413;
+    if (en) begin
+      \$699  = i[3];
+    end
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$700  = delay414;
+    if (en) begin
+      \$700  = delay413;
+    end
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$701  = delay415;
+    if (en) begin
+      \$701  = delay414;
+    end
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$702  = delay416;
+    if (en) begin
+      \$702  = delay415;
+    end
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$703  = sum417;
+    if (en) begin
+      \$703  = \$280 [5:0];
+    end
+    if (rst) begin
+      \$703  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$704  = delay418;
+    if (en) begin
+      \$704  = i[2];
+    end
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$705  = delay419;
+    if (en) begin
+      \$705  = delay418;
+    end
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$706  = delay420;
+    if (en) begin
+      \$706  = delay419;
+    end
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$707  = delay421;
+    if (en) begin
+      \$707  = delay420;
+    end
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$708  = delay422;
+    if (en) begin
+      \$708  = delay421;
+    end
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$709  = sum423;
+    if (en) begin
+      \$709  = \$282 [6:0];
+    end
+    if (rst) begin
+      \$709  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$710  = delay424;
+    if (en) begin
+      \$710  = i[1];
+    end
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$711  = delay425;
+    if (en) begin
+      \$711  = delay424;
+    end
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$712  = delay426;
+    if (en) begin
+      \$712  = delay425;
+    end
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$713  = delay427;
+    if (en) begin
+      \$713  = delay426;
+    end
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$714  = delay428;
+    if (en) begin
+      \$714  = delay427;
+    end
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$715  = delay429;
+    if (en) begin
+      \$715  = delay428;
+    end
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$716  = sum430;
+    if (en) begin
+      \$716  = \$284 [7:0];
+    end
+    if (rst) begin
+      \$716  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$717  = delay431;
+    if (en) begin
+      \$717  = i[0];
+    end
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$718  = delay432;
+    if (en) begin
+      \$718  = delay431;
+    end
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$719  = delay433;
+    if (en) begin
+      \$719  = delay432;
+    end
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$720  = delay434;
+    if (en) begin
+      \$720  = delay433;
+    end
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$721  = delay435;
+    if (en) begin
+      \$721  = delay434;
+    end
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$722  = delay436;
+    if (en) begin
+      \$722  = delay435;
+    end
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$723  = delay437;
+    if (en) begin
+      \$723  = delay436;
+    end
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$724  = o;
+    if (en) begin
+      \$724  = \$286 [8:0];
+    end
+    if (rst) begin
+      \$724  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$725  = delay438;
+    if (en) begin
+      if (en) begin
+        \$725  = i[287];
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$726  = delay439;
+    if (en) begin
+      if (en) begin
+        \$726  = delay438;
+      end
+    end
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$727  = delay440;
+    if (en) begin
+      if (en) begin
+        \$727  = delay439;
+      end
+    end
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$728  = delay441;
+    if (en) begin
+      if (en) begin
+        \$728  = delay440;
+      end
+    end
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$729  = delay442;
+    if (en) begin
+      if (en) begin
+        \$729  = delay441;
+      end
+    end
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$730  = delay443;
+    if (en) begin
+      if (en) begin
+        \$730  = delay442;
+      end
+    end
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$731  = delay444;
+    if (en) begin
+      if (en) begin
+        \$731  = delay443;
+      end
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$732  = carry;
+    if (en) begin
+      \$732  = delay444;
+    end
+    if (rst) begin
+      \$732  = 1'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -16985,45 +21325,41 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire [10:0] \$22 ;
   wire [10:0] \$23 ;
   wire \$24 ;
-  wire [9:0] \$25 ;
-  wire [10:0] \$26 ;
-  wire \$27 ;
-  wire [10:0] \$28 ;
-  wire [11:0] \$29 ;
+  wire [8:0] \$25 ;
+  wire [9:0] \$26 ;
+  wire [10:0] \$27 ;
+  wire \$28 ;
+  wire [9:0] \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  reg [9:0] \$31 ;
-  reg [5:0] \$32 ;
-  reg [9:0] \$33 ;
-  reg [3:0] \$34 ;
-  reg \$35 ;
+  wire [10:0] \$30 ;
+  reg \$31 ;
+  reg [9:0] \$32 ;
+  reg [5:0] \$33 ;
+  reg [9:0] \$34 ;
+  reg [3:0] \$35 ;
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
   reg \$39 ;
   wire \$4 ;
-  reg [3:0] \$40 ;
+  reg \$40 ;
   reg [3:0] \$41 ;
-  reg \$42 ;
+  reg [3:0] \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [3:0] \$46 ;
-  reg \$47 ;
-  reg \$48 ;
+  reg \$46 ;
+  reg [3:0] \$47 ;
+  reg [8:0] \$48 ;
   reg \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg [3:0] \$51 ;
-  reg [9:0] \$52 ;
-  reg \$53 ;
-  reg \$54 ;
-  reg [9:0] \$55 ;
+  reg [9:0] \$51 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [9:0] acc0 = 10'h000;
+  reg [8:0] acc0 = 9'h000;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -17040,6 +21376,7 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   input [3:0] buf_wr__data;
   wire [3:0] buf_wr__data;
   wire buf_wr__en;
+  wire carry;
   input clk;
   wire clk;
   reg done = 1'h0;
@@ -17063,7 +21400,7 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire last;
   wire last_slot;
   reg [3:0] nf = 4'h0;
-  wire [2:0] o;
+  wire [1:0] o;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   input o__ready;
@@ -17081,15 +21418,10 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire slots;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
-  reg [3:0] t0_nf = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t0_nf;
   reg t0_plane = 1'h0;
   reg t0_valid = 1'h0;
-  reg t1_first = 1'h0;
-  reg t1_last = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] t1_nf;
-  reg t1_plane = 1'h0;
-  reg t1_valid = 1'h0;
   reg [3:0] thr_rd__addr = 4'h0;
   wire [9:0] thr_rd__data;
   wire thr_rd__en;
@@ -17844,57 +22176,45 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   assign rom_rd__data = _2_;
   always @(posedge clk)
-    slot <= \$30 ;
+    rom_rd__addr <= \$32 ;
   always @(posedge clk)
-    rom_rd__addr <= \$31 ;
+    sf <= \$33 ;
   always @(posedge clk)
-    sf <= \$32 ;
+    tile <= \$34 ;
   always @(posedge clk)
-    tile <= \$33 ;
+    nf <= \$35 ;
   always @(posedge clk)
-    nf <= \$34 ;
+    b_valid <= \$36 ;
   always @(posedge clk)
-    b_valid <= \$35 ;
+    b_fresh <= \$37 ;
   always @(posedge clk)
-    b_fresh <= \$36 ;
+    b_first <= \$38 ;
   always @(posedge clk)
-    b_first <= \$37 ;
+    b_last <= \$39 ;
   always @(posedge clk)
-    b_last <= \$38 ;
+    b_plane <= \$40 ;
   always @(posedge clk)
-    b_plane <= \$39 ;
+    b_nf <= \$41 ;
   always @(posedge clk)
-    b_nf <= \$40 ;
+    b_word <= \$42 ;
   always @(posedge clk)
-    b_word <= \$41 ;
+    t0_valid <= \$43 ;
   always @(posedge clk)
-    t0_valid <= \$42 ;
+    t0_first <= \$44 ;
   always @(posedge clk)
-    t0_first <= \$43 ;
+    t0_last <= \$45 ;
   always @(posedge clk)
-    t0_last <= \$44 ;
+    t0_plane <= \$46 ;
   always @(posedge clk)
-    t0_plane <= \$45 ;
+    thr_rd__addr <= \$47 ;
   always @(posedge clk)
-    t0_nf <= \$46 ;
+    acc0 <= \$48 ;
   always @(posedge clk)
-    t1_valid <= \$47 ;
+    done <= \$49 ;
   always @(posedge clk)
-    t1_first <= \$48 ;
+    o__valid <= \$50 ;
   always @(posedge clk)
-    t1_last <= \$49 ;
-  always @(posedge clk)
-    t1_plane <= \$50 ;
-  always @(posedge clk)
-    thr_rd__addr <= \$51 ;
-  always @(posedge clk)
-    acc0 <= \$52 ;
-  always @(posedge clk)
-    done <= \$53 ;
-  always @(posedge clk)
-    o__valid <= \$54 ;
-  always @(posedge clk)
-    o__payload <= \$55 ;
+    o__payload <= \$51 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -17924,12 +22244,16 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t1_valid;
-  assign \$25  = t1_first ? 10'h000 : acc0;
-  assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t1_valid & t1_last;
-  assign \$29  = $signed(\$28 ) - $signed(thr_rd__data);
+  assign \$24  = en & t0_valid;
+  assign \$25  = t0_first ? 9'h000 : acc0;
+  assign \$26  = \$25  + o;
+  assign \$27  = \$26  + carry;
+  assign \$28  = t0_valid & t0_last;
+  assign \$30  = \$29  - thr_rd__data[8:0];
+  always @(posedge clk)
+    slot <= \$31 ;
   \hwbnn_digits_cnn_w1a1.network.dense2.tree0  tree0 (
+    .carry(carry),
     .clk(clk),
     .en(en),
     .i(\$12 [3:0]),
@@ -17938,86 +22262,71 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$30  = slot;
+    \$32  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
-        \$30  = \$14 [0];
-      end else begin
-        \$30  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$31  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$31  = \$15 [9:0];
+        \$32  = \$15 [9:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$31  = \$20 [9:0];
+          \$32  = \$20 [9:0];
         end else if (\$17 ) begin
-          \$31  = \$23 [9:0];
+          \$32  = \$23 [9:0];
         end else begin
-          \$31  = 10'h000;
+          \$32  = 10'h000;
         end
       end
     end
     if (rst) begin
-      \$31  = 10'h000;
+      \$32  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$32  = sf;
+    \$33  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$32  = \$18 [5:0];
+          \$33  = \$18 [5:0];
         end else if (\$17 ) begin
-          \$32  = 6'h00;
+          \$33  = 6'h00;
         end else begin
-          \$32  = 6'h00;
+          \$33  = 6'h00;
         end
       end
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$33  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$33  = tile;
+    \$34  = tile;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$33  = \$19 [9:0];
+          \$34  = \$19 [9:0];
         end else if (\$17 ) begin
-          \$33  = \$22 [9:0];
+          \$34  = \$22 [9:0];
         end else begin
-          \$33  = 10'h000;
+          \$34  = 10'h000;
         end
       end
     end
     if (rst) begin
-      \$33  = 10'h000;
+      \$34  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$34  = nf;
+    \$35  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
@@ -18025,31 +22334,21 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
         (* full_case = 32'd1 *)
         if (\$16 ) begin
         end else if (\$17 ) begin
-          \$34  = \$21 [3:0];
+          \$35  = \$21 [3:0];
         end else begin
-          \$34  = 4'h0;
+          \$35  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$34  = 4'h0;
+      \$35  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$35  = b_valid;
+    \$36  = b_valid;
     if (en) begin
-      \$35  = fire;
-    end
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$36  = b_fresh;
-    if (en) begin
-      \$36  = fresh;
+      \$36  = fire;
     end
     if (rst) begin
       \$36  = 1'h0;
@@ -18057,9 +22356,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$37  = b_first;
+    \$37  = b_fresh;
     if (en) begin
-      \$37  = first;
+      \$37  = fresh;
     end
     if (rst) begin
       \$37  = 1'h0;
@@ -18067,9 +22366,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$38  = b_last;
+    \$38  = b_first;
     if (en) begin
-      \$38  = last;
+      \$38  = first;
     end
     if (rst) begin
       \$38  = 1'h0;
@@ -18077,9 +22376,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$39  = b_plane;
+    \$39  = b_last;
     if (en) begin
-      \$39  = 1'h0;
+      \$39  = last;
     end
     if (rst) begin
       \$39  = 1'h0;
@@ -18087,19 +22386,19 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$40  = b_nf;
+    \$40  = b_plane;
     if (en) begin
-      \$40  = nf;
+      \$40  = 1'h0;
     end
     if (rst) begin
-      \$40  = 4'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$41  = b_word;
+    \$41  = b_nf;
     if (en) begin
-      \$41  = buf_wr__data;
+      \$41  = nf;
     end
     if (rst) begin
       \$41  = 4'h0;
@@ -18107,19 +22406,19 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$42  = t0_valid;
+    \$42  = b_word;
     if (en) begin
-      \$42  = b_valid;
+      \$42  = buf_wr__data;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$43  = t0_first;
+    \$43  = t0_valid;
     if (en) begin
-      \$43  = b_first;
+      \$43  = b_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -18127,9 +22426,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$44  = t0_last;
+    \$44  = t0_first;
     if (en) begin
-      \$44  = b_last;
+      \$44  = b_first;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -18137,9 +22436,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$45  = t0_plane;
+    \$45  = t0_last;
     if (en) begin
-      \$45  = b_plane;
+      \$45  = b_last;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -18147,39 +22446,39 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$46  = t0_nf;
+    \$46  = t0_plane;
     if (en) begin
-      \$46  = b_nf;
+      \$46  = b_plane;
     end
     if (rst) begin
-      \$46  = 4'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$47  = t1_valid;
+    \$47  = thr_rd__addr;
     if (en) begin
-      \$47  = t0_valid;
+      \$47  = b_nf;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$48  = t1_first;
-    if (en) begin
-      \$48  = t0_first;
+    \$48  = acc0;
+    if (\$24 ) begin
+      \$48  = \$27 [8:0];
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$48  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$49  = t1_last;
+    \$49  = done;
     if (en) begin
-      \$49  = t0_last;
+      \$49  = \$28 ;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -18187,9 +22486,9 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$50  = t1_plane;
+    \$50  = o__valid;
     if (en) begin
-      \$50  = t0_plane;
+      \$50  = done;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -18197,52 +22496,27 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$51  = thr_rd__addr;
+    \$51  = o__payload;
     if (en) begin
-      \$51  = t0_nf;
+      \$51  = \$30 [9:0];
     end
     if (rst) begin
-      \$51  = 4'h0;
+      \$51  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$52  = acc0;
-    if (\$24 ) begin
-      \$52  = \$26 [9:0];
+    \$31  = slot;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$31  = \$14 [0];
+      end else begin
+        \$31  = 1'h0;
+      end
     end
     if (rst) begin
-      \$52  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$53  = done;
-    if (en) begin
-      \$53  = \$27 ;
-    end
-    if (rst) begin
-      \$53  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$54  = o__valid;
-    if (en) begin
-      \$54  = done;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$55  = o__payload;
-    if (en) begin
-      \$55  = \$29 [9:0];
-    end
-    if (rst) begin
-      \$55  = 10'h000;
+      \$31  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -18255,7 +22529,7 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign i__payload = buf_wr__data;
   assign i = \$12 [3:0];
   assign \en$30  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t0_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -18263,19 +22537,19 @@ module \hwbnn_digits_cnn_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \i[3]  = \$12 [3];
   assign \$6  = 2'h0;
   assign \$12  = { 1'h0, \$11  };
-  assign \$28  = { acc0, 1'h0 };
+  assign \$29  = { acc0, 1'h0 };
   assign \$13  = slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \hwbnn_digits_cnn_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
+module \hwbnn_digits_cnn_w1a1.network.dense2.tree0 (rst, en, i, o, carry, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$2 ;
-  wire [2:0] \$3 ;
-  reg [1:0] \$4 ;
-  reg [1:0] \$5 ;
-  reg [2:0] \$6 ;
+  wire [2:0] \$2 ;
+  reg [1:0] \$3 ;
+  reg \$4 ;
+  output carry;
+  reg carry = 1'h0;
   input clk;
   wire clk;
   input en;
@@ -18286,49 +22560,34 @@ module \hwbnn_digits_cnn_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  output [2:0] o;
-  reg [2:0] o = 3'h0;
+  output [1:0] o;
+  reg [1:0] o = 2'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    l1_0 <= \$4 ;
+    carry <= \$4 ;
+  assign \$1  = i[0] + i[2];
+  assign \$2  = \$1  + i[1];
   always @(posedge clk)
-    l1_1 <= \$5 ;
-  always @(posedge clk)
-    o <= \$6 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = l1_0 + l1_1;
+    o <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$4  = l1_0;
+    \$3  = o;
     if (en) begin
-      \$4  = \$1 ;
+      \$3  = \$2 [1:0];
     end
     if (rst) begin
-      \$4  = 2'h0;
+      \$3  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$5  = l1_1;
+    \$4  = carry;
     if (en) begin
-      \$5  = \$2 ;
+      \$4  = i[3];
     end
     if (rst) begin
-      \$5  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$6  = o;
-    if (en) begin
-      \$6  = \$3 ;
-    end
-    if (rst) begin
-      \$6  = 3'h0;
+      \$4  = 1'h0;
     end
   end
   assign \i[0]  = i[0];

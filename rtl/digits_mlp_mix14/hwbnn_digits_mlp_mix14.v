@@ -339,59 +339,60 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   reg [14:0] \$218 ;
   wire [15:0] \$219 ;
   wire [5:0] \$22 ;
-  wire \$220 ;
+  wire [16:0] \$220 ;
   wire \$221 ;
-  wire [1:0] \$222 ;
-  reg [1:0] \$223 ;
-  reg [6:0] \$224 ;
-  reg \$225 ;
-  reg [4:0] \$226 ;
+  wire \$222 ;
+  wire [1:0] \$223 ;
+  reg [1:0] \$224 ;
+  reg [6:0] \$225 ;
+  reg \$226 ;
   reg [4:0] \$227 ;
-  reg \$228 ;
+  reg [4:0] \$228 ;
   reg \$229 ;
   wire [5:0] \$23 ;
   reg \$230 ;
   reg \$231 ;
-  reg [1:0] \$232 ;
-  reg [4:0] \$233 ;
-  reg [319:0] \$234 ;
-  reg \$235 ;
+  reg \$232 ;
+  reg [1:0] \$233 ;
+  reg [4:0] \$234 ;
+  reg [319:0] \$235 ;
   reg \$236 ;
   reg \$237 ;
-  reg [1:0] \$238 ;
-  reg [4:0] \$239 ;
+  reg \$238 ;
+  reg [1:0] \$239 ;
   wire [5:0] \$24 ;
-  reg \$240 ;
+  reg [4:0] \$240 ;
   reg \$241 ;
   reg \$242 ;
-  reg [1:0] \$243 ;
-  reg [4:0] \$244 ;
-  reg \$245 ;
+  reg \$243 ;
+  reg [1:0] \$244 ;
+  reg [4:0] \$245 ;
   reg \$246 ;
   reg \$247 ;
-  reg [1:0] \$248 ;
-  reg [4:0] \$249 ;
+  reg \$248 ;
+  reg [1:0] \$249 ;
   wire [5:0] \$25 ;
-  reg \$250 ;
+  reg [4:0] \$250 ;
   reg \$251 ;
   reg \$252 ;
-  reg [1:0] \$253 ;
-  reg [4:0] \$254 ;
-  reg \$255 ;
+  reg \$253 ;
+  reg [1:0] \$254 ;
+  reg [4:0] \$255 ;
   reg \$256 ;
   reg \$257 ;
-  reg [1:0] \$258 ;
-  reg [4:0] \$259 ;
+  reg \$258 ;
+  reg [1:0] \$259 ;
   wire [5:0] \$26 ;
-  reg \$260 ;
+  reg [4:0] \$260 ;
   reg \$261 ;
   reg \$262 ;
-  reg [1:0] \$263 ;
-  reg [4:0] \$264 ;
-  reg [13:0] \$265 ;
-  reg \$266 ;
+  reg \$263 ;
+  reg [1:0] \$264 ;
+  reg [4:0] \$265 ;
+  reg [13:0] \$266 ;
   reg \$267 ;
   reg \$268 ;
+  reg \$269 ;
   wire [5:0] \$27 ;
   wire [5:0] \$28 ;
   wire [5:0] \$29 ;
@@ -1010,101 +1011,102 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   assign \$216  = $signed(o) * $signed(4'h5);
   assign \$217  = $signed(o) * $signed(3'h2);
   assign \$219  = $signed(\$214 ) + $signed(\$218 );
-  assign \$220  = t5_valid & t5_last;
-  assign \$221  = $signed(acc0) >= $signed(thr_rd__data);
-  assign \$222  = 1'h0 + \$221 ;
+  assign \$220  = $signed(\$219 ) + $signed(1'h0);
+  assign \$221  = t5_valid & t5_last;
+  assign \$222  = $signed(acc0) >= $signed(thr_rd__data);
+  assign \$223  = 1'h0 + \$222 ;
   always @(posedge clk)
-    slot <= \$223 ;
+    slot <= \$224 ;
   always @(posedge clk)
-    rom_rd__addr <= \$224 ;
+    rom_rd__addr <= \$225 ;
   always @(posedge clk)
-    sf <= \$225 ;
+    sf <= \$226 ;
   always @(posedge clk)
-    tile <= \$226 ;
+    tile <= \$227 ;
   always @(posedge clk)
-    nf <= \$227 ;
+    nf <= \$228 ;
   always @(posedge clk)
-    b_valid <= \$228 ;
+    b_valid <= \$229 ;
   always @(posedge clk)
-    b_fresh <= \$229 ;
+    b_fresh <= \$230 ;
   always @(posedge clk)
-    b_first <= \$230 ;
+    b_first <= \$231 ;
   always @(posedge clk)
-    b_last <= \$231 ;
+    b_last <= \$232 ;
   always @(posedge clk)
-    b_plane <= \$232 ;
+    b_plane <= \$233 ;
   always @(posedge clk)
-    b_nf <= \$233 ;
+    b_nf <= \$234 ;
   always @(posedge clk)
-    b_word <= \$234 ;
+    b_word <= \$235 ;
   always @(posedge clk)
-    t0_valid <= \$235 ;
+    t0_valid <= \$236 ;
   always @(posedge clk)
-    t0_first <= \$236 ;
+    t0_first <= \$237 ;
   always @(posedge clk)
-    t0_last <= \$237 ;
+    t0_last <= \$238 ;
   always @(posedge clk)
-    t0_plane <= \$238 ;
+    t0_plane <= \$239 ;
   always @(posedge clk)
-    t0_nf <= \$239 ;
+    t0_nf <= \$240 ;
   always @(posedge clk)
-    t1_valid <= \$240 ;
+    t1_valid <= \$241 ;
   always @(posedge clk)
-    t1_first <= \$241 ;
+    t1_first <= \$242 ;
   always @(posedge clk)
-    t1_last <= \$242 ;
+    t1_last <= \$243 ;
   always @(posedge clk)
-    t1_plane <= \$243 ;
+    t1_plane <= \$244 ;
   always @(posedge clk)
-    t1_nf <= \$244 ;
+    t1_nf <= \$245 ;
   always @(posedge clk)
-    t2_valid <= \$245 ;
+    t2_valid <= \$246 ;
   always @(posedge clk)
-    t2_first <= \$246 ;
+    t2_first <= \$247 ;
   always @(posedge clk)
-    t2_last <= \$247 ;
+    t2_last <= \$248 ;
   always @(posedge clk)
-    t2_plane <= \$248 ;
+    t2_plane <= \$249 ;
   always @(posedge clk)
-    t2_nf <= \$249 ;
+    t2_nf <= \$250 ;
   always @(posedge clk)
-    t3_valid <= \$250 ;
+    t3_valid <= \$251 ;
   always @(posedge clk)
-    t3_first <= \$251 ;
+    t3_first <= \$252 ;
   always @(posedge clk)
-    t3_last <= \$252 ;
+    t3_last <= \$253 ;
   always @(posedge clk)
-    t3_plane <= \$253 ;
+    t3_plane <= \$254 ;
   always @(posedge clk)
-    t3_nf <= \$254 ;
+    t3_nf <= \$255 ;
   always @(posedge clk)
-    t4_valid <= \$255 ;
+    t4_valid <= \$256 ;
   always @(posedge clk)
-    t4_first <= \$256 ;
+    t4_first <= \$257 ;
   always @(posedge clk)
-    t4_last <= \$257 ;
+    t4_last <= \$258 ;
   always @(posedge clk)
-    t4_plane <= \$258 ;
+    t4_plane <= \$259 ;
   always @(posedge clk)
-    t4_nf <= \$259 ;
+    t4_nf <= \$260 ;
   always @(posedge clk)
-    t5_valid <= \$260 ;
+    t5_valid <= \$261 ;
   always @(posedge clk)
-    t5_first <= \$261 ;
+    t5_first <= \$262 ;
   always @(posedge clk)
-    t5_last <= \$262 ;
+    t5_last <= \$263 ;
   always @(posedge clk)
-    t5_plane <= \$263 ;
+    t5_plane <= \$264 ;
   always @(posedge clk)
-    thr_rd__addr <= \$264 ;
+    thr_rd__addr <= \$265 ;
   always @(posedge clk)
-    acc0 <= \$265 ;
+    acc0 <= \$266 ;
   always @(posedge clk)
-    done <= \$266 ;
+    done <= \$267 ;
   always @(posedge clk)
-    o__valid <= \$267 ;
+    o__valid <= \$268 ;
   always @(posedge clk)
-    o__payload <= \$268 ;
+    o__payload <= \$269 ;
   \hwbnn_digits_mlp_mix14.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -1138,94 +1140,74 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = slot;
+    \$224  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$202 ) begin
-        \$223  = \$203 [1:0];
+        \$224  = \$203 [1:0];
       end else begin
-        \$223  = 2'h0;
+        \$224  = 2'h0;
       end
     end
     if (rst) begin
-      \$223  = 2'h0;
+      \$224  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = rom_rd__addr;
+    \$225  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$202 ) begin
-        \$224  = \$204 [6:0];
+        \$225  = \$204 [6:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$205 ) begin
-          \$224  = \$209 [6:0];
+          \$225  = \$209 [6:0];
         end else if (\$206 ) begin
-          \$224  = \$212 [6:0];
+          \$225  = \$212 [6:0];
         end else begin
-          \$224  = 7'h00;
+          \$225  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$224  = 7'h00;
+      \$225  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = sf;
+    \$226  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$202 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$205 ) begin
-          \$225  = \$207 [0];
+          \$226  = \$207 [0];
         end else if (\$206 ) begin
-          \$225  = 1'h0;
+          \$226  = 1'h0;
         end else begin
-          \$225  = 1'h0;
+          \$226  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$225  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = tile;
+    \$227  = tile;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$202 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$205 ) begin
-          \$226  = \$208 [4:0];
+          \$227  = \$208 [4:0];
         end else if (\$206 ) begin
-          \$226  = \$211 [4:0];
-        end else begin
-          \$226  = 5'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$226  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = nf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$202 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$205 ) begin
-        end else if (\$206 ) begin
-          \$227  = \$210 [4:0];
+          \$227  = \$211 [4:0];
         end else begin
           \$227  = 5'h00;
         end
@@ -1237,19 +1219,29 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = b_valid;
-    if (en) begin
-      \$228  = fire;
+    \$228  = nf;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$202 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$205 ) begin
+        end else if (\$206 ) begin
+          \$228  = \$210 [4:0];
+        end else begin
+          \$228  = 5'h00;
+        end
+      end
     end
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = b_fresh;
+    \$229  = b_valid;
     if (en) begin
-      \$229  = fresh;
+      \$229  = fire;
     end
     if (rst) begin
       \$229  = 1'h0;
@@ -1257,9 +1249,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = b_first;
+    \$230  = b_fresh;
     if (en) begin
-      \$230  = first;
+      \$230  = fresh;
     end
     if (rst) begin
       \$230  = 1'h0;
@@ -1267,9 +1259,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = b_last;
+    \$231  = b_first;
     if (en) begin
-      \$231  = last;
+      \$231  = first;
     end
     if (rst) begin
       \$231  = 1'h0;
@@ -1277,49 +1269,49 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = b_plane;
+    \$232  = b_last;
     if (en) begin
-      \$232  = plane;
+      \$232  = last;
     end
     if (rst) begin
-      \$232  = 2'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = b_nf;
+    \$233  = b_plane;
     if (en) begin
-      \$233  = nf;
+      \$233  = plane;
     end
     if (rst) begin
-      \$233  = 5'h00;
+      \$233  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = b_word;
+    \$234  = b_nf;
     if (en) begin
-      \$234  = buf_wr__data;
+      \$234  = nf;
     end
     if (rst) begin
-      \$234  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$234  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = t0_valid;
+    \$235  = b_word;
     if (en) begin
-      \$235  = b_valid;
+      \$235  = buf_wr__data;
     end
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = t0_first;
+    \$236  = t0_valid;
     if (en) begin
-      \$236  = b_first;
+      \$236  = b_valid;
     end
     if (rst) begin
       \$236  = 1'h0;
@@ -1327,9 +1319,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = t0_last;
+    \$237  = t0_first;
     if (en) begin
-      \$237  = b_last;
+      \$237  = b_first;
     end
     if (rst) begin
       \$237  = 1'h0;
@@ -1337,39 +1329,39 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = t0_plane;
+    \$238  = t0_last;
     if (en) begin
-      \$238  = b_plane;
+      \$238  = b_last;
     end
     if (rst) begin
-      \$238  = 2'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = t0_nf;
+    \$239  = t0_plane;
     if (en) begin
-      \$239  = b_nf;
+      \$239  = b_plane;
     end
     if (rst) begin
-      \$239  = 5'h00;
+      \$239  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = t1_valid;
+    \$240  = t0_nf;
     if (en) begin
-      \$240  = t0_valid;
+      \$240  = b_nf;
     end
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = t1_first;
+    \$241  = t1_valid;
     if (en) begin
-      \$241  = t0_first;
+      \$241  = t0_valid;
     end
     if (rst) begin
       \$241  = 1'h0;
@@ -1377,9 +1369,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = t1_last;
+    \$242  = t1_first;
     if (en) begin
-      \$242  = t0_last;
+      \$242  = t0_first;
     end
     if (rst) begin
       \$242  = 1'h0;
@@ -1387,39 +1379,39 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = t1_plane;
+    \$243  = t1_last;
     if (en) begin
-      \$243  = t0_plane;
+      \$243  = t0_last;
     end
     if (rst) begin
-      \$243  = 2'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = t1_nf;
+    \$244  = t1_plane;
     if (en) begin
-      \$244  = t0_nf;
+      \$244  = t0_plane;
     end
     if (rst) begin
-      \$244  = 5'h00;
+      \$244  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = t2_valid;
+    \$245  = t1_nf;
     if (en) begin
-      \$245  = t1_valid;
+      \$245  = t0_nf;
     end
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = t2_first;
+    \$246  = t2_valid;
     if (en) begin
-      \$246  = t1_first;
+      \$246  = t1_valid;
     end
     if (rst) begin
       \$246  = 1'h0;
@@ -1427,9 +1419,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = t2_last;
+    \$247  = t2_first;
     if (en) begin
-      \$247  = t1_last;
+      \$247  = t1_first;
     end
     if (rst) begin
       \$247  = 1'h0;
@@ -1437,39 +1429,39 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = t2_plane;
+    \$248  = t2_last;
     if (en) begin
-      \$248  = t1_plane;
+      \$248  = t1_last;
     end
     if (rst) begin
-      \$248  = 2'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = t2_nf;
+    \$249  = t2_plane;
     if (en) begin
-      \$249  = t1_nf;
+      \$249  = t1_plane;
     end
     if (rst) begin
-      \$249  = 5'h00;
+      \$249  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = t3_valid;
+    \$250  = t2_nf;
     if (en) begin
-      \$250  = t2_valid;
+      \$250  = t1_nf;
     end
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = t3_first;
+    \$251  = t3_valid;
     if (en) begin
-      \$251  = t2_first;
+      \$251  = t2_valid;
     end
     if (rst) begin
       \$251  = 1'h0;
@@ -1477,9 +1469,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = t3_last;
+    \$252  = t3_first;
     if (en) begin
-      \$252  = t2_last;
+      \$252  = t2_first;
     end
     if (rst) begin
       \$252  = 1'h0;
@@ -1487,39 +1479,39 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = t3_plane;
+    \$253  = t3_last;
     if (en) begin
-      \$253  = t2_plane;
+      \$253  = t2_last;
     end
     if (rst) begin
-      \$253  = 2'h0;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = t3_nf;
+    \$254  = t3_plane;
     if (en) begin
-      \$254  = t2_nf;
+      \$254  = t2_plane;
     end
     if (rst) begin
-      \$254  = 5'h00;
+      \$254  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = t4_valid;
+    \$255  = t3_nf;
     if (en) begin
-      \$255  = t3_valid;
+      \$255  = t2_nf;
     end
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = t4_first;
+    \$256  = t4_valid;
     if (en) begin
-      \$256  = t3_first;
+      \$256  = t3_valid;
     end
     if (rst) begin
       \$256  = 1'h0;
@@ -1527,9 +1519,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = t4_last;
+    \$257  = t4_first;
     if (en) begin
-      \$257  = t3_last;
+      \$257  = t3_first;
     end
     if (rst) begin
       \$257  = 1'h0;
@@ -1537,39 +1529,39 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = t4_plane;
+    \$258  = t4_last;
     if (en) begin
-      \$258  = t3_plane;
+      \$258  = t3_last;
     end
     if (rst) begin
-      \$258  = 2'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = t4_nf;
+    \$259  = t4_plane;
     if (en) begin
-      \$259  = t3_nf;
+      \$259  = t3_plane;
     end
     if (rst) begin
-      \$259  = 5'h00;
+      \$259  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = t5_valid;
+    \$260  = t4_nf;
     if (en) begin
-      \$260  = t4_valid;
+      \$260  = t3_nf;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = t5_first;
+    \$261  = t5_valid;
     if (en) begin
-      \$261  = t4_first;
+      \$261  = t4_valid;
     end
     if (rst) begin
       \$261  = 1'h0;
@@ -1577,9 +1569,9 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = t5_last;
+    \$262  = t5_first;
     if (en) begin
-      \$262  = t4_last;
+      \$262  = t4_first;
     end
     if (rst) begin
       \$262  = 1'h0;
@@ -1587,49 +1579,49 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = t5_plane;
+    \$263  = t5_last;
     if (en) begin
-      \$263  = t4_plane;
+      \$263  = t4_last;
     end
     if (rst) begin
-      \$263  = 2'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = thr_rd__addr;
+    \$264  = t5_plane;
     if (en) begin
-      \$264  = t4_nf;
+      \$264  = t4_plane;
     end
     if (rst) begin
-      \$264  = 5'h00;
+      \$264  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = acc0;
+    \$265  = thr_rd__addr;
+    if (en) begin
+      \$265  = t4_nf;
+    end
+    if (rst) begin
+      \$265  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = acc0;
     if (\$213 ) begin
-      \$265  = \$219 [13:0];
+      \$266  = \$220 [13:0];
     end
     if (rst) begin
-      \$265  = 14'h0000;
+      \$266  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = done;
+    \$267  = done;
     if (en) begin
-      \$266  = \$220 ;
-    end
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = o__valid;
-    if (en) begin
-      \$267  = done;
+      \$267  = \$221 ;
     end
     if (rst) begin
       \$267  = 1'h0;
@@ -1637,12 +1629,22 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = o__payload;
+    \$268  = o__valid;
     if (en) begin
-      \$268  = \$222 [0];
+      \$268  = done;
     end
     if (rst) begin
       \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = o__payload;
+    if (en) begin
+      \$269  = \$223 [0];
+    end
+    if (rst) begin
+      \$269  = 1'h0;
     end
   end
   assign slots = 2'h3;
@@ -2954,64 +2956,65 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   wire [5:0] \$21 ;
   wire [7:0] \$22 ;
   wire \$23 ;
-  wire [8:0] \$24 ;
+  wire [7:0] \$24 ;
   wire [8:0] \$25 ;
   wire [8:0] \$26 ;
   wire [7:0] \$27 ;
   reg [8:0] \$28 ;
-  wire [10:0] \$29 ;
+  wire [9:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [10:0] \$30 ;
   wire \$31 ;
-  wire [1:0] \$32 ;
-  reg [1:0] \$33 ;
-  reg [6:0] \$34 ;
-  reg \$35 ;
-  reg [4:0] \$36 ;
+  wire \$32 ;
+  wire [1:0] \$33 ;
+  reg [1:0] \$34 ;
+  reg [6:0] \$35 ;
+  reg \$36 ;
   reg [4:0] \$37 ;
-  reg \$38 ;
+  reg [4:0] \$38 ;
   reg \$39 ;
   wire \$4 ;
   reg \$40 ;
   reg \$41 ;
-  reg [1:0] \$42 ;
-  reg [4:0] \$43 ;
-  reg [31:0] \$44 ;
-  reg \$45 ;
+  reg \$42 ;
+  reg [1:0] \$43 ;
+  reg [4:0] \$44 ;
+  reg [31:0] \$45 ;
   reg \$46 ;
   reg \$47 ;
-  reg [1:0] \$48 ;
-  reg [4:0] \$49 ;
+  reg \$48 ;
+  reg [1:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
+  reg [4:0] \$50 ;
   reg \$51 ;
   reg \$52 ;
-  reg [1:0] \$53 ;
-  reg [4:0] \$54 ;
-  reg \$55 ;
+  reg \$53 ;
+  reg [1:0] \$54 ;
+  reg [4:0] \$55 ;
   reg \$56 ;
   reg \$57 ;
-  reg [1:0] \$58 ;
-  reg [4:0] \$59 ;
+  reg \$58 ;
+  reg [1:0] \$59 ;
   wire [2:0] \$6 ;
-  reg \$60 ;
+  reg [4:0] \$60 ;
   reg \$61 ;
   reg \$62 ;
-  reg [1:0] \$63 ;
-  reg [4:0] \$64 ;
-  reg \$65 ;
+  reg \$63 ;
+  reg [1:0] \$64 ;
+  reg [4:0] \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [1:0] \$68 ;
-  reg [4:0] \$69 ;
+  reg \$68 ;
+  reg [1:0] \$69 ;
   wire \$7 ;
-  reg [8:0] \$70 ;
-  reg \$71 ;
+  reg [4:0] \$70 ;
+  reg [7:0] \$71 ;
   reg \$72 ;
   reg \$73 ;
+  reg \$74 ;
   wire \$8 ;
   wire \$9 ;
-  reg [8:0] acc0 = 9'h000;
+  reg [7:0] acc0 = 8'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -3295,96 +3298,97 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign \$21  = tile + 1'h1;
   assign \$22  = rom_rd__addr + 1'h1;
   assign \$23  = en & t4_valid;
-  assign \$24  = t4_first ? 9'h000 : acc0;
+  assign \$24  = t4_first ? 8'h00 : acc0;
   assign \$25  = o * 3'h4;
   assign \$26  = o * 3'h5;
   assign \$27  = o * 2'h2;
-  assign \$29  = $signed(\$24 ) + $signed({ 1'h0, \$28  });
-  assign \$30  = t4_valid & t4_last;
-  assign \$31  = $signed(acc0) >= $signed(thr_rd__data);
-  assign \$32  = 1'h0 + \$31 ;
+  assign \$29  = \$24  + \$28 ;
+  assign \$30  = \$29  + 1'h0;
+  assign \$31  = t4_valid & t4_last;
+  assign \$32  = acc0 >= thr_rd__data[7:0];
+  assign \$33  = 1'h0 + \$32 ;
   always @(posedge clk)
-    slot <= \$33 ;
+    slot <= \$34 ;
   always @(posedge clk)
-    rom_rd__addr <= \$34 ;
+    rom_rd__addr <= \$35 ;
   always @(posedge clk)
-    sf <= \$35 ;
+    sf <= \$36 ;
   always @(posedge clk)
-    tile <= \$36 ;
+    tile <= \$37 ;
   always @(posedge clk)
-    nf <= \$37 ;
+    nf <= \$38 ;
   always @(posedge clk)
-    b_valid <= \$38 ;
+    b_valid <= \$39 ;
   always @(posedge clk)
-    b_fresh <= \$39 ;
+    b_fresh <= \$40 ;
   always @(posedge clk)
-    b_first <= \$40 ;
+    b_first <= \$41 ;
   always @(posedge clk)
-    b_last <= \$41 ;
+    b_last <= \$42 ;
   always @(posedge clk)
-    b_plane <= \$42 ;
+    b_plane <= \$43 ;
   always @(posedge clk)
-    b_nf <= \$43 ;
+    b_nf <= \$44 ;
   always @(posedge clk)
-    b_word <= \$44 ;
+    b_word <= \$45 ;
   always @(posedge clk)
-    t0_valid <= \$45 ;
+    t0_valid <= \$46 ;
   always @(posedge clk)
-    t0_first <= \$46 ;
+    t0_first <= \$47 ;
   always @(posedge clk)
-    t0_last <= \$47 ;
+    t0_last <= \$48 ;
   always @(posedge clk)
-    t0_plane <= \$48 ;
+    t0_plane <= \$49 ;
   always @(posedge clk)
-    t0_nf <= \$49 ;
+    t0_nf <= \$50 ;
   always @(posedge clk)
-    t1_valid <= \$50 ;
+    t1_valid <= \$51 ;
   always @(posedge clk)
-    t1_first <= \$51 ;
+    t1_first <= \$52 ;
   always @(posedge clk)
-    t1_last <= \$52 ;
+    t1_last <= \$53 ;
   always @(posedge clk)
-    t1_plane <= \$53 ;
+    t1_plane <= \$54 ;
   always @(posedge clk)
-    t1_nf <= \$54 ;
+    t1_nf <= \$55 ;
   always @(posedge clk)
-    t2_valid <= \$55 ;
+    t2_valid <= \$56 ;
   always @(posedge clk)
-    t2_first <= \$56 ;
+    t2_first <= \$57 ;
   always @(posedge clk)
-    t2_last <= \$57 ;
+    t2_last <= \$58 ;
   always @(posedge clk)
-    t2_plane <= \$58 ;
+    t2_plane <= \$59 ;
   always @(posedge clk)
-    t2_nf <= \$59 ;
+    t2_nf <= \$60 ;
   always @(posedge clk)
-    t3_valid <= \$60 ;
+    t3_valid <= \$61 ;
   always @(posedge clk)
-    t3_first <= \$61 ;
+    t3_first <= \$62 ;
   always @(posedge clk)
-    t3_last <= \$62 ;
+    t3_last <= \$63 ;
   always @(posedge clk)
-    t3_plane <= \$63 ;
+    t3_plane <= \$64 ;
   always @(posedge clk)
-    t3_nf <= \$64 ;
+    t3_nf <= \$65 ;
   always @(posedge clk)
-    t4_valid <= \$65 ;
+    t4_valid <= \$66 ;
   always @(posedge clk)
-    t4_first <= \$66 ;
+    t4_first <= \$67 ;
   always @(posedge clk)
-    t4_last <= \$67 ;
+    t4_last <= \$68 ;
   always @(posedge clk)
-    t4_plane <= \$68 ;
+    t4_plane <= \$69 ;
   always @(posedge clk)
-    thr_rd__addr <= \$69 ;
+    thr_rd__addr <= \$70 ;
   always @(posedge clk)
-    acc0 <= \$70 ;
+    acc0 <= \$71 ;
   always @(posedge clk)
-    done <= \$71 ;
+    done <= \$72 ;
   always @(posedge clk)
-    o__valid <= \$72 ;
+    o__valid <= \$73 ;
   always @(posedge clk)
-    o__payload <= \$73 ;
+    o__payload <= \$74 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -3429,94 +3433,74 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = slot;
+    \$34  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$33  = \$13 [1:0];
+        \$34  = \$13 [1:0];
       end else begin
-        \$33  = 2'h0;
+        \$34  = 2'h0;
       end
     end
     if (rst) begin
-      \$33  = 2'h0;
+      \$34  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = rom_rd__addr;
+    \$35  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$34  = \$14 [6:0];
+        \$35  = \$14 [6:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$34  = \$19 [6:0];
+          \$35  = \$19 [6:0];
         end else if (\$16 ) begin
-          \$34  = \$22 [6:0];
+          \$35  = \$22 [6:0];
         end else begin
-          \$34  = 7'h00;
+          \$35  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$34  = 7'h00;
+      \$35  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = sf;
+    \$36  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$35  = \$17 [0];
+          \$36  = \$17 [0];
         end else if (\$16 ) begin
-          \$35  = 1'h0;
+          \$36  = 1'h0;
         end else begin
-          \$35  = 1'h0;
+          \$36  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$35  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = tile;
+    \$37  = tile;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$36  = \$18 [4:0];
+          \$37  = \$18 [4:0];
         end else if (\$16 ) begin
-          \$36  = \$21 [4:0];
-        end else begin
-          \$36  = 5'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$36  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = nf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$12 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$15 ) begin
-        end else if (\$16 ) begin
-          \$37  = \$20 [4:0];
+          \$37  = \$21 [4:0];
         end else begin
           \$37  = 5'h00;
         end
@@ -3528,19 +3512,29 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = b_valid;
-    if (en) begin
-      \$38  = fire;
+    \$38  = nf;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$12 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$15 ) begin
+        end else if (\$16 ) begin
+          \$38  = \$20 [4:0];
+        end else begin
+          \$38  = 5'h00;
+        end
+      end
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = b_fresh;
+    \$39  = b_valid;
     if (en) begin
-      \$39  = fresh;
+      \$39  = fire;
     end
     if (rst) begin
       \$39  = 1'h0;
@@ -3548,9 +3542,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = b_first;
+    \$40  = b_fresh;
     if (en) begin
-      \$40  = first;
+      \$40  = fresh;
     end
     if (rst) begin
       \$40  = 1'h0;
@@ -3558,9 +3552,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = b_last;
+    \$41  = b_first;
     if (en) begin
-      \$41  = last;
+      \$41  = first;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -3568,49 +3562,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = b_plane;
+    \$42  = b_last;
     if (en) begin
-      \$42  = plane;
+      \$42  = last;
     end
     if (rst) begin
-      \$42  = 2'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = b_nf;
+    \$43  = b_plane;
     if (en) begin
-      \$43  = nf;
+      \$43  = plane;
     end
     if (rst) begin
-      \$43  = 5'h00;
+      \$43  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = b_word;
+    \$44  = b_nf;
     if (en) begin
-      \$44  = buf_wr__data;
+      \$44  = nf;
     end
     if (rst) begin
-      \$44  = 32'd0;
+      \$44  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = t0_valid;
+    \$45  = b_word;
     if (en) begin
-      \$45  = b_valid;
+      \$45  = buf_wr__data;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$45  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = t0_first;
+    \$46  = t0_valid;
     if (en) begin
-      \$46  = b_first;
+      \$46  = b_valid;
     end
     if (rst) begin
       \$46  = 1'h0;
@@ -3618,9 +3612,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = t0_last;
+    \$47  = t0_first;
     if (en) begin
-      \$47  = b_last;
+      \$47  = b_first;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -3628,39 +3622,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = t0_plane;
+    \$48  = t0_last;
     if (en) begin
-      \$48  = b_plane;
+      \$48  = b_last;
     end
     if (rst) begin
-      \$48  = 2'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = t0_nf;
+    \$49  = t0_plane;
     if (en) begin
-      \$49  = b_nf;
+      \$49  = b_plane;
     end
     if (rst) begin
-      \$49  = 5'h00;
+      \$49  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = t1_valid;
+    \$50  = t0_nf;
     if (en) begin
-      \$50  = t0_valid;
+      \$50  = b_nf;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$50  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = t1_first;
+    \$51  = t1_valid;
     if (en) begin
-      \$51  = t0_first;
+      \$51  = t0_valid;
     end
     if (rst) begin
       \$51  = 1'h0;
@@ -3668,9 +3662,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = t1_last;
+    \$52  = t1_first;
     if (en) begin
-      \$52  = t0_last;
+      \$52  = t0_first;
     end
     if (rst) begin
       \$52  = 1'h0;
@@ -3678,39 +3672,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = t1_plane;
+    \$53  = t1_last;
     if (en) begin
-      \$53  = t0_plane;
+      \$53  = t0_last;
     end
     if (rst) begin
-      \$53  = 2'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = t1_nf;
+    \$54  = t1_plane;
     if (en) begin
-      \$54  = t0_nf;
+      \$54  = t0_plane;
     end
     if (rst) begin
-      \$54  = 5'h00;
+      \$54  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = t2_valid;
+    \$55  = t1_nf;
     if (en) begin
-      \$55  = t1_valid;
+      \$55  = t0_nf;
     end
     if (rst) begin
-      \$55  = 1'h0;
+      \$55  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = t2_first;
+    \$56  = t2_valid;
     if (en) begin
-      \$56  = t1_first;
+      \$56  = t1_valid;
     end
     if (rst) begin
       \$56  = 1'h0;
@@ -3718,9 +3712,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = t2_last;
+    \$57  = t2_first;
     if (en) begin
-      \$57  = t1_last;
+      \$57  = t1_first;
     end
     if (rst) begin
       \$57  = 1'h0;
@@ -3728,39 +3722,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = t2_plane;
+    \$58  = t2_last;
     if (en) begin
-      \$58  = t1_plane;
+      \$58  = t1_last;
     end
     if (rst) begin
-      \$58  = 2'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = t2_nf;
+    \$59  = t2_plane;
     if (en) begin
-      \$59  = t1_nf;
+      \$59  = t1_plane;
     end
     if (rst) begin
-      \$59  = 5'h00;
+      \$59  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = t3_valid;
+    \$60  = t2_nf;
     if (en) begin
-      \$60  = t2_valid;
+      \$60  = t1_nf;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$60  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = t3_first;
+    \$61  = t3_valid;
     if (en) begin
-      \$61  = t2_first;
+      \$61  = t2_valid;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -3768,9 +3762,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = t3_last;
+    \$62  = t3_first;
     if (en) begin
-      \$62  = t2_last;
+      \$62  = t2_first;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -3778,39 +3772,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = t3_plane;
+    \$63  = t3_last;
     if (en) begin
-      \$63  = t2_plane;
+      \$63  = t2_last;
     end
     if (rst) begin
-      \$63  = 2'h0;
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = t3_nf;
+    \$64  = t3_plane;
     if (en) begin
-      \$64  = t2_nf;
+      \$64  = t2_plane;
     end
     if (rst) begin
-      \$64  = 5'h00;
+      \$64  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = t4_valid;
+    \$65  = t3_nf;
     if (en) begin
-      \$65  = t3_valid;
+      \$65  = t2_nf;
     end
     if (rst) begin
-      \$65  = 1'h0;
+      \$65  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = t4_first;
+    \$66  = t4_valid;
     if (en) begin
-      \$66  = t3_first;
+      \$66  = t3_valid;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -3818,9 +3812,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = t4_last;
+    \$67  = t4_first;
     if (en) begin
-      \$67  = t3_last;
+      \$67  = t3_first;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -3828,49 +3822,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = t4_plane;
+    \$68  = t4_last;
     if (en) begin
-      \$68  = t3_plane;
+      \$68  = t3_last;
     end
     if (rst) begin
-      \$68  = 2'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = thr_rd__addr;
+    \$69  = t4_plane;
     if (en) begin
-      \$69  = t3_nf;
+      \$69  = t3_plane;
     end
     if (rst) begin
-      \$69  = 5'h00;
+      \$69  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = acc0;
+    \$70  = thr_rd__addr;
+    if (en) begin
+      \$70  = t3_nf;
+    end
+    if (rst) begin
+      \$70  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$71  = acc0;
     if (\$23 ) begin
-      \$70  = \$29 [8:0];
+      \$71  = \$30 [7:0];
     end
     if (rst) begin
-      \$70  = 9'h000;
+      \$71  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = done;
+    \$72  = done;
     if (en) begin
-      \$71  = \$30 ;
-    end
-    if (rst) begin
-      \$71  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = o__valid;
-    if (en) begin
-      \$72  = done;
+      \$72  = \$31 ;
     end
     if (rst) begin
       \$72  = 1'h0;
@@ -3878,12 +3872,22 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = o__payload;
+    \$73  = o__valid;
     if (en) begin
-      \$73  = \$32 [0];
+      \$73  = done;
     end
     if (rst) begin
       \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = o__payload;
+    if (en) begin
+      \$74  = \$33 [0];
+    end
+    if (rst) begin
+      \$74  = 1'h0;
     end
   end
   always @* begin
@@ -3946,24 +3950,24 @@ endmodule
 module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
-  wire [1:0] \$12 ;
-  wire [1:0] \$13 ;
-  wire [1:0] \$14 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
+  wire [3:0] \$12 ;
+  wire [3:0] \$13 ;
+  wire [4:0] \$14 ;
   wire [1:0] \$15 ;
-  wire [1:0] \$16 ;
-  wire [2:0] \$17 ;
+  wire [2:0] \$16 ;
+  wire [1:0] \$17 ;
   wire [2:0] \$18 ;
   wire [2:0] \$19 ;
-  wire [1:0] \$2 ;
-  wire [2:0] \$20 ;
-  wire [2:0] \$21 ;
+  wire [2:0] \$2 ;
+  wire [3:0] \$20 ;
+  wire [1:0] \$21 ;
   wire [2:0] \$22 ;
-  wire [2:0] \$23 ;
-  wire [2:0] \$24 ;
-  wire [3:0] \$25 ;
-  wire [3:0] \$26 ;
+  wire [1:0] \$23 ;
+  wire [1:0] \$24 ;
+  wire [2:0] \$25 ;
+  wire [2:0] \$26 ;
   wire [3:0] \$27 ;
   wire [3:0] \$28 ;
   wire [4:0] \$29 ;
@@ -3972,43 +3976,66 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   wire [5:0] \$31 ;
   reg [1:0] \$32 ;
   reg [1:0] \$33 ;
-  reg [1:0] \$34 ;
-  reg [1:0] \$35 ;
+  reg \$34 ;
+  reg [2:0] \$35 ;
   reg [1:0] \$36 ;
   reg [1:0] \$37 ;
-  reg [1:0] \$38 ;
-  reg [1:0] \$39 ;
-  wire [1:0] \$4 ;
-  reg [1:0] \$40 ;
-  reg [1:0] \$41 ;
-  reg [1:0] \$42 ;
+  reg \$38 ;
+  reg [2:0] \$39 ;
+  wire [2:0] \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg [3:0] \$42 ;
   reg [1:0] \$43 ;
   reg [1:0] \$44 ;
-  reg [1:0] \$45 ;
-  reg [1:0] \$46 ;
+  reg \$45 ;
+  reg [2:0] \$46 ;
   reg [1:0] \$47 ;
-  reg [2:0] \$48 ;
-  reg [2:0] \$49 ;
-  wire [1:0] \$5 ;
-  reg [2:0] \$50 ;
+  reg [1:0] \$48 ;
+  reg \$49 ;
+  wire [2:0] \$5 ;
+  reg \$50 ;
   reg [2:0] \$51 ;
-  reg [2:0] \$52 ;
-  reg [2:0] \$53 ;
-  reg [2:0] \$54 ;
-  reg [2:0] \$55 ;
-  reg [3:0] \$56 ;
-  reg [3:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [3:0] \$59 ;
-  wire [1:0] \$6 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [1:0] \$54 ;
+  reg [3:0] \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg [2:0] \$59 ;
+  wire [3:0] \$6 ;
   reg [4:0] \$60 ;
-  reg [4:0] \$61 ;
-  reg [5:0] \$62 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg [3:0] \$65 ;
+  reg [5:0] \$66 ;
   wire [1:0] \$7 ;
-  wire [1:0] \$8 ;
+  wire [2:0] \$8 ;
   wire [1:0] \$9 ;
   input clk;
   wire clk;
+  reg delay10 = 1'h0;
+  reg delay14 = 1'h0;
+  reg delay18 = 1'h0;
+  reg delay19 = 1'h0;
+  reg delay21 = 1'h0;
+  reg delay22 = 1'h0;
+  reg [1:0] delay23 = 2'h0;
+  reg delay25 = 1'h0;
+  reg delay26 = 1'h0;
+  reg delay27 = 1'h0;
+  reg [2:0] delay28 = 3'h0;
+  reg delay3 = 1'h0;
+  reg delay30 = 1'h0;
+  reg delay31 = 1'h0;
+  reg delay32 = 1'h0;
+  reg delay33 = 1'h0;
+  reg [3:0] delay34 = 4'h0;
+  reg delay7 = 1'h0;
+  reg delay9 = 1'h0;
   input en;
   wire en;
   input [31:0] i;
@@ -4045,148 +4072,161 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_10 = 2'h0;
-  reg [1:0] l1_11 = 2'h0;
-  reg [1:0] l1_12 = 2'h0;
-  reg [1:0] l1_13 = 2'h0;
-  reg [1:0] l1_14 = 2'h0;
-  reg [1:0] l1_15 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [1:0] l1_8 = 2'h0;
-  reg [1:0] l1_9 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [2:0] l2_4 = 3'h0;
-  reg [2:0] l2_5 = 3'h0;
-  reg [2:0] l2_6 = 3'h0;
-  reg [2:0] l2_7 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
-  reg [3:0] l3_2 = 4'h0;
-  reg [3:0] l3_3 = 4'h0;
-  reg [4:0] l4_0 = 5'h00;
-  reg [4:0] l4_1 = 5'h00;
   output [5:0] o;
   reg [5:0] o = 6'h00;
   input rst;
   wire rst;
+  reg [1:0] sum1 = 2'h0;
+  reg [3:0] sum11 = 4'h0;
+  reg [1:0] sum12 = 2'h0;
+  reg [1:0] sum13 = 2'h0;
+  reg [2:0] sum15 = 3'h0;
+  reg [1:0] sum16 = 2'h0;
+  reg [1:0] sum17 = 2'h0;
+  reg [1:0] sum2 = 2'h0;
+  reg [2:0] sum20 = 3'h0;
+  reg [3:0] sum24 = 4'h0;
+  reg [4:0] sum29 = 5'h00;
+  reg [2:0] sum4 = 3'h0;
+  reg [1:0] sum5 = 2'h0;
+  reg [1:0] sum6 = 2'h0;
+  reg [2:0] sum8 = 3'h0;
   always @(posedge clk)
-    l1_3 <= \$35 ;
+    sum2 <= \$33 ;
   always @(posedge clk)
-    l1_4 <= \$36 ;
+    delay3 <= \$34 ;
   always @(posedge clk)
-    l1_5 <= \$37 ;
+    sum4 <= \$35 ;
   always @(posedge clk)
-    l1_6 <= \$38 ;
+    sum5 <= \$36 ;
   always @(posedge clk)
-    l1_7 <= \$39 ;
+    sum6 <= \$37 ;
   always @(posedge clk)
-    l1_8 <= \$40 ;
+    delay7 <= \$38 ;
   always @(posedge clk)
-    l1_9 <= \$41 ;
+    sum8 <= \$39 ;
   always @(posedge clk)
-    l1_10 <= \$42 ;
+    delay9 <= \$40 ;
   always @(posedge clk)
-    l1_11 <= \$43 ;
+    delay10 <= \$41 ;
   always @(posedge clk)
-    l1_12 <= \$44 ;
+    sum11 <= \$42 ;
   always @(posedge clk)
-    l1_13 <= \$45 ;
+    sum12 <= \$43 ;
   always @(posedge clk)
-    l1_14 <= \$46 ;
+    sum13 <= \$44 ;
   always @(posedge clk)
-    l1_15 <= \$47 ;
+    delay14 <= \$45 ;
   always @(posedge clk)
-    l2_0 <= \$48 ;
+    sum15 <= \$46 ;
   always @(posedge clk)
-    l2_1 <= \$49 ;
+    sum16 <= \$47 ;
   always @(posedge clk)
-    l2_2 <= \$50 ;
+    sum17 <= \$48 ;
   always @(posedge clk)
-    l2_3 <= \$51 ;
+    delay18 <= \$49 ;
   always @(posedge clk)
-    l2_4 <= \$52 ;
+    delay19 <= \$50 ;
   always @(posedge clk)
-    l2_5 <= \$53 ;
+    sum20 <= \$51 ;
   always @(posedge clk)
-    l2_6 <= \$54 ;
+    delay21 <= \$52 ;
   always @(posedge clk)
-    l2_7 <= \$55 ;
+    delay22 <= \$53 ;
   always @(posedge clk)
-    l3_0 <= \$56 ;
+    delay23 <= \$54 ;
   always @(posedge clk)
-    l3_1 <= \$57 ;
+    sum24 <= \$55 ;
   always @(posedge clk)
-    l3_2 <= \$58 ;
+    delay25 <= \$56 ;
   always @(posedge clk)
-    l3_3 <= \$59 ;
+    delay26 <= \$57 ;
   always @(posedge clk)
-    l4_0 <= \$60 ;
+    delay27 <= \$58 ;
   always @(posedge clk)
-    l4_1 <= \$61 ;
+    delay28 <= \$59 ;
   always @(posedge clk)
-    o <= \$62 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = i[16] + i[17];
-  assign \$10  = i[18] + i[19];
-  assign \$11  = i[20] + i[21];
-  assign \$12  = i[22] + i[23];
-  assign \$13  = i[24] + i[25];
-  assign \$14  = i[26] + i[27];
-  assign \$15  = i[28] + i[29];
-  assign \$16  = i[30] + i[31];
-  assign \$17  = l1_0 + l1_1;
-  assign \$18  = l1_2 + l1_3;
-  assign \$19  = l1_4 + l1_5;
-  assign \$20  = l1_6 + l1_7;
-  assign \$21  = l1_8 + l1_9;
-  assign \$22  = l1_10 + l1_11;
-  assign \$23  = l1_12 + l1_13;
-  assign \$24  = l1_14 + l1_15;
-  assign \$25  = l2_0 + l2_1;
-  assign \$26  = l2_2 + l2_3;
-  assign \$27  = l2_4 + l2_5;
-  assign \$28  = l2_6 + l2_7;
-  assign \$29  = l3_0 + l3_1;
-  assign \$30  = l3_2 + l3_3;
-  assign \$31  = l4_0 + l4_1;
+    sum29 <= \$60 ;
   always @(posedge clk)
-    l1_0 <= \$32 ;
+    delay30 <= \$61 ;
   always @(posedge clk)
-    l1_1 <= \$33 ;
+    delay31 <= \$62 ;
   always @(posedge clk)
-    l1_2 <= \$34 ;
+    delay32 <= \$63 ;
+  always @(posedge clk)
+    delay33 <= \$64 ;
+  always @(posedge clk)
+    delay34 <= \$65 ;
+  always @(posedge clk)
+    o <= \$66 ;
+  assign \$1  = i[29] + i[31];
+  assign \$2  = \$1  + i[30];
+  assign \$3  = i[26] + i[28];
+  assign \$4  = \$3  + i[27];
+  assign \$5  = delay3 + sum1;
+  assign \$6  = \$5  + sum2;
+  assign \$7  = i[22] + i[24];
+  assign \$8  = \$7  + i[23];
+  assign \$9  = i[19] + i[21];
+  assign \$10  = \$9  + i[20];
+  assign \$11  = delay7 + sum5;
+  assign \$12  = \$11  + sum6;
+  assign \$13  = delay10 + sum4;
+  assign \$14  = \$13  + sum8;
+  assign \$15  = i[14] + i[16];
+  assign \$16  = \$15  + i[15];
+  assign \$17  = i[11] + i[13];
+  assign \$18  = \$17  + i[12];
+  assign \$19  = delay14 + sum12;
+  assign \$20  = \$19  + sum13;
+  assign \$21  = i[7] + i[9];
+  assign \$22  = \$21  + i[8];
+  assign \$23  = i[4] + i[5];
+  assign \$24  = delay18 + delay19;
+  assign \$25  = \$24  + sum17;
+  assign \$26  = delay22 + delay23;
+  assign \$27  = \$26  + sum20;
+  assign \$28  = delay27 + delay28;
+  assign \$29  = \$28  + sum24;
+  assign \$30  = delay33 + delay34;
+  assign \$31  = \$30  + sum29;
+  always @(posedge clk)
+    sum1 <= \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$35  = l1_3;
+    \$33  = sum2;
     if (en) begin
-      \$35  = \$4 ;
+      \$33  = \$4 [1:0];
     end
     if (rst) begin
-      \$35  = 2'h0;
+      \$33  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$36  = l1_4;
+    \$34  = delay3;
     if (en) begin
-      \$36  = \$5 ;
+      \$34  = i[25];
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$35  = sum4;
+    if (en) begin
+      \$35  = \$6 [2:0];
+    end
+    if (rst) begin
+      \$35  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$36  = sum5;
+    if (en) begin
+      \$36  = \$8 [1:0];
     end
     if (rst) begin
       \$36  = 2'h0;
@@ -4194,9 +4234,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$37  = l1_5;
+    \$37  = sum6;
     if (en) begin
-      \$37  = \$6 ;
+      \$37  = \$10 [1:0];
     end
     if (rst) begin
       \$37  = 2'h0;
@@ -4204,59 +4244,59 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$38  = l1_6;
+    \$38  = delay7;
     if (en) begin
-      \$38  = \$7 ;
+      \$38  = i[18];
     end
     if (rst) begin
-      \$38  = 2'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$39  = l1_7;
+    \$39  = sum8;
     if (en) begin
-      \$39  = \$8 ;
+      \$39  = \$12 [2:0];
     end
     if (rst) begin
-      \$39  = 2'h0;
+      \$39  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$40  = l1_8;
+    \$40  = delay9;
     if (en) begin
-      \$40  = \$9 ;
+      \$40  = i[17];
     end
     if (rst) begin
-      \$40  = 2'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$41  = l1_9;
+    \$41  = delay10;
     if (en) begin
-      \$41  = \$10 ;
+      \$41  = delay9;
     end
     if (rst) begin
-      \$41  = 2'h0;
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$42  = l1_10;
+    \$42  = sum11;
     if (en) begin
-      \$42  = \$11 ;
+      \$42  = \$14 [3:0];
     end
     if (rst) begin
-      \$42  = 2'h0;
+      \$42  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$43  = l1_11;
+    \$43  = sum12;
     if (en) begin
-      \$43  = \$12 ;
+      \$43  = \$16 [1:0];
     end
     if (rst) begin
       \$43  = 2'h0;
@@ -4264,9 +4304,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$44  = l1_12;
+    \$44  = sum13;
     if (en) begin
-      \$44  = \$13 ;
+      \$44  = \$18 [1:0];
     end
     if (rst) begin
       \$44  = 2'h0;
@@ -4274,29 +4314,29 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$45  = l1_13;
+    \$45  = delay14;
     if (en) begin
-      \$45  = \$14 ;
+      \$45  = i[10];
     end
     if (rst) begin
-      \$45  = 2'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$46  = l1_14;
+    \$46  = sum15;
     if (en) begin
-      \$46  = \$15 ;
+      \$46  = \$20 [2:0];
     end
     if (rst) begin
-      \$46  = 2'h0;
+      \$46  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$47  = l1_15;
+    \$47  = sum16;
     if (en) begin
-      \$47  = \$16 ;
+      \$47  = \$22 [1:0];
     end
     if (rst) begin
       \$47  = 2'h0;
@@ -4304,39 +4344,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$48  = l2_0;
+    \$48  = sum17;
     if (en) begin
-      \$48  = \$17 ;
+      \$48  = \$23 ;
     end
     if (rst) begin
-      \$48  = 3'h0;
+      \$48  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$49  = l2_1;
+    \$49  = delay18;
     if (en) begin
-      \$49  = \$18 ;
+      \$49  = i[3];
     end
     if (rst) begin
-      \$49  = 3'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$50  = l2_2;
+    \$50  = delay19;
     if (en) begin
-      \$50  = \$19 ;
+      \$50  = i[6];
     end
     if (rst) begin
-      \$50  = 3'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$51  = l2_3;
+    \$51  = sum20;
     if (en) begin
-      \$51  = \$20 ;
+      \$51  = \$25 ;
     end
     if (rst) begin
       \$51  = 3'h0;
@@ -4344,87 +4384,87 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$52  = l2_4;
+    \$52  = delay21;
     if (en) begin
-      \$52  = \$21 ;
+      \$52  = i[2];
     end
     if (rst) begin
-      \$52  = 3'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$53  = l2_5;
+    \$53  = delay22;
     if (en) begin
-      \$53  = \$22 ;
+      \$53  = delay21;
     end
     if (rst) begin
-      \$53  = 3'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$54  = l2_6;
+    \$54  = delay23;
     if (en) begin
-      \$54  = \$23 ;
+      \$54  = sum16;
     end
     if (rst) begin
-      \$54  = 3'h0;
+      \$54  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$55  = l2_7;
+    \$55  = sum24;
     if (en) begin
-      \$55  = \$24 ;
+      \$55  = \$27 ;
     end
     if (rst) begin
-      \$55  = 3'h0;
+      \$55  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$56  = l3_0;
+    \$56  = delay25;
     if (en) begin
-      \$56  = \$25 ;
+      \$56  = i[1];
     end
     if (rst) begin
-      \$56  = 4'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$57  = l3_1;
+    \$57  = delay26;
     if (en) begin
-      \$57  = \$26 ;
+      \$57  = delay25;
     end
     if (rst) begin
-      \$57  = 4'h0;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$58  = l3_2;
+    \$58  = delay27;
     if (en) begin
-      \$58  = \$27 ;
+      \$58  = delay26;
     end
     if (rst) begin
-      \$58  = 4'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$59  = l3_3;
+    \$59  = delay28;
     if (en) begin
-      \$59  = \$28 ;
+      \$59  = sum15;
     end
     if (rst) begin
-      \$59  = 4'h0;
+      \$59  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$60  = l4_0;
+    \$60  = sum29;
     if (en) begin
       \$60  = \$29 ;
     end
@@ -4434,52 +4474,72 @@ module \hwbnn_digits_mlp_mix14.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$61  = l4_1;
+    \$61  = delay30;
     if (en) begin
-      \$61  = \$30 ;
+      \$61  = i[0];
     end
     if (rst) begin
-      \$61  = 5'h00;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$62  = o;
+    \$62  = delay31;
     if (en) begin
-      \$62  = \$31 ;
+      \$62  = delay30;
     end
     if (rst) begin
-      \$62  = 6'h00;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$32  = l1_0;
+    \$63  = delay32;
     if (en) begin
-      \$32  = \$1 ;
+      \$63  = delay31;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$64  = delay33;
+    if (en) begin
+      \$64  = delay32;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$65  = delay34;
+    if (en) begin
+      \$65  = sum11;
+    end
+    if (rst) begin
+      \$65  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$66  = o;
+    if (en) begin
+      \$66  = \$31 ;
+    end
+    if (rst) begin
+      \$66  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$32  = sum1;
+    if (en) begin
+      \$32  = \$2 [1:0];
     end
     if (rst) begin
       \$32  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$33  = l1_1;
-    if (en) begin
-      \$33  = \$2 ;
-    end
-    if (rst) begin
-      \$33  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$34  = l1_2;
-    if (en) begin
-      \$34  = \$3 ;
-    end
-    if (rst) begin
-      \$34  = 2'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -4853,54 +4913,55 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   wire [6:0] \$23 ;
   wire [7:0] \$24 ;
   wire \$25 ;
-  wire [8:0] \$26 ;
+  wire [7:0] \$26 ;
   wire [6:0] \$27 ;
   wire [5:0] \$28 ;
   wire [4:0] \$29 ;
   wire [3:0] \$3 ;
   reg [6:0] \$30 ;
-  wire [9:0] \$31 ;
-  wire \$32 ;
-  wire [9:0] \$33 ;
-  wire [10:0] \$34 ;
-  reg [1:0] \$35 ;
-  reg [6:0] \$36 ;
-  reg [1:0] \$37 ;
-  reg [5:0] \$38 ;
-  reg [3:0] \$39 ;
+  wire [8:0] \$31 ;
+  wire [9:0] \$32 ;
+  wire \$33 ;
+  wire [8:0] \$34 ;
+  wire [9:0] \$35 ;
+  reg [1:0] \$36 ;
+  reg [6:0] \$37 ;
+  reg [1:0] \$38 ;
+  reg [5:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
+  reg [3:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
-  reg [1:0] \$44 ;
-  reg [3:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg \$47 ;
+  reg \$44 ;
+  reg [1:0] \$45 ;
+  reg [3:0] \$46 ;
+  reg [7:0] \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg [1:0] \$50 ;
-  reg [3:0] \$51 ;
-  reg \$52 ;
+  reg \$50 ;
+  reg [1:0] \$51 ;
+  reg [3:0] \$52 ;
   reg \$53 ;
   reg \$54 ;
-  reg [1:0] \$55 ;
-  reg [3:0] \$56 ;
-  reg \$57 ;
+  reg \$55 ;
+  reg [1:0] \$56 ;
+  reg [3:0] \$57 ;
   reg \$58 ;
   reg \$59 ;
   wire \$6 ;
-  reg [1:0] \$60 ;
-  reg [3:0] \$61 ;
-  reg [8:0] \$62 ;
-  reg \$63 ;
+  reg \$60 ;
+  reg [1:0] \$61 ;
+  reg [3:0] \$62 ;
+  reg [7:0] \$63 ;
   reg \$64 ;
-  reg [8:0] \$65 ;
+  reg \$65 ;
+  reg [8:0] \$66 ;
   wire \$7 ;
   wire [2:0] \$8 ;
   wire \$9 ;
-  reg [8:0] acc0 = 9'h000;
+  reg [7:0] acc0 = 8'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -5129,78 +5190,80 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
     end
   end
   assign rom_rd__data = _2_;
+  assign \$22  = nf + 1'h1;
   assign \$23  = tile + 1'h1;
   assign \$24  = rom_rd__addr + 1'h1;
   assign \$25  = en & t2_valid;
-  assign \$26  = t2_first ? 9'h000 : acc0;
+  assign \$26  = t2_first ? 8'h00 : acc0;
   assign \$27  = o * 3'h4;
   assign \$28  = o * 2'h2;
   assign \$29  = o * 1'h1;
-  assign \$31  = $signed(\$26 ) + $signed({ 1'h0, \$30  });
-  assign \$32  = t2_valid & t2_last;
-  assign \$34  = $signed(\$33 ) - $signed(thr_rd__data);
+  assign \$31  = \$26  + \$30 ;
+  assign \$32  = \$31  + 1'h0;
+  assign \$33  = t2_valid & t2_last;
+  assign \$35  = \$34  - thr_rd__data[7:0];
   always @(posedge clk)
-    slot <= \$35 ;
+    slot <= \$36 ;
   always @(posedge clk)
-    rom_rd__addr <= \$36 ;
+    rom_rd__addr <= \$37 ;
   always @(posedge clk)
-    sf <= \$37 ;
+    sf <= \$38 ;
   always @(posedge clk)
-    tile <= \$38 ;
+    tile <= \$39 ;
   always @(posedge clk)
-    nf <= \$39 ;
+    nf <= \$40 ;
   always @(posedge clk)
-    b_valid <= \$40 ;
+    b_valid <= \$41 ;
   always @(posedge clk)
-    b_fresh <= \$41 ;
+    b_fresh <= \$42 ;
   always @(posedge clk)
-    b_first <= \$42 ;
+    b_first <= \$43 ;
   always @(posedge clk)
-    b_last <= \$43 ;
+    b_last <= \$44 ;
   always @(posedge clk)
-    b_plane <= \$44 ;
+    b_plane <= \$45 ;
   always @(posedge clk)
-    b_nf <= \$45 ;
+    b_nf <= \$46 ;
   always @(posedge clk)
-    b_word <= \$46 ;
+    b_word <= \$47 ;
   always @(posedge clk)
-    t0_valid <= \$47 ;
+    t0_valid <= \$48 ;
   always @(posedge clk)
-    t0_first <= \$48 ;
+    t0_first <= \$49 ;
   always @(posedge clk)
-    t0_last <= \$49 ;
+    t0_last <= \$50 ;
   always @(posedge clk)
-    t0_plane <= \$50 ;
+    t0_plane <= \$51 ;
   always @(posedge clk)
-    t0_nf <= \$51 ;
+    t0_nf <= \$52 ;
   always @(posedge clk)
-    t1_valid <= \$52 ;
+    t1_valid <= \$53 ;
   always @(posedge clk)
-    t1_first <= \$53 ;
+    t1_first <= \$54 ;
   always @(posedge clk)
-    t1_last <= \$54 ;
+    t1_last <= \$55 ;
   always @(posedge clk)
-    t1_plane <= \$55 ;
+    t1_plane <= \$56 ;
   always @(posedge clk)
-    t1_nf <= \$56 ;
+    t1_nf <= \$57 ;
   always @(posedge clk)
-    t2_valid <= \$57 ;
+    t2_valid <= \$58 ;
   always @(posedge clk)
-    t2_first <= \$58 ;
+    t2_first <= \$59 ;
   always @(posedge clk)
-    t2_last <= \$59 ;
+    t2_last <= \$60 ;
   always @(posedge clk)
-    t2_plane <= \$60 ;
+    t2_plane <= \$61 ;
   always @(posedge clk)
-    thr_rd__addr <= \$61 ;
+    thr_rd__addr <= \$62 ;
   always @(posedge clk)
-    acc0 <= \$62 ;
+    acc0 <= \$63 ;
   always @(posedge clk)
-    done <= \$63 ;
+    done <= \$64 ;
   always @(posedge clk)
-    o__valid <= \$64 ;
+    o__valid <= \$65 ;
   always @(posedge clk)
-    o__payload <= \$65 ;
+    o__payload <= \$66 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$3  = slot * 2'h2;
@@ -5232,7 +5295,6 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign \$19  = sf + 1'h1;
   assign \$20  = tile + 1'h1;
   assign \$21  = rom_rd__addr + 1'h1;
-  assign \$22  = nf + 1'h1;
   \hwbnn_digits_mlp_mix14.network.dense2.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -5254,86 +5316,86 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = slot;
+    \$36  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$14 ) begin
-        \$35  = \$15 [1:0];
+        \$36  = \$15 [1:0];
       end else begin
-        \$35  = 2'h0;
+        \$36  = 2'h0;
       end
     end
     if (rst) begin
-      \$35  = 2'h0;
+      \$36  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = rom_rd__addr;
+    \$37  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$14 ) begin
-        \$36  = \$16 [6:0];
+        \$37  = \$16 [6:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$17 ) begin
-          \$36  = \$21 [6:0];
+          \$37  = \$21 [6:0];
         end else if (\$18 ) begin
-          \$36  = \$24 [6:0];
+          \$37  = \$24 [6:0];
         end else begin
-          \$36  = 7'h00;
+          \$37  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$36  = 7'h00;
+      \$37  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$14 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$37  = \$19 [1:0];
-        end else if (\$18 ) begin
-          \$37  = 2'h0;
-        end else begin
-          \$37  = 2'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$37  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = tile;
+    \$38  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$14 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$17 ) begin
-          \$38  = \$20 [5:0];
+          \$38  = \$19 [1:0];
         end else if (\$18 ) begin
-          \$38  = \$23 [5:0];
+          \$38  = 2'h0;
         end else begin
-          \$38  = 6'h00;
+          \$38  = 2'h0;
         end
       end
     end
     if (rst) begin
-      \$38  = 6'h00;
+      \$38  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = nf;
+    \$39  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$14 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$17 ) begin
+          \$39  = \$20 [5:0];
+        end else if (\$18 ) begin
+          \$39  = \$23 [5:0];
+        end else begin
+          \$39  = 6'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$39  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$40  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$14 ) begin
@@ -5341,31 +5403,21 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
         (* full_case = 32'd1 *)
         if (\$17 ) begin
         end else if (\$18 ) begin
-          \$39  = \$22 [3:0];
+          \$40  = \$22 [3:0];
         end else begin
-          \$39  = 4'h0;
+          \$40  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$39  = 4'h0;
+      \$40  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = b_valid;
+    \$41  = b_valid;
     if (en) begin
-      \$40  = fire;
-    end
-    if (rst) begin
-      \$40  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = b_fresh;
-    if (en) begin
-      \$41  = fresh;
+      \$41  = fire;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -5373,9 +5425,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = b_first;
+    \$42  = b_fresh;
     if (en) begin
-      \$42  = first;
+      \$42  = fresh;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -5383,9 +5435,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$43  = b_last;
+    \$43  = b_first;
     if (en) begin
-      \$43  = last;
+      \$43  = first;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -5393,49 +5445,49 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$44  = b_plane;
+    \$44  = b_last;
     if (en) begin
-      \$44  = plane;
+      \$44  = last;
     end
     if (rst) begin
-      \$44  = 2'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$45  = b_nf;
+    \$45  = b_plane;
     if (en) begin
-      \$45  = nf;
+      \$45  = plane;
     end
     if (rst) begin
-      \$45  = 4'h0;
+      \$45  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = b_word;
+    \$46  = b_nf;
     if (en) begin
-      \$46  = buf_wr__data;
+      \$46  = nf;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$46  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = t0_valid;
+    \$47  = b_word;
     if (en) begin
-      \$47  = b_valid;
+      \$47  = buf_wr__data;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$48  = t0_first;
+    \$48  = t0_valid;
     if (en) begin
-      \$48  = b_first;
+      \$48  = b_valid;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -5443,9 +5495,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$49  = t0_last;
+    \$49  = t0_first;
     if (en) begin
-      \$49  = b_last;
+      \$49  = b_first;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -5453,39 +5505,39 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$50  = t0_plane;
+    \$50  = t0_last;
     if (en) begin
-      \$50  = b_plane;
+      \$50  = b_last;
     end
     if (rst) begin
-      \$50  = 2'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$51  = t0_nf;
+    \$51  = t0_plane;
     if (en) begin
-      \$51  = b_nf;
+      \$51  = b_plane;
     end
     if (rst) begin
-      \$51  = 4'h0;
+      \$51  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$52  = t1_valid;
+    \$52  = t0_nf;
     if (en) begin
-      \$52  = t0_valid;
+      \$52  = b_nf;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$52  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$53  = t1_first;
+    \$53  = t1_valid;
     if (en) begin
-      \$53  = t0_first;
+      \$53  = t0_valid;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -5493,9 +5545,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$54  = t1_last;
+    \$54  = t1_first;
     if (en) begin
-      \$54  = t0_last;
+      \$54  = t0_first;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -5503,39 +5555,39 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$55  = t1_plane;
+    \$55  = t1_last;
     if (en) begin
-      \$55  = t0_plane;
+      \$55  = t0_last;
     end
     if (rst) begin
-      \$55  = 2'h0;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$56  = t1_nf;
+    \$56  = t1_plane;
     if (en) begin
-      \$56  = t0_nf;
+      \$56  = t0_plane;
     end
     if (rst) begin
-      \$56  = 4'h0;
+      \$56  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$57  = t2_valid;
+    \$57  = t1_nf;
     if (en) begin
-      \$57  = t1_valid;
+      \$57  = t0_nf;
     end
     if (rst) begin
-      \$57  = 1'h0;
+      \$57  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$58  = t2_first;
+    \$58  = t2_valid;
     if (en) begin
-      \$58  = t1_first;
+      \$58  = t1_valid;
     end
     if (rst) begin
       \$58  = 1'h0;
@@ -5543,9 +5595,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$59  = t2_last;
+    \$59  = t2_first;
     if (en) begin
-      \$59  = t1_last;
+      \$59  = t1_first;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -5553,49 +5605,49 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$60  = t2_plane;
+    \$60  = t2_last;
     if (en) begin
-      \$60  = t1_plane;
+      \$60  = t1_last;
     end
     if (rst) begin
-      \$60  = 2'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$61  = thr_rd__addr;
+    \$61  = t2_plane;
     if (en) begin
-      \$61  = t1_nf;
+      \$61  = t1_plane;
     end
     if (rst) begin
-      \$61  = 4'h0;
+      \$61  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$62  = acc0;
+    \$62  = thr_rd__addr;
+    if (en) begin
+      \$62  = t1_nf;
+    end
+    if (rst) begin
+      \$62  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$63  = acc0;
     if (\$25 ) begin
-      \$62  = \$31 [8:0];
+      \$63  = \$32 [7:0];
     end
     if (rst) begin
-      \$62  = 9'h000;
+      \$63  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$63  = done;
+    \$64  = done;
     if (en) begin
-      \$63  = \$32 ;
-    end
-    if (rst) begin
-      \$63  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$64  = o__valid;
-    if (en) begin
-      \$64  = done;
+      \$64  = \$33 ;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -5603,12 +5655,22 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$65  = o__payload;
+    \$65  = o__valid;
     if (en) begin
-      \$65  = \$34 [8:0];
+      \$65  = done;
     end
     if (rst) begin
-      \$65  = 9'h000;
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$66  = o__payload;
+    if (en) begin
+      \$66  = \$35 [8:0];
+    end
+    if (rst) begin
+      \$66  = 9'h000;
     end
   end
   always @* begin
@@ -5800,19 +5862,21 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign \i[5]  = i[5];
   assign \i[6]  = i[6];
   assign \i[7]  = i[7];
-  assign \$33  = { acc0, 1'h0 };
+  assign \$34  = { acc0, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [1:0] \$1 ;
-  reg [1:0] \$10 ;
-  reg [1:0] \$11 ;
+  reg \$10 ;
+  reg \$11 ;
   reg [2:0] \$12 ;
-  reg [2:0] \$13 ;
-  reg [3:0] \$14 ;
-  wire [1:0] \$2 ;
+  reg \$13 ;
+  reg \$14 ;
+  reg [1:0] \$15 ;
+  reg [3:0] \$16 ;
+  wire [2:0] \$2 ;
   wire [1:0] \$3 ;
   wire [1:0] \$4 ;
   wire [2:0] \$5 ;
@@ -5822,6 +5886,11 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   reg [1:0] \$9 ;
   input clk;
   wire clk;
+  reg delay3 = 1'h0;
+  reg delay4 = 1'h0;
+  reg delay6 = 1'h0;
+  reg delay7 = 1'h0;
+  reg [1:0] delay8 = 2'h0;
   input en;
   wire en;
   input [7:0] i;
@@ -5834,42 +5903,43 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[5] ;
   wire \i[6] ;
   wire \i[7] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
   output [3:0] o;
   reg [3:0] o = 4'h0;
   input rst;
   wire rst;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = l1_0 + l1_1;
-  assign \$6  = l1_2 + l1_3;
-  assign \$7  = l2_0 + l2_1;
+  reg [1:0] sum1 = 2'h0;
+  reg [1:0] sum2 = 2'h0;
+  reg [2:0] sum5 = 3'h0;
+  assign \$1  = i[5] + i[7];
+  assign \$2  = \$1  + i[6];
+  assign \$3  = i[2] + i[3];
+  assign \$4  = delay3 + delay4;
+  assign \$5  = \$4  + sum2;
+  assign \$6  = delay7 + delay8;
+  assign \$7  = \$6  + sum5;
   always @(posedge clk)
-    l1_0 <= \$8 ;
+    sum1 <= \$8 ;
   always @(posedge clk)
-    l1_1 <= \$9 ;
+    sum2 <= \$9 ;
   always @(posedge clk)
-    l1_2 <= \$10 ;
+    delay3 <= \$10 ;
   always @(posedge clk)
-    l1_3 <= \$11 ;
+    delay4 <= \$11 ;
   always @(posedge clk)
-    l2_0 <= \$12 ;
+    sum5 <= \$12 ;
   always @(posedge clk)
-    l2_1 <= \$13 ;
+    delay6 <= \$13 ;
   always @(posedge clk)
-    o <= \$14 ;
+    delay7 <= \$14 ;
+  always @(posedge clk)
+    delay8 <= \$15 ;
+  always @(posedge clk)
+    o <= \$16 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$8  = l1_0;
+    \$8  = sum1;
     if (en) begin
-      \$8  = \$1 ;
+      \$8  = \$2 [1:0];
     end
     if (rst) begin
       \$8  = 2'h0;
@@ -5877,9 +5947,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$9  = l1_1;
+    \$9  = sum2;
     if (en) begin
-      \$9  = \$2 ;
+      \$9  = \$3 ;
     end
     if (rst) begin
       \$9  = 2'h0;
@@ -5887,27 +5957,27 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$10  = l1_2;
+    \$10  = delay3;
     if (en) begin
-      \$10  = \$3 ;
+      \$10  = i[1];
     end
     if (rst) begin
-      \$10  = 2'h0;
+      \$10  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$11  = l1_3;
+    \$11  = delay4;
     if (en) begin
-      \$11  = \$4 ;
+      \$11  = i[4];
     end
     if (rst) begin
-      \$11  = 2'h0;
+      \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$12  = l2_0;
+    \$12  = sum5;
     if (en) begin
       \$12  = \$5 ;
     end
@@ -5917,22 +5987,42 @@ module \hwbnn_digits_mlp_mix14.network.dense2.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$13  = l2_1;
+    \$13  = delay6;
     if (en) begin
-      \$13  = \$6 ;
+      \$13  = i[0];
     end
     if (rst) begin
-      \$13  = 3'h0;
+      \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$14  = o;
+    \$14  = delay7;
     if (en) begin
-      \$14  = \$7 ;
+      \$14  = delay6;
     end
     if (rst) begin
-      \$14  = 4'h0;
+      \$14  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$15  = delay8;
+    if (en) begin
+      \$15  = sum1;
+    end
+    if (rst) begin
+      \$15  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$16  = o;
+    if (en) begin
+      \$16  = \$7 ;
+    end
+    if (rst) begin
+      \$16  = 4'h0;
     end
   end
   assign \i[0]  = i[0];

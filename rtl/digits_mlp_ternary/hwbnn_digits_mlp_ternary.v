@@ -228,65 +228,66 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   wire [10:0] \$118 ;
   wire [11:0] \$119 ;
   wire [5:0] \$12 ;
-  wire \$120 ;
+  wire [12:0] \$120 ;
   wire \$121 ;
-  wire [1:0] \$122 ;
-  wire \$123 ;
-  wire [2:0] \$124 ;
-  wire \$125 ;
+  wire \$122 ;
+  wire [1:0] \$123 ;
+  wire \$124 ;
+  wire [2:0] \$125 ;
   wire \$126 ;
-  wire [1:0] \$127 ;
-  wire \$128 ;
-  wire [2:0] \$129 ;
+  wire \$127 ;
+  wire [1:0] \$128 ;
+  wire \$129 ;
   wire [5:0] \$13 ;
-  wire \$130 ;
-  wire [1:0] \$131 ;
+  wire [2:0] \$130 ;
+  wire \$131 ;
   wire [1:0] \$132 ;
-  reg \$133 ;
-  reg [5:0] \$134 ;
-  reg \$135 ;
-  reg [5:0] \$136 ;
-  reg [4:0] \$137 ;
-  reg \$138 ;
+  wire [1:0] \$133 ;
+  reg \$134 ;
+  reg [5:0] \$135 ;
+  reg \$136 ;
+  reg [5:0] \$137 ;
+  reg [4:0] \$138 ;
   reg \$139 ;
   wire [5:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [4:0] \$143 ;
-  reg [159:0] \$144 ;
-  reg \$145 ;
+  reg \$143 ;
+  reg [4:0] \$144 ;
+  reg [159:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
   reg \$148 ;
-  reg [4:0] \$149 ;
+  reg \$149 ;
   wire [5:0] \$15 ;
-  reg \$150 ;
+  reg [4:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [4:0] \$154 ;
-  reg \$155 ;
+  reg \$154 ;
+  reg [4:0] \$155 ;
   reg \$156 ;
   reg \$157 ;
   reg \$158 ;
-  reg [4:0] \$159 ;
+  reg \$159 ;
   wire [5:0] \$16 ;
-  reg \$160 ;
+  reg [4:0] \$160 ;
   reg \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg [4:0] \$164 ;
-  reg \$165 ;
+  reg \$164 ;
+  reg [4:0] \$165 ;
   reg \$166 ;
   reg \$167 ;
   reg \$168 ;
-  reg [4:0] \$169 ;
+  reg \$169 ;
   wire [5:0] \$17 ;
-  reg [10:0] \$170 ;
-  reg \$171 ;
+  reg [4:0] \$170 ;
+  reg [10:0] \$171 ;
   reg \$172 ;
-  reg [1:0] \$173 ;
+  reg \$173 ;
+  reg [1:0] \$174 ;
   wire [5:0] \$18 ;
   wire [5:0] \$19 ;
   wire \$2 ;
@@ -749,100 +750,101 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   assign \$117  = en & t4_valid;
   assign \$118  = t4_first ? 11'h000 : acc0;
   assign \$119  = $signed(\$118 ) + $signed(o);
-  assign \$120  = t4_valid & t4_last;
-  assign \$121  = $signed(acc0) >= $signed(thr_rd__data[10:0]);
-  assign \$122  = 1'h0 + \$121 ;
-  assign \$123  = $signed(acc0) >= $signed(thr_rd__data[21:11]);
-  assign \$124  = \$122  + \$123 ;
-  assign \$125  = \$124  != 1'h1;
-  assign \$126  = $signed(acc0) >= $signed(thr_rd__data[10:0]);
-  assign \$127  = 1'h0 + \$126 ;
-  assign \$128  = $signed(acc0) >= $signed(thr_rd__data[21:11]);
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = ! \$129 ;
-  assign \$132  = { 1'h0, \$125  } | \$131 ;
+  assign \$120  = $signed(\$119 ) + $signed(1'h0);
+  assign \$121  = t4_valid & t4_last;
+  assign \$122  = $signed(acc0) >= $signed(thr_rd__data[10:0]);
+  assign \$123  = 1'h0 + \$122 ;
+  assign \$124  = $signed(acc0) >= $signed(thr_rd__data[21:11]);
+  assign \$125  = \$123  + \$124 ;
+  assign \$126  = \$125  != 1'h1;
+  assign \$127  = $signed(acc0) >= $signed(thr_rd__data[10:0]);
+  assign \$128  = 1'h0 + \$127 ;
+  assign \$129  = $signed(acc0) >= $signed(thr_rd__data[21:11]);
+  assign \$130  = \$128  + \$129 ;
+  assign \$131  = ! \$130 ;
+  assign \$133  = { 1'h0, \$126  } | \$132 ;
   always @(posedge clk)
-    slot <= \$133 ;
+    slot <= \$134 ;
   always @(posedge clk)
-    rom_rd__addr <= \$134 ;
+    rom_rd__addr <= \$135 ;
   always @(posedge clk)
-    sf <= \$135 ;
+    sf <= \$136 ;
   always @(posedge clk)
-    tile <= \$136 ;
+    tile <= \$137 ;
   always @(posedge clk)
-    nf <= \$137 ;
+    nf <= \$138 ;
   always @(posedge clk)
-    b_valid <= \$138 ;
+    b_valid <= \$139 ;
   always @(posedge clk)
-    b_fresh <= \$139 ;
+    b_fresh <= \$140 ;
   always @(posedge clk)
-    b_first <= \$140 ;
+    b_first <= \$141 ;
   always @(posedge clk)
-    b_last <= \$141 ;
+    b_last <= \$142 ;
   always @(posedge clk)
-    b_plane <= \$142 ;
+    b_plane <= \$143 ;
   always @(posedge clk)
-    b_nf <= \$143 ;
+    b_nf <= \$144 ;
   always @(posedge clk)
-    b_word <= \$144 ;
+    b_word <= \$145 ;
   always @(posedge clk)
-    t0_valid <= \$145 ;
+    t0_valid <= \$146 ;
   always @(posedge clk)
-    t0_first <= \$146 ;
+    t0_first <= \$147 ;
   always @(posedge clk)
-    t0_last <= \$147 ;
+    t0_last <= \$148 ;
   always @(posedge clk)
-    t0_plane <= \$148 ;
+    t0_plane <= \$149 ;
   always @(posedge clk)
-    t0_nf <= \$149 ;
+    t0_nf <= \$150 ;
   always @(posedge clk)
-    t1_valid <= \$150 ;
+    t1_valid <= \$151 ;
   always @(posedge clk)
-    t1_first <= \$151 ;
+    t1_first <= \$152 ;
   always @(posedge clk)
-    t1_last <= \$152 ;
+    t1_last <= \$153 ;
   always @(posedge clk)
-    t1_plane <= \$153 ;
+    t1_plane <= \$154 ;
   always @(posedge clk)
-    t1_nf <= \$154 ;
+    t1_nf <= \$155 ;
   always @(posedge clk)
-    t2_valid <= \$155 ;
+    t2_valid <= \$156 ;
   always @(posedge clk)
-    t2_first <= \$156 ;
+    t2_first <= \$157 ;
   always @(posedge clk)
-    t2_last <= \$157 ;
+    t2_last <= \$158 ;
   always @(posedge clk)
-    t2_plane <= \$158 ;
+    t2_plane <= \$159 ;
   always @(posedge clk)
-    t2_nf <= \$159 ;
+    t2_nf <= \$160 ;
   always @(posedge clk)
-    t3_valid <= \$160 ;
+    t3_valid <= \$161 ;
   always @(posedge clk)
-    t3_first <= \$161 ;
+    t3_first <= \$162 ;
   always @(posedge clk)
-    t3_last <= \$162 ;
+    t3_last <= \$163 ;
   always @(posedge clk)
-    t3_plane <= \$163 ;
+    t3_plane <= \$164 ;
   always @(posedge clk)
-    t3_nf <= \$164 ;
+    t3_nf <= \$165 ;
   always @(posedge clk)
-    t4_valid <= \$165 ;
+    t4_valid <= \$166 ;
   always @(posedge clk)
-    t4_first <= \$166 ;
+    t4_first <= \$167 ;
   always @(posedge clk)
-    t4_last <= \$167 ;
+    t4_last <= \$168 ;
   always @(posedge clk)
-    t4_plane <= \$168 ;
+    t4_plane <= \$169 ;
   always @(posedge clk)
-    thr_rd__addr <= \$169 ;
+    thr_rd__addr <= \$170 ;
   always @(posedge clk)
-    acc0 <= \$170 ;
+    acc0 <= \$171 ;
   always @(posedge clk)
-    done <= \$171 ;
+    done <= \$172 ;
   always @(posedge clk)
-    o__valid <= \$172 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    o__payload <= \$173 ;
+    o__payload <= \$174 ;
   \hwbnn_digits_mlp_ternary.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -852,86 +854,86 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = slot;
+    \$134  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
-        \$133  = \$107 [0];
+        \$134  = \$107 [0];
       end else begin
-        \$133  = 1'h0;
+        \$134  = 1'h0;
       end
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = rom_rd__addr;
+    \$135  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
-        \$134  = \$108 [5:0];
+        \$135  = \$108 [5:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$109 ) begin
-          \$134  = \$113 [5:0];
+          \$135  = \$113 [5:0];
         end else if (\$110 ) begin
-          \$134  = \$116 [5:0];
+          \$135  = \$116 [5:0];
         end else begin
-          \$134  = 6'h00;
+          \$135  = 6'h00;
         end
       end
     end
     if (rst) begin
-      \$134  = 6'h00;
+      \$135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$106 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$109 ) begin
-          \$135  = \$111 [0];
-        end else if (\$110 ) begin
-          \$135  = 1'h0;
-        end else begin
-          \$135  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = tile;
+    \$136  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$109 ) begin
-          \$136  = \$112 [5:0];
+          \$136  = \$111 [0];
         end else if (\$110 ) begin
-          \$136  = \$115 [5:0];
+          \$136  = 1'h0;
         end else begin
-          \$136  = 6'h00;
+          \$136  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$136  = 6'h00;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = nf;
+    \$137  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$106 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$109 ) begin
+          \$137  = \$112 [5:0];
+        end else if (\$110 ) begin
+          \$137  = \$115 [5:0];
+        end else begin
+          \$137  = 6'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$137  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
@@ -939,31 +941,21 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
         (* full_case = 32'd1 *)
         if (\$109 ) begin
         end else if (\$110 ) begin
-          \$137  = \$114 [4:0];
+          \$138  = \$114 [4:0];
         end else begin
-          \$137  = 5'h00;
+          \$138  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$137  = 5'h00;
+      \$138  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = b_valid;
+    \$139  = b_valid;
     if (en) begin
-      \$138  = fire;
-    end
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = b_fresh;
-    if (en) begin
-      \$139  = fresh;
+      \$139  = fire;
     end
     if (rst) begin
       \$139  = 1'h0;
@@ -971,9 +963,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = b_first;
+    \$140  = b_fresh;
     if (en) begin
-      \$140  = first;
+      \$140  = fresh;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -981,9 +973,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = b_last;
+    \$141  = b_first;
     if (en) begin
-      \$141  = last;
+      \$141  = first;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -991,9 +983,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = b_plane;
+    \$142  = b_last;
     if (en) begin
-      \$142  = 1'h0;
+      \$142  = last;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -1001,39 +993,39 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = b_nf;
+    \$143  = b_plane;
     if (en) begin
-      \$143  = nf;
+      \$143  = 1'h0;
     end
     if (rst) begin
-      \$143  = 5'h00;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = b_word;
+    \$144  = b_nf;
     if (en) begin
-      \$144  = buf_wr__data;
+      \$144  = nf;
     end
     if (rst) begin
-      \$144  = 160'h0000000000000000000000000000000000000000;
+      \$144  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = t0_valid;
+    \$145  = b_word;
     if (en) begin
-      \$145  = b_valid;
+      \$145  = buf_wr__data;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = t0_first;
+    \$146  = t0_valid;
     if (en) begin
-      \$146  = b_first;
+      \$146  = b_valid;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -1041,9 +1033,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = t0_last;
+    \$147  = t0_first;
     if (en) begin
-      \$147  = b_last;
+      \$147  = b_first;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -1051,9 +1043,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = t0_plane;
+    \$148  = t0_last;
     if (en) begin
-      \$148  = b_plane;
+      \$148  = b_last;
     end
     if (rst) begin
       \$148  = 1'h0;
@@ -1061,29 +1053,29 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = t0_nf;
+    \$149  = t0_plane;
     if (en) begin
-      \$149  = b_nf;
+      \$149  = b_plane;
     end
     if (rst) begin
-      \$149  = 5'h00;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = t1_valid;
+    \$150  = t0_nf;
     if (en) begin
-      \$150  = t0_valid;
+      \$150  = b_nf;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = t1_first;
+    \$151  = t1_valid;
     if (en) begin
-      \$151  = t0_first;
+      \$151  = t0_valid;
     end
     if (rst) begin
       \$151  = 1'h0;
@@ -1091,9 +1083,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = t1_last;
+    \$152  = t1_first;
     if (en) begin
-      \$152  = t0_last;
+      \$152  = t0_first;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -1101,9 +1093,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = t1_plane;
+    \$153  = t1_last;
     if (en) begin
-      \$153  = t0_plane;
+      \$153  = t0_last;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1111,29 +1103,29 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = t1_nf;
+    \$154  = t1_plane;
     if (en) begin
-      \$154  = t0_nf;
+      \$154  = t0_plane;
     end
     if (rst) begin
-      \$154  = 5'h00;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = t2_valid;
+    \$155  = t1_nf;
     if (en) begin
-      \$155  = t1_valid;
+      \$155  = t0_nf;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = t2_first;
+    \$156  = t2_valid;
     if (en) begin
-      \$156  = t1_first;
+      \$156  = t1_valid;
     end
     if (rst) begin
       \$156  = 1'h0;
@@ -1141,9 +1133,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = t2_last;
+    \$157  = t2_first;
     if (en) begin
-      \$157  = t1_last;
+      \$157  = t1_first;
     end
     if (rst) begin
       \$157  = 1'h0;
@@ -1151,9 +1143,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = t2_plane;
+    \$158  = t2_last;
     if (en) begin
-      \$158  = t1_plane;
+      \$158  = t1_last;
     end
     if (rst) begin
       \$158  = 1'h0;
@@ -1161,29 +1153,29 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = t2_nf;
+    \$159  = t2_plane;
     if (en) begin
-      \$159  = t1_nf;
+      \$159  = t1_plane;
     end
     if (rst) begin
-      \$159  = 5'h00;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = t3_valid;
+    \$160  = t2_nf;
     if (en) begin
-      \$160  = t2_valid;
+      \$160  = t1_nf;
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = t3_first;
+    \$161  = t3_valid;
     if (en) begin
-      \$161  = t2_first;
+      \$161  = t2_valid;
     end
     if (rst) begin
       \$161  = 1'h0;
@@ -1191,9 +1183,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = t3_last;
+    \$162  = t3_first;
     if (en) begin
-      \$162  = t2_last;
+      \$162  = t2_first;
     end
     if (rst) begin
       \$162  = 1'h0;
@@ -1201,9 +1193,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = t3_plane;
+    \$163  = t3_last;
     if (en) begin
-      \$163  = t2_plane;
+      \$163  = t2_last;
     end
     if (rst) begin
       \$163  = 1'h0;
@@ -1211,29 +1203,29 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = t3_nf;
+    \$164  = t3_plane;
     if (en) begin
-      \$164  = t2_nf;
+      \$164  = t2_plane;
     end
     if (rst) begin
-      \$164  = 5'h00;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = t4_valid;
+    \$165  = t3_nf;
     if (en) begin
-      \$165  = t3_valid;
+      \$165  = t2_nf;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = t4_first;
+    \$166  = t4_valid;
     if (en) begin
-      \$166  = t3_first;
+      \$166  = t3_valid;
     end
     if (rst) begin
       \$166  = 1'h0;
@@ -1241,9 +1233,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = t4_last;
+    \$167  = t4_first;
     if (en) begin
-      \$167  = t3_last;
+      \$167  = t3_first;
     end
     if (rst) begin
       \$167  = 1'h0;
@@ -1251,9 +1243,9 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = t4_plane;
+    \$168  = t4_last;
     if (en) begin
-      \$168  = t3_plane;
+      \$168  = t3_last;
     end
     if (rst) begin
       \$168  = 1'h0;
@@ -1261,39 +1253,39 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = thr_rd__addr;
+    \$169  = t4_plane;
     if (en) begin
-      \$169  = t3_nf;
+      \$169  = t3_plane;
     end
     if (rst) begin
-      \$169  = 5'h00;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = acc0;
+    \$170  = thr_rd__addr;
+    if (en) begin
+      \$170  = t3_nf;
+    end
+    if (rst) begin
+      \$170  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = acc0;
     if (\$117 ) begin
-      \$170  = \$119 [10:0];
+      \$171  = \$120 [10:0];
     end
     if (rst) begin
-      \$170  = 11'h000;
+      \$171  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = done;
+    \$172  = done;
     if (en) begin
-      \$171  = \$120 ;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = o__valid;
-    if (en) begin
-      \$172  = done;
+      \$172  = \$121 ;
     end
     if (rst) begin
       \$172  = 1'h0;
@@ -1301,12 +1293,22 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = o__payload;
+    \$173  = o__valid;
     if (en) begin
-      \$173  = \$132 ;
+      \$173  = done;
     end
     if (rst) begin
-      \$173  = 2'h0;
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = o__payload;
+    if (en) begin
+      \$174  = \$133 ;
+    end
+    if (rst) begin
+      \$174  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -1386,7 +1388,7 @@ module \hwbnn_digits_mlp_ternary.network.dense0 (i__valid, clk, rst, i__ready, o
   assign i[5:0] = \$12 ;
   assign \$6  = 2'h0;
   assign \$7  = sf;
-  assign \$131  = { \$130 , 1'h0 };
+  assign \$132  = { \$131 , 1'h0 };
   assign \$106  = slot;
 endmodule
 
@@ -1987,60 +1989,61 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   wire [5:0] \$25 ;
   wire [6:0] \$26 ;
   wire [7:0] \$27 ;
-  wire \$28 ;
+  wire [8:0] \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [1:0] \$30 ;
-  wire \$31 ;
-  wire [2:0] \$32 ;
-  wire \$33 ;
+  wire \$30 ;
+  wire [1:0] \$31 ;
+  wire \$32 ;
+  wire [2:0] \$33 ;
   wire \$34 ;
-  wire [1:0] \$35 ;
-  wire \$36 ;
-  wire [2:0] \$37 ;
-  wire \$38 ;
-  wire [1:0] \$39 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire \$37 ;
+  wire [2:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
   wire [1:0] \$40 ;
-  reg \$41 ;
-  reg [5:0] \$42 ;
-  reg \$43 ;
-  reg [5:0] \$44 ;
-  reg [4:0] \$45 ;
-  reg \$46 ;
+  wire [1:0] \$41 ;
+  reg \$42 ;
+  reg [5:0] \$43 ;
+  reg \$44 ;
+  reg [5:0] \$45 ;
+  reg [4:0] \$46 ;
   reg \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg [4:0] \$51 ;
-  reg [31:0] \$52 ;
-  reg \$53 ;
+  reg \$51 ;
+  reg [4:0] \$52 ;
+  reg [31:0] \$53 ;
   reg \$54 ;
   reg \$55 ;
   reg \$56 ;
-  reg [4:0] \$57 ;
-  reg \$58 ;
+  reg \$57 ;
+  reg [4:0] \$58 ;
   reg \$59 ;
   wire [1:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
-  reg [4:0] \$62 ;
-  reg \$63 ;
+  reg \$62 ;
+  reg [4:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [4:0] \$67 ;
-  reg \$68 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
   reg \$69 ;
   wire \$7 ;
   reg \$70 ;
   reg \$71 ;
-  reg [4:0] \$72 ;
-  reg [5:0] \$73 ;
-  reg \$74 ;
+  reg \$72 ;
+  reg [4:0] \$73 ;
+  reg [5:0] \$74 ;
   reg \$75 ;
-  reg [1:0] \$76 ;
+  reg \$76 ;
+  reg [1:0] \$77 ;
   wire \$8 ;
   wire \$9 ;
   reg [5:0] acc0 = 6'h00;
@@ -2304,90 +2307,91 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   assign \$24  = t3_first ? 6'h00 : acc0;
   assign \$26  = \$25  - \o$67 ;
   assign \$27  = $signed(\$24 ) + $signed(\$26 );
-  assign \$28  = t3_valid & t3_last;
-  assign \$29  = $signed(acc0) >= $signed(thr_rd__data[5:0]);
-  assign \$30  = 1'h0 + \$29 ;
-  assign \$31  = $signed(acc0) >= $signed(thr_rd__data[11:6]);
-  assign \$32  = \$30  + \$31 ;
-  assign \$33  = \$32  != 1'h1;
-  assign \$34  = $signed(acc0) >= $signed(thr_rd__data[5:0]);
-  assign \$35  = 1'h0 + \$34 ;
-  assign \$36  = $signed(acc0) >= $signed(thr_rd__data[11:6]);
-  assign \$37  = \$35  + \$36 ;
-  assign \$38  = ! \$37 ;
-  assign \$40  = { 1'h0, \$33  } | \$39 ;
+  assign \$28  = $signed(\$27 ) + $signed(1'h0);
+  assign \$29  = t3_valid & t3_last;
+  assign \$30  = $signed(acc0) >= $signed(thr_rd__data[5:0]);
+  assign \$31  = 1'h0 + \$30 ;
+  assign \$32  = $signed(acc0) >= $signed(thr_rd__data[11:6]);
+  assign \$33  = \$31  + \$32 ;
+  assign \$34  = \$33  != 1'h1;
+  assign \$35  = $signed(acc0) >= $signed(thr_rd__data[5:0]);
+  assign \$36  = 1'h0 + \$35 ;
+  assign \$37  = $signed(acc0) >= $signed(thr_rd__data[11:6]);
+  assign \$38  = \$36  + \$37 ;
+  assign \$39  = ! \$38 ;
+  assign \$41  = { 1'h0, \$34  } | \$40 ;
   always @(posedge clk)
-    slot <= \$41 ;
+    slot <= \$42 ;
   always @(posedge clk)
-    rom_rd__addr <= \$42 ;
+    rom_rd__addr <= \$43 ;
   always @(posedge clk)
-    sf <= \$43 ;
+    sf <= \$44 ;
   always @(posedge clk)
-    tile <= \$44 ;
+    tile <= \$45 ;
   always @(posedge clk)
-    nf <= \$45 ;
+    nf <= \$46 ;
   always @(posedge clk)
-    b_valid <= \$46 ;
+    b_valid <= \$47 ;
   always @(posedge clk)
-    b_fresh <= \$47 ;
+    b_fresh <= \$48 ;
   always @(posedge clk)
-    b_first <= \$48 ;
+    b_first <= \$49 ;
   always @(posedge clk)
-    b_last <= \$49 ;
+    b_last <= \$50 ;
   always @(posedge clk)
-    b_plane <= \$50 ;
+    b_plane <= \$51 ;
   always @(posedge clk)
-    b_nf <= \$51 ;
+    b_nf <= \$52 ;
   always @(posedge clk)
-    b_word <= \$52 ;
+    b_word <= \$53 ;
   always @(posedge clk)
-    t0_valid <= \$53 ;
+    t0_valid <= \$54 ;
   always @(posedge clk)
-    t0_first <= \$54 ;
+    t0_first <= \$55 ;
   always @(posedge clk)
-    t0_last <= \$55 ;
+    t0_last <= \$56 ;
   always @(posedge clk)
-    t0_plane <= \$56 ;
+    t0_plane <= \$57 ;
   always @(posedge clk)
-    t0_nf <= \$57 ;
+    t0_nf <= \$58 ;
   always @(posedge clk)
-    t1_valid <= \$58 ;
+    t1_valid <= \$59 ;
   always @(posedge clk)
-    t1_first <= \$59 ;
+    t1_first <= \$60 ;
   always @(posedge clk)
-    t1_last <= \$60 ;
+    t1_last <= \$61 ;
   always @(posedge clk)
-    t1_plane <= \$61 ;
+    t1_plane <= \$62 ;
   always @(posedge clk)
-    t1_nf <= \$62 ;
+    t1_nf <= \$63 ;
   always @(posedge clk)
-    t2_valid <= \$63 ;
+    t2_valid <= \$64 ;
   always @(posedge clk)
-    t2_first <= \$64 ;
+    t2_first <= \$65 ;
   always @(posedge clk)
-    t2_last <= \$65 ;
+    t2_last <= \$66 ;
   always @(posedge clk)
-    t2_plane <= \$66 ;
+    t2_plane <= \$67 ;
   always @(posedge clk)
-    t2_nf <= \$67 ;
+    t2_nf <= \$68 ;
   always @(posedge clk)
-    t3_valid <= \$68 ;
+    t3_valid <= \$69 ;
   always @(posedge clk)
-    t3_first <= \$69 ;
+    t3_first <= \$70 ;
   always @(posedge clk)
-    t3_last <= \$70 ;
+    t3_last <= \$71 ;
   always @(posedge clk)
-    t3_plane <= \$71 ;
+    t3_plane <= \$72 ;
   always @(posedge clk)
-    thr_rd__addr <= \$72 ;
+    thr_rd__addr <= \$73 ;
   always @(posedge clk)
-    acc0 <= \$73 ;
+    acc0 <= \$74 ;
   always @(posedge clk)
-    done <= \$74 ;
+    done <= \$75 ;
   always @(posedge clk)
-    o__valid <= \$75 ;
+    o__valid <= \$76 ;
   always @(posedge clk)
-    o__payload <= \$76 ;
+    o__payload <= \$77 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -2424,86 +2428,86 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = slot;
+    \$42  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$41  = \$13 [0];
+        \$42  = \$13 [0];
       end else begin
-        \$41  = 1'h0;
+        \$42  = 1'h0;
       end
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = rom_rd__addr;
+    \$43  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$42  = \$14 [5:0];
+        \$43  = \$14 [5:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$42  = \$19 [5:0];
+          \$43  = \$19 [5:0];
         end else if (\$16 ) begin
-          \$42  = \$22 [5:0];
+          \$43  = \$22 [5:0];
         end else begin
-          \$42  = 6'h00;
+          \$43  = 6'h00;
         end
       end
     end
     if (rst) begin
-      \$42  = 6'h00;
+      \$43  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$12 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$43  = \$17 [0];
-        end else if (\$16 ) begin
-          \$43  = 1'h0;
-        end else begin
-          \$43  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = tile;
+    \$44  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$44  = \$18 [5:0];
+          \$44  = \$17 [0];
         end else if (\$16 ) begin
-          \$44  = \$21 [5:0];
+          \$44  = 1'h0;
         end else begin
-          \$44  = 6'h00;
+          \$44  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$44  = 6'h00;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = nf;
+    \$45  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$12 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$15 ) begin
+          \$45  = \$18 [5:0];
+        end else if (\$16 ) begin
+          \$45  = \$21 [5:0];
+        end else begin
+          \$45  = 6'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$45  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$46  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
@@ -2511,31 +2515,21 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
         (* full_case = 32'd1 *)
         if (\$15 ) begin
         end else if (\$16 ) begin
-          \$45  = \$20 [4:0];
+          \$46  = \$20 [4:0];
         end else begin
-          \$45  = 5'h00;
+          \$46  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$45  = 5'h00;
+      \$46  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = b_valid;
+    \$47  = b_valid;
     if (en) begin
-      \$46  = fire;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = b_fresh;
-    if (en) begin
-      \$47  = fresh;
+      \$47  = fire;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -2543,9 +2537,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = b_first;
+    \$48  = b_fresh;
     if (en) begin
-      \$48  = first;
+      \$48  = fresh;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -2553,9 +2547,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = b_last;
+    \$49  = b_first;
     if (en) begin
-      \$49  = last;
+      \$49  = first;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -2563,9 +2557,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = b_plane;
+    \$50  = b_last;
     if (en) begin
-      \$50  = 1'h0;
+      \$50  = last;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -2573,39 +2567,39 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = b_nf;
+    \$51  = b_plane;
     if (en) begin
-      \$51  = nf;
+      \$51  = 1'h0;
     end
     if (rst) begin
-      \$51  = 5'h00;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = b_word;
+    \$52  = b_nf;
     if (en) begin
-      \$52  = buf_wr__data;
+      \$52  = nf;
     end
     if (rst) begin
-      \$52  = 32'd0;
+      \$52  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = t0_valid;
+    \$53  = b_word;
     if (en) begin
-      \$53  = b_valid;
+      \$53  = buf_wr__data;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$53  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = t0_first;
+    \$54  = t0_valid;
     if (en) begin
-      \$54  = b_first;
+      \$54  = b_valid;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -2613,9 +2607,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = t0_last;
+    \$55  = t0_first;
     if (en) begin
-      \$55  = b_last;
+      \$55  = b_first;
     end
     if (rst) begin
       \$55  = 1'h0;
@@ -2623,9 +2617,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = t0_plane;
+    \$56  = t0_last;
     if (en) begin
-      \$56  = b_plane;
+      \$56  = b_last;
     end
     if (rst) begin
       \$56  = 1'h0;
@@ -2633,29 +2627,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = t0_nf;
+    \$57  = t0_plane;
     if (en) begin
-      \$57  = b_nf;
+      \$57  = b_plane;
     end
     if (rst) begin
-      \$57  = 5'h00;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = t1_valid;
+    \$58  = t0_nf;
     if (en) begin
-      \$58  = t0_valid;
+      \$58  = b_nf;
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$58  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = t1_first;
+    \$59  = t1_valid;
     if (en) begin
-      \$59  = t0_first;
+      \$59  = t0_valid;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -2663,9 +2657,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = t1_last;
+    \$60  = t1_first;
     if (en) begin
-      \$60  = t0_last;
+      \$60  = t0_first;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -2673,9 +2667,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = t1_plane;
+    \$61  = t1_last;
     if (en) begin
-      \$61  = t0_plane;
+      \$61  = t0_last;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -2683,29 +2677,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = t1_nf;
+    \$62  = t1_plane;
     if (en) begin
-      \$62  = t0_nf;
+      \$62  = t0_plane;
     end
     if (rst) begin
-      \$62  = 5'h00;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = t2_valid;
+    \$63  = t1_nf;
     if (en) begin
-      \$63  = t1_valid;
+      \$63  = t0_nf;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = t2_first;
+    \$64  = t2_valid;
     if (en) begin
-      \$64  = t1_first;
+      \$64  = t1_valid;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -2713,9 +2707,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = t2_last;
+    \$65  = t2_first;
     if (en) begin
-      \$65  = t1_last;
+      \$65  = t1_first;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -2723,9 +2717,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = t2_plane;
+    \$66  = t2_last;
     if (en) begin
-      \$66  = t1_plane;
+      \$66  = t1_last;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -2733,29 +2727,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = t2_nf;
+    \$67  = t2_plane;
     if (en) begin
-      \$67  = t1_nf;
+      \$67  = t1_plane;
     end
     if (rst) begin
-      \$67  = 5'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = t3_valid;
+    \$68  = t2_nf;
     if (en) begin
-      \$68  = t2_valid;
+      \$68  = t1_nf;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = t3_first;
+    \$69  = t3_valid;
     if (en) begin
-      \$69  = t2_first;
+      \$69  = t2_valid;
     end
     if (rst) begin
       \$69  = 1'h0;
@@ -2763,9 +2757,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = t3_last;
+    \$70  = t3_first;
     if (en) begin
-      \$70  = t2_last;
+      \$70  = t2_first;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -2773,9 +2767,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = t3_plane;
+    \$71  = t3_last;
     if (en) begin
-      \$71  = t2_plane;
+      \$71  = t2_last;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -2783,39 +2777,39 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = thr_rd__addr;
+    \$72  = t3_plane;
     if (en) begin
-      \$72  = t2_nf;
+      \$72  = t2_plane;
     end
     if (rst) begin
-      \$72  = 5'h00;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = acc0;
+    \$73  = thr_rd__addr;
+    if (en) begin
+      \$73  = t2_nf;
+    end
+    if (rst) begin
+      \$73  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = acc0;
     if (\$23 ) begin
-      \$73  = \$27 [5:0];
+      \$74  = \$28 [5:0];
     end
     if (rst) begin
-      \$73  = 6'h00;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = done;
+    \$75  = done;
     if (en) begin
-      \$74  = \$28 ;
-    end
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = o__valid;
-    if (en) begin
-      \$75  = done;
+      \$75  = \$29 ;
     end
     if (rst) begin
       \$75  = 1'h0;
@@ -2823,12 +2817,22 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = o__payload;
+    \$76  = o__valid;
     if (en) begin
-      \$76  = \$40 ;
+      \$76  = done;
     end
     if (rst) begin
-      \$76  = 2'h0;
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$77  = o__payload;
+    if (en) begin
+      \$77  = \$41 ;
+    end
+    if (rst) begin
+      \$77  = 2'h0;
     end
   end
   assign plane = 1'h0;
@@ -2910,7 +2914,7 @@ module \hwbnn_digits_mlp_ternary.network.dense1 (rst, i__ready, buf_wr__data, o_
   assign \$6  = 2'h0;
   assign \$7  = sf;
   assign \$25  = { o, 1'h0 };
-  assign \$39  = { \$38 , 1'h0 };
+  assign \$40  = { \$39 , 1'h0 };
   assign \$12  = slot;
 endmodule
 
@@ -2918,7 +2922,7 @@ endmodule
 module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [1:0] \$1 ;
-  wire [2:0] \$10 ;
+  wire [1:0] \$10 ;
   wire [2:0] \$11 ;
   wire [2:0] \$12 ;
   wire [3:0] \$13 ;
@@ -2926,29 +2930,42 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   wire [4:0] \$15 ;
   reg [1:0] \$16 ;
   reg [1:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg [1:0] \$19 ;
-  wire [1:0] \$2 ;
+  reg \$18 ;
+  reg [2:0] \$19 ;
+  wire [2:0] \$2 ;
   reg [1:0] \$20 ;
   reg [1:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg [1:0] \$23 ;
+  reg \$22 ;
+  reg \$23 ;
   reg [2:0] \$24 ;
-  reg [2:0] \$25 ;
-  reg [2:0] \$26 ;
-  reg [2:0] \$27 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [1:0] \$27 ;
   reg [3:0] \$28 ;
-  reg [3:0] \$29 ;
+  reg \$29 ;
   wire [1:0] \$3 ;
-  reg [4:0] \$30 ;
-  wire [1:0] \$4 ;
-  wire [1:0] \$5 ;
-  wire [1:0] \$6 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [2:0] \$32 ;
+  reg [4:0] \$33 ;
+  wire [2:0] \$4 ;
+  wire [2:0] \$5 ;
+  wire [3:0] \$6 ;
   wire [1:0] \$7 ;
-  wire [1:0] \$8 ;
-  wire [2:0] \$9 ;
+  wire [2:0] \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
+  reg delay10 = 1'h0;
+  reg delay11 = 1'h0;
+  reg [1:0] delay12 = 2'h0;
+  reg delay14 = 1'h0;
+  reg delay15 = 1'h0;
+  reg delay16 = 1'h0;
+  reg [2:0] delay17 = 3'h0;
+  reg delay3 = 1'h0;
+  reg delay7 = 1'h0;
+  reg delay8 = 1'h0;
   input en;
   wire en;
   input [15:0] i;
@@ -2969,74 +2986,73 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
   output [4:0] o;
   reg [4:0] o = 5'h00;
   input rst;
   wire rst;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = l1_0 + l1_1;
-  assign \$10  = l1_2 + l1_3;
-  assign \$11  = l1_4 + l1_5;
-  assign \$12  = l1_6 + l1_7;
-  assign \$13  = l2_0 + l2_1;
-  assign \$14  = l2_2 + l2_3;
-  assign \$15  = l3_0 + l3_1;
+  reg [1:0] sum1 = 2'h0;
+  reg [3:0] sum13 = 4'h0;
+  reg [1:0] sum2 = 2'h0;
+  reg [2:0] sum4 = 3'h0;
+  reg [1:0] sum5 = 2'h0;
+  reg [1:0] sum6 = 2'h0;
+  reg [2:0] sum9 = 3'h0;
+  assign \$1  = i[13] + i[15];
+  assign \$2  = \$1  + i[14];
+  assign \$3  = i[10] + i[12];
+  assign \$4  = \$3  + i[11];
+  assign \$5  = delay3 + sum1;
+  assign \$6  = \$5  + sum2;
+  assign \$7  = i[6] + i[8];
+  assign \$8  = \$7  + i[7];
+  assign \$9  = i[3] + i[4];
+  assign \$10  = delay7 + delay8;
+  assign \$11  = \$10  + sum6;
+  assign \$12  = delay11 + delay12;
+  assign \$13  = \$12  + sum9;
+  assign \$14  = delay16 + delay17;
+  assign \$15  = \$14  + sum13;
   always @(posedge clk)
-    l1_0 <= \$16 ;
+    sum1 <= \$16 ;
   always @(posedge clk)
-    l1_1 <= \$17 ;
+    sum2 <= \$17 ;
   always @(posedge clk)
-    l1_2 <= \$18 ;
+    delay3 <= \$18 ;
   always @(posedge clk)
-    l1_3 <= \$19 ;
+    sum4 <= \$19 ;
   always @(posedge clk)
-    l1_4 <= \$20 ;
+    sum5 <= \$20 ;
   always @(posedge clk)
-    l1_5 <= \$21 ;
+    sum6 <= \$21 ;
   always @(posedge clk)
-    l1_6 <= \$22 ;
+    delay7 <= \$22 ;
   always @(posedge clk)
-    l1_7 <= \$23 ;
+    delay8 <= \$23 ;
   always @(posedge clk)
-    l2_0 <= \$24 ;
+    sum9 <= \$24 ;
   always @(posedge clk)
-    l2_1 <= \$25 ;
+    delay10 <= \$25 ;
   always @(posedge clk)
-    l2_2 <= \$26 ;
+    delay11 <= \$26 ;
   always @(posedge clk)
-    l2_3 <= \$27 ;
+    delay12 <= \$27 ;
   always @(posedge clk)
-    l3_0 <= \$28 ;
+    sum13 <= \$28 ;
   always @(posedge clk)
-    l3_1 <= \$29 ;
+    delay14 <= \$29 ;
   always @(posedge clk)
-    o <= \$30 ;
+    delay15 <= \$30 ;
+  always @(posedge clk)
+    delay16 <= \$31 ;
+  always @(posedge clk)
+    delay17 <= \$32 ;
+  always @(posedge clk)
+    o <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = l1_0;
+    \$16  = sum1;
     if (en) begin
-      \$16  = \$1 ;
+      \$16  = \$2 [1:0];
     end
     if (rst) begin
       \$16  = 2'h0;
@@ -3044,9 +3060,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = l1_1;
+    \$17  = sum2;
     if (en) begin
-      \$17  = \$2 ;
+      \$17  = \$4 [1:0];
     end
     if (rst) begin
       \$17  = 2'h0;
@@ -3054,29 +3070,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = l1_2;
+    \$18  = delay3;
     if (en) begin
-      \$18  = \$3 ;
+      \$18  = i[9];
     end
     if (rst) begin
-      \$18  = 2'h0;
+      \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = l1_3;
+    \$19  = sum4;
     if (en) begin
-      \$19  = \$4 ;
+      \$19  = \$6 [2:0];
     end
     if (rst) begin
-      \$19  = 2'h0;
+      \$19  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = l1_4;
+    \$20  = sum5;
     if (en) begin
-      \$20  = \$5 ;
+      \$20  = \$8 [1:0];
     end
     if (rst) begin
       \$20  = 2'h0;
@@ -3084,9 +3100,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$21  = l1_5;
+    \$21  = sum6;
     if (en) begin
-      \$21  = \$6 ;
+      \$21  = \$9 ;
     end
     if (rst) begin
       \$21  = 2'h0;
@@ -3094,29 +3110,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$22  = l1_6;
+    \$22  = delay7;
     if (en) begin
-      \$22  = \$7 ;
+      \$22  = i[2];
     end
     if (rst) begin
-      \$22  = 2'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$23  = l1_7;
+    \$23  = delay8;
     if (en) begin
-      \$23  = \$8 ;
+      \$23  = i[5];
     end
     if (rst) begin
-      \$23  = 2'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$24  = l2_0;
+    \$24  = sum9;
     if (en) begin
-      \$24  = \$9 ;
+      \$24  = \$11 ;
     end
     if (rst) begin
       \$24  = 3'h0;
@@ -3124,37 +3140,37 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$25  = l2_1;
+    \$25  = delay10;
     if (en) begin
-      \$25  = \$10 ;
+      \$25  = i[1];
     end
     if (rst) begin
-      \$25  = 3'h0;
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$26  = l2_2;
+    \$26  = delay11;
     if (en) begin
-      \$26  = \$11 ;
+      \$26  = delay10;
     end
     if (rst) begin
-      \$26  = 3'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$27  = l2_3;
+    \$27  = delay12;
     if (en) begin
-      \$27  = \$12 ;
+      \$27  = sum5;
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$27  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$28  = l3_0;
+    \$28  = sum13;
     if (en) begin
       \$28  = \$13 ;
     end
@@ -3164,22 +3180,52 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$29  = l3_1;
+    \$29  = delay14;
     if (en) begin
-      \$29  = \$14 ;
+      \$29  = i[0];
     end
     if (rst) begin
-      \$29  = 4'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$30  = o;
+    \$30  = delay15;
     if (en) begin
-      \$30  = \$15 ;
+      \$30  = delay14;
     end
     if (rst) begin
-      \$30  = 5'h00;
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$31  = delay16;
+    if (en) begin
+      \$31  = delay15;
+    end
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$32  = delay17;
+    if (en) begin
+      \$32  = sum4;
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$33  = o;
+    if (en) begin
+      \$33  = \$15 ;
+    end
+    if (rst) begin
+      \$33  = 5'h00;
     end
   end
   assign \i[0]  = i[0];
@@ -3204,7 +3250,7 @@ endmodule
 module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [1:0] \$1 ;
-  wire [2:0] \$10 ;
+  wire [1:0] \$10 ;
   wire [2:0] \$11 ;
   wire [2:0] \$12 ;
   wire [3:0] \$13 ;
@@ -3212,29 +3258,42 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   wire [4:0] \$15 ;
   reg [1:0] \$16 ;
   reg [1:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg [1:0] \$19 ;
-  wire [1:0] \$2 ;
+  reg \$18 ;
+  reg [2:0] \$19 ;
+  wire [2:0] \$2 ;
   reg [1:0] \$20 ;
   reg [1:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg [1:0] \$23 ;
+  reg \$22 ;
+  reg \$23 ;
   reg [2:0] \$24 ;
-  reg [2:0] \$25 ;
-  reg [2:0] \$26 ;
-  reg [2:0] \$27 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [1:0] \$27 ;
   reg [3:0] \$28 ;
-  reg [3:0] \$29 ;
+  reg \$29 ;
   wire [1:0] \$3 ;
-  reg [4:0] \$30 ;
-  wire [1:0] \$4 ;
-  wire [1:0] \$5 ;
-  wire [1:0] \$6 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [2:0] \$32 ;
+  reg [4:0] \$33 ;
+  wire [2:0] \$4 ;
+  wire [2:0] \$5 ;
+  wire [3:0] \$6 ;
   wire [1:0] \$7 ;
-  wire [1:0] \$8 ;
-  wire [2:0] \$9 ;
+  wire [2:0] \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
+  reg delay10 = 1'h0;
+  reg delay11 = 1'h0;
+  reg [1:0] delay12 = 2'h0;
+  reg delay14 = 1'h0;
+  reg delay15 = 1'h0;
+  reg delay16 = 1'h0;
+  reg [2:0] delay17 = 3'h0;
+  reg delay3 = 1'h0;
+  reg delay7 = 1'h0;
+  reg delay8 = 1'h0;
   input en;
   wire en;
   input [15:0] i;
@@ -3255,74 +3314,73 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
   output [4:0] o;
   reg [4:0] o = 5'h00;
   input rst;
   wire rst;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = l1_0 + l1_1;
-  assign \$10  = l1_2 + l1_3;
-  assign \$11  = l1_4 + l1_5;
-  assign \$12  = l1_6 + l1_7;
-  assign \$13  = l2_0 + l2_1;
-  assign \$14  = l2_2 + l2_3;
-  assign \$15  = l3_0 + l3_1;
+  reg [1:0] sum1 = 2'h0;
+  reg [3:0] sum13 = 4'h0;
+  reg [1:0] sum2 = 2'h0;
+  reg [2:0] sum4 = 3'h0;
+  reg [1:0] sum5 = 2'h0;
+  reg [1:0] sum6 = 2'h0;
+  reg [2:0] sum9 = 3'h0;
+  assign \$1  = i[13] + i[15];
+  assign \$2  = \$1  + i[14];
+  assign \$3  = i[10] + i[12];
+  assign \$4  = \$3  + i[11];
+  assign \$5  = delay3 + sum1;
+  assign \$6  = \$5  + sum2;
+  assign \$7  = i[6] + i[8];
+  assign \$8  = \$7  + i[7];
+  assign \$9  = i[3] + i[4];
+  assign \$10  = delay7 + delay8;
+  assign \$11  = \$10  + sum6;
+  assign \$12  = delay11 + delay12;
+  assign \$13  = \$12  + sum9;
+  assign \$14  = delay16 + delay17;
+  assign \$15  = \$14  + sum13;
   always @(posedge clk)
-    l1_0 <= \$16 ;
+    sum1 <= \$16 ;
   always @(posedge clk)
-    l1_1 <= \$17 ;
+    sum2 <= \$17 ;
   always @(posedge clk)
-    l1_2 <= \$18 ;
+    delay3 <= \$18 ;
   always @(posedge clk)
-    l1_3 <= \$19 ;
+    sum4 <= \$19 ;
   always @(posedge clk)
-    l1_4 <= \$20 ;
+    sum5 <= \$20 ;
   always @(posedge clk)
-    l1_5 <= \$21 ;
+    sum6 <= \$21 ;
   always @(posedge clk)
-    l1_6 <= \$22 ;
+    delay7 <= \$22 ;
   always @(posedge clk)
-    l1_7 <= \$23 ;
+    delay8 <= \$23 ;
   always @(posedge clk)
-    l2_0 <= \$24 ;
+    sum9 <= \$24 ;
   always @(posedge clk)
-    l2_1 <= \$25 ;
+    delay10 <= \$25 ;
   always @(posedge clk)
-    l2_2 <= \$26 ;
+    delay11 <= \$26 ;
   always @(posedge clk)
-    l2_3 <= \$27 ;
+    delay12 <= \$27 ;
   always @(posedge clk)
-    l3_0 <= \$28 ;
+    sum13 <= \$28 ;
   always @(posedge clk)
-    l3_1 <= \$29 ;
+    delay14 <= \$29 ;
   always @(posedge clk)
-    o <= \$30 ;
+    delay15 <= \$30 ;
+  always @(posedge clk)
+    delay16 <= \$31 ;
+  always @(posedge clk)
+    delay17 <= \$32 ;
+  always @(posedge clk)
+    o <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$16  = l1_0;
+    \$16  = sum1;
     if (en) begin
-      \$16  = \$1 ;
+      \$16  = \$2 [1:0];
     end
     if (rst) begin
       \$16  = 2'h0;
@@ -3330,9 +3388,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$17  = l1_1;
+    \$17  = sum2;
     if (en) begin
-      \$17  = \$2 ;
+      \$17  = \$4 [1:0];
     end
     if (rst) begin
       \$17  = 2'h0;
@@ -3340,29 +3398,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$18  = l1_2;
+    \$18  = delay3;
     if (en) begin
-      \$18  = \$3 ;
+      \$18  = i[9];
     end
     if (rst) begin
-      \$18  = 2'h0;
+      \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = l1_3;
+    \$19  = sum4;
     if (en) begin
-      \$19  = \$4 ;
+      \$19  = \$6 [2:0];
     end
     if (rst) begin
-      \$19  = 2'h0;
+      \$19  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = l1_4;
+    \$20  = sum5;
     if (en) begin
-      \$20  = \$5 ;
+      \$20  = \$8 [1:0];
     end
     if (rst) begin
       \$20  = 2'h0;
@@ -3370,9 +3428,9 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = l1_5;
+    \$21  = sum6;
     if (en) begin
-      \$21  = \$6 ;
+      \$21  = \$9 ;
     end
     if (rst) begin
       \$21  = 2'h0;
@@ -3380,29 +3438,29 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = l1_6;
+    \$22  = delay7;
     if (en) begin
-      \$22  = \$7 ;
+      \$22  = i[2];
     end
     if (rst) begin
-      \$22  = 2'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = l1_7;
+    \$23  = delay8;
     if (en) begin
-      \$23  = \$8 ;
+      \$23  = i[5];
     end
     if (rst) begin
-      \$23  = 2'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$24  = l2_0;
+    \$24  = sum9;
     if (en) begin
-      \$24  = \$9 ;
+      \$24  = \$11 ;
     end
     if (rst) begin
       \$24  = 3'h0;
@@ -3410,37 +3468,37 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = l2_1;
+    \$25  = delay10;
     if (en) begin
-      \$25  = \$10 ;
+      \$25  = i[1];
     end
     if (rst) begin
-      \$25  = 3'h0;
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = l2_2;
+    \$26  = delay11;
     if (en) begin
-      \$26  = \$11 ;
+      \$26  = delay10;
     end
     if (rst) begin
-      \$26  = 3'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = l2_3;
+    \$27  = delay12;
     if (en) begin
-      \$27  = \$12 ;
+      \$27  = sum5;
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$27  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = l3_0;
+    \$28  = sum13;
     if (en) begin
       \$28  = \$13 ;
     end
@@ -3450,22 +3508,52 @@ module \hwbnn_digits_mlp_ternary.network.dense1.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = l3_1;
+    \$29  = delay14;
     if (en) begin
-      \$29  = \$14 ;
+      \$29  = i[0];
     end
     if (rst) begin
-      \$29  = 4'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = o;
+    \$30  = delay15;
     if (en) begin
-      \$30  = \$15 ;
+      \$30  = delay14;
     end
     if (rst) begin
-      \$30  = 5'h00;
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$31  = delay16;
+    if (en) begin
+      \$31  = delay15;
+    end
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$32  = delay17;
+    if (en) begin
+      \$32  = sum4;
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$33  = o;
+    if (en) begin
+      \$33  = \$15 ;
+    end
+    if (rst) begin
+      \$33  = 5'h00;
     end
   end
   assign \i[0]  = i[0];
@@ -3832,36 +3920,37 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   wire [3:0] \$25 ;
   wire [4:0] \$26 ;
   wire [6:0] \$27 ;
-  wire \$28 ;
-  reg \$29 ;
+  wire [7:0] \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg [6:0] \$30 ;
-  reg [2:0] \$31 ;
-  reg [6:0] \$32 ;
-  reg [3:0] \$33 ;
-  reg \$34 ;
+  reg \$30 ;
+  reg [6:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg [6:0] \$33 ;
+  reg [3:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [3:0] \$39 ;
+  reg \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg \$41 ;
+  reg [3:0] \$40 ;
+  reg [7:0] \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [3:0] \$45 ;
-  reg \$46 ;
+  reg \$45 ;
+  reg [3:0] \$46 ;
   reg \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg [3:0] \$50 ;
-  reg [5:0] \$51 ;
-  reg \$52 ;
+  reg \$50 ;
+  reg [3:0] \$51 ;
+  reg [5:0] \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
+  reg \$54 ;
+  reg [5:0] \$55 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -4056,57 +4145,57 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   assign rom_rd__data = _1_;
   always @(posedge clk)
-    slot <= \$29 ;
+    slot <= \$30 ;
   always @(posedge clk)
-    rom_rd__addr <= \$30 ;
+    rom_rd__addr <= \$31 ;
   always @(posedge clk)
-    sf <= \$31 ;
+    sf <= \$32 ;
   always @(posedge clk)
-    tile <= \$32 ;
+    tile <= \$33 ;
   always @(posedge clk)
-    nf <= \$33 ;
+    nf <= \$34 ;
   always @(posedge clk)
-    b_valid <= \$34 ;
+    b_valid <= \$35 ;
   always @(posedge clk)
-    b_fresh <= \$35 ;
+    b_fresh <= \$36 ;
   always @(posedge clk)
-    b_first <= \$36 ;
+    b_first <= \$37 ;
   always @(posedge clk)
-    b_last <= \$37 ;
+    b_last <= \$38 ;
   always @(posedge clk)
-    b_plane <= \$38 ;
+    b_plane <= \$39 ;
   always @(posedge clk)
-    b_nf <= \$39 ;
+    b_nf <= \$40 ;
   always @(posedge clk)
-    b_word <= \$40 ;
+    b_word <= \$41 ;
   always @(posedge clk)
-    t0_valid <= \$41 ;
+    t0_valid <= \$42 ;
   always @(posedge clk)
-    t0_first <= \$42 ;
+    t0_first <= \$43 ;
   always @(posedge clk)
-    t0_last <= \$43 ;
+    t0_last <= \$44 ;
   always @(posedge clk)
-    t0_plane <= \$44 ;
+    t0_plane <= \$45 ;
   always @(posedge clk)
-    t0_nf <= \$45 ;
+    t0_nf <= \$46 ;
   always @(posedge clk)
-    t1_valid <= \$46 ;
+    t1_valid <= \$47 ;
   always @(posedge clk)
-    t1_first <= \$47 ;
+    t1_first <= \$48 ;
   always @(posedge clk)
-    t1_last <= \$48 ;
+    t1_last <= \$49 ;
   always @(posedge clk)
-    t1_plane <= \$49 ;
+    t1_plane <= \$50 ;
   always @(posedge clk)
-    t1_nf <= \$50 ;
+    t1_nf <= \$51 ;
   always @(posedge clk)
-    acc0 <= \$51 ;
+    acc0 <= \$52 ;
   always @(posedge clk)
-    done <= \$52 ;
+    done <= \$53 ;
   always @(posedge clk)
-    o__valid <= \$53 ;
+    o__valid <= \$54 ;
   always @(posedge clk)
-    o__payload <= \$54 ;
+    o__payload <= \$55 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -4142,7 +4231,8 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   assign \$24  = t1_first ? 6'h00 : acc0;
   assign \$26  = \$25  - \o$55 ;
   assign \$27  = $signed(\$24 ) + $signed(\$26 );
-  assign \$28  = t1_valid & t1_last;
+  assign \$28  = $signed(\$27 ) + $signed(1'h0);
+  assign \$29  = t1_valid & t1_last;
   \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0  pc_agree0 (
     .clk(clk),
     .en(en),
@@ -4159,86 +4249,86 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$29  = slot;
+    \$30  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$29  = \$13 [0];
+        \$30  = \$13 [0];
       end else begin
-        \$29  = 1'h0;
+        \$30  = 1'h0;
       end
     end
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$30  = rom_rd__addr;
+    \$31  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
-        \$30  = \$14 [6:0];
+        \$31  = \$14 [6:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$30  = \$19 [6:0];
+          \$31  = \$19 [6:0];
         end else if (\$16 ) begin
-          \$30  = \$22 [6:0];
+          \$31  = \$22 [6:0];
         end else begin
-          \$30  = 7'h00;
+          \$31  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$30  = 7'h00;
+      \$31  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$31  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$12 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$31  = \$17 [2:0];
-        end else if (\$16 ) begin
-          \$31  = 3'h0;
-        end else begin
-          \$31  = 3'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$31  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$32  = tile;
+    \$32  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
-          \$32  = \$18 [6:0];
+          \$32  = \$17 [2:0];
         end else if (\$16 ) begin
-          \$32  = \$21 [6:0];
+          \$32  = 3'h0;
         end else begin
-          \$32  = 7'h00;
+          \$32  = 3'h0;
         end
       end
     end
     if (rst) begin
-      \$32  = 7'h00;
+      \$32  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$33  = nf;
+    \$33  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$12 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$15 ) begin
+          \$33  = \$18 [6:0];
+        end else if (\$16 ) begin
+          \$33  = \$21 [6:0];
+        end else begin
+          \$33  = 7'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$33  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$34  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$12 ) begin
@@ -4246,31 +4336,21 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
         (* full_case = 32'd1 *)
         if (\$15 ) begin
         end else if (\$16 ) begin
-          \$33  = \$20 [3:0];
+          \$34  = \$20 [3:0];
         end else begin
-          \$33  = 4'h0;
+          \$34  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$33  = 4'h0;
+      \$34  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$34  = b_valid;
+    \$35  = b_valid;
     if (en) begin
-      \$34  = fire;
-    end
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$35  = b_fresh;
-    if (en) begin
-      \$35  = fresh;
+      \$35  = fire;
     end
     if (rst) begin
       \$35  = 1'h0;
@@ -4278,9 +4358,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$36  = b_first;
+    \$36  = b_fresh;
     if (en) begin
-      \$36  = first;
+      \$36  = fresh;
     end
     if (rst) begin
       \$36  = 1'h0;
@@ -4288,9 +4368,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$37  = b_last;
+    \$37  = b_first;
     if (en) begin
-      \$37  = last;
+      \$37  = first;
     end
     if (rst) begin
       \$37  = 1'h0;
@@ -4298,9 +4378,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$38  = b_plane;
+    \$38  = b_last;
     if (en) begin
-      \$38  = 1'h0;
+      \$38  = last;
     end
     if (rst) begin
       \$38  = 1'h0;
@@ -4308,39 +4388,39 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$39  = b_nf;
+    \$39  = b_plane;
     if (en) begin
-      \$39  = nf;
+      \$39  = 1'h0;
     end
     if (rst) begin
-      \$39  = 4'h0;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$40  = b_word;
+    \$40  = b_nf;
     if (en) begin
-      \$40  = buf_wr__data;
+      \$40  = nf;
     end
     if (rst) begin
-      \$40  = 8'h00;
+      \$40  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$41  = t0_valid;
+    \$41  = b_word;
     if (en) begin
-      \$41  = b_valid;
+      \$41  = buf_wr__data;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$41  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$42  = t0_first;
+    \$42  = t0_valid;
     if (en) begin
-      \$42  = b_first;
+      \$42  = b_valid;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -4348,9 +4428,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$43  = t0_last;
+    \$43  = t0_first;
     if (en) begin
-      \$43  = b_last;
+      \$43  = b_first;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -4358,9 +4438,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$44  = t0_plane;
+    \$44  = t0_last;
     if (en) begin
-      \$44  = b_plane;
+      \$44  = b_last;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -4368,29 +4448,29 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$45  = t0_nf;
+    \$45  = t0_plane;
     if (en) begin
-      \$45  = b_nf;
+      \$45  = b_plane;
     end
     if (rst) begin
-      \$45  = 4'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$46  = t1_valid;
+    \$46  = t0_nf;
     if (en) begin
-      \$46  = t0_valid;
+      \$46  = b_nf;
     end
     if (rst) begin
-      \$46  = 1'h0;
+      \$46  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$47  = t1_first;
+    \$47  = t1_valid;
     if (en) begin
-      \$47  = t0_first;
+      \$47  = t0_valid;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -4398,9 +4478,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$48  = t1_last;
+    \$48  = t1_first;
     if (en) begin
-      \$48  = t0_last;
+      \$48  = t0_first;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -4408,9 +4488,9 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$49  = t1_plane;
+    \$49  = t1_last;
     if (en) begin
-      \$49  = t0_plane;
+      \$49  = t0_last;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -4418,39 +4498,39 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$50  = t1_nf;
+    \$50  = t1_plane;
     if (en) begin
-      \$50  = t0_nf;
+      \$50  = t0_plane;
     end
     if (rst) begin
-      \$50  = 4'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$51  = acc0;
+    \$51  = t1_nf;
+    if (en) begin
+      \$51  = t0_nf;
+    end
+    if (rst) begin
+      \$51  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$52  = acc0;
     if (\$23 ) begin
-      \$51  = \$27 [5:0];
+      \$52  = \$28 [5:0];
     end
     if (rst) begin
-      \$51  = 6'h00;
+      \$52  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$52  = done;
+    \$53  = done;
     if (en) begin
-      \$52  = \$28 ;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$53  = o__valid;
-    if (en) begin
-      \$53  = done;
+      \$53  = \$29 ;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -4458,12 +4538,22 @@ module \hwbnn_digits_mlp_ternary.network.dense2 (clk, rst, i__ready, buf_wr__dat
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$54  = o__payload;
+    \$54  = o__valid;
     if (en) begin
-      \$54  = acc0;
+      \$54  = done;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$55  = o__payload;
+    if (en) begin
+      \$55  = acc0;
+    end
+    if (rst) begin
+      \$55  = 6'h00;
     end
   end
   assign plane = 1'h0;
@@ -4504,10 +4594,13 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0 (rst, en, i, o, clk);
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
   reg [1:0] \$4 ;
-  reg [1:0] \$5 ;
-  reg [2:0] \$6 ;
+  reg \$5 ;
+  reg \$6 ;
+  reg [2:0] \$7 ;
   input clk;
   wire clk;
+  reg delay2 = 1'h0;
+  reg delay3 = 1'h0;
   input en;
   wire en;
   input [3:0] i;
@@ -4516,24 +4609,25 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  reg [1:0] sum1 = 2'h0;
+  assign \$3  = \$2  + sum1;
   always @(posedge clk)
-    l1_0 <= \$4 ;
+    sum1 <= \$4 ;
   always @(posedge clk)
-    l1_1 <= \$5 ;
+    delay2 <= \$5 ;
   always @(posedge clk)
-    o <= \$6 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = l1_0 + l1_1;
+    delay3 <= \$6 ;
+  always @(posedge clk)
+    o <= \$7 ;
+  assign \$1  = i[1] + i[2];
+  assign \$2  = delay2 + delay3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$4  = l1_0;
+    \$4  = sum1;
     if (en) begin
       \$4  = \$1 ;
     end
@@ -4543,22 +4637,32 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_agree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$5  = l1_1;
+    \$5  = delay2;
     if (en) begin
-      \$5  = \$2 ;
+      \$5  = i[0];
     end
     if (rst) begin
-      \$5  = 2'h0;
+      \$5  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$6  = o;
+    \$6  = delay3;
     if (en) begin
-      \$6  = \$3 ;
+      \$6  = i[3];
     end
     if (rst) begin
-      \$6  = 3'h0;
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$7  = o;
+    if (en) begin
+      \$7  = \$3 ;
+    end
+    if (rst) begin
+      \$7  = 3'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -4574,10 +4678,13 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_used0 (rst, en, i, o, clk);
   wire [1:0] \$2 ;
   wire [2:0] \$3 ;
   reg [1:0] \$4 ;
-  reg [1:0] \$5 ;
-  reg [2:0] \$6 ;
+  reg \$5 ;
+  reg \$6 ;
+  reg [2:0] \$7 ;
   input clk;
   wire clk;
+  reg delay2 = 1'h0;
+  reg delay3 = 1'h0;
   input en;
   wire en;
   input [3:0] i;
@@ -4586,24 +4693,25 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_used0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
   output [2:0] o;
   reg [2:0] o = 3'h0;
   input rst;
   wire rst;
+  reg [1:0] sum1 = 2'h0;
+  assign \$3  = \$2  + sum1;
   always @(posedge clk)
-    l1_0 <= \$4 ;
+    sum1 <= \$4 ;
   always @(posedge clk)
-    l1_1 <= \$5 ;
+    delay2 <= \$5 ;
   always @(posedge clk)
-    o <= \$6 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = l1_0 + l1_1;
+    delay3 <= \$6 ;
+  always @(posedge clk)
+    o <= \$7 ;
+  assign \$1  = i[1] + i[2];
+  assign \$2  = delay2 + delay3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$4  = l1_0;
+    \$4  = sum1;
     if (en) begin
       \$4  = \$1 ;
     end
@@ -4613,22 +4721,32 @@ module \hwbnn_digits_mlp_ternary.network.dense2.pc_used0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$5  = l1_1;
+    \$5  = delay2;
     if (en) begin
-      \$5  = \$2 ;
+      \$5  = i[0];
     end
     if (rst) begin
-      \$5  = 2'h0;
+      \$5  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$6  = o;
+    \$6  = delay3;
     if (en) begin
-      \$6  = \$3 ;
+      \$6  = i[3];
     end
     if (rst) begin
-      \$6  = 3'h0;
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$7  = o;
+    if (en) begin
+      \$7  = \$3 ;
+    end
+    if (rst) begin
+      \$7  = 3'h0;
     end
   end
   assign \i[0]  = i[0];

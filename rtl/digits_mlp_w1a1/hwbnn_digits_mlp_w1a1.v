@@ -228,54 +228,55 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   wire [11:0] \$118 ;
   wire [12:0] \$119 ;
   wire [5:0] \$12 ;
-  wire \$120 ;
+  wire [13:0] \$120 ;
   wire \$121 ;
-  wire [1:0] \$122 ;
-  reg \$123 ;
-  reg [5:0] \$124 ;
-  reg \$125 ;
-  reg [5:0] \$126 ;
-  reg [4:0] \$127 ;
-  reg \$128 ;
+  wire \$122 ;
+  wire [1:0] \$123 ;
+  reg \$124 ;
+  reg [5:0] \$125 ;
+  reg \$126 ;
+  reg [5:0] \$127 ;
+  reg [4:0] \$128 ;
   reg \$129 ;
   wire [5:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [4:0] \$133 ;
-  reg [159:0] \$134 ;
-  reg \$135 ;
+  reg \$133 ;
+  reg [4:0] \$134 ;
+  reg [159:0] \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
-  reg [4:0] \$139 ;
+  reg \$139 ;
   wire [5:0] \$14 ;
-  reg \$140 ;
+  reg [4:0] \$140 ;
   reg \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [4:0] \$144 ;
-  reg \$145 ;
+  reg \$144 ;
+  reg [4:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
   reg \$148 ;
-  reg [4:0] \$149 ;
+  reg \$149 ;
   wire [5:0] \$15 ;
-  reg \$150 ;
+  reg [4:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [4:0] \$154 ;
-  reg \$155 ;
+  reg \$154 ;
+  reg [4:0] \$155 ;
   reg \$156 ;
   reg \$157 ;
   reg \$158 ;
-  reg [4:0] \$159 ;
+  reg \$159 ;
   wire [5:0] \$16 ;
-  reg [11:0] \$160 ;
-  reg \$161 ;
+  reg [4:0] \$160 ;
+  reg [11:0] \$161 ;
   reg \$162 ;
   reg \$163 ;
+  reg \$164 ;
   wire [5:0] \$17 ;
   wire [5:0] \$18 ;
   wire [5:0] \$19 ;
@@ -707,91 +708,92 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   assign \$117  = en & t4_valid;
   assign \$118  = t4_first ? 12'h000 : acc0;
   assign \$119  = $signed(\$118 ) + $signed(o);
-  assign \$120  = t4_valid & t4_last;
-  assign \$121  = $signed(acc0) >= $signed(thr_rd__data);
-  assign \$122  = 1'h0 + \$121 ;
+  assign \$120  = $signed(\$119 ) + $signed(1'h0);
+  assign \$121  = t4_valid & t4_last;
+  assign \$122  = $signed(acc0) >= $signed(thr_rd__data);
+  assign \$123  = 1'h0 + \$122 ;
   always @(posedge clk)
-    slot <= \$123 ;
+    slot <= \$124 ;
   always @(posedge clk)
-    rom_rd__addr <= \$124 ;
+    rom_rd__addr <= \$125 ;
   always @(posedge clk)
-    sf <= \$125 ;
+    sf <= \$126 ;
   always @(posedge clk)
-    tile <= \$126 ;
+    tile <= \$127 ;
   always @(posedge clk)
-    nf <= \$127 ;
+    nf <= \$128 ;
   always @(posedge clk)
-    b_valid <= \$128 ;
+    b_valid <= \$129 ;
   always @(posedge clk)
-    b_fresh <= \$129 ;
+    b_fresh <= \$130 ;
   always @(posedge clk)
-    b_first <= \$130 ;
+    b_first <= \$131 ;
   always @(posedge clk)
-    b_last <= \$131 ;
+    b_last <= \$132 ;
   always @(posedge clk)
-    b_plane <= \$132 ;
+    b_plane <= \$133 ;
   always @(posedge clk)
-    b_nf <= \$133 ;
+    b_nf <= \$134 ;
   always @(posedge clk)
-    b_word <= \$134 ;
+    b_word <= \$135 ;
   always @(posedge clk)
-    t0_valid <= \$135 ;
+    t0_valid <= \$136 ;
   always @(posedge clk)
-    t0_first <= \$136 ;
+    t0_first <= \$137 ;
   always @(posedge clk)
-    t0_last <= \$137 ;
+    t0_last <= \$138 ;
   always @(posedge clk)
-    t0_plane <= \$138 ;
+    t0_plane <= \$139 ;
   always @(posedge clk)
-    t0_nf <= \$139 ;
+    t0_nf <= \$140 ;
   always @(posedge clk)
-    t1_valid <= \$140 ;
+    t1_valid <= \$141 ;
   always @(posedge clk)
-    t1_first <= \$141 ;
+    t1_first <= \$142 ;
   always @(posedge clk)
-    t1_last <= \$142 ;
+    t1_last <= \$143 ;
   always @(posedge clk)
-    t1_plane <= \$143 ;
+    t1_plane <= \$144 ;
   always @(posedge clk)
-    t1_nf <= \$144 ;
+    t1_nf <= \$145 ;
   always @(posedge clk)
-    t2_valid <= \$145 ;
+    t2_valid <= \$146 ;
   always @(posedge clk)
-    t2_first <= \$146 ;
+    t2_first <= \$147 ;
   always @(posedge clk)
-    t2_last <= \$147 ;
+    t2_last <= \$148 ;
   always @(posedge clk)
-    t2_plane <= \$148 ;
+    t2_plane <= \$149 ;
   always @(posedge clk)
-    t2_nf <= \$149 ;
+    t2_nf <= \$150 ;
   always @(posedge clk)
-    t3_valid <= \$150 ;
+    t3_valid <= \$151 ;
   always @(posedge clk)
-    t3_first <= \$151 ;
+    t3_first <= \$152 ;
   always @(posedge clk)
-    t3_last <= \$152 ;
+    t3_last <= \$153 ;
   always @(posedge clk)
-    t3_plane <= \$153 ;
+    t3_plane <= \$154 ;
   always @(posedge clk)
-    t3_nf <= \$154 ;
+    t3_nf <= \$155 ;
   always @(posedge clk)
-    t4_valid <= \$155 ;
+    t4_valid <= \$156 ;
   always @(posedge clk)
-    t4_first <= \$156 ;
+    t4_first <= \$157 ;
   always @(posedge clk)
-    t4_last <= \$157 ;
+    t4_last <= \$158 ;
   always @(posedge clk)
-    t4_plane <= \$158 ;
+    t4_plane <= \$159 ;
   always @(posedge clk)
-    thr_rd__addr <= \$159 ;
+    thr_rd__addr <= \$160 ;
   always @(posedge clk)
-    acc0 <= \$160 ;
+    acc0 <= \$161 ;
   always @(posedge clk)
-    done <= \$161 ;
+    done <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$162 ;
+    o__valid <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$163 ;
+    o__payload <= \$164 ;
   \hwbnn_digits_mlp_w1a1.network.dense0.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -801,86 +803,86 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = slot;
+    \$124  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
-        \$123  = \$107 [0];
+        \$124  = \$107 [0];
       end else begin
-        \$123  = 1'h0;
+        \$124  = 1'h0;
       end
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = rom_rd__addr;
+    \$125  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
-        \$124  = \$108 [5:0];
+        \$125  = \$108 [5:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$109 ) begin
-          \$124  = \$113 [5:0];
+          \$125  = \$113 [5:0];
         end else if (\$110 ) begin
-          \$124  = \$116 [5:0];
+          \$125  = \$116 [5:0];
         end else begin
-          \$124  = 6'h00;
+          \$125  = 6'h00;
         end
       end
     end
     if (rst) begin
-      \$124  = 6'h00;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$106 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$109 ) begin
-          \$125  = \$111 [0];
-        end else if (\$110 ) begin
-          \$125  = 1'h0;
-        end else begin
-          \$125  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = tile;
+    \$126  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$109 ) begin
-          \$126  = \$112 [5:0];
+          \$126  = \$111 [0];
         end else if (\$110 ) begin
-          \$126  = \$115 [5:0];
+          \$126  = 1'h0;
         end else begin
-          \$126  = 6'h00;
+          \$126  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = nf;
+    \$127  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$106 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$109 ) begin
+          \$127  = \$112 [5:0];
+        end else if (\$110 ) begin
+          \$127  = \$115 [5:0];
+        end else begin
+          \$127  = 6'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$127  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$106 ) begin
@@ -888,31 +890,21 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
         (* full_case = 32'd1 *)
         if (\$109 ) begin
         end else if (\$110 ) begin
-          \$127  = \$114 [4:0];
+          \$128  = \$114 [4:0];
         end else begin
-          \$127  = 5'h00;
+          \$128  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$127  = 5'h00;
+      \$128  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = b_valid;
+    \$129  = b_valid;
     if (en) begin
-      \$128  = fire;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = b_fresh;
-    if (en) begin
-      \$129  = fresh;
+      \$129  = fire;
     end
     if (rst) begin
       \$129  = 1'h0;
@@ -920,9 +912,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = b_first;
+    \$130  = b_fresh;
     if (en) begin
-      \$130  = first;
+      \$130  = fresh;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -930,9 +922,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = b_last;
+    \$131  = b_first;
     if (en) begin
-      \$131  = last;
+      \$131  = first;
     end
     if (rst) begin
       \$131  = 1'h0;
@@ -940,9 +932,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = b_plane;
+    \$132  = b_last;
     if (en) begin
-      \$132  = 1'h0;
+      \$132  = last;
     end
     if (rst) begin
       \$132  = 1'h0;
@@ -950,39 +942,39 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = b_nf;
+    \$133  = b_plane;
     if (en) begin
-      \$133  = nf;
+      \$133  = 1'h0;
     end
     if (rst) begin
-      \$133  = 5'h00;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = b_word;
+    \$134  = b_nf;
     if (en) begin
-      \$134  = buf_wr__data;
+      \$134  = nf;
     end
     if (rst) begin
-      \$134  = 160'h0000000000000000000000000000000000000000;
+      \$134  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = t0_valid;
+    \$135  = b_word;
     if (en) begin
-      \$135  = b_valid;
+      \$135  = buf_wr__data;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = t0_first;
+    \$136  = t0_valid;
     if (en) begin
-      \$136  = b_first;
+      \$136  = b_valid;
     end
     if (rst) begin
       \$136  = 1'h0;
@@ -990,9 +982,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = t0_last;
+    \$137  = t0_first;
     if (en) begin
-      \$137  = b_last;
+      \$137  = b_first;
     end
     if (rst) begin
       \$137  = 1'h0;
@@ -1000,9 +992,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = t0_plane;
+    \$138  = t0_last;
     if (en) begin
-      \$138  = b_plane;
+      \$138  = b_last;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -1010,29 +1002,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = t0_nf;
+    \$139  = t0_plane;
     if (en) begin
-      \$139  = b_nf;
+      \$139  = b_plane;
     end
     if (rst) begin
-      \$139  = 5'h00;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = t1_valid;
+    \$140  = t0_nf;
     if (en) begin
-      \$140  = t0_valid;
+      \$140  = b_nf;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = t1_first;
+    \$141  = t1_valid;
     if (en) begin
-      \$141  = t0_first;
+      \$141  = t0_valid;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -1040,9 +1032,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = t1_last;
+    \$142  = t1_first;
     if (en) begin
-      \$142  = t0_last;
+      \$142  = t0_first;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -1050,9 +1042,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = t1_plane;
+    \$143  = t1_last;
     if (en) begin
-      \$143  = t0_plane;
+      \$143  = t0_last;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -1060,29 +1052,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = t1_nf;
+    \$144  = t1_plane;
     if (en) begin
-      \$144  = t0_nf;
+      \$144  = t0_plane;
     end
     if (rst) begin
-      \$144  = 5'h00;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = t2_valid;
+    \$145  = t1_nf;
     if (en) begin
-      \$145  = t1_valid;
+      \$145  = t0_nf;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = t2_first;
+    \$146  = t2_valid;
     if (en) begin
-      \$146  = t1_first;
+      \$146  = t1_valid;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -1090,9 +1082,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = t2_last;
+    \$147  = t2_first;
     if (en) begin
-      \$147  = t1_last;
+      \$147  = t1_first;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -1100,9 +1092,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = t2_plane;
+    \$148  = t2_last;
     if (en) begin
-      \$148  = t1_plane;
+      \$148  = t1_last;
     end
     if (rst) begin
       \$148  = 1'h0;
@@ -1110,29 +1102,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = t2_nf;
+    \$149  = t2_plane;
     if (en) begin
-      \$149  = t1_nf;
+      \$149  = t1_plane;
     end
     if (rst) begin
-      \$149  = 5'h00;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = t3_valid;
+    \$150  = t2_nf;
     if (en) begin
-      \$150  = t2_valid;
+      \$150  = t1_nf;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = t3_first;
+    \$151  = t3_valid;
     if (en) begin
-      \$151  = t2_first;
+      \$151  = t2_valid;
     end
     if (rst) begin
       \$151  = 1'h0;
@@ -1140,9 +1132,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = t3_last;
+    \$152  = t3_first;
     if (en) begin
-      \$152  = t2_last;
+      \$152  = t2_first;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -1150,9 +1142,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = t3_plane;
+    \$153  = t3_last;
     if (en) begin
-      \$153  = t2_plane;
+      \$153  = t2_last;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1160,29 +1152,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = t3_nf;
+    \$154  = t3_plane;
     if (en) begin
-      \$154  = t2_nf;
+      \$154  = t2_plane;
     end
     if (rst) begin
-      \$154  = 5'h00;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = t4_valid;
+    \$155  = t3_nf;
     if (en) begin
-      \$155  = t3_valid;
+      \$155  = t2_nf;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = t4_first;
+    \$156  = t4_valid;
     if (en) begin
-      \$156  = t3_first;
+      \$156  = t3_valid;
     end
     if (rst) begin
       \$156  = 1'h0;
@@ -1190,9 +1182,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = t4_last;
+    \$157  = t4_first;
     if (en) begin
-      \$157  = t3_last;
+      \$157  = t3_first;
     end
     if (rst) begin
       \$157  = 1'h0;
@@ -1200,9 +1192,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = t4_plane;
+    \$158  = t4_last;
     if (en) begin
-      \$158  = t3_plane;
+      \$158  = t3_last;
     end
     if (rst) begin
       \$158  = 1'h0;
@@ -1210,39 +1202,39 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = thr_rd__addr;
+    \$159  = t4_plane;
     if (en) begin
-      \$159  = t3_nf;
+      \$159  = t3_plane;
     end
     if (rst) begin
-      \$159  = 5'h00;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = acc0;
+    \$160  = thr_rd__addr;
+    if (en) begin
+      \$160  = t3_nf;
+    end
+    if (rst) begin
+      \$160  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = acc0;
     if (\$117 ) begin
-      \$160  = \$119 [11:0];
+      \$161  = \$120 [11:0];
     end
     if (rst) begin
-      \$160  = 12'h000;
+      \$161  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = done;
+    \$162  = done;
     if (en) begin
-      \$161  = \$120 ;
-    end
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = o__valid;
-    if (en) begin
-      \$162  = done;
+      \$162  = \$121 ;
     end
     if (rst) begin
       \$162  = 1'h0;
@@ -1250,12 +1242,22 @@ module \hwbnn_digits_mlp_w1a1.network.dense0 (i__valid, clk, rst, i__ready, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = o__payload;
+    \$163  = o__valid;
     if (en) begin
-      \$163  = \$122 [0];
+      \$163  = done;
     end
     if (rst) begin
       \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = o__payload;
+    if (en) begin
+      \$164  = \$123 [0];
+    end
+    if (rst) begin
+      \$164  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -1964,55 +1966,51 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   wire [6:0] \$22 ;
   wire [6:0] \$23 ;
   wire \$24 ;
-  wire [6:0] \$25 ;
-  wire [7:0] \$26 ;
-  wire \$27 ;
+  wire [5:0] \$25 ;
+  wire [6:0] \$26 ;
+  wire [7:0] \$27 ;
   wire \$28 ;
-  wire [1:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  reg [5:0] \$31 ;
-  reg \$32 ;
-  reg [5:0] \$33 ;
-  reg [4:0] \$34 ;
-  reg \$35 ;
+  wire [1:0] \$30 ;
+  reg \$31 ;
+  reg [5:0] \$32 ;
+  reg \$33 ;
+  reg [5:0] \$34 ;
+  reg [4:0] \$35 ;
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
   reg \$39 ;
   wire \$4 ;
-  reg [4:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg \$42 ;
+  reg \$40 ;
+  reg [4:0] \$41 ;
+  reg [15:0] \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [4:0] \$46 ;
-  reg \$47 ;
+  reg \$46 ;
+  reg [4:0] \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg [4:0] \$51 ;
-  reg \$52 ;
+  reg \$51 ;
+  reg [4:0] \$52 ;
   reg \$53 ;
   reg \$54 ;
   reg \$55 ;
-  reg [4:0] \$56 ;
-  reg \$57 ;
-  reg \$58 ;
+  reg \$56 ;
+  reg [4:0] \$57 ;
+  reg [5:0] \$58 ;
   reg \$59 ;
   wire [1:0] \$6 ;
   reg \$60 ;
-  reg [4:0] \$61 ;
-  reg [6:0] \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  reg \$65 ;
+  reg \$61 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [6:0] acc0 = 7'h00;
+  reg [5:0] acc0 = 6'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -2029,6 +2027,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   input [15:0] buf_wr__data;
   wire [15:0] buf_wr__data;
   wire buf_wr__en;
+  wire carry;
   input clk;
   wire clk;
   reg done = 1'h0;
@@ -2064,7 +2063,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   wire last;
   wire last_slot;
   reg [4:0] nf = 5'h00;
-  wire [4:0] o;
+  wire [3:0] o;
   output o__payload;
   reg o__payload = 1'h0;
   input o__ready;
@@ -2092,15 +2091,10 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   reg t1_valid = 1'h0;
   reg t2_first = 1'h0;
   reg t2_last = 1'h0;
-  reg [4:0] t2_nf = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] t2_nf;
   reg t2_plane = 1'h0;
   reg t2_valid = 1'h0;
-  reg t3_first = 1'h0;
-  reg t3_last = 1'h0;
-  (* init = 5'h00 *)
-  wire [4:0] t3_nf;
-  reg t3_plane = 1'h0;
-  reg t3_valid = 1'h0;
   reg [4:0] thr_rd__addr = 5'h00;
   wire [6:0] thr_rd__data;
   wire thr_rd__en;
@@ -2238,82 +2232,69 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
     end
   end
   assign rom_rd__data = _2_;
-  assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t3_valid & t3_last;
-  assign \$28  = $signed(acc0) >= $signed(thr_rd__data);
-  assign \$29  = 1'h0 + \$28 ;
+  assign \$30  = 1'h0 + \$29 ;
   always @(posedge clk)
-    slot <= \$30 ;
+    slot <= \$31 ;
   always @(posedge clk)
-    rom_rd__addr <= \$31 ;
+    rom_rd__addr <= \$32 ;
   always @(posedge clk)
-    sf <= \$32 ;
+    sf <= \$33 ;
   always @(posedge clk)
-    tile <= \$33 ;
+    tile <= \$34 ;
   always @(posedge clk)
-    nf <= \$34 ;
+    nf <= \$35 ;
   always @(posedge clk)
-    b_valid <= \$35 ;
+    b_valid <= \$36 ;
   always @(posedge clk)
-    b_fresh <= \$36 ;
+    b_fresh <= \$37 ;
   always @(posedge clk)
-    b_first <= \$37 ;
+    b_first <= \$38 ;
   always @(posedge clk)
-    b_last <= \$38 ;
+    b_last <= \$39 ;
   always @(posedge clk)
-    b_plane <= \$39 ;
+    b_plane <= \$40 ;
   always @(posedge clk)
-    b_nf <= \$40 ;
+    b_nf <= \$41 ;
   always @(posedge clk)
-    b_word <= \$41 ;
+    b_word <= \$42 ;
   always @(posedge clk)
-    t0_valid <= \$42 ;
+    t0_valid <= \$43 ;
   always @(posedge clk)
-    t0_first <= \$43 ;
+    t0_first <= \$44 ;
   always @(posedge clk)
-    t0_last <= \$44 ;
+    t0_last <= \$45 ;
   always @(posedge clk)
-    t0_plane <= \$45 ;
+    t0_plane <= \$46 ;
   always @(posedge clk)
-    t0_nf <= \$46 ;
+    t0_nf <= \$47 ;
   always @(posedge clk)
-    t1_valid <= \$47 ;
+    t1_valid <= \$48 ;
   always @(posedge clk)
-    t1_first <= \$48 ;
+    t1_first <= \$49 ;
   always @(posedge clk)
-    t1_last <= \$49 ;
+    t1_last <= \$50 ;
   always @(posedge clk)
-    t1_plane <= \$50 ;
+    t1_plane <= \$51 ;
   always @(posedge clk)
-    t1_nf <= \$51 ;
+    t1_nf <= \$52 ;
   always @(posedge clk)
-    t2_valid <= \$52 ;
+    t2_valid <= \$53 ;
   always @(posedge clk)
-    t2_first <= \$53 ;
+    t2_first <= \$54 ;
   always @(posedge clk)
-    t2_last <= \$54 ;
+    t2_last <= \$55 ;
   always @(posedge clk)
-    t2_plane <= \$55 ;
+    t2_plane <= \$56 ;
   always @(posedge clk)
-    t2_nf <= \$56 ;
+    thr_rd__addr <= \$57 ;
   always @(posedge clk)
-    t3_valid <= \$57 ;
+    acc0 <= \$58 ;
   always @(posedge clk)
-    t3_first <= \$58 ;
+    done <= \$59 ;
   always @(posedge clk)
-    t3_last <= \$59 ;
+    o__valid <= \$60 ;
   always @(posedge clk)
-    t3_plane <= \$60 ;
-  always @(posedge clk)
-    thr_rd__addr <= \$61 ;
-  always @(posedge clk)
-    acc0 <= \$62 ;
-  always @(posedge clk)
-    done <= \$63 ;
-  always @(posedge clk)
-    o__valid <= \$64 ;
-  always @(posedge clk)
-    o__payload <= \$65 ;
+    o__payload <= \$61 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -2342,9 +2323,14 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t3_valid;
-  assign \$25  = t3_first ? 7'h00 : acc0;
+  assign \$24  = en & t2_valid;
+  assign \$25  = t2_first ? 6'h00 : acc0;
+  assign \$26  = \$25  + o;
+  assign \$27  = \$26  + carry;
+  assign \$28  = t2_valid & t2_last;
+  assign \$29  = acc0 >= thr_rd__data[5:0];
   \hwbnn_digits_mlp_w1a1.network.dense1.tree0  tree0 (
+    .carry(carry),
     .clk(clk),
     .en(en),
     .i(\$12 [15:0]),
@@ -2353,86 +2339,86 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = slot;
+    \$31  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
-        \$30  = \$14 [0];
+        \$31  = \$14 [0];
       end else begin
-        \$30  = 1'h0;
+        \$31  = 1'h0;
       end
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = rom_rd__addr;
+    \$32  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
-        \$31  = \$15 [5:0];
+        \$32  = \$15 [5:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$31  = \$20 [5:0];
+          \$32  = \$20 [5:0];
         end else if (\$17 ) begin
-          \$31  = \$23 [5:0];
+          \$32  = \$23 [5:0];
         end else begin
-          \$31  = 6'h00;
+          \$32  = 6'h00;
         end
       end
     end
     if (rst) begin
-      \$31  = 6'h00;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = sf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$16 ) begin
-          \$32  = \$18 [0];
-        end else if (\$17 ) begin
-          \$32  = 1'h0;
-        end else begin
-          \$32  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = tile;
+    \$33  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$33  = \$19 [5:0];
+          \$33  = \$18 [0];
         end else if (\$17 ) begin
-          \$33  = \$22 [5:0];
+          \$33  = 1'h0;
         end else begin
-          \$33  = 6'h00;
+          \$33  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = nf;
+    \$34  = tile;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$16 ) begin
+          \$34  = \$19 [5:0];
+        end else if (\$17 ) begin
+          \$34  = \$22 [5:0];
+        end else begin
+          \$34  = 6'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$34  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$35  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
@@ -2440,31 +2426,21 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
         (* full_case = 32'd1 *)
         if (\$16 ) begin
         end else if (\$17 ) begin
-          \$34  = \$21 [4:0];
+          \$35  = \$21 [4:0];
         end else begin
-          \$34  = 5'h00;
+          \$35  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$34  = 5'h00;
+      \$35  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = b_valid;
+    \$36  = b_valid;
     if (en) begin
-      \$35  = fire;
-    end
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = b_fresh;
-    if (en) begin
-      \$36  = fresh;
+      \$36  = fire;
     end
     if (rst) begin
       \$36  = 1'h0;
@@ -2472,9 +2448,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = b_first;
+    \$37  = b_fresh;
     if (en) begin
-      \$37  = first;
+      \$37  = fresh;
     end
     if (rst) begin
       \$37  = 1'h0;
@@ -2482,9 +2458,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = b_last;
+    \$38  = b_first;
     if (en) begin
-      \$38  = last;
+      \$38  = first;
     end
     if (rst) begin
       \$38  = 1'h0;
@@ -2492,9 +2468,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = b_plane;
+    \$39  = b_last;
     if (en) begin
-      \$39  = 1'h0;
+      \$39  = last;
     end
     if (rst) begin
       \$39  = 1'h0;
@@ -2502,39 +2478,39 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = b_nf;
+    \$40  = b_plane;
     if (en) begin
-      \$40  = nf;
+      \$40  = 1'h0;
     end
     if (rst) begin
-      \$40  = 5'h00;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = b_word;
+    \$41  = b_nf;
     if (en) begin
-      \$41  = buf_wr__data;
+      \$41  = nf;
     end
     if (rst) begin
-      \$41  = 16'h0000;
+      \$41  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = t0_valid;
+    \$42  = b_word;
     if (en) begin
-      \$42  = b_valid;
+      \$42  = buf_wr__data;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = t0_first;
+    \$43  = t0_valid;
     if (en) begin
-      \$43  = b_first;
+      \$43  = b_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -2542,9 +2518,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = t0_last;
+    \$44  = t0_first;
     if (en) begin
-      \$44  = b_last;
+      \$44  = b_first;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -2552,9 +2528,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = t0_plane;
+    \$45  = t0_last;
     if (en) begin
-      \$45  = b_plane;
+      \$45  = b_last;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -2562,29 +2538,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = t0_nf;
+    \$46  = t0_plane;
     if (en) begin
-      \$46  = b_nf;
+      \$46  = b_plane;
     end
     if (rst) begin
-      \$46  = 5'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = t1_valid;
+    \$47  = t0_nf;
     if (en) begin
-      \$47  = t0_valid;
+      \$47  = b_nf;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = t1_first;
+    \$48  = t1_valid;
     if (en) begin
-      \$48  = t0_first;
+      \$48  = t0_valid;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -2592,9 +2568,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = t1_last;
+    \$49  = t1_first;
     if (en) begin
-      \$49  = t0_last;
+      \$49  = t0_first;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -2602,9 +2578,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = t1_plane;
+    \$50  = t1_last;
     if (en) begin
-      \$50  = t0_plane;
+      \$50  = t0_last;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -2612,29 +2588,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = t1_nf;
+    \$51  = t1_plane;
     if (en) begin
-      \$51  = t0_nf;
+      \$51  = t0_plane;
     end
     if (rst) begin
-      \$51  = 5'h00;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = t2_valid;
+    \$52  = t1_nf;
     if (en) begin
-      \$52  = t1_valid;
+      \$52  = t0_nf;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$52  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = t2_first;
+    \$53  = t2_valid;
     if (en) begin
-      \$53  = t1_first;
+      \$53  = t1_valid;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -2642,9 +2618,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = t2_last;
+    \$54  = t2_first;
     if (en) begin
-      \$54  = t1_last;
+      \$54  = t1_first;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -2652,9 +2628,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = t2_plane;
+    \$55  = t2_last;
     if (en) begin
-      \$55  = t1_plane;
+      \$55  = t1_last;
     end
     if (rst) begin
       \$55  = 1'h0;
@@ -2662,39 +2638,39 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = t2_nf;
+    \$56  = t2_plane;
     if (en) begin
-      \$56  = t1_nf;
+      \$56  = t1_plane;
     end
     if (rst) begin
-      \$56  = 5'h00;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = t3_valid;
+    \$57  = thr_rd__addr;
     if (en) begin
-      \$57  = t2_valid;
+      \$57  = t1_nf;
     end
     if (rst) begin
-      \$57  = 1'h0;
+      \$57  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = t3_first;
-    if (en) begin
-      \$58  = t2_first;
+    \$58  = acc0;
+    if (\$24 ) begin
+      \$58  = \$27 [5:0];
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = t3_last;
+    \$59  = done;
     if (en) begin
-      \$59  = t2_last;
+      \$59  = \$28 ;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -2702,9 +2678,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = t3_plane;
+    \$60  = o__valid;
     if (en) begin
-      \$60  = t2_plane;
+      \$60  = done;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -2712,52 +2688,12 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = thr_rd__addr;
+    \$61  = o__payload;
     if (en) begin
-      \$61  = t2_nf;
+      \$61  = \$30 [0];
     end
     if (rst) begin
-      \$61  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = acc0;
-    if (\$24 ) begin
-      \$62  = \$26 [6:0];
-    end
-    if (rst) begin
-      \$62  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = done;
-    if (en) begin
-      \$63  = \$27 ;
-    end
-    if (rst) begin
-      \$63  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = o__valid;
-    if (en) begin
-      \$64  = done;
-    end
-    if (rst) begin
-      \$64  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = o__payload;
-    if (en) begin
-      \$65  = \$29 [0];
-    end
-    if (rst) begin
-      \$65  = 1'h0;
+      \$61  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -2770,7 +2706,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
   assign i__payload = buf_wr__data;
   assign i = \$12 [15:0];
   assign \en$30  = en;
-  assign t3_nf = thr_rd__addr;
+  assign t2_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -2795,40 +2731,46 @@ module \hwbnn_digits_mlp_w1a1.network.dense1 (rst, i__ready, buf_wr__data, o__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
+module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, carry, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [1:0] \$1 ;
   wire [2:0] \$10 ;
   wire [2:0] \$11 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire [3:0] \$13 ;
-  wire [3:0] \$14 ;
-  wire [4:0] \$15 ;
+  wire [4:0] \$14 ;
+  reg [1:0] \$15 ;
   reg [1:0] \$16 ;
-  reg [1:0] \$17 ;
-  reg [1:0] \$18 ;
+  reg \$17 ;
+  reg [2:0] \$18 ;
   reg [1:0] \$19 ;
-  wire [1:0] \$2 ;
+  wire [2:0] \$2 ;
   reg [1:0] \$20 ;
-  reg [1:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg [1:0] \$23 ;
-  reg [2:0] \$24 ;
-  reg [2:0] \$25 ;
-  reg [2:0] \$26 ;
-  reg [2:0] \$27 ;
-  reg [3:0] \$28 ;
-  reg [3:0] \$29 ;
+  reg \$21 ;
+  reg [2:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg [3:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  reg \$28 ;
   wire [1:0] \$3 ;
-  reg [4:0] \$30 ;
-  wire [1:0] \$4 ;
-  wire [1:0] \$5 ;
-  wire [1:0] \$6 ;
+  wire [2:0] \$4 ;
+  wire [2:0] \$5 ;
+  wire [3:0] \$6 ;
   wire [1:0] \$7 ;
-  wire [1:0] \$8 ;
-  wire [2:0] \$9 ;
+  wire [2:0] \$8 ;
+  wire [1:0] \$9 ;
+  output carry;
+  reg carry = 1'h0;
   input clk;
   wire clk;
+  reg delay10 = 1'h0;
+  reg delay11 = 1'h0;
+  reg delay12 = 1'h0;
+  reg delay3 = 1'h0;
+  reg delay7 = 1'h0;
+  reg delay9 = 1'h0;
   input en;
   wire en;
   input [15:0] i;
@@ -2849,74 +2791,73 @@ module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   wire \i[7] ;
   wire \i[8] ;
   wire \i[9] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  reg [1:0] l1_2 = 2'h0;
-  reg [1:0] l1_3 = 2'h0;
-  reg [1:0] l1_4 = 2'h0;
-  reg [1:0] l1_5 = 2'h0;
-  reg [1:0] l1_6 = 2'h0;
-  reg [1:0] l1_7 = 2'h0;
-  reg [2:0] l2_0 = 3'h0;
-  reg [2:0] l2_1 = 3'h0;
-  reg [2:0] l2_2 = 3'h0;
-  reg [2:0] l2_3 = 3'h0;
-  reg [3:0] l3_0 = 4'h0;
-  reg [3:0] l3_1 = 4'h0;
-  output [4:0] o;
-  reg [4:0] o = 5'h00;
+  output [3:0] o;
+  reg [3:0] o = 4'h0;
   input rst;
   wire rst;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = i[4] + i[5];
-  assign \$4  = i[6] + i[7];
-  assign \$5  = i[8] + i[9];
-  assign \$6  = i[10] + i[11];
-  assign \$7  = i[12] + i[13];
-  assign \$8  = i[14] + i[15];
-  assign \$9  = l1_0 + l1_1;
-  assign \$10  = l1_2 + l1_3;
-  assign \$11  = l1_4 + l1_5;
-  assign \$12  = l1_6 + l1_7;
-  assign \$13  = l2_0 + l2_1;
-  assign \$14  = l2_2 + l2_3;
-  assign \$15  = l3_0 + l3_1;
+  reg [1:0] sum1 = 2'h0;
+  reg [1:0] sum2 = 2'h0;
+  reg [2:0] sum4 = 3'h0;
+  reg [1:0] sum5 = 2'h0;
+  reg [1:0] sum6 = 2'h0;
+  reg [2:0] sum8 = 3'h0;
+  assign \$1  = i[12] + i[14];
+  assign \$2  = \$1  + i[13];
+  assign \$3  = i[9] + i[11];
+  assign \$4  = \$3  + i[10];
+  assign \$5  = delay3 + sum1;
+  assign \$6  = \$5  + sum2;
+  assign \$7  = i[5] + i[7];
+  assign \$8  = \$7  + i[6];
+  assign \$9  = i[2] + i[4];
+  assign \$10  = \$9  + i[3];
+  assign \$11  = delay7 + sum5;
+  assign \$12  = \$11  + sum6;
+  assign \$13  = delay10 + sum4;
+  assign \$14  = \$13  + sum8;
   always @(posedge clk)
-    l1_0 <= \$16 ;
+    sum1 <= \$15 ;
   always @(posedge clk)
-    l1_1 <= \$17 ;
+    sum2 <= \$16 ;
   always @(posedge clk)
-    l1_2 <= \$18 ;
+    delay3 <= \$17 ;
   always @(posedge clk)
-    l1_3 <= \$19 ;
+    sum4 <= \$18 ;
   always @(posedge clk)
-    l1_4 <= \$20 ;
+    sum5 <= \$19 ;
   always @(posedge clk)
-    l1_5 <= \$21 ;
+    sum6 <= \$20 ;
   always @(posedge clk)
-    l1_6 <= \$22 ;
+    delay7 <= \$21 ;
   always @(posedge clk)
-    l1_7 <= \$23 ;
+    sum8 <= \$22 ;
   always @(posedge clk)
-    l2_0 <= \$24 ;
+    delay9 <= \$23 ;
   always @(posedge clk)
-    l2_1 <= \$25 ;
+    delay10 <= \$24 ;
   always @(posedge clk)
-    l2_2 <= \$26 ;
+    o <= \$25 ;
   always @(posedge clk)
-    l2_3 <= \$27 ;
+    delay11 <= \$26 ;
   always @(posedge clk)
-    l3_0 <= \$28 ;
+    delay12 <= \$27 ;
   always @(posedge clk)
-    l3_1 <= \$29 ;
-  always @(posedge clk)
-    o <= \$30 ;
+    carry <= \$28 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = l1_0;
+    \$15  = sum1;
     if (en) begin
-      \$16  = \$1 ;
+      \$15  = \$2 [1:0];
+    end
+    if (rst) begin
+      \$15  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$16  = sum2;
+    if (en) begin
+      \$16  = \$4 [1:0];
     end
     if (rst) begin
       \$16  = 2'h0;
@@ -2924,29 +2865,29 @@ module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = l1_1;
+    \$17  = delay3;
     if (en) begin
-      \$17  = \$2 ;
+      \$17  = i[8];
     end
     if (rst) begin
-      \$17  = 2'h0;
+      \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = l1_2;
+    \$18  = sum4;
     if (en) begin
-      \$18  = \$3 ;
+      \$18  = \$6 [2:0];
     end
     if (rst) begin
-      \$18  = 2'h0;
+      \$18  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = l1_3;
+    \$19  = sum5;
     if (en) begin
-      \$19  = \$4 ;
+      \$19  = \$8 [1:0];
     end
     if (rst) begin
       \$19  = 2'h0;
@@ -2954,9 +2895,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = l1_4;
+    \$20  = sum6;
     if (en) begin
-      \$20  = \$5 ;
+      \$20  = \$10 [1:0];
     end
     if (rst) begin
       \$20  = 2'h0;
@@ -2964,102 +2905,86 @@ module \hwbnn_digits_mlp_w1a1.network.dense1.tree0 (rst, en, i, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$21  = l1_5;
+    \$21  = delay7;
     if (en) begin
-      \$21  = \$6 ;
+      \$21  = i[1];
     end
     if (rst) begin
-      \$21  = 2'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$22  = l1_6;
+    \$22  = sum8;
     if (en) begin
-      \$22  = \$7 ;
+      \$22  = \$12 [2:0];
     end
     if (rst) begin
-      \$22  = 2'h0;
+      \$22  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$23  = l1_7;
+    \$23  = delay9;
     if (en) begin
-      \$23  = \$8 ;
+      \$23  = i[0];
     end
     if (rst) begin
-      \$23  = 2'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$24  = l2_0;
+    \$24  = delay10;
     if (en) begin
-      \$24  = \$9 ;
+      \$24  = delay9;
     end
     if (rst) begin
-      \$24  = 3'h0;
+      \$24  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$25  = l2_1;
+    \$25  = o;
     if (en) begin
-      \$25  = \$10 ;
+      \$25  = \$14 [3:0];
     end
     if (rst) begin
-      \$25  = 3'h0;
+      \$25  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$26  = l2_2;
+    \$26  = delay11;
     if (en) begin
-      \$26  = \$11 ;
+      if (en) begin
+        \$26  = i[15];
+      end
     end
     if (rst) begin
-      \$26  = 3'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$27  = l2_3;
+    \$27  = delay12;
     if (en) begin
-      \$27  = \$12 ;
+      if (en) begin
+        \$27  = delay11;
+      end
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$28  = l3_0;
+    \$28  = carry;
     if (en) begin
-      \$28  = \$13 ;
+      \$28  = delay12;
     end
     if (rst) begin
-      \$28  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$29  = l3_1;
-    if (en) begin
-      \$29  = \$14 ;
-    end
-    if (rst) begin
-      \$29  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$30  = o;
-    if (en) begin
-      \$30  = \$15 ;
-    end
-    if (rst) begin
-      \$30  = 5'h00;
+      \$28  = 1'h0;
     end
   end
   assign \i[0]  = i[0];
@@ -3423,45 +3348,41 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire [7:0] \$22 ;
   wire [7:0] \$23 ;
   wire \$24 ;
-  wire [6:0] \$25 ;
-  wire [7:0] \$26 ;
-  wire \$27 ;
-  wire [7:0] \$28 ;
-  wire [8:0] \$29 ;
+  wire [5:0] \$25 ;
+  wire [6:0] \$26 ;
+  wire [7:0] \$27 ;
+  wire \$28 ;
+  wire [6:0] \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  reg [6:0] \$31 ;
-  reg [2:0] \$32 ;
-  reg [6:0] \$33 ;
-  reg [3:0] \$34 ;
-  reg \$35 ;
+  wire [7:0] \$30 ;
+  reg \$31 ;
+  reg [6:0] \$32 ;
+  reg [2:0] \$33 ;
+  reg [6:0] \$34 ;
+  reg [3:0] \$35 ;
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
   reg \$39 ;
   wire \$4 ;
-  reg [3:0] \$40 ;
+  reg \$40 ;
   reg [3:0] \$41 ;
-  reg \$42 ;
+  reg [3:0] \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [3:0] \$46 ;
-  reg \$47 ;
-  reg \$48 ;
+  reg \$46 ;
+  reg [3:0] \$47 ;
+  reg [5:0] \$48 ;
   reg \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg [3:0] \$51 ;
-  reg [6:0] \$52 ;
-  reg \$53 ;
-  reg \$54 ;
-  reg [6:0] \$55 ;
+  reg [6:0] \$51 ;
   wire [1:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [6:0] acc0 = 7'h00;
+  reg [5:0] acc0 = 6'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
   reg b_last = 1'h0;
@@ -3478,6 +3399,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   input [3:0] buf_wr__data;
   wire [3:0] buf_wr__data;
   wire buf_wr__en;
+  wire carry;
   input clk;
   wire clk;
   reg done = 1'h0;
@@ -3501,7 +3423,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire last;
   wire last_slot;
   reg [3:0] nf = 4'h0;
-  wire [2:0] o;
+  wire [1:0] o;
   output [6:0] o__payload;
   reg [6:0] o__payload = 7'h00;
   input o__ready;
@@ -3519,15 +3441,10 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   wire slots;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
-  reg [3:0] t0_nf = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t0_nf;
   reg t0_plane = 1'h0;
   reg t0_valid = 1'h0;
-  reg t1_first = 1'h0;
-  reg t1_last = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] t1_nf;
-  reg t1_plane = 1'h0;
-  reg t1_valid = 1'h0;
   reg [3:0] thr_rd__addr = 4'h0;
   wire [6:0] thr_rd__data;
   wire thr_rd__en;
@@ -3666,57 +3583,45 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   assign rom_rd__data = _2_;
   always @(posedge clk)
-    slot <= \$30 ;
+    rom_rd__addr <= \$32 ;
   always @(posedge clk)
-    rom_rd__addr <= \$31 ;
+    sf <= \$33 ;
   always @(posedge clk)
-    sf <= \$32 ;
+    tile <= \$34 ;
   always @(posedge clk)
-    tile <= \$33 ;
+    nf <= \$35 ;
   always @(posedge clk)
-    nf <= \$34 ;
+    b_valid <= \$36 ;
   always @(posedge clk)
-    b_valid <= \$35 ;
+    b_fresh <= \$37 ;
   always @(posedge clk)
-    b_fresh <= \$36 ;
+    b_first <= \$38 ;
   always @(posedge clk)
-    b_first <= \$37 ;
+    b_last <= \$39 ;
   always @(posedge clk)
-    b_last <= \$38 ;
+    b_plane <= \$40 ;
   always @(posedge clk)
-    b_plane <= \$39 ;
+    b_nf <= \$41 ;
   always @(posedge clk)
-    b_nf <= \$40 ;
+    b_word <= \$42 ;
   always @(posedge clk)
-    b_word <= \$41 ;
+    t0_valid <= \$43 ;
   always @(posedge clk)
-    t0_valid <= \$42 ;
+    t0_first <= \$44 ;
   always @(posedge clk)
-    t0_first <= \$43 ;
+    t0_last <= \$45 ;
   always @(posedge clk)
-    t0_last <= \$44 ;
+    t0_plane <= \$46 ;
   always @(posedge clk)
-    t0_plane <= \$45 ;
+    thr_rd__addr <= \$47 ;
   always @(posedge clk)
-    t0_nf <= \$46 ;
+    acc0 <= \$48 ;
   always @(posedge clk)
-    t1_valid <= \$47 ;
+    done <= \$49 ;
   always @(posedge clk)
-    t1_first <= \$48 ;
+    o__valid <= \$50 ;
   always @(posedge clk)
-    t1_last <= \$49 ;
-  always @(posedge clk)
-    t1_plane <= \$50 ;
-  always @(posedge clk)
-    thr_rd__addr <= \$51 ;
-  always @(posedge clk)
-    acc0 <= \$52 ;
-  always @(posedge clk)
-    done <= \$53 ;
-  always @(posedge clk)
-    o__valid <= \$54 ;
-  always @(posedge clk)
-    o__payload <= \$55 ;
+    o__payload <= \$51 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = ! nf;
@@ -3746,12 +3651,16 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \$21  = nf + 1'h1;
   assign \$22  = tile + 1'h1;
   assign \$23  = rom_rd__addr + 1'h1;
-  assign \$24  = en & t1_valid;
-  assign \$25  = t1_first ? 7'h00 : acc0;
-  assign \$26  = $signed(\$25 ) + $signed({ 1'h0, o });
-  assign \$27  = t1_valid & t1_last;
-  assign \$29  = $signed(\$28 ) - $signed(thr_rd__data);
+  assign \$24  = en & t0_valid;
+  assign \$25  = t0_first ? 6'h00 : acc0;
+  assign \$26  = \$25  + o;
+  assign \$27  = \$26  + carry;
+  assign \$28  = t0_valid & t0_last;
+  assign \$30  = \$29  - thr_rd__data[5:0];
+  always @(posedge clk)
+    slot <= \$31 ;
   \hwbnn_digits_mlp_w1a1.network.dense2.tree0  tree0 (
+    .carry(carry),
     .clk(clk),
     .en(en),
     .i(\$12 [3:0]),
@@ -3760,86 +3669,71 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = slot;
+    \$32  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
-        \$30  = \$14 [0];
-      end else begin
-        \$30  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = rom_rd__addr;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$13 ) begin
-        \$31  = \$15 [6:0];
+        \$32  = \$15 [6:0];
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$31  = \$20 [6:0];
+          \$32  = \$20 [6:0];
         end else if (\$17 ) begin
-          \$31  = \$23 [6:0];
+          \$32  = \$23 [6:0];
         end else begin
-          \$31  = 7'h00;
+          \$32  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$31  = 7'h00;
+      \$32  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$32  = sf;
+    \$33  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$32  = \$18 [2:0];
+          \$33  = \$18 [2:0];
         end else if (\$17 ) begin
-          \$32  = 3'h0;
+          \$33  = 3'h0;
         end else begin
-          \$32  = 3'h0;
+          \$33  = 3'h0;
         end
       end
     end
     if (rst) begin
-      \$32  = 3'h0;
+      \$33  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$33  = tile;
+    \$34  = tile;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
       end else begin
         (* full_case = 32'd1 *)
         if (\$16 ) begin
-          \$33  = \$19 [6:0];
+          \$34  = \$19 [6:0];
         end else if (\$17 ) begin
-          \$33  = \$22 [6:0];
+          \$34  = \$22 [6:0];
         end else begin
-          \$33  = 7'h00;
+          \$34  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$33  = 7'h00;
+      \$34  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = nf;
+    \$35  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
       if (\$13 ) begin
@@ -3847,31 +3741,21 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
         (* full_case = 32'd1 *)
         if (\$16 ) begin
         end else if (\$17 ) begin
-          \$34  = \$21 [3:0];
+          \$35  = \$21 [3:0];
         end else begin
-          \$34  = 4'h0;
+          \$35  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$34  = 4'h0;
+      \$35  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = b_valid;
+    \$36  = b_valid;
     if (en) begin
-      \$35  = fire;
-    end
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = b_fresh;
-    if (en) begin
-      \$36  = fresh;
+      \$36  = fire;
     end
     if (rst) begin
       \$36  = 1'h0;
@@ -3879,9 +3763,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = b_first;
+    \$37  = b_fresh;
     if (en) begin
-      \$37  = first;
+      \$37  = fresh;
     end
     if (rst) begin
       \$37  = 1'h0;
@@ -3889,9 +3773,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = b_last;
+    \$38  = b_first;
     if (en) begin
-      \$38  = last;
+      \$38  = first;
     end
     if (rst) begin
       \$38  = 1'h0;
@@ -3899,9 +3783,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = b_plane;
+    \$39  = b_last;
     if (en) begin
-      \$39  = 1'h0;
+      \$39  = last;
     end
     if (rst) begin
       \$39  = 1'h0;
@@ -3909,19 +3793,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = b_nf;
+    \$40  = b_plane;
     if (en) begin
-      \$40  = nf;
+      \$40  = 1'h0;
     end
     if (rst) begin
-      \$40  = 4'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = b_word;
+    \$41  = b_nf;
     if (en) begin
-      \$41  = buf_wr__data;
+      \$41  = nf;
     end
     if (rst) begin
       \$41  = 4'h0;
@@ -3929,19 +3813,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = t0_valid;
+    \$42  = b_word;
     if (en) begin
-      \$42  = b_valid;
+      \$42  = buf_wr__data;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$43  = t0_first;
+    \$43  = t0_valid;
     if (en) begin
-      \$43  = b_first;
+      \$43  = b_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -3949,9 +3833,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$44  = t0_last;
+    \$44  = t0_first;
     if (en) begin
-      \$44  = b_last;
+      \$44  = b_first;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -3959,9 +3843,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$45  = t0_plane;
+    \$45  = t0_last;
     if (en) begin
-      \$45  = b_plane;
+      \$45  = b_last;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -3969,39 +3853,39 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = t0_nf;
+    \$46  = t0_plane;
     if (en) begin
-      \$46  = b_nf;
+      \$46  = b_plane;
     end
     if (rst) begin
-      \$46  = 4'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = t1_valid;
+    \$47  = thr_rd__addr;
     if (en) begin
-      \$47  = t0_valid;
+      \$47  = b_nf;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$48  = t1_first;
-    if (en) begin
-      \$48  = t0_first;
+    \$48  = acc0;
+    if (\$24 ) begin
+      \$48  = \$27 [5:0];
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$48  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$49  = t1_last;
+    \$49  = done;
     if (en) begin
-      \$49  = t0_last;
+      \$49  = \$28 ;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -4009,9 +3893,9 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$50  = t1_plane;
+    \$50  = o__valid;
     if (en) begin
-      \$50  = t0_plane;
+      \$50  = done;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -4019,52 +3903,27 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$51  = thr_rd__addr;
+    \$51  = o__payload;
     if (en) begin
-      \$51  = t0_nf;
+      \$51  = \$30 [6:0];
     end
     if (rst) begin
-      \$51  = 4'h0;
+      \$51  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$52  = acc0;
-    if (\$24 ) begin
-      \$52  = \$26 [6:0];
+    \$31  = slot;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$13 ) begin
+        \$31  = \$14 [0];
+      end else begin
+        \$31  = 1'h0;
+      end
     end
     if (rst) begin
-      \$52  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$53  = done;
-    if (en) begin
-      \$53  = \$27 ;
-    end
-    if (rst) begin
-      \$53  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$54  = o__valid;
-    if (en) begin
-      \$54  = done;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$55  = o__payload;
-    if (en) begin
-      \$55  = \$29 [6:0];
-    end
-    if (rst) begin
-      \$55  = 7'h00;
+      \$31  = 1'h0;
     end
   end
   assign plane = 1'h0;
@@ -4077,7 +3936,7 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign i__payload = buf_wr__data;
   assign i = \$12 [3:0];
   assign \en$30  = en;
-  assign t1_nf = thr_rd__addr;
+  assign t0_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = \$12 [0];
   assign \i[1]  = \$12 [1];
@@ -4085,19 +3944,19 @@ module \hwbnn_digits_mlp_w1a1.network.dense2 (clk, rst, i__ready, buf_wr__data, 
   assign \i[3]  = \$12 [3];
   assign \$6  = 2'h0;
   assign \$12  = { 1'h0, \$11  };
-  assign \$28  = { acc0, 1'h0 };
+  assign \$29  = { acc0, 1'h0 };
   assign \$13  = slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \hwbnn_digits_mlp_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
+module \hwbnn_digits_mlp_w1a1.network.dense2.tree0 (rst, en, i, o, carry, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [1:0] \$1 ;
-  wire [1:0] \$2 ;
-  wire [2:0] \$3 ;
-  reg [1:0] \$4 ;
-  reg [1:0] \$5 ;
-  reg [2:0] \$6 ;
+  wire [2:0] \$2 ;
+  reg [1:0] \$3 ;
+  reg \$4 ;
+  output carry;
+  reg carry = 1'h0;
   input clk;
   wire clk;
   input en;
@@ -4108,49 +3967,34 @@ module \hwbnn_digits_mlp_w1a1.network.dense2.tree0 (rst, en, i, o, clk);
   wire \i[1] ;
   wire \i[2] ;
   wire \i[3] ;
-  reg [1:0] l1_0 = 2'h0;
-  reg [1:0] l1_1 = 2'h0;
-  output [2:0] o;
-  reg [2:0] o = 3'h0;
+  output [1:0] o;
+  reg [1:0] o = 2'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    l1_0 <= \$4 ;
+    carry <= \$4 ;
+  assign \$1  = i[0] + i[2];
+  assign \$2  = \$1  + i[1];
   always @(posedge clk)
-    l1_1 <= \$5 ;
-  always @(posedge clk)
-    o <= \$6 ;
-  assign \$1  = i[0] + i[1];
-  assign \$2  = i[2] + i[3];
-  assign \$3  = l1_0 + l1_1;
+    o <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$4  = l1_0;
+    \$3  = o;
     if (en) begin
-      \$4  = \$1 ;
+      \$3  = \$2 [1:0];
     end
     if (rst) begin
-      \$4  = 2'h0;
+      \$3  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$5  = l1_1;
+    \$4  = carry;
     if (en) begin
-      \$5  = \$2 ;
+      \$4  = i[3];
     end
     if (rst) begin
-      \$5  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$6  = o;
-    if (en) begin
-      \$6  = \$3 ;
-    end
-    if (rst) begin
-      \$6  = 3'h0;
+      \$4  = 1'h0;
     end
   end
   assign \i[0]  = i[0];
