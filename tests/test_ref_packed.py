@@ -238,6 +238,7 @@ def test_unsorted_thresholds_are_an_error_not_a_wrong_answer(tiny_net):
 @pytest.mark.parametrize("images,message", [
     (np.zeros((1, 5), dtype=np.int64), "shape"),
     (np.full((1, 4), 4), "0..3"),
+    (np.full((1, 4), 1.5), "integers"),
 ])
 def test_bad_frames_are_an_error(tiny_net, images, message):
     with pytest.raises(HwbnnError, match=message):

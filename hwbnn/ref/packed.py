@@ -15,19 +15,22 @@ unpacks. Build a :class:`PackedNetwork` once to reuse its packed weights.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, pad_value
+from ..ir.encoding import encoding_bits, encoding_range, pad_value
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
-from .golden import LayerTrace, check_input
+from .golden import LayerTrace
 
 # Frames per job are chosen so that one tile of input frames stays in a 32 KiB L1 data cache
 # (with room for the weight row) while every weight row sweeps over it.
 TILE_BYTES = 16 * 1024
+# Weight rows per job: a chunk of rows that also stays in L1 next to the tile.
+CHUNK_BYTES = 8 * 1024
 
 
 def _kernels():
@@ -211,10 +214,8 @@ class PackedNetwork:
         return 0
 
     def _pack_input(self, images: np.ndarray) -> np.ndarray:
-        x = check_input(self._net, images)
+        x = _check_frames(self._net, images)
         encoding = self._net.input_encoding
-        if encoding == "binary" and (x == 0).any():
-            raise HwbnnError("binary input values must be -1 or +1, found 0")
         first = self._steps[0]
         g = first.geometry
         if isinstance(first, _WeightStep) and first.patches:
@@ -228,50 +229,50 @@ class PackedNetwork:
         return buffer
 
     def _forward(self, images: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
-        parallel = _use_threads(threads)
+        threads = _check_threads(threads)
         x = self._pack_input(images)
         for index, step in enumerate(self._steps[:-1]):
             if isinstance(step, _PoolStep):
-                x = self._pool(step, x, self._next_pad(index), parallel, trace)
+                x = self._pool(step, x, self._next_pad(index), threads, trace)
             else:
-                x = self._threshold(step, x, self._next_pad(index), parallel, trace)
+                x = self._threshold(step, x, self._next_pad(index), threads, trace)
         last = self._steps[-1]  # validation makes it a weight layer producing scores
-        scores = self._accumulate(last, x, parallel).reshape(_golden_shape(last, len(x)))
+        scores = self._accumulate(last, x, threads).reshape(_golden_shape(last, len(x)))
         if trace is not None:
             trace.append(LayerTrace(last.layer.name, scores, scores))
         return scores
 
-    def _pool(self, step: _PoolStep, x: np.ndarray, out_pad: int, parallel: bool,
+    def _pool(self, step: _PoolStep, x: np.ndarray, out_pad: int, threads: int,
               trace: list | None) -> np.ndarray:
         k = self._kernels
         layer = step.layer
         oh, ow, c = layer.out_shape
         out = np.zeros((len(x), x.shape[1], oh + 2 * out_pad, ow + 2 * out_pad, x.shape[4]),
                        dtype=np.uint64)
-        k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad, parallel)
+        k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad, threads)
         if trace is not None:
             values = _unpack(out, out_pad, (oh, ow, c), layer.encoding)
             trace.append(LayerTrace(layer.name, None, values))
         return out
 
-    def _threshold(self, step: _WeightStep, x: np.ndarray, out_pad: int, parallel: bool,
+    def _threshold(self, step: _WeightStep, x: np.ndarray, out_pad: int, threads: int,
                    trace: list | None) -> np.ndarray:
         k = self._kernels
         layer = step.layer
-        acc = self._accumulate(step, x, parallel)
+        acc = self._accumulate(step, x, threads)
         oh, ow = step.out_hw
         encoding = layer.out_encoding
         out = np.zeros((len(x), _planes(encoding), oh + 2 * out_pad, ow + 2 * out_pad,
                         _words(layer.mh)), dtype=np.uint64)
         k.threshold(acc, step.thresholds, _encoding_code(k, encoding), out, out_pad, ow,
-                    parallel)
+                    threads)
         if trace is not None:
             shape = _golden_shape(step, len(x))
             values = _unpack(out, out_pad, (oh, ow, layer.mh), encoding)
             trace.append(LayerTrace(layer.name, acc.reshape(shape), values.reshape(shape)))
         return out
 
-    def _accumulate(self, step: _WeightStep, x: np.ndarray, parallel: bool) -> np.ndarray:
+    def _accumulate(self, step: _WeightStep, x: np.ndarray, threads: int) -> np.ndarray:
         k = self._kernels
         g = step.geometry
         n = len(x)
@@ -281,11 +282,15 @@ class PackedNetwork:
             xstat = np.empty((n, oh * ow), dtype=np.int64)
             k.window_stat(step.mode, flat, g.width, g.words, g.kh, g.kw, ow, xstat)
         else:
-            xstat = np.zeros((n, 0), dtype=np.int64)
+            xstat = np.zeros((n, oh * ow), dtype=np.int64)
         acc = np.empty((n, oh * ow, step.layer.mh), dtype=np.int64)
         tile = max(1, min(n, TILE_BYTES // (flat.itemsize * flat.shape[1] * flat.shape[2])))
+        rows = step.layer.mh
+        chunk = max(1, min(rows, CHUNK_BYTES // step.weights[0].nbytes))
+        if threads > 1 and n <= tile:  # one tile of frames: split the rows among the threads
+            chunk = min(chunk, -(-rows // threads))
         k.layer(step.mode, flat, step.weights, step.scales, step.wbase, xstat, g.width,
-                g.words, g.kh, g.kw, ow, tile, acc, parallel)
+                g.words, g.kh, g.kw, oh, ow, tile, chunk, acc, threads)
         return acc
 
     def run(self, images: np.ndarray, threads: int = 1) -> list[LayerTrace]:
@@ -301,6 +306,27 @@ class PackedNetwork:
     def predict(self, images: np.ndarray, threads: int = 1) -> np.ndarray:
         """Class labels: argmax of the scores, ties to the lowest index."""
         return np.argmax(self.scores(images, threads), axis=1)
+
+
+def _check_frames(net: NetworkIR, images) -> np.ndarray:
+    """Integer frames of the network's input shape and encoding, as int64 (no copy if already).
+
+    Stricter than golden's check: a binary input must be -1 or +1 (golden would take a 0 as a
+    zero; the packed bit would read it as -1) and frames must have an integer dtype.
+    """
+    images = np.asarray(images)
+    if images.shape[1:] != tuple(net.input_shape):
+        raise HwbnnError(f"input frames have shape {images.shape[1:]}, the network expects "
+                         f"{tuple(net.input_shape)}")
+    if not np.issubdtype(images.dtype, np.integer):
+        raise HwbnnError(f"input frames must hold integers, not {images.dtype}")
+    lo, hi = encoding_range(net.input_encoding)
+    if images.size and (images.min() < lo or images.max() > hi):
+        raise HwbnnError(f"input values must lie in {lo}..{hi} ({net.input_encoding}), found "
+                         f"{int(images.min())}..{int(images.max())}")
+    if net.input_encoding == "binary" and images.size and not np.abs(images).min():
+        raise HwbnnError("binary input values must be -1 or +1, found 0")
+    return images.astype(np.int64, copy=False)
 
 
 def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:
@@ -320,22 +346,17 @@ def _patches(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
 
 
 def max_threads() -> int:
-    """Most threads the compiled kernels may use (numba's pool size, the CPU count)."""
-    from numba import config
+    """Most threads the kernels may use: the CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    return int(config.NUMBA_NUM_THREADS)
 
-
-def _use_threads(threads: int) -> bool:
-    """Set numba's thread count; True when the parallel kernels should run."""
+def _check_threads(threads: int) -> int:
     limit = max_threads()
-    if not isinstance(threads, int) or not 1 <= threads <= limit:
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
         raise HwbnnError(f"threads must be an integer in 1..{limit}, not {threads!r}")
-    if threads > 1:
-        from numba import set_num_threads
-
-        set_num_threads(threads)
-    return threads > 1
+    return threads
 
 
 def _packed(net: NetworkIR | PackedNetwork) -> PackedNetwork:

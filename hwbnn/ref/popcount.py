@@ -25,8 +25,8 @@ where the CPU has AVX512-VPOPCNTDQ).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import literally, njit, types
+from numba.extending import intrinsic, overload
 
 # x kind (binary, ternary, unsigned) x w kind (binary, masked planes with scales).
 MODE_BB, MODE_BM, MODE_TB, MODE_TM, MODE_UB, MODE_UM = range(6)
@@ -50,169 +50,285 @@ def popcount(typingctx, word):
     return types.int64(word), codegen
 
 
-@njit(inline="always", **_JIT)
-def _xor_count(a, ao, b, bo, length):
-    s = 0
-    for i in range(length):
-        s += popcount(a[ao + i] ^ b[bo + i])
-    return s
+# Each word loop first slices its operands and then indexes them from 0: with ``a[start + i]``
+# numba guards every access against negative indices, which keeps LLVM from vectorizing the
+# loop (measured 4-10x slower on a 16-word row).
 
 
 @njit(inline="always", **_JIT)
 def _count(a, ao, length):
+    a = a[ao:ao + length]
     s = 0
     for i in range(length):
-        s += popcount(a[ao + i])
+        s += popcount(a[i])
+    return s
+
+
+@njit(inline="always", **_JIT)
+def _xor_count(a, ao, b, bo, length):
+    a = a[ao:ao + length]
+    b = b[bo:bo + length]
+    s = 0
+    for i in range(length):
+        s += popcount(a[i] ^ b[i])
     return s
 
 
 @njit(inline="always", **_JIT)
 def _and_count(a, ao, b, bo, length):
+    a = a[ao:ao + length]
+    b = b[bo:bo + length]
     s = 0
     for i in range(length):
-        s += popcount(a[ao + i] & b[bo + i])
+        s += popcount(a[i] & b[i])
     return s
 
 
 @njit(inline="always", **_JIT)
 def _masked_xor_count(m, mo, a, ao, b, bo, length):
+    m = m[mo:mo + length]
+    a = a[ao:ao + length]
+    b = b[bo:bo + length]
     s = 0
     for i in range(length):
-        s += popcount(m[mo + i] & (a[ao + i] ^ b[bo + i]))
+        s += popcount(m[i] & (a[i] ^ b[i]))
     return s
 
 
 @njit(inline="always", **_JIT)
-def _ternary_counts(xm, xs, xo, wm, ws, wo, length):
-    """(popcount(m), popcount(m & (xs ^ ws))) with m = xm & wm."""
+def _ternary_counts(x, xo, xplane, w, wo, wplane, length):
+    """(popcount(m), popcount(m & (xs ^ ws))) with m = xm & wm; signs one plane after masks."""
+    xm = x[xo:xo + length]
+    xs = x[xo + xplane:xo + xplane + length]
+    wm = w[wo:wo + length]
+    ws = w[wo + wplane:wo + wplane + length]
     c = 0
     s = 0
     for i in range(length):
-        m = xm[xo + i] & wm[wo + i]
+        m = xm[i] & wm[i]
         c += popcount(m)
-        s += popcount(m & (xs[xo + i] ^ ws[wo + i]))
+        s += popcount(m & (xs[i] ^ ws[i]))
     return c, s
 
 
 @njit(inline="always", **_JIT)
-def _unsigned_counts(u, uo, wm, ws, wo, length):
+def _unsigned_counts(u, uo, w, wo, wplane, length):
     """(popcount(u & wm), popcount(u & wm & ws)): ones met by nonzero and by +1 weights."""
+    u = u[uo:uo + length]
+    wm = w[wo:wo + length]
+    ws = w[wo + wplane:wo + wplane + length]
     c = 0
     p = 0
     for i in range(length):
-        m = u[uo + i] & wm[wo + i]
+        m = u[i] & wm[i]
         c += popcount(m)
-        p += popcount(m & ws[wo + i])
+        p += popcount(m & ws[i])
     return c, p
 
 
-@njit(**_JIT)
-def _accumulate(mode, x, w, scales, wbase, xstat, pix, xo, row, kh, length):
-    """Accumulator of one output pixel of one weight row.
+# Accumulator of one output pixel of one weight row, one function per mode. ``x`` and ``w``
+# are flat: the window's first word is ``x[xo]``, plane ``p`` of it lies ``p * xplane``
+# further (``w``: ``wo``, ``wplane``); ``row`` words separate two image rows, ``length`` words
+# make one kernel row. ``base`` is the row's and ``stat`` the window's term.
 
-    ``x`` is the frame ``(planes, words)``, ``w`` the row ``(planes, words)``, ``xo`` the
-    window's first word, ``row`` the words between two image rows, ``length`` the words of
-    one kernel row.
-    """
-    if mode == MODE_BB:
-        s = 0
+
+@njit(inline="always", **_JIT)
+def _acc_bb(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
+    if kh == 1:
+        return base - 2 * _xor_count(x, xo, w, wo, length)
+    s = 0
+    for ky in range(kh):
+        s += _xor_count(x, xo + ky * row, w, wo + ky * length, length)
+    return base - 2 * s
+
+
+@njit(inline="always", **_JIT)
+def _acc_bm(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
+    s = 0
+    for p in range(scales.shape[0]):
+        sp = 0
         for ky in range(kh):
-            s += _xor_count(x[0], xo + ky * row, w[0], ky * length, length)
-        return wbase - 2 * s
-    if mode == MODE_BM:
-        s = 0
-        for p in range(scales.shape[0]):
-            sp = 0
-            for ky in range(kh):
-                wo = ky * length
-                sp += _masked_xor_count(w[2 * p], wo, x[0], xo + ky * row, w[2 * p + 1], wo,
-                                        length)
-            s += scales[p] * sp
-        return wbase - 2 * s
-    if mode == MODE_TB:
-        s = 0
-        for ky in range(kh):
-            xk = xo + ky * row
-            s += _masked_xor_count(x[0], xk, x[1], xk, w[0], ky * length, length)
-        return xstat[pix] - 2 * s
-    if mode == MODE_TM:
-        acc = 0
-        for p in range(scales.shape[0]):
-            cp = 0
-            sp = 0
-            for ky in range(kh):
-                c, s = _ternary_counts(x[0], x[1], xo + ky * row, w[2 * p], w[2 * p + 1],
-                                       ky * length, length)
-                cp += c
-                sp += s
-            acc += scales[p] * (cp - 2 * sp)
-        return acc
-    if mode == MODE_UB:
-        s = 0
-        for b in range(x.shape[0]):
-            sb = 0
-            for ky in range(kh):
-                sb += _and_count(x[b], xo + ky * row, w[0], ky * length, length)
-            s += sb << b
-        return 2 * s - xstat[pix]
+            wk = wo + 2 * p * wplane + ky * length
+            sp += _masked_xor_count(w, wk, x, xo + ky * row, w, wk + wplane, length)
+        s += scales[p] * sp
+    return base - 2 * s
+
+
+@njit(inline="always", **_JIT)
+def _acc_tb(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
+    s = 0
+    for ky in range(kh):
+        xk = xo + ky * row
+        s += _masked_xor_count(x, xk, x, xk + xplane, w, wo + ky * length, length)
+    return stat - 2 * s
+
+
+@njit(inline="always", **_JIT)
+def _acc_tm(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
     acc = 0
-    for b in range(x.shape[0]):
+    for p in range(scales.shape[0]):
+        cp = 0
+        sp = 0
+        for ky in range(kh):
+            c, d = _ternary_counts(x, xo + ky * row, xplane, w, wo + 2 * p * wplane + ky * length,
+                                   wplane, length)
+            cp += c
+            sp += d
+        acc += scales[p] * (cp - 2 * sp)
+    return acc
+
+
+@njit(inline="always", **_JIT)
+def _acc_ub(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
+    s = 0
+    for b in range(xplanes):
+        sb = 0
+        for ky in range(kh):
+            sb += _and_count(x, xo + b * xplane + ky * row, w, wo + ky * length, length)
+        s += sb << b
+    return 2 * s - stat
+
+
+@njit(inline="always", **_JIT)
+def _acc_um(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
+    acc = 0
+    for b in range(xplanes):
         for p in range(scales.shape[0]):
             cp = 0
             pp = 0
             for ky in range(kh):
-                c, pos = _unsigned_counts(x[b], xo + ky * row, w[2 * p], w[2 * p + 1],
-                                          ky * length, length)
+                c, pos = _unsigned_counts(x, xo + b * xplane + ky * row, w,
+                                          wo + 2 * p * wplane + ky * length, wplane, length)
                 cp += c
                 pp += pos
             acc += (scales[p] << b) * (2 * pp - cp)
     return acc
 
 
+_ACCUMULATE = {MODE_BB: _acc_bb, MODE_BM: _acc_bm, MODE_TB: _acc_tb, MODE_TM: _acc_tm,
+               MODE_UB: _acc_ub, MODE_UM: _acc_um}
+
+
+def _accumulate(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh,
+                length):
+    """Typing-time dispatch on a literal ``mode`` to the ``_acc_*`` function of that mode."""
+
+
+@overload(_accumulate, inline="always", jit_options=_JIT)
+def _accumulate_for_mode(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row,
+                         kh, length):
+    if isinstance(mode, types.IntegerLiteral):
+        implementation = _ACCUMULATE[mode.literal_value]
+
+        def accumulate(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row,
+                       kh, length):
+            return implementation(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat,
+                                  row, kh, length)
+
+        return accumulate
+    return None
+
+
 @njit(**_JIT)
-def _layer_job(job, mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc):
-    """One tile of frames times one weight row: every output pixel of those frames."""
-    rows = wa.shape[0]
-    r = job % rows
-    first = (job // rows) * tile
-    last = min(first + tile, xa.shape[0])
-    w = wa[r]
-    base = wbase[r]
+def _layer_jobs(mode, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes, scales,
+                wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc):
+    """Jobs ``first_job..last_job-1``; a job is a tile of frames times a chunk of weight rows.
+
+    Rows are innermost so a frame's window stays in L1 while the chunk's rows (a few KiB)
+    sweep over it; integer divisions happen once per job, not per output. ``mode`` is
+    compiled in as a literal (one specialization per mode, built when first used): a runtime
+    mode inside the row loop blocks its vectorization (measured 9x slower).
+    """
+    literally(mode)
+    rows = wbase.shape[0]
+    chunks = -(-rows // chunk)
     row = wp * words
     length = kw * words
-    for n in range(first, last):
-        x = xa[n]
-        stat = xstat[n]
-        for pix in range(acc.shape[1]):
-            oy = pix // ow
-            ox = pix - oy * ow
-            acc[n, pix, r] = _accumulate(mode, x, w, scales, base, stat, pix,
-                                         (oy * wp + ox) * words, row, kh, length)
+    for job in range(first_job, last_job):
+        t = job // chunks
+        r0 = (job - t * chunks) * chunk
+        r1 = min(r0 + chunk, rows)
+        for n in range(t * tile, min(t * tile + tile, xstat.shape[0])):
+            frame = n * xplanes * xplane
+            for oy in range(oh):
+                for ox in range(ow):
+                    pix = oy * ow + ox
+                    xo = frame + (oy * wp + ox) * words
+                    stat = xstat[n, pix]
+                    out = (n * oh * ow + pix) * rows
+                    for r in range(r0, r1):
+                        acc[out + r] = _accumulate(mode, xa, xo, xplane, xplanes, wa,
+                                                   r * wplanes * wplane, wplane, scales,
+                                                   wbase[r], stat, row, kh, length)
 
 
 @njit(**_JIT)
-def _layer_serial(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc):
-    jobs = -(-xa.shape[0] // tile) * wa.shape[0]
-    for job in range(jobs):
-        _layer_job(job, mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc)
+def _layer_any_mode(mode, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc):
+    """Run the jobs with the specialization of ``mode`` (a runtime value here, a literal in
+    each call, so calls from Python find one compiled entry point)."""
+    if mode == MODE_BB:
+        _layer_jobs(MODE_BB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+    elif mode == MODE_BM:
+        _layer_jobs(MODE_BM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+    elif mode == MODE_TB:
+        _layer_jobs(MODE_TB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+    elif mode == MODE_TM:
+        _layer_jobs(MODE_TM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+    elif mode == MODE_UB:
+        _layer_jobs(MODE_UB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+    else:
+        _layer_jobs(MODE_UM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
+                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
 
 
-@njit(parallel=True, **_JIT)
-def _layer_parallel(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc):
-    jobs = -(-xa.shape[0] // tile) * wa.shape[0]
-    for job in prange(jobs):
-        _layer_job(job, mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc)
-
-
-def layer(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc, parallel):
+def layer(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc,
+          threads):
     """Accumulators ``acc (N, OH*OW, rows)`` of a packed layer.
 
     ``xa (N, planes, Hp*Wp*words)``: input with its padding border; ``wa (rows, planes,
     KH*KW*words)``; ``scales`` per weight plane pair; ``wbase`` per row and ``xstat``
     ``(N, OH*OW)`` per window: the terms of the mode that do not depend on both operands.
+    A job is ``tile`` frames times ``chunk`` rows.
     """
-    kernel = _layer_parallel if parallel else _layer_serial
-    kernel(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, ow, tile, acc)
+    jobs = -(-xa.shape[0] // tile) * -(-wa.shape[0] // chunk)
+    flat_x, flat_w, flat_acc = xa.reshape(-1), wa.reshape(-1), acc.reshape(-1)
+
+    def run(first, last):
+        _layer_any_mode(mode, first, last, flat_x, xa.shape[2], xa.shape[1], flat_w, wa.shape[2],
+                    wa.shape[1], scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk,
+                    flat_acc)
+
+    run_jobs(run, jobs, threads)
+
+
+_POOL: list = []
+
+
+def run_jobs(run, jobs: int, threads: int) -> None:
+    """Call ``run(first, last)`` over ``0..jobs`` split among ``threads`` threads.
+
+    The kernels release the GIL (``nogil``), so plain Python threads run them in parallel;
+    this keeps one compiled version of each kernel (numba's ``parallel=True`` would compile a
+    second one, several times slower to build).
+    """
+    if threads <= 1 or jobs <= 1:
+        run(0, jobs)
+        return
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(thread_name_prefix="hwbnn-packed"))
+    bounds = [jobs * i // threads for i in range(threads + 1)]
+    futures = [_POOL[0].submit(run, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+    run(bounds[0], bounds[1])
+    for future in futures:
+        future.result()
 
 
 @njit(**_JIT)
@@ -242,13 +358,13 @@ def window_stat(mode, xa, wp, words, kh, kw, ow, out):
 
 
 @njit(inline="always", **_JIT)
-def _count_passed(value, thresholds):
-    """Number of sorted thresholds t with value >= t (binary search)."""
+def _count_passed(value, thresholds, first, levels):
+    """Number of sorted thresholds ``thresholds[first:first+levels]`` that ``value`` reaches."""
     lo = 0
-    hi = thresholds.shape[0]
+    hi = levels
     while lo < hi:
         mid = (lo + hi) >> 1
-        if value >= thresholds[mid]:
+        if value >= thresholds[first + mid]:
             lo = mid + 1
         else:
             hi = mid
@@ -256,58 +372,72 @@ def _count_passed(value, thresholds):
 
 
 @njit(**_JIT)
-def _threshold_job(job, acc, thresholds, encoding, out, pad, ow):
-    """Thresholds of one output pixel, packed 64 channels per word for the next layer."""
-    n = job // acc.shape[1]
-    pix = job - n * acc.shape[1]
-    oy = pix // ow + pad
-    ox = pix - (pix // ow) * ow + pad
-    rows = acc.shape[2]
-    planes = out.shape[1]
-    words = np.zeros(MAX_PLANES, dtype=np.uint64)
-    for word in range(out.shape[4]):
-        for p in range(planes):
-            words[p] = 0
-        for r in range(word * 64, min(rows, word * 64 + 64)):
-            count = _count_passed(acc[n, pix, r], thresholds[r])
-            bit = np.uint64(1) << np.uint64(r - word * 64)
-            if encoding == ENC_BINARY:
-                if count:
-                    words[0] |= bit
-            elif encoding == ENC_TERNARY:
-                if count != 1:
-                    words[0] |= bit
-                if count == 2:
-                    words[1] |= bit
-            else:
-                for p in range(planes):
-                    if (count >> p) & 1:
-                        words[p] |= bit
-        for p in range(planes):
-            out[n, p, oy, ox, word] = words[p]
+def _threshold_jobs(first_job, last_job, acc, rows, pixels, thresholds, levels, encoding, out,
+                    planes, plane_words, pad, ow, out_wp, words):
+    """Thresholds of output pixels ``first_job..last_job-1`` (job = frame * pixels + pixel),
+    written as whole words: 64 channels per word and plane for the next layer."""
+    bits = np.zeros(MAX_PLANES, dtype=np.uint64)
+    for job in range(first_job, last_job):
+        n = job // pixels
+        pix = job - n * pixels
+        oy = pix // ow
+        ox = pix - oy * ow
+        at = n * planes * plane_words + ((oy + pad) * out_wp + ox + pad) * words
+        src = job * rows
+        for word in range(words):
+            r0 = word * 64
+            r1 = min(rows, r0 + 64)
+            if encoding == ENC_BINARY:  # branch-free, like the input packing
+                b = np.uint64(0)
+                for r in range(r0, r1):
+                    b |= np.uint64(acc[src + r] >= thresholds[r]) << np.uint64(r - r0)
+                out[at + word] = b
+                continue
+            for p in range(planes):
+                bits[p] = 0
+            for r in range(r0, r1):
+                count = _count_passed(acc[src + r], thresholds, r * levels, levels)
+                bit = np.uint64(1) << np.uint64(r - r0)
+                if encoding == ENC_TERNARY:
+                    if count != 1:
+                        bits[0] |= bit
+                    if count == 2:
+                        bits[1] |= bit
+                else:
+                    for p in range(planes):
+                        if (count >> p) & 1:
+                            bits[p] |= bit
+            for p in range(planes):
+                out[at + p * plane_words + word] = bits[p]
+
+
+def threshold(acc, thresholds, encoding, out, pad, ow, threads):
+    """Compare-and-count ``acc (N, OH*OW, rows)`` against sorted integer thresholds
+    ``(rows, levels)`` and pack the activations into ``out (N, planes, OH+2*pad, OW+2*pad,
+    words)`` (zeroed)."""
+    n, pixels, rows = acc.shape
+    flat_acc, flat_thresholds, flat_out = acc.reshape(-1), thresholds.reshape(-1), out.reshape(-1)
+    planes, out_wp, words = out.shape[1], out.shape[3], out.shape[4]
+    plane_words = out.shape[2] * out_wp * words
+
+    def run(first, last):
+        _threshold_jobs(first, last, flat_acc, rows, pixels, flat_thresholds,
+                        thresholds.shape[1], encoding, flat_out, planes, plane_words, pad, ow,
+                        out_wp, words)
+
+    run_jobs(run, n * pixels, threads)
 
 
 @njit(**_JIT)
-def _threshold_serial(acc, thresholds, encoding, out, pad, ow):
-    for job in range(acc.shape[0] * acc.shape[1]):
-        _threshold_job(job, acc, thresholds, encoding, out, pad, ow)
+def _maxpool_jobs(first_job, last_job, x, k, encoding, out, pad):
+    """Output pixels ``first_job..last_job-1`` (over all frames)."""
+    alive = np.empty(k * k, dtype=np.uint64)
+    for job in range(first_job, last_job):
+        _maxpool_pixel(job, x, k, encoding, out, pad, alive)
 
 
-@njit(parallel=True, **_JIT)
-def _threshold_parallel(acc, thresholds, encoding, out, pad, ow):
-    for job in prange(acc.shape[0] * acc.shape[1]):
-        _threshold_job(job, acc, thresholds, encoding, out, pad, ow)
-
-
-def threshold(acc, thresholds, encoding, out, pad, ow, parallel):
-    """Compare-and-count ``acc (N, OH*OW, rows)`` against sorted integer thresholds and pack
-    the activations into ``out (N, planes, OH+2*pad, OW+2*pad, words)`` (zeroed)."""
-    kernel = _threshold_parallel if parallel else _threshold_serial
-    kernel(acc, thresholds, encoding, out, pad, ow)
-
-
-@njit(**_JIT)
-def _maxpool_job(job, x, k, encoding, out, pad):
+@njit(inline="always", **_JIT)
+def _maxpool_pixel(job, x, k, encoding, out, pad, alive):
     """One output pixel: OR for binary, (nonzero, sign) rule for ternary, bit-serial max for
     unsigned (an MSB-first elimination among the k*k candidates, 64 channels at a time)."""
     oh = out.shape[2] - 2 * pad
@@ -317,7 +447,6 @@ def _maxpool_job(job, x, k, encoding, out, pad):
     oy = pix // ow
     ox = pix - oy * ow
     planes = x.shape[1]
-    alive = np.empty(k * k, dtype=np.uint64)
     for word in range(x.shape[4]):
         if encoding == ENC_TERNARY:
             anypos = np.uint64(0)
@@ -340,50 +469,47 @@ def _maxpool_job(job, x, k, encoding, out, pad):
             out[n, p, oy + pad, ox + pad, word] = hit
 
 
-@njit(**_JIT)
-def _maxpool_serial(x, k, encoding, out, pad):
-    jobs = x.shape[0] * (out.shape[2] - 2 * pad) * (out.shape[3] - 2 * pad)
-    for job in range(jobs):
-        _maxpool_job(job, x, k, encoding, out, pad)
-
-
-@njit(parallel=True, **_JIT)
-def _maxpool_parallel(x, k, encoding, out, pad):
-    jobs = x.shape[0] * (out.shape[2] - 2 * pad) * (out.shape[3] - 2 * pad)
-    for job in prange(jobs):
-        _maxpool_job(job, x, k, encoding, out, pad)
-
-
-def maxpool(x, k, encoding, out, pad, parallel):
+def maxpool(x, k, encoding, out, pad, threads):
     """KxK stride-K max pooling of packed ``x (N, planes, H, W, words)`` into ``out`` (with a
     border of ``pad`` pixels for the next layer)."""
-    kernel = _maxpool_parallel if parallel else _maxpool_serial
-    kernel(x, k, encoding, out, pad)
+    jobs = x.shape[0] * (out.shape[2] - 2 * pad) * (out.shape[3] - 2 * pad)
+    run_jobs(lambda first, last: _maxpool_jobs(first, last, x, k, encoding, out, pad), jobs,
+             threads)
 
 
 @njit(**_JIT)
 def _pack_serial(values, encoding, out, pad):
-    for n in range(values.shape[0]):
-        for y in range(values.shape[1]):
-            for xx in range(values.shape[2]):
-                for c in range(values.shape[3]):
-                    v = values[n, y, xx, c]
-                    bit = np.uint64(1) << np.uint64(c & 63)
-                    word = c >> 6
-                    if encoding == ENC_BINARY:
-                        if v > 0:
-                            out[n, 0, y + pad, xx + pad, word] |= bit
-                    elif encoding == ENC_TERNARY:
-                        if v != 0:
-                            out[n, 0, y + pad, xx + pad, word] |= bit
-                        if v > 0:
-                            out[n, 1, y + pad, xx + pad, word] |= bit
-                    else:
-                        for p in range(out.shape[1]):
-                            if (v >> p) & 1:
-                                out[n, p, y + pad, xx + pad, word] |= bit
+    """Words built in registers, 64 channels at a time, then stored once per plane."""
+    n_frames, h, w, c = values.shape
+    planes, hp, wp, words = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
+    flat = values.reshape(-1)
+    dest = out.reshape(-1)
+    bits = np.zeros(MAX_PLANES, dtype=np.uint64)
+    for n in range(n_frames):
+        for y in range(h):
+            for x in range(w):
+                src = ((n * h + y) * w + x) * c
+                at = n * planes * hp * wp * words + ((y + pad) * wp + x + pad) * words
+                for word in range(words):
+                    for p in range(planes):
+                        bits[p] = 0
+                    # Branch-free: a data-dependent branch per element mispredicts on
+                    # random signs and costs more than the whole word's popcounts.
+                    for ch in range(word * 64, min(c, word * 64 + 64)):
+                        v = flat[src + ch]
+                        shift = np.uint64(ch - word * 64)
+                        if encoding == ENC_BINARY:
+                            bits[0] |= np.uint64(v > 0) << shift
+                        elif encoding == ENC_TERNARY:
+                            bits[0] |= np.uint64(v != 0) << shift
+                            bits[1] |= np.uint64(v > 0) << shift
+                        else:
+                            for p in range(planes):
+                                bits[p] |= np.uint64((v >> p) & 1) << shift
+                    for p in range(planes):
+                        dest[at + p * hp * wp * words + word] = bits[p]
 
 
 def pack(values, encoding, out, pad):
     """Pack integer activations ``(N, H, W, C)`` into the zeroed ``out`` (planes, border)."""
-    _pack_serial(values, encoding, out, pad)
+    _pack_serial(np.ascontiguousarray(values), encoding, out, pad)
