@@ -17,6 +17,7 @@ from .errors import HwbnnError
 # Modules that add subcommands: each has ``register(subparsers)``.
 COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands",
                    "hwbnn.cost.commands",
+                   "hwbnn.bench.commands",
                    "hwbnn.hw.commands",
                    "hwbnn.verify.commands",
                    "hwbnn.boards.commands"]

@@ -1,0 +1,57 @@
+"""``hwbnn bench cpu MODEL``: the CPU benchmark's command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import model_argument, print_json
+from ..errors import HwbnnError
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        batches = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated batch sizes, not {text!r}") from None
+    if not batches or min(batches) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive, not {text!r}")
+    return batches
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks")
+    benches = p.add_subparsers(dest="bench_command", required=True)
+    q = benches.add_parser("cpu", help="packed engine vs golden vs float32 torch: frames/s, "
+                                       "latency, weight bytes, binary Gop/s")
+    model_argument(q)
+    q.add_argument("--batch", type=_batches, default=[1, 256],
+                   help="comma-separated batch sizes (default 1,256)")
+    q.add_argument("--threads", type=int, default=1,
+                   help="threads for torch and the packed engine (default 1)")
+    q.add_argument("--min-time", type=float, default=1.0,
+                   help="seconds of timing per batch and engine pair (default 1)")
+    q.add_argument("--golden-frames", type=int, default=16,
+                   help="frames golden is timed on, at most (default 16)")
+    q.add_argument("--clock-ghz", type=float,
+                   help="CPU clock for the popcount limit (default: /proc/cpuinfo)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_bench_cpu)
+
+
+def cmd_bench_cpu(args) -> int:
+    from .. import zoo
+    from .cpu import bench_cpu, format_report
+
+    if args.clock_ghz is not None and args.clock_ghz <= 0:
+        raise HwbnnError(f"--clock-ghz must be positive, not {args.clock_ghz}")
+    net = zoo.load(args.model)
+    result = bench_cpu(net, args.batch, threads=args.threads, min_time=args.min_time,
+                       golden_frames=args.golden_frames,
+                       clock_hz=None if args.clock_ghz is None else args.clock_ghz * 1e9)
+    result["model_ref"] = args.model
+    if args.json:
+        print_json(result)
+    else:
+        print(format_report(result, args.model))
+    return 0 if all(row["exact"] for row in result["batches"]) else 1
