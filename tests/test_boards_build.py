@@ -13,6 +13,7 @@ from hwbnn.boards import build as board_build
 from hwbnn.boards import targets
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
+from hwbnn.hw.plan import LayerPlan
 
 MODEL = "zoo:digits_mlp_w1a1"
 # Sync words that start the configuration: iCE40 (TN1248) and ECP5 (ecppack preamble).
@@ -113,3 +114,17 @@ def test_logic_over_capacity_names_every_resource_over():
 def test_argument_errors(tmp_path, kwargs, message):
     with pytest.raises(HwbnnError, match=message):
         board_build.build(MODEL, out_dir=tmp_path, **kwargs)
+
+
+def test_folding_choices(tmp_path):
+    net = zoo.load(MODEL)
+    own = board_build.resolve_folding(net, None, None, 24e6)
+    assert all(fold == {"pe": 1, "simd": 1} for fold in own.values())
+    auto = board_build.resolve_folding(net, "auto", 50_000.0, 24e6)
+    budget = 24e6 / 50_000
+    assert all(LayerPlan(layer, auto[layer.name]["pe"], auto[layer.name]["simd"])
+               .cycles_per_vector <= budget for layer in net.weight_layers)
+    path = tmp_path / "folding.json"
+    path.write_text('{"dense0": {"pe": 2, "simd": 4}}')
+    assert board_build.resolve_folding(net, str(path), None, 24e6)["dense0"] == {
+        "pe": 2, "simd": 4}
