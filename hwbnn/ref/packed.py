@@ -26,11 +26,8 @@ from ..ir.encoding import encoding_bits, encoding_range, pad_value
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 from .golden import LayerTrace
 
-# Frames per job are chosen so that one tile of input frames stays in a 32 KiB L1 data cache
-# (with room for the weight row) while every weight row sweeps over it.
-TILE_BYTES = 16 * 1024
-# Weight rows per job: a chunk of rows that also stays in L1 next to the tile.
-CHUNK_BYTES = 8 * 1024
+# Rows that threads split a layer into come in multiples of one 512-bit vector of int64.
+ROW_BLOCK = 8
 
 
 def _kernels():
@@ -115,7 +112,7 @@ class _WeightStep:
     geometry: _Geometry
     patches: bool  # first conv packed as whole patches (small C): one word holds K*K*C bits
     mode: int
-    weights: np.ndarray  # (rows, planes, kh * kw * words) uint64
+    weights: np.ndarray  # (planes, kh * kw * words, rows) uint64
     scales: np.ndarray
     wbase: np.ndarray
     thresholds: np.ndarray | None  # int64 (rows, levels), sorted
@@ -187,7 +184,7 @@ class PackedNetwork:
         g = geometry
         planes, scales = _weight_planes(layer.weights)
         columns = [p.reshape(layer.mh, g.kh, g.kw, g.channels) for p in planes]
-        words = np.stack([_pack_bits(p).reshape(layer.mh, -1) for p in columns], axis=1)
+        words = np.stack([_pack_bits(p).reshape(layer.mh, -1).T for p in columns])
         x_kind = {"binary": 0, "ternary": 1}.get(layer.in_encoding, 2)
         masked = scales is not None
         mode = (k.MODE_BB, k.MODE_BM, k.MODE_TB, k.MODE_TM, k.MODE_UB, k.MODE_UM)[
@@ -284,13 +281,12 @@ class PackedNetwork:
         else:
             xstat = np.zeros((n, oh * ow), dtype=np.int64)
         acc = np.empty((n, oh * ow, step.layer.mh), dtype=np.int64)
-        tile = max(1, min(n, TILE_BYTES // (flat.itemsize * flat.shape[1] * flat.shape[2])))
         rows = step.layer.mh
-        chunk = max(1, min(rows, CHUNK_BYTES // step.weights[0].nbytes))
-        if threads > 1 and n <= tile:  # one tile of frames: split the rows among the threads
-            chunk = min(chunk, -(-rows // threads))
+        chunk = rows
+        if threads > n:  # too few frames to go round: the threads share the rows
+            chunk = max(1, -(-rows // (threads * ROW_BLOCK))) * ROW_BLOCK
         k.layer(step.mode, flat, step.weights, step.scales, step.wbase, xstat, g.width,
-                g.words, g.kh, g.kw, oh, ow, tile, chunk, acc, threads)
+                g.words, g.kh, g.kw, oh, ow, 1, chunk, acc, threads)
         return acc
 
     def run(self, images: np.ndarray, threads: int = 1) -> list[LayerTrace]:

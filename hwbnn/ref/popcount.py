@@ -1,10 +1,11 @@
 """Compiled kernels of the packed CPU engine (numba, LLVM ``ctpop``).
 
 Operands are uint64 words. An activation tensor is ``(N, planes, H, W, words)``: every pixel
-holds its channels in ``words = ceil(C / 64)`` words, bit ``c % 64`` of word ``c // 64``; a
-weight row is ``(planes, KH * KW * words)`` in the same (kernel row, kernel column, channel)
-order, so one kernel row of a window is ``KW * words`` contiguous words on both sides and a
-convolution runs straight on the packed tensor. Bits past ``C`` are 0 on both sides.
+holds its channels in ``words = ceil(C / 64)`` words, bit ``c % 64`` of word ``c // 64``.
+Weights are ``(planes, KH * KW * words, rows)``: window word ``j`` of every row, in the
+(kernel row, kernel column, channel) order of a window, so a convolution runs straight on the
+packed tensor (no im2col) and the innermost loop runs over rows. Bits past ``C`` are 0 on both
+sides.
 
 Planes per encoding (``sign`` bits store 1 = +1 everywhere, so a product's sign is an XOR):
 
@@ -50,194 +51,170 @@ def popcount(typingctx, word):
     return types.int64(word), codegen
 
 
-# Each word loop first slices its operands and then indexes them from 0: with ``a[start + i]``
-# numba guards every access against negative indices, which keeps LLVM from vectorizing the
-# loop (measured 4-10x slower on a 16-word row).
+# The row loops slice their operands and index them from 0: with ``a[start + i]`` numba
+# guards every access against negative indices, which keeps LLVM from vectorizing the loop
+# (measured 4-10x slower).
+#
+# One window word of the input meets the same word of every weight row: the weights are
+# stored transposed, ``(planes, window words, rows)``, so the innermost loop runs over rows,
+# contiguous and long (64..1024), and LLVM turns it into vector XOR/AND + VPOPCNTQ + add
+# on 8 rows at a time. (Rows of words with a short word loop inside cost 5x more on the
+# 3-word kernel rows of a 64-channel 3x3 convolution.) ``a`` is the slice of accumulators
+# of one output pixel, ``x`` the input (flat) with the word at ``xi``, plane ``p`` of it
+# ``p * xplane`` further, ``w`` the weights (flat) with word ``j`` of plane ``p`` of rows
+# ``r0..r1-1`` at ``((p * kl + j) * rows + r0)``.
 
 
 @njit(inline="always", **_JIT)
-def _count(a, ao, length):
-    a = a[ao:ao + length]
-    s = 0
-    for i in range(length):
-        s += popcount(a[i])
-    return s
+def _weights(w, plane, j, kl, rows, r0, r1):
+    start = (plane * kl + j) * rows
+    return w[start + r0:start + r1]
 
 
 @njit(inline="always", **_JIT)
-def _xor_count(a, ao, b, bo, length):
-    a = a[ao:ao + length]
-    b = b[bo:bo + length]
-    s = 0
-    for i in range(length):
-        s += popcount(a[i] ^ b[i])
-    return s
+def _update_bb(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    xw = x[xi]
+    ws = _weights(w, 0, j, kl, rows, r0, r1)
+    for r in range(a.shape[0]):
+        a[r] += popcount(xw ^ ws[r])
 
 
 @njit(inline="always", **_JIT)
-def _and_count(a, ao, b, bo, length):
-    a = a[ao:ao + length]
-    b = b[bo:bo + length]
-    s = 0
-    for i in range(length):
-        s += popcount(a[i] & b[i])
-    return s
-
-
-@njit(inline="always", **_JIT)
-def _masked_xor_count(m, mo, a, ao, b, bo, length):
-    m = m[mo:mo + length]
-    a = a[ao:ao + length]
-    b = b[bo:bo + length]
-    s = 0
-    for i in range(length):
-        s += popcount(m[i] & (a[i] ^ b[i]))
-    return s
-
-
-@njit(inline="always", **_JIT)
-def _ternary_counts(x, xo, xplane, w, wo, wplane, length):
-    """(popcount(m), popcount(m & (xs ^ ws))) with m = xm & wm; signs one plane after masks."""
-    xm = x[xo:xo + length]
-    xs = x[xo + xplane:xo + xplane + length]
-    wm = w[wo:wo + length]
-    ws = w[wo + wplane:wo + wplane + length]
-    c = 0
-    s = 0
-    for i in range(length):
-        m = xm[i] & wm[i]
-        c += popcount(m)
-        s += popcount(m & (xs[i] ^ ws[i]))
-    return c, s
-
-
-@njit(inline="always", **_JIT)
-def _unsigned_counts(u, uo, w, wo, wplane, length):
-    """(popcount(u & wm), popcount(u & wm & ws)): ones met by nonzero and by +1 weights."""
-    u = u[uo:uo + length]
-    wm = w[wo:wo + length]
-    ws = w[wo + wplane:wo + wplane + length]
-    c = 0
-    p = 0
-    for i in range(length):
-        m = u[i] & wm[i]
-        c += popcount(m)
-        p += popcount(m & ws[i])
-    return c, p
-
-
-# Accumulator of one output pixel of one weight row, one function per mode. ``x`` and ``w``
-# are flat: the window's first word is ``x[xo]``, plane ``p`` of it lies ``p * xplane``
-# further (``w``: ``wo``, ``wplane``); ``row`` words separate two image rows, ``length`` words
-# make one kernel row. ``base`` is the row's and ``stat`` the window's term.
-
-
-@njit(inline="always", **_JIT)
-def _acc_bb(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    if kh == 1:
-        return base - 2 * _xor_count(x, xo, w, wo, length)
-    s = 0
-    for ky in range(kh):
-        s += _xor_count(x, xo + ky * row, w, wo + ky * length, length)
-    return base - 2 * s
-
-
-@njit(inline="always", **_JIT)
-def _acc_bm(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    s = 0
+def _update_bm(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    xw = x[xi]
     for p in range(scales.shape[0]):
-        sp = 0
-        for ky in range(kh):
-            wk = wo + 2 * p * wplane + ky * length
-            sp += _masked_xor_count(w, wk, x, xo + ky * row, w, wk + wplane, length)
-        s += scales[p] * sp
-    return base - 2 * s
+        wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
+        ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
+        scale = scales[p]
+        for r in range(a.shape[0]):
+            a[r] += scale * popcount(wm[r] & (xw ^ ws[r]))
 
 
 @njit(inline="always", **_JIT)
-def _acc_tb(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    s = 0
-    for ky in range(kh):
-        xk = xo + ky * row
-        s += _masked_xor_count(x, xk, x, xk + xplane, w, wo + ky * length, length)
-    return stat - 2 * s
+def _update_tb(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    xm = x[xi]
+    if xm == 0:  # all zeros (or padding): nothing to add
+        return
+    xs = x[xi + xplane]
+    ws = _weights(w, 0, j, kl, rows, r0, r1)
+    for r in range(a.shape[0]):
+        a[r] += popcount(xm & (xs ^ ws[r]))
 
 
 @njit(inline="always", **_JIT)
-def _acc_tm(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    acc = 0
+def _update_tm(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    xm = x[xi]
+    if xm == 0:
+        return
+    xs = x[xi + xplane]
     for p in range(scales.shape[0]):
-        cp = 0
-        sp = 0
-        for ky in range(kh):
-            c, d = _ternary_counts(x, xo + ky * row, xplane, w, wo + 2 * p * wplane + ky * length,
-                                   wplane, length)
-            cp += c
-            sp += d
-        acc += scales[p] * (cp - 2 * sp)
-    return acc
+        wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
+        ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
+        scale = scales[p]
+        for r in range(a.shape[0]):
+            m = xm & wm[r]
+            a[r] += scale * (popcount(m) - 2 * popcount(m & (xs ^ ws[r])))
 
 
 @njit(inline="always", **_JIT)
-def _acc_ub(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    s = 0
+def _update_ub(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    ws = _weights(w, 0, j, kl, rows, r0, r1)
     for b in range(xplanes):
-        sb = 0
-        for ky in range(kh):
-            sb += _and_count(x, xo + b * xplane + ky * row, w, wo + ky * length, length)
-        s += sb << b
-    return 2 * s - stat
+        u = x[xi + b * xplane]
+        if u == 0:
+            continue
+        for r in range(a.shape[0]):
+            a[r] += popcount(u & ws[r]) << b
 
 
 @njit(inline="always", **_JIT)
-def _acc_um(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh, length):
-    acc = 0
+def _update_um(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
     for b in range(xplanes):
+        u = x[xi + b * xplane]
+        if u == 0:
+            continue
         for p in range(scales.shape[0]):
-            cp = 0
-            pp = 0
-            for ky in range(kh):
-                c, pos = _unsigned_counts(x, xo + b * xplane + ky * row, w,
-                                          wo + 2 * p * wplane + ky * length, wplane, length)
-                cp += c
-                pp += pos
-            acc += (scales[p] << b) * (2 * pp - cp)
-    return acc
+            wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
+            ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
+            scale = scales[p] << b
+            for r in range(a.shape[0]):
+                m = u & wm[r]
+                a[r] += scale * (2 * popcount(m & ws[r]) - popcount(m))
 
 
-_ACCUMULATE = {MODE_BB: _acc_bb, MODE_BM: _acc_bm, MODE_TB: _acc_tb, MODE_TM: _acc_tm,
-               MODE_UB: _acc_ub, MODE_UM: _acc_um}
+# What the sums of popcounts become: base - 2 * mismatches (binary x), nonzeros - 2 *
+# mismatches (ternary x, binary w), 2 * matches - sum of x (unsigned x, binary w); the
+# masked forms are complete already.
 
 
-def _accumulate(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row, kh,
-                length):
-    """Typing-time dispatch on a literal ``mode`` to the ``_acc_*`` function of that mode."""
+@njit(inline="always", **_JIT)
+def _finish_base(a, base, stat):
+    for r in range(a.shape[0]):
+        a[r] = base[r] - 2 * a[r]
 
 
-@overload(_accumulate, inline="always", jit_options=_JIT)
-def _accumulate_for_mode(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row,
-                         kh, length):
+@njit(inline="always", **_JIT)
+def _finish_stat(a, base, stat):
+    for r in range(a.shape[0]):
+        a[r] = stat - 2 * a[r]
+
+
+@njit(inline="always", **_JIT)
+def _finish_sum(a, base, stat):
+    for r in range(a.shape[0]):
+        a[r] = 2 * a[r] - stat
+
+
+@njit(inline="always", **_JIT)
+def _finish_none(a, base, stat):
+    return
+
+
+_UPDATE = {MODE_BB: _update_bb, MODE_BM: _update_bm, MODE_TB: _update_tb,
+           MODE_TM: _update_tm, MODE_UB: _update_ub, MODE_UM: _update_um}
+_FINISH = {MODE_BB: _finish_base, MODE_BM: _finish_base, MODE_TB: _finish_stat,
+           MODE_TM: _finish_none, MODE_UB: _finish_sum, MODE_UM: _finish_none}
+
+
+def _update(mode, a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+    """Typing-time dispatch on a literal ``mode`` to its ``_update_*``."""
+
+
+def _finish(mode, a, base, stat):
+    """Typing-time dispatch on a literal ``mode`` to its ``_finish_*``."""
+
+
+@overload(_update, inline="always", jit_options=_JIT)
+def _update_for_mode(mode, a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
     if isinstance(mode, types.IntegerLiteral):
-        implementation = _ACCUMULATE[mode.literal_value]
+        implementation = _UPDATE[mode.literal_value]
 
-        def accumulate(mode, x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat, row,
-                       kh, length):
-            return implementation(x, xo, xplane, xplanes, w, wo, wplane, scales, base, stat,
-                                  row, kh, length)
+        def update(mode, a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales):
+            implementation(a, x, xi, xplane, xplanes, w, j, kl, rows, r0, r1, scales)
 
-        return accumulate
+        return update
+    return None
+
+
+@overload(_finish, inline="always", jit_options=_JIT)
+def _finish_for_mode(mode, a, base, stat):
+    if isinstance(mode, types.IntegerLiteral):
+        implementation = _FINISH[mode.literal_value]
+
+        def finish(mode, a, base, stat):
+            implementation(a, base, stat)
+
+        return finish
     return None
 
 
 @njit(**_JIT)
-def _layer_jobs(mode, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes, scales,
-                wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc):
-    """Jobs ``first_job..last_job-1``; a job is a tile of frames times a chunk of weight rows.
+def _layer_jobs(mode, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase, xstat,
+                wp, words, kh, kw, oh, ow, tile, chunk, acc):
+    """Jobs ``first_job..last_job-1``; a job is a tile of frames times a chunk of rows.
 
-    Rows are innermost so a frame's window stays in L1 while the chunk's rows (a few KiB)
-    sweep over it; integer divisions happen once per job, not per output. ``mode`` is
-    compiled in as a literal (one specialization per mode, built when first used): a runtime
-    mode inside the row loop blocks its vectorization (measured 9x slower).
+    ``mode`` is compiled in as a literal (one specialization per mode): a runtime mode
+    inside the row loop blocks its vectorization (measured 9x slower).
     """
     literally(mode)
     rows = wbase.shape[0]
@@ -248,61 +225,64 @@ def _layer_jobs(mode, first_job, last_job, xa, xplane, xplanes, wa, wplane, wpla
         t = job // chunks
         r0 = (job - t * chunks) * chunk
         r1 = min(r0 + chunk, rows)
+        base = wbase[r0:r1]
         for n in range(t * tile, min(t * tile + tile, xstat.shape[0])):
             frame = n * xplanes * xplane
             for oy in range(oh):
                 for ox in range(ow):
                     pix = oy * ow + ox
                     xo = frame + (oy * wp + ox) * words
-                    stat = xstat[n, pix]
                     out = (n * oh * ow + pix) * rows
-                    for r in range(r0, r1):
-                        acc[out + r] = _accumulate(mode, xa, xo, xplane, xplanes, wa,
-                                                   r * wplanes * wplane, wplane, scales,
-                                                   wbase[r], stat, row, kh, length)
+                    a = acc[out + r0:out + r1]
+                    a[:] = 0
+                    for ky in range(kh):
+                        for i in range(length):
+                            _update(mode, a, xa, xo + ky * row + i, xplane, xplanes, wa,
+                                    ky * length + i, kl, rows, r0, r1, scales)
+                    _finish(mode, a, base, xstat[n, pix])
 
 
 @njit(**_JIT)
-def _layer_any_mode(mode, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc):
+def _layer_any_mode(mode, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc):
     """Run the jobs with the specialization of ``mode`` (a runtime value here, a literal in
     each call, so calls from Python find one compiled entry point)."""
     if mode == MODE_BB:
-        _layer_jobs(MODE_BB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_BB, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
     elif mode == MODE_BM:
-        _layer_jobs(MODE_BM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_BM, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
     elif mode == MODE_TB:
-        _layer_jobs(MODE_TB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_TB, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
     elif mode == MODE_TM:
-        _layer_jobs(MODE_TM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_TM, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
     elif mode == MODE_UB:
-        _layer_jobs(MODE_UB, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_UB, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
     else:
-        _layer_jobs(MODE_UM, first_job, last_job, xa, xplane, xplanes, wa, wplane, wplanes,
-                    scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
+        _layer_jobs(MODE_UM, first_job, last_job, xa, xplane, xplanes, wa, kl, scales, wbase,
+                    xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc)
 
 
 def layer(mode, xa, wa, scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk, acc,
           threads):
     """Accumulators ``acc (N, OH*OW, rows)`` of a packed layer.
 
-    ``xa (N, planes, Hp*Wp*words)``: input with its padding border; ``wa (rows, planes,
-    KH*KW*words)``; ``scales`` per weight plane pair; ``wbase`` per row and ``xstat``
-    ``(N, OH*OW)`` per window: the terms of the mode that do not depend on both operands.
-    A job is ``tile`` frames times ``chunk`` rows.
+    ``xa (N, planes, Hp*Wp*words)``: input with its padding border; ``wa (planes,
+    KH*KW*words, rows)``: weights transposed; ``scales`` per weight plane pair; ``wbase`` per
+    row and ``xstat (N, OH*OW)`` per window: the terms of the mode that do not depend on both
+    operands. A job is ``tile`` frames times ``chunk`` rows.
     """
-    jobs = -(-xa.shape[0] // tile) * -(-wa.shape[0] // chunk)
+    jobs = -(-xa.shape[0] // tile) * -(-wa.shape[2] // chunk)
     flat_x, flat_w, flat_acc = xa.reshape(-1), wa.reshape(-1), acc.reshape(-1)
 
     def run(first, last):
-        _layer_any_mode(mode, first, last, flat_x, xa.shape[2], xa.shape[1], flat_w, wa.shape[2],
-                    wa.shape[1], scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile, chunk,
-                    flat_acc)
+        _layer_any_mode(mode, first, last, flat_x, xa.shape[2], xa.shape[1], flat_w,
+                        wa.shape[1], scales, wbase, xstat, wp, words, kh, kw, oh, ow, tile,
+                        chunk, flat_acc)
 
     run_jobs(run, jobs, threads)
 
@@ -329,6 +309,15 @@ def run_jobs(run, jobs: int, threads: int) -> None:
     run(bounds[0], bounds[1])
     for future in futures:
         future.result()
+
+
+@njit(inline="always", **_JIT)
+def _count(a, ao, length):
+    a = a[ao:ao + length]
+    s = 0
+    for i in range(length):
+        s += popcount(a[i])
+    return s
 
 
 @njit(**_JIT)
