@@ -7,6 +7,7 @@ from hwbnn import zoo
 from hwbnn.cost.profile import (
     LayerProfile,
     adder_tree,
+    distinct_columns,
     fold_for_cycles,
     parse_fold,
     profile_network,
@@ -36,6 +37,24 @@ def test_profile_matches_plan(kind, in_encoding, out_encoding):
         assert profile.out_bits == plan.out_bits
         schedule = plan.plane_schedule
         assert profile.irregular == any(planes != schedule[0] for planes in schedule)
+        # The ROM images the estimator counts distinct columns of are the generator's.
+        words = [sum(int(bit) << n for n, bit in enumerate(row))
+                 for row in profile.weight_image()]
+        assert words == plan.rom_words()
+        table = profile.threshold_table()
+        if out_encoding is not None:
+            assert (table == plan.hw_thresholds()).all()
+        elif in_encoding == "binary":
+            assert (table[:, 0] == plan.offsets()).all()
+        else:
+            assert table is None
+
+
+def test_distinct_columns():
+    image = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 1, 1], [0, 1, 1, 0, 0]])
+    # Column 1 is constant; columns 0 and 3 are equal: distinct varying columns 0, 2, 4.
+    assert distinct_columns(image) == 3
+    assert distinct_columns(np.ones((4, 3))) == 0
 
 
 def test_adder_tree_counts():

@@ -12,10 +12,11 @@ mask_lanes          lanes ANDed with a weight mask (tiles that mix plane usage)
 ternary_lanes       lanes decoding ternary inputs (nonzero / sign into the two popcounts)
 ternary_sub_bits    the 2 * agree - used subtraction of ternary inputs
 addtree_bits        adder bits of the per-PE signed adder trees (unsigned inputs)
-negate_bits         lanes of unsigned inputs: mask and conditional negation, (bits + 1) each
+uint_lanes          lanes of unsigned inputs (mask and sign select per lane)
+negate_bits         their conditional negation, (bits + 1) per lane
 tree_reg_bits       pipeline-register bits inside the adder trees (every level registered)
 acc_bits            PE * accumulator width (accumulate adders and registers)
-scale_bits          PE * accumulator width * (distinct plane scales - 1): the scale multiplexer
+scale_bits          PE * scaled lane-sum width * (distinct plane scales - 1): scale multiplexer
 compare_bits        PE * levels * accumulator width, thresholds from a table (NF > 1)
 compare_const_bits  the same against constant thresholds (NF = 1); scores count one level
 count_bits          PE * levels for multi-level outputs (summing the comparisons)
@@ -25,10 +26,12 @@ counter_bits        sequencer counters (step, neuron fold, synapse fold)
 schedule_luts       the constant plane table of an irregular schedule
 rom_luts            LUTs of constant memories left in logic (see :func:`rom_luts_per_bit`)
 rom_reg_bits        the synchronous read register of those memories
+rom_lane_bits       lane bits fed by a weight table in logic, times its address bits
 ram_bits            bits of writable memories left in flip-flops
 ram_mux_bits        their read multiplexers: width * (depth - 1)
 ram_words           their words (write decode)
 lutram_cells        LUT-RAM primitives (ECP5 TRELLIS_DPR16X4, 7-series RAM32M)
+stack_mux_bits      read multiplexers over RAM cells stacked in depth: width * (stack - 1)
 fifo_const          one per FIFO
 fifo_bits           FIFO width (output register, data path)
 fifo_level_bits     FIFO level and pointer bits (none for a two-deep FIFO)
@@ -44,10 +47,10 @@ from .memory import map_memory as _map_fpga_memory
 from .profile import LayerProfile, MemoryShape, StreamProfile
 
 FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
-            "addtree_bits", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
+            "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
-            "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "ram_bits",
-            "ram_mux_bits", "ram_words", "lutram_cells", "fifo_const", "fifo_bits",
+            "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
+            "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits", "fifo_const", "fifo_bits",
             "fifo_level_bits")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
@@ -90,14 +93,17 @@ def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, flo
     """
     k = LUT_INPUTS[family]
     features = dict.fromkeys(("rom_luts", "rom_reg_bits", "ram_bits", "ram_mux_bits",
-                              "ram_words", "lutram_cells"), 0.0)
+                              "ram_words", "lutram_cells", "stack_mux_bits"), 0.0)
     for mapping in mappings:
         memory = mapping.memory
+        if not mapping.in_logic:
+            features["stack_mux_bits"] += memory.width * (mapping.stacked - 1)
         if mapping.kind == "distributed":
             features["lutram_cells"] += mapping.cells
         elif mapping.in_logic and memory.rom and memory.depth > 1:
-            features["rom_luts"] += memory.width * rom_luts_per_bit(memory.depth, k, family)
-            features["rom_reg_bits"] += memory.width
+            columns = memory.logic_columns
+            features["rom_luts"] += columns * rom_luts_per_bit(memory.depth, k, family)
+            features["rom_reg_bits"] += columns
         elif mapping.in_logic and not memory.rom:
             features["ram_bits"] += memory.bits
             if memory.depth > 1:
@@ -114,6 +120,10 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     pops = profile.popcounts_per_pe
     ternary_in = profile.in_encoding == "ternary"
     scales = len(set(int(a) for a in profile.scales))
+    # The scale multiplexer picks among lane_sum * a_p: the lane sum's width plus the shift.
+    lane_sum_width = tree.out_width + (1 if ternary_in else 0)
+    scaled_width = lane_sum_width + int(max(profile.scales)).bit_length() - 1
+
     compare = pe * profile.acc_width * max(profile.levels, int(profile.produces_scores))
     # One threshold word per neuron fold: with NF = 1 the thresholds are constants.
     constant_thresholds = profile.nf == 1
@@ -125,10 +135,11 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
         "ternary_lanes": pe * simd if ternary_in else 0,
         "ternary_sub_bits": pe * (tree.out_width + 1) if ternary_in else 0,
         "addtree_bits": 0 if pops else pe * tree.adder_bits,
+        "uint_lanes": 0 if pops else pe * simd,
         "negate_bits": 0 if pops else pe * simd * (profile.in_bits + 1),
         "tree_reg_bits": pe * max(pops, 1) * tree.register_bits,
         "acc_bits": pe * profile.acc_width,
-        "scale_bits": pe * profile.acc_width * (scales - 1),
+        "scale_bits": pe * scaled_width * (scales - 1),
         "compare_bits": 0 if constant_thresholds else compare,
         "compare_const_bits": compare if constant_thresholds else 0,
         "count_bits": pe * profile.levels if profile.levels > 1 else 0,
@@ -141,6 +152,12 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     })
     mappings = [map_memory(memory, family) for memory in profile.memories]
     features.update(memory_features(mappings, family))
+    # Signs and masks from a weight table in logic merge into the lane logic: every lane bit
+    # becomes a function of the table's address bits too.
+    weights = mappings[0]
+    if weights.in_logic and weights.memory.depth > 1:
+        lane_bits = pe * simd * (pops or profile.in_bits + 1)
+        features["rom_lane_bits"] = lane_bits * _clog2(weights.memory.depth)
     return features, mappings
 
 
@@ -160,29 +177,23 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     return features, mappings
 
 
-# Per target, the features are summed into a few groups of the same kind of cell, and one
-# coefficient per group is fitted: few coefficients, each with a physical reading (LUTs per
-# adder bit, flip-flops per register bit), so the fit generalizes from a small training set.
-_ADDERS = ("popcount_bits", "addtree_bits", "acc_bits", "compare_bits", "ternary_sub_bits")
-_LANES = ("negate_bits", "mask_lanes", "ternary_lanes")
-_MUXES = ("in_word_bits", "scale_bits", "ram_mux_bits")
+# Per target, features are summed into groups and one coefficient per group is fitted.
+# Flip-flops: one group of register bits (a coefficient near one flip-flop per bit) plus
+# control. LUTs, carries and ASIC area: every feature is its own group; grouping them (one
+# coefficient for all adder bits, say) gave larger held-out errors, since popcount, signed
+# adder and comparator bits map to cells differently and Yosys merges some across blocks.
 _REGISTERS = ("tree_reg_bits", "acc_bits", "out_bits", "in_word_bits", "rom_reg_bits",
               "ram_bits", "fifo_bits")
-_LOGIC_GROUPS = {
-    "const": ("const",), "adders": _ADDERS, "lanes": _LANES, "muxes": _MUXES,
-    "constant_compare": ("compare_const_bits", "count_bits"),
-    "tables": ("rom_luts", "schedule_luts"), "control": ("counter_bits", "ram_words"),
-    "fifo_const": ("fifo_const",), "fifo_bits": ("fifo_bits",),
-    "fifo_level": ("fifo_level_bits",),
-}
+_EVERY_FEATURE = {name: (name,) for name in FEATURES}
 GROUPS = {
-    "lut": _LOGIC_GROUPS,
+    "lut": _EVERY_FEATURE,
     "ff": {"const": ("const",), "registers": _REGISTERS,
            "control": ("counter_bits", "fifo_level_bits"), "fifo_const": ("fifo_const",)},
-    "carry": {"const": ("const",), "adders": _ADDERS + ("compare_const_bits",),
-              "lanes": ("negate_bits",), "control": ("counter_bits", "fifo_level_bits")},
+    "carry": _EVERY_FEATURE,
     "lutram": {"lutram": ("lutram_cells",)},
-    "area_um2": {**_LOGIC_GROUPS, "registers": _REGISTERS},
+    # The lane/table merging is an FPGA LUT-packing effect; for gates it only overfits.
+    "area_um2": {name: names for name, names in _EVERY_FEATURE.items()
+                 if name != "rom_lane_bits"},
 }
 
 

@@ -8,7 +8,7 @@ three mappings for each memory, and the estimator makes the same choice with the
 * block RAM: ``cells * cost`` over the block's depth x width configurations;
 * distributed (LUT) RAM where the family has it: ``cells * cost``.
 
-Ties go to logic, as in the pass (a block mapping must be strictly cheaper).
+Ties go to logic, as in the pass (a RAM mapping must be strictly cheaper), then to LUT RAM.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from ..errors import HwbnnError
 from .profile import MemoryShape
 
 # memory_libmap defaults (yosys passes/memory/memory_libmap.cc: logic_cost_rom = 1/16,
-# logic_cost_ram = 1).
+# logic_cost_ram = 1), and its FACTOR_MUX = 0.5: the read multiplexer over cells stacked in
+# depth costs half a unit per data bit and extra cell.
 LOGIC_COST_ROM = 1 / 16
 LOGIC_COST_RAM = 1.0
+FACTOR_MUX = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,22 @@ class MemoryMapping:
     primitive: str | None
     cells: int
     block_ram: float  # in the family's block-RAM units
+    stacked: int = 1  # cells stacked in depth (read multiplexer over them)
 
     @property
     def in_logic(self) -> bool:
         return self.kind == "logic"
 
 
-def _cells(memory: MemoryShape, block: BlockKind) -> tuple[int, tuple[int, int]]:
-    """Fewest cells of ``block`` that hold ``memory``, and the configuration used."""
-    return min((ceil(memory.width / w) * ceil(memory.depth / d), (d, w))
-               for d, w in block.configs)
+def _cells(memory: MemoryShape, block: BlockKind) -> tuple[float, int, int]:
+    """(cost, cells, cells stacked in depth) of the cheapest configuration of ``block``."""
+    options = []
+    for depth, width in block.configs:
+        stacked = ceil(memory.depth / depth)
+        cells = ceil(memory.width / width) * stacked
+        mux = FACTOR_MUX * memory.width * (stacked - 1)
+        options.append((cells * block.cost + mux, cells, stacked))
+    return min(options)
 
 
 def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
@@ -100,14 +108,15 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
     # The pass compares against the integer part of the logic cost.
     best = MemoryMapping(memory, "logic", None, 0, 0.0)
     best_cost = int(memory.bits * (LOGIC_COST_ROM if memory.rom else LOGIC_COST_RAM))
+    # LUT RAM is tried before block RAM: on a tie Yosys keeps the LUT RAM (measured on ECP5,
+    # a 33 x 64 FIFO memory: 48 TRELLIS_DPR16X4 or 2 DP16KD at equal cost).
     candidates = [(block, "block") for block in fam.blocks]
     if fam.distributed is not None:
-        candidates.append((fam.distributed, "distributed"))
+        candidates.insert(0, (fam.distributed, "distributed"))
     for block, kind in candidates:
-        cells, _ = _cells(memory, block)
-        cost = cells * block.cost
+        cost, cells, stacked = _cells(memory, block)
         if cost < best_cost:
             best_cost = cost
             best = MemoryMapping(memory, kind, block.name, cells,
-                                 cells * block.weight if kind == "block" else 0.0)
+                                 cells * block.weight if kind == "block" else 0.0, stacked)
     return best

@@ -31,10 +31,18 @@ class MemoryShape:
     depth: int
     width: int
     rom: bool
+    # For a ROM: how many of its bit columns (one output bit over all words) are distinct and
+    # not constant. Synthesis shares equal columns and drops constant ones, so this, not the
+    # width, sets the logic of a small ROM. None: unknown (taken as the width).
+    distinct_columns: int | None = None
 
     @property
     def bits(self) -> int:
         return self.depth * self.width
+
+    @property
+    def logic_columns(self) -> int:
+        return self.width if self.distinct_columns is None else self.distinct_columns
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,19 @@ def adder_tree(count: int, width: int, levels_per_stage: int = LEVELS_PER_STAGE)
             stages += 1
     out_width = width + max(count - 1, 0).bit_length()
     return TreeShape(adder_bits, register_bits + out_width, out_width, stages + 1)
+
+
+def distinct_columns(image: np.ndarray) -> int:
+    """Distinct non-constant columns of a (depth, width) bit matrix."""
+    if image.size == 0:
+        return 0
+    varying = image[:, (image != image[:1]).any(axis=0)]
+    return int(np.unique(varying, axis=1).shape[1]) if varying.size else 0
+
+
+def _bits(values: np.ndarray, width: int) -> np.ndarray:
+    """Two's-complement bits (LSB first) of an integer array, as a trailing axis."""
+    return ((values[..., None].astype(np.int64) >> np.arange(width)) & 1).astype(np.uint8)
 
 
 def _tile_usage(masks: np.ndarray, pe: int, simd: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,12 +145,14 @@ class LayerProfile:
         self.in_bits = encoding_bits(layer.in_encoding)
         self.weight_kind = layer.weights.kind
         masks, self.scales = weight_masks(layer.weights)
+        self._masks = masks
         used, full = _tile_usage(masks, self.pe, self.simd)
         # A tile with no used plane still takes one all-zero step on plane 0 (hw/plan.py), and
         # that step needs the mask bits like any partly used one.
         empty = ~used.any(axis=0)
         used[0] |= empty
         self.steps = int(used.sum())
+        self._used = used
         self.needs_mask = bool((used & ~full).any())
         self.irregular = bool((used != used[:, :1, :1]).any())
         self.output_pixels = layer.output_pixels
@@ -142,19 +165,62 @@ class LayerProfile:
         self.nonzero_weights = int(np.count_nonzero(layer.weights.values()))
         self.plane_macs = int(masks.sum())
 
-    def _hw_acc_width(self, masks: np.ndarray) -> int:
-        """Width of the hardware accumulator: popcount domain for binary inputs (hw/plan.py)."""
-        if self.in_encoding == "binary":
-            offsets = np.einsum("p,prc->r", self.scales, masks.astype(np.int64))
-            return signed_width(0, int(offsets.max()) + 1)
-        lo, hi = encoding_range(self.in_encoding)
-        signs = 2 * self.layer.weights.planes.astype(np.int64) - 1
+    def _sign_bits(self) -> np.ndarray:
+        """Sign bits (1 = +1) per plane, ``(P, MH, MW)``, as hw/plan.py stores them."""
+        planes = self.layer.weights.planes.astype(np.uint8)
         if self.weight_kind == "ternary":
-            signs = (1 - 2 * self.layer.weights.planes[1].astype(np.int64))[None]
+            return (1 - planes[1])[None]
+        return planes
+
+    def _acc_bounds(self, masks: np.ndarray) -> tuple[int, int]:
+        """Range of any partial accumulation of any row (hw/plan.py ``acc_bounds``)."""
+        if self.in_encoding == "binary":
+            return 0, int(self._offsets(masks).max())
+        lo, hi = encoding_range(self.in_encoding)
+        signs = 2 * self._sign_bits().astype(np.int64) - 1
         contrib = self.scales[:, None, None] * masks * signs
         low = np.minimum(contrib * lo, contrib * hi).sum(axis=(0, 2))
         high = np.maximum(contrib * lo, contrib * hi).sum(axis=(0, 2))
-        return signed_width(int(low.min()), int(high.max()) + 1)
+        return int(low.min()), int(high.max())
+
+    def _offsets(self, masks: np.ndarray) -> np.ndarray:
+        return np.einsum("p,prc->r", self.scales, masks.astype(np.int64))
+
+    def _hw_acc_width(self, masks: np.ndarray) -> int:
+        """Width of the hardware accumulator: popcount domain for binary inputs (hw/plan.py)."""
+        lo, hi = self._acc_bounds(masks)
+        return signed_width(lo, hi + 1)
+
+    def weight_image(self) -> np.ndarray:
+        """The weight ROM as a (steps, width) bit matrix: per step, the PE x SIMD sign bits of
+        its tile and plane, then the mask bits where needed (hw/plan.py ``rom_words``)."""
+        used = self._used.transpose(1, 2, 0)  # (NF, SF, P), step order nf, sf, plane
+        shape = (-1, self.nf, self.pe, self.sf, self.simd)
+        order = (1, 3, 0, 2, 4)  # -> (NF, SF, P, PE, SIMD)
+        signs = self._sign_bits().reshape(shape).transpose(order)[used]
+        image = signs.reshape(self.steps, -1)
+        if self.needs_mask:
+            masks = self._masks.astype(np.uint8).reshape(shape).transpose(order)[used]
+            image = np.concatenate([image, masks.reshape(self.steps, -1)], axis=1)
+        return image
+
+    def threshold_table(self) -> np.ndarray | None:
+        """Per row, the values the threshold ROM holds (hw/plan.py ``hw_thresholds``, or the
+        popcount offsets of a scores layer), ``(MH, fields)``."""
+        offsets = self._offsets(self._masks)
+        if self.produces_scores:
+            return offsets[:, None] if self.popcounts_per_pe == 1 else None
+        t = self.layer.thresholds.astype(np.int64)
+        if self.in_encoding == "binary":
+            return np.clip(-((-(t + offsets[:, None])) // 2), 0, offsets[:, None] + 1)
+        lo, hi = self._acc_bounds(self._masks)
+        return np.clip(t, lo, hi + 1)
+
+    def threshold_image(self) -> np.ndarray | None:
+        table = self.threshold_table()
+        if table is None:
+            return None
+        return _bits(table.reshape(self.nf, -1), self.acc_width).reshape(self.nf, -1)
 
     # --- derived counts -------------------------------------------------------------------
     @property
@@ -181,7 +247,8 @@ class LayerProfile:
     @property
     def weight_rom(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.weights", self.steps,
-                           self.pe * self.simd * (2 if self.needs_mask else 1), rom=True)
+                           self.pe * self.simd * (2 if self.needs_mask else 1), rom=True,
+                           distinct_columns=distinct_columns(self.weight_image()))
 
     @property
     def input_buffer(self) -> MemoryShape:
@@ -193,7 +260,8 @@ class LayerProfile:
         if fields == 0:
             return None
         return MemoryShape(f"{self.name}.thresholds", self.nf,
-                           self.pe * fields * self.acc_width, rom=True)
+                           self.pe * fields * self.acc_width, rom=True,
+                           distinct_columns=distinct_columns(self.threshold_image()))
 
     @property
     def memories(self) -> list[MemoryShape]:
