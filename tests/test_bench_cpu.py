@@ -1,0 +1,143 @@
+"""``hwbnn bench cpu``: figures consistent with each other and the model (no timing asserts)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hwbnn import cli, zoo
+from hwbnn.bench import cpu
+from hwbnn.bench.baseline import float_input, float_model
+from hwbnn.ref import packed
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return zoo.load("zoo:digits_mlp_w1a1")
+
+
+def test_json_figures_are_consistent(capsys, mlp):
+    code, out, _ = run_cli(capsys, "bench", "cpu", "zoo:digits_mlp_w1a1", "--batch", "1,3",
+                           "--min-time", "0", "--golden-frames", "2", "--clock-ghz", "2.5",
+                           "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["threads"] == 1 and result["clock_hz"] == 2.5e9
+    # 64-32-32-10, fan-ins 64 and 32 fit one word: (32 + 32 + 10) rows x 8 bytes
+    assert result["weight_bytes"] == {"float32": 4 * (64 * 32 + 32 * 32 + 32 * 10),
+                                      "packed": (32 + 32 + 10) * 8,
+                                      "float32_over_packed": 4 * 3392 / 592}
+    # uint5 pixels: 5 bit planes meet the first layer's weights
+    assert result["bit_macs_per_frame"] == 5 * 64 * 32 + 32 * 32 + 32 * 10
+    assert result["popcount_limit_gops"] == pytest.approx(2 * 64 * 2.5)
+    assert [row["batch"] for row in result["batches"]] == [1, 3]
+    for row in result["batches"]:
+        batch = row["batch"]
+        assert row["exact"] is True
+        assert row["golden"]["frames_timed"] == min(batch, 2)
+        for name in ("float32", "golden", "packed"):
+            figures = row[name]
+            assert figures["repetitions"] >= 1
+            assert figures["latency_s"] > 0
+            assert figures["frames_per_s"] * figures["latency_s"] == pytest.approx(batch)
+        assert row["packed"]["repetitions"] >= 3 and row["float32"]["repetitions"] >= 3
+        assert row["packed_over_float32"] == pytest.approx(
+            row["packed"]["frames_per_s"] / row["float32"]["frames_per_s"])
+        assert row["binary_gops"] == pytest.approx(
+            2 * result["bit_macs_per_frame"] * row["packed"]["frames_per_s"] / 1e9)
+        assert row["popcount_limit_fraction"] == pytest.approx(
+            row["binary_gops"] / result["popcount_limit_gops"])
+
+
+def test_text_report_names_every_engine(capsys):
+    code, out, _ = run_cli(capsys, "bench", "cpu", "zoo:digits_cnn_w1a1", "--batch", "2",
+                           "--min-time", "0", "--golden-frames", "1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("hwbnn bench cpu zoo:digits_cnn_w1a1: 1 thread")
+    assert "weights: float32 85,120 B, packed" in out
+    for engine in ("float32", "golden", "packed"):
+        assert any(line.split()[:2] == ["2", engine] for line in lines), engine
+    assert "(timed on 1 frames)" in out
+    assert "packed == golden: yes" in out
+
+
+def test_multithreaded_bench_runs(capsys):
+    threads = packed.max_threads()
+    code, out, _ = run_cli(capsys, "bench", "cpu", "zoo:digits_mlp_ternary", "--batch", "4",
+                           "--min-time", "0", "--threads", str(threads), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["threads"] == threads and result["batches"][0]["exact"] is True
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["zoo:no_such_model"], "no zoo model"),
+    (["zoo:digits_mlp_w1a1", "--threads", "0"], "threads"),
+    (["zoo:digits_mlp_w1a1", "--batch", "0"], "batch"),
+    (["zoo:digits_mlp_w1a1", "--batch", "x"], "batch"),
+    (["zoo:digits_mlp_w1a1", "--clock-ghz", "-1"], "clock"),
+    (["zoo:digits_mlp_w1a1", "--golden-frames", "0"], "golden frames"),
+])
+def test_bad_arguments_are_one_line_errors(capsys, argv, message):
+    code, out, err = run_cli(capsys, "bench", "cpu", *argv, "--min-time", "0")
+    assert code == 2
+    assert err.startswith("hwbnn: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_bit_macs_count_residual_bits_and_unsigned_planes():
+    net = zoo.load("zoo:digits_mlp_mix14")
+    first, *rest = net.weight_layers
+    expected = 5 * int(first.weights.bitwidths().sum())
+    expected += sum(int(layer.weights.bitwidths().sum()) for layer in rest)
+    assert cpu.bit_macs_per_frame(net) == expected
+    cnn = zoo.load("zoo:digits_cnn_w1a1")  # 8x8 uint5 -> 32ch 8x8 -> pool -> 64ch 4x4 -> 10
+    assert cpu.bit_macs_per_frame(cnn) == 64 * 5 * 288 + 16 * 18432 + 2560
+
+
+def test_float_baseline_has_the_architecture_of_the_ir():
+    net = zoo.load("zoo:digits_cnn_w1a1")
+    model = float_model(net)
+    convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]
+    assert [(m.in_features, m.out_features) for m in linears] == [(256, 10)]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model) == 2
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model) == 2
+    assert not model.training
+    images = cpu.random_frames(net, 3)
+    with torch.no_grad():
+        assert model(float_input(net, images)).shape == (3, 10)
+
+
+def test_random_frames_cover_the_input_encoding():
+    net = zoo.load("zoo:lfc_w1a1")
+    frames = cpu.random_frames(net, 2)
+    assert frames.shape == (2, 28, 28, 1) and set(np.unique(frames)) == {-1, 1}
+    assert np.array_equal(frames, cpu.random_frames(net, 2))
+
+
+def test_cpu_clock_and_name_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: Test CPU\ncpu MHz\t\t: 2000.5\n\nmodel name\t: Test CPU\n"
+                    "cpu MHz\t\t: 3000.0\n")
+    assert cpu.cpu_clock_hz(info) == (3000.0e6, "Test CPU")
+    assert cpu.cpu_clock_hz(tmp_path / "missing") == (None, "unknown CPU")
+
+
+def test_round_robin_alternates_and_repeats():
+    calls = []
+    timings = cpu.time_round_robin({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                   {"a": 4, "b": 2}, min_time=0, min_repetitions=3)
+    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up, then rounds
+    assert len(timings["a"].seconds) == 3
+    assert timings["b"].as_dict(4)["frames_timed"] == 2
+    assert timings["b"].as_dict(4)["latency_s"] == pytest.approx(2 * timings["b"].best)
