@@ -92,7 +92,8 @@ def test_model_too_big_for_icebreaker(tmp_path):
     assert message.startswith("zoo:lfc_w1a1 does not fit the iCEBreaker (iCE40UP5K)")
     assert f"its weights need at least {bits:,} bits" in message
     assert "the board has 122,880 bits of block RAM (30 blocks)" in message
-    assert "try: fold more" in message and "a smaller model" in message
+    assert "try: a smaller model (fewer or lower-bit weights), or a board with more block " \
+           "RAM (ulx3s-85f: 3,833,856 bits)" in message
     assert main(["build", "zoo:lfc_w1a1", "--board", "icebreaker", "--out",
                  str(tmp_path)]) == 2
 

@@ -92,13 +92,19 @@ def resolve_folding(net, fold: str | None, target_fps: float | None, clock_hz: f
 
 def check_weight_memory(net, board: targets.Board, model: str) -> None:
     """Refuse, before synthesis, a model whose weight bits alone exceed the FPGA's block RAM
-    (any folding stores at least every weight's bits)."""
+    (any folding stores at least every weight's bits, so folding more does not help)."""
     bits = sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers)
     have = board.resources["bram_bits"]
-    if bits > have:
-        raise HwbnnError(f"{model} does not fit the {board.title}: its weights need at least "
-                         f"{bits:,} bits of on-chip memory, the board has {have:,} bits of "
-                         f"block RAM ({board.resources['bram']} blocks); {TRY_TEXT}")
+    if bits <= have:
+        return
+    bigger = [other for other in targets.BOARDS.values()
+              if other.resources["bram_bits"] >= bits and other.place_and_route]
+    where = (f", or a board with more block RAM ({bigger[0].name}: "
+             f"{bigger[0].resources['bram_bits']:,} bits)") if bigger else ""
+    raise HwbnnError(f"{model} does not fit the {board.title}: its weights need at least "
+                     f"{bits:,} bits of on-chip memory, the board has {have:,} bits of "
+                     f"block RAM ({board.resources['bram']} blocks); try: a smaller model "
+                     f"(fewer or lower-bit weights){where}")
 
 
 def check_fit(counts: dict, board: targets.Board, model: str) -> None:

@@ -77,7 +77,8 @@ def format_result(result) -> str:
         f"{result.model} on {result.board}, clock {clock}, UART {result.baud} baud"
         + (f", self-test of {result.selftest_frames} frames" if result.selftest_frames else ""),
         f"  {lut} {counts['lut']}/{have['lut']}  FF {counts['ff']}/{have['ff']}  "
-        f"block RAM {counts['bram']}/{have['bram']}  DSP {counts['dsp']}/{have['dsp']}",
+        f"block RAM {counts['bram']}/{have['bram']}  DSP {counts['dsp']}/{have['dsp']}"
+        + (f"  LUT RAM {counts['lutram']}" if counts.get("lutram") else ""),
     ]
     if result.fmax_mhz is not None:
         verdict = "meets" if result.timing_met else "MISSES"
