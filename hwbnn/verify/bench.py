@@ -20,7 +20,13 @@ Config (JSON, path in the environment variable :data:`CONFIG_ENV`)::
     prelude           beats sent before a reset in the middle of a frame, or null
     reset_cycles      cycles rst is held (start and after the prelude)
     max_wait_cycles   give up when no output beat arrives for this many cycles
+    window            frames queued ahead of the output (null: all at once)
     result            path of the JSON result
+
+A config with ``cases`` (a list of such configs, each with a ``prefix`` for its ports,
+e.g. ``"fifo0_"`` for ``fifo0_s_axis_tdata``) runs them one after the other in one
+simulation: one build of many components serves a whole table of component benches. The
+result then maps each case's ``name`` to its result.
 """
 
 from __future__ import annotations
@@ -80,24 +86,19 @@ class Tap:
 
 
 class Bench:
-    """One simulation run of a config: reset, optional prelude + reset, frames, record."""
+    """One stream run of a config on the ports ``{prefix}s_axis_*`` / ``{prefix}m_axis_*``:
+    optional prelude + reset, frames, record. The clock runs and reset is done already."""
 
-    def __init__(self, dut, config: dict):
+    def __init__(self, dut, config: dict, prefix: str = ""):
         self.dut = dut
         self.config = config
         self.taps = [Tap(dut, tap["name"], tap["path"]) for tap in config.get("taps", [])]
         self.frames_out = 0
         self.progress = Event()
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk,
-                                      byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk,
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, f"{prefix}s_axis"),
+                                      dut.clk, byte_lanes=1)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, f"{prefix}m_axis"), dut.clk,
                                   byte_lanes=1)
-        seed = int(config.get("seed", 0))
-        if config.get("gap", 0) > 0:
-            self.source.set_pause_generator(pauses(random.Random(seed), config["gap"]))
-        if config.get("backpressure", 0) > 0:
-            self.sink.set_pause_generator(pauses(random.Random(seed + 1),
-                                                 config["backpressure"]))
 
     async def _watch(self):
         """Sample the taps once per cycle (only started when there are taps: it costs a
@@ -109,10 +110,18 @@ class Bench:
                 tap.sample()
 
     async def reset(self):
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, int(self.config.get("reset_cycles", 3)))
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await reset(self.dut, int(self.config.get("reset_cycles", 3)))
+
+    def _pauses(self, on: bool):
+        """Start (or stop) the random input gaps and output backpressure of this run."""
+        seed = int(self.config.get("seed", 0))
+        for port, key, offset in ((self.source, "gap", 0), (self.sink, "backpressure", 1)):
+            probability = self.config.get(key, 0)
+            if on and probability > 0:
+                port.set_pause_generator(pauses(random.Random(seed + offset), probability))
+            else:
+                port.clear_pause_generator()
+                port.pause = False
 
     async def feed(self, frames: list[list[int]]):
         """Queue the frames; with a ``window``, at most that many frames ahead of the
@@ -145,12 +154,8 @@ class Bench:
 
     async def run(self) -> dict:
         dut, config = self.dut, self.config
-        dut.s_axis_tvalid.value = 0
-        dut.m_axis_tready.value = 0
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
-        await self.reset()
-        if self.taps:
-            cocotb.start_soon(self._watch())
+        self._pauses(True)
+        watch = cocotb.start_soon(self._watch()) if self.taps else None
         prelude = [int(beat, 16) for beat in config.get("prelude") or []]
         if prelude:
             await self._prelude(prelude)
@@ -162,6 +167,9 @@ class Bench:
         wall = time.perf_counter() - wall
         end = get_sim_time("ns")
         await ClockCycles(dut.clk, 4)  # let the taps see the last handshakes
+        self._pauses(False)
+        if watch is not None:
+            watch.cancel()
         return {
             "output": [format(beat, "x") for beat in beats],
             "taps": {tap.name: [format(beat, "x") for beat in tap.beats] for tap in self.taps},
@@ -182,10 +190,29 @@ class Bench:
             tap.beats.clear()
 
 
+async def reset(dut, cycles: int):
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
 async def run_bench(dut) -> dict:
     """Run the config named by the environment, write the result JSON, return it."""
     config = read_config()
-    result = await Bench(dut, config).run()
+    cases = config.get("cases")
+    for case in cases or [config]:
+        prefix = case.get("prefix", "")
+        getattr(dut, f"{prefix}s_axis_tvalid").value = 0
+        getattr(dut, f"{prefix}m_axis_tready").value = 0
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    await reset(dut, int(config.get("reset_cycles", 3)))
+    if cases is None:
+        result = await Bench(dut, config).run()
+    else:
+        result = {}
+        for case in cases:
+            result[case["name"]] = await Bench(dut, case, case["prefix"]).run()
     Path(config["result"]).write_text(json.dumps(result))
     return result
 

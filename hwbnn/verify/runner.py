@@ -23,7 +23,7 @@ from .tools import HDL_SIMULATORS, require, simulator_path, version
 
 TIMESCALE = ("1ns", "1ps")
 # Amaranth pads some expressions to a wider width than their target: harmless, so silenced.
-BUILD_ARGS = {"verilator": ["-Wno-WIDTH", "-Wno-fatal"], "icarus": []}
+BUILD_ARGS = {"verilator": ["-Wno-WIDTH", "-Wno-fatal"], "icarus": ["-g2005"]}
 NETWORK_BENCH = "hwbnn.verify.tb_network"
 BUILT_MARKER = "hwbnn_build.json"
 # Verilator's run-time library, compiled into every build folder: ~16 of a build's ~22 CPU
@@ -89,7 +89,7 @@ def _build_locked(text: str, filename: str, top: str, sim: str, directory: Path,
             runner.build(sources=[source], hdl_toplevel=top, build_dir=directory,
                          build_args=BUILD_ARGS[sim], timescale=TIMESCALE, waves=waves,
                          log_file=directory / "build.log")
-        except (SystemExit, subprocess.CalledProcessError) as error:
+        except (SystemExit, RuntimeError, subprocess.CalledProcessError) as error:
             raise HwbnnError(f"{sim} build of {filename} failed; see "
                              f"{directory / 'build.log'}") from error
     seconds = time.perf_counter() - start

