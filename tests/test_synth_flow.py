@@ -216,6 +216,11 @@ def test_bad_arguments(design_dir, family, device, seeds, message):
         synthesize(read_design(design_dir), family, device, seeds)
 
 
+def test_bad_target_frequency(design_dir):
+    with pytest.raises(HwbnnError, match="target frequency must be positive, not 0"):
+        synthesize(read_design(design_dir), "ice40", target_mhz=0)
+
+
 def test_missing_tool_is_one_clear_error(design_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(tools.sys, "executable", str(tmp_path / "python"))
     monkeypatch.setattr(tools.shutil, "which", lambda name: None)

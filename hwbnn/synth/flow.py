@@ -167,8 +167,9 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
                          f"not {device!r}")
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 0:
         raise HwbnnError(f"seeds must be a non-negative integer, not {seeds!r}")
-    target_mhz = target_mhz or fam.default_target_mhz
-    if target_mhz is not None and target_mhz <= 0:
+    if target_mhz is None:
+        target_mhz = fam.default_target_mhz
+    elif target_mhz <= 0:
         raise HwbnnError(f"target frequency must be positive, not {target_mhz!r} MHz")
     keep = work_dir is not None
     work = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwbnn-synth-"))
