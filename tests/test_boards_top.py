@@ -5,6 +5,7 @@ import pytest
 
 from hwbnn import zoo
 from hwbnn.boards import Client, protocol
+from hwbnn.boards.client import SerialTransport
 from hwbnn.boards.simulation import SimulationTransport
 from hwbnn.boards.top import BoardTop, NetworkCore, network_core
 from hwbnn.errors import HwbnnError
@@ -114,3 +115,18 @@ def test_no_response_is_a_clear_error(tiny_net):
 def test_errors(tiny_net, call, message):
     with pytest.raises(HwbnnError, match=message):
         call(tiny_net)
+
+
+def test_serial_transport_through_pyserial_loopback():
+    transport = SerialTransport("loop://", timeout=0.05)
+    transport.write(b"\xa5\x01")
+    assert transport.read(2) == b"\xa5\x01"
+    assert transport.read(1) == b""
+    # The loop echoes the request, which is no response frame: a clear error, not a hang.
+    with Client(transport) as client, pytest.raises(HwbnnError, match="no response"):
+        client.request(protocol.CMD_INFO)
+
+
+def test_serial_port_that_does_not_exist():
+    with pytest.raises(HwbnnError, match="cannot open serial port /dev/hwbnn-none"):
+        Client.serial("/dev/hwbnn-none")

@@ -15,7 +15,8 @@ from . import protocol
 
 
 class SerialTransport:
-    """A serial port through pyserial (8N1)."""
+    """A serial port through pyserial (8N1). ``port`` is a device (``/dev/ttyUSB1``,
+    ``COM3``) or a pyserial URL (``socket://host:port``, ``loop://``)."""
 
     def __init__(self, port: str, baud: int = 115200, timeout: float = 2.0):
         try:
@@ -23,7 +24,7 @@ class SerialTransport:
         except ImportError:
             raise HwbnnError("the board client needs pyserial: pip install pyserial") from None
         try:
-            self._serial = serial.Serial(port, baud, timeout=timeout)
+            self._serial = serial.serial_for_url(port, baud, timeout=timeout)
         except (serial.SerialException, ValueError) as error:
             raise HwbnnError(f"cannot open serial port {port}: {error}") from None
         self._serial.reset_input_buffer()
