@@ -213,6 +213,14 @@ def test_weight_bytes_of_a_binary_mlp_are_a_32nd_of_float32():
     assert packed.PackedNetwork(net).weight_bytes * 32 == 4 * params
 
 
+def test_large_batches_run_in_micro_batches(digits):
+    engine = packed.PackedNetwork(zoo.load("zoo:digits_cnn_w1a1"))
+    # the largest accumulators: 8x8 pixels x 32 channels x 8 bytes per frame
+    assert engine.micro_batch == packed.MICRO_BATCH_BYTES // (8 * 8 * 32 * 8) < 100
+    frames = digits.test_x[:100]
+    np.testing.assert_array_equal(engine.scores(frames), golden.scores(engine.net, frames))
+
+
 def test_empty_batch_gives_empty_scores(tiny_net):
     assert packed.scores(tiny_net, np.zeros((0, 4), dtype=np.int64)).shape == (0, 2)
 
