@@ -1,12 +1,14 @@
 """Fast bit-packed CPU engine: runs any NetworkIR on uint64 words, bit-exact with golden.
 
 Every operation stays in the packed domain (the Riptide recipe: speedups come only when all
-of it is binarized and fused): activations are bit planes of 64 channels per word, weight
-rows are packed the same way once, a layer is XOR/AND-popcount over its windows (a direct
-convolution on the packed tensor, padding as stored 0 words), thresholds are an integer
-compare-and-count that writes the next layer's packed words, max pooling is OR (binary) or
-a bit-serial max (unsigned) on words, and the label is the argmax of integer scores. The
-kernels live in :mod:`hwbnn.ref.popcount`.
+of it is binarized and fused): activations are bit planes of 64 channels per word, weights
+are packed the same way once (transposed, so the vector loops run over rows), a layer is
+XOR/AND-popcount over its windows (a direct convolution on the packed tensor, padding as
+stored 0 words; only a first conv on few channels, e.g. RGB, packs whole integer patches), a
+threshold pass is an integer compare-and-count that writes the next layer's packed words, max
+pooling is OR (binary) or a bit-serial max (unsigned, ternary) on words, and the label is the
+argmax of integer scores. The kernels live in :mod:`hwbnn.ref.popcount`; nothing here uses a
+float.
 
 API mirrors :mod:`hwbnn.ref.golden`: :func:`run` returns the per-layer trace (``acc``,
 ``out``) for comparisons, :func:`scores` and :func:`predict` take the fast path that never
