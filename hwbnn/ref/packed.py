@@ -6,9 +6,9 @@ are packed the same way once (transposed, so the vector loops run over rows), a 
 XOR/AND-popcount over its windows (a direct convolution on the packed tensor, padding as
 stored 0 words; only a first conv on few channels, e.g. RGB, packs whole integer patches), a
 threshold pass is an integer compare-and-count that writes the next layer's packed words, max
-pooling is OR (binary) or a bit-serial max (unsigned, ternary) on words, and the label is the
-argmax of integer scores. The kernels live in :mod:`hwbnn.ref.popcount`; nothing here uses a
-float.
+pooling works on words (OR for binary, a nonzero/sign rule for ternary, a bit-serial max for
+unsigned), and the label is the argmax of integer scores. The kernels live in
+:mod:`hwbnn.ref.popcount`; nothing here uses a float.
 
 API mirrors :mod:`hwbnn.ref.golden`: :func:`run` returns the per-layer trace (``acc``,
 ``out``) for comparisons, :func:`scores` and :func:`predict` take the fast path that never
