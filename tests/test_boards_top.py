@@ -5,6 +5,7 @@ import pytest
 
 from hwbnn import zoo
 from hwbnn.boards import Client, protocol
+from hwbnn.boards.build import selftest_data
 from hwbnn.boards.client import SerialTransport
 from hwbnn.boards.simulation import SimulationTransport
 from hwbnn.boards.top import BoardTop, NetworkCore, network_core
@@ -72,22 +73,24 @@ def test_protocol_errors_then_recovery(tiny_net):
 
 
 @pytest.mark.parametrize("wrong", [False, True])
-def test_selftest_lights_pass_or_fail(tiny_net, wrong):
-    core = network_core(tiny_net)
-    x = tiny_inputs(5, seed=3)
-    labels = golden.predict(tiny_net, x)
+def test_selftest_lights_pass_or_fail(digits, wrong):
+    """The board's self-test ROM: 10 digits frames through the real network, no host."""
+    net = zoo.load("zoo:digits_mlp_w1a1")
+    core = network_core(net)
+    frames, labels = selftest_data(net, core, 10)
+    assert labels == golden.predict(net, digits.test_x[:10]).tolist()
     if wrong:
-        labels[2] = 1 - labels[2]
-    frames = [protocol.classify_payload(image, core.info) for image in x]
+        labels[4] = (labels[4] + 1) % net.num_classes
     top = BoardTop(core, DIVISOR, selftest=(frames, labels))
     transport = SimulationTransport(top)
-    transport.run(200)
+    transport.run(10 * core.cycles_per_frame + 2000)
     assert transport.outputs["passed"] == (not wrong)
     assert transport.outputs["failed"] == wrong
-    assert top.selftest_frames == 5
+    assert top.selftest_frames == 10
     # After the self-test the host has the network.
     with Client(transport) as client:
-        np.testing.assert_array_equal(client.classify(x[:2]), golden.predict(tiny_net, x[:2]))
+        images = digits.test_x[20:22]
+        np.testing.assert_array_equal(client.classify(images), golden.predict(net, images))
 
 
 def test_no_response_is_a_clear_error(tiny_net):
