@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hwbnn.errors import HwbnnError
-from hwbnn.ir.network import Conv, MaxPool, NetworkIR, Weights, accumulator_range
+from hwbnn.ir.network import Conv, MatVec, MaxPool, NetworkIR, Weights, accumulator_range
 from hwbnn.ref import golden
 
 
@@ -75,3 +75,13 @@ def test_input_out_of_range_is_an_error(tiny_net):
         golden.run(tiny_net, np.array([[0, 1, 2, 4]]))
     with pytest.raises(HwbnnError, match="shape"):
         golden.run(tiny_net, np.zeros((1, 5), dtype=np.int64))
+
+
+def test_binary_input_rejects_zero():
+    weights = Weights.binary(np.ones((1, 2), dtype=np.int64))
+    acc_range = accumulator_range(weights.values(), "binary")
+    layer = MatVec("dense0", "binary", weights, None, None, acc_range, 3)
+    net = NetworkIR("bin", (2,), "binary", [layer]).validate()
+    assert golden.scores(net, np.array([[1, -1]])).tolist() == [[0]]
+    with pytest.raises(HwbnnError, match="binary input values must be -1 or \\+1"):
+        golden.run(net, np.array([[1, 0]]))

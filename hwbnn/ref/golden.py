@@ -34,6 +34,8 @@ def check_input(net: NetworkIR, images: np.ndarray) -> np.ndarray:
     if images.size and (images.min() < lo or images.max() > hi):
         raise HwbnnError(f"input values must lie in {lo}..{hi} ({net.input_encoding}), found "
                          f"{int(images.min())}..{int(images.max())}")
+    if net.input_encoding == "binary" and (images == 0).any():
+        raise HwbnnError("binary input values must be -1 or +1, found 0")
     return images.astype(np.int64)
 
 
