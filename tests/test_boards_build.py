@@ -27,8 +27,8 @@ def icebreaker_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("icebreaker")
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
-        assert main(["build", MODEL, "--board", "icebreaker", "--selftest", "--out", str(out),
-                     "--json"]) == 0
+        assert main(["build", MODEL, "--board", "icebreaker", "--selftest",
+                     "--selftest-frames", "12", "--out", str(out), "--json"]) == 0
     return out, json.loads(text.getvalue())
 
 
@@ -64,7 +64,7 @@ def test_icebreaker_has_pll_and_selftest(icebreaker_result):
     out, result = icebreaker_result
     assert result["pll"] == {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1,
                              "vco_mhz": 768.0}
-    assert result["selftest_frames"] == 10
+    assert result["selftest_frames"] == 12
     report = json.loads((out / "build" / "report.json").read_text())
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1
     pcf = (out / "build" / "top.pcf").read_text()
@@ -111,6 +111,7 @@ def test_logic_over_capacity_names_every_resource_over():
     ({"board_name": "icebreaker", "target_fps": 100.0}, "--target-fps needs --fold auto"),
     ({"board_name": "icebreaker", "fold": "auto"}, "--fold auto needs --target-fps"),
     ({"board_name": "icebreaker", "baud": 12_000_000}, "too fast"),
+    ({"board_name": "icebreaker", "selftest_frames": 0}, "--selftest-frames must lie in"),
     ({"board_name": "arty-a7-35", "clock_mhz": 50.0}, "no PLL support")])
 def test_argument_errors(tmp_path, kwargs, message):
     with pytest.raises(HwbnnError, match=message):

@@ -159,7 +159,7 @@ def tool_environment(family: str) -> dict:
 def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None = None,
           target_fps: float | None = None, selftest: bool = False, scores: bool = False,
           clock_mhz: float | None = None, baud: int = DEFAULT_BAUD, seed: int = 1,
-          net=None) -> BuildResult:
+          selftest_frames: int = SELFTEST_FRAMES, net=None) -> BuildResult:
     """Build ``model`` (a zoo name or path; or ``net`` given directly) for a board."""
     from .. import zoo
     from .top import BoardTop, PlatformTop, network_core
@@ -177,7 +177,9 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
     folding = resolve_folding(net, fold, target_fps, clock_hz)
     core = network_core(net, folding, scores)
     divisor = uart_divisor(clock_hz, baud)
-    test = selftest_data(net, core, SELFTEST_FRAMES) if selftest else None
+    if not isinstance(selftest_frames, int) or not 1 <= selftest_frames <= 256:
+        raise HwbnnError(f"--selftest-frames must lie in 1..256, not {selftest_frames!r}")
+    test = selftest_data(net, core, selftest_frames) if selftest else None
     top = BoardTop(core, divisor, test)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

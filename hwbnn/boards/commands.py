@@ -34,8 +34,10 @@ def register(subparsers) -> None:
                                   "default: the model's own PE/SIMD or 1 (smallest design)")
     p.add_argument("--target-fps", type=float, help="frames per second for --fold auto")
     p.add_argument("--selftest", action="store_true",
-                   help="add a ROM of 10 test frames with their golden labels, checked after "
+                   help="add a ROM of test frames with their golden labels, checked after "
                         "reset: LEDs show pass or fail")
+    p.add_argument("--selftest-frames", type=int, default=10,
+                   help="frames in the self-test ROM (default 10)")
     p.add_argument("--scores", action="store_true",
                    help="network in scores mode: the client can read scores, not only labels")
     p.add_argument("--clock-mhz", type=float,
@@ -61,7 +63,8 @@ def cmd_build(args) -> int:
 
     result = build(args.model, args.board, args.out, fold=args.fold,
                    target_fps=args.target_fps, selftest=args.selftest, scores=args.scores,
-                   clock_mhz=args.clock_mhz, baud=args.baud, seed=args.seed)
+                   clock_mhz=args.clock_mhz, baud=args.baud, seed=args.seed,
+                   selftest_frames=args.selftest_frames)
     if args.json:
         print_json(result.as_dict())
     else:
