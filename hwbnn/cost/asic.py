@@ -75,10 +75,22 @@ def node_scale(node: int) -> float:
     return (feature / base_feature) * (volts / base_volts) ** 2
 
 
+# A 64-bit register bank is the small end: register energy per bit. Between it and the
+# SRAM sizes of the table, energy per bit is interpolated linearly in log(size) / log(energy)
+# (access energy grows with the array's wire length, so smoothly with its size).
+MEMORY_ENERGY_POINTS = ((64, REGISTER_PJ_PER_BIT), *SRAM_PJ_PER_BIT)
+
+
 def sram_pj_per_bit(memory_bits: int) -> float:
-    """Read energy per bit of an SRAM holding ``memory_bits`` (the smallest table entry that
-    fits; small buffers use the 8 KB figure, an upper bound for them)."""
-    for capacity, energy in SRAM_PJ_PER_BIT:
-        if memory_bits <= capacity:
-            return energy
+    """Access energy per bit of a memory holding ``memory_bits`` (log-log interpolation of
+    :data:`MEMORY_ENERGY_POINTS`, clamped at both ends)."""
+    import math
+
+    points = MEMORY_ENERGY_POINTS
+    if memory_bits <= points[0][0]:
+        return points[0][1]
+    for (size_a, energy_a), (size_b, energy_b) in zip(points, points[1:], strict=False):
+        if memory_bits <= size_b:
+            t = math.log(memory_bits / size_a) / math.log(size_b / size_a)
+            return math.exp(math.log(energy_a) + t * math.log(energy_b / energy_a))
     return SRAM_PJ_PER_BIT[-1][1]

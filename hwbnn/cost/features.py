@@ -50,8 +50,8 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
             "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
-            "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits", "fifo_const", "fifo_bits",
-            "fifo_level_bits")
+            "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
+            "fifo_const", "fifo_bits", "fifo_level_bits")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}

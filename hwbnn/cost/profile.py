@@ -398,9 +398,9 @@ def _divisors(n: int) -> list[int]:
 def fold_for_cycles(net: NetworkIR, target_cycles: int) -> list[tuple[int, int]]:
     """The smallest PE * SIMD per layer whose cycles per frame reach ``target_cycles``.
 
-    Binary-search-free: tries every divisor pair in order of PE * SIMD (SIMD first, since
-    widening SIMD adds adder-tree bits but no accumulators), using the plane-free bound
-    NF * SF * pixels; the exact schedule may add plane steps for heterogeneous weights.
+    Tries every divisor pair in order of PE * SIMD, fewer PEs first (widening SIMD adds
+    adder-tree bits but no accumulators or comparators), with the layer's average plane
+    steps per weight scaling NF * SF * pixels.
     """
     if not isinstance(target_cycles, int) or target_cycles < 1:
         raise HwbnnError(f"target cycles per frame must be a positive integer, "

@@ -1,0 +1,57 @@
+"""Mix sweeps: rows, Pareto fronts, CSV / Markdown / PNG outputs and the CLI."""
+
+import csv
+
+import pytest
+
+from hwbnn.cli import main
+from hwbnn.cost.sweep import SweepSettings, pareto_front, run_sweep, write_outputs
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_front():
+    rows = [{"mix": "a", "lut": 10, "accuracy": 0.5}, {"mix": "b", "lut": 20, "accuracy": 0.4},
+            {"mix": "c", "lut": 30, "accuracy": 0.9}, {"mix": "d", "lut": 5, "accuracy": 0.5}]
+    assert [row["mix"] for row in pareto_front(rows, "lut")] == ["d", "c"]
+
+
+def test_sweep_rows_and_outputs(tmp_path):
+    settings = SweepSettings("zoo:digits_mlp_w2")
+    rows = run_sweep(settings, ["1", "1.4", "2"], jobs=1, show_progress=False)
+    assert [row["mix"] for row in rows] == ["1", "1.4", "2"]
+    by_mix = {row["mix"]: row for row in rows}
+    # Weight bits follow the mix exactly (every weight of the MLP is re-quantized).
+    params = by_mix["1"]["weight_bits"]
+    assert by_mix["2"]["weight_bits"] == 2 * params
+    assert by_mix["1.4"]["weight_bits"] == pytest.approx(1.4 * params, abs=3)
+    assert by_mix["1"]["cycles_per_frame"] < by_mix["1.4"]["cycles_per_frame"] \
+        < by_mix["2"]["cycles_per_frame"]
+    assert all(0 <= row["accuracy"] <= 1 for row in rows)
+    paths = write_outputs(rows, settings, tmp_path)
+    assert {p.name for p in paths} == {"sweep.csv", "sweep.md", "pareto_lut.png",
+                                        "pareto_energy.png"}
+    with open(tmp_path / "sweep.csv") as handle:
+        assert [row["mix"] for row in csv.DictReader(handle)] == ["1", "1.4", "2"]
+    assert "Pareto front (accuracy vs LUTs)" in (tmp_path / "sweep.md").read_text()
+    for name in ("pareto_lut.png", "pareto_energy.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_sweep_cli_parallel(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "zoo:digits_mlp_mix14", "--mixes", "1.4,ternary", "--jobs", "2",
+                 "--target-fps", "100000", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| 1.4 |" in text and "| ternary |" in text
+    assert (out / "pareto_energy.png").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "zoo:digits_mlp_w2", "--mixes", "0.5"], "average bitwidth"),
+    (["sweep", "zoo:digits_mlp_w2", "--train", "--mixes", "1"], "architecture"),
+    (["sweep", "zoo:nothing"], "nothing"),
+])
+def test_sweep_errors(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
