@@ -24,7 +24,8 @@ def table(request, farm_verilog, sim_cache, tmp_path_factory):
     """(simulator, result of every case) of one run of the whole table."""
     sim = request.param
     require_simulator(sim)
-    built = build(farm_verilog, TOP, sim, sim_cache)
+    # Dozens of small units: C++ optimization would cost more build time than it saves.
+    built = build(farm_verilog, TOP, sim, sim_cache, optimize=False)
     config = {"cases": [case_config(case, gap=0.3, backpressure=0.3, seed=n)
                         for n, case in enumerate(CASES)]}
     outcome = run(built, config, tmp_path_factory.mktemp(f"table-{sim}"),

@@ -23,8 +23,13 @@ from .tools import HDL_SIMULATORS, require, simulator_path, version
 
 TIMESCALE = ("1ns", "1ps")
 # Amaranth pads some expressions to a wider width than their target: harmless, so silenced.
+# Icarus runs Verilog-2005: with cocotb's default -g2012 it applies declaration initializers
+# before any process starts, so the `reg ... dump_module$1 = 0` that Yosys adds to wake its
+# `always @*` blocks at time 0 never fires, and a block whose inputs do not change before
+# their first use stays X (seen: the MVTU's plane schedule of heterogeneous layers).
 BUILD_ARGS = {"verilator": ["-Wno-WIDTH", "-Wno-fatal"], "icarus": ["-g2005"]}
 NETWORK_BENCH = "hwbnn.verify.tb_network"
+DUMP_MODULE = "hwbnn_waveform_dump"
 BUILT_MARKER = "hwbnn_build.json"
 # Verilator's run-time library, compiled into every build folder: ~16 of a build's ~22 CPU
 # seconds on these machines. It does not depend on the design (its make dependencies name
@@ -51,26 +56,27 @@ def build_key(verilog_text: str, sim: str, waves: bool) -> str:
 
 
 def build(verilog: str | Path, top: str, sim: str, root: str | Path, *,
-          waves: bool = False) -> Build:
+          waves: bool = False, optimize: bool = True) -> Build:
     """Compile ``verilog`` (top module ``top``) for ``sim`` under ``root``, or reuse the
-    build of identical RTL."""
+    build of identical RTL. ``optimize=False`` compiles Verilator's model without C++
+    optimization: faster to build, slower to run (for many small components)."""
     if sim not in HDL_SIMULATORS:
         raise HwbnnError(f"HDL simulator must be one of {', '.join(HDL_SIMULATORS)}, "
                          f"not {sim!r}")
     require(sim)
     verilog = Path(verilog).resolve()
     text = verilog.read_text()
-    kind = f"{sim}-waves" if waves else sim
+    kind = sim + ("-waves" if waves else "") + ("" if optimize else "-O0")
     directory = Path(root).resolve() / f"{kind}-{build_key(text, sim, waves)}"
     directory.parent.mkdir(parents=True, exist_ok=True)
     # Several test sessions may share a cache: one builds, the others wait and reuse.
     with open(directory.with_name(directory.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(text, verilog.name, top, sim, directory, waves)
+        return _build_locked(text, verilog.name, top, sim, directory, waves, optimize)
 
 
 def _build_locked(text: str, filename: str, top: str, sim: str, directory: Path,
-                  waves: bool) -> Build:
+                  waves: bool, optimize: bool) -> Build:
     marker = directory / BUILT_MARKER
     if marker.is_file():
         return Build(sim, top, directory, 0.0, True, waves)
@@ -82,12 +88,18 @@ def _build_locked(text: str, filename: str, top: str, sim: str, directory: Path,
     source.write_text(text)
     runtime = directory.parent / f"verilator-runtime-{build_key('', sim, waves)}"
     reuse = sim == "verilator" and _copy_runtime(runtime, directory)
+    sources, build_args, runner_waves = [source], list(BUILD_ARGS[sim]), waves
+    if sim == "icarus" and waves:
+        # cocotb's own dump module is SystemVerilog, which -g2005 refuses.
+        sources.append(_icarus_dump_module(directory, top))
+        build_args += ["-s", DUMP_MODULE]
+        runner_waves = False
     start = time.perf_counter()
-    with simulator_path(sim):
+    with simulator_path(sim, optimize=optimize):
         runner = _ReusingVerilator(directory) if reuse else _runner(sim)
         try:
-            runner.build(sources=[source], hdl_toplevel=top, build_dir=directory,
-                         build_args=BUILD_ARGS[sim], timescale=TIMESCALE, waves=waves,
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=directory,
+                         build_args=build_args, timescale=TIMESCALE, waves=runner_waves,
                          log_file=directory / "build.log")
         except (SystemExit, RuntimeError, subprocess.CalledProcessError) as error:
             raise HwbnnError(f"{sim} build of {filename} failed; see "
@@ -97,6 +109,20 @@ def _build_locked(text: str, filename: str, top: str, sim: str, directory: Path,
         _copy_runtime(directory, runtime)
     marker.write_text(json.dumps({"top": top, "sim": sim, "seconds": seconds}))
     return Build(sim, top, directory, seconds, False, waves)
+
+
+def _icarus_dump_module(directory: Path, top: str) -> Path:
+    """A Verilog-2005 module that dumps every signal of ``top`` to ``+dumpfile_path``."""
+    path = directory / f"{DUMP_MODULE}.v"
+    path.write_text(
+        f"module {DUMP_MODULE}();\n"
+        f"  reg [8*1024-1:0] path;\n"
+        f"  initial begin\n"
+        f"    if ($value$plusargs(\"dumpfile_path=%s\", path)) $dumpfile(path);\n"
+        f"    $dumpvars(0, {top});\n"
+        f"  end\n"
+        f"endmodule\n")
+    return path
 
 
 def _runner(sim: str):

