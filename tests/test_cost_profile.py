@@ -111,3 +111,26 @@ def test_fold_for_cycles_meets_target_with_fewest_lanes():
                     if layer.mh % p or layer.mw % s or p * s >= pe * simd:
                         continue
                     assert LayerProfile(layer, p, s).cycles_per_frame > target
+
+
+def test_popcount_tree_registers_match_the_generator():
+    """Register bits of the carry-in popcount, counted on the Amaranth netlist: every
+    registered signal of an elaborated Popcount."""
+    from amaranth.hdl import Fragment
+
+    from hwbnn.cost.profile import popcount_tree
+    from hwbnn.hw.popcount import Popcount
+
+    def assigned_bits(statements):
+        bits = 0
+        for statement in statements:
+            if hasattr(statement, "cases"):
+                bits += max(assigned_bits(case[1]) for case in statement.cases)
+            else:
+                bits += len(statement.lhs)
+        return bits
+
+    for width, carry in ((8, False), (13, False), (64, True)):
+        fragment = Fragment.get(Popcount(width, carry=carry), None)
+        assert popcount_tree(width, carry).register_bits == assigned_bits(
+            fragment.statements["sync"])

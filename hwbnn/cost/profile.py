@@ -91,6 +91,52 @@ def _bits(values: np.ndarray, width: int) -> np.ndarray:
     return ((values[..., None].astype(np.int64) >> np.arange(width)) & 1).astype(np.uint8)
 
 
+def _carry_split(count: int) -> tuple[int, int]:
+    left = (count - 1) // 2
+    return left, count - 1 - left
+
+
+def popcount_tree(width: int, carry: bool = False,
+                  levels_per_stage: int = LEVELS_PER_STAGE) -> TreeShape:
+    """Shape of hw/popcount.py's carry-in popcount over ``width`` lanes.
+
+    A node over ``n`` lanes adds the counts of ``(n - 1) / 2`` lanes each and takes the
+    remaining lane as carry-in; its result is ``n.bit_length()`` bits. A node is registered
+    when its level is a multiple of ``levels_per_stage``; shallower operands are delayed by
+    registers to line up; the output is registered. With ``carry`` the last lane skips the
+    tree (delayed to line up) and enters the accumulator as its carry-in.
+    """
+    counted = width - int(carry)
+
+    def node(count: int) -> tuple[int, int, int, int]:
+        """(adder bits, register bits, level, stages) of the unregistered sum of ``count``."""
+        if count == 1:
+            return 0, 0, 0, 0
+        parts = []
+        for n in _carry_split(count):
+            if not n:
+                continue
+            adders, registers, level, stages = node(n)
+            level += 1 if n > 1 else 0
+            if n > 1 and level % levels_per_stage == 0:
+                registers += n.bit_length()
+                stages += 1
+            parts.append((adders, registers, level, stages, n.bit_length()))
+        stages = max(part[3] for part in parts)
+        adders = sum(part[0] for part in parts) + count.bit_length()
+        # The carry lane and shallower operands are delayed to line up.
+        registers = sum(part[1] + (stages - part[3]) * part[4] for part in parts) + stages
+        level = max(part[2] for part in parts)
+        return adders, registers, level, stages
+
+    adders, registers, _, stages = node(counted)
+    out_width = counted.bit_length()
+    registers += out_width
+    if carry:
+        registers += stages + 1
+    return TreeShape(adders, registers, out_width, stages + 1)
+
+
 def _tile_usage(masks: np.ndarray, pe: int, simd: int) -> tuple[np.ndarray, np.ndarray]:
     """Per plane and tile: is the plane used, and is it used by every weight of the tile.
 
@@ -238,10 +284,24 @@ class LayerProfile:
         return {"binary": 1, "ternary": 2}.get(self.in_encoding, 0)
 
     @property
+    def carry_lane(self) -> bool:
+        """Binary inputs with one plane of scale 1: the popcount's last lane enters the
+        accumulator as carry-in (hw/mvtu.py ``_carry_lane``)."""
+        return (self.in_encoding == "binary" and self.simd > 1
+                and [int(a) for a in self.scales] == [1])
+
+    @property
+    def acc_bits(self) -> int:
+        """Width of each PE's accumulator register: unsigned and one bit narrower in the
+        popcount domain (hw/mvtu.py ``acc_shape``)."""
+        return self.acc_width - 1 if self.in_encoding == "binary" else self.acc_width
+
+    @property
     def tree(self) -> TreeShape:
-        """One PE's adder tree (popcount of 1-bit lanes, or signed sum of (bits+1)-bit lanes)."""
+        """One PE's adder tree (carry-in popcount of 1-bit lanes, or signed sum of
+        (bits+1)-bit lanes)."""
         if self.popcounts_per_pe:
-            return adder_tree(self.simd, 1)
+            return popcount_tree(self.simd, self.carry_lane)
         return adder_tree(self.simd, self.in_bits + 1)
 
     @property
