@@ -1,5 +1,6 @@
 # hwbnn: two commands on a fresh machine.
-#   make demo   create .venv, install, train a digits model, show its summary and accuracy
+#   make demo   create .venv, install, train a digits model, show its summary and accuracy,
+#               generate its Verilog and verify it bit-exactly in Verilator on the test split
 #   make test   create .venv, install, run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -24,11 +25,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev,fast,hw,sim,boards,qonnx,plots]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) tools
 	$(VENV)/bin/hwbnn train --recipe digits_mlp_w1a1 --out build/demo/digits_mlp_w1a1
 	$(VENV)/bin/hwbnn summary build/demo/digits_mlp_w1a1.hwbnn
 	$(VENV)/bin/hwbnn run build/demo/digits_mlp_w1a1.hwbnn --dataset digits \
 		--checkpoint build/demo/digits_mlp_w1a1.pt
+	$(VENV)/bin/hwbnn gen build/demo/digits_mlp_w1a1.hwbnn --fold auto --target-fps 1000000 \
+		--out build/demo/rtl/digits_mlp_w1a1
+	$(VENV)/bin/hwbnn verify build/demo/rtl/digits_mlp_w1a1 \
+		--model build/demo/digits_mlp_w1a1.hwbnn --sim verilator --backpressure 0.2 --gap 0.1
 
 test: $(STAMP) tools
 	$(PY) -m pytest -q
