@@ -15,12 +15,16 @@ from pathlib import Path
 from .errors import HwbnnError
 
 # Modules that add subcommands: each has ``register(subparsers)``.
-COMMAND_MODULES = ["hwbnn.commands", "hwbnn.synth.commands", "hwbnn.interop.commands",
-                   "hwbnn.cost.commands",
-                   "hwbnn.bench.commands",
-                   "hwbnn.hw.commands",
-                   "hwbnn.verify.commands",
-                   "hwbnn.boards.commands"]
+COMMAND_MODULES = [
+    "hwbnn.commands",  # train, export, summary, run, zoo
+    "hwbnn.bench.commands",  # bench cpu
+    "hwbnn.hw.commands",  # gen
+    "hwbnn.verify.commands",  # verify
+    "hwbnn.synth.commands",  # synth
+    "hwbnn.cost.commands",  # cost, sweep, compare
+    "hwbnn.boards.commands",  # build, program
+    "hwbnn.interop.commands",  # import (export --to qonnx lives in hwbnn.commands)
+]
 
 
 def print_json(data) -> None:
