@@ -58,7 +58,7 @@ def test_fit_is_reproducible_from_stored_counts(family):
         assert coefficients == pytest.approx(constants(family)[target], rel=1e-4)
 
 
-@pytest.mark.parametrize("family", [f for f in CALIBRATED if f in ("ice40", "ecp5", "xc7")])
+@pytest.mark.parametrize("family", [f for f in CALIBRATED if f in ("ice40", "ecp5")])
 def test_block_ram_predicted_exactly(family):
     measured, _ = stored(family)
     for config in calibrate.family_configs(family):

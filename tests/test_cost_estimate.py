@@ -13,7 +13,7 @@ from hwbnn.cost.estimate import ENERGY_PARTS, estimate, finn_r
 from hwbnn.cost.profile import LayerProfile
 
 
-@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+@pytest.mark.parametrize("family", ["ice40", "ecp5", "xc7"])
 def test_fpga_totals_are_sums_of_layers(family):
     net = zoo.load("zoo:digits_cnn_w1a1")
     report = estimate(net, family, [(4, 9), (8, 32), (1, 16)])
