@@ -7,12 +7,13 @@ from hwbnn import zoo
 from hwbnn.cost.profile import (
     LayerProfile,
     adder_tree,
+    auto_folds,
     distinct_columns,
-    fold_for_cycles,
     parse_fold,
     profile_network,
 )
 from hwbnn.errors import HwbnnError
+from hwbnn.hw.fold import auto_folding, layer_cycles
 from hwbnn.hw.plan import LayerPlan
 
 from .hw_layers import random_layer
@@ -99,18 +100,23 @@ def test_parse_fold_and_errors():
         parse_fold("2x8,4-4,1x2", net)
 
 
-def test_fold_for_cycles_meets_target_with_fewest_lanes():
-    net = zoo.load("zoo:digits_mlp_w1a1")
-    for target in (64, 256, 1024):
-        folds = fold_for_cycles(net, target)
-        for layer, (pe, simd) in zip(net.weight_layers, folds, strict=True):
-            assert LayerProfile(layer, pe, simd).cycles_per_frame <= target
-            # No folding with fewer lanes meets the target.
-            for p in range(1, layer.mh + 1):
-                for s in range(1, layer.mw + 1):
-                    if layer.mh % p or layer.mw % s or p * s >= pe * simd:
-                        continue
-                    assert LayerProfile(layer, p, s).cycles_per_frame > target
+@pytest.mark.parametrize("name", ["digits_mlp_w1a1", "digits_mlp_mix14", "digits_cnn_w1a1"])
+def test_auto_folds_are_the_generators_and_meet_the_target(name):
+    net = zoo.load(f"zoo:{name}")
+    target_fps, clock_mhz = 50_000, 100
+    folds = auto_folds(net, target_fps, clock_mhz)
+    folding, report = auto_folding(net, target_fps, clock_mhz * 1e6)
+    assert folds == [(folding[layer.name]["pe"], folding[layer.name]["simd"])
+                     for layer in net.weight_layers]
+    budget = clock_mhz * 1e6 / target_fps
+    for layer, (pe, simd) in zip(net.weight_layers, folds, strict=True):
+        assert LayerProfile(layer, pe, simd).cycles_per_frame <= budget
+        assert layer_cycles(layer, pe, simd) == LayerProfile(layer, pe, simd).cycles_per_frame
+
+
+def test_auto_folds_name_an_unreachable_target():
+    with pytest.raises(HwbnnError, match="cannot be met"):
+        auto_folds(zoo.load("zoo:digits_cnn_w1a1"), 10_000_000, 100)
 
 
 def test_popcount_tree_registers_match_the_generator():

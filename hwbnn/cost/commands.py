@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 
 def resolve_folds(net, fold: str | None, target_fps: float | None, clock_mhz: float):
     """Folding from ``--fold``: None (layers' own), a JSON file, PExSIMD pairs or auto."""
-    from .profile import fold_for_cycles, parse_fold
+    from .profile import auto_folds, parse_fold
 
     if fold is None:
         if target_fps is not None:
@@ -51,7 +51,7 @@ def resolve_folds(net, fold: str | None, target_fps: float | None, clock_mhz: fl
     if fold == "auto":
         if target_fps is None or target_fps <= 0:
             raise HwbnnError("--fold auto needs a positive --target-fps")
-        return fold_for_cycles(net, max(1, int(clock_mhz * 1e6 / target_fps)))
+        return auto_folds(net, target_fps, clock_mhz)
     if os.path.isfile(fold):
         from ..hw.fold import load_folding
 

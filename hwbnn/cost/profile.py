@@ -455,29 +455,17 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def fold_for_cycles(net: NetworkIR, target_cycles: int) -> list[tuple[int, int]]:
-    """The smallest PE * SIMD per layer whose cycles per frame reach ``target_cycles``.
+def auto_folds(net: NetworkIR, target_fps: float, clock_mhz: float) -> list[tuple[int, int]]:
+    """(PE, SIMD) per weight layer from the generator's own ``--fold auto``.
 
-    Tries every divisor pair in order of PE * SIMD, fewer PEs first (widening SIMD adds
-    adder-tree bits but no accumulators or comparators), with the layer's average plane
-    steps per weight scaling NF * SF * pixels.
+    One folding policy for ``hwbnn gen`` and ``hwbnn cost``, so an estimate describes the
+    design that would be generated; an unreachable target is the generator's error.
     """
-    if not isinstance(target_cycles, int) or target_cycles < 1:
-        raise HwbnnError(f"target cycles per frame must be a positive integer, "
-                         f"not {target_cycles!r}")
-    folds = []
-    for layer in net.weight_layers:
-        options = sorted(((p, s) for p in _divisors(layer.mh) for s in _divisors(layer.mw)),
-                         key=lambda ps: (ps[0] * ps[1], ps[0]))
-        planes = LayerProfile(layer, 1, 1).steps / (layer.mh * layer.mw)
-        chosen = options[-1]
-        for pe, simd in options:
-            if (layer.mh // pe) * (layer.mw // simd) * planes * layer.output_pixels \
-                    <= target_cycles:
-                chosen = (pe, simd)
-                break
-        folds.append(chosen)
-    return folds
+    from ..hw.fold import auto_folding
+
+    folding, _ = auto_folding(net, target_fps, clock_mhz * 1e6)
+    return [(folding[layer.name]["pe"], folding[layer.name]["simd"])
+            for layer in net.weight_layers]
 
 
 def profile_network(net: NetworkIR, folds: list[tuple[int, int]] | None = None

@@ -74,7 +74,7 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
     from .. import data, zoo
     from ..ref import golden
     from .estimate import estimate
-    from .profile import fold_for_cycles
+    from .profile import auto_folds
 
     if settings.train:
         net = _train(settings, mix)
@@ -84,8 +84,7 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
     accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
     folds = None
     if settings.target_fps:
-        folds = fold_for_cycles(net, max(1, int(settings.clock_mhz * 1e6
-                                                / settings.target_fps)))
+        folds = auto_folds(net, settings.target_fps, settings.clock_mhz)
     fpga = estimate(net, settings.family, folds, clock_mhz=settings.clock_mhz)
     chip = estimate(net, "asic", folds, node=settings.node, clock_mhz=settings.clock_mhz)
     totals, energy = fpga.totals(), chip.totals()
