@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwbnnError
+from ..hw.fold import divisors
 from ..ir.encoding import encoding_levels
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from . import asic
@@ -60,10 +61,6 @@ class Config:
     split: str = "train"
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 def calibration_set(count: int = ALL_CONFIGS, seed: int = 2026) -> list[Config]:
     """The fixed calibration set: ``count`` configs, alternately training and held-out.
 
@@ -92,8 +89,8 @@ def calibration_set(count: int = ALL_CONFIGS, seed: int = 2026) -> list[Config]:
         mh = int(rng.choice([8, 16, 32, 64]))
         mw = int(rng.choice([16, 32, 64, 128, 256]))
         # PE * SIMD <= 128 keeps one synthesis within seconds to a minute.
-        pe = int(rng.choice([d for d in _divisors(mh) if d <= 16]))
-        simd = int(rng.choice([d for d in _divisors(mw) if d * pe <= 128]))
+        pe = int(rng.choice([d for d in divisors(mh) if d <= 16]))
+        simd = int(rng.choice([d for d in divisors(mw) if d * pe <= 128]))
         group = simd if kind == "grouped" else 1
         configs.append(Config(f"c{index:02d}_{kind}_{in_enc}_{out_enc or 'scores'}_{mh}x{mw}"
                               f"_p{pe}s{simd}", "residual" if kind == "grouped" else kind,

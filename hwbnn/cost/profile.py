@@ -451,10 +451,6 @@ def parse_fold(text: str, net: NetworkIR) -> list[tuple[int, int]]:
     return folds
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 def auto_folds(net: NetworkIR, target_fps: float, clock_mhz: float) -> list[tuple[int, int]]:
     """(PE, SIMD) per weight layer from the generator's own ``--fold auto``.
 

@@ -16,7 +16,8 @@ from ..ir.network import Conv, NetworkIR
 from .plan import LayerPlan
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
+    """Every d that divides n, ascending (the legal PE or SIMD values for n rows/columns)."""
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
@@ -100,10 +101,10 @@ def auto_folding(net: NetworkIR, target_fps: float, clock_hz: float = 100e6,
 
 def _unfold(layer, fold: dict[str, int]) -> dict[str, int] | None:
     """Next folding step for a layer: larger SIMD first, then larger PE; None at the end."""
-    simd_options = [d for d in _divisors(layer.mw) if d > fold["simd"]]
+    simd_options = [d for d in divisors(layer.mw) if d > fold["simd"]]
     if simd_options:
         return {"pe": fold["pe"], "simd": simd_options[0]}
-    pe_options = [d for d in _divisors(layer.mh) if d > fold["pe"]]
+    pe_options = [d for d in divisors(layer.mh) if d > fold["pe"]]
     if pe_options:
         return {"pe": pe_options[0], "simd": fold["simd"]}
     return None

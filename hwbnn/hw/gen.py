@@ -24,6 +24,26 @@ FOLDING = "folding.json"
 MAX_WEIGHT_BITS = 1 << 22  # beyond 4 Mbit of weight ROM the design fits no target FPGA
 
 
+def read_manifest(directory: str | Path) -> tuple[dict, Path]:
+    """The JSON object of ``directory/manifest.json`` and its path; HwbnnError if unusable.
+
+    Readers (synth, verify) check the fields they need themselves.
+    """
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise HwbnnError(f"{directory} is not a folder with generated Verilog")
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HwbnnError(f"{path} not found: generate the design with `hwbnn gen` first") from None
+    except (OSError, ValueError) as error:
+        raise HwbnnError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(manifest, dict):
+        raise HwbnnError(f"{path} must hold a JSON object")
+    return manifest, path
+
+
 class AxiStreamTop(Elaboratable):
     """:class:`NetworkTop` with flat AXI-Stream port names (``s_axis_tdata`` ...)."""
 

@@ -6,14 +6,11 @@ only the top module's name, its stream ports and their widths, and which files t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HwbnnError
 from .wrapper import StreamPorts
-
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -39,18 +36,10 @@ class Design:
 
 def read_design(directory: str | Path) -> Design:
     """Read ``directory/manifest.json``; HwbnnError naming the missing or bad field."""
+    from ..hw.gen import read_manifest
+
     directory = Path(directory)
-    path = directory / MANIFEST
-    if not directory.is_dir():
-        raise HwbnnError(f"{directory} is not a folder with generated Verilog")
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise HwbnnError(f"{path} not found: generate the design with `hwbnn gen` first") from None
-    except (OSError, ValueError) as error:
-        raise HwbnnError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(manifest, dict):
-        raise HwbnnError(f"{path} must hold a JSON object")
+    manifest, path = read_manifest(directory)
     top = _top_name(manifest, path)
     ports = StreamPorts()
     return Design(

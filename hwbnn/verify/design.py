@@ -9,7 +9,6 @@ matches: verification against the wrong model would prove nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from ..ir import fileformat
 from ..ir.encoding import encoding_bits
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 
-MANIFEST = "manifest.json"
 TOP_INSTANCE = "network"  # NetworkTop's instance inside the AXI-Stream wrapper of hw.gen
 
 
@@ -104,15 +102,10 @@ class RtlDesign:
 
 
 def read_manifest(directory: Path) -> dict:
-    path = directory / MANIFEST
-    if not directory.is_dir():
-        raise HwbnnError(f"{directory} is not a folder with generated Verilog")
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise HwbnnError(f"{path} not found: generate the design with `hwbnn gen` first") from None
-    except (OSError, ValueError) as error:
-        raise HwbnnError(f"{path} is not valid JSON: {error}") from error
+    """The manifest with the fields verification needs checked."""
+    from ..hw.gen import read_manifest as read_json
+
+    manifest, path = read_json(directory)
     for key in ("top", "packing", "cycles_per_frame", "ir_sha256"):
         if not isinstance(manifest, dict) or key not in manifest:
             raise HwbnnError(f"{path}: field '{key}' is missing")
