@@ -66,23 +66,6 @@ def test_layers_are_valid_ir():
     assert residual.weights.scales.tolist() == list(bench.HOMOGENEOUS_SCALES)
 
 
-def test_lane_datapath_accumulates_xnor_popcounts():
-    from hwbnn.hw.simulate import run_stream
-
-    simd, rng = 8, np.random.default_rng(6)
-    x, w = rng.integers(0, 2, size=(2, 12, simd))
-    first = np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0])
-    beats = [sum(int(b) << n for n, b in enumerate(np.concatenate([x[k], w[k], [first[k]]])))
-             for k in range(12)]
-    unit = bench.lane_datapath(simd, 8)
-    out = run_stream(unit, unit.i, unit.o, beats, 12, seed=7)
-    expected, acc = [], 0
-    for k in range(12):
-        acc = (0 if first[k] else acc) + int(np.sum(x[k] == w[k]))
-        expected.append(acc)
-    assert out == expected
-
-
 def test_lanes_command_on_a_small_mvtu(capsys):
     require_yowasp()
     assert bench.main(["lanes", "--simd", "8,16", "--sf", "2", "--nf", "4", "--json"]) == 0

@@ -126,45 +126,6 @@ def measure_fmax(rtl: Path, seeds: int, work: Workspace) -> list[dict]:
 
 
 # --- b) LUT4 per SIMD lane --------------------------------------------------------------------
-def lane_datapath(simd: int, acc_width: int):
-    """XNOR + :class:`~hwbnn.hw.popcount.Popcount` + accumulator alone, as a stream component.
-
-    Input beat: ``x`` (SIMD bits), ``w`` (SIMD bits), ``first`` (1 bit); every beat adds
-    ``popcount(xnor(x, w))`` to the accumulator (cleared by ``first``), which is the output.
-    No memory, no sequencer: the LUTs are those of the datapath that every MVTU lane has.
-    """
-    from amaranth import Module, Mux, Signal, unsigned
-    from amaranth.lib import stream, wiring
-    from amaranth.lib.wiring import In, Out
-
-    from ..hw.popcount import Popcount
-
-    class LaneDatapath(wiring.Component):
-        def __init__(self):
-            super().__init__({"i": In(stream.Signature(unsigned(2 * simd + 1))),
-                              "o": Out(stream.Signature(unsigned(acc_width)))})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.popcount = tree = Popcount(simd)
-            en = Signal()
-            x, w = Signal(simd), Signal(simd)
-            m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en),
-                         tree.en.eq(en), tree.i.as_value().eq(~(x ^ w))]
-            valid, first_delayed = Signal(tree.latency + 1), Signal(tree.latency + 1)
-            with m.If(en):
-                m.d.sync += [x.eq(self.i.payload[:simd]), w.eq(self.i.payload[simd:2 * simd]),
-                             valid.eq((valid << 1) | self.i.valid),
-                             first_delayed.eq((first_delayed << 1) | self.i.payload[-1])]
-                with m.If(valid[-1]):
-                    m.d.sync += self.o.payload.eq(
-                        Mux(first_delayed[-1], 0, self.o.payload) + tree.o)
-                m.d.sync += self.o.valid.eq(valid[-1])
-            return m
-
-    return LaneDatapath()
-
-
 def measure_lanes(simds: list[int], sf: int, nf: int, work: Workspace, seed: int = 0) -> dict:
     """Binary MVTU (PE=1) at several SIMD with the same SF and NF; LUT4 per lane on iCE40.
 
@@ -173,9 +134,10 @@ def measure_lanes(simds: list[int], sf: int, nf: int, work: Workspace, seed: int
     SIMD: the slope of LUTs over SIMD (least squares) is the cost of one lane of XNOR,
     popcount and accumulate, and the intercept is the control, which does not grow with
     SIMD. Memories are checked to map to block RAM at every point (then they cost no LUTs).
-    A second, direct separation: :func:`lane_datapath` (XNOR + the MVTU's Popcount +
-    accumulator with no memory or control) synthesized at the same SIMD points.
+    A second, direct separation: :func:`hwbnn.hw.area.lane_datapath` (XNOR + the MVTU's
+    Popcount + accumulator with no memory or control) synthesized at the same SIMD points.
     """
+    from ..hw.area import lane_datapath
     from ..hw.mvtu import MatrixVectorThresholdUnit
 
     rng = np.random.default_rng(seed)
@@ -186,7 +148,7 @@ def measure_lanes(simds: list[int], sf: int, nf: int, work: Workspace, seed: int
         folder = work.folder(f"lanes-simd{simd}")
         result = synthesize(component_design(unit, f"mvtu_simd{simd}", folder), "ice40",
                             seeds=0, work_dir=folder / "synth")
-        alone = synthesize(component_design(lane_datapath(simd, layer.acc_width),
+        alone = synthesize(component_design(lane_datapath(simd, layer.mw),
                                             f"datapath_simd{simd}", folder), "ice40",
                            seeds=0, work_dir=folder / "synth-datapath")
         points.append({"simd": simd, "mw": layer.mw, "mh": layer.mh, "lut": result.counts["lut"],
