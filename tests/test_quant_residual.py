@@ -8,17 +8,6 @@ from hwbnn.errors import HwbnnError
 from hwbnn.quant import ResidualWeight, mix_counts, residual_binarize
 
 
-@pytest.mark.parametrize("mix,total,expected", [
-    ((0.6, 0.3, 0.1), 10, [6, 3, 1]),
-    ((0.7, 0.2, 0.1), 64 * 32, [1433, 410, 205]),
-    ((1 / 3, 1 / 3, 1 / 3), 100, [34, 33, 33]),
-    ((0.0, 1.0, 0.0), 7, [0, 7, 0]),
-])
-def test_mix_counts(mix, total, expected):
-    assert mix_counts(mix, total) == expected
-    assert sum(mix_counts(mix, total)) == total
-
-
 @pytest.mark.parametrize("mix", [(0.6, 0.3, 0.1), (0.7, 0.2, 0.1), (0.2, 0.0, 0.8), (0, 0, 1)])
 @pytest.mark.parametrize("group", [1, 4])
 def test_middle_out_hits_requested_counts(mix, group):

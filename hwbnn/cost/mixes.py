@@ -20,6 +20,7 @@ from math import ceil
 import numpy as np
 
 from ..errors import HwbnnError
+from ..ir.mix import mix_counts
 from ..ir.network import (
     Conv,
     MatVec,
@@ -94,15 +95,6 @@ def train_spec(mix: str) -> str:
     return "mix:" + ",".join(f"{f:g}" for f in mix_fractions(mix))
 
 
-def _counts(fractions, total: int) -> list[int]:
-    exact = [f * total for f in fractions]
-    counts = [int(np.floor(x)) for x in exact]
-    order = sorted(range(3), key=lambda b: (counts[b] - exact[b], b))
-    for b in order[:total - sum(counts)]:
-        counts[b] += 1
-    return counts
-
-
 def residual_binarize(w: np.ndarray, fractions, group: int = 1):
     """(signs (P, MH, MW) of +-1, bitwidth (MH, MW), integer plane scales, float alpha) with
     ``w ~= alpha * sum_p scale_p * sign_p`` over each weight's planes.
@@ -112,7 +104,7 @@ def residual_binarize(w: np.ndarray, fractions, group: int = 1):
     rows, cols = w.shape
     if cols % group:
         raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
-    counts = _counts(fractions, rows * cols // group)
+    counts = mix_counts(fractions, rows * cols // group)
     planes = max(b + 1 for b in range(3) if counts[b])
     residual = w.astype(np.float64).copy()
     active = np.ones((rows, cols // group), dtype=bool)

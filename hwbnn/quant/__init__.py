@@ -1,5 +1,6 @@
 """Quantizers, quantized layers and model builders (torch; only training and export use it)."""
 
+from ..ir.mix import mix_counts
 from .layers import QuantConv2d, QuantLinear, ScoreScale
 from .quantizers import (
     ActivationQuantizer,
@@ -11,7 +12,7 @@ from .quantizers import (
     mix_for_average,
     weight_quantizer,
 )
-from .residual import mix_counts, residual_binarize
+from .residual import residual_binarize
 
 __all__ = [
     "ActivationQuantizer", "BinaryWeight", "QuantConv2d", "QuantLinear", "QuantizedWeight",

@@ -26,7 +26,8 @@ from ..ir.encoding import (
     validate_encoding,
     values_from_threshold_count,
 )
-from .residual import residual_binarize, weight_mix
+from ..ir.mix import weight_mix
+from .residual import residual_binarize
 
 
 def activation_levels(encoding: str) -> list[float]:

@@ -13,37 +13,15 @@ A_0 = SCALE_BASE, so the integer weights exported are exactly those trained with
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..errors import HwbnnError
+from ..ir.mix import mix_counts
 
 # A_0 = 4 leaves room for a_1 ~ a_0/2 and a_2 ~ a_0/4 (the ideal ratios for uniform weights)
 # with +-12% resolution, while the largest 3-bit weight stays 4+2+1 = 7 (4-bit signed).
 SCALE_BASE = 4
 MAX_PLANE_SCALE = 255
-
-
-def weight_mix(mix) -> tuple[float, float, float]:
-    """Validate a (f1, f2, f3) mix of 1/2/3-bit fractions: non-negative, summing to 1."""
-    try:
-        mix = tuple(float(f) for f in mix)
-    except (TypeError, ValueError):
-        raise HwbnnError(f"bit mix must be three fractions, not {mix!r}") from None
-    if len(mix) != 3 or min(mix) < 0 or abs(sum(mix) - 1.0) > 1e-6:
-        raise HwbnnError(f"bit mix must be three non-negative fractions of 1/2/3-bit weights "
-                         f"summing to 1, not {mix!r}")
-    return mix
-
-
-def mix_counts(mix, total: int) -> list[int]:
-    """Whole counts of 1/2/3-bit items for ``total`` items (largest-remainder rounding)."""
-    exact = [f * total for f in weight_mix(mix)]
-    counts = [int(np.floor(x)) for x in exact]
-    by_remainder = sorted(range(3), key=lambda b: (counts[b] - exact[b], b))
-    for b in by_remainder[: total - sum(counts)]:
-        counts[b] += 1
-    return counts
 
 
 def residual_binarize(w: torch.Tensor, mix, group: int = 1):
