@@ -1,6 +1,7 @@
 """Calibration: the shipped constants reproduce the committed validation reports, the fit is
-reproducible from the stored synthesis counts, block RAM is predicted exactly, and one small
-config re-synthesizes to the stored counts (the generator has not drifted)."""
+reproducible from the stored synthesis counts, block RAM is predicted exactly, the stored
+Verilog digests are today's generator's, and one small config re-synthesizes to the stored
+counts."""
 
 import json
 
@@ -77,6 +78,47 @@ def test_heldout_report_statistics(family):
         assert stats["configs"] == len(rows)
 
 
+@pytest.mark.parametrize("family", CALIBRATED)
+def test_every_stored_count_has_its_verilog_digest(family):
+    measured, _ = stored(family)
+    for config in calibrate.family_configs(family):
+        assert len(measured[config.name]["verilog"]) == 16, config.name
+
+
+def test_families_share_digests():
+    digests = {}
+    for family in CALIBRATED:
+        for name, counts in stored(family)[0].items():
+            assert digests.setdefault(name, counts["verilog"]) == counts["verilog"], name
+
+
+# Elaborating one config takes about half a second, so a fixed sample is checked: every
+# weight kind, input and output encoding, a FIFO, and a config only ECP5 calibrates.
+DIGEST_SAMPLE = ("c01_residual_ternary_scores_64x128_p16s4", "c05_grouped_uint2_binary_16x32_p8s16",
+                 "c06_ternary_ternary_scores_16x16_p1s4", "c13_ternary_uint2_uint2_8x16_p4s16",
+                 "c29_binary_uint4_binary_8x32_p4s8", "c35_fifo_8x2", "c46_fifo_24x34",
+                 "c89_residual_uint5_binary_8x16_p2s8")
+
+
+@pytest.mark.parametrize("name", DIGEST_SAMPLE)
+def test_stored_digests_match_the_generator(name):
+    digests = {stored(family)[0][name]["verilog"] for family in CALIBRATED
+               if name in stored(family)[0]}
+    assert digests == {calibrate.verilog_digest(CONFIGS[name])}, (
+        f"{name}: the generator's Verilog changed since calibration; run `hwbnn cost "
+        "calibrate --family F` for every family (only changed configs are re-synthesized)")
+
+
+def test_only_changed_configs_are_stale():
+    measured, _ = stored("ice40")
+    configs = [CONFIGS["c35_fifo_8x2"], CONFIGS["c46_fifo_24x34"]]
+    assert calibrate.stale_configs(configs, measured) == []
+    changed = {**measured, "c46_fifo_24x34": {**measured["c46_fifo_24x34"], "verilog": "0" * 16}}
+    assert calibrate.stale_configs(configs, changed) == [configs[1]]
+    del changed["c35_fifo_8x2"]
+    assert calibrate.stale_configs(configs, changed) == configs
+
+
 @pytest.fixture(scope="module")
 def yosys():
     require_yowasp()
@@ -99,3 +141,4 @@ def test_resynthesis_matches_stored_counts(yosys, family, name, drift):
         assert abs(counts[key] - measured[name][key]) <= drift * measured[name][key], (
             f"{key}: {counts[key]} now, {measured[name][key]} calibrated: the generator "
             f"changed; run `hwbnn cost calibrate --family {family} --jobs 2`")
+    assert counts["verilog"] == measured[name]["verilog"]

