@@ -16,17 +16,36 @@ from .hw_layers import random_layer, random_values
 @pytest.mark.parametrize("kind, in_encoding, out_encoding", [
     ("binary", "binary", "binary"), ("ternary", "ternary", "ternary"),
     ("residual", "uint3", None), ("grouped", "binary", "uint2"), ("residual", "ternary", "binary"),
-    ("ternary", "binary", None)])
-def test_unrolled_equals_golden(kind, in_encoding, out_encoding):
-    rng = np.random.default_rng(len(kind) + len(in_encoding))
-    layer = random_layer(rng, kind, in_encoding, out_encoding, mh=4, mw=8)
-    x = random_values(rng, in_encoding, (6, 8))
+    ("ternary", "binary", None), ("residual", "binary", None), ("residual", "uint2", "ternary"),
+    ("binary", "uint4", None), ("ternary", "ternary", None), ("residual", "ternary", None)])
+@pytest.mark.parametrize("mw", [8, 38])
+def test_unrolled_equals_golden(kind, in_encoding, out_encoding, mw):
+    rng = np.random.default_rng(len(kind) + len(in_encoding) + mw)
+    layer = random_layer(rng, kind, in_encoding, out_encoding, mh=4, mw=mw)
+    assert_unrolled_equals_golden(rng, layer, frames=6)
+
+
+def assert_unrolled_equals_golden(rng, layer, frames):
+    """Random inputs with gaps and backpressure through the unit == golden, exactly."""
+    x = random_values(rng, layer.in_encoding, (frames, layer.mw))
     dut = UnrolledMatrixVectorUnit(layer)
-    out = run_stream(dut, dut.i, dut.o, packing.pack_values(x, in_encoding, 8), 6, seed=1)
-    codes = packing.unpack(out, dut.out_bits, 4).reshape(6, 4)
-    rtl = (packing.from_signed(codes, dut.out_bits) if out_encoding is None
-           else packing.from_codes(codes, out_encoding))
+    out = run_stream(dut, dut.i, dut.o, packing.pack_values(x, layer.in_encoding, layer.mw),
+                     frames, seed=1)
+    codes = packing.unpack(out, dut.out_bits, layer.mh).reshape(frames, layer.mh)
+    rtl = (packing.from_signed(codes, dut.out_bits) if layer.out_encoding is None
+           else packing.from_codes(codes, layer.out_encoding))
     assert (rtl == golden.run_layer(layer, x).out).all()
+
+
+@pytest.mark.parametrize("in_encoding, out_encoding", [("binary", "binary"), ("ternary", None),
+                                                       ("uint3", "uint2")])
+def test_unrolled_row_without_weights(in_encoding, out_encoding):
+    """An all-zero ternary row has no trees: its sum is the constant offset alone."""
+    rng = np.random.default_rng(5)
+    layer = random_layer(rng, "ternary", in_encoding, out_encoding, mh=3, mw=6)
+    layer.weights.planes[:, 1] = 0
+    assert (layer.weights.values()[1] == 0).all()
+    assert_unrolled_equals_golden(rng, layer, frames=4)
 
 
 def test_unrolled_weight_bits_follow_the_mix():

@@ -1,23 +1,29 @@
 """Unrolled constant-weight matrix-vector unit: one whole vector per clock, weights in logic.
 
-Weights are constants, so each row is ``sum_p a_p * (sum_{j in P+} x_j - sum_{j in P-} x_j)``
-where ``P+``/``P-`` are the columns whose plane-``p`` sign is +1/-1 among the weights that use
-plane ``p``. Every used weight bit feeds one input of an adder tree and absent planes cost
-nothing, so area follows the total number of weight bits: a 1.4-bit mix is cheaper than
-homogeneous 2-bit at the same throughput (DESIGN.md section 4, mode 2). Binary inputs enter
-as their stored bits ``b`` (``x = 2b - 1``); the constant ``sum_j w_j`` is folded into the
-thresholds as in the folded unit's popcount domain.
+Weights are constants, so every used weight bit becomes a wire into an adder tree and absent
+planes cost nothing: area follows the total number of weight bits, and a 1.4-bit mix is
+cheaper than homogeneous 2-bit at the same throughput (DESIGN.md section 4, mode 2).
+
+Each row is ``sum_p a_p * sum_j s_pj * v_j`` over the columns ``j`` that use plane ``p``
+(sign ``s_pj``, integer plane scale ``a_p``). Input lanes enter as ``n``-bit unsigned values
+``v`` with ``x = v - c``: binary inputs as their stored bit (``n = 1``, ``c = 0``, the
+``{0, 1}`` domain; ``dot = 2 acc - sum_j w_j``), unsigned ones as they are, ternary ones as
+``x + 1`` (``n = 2``, ``c = 1``). A negative sign costs nothing either: ``-v`` is the
+inverted lane ``~v`` minus the constant ``2**n - 1``. So each plane is a single unsigned
+popcount (``n = 1``) or adder tree over lanes or their inverses, the planes are summed with
+their scales (shifts for powers of two), and every constant is folded into the thresholds or
+the score offset. No subtractions and no sign-split trees remain in the datapath.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, encoding_range, signed_width
+from ..ir.encoding import encoding_bits
 from ..ir.network import Conv, MatVec
 from . import validated
 from .plan import ceil_div, weight_planes
@@ -66,29 +72,55 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
+        """Input register, the (aligned) plane trees and the output register."""
         return tree_latency(self._layer.mw, self._levels) + 2
 
     @property
     def binary_input(self) -> bool:
         return self._layer.in_encoding == "binary"
 
-    def row_offsets(self) -> np.ndarray:
-        """``sum_j w_j`` per row (binary inputs: ``dot = 2 acc - offset``)."""
-        return self._layer.weights.values().sum(axis=1)
+    @property
+    def lane_offset(self) -> int:
+        """``c`` of ``x = v - c``: 1 for ternary lanes (``v = x + 1``), else 0."""
+        return int(self._layer.in_encoding == "ternary")
 
-    def acc_bounds(self) -> tuple[int, int]:
-        lo, hi = (0, 1) if self.binary_input else encoding_range(self._layer.in_encoding)
-        w = self._layer.weights.values()
-        low = np.minimum(w * lo, w * hi).sum(axis=1)
-        high = np.maximum(w * lo, w * hi).sum(axis=1)
-        return int(low.min()), int(high.max())
+    @property
+    def lane_bits(self) -> int:
+        """Bits ``n`` of a lane value ``v`` entering the trees."""
+        return 2 if self._layer.in_encoding == "ternary" else self.in_bits
+
+    def sum_offsets(self) -> np.ndarray:
+        """``K`` per row: the datapath's unsigned sum ``S`` is ``acc + K``.
+
+        A lane with sign +1 adds ``v = x + c``, one with sign -1 adds ``~v = 2**n - 1 - c - x``.
+        """
+        full = (1 << self.lane_bits) - 1
+        c = self.lane_offset
+        per_lane = np.where(self._signs == 1, c, full - c) * self._masks
+        return (self._scales[:, None, None] * per_lane).sum(axis=(0, 2)).astype(np.int64)
+
+    def sum_bounds(self) -> np.ndarray:
+        """Largest ``S`` per row (every lane at its maximum)."""
+        full = (1 << self.lane_bits) - 1
+        return (self._scales[:, None] * self._masks.sum(axis=2) * full).sum(axis=0)
 
     def hw_thresholds(self) -> np.ndarray:
+        """Thresholds on ``S`` (``acc >= t`` iff ``S >= t + K``), clipped to ``[0, max + 1]``.
+
+        Binary inputs: ``acc`` counts in the ``{0, 1}`` domain, ``dot = 2 acc - sum_j w_j``.
+        """
         t = self._layer.thresholds.astype(np.int64)
-        lo, hi = self.acc_bounds()
         if self.binary_input:
-            t = ceil_div(t + self.row_offsets()[:, None], 2)
-        return np.clip(t, lo, hi + 1)
+            t = ceil_div(t + self._layer.weights.values().sum(axis=1)[:, None], 2)
+        t = t + self.sum_offsets()[:, None]
+        return np.clip(t, 0, self.sum_bounds()[:, None] + 1)
+
+    def score_offsets(self) -> np.ndarray:
+        """``dot = (S << binary) - offset`` per row, for raw-score outputs."""
+        k = self.sum_offsets()
+        if self.binary_input:
+            return 2 * k + self._layer.weights.values().sum(axis=1)
+        return k
 
     def elaborate(self, platform):
         m = Module()
@@ -99,23 +131,20 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         valid = Signal()
         with m.If(en):
             m.d.sync += [x.eq(self.i.payload), valid.eq(self.i.valid)]
-        lo, hi = self.acc_bounds()
-        width = signed_width(min(lo, -1), hi + 1)
+        lanes = self._lanes(x)
         thresholds = None if layer.produces_scores else self.hw_thresholds()
-        latency = tree_latency(layer.mw, self._levels)
+        offsets = self.score_offsets()
         for row in range(layer.mh):
-            acc = self._row(m, en, x, row, width)
+            total = self._row(m, en, lanes, row)
             if layer.produces_scores:
-                offset = int(self.row_offsets()[row])
-                result = (acc << 1) - offset if self.binary_input else acc
-                value = result[:self.out_bits]
+                value = ((total << int(self.binary_input)) - int(offsets[row]))[:self.out_bits]
             else:
-                count = sum((acc >= int(t)).as_unsigned() for t in thresholds[row])
+                count = sum((total >= int(t)).as_unsigned() for t in thresholds[row])
                 value = self._encode(count)
             with m.If(en):
                 m.d.sync += self.o.payload[row * self.out_bits:(row + 1) * self.out_bits].eq(value)
         delayed = valid
-        for stage in range(latency):
+        for stage in range(tree_latency(layer.mw, self._levels)):
             reg = Signal(name=f"valid{stage}")
             with m.If(en):
                 m.d.sync += reg.eq(delayed)
@@ -124,43 +153,43 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             m.d.sync += self.o.valid.eq(delayed)
         return m
 
+    def _lanes(self, x) -> list:
+        """The lane values ``v`` (``n`` bits) of the registered input word."""
+        bits = self.in_bits
+        if self._layer.in_encoding == "ternary":
+            # v = x + 1: 0 -> 1, +1 -> 2, -1 -> 0 from (nonzero, negative).
+            return [Cat(~x[2 * j], x[2 * j] & ~x[2 * j + 1]) for j in range(self._layer.mw)]
+        return [x[j * bits:(j + 1) * bits] for j in range(self._layer.mw)]
+
     def _encode(self, count):
         if self._layer.out_encoding == "ternary":
             return (count != 1) | ((count == 0) << 1)
         return count[:self.out_bits]
 
-    def _row(self, m, en, x, row, width):
-        """Registered sum for one row: per plane, a tree over the +1 and -1 columns."""
-        bits = self.in_bits
-        terms = []
+    def _row(self, m, en, lanes, row):
+        """Unsigned ``S`` of one row: one tree per plane over its lanes (inverted where the
+        sign is -1), every tree aligned to the deepest, summed with the plane scales."""
+        depth = tree_latency(self._layer.mw, self._levels)
+        total = Const(0, 1)  # a row without weights (all-zero ternary) sums to nothing
         for p, scale in enumerate(int(a) for a in self._scales):
-            for sign in (1, 0):
-                cols = np.nonzero(self._masks[p, row] & (self._signs[p, row] == sign))[0]
-                if not len(cols):
-                    continue
-                if self.binary_input:
-                    tree = Popcount(len(cols), levels_per_stage=self._levels)
-                    for n, j in enumerate(cols):
-                        m.d.comb += tree.i[n].eq(x[int(j)])
-                elif self._layer.in_encoding == "ternary":
-                    tree = AdderTree(len(cols), signed(2), levels_per_stage=self._levels)
-                    for n, j in enumerate(cols):
-                        nz, neg = x[2 * int(j)], x[2 * int(j) + 1]
-                        m.d.comb += tree.i[n].eq(Mux(nz, Mux(neg, -1, 1), 0))
-                else:
-                    tree = AdderTree(len(cols), unsigned(bits), levels_per_stage=self._levels)
-                    for n, j in enumerate(cols):
-                        m.d.comb += tree.i[n].eq(x[int(j) * bits:(int(j) + 1) * bits])
-                m.submodules[f"r{row}p{p}s{sign}"] = tree
-                m.d.comb += tree.en.eq(en)
-                # Align every tree to the deepest one so all terms of a row meet together.
-                out = tree.o
-                for stage in range(tree_latency(self._layer.mw, self._levels) - tree.latency):
-                    reg = Signal.like(out, name=f"r{row}p{p}s{sign}d{stage}")
-                    with m.If(en):
-                        m.d.sync += reg.eq(out)
-                    out = reg
-                terms.append(out * scale if sign else -(out * scale))
-        acc = Signal(signed(width), name=f"acc{row}")
-        m.d.comb += acc.eq(sum(terms) if terms else 0)
-        return acc
+            cols = np.nonzero(self._masks[p, row])[0]
+            if not len(cols):
+                continue
+            if self.lane_bits == 1:
+                tree = Popcount(len(cols), levels_per_stage=self._levels)
+            else:
+                tree = AdderTree(len(cols), unsigned(self.lane_bits),
+                                 levels_per_stage=self._levels)
+            for n, j in enumerate(cols):
+                lane = lanes[int(j)]
+                m.d.comb += tree.i[n].eq(lane if self._signs[p, row, j] == 1 else ~lane)
+            m.submodules[f"r{row}p{p}"] = tree
+            m.d.comb += tree.en.eq(en)
+            out = tree.o
+            for stage in range(depth - tree.latency):
+                reg = Signal.like(out, name=f"r{row}p{p}d{stage}")
+                with m.If(en):
+                    m.d.sync += reg.eq(out)
+                out = reg
+            total = total + out * scale
+        return total
