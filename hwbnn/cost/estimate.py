@@ -63,6 +63,7 @@ def _window_features(window: WindowProfile, family: str):
                      "in_word_bits": c * window.bits})
     mappings = [map_memory(window.frame_memory, family)]
     features.update(memory_features(mappings, family))
+    features["reg_bits"] += counters + 2 * c * window.bits
     return features, mappings
 
 
@@ -72,6 +73,8 @@ def _pool_features(pool: PoolProfile, family: str):
     features.update({"const": 1.0, "compare_bits": c * pool.bits, "out_bits": c * pool.bits,
                      "ram_bits": pool.row_bits, "ram_words": w // pool.kernel,
                      "counter_bits": 3 * ceil(log2(max(w, 2)))})
+    features["reg_bits"] = sum(features[name] for name in ("ram_bits", "out_bits",
+                                                           "counter_bits"))
     return features, []
 
 

@@ -35,6 +35,11 @@ stack_mux_bits      read multiplexers over RAM cells stacked in depth: width * (
 fifo_const          one per FIFO
 fifo_bits           FIFO width (output register, data path)
 fifo_level_bits     FIFO level and pointer bits (none for a two-deep FIFO)
+reg_bits            every register bit the generator declares and synthesis keeps (see
+                    :func:`mvtu_register_bits`, :func:`fifo_features`): flip-flops are
+                    structural, so this one feature (coefficient near 1) predicts them
+bypass_bits         writable memories in block RAM: the registers Yosys adds to emulate
+                    read-before-write on the block (see :func:`bypass_bits`)
 ==================  =========================================================================
 """
 
@@ -51,7 +56,7 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
             "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
-            "fifo_const", "fifo_bits", "fifo_level_bits")
+            "fifo_const", "fifo_bits", "fifo_level_bits", "reg_bits", "bypass_bits")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
@@ -59,6 +64,11 @@ LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
 
 def _clog2(n: int) -> int:
     return max(1, ceil(log2(max(n, 2))))
+
+
+def _range_bits(n: int) -> int:
+    """Width of an Amaranth ``Signal(range(n))``: none for a single value."""
+    return max(int(n) - 1, 0).bit_length()
 
 
 def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
@@ -93,11 +103,20 @@ def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, flo
     """
     k = LUT_INPUTS[family]
     features = dict.fromkeys(("rom_luts", "rom_reg_bits", "ram_bits", "ram_mux_bits",
-                              "ram_words", "lutram_cells", "stack_mux_bits"), 0.0)
+                              "ram_words", "lutram_cells", "stack_mux_bits", "reg_bits"), 0.0)
     for mapping in mappings:
         memory = mapping.memory
         if not mapping.in_logic:
             features["stack_mux_bits"] += memory.width * (mapping.stacked - 1)
+        # Registers: a ROM in logic keeps its read register (distinct columns only), a RAM
+        # in logic its words and read register, a RAM in LUT RAM its read register; block
+        # RAMs register inside the block (but see :func:`bypass_bits`).
+        if memory.rom:
+            if mapping.in_logic and memory.depth > 1:
+                features["reg_bits"] += memory.logic_columns
+        elif mapping.kind != "block":
+            features["reg_bits"] += memory.width * (
+                1 + (memory.depth if mapping.in_logic else 0))
         if mapping.kind == "distributed":
             features["lutram_cells"] += mapping.cells
         elif mapping.in_logic and memory.rom and memory.depth > 1:
@@ -130,14 +149,14 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     features = dict.fromkeys(FEATURES, 0.0)
     features.update({
         "const": 1.0,
-        "popcount_bits": pe * pops * tree.adder_bits,
+        "popcount_bits": profile.adder_trees * tree.adder_bits if pops else 0,
         "mask_lanes": pe * simd * pops if profile.needs_mask else 0,
         "ternary_lanes": pe * simd if ternary_in else 0,
         "ternary_sub_bits": pe * (tree.out_width + 1) if ternary_in else 0,
         "addtree_bits": 0 if pops else pe * tree.adder_bits,
         "uint_lanes": 0 if pops else pe * simd,
         "negate_bits": 0 if pops else pe * simd * (profile.in_bits + 1),
-        "tree_reg_bits": pe * max(pops, 1) * tree.register_bits,
+        "tree_reg_bits": profile.adder_trees * tree.register_bits,
         "acc_bits": pe * profile.acc_bits,
         "scale_bits": pe * scaled_width * (scales - 1),
         "compare_bits": 0 if constant_thresholds else compare,
@@ -158,7 +177,43 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     if weights.in_logic and weights.memory.depth > 1:
         lane_bits = pe * simd * (pops or profile.in_bits + 1)
         features["rom_lane_bits"] = lane_bits * _clog2(weights.memory.depth)
+    features["reg_bits"] += mvtu_register_bits(profile)
+    features["bypass_bits"] = sum(bypass_bits(mapping.memory) for mapping in mappings
+                                  if mapping.kind == "block" and not mapping.memory.rom)
     return features, mappings
+
+
+def bypass_bits(memory: MemoryShape) -> int:
+    """Registers around a writable block RAM where the block cannot itself give a read in the
+    cycle of a write to the same word the old data (iCE40; the fitted coefficient is near 0
+    on ECP5, whose DP16KD reads before writing): Yosys emulates it with a read register, the
+    write data, address and enable, and the address match."""
+    return 2 * memory.width + _range_bits(memory.depth) + 2
+
+
+def mvtu_register_bits(profile: LayerProfile) -> int:
+    """Register bits of an MVTU outside its memories, as hw/mvtu.py declares them, less the
+    ones Yosys removes as unused or constant.
+
+    Sequencer counters (step, neuron fold, synapse fold, tile, plane slot); the stage-A
+    registers (valid, fresh, first, last, the fresh input word, and the plane and neuron fold
+    where they are used: a scale multiplexer, a threshold table); the adder trees' registers;
+    the control delayed along the trees; accumulators and the done flag; output and valid.
+    """
+    pe = profile.pe
+    tree = profile.tree
+    plane_bits = _range_bits(len(profile.scales)) if len(set(map(int, profile.scales))) > 1 else 0
+    nf_bits = _range_bits(profile.nf) if profile.threshold_rom is not None else 0
+    # With one step per tile the step and tile counters are the same register (merged).
+    tiles = profile.nf * profile.sf
+    counters = (_range_bits(max(profile.steps, 2)) + _range_bits(max(profile.nf, 2))
+                + _range_bits(max(profile.sf, 2)) + _range_bits(max(profile.max_slots, 2))
+                + (_range_bits(max(tiles, 2)) if profile.steps > tiles else 0))
+    control = 4 + plane_bits + nf_bits
+    return (counters + control + profile.fan_in_bits
+            + profile.adder_trees * tree.register_bits
+            + tree.stages * (control - 1)
+            + pe * profile.acc_bits + 1 + pe * profile.out_bits + 1)
 
 
 def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
@@ -174,21 +229,27 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
         mappings.append(map_memory(MemoryShape(stream.memory.name, stream.depth - 1,
                                                stream.width, rom=False), family))
     features.update(memory_features(mappings, family))
+    if mappings and mappings[0].kind == "block":
+        features["bypass_bits"] = bypass_bits(mappings[0].memory)
+    # The memory's read register is the FIFO's output register; control: write and read
+    # pointers over depth - 1 words, the inner level (0 .. depth - 1) and the output valid.
+    inner = stream.depth - 1
+    if stream.depth == 1:
+        features["reg_bits"] = stream.width + 1
+    else:
+        features["reg_bits"] += 2 * _range_bits(inner) + _range_bits(inner + 1) + 1
     return features, mappings
 
 
 # Per target, features are summed into groups and one coefficient per group is fitted.
-# Flip-flops: one group of register bits (a coefficient near one flip-flop per bit) plus
-# control. LUTs, carries and ASIC area: every feature is its own group; grouping them (one
-# coefficient for all adder bits, say) gave larger held-out errors, since popcount, signed
+# Flip-flops: the register bits (a coefficient near one flip-flop per bit) plus the block-RAM
+# bypass registers. LUTs, carries and ASIC area: every feature is its own group; grouping them
+# (one coefficient for all adder bits, say) gave larger held-out errors, since popcount, signed
 # adder and comparator bits map to cells differently and Yosys merges some across blocks.
-_REGISTERS = ("tree_reg_bits", "acc_bits", "out_bits", "in_word_bits", "rom_reg_bits",
-              "ram_bits", "fifo_bits")
 _EVERY_FEATURE = {name: (name,) for name in FEATURES}
 GROUPS = {
     "lut": _EVERY_FEATURE,
-    "ff": {"const": ("const",), "registers": _REGISTERS,
-           "control": ("counter_bits", "fifo_level_bits"), "fifo_const": ("fifo_const",)},
+    "ff": {"registers": ("reg_bits",), "bypass": ("bypass_bits",)},
     "carry": _EVERY_FEATURE,
     "lutram": {"lutram": ("lutram_cells",)},
     # The lane/table merging is an FPGA LUT-packing effect; for gates it only overfits.

@@ -284,6 +284,20 @@ class LayerProfile:
         return {"binary": 1, "ternary": 2}.get(self.in_encoding, 0)
 
     @property
+    def adder_trees(self) -> int:
+        """Distinct adder trees of all PEs. Ternary inputs without a weight mask count the
+        nonzero inputs with the same popcount in every PE, which synthesis shares: PE
+        ``agree`` trees and one ``used`` tree."""
+        if self.in_encoding == "ternary" and not self.needs_mask:
+            return self.pe + 1
+        return self.pe * max(self.popcounts_per_pe, 1)
+
+    @property
+    def max_slots(self) -> int:
+        """Most weight-plane steps of one tile (the sequencer's slot counter counts them)."""
+        return int(self._used.sum(axis=0).max())
+
+    @property
     def carry_lane(self) -> bool:
         """Binary inputs with one plane of scale 1: the popcount's last lane enters the
         accumulator as carry-in (hw/mvtu.py ``_carry_lane``)."""
