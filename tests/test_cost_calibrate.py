@@ -142,3 +142,30 @@ def test_resynthesis_matches_stored_counts(yosys, family, name, drift):
             f"{key}: {counts[key]} now, {measured[name][key]} calibrated: the generator "
             f"changed; run `hwbnn cost calibrate --family {family} --jobs 2`")
     assert counts["verilog"] == measured[name]["verilog"]
+
+
+# Acceptance on the held-out set (issue 6) where the model meets it; ECP5 LUTs (median <= 10%,
+# max <= 25%) and ASIC area (every config within 15%) do not yet and are not asserted.
+MET_TARGETS = [("ice40", "lut", 0.10, 0.25), ("ice40", "ff", None, 0.10),
+               ("ice40", "bram", None, 0.10), ("ecp5", "ff", None, 0.10),
+               ("ecp5", "bram", None, 0.10)]
+
+
+@pytest.mark.parametrize("family, target, median, worst", MET_TARGETS)
+def test_heldout_report_meets_acceptance(family, target, median, worst):
+    _, report = stored(family)
+    stats = report["stats"][target]
+    assert stats["configs"] >= 20
+    assert stats["max_abs_error"] <= worst
+    if median is not None:
+        assert stats["median_abs_error"] <= median
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_fifo_flip_flops_are_counted_exactly(family):
+    measured, _ = stored(family)
+    for config in calibrate.family_configs(family):
+        if config.kind == "fifo":
+            features, _ = calibrate.config_features(config, family)
+            registers = features["reg_bits"] + features["bypass_bits"]
+            assert registers == measured[config.name]["ff"], config.name

@@ -143,6 +143,11 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     lane_sum_width = tree.out_width + (1 if ternary_in else 0)
     scaled_width = lane_sum_width + int(max(profile.scales)).bit_length() - 1
 
+    mappings = [map_memory(memory, family) for memory in profile.memories]
+    # Unsigned lanes negate by their weight's sign; a constant sign (weight table in logic)
+    # folds the negation away.
+    negating_lanes = (profile.varying_sign_lanes() if mappings[0].in_logic
+                      else pe * simd)
     compare = pe * profile.acc_width * max(profile.levels, int(profile.produces_scores))
     # One threshold word per neuron fold: with NF = 1 the thresholds are constants.
     constant_thresholds = profile.nf == 1
@@ -155,7 +160,7 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
         "ternary_sub_bits": pe * (tree.out_width + 1) if ternary_in else 0,
         "addtree_bits": 0 if pops else pe * tree.adder_bits,
         "uint_lanes": 0 if pops else pe * simd,
-        "negate_bits": 0 if pops else pe * simd * (profile.in_bits + 1),
+        "negate_bits": 0 if pops else negating_lanes * (profile.in_bits + 1),
         "tree_reg_bits": profile.adder_trees * tree.register_bits,
         "acc_bits": pe * profile.acc_bits,
         "scale_bits": pe * scaled_width * (scales - 1),
@@ -169,7 +174,6 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
         "schedule_luts": (8 * ceil(profile.nf * profile.sf / 2 ** LUT_INPUTS[family])
                           if profile.irregular else 0),
     })
-    mappings = [map_memory(memory, family) for memory in profile.memories]
     features.update(memory_features(mappings, family))
     # Signs and masks from a weight table in logic merge into the lane logic: every lane bit
     # becomes a function of the table's address bits too.

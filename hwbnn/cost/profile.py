@@ -250,6 +250,12 @@ class LayerProfile:
             image = np.concatenate([image, masks.reshape(self.steps, -1)], axis=1)
         return image
 
+    def varying_sign_lanes(self) -> int:
+        """Lanes whose weight sign changes between steps; the others see a constant sign, which
+        synthesis folds into the lane when the weight table is in logic."""
+        signs = self.weight_image()[:, :self.pe * self.simd]
+        return int((signs != signs[:1]).any(axis=0).sum())
+
     def threshold_table(self) -> np.ndarray | None:
         """Per row, the values the threshold ROM holds (hw/plan.py ``hw_thresholds``, or the
         popcount offsets of a scores layer), ``(MH, fields)``."""
