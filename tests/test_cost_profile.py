@@ -10,6 +10,7 @@ from hwbnn.cost.profile import (
     auto_folds,
     distinct_columns,
     parse_fold,
+    popcount_tree,
     profile_network,
 )
 from hwbnn.errors import HwbnnError
@@ -124,7 +125,6 @@ def test_popcount_tree_registers_match_the_generator():
     registered signal of an elaborated Popcount."""
     from amaranth.hdl import Fragment
 
-    from hwbnn.cost.profile import popcount_tree
     from hwbnn.hw.popcount import Popcount
 
     def assigned_bits(statements):
@@ -140,3 +140,17 @@ def test_popcount_tree_registers_match_the_generator():
         fragment = Fragment.get(Popcount(width, carry=carry), None)
         assert popcount_tree(width, carry).register_bits == assigned_bits(
             fragment.statements["sync"])
+
+
+def test_tree_adders_sum_to_adder_bits():
+    for tree in (adder_tree(5, 3), adder_tree(32, 3), popcount_tree(16, carry=True),
+                 popcount_tree(64)):
+        assert sum(adder.width for adder in tree.adders) == tree.adder_bits
+    # Four 3-bit lanes: two 4-bit adders on the lanes, one 5-bit adder on their sums.
+    four = adder_tree(4, 3)
+    assert [(a.width, a.a, a.b, a.on_lanes) for a in four.adders] == [
+        (4, 3, 3, True), (4, 3, 3, True), (5, 4, 4, False)]
+    # Fifteen counted lanes: 3-lane nodes on the lanes (carry-in), then 7- and 15-lane nodes.
+    widths = sorted(a.width for a in popcount_tree(16, carry=True).adders)
+    assert widths == [2, 2, 2, 2, 3, 3, 4]
+    assert popcount_tree(16, carry=True).adder_bits_up_to(2) == 8

@@ -7,11 +7,17 @@ few groups per target, see :data:`GROUPS`); the coefficients are fitted against 
 feature             what it counts (per component)
 ==================  =========================================================================
 const               one per MVTU (handshake, pipeline control)
-popcount_bits       adder bits of the per-PE popcount trees (binary / ternary inputs)
+popcount_bits       adder bits of the per-PE popcount trees (binary / ternary inputs) on
+                    carry chains
+soft_adder_luts     LUTs of tree adders too narrow for the family's carry chain (see
+                    :func:`soft_adder_luts`)
+lane_merge_luts     the LUTs more those adders take on the tree's lanes when synthesis
+                    merges the lane logic (XNOR, masks, sign select) into them
 mask_lanes          lanes ANDed with a weight mask (tiles that mix plane usage)
 ternary_lanes       lanes decoding ternary inputs (nonzero / sign into the two popcounts)
 ternary_sub_bits    the 2 * agree - used subtraction of ternary inputs
-addtree_bits        adder bits of the per-PE signed adder trees (unsigned inputs)
+addtree_bits        adder bits of the per-PE signed adder trees (unsigned inputs) on carry
+                    chains
 uint_lanes          lanes of unsigned inputs (mask and sign select per lane)
 negate_bits         their conditional negation, (bits + 1) per lane
 tree_reg_bits       pipeline-register bits inside the adder trees (every level registered)
@@ -56,10 +62,18 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
             "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
-            "fifo_const", "fifo_bits", "fifo_level_bits", "reg_bits", "bypass_bits")
+            "fifo_const", "fifo_bits", "fifo_level_bits", "reg_bits", "bypass_bits",
+            "soft_adder_luts", "lane_merge_luts")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
+# Widest adder a family's flow leaves in LUTs rather than a carry chain: the ``$alu`` techmaps
+# refuse narrower ones (yosys techlibs/lattice/arith_map_ccu2c.v: Y_WIDTH <= 4;
+# xilinx/arith_map.v: Y_WIDTH <= 2). iCE40 refuses Y_WIDTH <= 2 too (ice40/arith_map.v), but
+# there a LUT per sum bit is what the carry chain costs as well (SB_CARRY beside the SB_LUT4),
+# so its 2-bit adders stay with the others: two more coefficients for the same LUTs only
+# raised the leave-one-out error of the 28 training configs. Gates (asic): no carry chains.
+SOFT_ADDER_WIDTH = {"ice40": 0, "ecp5": 4, "xc7": 2, "asic": 0}
 
 
 def _clog2(n: int) -> int:
@@ -77,6 +91,47 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
     if family == "asic":
         return MemoryMapping(memory, "logic", None, 0, 0.0)
     return _map_fpga_memory(memory, family)
+
+
+def luts_of_function(inputs: int, family: str) -> float:
+    """LUTs of one function of ``inputs`` signals: one LUT up to k inputs, else 2^(n-k) LUTs
+    joined by the dedicated multiplexers of ECP5 (PFUMX, L6MUX21) and 7-series (MUXF7/8),
+    or by 2^(n-k) - 1 more LUTs on iCE40."""
+    k = LUT_INPUTS[family]
+    if inputs <= 0:
+        return 0.0
+    if inputs <= k:
+        return 1.0
+    leaves = 2 ** (min(inputs, MAX_FUNCTION_INPUTS) - k)
+    return float(leaves if family in ("ecp5", "xc7") else 2 * leaves - 1)
+
+
+# Synthesis does not build functions of more inputs than this from one adder bit (above it
+# ABC decomposes); measured adder bits reach 7 inputs (15-lane popcount nodes on ECP5).
+MAX_FUNCTION_INPUTS = 7
+
+
+def soft_adder_luts(tree, family: str, lane_inputs=None) -> float:
+    """LUTs of a tree's adders that the family leaves in LUTs (:data:`SOFT_ADDER_WIDTH`).
+
+    Each output bit is one function of the operand bits below it (the top bit of all of them).
+    With ``lane_inputs`` (bit -> signals one lane's bits 0..bit depend on) the adders on the
+    tree's lanes are costed with the lane logic merged in instead.
+    """
+    total = 0.0
+    for adder in tree.adders:
+        if adder.width > SOFT_ADDER_WIDTH[family]:
+            continue
+        for bit in range(adder.width):
+            if lane_inputs is not None and adder.on_lanes:
+                top = bit if bit < adder.width - 1 else max(adder.a, adder.b) - 1
+                inputs = (lane_inputs(min(top, adder.a - 1)) if adder.a else 0) + (
+                    lane_inputs(min(top, adder.b - 1)) if adder.b else 0) + (
+                    lane_inputs(0) if adder.carry_in else 0)
+            else:
+                inputs = adder.inputs(bit)
+            total += luts_of_function(inputs, family)
+    return total
 
 
 def rom_luts_per_bit(depth: int, k: int, family: str) -> float:
@@ -148,17 +203,21 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     # folds the negation away.
     negating_lanes = (profile.varying_sign_lanes() if mappings[0].in_logic
                       else pe * simd)
+    soft = tree.adder_bits_up_to(SOFT_ADDER_WIDTH[family])
+    soft_luts, merged_luts = _tree_luts(profile, family)
     compare = pe * profile.acc_width * max(profile.levels, int(profile.produces_scores))
     # One threshold word per neuron fold: with NF = 1 the thresholds are constants.
     constant_thresholds = profile.nf == 1
     features = dict.fromkeys(FEATURES, 0.0)
     features.update({
         "const": 1.0,
-        "popcount_bits": profile.adder_trees * tree.adder_bits if pops else 0,
+        "popcount_bits": profile.adder_trees * (tree.adder_bits - soft) if pops else 0,
+        "soft_adder_luts": soft_luts,
+        "lane_merge_luts": merged_luts - soft_luts,
         "mask_lanes": pe * simd * pops if profile.needs_mask else 0,
         "ternary_lanes": pe * simd if ternary_in else 0,
         "ternary_sub_bits": pe * (tree.out_width + 1) if ternary_in else 0,
-        "addtree_bits": 0 if pops else pe * tree.adder_bits,
+        "addtree_bits": 0 if pops else pe * (tree.adder_bits - soft),
         "uint_lanes": 0 if pops else pe * simd,
         "negate_bits": 0 if pops else negating_lanes * (profile.in_bits + 1),
         "tree_reg_bits": profile.adder_trees * tree.register_bits,
@@ -193,6 +252,30 @@ def bypass_bits(memory: MemoryShape) -> int:
     on ECP5, whose DP16KD reads before writing): Yosys emulates it with a read register, the
     write data, address and enable, and the address match."""
     return 2 * memory.width + _range_bits(memory.depth) + 2
+
+
+def _tree_luts(profile: LayerProfile, family: str) -> tuple[float, float]:
+    """LUTs of all adder trees' soft adders: (lanes apart, lane logic merged in)."""
+    tree = profile.tree
+    mask = int(profile.needs_mask)
+    plain = profile.adder_trees * soft_adder_luts(tree, family)
+    if profile.in_encoding == "binary":
+        merged = profile.adder_trees * soft_adder_luts(tree, family, lambda bit: 2 + mask)
+    elif profile.in_encoding == "ternary":
+        # agree lanes: nonzero, negative, weight sign; used lanes: nonzero (and the masks).
+        merged = (profile.pe * soft_adder_luts(tree, family, lambda bit: 3 + mask)
+                  + (profile.adder_trees - profile.pe)
+                  * soft_adder_luts(tree, family, lambda bit: 1 + mask))
+    else:
+        bits = profile.in_bits
+        merged = profile.adder_trees * soft_adder_luts(
+            tree, family, lambda bit: min(bit + 1, bits) + (bit >= 1) + mask)
+    # Lanes whose weight (sign and mask) is constant over the steps fold their lane logic
+    # into constants when the weight table is in logic: nothing to merge.
+    if map_memory(profile.weight_rom, family).in_logic:
+        merged = plain + (merged - plain) * profile.varying_sign_lanes() / (
+            profile.pe * profile.simd)
+    return plain, merged
 
 
 def mvtu_register_bits(profile: LayerProfile) -> int:

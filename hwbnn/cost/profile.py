@@ -53,6 +53,31 @@ class TreeShape:
     register_bits: int
     out_width: int
     stages: int
+    # Every adder as (output width, operand widths, carry-in, operands are lanes): FPGA flows
+    # map narrow adders to LUTs and wide ones to carry chains.
+    adders: tuple[Adder, ...] = ()
+
+    def adder_bits_up_to(self, width: int) -> int:
+        """Adder bits of the adders at most ``width`` bits wide."""
+        return sum(adder.width for adder in self.adders if adder.width <= width)
+
+
+@dataclass(frozen=True)
+class Adder:
+    """One adder of a tree: ``width`` output bits from operands of ``a`` and ``b`` bits plus
+    ``carry_in``; ``on_lanes`` when its operands are the tree's input lanes."""
+
+    width: int
+    a: int
+    b: int
+    carry_in: int = 0
+    on_lanes: bool = False
+
+    def inputs(self, bit: int) -> int:
+        """Operand bits output bit ``bit`` depends on (the top bit on every operand bit)."""
+        if bit == self.width - 1:
+            return self.a + self.b + self.carry_in
+        return min(bit + 1, self.a) + min(bit + 1, self.b) + self.carry_in
 
 
 def adder_tree(count: int, width: int, levels_per_stage: int = LEVELS_PER_STAGE) -> TreeShape:
@@ -63,10 +88,13 @@ def adder_tree(count: int, width: int, levels_per_stage: int = LEVELS_PER_STAGE)
     """
     widths = [width] * count
     adder_bits = register_bits = stages = 0
+    adders = []
     level = 0
     while len(widths) > 1:
         pairs = [max(widths[n], widths[n + 1]) + 1 for n in range(0, len(widths) - 1, 2)]
         adder_bits += sum(pairs)
+        adders += [Adder(out, widths[n], widths[n + 1], 0, level == 0)
+                   for out, n in zip(pairs, range(0, len(widths) - 1, 2), strict=False)]
         if len(widths) % 2:
             pairs.append(widths[-1])
         widths = pairs
@@ -75,7 +103,8 @@ def adder_tree(count: int, width: int, levels_per_stage: int = LEVELS_PER_STAGE)
             register_bits += sum(widths)
             stages += 1
     out_width = width + max(count - 1, 0).bit_length()
-    return TreeShape(adder_bits, register_bits + out_width, out_width, stages + 1)
+    return TreeShape(adder_bits, register_bits + out_width, out_width, stages + 1,
+                     tuple(adders))
 
 
 def distinct_columns(image: np.ndarray) -> int:
@@ -108,10 +137,10 @@ def popcount_tree(width: int, carry: bool = False,
     """
     counted = width - int(carry)
 
-    def node(count: int) -> tuple[int, int, int, int]:
-        """(adder bits, register bits, level, stages) of the unregistered sum of ``count``."""
+    def node(count: int) -> tuple[tuple[Adder, ...], int, int, int]:
+        """(adders, register bits, level, stages) of the unregistered sum of ``count``."""
         if count == 1:
-            return 0, 0, 0, 0
+            return (), 0, 0, 0
         parts = []
         for n in _carry_split(count):
             if not n:
@@ -123,7 +152,10 @@ def popcount_tree(width: int, carry: bool = False,
                 stages += 1
             parts.append((adders, registers, level, stages, n.bit_length()))
         stages = max(part[3] for part in parts)
-        adders = sum(part[0] for part in parts) + count.bit_length()
+        operands = [part[4] for part in parts] + [0]
+        adder = Adder(count.bit_length(), operands[0], operands[1], 1,
+                      all(n <= 1 for n in _carry_split(count)))
+        adders = tuple(a for part in parts for a in part[0]) + (adder,)
         # The carry lane and shallower operands are delayed to line up.
         registers = sum(part[1] + (stages - part[3]) * part[4] for part in parts) + stages
         level = max(part[2] for part in parts)
@@ -134,7 +166,8 @@ def popcount_tree(width: int, carry: bool = False,
     registers += out_width
     if carry:
         registers += stages + 1
-    return TreeShape(adders, registers, out_width, stages + 1)
+    return TreeShape(sum(adder.width for adder in adders), registers, out_width, stages + 1,
+                     adders)
 
 
 def _tile_usage(masks: np.ndarray, pe: int, simd: int) -> tuple[np.ndarray, np.ndarray]:
