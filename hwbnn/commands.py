@@ -16,6 +16,14 @@ def _int_list(text: str) -> list[int]:
             f"expected comma-separated integers, not {text!r}") from None
 
 
+def _bit_group(text: str) -> int | str:
+    if text == "column":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive integer or 'column', not {text!r}")
+
+
 def _conv_list(text: str) -> list:
     items = []
     for part in text.split(","):
@@ -42,7 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--conv", type=_conv_list, help="conv channels and M (pool), e.g. 32,M,64,M")
     p.add_argument("--weights", help="float, binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG")
     p.add_argument("--activations", help="float, binary, ternary or uint2..uint8")
-    p.add_argument("--group", type=int, help="bitwidth group: consecutive inputs sharing bits")
+    p.add_argument("--group", type=_bit_group,
+                   help="bitwidth granularity: N consecutive inputs of a row share bits, or "
+                        "'column' (each input across all outputs; for --mode unrolled)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)

@@ -47,6 +47,19 @@ def test_residual_error_falls_with_more_bits():
     assert _error(w, (0.7, 0.2, 0.1)) < homogeneous[1]
 
 
+def test_column_granularity_shares_bitwidth_down_each_input():
+    w = torch.randn(12, 20, generator=torch.Generator().manual_seed(4))
+    mix = (0.7, 0.2, 0.1)
+    signs, bitwidth, scales, alpha = residual_binarize(w, mix, "column")
+    assert (bitwidth == bitwidth[:1]).all()
+    assert [int((bitwidth[0] == b).sum()) for b in (1, 2, 3)] == mix_counts(mix, 20)
+    assert signs.shape == (3, 12, 20)
+    # The same selection as grouping the transposed matrix by rows.
+    t_signs, t_bitwidth, t_scales, _ = residual_binarize(w.t(), mix, 12)
+    assert torch.equal(bitwidth, t_bitwidth.t()) and scales == t_scales
+    assert torch.equal(signs, t_signs.transpose(1, 2))
+
+
 def test_group_must_divide_fan_in():
     with pytest.raises(HwbnnError, match="group 3 must divide the fan-in 8"):
         residual_binarize(torch.randn(2, 8), (0.5, 0.5, 0.0), group=3)

@@ -3,7 +3,7 @@
 Config keys: ``arch`` (mlp | cnn), ``input_shape`` (H, W, C), ``input_encoding`` (uintN),
 ``num_classes``, ``conv`` (cnn only: list of output channels, "M" = 2x2 max pooling),
 ``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`),
-``activations`` (binary | ternary | uintN), ``group`` (bitwidth group size).
+``activations`` (binary | ternary | uintN), ``group`` (bitwidth group size, or ``"column"``).
 ``weights="float"`` with ``activations="float"`` (ReLU) is the float32 baseline of the same
 architecture; it trains and runs in torch but cannot be exported.
 

@@ -27,7 +27,7 @@ from ..ir.encoding import (
     values_from_threshold_count,
 )
 from ..ir.mix import weight_mix
-from .residual import residual_binarize
+from .residual import COLUMN, residual_binarize
 
 
 def activation_levels(encoding: str) -> list[float]:
@@ -150,18 +150,20 @@ class ResidualWeight(WeightQuantizer):
     """Heterogeneous residual binarization (Fromm et al., NeurIPS 2018).
 
     ``mix`` gives the fractions of 1-, 2- and 3-bit weights; the bitwidth of each weight
-    (or group of ``group`` consecutive inputs) is chosen by middle-out selection, and plane
+    (or group of ``group`` consecutive inputs, or ``"column"``: each input across all
+    outputs) is chosen by middle-out selection, and plane
     scales are snapped to integers so the exported model is exact. A homogeneous b-bit
     residual quantizer is ``mix`` with all weight on b.
     """
 
     kind = "residual"
 
-    def __init__(self, mix: tuple[float, float, float], group: int = 1):
+    def __init__(self, mix: tuple[float, float, float], group: int | str = 1):
         super().__init__()
         self.mix = weight_mix(mix)
-        if not isinstance(group, int) or group < 1:
-            raise HwbnnError(f"bitwidth group must be a positive integer, not {group!r}")
+        if group != COLUMN and (not isinstance(group, int) or group < 1):
+            raise HwbnnError(f"bitwidth group must be a positive integer or 'column', "
+                             f"not {group!r}")
         self.group = group
 
     @property
@@ -179,7 +181,7 @@ class ResidualWeight(WeightQuantizer):
         return f"mix={self.mix}, group={self.group}"
 
 
-def weight_quantizer(spec: str, group: int = 1) -> WeightQuantizer:
+def weight_quantizer(spec: str, group: int | str = 1) -> WeightQuantizer:
     """Build a weight quantizer from a spec string.
 
     ``float`` (baseline) | ``binary`` | ``ternary`` | ``w2`` | ``w3`` (homogeneous residual) |

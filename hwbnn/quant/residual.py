@@ -24,13 +24,21 @@ SCALE_BASE = 4
 MAX_PLANE_SCALE = 255
 
 
-def residual_binarize(w: torch.Tensor, mix, group: int = 1):
+COLUMN = "column"
+
+
+def residual_binarize(w: torch.Tensor, mix, group: int | str = 1):
     """Residual-binarize a (MH, MW) matrix with middle-out bit selection.
 
     Returns (signs (P, MH, MW) of -1/+1, bitwidth (MH, MW) int64, integer plane scales
     [A_0..A_{P-1}], float scale alpha) where P is the largest bitwidth with a nonzero count.
-    Selection works on groups of ``group`` consecutive inputs of a row, which share a bitwidth.
+    Selection works on groups of ``group`` consecutive inputs of a row, which share a bitwidth,
+    or with ``group="column"`` on whole input columns (every row of an input shares it: the
+    unrolled hardware mode's grouping, where rows then share their adder trees' lanes).
     """
+    if group == COLUMN:
+        signs, bitwidth, plane_scales, alpha = residual_binarize(w.t(), mix, w.shape[0])
+        return signs.transpose(1, 2), bitwidth.t(), plane_scales, alpha
     rows, cols = w.shape
     if cols % group:
         raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
