@@ -8,6 +8,7 @@ import pytest
 
 from hwbnn import zoo
 from hwbnn.cli import main
+from hwbnn.ir.fileformat import load
 
 from .test_ir_fileformat import _rewrite
 
@@ -116,3 +117,16 @@ def test_train_then_export_then_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", str(tmp_path / "again.hwbnn"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == trained["integer_accuracy"]
+
+
+def test_train_column_grouped_mix(tmp_path, capsys):
+    """``--group column``: every input keeps one bitwidth across all outputs, exact mix."""
+    out = tmp_path / "col"
+    assert main(["train", "--dense", "16", "--weights", "mix:0.7,0.2,0.1", "--group", "column",
+                 "--epochs", "1", "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    for layer in load(tmp_path / "col.hwbnn").weight_layers:
+        bitwidth = layer.weights.bitwidths()
+        assert (bitwidth == bitwidth[:1]).all(), layer.name
+    assert main(["train", "--weights", "mix:1.4", "--group", "rows", "--out", str(out)]) == 2
+    assert "positive integer or 'column'" in capsys.readouterr().err
