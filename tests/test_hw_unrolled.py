@@ -8,6 +8,7 @@ from hwbnn.hw import packing
 from hwbnn.hw.network import NetworkTop
 from hwbnn.hw.simulate import run_stream, simulate_network
 from hwbnn.hw.unrolled import UnrolledMatrixVectorUnit
+from hwbnn.ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from hwbnn.ref import golden
 
 from .hw_layers import random_layer, random_values
@@ -70,3 +71,16 @@ def test_unrolled_too_large(monkeypatch):
     monkeypatch.setattr(unrolled, "MAX_UNROLLED_WEIGHT_BITS", 1000)
     with pytest.raises(HwbnnError, match="design too large for unrolled mode"):
         UnrolledMatrixVectorUnit(zoo.load("zoo:digits_mlp_w1a1").layers[0])
+
+
+@pytest.mark.parametrize("scales", [(8, 2, 1), (16, 1, 1), (6, 3, 1), (4, 2, 2)])
+def test_unrolled_plane_scales(scales):
+    """Power-of-two scales are summed by shifts (wide and narrow gaps), others multiplied."""
+    rng = np.random.default_rng(sum(scales))
+    bitwidth = rng.choice([1, 2, 3], size=(3, 24))
+    bitwidth[0, 0] = 3
+    weights = Weights.residual(rng.choice([-1, 1], size=(3, 3, 24)), bitwidth, list(scales))
+    acc_range = accumulator_range(weights.values(), "binary")
+    layer = MatVec("layer", "binary", weights, None, None, acc_range,
+                   accumulator_width(acc_range, None))
+    assert_unrolled_equals_golden(rng, layer, frames=5)

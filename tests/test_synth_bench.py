@@ -24,6 +24,12 @@ def test_mixed_bitwidths_hold_exact_counts():
     assert [int(np.count_nonzero(bitwidth == b)) for b in (1, 2, 3)] == bench.mix_counts(512)
 
 
+def test_column_bitwidths_are_constant_per_column():
+    bitwidth = bench.column_bitwidths(8, 256, np.random.default_rng(3))
+    assert (bitwidth == bitwidth[:1]).all()
+    assert [int(np.count_nonzero(bitwidth[0] == b)) for b in (1, 2, 3)] == bench.mix_counts(256)
+
+
 def test_grouped_bitwidths_are_constant_per_tile():
     pe, simd = 4, 8
     bitwidth = bench.grouped_bitwidths(16, 32, pe, simd, np.random.default_rng(2))

@@ -32,6 +32,27 @@ from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, tree_latency
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
+def weighted_sum(terms):
+    """``sum(value * scale)`` over unsigned ``(value, scale)`` terms, a constant 0 if none.
+
+    Power-of-two scales (the residual planes' usual 4, 2, 1) are summed from the largest down
+    as ``(acc << k) + value`` with the low ``k`` bits of the sum taken straight from ``value``
+    (``Cat``), so no adder bit ever adds a constant zero.
+    """
+    if not terms:
+        return Const(0, 1)  # a row without weights (all-zero ternary) sums to nothing
+    terms = sorted(terms, key=lambda term: -term[1])
+    if any(scale & (scale - 1) for _, scale in terms):
+        return sum(value * scale for value, scale in terms)
+    acc, acc_scale = terms[0]
+    for value, scale in terms[1:]:
+        shift = (acc_scale // scale).bit_length() - 1
+        low = Cat(value, Const(0, shift))[:shift]  # zero-padded if value is narrower
+        acc = Cat(low, acc + (value >> shift))
+        acc_scale = scale
+    return Cat(Const(0, acc_scale.bit_length() - 1), acc)
+
+
 class UnrolledMatrixVectorUnit(wiring.Component):
     """Fully parallel (PE = MH, SIMD = MW) unit for one matvec/conv layer, II = 1 vector/cycle.
 
@@ -170,7 +191,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         """Unsigned ``S`` of one row: one tree per plane over its lanes (inverted where the
         sign is -1), every tree aligned to the deepest, summed with the plane scales."""
         depth = tree_latency(self._layer.mw, self._levels)
-        total = Const(0, 1)  # a row without weights (all-zero ternary) sums to nothing
+        terms = []
         for p, scale in enumerate(int(a) for a in self._scales):
             cols = np.nonzero(self._masks[p, row])[0]
             if not len(cols):
@@ -191,5 +212,5 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                 with m.If(en):
                     m.d.sync += reg.eq(out)
                 out = reg
-            total = total + out * scale
-        return total
+            terms.append((out, scale))
+        return weighted_sum(terms)
