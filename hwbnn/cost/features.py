@@ -19,7 +19,9 @@ ternary_sub_bits    the 2 * agree - used subtraction of ternary inputs
 addtree_bits        adder bits of the per-PE signed adder trees (unsigned inputs) on carry
                     chains
 uint_lanes          lanes of unsigned inputs (mask and sign select per lane)
-negate_bits         their conditional negation, (bits + 1) per lane
+negate_bits         their conditional negation, (bits + 1) per lane whose weight sign varies
+uint_lane_luts      the unsigned lanes' logic counted per output bit (see
+                    :func:`_uint_lane_luts`; used for gates)
 tree_reg_bits       pipeline-register bits inside the adder trees (every level registered)
 acc_bits            PE * accumulator width (accumulate adders and registers)
 scale_bits          PE * scaled lane-sum width * (distinct plane scales - 1): scale multiplexer
