@@ -243,6 +243,7 @@ class LayerProfile:
         self.weight_bits_stored = int(layer.weights.bitwidths().sum())
         self.nonzero_weights = int(np.count_nonzero(layer.weights.values()))
         self.plane_macs = int(masks.sum())
+        self._weight_image = None
 
     def _sign_bits(self) -> np.ndarray:
         """Sign bits (1 = +1) per plane, ``(P, MH, MW)``, as hw/plan.py stores them."""
@@ -273,6 +274,11 @@ class LayerProfile:
     def weight_image(self) -> np.ndarray:
         """The weight ROM as a (steps, width) bit matrix: per step, the PE x SIMD sign bits of
         its tile and plane, then the mask bits where needed (hw/plan.py ``rom_words``)."""
+        if self._weight_image is None:
+            self._weight_image = self._build_weight_image()
+        return self._weight_image
+
+    def _build_weight_image(self) -> np.ndarray:
         used = self._used.transpose(1, 2, 0)  # (NF, SF, P), step order nf, sf, plane
         shape = (-1, self.nf, self.pe, self.sf, self.simd)
         order = (1, 3, 0, 2, 4)  # -> (NF, SF, P, PE, SIMD)
