@@ -304,12 +304,20 @@ def _tree_luts(profile: LayerProfile, family: str) -> tuple[float, float]:
                   + (profile.adder_trees - profile.pe)
                   * soft_adder_luts(tree, family, lambda bit: 1 + mask))
     else:
-        bits = profile.in_bits
-        merged = profile.adder_trees * soft_adder_luts(
-            tree, family, lambda bit: min(bit + 1, bits) + (bit >= 1) + mask)
+        # An adder on two lanes: each output bit a function of the operand bits below it and
+        # the lanes' sign and mask selects, which a table in logic computes from the step's
+        # address bits (shared by both operands).
+        selects = 2 * (1 + mask)
+        if in_logic:
+            selects = min(selects, max(profile.steps - 1, 1).bit_length())
+        merged = profile.adder_trees * sum(
+            luts_of_function(min(bit + 1, adder.a) + min(bit + 1, adder.b) + selects, family)
+            if adder.on_lanes else luts_of_function(adder.inputs(bit), family)
+            for adder in tree.adders if adder.width <= SOFT_ADDER_WIDTH[family]
+            for bit in range(adder.width))
     # Lanes whose weight (sign and mask) is constant over the steps fold their lane logic
     # into constants when the weight table is in logic: nothing to merge.
-    if in_logic:
+    if in_logic and profile.popcounts_per_pe:
         merged = plain + (merged - plain) * profile.varying_sign_lanes() / (
             profile.pe * profile.simd)
     return plain, merged
