@@ -6,28 +6,23 @@ import numpy as np
 import pytest
 
 from hwbnn.hw.plan import LayerPlan
+from hwbnn.ir.mix import mix_counts
 from hwbnn.synth import bench
 
 from .tooling import require_yowasp
 
 
-@pytest.mark.parametrize("total", [10, 128, 256, 65536])
-def test_mix_counts_sum_and_average(total):
-    counts = bench.mix_counts(total)
-    assert sum(counts) == total and min(counts) >= 0
-    average = (counts[0] + 2 * counts[1] + 3 * counts[2]) / total
-    assert abs(average - 1.4) <= 1.5 / total
-
-
 def test_mixed_bitwidths_hold_exact_counts():
     bitwidth = bench.mixed_bitwidths((16, 32), np.random.default_rng(1))
-    assert [int(np.count_nonzero(bitwidth == b)) for b in (1, 2, 3)] == bench.mix_counts(512)
+    counts = [int(np.count_nonzero(bitwidth == b)) for b in (1, 2, 3)]
+    assert counts == mix_counts(bench.MIX_14, 512)
 
 
 def test_column_bitwidths_are_constant_per_column():
     bitwidth = bench.column_bitwidths(8, 256, np.random.default_rng(3))
     assert (bitwidth == bitwidth[:1]).all()
-    assert [int(np.count_nonzero(bitwidth[0] == b)) for b in (1, 2, 3)] == bench.mix_counts(256)
+    counts = [int(np.count_nonzero(bitwidth[0] == b)) for b in (1, 2, 3)]
+    assert counts == mix_counts(bench.MIX_14, 256)
 
 
 def test_grouped_bitwidths_are_constant_per_tile():
@@ -36,7 +31,7 @@ def test_grouped_bitwidths_are_constant_per_tile():
     tiles = bitwidth.reshape(16 // pe, pe, 32 // simd, simd)
     assert (tiles == tiles[:, :1, :, :1]).all()
     assert [int(np.count_nonzero(tiles[:, 0, :, 0] == b)) for b in (1, 2, 3)] == \
-        bench.mix_counts(16)
+        mix_counts(bench.MIX_14, 16)
 
 
 def test_grouped_mix_skips_planes_in_the_schedule():

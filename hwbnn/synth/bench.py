@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwbnnError
+from ..ir.mix import mix_counts
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from .design import Design, read_design
 from .flow import synthesize
@@ -90,15 +91,10 @@ def residual_layer(bitwidth: np.ndarray, scales, rng: np.random.Generator) -> Ma
     return _layer(f"residual{bitwidth.shape[0]}x{bitwidth.shape[1]}", weights, rng)
 
 
-def mix_counts(total: int, fractions=MIX_14) -> list[int]:
-    """Numbers of 1-, 2- and 3-bit units out of ``total`` closest to ``fractions``."""
-    counts = [round(total * f) for f in fractions[:-1]]
-    return [*counts, total - sum(counts)]
-
-
 def mixed_bitwidths(shape, rng: np.random.Generator, fractions=MIX_14) -> np.ndarray:
-    """Per-weight bitwidths with exactly :func:`mix_counts` of each, in random places."""
-    counts = mix_counts(int(np.prod(shape)), fractions)
+    """Per-weight bitwidths with exactly :func:`~hwbnn.ir.mix.mix_counts` of each, in random
+    places (the counts training uses)."""
+    counts = mix_counts(fractions, int(np.prod(shape)))
     flat = np.repeat(np.arange(1, len(counts) + 1), counts)
     return rng.permutation(flat).reshape(shape).astype(np.uint8)
 
