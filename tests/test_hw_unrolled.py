@@ -6,6 +6,7 @@ from hwbnn import data, zoo
 from hwbnn.errors import HwbnnError
 from hwbnn.hw import packing
 from hwbnn.hw.network import NetworkTop
+from hwbnn.hw.popcount import tree_latency
 from hwbnn.hw.simulate import run_stream, simulate_network
 from hwbnn.hw.unrolled import UnrolledMatrixVectorUnit
 from hwbnn.ir.network import MatVec, Weights, accumulator_range, accumulator_width
@@ -26,10 +27,10 @@ def test_unrolled_equals_golden(kind, in_encoding, out_encoding, mw):
     assert_unrolled_equals_golden(rng, layer, frames=6)
 
 
-def assert_unrolled_equals_golden(rng, layer, frames):
+def assert_unrolled_equals_golden(rng, layer, frames, dut=None):
     """Random inputs with gaps and backpressure through the unit == golden, exactly."""
     x = random_values(rng, layer.in_encoding, (frames, layer.mw))
-    dut = UnrolledMatrixVectorUnit(layer)
+    dut = dut or UnrolledMatrixVectorUnit(layer)
     out = run_stream(dut, dut.i, dut.o, packing.pack_values(x, layer.in_encoding, layer.mw),
                      frames, seed=1)
     codes = packing.unpack(out, dut.out_bits, layer.mh).reshape(frames, layer.mh)
@@ -84,3 +85,24 @@ def test_unrolled_plane_scales(scales):
     layer = MatVec("layer", "binary", weights, None, None, acc_range,
                    accumulator_width(acc_range, None))
     assert_unrolled_equals_golden(rng, layer, frames=5)
+
+
+@pytest.mark.parametrize("light", [1, 2, 6, 13])
+def test_sparse_plane_absorbed_into_the_next_tree(monkeypatch, light):
+    """A few 3-bit columns: plane 2's lanes ride in plane 1's tree (chunk lanes and carry-ins),
+    still exact, and the unit's latency is unchanged."""
+    rng = np.random.default_rng(light)
+    bitwidth = np.repeat([1, 2, 3], [64 - 2 * light - 4, light + 4, light])[None].repeat(3, 0)
+    weights = Weights.residual(rng.choice([-1, 1], size=(3, 3, 64)), bitwidth, [4, 2, 1])
+    acc_range = accumulator_range(weights.values(), "binary")
+    thresholds = np.sort(rng.integers(*acc_range, size=(3, 1)), axis=1)
+    layer = MatVec("layer", "binary", weights, thresholds, "binary", acc_range,
+                   accumulator_width(acc_range, thresholds))
+    calls = []
+    absorb = UnrolledMatrixVectorUnit._absorb
+    monkeypatch.setattr(UnrolledMatrixVectorUnit, "_absorb",
+                        lambda self, *args: calls.append(args[3]) or absorb(self, *args))
+    dut = UnrolledMatrixVectorUnit(layer)
+    assert dut.latency == tree_latency(64) + 2  # as without absorption
+    assert_unrolled_equals_golden(rng, layer, frames=6, dut=dut)
+    assert len(calls) == 3  # every row

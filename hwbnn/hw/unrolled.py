@@ -27,7 +27,7 @@ from ..ir.encoding import encoding_bits
 from ..ir.network import Conv, MatVec
 from . import validated
 from .plan import ceil_div, weight_planes
-from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, tree_latency
+from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
 
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
@@ -189,28 +189,104 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     def _row(self, m, en, lanes, row):
         """Unsigned ``S`` of one row: one tree per plane over its lanes (inverted where the
-        sign is -1), every tree aligned to the deepest, summed with the plane scales."""
+        sign is -1), every tree aligned to the deepest, summed with the plane scales.
+
+        Binary lanes of the lightest plane are absorbed into the next plane's tree when they
+        are few (see :meth:`_absorb`), so a sparse third plane costs no tree of its own."""
         depth = tree_latency(self._layer.mw, self._levels)
-        terms = []
+        planes = []
         for p, scale in enumerate(int(a) for a in self._scales):
             cols = np.nonzero(self._masks[p, row])[0]
-            if not len(cols):
-                continue
+            if len(cols):
+                planes.append((f"r{row}p{p}", scale, [
+                    lanes[int(j)] if self._signs[p, row, j] == 1 else ~lanes[int(j)]
+                    for j in cols]))
+        planes.sort(key=lambda plane: -plane[1])
+        terms = []
+        absorbed = self._absorption(planes, depth)
+        if absorbed:
+            (name, scale, light), (_, heavy_scale, heavy) = planes.pop(), planes.pop()
+            value, stages = self._absorb(m, en, heavy, light, heavy_scale // scale, name)
+            terms.append((self._delay(m, en, value, depth - stages, name), scale))
+        for name, scale, inputs in planes:
             if self.lane_bits == 1:
-                tree = Popcount(len(cols), levels_per_stage=self._levels)
+                tree = Popcount(len(inputs), levels_per_stage=self._levels)
             else:
-                tree = AdderTree(len(cols), unsigned(self.lane_bits),
+                tree = AdderTree(len(inputs), unsigned(self.lane_bits),
                                  levels_per_stage=self._levels)
-            for n, j in enumerate(cols):
-                lane = lanes[int(j)]
-                m.d.comb += tree.i[n].eq(lane if self._signs[p, row, j] == 1 else ~lane)
-            m.submodules[f"r{row}p{p}"] = tree
+            m.d.comb += [tree.i[n].eq(lane) for n, lane in enumerate(inputs)]
+            m.submodules[name] = tree
             m.d.comb += tree.en.eq(en)
-            out = tree.o
-            for stage in range(depth - tree.latency):
-                reg = Signal.like(out, name=f"r{row}p{p}d{stage}")
-                with m.If(en):
-                    m.d.sync += reg.eq(out)
-                out = reg
-            terms.append((out, scale))
+            terms.append((self._delay(m, en, tree.o, depth - tree.latency, name), scale))
         return weighted_sum(terms)
+
+    def _absorption(self, planes, depth) -> bool:
+        """Whether the lightest plane's lanes go into the next plane's tree: binary lanes,
+        a power-of-two scale ratio, at most half as many lanes, and within ``depth``."""
+        if self.lane_bits != 1 or self._levels != 1 or len(planes) < 2:
+            return False
+        (_, heavy_scale, heavy), (_, scale, light) = planes[-2], planes[-1]
+        ratio = heavy_scale // scale
+        if (heavy_scale % scale or ratio < 2 or ratio & (ratio - 1)
+                or len(light) > len(heavy) // 2):
+            return False
+        chunks = _chunks(len(heavy), len(light))
+        return max(popcount_latency(n) for n in chunks) + (len(chunks) - 1).bit_length() <= depth
+
+    def _absorb(self, m, en, heavy, light, ratio, name):
+        """``ratio * popcount(heavy) + popcount(light)`` as one tree: ``heavy`` is counted in
+        ``k`` chunks, each chunk's count takes a light lane below it for free
+        (``Cat(lane, count) = 2 count + lane``), and the ``k`` values are summed by adders
+        that take the other light lanes as their carry-ins (free on an FPGA carry chain).
+        Returns (value, register stages)."""
+        shift = ratio.bit_length() - 1
+        light = list(light)
+        values = []
+        start = 0
+        for c, size in enumerate(_chunks(len(heavy), len(light))):
+            tree = Popcount(size)
+            m.submodules[f"{name}c{c}"] = tree
+            m.d.comb += [tree.en.eq(en), *(tree.i[n].eq(lane) for n, lane in
+                                           enumerate(heavy[start:start + size]))]
+            start += size
+            bit = self._delay(m, en, light.pop(0), tree.latency, f"{name}c{c}l")
+            values.append((Cat(bit, Const(0, shift - 1), tree.o), tree.latency,
+                           (size << shift) + 1))
+        level = 0
+        while len(values) > 1:
+            level += 1
+            paired = []
+            for n in range(0, len(values) - 1, 2):
+                (a, at, amax), (b, bt, bmax) = values[n], values[n + 1]
+                stages = max(at, bt)
+                total = (self._delay(m, en, a, stages - at, f"{name}a{level}_{n}")
+                         + self._delay(m, en, b, stages - bt, f"{name}b{level}_{n}"))
+                peak = amax + bmax
+                if light:
+                    carry = self._delay(m, en, light.pop(0), stages, f"{name}k{level}_{n}")
+                    total, peak = carry + total, peak + 1
+                reg = Signal(range(peak + 1), name=f"{name}s{level}_{n}")
+                with m.If(en):
+                    m.d.sync += reg.eq(total)
+                paired.append((reg, stages + 1, peak))
+            if len(values) % 2:
+                paired.append(values[-1])
+            values = paired
+        assert not light, "every light lane has a slot (2k - 1 >= lanes)"
+        value, stages, _ = values[0]
+        return value, stages
+
+    def _delay(self, m, en, value, stages, name):
+        for stage in range(stages):
+            reg = Signal.like(value, name=f"{name}d{stage}")
+            with m.If(en):
+                m.d.sync += reg.eq(value)
+            value = reg
+        return value
+
+
+def _chunks(heavy: int, light: int) -> list[int]:
+    """Sizes of the ``k`` heavy chunks that give ``light`` lanes a slot each: ``k`` chunk
+    counts take one lane below them and ``k - 1`` adders one carry-in, so ``2k - 1 >= light``."""
+    k = light // 2 + 1
+    return [len(part) for part in np.array_split(np.arange(heavy), k)]
