@@ -145,10 +145,10 @@ def test_resynthesis_matches_stored_counts(yosys, family, name, drift):
 
 
 # Acceptance on the held-out set (issue 6) where the model meets it; ECP5 LUTs (median <= 10%,
-# max <= 25%) and ASIC area (every config within 15%) do not yet and are not asserted.
+# max <= 25%) do not yet and are not asserted.
 MET_TARGETS = [("ice40", "lut", 0.10, 0.25), ("ice40", "ff", None, 0.10),
                ("ice40", "bram", None, 0.10), ("ecp5", "ff", None, 0.10),
-               ("ecp5", "bram", None, 0.10)]
+               ("ecp5", "bram", None, 0.10), ("asic", "area_um2", None, 0.15)]
 
 
 @pytest.mark.parametrize("family, target, median, worst", MET_TARGETS)

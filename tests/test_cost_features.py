@@ -2,7 +2,13 @@
 
 import pytest
 
-from hwbnn.cost.features import bypass_bits, fifo_features, luts_of_function, soft_adder_luts
+from hwbnn.cost.features import (
+    _pruned_tree_register_bits,
+    bypass_bits,
+    fifo_features,
+    luts_of_function,
+    soft_adder_luts,
+)
 from hwbnn.cost.profile import MemoryShape, StreamProfile, adder_tree, popcount_tree
 
 
@@ -38,3 +44,19 @@ def test_fifo_registers_in_logic(width, depth, registers):
     # pointers, the inner level and the output valid.
     features, _ = fifo_features(StreamProfile("s", width, depth, 0), "ice40")
     assert features["reg_bits"] == registers
+
+
+def test_pruned_tree_registers_without_dead_lanes_are_the_tree_registers():
+    for lanes, width in ((1, 3), (4, 3), (5, 2), (16, 6)):
+        assert _pruned_tree_register_bits([False] * lanes, width) == (
+            adder_tree(lanes, width).register_bits)
+
+
+def test_pruned_tree_drops_registers_over_dead_lanes():
+    # Four 3-bit lanes: level 1 registers two 4-bit sums, the output is 5 bits (13 in all).
+    assert _pruned_tree_register_bits([False] * 4, 3) == 13
+    # Lanes 2 and 3 dead: their sum is gone; the output passes lanes 0 + 1 on at 4 bits.
+    assert _pruned_tree_register_bits([False, False, True, True], 3) == 8
+    # Lane 3 dead: lane 2 is registered at its own 3 bits, the output at 5.
+    assert _pruned_tree_register_bits([False, False, False, True], 3) == 12
+    assert _pruned_tree_register_bits([True] * 4, 3) == 0

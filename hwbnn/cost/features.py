@@ -250,7 +250,7 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     if weights.in_logic and weights.memory.depth > 1:
         lane_bits = pe * simd * (pops or profile.in_bits + 1)
         features["rom_lane_bits"] = lane_bits * _clog2(weights.memory.depth)
-    features["reg_bits"] += mvtu_register_bits(profile)
+    features["reg_bits"] += mvtu_register_bits(profile, family, weights.in_logic)
     features["bypass_bits"] = sum(bypass_bits(mapping.memory) for mapping in mappings
                                   if mapping.kind == "block" and not mapping.memory.rom)
     return features, mappings
@@ -323,14 +323,16 @@ def _tree_luts(profile: LayerProfile, family: str) -> tuple[float, float]:
     return plain, merged
 
 
-def mvtu_register_bits(profile: LayerProfile) -> int:
+def mvtu_register_bits(profile: LayerProfile, family: str,
+                       table_in_logic: bool) -> int:
     """Register bits of an MVTU outside its memories, as hw/mvtu.py declares them, less the
     ones Yosys removes as unused or constant.
 
     Sequencer counters (step, neuron fold, synapse fold, tile, plane slot); the stage-A
     registers (valid, fresh, first, last, the fresh input word, and the plane and neuron fold
-    where they are used: a scale multiplexer, a threshold table); the adder trees' registers;
-    the control delayed along the trees; accumulators and the done flag; output and valid.
+    where they are used: a scale multiplexer, a threshold table); the adder trees' registers
+    (see :func:`dead_lane_register_bits`, :func:`shared_lsb_register_bits`); the control
+    delayed along the trees; accumulators and the done flag; output and valid.
     """
     pe = profile.pe
     tree = profile.tree
@@ -342,10 +344,59 @@ def mvtu_register_bits(profile: LayerProfile) -> int:
                 + _range_bits(max(profile.sf, 2)) + _range_bits(max(profile.max_slots, 2))
                 + (_range_bits(max(tiles, 2)) if profile.steps > tiles else 0))
     control = 4 + plane_bits + nf_bits
-    return (counters + control + profile.fan_in_bits
-            + profile.adder_trees * tree.register_bits
+    tree_bits = profile.adder_trees * tree.register_bits
+    if table_in_logic:
+        tree_bits -= dead_lane_register_bits(profile)
+    if family == "asic":
+        tree_bits -= shared_lsb_register_bits(profile)
+    return (counters + control + profile.fan_in_bits + tree_bits
             + tree.stages * (control - 1)
             + pe * profile.acc_bits + 1 + pe * profile.out_bits + 1)
+
+
+def _pruned_tree_register_bits(dead: list[bool], width: int) -> int:
+    """Register bits of :func:`.profile.adder_tree` over lanes of ``width`` bits when the
+    ``dead`` lanes are constant zero: a node over dead lanes only is a constant (removed), a
+    node with one dead operand passes the other one on at its width (the extra sign bit is
+    the same signal, merged)."""
+    nodes = [(0 if lane_dead else width) for lane_dead in dead]
+    registers = 0
+    while len(nodes) > 1:
+        pairs = [max(a, b) + 1 if a and b else a or b
+                 for a, b in zip(nodes[::2], nodes[1::2], strict=False)]
+        if len(nodes) % 2:
+            pairs.append(nodes[-1])
+        nodes = pairs
+        if len(nodes) > 1:
+            registers += sum(nodes)
+    return registers + nodes[0]
+
+
+def dead_lane_register_bits(profile: LayerProfile) -> int:
+    """Tree registers that a weight table in logic makes constant: unsigned lanes whose mask
+    is zero in every step are constant zero, and synthesis removes the registers over them
+    (the adder trees of unsigned inputs; popcounts are left as counted)."""
+    if profile.popcounts_per_pe or not profile.needs_mask or profile.steps < 2:
+        return 0
+    lanes = profile.pe * profile.simd
+    dead = ~profile.weight_image()[:, lanes:].any(axis=0)
+    if not dead.any():
+        return 0
+    width = profile.in_bits + 1
+    return sum(profile.tree.register_bits
+               - _pruned_tree_register_bits(list(dead[start:start + profile.simd]), width)
+               for start in range(0, lanes, profile.simd))
+
+
+def shared_lsb_register_bits(profile: LayerProfile) -> int:
+    """Gates: unsigned lanes without a mask are +v or -v, whose bit 0 is v's bit 0 whatever
+    the weight, so bit 0 of every tree node is the parity of the same input bits in every PE;
+    after mapping to gates those XORs and their registers are identical across PEs and Yosys
+    merges them into one PE's. FPGA flows build the adders in each PE's carry chain or LUTs,
+    which stay apart (removing them there raised the iCE40 and ECP5 flip-flop errors)."""
+    if profile.popcounts_per_pe or profile.needs_mask:
+        return 0
+    return (profile.pe - 1) * len(profile.tree.adders)
 
 
 def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
