@@ -144,11 +144,12 @@ def test_resynthesis_matches_stored_counts(yosys, family, name, drift):
     assert counts["verilog"] == measured[name]["verilog"]
 
 
-# Acceptance on the held-out set (issue 6) where the model meets it; ECP5 LUTs (median <= 10%,
-# max <= 25%) do not yet and are not asserted.
+# Acceptance on the held-out set (issue 6) where the model meets it; the ECP5 LUT maximum
+# (<= 25%) is not met yet and is not asserted (None).
 MET_TARGETS = [("ice40", "lut", 0.10, 0.25), ("ice40", "ff", None, 0.10),
-               ("ice40", "bram", None, 0.10), ("ecp5", "ff", None, 0.10),
-               ("ecp5", "bram", None, 0.10), ("asic", "area_um2", None, 0.15)]
+               ("ice40", "bram", None, 0.10), ("ecp5", "lut", 0.10, None),
+               ("ecp5", "ff", None, 0.10), ("ecp5", "bram", None, 0.10),
+               ("asic", "area_um2", None, 0.15)]
 
 
 @pytest.mark.parametrize("family, target, median, worst", MET_TARGETS)
@@ -156,7 +157,8 @@ def test_heldout_report_meets_acceptance(family, target, median, worst):
     _, report = stored(family)
     stats = report["stats"][target]
     assert stats["configs"] >= 20
-    assert stats["max_abs_error"] <= worst
+    if worst is not None:
+        assert stats["max_abs_error"] <= worst
     if median is not None:
         assert stats["median_abs_error"] <= median
 

@@ -199,6 +199,10 @@ def test_count_cells_per_family():
     xc7 = count_cells(FAMILIES["xc7"], {"LUT6": 2, "LUT2": 1, "FDRE": 4, "RAMB18E1": 3,
                                         "RAMB36E1": 1, "CARRY4": 2, "MYSTERY": 5})
     assert (xc7["lut"], xc7["ff"], xc7["bram"], xc7["carry"], xc7["other"]) == (3, 4, 2.5, 2, 5)
+    # ECP5's CCU2C holds two LUT4s: they count as LUTs as well as carries.
+    ecp5 = count_cells(FAMILIES["ecp5"], {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 4,
+                                          "PFUMX": 2, "DP16KD": 1})
+    assert (ecp5["lut"], ecp5["carry"], ecp5["ff"], ecp5["mux"], ecp5["bram"]) == (16, 3, 4, 2, 1)
 
 
 @pytest.mark.parametrize("family,device,seeds,message", [

@@ -43,6 +43,7 @@ stack_mux_bits      read multiplexers over RAM cells stacked in depth: width * (
 fifo_const          one per FIFO
 fifo_bits           FIFO width (output register, data path)
 fifo_level_bits     FIFO level and pointer bits (none for a two-deep FIFO)
+fifo_wrap_bits      pointer bits compared for the wrap when the inner depth is no power of two
 reg_bits            every register bit the generator declares and synthesis keeps (see
                     :func:`mvtu_register_bits`, :func:`fifo_features`): flip-flops are
                     structural, so this one feature (coefficient near 1) predicts them
@@ -64,8 +65,8 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
             "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
-            "fifo_const", "fifo_bits", "fifo_level_bits", "reg_bits", "bypass_bits",
-            "soft_adder_luts", "lane_merge_luts", "uint_lane_luts")
+            "fifo_const", "fifo_bits", "fifo_level_bits", "fifo_wrap_bits", "reg_bits",
+            "bypass_bits", "soft_adder_luts", "lane_merge_luts", "uint_lane_luts")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
@@ -407,6 +408,11 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     # A two-deep FIFO is a register pair with two flags; deeper ones count levels.
     features.update({"fifo_const": 1.0, "fifo_bits": stream.width,
                      "fifo_level_bits": _clog2(stream.depth + 1) if stream.depth > 2 else 0})
+    # SyncFIFO's pointers wrap at the inner depth (depth - 1): free at a power of two, else a
+    # compare of the pointer bits against depth - 2 (amaranth.lib.fifo).
+    inner = stream.depth - 1
+    if inner > 1 and inner & (inner - 1):
+        features["fifo_wrap_bits"] = float((inner - 1).bit_length())
     mappings = []
     if stream.depth > 1:
         mappings.append(map_memory(MemoryShape(stream.memory.name, stream.depth - 1,
@@ -416,7 +422,6 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
         features["bypass_bits"] = bypass_bits(mappings[0].memory)
     # The memory's read register is the FIFO's output register; control: write and read
     # pointers over depth - 1 words, the inner level (0 .. depth - 1) and the output valid.
-    inner = stream.depth - 1
     if stream.depth == 1:
         features["reg_bits"] = stream.width + 1
     else:

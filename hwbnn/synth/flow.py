@@ -36,6 +36,9 @@ class Family:
     default_target_mhz: float | None
     # cell type -> (count key, weight); prefixes end with "*".
     cells: dict[str, tuple[str, float]]
+    # LUT4s inside each carry cell, counted as LUTs too (ECP5's CCU2C is two LUT4s and a
+    # carry: Lattice FPGA-DS-02012, slice description; nextpnr places it as two TRELLIS_COMB).
+    carry_luts: int = 0
 
     def classify(self, cell_type: str) -> tuple[str, float] | None:
         if cell_type in self.cells:
@@ -90,6 +93,7 @@ FAMILIES = {
             "MULT18X18D": ("dsp", 1), "ALU54B": ("dsp", 1),
             "PFUMX": ("mux", 1), "L6MUX21": ("mux", 1),
         },
+        carry_luts=2,
     ),
     "xc7": Family(
         name="xc7",
@@ -283,7 +287,11 @@ def hierarchy_memory_bits(modules: dict[str, dict], top: str) -> int:
 
 
 def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
-    """LUT, FF, carry, block RAM, DSP, LUT RAM, mux counts; unknown logic cells go to 'other'."""
+    """LUT, FF, carry, block RAM, DSP, LUT RAM, mux counts; unknown logic cells go to 'other'.
+
+    ``lut`` is every LUT the design occupies: free LUT4 cells plus those inside carry cells
+    (ECP5: 2 per CCU2C), so it compares with the device's LUT capacity and across families.
+    """
     counts: dict[str, float] = dict.fromkeys(COUNT_KEYS, 0)
     other = 0
     for cell, number in cells.items():
@@ -294,6 +302,7 @@ def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
         elif not cell.startswith(_IGNORED_CELLS):
             other += number
     counts["other"] = other
+    counts["lut"] += fam.carry_luts * counts["carry"]
     return {key: int(value) if float(value).is_integer() else value
             for key, value in counts.items()}
 
