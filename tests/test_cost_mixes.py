@@ -14,6 +14,7 @@ from hwbnn.cost.mixes import (
     train_spec,
 )
 from hwbnn.errors import HwbnnError
+from hwbnn.ir.mix import mix_for_average
 from hwbnn.ref import golden
 
 
@@ -29,6 +30,12 @@ def test_fractions_reach_the_average(mix):
     fractions = mix_fractions(mix)
     assert min(fractions) >= 0 and sum(fractions) == pytest.approx(1)
     assert average_bits(mix) == pytest.approx(float(mix))
+
+
+@pytest.mark.parametrize("average", [1.2, 1.4, 1.6, 1.8, 2.5])
+def test_sweep_uses_the_training_policy(average):
+    """A sweep re-quantizes to the mix ``hwbnn train --weights mix:AVG`` trains."""
+    assert mix_fractions(str(average)) == mix_for_average(average)
 
 
 def test_train_spec():

@@ -20,7 +20,7 @@ from math import ceil
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.mix import mix_counts
+from ..ir.mix import mix_counts, mix_for_average
 from ..ir.network import (
     Conv,
     MatVec,
@@ -30,13 +30,10 @@ from ..ir.network import (
     accumulator_width,
 )
 
-# Fractions of 1/2/3-bit weights per named average. 1.4 = 70/20/10 is Fromm et al.'s mix;
-# the others keep its shape (most weights at 1 bit, the rest split between 2 and 3 bits).
+# Homogeneous mixes by name; every other average takes training's policy
+# (:func:`hwbnn.ir.mix.mix_for_average`: 1.4 = 70/20/10, Fromm et al.'s mix).
 MIX_FRACTIONS = {
     "1": (1.0, 0.0, 0.0),
-    "1.2": (0.85, 0.10, 0.05),
-    "1.4": (0.70, 0.20, 0.10),
-    "1.6": (0.60, 0.20, 0.20),
     "2": (0.0, 1.0, 0.0),
     "3": (0.0, 0.0, 1.0),
 }
@@ -70,11 +67,7 @@ def mix_fractions(mix: str) -> tuple[float, float, float]:
     """Fractions of 1/2/3-bit weights of a named or numeric mix (not ternary)."""
     if mix in MIX_FRACTIONS:
         return MIX_FRACTIONS[mix]
-    average = float(mix)
-    if average <= 2:
-        # Between 1 and 2 bits: 1- and 2-bit weights only.
-        return (2 - average, average - 1, 0.0)
-    return (0.0, 3 - average, average - 2)
+    return mix_for_average(float(mix))
 
 
 def average_bits(mix: str) -> float:

@@ -31,3 +31,16 @@ def mix_counts(mix, total: int) -> list[int]:
     for b in by_remainder[: total - sum(counts)]:
         counts[b] += 1
     return counts
+
+
+def mix_for_average(average: float) -> tuple[float, float, float]:
+    """A 1/2/3-bit mix with the given average bits.
+
+    Up to 2 bits: f3 = (avg-1)/4, f2 = (avg-1)/2 (so 1.4 bits = 70/20/10 %); above: 2/3-bit only.
+    """
+    if not 1.0 <= average <= 3.0:
+        raise HwbnnError(f"average bitwidth must lie in 1..3, not {average}")
+    if average <= 2.0:
+        f3, f2 = (average - 1) / 4, (average - 1) / 2
+        return (1 - f2 - f3, f2, f3)
+    return (0.0, 3 - average, average - 2)

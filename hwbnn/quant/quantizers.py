@@ -26,7 +26,7 @@ from ..ir.encoding import (
     validate_encoding,
     values_from_threshold_count,
 )
-from ..ir.mix import weight_mix
+from ..ir.mix import mix_for_average, weight_mix
 from .residual import COLUMN, residual_binarize
 
 
@@ -208,16 +208,3 @@ def weight_quantizer(spec: str, group: int | str = 1) -> WeightQuantizer:
             return ResidualWeight(mix_for_average(numbers[0]), group)
     raise HwbnnError("weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3 or "
                      f"mix:AVG, not {spec!r}")
-
-
-def mix_for_average(average: float) -> tuple[float, float, float]:
-    """A 1/2/3-bit mix with the given average bits.
-
-    Up to 2 bits: f3 = (avg-1)/4, f2 = (avg-1)/2 (so 1.4 bits = 70/20/10 %); above: 2/3-bit only.
-    """
-    if not 1.0 <= average <= 3.0:
-        raise HwbnnError(f"average bitwidth must lie in 1..3, not {average}")
-    if average <= 2.0:
-        f3, f2 = (average - 1) / 4, (average - 1) / 2
-        return (1 - f2 - f3, f2, f3)
-    return (0.0, 3 - average, average - 2)
