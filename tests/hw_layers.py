@@ -34,7 +34,12 @@ def random_thresholds(rng, weights, in_encoding, out_encoding):
 def random_layer(rng, kind, in_encoding, out_encoding, mh, mw, group=2, conv=None):
     """A MatVec (or Conv with ``conv=(in_shape, kernel, padding)``) with random contents;
     ``out_encoding=None`` gives a scores layer."""
-    weights = random_weights(rng, kind, mh, mw, group)
+    return layer_with(rng, random_weights(rng, kind, mh, mw, group), in_encoding, out_encoding,
+                      conv)
+
+
+def layer_with(rng, weights, in_encoding, out_encoding, conv=None):
+    """A MatVec (or Conv) around given weights, with random sorted thresholds."""
     thresholds = (None if out_encoding is None
                   else random_thresholds(rng, weights, in_encoding, out_encoding))
     acc_range = accumulator_range(weights.values(), in_encoding)

@@ -9,10 +9,10 @@ from hwbnn.hw.network import NetworkTop
 from hwbnn.hw.popcount import tree_latency
 from hwbnn.hw.simulate import run_stream, simulate_network
 from hwbnn.hw.unrolled import UnrolledMatrixVectorUnit
-from hwbnn.ir.network import MatVec, Weights, accumulator_range, accumulator_width
+from hwbnn.ir.network import Weights
 from hwbnn.ref import golden
 
-from .hw_layers import random_layer, random_values
+from .hw_layers import layer_with, random_layer, random_values
 
 
 @pytest.mark.parametrize("kind, in_encoding, out_encoding", [
@@ -81,10 +81,7 @@ def test_unrolled_plane_scales(scales):
     bitwidth = rng.choice([1, 2, 3], size=(3, 24))
     bitwidth[0, 0] = 3
     weights = Weights.residual(rng.choice([-1, 1], size=(3, 3, 24)), bitwidth, list(scales))
-    acc_range = accumulator_range(weights.values(), "binary")
-    layer = MatVec("layer", "binary", weights, None, None, acc_range,
-                   accumulator_width(acc_range, None))
-    assert_unrolled_equals_golden(rng, layer, frames=5)
+    assert_unrolled_equals_golden(rng, layer_with(rng, weights, "binary", None), frames=5)
 
 
 @pytest.mark.parametrize("light", [1, 2, 6, 13])
@@ -94,10 +91,7 @@ def test_sparse_plane_absorbed_into_the_next_tree(monkeypatch, light):
     rng = np.random.default_rng(light)
     bitwidth = np.repeat([1, 2, 3], [64 - 2 * light - 4, light + 4, light])[None].repeat(3, 0)
     weights = Weights.residual(rng.choice([-1, 1], size=(3, 3, 64)), bitwidth, [4, 2, 1])
-    acc_range = accumulator_range(weights.values(), "binary")
-    thresholds = np.sort(rng.integers(*acc_range, size=(3, 1)), axis=1)
-    layer = MatVec("layer", "binary", weights, thresholds, "binary", acc_range,
-                   accumulator_width(acc_range, thresholds))
+    layer = layer_with(rng, weights, "binary", "binary")
     calls = []
     absorb = UnrolledMatrixVectorUnit._absorb
     monkeypatch.setattr(UnrolledMatrixVectorUnit, "_absorb",

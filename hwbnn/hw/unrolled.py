@@ -164,12 +164,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                 value = self._encode(count)
             with m.If(en):
                 m.d.sync += self.o.payload[row * self.out_bits:(row + 1) * self.out_bits].eq(value)
-        delayed = valid
-        for stage in range(tree_latency(layer.mw, self._levels)):
-            reg = Signal(name=f"valid{stage}")
-            with m.If(en):
-                m.d.sync += reg.eq(delayed)
-            delayed = reg
+        delayed = self._delay(m, en, valid, tree_latency(layer.mw, self._levels), "valid")
         with m.If(en):
             m.d.sync += self.o.valid.eq(delayed)
         return m
@@ -203,8 +198,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                     for j in cols]))
         planes.sort(key=lambda plane: -plane[1])
         terms = []
-        absorbed = self._absorption(planes, depth)
-        if absorbed:
+        if self._absorption(planes, depth):
             (name, scale, light), (_, heavy_scale, heavy) = planes.pop(), planes.pop()
             value, stages = self._absorb(m, en, heavy, light, heavy_scale // scale, name)
             terms.append((self._delay(m, en, value, depth - stages, name), scale))
@@ -277,6 +271,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         return value, stages
 
     def _delay(self, m, en, value, stages, name):
+        """``value`` through ``stages`` registers that load while ``en`` is high."""
         for stage in range(stages):
             reg = Signal.like(value, name=f"{name}d{stage}")
             with m.If(en):
