@@ -318,9 +318,10 @@ def _tree_luts(profile: LayerProfile, family: str) -> tuple[float, float]:
             for bit in range(adder.width))
     # Lanes whose weight (sign and mask) is constant over the steps fold their lane logic
     # into constants when the weight table is in logic: nothing to merge.
-    if in_logic and profile.popcounts_per_pe:
-        merged = plain + (merged - plain) * profile.varying_sign_lanes() / (
-            profile.pe * profile.simd)
+    if in_logic:
+        varying = (profile.varying_sign_lanes() if profile.popcounts_per_pe
+                   else profile.lane_weights()[0])
+        merged = plain + (merged - plain) * varying / (profile.pe * profile.simd)
     return plain, merged
 
 
