@@ -1,9 +1,10 @@
-"""Bit mixes: whole counts that hit a requested mix exactly."""
+"""Bit mixes: whole counts that hit a requested mix exactly; the shared residual binarization."""
 
+import numpy as np
 import pytest
 
 from hwbnn.errors import HwbnnError
-from hwbnn.ir.mix import mix_counts, weight_mix
+from hwbnn.ir.mix import mix_counts, residual_binarize, weight_mix
 
 
 @pytest.mark.parametrize("mix,total,expected", [
@@ -21,3 +22,24 @@ def test_mix_counts(mix, total, expected):
 def test_bad_mixes(mix):
     with pytest.raises(HwbnnError, match="bit mix must be three"):
         weight_mix(mix)
+
+
+def test_residual_binarize_reconstructs_with_integer_planes():
+    w = np.random.default_rng(5).normal(size=(8, 24)).astype(np.float32)
+    signs, bitwidth, scales, alpha = residual_binarize(w, (0.7, 0.2, 0.1))
+    assert signs.dtype == np.int8 and set(np.unique(signs)) <= {-1, 1}
+    assert [int((bitwidth == b).sum()) for b in (1, 2, 3)] == mix_counts((0.7, 0.2, 0.1), 192)
+    assert scales[0] == 4 and all(isinstance(s, int) and s >= 1 for s in scales)
+    used = np.arange(3)[:, None, None] < bitwidth[None]
+    values = (np.array(scales)[:, None, None] * signs * used).sum(0)
+    # Three planes fit better than one: the mean error falls below plain sign binarization's.
+    one_plane = np.abs(w).mean() * np.sign(w)
+    assert np.abs(alpha * values - w).mean() < np.abs(one_plane - w).mean()
+
+
+def test_exact_zero_residuals_alternate_signs():
+    # +-1 weights leave exact-zero residuals after the first plane: their second plane
+    # alternates along the row, so it adds no bias to the row's sum.
+    w = np.where(np.arange(16) % 3 == 0, -1.0, 1.0)[None, :].repeat(2, axis=0)
+    signs, _, _, _ = residual_binarize(w, (0.0, 1.0, 0.0))
+    assert signs[1].tolist() == [[1, -1] * 8] * 2

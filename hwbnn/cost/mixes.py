@@ -6,9 +6,9 @@ Bitwidth Binarization in Convolutional Neural Networks", NeurIPS 2018) with frac
 1/2/3-bit weights; ``1`` is plain binary, ``2`` and ``3`` homogeneous residual 2 and 3 bits.
 
 Re-quantization (no training) works on the integer weights of an existing model: it treats them
-as real weights, residual-binarizes them in numpy with middle-out bit selection (the weights
-whose magnitude is closest to a plane's mean stop at that plane), and scales the thresholds by
-the same factor, so a trained model can be costed and roughly scored at every mix in seconds.
+as real weights, residual-binarizes them with training's middle-out bit selection
+(:func:`hwbnn.ir.mix.residual_binarize`), and scales the thresholds by the same factor, so a
+trained model can be costed and roughly scored at every mix in seconds.
 Accuracy after re-quantization is a lower bound on what retraining (``--train``) reaches.
 """
 
@@ -20,7 +20,7 @@ from math import ceil
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.mix import mix_counts, mix_for_average
+from ..ir.mix import mix_for_average, residual_binarize
 from ..ir.network import (
     Conv,
     MatVec,
@@ -38,10 +38,6 @@ MIX_FRACTIONS = {
     "3": (0.0, 0.0, 1.0),
 }
 DEFAULT_MIXES = ("1", "1.2", "1.4", "1.6", "2", "3", "ternary")
-# The first plane's integer scale; later planes are snapped to integers relative to it
-# (1..8), the same convention as the trained residual models.
-FIRST_PLANE_SCALE = 4
-MAX_PLANE_SCALE = 8
 # Ternary threshold Delta = 0.7 * E|w| (Li and Liu, "Ternary Weight Networks", 2016).
 TERNARY_DELTA = 0.7
 
@@ -86,43 +82,6 @@ def train_spec(mix: str) -> str:
     if mix in ("2", "3"):
         return f"w{mix}"
     return "mix:" + ",".join(f"{f:g}" for f in mix_fractions(mix))
-
-
-def residual_binarize(w: np.ndarray, fractions, group: int = 1):
-    """(signs (P, MH, MW) of +-1, bitwidth (MH, MW), integer plane scales, float alpha) with
-    ``w ~= alpha * sum_p scale_p * sign_p`` over each weight's planes.
-
-    Groups of ``group`` consecutive columns share a bitwidth.
-    """
-    rows, cols = w.shape
-    if cols % group:
-        raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
-    counts = mix_counts(fractions, rows * cols // group)
-    planes = max(b + 1 for b in range(3) if counts[b])
-    residual = w.astype(np.float64).copy()
-    active = np.ones((rows, cols // group), dtype=bool)
-    bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
-    signs, scales, alpha = [], [], None
-    for p in range(planes):
-        mask = np.repeat(active, group, axis=1)
-        mean = max(float(np.abs(residual[mask]).mean()), 1e-12)
-        if alpha is None:
-            alpha = mean / FIRST_PLANE_SCALE
-        if p < planes - 1 and counts[p]:
-            distance = np.abs(np.abs(residual) - mean).reshape(rows, -1, group).mean(-1)
-            distance = np.where(active, distance, np.inf).ravel()
-            chosen = np.argsort(distance, kind="stable")[:counts[p]]
-            bitwidth.ravel()[chosen] = p + 1
-        scale = int(min(max(round(mean / alpha), 1), MAX_PLANE_SCALE))
-        # Exact zeros (e.g. the residual of +-1 weights) take alternating signs, so a plane
-        # they do not need adds no bias to any row's sum.
-        alternate = np.where(np.arange(cols) % 2 == 0, 1, -1)[None, :]
-        sign = np.where(residual > 0, 1, np.where(residual < 0, -1, alternate))
-        residual = residual - alpha * scale * sign * mask
-        signs.append(sign)
-        scales.append(scale)
-        active = bitwidth > p + 1
-    return np.stack(signs), np.repeat(bitwidth, group, axis=1), scales, alpha
 
 
 def quantize_weights(w: np.ndarray, mix: str, group: int = 1) -> tuple[Weights, float]:

@@ -1,7 +1,10 @@
-"""Bit mixes of heterogeneous residual weights: fractions of 1-, 2- and 3-bit weights.
+"""Bit mixes of heterogeneous residual weights: fractions of 1-, 2- and 3-bit weights, and
+residual binarization with middle-out bit selection (Fromm et al., "Heterogeneous Bitwidth
+Binarization in Convolutional Neural Networks", NeurIPS 2018).
 
-Torch-free, so training (``hwbnn.quant``) and re-quantization in the cost model use the same
-whole counts for a requested mix.
+Torch-free, so training (``hwbnn.quant``) and re-quantization in the cost model
+(``hwbnn.cost.mixes``) share one policy for a mix: the same whole counts, the same selection,
+the same integer plane scales.
 """
 
 from __future__ import annotations
@@ -44,3 +47,67 @@ def mix_for_average(average: float) -> tuple[float, float, float]:
         f3, f2 = (average - 1) / 4, (average - 1) / 2
         return (1 - f2 - f3, f2, f3)
     return (0.0, 3 - average, average - 2)
+
+
+# Plane scales are integers A_p = round(a_p / alpha) with alpha = a_0 / A_0. A_0 = 4 leaves
+# room for a_1 ~ a_0/2 and a_2 ~ a_0/4 (the ideal ratios for uniform weights) with +-12%
+# resolution, while the largest 3-bit weight stays 4+2+1 = 7 (4-bit signed). The IR allows
+# scales up to 255 (``hwbnn.ir.network``).
+FIRST_PLANE_SCALE = 4
+MAX_PLANE_SCALE = 255
+COLUMN = "column"
+
+
+def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
+    """Residual-binarize a (MH, MW) matrix with middle-out bit selection.
+
+    Weight j gets b_j in {1, 2, 3} planes: w_j ~ alpha * sum_{p < b_j} A_p * s_{p,j}. Plane p
+    is fitted to the residual of the weights still active at p (b_j > p). Middle-out: at plane
+    p the active weights whose residual magnitude is closest to the plane's mean are the ones
+    sign * mean represents best, so they stop there; the outliers on both sides (near zero and
+    large) go on to the next plane. The counts per bitwidth are fixed up front
+    (:func:`mix_counts`), so the mix is hit exactly.
+
+    Groups of ``group`` consecutive inputs of a row share a bitwidth; ``group="column"`` gives
+    each input one bitwidth across all rows (the unrolled hardware mode's grouping, where rows
+    then share their adder trees' lanes). Exact zeros (e.g. the residual of +-1 weights) take
+    alternating signs, so a plane they do not need adds no bias to any row's sum.
+
+    Returns (signs (P, MH, MW) of -1/+1 int8, bitwidth (MH, MW) int64, integer plane scales
+    [A_0..A_{P-1}], float alpha), P the largest bitwidth with a nonzero count. Arithmetic is
+    in ``w``'s floating dtype.
+    """
+    w = np.asarray(w)
+    if not np.issubdtype(w.dtype, np.floating):
+        w = w.astype(np.float64)
+    if group == COLUMN:
+        signs, bitwidth, scales, alpha = residual_binarize(w.T, mix, w.shape[0])
+        return signs.transpose(0, 2, 1), bitwidth.T, scales, alpha
+    rows, cols = w.shape
+    if cols % group:
+        raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
+    counts = mix_counts(mix, rows * cols // group)
+    planes = max(b + 1 for b in range(3) if counts[b])
+    residual = w.copy()
+    active = np.ones((rows, cols // group), dtype=bool)
+    bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
+    alternate = np.where(np.arange(cols) % 2 == 0, 1, -1)[None, :].astype(w.dtype)
+    signs, scales, alpha = [], [], None
+    for p in range(planes):
+        mask = np.repeat(active, group, axis=1)
+        mean = max(np.abs(residual[mask]).mean(), w.dtype.type(1e-8))
+        if alpha is None:
+            alpha = mean / w.dtype.type(FIRST_PLANE_SCALE)
+        stopping = counts[p] if p < planes - 1 else 0
+        if stopping:
+            distance = np.abs(np.abs(residual) - mean).reshape(rows, -1, group).mean(-1)
+            distance = np.where(active, distance, np.inf).ravel()
+            chosen = np.argsort(distance, kind="stable")[:stopping]
+            bitwidth.ravel()[chosen] = p + 1
+        scale = int(min(max(round(float(mean / alpha)), 1), MAX_PLANE_SCALE))
+        sign = np.where(residual > 0, 1, np.where(residual < 0, -1, alternate)).astype(w.dtype)
+        residual = residual - alpha * w.dtype.type(scale) * sign * mask
+        signs.append(sign.astype(np.int8))
+        scales.append(scale)
+        active = bitwidth > p + 1
+    return (np.stack(signs), np.repeat(bitwidth, group, axis=1), scales, float(alpha))
