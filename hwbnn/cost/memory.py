@@ -49,8 +49,12 @@ class FamilyMemories:
 FAMILY_MEMORIES = {
     # iCE40 SB_RAM40_4K: 4 kbit, 256x16, 512x8, 1024x4, 2048x2 (Lattice TN1250 "Memory Usage
     # Guide for iCE40 Devices"); yosys cost 64 (techlibs/ice40/brams.txt). No LUT RAM.
+    # memory_libmap also fills one block with 4096 one-bit words (two words per 2-bit word,
+    # the low address bit selecting; writes through the 16-bit mode's bit mask), measured
+    # with Yosys 0.70 synth_ice40: a 4096x1 ROM or RAM in one block, 4096x3 in three, 8192x1
+    # in two; so a 4096x1 configuration stands for it.
     "ice40": FamilyMemories("ice40", (
-        BlockKind("SB_RAM40_4K", ((256, 16), (512, 8), (1024, 4), (2048, 2)), 64),
+        BlockKind("SB_RAM40_4K", ((256, 16), (512, 8), (1024, 4), (2048, 2), (4096, 1)), 64),
     ), None, 4096),
     # ECP5 DP16KD: 18 kbit, 16384x1 .. 1024x18, and PDPW16KD 512x36 (Lattice TN1264 "ECP5 and
     # ECP5-5G Memory Usage Guide"); yosys cost 128 (techlibs/lattice/brams_16kd.txt).
