@@ -37,9 +37,11 @@ def test_residual_binarize_reconstructs_with_integer_planes():
     assert np.abs(alpha * values - w).mean() < np.abs(one_plane - w).mean()
 
 
-def test_exact_zero_residuals_alternate_signs():
+@pytest.mark.parametrize("group", [1, "column"])
+def test_exact_zero_residuals_alternate_signs(group):
     # +-1 weights leave exact-zero residuals after the first plane: their second plane
-    # alternates along the row, so it adds no bias to the row's sum.
-    w = np.where(np.arange(16) % 3 == 0, -1.0, 1.0)[None, :].repeat(2, axis=0)
-    signs, _, _, _ = residual_binarize(w, (0.0, 1.0, 0.0))
-    assert signs[1].tolist() == [[1, -1] * 8] * 2
+    # alternates along every row, so it adds no bias to any row's sum (column grouping too).
+    w = np.where(np.arange(16) % 3 == 0, -1.0, 1.0)[None, :].repeat(3, axis=0)
+    signs, _, _, _ = residual_binarize(w, (0.0, 1.0, 0.0), group)
+    assert signs[1].tolist() == [[1, -1] * 8, [-1, 1] * 8, [1, -1] * 8]
+    assert (signs[1].sum(axis=1) == 0).all()

@@ -71,7 +71,8 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     Groups of ``group`` consecutive inputs of a row share a bitwidth; ``group="column"`` gives
     each input one bitwidth across all rows (the unrolled hardware mode's grouping, where rows
     then share their adder trees' lanes). Exact zeros (e.g. the residual of +-1 weights) take
-    alternating signs, so a plane they do not need adds no bias to any row's sum.
+    alternating signs along each row and column, so a plane they do not need adds no bias to
+    any row's sum.
 
     Returns (signs (P, MH, MW) of -1/+1 int8, bitwidth (MH, MW) int64, integer plane scales
     [A_0..A_{P-1}], float alpha), P the largest bitwidth with a nonzero count. Arithmetic is
@@ -91,7 +92,10 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     residual = w.copy()
     active = np.ones((rows, cols // group), dtype=bool)
     bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
-    alternate = np.where(np.arange(cols) % 2 == 0, 1, -1)[None, :].astype(w.dtype)
+    # A checkerboard: alternating along rows and along columns, so also with group="column"
+    # (which works on the transpose).
+    parity = (np.arange(rows)[:, None] + np.arange(cols)[None, :]) % 2
+    alternate = np.where(parity == 0, 1, -1).astype(w.dtype)
     signs, scales, alpha = [], [], None
     for p in range(planes):
         mask = np.repeat(active, group, axis=1)
