@@ -71,8 +71,8 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     Groups of ``group`` consecutive inputs of a row share a bitwidth; ``group="column"`` gives
     each input one bitwidth across all rows (the unrolled hardware mode's grouping, where rows
     then share their adder trees' lanes). Exact zeros (e.g. the residual of +-1 weights) take
-    alternating signs along each row and column, so a plane they do not need adds no bias to
-    any row's sum.
+    alternating signs along each row (also with ``group="column"``), so a plane they do not
+    need adds no bias to any row's sum.
 
     Returns (signs (P, MH, MW) of -1/+1 int8, bitwidth (MH, MW) int64, integer plane scales
     [A_0..A_{P-1}], float alpha), P the largest bitwidth with a nonzero count. Arithmetic is
@@ -81,9 +81,18 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     w = np.asarray(w)
     if not np.issubdtype(w.dtype, np.floating):
         w = w.astype(np.float64)
+    # Exact zeros alternate along each row (by column parity).
+    alternate = np.where(np.arange(w.shape[1]) % 2 == 0, 1, -1)[None, :].astype(w.dtype)
     if group == COLUMN:
-        signs, bitwidth, scales, alpha = residual_binarize(w.T, mix, w.shape[0])
+        signs, bitwidth, scales, alpha = _residual_binarize(
+            w.T, mix, w.shape[0], np.ascontiguousarray(np.broadcast_to(alternate, w.shape).T))
         return signs.transpose(0, 2, 1), bitwidth.T, scales, alpha
+    return _residual_binarize(w, mix, group, alternate)
+
+
+def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray):
+    """:func:`residual_binarize` on groups of ``group`` consecutive inputs of a row; exact-zero
+    residuals take the signs of ``alternate`` (broadcast to ``w``)."""
     rows, cols = w.shape
     if cols % group:
         raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
@@ -92,10 +101,6 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     residual = w.copy()
     active = np.ones((rows, cols // group), dtype=bool)
     bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
-    # A checkerboard: alternating along rows and along columns, so also with group="column"
-    # (which works on the transpose).
-    parity = (np.arange(rows)[:, None] + np.arange(cols)[None, :]) % 2
-    alternate = np.where(parity == 0, 1, -1).astype(w.dtype)
     signs, scales, alpha = [], [], None
     for p in range(planes):
         mask = np.repeat(active, group, axis=1)
