@@ -295,14 +295,19 @@ class LayerProfile:
         signs = self.weight_image()[:, :self.pe * self.simd]
         return int((signs != signs[:1]).any(axis=0).sum())
 
+    def _changing_lanes(self) -> np.ndarray:
+        """Per lane (PE x SIMD), whether its sign or mask changes between steps."""
+        lanes = self.pe * self.simd
+        image = self.weight_image()
+        varying = (image != image[:1]).any(axis=0)
+        return varying[:lanes] | (varying[lanes:] if self.needs_mask else False)
+
     def lane_weights(self) -> tuple[int, int, int]:
         """Lanes (PE x SIMD) by their weight over the steps: (varying, constant and used,
         constant zero): what synthesis sees of a weight table in logic."""
         lanes = self.pe * self.simd
-        image = self.weight_image()
-        varying = (image != image[:1]).any(axis=0)
-        changes = varying[:lanes] | (varying[lanes:] if self.needs_mask else False)
-        dead = (~image[:, lanes:].any(axis=0) if self.needs_mask
+        changes = self._changing_lanes()
+        dead = (~self.weight_image()[:, lanes:].any(axis=0) if self.needs_mask
                 else np.zeros(lanes, dtype=bool))
         return int(changes.sum()), int((~changes & ~dead).sum()), int(dead.sum())
 
@@ -310,11 +315,9 @@ class LayerProfile:
         """Lanes whose weight never changes and is used with sign -1 (see
         :meth:`lane_weights`)."""
         lanes = self.pe * self.simd
-        image = self.weight_image()
-        varying = (image != image[:1]).any(axis=0)
-        changes = varying[:lanes] | (varying[lanes:] if self.needs_mask else False)
-        used = image[0, lanes:].astype(bool) if self.needs_mask else np.ones(lanes, bool)
-        return int((~changes & used & (image[0, :lanes] == 0)).sum())
+        first = self.weight_image()[0]
+        used = first[lanes:].astype(bool) if self.needs_mask else np.ones(lanes, bool)
+        return int((~self._changing_lanes() & used & (first[:lanes] == 0)).sum())
 
     def threshold_table(self) -> np.ndarray | None:
         """Per row, the values the threshold ROM holds (hw/plan.py ``hw_thresholds``, or the
