@@ -214,7 +214,7 @@ def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
     negating_lanes = (profile.varying_sign_lanes() if mappings[0].in_logic
                       else pe * simd)
     soft = tree.adder_bits_up_to(SOFT_ADDER_WIDTH[family])
-    soft_luts, merged_luts = _tree_luts(profile, family)
+    soft_luts, merged_luts = _tree_luts(profile, family, mappings[0].in_logic)
     compare = pe * profile.acc_width * max(profile.levels, int(profile.produces_scores))
     # One threshold word per neuron fold: with NF = 1 the thresholds are constants.
     constant_thresholds = profile.nf == 1
@@ -283,12 +283,12 @@ def _uint_lane_luts(profile: LayerProfile, table_in_logic: bool, family: str) ->
     return varying * lane(1 + mask) + profile.negative_constant_lanes() * lane(0)
 
 
-def _tree_luts(profile: LayerProfile, family: str) -> tuple[float, float]:
-    """LUTs of all adder trees' soft adders: (lanes apart, lane logic merged in)."""
+def _tree_luts(profile: LayerProfile, family: str, in_logic: bool) -> tuple[float, float]:
+    """LUTs of all adder trees' soft adders: (lanes apart, lane logic merged in); ``in_logic``
+    when the weight table is in logic."""
     tree = profile.tree
     mask = int(profile.needs_mask)
     plain = profile.adder_trees * soft_adder_luts(tree, family)
-    in_logic = map_memory(profile.weight_rom, family).in_logic
     if in_logic and not profile.popcounts_per_pe:
         # Unsigned lanes with a constant weight are +v, -v or 0: an operand bit narrower
         # (no sign to select), or no operand at all.
