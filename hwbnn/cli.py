@@ -76,6 +76,22 @@ def model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model file (.hwbnn) or zoo:NAME")
 
 
+def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") -> None:
+    """``--fold``, ``--target-fps`` and ``--clock-mhz``, spelled and defaulted the same in
+    every command (parsed by :meth:`hwbnn.hw.fold.Folding.parse`)."""
+    parser.add_argument("--fold",
+                        help="folding: a JSON file {layer: {pe, simd}} (or a design folder or "
+                             "manifest.json), PExSIMD pairs in layer order (e.g. 4x16,2x8,1x4), "
+                             "or auto (needs --target-fps). Default: auto when --target-fps is "
+                             "given, else the model's own PE/SIMD (1 if unset)")
+    parser.add_argument("--target-fps", type=float,
+                        help="frames per second: folded for with --fold auto, checked against "
+                             "an explicit folding")
+    parser.add_argument("--clock-mhz", type=float,
+                        help=f"clock for the frame rate and --fold auto (default "
+                             f"{clock_default})")
+
+
 def output_path(path: str, suffix: str) -> Path:
     """The output path with ``suffix`` ensured."""
     path = Path(path)

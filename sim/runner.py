@@ -59,8 +59,8 @@ def rom_bit_of_weight(layer, pe: int, simd: int, row: int, col: int) -> tuple[in
     """ROM word and bit that hold the sign of binary weight ``(row, col)`` (plan layout:
     word = step, bit ``p * SIMD + s``)."""
     plan = LayerPlan(layer, pe, simd)
-    for word, step in enumerate(plan.steps):
-        rows, cols = list(plan.tile_rows(step.nf)), list(plan.tile_cols(step.sf))
+    for word, (nf, sf, _) in enumerate(zip(*plan.step_tiles(), strict=True)):
+        rows, cols = list(plan.tile_rows(nf)), list(plan.tile_cols(sf))
         if row in rows and col in cols:
             return word, rows.index(row) * simd + cols.index(col)
     raise ValueError(f"weight ({row}, {col}) is in no step of {layer.name}")

@@ -134,7 +134,7 @@ def test_flipped_weight_bit_names_its_layer(sim, layer, digits, sim_cache, tmp_p
     row, col, mismatch = _visible_flip(source.net, layer, images)
     fold = source.folding[layer]
     net_layer = next(lay for lay in source.net.layers if lay.name == layer)
-    word, bit = rom_bit_of_weight(net_layer, fold["pe"], fold["simd"], row, col)
+    word, bit = rom_bit_of_weight(net_layer, fold.pe, fold.simd, row, col)
     broken = tmp_path / "rtl"
     broken.mkdir()
     for path in (RTL / "digits_mlp_w1a1").iterdir():

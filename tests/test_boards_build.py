@@ -13,7 +13,6 @@ from hwbnn.boards import build as board_build
 from hwbnn.boards import targets
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
-from hwbnn.hw.plan import LayerPlan
 
 MODEL = "zoo:digits_mlp_w1a1"
 # Sync words that start the configuration: iCE40 (TN1248) and ECP5 (ecppack preamble).
@@ -108,7 +107,8 @@ def test_logic_over_capacity_names_every_resource_over():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"board_name": "nexys"}, "board must be one of"),
-    ({"board_name": "icebreaker", "target_fps": 100.0}, "--target-fps needs --fold auto"),
+    ({"board_name": "icebreaker", "fold": "1x1,1x1,1x1", "target_fps": 1e6},
+     "target 1e\\+06 frames/s at 24 MHz cannot be met"),
     ({"board_name": "icebreaker", "fold": "auto"}, "--fold auto needs --target-fps"),
     ({"board_name": "icebreaker", "baud": 12_000_000}, "too fast"),
     ({"board_name": "icebreaker", "selftest_frames": 0}, "--selftest-frames must lie in"),
@@ -118,15 +118,11 @@ def test_argument_errors(tmp_path, kwargs, message):
         board_build.build(MODEL, out_dir=tmp_path, **kwargs)
 
 
-def test_folding_choices(tmp_path):
+def test_folding_from_a_design_that_gen_wrote(tmp_path):
+    """`build --fold DESIGN` takes the folding `gen` wrote (read from its manifest)."""
+    from hwbnn.hw.fold import Folding
+    from hwbnn.hw.gen import generate
+
     net = zoo.load(MODEL)
-    own = board_build.resolve_folding(net, None, None, 24e6)
-    assert all(fold == {"pe": 1, "simd": 1} for fold in own.values())
-    auto = board_build.resolve_folding(net, "auto", 50_000.0, 24e6)
-    budget = 24e6 / 50_000
-    assert all(LayerPlan(layer, auto[layer.name]["pe"], auto[layer.name]["simd"])
-               .cycles_per_vector <= budget for layer in net.weight_layers)
-    path = tmp_path / "folding.json"
-    path.write_text('{"dense0": {"pe": 2, "simd": 4}}')
-    assert board_build.resolve_folding(net, str(path), None, 24e6)["dense0"] == {
-        "pe": 2, "simd": 4}
+    generate(net, "2x4,2x4,1x2", tmp_path / "rtl")
+    assert Folding.parse(str(tmp_path / "rtl"), net).pairs() == [(2, 4), (2, 4), (1, 2)]

@@ -10,7 +10,6 @@ import pytest
 from hwbnn.cost import calibrate
 from hwbnn.cost.estimate import constants
 from hwbnn.cost.features import GROUPS
-from hwbnn.cost.profile import LEVELS_PER_STAGE
 
 from .tooling import require_yowasp
 
@@ -27,12 +26,6 @@ def stored(family):
 
 def test_acceptance_families_are_calibrated():
     assert {"ice40", "ecp5", "asic"} <= set(CALIBRATED)
-
-
-def test_generator_pipeline_depth_matches():
-    from hwbnn.hw import popcount
-
-    assert LEVELS_PER_STAGE == popcount.LEVELS_PER_STAGE
 
 
 @pytest.mark.parametrize("family", CALIBRATED)
@@ -55,7 +48,12 @@ def test_fit_is_reproducible_from_stored_counts(family):
     assert set(refit) == set(constants(family))
     for target, coefficients in refit.items():
         assert set(coefficients) <= set(GROUPS[target])
-        assert coefficients == pytest.approx(constants(family)[target], rel=1e-4)
+        # A coefficient of exactly 0 and an absent one are the same model (SciPy versions
+        # differ in which of the two their NNLS returns).
+        nonzero = {name: value for name, value in coefficients.items() if value}
+        stored_nonzero = {name: value for name, value in constants(family)[target].items()
+                          if value}
+        assert nonzero == pytest.approx(stored_nonzero, rel=1e-4)
 
 
 @pytest.mark.parametrize("family", [f for f in CALIBRATED if f in ("ice40", "ecp5")])

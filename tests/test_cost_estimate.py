@@ -10,13 +10,13 @@ from hwbnn import zoo
 from hwbnn.cli import main
 from hwbnn.cost import asic
 from hwbnn.cost.estimate import ENERGY_PARTS, estimate, finn_r
-from hwbnn.cost.profile import LayerProfile
+from hwbnn.hw.plan import LayerPlan
 
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5", "xc7"])
 def test_fpga_totals_are_sums_of_layers(family):
     net = zoo.load("zoo:digits_cnn_w1a1")
-    report = estimate(net, family, [(4, 9), (8, 32), (1, 16)])
+    report = estimate(net, family, "4x9,8x32,1x16")
     rows, totals = report.layer_rows(), report.totals()
     assert [row["layer"] for row in rows] == ["conv0", "conv1", "dense2", "pool1", "pool3"]
     for column in ("lut", "ff", "bram"):
@@ -28,15 +28,15 @@ def test_fpga_totals_are_sums_of_layers(family):
 
 def test_unfolding_costs_more_luts_and_fewer_cycles():
     net = zoo.load("zoo:digits_mlp_w1a1")
-    slow = estimate(net, "ice40", [(1, 1)] * 3).totals()
-    fast = estimate(net, "ice40", [(8, 16), (8, 16), (2, 16)]).totals()
+    slow = estimate(net, "ice40", "1x1,1x1,1x1").totals()
+    fast = estimate(net, "ice40", "8x16,8x16,2x16").totals()
     assert fast["cycles_per_frame"] < slow["cycles_per_frame"]
     assert fast["lut"] > slow["lut"]
 
 
 def test_finn_r_column_follows_its_formula():
     layer = zoo.load("zoo:digits_mlp_w1a1").layers[1]  # 32 x 32 binary x binary
-    profile = LayerProfile(layer, 4, 8)
+    profile = LayerPlan(layer, 4, 8)
     figures = finn_r(profile)
     # Binary lanes: 1 LUT each, popcount tree SIMD + log2(SIMD), accumulator 1+1+log2(32),
     # one threshold level: comparator acc_bits and threshold storage acc_bits * ceil(NF/64).

@@ -1,55 +1,12 @@
-"""Layer profiles against the hardware generator's own plan, and the adder-tree counts."""
+"""Network profiles (the plans of every layer plus windows, pools and FIFOs) and the adder-tree
+counts."""
 
 import numpy as np
-import pytest
 
 from hwbnn import zoo
-from hwbnn.cost.profile import (
-    LayerProfile,
-    adder_tree,
-    auto_folds,
-    distinct_columns,
-    parse_fold,
-    popcount_tree,
-    profile_network,
-)
-from hwbnn.errors import HwbnnError
-from hwbnn.hw.fold import auto_folding, layer_cycles
-from hwbnn.hw.plan import LayerPlan
-
-from .hw_layers import random_layer
-
-KINDS = ("binary", "ternary", "residual", "grouped")
-ENCODINGS = ("binary", "ternary", "uint3")
-FOLDS = ((2, 4), (4, 8), (16, 32))
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("in_encoding", ENCODINGS)
-@pytest.mark.parametrize("out_encoding", ("binary", None))
-def test_profile_matches_plan(kind, in_encoding, out_encoding):
-    rng = np.random.default_rng(len(kind) * 7 + len(in_encoding))
-    layer = random_layer(rng, kind, in_encoding, out_encoding, 16, 32, group=4)
-    for pe, simd in FOLDS:
-        plan, profile = LayerPlan(layer, pe, simd), LayerProfile(layer, pe, simd)
-        assert profile.steps == plan.cycles_per_vector
-        assert profile.needs_mask == plan.needs_mask
-        assert profile.acc_width == plan.acc_width
-        assert profile.weight_rom.bits == plan.weight_bits
-        assert profile.out_bits == plan.out_bits
-        schedule = plan.plane_schedule
-        assert profile.irregular == any(planes != schedule[0] for planes in schedule)
-        # The ROM images the estimator counts distinct columns of are the generator's.
-        words = [sum(int(bit) << n for n, bit in enumerate(row))
-                 for row in profile.weight_image()]
-        assert words == plan.rom_words()
-        table = profile.threshold_table()
-        if out_encoding is not None:
-            assert (table == plan.hw_thresholds()).all()
-        elif in_encoding == "binary":
-            assert (table[:, 0] == plan.offsets()).all()
-        else:
-            assert table is None
+from hwbnn.cost.profile import adder_tree, popcount_tree, profile_network
+from hwbnn.hw.fold import Folding
+from hwbnn.hw.plan import distinct_columns
 
 
 def test_distinct_columns():
@@ -75,49 +32,15 @@ def test_adder_tree_counts():
     assert odd.register_bits == (2 * 4 + 3) + (5 + 3) + 6
 
 
-def test_profile_rejects_bad_folding():
-    layer = zoo.load("zoo:digits_mlp_w1a1").layers[0]
-    with pytest.raises(HwbnnError, match="pe=3"):
-        LayerProfile(layer, 3, 1)
-
-
 def test_network_profile_cycles_and_streams():
     net = zoo.load("zoo:digits_cnn_w1a1")
-    folds = [(4, 9), (8, 32), (1, 16)]
-    profile = profile_network(net, folds)
+    profile = profile_network(net, Folding.parse("4x9,8x32,1x16", net))
+    assert profile.folding.pairs() == [(4, 9), (8, 32), (1, 16)]
     cycles = [p.cycles_per_frame for p in profile.layers]
     assert profile.cycles_per_frame == max(cycles)
     assert profile.latency_cycles == sum(cycles)
     assert [s.name for s in profile.streams] == [p.name for p in profile.layers[1:]]
     assert len(profile.windows) == 2 and len(profile.pools) == 2
-
-
-def test_parse_fold_and_errors():
-    net = zoo.load("zoo:digits_mlp_w1a1")
-    assert parse_fold("2x8, 4x4,1x2", net) == [(2, 8), (4, 4), (1, 2)]
-    with pytest.raises(HwbnnError, match="needs 3"):
-        parse_fold("2x8", net)
-    with pytest.raises(HwbnnError, match="PE x SIMD"):
-        parse_fold("2x8,4-4,1x2", net)
-
-
-@pytest.mark.parametrize("name", ["digits_mlp_w1a1", "digits_mlp_mix14", "digits_cnn_w1a1"])
-def test_auto_folds_are_the_generators_and_meet_the_target(name):
-    net = zoo.load(f"zoo:{name}")
-    target_fps, clock_mhz = 50_000, 100
-    folds = auto_folds(net, target_fps, clock_mhz)
-    folding, report = auto_folding(net, target_fps, clock_mhz * 1e6)
-    assert folds == [(folding[layer.name]["pe"], folding[layer.name]["simd"])
-                     for layer in net.weight_layers]
-    budget = clock_mhz * 1e6 / target_fps
-    for layer, (pe, simd) in zip(net.weight_layers, folds, strict=True):
-        assert LayerProfile(layer, pe, simd).cycles_per_frame <= budget
-        assert layer_cycles(layer, pe, simd) == LayerProfile(layer, pe, simd).cycles_per_frame
-
-
-def test_auto_folds_name_an_unreachable_target():
-    with pytest.raises(HwbnnError, match="cannot be met"):
-        auto_folds(zoo.load("zoo:digits_cnn_w1a1"), 10_000_000, 100)
 
 
 def test_popcount_tree_registers_match_the_generator():

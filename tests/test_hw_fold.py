@@ -1,51 +1,144 @@
+"""The one folding type: its three spellings, its defaults, its errors and auto-folding."""
+
 import json
 
 import pytest
 
 from hwbnn import zoo
 from hwbnn.errors import HwbnnError
-from hwbnn.hw.fold import auto_folding, layer_cycles, load_folding
+from hwbnn.hw.fold import Folding, LayerFold, divisors, layer_cycles
+from hwbnn.hw.plan import LayerPlan
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return zoo.load("zoo:digits_mlp_w1a1")  # dense0 32x64, dense1 32x32, dense2 10x32
+
+
+def test_divisors():
+    assert divisors(12) == [1, 2, 3, 4, 6, 12]
+    assert divisors(1) == [1]
+    assert divisors(1024) == [2 ** k for k in range(11)]
+
+
+def test_default_is_the_layers_own_folding_else_one(mlp):
+    folding = Folding.parse(None, mlp)
+    assert folding.pairs() == [(layer.pe or 1, layer.simd or 1) for layer in mlp.weight_layers]
+    assert folding.target_fps is None
+
+
+def test_inline_pairs(mlp):
+    folding = Folding.parse(" 2x8, 4X4,1x2", mlp)
+    assert folding.pairs() == [(2, 8), (4, 4), (1, 2)]
+    assert str(folding) == "2x8,4x4,1x2"
+    assert folding[mlp.weight_layers[1].name] == LayerFold(4, 4)
+
+
+def test_json_file_manifest_and_design_folder_give_the_same_folding(mlp, tmp_path):
+    layers = {"dense0": {"pe": 2, "simd": 8}, "dense1": {"pe": 4, "simd": 4}}
+    plain = tmp_path / "fold.json"
+    plain.write_text(json.dumps(layers))
+    design = tmp_path / "design"
+    design.mkdir()
+    (design / "manifest.json").write_text(json.dumps({"top": "x", "folding": layers}))
+    expected = Folding(mlp, layers)
+    assert Folding.parse(str(plain), mlp) == expected
+    assert Folding.parse(design / "manifest.json", mlp) == expected
+    assert Folding.parse(str(design), mlp) == expected
+    # dense2 is missing from the file: the layer's own folding (1 here)
+    assert expected["dense2"] == LayerFold(1, 1)
+
+
+def test_mapping_and_folding_round_trip(mlp):
+    folding = Folding.parse("2x8,4x4,1x2", mlp)
+    assert Folding.parse(folding.to_dict(), mlp) == folding
+    assert Folding.parse(folding, mlp) == folding
+    assert json.loads(json.dumps(folding.to_dict())) == folding.to_dict()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("2x8", "--fold needs 3 PExSIMD pairs"),
+    ("2x8,4-4,1x2", "--fold entries look like 4x16"),
+    ("3x8,4x4,1x2", "layer dense0: pe=3 does not divide MH"),
+    ("2x7,4x4,1x2", "layer dense0: simd=7 does not divide MW"),
+    ("0x8,4x4,1x2", "layer dense0: pe must be a positive integer, not 0"),
+    ({"dense0": {"pe": True}}, "layer dense0: pe must be a positive integer, not True"),
+    ({"dense0": {"pe": 2.0}}, "layer dense0: pe must be a positive integer, not 2.0"),
+    ({"dense9": {"pe": 2}}, "folding names unknown layer 'dense9'"),
+    ({"dense0": {"pe": 2, "lanes": 3}}, "folding of layer 'dense0' must be"),
+    ("auto", "--fold auto needs --target-fps"),
+    ("no/such/file.json", "does not exist"),
+    (3, "a folding must be"),
+])
+def test_errors_have_one_wording(mlp, spec, message):
+    with pytest.raises(HwbnnError, match=message):
+        Folding.parse(spec, mlp)
+
+
+def test_bad_json_file(mlp, tmp_path):
+    path = tmp_path / "fold.json"
+    path.write_text("{not json")
+    with pytest.raises(HwbnnError, match="is not valid JSON"):
+        Folding.parse(str(path), mlp)
+    path.write_text("[1, 2]")
+    with pytest.raises(HwbnnError, match="must hold an object of layers"):
+        Folding.parse(str(path), mlp)
+
+
+@pytest.mark.parametrize("target_fps, clock_mhz, message", [
+    (0, None, "--target-fps must be a positive number, not 0"),
+    (float("inf"), None, "--target-fps must be a positive number"),
+    (1e3, -5, "--clock-mhz must be a positive number, not -5"),
+])
+def test_rate_errors(mlp, target_fps, clock_mhz, message):
+    with pytest.raises(HwbnnError, match=message):
+        Folding.parse("auto", mlp, target_fps=target_fps, clock_mhz=clock_mhz)
+
+
+def test_target_rate_beside_an_explicit_folding_is_checked(mlp):
+    slow = Folding.parse("1x1,1x1,1x1", mlp)
+    fps = 100e6 / slow.cycles_per_frame
+    ok = Folding.parse("1x1,1x1,1x1", mlp, target_fps=fps * 0.99)
+    assert ok.target_fps == pytest.approx(fps * 0.99)
+    with pytest.raises(HwbnnError, match=f"limited by {slow.bottleneck}"):
+        Folding.parse("1x1,1x1,1x1", mlp, target_fps=fps * 1.01)
+    # The same rate at a faster clock fits.
+    Folding.parse("1x1,1x1,1x1", mlp, target_fps=fps * 1.01, clock_mhz=200)
+
+
+def test_a_target_rate_alone_means_auto(mlp):
+    assert Folding.parse(None, mlp, target_fps=1e5) == Folding.auto(mlp, 1e5, 100)
 
 
 @pytest.mark.parametrize("model, fps", [("digits_mlp_w1a1", 1e6), ("digits_mlp_mix14", 2e5),
                                         ("digits_cnn_w1a1", 1e5), ("digits_mlp_w2", 1e3)])
-def test_auto_folding_meets_target_and_balances(model, fps):
+def test_auto_folding_meets_target_and_is_minimal(model, fps):
     net = zoo.load(f"zoo:{model}")
-    folding, report = auto_folding(net, fps, 100e6)
-    budget = report["cycle_budget"]
-    assert report["cycles_per_frame"] <= budget
+    folding = Folding.auto(net, fps, 100)
+    budget = 100e6 // fps
+    assert folding.cycles_per_frame <= budget
+    assert (folding.target_fps, folding.clock_mhz) == (fps, 100)
     for layer in net.weight_layers:
         fold = folding[layer.name]
-        assert layer.mh % fold["pe"] == 0 and layer.mw % fold["simd"] == 0
-        cycles = layer_cycles(layer, fold["pe"], fold["simd"])
-        assert cycles <= budget
-        if fold["simd"] > 1 or fold["pe"] > 1:
+        cycles = layer_cycles(layer, fold.pe, fold.simd)
+        assert cycles == LayerPlan(layer, fold.pe, fold.simd).cycles_per_frame <= budget
+        if fold.simd > 1 or fold.pe > 1:
             # the step before (one divisor less) was over budget: folding is minimal
-            smaller = ({"pe": fold["pe"], "simd": max(d for d in range(1, fold["simd"])
-                                                      if layer.mw % d == 0)}
-                       if fold["pe"] == 1 else
-                       {"pe": max(d for d in range(1, fold["pe"]) if layer.mh % d == 0),
-                        "simd": fold["simd"]})
-            assert layer_cycles(layer, smaller["pe"], smaller["simd"]) > budget
+            if fold.pe == 1:
+                smaller = (1, max(d for d in range(1, fold.simd) if layer.mw % d == 0))
+            else:
+                smaller = (max(d for d in range(1, fold.pe) if layer.mh % d == 0), fold.simd)
+            assert layer_cycles(layer, *smaller) > budget
 
 
 def test_auto_folding_says_when_target_cannot_be_met():
     with pytest.raises(HwbnnError, match="limited by conv0_window"):
-        auto_folding(zoo.load("zoo:digits_cnn_w1a1"), 1e6, 100e6)
-    with pytest.raises(HwbnnError, match="target-fps must be a positive number"):
-        auto_folding(zoo.load("zoo:digits_mlp_w1a1"), 0)
+        Folding.auto(zoo.load("zoo:digits_cnn_w1a1"), 1e6, 100)
+    with pytest.raises(HwbnnError, match="more than one frame per clock cycle"):
+        Folding.auto(zoo.load("zoo:digits_mlp_w1a1"), 1e9, 100)
 
 
-def test_load_folding(tmp_path):
-    net = zoo.load("zoo:digits_mlp_w1a1")
-    path = tmp_path / "fold.json"
-    path.write_text(json.dumps({"folding": {"dense1": {"pe": 4, "simd": 8}}}))
-    assert load_folding(path, net) == {"dense1": {"pe": 4, "simd": 8}}
-    path.write_text("{not json")
-    with pytest.raises(HwbnnError, match="is not valid JSON"):
-        load_folding(path, net)
-    with pytest.raises(HwbnnError, match="does not exist"):
-        load_folding(tmp_path / "missing.json", net)
-    path.write_text(json.dumps({"dense1": {"pe": 4, "simd": 5}}))
-    with pytest.raises(HwbnnError, match="simd=5 does not divide MW"):
-        load_folding(path, net)
+def test_stage_cycles_include_the_sliding_windows():
+    net = zoo.load("zoo:digits_cnn_w1a1")
+    stages = Folding.parse(None, net).stage_cycles()
+    assert "conv0_window" in stages and set(stages) >= {layer.name for layer in net.weight_layers}

@@ -45,17 +45,52 @@ def test_grouped_bitwidths_skip_absent_planes():
     assert plan.weight_bits == sum(expected) * 4
 
 
-def test_schedule_flags():
+def test_step_order():
     rng = np.random.default_rng(0)
     plan = LayerPlan(random_layer(rng, "binary", "binary", "binary", mh=4, mw=6), pe=2, simd=3)
-    assert [(s.nf, s.sf, s.first, s.last, s.fresh) for s in plan.steps] == [
-        (0, 0, True, False, True), (0, 1, False, True, True),
-        (1, 0, True, False, False), (1, 1, False, True, False)]
+    assert [tuple(map(int, step)) for step in zip(*plan.step_tiles(), strict=True)] == [
+        (0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0)]
+    assert plan.steps == plan.cycles_per_vector == 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("in_encoding", ["binary", "ternary"])
+def test_memory_images_read_step_by_step(kind, in_encoding):
+    """The vectorized ROM images equal a plain reading of the definition: per step, the
+    tile's sign bits of its plane (PE-major), then its mask bits; per neuron fold, the
+    threshold fields of its PEs."""
+    rng = np.random.default_rng(len(kind))
+    layer = random_layer(rng, kind, in_encoding, "uint2", mh=8, mw=12, group=3)
+    plan = LayerPlan(layer, pe=2, simd=3)
+    words = []
+    for nf, sf, plane in zip(*plan.step_tiles(), strict=True):
+        rows, cols = plan.tile_rows(nf), plan.tile_cols(sf)
+        bits = list(plan.signs[plane][np.ix_(rows, cols)].reshape(-1))
+        if plan.needs_mask:
+            bits += list(plan.masks[plane][np.ix_(rows, cols)].reshape(-1))
+        words.append(sum(int(bit) << n for n, bit in enumerate(bits)))
+    assert plan.rom_words() == words
+    assert plan.weight_rom.depth == len(words) and plan.weight_rom.width == plan.rom_width
+    table = plan.hw_thresholds()
+    fields = [[int(v) for r in plan.tile_rows(nf) for v in table[r]] for nf in range(plan.nf)]
+    mask = (1 << plan.acc_width) - 1
+    image = plan.threshold_image()
+    for nf, row in enumerate(fields):
+        packed = sum((v & mask) << (n * plan.acc_width) for n, v in enumerate(row))
+        assert packed == sum(int(bit) << n for n, bit in enumerate(image[nf]))
+
+
+def test_wide_rom_words_pack_beyond_64_bits():
+    rng = np.random.default_rng(5)
+    plan = LayerPlan(random_layer(rng, "binary", "binary", "binary", mh=8, mw=40), pe=4, simd=20)
+    assert plan.rom_width == 80
+    for word, row in zip(plan.rom_words(), plan.weight_image, strict=True):
+        assert word == sum(int(bit) << n for n, bit in enumerate(row))
 
 
 @pytest.mark.parametrize("pe, simd, message", [
     (3, 2, "pe=3 does not divide MH"), (2, 5, "simd=5 does not divide MW"),
-    (0, 2, "pe must be a positive integer")])
+    (0, 2, "pe must be a positive integer"), (True, 2, "pe must be a positive integer")])
 def test_folding_errors(pe, simd, message):
     layer = random_layer(np.random.default_rng(0), "binary", "binary", "binary", mh=4, mw=6)
     with pytest.raises(HwbnnError, match=message):

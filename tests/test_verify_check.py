@@ -71,7 +71,7 @@ def test_taps_follow_the_folding(cnn):
     taps = {tap.layer: tap for tap in cnn.taps()}
     assert list(taps) == [layer.name for layer in cnn.net.layers]
     for name, fold in cnn.folding.items():
-        assert taps[name].per_beat == fold["pe"]
+        assert taps[name].per_beat == fold.pe
     assert taps["pool1"].per_beat == cnn.net.layers[1].in_shape[2]
     assert taps["dense2"].encoding == "signed"
     assert all(tap.path == ("network", tap.layer) for tap in taps.values())

@@ -72,24 +72,6 @@ class BuildResult:
         return asdict(self)
 
 
-def resolve_folding(net, fold: str | None, target_fps: float | None, clock_hz: float) -> dict:
-    """Folding from ``--fold``: None (the model's own PE/SIMD or 1: the smallest design),
-    ``auto`` (for ``target_fps`` at the design clock) or a JSON file."""
-    from ..hw.fold import auto_folding, load_folding
-    from ..hw.network import resolve_folding as own_folding
-
-    if fold is None:
-        if target_fps is not None:
-            raise HwbnnError("--target-fps needs --fold auto")
-        return own_folding(net, None)
-    if fold == "auto":
-        if target_fps is None:
-            raise HwbnnError("--fold auto needs --target-fps")
-        folding, _ = auto_folding(net, target_fps, clock_hz)
-        return own_folding(net, folding)
-    return own_folding(net, load_folding(fold, net))
-
-
 def check_weight_memory(net, board: targets.Board, model: str) -> None:
     """Refuse, before synthesis, a model whose weight bits alone exceed the FPGA's block RAM
     (any folding stores at least every weight's bits, so folding more does not help)."""
@@ -162,6 +144,7 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
           selftest_frames: int = SELFTEST_FRAMES, net=None) -> BuildResult:
     """Build ``model`` (a zoo name or path; or ``net`` given directly) for a board."""
     from .. import zoo
+    from ..hw.fold import Folding
     from .top import BoardTop, PlatformTop, network_core
     from .uart import uart_divisor
 
@@ -174,7 +157,7 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
     pll = board.pll(clock_hz)
     clock_hz = pll.out_hz if pll is not None else board.oscillator_hz
     check_weight_memory(net, board, model)
-    folding = resolve_folding(net, fold, target_fps, clock_hz)
+    folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock_hz / 1e6)
     core = network_core(net, folding, scores)
     divisor = uart_divisor(clock_hz, baud)
     if not isinstance(selftest_frames, int) or not 1 <= selftest_frames <= 256:
@@ -194,7 +177,7 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
     result = BuildResult(
         model=model, board=board.name, clock_mhz=clock_hz / 1e6,
         pll=None if pll is None else {**pll.params, "vco_mhz": pll.vco_hz / 1e6},
-        baud=baud, folding=folding, cycles_per_frame=core.cycles_per_frame,
+        baud=baud, folding=folding.to_dict(), cycles_per_frame=core.cycles_per_frame,
         core_fps=clock_hz / core.cycles_per_frame,
         # 10 bit times per byte (8N1); request and response do not overlap.
         uart_fps=baud / 10 / (request_bytes + response_bytes),

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..cli import model_argument, print_json
+from ..cli import fold_arguments, model_argument, print_json
 from ..errors import HwbnnError
 from .targets import BOARDS
 
@@ -30,9 +30,7 @@ def register(subparsers) -> None:
                     "route for Xilinx in this toolchain).")
     model_argument(p)
     p.add_argument("--board", required=True, choices=tuple(BOARDS))
-    p.add_argument("--fold", help="'auto' (with --target-fps) or a JSON file {layer: {pe, simd}}; "
-                                  "default: the model's own PE/SIMD or 1 (smallest design)")
-    p.add_argument("--target-fps", type=float, help="frames per second for --fold auto")
+    fold_arguments(p, clock_default="the board's: icebreaker 24, ulx3s-85f 50, arty 100")
     p.add_argument("--selftest", action="store_true",
                    help="add a ROM of test frames with their golden labels, checked after "
                         "reset: LEDs show pass or fail")
@@ -40,8 +38,6 @@ def register(subparsers) -> None:
                    help="frames in the self-test ROM (default 10)")
     p.add_argument("--scores", action="store_true",
                    help="network in scores mode: the client can read scores, not only labels")
-    p.add_argument("--clock-mhz", type=float,
-                   help="design clock (PLL); default icebreaker 24, ulx3s-85f 50, arty 100")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--out", required=True, help="output folder")

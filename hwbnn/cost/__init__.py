@@ -8,7 +8,7 @@ Nothing here imports torch.
 """
 
 from .estimate import FAMILIES, CostReport, estimate
-from .profile import LayerProfile, NetworkProfile, profile_network
+from .profile import NetworkProfile, profile_network
 
-__all__ = ["FAMILIES", "CostReport", "LayerProfile", "NetworkProfile", "estimate",
+__all__ = ["FAMILIES", "CostReport", "NetworkProfile", "estimate",
            "profile_network"]

@@ -24,11 +24,12 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..hw.fold import divisors
+from ..hw.plan import LayerPlan
 from ..ir.encoding import encoding_levels
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from . import asic
 from .features import GROUPS, apply, fifo_features, grouped, mvtu_features
-from .profile import LayerProfile, StreamProfile
+from .profile import StreamProfile
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 CONSTANTS_DIR = Path(__file__).parent / "constants"
@@ -132,7 +133,7 @@ def config_features(config: Config, family: str) -> tuple[dict[str, float], floa
         features, mappings = fifo_features(StreamProfile(config.name, config.mw, config.mh, 0),
                                            family)
     else:
-        profile = LayerProfile(config_layer(config), config.pe, config.simd)
+        profile = LayerPlan(config_layer(config), config.pe, config.simd)
         features, mappings = mvtu_features(profile, family)
     return features, sum(mapping.block_ram for mapping in mappings)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 
-from ..cli import model_argument, print_json
+from ..cli import fold_arguments, model_argument, print_json
 from ..errors import HwbnnError
 
 FAMILY_CHOICES = ("ice40", "ecp5", "xc7", "asic")
@@ -21,11 +20,7 @@ def register(subparsers) -> None:
                     "against synthesis.")
     model_argument(p)
     p.add_argument("--family", choices=FAMILY_CHOICES, help="ice40, ecp5, xc7 or asic")
-    p.add_argument("--fold", help="folding: a JSON file as `hwbnn gen` writes it, PExSIMD "
-                                  "pairs per weight layer (e.g. 4x16,2x8,1x4), or auto")
-    p.add_argument("--target-fps", type=float, help="frame rate for --fold auto")
-    p.add_argument("--clock-mhz", type=float, default=100.0,
-                   help="clock for frame rate and --fold auto (default 100)")
+    fold_arguments(p)
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45,
                    help="ASIC technology node in nm for energy (default 45)")
     p.add_argument("--jobs", type=int, default=1, help="calibrate: parallel synthesis runs")
@@ -40,39 +35,20 @@ def register(subparsers) -> None:
     register_sweep(subparsers)
 
 
-def resolve_folds(net, fold: str | None, target_fps: float | None, clock_mhz: float):
-    """Folding from ``--fold``: None (layers' own), a JSON file, PExSIMD pairs or auto."""
-    from .profile import auto_folds, parse_fold
-
-    if fold is None:
-        if target_fps is not None:
-            raise HwbnnError("--target-fps needs --fold auto")
-        return None
-    if fold == "auto":
-        if target_fps is None or target_fps <= 0:
-            raise HwbnnError("--fold auto needs a positive --target-fps")
-        return auto_folds(net, target_fps, clock_mhz)
-    if os.path.isfile(fold):
-        from ..hw.fold import load_folding
-
-        folding = load_folding(fold, net)
-        return [(folding.get(layer.name, {}).get("pe", layer.pe or 1),
-                 folding.get(layer.name, {}).get("simd", layer.simd or 1))
-                for layer in net.weight_layers]
-    return parse_fold(fold, net)
-
-
 def cmd_cost(args) -> int:
     if args.model == "calibrate":
         return cmd_calibrate(args)
     from .. import zoo
+    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from .estimate import estimate
 
     if args.family is None:
         raise HwbnnError("hwbnn cost: --family is required (ice40, ecp5, xc7 or asic)")
     net = zoo.load(args.model)
-    folds = resolve_folds(net, args.fold, args.target_fps, args.clock_mhz)
-    report = estimate(net, args.family, folds, node=args.node, clock_mhz=args.clock_mhz)
+    folding = Folding.parse(args.fold, net, target_fps=args.target_fps,
+                            clock_mhz=args.clock_mhz)
+    report = estimate(net, args.family, folding, node=args.node,
+                      clock_mhz=folding.clock_mhz or DEFAULT_CLOCK_MHZ)
     if args.json:
         print_json(report.as_dict())
     elif args.csv:

@@ -17,10 +17,12 @@ from math import ceil, log2
 from pathlib import Path
 
 from ..errors import HwbnnError
+from ..hw.fold import Folding
+from ..hw.plan import LayerPlan
 from ..ir.network import NetworkIR
 from . import asic
 from .features import FEATURES, apply, fifo_features, map_memory, memory_features, mvtu_features
-from .profile import LayerProfile, NetworkProfile, PoolProfile, WindowProfile, profile_network
+from .profile import NetworkProfile, PoolProfile, WindowProfile, profile_network
 
 FAMILIES = ("ice40", "ecp5", "xc7", "asic")
 CONSTANTS_DIR = Path(__file__).parent / "constants"
@@ -78,7 +80,7 @@ def _pool_features(pool: PoolProfile, family: str):
     return features, []
 
 
-def finn_r(profile: LayerProfile) -> dict[str, float]:
+def finn_r(profile: LayerPlan) -> dict[str, float]:
     """FINN-R's analytical MVTU cost (Blott et al., "FINN-R", ACM TRETS 11(3), 2018, sec. 5,
     as used by FINN's LUT / BRAM estimates): LUT = c0 + c1 * PE * (SIMD-lane multipliers +
     adder tree + accumulator + threshold comparators), c0 = 300, c1 = 1.1 (fitted on Xilinx
@@ -182,14 +184,15 @@ def _component_values(features, mappings, family: str) -> dict[str, float]:
     return values
 
 
-def estimate(net: NetworkIR, family: str, folds: list[tuple[int, int]] | None = None, *,
+def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
              node: int = 45, clock_mhz: float = 100.0) -> CostReport:
-    """Estimate ``net`` folded with ``folds`` (default: the layers' own pe/simd, else 1)."""
+    """Estimate ``net`` at ``folding`` (anything :meth:`Folding.parse` takes; default: the
+    layers' own PE/SIMD, else 1)."""
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     if not clock_mhz > 0:
         raise HwbnnError(f"clock must be positive, not {clock_mhz!r} MHz")
-    profile = profile_network(net, folds)
+    profile = profile_network(net, folding)
     components = []
     layer_of_stream = {s.name: s for s in profile.streams}
     windows = {w.name.removesuffix("_window"): w for w in profile.windows}

@@ -56,9 +56,10 @@ from __future__ import annotations
 
 from math import ceil, log2
 
+from ..hw.plan import LayerPlan, MemoryShape
 from .memory import MemoryMapping
 from .memory import map_memory as _map_fpga_memory
-from .profile import LayerProfile, MemoryShape, StreamProfile, adder_tree
+from .profile import StreamProfile, adder_tree, layer_tree
 
 FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
             "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
@@ -196,11 +197,11 @@ def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, flo
     return features
 
 
-def mvtu_features(profile: LayerProfile, family: str) -> tuple[dict[str, float],
+def mvtu_features(profile: LayerPlan, family: str) -> tuple[dict[str, float],
                                                                list[MemoryMapping]]:
     """Features of one matrix-vector-threshold unit and the mapping of its memories."""
     pe, simd = profile.pe, profile.simd
-    tree = profile.tree
+    tree = layer_tree(profile)
     pops = profile.popcounts_per_pe
     ternary_in = profile.in_encoding == "ternary"
     scales = len(set(int(a) for a in profile.scales))
@@ -265,7 +266,7 @@ def bypass_bits(memory: MemoryShape) -> int:
     return 2 * memory.width + _range_bits(memory.depth) + 2
 
 
-def _uint_lane_luts(profile: LayerProfile, table_in_logic: bool, family: str) -> float:
+def _uint_lane_luts(profile: LayerPlan, table_in_logic: bool, family: str) -> float:
     """LUTs of the unsigned lanes, mask ? (sign ? v : -v) : 0, per output bit a function of
     the value bits below it, the sign and the mask. With the weight table in logic a lane
     whose weight never changes is v (no logic), -v (a negation) or 0."""
@@ -283,10 +284,10 @@ def _uint_lane_luts(profile: LayerProfile, table_in_logic: bool, family: str) ->
     return varying * lane(1 + mask) + profile.negative_constant_lanes() * lane(0)
 
 
-def _tree_luts(profile: LayerProfile, family: str, in_logic: bool) -> tuple[float, float]:
+def _tree_luts(profile: LayerPlan, family: str, in_logic: bool) -> tuple[float, float]:
     """LUTs of all adder trees' soft adders: (lanes apart, lane logic merged in); ``in_logic``
     when the weight table is in logic."""
-    tree = profile.tree
+    tree = layer_tree(profile)
     mask = int(profile.needs_mask)
     plain = profile.adder_trees * soft_adder_luts(tree, family)
     if in_logic and not profile.popcounts_per_pe:
@@ -325,7 +326,7 @@ def _tree_luts(profile: LayerProfile, family: str, in_logic: bool) -> tuple[floa
     return plain, merged
 
 
-def mvtu_register_bits(profile: LayerProfile, family: str,
+def mvtu_register_bits(profile: LayerPlan, family: str,
                        table_in_logic: bool) -> int:
     """Register bits of an MVTU outside its memories, as hw/mvtu.py declares them, less the
     ones Yosys removes as unused or constant.
@@ -337,7 +338,7 @@ def mvtu_register_bits(profile: LayerProfile, family: str,
     delayed along the trees; accumulators and the done flag; output and valid.
     """
     pe = profile.pe
-    tree = profile.tree
+    tree = layer_tree(profile)
     plane_bits = _range_bits(len(profile.scales)) if len(set(map(int, profile.scales))) > 1 else 0
     nf_bits = _range_bits(profile.nf) if profile.threshold_rom is not None else 0
     # With one step per tile the step and tile counters are the same register (merged).
@@ -374,23 +375,23 @@ def _pruned_tree_register_bits(dead: list[bool], width: int) -> int:
     return registers + nodes[0]
 
 
-def dead_lane_register_bits(profile: LayerProfile) -> int:
+def dead_lane_register_bits(profile: LayerPlan) -> int:
     """Tree registers that a weight table in logic makes constant: unsigned lanes whose mask
     is zero in every step are constant zero, and synthesis removes the registers over them
     (the adder trees of unsigned inputs; popcounts are left as counted)."""
     if profile.popcounts_per_pe or not profile.needs_mask or profile.steps < 2:
         return 0
     lanes = profile.pe * profile.simd
-    dead = ~profile.weight_image()[:, lanes:].any(axis=0)
+    dead = ~profile.weight_image[:, lanes:].any(axis=0)
     if not dead.any():
         return 0
     width = profile.in_bits + 1
-    return sum(profile.tree.register_bits
+    return sum(layer_tree(profile).register_bits
                - _pruned_tree_register_bits(list(dead[start:start + profile.simd]), width)
                for start in range(0, lanes, profile.simd))
 
 
-def shared_lsb_register_bits(profile: LayerProfile) -> int:
+def shared_lsb_register_bits(profile: LayerPlan) -> int:
     """Gates: unsigned lanes without a mask are +v or -v, whose bit 0 is v's bit 0 whatever
     the weight, so bit 0 of every tree node is the parity of the same input bits in every PE;
     after mapping to gates those XORs and their registers are identical across PEs and Yosys
@@ -398,7 +399,7 @@ def shared_lsb_register_bits(profile: LayerProfile) -> int:
     which stay apart (removing them there raised the iCE40 and ECP5 flip-flop errors)."""
     if profile.popcounts_per_pe or profile.needs_mask:
         return 0
-    return (profile.pe - 1) * len(profile.tree.adders)
+    return (profile.pe - 1) * len(layer_tree(profile).adders)
 
 
 def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cli import fold_arguments
 from ..errors import HwbnnError
 from .mixes import DEFAULT_MIXES, average_bits, parse_mixes, requantize, train_spec
 
@@ -33,12 +34,13 @@ class SweepSettings:
     family: str = "ice40"
     train: bool = False
     target_fps: float | None = None
-    clock_mhz: float = 100.0
+    clock_mhz: float | None = None
     node: int = 45
     group: int = 1
     epochs: int | None = None
     activations: str | None = None
     workdir: str = ""
+    fold: str | None = None
 
 
 def _arch_arguments(source: str) -> list[str]:
@@ -72,9 +74,9 @@ def _train(settings: SweepSettings, mix: str):
 def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
     """One sweep row: the model at ``mix``, its accuracy on digits and its costs."""
     from .. import data, zoo
+    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from ..ref import golden
     from .estimate import estimate
-    from .profile import auto_folds
 
     if settings.train:
         net = _train(settings, mix)
@@ -82,11 +84,11 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
         net = requantize(zoo.load(settings.source), mix, settings.group)
     dataset = data.load("digits")
     accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
-    folds = None
-    if settings.target_fps:
-        folds = auto_folds(net, settings.target_fps, settings.clock_mhz)
-    fpga = estimate(net, settings.family, folds, clock_mhz=settings.clock_mhz)
-    chip = estimate(net, "asic", folds, node=settings.node, clock_mhz=settings.clock_mhz)
+    folding = Folding.parse(settings.fold, net, target_fps=settings.target_fps,
+                            clock_mhz=settings.clock_mhz)
+    clock_mhz = settings.clock_mhz or DEFAULT_CLOCK_MHZ
+    fpga = estimate(net, settings.family, folding, clock_mhz=clock_mhz)
+    chip = estimate(net, "asic", folding, node=settings.node, clock_mhz=clock_mhz)
     totals, energy = fpga.totals(), chip.totals()
     return {
         "mix": mix, "avg_bits": round(average_bits(mix), 3), "accuracy": round(accuracy, 4),
@@ -102,7 +104,7 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
         "area_um2": round(energy["area_um2"]),
         "ops_per_joule": energy["ops_per_joule"],
         "weight_bits": int(sum(layer.weights.bitwidths().sum() for layer in net.weight_layers)),
-        "folding": " ".join(f"{p.pe}x{p.simd}" for p in fpga.profile.layers),
+        "folding": str(folding),
     }
 
 
@@ -171,7 +173,9 @@ def write_outputs(rows: list[dict], settings: SweepSettings, out_dir: Path) -> l
 def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str]) -> str:
     how = ("retrained on digits for every mix" if settings.train
            else f"re-quantized from {settings.source} without retraining")
-    fold = (f"folded for {settings.target_fps:g} frames/s at {settings.clock_mhz:g} MHz"
+    clock = settings.clock_mhz or 100
+    fold = (f"folded as {settings.fold}" if settings.fold not in (None, "auto")
+            else f"folded for {settings.target_fps:g} frames/s at {clock:g} MHz"
             if settings.target_fps else "with the model's own folding (PE = SIMD = 1 unless "
                                         "set)")
     lines = [f"# Bitwidth-mix sweep: {settings.source}", "",
@@ -242,8 +246,7 @@ def register_sweep(subparsers) -> None:
     p.add_argument("--activations", help="activations when training (default: the recipe's)")
     p.add_argument("--group", type=positive_int, default=1,
                    help="consecutive inputs sharing a bitwidth (default 1)")
-    p.add_argument("--target-fps", type=float, help="fold every mix for this frame rate")
-    p.add_argument("--clock-mhz", type=float, default=100.0)
+    fold_arguments(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
     p.add_argument("--jobs", type=positive_int, default=2, help="parallel processes")
@@ -265,19 +268,20 @@ def register_sweep(subparsers) -> None:
 
 def cmd_sweep(args) -> int:
     from ..cli import print_json
+    from ..hw.fold import Folding, check_rate
 
-    if args.target_fps is not None and args.target_fps <= 0:
-        raise HwbnnError(f"--target-fps must be positive, not {args.target_fps!r}")
-    # One clear error for a bad model or architecture before starting processes.
+    # One clear error for a bad model, architecture or folding before starting processes.
     if args.train:
         _arch_arguments(args.model)
+        check_rate(args.target_fps, args.clock_mhz)
     else:
         from .. import zoo
 
-        zoo.load(args.model)
+        Folding.parse(args.fold, zoo.load(args.model), target_fps=args.target_fps,
+                      clock_mhz=args.clock_mhz)
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
-                             args.activations)
+                             args.activations, fold=args.fold)
     rows = run_sweep(settings, parse_mixes(args.mixes), args.jobs,
                      show_progress=not args.json)
     paths = write_outputs(rows, settings, Path(args.out))

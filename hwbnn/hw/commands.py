@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from ..cli import model_argument, print_json
+from ..cli import fold_arguments, model_argument, print_json
+from ..errors import HwbnnError
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("gen", help="generate streaming Verilog + manifest for a model")
     model_argument(p)
-    p.add_argument("--fold", default="auto",
-                   help="'auto' (with --target-fps) or a JSON file {layer: {pe, simd}}")
-    p.add_argument("--target-fps", type=float, default=1000.0,
-                   help="frames per second for --fold auto (default 1000)")
-    p.add_argument("--clock-mhz", type=float, default=100.0,
-                   help="clock assumed by --fold auto (default 100)")
+    fold_arguments(p)
     p.add_argument("--mode", choices=("folded", "unrolled"), default="folded")
     p.add_argument("--output", choices=("scores", "label"), default="scores")
     p.add_argument("--name", help="Verilog top module name (default hwbnn_MODEL)")
@@ -24,14 +20,18 @@ def register(subparsers) -> None:
 
 def cmd_gen(args) -> int:
     from .. import zoo
-    from .fold import auto_folding, load_folding
+    from .fold import Folding
     from .gen import generate
 
     net = zoo.load(args.model)
-    if args.fold == "auto":
-        folding, _ = auto_folding(net, args.target_fps, args.clock_mhz * 1e6)
+    if args.mode == "unrolled":
+        if args.fold is not None:
+            raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a whole "
+                             "vector per cycle (PE = MH, SIMD = MW)")
+        folding = None
     else:
-        folding = load_folding(args.fold, net)
+        folding = Folding.parse(args.fold, net, target_fps=args.target_fps,
+                                clock_mhz=args.clock_mhz)
     result = generate(net, folding, args.out, output=args.output, mode=args.mode,
                       name=args.name)
     if args.json:

@@ -1,55 +1,223 @@
-"""Folding (PE/SIMD per layer): explicit from a JSON file, or ``auto`` for a frame rate.
+"""Folding: PE and SIMD of every weight layer, as one validated value (:class:`Folding`).
 
-``auto`` balances the layers like FINN's SetFolding: start fully folded (PE = SIMD = 1) and
-repeatedly give the slowest foldable layer its next larger SIMD (a divisor of MW), then its
-next larger PE (a divisor of MH), until every layer meets the cycle budget
-``clock_hz / target_fps`` or none can be unfolded further.
+One parser for the three spellings (docs/design.md section 4, "One folding"):
+
+* a JSON file ``{"layer": {"pe": P, "simd": S}, ...}``, also the ``folding`` key of a design's
+  ``manifest.json`` or ``folding.json`` (a design folder works too), so ``build`` and
+  ``verify`` take the folding ``gen`` wrote;
+* an inline list ``P1xS1,P2xS2,...``, one pair per weight layer in layer order;
+* ``auto`` with a target frame rate and a clock: balanced like FINN's SetFolding. Start fully
+  folded (PE = SIMD = 1) and repeatedly give the slowest foldable layer its next larger SIMD
+  (a divisor of MW), then its next larger PE (a divisor of MH), until every layer meets the
+  cycle budget ``clock / target_fps`` or none can be unfolded further.
+
+Without ``--fold`` every command uses the same default: ``auto`` when a target frame rate is
+given, else the layers' own PE/SIMD from the model file, else PE = SIMD = 1 (the smallest
+design). A target rate beside an explicit folding is checked against it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HwbnnError
 from ..ir.network import Conv, NetworkIR
-from .plan import LayerPlan
+from .plan import LayerPlan, check_folding
+
+DEFAULT_CLOCK_MHZ = 100.0
+_PAIR = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
 def divisors(n: int) -> list[int]:
     """Every d that divides n, ascending (the legal PE or SIMD values for n rows/columns)."""
-    return [d for d in range(1, n + 1) if n % d == 0]
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
 
-def load_folding(path: str | Path, net: NetworkIR) -> dict[str, dict[str, int]]:
-    """Read ``{"layer": {"pe": P, "simd": S}, ...}`` (optionally under a ``"folding"`` key)."""
-    path = Path(path)
-    if not path.is_file():
-        raise HwbnnError(f"folding file {str(path)!r} does not exist")
-    try:
-        content = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise HwbnnError(f"folding file {str(path)!r} is not valid JSON: {error}") from None
-    if isinstance(content, dict) and isinstance(content.get("folding"), dict):
-        content = content["folding"]
-    if not isinstance(content, dict):
-        raise HwbnnError(f"folding file {str(path)!r} must hold an object of layers")
-    names = {layer.name: layer for layer in net.weight_layers}
-    folding = {}
-    for name, entry in content.items():
-        if name not in names:
-            raise HwbnnError(f"folding file names unknown layer {name!r}; "
-                             f"weight layers: {', '.join(names)}")
-        if not isinstance(entry, dict) or set(entry) - {"pe", "simd"}:
-            raise HwbnnError(f"folding of layer {name!r} must be {{\"pe\": P, \"simd\": S}}")
-        LayerPlan(names[name], entry.get("pe"), entry.get("simd"))
-        folding[name] = {"pe": entry.get("pe", 1), "simd": entry.get("simd", 1)}
-    return folding
+@dataclass(frozen=True)
+class LayerFold:
+    """PE (output lanes) and SIMD (input lanes) of one weight layer."""
+
+    pe: int
+    simd: int
+
+    def __str__(self) -> str:
+        return f"{self.pe}x{self.simd}"
+
+
+class Folding(Mapping):
+    """PE and SIMD of every weight layer of ``net``, validated, in layer order.
+
+    Parameters
+    ----------
+    net : NetworkIR
+    layers : mapping
+        ``{layer name: LayerFold | {"pe": P, "simd": S} | (P, S)}``; a missing layer takes its
+        own PE/SIMD from the model file, else 1.
+    target_fps, clock_mhz : float, optional
+        What the folding was made for (``auto``), recorded in manifests.
+    """
+
+    def __init__(self, net: NetworkIR, layers: Mapping | None = None, *,
+                 target_fps: float | None = None, clock_mhz: float | None = None):
+        layers = dict(layers or {})
+        names = [layer.name for layer in net.weight_layers]
+        unknown = [name for name in layers if name not in names]
+        if unknown:
+            raise HwbnnError(f"folding names unknown layer {unknown[0]!r}; weight layers: "
+                             f"{', '.join(names)}")
+        self._net = net
+        self._folds: dict[str, LayerFold] = {}
+        for layer in net.weight_layers:
+            pe, simd = _pair(layer, layers.get(layer.name))
+            check_folding(layer, pe, simd)
+            self._folds[layer.name] = LayerFold(int(pe), int(simd))
+        self.target_fps = target_fps
+        self.clock_mhz = clock_mhz
+
+    # --- parsing ----------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, spec, net: NetworkIR, *, target_fps: float | None = None,
+              clock_mhz: float | None = None) -> Folding:
+        """The folding a command asked for (see the module docstring).
+
+        ``spec`` is None, ``"auto"``, ``"P1xS1,..."``, a path (JSON file or design folder), a
+        mapping of layers or a :class:`Folding`. A ``target_fps`` beside an explicit folding
+        is checked: HwbnnError when the folding is slower.
+        """
+        check_rate(target_fps, clock_mhz)
+        if spec is None and target_fps is not None:
+            spec = "auto"
+        if isinstance(spec, str) and spec.strip().lower() == "auto":
+            if target_fps is None:
+                raise HwbnnError("--fold auto needs --target-fps")
+            return cls.auto(net, target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
+        if spec is None:
+            folding = cls(net)
+        elif isinstance(spec, Folding):
+            folding = cls(net, {name: fold for name, fold in spec.items()})
+        elif isinstance(spec, Mapping):
+            folding = cls(net, spec)
+        elif isinstance(spec, str | Path) and (Path(spec).exists() or _looks_like_path(spec)):
+            folding = cls(net, _read_file(Path(spec)))
+        elif isinstance(spec, str):
+            folding = cls(net, _inline(spec, net))
+        else:
+            raise HwbnnError(f"a folding must be 'auto', PExSIMD pairs or a JSON file, "
+                             f"not {spec!r}")
+        folding.clock_mhz = clock_mhz
+        if target_fps is not None:
+            folding.check_rate(target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
+            folding.target_fps = target_fps
+        return folding
+
+    @classmethod
+    def auto(cls, net: NetworkIR, target_fps: float, clock_mhz: float = DEFAULT_CLOCK_MHZ
+             ) -> Folding:
+        """Smallest balanced folding reaching ``target_fps`` at ``clock_mhz``; HwbnnError
+        naming the bottleneck when the target cannot be met even fully unfolded."""
+        _positive(target_fps, "--target-fps")
+        _positive(clock_mhz, "--clock-mhz")
+        budget = int(clock_mhz * 1e6 // target_fps)
+        if budget < 1:
+            raise HwbnnError(f"{target_fps:g} frames/s needs more than one frame per clock "
+                             f"cycle at {clock_mhz:g} MHz")
+        layers = net.weight_layers
+        folds = {layer.name: LayerFold(1, 1) for layer in layers}
+        cycles = {layer.name: layer_cycles(layer, 1, 1) for layer in layers}
+        options = {layer.name: (divisors(layer.mw), divisors(layer.mh)) for layer in layers}
+        while True:
+            over = [layer for layer in layers if cycles[layer.name] > budget
+                    and _unfold(folds[layer.name], *options[layer.name]) is not None]
+            if not over:
+                break
+            slowest = max(over, key=lambda layer: cycles[layer.name])
+            fold = _unfold(folds[slowest.name], *options[slowest.name])
+            folds[slowest.name] = fold
+            cycles[slowest.name] = layer_cycles(slowest, fold.pe, fold.simd)
+        folding = cls(net, folds, target_fps=target_fps, clock_mhz=clock_mhz)
+        folding.check_rate(target_fps, clock_mhz)
+        return folding
+
+    # --- the value --------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> LayerFold:
+        return self._folds[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._folds)
+
+    def __len__(self) -> int:
+        return len(self._folds)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Folding):
+            return self._folds == other._folds
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._folds.items()))
+
+    def __repr__(self) -> str:
+        return f"Folding({self})"
+
+    def __str__(self) -> str:
+        """The inline spelling, ``P1xS1,P2xS2,...``."""
+        return ",".join(str(fold) for fold in self._folds.values())
+
+    @property
+    def net(self) -> NetworkIR:
+        return self._net
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """(PE, SIMD) per weight layer, in layer order."""
+        return [(fold.pe, fold.simd) for fold in self._folds.values()]
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """``{layer: {"pe": P, "simd": S}}``: the JSON file spelling."""
+        return {name: {"pe": fold.pe, "simd": fold.simd} for name, fold in self._folds.items()}
+
+    def plans(self) -> dict[str, LayerPlan]:
+        """The :class:`LayerPlan` of every weight layer at this folding."""
+        return {layer.name: LayerPlan(layer, *self.pairs()[n])
+                for n, layer in enumerate(self._net.weight_layers)}
+
+    def stage_cycles(self) -> dict[str, int]:
+        """Cycles per frame of every weight layer and of every sliding window (which folding
+        does not change): the cycle model of the dataflow pipeline."""
+        cycles = {layer.name: layer_cycles(layer, fold.pe, fold.simd)
+                  for layer, fold in zip(self._net.weight_layers, self._folds.values(),
+                                         strict=True)}
+        return {**cycles, **fixed_cycles(self._net)}
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Initiation interval of the pipeline: its slowest stage."""
+        return max(self.stage_cycles().values())
+
+    @property
+    def bottleneck(self) -> str:
+        stages = self.stage_cycles()
+        return max(stages, key=stages.get)
+
+    def check_rate(self, target_fps: float, clock_mhz: float) -> None:
+        """HwbnnError unless the pipeline reaches ``target_fps`` at ``clock_mhz``."""
+        stages = self.stage_cycles()
+        worst = max(stages, key=stages.get)
+        budget = int(clock_mhz * 1e6 // target_fps)
+        if stages[worst] > budget:
+            raise HwbnnError(f"target {target_fps:g} frames/s at {clock_mhz:g} MHz cannot be "
+                             f"met: at most {clock_mhz * 1e6 / stages[worst]:.0f} frames/s, "
+                             f"limited by {worst} ({stages[worst]} cycles per frame > "
+                             f"{budget})")
 
 
 def layer_cycles(layer, pe: int, simd: int) -> int:
     """Cycles per frame of a weight layer's MVTU at this folding."""
-    return LayerPlan(layer, pe, simd).cycles_per_vector * layer.output_pixels
+    return LayerPlan(layer, pe, simd).cycles_per_frame
 
 
 def fixed_cycles(net: NetworkIR) -> dict[str, int]:
@@ -62,49 +230,80 @@ def fixed_cycles(net: NetworkIR) -> dict[str, int]:
     return fixed
 
 
-def auto_folding(net: NetworkIR, target_fps: float, clock_hz: float = 100e6,
-                 ) -> tuple[dict[str, dict[str, int]], dict]:
-    """Smallest balanced folding reaching ``target_fps`` at ``clock_hz``.
-
-    Returns ``(folding, report)``; raises HwbnnError naming the bottleneck when the target
-    cannot be met even fully unfolded.
-    """
-    if not target_fps or target_fps <= 0:
-        raise HwbnnError(f"--target-fps must be a positive number, not {target_fps!r}")
-    budget = int(clock_hz // target_fps)
-    if budget < 1:
-        raise HwbnnError(f"{target_fps} frames/s needs more than one frame per clock cycle at "
-                         f"{clock_hz / 1e6:g} MHz")
-    layers = net.weight_layers
-    folding = {layer.name: {"pe": 1, "simd": 1} for layer in layers}
-    cycles = {layer.name: layer_cycles(layer, 1, 1) for layer in layers}
-    while True:
-        over = [layer for layer in layers if cycles[layer.name] > budget
-                and _unfold(layer, folding[layer.name]) is not None]
-        if not over:
-            break
-        slowest = max(over, key=lambda layer: cycles[layer.name])
-        folding[slowest.name] = _unfold(slowest, folding[slowest.name])
-        fold = folding[slowest.name]
-        cycles[slowest.name] = layer_cycles(slowest, fold["pe"], fold["simd"])
-    stages = {**cycles, **fixed_cycles(net)}
-    worst = max(stages, key=stages.get)
-    report = {"target_fps": target_fps, "clock_hz": clock_hz, "cycle_budget": budget,
-              "cycles_per_frame": stages[worst], "bottleneck": worst,
-              "fps": clock_hz / stages[worst]}
-    if stages[worst] > budget:
-        raise HwbnnError(f"target {target_fps:g} frames/s at {clock_hz / 1e6:g} MHz cannot be "
-                         f"met: at most {clock_hz / stages[worst]:.0f} frames/s, limited by "
-                         f"{worst} ({stages[worst]} cycles per frame > {budget})")
-    return folding, report
-
-
-def _unfold(layer, fold: dict[str, int]) -> dict[str, int] | None:
+def _unfold(fold: LayerFold, simd_options: list[int], pe_options: list[int]
+            ) -> LayerFold | None:
     """Next folding step for a layer: larger SIMD first, then larger PE; None at the end."""
-    simd_options = [d for d in divisors(layer.mw) if d > fold["simd"]]
-    if simd_options:
-        return {"pe": fold["pe"], "simd": simd_options[0]}
-    pe_options = [d for d in divisors(layer.mh) if d > fold["pe"]]
-    if pe_options:
-        return {"pe": pe_options[0], "simd": fold["simd"]}
+    larger = [d for d in simd_options if d > fold.simd]
+    if larger:
+        return LayerFold(fold.pe, larger[0])
+    larger = [d for d in pe_options if d > fold.pe]
+    if larger:
+        return LayerFold(larger[0], fold.simd)
     return None
+
+
+def check_rate(target_fps: float | None, clock_mhz: float | None) -> None:
+    """HwbnnError unless each of the frame rate and the clock is absent or positive."""
+    if target_fps is not None:
+        _positive(target_fps, "--target-fps")
+    if clock_mhz is not None:
+        _positive(clock_mhz, "--clock-mhz")
+
+
+def _positive(value, what: str) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+            or value == float("inf")):
+        raise HwbnnError(f"{what} must be a positive number, not {value!r}")
+
+
+def _pair(layer, entry) -> tuple:
+    """(PE, SIMD) of one entry; missing fields take the layer's own, else 1."""
+    own = (layer.pe or 1, layer.simd or 1)
+    if entry is None:
+        return own
+    if isinstance(entry, LayerFold):
+        return entry.pe, entry.simd
+    if isinstance(entry, tuple | list) and len(entry) == 2:
+        return tuple(entry)
+    if isinstance(entry, Mapping) and not set(entry) - {"pe", "simd"}:
+        return entry.get("pe", own[0]), entry.get("simd", own[1])
+    raise HwbnnError(f"folding of layer {layer.name!r} must be {{\"pe\": P, \"simd\": S}}, "
+                     f"not {entry!r}")
+
+
+def _looks_like_path(spec) -> bool:
+    return isinstance(spec, Path) or str(spec).endswith(".json") or "/" in str(spec)
+
+
+def _read_file(path: Path) -> dict:
+    """Layers of a folding JSON file, a ``manifest.json`` or a design folder."""
+    if path.is_dir():
+        path = path / "manifest.json"
+    if not path.is_file():
+        raise HwbnnError(f"folding file {str(path)!r} does not exist")
+    try:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise HwbnnError(f"folding file {str(path)!r} is not valid JSON: "
+                         f"{str(error).splitlines()[0]}") from None
+    if isinstance(content, dict) and isinstance(content.get("folding"), dict):
+        content = content["folding"]
+    if not isinstance(content, dict):
+        raise HwbnnError(f"folding file {str(path)!r} must hold an object of layers")
+    return content
+
+
+def _inline(text: str, net: NetworkIR) -> dict:
+    """``"P1xS1,P2xS2,..."`` -> layers, one pair per weight layer in order."""
+    parts = [part for part in text.split(",") if part.strip()]
+    layers = net.weight_layers
+    if len(parts) != len(layers):
+        raise HwbnnError(f"--fold needs {len(layers)} PExSIMD pairs (one per matvec/conv "
+                         f"layer), not {len(parts)}")
+    folds = {}
+    for part, layer in zip(parts, layers, strict=True):
+        match = _PAIR.match(part)
+        if not match:
+            raise HwbnnError(f"--fold entries look like 4x16 (PE x SIMD), not {part.strip()!r}")
+        folds[layer.name] = (int(match.group(1)), int(match.group(2)))
+    return folds

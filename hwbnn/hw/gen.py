@@ -14,9 +14,9 @@ from .. import __version__
 from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.network import NetworkIR
+from .fold import Folding
 from .mvtu import MatrixVectorThresholdUnit
-from .network import NetworkTop, resolve_folding
-from .plan import LayerPlan
+from .network import NetworkTop
 from .unrolled import UnrolledMatrixVectorUnit
 
 MANIFEST = "manifest.json"
@@ -112,7 +112,9 @@ def manifest(net: NetworkIR, top: NetworkTop, name: str, mode: str) -> dict:
         "bottleneck": model["bottleneck"],
         "stage_cycles_per_frame": model["stages"],
         "latency_cycles_max": latency_bound(top),
-        "folding": top.folding,
+        "folding": top.folding.to_dict(),
+        "folded_for": {"target_fps": top.folding.target_fps,
+                       "clock_mhz": top.folding.clock_mhz},
         "layers": layer_summary(top),
         "versions": tool_versions(),
     }
@@ -137,21 +139,21 @@ def layer_summary(top: NetworkTop) -> list[dict]:
     return rows
 
 
-def check_size(net: NetworkIR, folding: dict) -> None:
+def check_size(folding: Folding) -> None:
     """Refuse designs whose weight memory no supported FPGA holds."""
-    bits = sum(LayerPlan(layer, folding[layer.name]["pe"], folding[layer.name]["simd"]
-                         ).weight_bits for layer in net.weight_layers)
+    bits = sum(plan.weight_bits for plan in folding.plans().values())
     if bits > MAX_WEIGHT_BITS:
         raise HwbnnError(f"design too large for folded mode: {bits} weight bits exceed "
                          f"{MAX_WEIGHT_BITS}")
 
 
-def generate(net: NetworkIR, folding: dict | None, out_dir: str | Path, *,
+def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path, *,
              output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
     """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the
-    manifest."""
+    manifest. ``folding`` as :meth:`Folding.parse` takes it (None: the layers' own)."""
     if mode == "folded":
-        check_size(net, resolve_folding(net, folding))
+        folding = Folding.parse(folding, net)
+        check_size(folding)
     top = NetworkTop(net, folding, output=output, mode=mode)
     name = name or f"hwbnn_{net.name}"
     if not name.isidentifier():
@@ -165,5 +167,5 @@ def generate(net: NetworkIR, folding: dict | None, out_dir: str | Path, *,
     fileformat.write_atomic(out_dir / f"{name}.v", text.encode())
     fileformat.write_atomic(out_dir / MANIFEST, (json.dumps(result, indent=2) + "\n").encode())
     fileformat.write_atomic(out_dir / FOLDING,
-                            (json.dumps(top.folding, indent=2) + "\n").encode())
+                            (json.dumps(top.folding.to_dict(), indent=2) + "\n").encode())
     return result

@@ -26,7 +26,6 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_levels
 from . import validated
 from .plan import LayerPlan
 from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
@@ -115,12 +114,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
 
     @property
     def _carry_lane(self) -> bool:
-        """Binary inputs with one plane of scale 1 (binary or ternary weights): the last
-        lane of each popcount skips the tree and enters the accumulator as its carry-in,
-        which iCE40/ECP5 carry chains add at no LUT cost (see :class:`Popcount`)."""
-        plan = self._plan
-        return (plan.in_encoding == "binary" and plan.simd > 1
-                and [int(a) for a in plan.scales] == [1])
+        """See :attr:`LayerPlan.carry_lane` and :class:`Popcount`."""
+        return self._plan.carry_lane
 
     @property
     def acc_shape(self) -> Shape:
@@ -129,8 +124,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
         bit narrower than ``acc_width`` holds both (one LUT4 less per PE for the adder and
         for each comparator); otherwise signed ``acc_width``."""
         if self._plan.popcount_domain:
-            return unsigned(self._plan.acc_width - 1)
-        return signed(self._plan.acc_width)
+            return unsigned(self._plan.acc_bits)
+        return signed(self._plan.acc_bits)
 
     @property
     def latency(self) -> int:
@@ -161,7 +156,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
         regular = all(planes == schedule[0] for planes in schedule)
         max_slots = max(len(planes) for planes in schedule)
 
-        k = Signal(range(max(len(plan.steps), 2)))
+        k = Signal(range(max(plan.steps, 2)))
         nf = Signal(range(max(plan.nf, 2)))
         sf = Signal(range(max(plan.sf, 2)))
         tile = Signal(range(max(len(schedule), 2)))
@@ -201,8 +196,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 with m.Else():
                     m.d.sync += [sf.eq(0), nf.eq(0), tile.eq(0), k.eq(0)]
 
-        m.submodules.weights = rom = Memory(shape=unsigned(self._rom_width),
-                                            depth=len(plan.steps), init=plan.rom_words())
+        m.submodules.weights = rom = Memory(shape=unsigned(plan.rom_width),
+                                            depth=plan.steps, init=plan.rom_words())
         m.submodules.inbuf = buf = Memory(shape=unsigned(plan.simd * plan.in_bits),
                                           depth=plan.sf, init=[])
         rom_rd = rom.read_port()
@@ -224,10 +219,6 @@ class MatrixVectorThresholdUnit(wiring.Component):
         x = Signal(len(self.i.payload))
         m.d.comb += x.eq(Mux(b["fresh"], b["word"], buf_rd.data))
         return {"x": x, "w": rom_rd.data, **b}
-
-    @property
-    def _rom_width(self) -> int:
-        return self._plan.pe * self._plan.simd * (2 if self._plan.needs_mask else 1)
 
     # --- stage B: lanes into adder trees ----------------------------------------------------
     def _lanes(self, m, en, step):
@@ -315,10 +306,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
     @property
     def _thr_fields(self) -> int:
         """Values per PE in the threshold ROM: the levels, or one offset for popcount scores."""
-        plan = self._plan
-        if plan.layer.produces_scores:
-            return 1 if plan.popcount_domain else 0
-        return encoding_levels(plan.out_encoding)
+        return self._plan.threshold_fields
 
     @property
     def _thr_width(self) -> int:
@@ -326,14 +314,10 @@ class MatrixVectorThresholdUnit(wiring.Component):
 
     def _threshold_words(self):
         """Per neuron fold: the values of every PE (thresholds, or popcount offsets)."""
-        plan = self._plan
-        if self._thr_fields == 0:
+        table = self._plan.threshold_table()
+        if table is None:
             return None
-        if plan.layer.produces_scores:
-            table = plan.offsets()[:, None]
-        else:
-            table = plan.hw_thresholds()
-        return [[int(v) for r in plan.tile_rows(nf) for v in table[r]] for nf in range(plan.nf)]
+        return table.reshape(self._plan.nf, -1).tolist()
 
     # --- stage D: thresholds or scores ------------------------------------------------------
     def _results(self, accs, thr_data):

@@ -21,17 +21,16 @@ from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 from . import validated
+from .fold import Folding
 from .label_select import LabelSelect, label_width
 from .maxpool import MaxPool as MaxPoolUnit
 from .mvtu import MatrixVectorThresholdUnit
-from .plan import LayerPlan
 from .sliding_window import SlidingWindow
 from .stream_utils import StreamFifo, WidthConverter
 from .unrolled import UnrolledMatrixVectorUnit
 
 OUTPUTS = ("scores", "label")
 MODES = ("folded", "unrolled")
-MAX_FIFO_DEPTH = 512
 
 
 def bytes_width(bits: int) -> int:
@@ -53,31 +52,15 @@ class Stage:
     layer: str
 
 
-def resolve_folding(net: NetworkIR, folding: dict | None) -> dict[str, dict[str, int]]:
-    """PE/SIMD per weight layer: ``folding[name]``, else the layer's own fields, else 1."""
-    folding = dict(folding or {})
-    unknown = set(folding) - {layer.name for layer in net.weight_layers}
-    if unknown:
-        raise HwbnnError(f"folding names unknown layer(s): {', '.join(sorted(unknown))}")
-    resolved = {}
-    for layer in net.weight_layers:
-        entry = folding.get(layer.name, {})
-        pe = entry.get("pe", layer.pe or 1)
-        simd = entry.get("simd", layer.simd or 1)
-        LayerPlan(layer, pe, simd)  # checks divisibility with a clear error
-        resolved[layer.name] = {"pe": int(pe), "simd": int(simd)}
-    return resolved
-
-
 class NetworkTop(wiring.Component):
     """The whole network as one streaming component.
 
     Parameters
     ----------
     net : NetworkIR
-    folding : dict, optional
-        ``{layer name: {"pe": int, "simd": int}}``; missing entries use the layer's own
-        ``pe``/``simd`` or 1.
+    folding : Folding | dict, optional
+        A :class:`~hwbnn.hw.fold.Folding`, or ``{layer name: {"pe": int, "simd": int}}``;
+        missing entries use the layer's own ``pe``/``simd`` or 1.
     output : str
         ``"scores"`` (the last layer's accumulators) or ``"label"`` (argmax).
     mode : str
@@ -96,8 +79,8 @@ class NetworkTop(wiring.Component):
     """
 
     @validated
-    def __init__(self, net: NetworkIR, folding: dict | None = None, *, output: str = "scores",
-                 mode: str = "folded", fifo_depth: int | None = None):
+    def __init__(self, net: NetworkIR, folding: Folding | dict | None = None, *,
+                 output: str = "scores", mode: str = "folded", fifo_depth: int | None = None):
         if mode not in MODES:
             raise HwbnnError(f"mode must be 'folded' or 'unrolled', not {mode!r}")
         if mode == "unrolled":
@@ -109,7 +92,7 @@ class NetworkTop(wiring.Component):
         if fifo_depth is not None and (not isinstance(fifo_depth, int) or fifo_depth < 1):
             raise HwbnnError(f"fifo_depth must be a positive integer, not {fifo_depth!r}")
         self._net = net
-        self._folding = resolve_folding(net, folding)
+        self._folding = Folding.parse(folding, net)
         self._output = output
         self._fifo_depth = fifo_depth
         self._stages = self._build_stages()
@@ -138,7 +121,7 @@ class NetworkTop(wiring.Component):
             if self._mode == "unrolled":
                 mvtu = UnrolledMatrixVectorUnit(layer)
             else:
-                mvtu = MatrixVectorThresholdUnit(layer, pe=fold["pe"], simd=fold["simd"])
+                mvtu = MatrixVectorThresholdUnit(layer, pe=fold.pe, simd=fold.simd)
             bits = mvtu.in_bits
             if isinstance(layer, Conv):
                 c = layer.in_shape[2]
@@ -160,8 +143,8 @@ class NetworkTop(wiring.Component):
         return list(self._stages)
 
     @property
-    def folding(self) -> dict[str, dict[str, int]]:
-        return {name: dict(fold) for name, fold in self._folding.items()}
+    def folding(self) -> Folding:
+        return self._folding
 
     @property
     def mode(self) -> str:
@@ -216,7 +199,7 @@ class NetworkTop(wiring.Component):
         if self._fifo_depth is not None:
             return self._fifo_depth
         if isinstance(stage.component, MatrixVectorThresholdUnit):
-            return min(stage.component.plan.sf + 2, MAX_FIFO_DEPTH)
+            return stage.component.plan.input_fifo_depth
         return 2
 
     # --- hardware -------------------------------------------------------------------------

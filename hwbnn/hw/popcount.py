@@ -8,13 +8,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import HwbnnError
 from . import validated
+from .plan import LEVELS_PER_STAGE
 
 ONE_BIT = unsigned(1)
-# A register after every adder level: on iCE40 this measured 176 LUT4 for XNOR + 64-lane
-# popcount (two-input tree) + 12-bit accumulator versus 216 with a register every second
-# level (Yosys synth_ice40), as each level then maps to plain carry chains; it also shortens
-# the path.
-LEVELS_PER_STAGE = 1
 
 
 def tree_latency(count: int, levels_per_stage: int = LEVELS_PER_STAGE) -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .. import zoo
-from .fold import auto_folding
+from .fold import Folding
 from .gen import generate
 
 RTL_DIR = Path(__file__).resolve().parents[2] / "rtl"
@@ -37,7 +37,7 @@ def command(folder: str) -> str:
 def generate_design(folder: str, rtl_dir: str | Path = RTL_DIR) -> dict:
     model, fps, output = DESIGNS[folder]
     net = zoo.load(model)
-    folding, _ = auto_folding(net, fps, CLOCK_HZ)
+    folding = Folding.auto(net, fps, CLOCK_HZ / 1e6)
     return generate(net, folding, Path(rtl_dir) / folder, output=output,
                     name=f"hwbnn_{folder}")
 

@@ -67,8 +67,11 @@ class RtlDesign:
         return self.manifest.get("output", self.packing["output"]["kind"])
 
     @property
-    def folding(self) -> dict:
-        return self.manifest.get("folding", {})
+    def folding(self):
+        """The :class:`~hwbnn.hw.fold.Folding` the manifest records."""
+        from ..hw.fold import Folding
+
+        return Folding.parse(self.manifest.get("folding", {}), self.net)
 
     @property
     def cycles_per_frame(self) -> int:
@@ -85,16 +88,14 @@ class RtlDesign:
         two's complement), a max-pool unit's one pixel (C elements); the generator names
         each unit after its layer inside the ``network`` instance.
         """
-        from ..hw.plan import LayerPlan
-
+        plans = self.folding.plans()
         taps = []
         for layer in self.net.layers:
             if isinstance(layer, MaxPool):
                 bits, per_beat = encoding_bits(layer.encoding), int(layer.in_shape[2])
                 encoding = layer.encoding
             else:
-                fold = self.folding.get(layer.name, {})
-                plan = LayerPlan(layer, fold.get("pe"), fold.get("simd"))
+                plan = plans[layer.name]
                 bits, per_beat = plan.out_bits, plan.pe
                 encoding = "signed" if layer.produces_scores else layer.out_encoding
             taps.append(Tap(layer.name, (TOP_INSTANCE, layer.name), bits, per_beat, encoding))
@@ -176,22 +177,19 @@ def _check_consistent(design: RtlDesign) -> None:
 
 
 def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
-                    folding: dict | None = None, fold: str | None = None,
-                    target_fps: float = 1000.0, output: str = "scores") -> RtlDesign:
+                    folding=None, target_fps: float | None = None,
+                    clock_mhz: float | None = None, output: str = "scores") -> RtlDesign:
     """Generate a model's design with ``hwbnn.hw.gen`` (as ``hwbnn gen`` does) and open it.
 
-    ``folding`` gives PE/SIMD per layer; otherwise ``fold`` is ``"auto"`` (balanced for
-    ``target_fps`` at 100 MHz), a folding JSON file, or None (the layers' own fields).
+    ``folding``, ``target_fps`` and ``clock_mhz`` as :meth:`hwbnn.hw.fold.Folding.parse`
+    takes them (default: the layers' own PE/SIMD).
     """
     from .. import zoo
-    from ..hw.fold import auto_folding, load_folding
+    from ..hw.fold import Folding
     from ..hw.gen import generate
 
     net = model if isinstance(model, NetworkIR) else zoo.load(model)
-    if folding is None and fold == "auto":
-        folding, _ = auto_folding(net, target_fps)
-    elif folding is None and fold is not None:
-        folding = load_folding(fold, net)
+    folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
     out_dir = Path(out_dir)
     generate(net, folding, out_dir, output=output)
     fileformat.save(net, out_dir / f"{net.name}.hwbnn")
