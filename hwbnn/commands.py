@@ -144,9 +144,9 @@ def cmd_export(args) -> int:
 
 def cmd_summary(args) -> int:
     from . import zoo
-    from .summary import format_table, profile
+    from .summary import format_table, summarize
 
-    prof = profile(zoo.load(args.model))
+    prof = summarize(zoo.load(args.model))
     if args.json:
         print_json(prof.as_dict())
     else:

@@ -1,6 +1,6 @@
-"""Per-layer profile of a NetworkIR: encodings, bit mix, parameters, bits, operations.
+"""Per-layer summary of a NetworkIR: encodings, bit mix, parameters, bits, operations.
 
-Built from small :class:`LayerProfile` objects (the Larq ``summary`` way) and printed as a
+Built from small :class:`LayerSummary` objects (the Larq ``summary`` way) and printed as a
 table; ``as_dict`` gives the same figures for ``--json``.
 """
 
@@ -15,7 +15,7 @@ FLOAT_BITS = 32
 
 
 @dataclass
-class LayerProfile:
+class LayerSummary:
     """Figures of one layer."""
 
     name: str
@@ -38,12 +38,12 @@ def _mix_text(mix: dict[int, float]) -> str:
     return "/".join(f"{round(100 * mix[b])}" for b in (1, 2, 3)) + "%"
 
 
-def profile_layer(layer) -> LayerProfile:
+def summarize_layer(layer) -> LayerSummary:
     """Profile one layer; operations are counted per frame."""
     out_encoding = layer.out_encoding or "scores"
     if isinstance(layer, MaxPool):
         h, w, c = layer.out_shape
-        return LayerProfile(layer.name, "maxpool", tuple(layer.in_shape), layer.out_shape,
+        return LayerSummary(layer.name, "maxpool", tuple(layer.in_shape), layer.out_shape,
                             layer.in_encoding, out_encoding, "-", "-", 0, 0,
                             {"max compares": h * w * c * (layer.kernel ** 2 - 1)}, None, 0, 0)
     weights = layer.weights
@@ -58,7 +58,7 @@ def profile_layer(layer) -> LayerProfile:
     mix = weights.mix()
     average = weights.bitwidths().mean()
     kind = weights.kind if weights.kind != "residual" else f"residual {average:.2f}b"
-    return LayerProfile(
+    return LayerSummary(
         layer.name, layer.kind, tuple(layer.in_shape), tuple(layer.out_shape),
         layer.in_encoding, out_encoding, kind, _mix_text(mix) if mix else "-", params,
         int(weights.bitwidths().sum()), ops, layer.acc_width,
@@ -67,13 +67,13 @@ def profile_layer(layer) -> LayerProfile:
 
 
 @dataclass
-class NetworkProfile:
+class NetworkSummary:
     """Figures of a network: its layers and the totals."""
 
     name: str
     input_shape: tuple
     input_encoding: str
-    layers: list[LayerProfile]
+    layers: list[LayerSummary]
 
     @property
     def params(self) -> int:
@@ -122,13 +122,13 @@ def _size(shape) -> int:
     return size
 
 
-def profile(net: NetworkIR) -> NetworkProfile:
+def summarize(net: NetworkIR) -> NetworkSummary:
     """Profile every layer of a network."""
-    return NetworkProfile(net.name, tuple(net.input_shape), net.input_encoding,
-                          [profile_layer(layer) for layer in net.layers])
+    return NetworkSummary(net.name, tuple(net.input_shape), net.input_encoding,
+                          [summarize_layer(layer) for layer in net.layers])
 
 
-def format_table(prof: NetworkProfile) -> str:
+def format_table(prof: NetworkSummary) -> str:
     """The summary as a fixed-width text table."""
     header = ("layer", "kind", "in -> out", "encoding", "weights", "mix 1/2/3b", "params",
               "w bits", "acc", "thr", "MACs")
