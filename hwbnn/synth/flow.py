@@ -13,6 +13,7 @@ import json
 import shutil
 import statistics
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,13 @@ from .tools import run_tool
 from .wrapper import WRAPPER_NAME, wrapper_verilog
 
 COUNT_KEYS = ("lut", "ff", "carry", "bram", "dsp", "lutram", "mux")
+ROUTERS = ("auto", "router1", "router2")
+# nextpnr's default router1 (rip-up and reroute, one net at a time) did not finish LFC at
+# FINN's folding on the ECP5-85F (about 20,000 LUTs) in 14 minutes; router2 (negotiated
+# congestion, PathFinder-like) routes it in minutes. Small designs keep router1, whose Fmax
+# figures the README and the calibration report.
+LARGE_DESIGN_LUTS = 10_000
+DEFAULT_PNR_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,8 @@ class SynthResult:
     fmax_per_seed: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     target_mhz: float | None = None
+    router: str | None = None
+    pnr_seconds: list[float] = field(default_factory=list)
     critical_path: dict | None = None
     notes: list[str] = field(default_factory=list)
     work_dir: str | None = None
@@ -155,11 +165,14 @@ def family(name: str) -> Family:
 
 
 def synthesize(design: Design, family_name: str, device: str | None = None, seeds: int = 3,
-               target_mhz: float | None = None, work_dir: str | Path | None = None
+               target_mhz: float | None = None, work_dir: str | Path | None = None, *,
+               router: str = "auto", pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S
                ) -> SynthResult:
     """Synthesize ``design`` (and place and route it ``seeds`` times, where possible).
 
-    ``seeds=0`` stops after synthesis (cell counts only, no Fmax).
+    ``seeds=0`` stops after synthesis (cell counts only, no Fmax). ``router`` is nextpnr's
+    (``auto``: router2 for designs over :data:`LARGE_DESIGN_LUTS` LUTs, else router1); a place
+    and route run longer than ``pnr_timeout_s`` stops with an error saying what to try.
 
     ``work_dir`` keeps the scripts, netlists, reports and logs; without it a temporary folder
     is used and removed after a successful run (kept, and named in the error, on failure).
@@ -171,6 +184,11 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
                          f"not {device!r}")
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 0:
         raise HwbnnError(f"seeds must be a non-negative integer, not {seeds!r}")
+    if router not in ROUTERS:
+        raise HwbnnError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    if isinstance(pnr_timeout_s, bool) or not pnr_timeout_s > 0:
+        raise HwbnnError(f"place-and-route timeout must be a positive number of seconds, "
+                         f"not {pnr_timeout_s!r}")
     if target_mhz is None:
         target_mhz = fam.default_target_mhz
     elif target_mhz <= 0:
@@ -178,7 +196,7 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
     keep = work_dir is not None
     work = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwbnn-synth-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = _run(design, fam, device, seeds, target_mhz, work)
+    result = _run(design, fam, device, seeds, target_mhz, work, router, pnr_timeout_s)
     if keep:
         result.work_dir = str(work)
     else:
@@ -187,7 +205,7 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
 
 
 def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float | None,
-         work: Path) -> SynthResult:
+         work: Path, router: str, pnr_timeout_s: float) -> SynthResult:
     # The WASM tools see only their working folder, so the design's files are copied in.
     sources = work / "rtl"
     sources.mkdir(exist_ok=True)
@@ -217,9 +235,15 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
         result.notes.append("synthesis only (0 seeds): no place and route, no Fmax")
         return result
     result.target_mhz = target_mhz
+    if router == "auto":
+        router = "router2" if result.counts["lut"] > LARGE_DESIGN_LUTS else "router1"
+    result.router = router
     paths = []
     for seed in range(1, seeds + 1):
-        fmax, path = place_and_route(fam, device, seed, target_mhz, work)
+        start = time.perf_counter()
+        fmax, path = place_and_route(fam, device, seed, target_mhz, work, router=router,
+                                     timeout_s=pnr_timeout_s, luts=result.counts["lut"])
+        result.pnr_seconds.append(round(time.perf_counter() - start, 1))
         result.fmax_per_seed.append(fmax)
         result.seeds.append(seed)
         paths.append(path)
@@ -307,15 +331,26 @@ def count_cells(fam: Family, cells: dict[str, int]) -> dict[str, float]:
             for key, value in counts.items()}
 
 
-def place_and_route(fam: Family, device: str, seed: int, target_mhz: float,
-                    work: Path) -> tuple[float, dict | None]:
+def place_and_route(fam: Family, device: str, seed: int, target_mhz: float, work: Path, *,
+                    router: str = "router1", timeout_s: float | None = None,
+                    luts: float | None = None) -> tuple[float, dict | None]:
     """Run nextpnr once; return the achieved Fmax (MHz) of the design's clock and a summary
     of its critical register-to-register path (see :func:`summarize_path`)."""
     report = f"report-seed{seed}.json"
     args = [*fam.devices[device], "--json", "netlist.json", "--seed", str(seed),
             "--freq", f"{target_mhz:g}", "--timing-allow-fail", "--report", report,
-            "-l", f"nextpnr-seed{seed}.log", "-q"]
-    run_tool(fam.nextpnr, args, work, f"nextpnr-seed{seed}.out")
+            "--router", router, "-l", f"nextpnr-seed{seed}.log", "-q"]
+    try:
+        run_tool(fam.nextpnr, args, work, f"nextpnr-seed{seed}.out", timeout=timeout_s)
+    except HwbnnError as error:
+        if "did not finish" not in str(error):
+            raise
+        size = f" ({luts:,.0f} LUTs)" if luts is not None else ""
+        other = "router2" if router == "router1" else "a larger device"
+        raise HwbnnError(f"place and route of the design{size} on {fam.name} {device} did not "
+                         f"finish within {timeout_s:.0f} s with {router}; try: --router "
+                         f"{other}, --pnr-timeout SECONDS, or fold more (fewer LUTs); log in "
+                         f"{work / f'nextpnr-seed{seed}.log'}") from None
     try:
         data = json.loads((work / report).read_text())
         achieved = [float(clock["achieved"]) for clock in data["fmax"].values()]
