@@ -11,8 +11,6 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from hwbnn.hw.plan import LayerPlan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,11 +62,3 @@ def rom_bit_of_weight(layer, pe: int, simd: int, row: int, col: int) -> tuple[in
         if row in rows and col in cols:
             return word, rows.index(row) * simd + cols.index(col)
     raise ValueError(f"weight ({row}, {col}) is in no step of {layer.name}")
-
-
-def random_frames(rng: np.random.Generator, net, count: int) -> np.ndarray:
-    """Random valid input frames (any value of the input encoding)."""
-    from hwbnn.ir.encoding import encoding_range
-
-    lo, hi = encoding_range(net.input_encoding)
-    return rng.integers(lo, hi + 1, size=(count, *net.input_shape))

@@ -1,9 +1,11 @@
 """Whole-network benches: the shipped generated designs (rtl/) against the golden model.
 
-Every design runs the whole digits test split in Verilator with random input gaps and
-output backpressure; Icarus, about ten times slower, runs the whole split on the W1A1 MLP
-and the first frames of every other design. Also: a reset in the middle of a frame, a
-10,000-frame soak, and one flipped weight bit that verification must pin on its layer.
+Every design runs the whole digits test split in Verilator's compiled stream harness with
+random input gaps and output backpressure; Icarus, through cocotb and about a thousand
+times slower, runs the whole split on the W1A1 MLP and the first frames of every other
+design. Also: a reset in the middle of a frame, a 10,000-frame soak, and one flipped weight
+bit that verification must pin on its layer (the harness finds the difference, the cocotb
+bench's per-layer taps name the layer).
 """
 
 import numpy as np
@@ -11,19 +13,19 @@ import pytest
 from runner import (
     RTL,
     flip_weight_bit,
-    random_frames,
     require_simulator,
     rom_bit_of_weight,
     zoo_designs,
 )
 
+from hwbnn.data import random_frames
 from hwbnn.ir.network import MatVec, NetworkIR, Weights
 from hwbnn.ref import golden
 from hwbnn.ref.compare import first_mismatch
 from hwbnn.ref.golden import LayerTrace
-from hwbnn.verify import open_design, verify
+from hwbnn.verify import harness, open_design, verify
 from hwbnn.verify.check import expected_output, input_beats
-from hwbnn.verify.flow import bench_config
+from hwbnn.verify.flow import bench_config, stall_limit
 from hwbnn.verify.runner import build, run
 
 ICARUS_CYCLES = 3000  # Icarus runs ~5k cycles/s: frames of the other designs it runs
@@ -43,6 +45,7 @@ def test_whole_split_verilator(name, digits, sim_cache, tmp_path):
                     seed=len(name), work=tmp_path, cache=sim_cache)
     assert report.passed, report.difference
     assert report.frames == len(digits.test_x) == 360
+    assert (tmp_path / "verilator-harness" / harness.RESULT).is_file()
     # Gaps and backpressure can only slow the design below its model rate.
     assert report.cycles_per_frame >= design.cycles_per_frame
 
@@ -65,19 +68,40 @@ def test_first_frames_icarus(name, digits, sim_cache, tmp_path):
     assert report.passed, report.difference
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-def test_reset_in_the_middle_of_a_frame(sim, digits, sim_cache, tmp_path):
-    """One and a half frames go in, reset; the next frames come out clean and alone."""
-    require_simulator(sim)
-    design = open_design(RTL / "digits_mlp_w1a1")
+def _reset_case(design, digits):
+    """One and a half frames of beats (the prelude), then eight frames and their output."""
     dirty = input_beats(design, digits.test_x[:2])
-    prelude = dirty[0] + dirty[1][:len(dirty[1]) // 2]
     clean = digits.test_x[2:10]
-    config = bench_config(design, input_beats(design, clean),
-                          expected_output(design, golden.run(design.net, clean)),
-                          gap=0.3, backpressure=0.3, seed=3)
+    return (dirty[0] + dirty[1][:len(dirty[1]) // 2], input_beats(design, clean),
+            expected_output(design, golden.run(design.net, clean)))
+
+
+def test_reset_in_the_middle_of_a_frame_verilator(digits, sim_cache, tmp_path):
+    """One and a half frames go in, reset; the next frames come out clean and alone."""
+    require_simulator("verilator")
+    design = open_design(RTL / "digits_mlp_w1a1")
+    prelude, beats, expected = _reset_case(design, digits)
+    built = build(design.verilog, design.top, "verilator", sim_cache, harness=True,
+                  widths=(design.packing["input"]["tdata_width"],
+                          design.packing["output"]["tdata_width"]))
+    outcome = harness.run(built, [beat for frame in beats for beat in frame], tmp_path,
+                          in_width=design.packing["input"]["tdata_width"],
+                          out_width=design.packing["output"]["tdata_width"],
+                          out_beats=sum(map(len, expected)),
+                          max_wait_cycles=stall_limit(design, 0.3, 0.3), gap=0.3,
+                          backpressure=0.3, seed=3, prelude=prelude)
+    assert outcome.violation is None and not outcome.stalled
+    assert outcome.output == [beat for frame in expected for beat in frame]
+
+
+def test_reset_in_the_middle_of_a_frame_icarus(digits, sim_cache, tmp_path):
+    """The same in the cocotb bench."""
+    require_simulator("icarus")
+    design = open_design(RTL / "digits_mlp_w1a1")
+    prelude, beats, expected = _reset_case(design, digits)
+    config = bench_config(design, beats, expected, gap=0.3, backpressure=0.3, seed=3)
     config["prelude"] = [format(beat, "x") for beat in prelude]
-    built = build(design.verilog, design.top, sim, sim_cache)
+    built = build(design.verilog, design.top, "icarus", sim_cache)
     outcome = run(built, config, tmp_path)
     assert outcome.result["output"] == [beat for frame in config["expected"] for beat in frame]
     assert outcome.passed
@@ -87,7 +111,8 @@ def test_soak_10000_frames(sim_cache, tmp_path):
     """No frame lost, duplicated or corrupted over 10,000 random frames in Verilator."""
     require_simulator("verilator")
     design = open_design(RTL / "digits_mlp_w1a1")
-    frames = random_frames(np.random.default_rng(10_000), design.net, 10_000)
+    frames = random_frames(np.random.default_rng(10_000), design.net.input_shape,
+                           design.net.input_encoding, 10_000)
     report = verify(design, frames, sim="verilator", backpressure=0.2, seed=11,
                     work=tmp_path, cache=sim_cache)
     assert report.passed, report.difference

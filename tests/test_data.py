@@ -2,6 +2,8 @@
 
 import gzip
 import pickle
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,3 +68,63 @@ def test_missing_dataset_path(tmp_path):
         data.load("cifar10")
     with pytest.raises(HwbnnError, match="dataset must be one of"):
         data.load("imagenet")
+
+
+def model(shape, encoding):
+    """What :func:`data.model_frames` reads of a NetworkIR."""
+    return SimpleNamespace(name="m", input_shape=shape, input_encoding=encoding)
+
+
+def test_binarize_is_plus_one_from_half_the_range_up():
+    assert data.binarize(np.array([0, 127, 128, 255]), 255).tolist() == [-1, -1, 1, 1]
+    assert data.binarize(np.array([0, 7, 8, 16]), 16).tolist() == [-1, -1, 1, 1]
+
+
+def test_a_binary_model_sees_binarized_pixels(digits):
+    frames = data.model_frames(model((8, 8, 1), "binary"), "digits", count=5)
+    assert frames.shape == (5, 8, 8, 1)
+    assert np.array_equal(frames, np.where(digits.test_x[:5] >= 8, 1, -1))
+
+
+def test_an_unsigned_model_sees_the_pixels(digits):
+    frames = data.model_frames(model((8, 8, 1), "uint5"), "digits")
+    assert np.array_equal(frames, digits.test_x)
+
+
+@pytest.mark.parametrize(("name", "shape", "encoding", "values"), [
+    ("zoo:lfc_w1a1", (28, 28, 1), "binary", {-1, 1}),
+    ("zoo:cnv_w1a1", (32, 32, 3), "uint8", set(range(256))),
+])
+def test_synthetic_frames_have_the_models_shape_and_encoding(name, shape, encoding, values):
+    from hwbnn import zoo
+
+    net = zoo.load(name)
+    assert (tuple(net.input_shape), net.input_encoding) == (shape, encoding)
+    frames = data.model_frames(net, "synthetic", seed=1)
+    assert frames.shape == (data.SYNTHETIC_FRAMES, *shape)
+    assert set(np.unique(frames).tolist()) == values
+    assert np.array_equal(frames[:7], data.model_frames(net, "synthetic", count=7, seed=1))
+    assert not np.array_equal(frames[:7], data.model_frames(net, "synthetic", count=7, seed=2))
+
+
+def test_ternary_synthetic_frames_cover_zero():
+    frames = data.model_frames(model((4,), "ternary"), "synthetic", count=50)
+    assert set(np.unique(frames).tolist()) == {-1, 0, 1}
+
+
+@pytest.mark.parametrize(("net", "message"), [
+    (model((28, 28, 1), "binary"), "dataset digits has 8x8x1 frames, model m takes 28x28x1: "
+                                   "use another dataset or --dataset synthetic"),
+    (model((8, 8, 1), "uint2"), "dataset digits has pixels 0..16, model m takes uint2 input"),
+    (model((8, 8, 1), "ternary"), "model m takes ternary input (-1..1): use --dataset synthetic"),
+])
+def test_frames_that_do_not_fit_the_model_are_refused(net, message):
+    with pytest.raises(HwbnnError, match=re.escape(message)):
+        data.model_frames(net, "digits")
+
+
+def test_model_frames_checks_its_arguments():
+    with pytest.raises(HwbnnError, match="dataset must be one of .*synthetic, not 'nothing'"):
+        data.model_frames(model((4,), "uint2"), "nothing")
+    with pytest.raises(HwbnnError, match="frame count must be a positive integer, not 0"):
+        data.model_frames(model((4,), "uint2"), "synthetic", count=0)

@@ -20,6 +20,11 @@ def icarus():
     require_simulator("icarus")
 
 
+@pytest.fixture
+def verilator():
+    require_simulator("verilator")
+
+
 def verify_json(capsys, *args):
     code = main(["verify", *args, "--json"])
     return code, json.loads(capsys.readouterr().out)
@@ -33,6 +38,34 @@ def test_verify_a_design_folder_on_icarus(icarus, tmp_path, capsys):
     assert report["passed"] and report["frames"] == 6 and report["sim"] == "icarus"
     assert report["cycles"] >= 6 * report["model_cycles_per_frame"]
     assert report["cycles_per_s"] > 0 and report["frames_per_s"] > 0
+
+
+def test_verify_a_design_folder_in_the_compiled_harness(verilator, tmp_path, capsys):
+    code, report = verify_json(capsys, str(RTL / "digits_mlp_w1a1"), "--backpressure", "0.2",
+                               "--gap", "0.1", "--work", str(tmp_path))
+    assert code == 0
+    assert report["passed"] and report["frames"] == 360 and report["sim"] == "verilator"
+    assert (tmp_path / "verilator-harness" / "output.bin").stat().st_size == 360 * 10
+    assert report["cycles"] >= 360 * report["model_cycles_per_frame"]
+    assert report["cycles_per_frame"] >= report["model_cycles_per_frame"]
+    assert report["cycles_per_s"] > 0 and report["frames_per_s"] > 0
+    assert isinstance(report["build_cached"], bool) and report["build_s"] >= 0
+
+
+def test_verify_synthetic_frames_of_the_model(verilator, tmp_path, capsys):
+    code = main(["verify", str(RTL / "digits_mlp_w1a1"), "--dataset", "synthetic", "--frames",
+                 "40", "--seed", "3", "--work", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("hwbnn_digits_mlp_w1a1 on verilator: 40 frames bit-exact")
+
+
+def test_a_dataset_that_does_not_fit_fails_before_generation(tmp_path, capsys):
+    assert main(["verify", "zoo:lfc_w1a1", "--work", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("hwbnn: error: dataset digits has 8x8x1 frames, model lfc_w1a1 takes "
+                   "28x28x1: use another dataset or --dataset synthetic\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_verify_in_the_amaranth_simulator(tmp_path, capsys):
@@ -74,6 +107,7 @@ def test_a_mismatch_exits_1_naming_layer_and_waveform(icarus, tmp_path, capsys):
     ([str(RTL / "digits_mlp_w1a1"), "--sim", "modelsim"], "invalid choice"),
     ([str(RTL / "digits_mlp_w1a1"), "--model", "zoo:digits_mlp_w2"], "ir_sha256 differs"),
     (["zoo:digits_mlp_w1a1", "--model", "zoo:digits_mlp_w2"], "--model is for a design"),
+    ([str(RTL / "digits_mlp_w1a1"), "--dataset", "imagenet"], "dataset must be one of"),
 ])
 def test_usage_errors_are_one_line(args, message, capsys):
     assert main(["verify", *args]) == 2

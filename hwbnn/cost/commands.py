@@ -38,17 +38,12 @@ def register(subparsers) -> None:
 def cmd_cost(args) -> int:
     if args.model == "calibrate":
         return cmd_calibrate(args)
-    from .. import zoo
-    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
-    from .estimate import estimate
+    from ..api import load
 
     if args.family is None:
         raise HwbnnError("hwbnn cost: --family is required (ice40, ecp5, xc7 or asic)")
-    net = zoo.load(args.model)
-    folding = Folding.parse(args.fold, net, target_fps=args.target_fps,
-                            clock_mhz=args.clock_mhz)
-    report = estimate(net, args.family, folding, node=args.node,
-                      clock_mhz=folding.clock_mhz or DEFAULT_CLOCK_MHZ)
+    report = load(args.model).cost(args.family, args.fold, target_fps=args.target_fps,
+                                   clock_mhz=args.clock_mhz, node=args.node)
     if args.json:
         print_json(report.as_dict())
     elif args.csv:

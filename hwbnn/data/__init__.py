@@ -3,6 +3,11 @@
 ``digits`` (scikit-learn's 8x8 digits, values 0..16, i.e. uint5) is embedded and needs no
 download; MNIST / Fashion-MNIST (IDX files) and CIFAR-10 (python batches) load from a
 user-given folder. Every loader returns a :class:`Dataset` with a fixed train/test split.
+
+:func:`model_frames` is the one adaptor from a dataset to a model's own input: it checks the
+frame shape, binarizes pixels for a binary-input model (:func:`binarize`), and also offers
+``synthetic``, seeded random frames of any model's shape and encoding (:func:`random_frames`),
+so a model without a matching dataset on disk can still be run and verified.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.encoding import uint_encoding_for
+from ..ir.encoding import encoding_range, uint_encoding_for
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
@@ -31,6 +36,7 @@ class Dataset:
     test_x: np.ndarray
     test_y: np.ndarray
     input_encoding: str
+    pixel_max: int = 255  # the value of a full-scale pixel (digits: 16)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -52,7 +58,7 @@ def load_digits() -> Dataset:
     train_x, test_x, train_y, test_y = train_test_split(
         images, labels, test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED,
         stratify=labels)
-    return Dataset("digits", train_x, train_y, test_x, test_y, uint_encoding_for(16))
+    return Dataset("digits", train_x, train_y, test_x, test_y, uint_encoding_for(16), 16)
 
 
 def _existing(path: str | Path | None, dataset: str) -> Path:
@@ -128,6 +134,8 @@ def load_cifar10(path: str | Path | None) -> Dataset:
 
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+SYNTHETIC = "synthetic"
+SYNTHETIC_FRAMES = 1000  # default frame count of the synthetic dataset
 
 
 def load(name: str, path: str | Path | None = None) -> Dataset:
@@ -139,3 +147,57 @@ def load(name: str, path: str | Path | None = None) -> Dataset:
     if name == "cifar10":
         return load_cifar10(path)
     raise HwbnnError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+
+
+def random_frames(rng: np.random.Generator, shape: tuple, encoding: str,
+                  count: int) -> np.ndarray:
+    """``count`` random frames of ``shape`` covering every value of ``encoding``
+    (binary: -1/+1)."""
+    if encoding == "binary":
+        return rng.choice(np.array([-1, 1]), size=(count, *shape))
+    lo, hi = encoding_range(encoding)
+    return rng.integers(lo, hi + 1, size=(count, *shape))
+
+
+def binarize(pixels: np.ndarray, pixel_max: int) -> np.ndarray:
+    """Pixels as binary -1/+1 inputs: +1 where ``2 * pixel >= pixel_max``.
+
+    FINN's binary-input LFC sees MNIST this way: Brevitas' BNN-PYNQ models map a pixel
+    scaled to [0, 1] through ``2x - 1`` into a binary quantizer whose sign is +1 at zero
+    (``binary_sign``), so +1 from half the range up (uint8: pixel >= 128).
+    """
+    return np.where(2 * np.asarray(pixels, dtype=np.int64) >= pixel_max, 1, -1)
+
+
+def model_frames(net, dataset: str, path: str | Path | None = None, count: int | None = None,
+                 seed: int = 0) -> np.ndarray:
+    """Test frames for ``net`` (a NetworkIR) in its own input shape and encoding.
+
+    ``dataset`` is a dataset name (its test split, the first ``count`` frames; pixels
+    binarized for a binary-input model) or ``synthetic`` (``count`` seeded random frames,
+    default :data:`SYNTHETIC_FRAMES`). HwbnnError, naming both shapes, when a dataset's
+    frames do not have the model's input shape.
+    """
+    shape = tuple(int(extent) for extent in net.input_shape)
+    if dataset not in (*DATASETS, SYNTHETIC):
+        raise HwbnnError(f"dataset must be one of {', '.join((*DATASETS, SYNTHETIC))}, not "
+                         f"{dataset!r}")
+    if count is not None and count < 1:
+        raise HwbnnError(f"frame count must be a positive integer, not {count}")
+    if dataset == SYNTHETIC:
+        return random_frames(np.random.default_rng(seed), shape, net.input_encoding,
+                             SYNTHETIC_FRAMES if count is None else count)
+    source = load(dataset, path)
+    if source.input_shape != shape:
+        raise HwbnnError(f"dataset {dataset} has {'x'.join(map(str, source.input_shape))} "
+                         f"frames, model {net.name} takes {'x'.join(map(str, shape))}: use "
+                         f"another dataset or --dataset {SYNTHETIC}")
+    frames = source.test_x[:count]
+    if net.input_encoding == "binary":
+        return binarize(frames, source.pixel_max)
+    lo, hi = encoding_range(net.input_encoding)
+    if net.input_encoding == "ternary" or source.pixel_max > hi:
+        raise HwbnnError(f"dataset {dataset} has pixels 0..{source.pixel_max}, model "
+                         f"{net.name} takes {net.input_encoding} input ({lo}..{hi}): use "
+                         f"--dataset {SYNTHETIC}")
+    return frames.astype(np.int64)

@@ -3,7 +3,8 @@
 One component per file: :class:`~.popcount.AdderTree` / :class:`~.popcount.Popcount`,
 :class:`~.mvtu.MatrixVectorThresholdUnit`, :class:`~.sliding_window.SlidingWindow`,
 :class:`~.maxpool.MaxPool`, :class:`~.label_select.LabelSelect`, stream width converters and
-FIFOs (:mod:`.stream_utils`) and :class:`~.network.NetworkTop`. Nothing here imports torch.
+FIFOs (:mod:`.stream_utils`) and :class:`~.network.NetworkTop`;
+:func:`~.convert.convert_verilog` turns a design into Verilog. Nothing here imports torch.
 """
 
 import functools

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..cli import fold_arguments, model_argument, print_json
-from ..errors import HwbnnError
 
 
 def register(subparsers) -> None:
@@ -19,21 +18,12 @@ def register(subparsers) -> None:
 
 
 def cmd_gen(args) -> int:
-    from .. import zoo
-    from .fold import Folding
-    from .gen import generate
+    from ..api import load
 
-    net = zoo.load(args.model)
-    if args.mode == "unrolled":
-        if args.fold is not None:
-            raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a whole "
-                             "vector per cycle (PE = MH, SIMD = MW)")
-        folding = None
-    else:
-        folding = Folding.parse(args.fold, net, target_fps=args.target_fps,
-                                clock_mhz=args.clock_mhz)
-    result = generate(net, folding, args.out, output=args.output, mode=args.mode,
-                      name=args.name)
+    design = load(args.model).generate(args.out, args.fold, target_fps=args.target_fps,
+                                       clock_mhz=args.clock_mhz, output=args.output,
+                                       mode=args.mode, name=args.name)
+    result = design.manifest
     if args.json:
         print_json(result)
     else:

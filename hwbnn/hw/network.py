@@ -74,7 +74,7 @@ class NetworkTop(wiring.Component):
         pipeline reaches the slowest stage's rate; other FIFOs hold 2 beats.
 
     Ports: ``s_axis`` (In stream, :attr:`in_width` bits), ``m_axis`` (Out stream,
-    :attr:`out_width` bits); :func:`hwbnn.hw.gen.write_verilog` renames them to
+    :attr:`out_width` bits); :class:`hwbnn.hw.gen.AxiStreamTop` renames them to
     ``s_axis_tdata``/``tvalid``/``tready`` and ``m_axis_*``.
     """
 

@@ -1,9 +1,10 @@
 """Verification of generated Verilog against the golden integer model (DESIGN.md section 5).
 
-:func:`verify` runs a design written by ``hwbnn gen`` (:func:`open_design`) in Verilator,
-Icarus (both through cocotb 2 and cocotbext-axi) or the Amaranth simulator, on dataset
-frames, and compares every output beat with :mod:`hwbnn.ref.golden`; on a difference it
-names the first layer and element that differ and keeps a waveform. Nothing here imports
+:func:`verify` runs a design written by ``hwbnn gen`` (:func:`open_design`) in Verilator
+(a compiled stream harness, :mod:`hwbnn.verify.harness`), Icarus (cocotb 2 and
+cocotbext-axi) or the Amaranth simulator, on dataset frames, and compares every output beat
+with :mod:`hwbnn.ref.golden`; on a difference it names the first layer and element that
+differ (per-layer taps in the cocotb bench) and keeps a waveform. Nothing here imports
 torch.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import print_json
+from ..cli import fold_arguments, print_json
 from ..errors import HwbnnError
 from .tools import SIMULATORS
 
@@ -31,19 +31,20 @@ def register(subparsers) -> None:
     p.add_argument("--sim", choices=SIMULATORS, default="verilator",
                    help="verilator (default), icarus, or amaranth (the generator's own "
                         "description, slow)")
-    p.add_argument("--frames", type=int, help="first N frames of the test split (default all)")
+    p.add_argument("--frames", type=int, help="first N frames of the test split (default all; "
+                                              "synthetic: 1000)")
     p.add_argument("--backpressure", type=_probability, default=0.0,
                    help="probability that the sink refuses a cycle (default 0)")
     p.add_argument("--gap", type=_probability, default=0.0,
                    help="probability of an idle input cycle (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the gaps and backpressure")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the gaps, the backpressure and synthetic frames")
     p.add_argument("--dataset", default="digits",
-                   help="digits (embedded), mnist, fashion-mnist or cifar10")
+                   help="digits (embedded), mnist, fashion-mnist, cifar10 (pixels; binarized "
+                        "for a binary-input model), or synthetic (random frames in the "
+                        "model's own input encoding)")
     p.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
-    p.add_argument("--fold", default="auto",
-                   help="for a MODEL target: 'auto' (with --target-fps) or a folding JSON file")
-    p.add_argument("--target-fps", type=float, default=1000.0,
-                   help="for a MODEL target with --fold auto (default 1000, as `hwbnn gen`)")
+    fold_arguments(p)
     p.add_argument("--work", help="folder for builds, runs and waveforms "
                                   "(default build/verify/NAME)")
     p.add_argument("--json", action="store_true")
@@ -59,7 +60,12 @@ def cmd_verify(args) -> int:
         raise HwbnnError(f"--frames must be a positive integer, not {args.frames}")
     target = Path(args.target)
     if target.is_dir():
+        if args.fold is not None or args.target_fps is not None:
+            raise HwbnnError("--fold and --target-fps are for a MODEL target; a design folder "
+                             "keeps the folding it was generated with")
         design = open_design(target, args.model)
+        images = data.model_frames(design.net, args.dataset, args.data_path, args.frames,
+                                   args.seed)
         work = Path(args.work or f"build/verify/{design.top}")
     else:
         if args.model is not None:
@@ -71,10 +77,11 @@ def cmd_verify(args) -> int:
         from .. import zoo
 
         net = zoo.load(args.target)
+        # Frames first: a dataset that does not fit the model fails before generation.
+        images = data.model_frames(net, args.dataset, args.data_path, args.frames, args.seed)
         work = Path(args.work or f"build/verify/{net.name}")
-        design = generate_design(net, work / "rtl", fold=args.fold, target_fps=args.target_fps)
-    dataset = data.load(args.dataset, args.data_path)
-    images = dataset.test_x if args.frames is None else dataset.test_x[:args.frames]
+        design = generate_design(net, work / "rtl", folding=args.fold,
+                                 target_fps=args.target_fps, clock_mhz=args.clock_mhz)
     report = verify(design, images, sim=args.sim, backpressure=args.backpressure,
                     gap=args.gap, seed=args.seed, work=work, cache=Path("build/verify/cache"))
     if args.json:

@@ -129,17 +129,20 @@ def _candidates(directory: Path, manifest: dict):
         yield f"zoo:{name}", lambda: zoo.load(f"zoo:{name}")
 
 
-def open_design(directory: str | Path, model: str | Path | None = None) -> RtlDesign:
-    """Read a generated design; find (or check) the model it was generated from."""
+def open_design(directory: str | Path, model: str | Path | NetworkIR | None = None
+                ) -> RtlDesign:
+    """Read a generated design; find (or check) the model it was generated from (a path,
+    ``zoo:NAME`` or the NetworkIR itself)."""
     from .. import zoo
 
     directory = Path(directory)
     manifest = read_manifest(directory)
     digest = manifest["ir_sha256"]
     if model is not None:
-        net = zoo.load(model)
+        net = model if isinstance(model, NetworkIR) else zoo.load(model)
         if ir_digest(net) != digest:
-            raise HwbnnError(f"model {model} is not the one {directory} was generated from "
+            raise HwbnnError(f"model {getattr(model, 'name', model)} is not the one "
+                             f"{directory} was generated from "
                              f"(ir_sha256 differs)")
     else:
         net = None

@@ -1,11 +1,14 @@
 """``verify``: run a generated design on dataset frames and compare it with the golden model.
 
 1. Build the design's Verilog for the simulator (cached: identical RTL builds once).
-2. Run the cocotb bench (:mod:`hwbnn.verify.tb_network`) on all frames, with optional input
-   gaps and output backpressure, and compare the output beats with the golden scores.
-3. On a difference, run again on the frames up to the first bad one with waveforms compiled
-   in and every layer's output stream tapped, and name the first layer and element that
-   differ (the taps cost a Python wake-up per clock cycle, so the fast first pass has none).
+2. Stream all frames through it, with optional input gaps and output backpressure: in
+   Verilator through the compiled harness (:mod:`hwbnn.verify.harness`, which also checks
+   the output stream rules), in Icarus through the cocotb bench
+   (:mod:`hwbnn.verify.tb_network`); compare the output beats with the golden scores.
+3. On a difference, run again on the frames up to the first bad one in the cocotb bench,
+   with waveforms compiled in and every layer's output stream tapped, and name the first
+   layer and element that differ (the taps cost a Python wake-up per clock cycle, so the
+   fast first pass has none).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..ref import golden
-from . import runner
+from . import harness, runner
 from .check import compare_output, compare_taps, expected_output, input_beats, to_hex
 from .design import RtlDesign
 from .tools import require
@@ -65,10 +68,16 @@ def _probability(value: float, what: str) -> float:
     return float(value)
 
 
+def stall_limit(design: RtlDesign, gap: float, backpressure: float) -> int:
+    """Cycles without an output beat after which a run counts as stalled: four times the
+    latency and a frame, stretched by the expected share of idle and refused cycles."""
+    slowdown = 1 / ((1 - gap) * (1 - backpressure))
+    return int(4 * slowdown * (design.latency_cycles + design.cycles_per_frame) + 1000)
+
+
 def bench_config(design: RtlDesign, beats, expected, *, gap: float, backpressure: float,
                  seed: int, taps=(), window: int | None | str = "auto") -> dict:
     """The JSON config of :mod:`hwbnn.verify.bench` for these frames."""
-    slowdown = 1 / ((1 - gap) * (1 - backpressure))
     if window == "auto":
         # Enough frames in flight to keep the pipeline at its bottleneck's rate.
         window = max(2, math.ceil(design.latency_cycles / design.cycles_per_frame))
@@ -81,8 +90,7 @@ def bench_config(design: RtlDesign, beats, expected, *, gap: float, backpressure
         "backpressure": backpressure,
         "seed": seed,
         "window": window,
-        "max_wait_cycles": int(4 * slowdown * (design.latency_cycles + design.cycles_per_frame)
-                               + 1000),
+        "max_wait_cycles": stall_limit(design, gap, backpressure),
     }
 
 
@@ -92,9 +100,9 @@ def verify(design: RtlDesign, images: np.ndarray, *, sim: str = "verilator",
            window: int | None | str = "auto", diagnose: bool = True) -> VerifyReport:
     """Verify ``design`` on ``images`` (``(N, *input_shape)``) with simulator ``sim``.
 
-    ``work`` receives the run folders (config, result, log, waveform); ``cache`` holds the
-    builds (default ``work/cache``). Returns a :class:`VerifyReport`; HwbnnError only for
-    problems that stop verification from running at all.
+    ``work`` receives the run folders (beat files, config, result, log, waveform); ``cache``
+    holds the builds (default ``work/cache``). Returns a :class:`VerifyReport`; HwbnnError
+    only for problems that stop verification from running at all.
     """
     start = time.perf_counter()
     require(sim)
@@ -114,32 +122,71 @@ def verify(design: RtlDesign, images: np.ndarray, *, sim: str = "verilator",
     if sim == "amaranth":
         _run_amaranth(design, beats, expected, report)
     else:
-        built = runner.build(design.verilog, design.top, sim, cache)
-        report.build_s, report.build_cached = built.seconds, built.cached
-        config = bench_config(design, beats, expected, gap=gap, backpressure=backpressure,
-                              seed=seed, window=window)
-        run = runner.run(built, config, work / f"{sim}-run")
-        report.log = str(run.log)
-        result = run.result
-        report.sim_s = run.seconds
-        report.cycles = int(result["cycles"])
-        wall = max(result["wall_s"], 1e-9)
-        report.cycles_per_s = report.cycles / wall
-        report.frames_per_s = len(images) / wall
-        if result["busy_cycles"] is not None:
-            report.cycles_per_frame = result["busy_cycles"] / len(images)
-        difference = compare_output(design, expected, result["output"])
-        if difference is None and result["stalled"]:
-            difference = f"the design stalled after {len(result['output'])} output beats"
-        report.passed = difference is None and run.passed
-        if difference is not None:
-            report.difference = str(difference)
-            if diagnose:
-                frame = getattr(difference, "frame", None) or 0
-                _diagnose(design, images, frame, sim, cache, work, report, gap=gap,
-                          backpressure=backpressure, seed=seed, window=window)
+        if sim == "verilator":
+            output, stalled, violation = _run_harness(design, beats, expected, report, cache,
+                                                      work)
+        else:
+            output, stalled, violation = _run_cocotb(design, beats, expected, report, cache,
+                                                     work, window)
+        difference = compare_output(design, expected, to_hex(output))
+        if violation is not None:
+            report.difference = f"stream rule broken: {violation}"
+        elif difference is not None:
+            report.difference = str(difference) + (
+                f"; the design stalled after {len(output)} output beats" if stalled else "")
+        report.passed = report.difference is None
+        # Taps compare values layer by layer: they can name where a value or a frame went
+        # missing, not who broke the top's handshake.
+        if difference is not None and violation is None and diagnose:
+            _diagnose(design, images, difference.frame or 0, sim, cache, work, report,
+                      gap=gap, backpressure=backpressure, seed=seed, window=window)
     report.total_s = time.perf_counter() - start
     return report
+
+
+def _run_harness(design: RtlDesign, beats, expected, report: VerifyReport, cache: Path,
+                 work: Path) -> tuple[list[int], bool, str | None]:
+    """All frames through the compiled Verilator harness: output beats, whether the design
+    stalled, and the first broken stream rule."""
+    spec = design.packing
+    built = runner.build(design.verilog, design.top, "verilator", cache, harness=True,
+                         widths=(spec["input"]["tdata_width"], spec["output"]["tdata_width"]))
+    report.build_s, report.build_cached = built.seconds, built.cached
+    run = harness.run(built, (beat for frame in beats for beat in frame),
+                      work / "verilator-harness", in_width=spec["input"]["tdata_width"],
+                      out_width=spec["output"]["tdata_width"],
+                      out_beats=sum(len(frame) for frame in expected),
+                      max_wait_cycles=stall_limit(design, report.gap, report.backpressure),
+                      tail_cycles=design.latency_cycles + design.cycles_per_frame,
+                      gap=report.gap, backpressure=report.backpressure, seed=report.seed)
+    report.sim_s = run.seconds
+    _record_speed(report, run.cycles, run.busy_cycles, run.wall_s)
+    return run.output, run.stalled, run.violation
+
+
+def _run_cocotb(design: RtlDesign, beats, expected, report: VerifyReport, cache: Path,
+                work: Path, window: int | None | str) -> tuple[list[int], bool, None]:
+    """All frames through the cocotb bench: output beats and whether the design stalled."""
+    built = runner.build(design.verilog, design.top, report.sim, cache)
+    report.build_s, report.build_cached = built.seconds, built.cached
+    config = bench_config(design, beats, expected, gap=report.gap,
+                          backpressure=report.backpressure, seed=report.seed, window=window)
+    run = runner.run(built, config, work / f"{report.sim}-run")
+    report.log = str(run.log)
+    report.sim_s = run.seconds
+    result = run.result
+    _record_speed(report, result["cycles"], result["busy_cycles"], result["wall_s"])
+    return [int(beat, 16) for beat in result["output"]], result["stalled"], None
+
+
+def _record_speed(report: VerifyReport, cycles: int, busy_cycles: int | None,
+                  wall_s: float) -> None:
+    wall = max(wall_s, 1e-9)
+    report.cycles = int(cycles)
+    report.cycles_per_s = report.cycles / wall
+    report.frames_per_s = report.frames / wall
+    if busy_cycles is not None:
+        report.cycles_per_frame = busy_cycles / report.frames
 
 
 def _diagnose(design: RtlDesign, images, frame: int, sim: str, cache: Path, work: Path,

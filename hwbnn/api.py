@@ -1,0 +1,296 @@
+"""The Python API: a model object and a design object over the whole flow (docs/design.md,
+"Python API").
+
+>>> import hwbnn
+>>> model = hwbnn.load("zoo:digits_mlp_w1a1")          # .hwbnn file, zoo:NAME or QONNX .onnx
+>>> model.accuracy("digits")                           # golden integer model
+>>> model.cost("ice40", target_fps=1e5).totals()       # estimate before building
+>>> design = model.generate("build/rtl", target_fps=1e5)
+>>> design.verify(gap=0.1, backpressure=0.2).passed    # compiled Verilator, bit-exact
+
+The command line is a thin shell over these objects: each CLI handler parses its arguments,
+calls one method and prints the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HwbnnError
+from .ir.network import NetworkIR
+
+
+def load(source, *, name: str | None = None) -> Model:
+    """A :class:`Model` from a ``.hwbnn`` file, ``zoo:NAME``, a QONNX ``.onnx`` file, a
+    :class:`~hwbnn.ir.network.NetworkIR` or a Model."""
+    if isinstance(source, Model):
+        return source
+    if isinstance(source, NetworkIR):
+        return Model(source.validate())
+    if not isinstance(source, str | Path):
+        raise HwbnnError(f"a model source is a path, zoo:NAME, a NetworkIR or a Model, not "
+                         f"{type(source).__name__}")
+    if str(source).lower().endswith(".onnx"):
+        from .interop.qonnx_import import import_qonnx
+
+        return Model(import_qonnx(source, name), str(source))
+    from . import zoo
+
+    return Model(zoo.load(source), str(source))
+
+
+class Model:
+    """An integer model (:class:`~hwbnn.ir.network.NetworkIR`) with what can be done with it.
+
+    Parameters
+    ----------
+    net : NetworkIR
+    source : str, optional
+        Where it came from (a path or ``zoo:NAME``), for reports.
+    """
+
+    def __init__(self, net: NetworkIR, source: str | None = None):
+        if not isinstance(net, NetworkIR):
+            raise HwbnnError(f"Model needs a NetworkIR, not {type(net).__name__}")
+        self._net = net
+        self._source = source or net.name
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self._net.input_shape))
+        return (f"Model({self._net.name!r}: {shape} {self._net.input_encoding} -> "
+                f"{self._net.num_classes} classes, {len(self._net.layers)} layers)")
+
+    @property
+    def net(self) -> NetworkIR:
+        return self._net
+
+    @property
+    def name(self) -> str:
+        return self._net.name
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    # --- running it ---------------------------------------------------------------------------
+    def scores(self, frames, *, engine: str = "golden") -> np.ndarray:
+        """Integer scores ``(N, classes)`` of frames in the model's input encoding, from the
+        golden model or the packed CPU engine (``engine="packed"``; equal, faster)."""
+        return _engine(engine).scores(self._net, frames)
+
+    def predict(self, frames, *, engine: str = "golden") -> np.ndarray:
+        """Labels (argmax of the scores, ties to the lowest class)."""
+        return _engine(engine).predict(self._net, frames)
+
+    def trace(self, frames) -> list:
+        """Every layer's accumulators and outputs (:class:`~hwbnn.ref.golden.LayerTrace`)."""
+        from .ref import golden
+
+        return golden.run(self._net, frames)
+
+    def frames(self, dataset: str = "digits", data_path: str | Path | None = None,
+               count: int | None = None, seed: int = 0) -> np.ndarray:
+        """Test frames in this model's own input shape and encoding (pixels binarized for a
+        binary-input model; ``synthetic``: seeded random frames); see
+        :func:`hwbnn.data.model_frames`."""
+        from .data import model_frames
+
+        return model_frames(self._net, dataset, data_path, count, seed)
+
+    def accuracy(self, dataset: str = "digits", data_path: str | Path | None = None, *,
+                 engine: str = "golden") -> float:
+        """Test-split accuracy of the integer model on ``dataset``."""
+        from .data import SYNTHETIC, load
+
+        if dataset == SYNTHETIC:
+            raise HwbnnError("synthetic frames have no labels: accuracy needs a dataset")
+        labels = load(dataset, data_path).test_y
+        frames = self.frames(dataset, data_path)
+        return float(np.mean(self.predict(frames, engine=engine) == labels))
+
+    def check_against_torch(self, checkpoint: str | Path, dataset: str = "digits",
+                            data_path: str | Path | None = None) -> dict:
+        """Run a torch checkpoint in integer mode on the test split and compare every layer
+        with the golden model; also the float model's accuracy and agreement."""
+        import torch
+
+        from .data import load as load_dataset
+        from .ir.export import integer_trace
+        from .ref.compare import first_mismatch
+        from .train import load_checkpoint
+
+        data = load_dataset(dataset, data_path)
+        trace = self.trace(data.test_x)
+        model = load_checkpoint(checkpoint)
+        mismatch = first_mismatch(trace, integer_trace(model, data.test_x))
+        with torch.no_grad():
+            float_labels = model(model.prepare_input(data.test_x)).argmax(1).numpy()
+        golden_labels = np.argmax(trace[-1].out, axis=1)
+        return {
+            "exact": mismatch is None,
+            "exactness": ("bit-exact on every layer" if mismatch is None
+                          else f"MISMATCH {mismatch}"),
+            "torch_float_accuracy": float(np.mean(float_labels == data.test_y)),
+            "float_agreement": float(np.mean(float_labels == golden_labels)),
+        }
+
+    def summary(self):
+        """Per-layer encodings, bit mix, parameters, bits and operations
+        (:class:`~hwbnn.summary.NetworkSummary`)."""
+        from .summary import summarize
+
+        return summarize(self._net)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file (``.hwbnn``)."""
+        from .cli import output_path
+        from .ir import save
+
+        path = output_path(str(path), ".hwbnn")
+        save(self._net, path)
+        return path
+
+    # --- hardware -------------------------------------------------------------------------------
+    def folding(self, fold=None, *, target_fps: float | None = None,
+                clock_mhz: float | None = None):
+        """The :class:`~hwbnn.hw.fold.Folding` asked for: a JSON file or design folder,
+        ``"P1xS1,..."``, ``"auto"``, a mapping; None: ``auto`` when a rate is given, else the
+        layers' own PE/SIMD."""
+        from .hw.fold import Folding
+
+        return Folding.parse(fold, self._net, target_fps=target_fps, clock_mhz=clock_mhz)
+
+    def cost(self, family: str, fold=None, *, target_fps: float | None = None,
+             clock_mhz: float | None = None, node: int = 45):
+        """Estimated FPGA resources (``ice40``, ``ecp5``, ``xc7``) or ASIC area and energy per
+        frame (``asic``) at a folding (:class:`~hwbnn.cost.estimate.CostReport`)."""
+        from .cost.estimate import estimate
+        from .hw.fold import DEFAULT_CLOCK_MHZ
+
+        folding = self.folding(fold, target_fps=target_fps, clock_mhz=clock_mhz)
+        return estimate(self._net, family, folding, node=node,
+                        clock_mhz=folding.clock_mhz or DEFAULT_CLOCK_MHZ)
+
+    def generate(self, out_dir: str | Path, fold=None, *, target_fps: float | None = None,
+                 clock_mhz: float | None = None, output: str = "scores",
+                 mode: str = "folded", name: str | None = None) -> Design:
+        """Streaming Verilog, ``manifest.json`` and the model file in ``out_dir``; the
+        :class:`Design` that opens them."""
+        from .hw.gen import generate
+        from .ir import fileformat
+
+        if mode == "unrolled":
+            if fold is not None or target_fps is not None:
+                raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a "
+                                 "whole vector per cycle (PE = MH, SIMD = MW)")
+            folding = None
+        else:
+            folding = self.folding(fold, target_fps=target_fps, clock_mhz=clock_mhz)
+        out_dir = Path(out_dir)
+        generate(self._net, folding, out_dir, output=output, mode=mode, name=name)
+        fileformat.save(self._net, out_dir / f"{self._net.name}.hwbnn")
+        return Design.open(out_dir, self)
+
+    def build(self, board: str, out_dir: str | Path, fold=None, **options):
+        """A bitstream for ``board`` (:func:`hwbnn.boards.build.build` takes the options)."""
+        from .boards.build import build
+
+        return build(self._source, board, out_dir, fold=fold, net=self._net, **options)
+
+
+class Design:
+    """A generated design folder (Verilog + ``manifest.json``) and the model it implements.
+
+    Open one with :meth:`Design.open` or get one from :meth:`Model.generate`.
+    """
+
+    def __init__(self, rtl, model: Model):
+        self._rtl = rtl
+        self._model = model
+
+    @classmethod
+    def open(cls, directory: str | Path, model=None) -> Design:
+        """The design in ``directory``; its model is ``model`` or found by the manifest's
+        digest (the model file beside it, or the zoo)."""
+        from .verify.design import open_design
+
+        model = None if model is None else load(model)
+        rtl = open_design(Path(directory), None if model is None else model.net)
+        return cls(rtl, model or Model(rtl.net))
+
+    def __repr__(self) -> str:
+        return (f"Design({self.top!r} in {self.directory}: {self.folding}, "
+                f"{self.cycles_per_frame} cycles/frame)")
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @property
+    def rtl(self):
+        """The :class:`~hwbnn.verify.design.RtlDesign` (manifest, Verilog, taps)."""
+        return self._rtl
+
+    @property
+    def directory(self) -> Path:
+        return self._rtl.directory
+
+    @property
+    def top(self) -> str:
+        return self._rtl.top
+
+    @property
+    def manifest(self) -> dict:
+        return self._rtl.manifest
+
+    @property
+    def folding(self):
+        return self._rtl.folding
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return self._rtl.cycles_per_frame
+
+    def verify(self, frames=None, *, dataset: str = "digits",
+               data_path: str | Path | None = None, count: int | None = None,
+               sim: str = "verilator", gap: float = 0.0, backpressure: float = 0.0,
+               seed: int = 0, work: str | Path | None = None,
+               cache: str | Path | None = None):
+        """Simulate the Verilog on ``frames`` (default: the model's frames of ``dataset``)
+        with random input gaps and output backpressure; compare with the golden model
+        (:class:`~hwbnn.verify.flow.VerifyReport`)."""
+        from .verify.flow import verify
+
+        if frames is None:
+            frames = self._model.frames(dataset, data_path, count, seed)
+        work = Path(work) if work is not None else Path("build/verify") / self.top
+        return verify(self._rtl, frames, sim=sim, gap=gap, backpressure=backpressure,
+                      seed=seed, work=work, cache=cache)
+
+    def synthesize(self, family: str, device: str | None = None, seeds: int = 3,
+                   target_mhz: float | None = None, work: str | Path | None = None,
+                   **options):
+        """Yosys (and nextpnr) counts and Fmax (:class:`~hwbnn.synth.flow.SynthResult`)."""
+        from .synth.design import read_design
+        from .synth.flow import synthesize
+
+        return synthesize(read_design(self.directory), family, device, seeds, target_mhz,
+                          work, **options)
+
+    def build(self, board: str, out_dir: str | Path, **options):
+        """A bitstream for ``board`` at this design's folding."""
+        return self._model.build(board, out_dir, fold=str(self.directory), **options)
+
+
+def _engine(name: str):
+    if name == "golden":
+        from .ref import golden
+
+        return golden
+    if name == "packed":
+        from .ref import packed
+
+        return packed
+    raise HwbnnError(f"engine must be 'golden' or 'packed', not {name!r}")
