@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwbnn import zoo
+from hwbnn import data, zoo
 from hwbnn.errors import HwbnnError
 from hwbnn.ir.encoding import encoding_levels, encoding_range
 from hwbnn.ir.network import (
@@ -59,11 +59,7 @@ def weight_layer(rng, cls, name, in_encoding, kind, rows, cols, out_encoding, **
 
 
 def random_frames(rng, net, frames):
-    shape = (frames, *net.input_shape)
-    if net.input_encoding == "binary":
-        return rng.choice([-1, 1], size=shape)
-    lo, hi = encoding_range(net.input_encoding)
-    return rng.integers(lo, hi + 1, size=shape)
+    return data.random_frames(rng, tuple(net.input_shape), net.input_encoding, frames)
 
 
 def assert_packed_equals_golden(net, images, threads=1):

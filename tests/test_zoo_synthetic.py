@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hwbnn import zoo
+from hwbnn.data import random_frames
 from hwbnn.ir.network import Conv, MatVec, MaxPool
 from hwbnn.ref import golden
 from hwbnn.zoo import synthetic
@@ -80,8 +81,7 @@ def test_thresholds_balance_activations_on_fresh_frames(models, name):
     """Calibrated thresholds: every hidden layer's outputs take every value of the encoding,
     none of them on more than ~3/4 of the elements (a pool's OR of +1s excepted)."""
     net = models[name]
-    frames = synthetic.calibration_frames(np.random.default_rng(11), net.input_shape,
-                                          net.input_encoding, 2)
+    frames = random_frames(np.random.default_rng(11), net.input_shape, net.input_encoding, 2)
     trace = golden.run(net, frames)
     for layer, step in zip(net.layers[:-1], trace[:-1], strict=True):
         if isinstance(layer, MaxPool):

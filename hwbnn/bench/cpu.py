@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import data
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, encoding_range
+from ..ir.encoding import encoding_bits
 from ..ir.network import MaxPool, NetworkIR
 from ..ref import golden, packed
 
@@ -103,12 +104,8 @@ def cpu_clock_hz(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[float | None, s
 
 def random_frames(net: NetworkIR, frames: int, seed: int = 0) -> np.ndarray:
     """Seeded random frames of the input encoding (binary: -1/+1)."""
-    rng = np.random.default_rng(seed)
-    shape = (frames, *net.input_shape)
-    if net.input_encoding == "binary":
-        return rng.choice(np.array([-1, 1]), size=shape)
-    lo, hi = encoding_range(net.input_encoding)
-    return rng.integers(lo, hi + 1, size=shape)
+    return data.random_frames(np.random.default_rng(seed), tuple(net.input_shape),
+                              net.input_encoding, frames)
 
 
 def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,

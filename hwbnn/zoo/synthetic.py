@@ -24,7 +24,8 @@ from functools import partial
 
 import numpy as np
 
-from ..ir.encoding import encoding_levels, encoding_range
+from ..data import random_frames
+from ..ir.encoding import encoding_levels
 from ..ir.network import (
     Conv,
     MatVec,
@@ -65,15 +66,6 @@ def random_weights(rng: np.random.Generator, kind: str, rows: int, cols: int) ->
     bitwidth = rng.permutation(np.repeat([1, 2, 3], counts)).reshape(rows, cols)
     signs = rng.choice([-1, 1], size=(len(MIX14_SCALES), rows, cols))
     return Weights.residual(signs, bitwidth, MIX14_SCALES)
-
-
-def calibration_frames(rng: np.random.Generator, shape: tuple, encoding: str,
-                       frames: int) -> np.ndarray:
-    """Random frames covering the input encoding (binary: -1/+1)."""
-    if encoding == "binary":
-        return rng.choice([-1, 1], size=(frames, *shape))
-    lo, hi = encoding_range(encoding)
-    return rng.integers(lo, hi + 1, size=(frames, *shape))
 
 
 def fitted_thresholds(acc: np.ndarray, encoding: str) -> np.ndarray:
@@ -120,7 +112,7 @@ def build(name: str, arch: dict, weight_kind: str, activation: str,
     """Build an architecture spec with random weights and calibrated thresholds."""
     rng = np.random.default_rng(seed)
     shape, encoding = tuple(arch["input_shape"]), arch["input_encoding"]
-    x = calibration_frames(rng, shape, encoding, arch["calibration_frames"])
+    x = random_frames(rng, shape, encoding, arch["calibration_frames"])
     layers = []
     for item in arch["conv"]:
         index = len(layers)
