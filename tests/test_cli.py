@@ -1,8 +1,12 @@
 """The CLI: figures, JSON, and one-line errors with exit code 2 for bad input."""
 
+import errno
 import json
+import os
+import resource
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -130,3 +134,157 @@ def test_train_column_grouped_mix(tmp_path, capsys):
         assert (bitwidth == bitwidth[:1]).all(), layer.name
     assert main(["train", "--weights", "mix:1.4", "--group", "rows", "--out", str(out)]) == 2
     assert "positive integer or 'column'" in capsys.readouterr().err
+
+
+# --- issue 17: bad numbers and file-system problems are one line, exit 2, nothing written ---
+
+
+def _one_error_line(capsys, *fragments):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hwbnn: error: "), err
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["gen", "zoo:digits_mlp_w1a1", "--target-fps", "nan", "--out", "rtl"],
+    ["gen", "zoo:digits_mlp_w1a1", "--clock-mhz", "nan", "--out", "rtl"],
+    ["cost", "zoo:digits_mlp_w1a1", "--family", "ice40", "--target-fps", "inf"],
+    ["cost", "zoo:digits_mlp_w1a1", "--family", "ice40", "--clock-mhz", "-1"],
+    ["bench", "cpu", "zoo:digits_mlp_w1a1", "--min-time", "nan"],
+    ["train", "--lr", "nan", "--out", "m"],
+    ["train", "--epochs", "0", "--out", "m"],
+    ["train", "--seed", "-1", "--out", "m"],
+])
+def test_non_finite_and_non_positive_numbers_are_refused_at_parse_time(argv, capsys, tmp_path,
+                                                                      monkeypatch):
+    """11: --target-fps nan / --clock-mhz nan were ValueError tracebacks."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    option = next(a for a, value in zip(argv, argv[1:], strict=False)
+                  if value in ("nan", "inf", "-1", "0"))
+    _one_error_line(capsys, f"argument {option}: must be a")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"dense0": {"pe": null}}', "layer dense0: pe must be a positive integer, not None"),
+    ('{"dense0": {"pe": true}}', "layer dense0: pe must be a positive integer, not True"),
+    ('{"dense0": {"simd": NaN}}', "is not valid JSON"),
+])
+@pytest.mark.parametrize("command", ["gen", "cost"])
+def test_bad_folding_files(tmp_path, capsys, content, message, command):
+    """11: a --fold file with {"pe": null} was a TypeError in gen (and accepted by cost)."""
+    fold = tmp_path / "fold.json"
+    fold.write_text(content)
+    extra = ["--out", str(tmp_path / "rtl")] if command == "gen" else ["--family", "ice40"]
+    assert main([command, "zoo:digits_mlp_w1a1", "--fold", str(fold), *extra]) == 2
+    _one_error_line(capsys, message)
+    assert not (tmp_path / "rtl").exists()
+
+
+def _refuse(*args, **kwargs):
+    """Stands in for os.open or tempfile.mkstemp where permission is refused."""
+    path = kwargs["dir"] if "dir" in kwargs else args[0]
+    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+
+def test_unreadable_files(tmp_path, capsys, monkeypatch):
+    """11: an unreadable --fold file was a PermissionError traceback (simulated, as root may
+    read anything)."""
+    fold = tmp_path / "fold.json"
+    fold.write_text("{}")
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *args: _refuse(path) if str(path) == str(
+        fold) else real_open(path, *args))
+    assert main(["cost", "zoo:digits_mlp_w1a1", "--family", "ice40", "--fold", str(fold)]) == 2
+    _one_error_line(capsys, f"cannot read folding file {str(fold)!r}: Permission denied")
+    assert main(["summary", str(fold)]) == 2
+    _one_error_line(capsys, f"cannot read model file {str(fold)!r}: Permission denied")
+
+
+def test_gen_out_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """11: gen --out naming an existing file or a read-only place: FileExistsError /
+    PermissionError tracebacks; now one line naming the folder, before any conversion."""
+    (tmp_path / "existing").write_text("x")
+    for out, message in ((tmp_path / "existing", "a file is in the way"),
+                         (tmp_path / "existing" / "sub", "a file is in the way")):
+        assert main(["gen", "zoo:digits_mlp_w1a1", "--out", str(out)]) == 2
+        _one_error_line(capsys, f"cannot create folder {str(out)!r}: {message}")
+    monkeypatch.setattr(os, "access", lambda *args: False)
+    assert main(["gen", "zoo:digits_mlp_w1a1", "--out", str(tmp_path / "rtl")]) == 2
+    _one_error_line(capsys, "cannot create folder", "Permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
+
+
+def test_outputs_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """11: a read-only place or a folder in the way of an output file: one line, nothing
+    left behind (not even the temporary file)."""
+    (tmp_path / "x.hwbnn").mkdir()
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "zoo:digits_mlp_w1a1", "--to", "qonnx", "-o", str(onnx)]) == 0
+    capsys.readouterr()
+    assert main(["import", str(onnx), "-o", str(tmp_path / "x")]) == 2
+    _one_error_line(capsys, f"cannot write {str(tmp_path / 'x.hwbnn')!r}: Is a directory")
+    for out in ("", "/"):
+        assert main(["import", str(onnx), "-o", out]) == 2
+        _one_error_line(capsys, "must name a file")
+    monkeypatch.setattr(tempfile, "mkstemp", _refuse)
+    assert main(["import", str(onnx), "-o", str(tmp_path / "y")]) == 2
+    _one_error_line(capsys, f"cannot write {str(tmp_path / 'y.hwbnn')!r}: Permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "x.hwbnn"]
+
+
+def test_file_system_errors_in_a_real_process(tmp_path):
+    """11, end to end: exit code 2 and one line."""
+    (tmp_path / "existing").write_text("x")
+    assert_clean_error(hwbnn("gen", "zoo:digits_mlp_w1a1", "--out", tmp_path / "existing"),
+                       "a file is in the way")
+    assert_clean_error(hwbnn("summary", tmp_path), "Is a directory")
+    assert_clean_error(hwbnn("gen", "zoo:digits_mlp_w1a1", "--clock-mhz", "nan", "--out",
+                             tmp_path / "rtl"), "--clock-mhz", "positive number")
+
+
+def _limit_address_space():
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def test_gen_under_an_address_space_limit(tmp_path):
+    """12: under ulimit -v 4 GB the WebAssembly Yosys cannot reserve its memory: one line
+    naming how much address space it needs, and no output folder."""
+    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin")  # not a native yosys on PATH
+    result = subprocess.run([sys.executable, "-m", "hwbnn.cli", "gen", "zoo:digits_mlp_w1a1",
+                             "--out", str(tmp_path / "rtl")], capture_output=True, text=True,
+                            env=env, preexec_fn=_limit_address_space, timeout=300)
+    assert_clean_error(result, "Yosys", "needs about 4.5 GiB of address space",
+                       "ulimit -v: 4.0 GiB")
+    assert not (tmp_path / "rtl").exists()
+
+
+@pytest.mark.parametrize("module, hint", [
+    ("cocotb", "needs the 'sim' extra (module cocotb is missing): pip install 'hwbnn[sim]'"),
+    ("amaranth.lib", "needs the 'hw' extra (module amaranth is missing)"),
+    ("torch", "needs PyTorch: pip install torch"),
+])
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys, module, hint):
+    import hwbnn.commands
+
+    def needs(args):
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+    monkeypatch.setattr(hwbnn.commands, "cmd_summary", needs)
+    assert main(["summary", "zoo:digits_mlp_w1a1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hwbnn: error: this command") and hint in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_missing_module_that_is_no_extra_keeps_its_trace(monkeypatch):
+    import hwbnn.commands
+
+    def broken(args):
+        raise ModuleNotFoundError("No module named 'hwbnn.nothing'", name="hwbnn.nothing")
+
+    monkeypatch.setattr(hwbnn.commands, "cmd_summary", broken)
+    with pytest.raises(ModuleNotFoundError):
+        main(["summary", "zoo:digits_mlp_w1a1"])

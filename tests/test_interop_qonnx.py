@@ -1,12 +1,15 @@
 """QONNX interchange: zoo exports run by qonnx's executor == golden, byte-identical round trip,
 Brevitas-style graphs imported bit-exactly, one clear error per unsupported node."""
 
+import warnings
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from hwbnn import zoo
+from hwbnn.bench import fuzz
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
 from hwbnn.interop.qonnx import (
@@ -390,3 +393,85 @@ def test_brevitas_style_graph_runs_exactly_in_amaranth_simulation(build, digits)
     result = run_stream(top, top.s_axis, top.m_axis, beats, out["beats_per_frame"] * len(frames))
     scores = from_signed(unpack(result, out["bits"], out["elements_per_beat"]), out["bits"])
     np.testing.assert_array_equal(scores.reshape(len(frames), -1), golden.scores(net, frames))
+
+
+# --- issue 17: graphs with bad values end in one error, never a hang or a wrong network ------
+
+
+def _set(model, name, value):
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    tensor.CopyFrom(numpy_helper.from_array(np.asarray(value, np.float32), name))
+    return model
+
+
+def _import_isolated(model):
+    """``hwbnn import`` of ``model`` in a worker process under a watchdog (a regression
+    hangs no test run)."""
+    case = fuzz.Case("qonnx", "regression", ["import", "g.onnx", "-o", "out"],
+                     {"g.onnx": model.SerializeToString()})
+    [(_, result)] = fuzz.run_cases([case], timeout=30)
+    return result
+
+
+@pytest.mark.parametrize("name, bits, message", [
+    ("conv0_wq.bit_width", 1e30, "bit width 1e+30 is not supported (an integer 1..8)"),
+    ("conv0_wq.bit_width", np.inf, "'conv0_wq.bit_width' holds values that are not finite"),
+    ("conv0_wq.bit_width", 2.5, "bit width 2.5 is not supported"),
+    ("act1.bit_width", 1e30, "bit width 1e+30 is not supported"),
+])
+def test_bit_width_is_an_integer_1_to_8(name, bits, message):
+    """8: a weight bit width of 1e30 hung in 2 ** (bits - 1); inf overflowed."""
+    result = _import_isolated(_set(brevitas_cnn(1)[0], name, bits))
+    assert result.outcome == "clean error", result
+    assert message in result.stderr and result.seconds < 10
+
+
+def test_node_arity_and_parameter_shapes():
+    """9: too few inputs was an IndexError, an empty scale a broadcast ValueError."""
+    model = brevitas_cnn(1)[0]
+    quant = next(n for n in model.graph.node if n.name == "/conv0_wq/Quant")
+    del quant.input[2:]
+    with pytest.raises(HwbnnError, match=r"'/conv0_wq/Quant' \(Quant\): has 2 inputs, not 4"):
+        import_qonnx(model)
+    model = _set(brevitas_cnn(1)[0], "conv0_wq.scale", np.zeros(0))
+    with pytest.raises(HwbnnError, match=r"\(Quant\): the weight scale of shape \(0,\) does not"):
+        import_qonnx(model)
+
+
+@pytest.mark.parametrize("build, name, edit", [
+    (finn_streamlined_mlp, "t0", lambda t: np.full_like(t, np.nan)),
+    (finn_streamlined_mlp, "t1", lambda t: np.where(np.arange(t.size).reshape(t.shape) == 3,
+                                                    np.nan, t)),
+    (brevitas_cnn, "act0.scale", lambda t: np.inf),
+    (brevitas_mlp, "fc0.weight_scale", lambda t: -np.inf),
+])
+def test_non_finite_values_are_refused(build, name, edit):
+    """10: NaN thresholds and an inf activation scale were imported as wrong networks
+    (checks written as ``> 0`` let inf through, NaN fails every comparison)."""
+    model = build(1)[0] if build is not finn_streamlined_mlp else build(1)
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    _set(model, name, edit(numpy_helper.to_array(tensor)))
+    with pytest.raises(HwbnnError, match=f"initializer '{name}' holds values that are not "
+                                         f"finite"):
+        import_qonnx(model)
+
+
+def test_overflowing_arithmetic_is_an_error_without_warnings():
+    """10: an inf plane scale printed a numpy RuntimeWarning before the error; a scale that
+    overflows in the graph's arithmetic is one error naming the node, and no warning."""
+    g = _Graph()
+    x = g.node("Flatten", [g.quant("inp", "input_quant", 1.0, 2, signed=0)], "flat", axis=1)
+    w = g.node("BipolarQuant", [g.const("w", np.ones((64, 4))), g.const("w_scale", 1.0)],
+               "wq", domain=QONNX)
+    x = g.node("MatMul", [x, w], "mm")
+    for index in range(9):
+        x = g.node("Mul", [x, g.const(f"big{index}", 3e38)], f"mul{index}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(HwbnnError, match=r"'/mul8/Mul' \(Mul\): its arithmetic overflows"):
+            import_qonnx(g.model([1, 1, 8, 8], x, [1, 4]))
+    model = _set(export_qonnx(zoo.load("zoo:digits_mlp_w2")), "dense0_p1_scale", np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(HwbnnError, match="'dense0_p1_scale' holds values that are not"):
+            import_qonnx(model)

@@ -103,7 +103,7 @@ def test_a_mismatch_exits_1_naming_layer_and_waveform(icarus, tmp_path, capsys):
     (["rtl/nothing_here/"], "is neither a design folder nor a model file"),
     (["zoo:nothing"], "no zoo model 'nothing'"),
     ([str(RTL / "digits_mlp_w1a1"), "--backpressure", "1.5"], "probability must be in"),
-    ([str(RTL / "digits_mlp_w1a1"), "--frames", "0"], "--frames must be a positive"),
+    ([str(RTL / "digits_mlp_w1a1"), "--frames", "0"], "--frames: must be a positive integer"),
     ([str(RTL / "digits_mlp_w1a1"), "--sim", "modelsim"], "invalid choice"),
     ([str(RTL / "digits_mlp_w1a1"), "--model", "zoo:digits_mlp_w2"], "ir_sha256 differs"),
     (["zoo:digits_mlp_w1a1", "--model", "zoo:digits_mlp_w2"], "--model is for a design"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import model_argument, print_json
+from ..cli import model_argument, non_negative_float, positive_float, positive_int, print_json
 from ..errors import HwbnnError
 
 
@@ -27,13 +27,13 @@ def register(subparsers) -> None:
     model_argument(q)
     q.add_argument("--batch", type=_batches, default=[1, 256],
                    help="comma-separated batch sizes (default 1,256)")
-    q.add_argument("--threads", type=int, default=1,
+    q.add_argument("--threads", type=positive_int, default=1,
                    help="threads for torch and the packed engine (default 1)")
-    q.add_argument("--min-time", type=float, default=1.0,
+    q.add_argument("--min-time", type=non_negative_float, default=1.0,
                    help="seconds of timing per batch and engine pair (default 1)")
-    q.add_argument("--golden-frames", type=int, default=16,
+    q.add_argument("--golden-frames", type=positive_int, default=16,
                    help="frames golden is timed on, at most (default 16)")
-    q.add_argument("--clock-ghz", type=float,
+    q.add_argument("--clock-ghz", type=positive_float,
                    help="CPU clock for the popcount limit (default: /proc/cpuinfo)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_bench_cpu)

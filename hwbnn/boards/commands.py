@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..cli import fold_arguments, model_argument, print_json
+from ..cli import fold_arguments, model_argument, positive_int, print_json, seed_int
 from ..errors import HwbnnError
 from .targets import BOARDS
 
@@ -34,12 +34,12 @@ def register(subparsers) -> None:
     p.add_argument("--selftest", action="store_true",
                    help="add a ROM of test frames with their golden labels, checked after "
                         "reset: LEDs show pass or fail")
-    p.add_argument("--selftest-frames", type=int, default=10,
+    p.add_argument("--selftest-frames", type=positive_int, default=10,
                    help="frames in the self-test ROM (default 10)")
     p.add_argument("--scores", action="store_true",
                    help="network in scores mode: the client can read scores, not only labels")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--baud", type=positive_int, default=115200)
+    p.add_argument("--seed", type=seed_int, default=1, help="nextpnr placement seed")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)

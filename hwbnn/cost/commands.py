@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 
-from ..cli import fold_arguments, model_argument, print_json
+from ..cli import fold_arguments, model_argument, positive_int, print_json
 from ..errors import HwbnnError
 
 FAMILY_CHOICES = ("ice40", "ecp5", "xc7", "asic")
@@ -23,7 +22,8 @@ def register(subparsers) -> None:
     fold_arguments(p)
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45,
                    help="ASIC technology node in nm for energy (default 45)")
-    p.add_argument("--jobs", type=int, default=1, help="calibrate: parallel synthesis runs")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="calibrate: parallel synthesis runs")
     p.add_argument("--refit", action="store_true",
                    help="calibrate: refit from the stored synthesis counts, no synthesis")
     output = p.add_mutually_exclusive_group()
@@ -125,11 +125,3 @@ def report_csv(report) -> str:
     return out.getvalue()
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return value

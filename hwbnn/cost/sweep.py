@@ -230,7 +230,8 @@ def plot_pareto(rows: list[dict], settings: SweepSettings, out_dir: Path) -> lis
 
 
 def register_sweep(subparsers) -> None:
-    from .commands import FAMILY_CHOICES, positive_int
+    from ..cli import positive_int
+    from .commands import FAMILY_CHOICES
 
     p = subparsers.add_parser(
         "sweep", help="accuracy, LUTs, block RAM, cycles and energy for bitwidth mixes",

@@ -18,17 +18,18 @@ design). A target rate beside an explicit folding is checked against it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HwbnnError
+from ..ir import fileformat
 from ..ir.network import Conv, NetworkIR
 from .plan import LayerPlan, check_folding
 
 DEFAULT_CLOCK_MHZ = 100.0
+MAX_FILE_BYTES = 1 << 24  # a folding file (a manifest.json with its layer table)
 _PAIR = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -279,13 +280,9 @@ def _read_file(path: Path) -> dict:
     """Layers of a folding JSON file, a ``manifest.json`` or a design folder."""
     if path.is_dir():
         path = path / "manifest.json"
-    if not path.is_file():
-        raise HwbnnError(f"folding file {str(path)!r} does not exist")
-    try:
-        content = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise HwbnnError(f"folding file {str(path)!r} is not valid JSON: "
-                         f"{str(error).splitlines()[0]}") from None
+    what = f"folding file {str(path)!r}"
+    content = fileformat.parse_json(fileformat.read_file(path, "folding file", MAX_FILE_BYTES),
+                                    what)
     if isinstance(content, dict) and isinstance(content.get("folding"), dict):
         content = content["folding"]
     if not isinstance(content, dict):

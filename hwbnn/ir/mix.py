@@ -20,7 +20,7 @@ def weight_mix(mix) -> tuple[float, float, float]:
         mix = tuple(float(f) for f in mix)
     except (TypeError, ValueError):
         raise HwbnnError(f"bit mix must be three fractions, not {mix!r}") from None
-    if len(mix) != 3 or min(mix) < 0 or abs(sum(mix) - 1.0) > 1e-6:
+    if len(mix) != 3 or not all(0 <= f <= 1 for f in mix) or abs(sum(mix) - 1.0) > 1e-6:
         raise HwbnnError(f"bit mix must be three non-negative fractions of 1/2/3-bit weights "
                          f"summing to 1, not {mix!r}")
     return mix

@@ -9,6 +9,7 @@ integer accumulators ("scores"). This module never imports torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,6 +240,10 @@ def _fail(where: str, message: str):
     raise HwbnnError(f"{where}: {message}")
 
 
+def _is_positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= 1
+
+
 def _validate_weights(where: str, weights: Weights) -> None:
     if weights.kind not in WEIGHT_KINDS:
         _fail(where, f"weights.kind must be one of {WEIGHT_KINDS}, not {weights.kind!r}")
@@ -269,8 +274,8 @@ def _validate_weights(where: str, weights: Weights) -> None:
 
 
 def _validate_weight_layer(where: str, layer: MatVec | Conv, is_last: bool) -> None:
+    """Encodings, thresholds, accumulator and folding of a layer whose weights are valid."""
     validate_encoding(layer.in_encoding, f"{where}: in_encoding")
-    _validate_weights(where, layer.weights)
     if is_last:
         if layer.thresholds is not None or layer.out_encoding is not None:
             _fail(where, "the last layer must produce scores (no thresholds, no out_encoding)")
@@ -296,7 +301,9 @@ def _validate_weight_layer(where: str, layer: MatVec | Conv, is_last: bool) -> N
     for name, value, extent in (("pe", layer.pe, layer.mh), ("simd", layer.simd, layer.mw)):
         if value is None:
             continue
-        if value < 1 or extent % value:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            _fail(where, f"{name} must be a positive integer or null, not {value!r}")
+        if extent % value:
             _fail(where, f"{name}={value} must divide {extent}")
 
 
@@ -306,16 +313,21 @@ def validate_network(net: NetworkIR) -> None:
         raise HwbnnError("network has no layers")
     validate_encoding(net.input_encoding, "input_encoding")
     shape, encoding = tuple(net.input_shape), net.input_encoding
+    if len(shape) not in (1, 3) or not all(_is_positive_int(extent) for extent in shape):
+        raise HwbnnError(f"input_shape must be (features,) or (height, width, channels) of "
+                         f"positive integers, not {list(shape)}")
     for index, layer in enumerate(net.layers):
         where = f"layer {index} ({layer.name})"
         is_last = index == len(net.layers) - 1
         if layer.in_encoding != encoding:
             _fail(where, f"in_encoding {layer.in_encoding!r} does not match the "
                          f"previous output {encoding!r}")
+        if isinstance(layer, MatVec | Conv):
+            _validate_weights(where, layer.weights)  # before mh/mw read the planes' shape
         if isinstance(layer, MatVec):
-            if int(np.prod(shape)) != layer.mw:
+            if math.prod(shape) != layer.mw:
                 _fail(where, f"expects {layer.mw} inputs but the previous layer gives "
-                             f"{shape} = {int(np.prod(shape))}")
+                             f"{shape} = {math.prod(shape)}")
             _validate_weight_layer(where, layer, is_last)
         elif isinstance(layer, Conv):
             if len(shape) != 3 or tuple(layer.in_shape) != shape:

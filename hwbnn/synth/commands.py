@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import print_json
+from ..cli import non_negative_int, positive_float, print_json
 from .flow import DEFAULT_PNR_TIMEOUT_S, FAMILIES, ROUTERS, SynthResult
 
 
@@ -15,15 +15,15 @@ def register(subparsers) -> None:
     p.add_argument("--family", required=True, choices=tuple(FAMILIES))
     p.add_argument("--device", help="ice40: up5k (default), hx8k, ...; ecp5: 85k (default), "
                                     "25k, ...")
-    p.add_argument("--seeds", type=int, default=3,
+    p.add_argument("--seeds", type=non_negative_int, default=3,
                    help="nextpnr seeds; Fmax is the median (0: synthesis only)")
-    p.add_argument("--target-mhz", type=float,
+    p.add_argument("--target-mhz", type=positive_float,
                    help="clock constraint for timing-driven place and route "
                         "(default: ice40 60, ecp5 150); Fmax is what was achieved")
     p.add_argument("--router", choices=ROUTERS, default="auto",
                    help="nextpnr router (default auto: router2 above 10,000 LUTs, else "
                         "router1)")
-    p.add_argument("--pnr-timeout", type=float, default=DEFAULT_PNR_TIMEOUT_S,
+    p.add_argument("--pnr-timeout", type=positive_float, default=DEFAULT_PNR_TIMEOUT_S,
                    help=f"seconds a place-and-route run may take before it stops with a hint "
                         f"(default {DEFAULT_PNR_TIMEOUT_S:.0f})")
     p.add_argument("--work", help="keep scripts, netlists, reports and logs in this folder")

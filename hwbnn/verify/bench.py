@@ -51,7 +51,8 @@ from cocotb.triggers import (
 )
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-CONFIG_ENV = "HWBNN_BENCH_CONFIG"
+from .tools import CONFIG_ENV
+
 CLOCK_NS = 10
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import fold_arguments, print_json
+from ..cli import fold_arguments, positive_int, print_json, seed_int
 from ..errors import HwbnnError
 from .tools import SIMULATORS
 
@@ -31,13 +31,13 @@ def register(subparsers) -> None:
     p.add_argument("--sim", choices=SIMULATORS, default="verilator",
                    help="verilator (default), icarus, or amaranth (the generator's own "
                         "description, slow)")
-    p.add_argument("--frames", type=int, help="first N frames of the test split (default all; "
-                                              "synthetic: 1000)")
+    p.add_argument("--frames", type=positive_int,
+                   help="first N frames of the test split (default all; synthetic: 1000)")
     p.add_argument("--backpressure", type=_probability, default=0.0,
                    help="probability that the sink refuses a cycle (default 0)")
     p.add_argument("--gap", type=_probability, default=0.0,
                    help="probability of an idle input cycle (default 0)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_int, default=0,
                    help="seed of the gaps, the backpressure and synthetic frames")
     p.add_argument("--dataset", default="digits",
                    help="digits (embedded), mnist, fashion-mnist, cifar10 (pixels; binarized "
@@ -56,8 +56,6 @@ def cmd_verify(args) -> int:
     from .design import generate_design, open_design
     from .flow import verify
 
-    if args.frames is not None and args.frames < 1:
-        raise HwbnnError(f"--frames must be a positive integer, not {args.frames}")
     target = Path(args.target)
     if target.is_dir():
         if args.fold is not None or args.target_fps is not None:

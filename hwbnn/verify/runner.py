@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HwbnnError
-from .bench import CONFIG_ENV
-from .tools import HDL_SIMULATORS, require, simulator_path, version
+from .tools import CONFIG_ENV, HDL_SIMULATORS, require, simulator_path, version
 
 TIMESCALE = ("1ns", "1ps")
 # Amaranth pads some expressions to a wider width than their target: harmless, so silenced.

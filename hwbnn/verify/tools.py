@@ -15,6 +15,9 @@ from pathlib import Path
 
 from ..errors import HwbnnError
 
+# The environment variable naming the JSON config of the cocotb bench (hwbnn.verify.bench).
+CONFIG_ENV = "HWBNN_BENCH_CONFIG"
+
 SIMULATORS = ("verilator", "icarus", "amaranth")
 HDL_SIMULATORS = ("verilator", "icarus")
 
