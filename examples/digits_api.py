@@ -27,7 +27,7 @@ def main(work: Path) -> None:
     print(design)
     result = design.verify(gap=0.1, backpressure=0.2, work=work / "verify")
     print(f"Verilator: {result.frames} frames bit-exact: {result.passed} "
-          f"({result.cycles_per_s:,.0f} cycles/s)")
+          f"({result.sim_cycles_per_s:,.0f} simulated cycles/s)")
     assert result.passed
 
     synth = design.synthesize("ice40", seeds=1, work=work / "synth")

@@ -3,6 +3,7 @@
 
 >>> import hwbnn
 >>> model = hwbnn.load("zoo:digits_mlp_w1a1")          # .hwbnn file, zoo:NAME or QONNX .onnx
+>>> model = hwbnn.convert(torch_module, example_input)  # or a plain torch BNN
 >>> model.accuracy("digits")                           # golden integer model
 >>> model.cost("ice40", target_fps=1e5).totals()       # estimate before building
 >>> design = model.generate("build/rtl", target_fps=1e5)
@@ -30,8 +31,10 @@ def load(source, *, name: str | None = None) -> Model:
     if isinstance(source, NetworkIR):
         return Model(source.validate())
     if not isinstance(source, str | Path):
+        hint = ("; convert a torch module with hwbnn.convert(module, example_input)"
+                if hasattr(source, "state_dict") else "")
         raise HwbnnError(f"a model source is a path, zoo:NAME, a NetworkIR or a Model, not "
-                         f"{type(source).__name__}")
+                         f"{type(source).__name__}{hint}")
     if str(source).lower().endswith(".onnx"):
         from .interop.qonnx_import import import_qonnx
 
@@ -39,6 +42,28 @@ def load(source, *, name: str | None = None) -> Model:
     from . import zoo
 
     return Model(zoo.load(source), str(source))
+
+
+def convert(module, example_input, *, input_encoding: str | None = None,
+            input_scale: float = 1.0, name: str | None = None) -> Model:
+    """A :class:`Model` from a plain torch BNN (docs/design.md, "Plain PyTorch in").
+
+    ``module`` (a ``torch.nn.Module``, exported in eval mode by torch's ONNX exporter; its
+    mode is restored) may use Linear/Conv2d whose weights are binarized by ``sign`` in
+    forward, BatchNorm, activations ``torch.sign`` or ``torch.where(y >= 0, 1, -1)`` (after a
+    hardtanh or not, with the straight-through estimator in an autograd Function or as
+    ``y + (q - y).detach()``), max pooling and flattening; the last layer must give the
+    scores up to one scale and offset shared by all classes. ``example_input`` fixes the
+    input shape. A module whose first layer takes the float input itself needs
+    ``input_encoding``: its input is then ``input_scale`` times integer frames of that
+    encoding (e.g. ``"uint5"`` and ``1 / 16`` for digits pixels scaled to [0, 1]). Anything
+    else is one HwbnnError naming the torch layer.
+    """
+    from .interop.torch_import import convert_module
+
+    net = convert_module(module, example_input, input_encoding=input_encoding,
+                         input_scale=input_scale, name=name)
+    return Model(net, f"torch:{type(module).__name__}")
 
 
 class Model:
@@ -90,10 +115,34 @@ class Model:
 
         return golden.run(self._net, frames)
 
+    def quantize_input(self, x) -> np.ndarray:
+        """Integer frames from the float inputs the source graph takes (``(N, C, H, W)`` or
+        ``(N, F)``, as in torch), through the input quantizer recorded at import (Brevitas'
+        ``2x - 1`` and its sign or n-bit quantizer; a converted module's ``input_scale``);
+        without one, the inputs must be the frames themselves."""
+        from .data import input_quantizer
+        from .ref.golden import check_input
+
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 4:
+            x = x.transpose(0, 2, 3, 1)
+        if tuple(x.shape[1:]) != tuple(self._net.input_shape):
+            raise HwbnnError(f"inputs of shape {x.shape} do not give frames of shape "
+                             f"{tuple(self._net.input_shape)}")
+        quantizer = input_quantizer(self._net)
+        if quantizer is None:  # the float input is the integer frame itself
+            if not np.array_equal(x, np.round(x)):
+                raise HwbnnError(f"model {self.name} takes integer frames "
+                                 f"({self._net.input_encoding}); no input quantizer was "
+                                 f"recorded for float inputs")
+            return check_input(self._net, x)
+        return quantizer.values(x, self._net.input_encoding)
+
     def frames(self, dataset: str = "digits", data_path: str | Path | None = None,
                count: int | None = None, seed: int = 0) -> np.ndarray:
-        """Test frames in this model's own input shape and encoding (pixels binarized for a
-        binary-input model; ``synthetic``: seeded random frames); see
+        """Test frames in this model's own input shape and encoding (pixels through the
+        input quantizer an import recorded, else binarized for a binary-input model; flattened
+        for a flat input; ``synthetic``: seeded random frames); see
         :func:`hwbnn.data.model_frames`."""
         from .data import model_frames
 
@@ -282,6 +331,27 @@ class Design:
     def build(self, board: str, out_dir: str | Path, **options):
         """A bitstream for ``board`` at this design's folding."""
         return self._model.build(board, out_dir, fold=str(self.directory), **options)
+
+    def report(self, path: str | Path | None = None, *, family: str = "ice40",
+               synth: bool = False, verify: bool = False, frames: int | None = None,
+               seeds: int = 1, work: str | Path | None = None,
+               cache: str | Path | None = None):
+        """Write one self-contained HTML page (default ``DIRECTORY/report.html``): summary,
+        folding, cost estimate for ``family``; with ``synth`` synthesis (``seeds`` place and
+        route runs), with ``verify`` the Verilator harness on ``frames`` digits test frames
+        (default all). Returns the :class:`~hwbnn.report.DesignReport`."""
+        from .progress import step
+        from .report import write_report
+
+        synthesis = verification = None
+        if synth:
+            with step(f"report: synthesis of {self.top} for {family}"):
+                synthesis = self.synthesize(family, seeds=seeds)
+        if verify:
+            with step(f"report: verification of {self.top} in Verilator"):
+                verification = self.verify(count=frames, work=work, cache=cache)
+        return write_report(self, path or self.directory / "report.html", family=family,
+                            synthesis=synthesis, verification=verification)
 
 
 def _engine(name: str):

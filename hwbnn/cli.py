@@ -1,7 +1,8 @@
 """Command-line interface: ``hwbnn COMMAND ...``.
 
 Every user-facing problem (bad model file, missing path, unsupported layer) is one line
-on stderr and exit code 2; commands that report figures take ``--json``.
+on stderr and exit code 2; commands that report figures take ``--json`` (one object in the
+schema of :mod:`hwbnn.schema`); progress of long steps goes to stderr (:mod:`hwbnn.progress`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import re
 import sys
 from pathlib import Path
 
+from . import progress
 from .errors import HwbnnError
+from .schema import versioned
 
 # Modules that add subcommands: each has ``register(subparsers)``.
 COMMAND_MODULES = [
@@ -26,11 +29,13 @@ COMMAND_MODULES = [
     "hwbnn.cost.commands",  # cost, sweep, compare
     "hwbnn.boards.commands",  # build, program
     "hwbnn.interop.commands",  # import (export --to qonnx lives in hwbnn.commands)
+    "hwbnn.report.commands",  # report
 ]
 
 
-def print_json(data) -> None:
-    print(json.dumps(data, indent=2, default=_json_default))
+def print_json(data: dict) -> None:
+    """Print a command's ``--json`` object, ``schema_version`` first (docs/json-schema.md)."""
+    print(json.dumps(versioned(data), indent=2, default=_json_default))
 
 
 def _json_default(value):
@@ -63,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args) or 0
+        with progress.reporting():
+            return args.func(args) or 0
     except HwbnnError as error:
         print(f"hwbnn: error: {error}", file=sys.stderr)
         return 2

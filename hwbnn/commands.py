@@ -132,9 +132,9 @@ def cmd_train(args) -> int:
     if args.json:
         print_json(result)
     else:
-        print(f"wrote {result['checkpoint']} and {result['model']}")
+        print(f"wrote {result['checkpoint_path']} and {result['model_path']}")
         print(f"test accuracy: float {100 * result['float_accuracy']:.2f}%, integer "
-              f"{100 * result['integer_accuracy']:.2f}% ({result['seconds']:.1f} s)")
+              f"{100 * result['integer_accuracy']:.2f}% ({result['train_s']:.1f} s)")
     return 0
 
 
@@ -171,7 +171,7 @@ def cmd_run(args) -> int:
     from .api import load
 
     model = load(args.model)
-    result = {"model": args.model, "dataset": args.dataset,
+    result = {"model": model.name, "model_path": args.model, "dataset": args.dataset,
               "frames": len(model.frames(args.dataset, args.data_path)),
               "accuracy": model.accuracy(args.dataset, args.data_path)}
     if args.checkpoint:
@@ -193,17 +193,18 @@ def cmd_zoo_list(args) -> int:
 
     rows = []
     for name in zoo.names():
-        entry = {"name": f"zoo:{name}", "trained": name in zoo.trained_names()}
+        entry = {"model": name, "model_path": f"zoo:{name}",
+                 "trained": name in zoo.trained_names()}
         if entry["trained"]:
             entry.update(zoo.load(f"zoo:{name}").metadata.get("training", {}))
         rows.append(entry)
     if args.json:
-        print_json(rows)
+        print_json({"models": rows})
     else:
         for row in rows:
             accuracy = row.get("integer_accuracy")
             detail = f"test accuracy {100 * accuracy:.2f}%" if accuracy else "synthetic weights"
-            print(f"{row['name']:32s} {detail}")
+            print(f"{row['model_path']:32s} {detail}")
     return 0
 
 
@@ -217,13 +218,13 @@ def cmd_zoo_build(args) -> int:
         raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
     results = build(names, seeds=args.seeds)
     if args.json:
-        print_json(results)
+        print_json({"models": results})
     else:
         for row in results:
             seeds = row.get("seed_accuracies")
             extra = "" if not seeds else (f"; mean of {len(seeds)} seeds "
                                           f"{100 * row['mean_accuracy']:.2f}%")
             accuracy = row.get("integer_accuracy", row["float_accuracy"])
-            print(f"zoo:{row['name']:24s} accuracy {100 * accuracy:.2f}% "
-                  f"({row['seconds']:.1f} s){extra}")
+            print(f"zoo:{row['model']:24s} accuracy {100 * accuracy:.2f}% "
+                  f"({row['train_s']:.1f} s){extra}")
     return 0

@@ -97,11 +97,11 @@ class NetworkSummary:
 
     def as_dict(self) -> dict:
         return {
-            "name": self.name,
+            "model": self.name,
             "input_shape": list(self.input_shape),
             "input_encoding": self.input_encoding,
             "input_bits_per_frame": encoding_bits(self.input_encoding) * _size(self.input_shape),
-            "layers": [asdict(layer) for layer in self.layers],
+            "layers": [_layer_dict(layer) for layer in self.layers],
             "totals": {
                 "params": self.params,
                 "weight_bits": self.weight_bits,
@@ -113,6 +113,12 @@ class NetworkSummary:
                 "ops": self.ops,
             },
         }
+
+
+def _layer_dict(layer: LayerSummary) -> dict:
+    """A layer's figures, its name under ``layer`` as in every per-layer list."""
+    figures = asdict(layer)
+    return {"layer": figures.pop("name"), **figures}
 
 
 def _size(shape) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from . import progress as hwbnn_progress
 from .data import Dataset
 from .errors import HwbnnError
 from .ir.fileformat import write_atomic
@@ -70,22 +69,22 @@ def train(config: dict, dataset: Dataset, settings: TrainSettings | None = None,
         steps_per_epoch = math.ceil(len(x_all) / settings.batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, settings.epochs * steps_per_epoch)
-        bar = tqdm(range(settings.epochs), desc=f"train {config.get('arch', 'mlp')}",
-                   disable=not progress or not sys.stderr.isatty(), unit="epoch", leave=False)
-        for _ in bar:
-            model.train()
-            order = torch.as_tensor(rng.permutation(len(x_all)))
-            total = 0.0
-            for start in range(0, len(order), settings.batch_size):
-                batch = order[start:start + settings.batch_size]
-                loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                model.clip_latent_weights()
-                total += loss.item() * len(batch)
-            bar.set_postfix(loss=f"{total / len(order):.3f}")
+        label = f"train {config.get('arch', 'mlp')} (seed {settings.seed})"
+        with hwbnn_progress.step(label, settings.epochs, quiet=not progress) as step:
+            for _ in range(settings.epochs):
+                model.train()
+                order = torch.as_tensor(rng.permutation(len(x_all)))
+                total = 0.0
+                for start in range(0, len(order), settings.batch_size):
+                    batch = order[start:start + settings.batch_size]
+                    loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    model.clip_latent_weights()
+                    total += loss.item() * len(batch)
+                step.advance(f"loss {total / len(order):.3f}")
     return model.eval()
 
 

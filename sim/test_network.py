@@ -47,7 +47,7 @@ def test_whole_split_verilator(name, digits, sim_cache, tmp_path):
     assert report.frames == len(digits.test_x) == 360
     assert (tmp_path / "verilator-harness" / harness.RESULT).is_file()
     # Gaps and backpressure can only slow the design below its model rate.
-    assert report.cycles_per_frame >= design.cycles_per_frame
+    assert report.measured_cycles_per_frame >= design.cycles_per_frame
 
 
 def test_whole_split_icarus_w1a1(digits, sim_cache, tmp_path):
@@ -174,4 +174,4 @@ def test_flipped_weight_bit_names_its_layer(sim, layer, digits, sim_cache, tmp_p
     frame, *element = mismatch.index
     assert f"layer {layer} differs first at frame {frame}, element {element}" in (
         report.diagnosis)
-    assert report.waveform is not None and report.waveform.endswith((".vcd", ".fst"))
+    assert report.waveform_path is not None and report.waveform_path.endswith((".vcd", ".fst"))

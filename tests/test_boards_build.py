@@ -13,6 +13,7 @@ from hwbnn.boards import build as board_build
 from hwbnn.boards import targets
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
+from hwbnn.schema import versioned
 
 MODEL = "zoo:digits_mlp_w1a1"
 # Sync words that start the configuration: iCE40 (TN1248) and ECP5 (ecppack preamble).
@@ -34,7 +35,7 @@ def icebreaker_result(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ulx3s_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("ulx3s")
-    return out, board_build.build(MODEL, "ulx3s-85f", out).as_dict()
+    return out, versioned(board_build.build(MODEL, "ulx3s-85f", out).as_dict())
 
 
 @pytest.mark.parametrize("fixture, suffix, preamble, clock", [
@@ -44,7 +45,7 @@ def test_bitstream_fmax_and_utilization(request, fixture, suffix, preamble, cloc
     out, result = request.getfixturevalue(fixture)
     board = targets.board(result["board"])
     bitstream = out / f"digits_mlp_w1a1_{board.name}{suffix}"
-    assert result["bitstream"] == str(bitstream)
+    assert result["bitstream_path"] == str(bitstream)
     assert preamble in bitstream.read_bytes()[:4096]
     # Acceptance: the reported Fmax meets the board clock (nextpnr's own report).
     assert result["clock_mhz"] == clock
@@ -56,13 +57,13 @@ def test_bitstream_fmax_and_utilization(request, fixture, suffix, preamble, cloc
     assert json.loads((out / "build.json").read_text()) == result
     # Fully folded (PE = SIMD = 1): the first layer's 32 x 64 steps set the frame time.
     assert result["cycles_per_frame"] == 32 * 64
-    assert result["core_fps"] == clock * 1e6 / (32 * 64)
+    assert result["frames_per_s"] == clock * 1e6 / (32 * 64)
 
 
 def test_icebreaker_has_pll_and_selftest(icebreaker_result):
     out, result = icebreaker_result
-    assert result["pll"] == {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1,
-                             "vco_mhz": 768.0}
+    assert result["pll"] == {"parameters": {"DIVR": 0, "DIVF": 63, "DIVQ": 5,
+                                            "FILTER_RANGE": 1}, "vco_mhz": 768.0}
     assert result["selftest_frames"] == 12
     report = json.loads((out / "build" / "report.json").read_text())
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1
@@ -72,7 +73,7 @@ def test_icebreaker_has_pll_and_selftest(icebreaker_result):
 
 def test_arty_gives_verilog_constraints_and_counts_only(tmp_path):
     result = board_build.build(MODEL, "arty-a7-35", tmp_path)
-    assert result.bitstream is None and result.fmax_mhz is None
+    assert result.bitstream_path is None and result.fmax_mhz is None
     assert "no open place and route" in result.notes[0]
     assert (tmp_path / "build" / "top.v").is_file()
     xdc = (tmp_path / "build" / "top.xdc").read_text()

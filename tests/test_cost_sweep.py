@@ -18,7 +18,7 @@ def test_pareto_front():
 
 def test_sweep_rows_and_outputs(tmp_path):
     settings = SweepSettings("zoo:digits_mlp_w2")
-    rows = run_sweep(settings, ["1", "1.4", "2"], jobs=1, show_progress=False)
+    rows = run_sweep(settings, ["1", "1.4", "2"], jobs=1)
     assert [row["mix"] for row in rows] == ["1", "1.4", "2"]
     by_mix = {row["mix"]: row for row in rows}
     # Weight bits follow the mix exactly (every weight of the MLP is re-quantized).
@@ -31,8 +31,12 @@ def test_sweep_rows_and_outputs(tmp_path):
     paths = write_outputs(rows, settings, tmp_path)
     assert {p.name for p in paths} == {"sweep.csv", "sweep.md", "pareto_lut.png",
                                         "pareto_energy.png"}
+    assert rows[0]["folding"] == {name: {"pe": 1, "simd": 1}
+                                  for name in ("dense0", "dense1", "dense2")}
     with open(tmp_path / "sweep.csv") as handle:
-        assert [row["mix"] for row in csv.DictReader(handle)] == ["1", "1.4", "2"]
+        table = list(csv.DictReader(handle))
+    assert [row["mix"] for row in table] == ["1", "1.4", "2"]
+    assert table[0]["folding"] == "1x1,1x1,1x1"
     assert "Pareto front (accuracy vs LUTs)" in (tmp_path / "sweep.md").read_text()
     for name in ("pareto_lut.png", "pareto_energy.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC

@@ -70,9 +70,10 @@ def test_missing_dataset_path(tmp_path):
         data.load("imagenet")
 
 
-def model(shape, encoding):
+def model(shape, encoding, metadata=None):
     """What :func:`data.model_frames` reads of a NetworkIR."""
-    return SimpleNamespace(name="m", input_shape=shape, input_encoding=encoding)
+    return SimpleNamespace(name="m", input_shape=shape, input_encoding=encoding,
+                           metadata=metadata or {})
 
 
 def test_binarize_is_plus_one_from_half_the_range_up():
@@ -89,6 +90,33 @@ def test_a_binary_model_sees_binarized_pixels(digits):
 def test_an_unsigned_model_sees_the_pixels(digits):
     frames = data.model_frames(model((8, 8, 1), "uint5"), "digits")
     assert np.array_equal(frames, digits.test_x)
+
+
+def test_a_flat_input_model_sees_flattened_pixels(digits):
+    frames = data.model_frames(model((64,), "uint5"), "digits")
+    assert frames.shape == (len(digits.test_x), 64)
+    assert np.array_equal(frames, digits.test_x.reshape(-1, 64))
+
+
+def test_a_recorded_input_quantizer_makes_the_frames(digits):
+    """Brevitas' tfc_2w2a: 2x - 1 on pixels scaled to [0, 1], then round to -1/0/+1."""
+    quantizer = {"gain": 2.0, "bias": -1.0, "lo": -1, "hi": 1, "rounding": "ROUND"}
+    net = model((8, 8, 1), "ternary", {"input_quantizer": quantizer})
+    frames = data.model_frames(net, "digits")
+    assert np.array_equal(frames, np.round(2 * digits.test_x / 16 - 1))
+    assert set(np.unique(frames).tolist()) == {-1, 0, 1}
+
+
+@pytest.mark.parametrize(("quantizer", "message"), [
+    ({"gain": 2.0, "bias": -1.0, "lo": -1, "hi": 1}, "must be an object with gain"),
+    ({"gain": "2", "bias": -1.0, "lo": -1, "hi": 1, "rounding": "ROUND"}, "finite numbers"),
+    ({"gain": 2.0, "bias": -1.0, "lo": 1, "hi": 1, "rounding": "ROUND"}, "lo < hi"),
+    ({"gain": 2.0, "bias": -1.0, "lo": -1, "hi": 1, "rounding": "ODD"}, "rounding must be"),
+    ({"gain": 2.0, "bias": -1.0, "lo": -1, "hi": 1, "rounding": "SIGN"}, "do not give ternary"),
+])
+def test_a_bad_input_quantizer_is_refused(quantizer, message):
+    with pytest.raises(HwbnnError, match=message):
+        data.model_frames(model((8, 8, 1), "ternary", {"input_quantizer": quantizer}), "digits")
 
 
 @pytest.mark.parametrize(("name", "shape", "encoding", "values"), [
@@ -115,6 +143,7 @@ def test_ternary_synthetic_frames_cover_zero():
 @pytest.mark.parametrize(("net", "message"), [
     (model((28, 28, 1), "binary"), "dataset digits has 8x8x1 frames, model m takes 28x28x1: "
                                    "use another dataset or --dataset synthetic"),
+    (model((65,), "uint5"), "dataset digits has 8x8x1 frames, model m takes 65: "),
     (model((8, 8, 1), "uint2"), "dataset digits has pixels 0..16, model m takes uint2 input"),
     (model((8, 8, 1), "ternary"), "model m takes ternary input (-1..1): use --dataset synthetic"),
 ])

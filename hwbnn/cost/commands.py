@@ -54,18 +54,11 @@ def cmd_cost(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    import sys
-
     from .calibrate import calibrate
 
     if args.family is None:
         raise HwbnnError("hwbnn cost calibrate: --family is required")
-
-    def progress(name):
-        print(f"synthesized {name}", file=sys.stderr, flush=True)
-
-    validation = calibrate(args.family, jobs=args.jobs, progress=progress,
-                           resynthesize=not args.refit)
+    validation = calibrate(args.family, jobs=args.jobs, resynthesize=not args.refit)
     if args.json:
         print_json(validation)
         return 0

@@ -148,7 +148,7 @@ class CostReport:
         cycles = self.profile.cycles_per_frame
         totals.update({"cycles_per_frame": cycles, "latency_cycles": self.profile.latency_cycles,
                        "clock_mhz": self.clock_mhz,
-                       "frames_per_second": self.clock_mhz * 1e6 / cycles,
+                       "frames_per_s": self.clock_mhz * 1e6 / cycles,
                        "macs_per_frame": self.profile.macs_per_frame})
         if self.family != "asic":
             for key in ("lut", "bram18"):
@@ -167,7 +167,7 @@ class CostReport:
     def as_dict(self) -> dict:
         return {"model": self.net.name, "family": self.family,
                 "layers": self.layer_rows(), "totals": self.totals(),
-                "components": [{"name": c.name, "layer": c.layer, "kind": c.kind,
+                "components": [{"component": c.name, "layer": c.layer, "kind": c.kind,
                                 **c.values} for c in self.components]}
 
 

@@ -13,17 +13,17 @@ import csv
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import progress
 from ..cli import fold_arguments
 from ..errors import HwbnnError
 from .mixes import DEFAULT_MIXES, average_bits, parse_mixes, requantize, train_spec
 
 CSV_COLUMNS = ("mix", "avg_bits", "accuracy", "lut", "ff", "bram", "finn_r_lut",
-               "cycles_per_frame", "frames_per_second", "energy_pj_per_frame",
+               "cycles_per_frame", "frames_per_s", "energy_pj_per_frame",
                "energy_compute_pj", "energy_weight_memory_pj", "energy_activation_buffers_pj",
                "energy_fifos_pj", "area_um2", "ops_per_joule", "weight_bits", "folding")
 
@@ -73,15 +73,31 @@ def _train(settings: SweepSettings, mix: str):
 
 def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
     """One sweep row: the model at ``mix``, its accuracy on digits and its costs."""
-    from .. import data, zoo
-    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
-    from ..ref import golden
-    from .estimate import estimate
+    from .. import zoo
 
     if settings.train:
         net = _train(settings, mix)
     else:
         net = requantize(zoo.load(settings.source), mix, settings.group)
+    return _evaluate(settings, net, mix, average_bits(mix))
+
+
+def evaluate_source(settings: SweepSettings) -> dict:
+    """The row of the source model itself, unchanged: the reference point of the plots."""
+    from .. import zoo
+
+    net = zoo.load(settings.source)
+    bits = sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers)
+    weights = sum(int(layer.weights.bitwidths().size) for layer in net.weight_layers)
+    return _evaluate(settings, net, "source", bits / weights)
+
+
+def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
+    from .. import data
+    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
+    from ..ref import golden
+    from .estimate import estimate
+
     dataset = data.load("digits")
     accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
     folding = Folding.parse(settings.fold, net, target_fps=settings.target_fps,
@@ -91,11 +107,11 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
     chip = estimate(net, "asic", folding, node=settings.node, clock_mhz=clock_mhz)
     totals, energy = fpga.totals(), chip.totals()
     return {
-        "mix": mix, "avg_bits": round(average_bits(mix), 3), "accuracy": round(accuracy, 4),
+        "mix": mix, "avg_bits": round(avg_bits, 3), "accuracy": round(accuracy, 4),
         "lut": round(totals["lut"]), "ff": round(totals["ff"]), "bram": totals["bram"],
         "finn_r_lut": totals.get("finn_r_lut"),
         "cycles_per_frame": totals["cycles_per_frame"],
-        "frames_per_second": round(totals["frames_per_second"], 1),
+        "frames_per_s": round(totals["frames_per_s"], 1),
         "energy_pj_per_frame": round(energy["energy_pj_per_frame"], 1),
         "energy_compute_pj": round(energy["energy_compute_pj"], 1),
         "energy_weight_memory_pj": round(energy["energy_weight_memory_pj"], 1),
@@ -104,7 +120,7 @@ def evaluate_mix(settings: SweepSettings, mix: str) -> dict:
         "area_um2": round(energy["area_um2"]),
         "ops_per_joule": energy["ops_per_joule"],
         "weight_bits": int(sum(layer.weights.bitwidths().sum() for layer in net.weight_layers)),
-        "folding": str(folding),
+        "folding": folding.to_dict(),
     }
 
 
@@ -113,38 +129,30 @@ def _job(args):
     return evaluate_mix(settings, mix)
 
 
-def progress_bar(done: int, total: int, label: str, started: float, stream=sys.stderr) -> None:
-    """One line, redrawn in place: ``[#####.....] 3/7 mix 1.4 (12 s)``."""
-    width = 30
-    filled = width * done // total
-    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label} "
-                 f"({time.monotonic() - started:.0f} s)")
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
-def run_sweep(settings: SweepSettings, mixes: list[str], jobs: int = 2,
-              show_progress: bool = True) -> list[dict]:
+def run_sweep(settings: SweepSettings, mixes: list[str], jobs: int = 2) -> list[dict]:
     """Evaluate every mix (``jobs`` processes); rows in the order of ``mixes``."""
-    with tempfile.TemporaryDirectory(prefix="hwbnn-sweep-") as tmp:
+    with (tempfile.TemporaryDirectory(prefix="hwbnn-sweep-") as tmp,
+          progress.step(f"sweep {settings.source}", total=len(mixes)) as step):
         settings = SweepSettings(**{**settings.__dict__, "workdir": settings.workdir or tmp})
-        rows, started = {}, time.monotonic()
-        if show_progress:
-            progress_bar(0, len(mixes), "", started)
+        rows = {}
         if jobs > 1 and len(mixes) > 1:
             with ProcessPoolExecutor(min(jobs, len(mixes))) as pool:
                 futures = {pool.submit(_job, (settings, mix)): mix for mix in mixes}
                 for future in as_completed(futures):
                     rows[futures[future]] = future.result()
-                    if show_progress:
-                        progress_bar(len(rows), len(mixes), f"mix {futures[future]}", started)
+                    step.advance(f"mix {futures[future]}")
         else:
             for mix in mixes:
                 rows[mix] = evaluate_mix(settings, mix)
-                if show_progress:
-                    progress_bar(len(rows), len(mixes), f"mix {mix}", started)
+                step.advance(f"mix {mix}")
     return [rows[mix] for mix in mixes]
+
+
+def folding_text(folding: dict) -> str:
+    """A row's folding ``{layer: {pe, simd}}`` in the inline spelling ``P1xS1,...``."""
+    from ..hw.fold import LayerFold
+
+    return ",".join(str(LayerFold(**fold)) for fold in folding.values())
 
 
 def pareto_front(rows: list[dict], cost: str) -> list[dict]:
@@ -158,21 +166,26 @@ def pareto_front(rows: list[dict], cost: str) -> list[dict]:
 
 
 def write_outputs(rows: list[dict], settings: SweepSettings, out_dir: Path) -> list[Path]:
-    """``sweep.csv``, ``sweep.md``, ``pareto_lut.png``, ``pareto_energy.png`` in ``out_dir``."""
+    """``sweep.csv``, ``sweep.md``, ``pareto_lut.png``, ``pareto_energy.png`` in ``out_dir``.
+
+    A re-quantized sweep also evaluates the source model unchanged, for a reference point in
+    the report and the plots (a ``--train`` sweep has no source model).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "sweep.csv", out_dir / "sweep.md"]
     with open(paths[0], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
-    paths += plot_pareto(rows, settings, out_dir)
-    paths[1].write_text(markdown_report(rows, settings, [p.name for p in paths[2:]]))
+        writer.writerows({**row, "folding": folding_text(row["folding"])} for row in rows)
+    source = None if settings.train else evaluate_source(settings)
+    paths += plot_pareto(rows, settings, out_dir, source)
+    paths[1].write_text(markdown_report(rows, settings, [p.name for p in paths[2:]], source))
     return paths
 
 
-def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str]) -> str:
-    how = ("retrained on digits for every mix" if settings.train
-           else f"re-quantized from {settings.source} without retraining")
+def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str],
+                    source: dict | None = None) -> str:
+    how = how_obtained(settings)
     clock = settings.clock_mhz or 100
     fold = (f"folded as {settings.fold}" if settings.fold not in (None, "auto")
             else f"folded for {settings.target_fps:g} frames/s at {clock:g} MHz"
@@ -194,37 +207,36 @@ def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str])
         front = ", ".join(row["mix"] for row in pareto_front(rows, cost))
         lines.append("")
         lines.append(f"Pareto front (accuracy vs {label}): {front}.")
+    if source is not None:
+        lines += ["", f"Source model {settings.source}, unchanged ({source['avg_bits']:g} bits "
+                      f"per weight on average): accuracy {source['accuracy'] * 100:.1f}%, "
+                      f"{source['lut']:,} LUTs, {source['energy_pj_per_frame']:,.1f} pJ per "
+                      f"frame."]
     lines += ["", *[f"![{name}]({name})" for name in plots]]
     return "\n".join(lines) + "\n"
 
 
-def plot_pareto(rows: list[dict], settings: SweepSettings, out_dir: Path) -> list[Path]:
-    """Accuracy vs LUTs and accuracy vs energy per frame, Pareto front drawn as a line."""
-    import matplotlib
+def how_obtained(settings: SweepSettings) -> str:
+    """How the sweep's models (and so their accuracies) came about."""
+    return ("retrained on digits for every mix" if settings.train
+            else f"re-quantized from {settings.source} without retraining")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def plot_pareto(rows: list[dict], settings: SweepSettings, out_dir: Path,
+                source: dict | None = None) -> list[Path]:
+    """Accuracy vs LUTs and accuracy vs energy per frame (``pareto_lut.png``,
+    ``pareto_energy.png``), drawn by :func:`hwbnn.report.plots.plot_pareto`."""
+    from ..report.plots import plot_pareto as draw
+
+    note = f"Models {how_obtained(settings)}; accuracy of the golden integer model."
     paths = []
     for cost, label, name in (("lut", f"LUTs ({settings.family}, estimate)", "pareto_lut.png"),
                               ("energy_pj_per_frame",
-                               f"energy per frame (pJ, ASIC {settings.node} nm)",
+                               f"energy per frame (pJ, ASIC {settings.node} nm, estimate)",
                                "pareto_energy.png")):
-        figure, axes = plt.subplots(figsize=(5.5, 4))
-        axes.scatter([r[cost] for r in rows], [100 * r["accuracy"] for r in rows])
-        for row in rows:
-            axes.annotate(row["mix"], (row[cost], 100 * row["accuracy"]),
-                          textcoords="offset points", xytext=(4, 4), fontsize=8)
-        front = pareto_front(rows, cost)
-        axes.step([r[cost] for r in front], [100 * r["accuracy"] for r in front],
-                  where="post", linestyle="--", linewidth=1)
-        axes.set_xlabel(label)
-        axes.set_ylabel("accuracy (%)")
-        axes.set_title(f"{settings.source}: bitwidth mixes")
-        axes.grid(alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(out_dir / name, dpi=120)
-        plt.close(figure)
+        image = draw(rows, pareto_front(rows, cost), cost, label,
+                     f"{settings.source}: bitwidth mixes", note, source)
+        (out_dir / name).write_bytes(image)
         paths.append(out_dir / name)
     return paths
 
@@ -283,11 +295,10 @@ def cmd_sweep(args) -> int:
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
                              args.activations, fold=args.fold)
-    rows = run_sweep(settings, parse_mixes(args.mixes), args.jobs,
-                     show_progress=not args.json)
+    rows = run_sweep(settings, parse_mixes(args.mixes), args.jobs)
     paths = write_outputs(rows, settings, Path(args.out))
     if args.json:
-        print_json(rows)
+        print_json({"mixes": rows})
     else:
         print(markdown_report(rows, settings, []).split("\n\n", 2)[2].rstrip())
         print("wrote " + ", ".join(str(path) for path in paths))
@@ -306,12 +317,12 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45) 
         net = zoo.load(source)
         fpga = estimate(net, family).totals()
         chip = estimate(net, "asic", node=node).totals()
-        row = {"model": source, "accuracy": float((golden.predict(net, dataset.test_x)
-                                                  == dataset.test_y).mean()),
+        row = {"model": net.name, "model_path": source,
+               "accuracy": float((golden.predict(net, dataset.test_x) == dataset.test_y).mean()),
                "weight_bits": int(sum(layer.weights.bitwidths().sum()
                                       for layer in net.weight_layers)),
-               "lut_estimate": round(fpga["lut"]), "ff_estimate": round(fpga["ff"]),
-               "bram_estimate": fpga["bram"], "cycles_per_frame": fpga["cycles_per_frame"],
+               "lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
+               "cycles_per_frame": fpga["cycles_per_frame"],
                "energy_pj_per_frame": chip["energy_pj_per_frame"]}
         if synth:
             row.update(synthesize_model(net, family))
@@ -328,7 +339,8 @@ def synthesize_model(net, family: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="hwbnn-compare-") as tmp:
         generate(net, None, tmp)
         counts = synthesize(read_design(tmp), family, seeds=0).counts
-    return {"lut_synth": counts["lut"], "ff_synth": counts["ff"], "bram_synth": counts["bram"]}
+    return {"measured_lut": counts["lut"], "measured_ff": counts["ff"],
+            "measured_bram": counts["bram"]}
 
 
 def compare_table(rows: list[dict]) -> str:
@@ -348,7 +360,7 @@ def cmd_compare(args) -> int:
 
     rows = compare_models(args.models, args.family, args.synth, args.node)
     if args.json:
-        print_json(rows)
+        print_json({"models": rows})
     else:
         print(compare_table(rows))
     return 0

@@ -5,14 +5,17 @@ download; MNIST / Fashion-MNIST (IDX files) and CIFAR-10 (python batches) load f
 user-given folder. Every loader returns a :class:`Dataset` with a fixed train/test split.
 
 :func:`model_frames` is the one adaptor from a dataset to a model's own input: it checks the
-frame shape, binarizes pixels for a binary-input model (:func:`binarize`), and also offers
-``synthetic``, seeded random frames of any model's shape and encoding (:func:`random_frames`),
-so a model without a matching dataset on disk can still be run and verified.
+frame shape (flattening one-channel images for a flat-input model), quantizes pixels by the
+model's recorded input quantizer or binarizes them for a binary-input model
+(:func:`binarize`), and also offers ``synthetic``, seeded random frames of any model's shape
+and encoding (:func:`random_frames`), so a model without a matching dataset on disk can still
+be run and verified.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_range, uint_encoding_for
+from ..ir.input_quantizer import InputQuantizer
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
@@ -169,14 +173,41 @@ def binarize(pixels: np.ndarray, pixel_max: int) -> np.ndarray:
     return np.where(2 * np.asarray(pixels, dtype=np.int64) >= pixel_max, 1, -1)
 
 
+def input_quantizer(net) -> InputQuantizer | None:
+    """The float-input quantizer an import recorded in ``net.metadata`` (None: the network
+    takes integer frames directly)."""
+    recorded = net.metadata.get("input_quantizer")
+    return None if recorded is None else InputQuantizer.from_json(recorded, net.input_encoding)
+
+
+def _fit_shape(frames: np.ndarray, shape: tuple, dataset: str, net) -> np.ndarray:
+    """Frames in the model's input shape: as they are, or flattened for a flat-input model.
+
+    The one place a dataset's frames change shape: a flatten is only taken when the element
+    counts match and the frames have one channel, where channels-last and torch's
+    channels-first flattening give the same order.
+    """
+    frame_shape = tuple(frames.shape[1:])
+    if frame_shape == shape:
+        return frames
+    if len(shape) == 1 and math.prod(frame_shape) == shape[0] and frame_shape[-1] == 1:
+        return frames.reshape(len(frames), -1)
+    raise HwbnnError(f"dataset {dataset} has {'x'.join(map(str, frame_shape))} frames, model "
+                     f"{net.name} takes {'x'.join(map(str, shape))}: use another dataset or "
+                     f"--dataset {SYNTHETIC}")
+
+
 def model_frames(net, dataset: str, path: str | Path | None = None, count: int | None = None,
                  seed: int = 0) -> np.ndarray:
     """Test frames for ``net`` (a NetworkIR) in its own input shape and encoding.
 
-    ``dataset`` is a dataset name (its test split, the first ``count`` frames; pixels
-    binarized for a binary-input model) or ``synthetic`` (``count`` seeded random frames,
-    default :data:`SYNTHETIC_FRAMES`). HwbnnError, naming both shapes, when a dataset's
-    frames do not have the model's input shape.
+    ``dataset`` is a dataset name (its test split, the first ``count`` frames) or
+    ``synthetic`` (``count`` seeded random frames, default :data:`SYNTHETIC_FRAMES`).
+    Dataset pixels become the model's input by its recorded input quantizer (an imported
+    Brevitas model's own ``2x - 1`` and quantizer, on pixels scaled to [0, 1] as torchvision
+    gives them), else binarized for a binary-input model and taken as they are otherwise.
+    One-channel images are flattened for a flat-input model (:func:`_fit_shape`); any other
+    shape difference is an HwbnnError naming both shapes.
     """
     shape = tuple(int(extent) for extent in net.input_shape)
     if dataset not in (*DATASETS, SYNTHETIC):
@@ -187,12 +218,11 @@ def model_frames(net, dataset: str, path: str | Path | None = None, count: int |
     if dataset == SYNTHETIC:
         return random_frames(np.random.default_rng(seed), shape, net.input_encoding,
                              SYNTHETIC_FRAMES if count is None else count)
+    quantizer = input_quantizer(net)
     source = load(dataset, path)
-    if source.input_shape != shape:
-        raise HwbnnError(f"dataset {dataset} has {'x'.join(map(str, source.input_shape))} "
-                         f"frames, model {net.name} takes {'x'.join(map(str, shape))}: use "
-                         f"another dataset or --dataset {SYNTHETIC}")
-    frames = source.test_x[:count]
+    frames = _fit_shape(source.test_x[:count], shape, dataset, net)
+    if quantizer is not None:
+        return quantizer.values(frames / source.pixel_max, net.input_encoding)
     if net.input_encoding == "binary":
         return binarize(frames, source.pixel_max)
     lo, hi = encoding_range(net.input_encoding)

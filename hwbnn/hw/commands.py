@@ -25,7 +25,7 @@ def cmd_gen(args) -> int:
                                        mode=args.mode, name=args.name)
     result = design.manifest
     if args.json:
-        print_json(result)
+        print_json({"design_path": str(design.directory), **result})
     else:
         fold = ", ".join(f"{k} pe={v['pe']} simd={v['simd']}"
                          for k, v in result["folding"].items())

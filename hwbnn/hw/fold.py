@@ -100,7 +100,8 @@ class Folding(Mapping):
         if spec is None:
             folding = cls(net)
         elif isinstance(spec, Folding):
-            folding = cls(net, {name: fold for name, fold in spec.items()})
+            folding = cls(net, {name: fold for name, fold in spec.items()},
+                          target_fps=spec.target_fps, clock_mhz=spec.clock_mhz)
         elif isinstance(spec, Mapping):
             folding = cls(net, spec)
         elif isinstance(spec, str | Path) and (Path(spec).exists() or _looks_like_path(spec)):
@@ -110,9 +111,9 @@ class Folding(Mapping):
         else:
             raise HwbnnError(f"a folding must be 'auto', PExSIMD pairs or a JSON file, "
                              f"not {spec!r}")
-        folding.clock_mhz = clock_mhz
+        folding.clock_mhz = clock_mhz or folding.clock_mhz
         if target_fps is not None:
-            folding.check_rate(target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
+            folding.check_rate(target_fps, folding.clock_mhz or DEFAULT_CLOCK_MHZ)
             folding.target_fps = target_fps
         return folding
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from amaranth import Elaboratable, Module, Signal
 from amaranth.back.verilog import YosysError
 
-from .. import __version__
+from .. import __version__, progress
 from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.network import NetworkIR
@@ -116,7 +116,7 @@ def manifest(net: NetworkIR, top: NetworkTop, name: str, mode: str) -> dict:
         "stage_cycles_per_frame": model["stages"],
         "latency_cycles_max": latency_bound(top),
         "folding": top.folding.to_dict(),
-        "folded_for": {"target_fps": top.folding.target_fps,
+        "folded_for": {"target_frames_per_s": top.folding.target_fps,
                        "clock_mhz": top.folding.clock_mhz},
         "layers": layer_summary(top),
         "versions": tool_versions(),
@@ -133,11 +133,11 @@ def layer_summary(top: NetworkTop) -> list[dict]:
             row.update({"pe": plan.pe, "simd": plan.simd, "sf": plan.sf, "nf": plan.nf,
                         "steps_per_vector": plan.cycles_per_vector,
                         "weight_bits": plan.weight_bits, "acc_width": plan.acc_width,
-                        "pipeline_latency": stage.component.latency})
+                        "pipeline_latency_cycles": stage.component.latency})
         elif isinstance(stage.component, UnrolledMatrixVectorUnit):
             row.update({"pe": stage.component.pe, "simd": stage.component.simd,
                         "weight_bits": stage.component.weight_bits,
-                        "pipeline_latency": stage.component.latency})
+                        "pipeline_latency_cycles": stage.component.latency})
         rows.append(row)
     return rows
 
@@ -177,12 +177,13 @@ def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path
     if not (name.isascii() and name.isidentifier()):
         raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")
     out_dir = fileformat.check_folder(out_dir)  # before the conversion, which takes long
-    top = NetworkTop(net, folding, output=output, mode=mode)
-    wrapper = AxiStreamTop(top)
-    try:
-        text = convert_verilog(wrapper, name=name, ports=wrapper.ports)
-    except YosysError as error:
-        raise _yosys_memory_error(error) from None
+    with progress.step(f"gen {name}: elaborate and convert to Verilog"):
+        top = NetworkTop(net, folding, output=output, mode=mode)
+        wrapper = AxiStreamTop(top)
+        try:
+            text = convert_verilog(wrapper, name=name, ports=wrapper.ports)
+        except YosysError as error:
+            raise _yosys_memory_error(error) from None
     fileformat.make_dir(out_dir)  # only now: a failed conversion leaves nothing behind
     result = manifest(net, top, name, mode)
     result["verilog"] = f"{name}.v"

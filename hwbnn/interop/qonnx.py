@@ -82,10 +82,14 @@ def run_qonnx(model, inputs: np.ndarray, full_context: bool = False):
     try:
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
     except ImportError:
         raise HwbnnError("running QONNX graphs needs 'qonnx' and 'onnxruntime': "
                          "pip install 'hwbnn[qonnx]'") from None
     wrapper = ModelWrapper(model)
+    if not wrapper.check_all_tensor_shapes_specified():
+        # Brevitas' exports leave intermediate shapes out; the executor needs them.
+        wrapper = wrapper.transform(InferShapes())
     name = wrapper.graph.input[0].name
     with _single_node_ir_version(model.ir_version or ONNX_IR_VERSION):
         context = execute_onnx(wrapper, {name: np.asarray(inputs, dtype=np.float32)},

@@ -6,24 +6,32 @@ tensor is one of:
 * a constant (initializer, ``Constant``, or arithmetic on constants);
 * a quantized constant: integer values times a broadcast float scale (weights behind
   ``Quant``/``BipolarQuant``, masks and scales applied by ``Mul``/``Div``);
-* the raw float graph input, before its input quantizer;
+* the raw float graph input x, before its input quantizer, as ``a * x + b`` with an index
+  map (Brevitas' ``x.view(N, -1)`` and ``2x - 1``); its quantizer's output is the network's
+  input, and the quantizer with ``a``, ``b`` is recorded as the network's
+  :class:`~hwbnn.ir.input_quantizer.InputQuantizer`;
 * an :class:`_Act`: activation ``scale * v + offset`` with ``v`` in a hwbnn encoding, plus an
   index map from the graph's layout to the IR's channels-last order (so ``Transpose``,
   ``Flatten``, ``Reshape`` only permute the map and weight columns follow it);
 * a :class:`_Pending` layer: ``sum_t f_t * (M_t v) + b`` per output channel, the affine
   that ``Add``/``Mul``/``Sub``/``Div``/``BatchNormalization`` keep updating.
 
-An activation quantizer (``BipolarQuant``, ``Quant``, ``MultiThreshold``) applied to a
-pending layer ends it: the terms become integer weights (binary, ternary or residual planes),
-a negative per-channel scale flips that row's weights (FINN's way), and the quantizer's
-decision points are moved into the accumulator as integer thresholds, computed in float64
-from the graph's parameters. The graph's output must be a pending layer (scores), up to
-one positive scale and offset shared by all classes. Anything else is one HwbnnError
-naming the node (name and op_type) and why.
+An activation quantizer (``BipolarQuant``, ``Quant``, ``MultiThreshold``; in graphs torch
+exports from plain modules ``Sign`` and ``Where(GreaterOrEqual)``, after a ``Clip`` or not)
+applied to a pending layer ends it: the terms become integer weights (binary, ternary or
+residual planes), a negative per-channel scale flips that row's weights (FINN's way), and
+the quantizer's decision points are moved into the accumulator as integer thresholds,
+computed in float64 from the graph's parameters. The graph's output must be a pending
+layer (scores), up to one nonzero scale and one offset shared by all classes (Brevitas'
+TensorNorm; a negative scale negates every row). Anything else is one HwbnnError naming the
+node (name and op_type, and the torch layer where torch's exporter recorded it) and why.
+What Brevitas and torch graphs hold, and where it goes: docs/design.md, "Brevitas in" and
+"Plain PyTorch in".
 """
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,9 +43,11 @@ from ..ir.encoding import (
     encoding_levels,
     encoding_range,
     pad_value,
+    validate_encoding,
     values_from_threshold_count,
 )
 from ..ir.fileformat import parse_json
+from ..ir.input_quantizer import SIGN, InputQuantizer, quant_round
 from ..ir.network import (
     Conv,
     MatVec,
@@ -71,7 +81,9 @@ ARITY = {
     "Mul": (2, 2), "Div": (2, 2), "Add": (2, 2), "Sub": (2, 2),
     "MatMul": (2, 2), "Gemm": (2, 3), "XnorPopcountMatMul": (2, 2), "Conv": (2, 3),
     "Pad": (2, 4), "BatchNormalization": (5, 5), "MaxPool": (1, 1), "MaxPoolNHWC": (1, 1),
-    "Transpose": (1, 1), "Flatten": (1, 1), "Reshape": (2, 2),
+    "Transpose": (1, 1), "Flatten": (1, 1), "Reshape": (2, 2), "Pow": (2, 2), "Sqrt": (1, 1),
+    "Sign": (1, 1), "Clip": (1, 3), "GreaterOrEqual": (2, 2), "Greater": (2, 2),
+    "Where": (3, 3),
 }
 
 
@@ -89,9 +101,14 @@ class _QConst:
 
 @dataclass
 class _Raw:
-    """The float graph input before its quantizer."""
+    """The float graph input x before its quantizer: graph value = ``scale * x + offset``
+    (Brevitas' ``2x - 1``); ``index`` and ``logical`` as in :class:`_Act` (reshapes of the
+    input before it is quantized, e.g. the flatten in front of an MLP)."""
 
-    shape: tuple
+    index: np.ndarray
+    logical: tuple
+    scale: float = 1.0
+    offset: float = 0.0
 
 
 @dataclass
@@ -128,6 +145,7 @@ class _Pending:
     kernel: int = 1
     padding: int = 0
     pool: int | None = None
+    clip: tuple[float, float] | None = None  # a Clip (hardtanh) that only a quantizer may follow
 
     @property
     def channels(self) -> int:
@@ -140,6 +158,25 @@ class _Pending:
         h, w, _ = self.source.logical
         span = 2 * self.padding - self.kernel + 1
         return (h + span, w + span, self.channels)
+
+
+@dataclass
+class _Cmp:
+    """``y >= threshold`` (``y > threshold`` when strict) of a pending layer's output y: a
+    binary decision that ``Where`` turns into an activation (torch.where(y >= 0, 1, -1))."""
+
+    pending: _Pending
+    threshold: float
+    strict: bool
+
+
+@dataclass
+class _SteDifference:
+    """``q - y`` of the straight-through trick ``y + (q - y).detach()``: adding y back gives
+    the activation q (detach is an identity in the exported graph)."""
+
+    act: _Act
+    pending: _Pending
 
 
 def nchw_index(logical: tuple) -> np.ndarray:
@@ -261,6 +298,35 @@ def _reason(error: Exception) -> str:
     return str(error)
 
 
+def _input_layout(shape: tuple) -> tuple[np.ndarray, tuple]:
+    """Index map and the IR's input shape of a graph input (N, C, H, W) or (N, F)."""
+    if len(shape) == 4:
+        _, c, h, w = shape
+        return nchw_index((h, w, c)), (h, w, c)
+    return np.arange(shape[1]), (shape[1],)
+
+
+def _describe(node) -> str:
+    """``node 'NAME' (OP)``, with the torch module it came from where torch's exporter
+    recorded it (``pkg.torch.onnx.name_scopes``, ``class_hierarchy``): errors name the layer
+    the user wrote, not only a generated node name."""
+    text = f"node {node.name or '(unnamed)'!r} ({node.op_type})"
+    props = {prop.key: prop.value for prop in node.metadata_props}
+    try:
+        scopes = ast.literal_eval(props["pkg.torch.onnx.name_scopes"])
+        classes = ast.literal_eval(props["pkg.torch.onnx.class_hierarchy"])
+    except (KeyError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    if not (isinstance(scopes, list) and isinstance(classes, list) and len(scopes) >= 3
+            and len(classes) == len(scopes) and all(isinstance(v, str) for v in scopes + classes)):
+        return text
+    # The last scope is the torch op, the first the root module: the layer lies between.
+    layer = ".".join(scopes[1:-1])
+    fused = ", fused into the layer before it" if "FuseBatchNorm" in props.get(
+        "pkg.onnxscript.rewriter.rule_name", "") else ""
+    return f"{text} in torch layer {layer!r} ({classes[-2].rsplit('.', 1)[-1]}{fused})"
+
+
 def _check_finite(value) -> None:
     """Every number a node produced is finite (NaN thresholds or an inf scale would import
     as a wrong network, not fail)."""
@@ -268,7 +334,7 @@ def _check_finite(value) -> None:
         arrays = [value] if value.dtype.kind == "f" else []
     elif isinstance(value, _QConst):
         arrays = [value.values, value.scale]
-    elif isinstance(value, _Act):
+    elif isinstance(value, _Act | _Raw):
         arrays = [np.array([value.scale, value.offset])]
     elif isinstance(value, _Pending):
         arrays = [value.bias] + [term.scale for term in value.terms]
@@ -283,27 +349,19 @@ def _check_finite(value) -> None:
 
 
 def _round(values: np.ndarray, mode: str) -> np.ndarray:
-    mode = mode.upper()
-    if mode in ("ROUND", "HALF_EVEN"):
-        return np.round(values)
-    if mode == "FLOOR":
-        return np.floor(values)
-    if mode == "CEIL":
-        return np.ceil(values)
-    if mode == "UP":
-        return np.sign(values) * np.ceil(np.abs(values))
-    if mode == "DOWN":
-        return np.trunc(values)
-    if mode == "HALF_UP":
-        return np.sign(values) * np.floor(np.abs(values) + 0.5)
-    if mode == "HALF_DOWN":
-        return np.sign(values) * np.ceil(np.abs(values) - 0.5)
-    raise _NodeError(f"rounding_mode {mode!r} is not supported")
+    try:
+        return quant_round(values, mode)
+    except HwbnnError as error:
+        raise _NodeError(str(error)) from None
 
 
 @dataclass
 class _Quantizer:
-    """Output = ``scale * v + offset``, v = encoding value of ``count(x)`` levels passed."""
+    """Output = ``scale * v + offset``, v = encoding value of ``count(x)`` levels passed.
+
+    ``lo``, ``hi`` and ``rounding`` describe a Quant/BipolarQuant (``rounding`` SIGN) for
+    :class:`~hwbnn.ir.input_quantizer.InputQuantizer` when it quantizes the graph input.
+    """
 
     encoding: str
     scale: float
@@ -311,6 +369,14 @@ class _Quantizer:
     levels: int
     count: object  # callable: float64 array of inputs -> integer level counts
     thresholds: np.ndarray | None = None  # MultiThreshold: per-channel x-domain levels
+    lo: int = -1
+    hi: int = 1
+    rounding: str = SIGN
+    sign: bool = False  # torch.sign: ternary where an accumulator gives exactly 0, else binary
+
+
+def _sign_count(x: np.ndarray) -> np.ndarray:
+    return (x >= 0).astype(np.int64)
 
 
 def _int_quant_params(attrs, constants) -> tuple[float, int, bool, bool, str]:
@@ -328,27 +394,29 @@ def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
     if node.op_type == "BipolarQuant":
         scale = _positive(_scalar(constants[1], "the BipolarQuant scale"),
                           "the activation scale")
-        return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
+        return _Quantizer("binary", scale, 0.0, 1, _sign_count)
     if node.op_type == "Quant":
         scale, bits, signed, narrow, mode = _int_quant_params(attrs, constants)
         if signed and bits == 1:
-            return _Quantizer("binary", scale, 0.0, 1, lambda x: (x >= 0).astype(np.int64))
+            return _Quantizer("binary", scale, 0.0, 1, _sign_count)
         lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
         hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - int(narrow)
         if signed and (lo, hi) == (-1, 1):
-            encoding = "ternary"
-        elif not signed and not narrow and bits >= 2:
-            encoding = f"uint{bits}"
+            encoding, offset = "ternary", 0.0
+        elif bits >= 2:
+            # Any other n-bit grid lo..hi is uint{n} counted from lo: value = scale * (v + lo),
+            # and the offset scale * lo folds into the next layer's thresholds.
+            encoding, offset = f"uint{bits}", scale * lo
         else:
-            raise _NodeError(f"{'signed' if signed else 'unsigned'} {bits}-bit activations "
-                             f"(values {lo}..{hi}) are not supported: hwbnn activations are "
-                             f"binary, ternary (2-bit signed narrow) or unsigned 2..8 bits")
+            raise _NodeError("unsigned 1-bit activations (values 0..1) are not supported: "
+                             "use a signed 1-bit (bipolar) quantizer")
         _round(np.zeros(1), mode)  # rejects an unknown rounding mode here, not later
 
         def count(x):
             return (_round(np.clip(x / scale, lo, hi), mode) - lo).astype(np.int64)
 
-        return _Quantizer(encoding, scale, 0.0, hi - lo, count)
+        return _Quantizer(encoding, scale, offset, hi - lo, count, lo=lo, hi=hi,
+                          rounding=mode.upper())
     thresholds = np.asarray(constants[1], dtype=np.float64)
     if thresholds.ndim != 2 or 0 in thresholds.shape:
         raise _NodeError(f"thresholds must have shape (channels, levels), not "
@@ -447,6 +515,23 @@ def _residual_from_integers(matrix: np.ndarray) -> Weights:
     raise _NodeError(f"integer weights {low}..{high} need more than 3 bits")
 
 
+def _scaled_signs(weights: np.ndarray, out_axis: int, name: str) -> _QConst:
+    """Float weights that are one scale per output channel times -1/+1: binarized weights
+    with a BatchNorm folded in (torch's ONNX export folds BatchNorm into Gemm and Conv)."""
+    if weights.ndim < 2 or not -weights.ndim <= out_axis < weights.ndim:
+        raise _NodeError(f"weights {name!r} of shape {weights.shape} have no output axis "
+                         f"{out_axis}")
+    rows = np.moveaxis(weights, out_axis, 0).reshape(weights.shape[out_axis], -1)
+    scale = np.abs(rows).max(axis=1)
+    if not ((scale > 0).all() and (np.abs(rows) == scale[:, None]).all()):
+        raise _NodeError(f"weights {name!r} are float (not one scale per output channel times "
+                         f"-1/+1); quantize them with Quant/BipolarQuant, or binarize them "
+                         f"with sign in forward")
+    shape = [1] * weights.ndim
+    shape[out_axis] = len(scale)
+    return _QConst(np.sign(weights), scale.reshape(shape))
+
+
 def _single_term_weights(term: _Term, residual: bool) -> tuple[Weights, np.ndarray]:
     matrix, scale = term.matrix, term.scale
     nonzero = np.abs(matrix[matrix != 0])
@@ -541,7 +626,7 @@ _DATATYPE_ENCODINGS = {"BIPOLAR": ("binary", 1.0, 0.0), "BINARY": ("binary", 0.5
 
 
 class _Importer:
-    def __init__(self, model, onnx):
+    def __init__(self, model, onnx, declared_input: tuple[str, float] | None = None):
         self.onnx = onnx
         self.model = model
         self.graph = model.graph
@@ -549,6 +634,8 @@ class _Importer:
         self.layers: list = []
         self.input_encoding: str | None = None
         self.input_shape: tuple | None = None
+        self.input_quantizer: InputQuantizer | None = None
+        self.declared_input = declared_input
         self.hints = _read_hints(model)
 
     @staticmethod
@@ -593,10 +680,16 @@ class _Importer:
         if math.prod(shape[1:]) > MAX_INPUT_ELEMENTS:
             raise HwbnnError(f"graph input {source.name!r} has {math.prod(shape[1:])} values "
                              f"per frame, more than {MAX_INPUT_ELEMENTS}")
-        self.env[source.name] = _Raw(shape)
+        self.env[source.name] = _Raw(*_input_layout(shape))
         annotation = self._datatype(source.name)
+        if annotation is None and self.declared_input is not None:
+            encoding, scale = self.declared_input
+            annotation = (encoding, scale, 0.0)
+            lo, hi = encoding_range(encoding)
+            self.input_quantizer = InputQuantizer(1.0 / scale, 0.0, lo, hi,
+                                                  SIGN if encoding == "binary" else "ROUND")
         if annotation is not None:
-            self.env[source.name] = self._input_act(shape, *annotation)
+            self.env[source.name] = self._input_act(self.env[source.name], *annotation)
 
     def _datatype(self, name: str) -> tuple[str, float, float] | None:
         for annotation in self.graph.quantization_annotation:
@@ -614,15 +707,10 @@ class _Importer:
                                  f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8")
         return None
 
-    def _input_act(self, shape, encoding, scale, offset) -> _Act:
-        if len(shape) == 4:
-            _, c, h, w = shape
-            logical, index = (h, w, c), nchw_index((h, w, c))
-        else:
-            logical = (shape[1],)
-            index = np.arange(shape[1])
-        self.input_encoding, self.input_shape = encoding, logical
-        return _Act(encoding, scale, offset, index, logical, 0)
+    def _input_act(self, raw: _Raw, encoding, scale, offset) -> _Act:
+        """The network input: the graph input quantized (or declared) as ``encoding``."""
+        self.input_encoding, self.input_shape = encoding, raw.logical
+        return _Act(encoding, scale, offset, raw.index, raw.logical, 0)
 
     # -- helpers --------------------------------------------------------------------
     def value(self, name: str):
@@ -660,19 +748,19 @@ class _Importer:
                 try:
                     self.step(node)
                 except (_NodeError, *_ARITHMETIC_ERRORS) as error:
-                    name = node.name or "(unnamed)"
-                    raise HwbnnError(f"node {name!r} ({node.op_type}): "
-                                     f"{_reason(error)}") from None
+                    raise HwbnnError(f"{_describe(node)}: {_reason(error)}") from None
             out_name = self.graph.output[0].name
             result = self.env.get(out_name)
+            last = next((n for n in self.graph.node if out_name in n.output), None)
+            where = "" if last is None else f" ({_describe(last)})"
             if not isinstance(result, _Pending):
-                raise HwbnnError(f"graph output {out_name!r} must be the accumulators of a "
-                                 f"dense or conv layer (scores), not "
+                raise HwbnnError(f"graph output {out_name!r}{where} must be the accumulators of "
+                                 f"a dense or conv layer (scores), not "
                                  f"{'an activation' if isinstance(result, _Act) else 'a constant'}")
             try:
                 self.finish_scores(result)
-            except _ARITHMETIC_ERRORS as error:
-                raise HwbnnError(f"output layer: {_reason(error)}") from None
+            except (_NodeError, *_ARITHMETIC_ERRORS) as error:
+                raise HwbnnError(f"output layer{where}: {_reason(error)}") from None
 
     def step(self, node) -> None:
         if node.domain not in STANDARD_DOMAINS + CUSTOM_DOMAINS:
@@ -738,13 +826,20 @@ class _Importer:
             if quant.thresholds is not None:
                 raise _NodeError("a MultiThreshold on the float graph input is not "
                                  "supported; quantize the input with Quant/BipolarQuant")
-            return self._input_act(x.shape, quant.encoding, quant.scale, quant.offset)
+            # The network's input is this quantizer's output; the float steps before it
+            # (Brevitas' 2x - 1) are recorded with it, so frames can be made the same way.
+            self.input_quantizer = InputQuantizer(x.scale / quant.scale, x.offset / quant.scale,
+                                                  quant.lo, quant.hi, quant.rounding)
+            return self._input_act(x, quant.encoding, quant.scale, quant.offset)
         if isinstance(x, _Pending):
             layout = _attr_str(attrs, "data_layout", "")
             if node.op_type == "MultiThreshold" and layout and layout.find("C") != 1:
                 raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to "
                                  f"the channel axis 1 of a MatMul/Conv output")
             return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels))
+        if not isinstance(x, _Act):
+            raise _NodeError("a quantizer must take a constant, the input, a layer's output or "
+                             "an activation")
         return self._requantize(x, _quantizer(node, attrs, constants, None))
 
     @staticmethod
@@ -808,14 +903,101 @@ class _Importer:
     def op_Sub(self, node, attrs):
         return self._arith(node, np.subtract)
 
+    # -- plain torch activations (torch.onnx.export of sign, where, hardtanh) ---------
+    def op_Sign(self, node, attrs):
+        x = self.value(node.input[0])
+        if isinstance(x, np.ndarray):
+            return np.sign(x.astype(np.float64))
+        if not isinstance(x, _Pending):
+            raise _NodeError("Sign must follow a MatMul/Gemm/Conv (it becomes its thresholds)")
+        # sign(y) = [y >= 0] + [y > 0] - 1: ternary, binary where y = 0 is unreachable.
+        quant = _Quantizer("ternary", 1.0, 0.0, 2,
+                           lambda y: (y >= 0).astype(np.int64) + (y > 0).astype(np.int64),
+                           sign=True)
+        return self.finish_layer(x, quant)
+
+    def op_Clip(self, node, attrs):
+        x = self.value(node.input[0])
+        bounds = [-np.inf, np.inf]
+        for index, name in enumerate(node.input[1:3]):
+            if name:
+                bounds[index] = _scalar(self.constant(name, "a Clip bound"), "a Clip bound")
+        if isinstance(x, np.ndarray):
+            return np.clip(x.astype(np.float64), *bounds)
+        if not isinstance(x, _Pending) or x.clip is not None:
+            raise _NodeError("Clip (hardtanh) must follow a MatMul/Gemm/Conv and come before "
+                             "its quantizer")
+        if not bounds[0] < bounds[1]:
+            raise _NodeError(f"Clip bounds {bounds} are empty")
+        return replace(x, clip=(bounds[0], bounds[1]))
+
+    def op_GreaterOrEqual(self, node, attrs):
+        return self._compare(node, strict=False)
+
+    def op_Greater(self, node, attrs):
+        return self._compare(node, strict=True)
+
+    def _compare(self, node, strict: bool):
+        a, b = self._binary_operands(node)
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+            op = np.greater if strict else np.greater_equal
+            return _fold(op, a.astype(np.float64), b.astype(np.float64))
+        if not isinstance(a, _Pending) or not isinstance(b, np.ndarray):
+            raise _NodeError("only a MatMul/Gemm/Conv output compared with a constant is "
+                             "supported (y >= t)")
+        return _Cmp(a, _scalar(b, "the comparison threshold"), strict)
+
+    def op_Where(self, node, attrs):
+        cond, high, low = (self.value(name) for name in node.input)
+        if all(isinstance(v, np.ndarray) for v in (cond, high, low)):
+            return _fold(np.where, cond.astype(bool), high.astype(np.float64),
+                         low.astype(np.float64))
+        if not isinstance(cond, _Cmp):
+            raise _NodeError("only Where(y >= t, a, b) on a MatMul/Gemm/Conv output y is "
+                             "supported")
+        high = _scalar(self.constant(node.input[1], "the value where true"), "the true value")
+        low = _scalar(self.constant(node.input[2], "the value where false"), "the false value")
+        if high == low:
+            raise _NodeError("both values are equal: the activation is a constant")
+        threshold, strict = cond.threshold, cond.strict
+
+        def count(y):
+            return (y > threshold if strict else y >= threshold).astype(np.int64)
+
+        # a where passed, b elsewhere: binary v = +1/-1 as (a - b) / 2 * v + (a + b) / 2.
+        quant = _Quantizer("binary", (high - low) / 2, (high + low) / 2, 1, count)
+        return self.finish_layer(cond.pending, quant)
+
+    def op_Pow(self, node, attrs):
+        # Constants only: Brevitas' TorchScript export of TensorNorm computes
+        # (running_var + eps) ** 0.5 as a node.
+        base = self.constant(node.input[0], "the base").astype(np.float64)
+        exponent = self.constant(node.input[1], "the exponent").astype(np.float64)
+        return _fold(np.power, base, exponent)
+
+    def op_Sqrt(self, node, attrs):
+        return _fold(np.sqrt, self.constant(node.input[0], "the input").astype(np.float64))
+
     def _arith(self, node, op):
         a, b = self._binary_operands(node)
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
             return _fold(op, a.astype(np.float64), b.astype(np.float64))  # no integer wrap
         if op in (np.add, np.multiply) and isinstance(a, np.ndarray):
             a, b = b, a
+        if op is np.subtract and isinstance(a, _Act) and isinstance(b, _Pending):
+            return _SteDifference(a, b)
+        if op is np.add and isinstance(b, _Pending) and isinstance(a, _SteDifference):
+            a, b = b, a
+        if op is np.add and isinstance(b, _SteDifference):
+            if b.pending is not a:
+                raise _NodeError("a straight-through y + (q - y) must add back the same y")
+            return b.act
+        if any(isinstance(v, _Pending) and v.clip is not None for v in (a, b)):
+            raise _NodeError("only a quantizer may follow a Clip (hardtanh)")
         if isinstance(a, _Pending) and isinstance(b, _Pending) and op in (np.add, np.subtract):
             return self._merge(a, b, -1.0 if op is np.subtract else 1.0)
+        if isinstance(a, np.ndarray) and isinstance(b, _Raw) and op is np.subtract:
+            return self._raw_affine(b, -1.0, _scalar(a, "a constant on the float input"))
         if not isinstance(b, np.ndarray):
             raise _NodeError("a constant minus or divided by data is not supported"
                              if isinstance(a, np.ndarray) else
@@ -847,7 +1029,21 @@ class _Importer:
             self._check_pool_order(a, factor)
             return replace(a, bias=a.bias * factor,
                            terms=[_Term(t.matrix, t.scale * factor) for t in a.terms])
-        raise _NodeError("arithmetic on the raw float input is not supported")
+        if isinstance(a, _Raw):
+            constant = _scalar(b, "a constant on the float input (one number for all "
+                                  "elements)")
+            if op in (np.add, np.subtract):
+                return self._raw_affine(a, 1.0, constant if op is np.add else -constant)
+            if constant == 0:
+                raise _NodeError("the float input is multiplied or divided by zero")
+            return self._raw_affine(a, constant if op is np.multiply else 1.0 / constant, 0.0)
+        raise _NodeError(f"unsupported operands ({type(a).__name__}, {type(b).__name__})")
+
+    @staticmethod
+    def _raw_affine(raw: _Raw, factor: float, constant: float) -> _Raw:
+        """``factor * (raw) + constant`` on the float input before its quantizer (Brevitas'
+        ``2x - 1``): it becomes part of the input quantizer."""
+        return replace(raw, scale=raw.scale * factor, offset=raw.offset * factor + constant)
 
     @staticmethod
     def _per_channel(pending: _Pending, constant: np.ndarray) -> np.ndarray:
@@ -884,14 +1080,13 @@ class _Importer:
         return replace(a, terms=terms, bias=a.bias + sign * b.bias)
 
     # -- layers ---------------------------------------------------------------------
-    def _weights(self, name: str) -> _QConst:
+    def _weights(self, name: str, out_axis: int) -> _QConst:
+        """Weights as integers times a scale; ``out_axis`` is the output-channel axis."""
         value = self.value(name)
         if isinstance(value, np.ndarray):
             value = value.astype(np.float64)
-            if not _is_integer(value):
-                raise _NodeError(f"weights {name!r} are float; quantize them with "
-                                 f"Quant/BipolarQuant")
-            value = _QConst(value, np.ones(()))
+            value = _QConst(value, np.ones(())) if _is_integer(value) else _scaled_signs(
+                value, out_axis, name)
         if not isinstance(value, _QConst):
             raise _NodeError(f"weights {name!r} must be a constant, quantized or integer")
         if not _is_integer(value.values):
@@ -905,7 +1100,8 @@ class _Importer:
     def _activation(self, name: str, what: str) -> _Act:
         value = self.value(name)
         if not isinstance(value, _Act):
-            kind = "the float graph input (add an input quantizer)" if isinstance(
+            kind = ("the float graph input (quantize it in the graph, or declare its "
+                    "integer encoding: input_encoding)") if isinstance(
                 value, _Raw) else "not a quantized activation"
             raise _NodeError(f"{what} {name!r} is {kind}")
         return value
@@ -925,9 +1121,9 @@ class _Importer:
         """A pending layer ``scale * (matrix @ (act.scale * v + act.offset))``."""
         if act.pad and kind != "conv":
             raise _NodeError("a padded activation must feed a convolution")
-        factor = scale * act.scale
-        bias = factor * act.offset * matrix.sum(axis=1)
-        return _Pending(act, kind, [_Term(matrix.astype(np.int64), factor)], bias, **geometry)
+        bias = scale * act.offset * matrix.sum(axis=1)
+        return _Pending(act, kind, [_Term(matrix.astype(np.int64), scale * act.scale)], bias,
+                        **geometry)
 
     def _dense(self, act: _Act, weights: _QConst, where: str) -> _Pending:
         if act.index.ndim != 1:
@@ -942,13 +1138,13 @@ class _Importer:
 
     def op_MatMul(self, node, attrs):
         act = self._activation(node.input[0], "MatMul input")
-        return self._dense(act, self._weights(node.input[1]), "MatMul")
+        return self._dense(act, self._weights(node.input[1], 1), "MatMul")
 
     def op_Gemm(self, node, attrs):
         if _attr_flag(attrs, "transA", 0):
             raise _NodeError("transA=1 is not supported")
         act = self._activation(node.input[0], "Gemm input")
-        weights = self._weights(node.input[1])
+        weights = self._weights(node.input[1], 0 if _attr_flag(attrs, "transB", 0) else 1)
         if _attr_flag(attrs, "transB", 0):
             weights = _QConst(weights.values.T,
                               np.broadcast_to(weights.scale, weights.values.shape).T)
@@ -965,7 +1161,7 @@ class _Importer:
         act = self._activation(node.input[0], "XnorPopcountMatMul input")
         if act.encoding != "binary" or (act.scale, act.offset) != (0.5, 0.5):
             raise _NodeError("the input must hold binary activations as 0/1")
-        weights = self._weights(node.input[1])
+        weights = self._weights(node.input[1], 1)
         if not np.isin(weights.values * np.broadcast_to(weights.scale, weights.values.shape),
                        (0, 1)).all():
             raise _NodeError("XnorPopcountMatMul weights must be 0/1")
@@ -977,7 +1173,7 @@ class _Importer:
 
     def op_Conv(self, node, attrs):
         act = self._activation(node.input[0], "Conv input")
-        weights = self._weights(node.input[1])
+        weights = self._weights(node.input[1], 0)
         if act.index.ndim != 3 or not np.array_equal(act.index, nchw_index(act.logical)):
             raise _NodeError("the input must be an NCHW feature map")
         if weights.values.ndim != 4:
@@ -1042,7 +1238,7 @@ class _Importer:
 
     def op_BatchNormalization(self, node, attrs):
         x = self.value(node.input[0])
-        if not isinstance(x, _Pending):
+        if not isinstance(x, _Pending) or x.clip is not None:
             raise _NodeError("BatchNormalization must follow a MatMul/Gemm/Conv (it is "
                              "folded into the thresholds)")
         if _attr_flag(attrs, "training_mode", 0):
@@ -1113,6 +1309,12 @@ class _Importer:
                     pool.out_shape, len(self.layers))
 
     # -- layout ---------------------------------------------------------------------
+    @staticmethod
+    def _reindexable(x) -> bool:
+        """Activations and the raw input are permuted by moving their index map (a padded
+        activation is not: its padding lives in the next convolution)."""
+        return isinstance(x, _Raw) or (isinstance(x, _Act) and not x.pad)
+
     def op_Transpose(self, node, attrs):
         x = self.value(node.input[0])
         perm = _attr_ints(attrs, "perm", [])
@@ -1124,34 +1326,40 @@ class _Importer:
             full = np.broadcast_to(x.scale, x.values.shape)
             return _QConst(_fold(np.transpose, x.values, perm or None),
                            _fold(np.transpose, full, perm or None))
-        if isinstance(x, _Act) and not x.pad:
+        if self._reindexable(x):
             if not perm or perm[0] != 0:
                 raise _NodeError(f"perm {perm} must keep the batch axis first")
             return replace(x, index=_fold(np.transpose, x.index, [p - 1 for p in perm[1:]]))
-        raise _NodeError("only constants and unpadded activations can be transposed")
+        raise _NodeError("only constants, the input and unpadded activations can be "
+                         "transposed")
 
     def op_Flatten(self, node, attrs):
         x = self.value(node.input[0])
         axis = _attr_int(attrs, "axis", 1)
         if isinstance(x, np.ndarray):
             return _fold(lambda a: a.reshape(math.prod(a.shape[:axis]), -1), x)
-        if isinstance(x, _Act) and not x.pad:
+        if self._reindexable(x):
             if axis != 1:
                 raise _NodeError(f"axis {axis}: only axis 1 (keep the batch) is supported")
             return replace(x, index=x.index.reshape(-1))
-        raise _NodeError("only constants and unpadded activations can be flattened")
+        raise _NodeError("only constants, the input and unpadded activations can be "
+                         "flattened")
 
     def op_Reshape(self, node, attrs):
         x = self.value(node.input[0])
         target = _integers(self.constant(node.input[1], "the shape"), "the shape")
+        if _attr_flag(attrs, "allowzero", 0) and 0 in target:
+            raise _NodeError(f"shape {target} with allowzero=1 has an empty axis")
         if isinstance(x, np.ndarray):
             return _fold(lambda a: a.reshape([d if d != 0 else a.shape[i]
                                               for i, d in enumerate(target)]), x)
         if isinstance(x, _QConst):
             full = np.broadcast_to(x.scale, x.values.shape)
             return _QConst(_fold(np.reshape, x.values, target), _fold(np.reshape, full, target))
-        if not isinstance(x, _Act) or x.pad:
-            raise _NodeError("only constants and unpadded activations can be reshaped")
+        if not self._reindexable(x):
+            raise _NodeError("only constants, the input and unpadded activations can be "
+                             "reshaped")
+        # The batch axis (first) is the graph's own; the rest reorders one frame's features.
         rest = [x.index.shape[i] if d == 0 and i < x.index.ndim else d
                 for i, d in enumerate(target[1:])]
         try:
@@ -1195,10 +1403,21 @@ class _Importer:
             weights = _flip_rows(weights, flip)
             unit = np.abs(unit)
         lo, hi = accumulator_range(weights.values(), pending.source.encoding)
+        count = quant.count
+        if pending.clip is not None:
+            if quant.thresholds is not None:
+                raise _NodeError("thresholds after a Clip are not supported")
+            low, high = pending.clip
+
+            def count(x):
+                return quant.count(np.clip(x, low, high))
         if quant.thresholds is not None:
             thresholds = _multithreshold_to_acc(quant.thresholds, unit, bias, lo, hi)
         else:
-            thresholds = _search_thresholds(quant.count, unit, bias, quant.levels, lo, hi)
+            thresholds = _search_thresholds(count, unit, bias, quant.levels, lo, hi)
+        if quant.sign and (thresholds[:, 0] == thresholds[:, 1]).all():
+            # No accumulator makes sign() give 0: the activation is binary.
+            quant, thresholds = replace(quant, encoding="binary", levels=1), thresholds[:, :1]
         levels = encoding_levels(quant.encoding)
         if thresholds.shape[1] < levels:
             never = max(hi + 1, int(thresholds.max()))
@@ -1216,21 +1435,28 @@ class _Importer:
         return act
 
     def finish_scores(self, pending: _Pending) -> None:
-        try:
-            self.check_head(pending.source, "the output layer")
-            if pending.pool is not None:
-                raise _NodeError("the network must end with a dense/conv layer, not pooling")
-            weights, unit = self._weights_and_unit(pending, self._hinted_residual())
-        except _NodeError as error:
-            raise HwbnnError(f"output layer: {error}") from None
-        if not (_close(unit, unit[0]) and unit[0] > 0):
-            raise HwbnnError("output layer: per-class scales of the scores differ or are not "
-                             "positive; hwbnn scores are the integer accumulators, so the "
-                             "classes must share one positive scale")
+        """The last layer: raw integer accumulators. Raises _NodeError; the caller names the
+        output layer."""
+        self.check_head(pending.source, "the output layer")
+        if pending.pool is not None or pending.clip is not None:
+            raise _NodeError("the network must end with a dense/conv layer, not "
+                             f"{'pooling' if pending.pool is not None else 'a Clip'}")
+        weights, unit = self._weights_and_unit(pending, self._hinted_residual())
+        if not (_close(unit, unit[0]) and unit[0] != 0):
+            raise _NodeError("per-class scales of the scores differ or are zero; hwbnn scores "
+                             "are the integer accumulators, so the classes must share one "
+                             "scale")
+        if unit[0] < 0:
+            # One negative scale for all classes (e.g. a TensorNorm with a negative weight):
+            # negated rows make it positive, as for thresholds.
+            weights = _flip_rows(weights, np.ones(len(unit), dtype=bool))
+        # What remains, one positive scale and one offset shared by all classes (Brevitas'
+        # TensorNorm, a temperature), changes no argmax and is dropped.
         if not np.allclose(pending.bias, pending.bias[0], rtol=SCALE_TOLERANCE,
                            atol=SCALE_TOLERANCE * float(np.abs(unit[0]))):
-            raise HwbnnError("output layer: per-class biases of the scores differ; they cannot "
-                             "be kept by integer scores")
+            raise _NodeError("per-class biases of the scores differ; hwbnn scores are bare "
+                             "integer accumulators with no per-class offset, so they cannot "
+                             "be kept")
         self.layers.append(self._layer(pending, weights, None, None))
 
     def network(self, name: str | None, default: str) -> NetworkIR:
@@ -1246,6 +1472,9 @@ class _Importer:
                             setattr(layer, key, hint.get(key))
         metadata = hints.metadata if hints.metadata is not None else {
             "imported_from": "qonnx", "producer": self.model.producer_name or "unknown"}
+        quantizer = self.input_quantizer
+        if quantizer is not None and not quantizer.is_identity(self.input_encoding):
+            metadata = {**metadata, "input_quantizer": self.input_quantizer.to_json()}
         net = NetworkIR(name or hints.name or default, tuple(self.input_shape), self.input_encoding,
                         layers, metadata)
         return net.validate()
@@ -1266,12 +1495,23 @@ def _flip_rows(weights: Weights, rows: np.ndarray) -> Weights:
     return Weights("residual", planes, weights.bitwidth, weights.scales)
 
 
-def import_qonnx(source, name: str | None = None) -> NetworkIR:
+def import_qonnx(source, name: str | None = None, *, input_encoding: str | None = None,
+                 input_scale: float = 1.0) -> NetworkIR:
     """Import a QONNX graph (a ``ModelProto`` or a path) as a validated NetworkIR.
 
-    ``name`` defaults to the name hwbnn's export recorded, else the file's stem.
+    ``name`` defaults to the name hwbnn's export recorded, else the file's stem. A graph
+    whose float input feeds its first layer without a quantizer (a plain torch model) needs
+    ``input_encoding``: the graph input is then ``input_scale`` times integer frames of that
+    encoding (e.g. ``"uint5"`` and ``1/16`` for digits pixels scaled to [0, 1]).
     """
     onnx = _onnx()
+    declared = None
+    if input_encoding is not None:
+        validate_encoding(input_encoding, "input_encoding")
+        if type(input_scale) not in (int, float) or not (math.isfinite(input_scale)
+                                                         and input_scale > 0):
+            raise HwbnnError(f"input_scale must be a positive number, not {input_scale!r}")
+        declared = (input_encoding, float(input_scale))
     if isinstance(source, str | Path):
         from .qonnx import load_onnx
 
@@ -1279,7 +1519,7 @@ def import_qonnx(source, name: str | None = None) -> NetworkIR:
         model = load_onnx(source)
     else:
         default, model = "imported", source
-    importer = _Importer(model, onnx)
+    importer = _Importer(model, onnx, declared)
     importer.run()
     if not any(not isinstance(layer, MaxPool) for layer in importer.layers):
         raise HwbnnError("the graph holds no dense or conv layer")

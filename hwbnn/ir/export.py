@@ -134,8 +134,13 @@ def _weights(q: QuantizedWeight, flip: np.ndarray, chw) -> Weights:
     return Weights.binary(values) if q.kind == "binary" else Weights.ternary(values)
 
 
-def export(model: QuantNet, name: str, metadata: dict | None = None) -> NetworkIR:
-    """Fold a trained model into a validated integer NetworkIR."""
+def export(model: QuantNet, name: str | None = None, metadata: dict | None = None) -> NetworkIR:
+    """Fold a trained hwbnn model into a validated integer NetworkIR (``name`` defaults to
+    the model's architecture). Other torch modules go through :func:`hwbnn.convert`."""
+    if not isinstance(model, QuantNet):
+        raise HwbnnError(f"export takes a hwbnn QuantNet, not {type(model).__name__}: convert "
+                         f"a plain torch module with hwbnn.convert(module, example_input)")
+    name = name if name is not None else model.config["arch"]
     model = model.eval()
     cfg = model.config
     layers = []

@@ -21,6 +21,7 @@ from .encoding import (
     signed_width,
     validate_encoding,
 )
+from .input_quantizer import InputQuantizer
 
 WEIGHT_KINDS = ("binary", "ternary", "residual")
 MAX_PLANES = 3
@@ -313,6 +314,8 @@ def validate_network(net: NetworkIR) -> None:
         raise HwbnnError("network has no layers")
     validate_encoding(net.input_encoding, "input_encoding")
     shape, encoding = tuple(net.input_shape), net.input_encoding
+    if isinstance(net.metadata, dict) and "input_quantizer" in net.metadata:
+        InputQuantizer.from_json(net.metadata["input_quantizer"], encoding)
     if len(shape) not in (1, 3) or not all(_is_positive_int(extent) for extent in shape):
         raise HwbnnError(f"input_shape must be (features,) or (height, width, channels) of "
                          f"positive integers, not {list(shape)}")

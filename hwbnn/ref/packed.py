@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import progress
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits, encoding_range, pad_value
 from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
@@ -33,6 +34,8 @@ ROW_BLOCK = 8
 # Accumulator bytes of one slice of a large batch: half of a 1 MiB L2 cache (Zen 4; 1-2 MiB on
 # current x86 server cores), leaving room for the packed activations.
 MICRO_BATCH_BYTES = 512 * 1024
+# (step class, mode) the kernels have run with in this process: past their first call.
+_KERNELS_RUN: set[tuple] = set()
 
 
 def _kernels():
@@ -231,6 +234,17 @@ class PackedNetwork:
         return buffer
 
     def _forward(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
+        kinds = {(type(step).__name__, getattr(step, "mode", None)) for step in self._steps}
+        if kinds <= _KERNELS_RUN:
+            return self._layers(frames, threads, trace)
+        # numba compiles a kernel on its first call with new types (about a minute for all of
+        # them on a cold cache; loaded from its disk cache afterwards).
+        with progress.step("packed engine: first run (numba compiles its kernels once)"):
+            scores = self._layers(frames, threads, trace)
+        _KERNELS_RUN.update(kinds)
+        return scores
+
+    def _layers(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
         x = self._pack_input(frames)
         for index, step in enumerate(self._steps[:-1]):
             if isinstance(step, _PoolStep):

@@ -115,7 +115,7 @@ def measure_fmax(rtl: Path, seeds: int, work: Workspace) -> list[dict]:
         result = synthesize(design, family, device, seeds,
                             work_dir=work.folder(f"fmax-{family}"))
         rows.append({"design": str(rtl), "family": family, "device": device, "seeds": seeds,
-                     "fmax_mhz": result.fmax_mhz, "fmax_per_seed": result.fmax_per_seed,
+                     "fmax_mhz": result.fmax_mhz, "fmax_mhz_per_seed": result.fmax_mhz_per_seed,
                      "target_mhz": target, "meets": result.fmax_mhz >= target,
                      "counts": result.counts, "critical_path": result.critical_path})
     return rows
@@ -280,7 +280,7 @@ def _verdict(ok: bool) -> str:
 def format_fmax(rows: list[dict]) -> str:
     lines = ["a) Fmax, median of seeds"]
     for row in rows:
-        seeds = ", ".join(f"{f:.1f}" for f in row["fmax_per_seed"])
+        seeds = ", ".join(f"{f:.1f}" for f in row["fmax_mhz_per_seed"])
         lines.append(f"  {row['family']} {row['device']}: {row['fmax_mhz']:.1f} MHz (seeds "
                      f"{seeds}); target >= {row['target_mhz']:g} MHz: "
                      f"{_verdict(row['meets'])}; LUT {row['counts']['lut']} FF "

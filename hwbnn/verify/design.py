@@ -68,10 +68,14 @@ class RtlDesign:
 
     @property
     def folding(self):
-        """The :class:`~hwbnn.hw.fold.Folding` the manifest records."""
+        """The :class:`~hwbnn.hw.fold.Folding` the manifest records, with the frame rate and
+        clock it was made for (``folded_for``), where ``gen`` had them."""
         from ..hw.fold import Folding
 
-        return Folding.parse(self.manifest.get("folding", {}), self.net)
+        made_for = self.manifest.get("folded_for") or {}
+        return Folding.parse(self.manifest.get("folding", {}), self.net,
+                             target_fps=made_for.get("target_frames_per_s"),
+                             clock_mhz=made_for.get("clock_mhz"))
 
     @property
     def cycles_per_frame(self) -> int:

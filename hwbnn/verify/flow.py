@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..errors import HwbnnError
 from ..ref import golden
 from . import harness, runner
@@ -34,29 +35,30 @@ DIAGNOSE_FRAMES = 16  # a waveform of more frames than this gets too large to be
 class VerifyReport:
     """Outcome and speed of one verification run (``hwbnn verify --json`` prints it)."""
 
-    design: str
+    top: str
     model: str
+    design_path: str
     sim: str
     frames: int
     passed: bool
     difference: str | None = None
     layer: str | None = None
-    waveform: str | None = None
+    waveform_path: str | None = None
     diagnosis: str | None = None
     build_s: float = 0.0
     build_cached: bool = False
     sim_s: float = 0.0
     total_s: float = 0.0
-    cycles: int = 0
-    cycles_per_s: float = 0.0
-    frames_per_s: float = 0.0
-    cycles_per_frame: float = 0.0
-    model_cycles_per_frame: int = 0
+    sim_cycles: int = 0
+    sim_cycles_per_s: float = 0.0  # the simulator's speed, not the design's
+    sim_frames_per_s: float = 0.0
+    measured_cycles_per_frame: float = 0.0  # busy cycles in simulation / frames
+    cycles_per_frame: int = 0  # the cycle model's (manifest)
     backpressure: float = 0.0
     gap: float = 0.0
     seed: int = 0
-    work: str = ""
-    log: str | None = None
+    work_path: str = ""
+    log_path: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,9 +118,9 @@ def verify(design: RtlDesign, images: np.ndarray, *, sim: str = "verilator",
     trace = golden.run(design.net, images)
     beats = input_beats(design, images)
     expected = expected_output(design, trace)
-    report = VerifyReport(design.top, design.net.name, sim, len(images), False,
-                          backpressure=backpressure, gap=gap, seed=seed, work=str(work),
-                          model_cycles_per_frame=design.cycles_per_frame)
+    report = VerifyReport(design.top, design.net.name, str(design.directory), sim, len(images),
+                          False, backpressure=backpressure, gap=gap, seed=seed,
+                          work_path=str(work), cycles_per_frame=design.cycles_per_frame)
     if sim == "amaranth":
         _run_amaranth(design, beats, expected, report)
     else:
@@ -149,16 +151,19 @@ def _run_harness(design: RtlDesign, beats, expected, report: VerifyReport, cache
     """All frames through the compiled Verilator harness: output beats, whether the design
     stalled, and the first broken stream rule."""
     spec = design.packing
-    built = runner.build(design.verilog, design.top, "verilator", cache, harness=True,
-                         widths=(spec["input"]["tdata_width"], spec["output"]["tdata_width"]))
+    with progress.step(f"verify {design.top}: Verilator build"):
+        built = runner.build(design.verilog, design.top, "verilator", cache, harness=True,
+                             widths=(spec["input"]["tdata_width"],
+                                     spec["output"]["tdata_width"]))
     report.build_s, report.build_cached = built.seconds, built.cached
-    run = harness.run(built, (beat for frame in beats for beat in frame),
-                      work / "verilator-harness", in_width=spec["input"]["tdata_width"],
-                      out_width=spec["output"]["tdata_width"],
-                      out_beats=sum(len(frame) for frame in expected),
-                      max_wait_cycles=stall_limit(design, report.gap, report.backpressure),
-                      tail_cycles=design.latency_cycles + design.cycles_per_frame,
-                      gap=report.gap, backpressure=report.backpressure, seed=report.seed)
+    with progress.step(f"verify {design.top}: simulate {report.frames} frames (Verilator)"):
+        run = harness.run(built, (beat for frame in beats for beat in frame),
+                          work / "verilator-harness", in_width=spec["input"]["tdata_width"],
+                          out_width=spec["output"]["tdata_width"],
+                          out_beats=sum(len(frame) for frame in expected),
+                          max_wait_cycles=stall_limit(design, report.gap, report.backpressure),
+                          tail_cycles=design.latency_cycles + design.cycles_per_frame,
+                          gap=report.gap, backpressure=report.backpressure, seed=report.seed)
     report.sim_s = run.seconds
     _record_speed(report, run.cycles, run.busy_cycles, run.wall_s)
     return run.output, run.stalled, run.violation
@@ -167,12 +172,14 @@ def _run_harness(design: RtlDesign, beats, expected, report: VerifyReport, cache
 def _run_cocotb(design: RtlDesign, beats, expected, report: VerifyReport, cache: Path,
                 work: Path, window: int | None | str) -> tuple[list[int], bool, None]:
     """All frames through the cocotb bench: output beats and whether the design stalled."""
-    built = runner.build(design.verilog, design.top, report.sim, cache)
+    with progress.step(f"verify {design.top}: {report.sim} build"):
+        built = runner.build(design.verilog, design.top, report.sim, cache)
     report.build_s, report.build_cached = built.seconds, built.cached
     config = bench_config(design, beats, expected, gap=report.gap,
                           backpressure=report.backpressure, seed=report.seed, window=window)
-    run = runner.run(built, config, work / f"{report.sim}-run")
-    report.log = str(run.log)
+    with progress.step(f"verify {design.top}: simulate {report.frames} frames ({report.sim})"):
+        run = runner.run(built, config, work / f"{report.sim}-run")
+    report.log_path = str(run.log)
     report.sim_s = run.seconds
     result = run.result
     _record_speed(report, result["cycles"], result["busy_cycles"], result["wall_s"])
@@ -182,11 +189,11 @@ def _run_cocotb(design: RtlDesign, beats, expected, report: VerifyReport, cache:
 def _record_speed(report: VerifyReport, cycles: int, busy_cycles: int | None,
                   wall_s: float) -> None:
     wall = max(wall_s, 1e-9)
-    report.cycles = int(cycles)
-    report.cycles_per_s = report.cycles / wall
-    report.frames_per_s = report.frames / wall
+    report.sim_cycles = int(cycles)
+    report.sim_cycles_per_s = report.sim_cycles / wall
+    report.sim_frames_per_s = report.frames / wall
     if busy_cycles is not None:
-        report.cycles_per_frame = busy_cycles / report.frames
+        report.measured_cycles_per_frame = busy_cycles / report.frames
 
 
 def _diagnose(design: RtlDesign, images, frame: int, sim: str, cache: Path, work: Path,
@@ -200,12 +207,13 @@ def _diagnose(design: RtlDesign, images, frame: int, sim: str, cache: Path, work
     first = 0 if frame < DIAGNOSE_FRAMES else min(frame, len(images) - 1)
     subset = images[first:frame + 1]
     trace = golden.run(design.net, subset)
-    built = runner.build(design.verilog, design.top, sim, cache, waves=True)
-    taps = design.taps()
-    config = bench_config(design, input_beats(design, subset), expected_output(design, trace),
-                          taps=taps, **options)
-    run = runner.run(built, config, work / f"{sim}-diagnose")
-    report.waveform = str(run.waveform) if run.waveform else None
+    with progress.step(f"verify {design.top}: diagnose (re-run with taps and a waveform)"):
+        built = runner.build(design.verilog, design.top, sim, cache, waves=True)
+        taps = design.taps()
+        config = bench_config(design, input_beats(design, subset),
+                              expected_output(design, trace), taps=taps, **options)
+        run = runner.run(built, config, work / f"{sim}-diagnose")
+    report.waveform_path = str(run.waveform) if run.waveform else None
     difference = compare_taps(design, taps, run.result["taps"], trace, frame_offset=first)
     frames = f"frames {first}..{frame}" if frame > first else f"frame {frame}"
     if difference is None:
@@ -230,18 +238,19 @@ def _run_amaranth(design: RtlDesign, beats, expected, report: VerifyReport) -> N
     limit = int(4 * (design.latency_cycles + design.cycles_per_frame * len(beats)) + 1000)
     start = time.perf_counter()
     try:
-        output = run_stream(top, top.s_axis, top.m_axis, flat, count,
-                            seed=report.seed if stalls else None, gap=report.gap,
-                            stall=report.backpressure, times=times, max_cycles=limit)
+        with progress.step(f"verify {design.top}: simulate {len(beats)} frames (Amaranth)"):
+            output = run_stream(top, top.s_axis, top.m_axis, flat, count,
+                                seed=report.seed if stalls else None, gap=report.gap,
+                                stall=report.backpressure, times=times, max_cycles=limit)
     except AssertionError as error:
         output, times = [], []
         report.difference = f"the design stalled: {error}"
     wall = max(time.perf_counter() - start, 1e-9)
     report.sim_s = wall
-    report.cycles = times[-1] if times else 0
-    report.cycles_per_s = report.cycles / wall
-    report.frames_per_s = len(beats) / wall
-    report.cycles_per_frame = report.cycles / len(beats)
+    report.sim_cycles = times[-1] if times else 0
+    report.sim_cycles_per_s = report.sim_cycles / wall
+    report.sim_frames_per_s = len(beats) / wall
+    report.measured_cycles_per_frame = report.sim_cycles / len(beats)
     if report.difference is None:
         difference = compare_output(design, expected, to_hex(output))
         report.difference = None if difference is None else str(difference)

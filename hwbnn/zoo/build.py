@@ -31,8 +31,8 @@ def train_and_save(config: dict, settings: TrainSettings, dataset: data.Dataset,
     start = time.perf_counter()
     model = train(config, dataset, settings, progress=progress)
     seconds = time.perf_counter() - start
-    result = {"name": name, "dataset": dataset.name, "seed": settings.seed,
-              "epochs": settings.epochs, "seconds": seconds,
+    result = {"model": name, "dataset": dataset.name, "seed": settings.seed,
+              "epochs": settings.epochs, "train_s": seconds,
               "float_accuracy": accuracy(model, dataset.test_x, dataset.test_y)}
     exportable = model.config["weights"] != "float"
     if exportable:
@@ -43,10 +43,10 @@ def train_and_save(config: dict, settings: TrainSettings, dataset: data.Dataset,
             np.mean(predicted == dataset.test_y))
     if out_stem is not None:
         out_stem = Path(out_stem)
-        result["checkpoint"] = str(save_checkpoint(model, out_stem.with_name(
+        result["checkpoint_path"] = str(save_checkpoint(model, out_stem.with_name(
             out_stem.name + ".pt")))
         if exportable:
-            result["model"] = str(save(net, out_stem.with_name(out_stem.name + ".hwbnn")))
+            result["model_path"] = str(save(net, out_stem.with_name(out_stem.name + ".hwbnn")))
     return result
 
 

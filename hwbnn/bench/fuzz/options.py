@@ -36,11 +36,12 @@ _BAD_BY_DEST = {
 # Paths every command checks first, so they are tried for the long commands too.
 _BAD_PATHS = {
     "target": ["missing", "folder", "existing"], "directory": ["missing", "folder", "existing"],
+    "design": ["missing", "folder", "existing"],
     "models": ["missing.hwbnn", "folder"], "bitstream": ["missing.bit", "folder", "existing"],
     "names": ["nope"],
 }
 _BAD_OUT = {"gen": ["existing", "existing/sub"], "import": ["", "/", "x", "existing/sub"],
-            "export": ["", "/", "x", "existing/sub"]}
+            "export": ["", "/", "x", "existing/sub"], "report": ["existing/sub", "folder"]}
 _BAD_NAME = {"gen": ["1abc", "a-b", "é"]}
 # Where permissions apply (not for root): a file that cannot be read, a folder not written.
 _UNREADABLE = {"model": "unreadable.hwbnn", "fold": "unreadable.json", "out": "readonly/x"}
@@ -82,6 +83,7 @@ def _cli_bases() -> dict[tuple, tuple[list[str], dict, bool]]:
         ("program",): (["program"], {"bitstream": "x.bin", "board": "icebreaker",
                                      "dry_run": True}, False),
         ("import",): (["import"], {"onnx": "graph.onnx", "out": "out"}, True),
+        ("report",): (["report"], {"design": "rtl"}, False),
     }
 
 
