@@ -226,21 +226,12 @@ class Model:
                  clock_mhz: float | None = None, output: str = "scores",
                  mode: str = "folded", name: str | None = None) -> Design:
         """Streaming Verilog, ``manifest.json`` and the model file in ``out_dir``; the
-        :class:`Design` that opens them."""
-        from .hw.gen import generate
-        from .ir import fileformat
+        :class:`Design` that opens them (:func:`hwbnn.verify.design.generate_design`)."""
+        from .verify.design import generate_design
 
-        if mode == "unrolled":
-            if fold is not None or target_fps is not None:
-                raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a "
-                                 "whole vector per cycle (PE = MH, SIMD = MW)")
-            folding = None
-        else:
-            folding = self.folding(fold, target_fps=target_fps, clock_mhz=clock_mhz)
-        out_dir = Path(out_dir)
-        generate(self._net, folding, out_dir, output=output, mode=mode, name=name)
-        fileformat.save(self._net, out_dir / f"{self._net.name}.hwbnn")
-        return Design.open(out_dir, self)
+        rtl = generate_design(self._net, out_dir, folding=fold, target_fps=target_fps,
+                              clock_mhz=clock_mhz, output=output, mode=mode, name=name)
+        return Design(rtl, self)
 
     def build(self, board: str, out_dir: str | Path, fold=None, **options):
         """A bitstream for ``board`` (:func:`hwbnn.boards.build.build` takes the options)."""

@@ -185,19 +185,26 @@ def _check_consistent(design: RtlDesign) -> None:
 
 def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
                     folding=None, target_fps: float | None = None,
-                    clock_mhz: float | None = None, output: str = "scores") -> RtlDesign:
-    """Generate a model's design with ``hwbnn.hw.gen`` (as ``hwbnn gen`` does) and open it.
+                    clock_mhz: float | None = None, output: str = "scores",
+                    mode: str = "folded", name: str | None = None) -> RtlDesign:
+    """Generate a model's design with ``hwbnn.hw.gen``, write the model file beside it (so
+    the folder is self-contained) and open it: what ``hwbnn gen`` and ``Model.generate`` do.
 
     ``folding``, ``target_fps`` and ``clock_mhz`` as :meth:`hwbnn.hw.fold.Folding.parse`
-    takes them (default: the layers' own PE/SIMD).
+    takes them (default: the layers' own PE/SIMD); the unrolled mode takes none of them.
     """
     from .. import zoo
     from ..hw.fold import Folding
     from ..hw.gen import generate
 
     net = model if isinstance(model, NetworkIR) else zoo.load(model)
-    folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
+    if mode == "unrolled":
+        if folding is not None or target_fps is not None:
+            raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a "
+                             "whole vector per cycle (PE = MH, SIMD = MW)")
+    else:
+        folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
     out_dir = Path(out_dir)
-    generate(net, folding, out_dir, output=output)
+    generate(net, folding, out_dir, output=output, mode=mode, name=name)
     fileformat.save(net, out_dir / f"{net.name}.hwbnn")
-    return open_design(out_dir)
+    return open_design(out_dir, net)
