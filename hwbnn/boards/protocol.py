@@ -11,7 +11,7 @@ with one *response*::
 Requests (``CMD``):
 
 * ``01`` classify: the payload is one input frame as the network's input beats (each beat
-  ``in_beat_bytes`` bytes, little-endian; elements packed LSB first as in DESIGN.md section 4).
+  ``in_beat_bytes`` bytes, little-endian; elements packed LSB first as in docs/design.md section 4).
   The response payload is the label (1 byte).
 * ``02`` classify with scores: as ``01``; the response payload is the label followed by the
   score beats (``score_beat_bytes`` each, signed ``score_bits``-bit fields, class order).
@@ -223,7 +223,7 @@ class DesignInfo:
 
 def input_codes(image: np.ndarray, encoding: str) -> np.ndarray:
     """Input values -> stored codes: unsigned as is, binary 1 = +1, ternary bit 0 = nonzero
-    and bit 1 = sign (DESIGN.md section 2)."""
+    and bit 1 = sign (docs/design.md section 2)."""
     values = np.asarray(image, dtype=np.int64).reshape(-1)
     if encoding == "binary":
         return (values > 0).astype(np.int64)

@@ -1,5 +1,5 @@
 """An AXI-Stream-named shell around one stream component, so the synthesis flow's wrapper
-(which expects ``s_axis_*`` / ``m_axis_*`` ports, DESIGN.md section 4) can take it."""
+(which expects ``s_axis_*`` / ``m_axis_*`` ports, docs/design.md section 4) can take it."""
 
 from __future__ import annotations
 

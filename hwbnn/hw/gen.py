@@ -1,4 +1,4 @@
-"""Generate a network's Verilog and its ``manifest.json`` (DESIGN.md section 4)."""
+"""Generate a network's Verilog and its ``manifest.json`` (docs/design.md section 4)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ width converter, MVTU; maxpool -> :class:`MaxPool`. Between stages a width conve
 the producer's elements per beat differ from the consumer's) and a FIFO. The input stream
 ``s_axis`` carries the frame in channels-last order, the output stream ``m_axis`` the last
 layer's scores (``scores``) or one label beat per frame (``label``); packing as in
-DESIGN.md section 4 (see :meth:`NetworkTop.packing`).
+docs/design.md section 4 (see :meth:`NetworkTop.packing`).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class NetworkTop(wiring.Component):
         return 1 if self._output == "label" else self._net.num_classes // self._stages[-1].chunk_out
 
     def packing(self) -> dict:
-        """Input/output packing for testbenches (DESIGN.md section 4)."""
+        """Input/output packing for testbenches (docs/design.md section 4)."""
         first, last = self._stages[0], self._stages[-1]
         return {
             "input": {"encoding": self._net.input_encoding, "bits": first.elem_bits_in,

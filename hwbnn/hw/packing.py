@@ -1,4 +1,4 @@
-"""Stream packing of activations and scores (DESIGN.md section 4).
+"""Stream packing of activations and scores (docs/design.md section 4).
 
 Element ``i`` of a beat sits in bits ``[i*b, (i+1)*b)``. Stored codes: binary 1 = +1,
 0 = -1; ternary bit 0 = nonzero, bit 1 = sign (0 -> 0b00, +1 -> 0b01, -1 -> 0b11);

@@ -15,7 +15,7 @@ class SlidingWindow(wiring.Component):
     """KxK windows, stride 1, of a channels-last frame, with ``padding`` pixels of pad code 0.
 
     Stored code 0 is the pad value of every encoding: -1 for binary, 0 for ternary and
-    unsigned (DESIGN.md section 2). The input is one pixel (C elements) per beat in row-major
+    unsigned (docs/design.md section 2). The input is one pixel (C elements) per beat in row-major
     order; the output is, for every output pixel in row-major order, its K*K window pixels in
     (kernel row, kernel column) order, one pixel per beat: the column order of the conv's
     weight matrix. A frame is written into one bank of a two-bank frame memory while the

@@ -2,7 +2,7 @@
 
 Weights are constants, so every used weight bit becomes a wire into an adder tree and absent
 planes cost nothing: area follows the total number of weight bits, and a 1.4-bit mix is
-cheaper than homogeneous 2-bit at the same throughput (DESIGN.md section 4, mode 2).
+cheaper than homogeneous 2-bit at the same throughput (docs/design.md section 4, unrolled mode).
 
 Each row is ``sum_p a_p * sum_j s_pj * v_j`` over the columns ``j`` that use plane ``p``
 (sign ``s_pj``, integer plane scale ``a_p``). Input lanes enter as ``n``-bit unsigned values

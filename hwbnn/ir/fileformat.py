@@ -227,7 +227,9 @@ def sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# Everything the zip module and its decompressors raise on damaged or unsupported archives.
+# Everything the zip module and its decompressors raise on damaged or unsupported archives
+# (zipfile raises RuntimeError for an encrypted entry, NotImplementedError for one with
+# strong encryption: a flag bit a damaged header can carry).
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
                ValueError, RuntimeError, NotImplementedError, struct.error)
 

@@ -10,8 +10,9 @@ sides.
 Planes per encoding (``sign`` bits store 1 = +1 everywhere, so a product's sign is an XOR):
 
 * binary: ``[sign]``; the stored 0 of the -1 padding needs no mask.
-* ternary: ``[nonzero, sign]`` (sign = 0 where nonzero = 0). DESIGN.md stores the sign of a
-  ternary value as 1 = -1; the XOR of two signs, all the dot product needs, is the same.
+* ternary: ``[nonzero, sign]`` (sign = 0 where nonzero = 0). docs/design.md (section 2)
+  stores the sign of a ternary value as 1 = -1; the XOR of two signs, all the dot product
+  needs, is the same.
 * unsigned n-bit: ``[bit 0, ..., bit n-1]``, each plane a 0/1 mask of ones.
 * masked weights (ternary, residual planes): ``[mask_0, sign_0, mask_1, sign_1, ...]`` with an
   integer scale per pair.

