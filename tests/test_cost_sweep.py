@@ -18,7 +18,7 @@ def test_pareto_front():
 
 def test_sweep_rows_and_outputs(tmp_path):
     settings = SweepSettings("zoo:digits_mlp_w2")
-    rows = run_sweep(settings, ["1", "1.4", "2"], jobs=1)
+    rows = run_sweep(settings, ["1", "1.4", "2"])
     assert [row["mix"] for row in rows] == ["1", "1.4", "2"]
     by_mix = {row["mix"]: row for row in rows}
     # Weight bits follow the mix exactly (every weight of the MLP is re-quantized).

@@ -16,13 +16,13 @@ import hashlib
 import json
 import statistics
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import progress
+from ..dist import Executor
 from ..errors import HwbnnError
 from ..hw.fold import divisors
 from ..hw.plan import LayerPlan
@@ -204,21 +204,18 @@ def _synthesize_job(args):
     return config.name, synthesize_config(config, family)
 
 
-def run_synthesis(configs: list[Config], family: str, jobs: int = 1) -> dict[str, dict]:
-    """Synthesize every config (``jobs`` processes); name -> counts."""
+def run_synthesis(configs: list[Config], family: str, executor: Executor | None = None
+                  ) -> dict[str, dict]:
+    """Synthesize every config, one job each on ``executor`` (default: in this process);
+    name -> counts."""
+    executor = executor or Executor()
     results = {}
     work = [(config, family) for config in configs]
-    with progress.step(f"calibrate {family}: synthesis", total=len(work)) as step:
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                for name, counts in pool.map(_synthesize_job, work):
-                    results[name] = counts
-                    step.advance(name)
-        else:
-            for item in work:
-                name, counts = _synthesize_job(item)
-                results[name] = counts
-                step.advance(name)
+    with (progress.step(f"calibrate {family}: synthesis on {executor.where}",
+                        total=len(work)) as step, executor):
+        for _, (name, counts) in executor.map(_synthesize_job, work):
+            results[name] = counts
+            step.advance(name)
     return results
 
 
@@ -333,7 +330,8 @@ def stale_configs(configs: list[Config], measured: dict[str, dict]) -> list[Conf
             if measured.get(config.name, {}).get("verilog") != verilog_digest(config)]
 
 
-def calibrate(family: str, jobs: int = 1, resynthesize: bool = True) -> dict:
+def calibrate(family: str, executor: Executor | None = None, resynthesize: bool = True
+              ) -> dict:
     """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
 
     Counts stored with a config's current Verilog digest are reused, so only new or changed
@@ -350,7 +348,7 @@ def calibrate(family: str, jobs: int = 1, resynthesize: bool = True) -> dict:
     if resynthesize:
         # Counts measured from the same Verilog stay valid; the rest is synthesized.
         stale = stale_configs(configs, measured)
-        measured.update(run_synthesis(stale, family, jobs))
+        measured.update(run_synthesis(stale, family, executor))
         CALIBRATION_DIR.mkdir(exist_ok=True)
         raw_path.write_text(json.dumps({"configs": [asdict(c) for c in configs],
                                         "measured": measured}, indent=1, sort_keys=True))

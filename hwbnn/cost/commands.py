@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from ..cli import fold_arguments, model_argument, positive_int, print_json
+from ..cli import fold_arguments, model_argument, print_json
+from ..dist import cluster_arguments
 from ..errors import HwbnnError
 
 FAMILY_CHOICES = ("ice40", "ecp5", "xc7", "asic")
@@ -22,8 +23,9 @@ def register(subparsers) -> None:
     fold_arguments(p)
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45,
                    help="ASIC technology node in nm for energy (default 45)")
-    p.add_argument("--jobs", type=positive_int, default=1,
-                   help="calibrate: parallel synthesis runs")
+    # calibrate: one synthesis per job; one local job by default (YoWASP's Yosys reserves
+    # about 4 GB of address space per run).
+    cluster_arguments(p, jobs_default=1)
     p.add_argument("--refit", action="store_true",
                    help="calibrate: refit from the stored synthesis counts, no synthesis")
     output = p.add_mutually_exclusive_group()
@@ -54,11 +56,12 @@ def cmd_cost(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    from ..dist import executor_of
     from .calibrate import calibrate
 
     if args.family is None:
         raise HwbnnError("hwbnn cost calibrate: --family is required")
-    validation = calibrate(args.family, jobs=args.jobs, resynthesize=not args.refit)
+    validation = calibrate(args.family, executor_of(args), resynthesize=not args.refit)
     if args.json:
         print_json(validation)
         return 0

@@ -13,12 +13,12 @@ import csv
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import progress
 from ..cli import fold_arguments
+from ..dist import Executor, cluster_arguments, executor_of
 from ..errors import HwbnnError
 from .mixes import DEFAULT_MIXES, average_bits, parse_mixes, requantize, train_spec
 
@@ -39,7 +39,6 @@ class SweepSettings:
     group: int = 1
     epochs: int | None = None
     activations: str | None = None
-    workdir: str = ""
     fold: str | None = None
 
 
@@ -53,9 +52,15 @@ def _arch_arguments(source: str) -> list[str]:
 
 
 def _train(settings: SweepSettings, mix: str):
+    """Train ARCH at ``mix`` in a ``hwbnn train`` subprocess, in a folder of the worker's
+    own (so a remote worker needs no file system shared with the command)."""
+    with tempfile.TemporaryDirectory(prefix="hwbnn-sweep-") as tmp:
+        return _train_into(settings, mix, Path(tmp) / f"mix{mix.replace('.', '_')}")
+
+
+def _train_into(settings: SweepSettings, mix: str, out: Path):
     from .. import zoo
 
-    out = Path(settings.workdir) / f"mix{mix.replace('.', '_')}"
     command = [sys.executable, "-m", "hwbnn.cli", "train", *_arch_arguments(settings.source),
                "--weights", train_spec(mix), "--dataset", "digits", "--out", str(out)]
     if settings.epochs:
@@ -129,22 +134,17 @@ def _job(args):
     return evaluate_mix(settings, mix)
 
 
-def run_sweep(settings: SweepSettings, mixes: list[str], jobs: int = 2) -> list[dict]:
-    """Evaluate every mix (``jobs`` processes); rows in the order of ``mixes``."""
-    with (tempfile.TemporaryDirectory(prefix="hwbnn-sweep-") as tmp,
-          progress.step(f"sweep {settings.source}", total=len(mixes)) as step):
-        settings = SweepSettings(**{**settings.__dict__, "workdir": settings.workdir or tmp})
+def run_sweep(settings: SweepSettings, mixes: list[str], executor: Executor | None = None
+              ) -> list[dict]:
+    """Evaluate every mix, one job each on ``executor`` (default: in this process); rows in
+    the order of ``mixes``."""
+    executor = executor or Executor()
+    with (progress.step(f"sweep {settings.source} on {executor.where}",
+                        total=len(mixes)) as step, executor):
         rows = {}
-        if jobs > 1 and len(mixes) > 1:
-            with ProcessPoolExecutor(min(jobs, len(mixes))) as pool:
-                futures = {pool.submit(_job, (settings, mix)): mix for mix in mixes}
-                for future in as_completed(futures):
-                    rows[futures[future]] = future.result()
-                    step.advance(f"mix {futures[future]}")
-        else:
-            for mix in mixes:
-                rows[mix] = evaluate_mix(settings, mix)
-                step.advance(f"mix {mix}")
+        for index, row in executor.map(_job, [(settings, mix) for mix in mixes]):
+            rows[mixes[index]] = row
+            step.advance(f"mix {mixes[index]}")
     return [rows[mix] for mix in mixes]
 
 
@@ -262,7 +262,7 @@ def register_sweep(subparsers) -> None:
     fold_arguments(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
-    p.add_argument("--jobs", type=positive_int, default=2, help="parallel processes")
+    cluster_arguments(p)
     p.add_argument("--out", default="sweep", help="output folder (default ./sweep)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_sweep)
@@ -295,7 +295,7 @@ def cmd_sweep(args) -> int:
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
                              args.activations, fold=args.fold)
-    rows = run_sweep(settings, parse_mixes(args.mixes), args.jobs)
+    rows = run_sweep(settings, parse_mixes(args.mixes), executor_of(args))
     paths = write_outputs(rows, settings, Path(args.out))
     if args.json:
         print_json({"mixes": rows})

@@ -2,8 +2,9 @@
 
 Config keys: ``arch`` (mlp | cnn), ``input_shape`` (H, W, C), ``input_encoding`` (uintN),
 ``num_classes``, ``conv`` (cnn only: list of output channels, "M" = 2x2 max pooling),
-``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`),
-``activations`` (binary | ternary | uintN), ``group`` (bitwidth group size, or ``"column"``).
+``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`, or a list
+of one spec per weight layer), ``activations`` (binary | ternary | uintN, or a list of one per
+hidden layer), ``group`` (bitwidth group size, or ``"column"``).
 ``weights="float"`` with ``activations="float"`` (ReLU) is the float32 baseline of the same
 architecture; it trains and runs in torch but cannot be exported.
 
@@ -51,9 +52,12 @@ def complete_config(config: dict) -> dict:
     validate_encoding(config["input_encoding"], "input_encoding")
     if not config["input_encoding"].startswith("uint"):
         raise HwbnnError("the first layer takes unsigned pixels: input_encoding must be uintN")
-    if config["activations"] != "float":
-        validate_encoding(config["activations"], "activations")
-    weight_quantizer(config["weights"], config["group"])
+    layers = sum(1 for item in config["conv"] if item != "M") + len(config["dense"])
+    for spec in per_layer(config, "activations", layers):
+        if spec != "float":
+            validate_encoding(spec, "activations")
+    for spec in per_layer(config, "weights", layers + 1):
+        weight_quantizer(spec, config["group"])
     for width in config["dense"]:
         if not isinstance(width, int) or width < 1:
             raise HwbnnError(f"dense widths must be positive integers, not {width!r}")
@@ -61,6 +65,24 @@ def complete_config(config: dict) -> dict:
         if item != "M" and (not isinstance(item, int) or item < 1):
             raise HwbnnError(f"conv entries must be channel counts or 'M', not {item!r}")
     return config
+
+
+def per_layer(config: dict, key: str, count: int) -> list[str]:
+    """``config[key]`` as one spec per layer: a single spec repeated, or a list of ``count``."""
+    value = config[key]
+    if isinstance(value, str):
+        return [value] * count
+    if not isinstance(value, list | tuple) or len(value) != count or not all(
+            isinstance(item, str) for item in value):
+        raise HwbnnError(f"{key} must be one spec or a list of {count} (one per "
+                         f"{'weight' if key == 'weights' else 'hidden'} layer), not {value!r}")
+    return list(value)
+
+
+def is_float(config: dict) -> bool:
+    """True for the float32 baseline (no layer has quantized weights)."""
+    value = config["weights"]
+    return all(spec == "float" for spec in ([value] if isinstance(value, str) else value))
 
 
 class QuantNet(nn.Module):
@@ -73,13 +95,16 @@ class QuantNet(nn.Module):
         height, width, channels = cfg["input_shape"]
         encoding = cfg["input_encoding"]
         modules: list[nn.Module] = []
+        hidden_layers = sum(1 for item in cfg["conv"] if item != "M") + len(cfg["dense"])
+        weight_specs = iter(per_layer(cfg, "weights", hidden_layers + 1))
+        activations = iter(per_layer(cfg, "activations", hidden_layers))
 
         def quantizers(current: str):
             act = None  # the first layer takes raw pixels
             if modules:
                 act = FloatActivation() if current == "float" else ActivationQuantizer(current)
             return dict(input_encoding=current, input_quantizer=act,
-                        weight_quantizer=weight_quantizer(cfg["weights"], cfg["group"]))
+                        weight_quantizer=weight_quantizer(next(weight_specs), cfg["group"]))
 
         for item in cfg["conv"]:
             if item == "M":
@@ -88,14 +113,14 @@ class QuantNet(nn.Module):
                 continue
             modules += [QuantConv2d(channels, item, 3, 1, **quantizers(encoding)),
                         nn.BatchNorm2d(item)]
-            channels, encoding = item, cfg["activations"]
+            channels, encoding = item, next(activations)
         features = height * width * channels
         if cfg["conv"]:
             modules.append(nn.Flatten())
         for hidden in cfg["dense"]:
             modules += [QuantLinear(features, hidden, **quantizers(encoding)),
                         nn.BatchNorm1d(hidden)]
-            features, encoding = hidden, cfg["activations"]
+            features, encoding = hidden, next(activations)
         modules.append(QuantLinear(features, cfg["num_classes"], **quantizers(encoding)))
         self.body = nn.Sequential(*modules)
         self.score_scale = ScoreScale()

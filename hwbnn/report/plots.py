@@ -58,6 +58,45 @@ def plot_pareto(rows: list[dict], front: list[dict], cost: str, cost_label: str,
     return png(figure)
 
 
+def plot_explore(rows: list[dict], front: list[dict], cost: str, cost_label: str, title: str,
+                 note: str, references: list[dict], limit: float | None = None) -> bytes:
+    """Accuracy against ``cost`` of an exploration's trials (feasible ones filled, the others
+    hollow), the Pareto front as a step line, reference models as labelled stars, and the
+    board's ``limit`` on ``cost`` as a vertical line."""
+    figure, axes = _figure(6.4, 4.6)
+    for feasible, style in ((True, {"color": ESTIMATE_COLOR, "label": "trials (feasible)"}),
+                            (False, {"facecolors": "none", "edgecolors": "gray",
+                                     "label": "trials (break a constraint)"})):
+        chosen = [row for row in rows if row["feasible"] == feasible]
+        if chosen:
+            axes.scatter([row[cost] for row in chosen],
+                         [100 * row["accuracy"] for row in chosen], zorder=3, **style)
+    ordered = sorted(front, key=lambda row: row[cost])
+    axes.step([row[cost] for row in ordered], [100 * row["accuracy"] for row in ordered],
+              where="post", linestyle="--", linewidth=1, color="gray", label="Pareto front")
+    for row in ordered:
+        axes.annotate(f"#{row['trial']}", (row[cost], 100 * row["accuracy"]),
+                      textcoords="offset points", xytext=(4, -10), fontsize=7)
+    shown = [row for row in references if cost in row]
+    if shown:
+        axes.scatter([row[cost] for row in shown], [100 * row["accuracy"] for row in shown],
+                     marker="*", s=160, color=SOURCE_COLOR, label="zoo models", zorder=4)
+        for row in shown:
+            axes.annotate(row["model"], (row[cost], 100 * row["accuracy"]),
+                          textcoords="offset points", xytext=(5, 4), fontsize=7)
+    if limit is not None:
+        axes.axvline(limit, color=BUDGET_COLOR, linewidth=1, linestyle=":",
+                     label="board limit")
+    axes.set_xlabel(cost_label)
+    axes.set_ylabel("accuracy on the test split (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="lower right")
+    figure.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+    figure.text(0.01, 0.01, note, fontsize=7, style="italic", wrap=True)
+    return png(figure)
+
+
 def shown_resources(report, synthesis=None) -> list[str]:
     """The resource columns of ``report`` worth a table column and a panel: those non-zero in
     the estimate or the synthesis (iCE40 has no LUT RAM or DSP, for one)."""

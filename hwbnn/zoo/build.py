@@ -11,6 +11,7 @@ from .. import data
 from ..errors import HwbnnError
 from ..ir import save
 from ..ir.export import export
+from ..quant.models import is_float
 from ..ref import golden
 from ..train import TrainSettings, accuracy, save_checkpoint, train
 from . import ZOO_DIR
@@ -34,7 +35,7 @@ def train_and_save(config: dict, settings: TrainSettings, dataset: data.Dataset,
     result = {"model": name, "dataset": dataset.name, "seed": settings.seed,
               "epochs": settings.epochs, "train_s": seconds,
               "float_accuracy": accuracy(model, dataset.test_x, dataset.test_y)}
-    exportable = model.config["weights"] != "float"
+    exportable = not is_float(model.config)
     if exportable:
         training = {k: result[k] for k in ("dataset", "seed", "epochs", "float_accuracy")}
         net = export(model, name, {"training": training})
