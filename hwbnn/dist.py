@@ -43,6 +43,8 @@ class Executor:
 
     jobs: int = 1
     cluster: str | None = None
+    # A local Dask cluster even for one job (benchmarks compare 1 and N workers like for like).
+    always_dask: bool = False
     _client: object = field(default=None, repr=False)
     _local: object = field(default=None, repr=False)
 
@@ -53,7 +55,7 @@ class Executor:
     @property
     def inline(self) -> bool:
         """True when jobs run in this process (one local job, no cluster)."""
-        return self.cluster is None and self.jobs == 1
+        return self.cluster is None and self.jobs == 1 and not self.always_dask
 
     @property
     def workers(self) -> int:
@@ -69,7 +71,8 @@ class Executor:
         if self.inline:
             return "this process"
         if self.cluster is None:
-            return f"a local Dask cluster of {self.jobs} worker processes"
+            return (f"a local Dask cluster of {self.jobs} worker process"
+                    f"{'es' if self.jobs > 1 else ''}")
         return f"the Dask cluster at {self.cluster} ({self.workers} worker threads)"
 
     def __enter__(self) -> Executor:
@@ -163,17 +166,34 @@ def result(future):
 
 
 def _connect(client_class, address: str):
-    """A client of the cluster at ``address`` (or the scheduler file of that path)."""
+    """A client of the cluster at ``address`` (or the scheduler file of that path).
+
+    Any failure to connect is one HwbnnError line: an address that does not answer (after
+    :data:`CONNECT_TIMEOUT_S`), one that does not parse, a protocol this install cannot speak
+    (``tls://`` without certificates, ``ucx://``), a file that is not a scheduler file.
+    """
+    if os.path.isfile(address):
+        # Read here rather than by Dask: its reader fails on a bad file with a bare assertion.
+        import json
+
+        try:
+            with open(address, encoding="utf-8") as file:
+                info = json.load(file)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise HwbnnError(f"{address} is not a Dask scheduler file: {error}") from None
+        scheduler = info.get("address") if isinstance(info, dict) else None
+        if not isinstance(scheduler, str) or not scheduler:
+            raise HwbnnError(f"{address} is not a Dask scheduler file: it names no "
+                             f"\"address\"")
+    else:
+        scheduler = address
     try:
-        if os.path.isfile(address):
-            return client_class(scheduler_file=address, timeout=CONNECT_TIMEOUT_S)
-        return client_class(address, timeout=CONNECT_TIMEOUT_S)
+        return client_class(scheduler, timeout=CONNECT_TIMEOUT_S)
     except HwbnnError:
         raise
-    except (OSError, TimeoutError, ValueError) as error:
-        raise HwbnnError(f"cannot reach the Dask scheduler at {address}: "
-                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-                         ) from None
+    except Exception as error:  # whatever Dask raises for an address it cannot use
+        first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HwbnnError(f"cannot reach the Dask scheduler at {address}: {first}") from None
 
 
 def cluster_arguments(parser, jobs_default: int = 2) -> None:

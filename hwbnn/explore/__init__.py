@@ -358,21 +358,27 @@ def open_study(settings: ExploreSettings, storage: str, study_name: str,
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # Heartbeats are recorded by _drive itself (ask and tell, not Study.optimize).
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
-    try:
-        rdb = optuna.storages.RDBStorage(
-            storage, heartbeat_interval=heartbeat_s,
-            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(
-                max_retry=3))
-        study = optuna.create_study(study_name=study_name, storage=rdb,
-                                    directions=directions(settings),
-                                    sampler=make_sampler(settings), load_if_exists=True)
-    except ValueError as error:
-        raise HwbnnError(f"study {study_name!r} in {storage}: {error}") from None
-    except Exception as error:  # SQLAlchemy: a database that cannot be opened
-        if type(error).__module__.startswith("sqlalchemy"):
+    for attempt in range(3):
+        try:
+            rdb = optuna.storages.RDBStorage(
+                storage, heartbeat_interval=heartbeat_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=3))
+            study = optuna.create_study(study_name=study_name, storage=rdb,
+                                        directions=directions(settings),
+                                        sampler=make_sampler(settings), load_if_exists=True)
+            break
+        except ValueError as error:
+            raise HwbnnError(f"study {study_name!r} in {storage}: {error}") from None
+        except Exception as error:  # SQLAlchemy: a database that cannot be opened
+            if not type(error).__module__.startswith("sqlalchemy"):
+                raise
+            # Two processes creating the same new database race on its tables: try again.
+            if "already exists" in str(error) and attempt < 2:
+                time.sleep(0.5)
+                continue
             raise HwbnnError(f"cannot open the study database {storage}: "
                              f"{str(error).splitlines()[0]}") from None
-        raise
     recorded = study.user_attrs.get("settings")
     mine = {"source": settings.source, "dataset": settings.dataset,
             "objectives": list(settings.objectives), "weights": list(settings.weights),
@@ -430,10 +436,15 @@ def default_study_name(settings: ExploreSettings) -> str:
 
 def _drive(study, settings, trials, out_dir, executor, step, heartbeat_s) -> None:
     """Keep every worker busy with a trial until ``trials`` are finished."""
+    import optuna
+
     running = {}  # future key -> (optuna trial, future)
     failures = []
 
     def launch():
+        # Ask and tell does not fail stale trials by itself (Study.optimize does): trials of
+        # a process that died are failed here, and the callback queues their points again.
+        optuna.storages.fail_stale_trials(study)
         trial = study.ask()
         point = suggest(trial, settings)
         future = executor.submit(evaluate_point, settings, point, f"trial_{trial.number}")
@@ -501,6 +512,22 @@ def _tell(study, trial, future, out_dir: Path) -> None:
     return None
 
 
+def point_fields(point: dict) -> dict:
+    """A point as per-layer lists: ``weights``, ``activations`` (and ``widths``, ``speed``
+    where searched)."""
+    def listed(prefix):
+        keys = sorted((k for k in point if k[:1] == prefix and k[1:].isdigit()),
+                      key=lambda k: int(k[1:]))
+        return [point[k] for k in keys]
+
+    fields = {"weights": listed("w"), "activations": listed("a")}
+    if listed("h"):
+        fields["widths"] = listed("h")
+    if "speed" in point:
+        fields["speed"] = point["speed"]
+    return fields
+
+
 def trial_rows(study, out_dir: Path) -> list[dict]:
     """Every finished trial of the study as a row (feasible or not), by trial number."""
     from optuna.trial import TrialState
@@ -509,7 +536,7 @@ def trial_rows(study, out_dir: Path) -> list[dict]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         violations = trial.user_attrs.get("violations", {})
         path = out_dir / "trials" / f"trial_{trial.number}.hwbnn"
-        rows.append({"trial": trial.number, **trial.user_attrs["point"],
+        rows.append({"trial": trial.number, **point_fields(trial.user_attrs["point"]),
                      **trial.user_attrs["metrics"],
                      "feasible": all(value <= 0 for value in violations.values()),
                      "violations": violations,
@@ -522,32 +549,29 @@ def trial_rows(study, out_dir: Path) -> list[dict]:
 def pareto_front(rows: list[dict], objectives) -> list[dict]:
     """The feasible rows no other feasible row dominates on ``objectives``, most accurate
     first (a row dominates another when it is at least as good on every objective and better
-    on one; equal rows are all kept)."""
+    on one; of trials at the same point, the first)."""
     signs = {name: (1 if OBJECTIVES[name][1] == "maximize" else -1) for name in objectives}
 
     def score(row):
         return [signs[name] * row[OBJECTIVES[name][0]] for name in objectives]
 
     feasible = [row for row in rows if row["feasible"]]
-    front = []
-    for row in feasible:
+    front, points = [], set()
+    for row in sorted(feasible, key=lambda row: row["trial"]):
         mine = score(row)
+        point = point_text(row)
+        if point in points:  # the sampler may ask for a point twice: show it once
+            continue
         if not any(all(o >= m for o, m in zip(score(other), mine, strict=True))
                    and score(other) != mine for other in feasible):
             front.append(row)
+            points.add(point)
     return sorted(front, key=lambda row: (-row["accuracy"], row["trial"]))
 
 
 def point_text(row: dict) -> str:
-    """A trial's point in one cell: per-layer weights / activations (and speed-up)."""
-    weights = [row[k] for k in sorted((k for k in row if k[:1] == "w" and k[1:].isdigit()),
-                                      key=lambda k: int(k[1:]))]
-    acts = [row[k] for k in sorted((k for k in row if k[:1] == "a" and k[1:].isdigit()),
-                                   key=lambda k: int(k[1:]))]
-    text = f"{' '.join(weights)} / {' '.join(acts)}"
-    widths = [str(row[k]) for k in sorted((k for k in row if k[:1] == "h" and k[1:].isdigit()),
-                                          key=lambda k: int(k[1:]))]
-    if widths:
-        text = f"{'-'.join(widths)}: " + text
+    """A trial's point in one cell: ``widths: weights / activations xspeed``."""
+    text = f"{' '.join(row['weights'])} / {' '.join(row['activations'])}"
+    if row.get("widths"):
+        text = "-".join(str(width) for width in row["widths"]) + ": " + text
     return text + (f" x{row['speed']}" if "speed" in row else "")
-

@@ -1,0 +1,166 @@
+"""The execution layer on a real Dask cluster: a scheduler and two worker processes on
+loopback, started the way a lab would (``python -m distributed.cli.dask_scheduler`` /
+``dask_worker``), with exploration and sweep jobs across them, and a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from hwbnn.cost.sweep import SweepSettings, run_sweep
+from hwbnn.dist import Executor
+from hwbnn.errors import HwbnnError
+from hwbnn.explore import ExploreSettings, open_study, resolve, run_explore, suggest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-threaded worker processes (no nanny: a killed worker stays
+    dead), on 127.0.0.1; yields the scheduler file and the worker processes."""
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                         "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                        tmp_path / "scheduler.log")]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scheduler_file.is_file(), (tmp_path / "scheduler.log").read_text()
+        workers = [_start(["distributed.cli.dask_worker", "--scheduler-file",
+                           str(scheduler_file), "--nthreads", "1", "--no-nanny",
+                           "--no-dashboard", "--name", f"w{n}"], tmp_path / f"w{n}.log")
+                   for n in range(2)]
+        processes += workers
+        with Client(scheduler_file=str(scheduler_file), timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield str(scheduler_file), workers
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _executed(scheduler_file: str) -> dict[str, int]:
+    """Tasks each live worker has executed (by worker name)."""
+    with Client(scheduler_file=scheduler_file, timeout=30) as client:
+        counts = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        names = {address: info["name"] for address, info in
+                 client.scheduler_info()["workers"].items()}
+    return {names[address]: count for address, count in counts.items()}
+
+
+SMALL = dict(source="mlp:32,32", board="icebreaker", target_fps=1000.0,
+             weights=("binary", "ternary", "w2"), activations=("binary", "ternary"), epochs=8)
+
+
+def test_explore_and_sweep_run_across_two_workers(cluster, tmp_path):
+    scheduler_file, _ = cluster
+    result = run_explore(ExploreSettings(**SMALL), 6, tmp_path / "explore",
+                         Executor(cluster=scheduler_file))
+    assert len(result.trials) == 6
+    assert all(Path(row["model_path"]).is_file() for row in result.trials)
+    assert result.front and all(row["feasible"] for row in result.front)
+    rows = run_sweep(SweepSettings("zoo:digits_mlp_w2"), ["1", "1.4", "2", "ternary"],
+                     Executor(cluster=scheduler_file))
+    assert [row["mix"] for row in rows] == ["1", "1.4", "2", "ternary"]
+    executed = _executed(scheduler_file)
+    # Both workers took jobs (6 trials + 4 mixes; neither worker did them all).
+    assert sorted(executed) == ["w0", "w1"] and min(executed.values()) >= 1
+    assert sum(executed.values()) == 10
+
+
+def test_a_worker_killed_mid_trial_loses_no_finished_result(cluster, tmp_path):
+    scheduler_file, workers = cluster
+    victim = workers[0]
+    seen = {}
+
+    def kill_when_busy():
+        """Kill worker w0 (SIGKILL) as soon as it is running a job and one trial finished."""
+        with Client(scheduler_file=scheduler_file, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                processing = client.processing()
+                names = {address: info["name"] for address, info in
+                         client.scheduler_info()["workers"].items()}
+                busy = [address for address, keys in processing.items()
+                        if keys and names.get(address) == "w0"]
+                study = open_study(settings, storage, "kill")
+                finished = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+                if busy and finished:
+                    seen["finished"] = {t.number: t.params for t in finished}
+                    seen["busy"] = processing[busy[0]]
+                    os.kill(victim.pid, signal.SIGKILL)
+                    return
+                time.sleep(0.05)
+
+    settings = resolve(ExploreSettings(**SMALL))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    open_study(settings, storage, "kill")
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    result = run_explore(settings, 6, tmp_path / "out", Executor(cluster=scheduler_file),
+                         storage=storage, study_name="kill")
+    killer.join()
+    assert seen, "the worker was never caught running a trial"
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    # The study went on to 6 finished trials on the surviving worker, and every trial that
+    # had finished before the kill is still there, unchanged.
+    assert len(result.trials) == 6
+    study = open_study(settings, storage, "kill")
+    after = {t.number: t.params for t in study.get_trials() if t.state.name == "COMPLETE"}
+    assert all(after[number] == params for number, params in seen["finished"].items())
+    assert list(_executed(scheduler_file)) == ["w1"]
+
+
+def test_an_unreachable_cluster_is_one_error():
+    with pytest.raises(HwbnnError, match="cannot reach the Dask scheduler"):
+        with Executor(cluster="tcp://127.0.0.1:9"):
+            pass
+
+
+def test_a_resumed_study_continues_where_it_stopped(tmp_path):
+    settings = resolve(ExploreSettings(**{**SMALL, "epochs": 2}))
+    first = run_explore(settings, 2, tmp_path, heartbeat_s=1)
+    assert [row["trial"] for row in first.trials] == [0, 1]
+    # A command that crashed mid-trial: a trial left running, its heartbeat going stale.
+    storage = f"sqlite:///{(tmp_path / 'study.db').resolve()}"
+    study = open_study(settings, storage, first.study_name, heartbeat_s=1)
+    crashed = study.ask()
+    point = suggest(crashed, settings)
+    study._storage.record_heartbeat(crashed._trial_id)
+    time.sleep(2.5)
+    resumed = run_explore(settings, 4, tmp_path, heartbeat_s=1)
+    trials = {row["trial"]: row for row in resumed.trials}
+    # The two finished trials are kept as they were; the crashed one failed and its point
+    # was run again; four finished trials in all.
+    assert len(trials) == 4
+    for row in first.trials:
+        assert {k: trials[row["trial"]][k] for k in ("accuracy", "lut")} == \
+            {k: row[k] for k in ("accuracy", "lut")}
+    states = {t.number: t.state.name for t in open_study(settings, storage,
+                                                         first.study_name).get_trials()}
+    assert states[crashed.number] == "FAIL"
+    retried = [row for row in resumed.trials if row["trial"] > crashed.number]
+    assert any(all(row[key] == value for key, value in point.items()) for row in retried)
+    assert json.loads(json.dumps(resumed.to_dict()))["study"] == first.study_name
