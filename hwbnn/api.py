@@ -66,6 +66,27 @@ def convert(module, example_input, *, input_encoding: str | None = None,
     return Model(net, f"torch:{type(module).__name__}")
 
 
+def explore(source: str, trials: int = 40, out: str | Path = "explore", *,
+            board: str | None = None, target_fps: float | None = None,
+            clock_mhz: float | None = None, objectives=("accuracy", "lut"),
+            jobs: int = 2, cluster: str | None = None, storage: str | None = None,
+            study: str | None = None, **space):
+    """Search per-layer precision (and widths, folding) of ``source`` (``mlp:32,32``,
+    ``cnn:..`` or ``zoo:NAME``) under a board budget, as ``hwbnn explore`` does: run or
+    continue the study to ``trials`` finished trials on ``jobs`` local workers or the Dask
+    ``cluster``; returns an :class:`hwbnn.exploration.ExploreResult` (``trials``, ``front``,
+    ``references``). ``space`` takes the other fields of
+    :class:`hwbnn.exploration.ExploreSettings` (``weights``, ``activations``, ``widths``,
+    ``epochs``, ``seed``, ``sampler``, ``family``, ``dataset``, ...)."""
+    from .dist import Executor
+    from .exploration import ExploreSettings, run_explore
+
+    settings = ExploreSettings(source, board=board, target_fps=target_fps,
+                               clock_mhz=clock_mhz, objectives=tuple(objectives), **space)
+    return run_explore(settings, trials, Path(out), Executor(jobs=jobs, cluster=cluster),
+                       storage, study)
+
+
 class Model:
     """An integer model (:class:`~hwbnn.ir.network.NetworkIR`) with what can be done with it.
 

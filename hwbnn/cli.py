@@ -27,7 +27,7 @@ COMMAND_MODULES = [
     "hwbnn.verify.commands",  # verify
     "hwbnn.synth.commands",  # synth
     "hwbnn.cost.commands",  # cost, sweep, compare
-    "hwbnn.explore.commands",  # explore
+    "hwbnn.exploration.commands",  # explore
     "hwbnn.boards.commands",  # build, program
     "hwbnn.interop.commands",  # import (export --to qonnx lives in hwbnn.commands)
     "hwbnn.report.commands",  # report

@@ -19,7 +19,7 @@ from distributed import Client
 from hwbnn.cost.sweep import SweepSettings, run_sweep
 from hwbnn.dist import Executor
 from hwbnn.errors import HwbnnError
-from hwbnn.explore import ExploreSettings, open_study, resolve, run_explore, suggest
+from hwbnn.exploration import ExploreSettings, open_study, resolve, run_explore, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
 

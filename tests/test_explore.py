@@ -12,7 +12,7 @@ import pytest
 from hwbnn import zoo
 from hwbnn.cli import main
 from hwbnn.errors import HwbnnError
-from hwbnn.explore import ExploreSettings, evaluate_point, pareto_front, resolve
+from hwbnn.exploration import ExploreSettings, evaluate_point, pareto_front, resolve
 from hwbnn.quant.models import QuantNet
 from hwbnn.ref import golden
 
@@ -125,3 +125,23 @@ def test_trials_are_reproducible_where_they_run():
     first, second = (evaluate_point(settings, point, "t") for _ in range(2))
     assert first["model"] == second["model"]
     assert np.isclose(first["metrics"]["accuracy"], second["metrics"]["accuracy"])
+
+
+def test_synth_measures_the_front(tmp_path, capsys):
+    """--synth puts Yosys's counts of every front design beside its estimate."""
+    out = tmp_path / "out"
+    assert main(["explore", *SMALL, "--trials", "1", "--synth", "--out", str(out),
+                 "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["trials"][0]
+    assert row["measured_lut"] > 0 and row["measured_ff"] > 0 and "measured_bram" in row
+    assert f"{row['lut']:,} / {row['measured_lut']:,}" in (out / "explore.md").read_text()
+
+
+def test_python_api_explore(tmp_path):
+    import hwbnn
+
+    result = hwbnn.explore("mlp:16", trials=2, out=tmp_path, board="icebreaker",
+                           target_fps=1e3, epochs=2, jobs=1, weights=("binary", "ternary"))
+    assert len(result.trials) == 2 and result.front
+    assert set(result.front[0]["weights"]) <= {"binary", "ternary"}
+    assert result.best_reference["model"] == "digits_cnn_w1a1"

@@ -330,14 +330,16 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45) 
     return rows
 
 
-def synthesize_model(net, family: str) -> dict:
-    """LUT/FF/block RAM of the whole generated network (``hwbnn gen`` + Yosys)."""
+def synthesize_model(net, family: str, folding=None) -> dict:
+    """LUT/FF/block RAM of the whole generated network at ``folding`` (anything
+    :meth:`~hwbnn.hw.fold.Folding.parse` takes; default the layers' own), ``hwbnn gen`` +
+    Yosys."""
     from ..hw.gen import generate
     from ..synth.design import read_design
     from ..synth.flow import synthesize
 
     with tempfile.TemporaryDirectory(prefix="hwbnn-compare-") as tmp:
-        generate(net, None, tmp)
+        generate(net, folding, tmp)
         counts = synthesize(read_design(tmp), family, seeds=0).counts
     return {"measured_lut": counts["lut"], "measured_ff": counts["ff"],
             "measured_bram": counts["bram"]}

@@ -428,6 +428,35 @@ def run_explore(settings: ExploreSettings, trials: int, out_dir: Path,
                          executor.where, time.perf_counter() - start)
 
 
+def synthesize_front(result: ExploreResult, executor: Executor | None = None) -> None:
+    """Synthesize every front model at its folding (one job each); adds ``measured_lut``,
+    ``measured_ff`` and ``measured_bram`` to the front's rows (and so to ``trials``)."""
+    executor = executor or Executor()
+    rows = [row for row in result.front if row["model_path"]]
+    work = [(Path(row["model_path"]).read_bytes(), result.settings.family, row["folding"])
+            for row in rows]
+    with (progress.step(f"synthesize the Pareto front ({result.settings.family})",
+                        total=len(work)) as step, executor):
+        for index, counts in executor.map(synthesize_job, work):
+            rows[index].update(counts)
+            step.advance(f"trial {rows[index]['trial']}")
+
+
+def synthesize_job(args) -> dict:
+    """One front model (its file's bytes) through ``hwbnn gen`` + Yosys, in a worker."""
+    import tempfile
+
+    from .. import zoo
+    from ..cost.sweep import synthesize_model
+
+    model, family, folding = args
+    with tempfile.TemporaryDirectory(prefix="hwbnn-explore-") as tmp:
+        path = Path(tmp) / "model.hwbnn"
+        path.write_bytes(model)
+        net = zoo.load(str(path))
+    return synthesize_model(net, family, folding)
+
+
 def default_study_name(settings: ExploreSettings) -> str:
     constraint = settings.board or settings.family
     rate = f"-{settings.target_fps:g}fps" if settings.target_fps else ""

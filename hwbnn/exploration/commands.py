@@ -1,4 +1,4 @@
-"""``hwbnn explore MODEL|ARCH``: the CLI of :mod:`hwbnn.explore` (parse, run, print, write)."""
+"""``hwbnn explore MODEL|ARCH``: the CLI of :mod:`hwbnn.exploration` (parse, run, print, write)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from . import (
     ExploreSettings,
     point_text,
     run_explore,
+    synthesize_front,
 )
 
 CSV_COLUMNS = ("trial", "point", "accuracy", "lut", "ff", "bram", "energy_pj_per_frame",
@@ -86,6 +87,8 @@ def register(subparsers) -> None:
     p.add_argument("--storage", help="study database URL (default sqlite:///OUT/study.db; "
                                      "postgresql://... to share one study between machines)")
     p.add_argument("--study", help="study name (default from the model and constraint)")
+    p.add_argument("--synth", action="store_true",
+                   help="also synthesize the Pareto front's designs (hwbnn gen + Yosys)")
     cluster_arguments(p)
     p.add_argument("--out", default="explore", help="output folder (default ./explore)")
     p.add_argument("--json", action="store_true")
@@ -102,6 +105,8 @@ def cmd_explore(args) -> int:
         args.widths, args.epochs, args.seed, args.node, args.sampler)
     result = run_explore(settings, args.trials, Path(args.out), executor_of(args),
                          args.storage, args.study)
+    if args.synth:
+        synthesize_front(result, executor_of(args))
     paths = write_outputs(result, Path(args.out))
     if args.json:
         print_json(result.to_dict())
@@ -145,6 +150,13 @@ def write_outputs(result: ExploreResult, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _measured(row: dict, key: str) -> str:
+    """``estimate`` or ``estimate / synthesis`` of a resource."""
+    text = f"{row[key]:,}" if key != "bram" else f"{row[key]:g}"
+    measured = row.get(f"measured_{key}")
+    return text if measured is None else f"{text} / {measured:,}"
+
+
 def markdown(result: ExploreResult, plots: list[str]) -> str:
     """The study as Markdown: settings, the Pareto front, the zoo beside it."""
     s = result.settings
@@ -155,13 +167,16 @@ def markdown(result: ExploreResult, plots: list[str]) -> str:
              f"({result.storage}), run on {result.where}; accuracy on the {s.dataset} test "
              f"split after {s.base['settings']['epochs']} epochs (seed {s.seed}).", "",
              "## Pareto front (feasible trials)", "",
+             "LUT, FF and BRAM are estimates" + (" / synthesis (Yosys)" if any(
+                 "measured_lut" in row for row in result.front) else "") + ".", "",
              "| trial | weights / activations | accuracy | LUT | FF | BRAM | frames/s | "
              "energy pJ/frame | weight bits | model |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result.front:
         model = Path(row["model_path"]).name if row["model_path"] else "(other machine)"
         lines.append(f"| {row['trial']} | {point_text(row)} | {row['accuracy'] * 100:.2f}% | "
-                     f"{row['lut']:,} | {row['ff']:,} | {row['bram']:g} | "
+                     f"{_measured(row, 'lut')} | {_measured(row, 'ff')} | "
+                     f"{_measured(row, 'bram')} | "
                      f"{row['frames_per_s']:,.0f} | {row['energy_pj_per_frame']:,.1f} | "
                      f"{row['weight_bits']:,} | pareto/{model} |")
     if not result.front:
