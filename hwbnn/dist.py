@@ -80,10 +80,11 @@ class Executor:
             return self
         from distributed import Client, LocalCluster
 
-        quiet = logging.ERROR
+        # CRITICAL: a job that raises is reported by the command, not by a worker's log.
+        quiet = logging.CRITICAL
         if self.cluster is None:
             self._local = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
+                                       processes=True, dashboard_address=":0",
                                        silence_logs=quiet)
             self._client = Client(self._local)
         else:

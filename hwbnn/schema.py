@@ -131,6 +131,18 @@ KEYS: dict[str, Key] = {
         "vco_mhz": ("MHz", "PLL VCO frequency"),
         "model_compression_vs_float32": ("ratio", "float32 bits / (weight + threshold bits)"),
         "configs": ("configs", "configs the statistic is over"),
+        "source": "what an exploration starts from: an architecture or zoo:NAME",
+        "objectives": "objectives of the search, accuracy first",
+        "study": "Optuna study name",
+        "storage": "database URL of the study",
+        "where": "where the jobs ran (this process, a local or an existing Dask cluster)",
+        "trial": "trial number in the study",
+        "activations": "activation encoding of each hidden layer",
+        "widths": ("units", "width of each hidden dense layer"),
+        "speed": ("ratio", "folding speed-up over the required frame rate"),
+        "feasible": "meets every constraint (board resources, frame rate)",
+        "pareto": "trial numbers of the Pareto front (feasible, not dominated)",
+        "why": "why a model does not meet the constraint",
     }),
     **_keys(MODELLED, {
         "cycles_per_frame": ("cycles", "per frame at the bottleneck stage (cycle model)"),
@@ -172,7 +184,7 @@ KEYS: dict[str, Key] = {
         "seed_accuracies": ("fraction", "accuracy of each training seed"),
         "mean_accuracy": ("fraction", "mean accuracy over the seeds"),
         "exact": "integer torch (or packed) equals golden on every layer",
-        "passed": "the design's output equals the golden model's",
+        "passed": "the design's output equals the golden model's (several: every one's)",
         "timing_met": "Fmax reaches the clock",
         "fmax_mhz": ("MHz", "achieved Fmax from nextpnr (synth: median over seeds)"),
         "fmax_mhz_per_seed": ("MHz", "achieved Fmax of each seed"),
@@ -205,6 +217,7 @@ KEYS: dict[str, Key] = {
         "sim_s": ("s", "simulation time"),
         "total_s": ("s", "time of the whole command"),
         "train_s": ("s", "training time"),
+        "trial_s": ("s", "time of an exploration trial's job (train, score, estimate)"),
         "pnr_s": ("s", "place-and-route time of each seed"),
     }),
 }
@@ -255,6 +268,14 @@ _TIMING = Object({"latency_s": None, "median_latency_s": None, "measured_frames_
 _PACKING = Object({"kind?": None, "encoding": None, "bits": None, "elements_per_beat": None,
                    "beats_per_frame": None, "tdata_width": None})
 _OPS = MapOf(None, "operation", "operations per frame by kind")
+_VERIFY = Object({
+    "top": None, "model": None, "design_path": None, "sim": None, "frames": None,
+    "passed": None, "difference": None, "layer": None, "waveform_path": None,
+    "diagnosis": None, "build_s": None, "build_cached": None, "sim_s": None,
+    "total_s": None, "sim_cycles": None, "sim_cycles_per_s": None,
+    "sim_frames_per_s": None, "measured_cycles_per_frame": None, "cycles_per_frame": None,
+    "backpressure": None, "gap": None, "seed": None, "work_path": None, "log_path": None,
+})
 
 COMMANDS: dict[str, Object] = {
     "summary": Object({
@@ -312,14 +333,11 @@ COMMANDS: dict[str, Object] = {
         "versions": MapOf(None, "package", "versions of hwbnn and the generator's tools"),
         "verilog": None,
     }),
-    "verify": Object({
-        "top": None, "model": None, "design_path": None, "sim": None, "frames": None,
-        "passed": None, "difference": None, "layer": None, "waveform_path": None,
-        "diagnosis": None, "build_s": None, "build_cached": None, "sim_s": None,
-        "total_s": None, "sim_cycles": None, "sim_cycles_per_s": None,
-        "sim_frames_per_s": None, "measured_cycles_per_frame": None, "cycles_per_frame": None,
-        "backpressure": None, "gap": None, "seed": None, "work_path": None, "log_path": None,
-    }),
+    "verify": _VERIFY,
+    # ``hwbnn verify`` of several targets: each one's report, as ``verify`` prints one.
+    "verify (several targets)": Object({
+        "designs": ListOf(_VERIFY, "one report per target, in the order given"),
+        "passed": None}),
     "synth": Object({
         "top": None, "family": None, "device": None, "counts": COUNTS,
         "cells": MapOf(None, "cell type", "Yosys cells of the design by type"),
@@ -373,6 +391,25 @@ COMMANDS: dict[str, Object] = {
         "energy_activation_buffers_pj": None, "energy_fifos_pj": None, "area_um2": None,
         "ops_per_joule": None, "weight_bits": None, "folding": FOLDING}),
         "one row per mix")}),
+    "explore": Object({
+        "source": None, "dataset": None, "family": None, "board": None,
+        "target_frames_per_s": None, "clock_mhz": None, "objectives": None, "study": None,
+        "storage": None, "where": None, "total_s": None, "pareto": None,
+        "trials": ListOf(Object({
+            "trial": None, "weights": None, "activations": None, "widths?": None,
+            "speed?": None, "accuracy": None, "lut": None, "ff": None, "bram": None,
+            "energy_pj_per_frame": None, "cycles_per_frame": None, "frames_per_s": None,
+            "weight_bits": None, "feasible": None,
+            "violations": MapOf(None, "constraint", "how far each constraint is broken, "
+                                "relative to its limit (> 0: broken)", ),
+            "folding": FOLDING, "model_path": None, "trial_s": None,
+            "measured_lut?": None, "measured_ff?": None, "measured_bram?": None}),
+            "every finished trial of the study"),
+        "references": ListOf(Object({
+            "model": None, "model_path": None, "accuracy": None, "lut?": None, "ff?": None,
+            "bram?": None, "energy_pj_per_frame?": None, "cycles_per_frame?": None,
+            "frames_per_s?": None, "weight_bits?": None, "feasible": None, "why?": None}),
+            "the zoo models under the same constraint")}),
     "compare": Object({"models": ListOf(Object({
         "model": None, "model_path": None, "accuracy": None, "weight_bits": None, "lut": None,
         "ff": None, "bram": None, "cycles_per_frame": None, "energy_pj_per_frame": None,

@@ -34,8 +34,9 @@ def _commands_with_json(parser: argparse.ArgumentParser, prefix: str = "") -> se
 
 def test_every_command_with_json_has_a_schema():
     commands = _commands_with_json(build_parser())
-    # ``cost calibrate`` is ``cost`` with MODEL = calibrate.
-    assert commands == set(schema.COMMANDS) - {"cost calibrate"}
+    # ``cost calibrate`` is ``cost`` with MODEL = calibrate; ``verify (several targets)`` is
+    # ``verify`` with more than one target.
+    assert commands == set(schema.COMMANDS) - {"cost calibrate", "verify (several targets)"}
 
 
 def _run(capsys, *argv) -> dict:
@@ -69,6 +70,13 @@ def test_gen_and_sweep_follow_the_schema(tmp_path, capsys):
                                 str(tmp_path / "rtl"), "--json"))
     schema.validate("sweep", _run(capsys, "sweep", MODEL, "--mixes", "1,1.4", "--jobs", "1",
                                   "--out", str(tmp_path / "sweep"), "--json"))
+
+
+def test_explore_follows_the_schema(tmp_path, capsys):
+    schema.validate("explore", _run(
+        capsys, "explore", "mlp:8", "--board", "icebreaker", "--target-fps", "1000",
+        "--epochs", "1", "--trials", "2", "--jobs", "1", "--synth", "--widths", "8,16",
+        "--objectives", "accuracy,lut,frames_per_s", "--out", str(tmp_path / "e"), "--json"))
 
 
 def test_train_and_zoo_build_follow_the_schema(tmp_path, capsys, monkeypatch):
@@ -108,6 +116,11 @@ def test_verify_follows_the_schema(tmp_path, capsys):
     require_simulator("verilator")
     schema.validate("verify", _run(capsys, "verify", RTL, "--frames", "20", "--work",
                                    str(tmp_path), "--json"))
+    several = _run(capsys, "verify", RTL, MODEL, "--frames", "20", "--work",
+                   str(tmp_path / "several"), "--json")
+    schema.validate("verify (several targets)", several)
+    with pytest.raises(schema.SchemaError, match="unknown key 'designs'"):
+        schema.validate("verify", several)
 
 
 def test_synth_and_build_follow_the_schema(tmp_path, capsys):

@@ -165,3 +165,37 @@ def test_the_harness_source_is_part_of_the_cache_key():
         "module m; endmodule", "verilator", False)
     assert build_key("module m; endmodule", "verilator", False, wrapper) != build_key(
         "module m; endmodule", "verilator", False, harness_top("m", 8, 16))
+
+
+def test_builders_sharing_the_run_time_folder_never_see_half_a_file(tmp_path):
+    """Builds of different designs (jobs of a multi-target verify, threads of one worker)
+    copy Verilator's run-time objects into one shared folder at once: each file appears
+    whole, once, and nothing is left aside."""
+    import threading
+
+    from hwbnn.verify.runner import RUNTIME_OBJECTS, _copy_runtime
+
+    source = tmp_path / "build"
+    source.mkdir()
+    contents = {}
+    for n, name in enumerate(RUNTIME_OBJECTS):
+        for suffix in (".d", ".o"):
+            contents[name + suffix] = bytes([n]) * (2 << 20) + suffix.encode()
+            (source / (name + suffix)).write_bytes(contents[name + suffix])
+    shared = tmp_path / "verilator-runtime"
+    start, errors = threading.Barrier(8), []
+
+    def builder():
+        start.wait()
+        try:
+            _copy_runtime(source, shared)
+        except Exception as error:  # collected, asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=builder) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert {path.name: path.read_bytes() for path in shared.iterdir()} == contents

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
 def cmd_cost(args) -> int:
     if args.model == "calibrate":
         return cmd_calibrate(args)
+    if args.cluster is not None or args.jobs != 1:
+        raise HwbnnError("--jobs and --cluster are for `hwbnn cost calibrate` (an estimate "
+                         "runs no jobs)")
     from ..api import load
 
     if args.family is None:

@@ -23,6 +23,7 @@ their parameters again. Running the same command again continues the study up to
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from pathlib import Path
 from .. import progress
 from ..dist import Executor
 from ..errors import HwbnnError
+from ..ir.fileformat import make_dir
 
 # name -> (metric key, direction).
 OBJECTIVES = {
@@ -135,6 +137,9 @@ def resolve(settings: ExploreSettings) -> ExploreSettings:
                              "weight specs")
         weight_quantizer(spec)
     base = _source_base(settings.source)
+    from .. import data
+
+    data.load(settings.dataset, settings.data_path)  # a bad dataset fails before any trial
     base["settings"] = {**base["settings"],
                         **({"epochs": settings.epochs} if settings.epochs else {})}
     complete_config({**base["config"], "weights": settings.weights[0],
@@ -172,7 +177,7 @@ def _source_base(source: str) -> dict:
         item = item.strip()
         if item.upper() == "M" and arch == "cnn":
             items.append("M")
-        elif item.isdigit() and int(item) > 0:
+        elif re.fullmatch(r"[0-9]+", item) and int(item) > 0:  # ASCII: not "٣"
             items.append(int(item))
         else:
             raise HwbnnError(f"architecture {source!r}: {item!r} is not a positive width"
@@ -327,9 +332,9 @@ class ExploreResult:
     def to_dict(self) -> dict:
         s = self.settings
         return {"source": s.source, "dataset": s.dataset, "family": s.family,
-                "board": s.board, "target_fps": s.target_fps, "clock_mhz": s.clock,
+                "board": s.board, "target_frames_per_s": s.target_fps, "clock_mhz": s.clock,
                 "objectives": list(s.objectives), "study": self.study_name,
-                "storage": self.storage, "where": self.where, "wall_s": self.seconds,
+                "storage": self.storage, "where": self.where, "total_s": self.seconds,
                 "trials": self.trials, "pareto": [row["trial"] for row in self.front],
                 "references": self.references}
 
@@ -411,15 +416,18 @@ def run_explore(settings: ExploreSettings, trials: int, out_dir: Path,
     settings = resolve(settings) if not settings.base else settings
     executor = executor or Executor()
     out_dir = Path(out_dir)
-    (out_dir / "trials").mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
-    study_name = study_name or default_study_name(settings)
-    study = open_study(settings, storage, study_name, heartbeat_s)
     start = time.perf_counter()
-    done = finished(study)
-    with (progress.step(f"explore {settings.source} on {executor.where}",
-                        total=max(trials - done, 0)) as step, executor):
-        _drive(study, settings, trials, out_dir, executor, step, heartbeat_s)
+    # The cluster first: an unreachable one fails before anything is written.
+    with executor:
+        if storage is None:
+            make_dir(out_dir)
+            storage = f"sqlite:///{(out_dir / 'study.db').resolve()}"
+        study_name = study_name or default_study_name(settings)
+        study = open_study(settings, storage, study_name, heartbeat_s)
+        make_dir(out_dir / "trials")
+        with progress.step(f"explore {settings.source} on {executor.where}",
+                           total=max(trials - finished(study), 0)) as step:
+            _drive(study, settings, trials, out_dir, executor, step, heartbeat_s)
     rows = trial_rows(study, out_dir)
     return ExploreResult(settings, study_name, storage, rows,
                          pareto_front(rows, settings.objectives),
@@ -571,7 +579,7 @@ def trial_rows(study, out_dir: Path) -> list[dict]:
                      "violations": violations,
                      "folding": trial.user_attrs.get("folding"),
                      "model_path": str(path) if path.is_file() else None,
-                     "train_s": trial.user_attrs.get("seconds")})
+                     "trial_s": trial.user_attrs.get("seconds")})
     return rows
 
 

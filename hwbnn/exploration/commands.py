@@ -22,7 +22,7 @@ from . import (
 )
 
 CSV_COLUMNS = ("trial", "point", "accuracy", "lut", "ff", "bram", "energy_pj_per_frame",
-               "cycles_per_frame", "frames_per_s", "weight_bits", "feasible", "train_s",
+               "cycles_per_frame", "frames_per_s", "weight_bits", "feasible", "trial_s",
                "model_path")
 
 
@@ -32,12 +32,17 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _widths(text: str) -> tuple[int, ...]:
+    """argparse type of --widths: positive ASCII integers, comma-separated."""
     import argparse
 
     parts = _names(text)
-    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+    try:
+        widths = tuple(positive_int(part) for part in parts)
+    except argparse.ArgumentTypeError:
+        widths = ()
+    if not widths:
         raise argparse.ArgumentTypeError(f"must be positive widths like 32,64, not {text!r}")
-    return tuple(int(part) for part in parts)
+    return widths
 
 
 def register(subparsers) -> None:

@@ -1,11 +1,10 @@
-"""``hwbnn verify rtl/NAME|MODEL``: the generated Verilog, simulated, against the golden model."""
+"""``hwbnn verify rtl/NAME|MODEL ...``: the generated Verilog, simulated, against the golden
+model; several targets run as one job each (:mod:`hwbnn.verify.many`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..cli import fold_arguments, positive_int, print_json, seed_int
-from ..errors import HwbnnError
+from ..dist import cluster_arguments
 from .tools import SIMULATORS
 
 
@@ -24,10 +23,11 @@ def _probability(text: str) -> float:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "verify", help="simulate generated Verilog on dataset frames; compare with golden")
-    p.add_argument("target", help="design folder written by `hwbnn gen` (rtl/NAME), or a "
-                                  "model (.hwbnn or zoo:NAME) to generate first")
-    p.add_argument("--model", help="model the design folder was generated from (default: "
-                                   "found by the manifest's ir_sha256)")
+    p.add_argument("target", nargs="+",
+                   help="design folder written by `hwbnn gen` (rtl/NAME), or a model (.hwbnn "
+                        "or zoo:NAME) to generate first; several: one job each (--jobs)")
+    p.add_argument("--model", help="model the design folders were generated from (default: "
+                                   "found by each manifest's ir_sha256)")
     p.add_argument("--sim", choices=SIMULATORS, default="verilator",
                    help="verilator (default), icarus, or amaranth (the generator's own "
                         "description, slow)")
@@ -45,51 +45,45 @@ def register(subparsers) -> None:
                         "model's own input encoding)")
     p.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
     fold_arguments(p)
-    p.add_argument("--work", help="folder for builds, runs and waveforms "
-                                  "(default build/verify/NAME)")
+    p.add_argument("--work", help="folder for builds, runs and waveforms (default "
+                                  "build/verify/NAME; several targets: WORK/NAME each)")
+    # One job per target; one local job by default (a single target needs no more).
+    cluster_arguments(p, jobs_default=1)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 
 
 def cmd_verify(args) -> int:
-    from .. import data
-    from .design import generate_design, open_design
-    from .flow import verify
+    from ..dist import executor_of
+    from .many import VerifyOptions, plan_targets, verify_jobs
 
-    target = Path(args.target)
-    if target.is_dir():
-        if args.fold is not None or args.target_fps is not None:
-            raise HwbnnError("--fold and --target-fps are for a MODEL target; a design folder "
-                             "keeps the folding it was generated with")
-        design = open_design(target, args.model)
-        images = data.model_frames(design.net, args.dataset, args.data_path, args.frames,
-                                   args.seed)
-        work = Path(args.work or f"build/verify/{design.top}")
+    options = VerifyOptions(model=args.model, sim=args.sim, frames=args.frames,
+                            backpressure=args.backpressure, gap=args.gap, seed=args.seed,
+                            dataset=args.dataset, data_path=args.data_path, fold=args.fold,
+                            target_fps=args.target_fps, clock_mhz=args.clock_mhz,
+                            work=args.work)
+    # Every target resolved and its frames loaded before any job starts.
+    jobs = plan_targets(args.target, options)
+    reports = verify_jobs(jobs, executor_of(args))
+    passed = all(report.passed for report in reports)
+    if len(jobs) == 1:
+        if args.json:
+            print_json(reports[0].to_dict())
+        else:
+            _print_report(reports[0], jobs[0])
+    elif args.json:
+        print_json({"designs": [report.to_dict() for report in reports], "passed": passed})
     else:
-        if args.model is not None:
-            raise HwbnnError("--model is for a design folder; a model target is itself the "
-                             "model")
-        if args.target.endswith("/") or (not args.target.startswith("zoo:")
-                                         and not target.exists()):
-            raise HwbnnError(f"{args.target} is neither a design folder nor a model file")
-        from .. import zoo
-
-        net = zoo.load(args.target)
-        # Frames first: a dataset that does not fit the model fails before generation.
-        images = data.model_frames(net, args.dataset, args.data_path, args.frames, args.seed)
-        work = Path(args.work or f"build/verify/{net.name}")
-        design = generate_design(net, work / "rtl", folding=args.fold,
-                                 target_fps=args.target_fps, clock_mhz=args.clock_mhz)
-    report = verify(design, images, sim=args.sim, backpressure=args.backpressure,
-                    gap=args.gap, seed=args.seed, work=work, cache=Path("build/verify/cache"))
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        _print_report(report, design)
-    return 0 if report.passed else 1
+        for report, job in zip(reports, jobs, strict=True):
+            _print_report(report, job)
+        print(f"{sum(report.passed for report in reports)} of {len(reports)} designs "
+              f"bit-exact")
+    return 0 if passed else 1
 
 
 def _print_report(report, design) -> None:
+    """The text report of one design; ``design`` has its ``output`` mode and ``directory``
+    (a :class:`~hwbnn.verify.many.VerifyJob` or an opened design)."""
     verdict = ("bit-exact with the golden model" if report.passed
                else "DIFFER from the golden model")
     print(f"{report.top} on {report.sim}: {report.frames} frames {verdict} "

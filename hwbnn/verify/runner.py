@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,16 +234,24 @@ def _copy_runtime(source: Path, target: Path) -> None:
     """Copy the run-time objects (with their make dependency files) that ``source`` has and
     ``target`` lacks. Each file is copied aside and renamed into place, so builds sharing a
     run-time folder never see half a file; the object goes last, so an object's presence
-    means its dependency file is there too."""
+    means its dependency file is there too. The aside copy has a name of its own (mkstemp),
+    so concurrent builders (processes, threads of one worker, hosts sharing the cache) never
+    write into one another's."""
     target.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_OBJECTS:
         files = [source / f"{name}.d", source / f"{name}.o"]
         if (target / f"{name}.o").is_file() or not all(file.is_file() for file in files):
             continue
         for file in files:
-            staging = target / f".{file.name}.tmp{os.getpid()}"
-            shutil.copy2(file, staging)  # keeps mtimes: make sees them up to date
-            os.replace(staging, target / file.name)
+            handle, staging = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp",
+                                               dir=target)
+            os.close(handle)
+            try:
+                shutil.copy2(file, staging)  # keeps mtimes: make sees them up to date
+                os.replace(staging, target / file.name)
+            except BaseException:
+                Path(staging).unlink(missing_ok=True)
+                raise
 
 
 @dataclass

@@ -19,6 +19,7 @@ _BAD_BY_TYPE = {
     "_batches": ["x", "0", "-1", ""],
     "non_negative_float": ["nan", "inf", "-inf", "-1", "abc", "", "1e400"],
     "non_negative_int": ["-1", "x", "1.5", "", "٣"],
+    "_widths": ["0", "x", "", "-1", "8,0", "٣"],
 }
 _MODEL_BAD = ["missing.hwbnn", "folder", "empty.hwbnn", "garbage.hwbnn", "zoo:nope",
               "/dev/zero", "pipe"]
@@ -32,7 +33,13 @@ _BAD_BY_DEST = {
     "onnx": ["missing.onnx", "garbage.onnx", "folder", "/dev/zero", "empty.hwbnn", "pipe"],
     "recipe": ["nope"], "weights": ["w9", "mix:nan,0,1", "mix:inf"],
     "activations": ["uint9", "uint５"], "mixes": ["nan", "mix:nan,0,1", ""],
+    "objectives": ["lut", "accuracy,area", "accuracy,accuracy", ""],
+    "storage": ["nosuchdb://x", "sqlite:////nonexistent/folder/study.db", "x"],
 }
+# --cluster: an address that does not answer (refused after dist.CONNECT_TIMEOUT_S), one
+# that does not parse, files that are no scheduler file. Tried for the long commands too:
+# they connect before any long work (`hwbnn cost MODEL` refuses the option: it runs no jobs).
+_BAD_CLUSTER = ["tcp://127.0.0.1:1", "bogus", "existing", "garbage.json"]
 # Paths every command checks first, so they are tried for the long commands too.
 _BAD_PATHS = {
     "target": ["missing", "folder", "existing"], "directory": ["missing", "folder", "existing"],
@@ -47,7 +54,7 @@ _BAD_NAME = {"gen": ["1abc", "a-b", "é"]}
 _UNREADABLE = {"model": "unreadable.hwbnn", "fold": "unreadable.json", "out": "readonly/x"}
 # Options without bad values to try: flags, free-form names, folders that are created.
 CLI_UNFUZZED = {"json", "csv", "refit", "train", "synth", "selftest", "scores", "flash",
-                "dry_run", "name", "work", "device", "data_path", "help"}
+                "dry_run", "name", "work", "device", "data_path", "help", "study"}
 _CLI_FILES = {
     "empty.hwbnn": b"", "garbage.hwbnn": b"garbage", "garbage.json": b"{",
     "null.json": b'{"dense0": {"pe": null}}', "bool.json": b'{"dense0": {"pe": true}}',
@@ -74,10 +81,13 @@ def _cli_bases() -> dict[tuple, tuple[list[str], dict, bool]]:
         ("bench", "cpu"): (["bench", "cpu"], {"model": model, "min_time": "0.01",
                                               "batch": "1"}, True),
         ("gen",): (["gen"], {"model": model, "out": "rtl"}, True),
-        ("verify",): (["verify"], {"target": "rtl"}, False),
+        # A model target: the options argparse accepts (--cluster) get past the target.
+        ("verify",): (["verify"], {"target": model}, False),
         ("synth",): (["synth"], {"directory": "rtl", "family": "ice40"}, False),
         ("cost",): (["cost"], {"model": model, "family": "ice40"}, True),
         ("sweep",): (["sweep"], {"model": model}, False),
+        ("explore",): (["explore"], {"model": "mlp:8", "epochs": "1", "trials": "1",
+                                     "jobs": "1"}, True),
         ("compare",): (["compare"], {"models": [model]}, False),
         ("build",): (["build"], {"model": model, "board": "icebreaker"}, False),
         ("program",): (["program"], {"bitstream": "x.bin", "board": "icebreaker",
@@ -125,6 +135,8 @@ def _bad_values(command: tuple, action, deep: bool) -> list[str] | None:
         return ["bogus", "99"]
     if action.dest in _BAD_PATHS:
         return _BAD_PATHS[action.dest]
+    if action.dest == "cluster":
+        return _BAD_CLUSTER
     if action.dest == "out":
         return _BAD_OUT.get(command[0], [])
     if action.dest == "name" and command[0] in _BAD_NAME:
