@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
+from hwbnn.cost.calibrate import CALIBRATION_DIR, family_configs, run_synthesis
 from hwbnn.cost.sweep import SweepSettings, run_sweep
 from hwbnn.dist import Executor
 from hwbnn.errors import HwbnnError
@@ -91,10 +92,16 @@ def test_explore_and_sweep_run_across_two_workers(cluster, tmp_path):
     rows = run_sweep(SweepSettings("zoo:digits_mlp_w2"), ["1", "1.4", "2", "ternary"],
                      Executor(cluster=scheduler_file))
     assert [row["mix"] for row in rows] == ["1", "1.4", "2", "ternary"]
+    # cost calibrate's synthesis jobs: the cluster measures what the stored calibration holds.
+    configs = [c for c in family_configs("ice40")
+               if c.name in ("c23_fifo_8x2", "c22_fifo_8x6", "c47_fifo_24x2")]
+    measured = run_synthesis(configs, "ice40", Executor(cluster=scheduler_file))
+    stored = json.loads((CALIBRATION_DIR / "synth_ice40.json").read_text())["measured"]
+    assert measured == {c.name: stored[c.name] for c in configs}
     executed = _executed(scheduler_file)
-    # Both workers took jobs (6 trials + 4 mixes; neither worker did them all).
+    # Both workers took jobs (6 trials + 4 mixes + 3 syntheses; neither did them all).
     assert sorted(executed) == ["w0", "w1"] and min(executed.values()) >= 1
-    assert sum(executed.values()) == 10
+    assert sum(executed.values()) == 13
 
 
 def test_a_worker_killed_mid_trial_loses_no_finished_result(cluster, tmp_path):
