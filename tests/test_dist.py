@@ -179,3 +179,75 @@ def test_a_resumed_study_continues_where_it_stopped(tmp_path):
     expected = point_fields(point)
     assert any(all(row[key] == value for key, value in expected.items()) for row in retried)
     assert json.loads(json.dumps(resumed.to_dict()))["study"] == first.study_name
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's binaries; initdb refuses root, so
+    as root the server runs as the postgres user); yields its URL of database ``explore``."""
+    import glob
+    import shutil
+    import tempfile
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (make tools installs it)")
+        pytest.skip("PostgreSQL is not installed")
+    # A folder of its own under /tmp: the postgres user cannot enter pytest's (mode 700).
+    bin_dir, port = Path(binaries[-1]), _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="hwbnn-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(folder / "data"), "-A",
+                    "trust", "-U", "hwbnn"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-w", "-l",
+                    str(folder / "log"), "-o", f"-p {port} -k {folder} "
+                    "-c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        import psycopg
+
+        # autocommit: CREATE DATABASE runs outside a transaction.
+        with psycopg.connect(host="127.0.0.1", port=port, user="hwbnn", dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute("CREATE DATABASE explore")
+        yield f"postgresql://hwbnn@127.0.0.1:{port}/explore"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_machines_add_trials_to_one_postgresql_study(postgres, tmp_path):
+    """Two explore commands at once (two machines, each with its own output folder) share
+    one study in PostgreSQL: both add trials, and together they stop at the trial count."""
+    argv = [sys.executable, "-m", "hwbnn.cli", "explore", "mlp:16", "--board", "icebreaker",
+            "--target-fps", "1000", "--epochs", "2", "--weights", "binary,ternary,w2",
+            "--jobs", "1", "--trials", "8", "--storage", postgres, "--study", "shared"]
+    runs = [subprocess.Popen([*argv, "--out", str(tmp_path / name), "--json"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in ("a", "b")]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    settings = resolve(ExploreSettings("mlp:16", board="icebreaker", target_fps=1000.0,
+                                       epochs=2, weights=("binary", "ternary", "w2")))
+    study = open_study(settings, postgres, "shared")
+    finished = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    # Each command stops once the study holds 8; both may finish their last trial at once.
+    assert 8 <= len(finished) <= 9
+    mine = [{int(p.stem.split("_")[1]) for p in (tmp_path / name / "trials").glob("*.hwbnn")}
+            for name in ("a", "b")]
+    assert mine[0] and mine[1] and not mine[0] & mine[1]
+    assert mine[0] | mine[1] == {t.number for t in finished}
+    # Both print the whole study, the other machine's trials included.
+    assert {len(json.loads(out)["trials"]) for out, _ in outputs} <= {8, 9}
+

@@ -375,6 +375,9 @@ def open_study(settings: ExploreSettings, storage: str, study_name: str,
             break
         except ValueError as error:
             raise HwbnnError(f"study {study_name!r} in {storage}: {error}") from None
+        except ImportError:  # SQLAlchemy found no driver for the URL's database
+            raise HwbnnError(f"no database driver for {storage} (PostgreSQL: pip install "
+                             f"'hwbnn[dist]', which brings psycopg)") from None
         except Exception as error:  # SQLAlchemy: a database that cannot be opened
             if not type(error).__module__.startswith("sqlalchemy"):
                 raise
