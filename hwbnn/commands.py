@@ -12,6 +12,7 @@ from .cli import (
     print_json,
     seed_int,
 )
+from .dist import cluster_arguments
 from .errors import HwbnnError
 
 
@@ -100,9 +101,14 @@ def register(subparsers) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_list)
     q = zoo_commands.add_parser("build", help="retrain the shipped zoo models (reproducible)")
-    q.add_argument("names", nargs="*", help="default: all trained zoo models")
+    q.add_argument("names", nargs="*",
+                   help="default: every trained zoo model (of --dataset, when given)")
+    q.add_argument("--dataset", choices=("digits", "fashion-mnist"),
+                   help="only the models of this dataset")
     q.add_argument("--seeds", type=positive_int, default=1,
-                   help="with more than 1: also report mean test accuracy over that many seeds")
+                   help="with more than 1: also report mean test accuracy over that many "
+                        "seeds, and train the float baselines of the same datasets")
+    cluster_arguments(q, jobs_default=1)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_build)
 
@@ -210,21 +216,18 @@ def cmd_zoo_list(args) -> int:
 
 def cmd_zoo_build(args) -> int:
     from . import zoo
-    from .zoo.build import build
+    from .dist import executor_of
+    from .zoo.build import build, zoo_table
+    from .zoo.recipes import RECIPES, dataset_of
 
-    names = args.names or zoo.trained_names()
+    names = args.names or [name for name in zoo.trained_names() if args.dataset in
+                           (None, dataset_of(RECIPES[name]))]
     unknown = [name for name in names if name not in zoo.trained_names()]
     if unknown:
         raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
-    results = build(names, seeds=args.seeds)
+    results = build(names, seeds=args.seeds, executor=executor_of(args))
     if args.json:
         print_json({"models": results})
     else:
-        for row in results:
-            seeds = row.get("seed_accuracies")
-            extra = "" if not seeds else (f"; mean of {len(seeds)} seeds "
-                                          f"{100 * row['mean_accuracy']:.2f}%")
-            accuracy = row.get("integer_accuracy", row["float_accuracy"])
-            print(f"zoo:{row['model']:24s} accuracy {100 * accuracy:.2f}% "
-                  f"({row['train_s']:.1f} s){extra}")
+        print(zoo_table(results))
     return 0

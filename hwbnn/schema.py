@@ -412,9 +412,9 @@ COMMANDS: dict[str, Object] = {
             "the zoo models under the same constraint")}),
     "compare": Object({"models": ListOf(Object({
         "model": None, "model_path": None, "accuracy": None, "weight_bits": None, "lut": None,
-        "ff": None, "bram": None, "cycles_per_frame": None, "energy_pj_per_frame": None,
-        "measured_lut?": None, "measured_ff?": None, "measured_bram?": None}),
-        "one row per model")}),
+        "ff": None, "bram": None, "cycles_per_frame": None, "frames_per_s": None,
+        "energy_pj_per_frame": None, "measured_lut?": None, "measured_ff?": None,
+        "measured_bram?": None}), "one row per model")}),
 }
 
 

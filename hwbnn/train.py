@@ -53,8 +53,10 @@ def accuracy(model: QuantNet, images: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train(config: dict, dataset: Dataset, settings: TrainSettings | None = None,
-          progress: bool = True) -> QuantNet:
-    """Train a QuantNet on ``dataset`` with Adam and a cosine learning-rate schedule."""
+          progress: bool = True, max_steps: int | None = None) -> QuantNet:
+    """Train a QuantNet on ``dataset`` with Adam and a cosine learning-rate schedule
+    (``max_steps``: stop after that many optimizer steps, the schedule unchanged, so the
+    result is the full run's state at that step)."""
     settings = settings or TrainSettings()
     if settings.epochs < 1 or settings.batch_size < 1:
         raise HwbnnError("epochs and batch size must be positive")
@@ -70,12 +72,16 @@ def train(config: dict, dataset: Dataset, settings: TrainSettings | None = None,
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, settings.epochs * steps_per_epoch)
         label = f"train {config.get('arch', 'mlp')} (seed {settings.seed})"
+        steps = 0
         with hwbnn_progress.step(label, settings.epochs, quiet=not progress) as step:
             for _ in range(settings.epochs):
                 model.train()
                 order = torch.as_tensor(rng.permutation(len(x_all)))
                 total = 0.0
                 for start in range(0, len(order), settings.batch_size):
+                    if max_steps is not None and steps == max_steps:
+                        return model.eval()
+                    steps += 1
                     batch = order[start:start + settings.batch_size]
                     loss = F.cross_entropy(model(x_all[batch]), y_all[batch])
                     optimizer.zero_grad()
@@ -88,14 +94,19 @@ def train(config: dict, dataset: Dataset, settings: TrainSettings | None = None,
     return model.eval()
 
 
-def save_checkpoint(model: QuantNet, path: str | os.PathLike, **extra) -> Path:
-    """Write the config and state dict (loadable with ``weights_only=True``)."""
+def checkpoint_bytes(model: QuantNet, **extra) -> bytes:
+    """The checkpoint (config and state dict, loadable with ``weights_only=True``) as bytes."""
     import io
 
     buffer = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, "config": model.config,
                 "state_dict": model.state_dict(), **extra}, buffer)
-    return write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_checkpoint(model: QuantNet, path: str | os.PathLike, **extra) -> Path:
+    """Write :func:`checkpoint_bytes` to ``path`` (atomically)."""
+    return write_atomic(path, checkpoint_bytes(model, **extra))
 
 
 def load_checkpoint(path: str | os.PathLike) -> QuantNet:

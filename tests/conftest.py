@@ -1,4 +1,7 @@
-"""Shared fixtures: the digits dataset and small hand-made networks."""
+"""Shared fixtures: the digits dataset, the test frames of every zoo model, small hand-made
+networks."""
+
+import functools
 
 import numpy as np
 import pytest
@@ -10,6 +13,21 @@ from hwbnn.ir.network import MatVec, NetworkIR, Weights, accumulator_range, accu
 @pytest.fixture(scope="session")
 def digits():
     return data.load("digits")
+
+
+# Test images per Fashion-MNIST zoo model in the fast suite (the zoo build checks all 10,000).
+FASHION_SUBSET = 500
+
+
+@functools.cache
+def zoo_test_split(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Test images and labels of a trained zoo model's dataset: the whole digits split, or the
+    first :data:`FASHION_SUBSET` Fashion-MNIST test images."""
+    from hwbnn.zoo.recipes import RECIPES, dataset_of
+
+    dataset = data.load(dataset_of(RECIPES[name]))
+    count = None if dataset.name == "digits" else FASHION_SUBSET
+    return dataset.test_x[:count], dataset.test_y[:count]
 
 
 def make_matvec(name, values, in_encoding, thresholds=None, out_encoding=None, kind="binary"):

@@ -13,13 +13,16 @@ from hwbnn.ref import golden
 from hwbnn.ref.compare import first_mismatch
 from hwbnn.train import load_checkpoint
 
+from .conftest import zoo_test_split
+
 
 @pytest.mark.parametrize("name", zoo.trained_names())
-def test_zoo_integer_torch_equals_golden_on_every_layer(name, digits):
+def test_zoo_integer_torch_equals_golden_on_every_layer(name):
+    images, _ = zoo_test_split(name)
     model = load_checkpoint(zoo.checkpoint_path(name))
     net = zoo.load(f"zoo:{name}")
-    golden_trace = golden.run(net, digits.test_x)
-    torch_trace = integer_trace(model, digits.test_x)
+    golden_trace = golden.run(net, images)
+    torch_trace = integer_trace(model, images)
     assert [t.name for t in torch_trace] == [t.name for t in golden_trace]
     assert first_mismatch(golden_trace, torch_trace) is None
     # The shipped file is what export makes of the shipped checkpoint.

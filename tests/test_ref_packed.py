@@ -21,6 +21,8 @@ from hwbnn.ref import golden, packed
 from hwbnn.ref.compare import first_mismatch
 from hwbnn.zoo.synthetic import SYNTHETIC
 
+from .conftest import zoo_test_split
+
 ENCODINGS = ["binary", "ternary"] + [f"uint{n}" for n in range(2, 9)]
 WEIGHT_KINDS = ["binary", "ternary", "residual"]
 SYNTHETIC_FRAMES = 2
@@ -77,8 +79,8 @@ def assert_packed_equals_golden(net, images, threads=1):
 
 
 @pytest.mark.parametrize("name", zoo.trained_names())
-def test_trained_zoo_models_match_golden_on_every_layer(name, digits):
-    assert_packed_equals_golden(zoo.load(f"zoo:{name}"), digits.test_x)
+def test_trained_zoo_models_match_golden_on_every_layer(name):
+    assert_packed_equals_golden(zoo.load(f"zoo:{name}"), zoo_test_split(name)[0])
 
 
 @pytest.mark.parametrize("name", list(SYNTHETIC))
@@ -158,8 +160,8 @@ def test_conv_and_pool_networks_match_golden(case):
 
 
 @pytest.mark.parametrize("name", zoo.trained_names())
-def test_parallel_kernels_match_golden_on_zoo_models(name, digits):
-    assert_packed_equals_golden(zoo.load(f"zoo:{name}"), digits.test_x[:50],
+def test_parallel_kernels_match_golden_on_zoo_models(name):
+    assert_packed_equals_golden(zoo.load(f"zoo:{name}"), zoo_test_split(name)[0][:50],
                                 threads=packed.max_threads())
 
 

@@ -269,9 +269,14 @@ def register_sweep(subparsers) -> None:
 
     p = subparsers.add_parser(
         "compare", help="accuracy, LUTs (estimate and synthesis) and energy of models",
-        description="Side by side: accuracy on digits, LUT/FF/BRAM estimate, synthesized "
-                    "counts (--synth: hwbnn gen + Yosys), ASIC energy per frame.")
+        description="Side by side: accuracy on a test split, LUT/FF/BRAM estimate, "
+                    "synthesized counts (--synth: hwbnn gen + Yosys), cycles and ASIC energy "
+                    "per frame, each model folded the same way (--target-fps: auto-folded for "
+                    "the same frame rate).")
     p.add_argument("models", nargs="+", help="model files or zoo:NAMEs")
+    p.add_argument("--dataset", default="digits",
+                   help="test split the accuracy is measured on (default digits)")
+    fold_arguments(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
     p.add_argument("--synth", action="store_true", help="also synthesize each model")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
@@ -305,27 +310,36 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def compare_models(models: list[str], family: str, synth: bool, node: int = 45) -> list[dict]:
-    """Accuracy, LUT estimate (and synthesis), energy per frame of each model."""
+def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
+                   dataset: str = "digits", fold=None, target_fps: float | None = None,
+                   clock_mhz: float | None = None) -> list[dict]:
+    """Accuracy on ``dataset``, LUT/FF/BRAM estimate (and synthesis), cycles and energy per
+    frame of each model, each folded by ``fold`` / ``target_fps`` (the same frame rate for
+    all: ``--target-fps`` auto-folds each model for it)."""
     from .. import data, zoo
+    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from ..ref import golden
     from .estimate import estimate
 
-    dataset = data.load("digits")
+    test = data.load(dataset)
+    clock = clock_mhz or DEFAULT_CLOCK_MHZ
     rows = []
     for source in models:
         net = zoo.load(source)
-        fpga = estimate(net, family).totals()
-        chip = estimate(net, "asic", node=node).totals()
+        folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock)
+        fpga = estimate(net, family, folding, clock_mhz=clock).totals()
+        chip = estimate(net, "asic", folding, node=node, clock_mhz=clock).totals()
+        frames = data.model_frames(net, dataset)
         row = {"model": net.name, "model_path": source,
-               "accuracy": float((golden.predict(net, dataset.test_x) == dataset.test_y).mean()),
+               "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
                "weight_bits": int(sum(layer.weights.bitwidths().sum()
                                       for layer in net.weight_layers)),
                "lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
                "cycles_per_frame": fpga["cycles_per_frame"],
+               "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),
                "energy_pj_per_frame": chip["energy_pj_per_frame"]}
         if synth:
-            row.update(synthesize_model(net, family))
+            row.update(synthesize_model(net, family, folding))
         rows.append(row)
     return rows
 
@@ -360,7 +374,8 @@ def compare_table(rows: list[dict]) -> str:
 def cmd_compare(args) -> int:
     from ..cli import print_json
 
-    rows = compare_models(args.models, args.family, args.synth, args.node)
+    rows = compare_models(args.models, args.family, args.synth, args.node, args.dataset,
+                          args.fold, args.target_fps, args.clock_mhz)
     if args.json:
         print_json({"models": rows})
     else:

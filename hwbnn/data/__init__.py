@@ -65,7 +65,17 @@ def load_digits() -> Dataset:
     return Dataset("digits", train_x, train_y, test_x, test_y, uint_encoding_for(16), 16)
 
 
+# Where Debian's packages put a dataset (``apt install dataset-fashion-mnist``; ``make tools``
+# installs it): the folder used when no --data-path is given.
+INSTALLED = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+
+
 def _existing(path: str | Path | None, dataset: str) -> Path:
+    if path is None and dataset in INSTALLED:
+        if INSTALLED[dataset].is_dir():
+            return INSTALLED[dataset]
+        raise HwbnnError(f"dataset {dataset!r} is not installed in {INSTALLED[dataset]} "
+                         f"(apt install dataset-{dataset}); or give --data-path")
     if path is None:
         raise HwbnnError(f"dataset {dataset!r} needs --data-path pointing to its files")
     path = Path(path)

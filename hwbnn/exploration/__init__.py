@@ -165,7 +165,7 @@ def _source_base(source: str) -> dict:
     if arch == "zoo":
         if layers not in RECIPES:
             raise HwbnnError(f"explore starts from an architecture (mlp:32,32, cnn:32,M,64,M) "
-                             f"or a trained zoo model ({', '.join(RECIPES)}), not {source!r}")
+                             f"or a trained zoo model (zoo:NAME), not {source!r}")
         config = {k: v for k, v in RECIPES[layers]["config"].items()
                   if k in ("arch", "dense", "conv")}
         return {"config": config, "settings": dict(RECIPES[layers]["settings"])}
@@ -303,10 +303,11 @@ def reference_rows(settings: ExploreSettings, models: list[str]) -> list[dict]:
 
 
 def default_references(settings: ExploreSettings) -> list[str]:
-    """The shipped zoo models of the dataset (digits only today)."""
-    from ..zoo.recipes import RECIPES
+    """The shipped zoo models trained on the dataset being explored."""
+    from ..zoo.recipes import RECIPES, dataset_of
 
-    return [f"zoo:{name}" for name in RECIPES] if settings.dataset == "digits" else []
+    return [f"zoo:{name}" for name, entry in RECIPES.items()
+            if dataset_of(entry) == settings.dataset]
 
 
 # --- the study --------------------------------------------------------------------------
