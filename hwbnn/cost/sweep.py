@@ -157,12 +157,10 @@ def folding_text(folding: dict) -> str:
 
 def pareto_front(rows: list[dict], cost: str) -> list[dict]:
     """Rows not dominated in (lower ``cost``, higher accuracy), by increasing cost."""
-    front, best = [], -1.0
-    for row in sorted(rows, key=lambda r: (r[cost], -r["accuracy"])):
-        if row["accuracy"] > best:
-            front.append(row)
-            best = row["accuracy"]
-    return front
+    from ..pareto import non_dominated
+
+    ordered = sorted(rows, key=lambda r: (r[cost], -r["accuracy"]))
+    return non_dominated(ordered, {cost: -1, "accuracy": 1})
 
 
 def write_outputs(rows: list[dict], settings: SweepSettings, out_dir: Path) -> list[Path]:

@@ -588,26 +588,15 @@ def trial_rows(study, out_dir: Path) -> list[dict]:
 
 
 def pareto_front(rows: list[dict], objectives) -> list[dict]:
-    """The feasible rows no other feasible row dominates on ``objectives``, most accurate
-    first (a row dominates another when it is at least as good on every objective and better
-    on one; of trials at the same point, the first)."""
-    signs = {name: (1 if OBJECTIVES[name][1] == "maximize" else -1) for name in objectives}
+    """The feasible rows no other feasible row dominates on ``objectives`` (of trials with the
+    same figures, the first), most accurate first."""
+    from ..pareto import non_dominated
 
-    def score(row):
-        return [signs[name] * row[OBJECTIVES[name][0]] for name in objectives]
-
-    feasible = [row for row in rows if row["feasible"]]
-    front, points = [], set()
-    for row in sorted(feasible, key=lambda row: row["trial"]):
-        mine = score(row)
-        point = point_text(row)
-        if point in points:  # the sampler may ask for a point twice: show it once
-            continue
-        if not any(all(o >= m for o, m in zip(score(other), mine, strict=True))
-                   and score(other) != mine for other in feasible):
-            front.append(row)
-            points.add(point)
-    return sorted(front, key=lambda row: (-row["accuracy"], row["trial"]))
+    senses = {OBJECTIVES[name][0]: 1 if OBJECTIVES[name][1] == "maximize" else -1
+              for name in objectives}
+    feasible = sorted((row for row in rows if row["feasible"]), key=lambda row: row["trial"])
+    return sorted(non_dominated(feasible, senses),
+                  key=lambda row: (-row["accuracy"], row["trial"]))
 
 
 def point_text(row: dict) -> str:

@@ -33,6 +33,19 @@ def _figure(width: float, height: float, **subplots):
     return figure, figure.subplots(**subplots)
 
 
+def _accuracy_plot_png(figure, axes, x_label: str, y_label: str, title: str, note: str,
+                       legend_size: int) -> bytes:
+    """Labels, grid, legend and the italic ``note`` under an accuracy-vs-cost plot; PNG."""
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=legend_size, loc="lower right")
+    figure.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+    figure.text(0.01, 0.01, note, fontsize=7, style="italic", wrap=True)
+    return png(figure)
+
+
 def plot_pareto(rows: list[dict], front: list[dict], cost: str, cost_label: str, title: str,
                 note: str, source: dict | None = None) -> bytes:
     """Accuracy against ``cost`` of sweep rows, their Pareto ``front`` as a step line, the
@@ -48,14 +61,8 @@ def plot_pareto(rows: list[dict], front: list[dict], cost: str, cost_label: str,
     if source is not None:
         axes.scatter([source[cost]], [100 * source["accuracy"]], marker="*", s=180,
                      color=SOURCE_COLOR, label="source model (unchanged)", zorder=4)
-    axes.set_xlabel(cost_label)
-    axes.set_ylabel("accuracy on the digits test split (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
-    figure.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
-    figure.text(0.01, 0.01, note, fontsize=7, style="italic", wrap=True)
-    return png(figure)
+    return _accuracy_plot_png(figure, axes, cost_label, "accuracy on the digits test split (%)",
+                              title, note, 8)
 
 
 def plot_explore(rows: list[dict], front: list[dict], cost: str, cost_label: str, title: str,
@@ -87,14 +94,8 @@ def plot_explore(rows: list[dict], front: list[dict], cost: str, cost_label: str
     if limit is not None:
         axes.axvline(limit, color=BUDGET_COLOR, linewidth=1, linestyle=":",
                      label="board limit")
-    axes.set_xlabel(cost_label)
-    axes.set_ylabel("accuracy on the test split (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
-    figure.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
-    figure.text(0.01, 0.01, note, fontsize=7, style="italic", wrap=True)
-    return png(figure)
+    return _accuracy_plot_png(figure, axes, cost_label, "accuracy on the test split (%)",
+                              title, note, 7)
 
 
 def shown_resources(report, synthesis=None) -> list[str]:
