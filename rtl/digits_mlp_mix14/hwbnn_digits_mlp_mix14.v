@@ -640,38 +640,38 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   assign buf_rd__data = _0_;
   reg [13:0] thresholds [31:0];
   initial begin
-    thresholds[0] = 14'h002a;
+    thresholds[0] = 14'h0053;
     thresholds[1] = 14'h3f86;
-    thresholds[2] = 14'h0006;
-    thresholds[3] = 14'h3f82;
-    thresholds[4] = 14'h0071;
-    thresholds[5] = 14'h009b;
-    thresholds[6] = 14'h017f;
-    thresholds[7] = 14'h008b;
-    thresholds[8] = 14'h3e8e;
+    thresholds[2] = 14'h0018;
+    thresholds[3] = 14'h3f7a;
+    thresholds[4] = 14'h0089;
+    thresholds[5] = 14'h00cd;
+    thresholds[6] = 14'h0163;
+    thresholds[7] = 14'h00cf;
+    thresholds[8] = 14'h3e98;
     thresholds[9] = 14'h3ff9;
-    thresholds[10] = 14'h3f1d;
-    thresholds[11] = 14'h003f;
-    thresholds[12] = 14'h3fa5;
-    thresholds[13] = 14'h007d;
-    thresholds[14] = 14'h0112;
-    thresholds[15] = 14'h3fc3;
-    thresholds[16] = 14'h0085;
-    thresholds[17] = 14'h00b8;
-    thresholds[18] = 14'h3e42;
-    thresholds[19] = 14'h0039;
-    thresholds[20] = 14'h001d;
-    thresholds[21] = 14'h3fc4;
-    thresholds[22] = 14'h3fed;
+    thresholds[10] = 14'h3f2e;
+    thresholds[11] = 14'h006d;
+    thresholds[12] = 14'h3fa8;
+    thresholds[13] = 14'h00a5;
+    thresholds[14] = 14'h00de;
+    thresholds[15] = 14'h3fa9;
+    thresholds[16] = 14'h00a2;
+    thresholds[17] = 14'h00b5;
+    thresholds[18] = 14'h3e64;
+    thresholds[19] = 14'h0058;
+    thresholds[20] = 14'h000a;
+    thresholds[21] = 14'h3fcf;
+    thresholds[22] = 14'h000b;
     thresholds[23] = 14'h000d;
-    thresholds[24] = 14'h3f8a;
+    thresholds[24] = 14'h3f98;
     thresholds[25] = 14'h0160;
-    thresholds[26] = 14'h3fe7;
-    thresholds[27] = 14'h0069;
-    thresholds[28] = 14'h001b;
-    thresholds[29] = 14'h0037;
-    thresholds[30] = 14'h0073;
-    thresholds[31] = 14'h0015;
+    thresholds[26] = 14'h3fe4;
+    thresholds[27] = 14'h006a;
+    thresholds[28] = 14'h0029;
+    thresholds[29] = 14'h0058;
+    thresholds[30] = 14'h0072;
+    thresholds[31] = 14'h0027;
   end
   reg [13:0] _1_;
   always @(posedge clk) begin
@@ -683,101 +683,101 @@ module \hwbnn_digits_mlp_mix14.network.dense0 (i__valid, clk, rst, i__ready, o__
   reg [127:0] weights [95:0];
   initial begin
     weights[0] = 128'hffffffffffffffff7d7fc6e2e0c49298;
-    weights[1] = 128'h05bd901019100461011d801001100401;
-    weights[2] = 128'h04308010080004600420800000000000;
+    weights[1] = 128'h059db01019100461011da01001100401;
+    weights[2] = 128'h0010a010080004600000800000000000;
     weights[3] = 128'hffffffffffffffff0446600919216f7d;
     weights[4] = 128'h88181802a602ad200800100024028d00;
     weights[5] = 128'h00100000800020000000000000002000;
     weights[6] = 128'hffffffffffffffffaafe9ebee0d9b180;
     weights[7] = 128'h98499e05890a106090019e0109000020;
-    weights[8] = 128'h80490c000900102080480c0000001000;
+    weights[8] = 128'h80480c000100102080480c0000001000;
     weights[9] = 128'hffffffffffffffff2042e6e4febd4510;
-    weights[10] = 128'h822094506004153a0020904040040108;
-    weights[11] = 128'h820004104000111a0000041040000110;
+    weights[10] = 128'h8a209444600415320820904040040100;
+    weights[11] = 128'h8a000004400011120000000440000110;
     weights[12] = 128'hffffffffffffffff0f01616819035d7e;
     weights[13] = 128'h40008800e58228504000000024002850;
-    weights[14] = 128'h00000800800000400000000000000040;
+    weights[14] = 128'h00000800800000500000000000000050;
     weights[15] = 128'hffffffffffffffff868a5cf6d4c892eb;
-    weights[16] = 128'h14881851888008630088185188800842;
-    weights[17] = 128'h04801850088000000480105000800000;
+    weights[16] = 128'h14881859888008630088185988800842;
+    weights[17] = 128'h04801858008000000480105000800000;
     weights[18] = 128'hffffffffffffffff3ef20188181e747f;
-    weights[19] = 128'h94901a4e705282609010000c30528220;
-    weights[20] = 128'h00001040405200400000100000020040;
-    weights[21] = 128'hffffffffffffffff337ef6e60181f999;
-    weights[22] = 128'ha1c6e244100868710104e04000080010;
-    weights[23] = 128'h00802004100000600000200410000020;
+    weights[19] = 128'h94901a4e705286609010000c30528220;
+    weights[20] = 128'h00001040404204600000100000020440;
+    weights[21] = 128'hffffffffffffffff337ef6e60181b999;
+    weights[22] = 128'ha1c6e240000868510104e04000084010;
+    weights[23] = 128'h00802000000000400000200000000000;
     weights[24] = 128'hffffffffffffffffeff9a14390808a66;
-    weights[25] = 128'h41b1a2014063510641b1800000025002;
-    weights[26] = 128'h01200000406300000100000000000000;
+    weights[25] = 128'h41b1e2014063510641b1c00000025002;
+    weights[26] = 128'h01204000406300000100000000000000;
     weights[27] = 128'hffffffffffffffff4b74678000f3e798;
     weights[28] = 128'h880424600c240c508800000008240c10;
     weights[29] = 128'h000024200c2000000000240004200000;
     weights[30] = 128'hffffffffffffffff0240737c5d7bf182;
     weights[31] = 128'h0d4d95010d7964500004110108712400;
-    weights[32] = 128'h000081000c7840400000010004784000;
+    weights[32] = 128'h00008100047840400000010004784000;
     weights[33] = 128'hffffffffffffffff6f398602a3a6fe44;
-    weights[34] = 128'hbe14ca71980000209a14880188000020;
-    weights[35] = 128'h0014c800980000000010800090000000;
+    weights[34] = 128'hbe14ca71880000209a14880188000020;
+    weights[35] = 128'h0014c800800000000010800080000000;
     weights[36] = 128'hffffffffffffffff7dff804143f07a0e;
     weights[37] = 128'h413c1c4228004c104130004220000410;
     weights[38] = 128'h01301000280004000110000000000000;
     weights[39] = 128'hffffffffffffffff1826b64d8faf6d15;
-    weights[40] = 128'h80a290f02dcd5151000080a02c0d0140;
-    weights[41] = 128'h80000000200410500000000000040010;
+    weights[40] = 128'h80a290f02dcd5141000080a02c0d0140;
+    weights[41] = 128'h80200000200c10400020000000040000;
     weights[42] = 128'hffffffffffffffff1d09d9d7df878196;
-    weights[43] = 128'ha000ae20dcba05442000ae209c880540;
-    weights[44] = 128'h0000000040a800040000000040800004;
+    weights[43] = 128'ha000ae20dcba25442000ae209c880540;
+    weights[44] = 128'h0000000008a820000000000000802000;
     weights[45] = 128'hfffffffffffffffffbfd840309582828;
-    weights[46] = 128'h192a26f147102300092024b002102000;
-    weights[47] = 128'h09002010000000000100000000000000;
+    weights[46] = 128'h112a26f147102300012024b002102000;
+    weights[47] = 128'h11002010001000001100000000000000;
     weights[48] = 128'hffffffffffffffff7ff99081ba786828;
     weights[49] = 128'he160540a42790721e160440a00180001;
-    weights[50] = 128'h40200400401101004020000000000000;
+    weights[50] = 128'h40200000403101004020000000200000;
     weights[51] = 128'hfffffffffffffffffbed9d180a5e2020;
     weights[52] = 128'ha2320245024810c1a030000500401001;
-    weights[53] = 128'h02200244000800000220000000080000;
+    weights[53] = 128'h02200244000800400220000000080000;
     weights[54] = 128'hffffffffffffffff92857fb041d1d392;
-    weights[55] = 128'h880596321454f082000012121050a080;
-    weights[56] = 128'h00009022041080800000102004108080;
+    weights[55] = 128'h880596321054f082000012121050a080;
+    weights[56] = 128'h00009020001080800000102000108080;
     weights[57] = 128'hffffffffffffffff2f7ded990072cf13;
-    weights[58] = 128'h30084000601812001000400000001200;
-    weights[59] = 128'h00000000401802000000000000100200;
+    weights[58] = 128'h30084010601812001000401000001200;
+    weights[59] = 128'h00000010401802000000000000100200;
     weights[60] = 128'hfffffffffffffffffd3b8ed6c7840684;
-    weights[61] = 128'h0080c829a0c480080000c829a0c48000;
-    weights[62] = 128'h00008828808400080000880080840000;
+    weights[61] = 128'h0080c849a0c480080000c809a0c48000;
+    weights[62] = 128'h00008840808400080000884080840000;
     weights[63] = 128'hffffffffffffffff1866717d9e1b21b4;
     weights[64] = 128'h23089d450a04dd84200011000804c100;
-    weights[65] = 128'h00000004080010040000000408000004;
-    weights[66] = 128'hffffffffffffffffcf6dac1e11009cf7;
-    weights[67] = 128'h7330e2a4943948383300c0a000004838;
-    weights[68] = 128'h22000000000800000200000000000000;
+    weights[65] = 128'h000000440a001004000000440a000004;
+    weights[66] = 128'hffffffffffffffffcf6dac1e01009cf7;
+    weights[67] = 128'h7338e2a4943948383300c0a010004838;
+    weights[68] = 128'h22302000000800000230200000000000;
     weights[69] = 128'hffffffffffffffff3cb33366d68e0067;
     weights[70] = 128'hc010a09203706008c010009203102000;
     weights[71] = 128'h00000000017020080000000000000000;
     weights[72] = 128'hffffffffffffffff677f88121100def6;
-    weights[73] = 128'h02342000492845520200200040000452;
-    weights[74] = 128'h00342000012000000034000001000000;
+    weights[73] = 128'h02342020492845520200202040000452;
+    weights[74] = 128'h00302020012040000030000001004000;
     weights[75] = 128'hffffffffffffffffec9c01e53f1a306e;
     weights[76] = 128'h08a8c6887804216400a8000878040060;
     weights[77] = 128'h00200200000401400000000000000040;
     weights[78] = 128'hffffffffffffffff2d3cf46706007856;
-    weights[79] = 128'h8088a8404871b0b00000a04008000020;
-    weights[80] = 128'h8088a000006030000008800000003000;
+    weights[79] = 128'h80888840487190b00000804008000020;
+    weights[80] = 128'h80888000006010000008800000001000;
     weights[81] = 128'hffffffffffffffff2d5df1f613007c7f;
     weights[82] = 128'ha004a210506a80c80000a000000280c0;
     weights[83] = 128'h80042000002000088004200000000008;
     weights[84] = 128'hfffffffffffffffff89e8f082b7f2105;
     weights[85] = 128'h50f400423406149a50e0000034060400;
-    weights[86] = 128'h00000040000600120000000000060000;
+    weights[86] = 128'h00040040000600120004000000060000;
     weights[87] = 128'hffffffffffffffff9d65ed1e3981ede5;
-    weights[88] = 128'h1a1e2418a2a020000a0c040800000000;
-    weights[89] = 128'h00040000022000000000000000000000;
+    weights[88] = 128'h1a1e2418a2a020200a0c040800000020;
+    weights[89] = 128'h00000000022000200000000000000000;
     weights[90] = 128'hffffffffffffffffc79a0bf7f6da12e6;
     weights[91] = 128'h88b000148d41110a88b000108100100a;
     weights[92] = 128'h88900014004011008090000400401000;
     weights[93] = 128'hffffffffffffffffedb984020a98303d;
-    weights[94] = 128'h0b101411680d91a40b100001200c1020;
-    weights[95] = 128'h00101400200880840010140000000004;
+    weights[94] = 128'h0b101451680d91a40b100041200c1020;
+    weights[95] = 128'h00101440600080840010140000000004;
   end
   reg [127:0] _2_;
   always @(posedge clk) begin
@@ -2941,78 +2941,80 @@ endmodule
 module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__ready, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire [31:0] \$10 ;
-  wire [31:0] \$11 ;
-  wire \$12 ;
-  wire [2:0] \$13 ;
-  wire [7:0] \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire [1:0] \$17 ;
-  wire [5:0] \$18 ;
-  wire [7:0] \$19 ;
-  wire \$2 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [31:0] \$12 ;
+  wire [31:0] \$13 ;
+  wire \$14 ;
+  wire [2:0] \$15 ;
+  wire [7:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [1:0] \$19 ;
+  reg [5:0] \$2 ;
   wire [5:0] \$20 ;
-  wire [5:0] \$21 ;
-  wire [7:0] \$22 ;
-  wire \$23 ;
+  wire [7:0] \$21 ;
+  wire [5:0] \$22 ;
+  wire [5:0] \$23 ;
   wire [7:0] \$24 ;
-  wire [8:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [7:0] \$27 ;
-  reg [8:0] \$28 ;
-  wire [9:0] \$29 ;
-  wire \$3 ;
-  wire [10:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [1:0] \$33 ;
-  reg [1:0] \$34 ;
-  reg [6:0] \$35 ;
-  reg \$36 ;
-  reg [4:0] \$37 ;
-  reg [4:0] \$38 ;
-  reg \$39 ;
+  wire \$25 ;
+  wire [7:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [7:0] \$29 ;
+  wire [3:0] \$3 ;
+  reg [8:0] \$30 ;
+  wire [9:0] \$31 ;
+  wire [10:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [1:0] \$35 ;
+  reg [1:0] \$36 ;
+  reg [6:0] \$37 ;
+  reg \$38 ;
+  reg [4:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
+  reg [4:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
-  reg [1:0] \$43 ;
-  reg [4:0] \$44 ;
-  reg [31:0] \$45 ;
-  reg \$46 ;
-  reg \$47 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [1:0] \$45 ;
+  reg [4:0] \$46 ;
+  reg [31:0] \$47 ;
   reg \$48 ;
-  reg [1:0] \$49 ;
+  reg \$49 ;
   wire \$5 ;
-  reg [4:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
+  reg \$50 ;
+  reg [1:0] \$51 ;
+  reg [4:0] \$52 ;
   reg \$53 ;
-  reg [1:0] \$54 ;
-  reg [4:0] \$55 ;
-  reg \$56 ;
-  reg \$57 ;
+  reg \$54 ;
+  reg \$55 ;
+  reg [1:0] \$56 ;
+  reg [4:0] \$57 ;
   reg \$58 ;
-  reg [1:0] \$59 ;
-  wire [2:0] \$6 ;
-  reg [4:0] \$60 ;
-  reg \$61 ;
-  reg \$62 ;
+  reg \$59 ;
+  wire \$6 ;
+  reg \$60 ;
+  reg [1:0] \$61 ;
+  reg [4:0] \$62 ;
   reg \$63 ;
-  reg [1:0] \$64 ;
-  reg [4:0] \$65 ;
-  reg \$66 ;
-  reg \$67 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg [1:0] \$66 ;
+  reg [4:0] \$67 ;
   reg \$68 ;
-  reg [1:0] \$69 ;
+  reg \$69 ;
   wire \$7 ;
-  reg [4:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg \$72 ;
-  reg \$73 ;
+  reg \$70 ;
+  reg [1:0] \$71 ;
+  reg [4:0] \$72 ;
+  reg [7:0] \$73 ;
   reg \$74 ;
-  wire \$8 ;
+  reg \$75 ;
+  reg \$76 ;
+  wire [2:0] \$8 ;
   wire \$9 ;
   reg [7:0] acc0 = 8'h00;
   reg b_first = 1'h0;
@@ -3033,7 +3035,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   wire clk;
   reg done = 1'h0;
   wire en;
-  wire \en$30 ;
+  wire \en$31 ;
   wire fire;
   wire first;
   wire fresh;
@@ -3087,7 +3089,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [1:0] plane;
+  wire [1:0] plane;
   reg [6:0] rom_rd__addr = 7'h00;
   wire [63:0] rom_rd__data;
   wire rom_rd__en;
@@ -3095,7 +3097,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   wire rst;
   reg sf = 1'h0;
   reg [1:0] slot = 2'h0;
-  wire [1:0] slots;
+  reg [1:0] slots;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
   reg [4:0] t0_nf = 5'h00;
@@ -3144,38 +3146,38 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign buf_rd__data = _0_;
   reg [8:0] thresholds [31:0];
   initial begin
-    thresholds[0] = 9'h058;
+    thresholds[0] = 9'h054;
     thresholds[1] = 9'h063;
-    thresholds[2] = 9'h062;
-    thresholds[3] = 9'h064;
+    thresholds[2] = 9'h05f;
+    thresholds[3] = 9'h060;
     thresholds[4] = 9'h068;
     thresholds[5] = 9'h05e;
-    thresholds[6] = 9'h051;
-    thresholds[7] = 9'h05b;
+    thresholds[6] = 9'h050;
+    thresholds[7] = 9'h05c;
     thresholds[8] = 9'h061;
-    thresholds[9] = 9'h060;
+    thresholds[9] = 9'h05d;
     thresholds[10] = 9'h05c;
     thresholds[11] = 9'h056;
-    thresholds[12] = 9'h05d;
-    thresholds[13] = 9'h066;
+    thresholds[12] = 9'h05c;
+    thresholds[13] = 9'h067;
     thresholds[14] = 9'h05e;
     thresholds[15] = 9'h04d;
-    thresholds[16] = 9'h057;
-    thresholds[17] = 9'h051;
-    thresholds[18] = 9'h05e;
-    thresholds[19] = 9'h064;
-    thresholds[20] = 9'h064;
+    thresholds[16] = 9'h056;
+    thresholds[17] = 9'h04e;
+    thresholds[18] = 9'h062;
+    thresholds[19] = 9'h063;
+    thresholds[20] = 9'h066;
     thresholds[21] = 9'h061;
-    thresholds[22] = 9'h04e;
-    thresholds[23] = 9'h04b;
+    thresholds[22] = 9'h052;
+    thresholds[23] = 9'h04c;
     thresholds[24] = 9'h055;
-    thresholds[25] = 9'h057;
-    thresholds[26] = 9'h073;
+    thresholds[25] = 9'h05a;
+    thresholds[26] = 9'h078;
     thresholds[27] = 9'h055;
-    thresholds[28] = 9'h056;
-    thresholds[29] = 9'h05f;
-    thresholds[30] = 9'h04c;
-    thresholds[31] = 9'h05d;
+    thresholds[28] = 9'h055;
+    thresholds[29] = 9'h060;
+    thresholds[30] = 9'h04f;
+    thresholds[31] = 9'h05b;
   end
   reg [8:0] _1_;
   always @(posedge clk) begin
@@ -3184,38 +3186,38 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     end
   end
   assign thr_rd__data = _1_;
-  reg [63:0] weights [95:0];
+  reg [63:0] weights [94:0];
   initial begin
     weights[0] = 64'hffffffffbfd2f900;
-    weights[1] = 64'h0c268c0404000804;
-    weights[2] = 64'h0402040004020000;
+    weights[1] = 64'h0c248c0404000804;
+    weights[2] = 64'h0400040004000000;
     weights[3] = 64'hffffffffed8f9fa9;
     weights[4] = 64'h14f890e104589081;
     weights[5] = 64'h04c0008000800080;
     weights[6] = 64'hffffffffadffef5e;
-    weights[7] = 64'h540c357854080140;
-    weights[8] = 64'h0400006004000000;
+    weights[7] = 64'h540c353854080100;
+    weights[8] = 64'h0400002004000000;
     weights[9] = 64'hffffffff7a4e8644;
-    weights[10] = 64'h0e0100be00010016;
-    weights[11] = 64'h0600000002000000;
+    weights[10] = 64'h0c0100be00010016;
+    weights[11] = 64'h0400000000000000;
     weights[12] = 64'hffffffff015c0e13;
     weights[13] = 64'h34f0706430003044;
     weights[14] = 64'h2400202000000000;
     weights[15] = 64'hffffffffefc5d176;
     weights[16] = 64'h4404d2cc40001040;
-    weights[17] = 64'h4000100040001000;
+    weights[17] = 64'h4000500040005000;
     weights[18] = 64'hffffffffcdddfb8b;
     weights[19] = 64'ha5000128a5000120;
-    weights[20] = 64'h0400002804000008;
+    weights[20] = 64'h0400002004000000;
     weights[21] = 64'hffffffffed5f998d;
-    weights[22] = 64'h04008fc104008781;
-    weights[23] = 64'h0000028000000080;
+    weights[22] = 64'h0c008dc104008581;
+    weights[23] = 64'h0800008008000080;
     weights[24] = 64'hffffffff482d06f8;
     weights[25] = 64'h0c358c0c00248404;
     weights[26] = 64'h04208c0c00000408;
     weights[27] = 64'hffffffff410c76bb;
-    weights[28] = 64'h1986768008841680;
-    weights[29] = 64'h1000508010005080;
+    weights[28] = 64'h1986368008841680;
+    weights[29] = 64'h1800108010001080;
     weights[30] = 64'hffffffffd6b17469;
     weights[31] = 64'he2d1148482801080;
     weights[32] = 64'h0001100000011000;
@@ -3224,13 +3226,13 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     weights[35] = 64'h0020000800000008;
     weights[36] = 64'hffffffff2a682752;
     weights[37] = 64'h8a08453208004412;
-    weights[38] = 64'h0000401000000010;
+    weights[38] = 64'h0200001002000010;
     weights[39] = 64'hffffffffae003eb3;
     weights[40] = 64'h28927c3808001418;
-    weights[41] = 64'h0012000800000000;
+    weights[41] = 64'h0012002800000020;
     weights[42] = 64'hffffffff52011821;
     weights[43] = 64'h2c6b101400421014;
-    weights[44] = 64'h0421000000010000;
+    weights[44] = 64'h0422000000000000;
     weights[45] = 64'hffffffffcddc1b52;
     weights[46] = 64'h1b2000410b000001;
     weights[47] = 64'h0220000000000000;
@@ -3238,50 +3240,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     weights[49] = 64'h40a0213540a00034;
     weights[50] = 64'h0000002100000020;
     weights[51] = 64'hffffffff0e2073bb;
-    weights[52] = 64'h44c620a444c400a0;
-    weights[53] = 64'h448000a4040000a4;
+    weights[52] = 64'h444620a4444400a0;
+    weights[53] = 64'h440000a4040000a4;
     weights[54] = 64'hffffffff56a46446;
-    weights[55] = 64'h6281148920800000;
-    weights[56] = 64'h0081100100800000;
+    weights[55] = 64'h62c1148920c00000;
+    weights[56] = 64'h00c1100100800000;
     weights[57] = 64'hffffffff24b6ee8d;
     weights[58] = 64'h5240507010400020;
-    weights[59] = 64'h1040106000000040;
+    weights[59] = 64'h1040102000000000;
     weights[60] = 64'hffffffffd213da6d;
     weights[61] = 64'h8cc4f80180843001;
-    weights[62] = 64'h0c00200000000000;
+    weights[62] = 64'h0c80200000000000;
     weights[63] = 64'hffffffff10142e9f;
     weights[64] = 64'h90c1430000400200;
     weights[65] = 64'h8080430080800000;
     weights[66] = 64'hffffffffd2805170;
-    weights[67] = 64'h1020a22000202020;
-    weights[68] = 64'h0000802000008020;
+    weights[67] = 64'h1028a22000202020;
+    weights[68] = 64'h0008802000088020;
     weights[69] = 64'hffffffff14b06a9a;
     weights[70] = 64'h0804380008002800;
-    weights[71] = 64'h0800200000000000;
+    weights[71] = 64'h0800080000000000;
     weights[72] = 64'hffffffff6b6f95a4;
     weights[73] = 64'hc011060480010004;
     weights[74] = 64'h8001040000000400;
     weights[75] = 64'hffffffff8c20bed8;
-    weights[76] = 64'h1010442210000402;
-    weights[77] = 64'h1000040200000400;
+    weights[76] = 64'h1018442210080402;
+    weights[77] = 64'h0008040200000400;
     weights[78] = 64'hffffffff287c2486;
-    weights[79] = 64'h8f22d22c0502c22c;
-    weights[80] = 64'h0720100000200000;
+    weights[79] = 64'h8fa2d22c0582c22c;
+    weights[80] = 64'h07a0102800200000;
     weights[81] = 64'hffffffff645480a5;
     weights[82] = 64'h822c025282000000;
     weights[83] = 64'h0220004200000000;
     weights[84] = 64'hffffffff2ef041a6;
     weights[85] = 64'h0528413005084030;
-    weights[86] = 64'h0020403000204020;
+    weights[86] = 64'h0020402000204020;
     weights[87] = 64'hffffffff12a173bb;
     weights[88] = 64'he49002ad041000a9;
     weights[89] = 64'h0010000100000001;
     weights[90] = 64'hffffffff6d9c4aa5;
-    weights[91] = 64'h4028404800000008;
-    weights[92] = 64'h0020004800000000;
+    weights[91] = 64'h5028404810000008;
+    weights[92] = 64'h1020004000000000;
     weights[93] = 64'hffffffffb0538805;
     weights[94] = 64'h3400a0223400a000;
-    weights[95] = 64'h0400000000000000;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
@@ -3290,128 +3291,131 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     end
   end
   assign rom_rd__data = _2_;
-  assign \$16  = nf != 5'h1f;
-  assign \$17  = sf + 1'h1;
-  assign \$18  = tile + 1'h1;
-  assign \$19  = rom_rd__addr + 1'h1;
-  assign \$20  = nf + 1'h1;
-  assign \$21  = tile + 1'h1;
-  assign \$22  = rom_rd__addr + 1'h1;
-  assign \$23  = en & t4_valid;
-  assign \$24  = t4_first ? 8'h00 : acc0;
-  assign \$25  = o * 3'h4;
-  assign \$26  = o * 3'h5;
-  assign \$27  = o * 2'h2;
-  assign \$29  = \$24  + \$28 ;
-  assign \$30  = \$29  + 1'h0;
-  assign \$31  = t4_valid & t4_last;
-  assign \$32  = acc0 >= thr_rd__data[7:0];
-  assign \$33  = 1'h0 + \$32 ;
+  assign \$13  = ~ \$12 ;
+  assign i = \$13  & rom_rd__data[63:32];
+  assign \$14  = ~ last_slot;
+  assign \$15  = slot + 1'h1;
+  assign \$16  = rom_rd__addr + 1'h1;
+  assign \$18  = nf != 5'h1f;
+  assign \$19  = sf + 1'h1;
+  assign \$20  = tile + 1'h1;
+  assign \$21  = rom_rd__addr + 1'h1;
+  assign \$22  = nf + 1'h1;
+  assign \$23  = tile + 1'h1;
+  assign \$24  = rom_rd__addr + 1'h1;
+  assign \$25  = en & t4_valid;
+  assign \$26  = t4_first ? 8'h00 : acc0;
+  assign \$27  = o * 3'h4;
+  assign \$28  = o * 3'h5;
+  assign \$29  = o * 2'h2;
+  assign \$31  = \$26  + \$30 ;
+  assign \$32  = \$31  + 1'h0;
+  assign \$33  = t4_valid & t4_last;
+  assign \$34  = acc0 >= thr_rd__data[7:0];
+  assign \$35  = 1'h0 + \$34 ;
   always @(posedge clk)
-    slot <= \$34 ;
+    slot <= \$36 ;
   always @(posedge clk)
-    rom_rd__addr <= \$35 ;
+    rom_rd__addr <= \$37 ;
   always @(posedge clk)
-    sf <= \$36 ;
+    sf <= \$38 ;
   always @(posedge clk)
-    tile <= \$37 ;
+    tile <= \$39 ;
   always @(posedge clk)
-    nf <= \$38 ;
+    nf <= \$40 ;
   always @(posedge clk)
-    b_valid <= \$39 ;
+    b_valid <= \$41 ;
   always @(posedge clk)
-    b_fresh <= \$40 ;
+    b_fresh <= \$42 ;
   always @(posedge clk)
-    b_first <= \$41 ;
+    b_first <= \$43 ;
   always @(posedge clk)
-    b_last <= \$42 ;
+    b_last <= \$44 ;
   always @(posedge clk)
-    b_plane <= \$43 ;
+    b_plane <= \$45 ;
   always @(posedge clk)
-    b_nf <= \$44 ;
+    b_nf <= \$46 ;
   always @(posedge clk)
-    b_word <= \$45 ;
+    b_word <= \$47 ;
   always @(posedge clk)
-    t0_valid <= \$46 ;
+    t0_valid <= \$48 ;
   always @(posedge clk)
-    t0_first <= \$47 ;
+    t0_first <= \$49 ;
   always @(posedge clk)
-    t0_last <= \$48 ;
+    t0_last <= \$50 ;
   always @(posedge clk)
-    t0_plane <= \$49 ;
+    t0_plane <= \$51 ;
   always @(posedge clk)
-    t0_nf <= \$50 ;
+    t0_nf <= \$52 ;
   always @(posedge clk)
-    t1_valid <= \$51 ;
+    t1_valid <= \$53 ;
   always @(posedge clk)
-    t1_first <= \$52 ;
+    t1_first <= \$54 ;
   always @(posedge clk)
-    t1_last <= \$53 ;
+    t1_last <= \$55 ;
   always @(posedge clk)
-    t1_plane <= \$54 ;
+    t1_plane <= \$56 ;
   always @(posedge clk)
-    t1_nf <= \$55 ;
+    t1_nf <= \$57 ;
   always @(posedge clk)
-    t2_valid <= \$56 ;
+    t2_valid <= \$58 ;
   always @(posedge clk)
-    t2_first <= \$57 ;
+    t2_first <= \$59 ;
   always @(posedge clk)
-    t2_last <= \$58 ;
+    t2_last <= \$60 ;
   always @(posedge clk)
-    t2_plane <= \$59 ;
+    t2_plane <= \$61 ;
   always @(posedge clk)
-    t2_nf <= \$60 ;
+    t2_nf <= \$62 ;
   always @(posedge clk)
-    t3_valid <= \$61 ;
+    t3_valid <= \$63 ;
   always @(posedge clk)
-    t3_first <= \$62 ;
+    t3_first <= \$64 ;
   always @(posedge clk)
-    t3_last <= \$63 ;
+    t3_last <= \$65 ;
   always @(posedge clk)
-    t3_plane <= \$64 ;
+    t3_plane <= \$66 ;
   always @(posedge clk)
-    t3_nf <= \$65 ;
+    t3_nf <= \$67 ;
   always @(posedge clk)
-    t4_valid <= \$66 ;
+    t4_valid <= \$68 ;
   always @(posedge clk)
-    t4_first <= \$67 ;
+    t4_first <= \$69 ;
   always @(posedge clk)
-    t4_last <= \$68 ;
+    t4_last <= \$70 ;
   always @(posedge clk)
-    t4_plane <= \$69 ;
+    t4_plane <= \$71 ;
   always @(posedge clk)
-    thr_rd__addr <= \$70 ;
+    thr_rd__addr <= \$72 ;
   always @(posedge clk)
-    acc0 <= \$71 ;
+    acc0 <= \$73 ;
   always @(posedge clk)
-    done <= \$72 ;
+    done <= \$74 ;
   always @(posedge clk)
-    o__valid <= \$73 ;
+    o__valid <= \$75 ;
   always @(posedge clk)
-    o__payload <= \$74 ;
+    o__payload <= \$76 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
-  assign \$2  = ! nf;
-  assign \$3  = ! slot;
-  assign fresh = \$2  & \$3 ;
-  assign \$4  = ! sf;
+  assign \$3  = slot * 2'h2;
+  assign plane = \$2  >> \$3 ;
+  assign \$4  = ! nf;
   assign \$5  = ! slot;
-  assign first = \$4  & \$5 ;
-  assign last_slot = slot == 3'h2;
-  assign \$7  = ! sf;
-  assign last = \$7  & last_slot;
-  assign \$8  = ~ fresh;
-  assign \$9  = \$8  | i__valid;
-  assign fire = en & \$9 ;
+  assign fresh = \$4  & \$5 ;
+  assign \$6  = ! sf;
+  assign \$7  = ! slot;
+  assign first = \$6  & \$7 ;
+  assign \$8  = slots - 1'h1;
+  assign last_slot = slot == \$8 ;
+  assign \$9  = ! sf;
+  assign last = \$9  & last_slot;
+  assign \$10  = ~ fresh;
+  assign \$11  = \$10  | i__valid;
+  assign fire = en & \$11 ;
   assign i__ready = en & fresh;
   assign buf_wr__en = fire & fresh;
   assign x = b_fresh ? b_word : buf_rd__data;
-  assign \$10  = x ^ rom_rd__data[31:0];
-  assign \$11  = ~ \$10 ;
-  assign i = \$11  & rom_rd__data[63:32];
-  assign \$12  = ~ last_slot;
-  assign \$13  = slot + 1'h1;
-  assign \$14  = rom_rd__addr + 1'h1;
+  assign \$12  = x ^ rom_rd__data[31:0];
   \hwbnn_digits_mlp_mix14.network.dense1.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -3421,140 +3425,120 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = 9'h000;
+    \$30  = 9'h000;
     casez (t4_plane)
       2'h0:
-          \$28  = \$25 ;
+          \$30  = \$27 ;
       2'h1:
-          \$28  = \$26 ;
+          \$30  = \$28 ;
       2'h2:
-          \$28  = { 1'h0, \$27  };
+          \$30  = { 1'h0, \$29  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = slot;
+    \$36  = slot;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$12 ) begin
-        \$34  = \$13 [1:0];
+      if (\$14 ) begin
+        \$36  = \$15 [1:0];
       end else begin
-        \$34  = 2'h0;
+        \$36  = 2'h0;
       end
     end
     if (rst) begin
-      \$34  = 2'h0;
+      \$36  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = rom_rd__addr;
+    \$37  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$12 ) begin
-        \$35  = \$14 [6:0];
+      if (\$14 ) begin
+        \$37  = \$16 [6:0];
       end else begin
         (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$35  = \$19 [6:0];
-        end else if (\$16 ) begin
-          \$35  = \$22 [6:0];
+        if (\$17 ) begin
+          \$37  = \$21 [6:0];
+        end else if (\$18 ) begin
+          \$37  = \$24 [6:0];
         end else begin
-          \$35  = 7'h00;
+          \$37  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$35  = 7'h00;
+      \$37  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = sf;
+    \$38  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$12 ) begin
+      if (\$14 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$36  = \$17 [0];
-        end else if (\$16 ) begin
-          \$36  = 1'h0;
+        if (\$17 ) begin
+          \$38  = \$19 [0];
+        end else if (\$18 ) begin
+          \$38  = 1'h0;
         end else begin
-          \$36  = 1'h0;
+          \$38  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = tile;
+    \$39  = tile;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$12 ) begin
+      if (\$14 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$15 ) begin
-          \$37  = \$18 [4:0];
-        end else if (\$16 ) begin
-          \$37  = \$21 [4:0];
+        if (\$17 ) begin
+          \$39  = \$20 [4:0];
+        end else if (\$18 ) begin
+          \$39  = \$23 [4:0];
         end else begin
-          \$37  = 5'h00;
+          \$39  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$37  = 5'h00;
+      \$39  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = nf;
+    \$40  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$12 ) begin
+      if (\$14 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$15 ) begin
-        end else if (\$16 ) begin
-          \$38  = \$20 [4:0];
+        if (\$17 ) begin
+        end else if (\$18 ) begin
+          \$40  = \$22 [4:0];
         end else begin
-          \$38  = 5'h00;
+          \$40  = 5'h00;
         end
       end
     end
     if (rst) begin
-      \$38  = 5'h00;
+      \$40  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = b_valid;
+    \$41  = b_valid;
     if (en) begin
-      \$39  = fire;
-    end
-    if (rst) begin
-      \$39  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = b_fresh;
-    if (en) begin
-      \$40  = fresh;
-    end
-    if (rst) begin
-      \$40  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = b_first;
-    if (en) begin
-      \$41  = first;
+      \$41  = fire;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -3562,9 +3546,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = b_last;
+    \$42  = b_fresh;
     if (en) begin
-      \$42  = last;
+      \$42  = fresh;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -3572,59 +3556,59 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = b_plane;
+    \$43  = b_first;
     if (en) begin
-      \$43  = plane;
+      \$43  = first;
     end
     if (rst) begin
-      \$43  = 2'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = b_nf;
+    \$44  = b_last;
     if (en) begin
-      \$44  = nf;
+      \$44  = last;
     end
     if (rst) begin
-      \$44  = 5'h00;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = b_word;
+    \$45  = b_plane;
     if (en) begin
-      \$45  = buf_wr__data;
+      \$45  = plane;
     end
     if (rst) begin
-      \$45  = 32'd0;
+      \$45  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = t0_valid;
+    \$46  = b_nf;
     if (en) begin
-      \$46  = b_valid;
+      \$46  = nf;
     end
     if (rst) begin
-      \$46  = 1'h0;
+      \$46  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = t0_first;
+    \$47  = b_word;
     if (en) begin
-      \$47  = b_first;
+      \$47  = buf_wr__data;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = t0_last;
+    \$48  = t0_valid;
     if (en) begin
-      \$48  = b_last;
+      \$48  = b_valid;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -3632,49 +3616,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = t0_plane;
+    \$49  = t0_first;
     if (en) begin
-      \$49  = b_plane;
+      \$49  = b_first;
     end
     if (rst) begin
-      \$49  = 2'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = t0_nf;
+    \$50  = t0_last;
     if (en) begin
-      \$50  = b_nf;
+      \$50  = b_last;
     end
     if (rst) begin
-      \$50  = 5'h00;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = t1_valid;
+    \$51  = t0_plane;
     if (en) begin
-      \$51  = t0_valid;
+      \$51  = b_plane;
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$51  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = t1_first;
+    \$52  = t0_nf;
     if (en) begin
-      \$52  = t0_first;
+      \$52  = b_nf;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$52  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = t1_last;
+    \$53  = t1_valid;
     if (en) begin
-      \$53  = t0_last;
+      \$53  = t0_valid;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -3682,49 +3666,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = t1_plane;
+    \$54  = t1_first;
     if (en) begin
-      \$54  = t0_plane;
+      \$54  = t0_first;
     end
     if (rst) begin
-      \$54  = 2'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = t1_nf;
+    \$55  = t1_last;
     if (en) begin
-      \$55  = t0_nf;
+      \$55  = t0_last;
     end
     if (rst) begin
-      \$55  = 5'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = t2_valid;
+    \$56  = t1_plane;
     if (en) begin
-      \$56  = t1_valid;
+      \$56  = t0_plane;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$56  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = t2_first;
+    \$57  = t1_nf;
     if (en) begin
-      \$57  = t1_first;
+      \$57  = t0_nf;
     end
     if (rst) begin
-      \$57  = 1'h0;
+      \$57  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = t2_last;
+    \$58  = t2_valid;
     if (en) begin
-      \$58  = t1_last;
+      \$58  = t1_valid;
     end
     if (rst) begin
       \$58  = 1'h0;
@@ -3732,49 +3716,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = t2_plane;
+    \$59  = t2_first;
     if (en) begin
-      \$59  = t1_plane;
+      \$59  = t1_first;
     end
     if (rst) begin
-      \$59  = 2'h0;
+      \$59  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = t2_nf;
+    \$60  = t2_last;
     if (en) begin
-      \$60  = t1_nf;
+      \$60  = t1_last;
     end
     if (rst) begin
-      \$60  = 5'h00;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = t3_valid;
+    \$61  = t2_plane;
     if (en) begin
-      \$61  = t2_valid;
+      \$61  = t1_plane;
     end
     if (rst) begin
-      \$61  = 1'h0;
+      \$61  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = t3_first;
+    \$62  = t2_nf;
     if (en) begin
-      \$62  = t2_first;
+      \$62  = t1_nf;
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$62  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = t3_last;
+    \$63  = t3_valid;
     if (en) begin
-      \$63  = t2_last;
+      \$63  = t2_valid;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -3782,49 +3766,49 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = t3_plane;
+    \$64  = t3_first;
     if (en) begin
-      \$64  = t2_plane;
+      \$64  = t2_first;
     end
     if (rst) begin
-      \$64  = 2'h0;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = t3_nf;
+    \$65  = t3_last;
     if (en) begin
-      \$65  = t2_nf;
+      \$65  = t2_last;
     end
     if (rst) begin
-      \$65  = 5'h00;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = t4_valid;
+    \$66  = t3_plane;
     if (en) begin
-      \$66  = t3_valid;
+      \$66  = t2_plane;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$66  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = t4_first;
+    \$67  = t3_nf;
     if (en) begin
-      \$67  = t3_first;
+      \$67  = t2_nf;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = t4_last;
+    \$68  = t4_valid;
     if (en) begin
-      \$68  = t3_last;
+      \$68  = t3_valid;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -3832,59 +3816,59 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = t4_plane;
+    \$69  = t4_first;
     if (en) begin
-      \$69  = t3_plane;
+      \$69  = t3_first;
     end
     if (rst) begin
-      \$69  = 2'h0;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = thr_rd__addr;
+    \$70  = t4_last;
     if (en) begin
-      \$70  = t3_nf;
+      \$70  = t3_last;
     end
     if (rst) begin
-      \$70  = 5'h00;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = acc0;
-    if (\$23 ) begin
-      \$71  = \$30 [7:0];
+    \$71  = t4_plane;
+    if (en) begin
+      \$71  = t3_plane;
     end
     if (rst) begin
-      \$71  = 8'h00;
+      \$71  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = done;
+    \$72  = thr_rd__addr;
     if (en) begin
-      \$72  = \$31 ;
+      \$72  = t3_nf;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = o__valid;
-    if (en) begin
-      \$73  = done;
+    \$73  = acc0;
+    if (\$25 ) begin
+      \$73  = \$32 [7:0];
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = o__payload;
+    \$74  = done;
     if (en) begin
-      \$74  = \$33 [0];
+      \$74  = \$33 ;
     end
     if (rst) begin
       \$74  = 1'h0;
@@ -3892,22 +3876,169 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    plane = 2'h0;
-    casez (slot)
-      2'h0:
-          plane = 2'h0;
-      2'h1:
-          plane = 2'h1;
-      2'h2:
-          plane = 2'h2;
+    \$75  = o__valid;
+    if (en) begin
+      \$75  = done;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = o__payload;
+    if (en) begin
+      \$76  = \$35 [0];
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (tile)
+      5'h00:
+          \$2  = 6'h24;
+      5'h01:
+          \$2  = 6'h24;
+      5'h02:
+          \$2  = 6'h24;
+      5'h03:
+          \$2  = 6'h24;
+      5'h04:
+          \$2  = 6'h24;
+      5'h05:
+          \$2  = 6'h24;
+      5'h06:
+          \$2  = 6'h24;
+      5'h07:
+          \$2  = 6'h24;
+      5'h08:
+          \$2  = 6'h24;
+      5'h09:
+          \$2  = 6'h24;
+      5'h0a:
+          \$2  = 6'h24;
+      5'h0b:
+          \$2  = 6'h24;
+      5'h0c:
+          \$2  = 6'h24;
+      5'h0d:
+          \$2  = 6'h24;
+      5'h0e:
+          \$2  = 6'h24;
+      5'h0f:
+          \$2  = 6'h24;
+      5'h10:
+          \$2  = 6'h24;
+      5'h11:
+          \$2  = 6'h24;
+      5'h12:
+          \$2  = 6'h24;
+      5'h13:
+          \$2  = 6'h24;
+      5'h14:
+          \$2  = 6'h24;
+      5'h15:
+          \$2  = 6'h24;
+      5'h16:
+          \$2  = 6'h24;
+      5'h17:
+          \$2  = 6'h24;
+      5'h18:
+          \$2  = 6'h24;
+      5'h19:
+          \$2  = 6'h24;
+      5'h1a:
+          \$2  = 6'h24;
+      5'h1b:
+          \$2  = 6'h24;
+      5'h1c:
+          \$2  = 6'h24;
+      5'h1d:
+          \$2  = 6'h24;
+      5'h1e:
+          \$2  = 6'h24;
+      5'h1f:
+          \$2  = 6'h04;
     endcase
   end
-  assign slots = 2'h3;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (tile)
+      5'h00:
+          slots = 2'h3;
+      5'h01:
+          slots = 2'h3;
+      5'h02:
+          slots = 2'h3;
+      5'h03:
+          slots = 2'h3;
+      5'h04:
+          slots = 2'h3;
+      5'h05:
+          slots = 2'h3;
+      5'h06:
+          slots = 2'h3;
+      5'h07:
+          slots = 2'h3;
+      5'h08:
+          slots = 2'h3;
+      5'h09:
+          slots = 2'h3;
+      5'h0a:
+          slots = 2'h3;
+      5'h0b:
+          slots = 2'h3;
+      5'h0c:
+          slots = 2'h3;
+      5'h0d:
+          slots = 2'h3;
+      5'h0e:
+          slots = 2'h3;
+      5'h0f:
+          slots = 2'h3;
+      5'h10:
+          slots = 2'h3;
+      5'h11:
+          slots = 2'h3;
+      5'h12:
+          slots = 2'h3;
+      5'h13:
+          slots = 2'h3;
+      5'h14:
+          slots = 2'h3;
+      5'h15:
+          slots = 2'h3;
+      5'h16:
+          slots = 2'h3;
+      5'h17:
+          slots = 2'h3;
+      5'h18:
+          slots = 2'h3;
+      5'h19:
+          slots = 2'h3;
+      5'h1a:
+          slots = 2'h3;
+      5'h1b:
+          slots = 2'h3;
+      5'h1c:
+          slots = 2'h3;
+      5'h1d:
+          slots = 2'h3;
+      5'h1e:
+          slots = 2'h3;
+      5'h1f:
+          slots = 2'h2;
+    endcase
+  end
   assign k = rom_rd__addr;
   assign rom_rd__en = en;
   assign buf_rd__en = en;
   assign i__payload = buf_wr__data;
-  assign \en$30  = en;
+  assign \en$31  = en;
   assign t4_nf = thr_rd__addr;
   assign thr_rd__en = en;
   assign \i[0]  = i[0];
@@ -3942,8 +4073,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign \i[29]  = i[29];
   assign \i[30]  = i[30];
   assign \i[31]  = i[31];
-  assign \$6  = 3'h2;
-  assign \$15  = sf;
+  assign \$17  = sf;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5062,16 +5192,16 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign buf_rd__data = _0_;
   reg [8:0] thresholds [9:0];
   initial begin
-    thresholds[0] = 9'h097;
-    thresholds[1] = 9'h096;
-    thresholds[2] = 9'h090;
-    thresholds[3] = 9'h09d;
-    thresholds[4] = 9'h08f;
+    thresholds[0] = 9'h091;
+    thresholds[1] = 9'h09b;
+    thresholds[2] = 9'h08e;
+    thresholds[3] = 9'h0a4;
+    thresholds[4] = 9'h091;
     thresholds[5] = 9'h093;
-    thresholds[6] = 9'h0a0;
-    thresholds[7] = 9'h091;
-    thresholds[8] = 9'h09a;
-    thresholds[9] = 9'h099;
+    thresholds[6] = 9'h0a2;
+    thresholds[7] = 9'h08b;
+    thresholds[8] = 9'h097;
+    thresholds[9] = 9'h09a;
   end
   reg [8:0] _1_;
   always @(posedge clk) begin
@@ -5083,105 +5213,105 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   reg [15:0] weights [99:0];
   initial begin
     weights[0] = 16'hffd3;
-    weights[1] = 16'h0d05;
-    weights[2] = 16'h0100;
-    weights[3] = 16'hff6e;
-    weights[4] = 16'he1a0;
-    weights[5] = 16'h8181;
-    weights[6] = 16'hffba;
-    weights[7] = 16'h1000;
-    weights[8] = 16'hffea;
-    weights[9] = 16'h0302;
-    weights[10] = 16'hff28;
-    weights[11] = 16'h1505;
-    weights[12] = 16'h0101;
-    weights[13] = 16'hff45;
-    weights[14] = 16'h0100;
-    weights[15] = 16'hff55;
-    weights[16] = 16'h4949;
-    weights[17] = 16'h0100;
-    weights[18] = 16'hff99;
+    weights[1] = 16'h0c04;
+    weights[2] = 16'hff6e;
+    weights[3] = 16'hc080;
+    weights[4] = 16'h8080;
+    weights[5] = 16'hffba;
+    weights[6] = 16'h1000;
+    weights[7] = 16'hffea;
+    weights[8] = 16'h4a4a;
+    weights[9] = 16'hff28;
+    weights[10] = 16'h1505;
+    weights[11] = 16'h0101;
+    weights[12] = 16'hff45;
+    weights[13] = 16'h0100;
+    weights[14] = 16'hff55;
+    weights[15] = 16'h5b59;
+    weights[16] = 16'h0302;
+    weights[17] = 16'hff99;
+    weights[18] = 16'h1202;
     weights[19] = 16'h1202;
-    weights[20] = 16'h1202;
-    weights[21] = 16'hffff;
-    weights[22] = 16'h1410;
-    weights[23] = 16'h0400;
-    weights[24] = 16'hffc8;
+    weights[20] = 16'hffff;
+    weights[21] = 16'h1410;
+    weights[22] = 16'h0400;
+    weights[23] = 16'hffc8;
+    weights[24] = 16'h4000;
     weights[25] = 16'h4000;
-    weights[26] = 16'h4000;
-    weights[27] = 16'hff10;
-    weights[28] = 16'h3030;
-    weights[29] = 16'hffc9;
-    weights[30] = 16'h5000;
-    weights[31] = 16'hfffe;
-    weights[32] = 16'h3900;
-    weights[33] = 16'hffb3;
-    weights[34] = 16'h4707;
-    weights[35] = 16'h0100;
-    weights[36] = 16'hff02;
-    weights[37] = 16'h0301;
-    weights[38] = 16'h0101;
-    weights[39] = 16'hff03;
-    weights[40] = 16'ha424;
-    weights[41] = 16'h2020;
-    weights[42] = 16'hff00;
-    weights[43] = 16'hc2c2;
-    weights[44] = 16'hc2c2;
-    weights[45] = 16'hff4f;
-    weights[46] = 16'h4202;
-    weights[47] = 16'hffff;
-    weights[48] = 16'h2000;
-    weights[49] = 16'hff7c;
-    weights[50] = 16'hff65;
-    weights[51] = 16'h0800;
-    weights[52] = 16'hff90;
-    weights[53] = 16'hacac;
-    weights[54] = 16'h0404;
-    weights[55] = 16'hffc7;
-    weights[56] = 16'hff10;
-    weights[57] = 16'ha120;
-    weights[58] = 16'h8181;
-    weights[59] = 16'hffc7;
-    weights[60] = 16'hd600;
-    weights[61] = 16'h5010;
-    weights[62] = 16'hff00;
-    weights[63] = 16'hc200;
-    weights[64] = 16'h8080;
-    weights[65] = 16'hff8a;
-    weights[66] = 16'h8808;
-    weights[67] = 16'h8000;
-    weights[68] = 16'hfffd;
-    weights[69] = 16'h8989;
-    weights[70] = 16'h0900;
-    weights[71] = 16'hff38;
-    weights[72] = 16'h1202;
-    weights[73] = 16'h1000;
-    weights[74] = 16'hfffb;
-    weights[75] = 16'h6222;
-    weights[76] = 16'hff67;
-    weights[77] = 16'h4000;
-    weights[78] = 16'hff5d;
-    weights[79] = 16'h4242;
-    weights[80] = 16'hff1c;
-    weights[81] = 16'h4909;
-    weights[82] = 16'hff11;
-    weights[83] = 16'h4240;
-    weights[84] = 16'hffac;
-    weights[85] = 16'hc200;
-    weights[86] = 16'h8202;
-    weights[87] = 16'hff86;
-    weights[88] = 16'h0b09;
-    weights[89] = 16'h0909;
-    weights[90] = 16'hff10;
-    weights[91] = 16'h2c28;
-    weights[92] = 16'h0c0c;
-    weights[93] = 16'hff77;
-    weights[94] = 16'h8a80;
-    weights[95] = 16'hfff2;
-    weights[96] = 16'hd808;
-    weights[97] = 16'h8000;
-    weights[98] = 16'hff22;
-    weights[99] = 16'h4000;
+    weights[26] = 16'hff10;
+    weights[27] = 16'h3030;
+    weights[28] = 16'hffc9;
+    weights[29] = 16'h4000;
+    weights[30] = 16'hfffe;
+    weights[31] = 16'h3900;
+    weights[32] = 16'hffb3;
+    weights[33] = 16'h4707;
+    weights[34] = 16'hff02;
+    weights[35] = 16'hcb49;
+    weights[36] = 16'h4901;
+    weights[37] = 16'hff03;
+    weights[38] = 16'ha424;
+    weights[39] = 16'h2020;
+    weights[40] = 16'hff00;
+    weights[41] = 16'hc2c2;
+    weights[42] = 16'hc2c2;
+    weights[43] = 16'hff4f;
+    weights[44] = 16'h4202;
+    weights[45] = 16'hffff;
+    weights[46] = 16'h2808;
+    weights[47] = 16'hff7c;
+    weights[48] = 16'hff65;
+    weights[49] = 16'h0800;
+    weights[50] = 16'hff90;
+    weights[51] = 16'hacac;
+    weights[52] = 16'h8404;
+    weights[53] = 16'hffc7;
+    weights[54] = 16'hff10;
+    weights[55] = 16'ha120;
+    weights[56] = 16'h8080;
+    weights[57] = 16'hffc7;
+    weights[58] = 16'hd600;
+    weights[59] = 16'h4000;
+    weights[60] = 16'hff00;
+    weights[61] = 16'h4200;
+    weights[62] = 16'h0202;
+    weights[63] = 16'hff8a;
+    weights[64] = 16'h8808;
+    weights[65] = 16'h8000;
+    weights[66] = 16'hfffd;
+    weights[67] = 16'h9d9d;
+    weights[68] = 16'h9100;
+    weights[69] = 16'hff38;
+    weights[70] = 16'h1202;
+    weights[71] = 16'h1000;
+    weights[72] = 16'hfffb;
+    weights[73] = 16'h4000;
+    weights[74] = 16'hff67;
+    weights[75] = 16'h4000;
+    weights[76] = 16'hff5d;
+    weights[77] = 16'h0202;
+    weights[78] = 16'hff1c;
+    weights[79] = 16'h4101;
+    weights[80] = 16'hff11;
+    weights[81] = 16'h4240;
+    weights[82] = 16'hffac;
+    weights[83] = 16'hc200;
+    weights[84] = 16'h8000;
+    weights[85] = 16'hff86;
+    weights[86] = 16'h0b09;
+    weights[87] = 16'h0909;
+    weights[88] = 16'hff10;
+    weights[89] = 16'h2828;
+    weights[90] = 16'h0808;
+    weights[91] = 16'hff77;
+    weights[92] = 16'h8a80;
+    weights[93] = 16'h0808;
+    weights[94] = 16'hfff2;
+    weights[95] = 16'hd808;
+    weights[96] = 16'h8000;
+    weights[97] = 16'hff22;
+    weights[98] = 16'h4800;
+    weights[99] = 16'h4040;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
@@ -5678,7 +5808,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
     \$2  = 6'h00;
     casez (tile)
       6'h00:
-          \$2  = 6'h24;
+          \$2  = 6'h04;
       6'h01:
           \$2  = 6'h24;
       6'h02:
@@ -5704,7 +5834,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
       6'h0c:
           \$2  = 6'h04;
       6'h0d:
-          \$2  = 6'h24;
+          \$2  = 6'h04;
       6'h0e:
           \$2  = 6'h24;
       6'h0f:
@@ -5752,11 +5882,11 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
       6'h24:
           \$2  = 6'h24;
       6'h25:
-          \$2  = 6'h04;
+          \$2  = 6'h24;
       6'h26:
           \$2  = 6'h24;
       6'h27:
-          \$2  = 6'h04;
+          \$2  = 6'h24;
     endcase
   end
   always @* begin
@@ -5764,7 +5894,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
     slots = 2'h0;
     casez (tile)
       6'h00:
-          slots = 2'h3;
+          slots = 2'h2;
       6'h01:
           slots = 2'h3;
       6'h02:
@@ -5790,7 +5920,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
       6'h0c:
           slots = 2'h2;
       6'h0d:
-          slots = 2'h3;
+          slots = 2'h2;
       6'h0e:
           slots = 2'h3;
       6'h0f:
@@ -5838,11 +5968,11 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
       6'h24:
           slots = 2'h3;
       6'h25:
-          slots = 2'h2;
+          slots = 2'h3;
       6'h26:
           slots = 2'h3;
       6'h27:
-          slots = 2'h2;
+          slots = 2'h3;
     endcase
   end
   assign k = rom_rd__addr;
