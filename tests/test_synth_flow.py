@@ -259,3 +259,17 @@ def test_router_choice(yowasp, design_dir):
                       ).router == "router2"
     with pytest.raises(HwbnnError, match="router must be one of auto, router1, router2"):
         synthesize(read_design(design_dir), "ice40", router="router3")
+
+
+def test_a_design_too_big_for_the_device_says_how_big():
+    """nextpnr's utilisation report, when a cell type is over-used, becomes one line."""
+    from hwbnn.synth.tools import _last_error
+
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:  5649/ 5280   106%\n"
+           "Info: \t        ICESTORM_RAM:    16/   30    53%\n"
+           "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type "
+           "'ICESTORM_LC'\n")
+    assert _last_error(log) == ("does not fit: the design needs 5,649 of the device's 5,280 "
+                                "ICESTORM_LC")
+    assert _last_error("ERROR: something else\n") == "ERROR: something else"

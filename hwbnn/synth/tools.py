@@ -7,6 +7,7 @@ The yowasp packages ship the tools as WebAssembly; the first call of each tool c
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,24 @@ def run_tool(name: str, args: list[str], cwd: Path, log_name: str,
     return output
 
 
+# nextpnr's utilisation report: "Info:         ICESTORM_LC:  5649/ 5280   106%".
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+def overflow(output: str) -> str | None:
+    """"needs N of the device's M CELL" for every cell type nextpnr found over-used."""
+    over = [(cell, int(used), int(total)) for cell, used, total in _UTILISATION.findall(output)
+            if int(used) > int(total)]
+    if not over:
+        return None
+    return "; ".join(f"the design needs {used:,} of the device's {total:,} {cell}"
+                     for cell, used, total in dict.fromkeys(over))
+
+
 def _last_error(output: str) -> str:
+    too_big = overflow(output)
+    if too_big:
+        return f"does not fit: {too_big}"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
     if errors:
