@@ -429,7 +429,8 @@ def run_explore(settings: ExploreSettings, trials: int, out_dir: Path,
         study_name = study_name or default_study_name(settings)
         study = open_study(settings, storage, study_name, heartbeat_s)
         make_dir(out_dir / "trials")
-        with progress.step(f"explore {settings.source} on {executor.where}",
+        where = executor.where  # while connected: it counts the cluster's workers
+        with progress.step(f"explore {settings.source} on {where}",
                            total=max(trials - finished(study), 0)) as step:
             _drive(study, settings, trials, out_dir, executor, step, heartbeat_s)
     rows = trial_rows(study, out_dir)
@@ -437,7 +438,7 @@ def run_explore(settings: ExploreSettings, trials: int, out_dir: Path,
                          pareto_front(rows, settings.objectives),
                          reference_rows(settings, references if references is not None
                                         else default_references(settings)),
-                         executor.where, time.perf_counter() - start)
+                         where, time.perf_counter() - start)
 
 
 def synthesize_front(result: ExploreResult, executor: Executor | None = None) -> None:
