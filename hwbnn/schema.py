@@ -143,6 +143,7 @@ KEYS: dict[str, Key] = {
         "feasible": "meets every constraint (board resources, frame rate)",
         "pareto": "trial numbers of the Pareto front (feasible, not dominated)",
         "why": "why a model does not meet the constraint",
+        "fingerprint": "digest of the zoo recipe's model before training (docs/design.md, Zoo)",
     }),
     **_keys(MODELLED, {
         "cycles_per_frame": ("cycles", "per frame at the bottleneck stage (cycle model)"),
@@ -299,8 +300,8 @@ COMMANDS: dict[str, Object] = {
     "train": Object(_TRAINED),
     "zoo list": Object({"models": ListOf(Object({
         "model": None, "model_path": None, "trained": None, "dataset?": None, "epochs?": None,
-        "seed?": None, "float_accuracy?": None, "integer_accuracy?": None}),
-        "one entry per zoo model")}),
+        "seed?": None, "float_accuracy?": None, "integer_accuracy?": None,
+        "fingerprint?": None}), "one entry per zoo model")}),
     "zoo build": Object({"models": ListOf(Object({
         **_TRAINED, "seed_accuracies?": None, "mean_accuracy?": None}),
         "one entry per model trained")}),
