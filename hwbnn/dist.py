@@ -106,7 +106,7 @@ class Executor:
             future: Future = Future()
             try:
                 future.set_result(function(*args))
-            except BaseException as error:  # delivered by result(), as a worker's would be
+            except Exception as error:  # delivered by result(), as a worker's would be
                 future.set_exception(error)
             return future
         # pure=False: the same arguments twice (a trial re-run after a crash) are two jobs.
@@ -117,7 +117,13 @@ class Executor:
         return _Completed(self, list(futures))
 
     def map(self, function: Callable, items: Iterable) -> Iterator[tuple[int, object]]:
-        """``(index, function(item))`` for every item, in completion order."""
+        """``(index, function(item))`` for every item, in completion order (in this process:
+        in order, each job run when its result is asked for, so progress and outputs follow
+        the jobs)."""
+        if self._client is None:
+            for index, item in enumerate(items):
+                yield index, result(self.submit(function, item))
+            return
         futures = [self.submit(function, item) for item in items]
         index = {id(future): n for n, future in enumerate(futures)}
         for future in self.completed(futures):
