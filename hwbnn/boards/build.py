@@ -79,7 +79,7 @@ class BuildResult:
 def check_weight_memory(net, board: targets.Board, model: str) -> None:
     """Refuse, before synthesis, a model whose weight bits alone exceed the FPGA's block RAM
     (any folding stores at least every weight's bits, so folding more does not help)."""
-    bits = sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers)
+    bits = net.weight_bits
     have = board.resources["bram_bits"]
     if bits <= have:
         return

@@ -92,7 +92,7 @@ def evaluate_source(settings: SweepSettings) -> dict:
     from .. import zoo
 
     net = zoo.load(settings.source)
-    bits = sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers)
+    bits = net.weight_bits
     weights = sum(int(layer.weights.bitwidths().size) for layer in net.weight_layers)
     return _evaluate(settings, net, "source", bits / weights)
 
@@ -124,7 +124,7 @@ def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
         "energy_fifos_pj": round(energy["energy_fifos_pj"], 1),
         "area_um2": round(energy["area_um2"]),
         "ops_per_joule": energy["ops_per_joule"],
-        "weight_bits": int(sum(layer.weights.bitwidths().sum() for layer in net.weight_layers)),
+        "weight_bits": net.weight_bits,
         "folding": folding.to_dict(),
     }
 
@@ -330,8 +330,7 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
         frames = data.model_frames(net, dataset)
         row = {"model": net.name, "model_path": source,
                "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
-               "weight_bits": int(sum(layer.weights.bitwidths().sum()
-                                      for layer in net.weight_layers)),
+               "weight_bits": net.weight_bits,
                "lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
                "cycles_per_frame": fpga["cycles_per_frame"],
                "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),

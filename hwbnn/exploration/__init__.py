@@ -271,8 +271,7 @@ def cost_metrics(net, folding, settings: ExploreSettings) -> dict:
     return {"lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
             "energy_pj_per_frame": round(chip["energy_pj_per_frame"], 1),
             "cycles_per_frame": cycles, "frames_per_s": round(clock * 1e6 / cycles, 1),
-            "weight_bits": int(sum(layer.weights.bitwidths().sum()
-                                   for layer in net.weight_layers))}
+            "weight_bits": net.weight_bits}
 
 
 def reference_rows(settings: ExploreSettings, models: list[str]) -> list[dict]:

@@ -211,6 +211,11 @@ class NetworkIR:
     def weight_layers(self) -> list[MatVec | Conv]:
         return [layer for layer in self.layers if not isinstance(layer, MaxPool)]
 
+    @property
+    def weight_bits(self) -> int:
+        """Bits of all weights (a residual weight counts its bitwidth)."""
+        return sum(int(layer.weights.bitwidths().sum()) for layer in self.weight_layers)
+
     def validate(self) -> NetworkIR:
         """Check every field; raise HwbnnError naming the first bad one. Returns self."""
         validate_network(self)

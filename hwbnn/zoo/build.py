@@ -150,7 +150,7 @@ def zoo_table(rows: list[dict]) -> str:
             from .. import zoo
 
             net = zoo.load(row["model_path"])
-            bits = f"{sum(int(layer.weights.bitwidths().sum()) for layer in net.weight_layers):,}"
+            bits = f"{net.weight_bits:,}"
         mean = f" {100 * row['mean_accuracy']:.2f}% |" if "mean_accuracy" in row else (
             " |" if seeds > 1 else "")
         lines.append(f"| {row['model']} | {row['dataset']} | {config['weights']} / "
