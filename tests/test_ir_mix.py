@@ -45,3 +45,18 @@ def test_exact_zero_residuals_alternate_signs(group):
     signs, _, _, _ = residual_binarize(w, (0.0, 1.0, 0.0), group)
     assert signs[1].tolist() == [[1, -1] * 8] * 3
     assert (signs[1].sum(axis=1) == 0).all()
+
+
+def test_smallest_is_the_stable_sort_prefix():
+    """The partition-based selection picks the set a stable argsort's first k give, ties to the
+    lower index (so the residual binarization of every shipped mix model is unchanged)."""
+    from hwbnn.ir.mix import _smallest
+
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        n = int(rng.integers(1, 60))
+        values = rng.integers(0, 5, n).astype(float)
+        values[rng.random(n) < 0.2] = np.inf
+        k = int(rng.integers(1, n + 1))
+        expected = np.sort(np.argsort(values, kind="stable")[:k])
+        np.testing.assert_array_equal(np.sort(_smallest(values, k)), expected)
