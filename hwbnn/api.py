@@ -187,21 +187,19 @@ class Model:
         import torch
 
         from .data import load as load_dataset
-        from .ir.export import integer_trace
-        from .ref.compare import first_mismatch
+        from .ir.export import three_way_mismatch
         from .train import load_checkpoint
 
         data = load_dataset(dataset, data_path)
-        trace = self.trace(data.test_x)
         model = load_checkpoint(checkpoint)
-        mismatch = first_mismatch(trace, integer_trace(model, data.test_x))
+        mismatch = three_way_mismatch(model, self._net, data.test_x)
         with torch.no_grad():
             float_labels = model(model.prepare_input(data.test_x)).argmax(1).numpy()
-        golden_labels = np.argmax(trace[-1].out, axis=1)
+        golden_labels = self.predict(data.test_x)
         return {
             "exact": mismatch is None,
-            "exactness": ("bit-exact on every layer" if mismatch is None
-                          else f"MISMATCH {mismatch}"),
+            "exactness": ("bit-exact on every layer (integer torch, golden, packed)"
+                          if mismatch is None else f"MISMATCH {mismatch}"),
             "torch_float_accuracy": float(np.mean(float_labels == data.test_y)),
             "float_agreement": float(np.mean(float_labels == golden_labels)),
         }

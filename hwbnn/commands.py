@@ -103,14 +103,28 @@ def register(subparsers) -> None:
     q = zoo_commands.add_parser("build", help="retrain the shipped zoo models (reproducible)")
     q.add_argument("names", nargs="*",
                    help="default: every trained zoo model (of --dataset, when given)")
-    q.add_argument("--dataset", choices=("digits", "fashion-mnist"),
-                   help="only the models of this dataset")
-    q.add_argument("--seeds", type=positive_int, default=1,
-                   help="with more than 1: also report mean test accuracy over that many "
-                        "seeds, and train the float baselines of the same datasets")
+    _dataset_and_seeds(q)
+    q.add_argument("--missing-only", action="store_true",
+                   help="train only the runs the run record (hwbnn/zoo/runs.json) lacks; the "
+                        "shipped files stay as they are (resumes an interrupted --seeds build)")
     cluster_arguments(q, jobs_default=1)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_build)
+    q = zoo_commands.add_parser("table", help="the README's accuracy table from the run record "
+                                              "(trains nothing)")
+    q.add_argument("names", nargs="*",
+                   help="default: every trained zoo model (of --dataset, when given)")
+    _dataset_and_seeds(q)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_zoo_table)
+
+
+def _dataset_and_seeds(q) -> None:
+    q.add_argument("--dataset", choices=("digits", "fashion-mnist"),
+                   help="only the models of this dataset")
+    q.add_argument("--seeds", type=positive_int, default=1,
+                   help="with more than 1: also the mean test accuracy over that many "
+                        "seeds, and the float baselines of the same datasets")
 
 
 def cmd_train(args) -> int:
@@ -214,10 +228,8 @@ def cmd_zoo_list(args) -> int:
     return 0
 
 
-def cmd_zoo_build(args) -> int:
+def _zoo_names(args) -> list[str]:
     from . import zoo
-    from .dist import executor_of
-    from .zoo.build import build, zoo_table
     from .zoo.recipes import RECIPES, dataset_of
 
     names = args.names or [name for name in zoo.trained_names() if args.dataset in
@@ -225,9 +237,30 @@ def cmd_zoo_build(args) -> int:
     unknown = [name for name in names if name not in zoo.trained_names()]
     if unknown:
         raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
-    results = build(names, seeds=args.seeds, executor=executor_of(args))
+    return names
+
+
+def _print_zoo_rows(args, rows: list[dict]) -> int:
+    from .zoo.build import zoo_table
+
     if args.json:
-        print_json({"models": results})
+        print_json({"models": rows})
     else:
-        print(zoo_table(results))
+        print(zoo_table(rows))
     return 0
+
+
+def cmd_zoo_build(args) -> int:
+    from .dist import executor_of
+    from .zoo.build import build
+
+    return _print_zoo_rows(args, build(_zoo_names(args), seeds=args.seeds,
+                                       executor=executor_of(args),
+                                       missing_only=args.missing_only))
+
+
+def cmd_zoo_table(args) -> int:
+    from .zoo.build import table_rows, with_baselines
+
+    return _print_zoo_rows(args, table_rows(with_baselines(_zoo_names(args), args.seeds),
+                                            args.seeds))

@@ -94,8 +94,8 @@ def test_train_and_zoo_build_follow_the_schema(tmp_path, capsys, monkeypatch):
     recipe = zoo_build.recipe
     monkeypatch.setattr(zoo_build, "recipe", lambda name: {
         **recipe(name), "settings": {**recipe(name)["settings"], "epochs": 1}})
-    monkeypatch.setattr(zoo_build, "build", functools.partial(zoo_build.build,
-                                                              zoo_dir=tmp_path))
+    monkeypatch.setattr(zoo_build, "build", functools.partial(
+        zoo_build.build, zoo_dir=tmp_path, record_path=tmp_path / "runs.json"))
     schema.validate("zoo build", _run(capsys, "zoo", "build", "digits_mlp_w1a1", "--json"))
 
 

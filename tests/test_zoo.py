@@ -10,8 +10,16 @@ import pytest
 from hwbnn import data, zoo
 from hwbnn.errors import HwbnnError
 from hwbnn.ref import golden
-from hwbnn.train import TrainSettings
-from hwbnn.zoo.build import build, fingerprint, recipe, train_and_save
+from hwbnn.zoo.build import (
+    build,
+    fingerprint,
+    read_record,
+    recipe,
+    recorded_run,
+    table_rows,
+    with_baselines,
+    zoo_table,
+)
 from hwbnn.zoo.recipes import RECIPES, dataset_of
 
 # Acceptance floors on the digits test split (issue: foundation).
@@ -35,30 +43,46 @@ def test_shipped_models_meet_their_floors(digits):
         assert recorded == accuracy[name]
 
 
-def _seed_mean(name, digits, seeds=3):
-    entry = recipe(name)
-    accuracies = []
-    for seed in range(seeds):
-        settings = TrainSettings(**entry["settings"], seed=seed)
-        result = train_and_save(entry["config"], settings, digits, None, name, progress=False)
-        accuracies.append(result.get("integer_accuracy", result["float_accuracy"]))
-    return float(np.mean(accuracies))
-
-
-def test_bits_matter_and_mix14_matches_w2_over_three_seeds(digits):
-    mean = {name: _seed_mean(name, digits) for name in
-            ("digits_mlp_float", "digits_mlp_w1a1", "digits_mlp_w2", "digits_mlp_mix14")}
+def test_digits_record_and_files_rebuild_exactly(tmp_path):
+    """`hwbnn zoo build --dataset digits --seeds 3` from an empty record: every shipped digits
+    file byte for byte, every recorded accuracy equal (so the README's digits table is what the
+    build prints), and the seeds' claims on the record."""
+    record = tmp_path / "runs.json"
+    rows = build(DIGITS, seeds=3, zoo_dir=tmp_path, record_path=record)
+    for name in DIGITS:
+        for suffix in (".hwbnn", ".pt"):
+            rebuilt = (tmp_path / f"{name}{suffix}").read_bytes()
+            assert rebuilt == (zoo.ZOO_DIR / f"{name}{suffix}").read_bytes(), (name, suffix)
+    shipped, rebuilt = read_record(), read_record(record)
+    for name, seeds in rebuilt.items():
+        for seed, run in seeds.items():
+            for key in ("recipe", "float_accuracy", "integer_accuracy", "epochs"):
+                assert run.get(key) == shipped[name][seed].get(key), (name, seed, key)
+    mean = {row["model"]: row["mean_accuracy"] for row in rows}
     assert mean["digits_mlp_float"] >= 0.96
     assert mean["digits_mlp_w2"] - mean["digits_mlp_w1a1"] >= 0.01, mean  # bits matter here
     assert abs(mean["digits_mlp_mix14"] - mean["digits_mlp_w2"]) <= 0.01, mean  # Fromm et al.
 
 
-@pytest.mark.parametrize("name", DIGITS)
-def test_rebuild_is_byte_identical(name, tmp_path):
-    build([name], zoo_dir=tmp_path)
-    for suffix in (".hwbnn", ".pt"):
-        rebuilt = (tmp_path / f"{name}{suffix}").read_bytes()
-        assert rebuilt == (zoo.ZOO_DIR / f"{name}{suffix}").read_bytes(), suffix
+def test_record_matches_the_shipped_files():
+    """Seed 0 of the run record is the shipped file (its metadata's accuracies and epochs)."""
+    record = read_record()
+    for name in zoo.trained_names():
+        run = recorded_run(record, name, 0)
+        assert run is not None, f"{name}: no seed-0 run recorded for today's recipe"
+        training = zoo.load(f"zoo:{name}").metadata["training"]
+        for key in ("float_accuracy", "integer_accuracy", "epochs", "dataset"):
+            assert run[key] == training[key], (name, key)
+
+
+@pytest.mark.parametrize("dataset", ["digits", "fashion-mnist"])
+def test_readme_tables_are_what_zoo_table_prints(dataset):
+    """The README's accuracy table of each dataset is `hwbnn zoo table --dataset D --seeds 3`'s
+    output from the shipped record, line for line."""
+    names = [name for name in zoo.trained_names() if dataset_of(RECIPES[name]) == dataset]
+    table = zoo_table(table_rows(with_baselines(names, 3), 3))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert table in readme, table
 
 
 @pytest.mark.parametrize("name", zoo.trained_names())

@@ -227,3 +227,23 @@ def integer_trace(model: QuantNet, images: np.ndarray) -> list[TorchTrace]:
             encoding = stage.out_encoding
         trace.append(TorchTrace(stage.name, _to_ir_layout(acc), _to_ir_layout(x)))
     return trace
+
+
+def three_way_mismatch(model: QuantNet, net: NetworkIR, images: np.ndarray,
+                       chunk: int = 1000) -> str | None:
+    """Integer-mode torch, the golden model and the packed engine on every layer of ``images``
+    (in chunks of ``chunk`` frames, so a CNN's traces of a whole test split fit in memory):
+    None when all three agree exactly, else the first disagreement in words."""
+    from ..ref import golden, packed
+    from ..ref.compare import first_mismatch
+
+    compiled = packed.PackedNetwork(net)
+    for start in range(0, len(images), chunk):
+        batch = images[start:start + chunk]
+        expected = golden.run(net, batch)
+        for engine, trace in (("integer torch", integer_trace(model, batch)),
+                              ("packed", packed.run(compiled, batch))):
+            mismatch = first_mismatch(expected, trace)
+            if mismatch is not None:
+                return f"{engine} differs from golden at frame offset {start}: {mismatch}"
+    return None

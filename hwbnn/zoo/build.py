@@ -15,6 +15,7 @@ machine), so it would flag changes that are not there.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 from .. import data, progress
 from ..errors import HwbnnError
 from ..ir import save
-from ..ir.export import export
+from ..ir.export import export, three_way_mismatch
 from ..ir.fileformat import to_bytes, write_atomic
 from ..quant.models import is_float
 from ..ref import golden
@@ -42,7 +43,8 @@ def recipe(name: str) -> dict:
 
 def train_model(config: dict, settings: TrainSettings, dataset: data.Dataset, name: str,
                 progress: bool = True, metadata: dict | None = None):
-    """Train and (unless float) export: ``(row, torch model, network or None)``."""
+    """Train and (unless float) export: ``(row, torch model, network or None)``. The export is
+    checked on the whole test split: integer torch == golden == packed on every layer."""
     start = time.perf_counter()
     model = train(config, dataset, settings, progress=progress)
     seconds = time.perf_counter() - start
@@ -53,6 +55,9 @@ def train_model(config: dict, settings: TrainSettings, dataset: data.Dataset, na
     if not is_float(model.config):
         training = {k: result[k] for k in ("dataset", "seed", "epochs", "float_accuracy")}
         net = export(model, name, {"training": {**training, **(metadata or {})}})
+        mismatch = three_way_mismatch(model, net, dataset.test_x)
+        if mismatch is not None:
+            raise HwbnnError(f"{name} (seed {settings.seed}): {mismatch}")
         predicted = golden.predict(net, dataset.test_x)
         result["integer_accuracy"] = net.metadata["training"]["integer_accuracy"] = float(
             np.mean(predicted == dataset.test_y))
@@ -72,13 +77,19 @@ def train_and_save(config: dict, settings: TrainSettings, dataset: data.Dataset,
     return result
 
 
-def fingerprint(name: str, dataset: data.Dataset | None = None) -> str:
-    """Digest of recipe ``name``'s seed-0 model exported before its first training step."""
+def fingerprint(name: str, dataset: data.Dataset | None = None, seed: int = 0) -> str:
+    """Digest of recipe ``name``'s model (of ``seed``) exported before its first training step."""
     entry = recipe(name)
     dataset = dataset or data.load(dataset_of(entry))
-    settings = TrainSettings(**entry["settings"], seed=0)
+    settings = TrainSettings(**entry["settings"], seed=seed)
     model = train(entry["config"], dataset, settings, progress=False, max_steps=0)
     return hashlib.sha256(to_bytes(export(model, name))).hexdigest()[:16]
+
+
+def recipe_digest(name: str) -> str:
+    """Digest of a recipe's text (config, settings, dataset): a recorded run belongs to it."""
+    text = json.dumps(recipe(name), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def train_job(args) -> dict:
@@ -97,24 +108,82 @@ def train_job(args) -> dict:
     return result
 
 
-def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR,
-          executor=None) -> list[dict]:
-    """Rebuild zoo models with seed 0 (written to ``zoo_dir``); with ``seeds > 1`` add the
-    mean over seeds 0..seeds-1 and train the float baselines of the same datasets too.
+# --- The record of trained runs -------------------------------------------------------------
+RECORD = ZOO_DIR / "runs.json"
+RECORD_FORMAT = 1
+_RECORDED = ("dataset", "epochs", "float_accuracy", "integer_accuracy", "train_s")
 
-    Every (model, seed) is one job on ``executor`` (default: in this process).
+
+def read_record(path: Path | None = None) -> dict:
+    """The run record at ``path`` (default :data:`RECORD`, the shipped one) as
+    ``{name: {seed: run}}`` (empty when there is no file). A run keeps the recipe digest it was
+    trained from, its accuracies, epochs and training time."""
+    path = Path(path or RECORD)
+    if not path.exists():
+        return {}
+    try:
+        content = json.loads(path.read_text())
+        runs = content["runs"]
+        if content.get("format") != RECORD_FORMAT:
+            raise ValueError(f"format {content.get('format')!r}")
+        return {name: {int(seed): run for seed, run in seeds.items()}
+                for name, seeds in runs.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise HwbnnError(f"{path}: not a zoo run record ({error})") from None
+
+
+def write_record(record: dict, path: Path | None = None) -> Path:
+    content = {"format": RECORD_FORMAT, "runs": {
+        name: {str(seed): record[name][seed] for seed in sorted(record[name])}
+        for name in sorted(record)}}
+    text = json.dumps(content, indent=1, sort_keys=True) + "\n"
+    return write_atomic(path or RECORD, text.encode())
+
+
+def recorded_run(record: dict, name: str, seed: int) -> dict | None:
+    """The recorded run of ``name`` at ``seed`` if it was trained from today's recipe."""
+    run = record.get(name, {}).get(seed)
+    return run if run is not None and run.get("recipe") == recipe_digest(name) else None
+
+
+def _run_of(name: str, row: dict) -> dict:
+    return {"recipe": recipe_digest(name), **{key: row[key] for key in _RECORDED if key in row}}
+
+
+def with_baselines(names: list[str], seeds: int) -> list[str]:
+    """``names`` and, with ``seeds > 1``, the float baselines of their datasets."""
+    datasets = {dataset_of(recipe(name)) for name in names}
+    return [*names, *(name for name, entry in BASELINES.items()
+                      if seeds > 1 and dataset_of(entry) in datasets)]
+
+
+def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=None,
+          record_path: Path | None = None, missing_only: bool = False) -> list[dict]:
+    """Rebuild zoo models with seed 0 (written to ``zoo_dir``); with ``seeds > 1`` also seeds
+    1..seeds-1 and the float baselines of the same datasets (seeds 0..seeds-1), for the mean.
+
+    Every (model, seed) is one job on ``executor`` (default: in this process). Each finished
+    run goes into the record at ``record_path`` (default :data:`RECORD`) at once (so an
+    interrupted build keeps what it finished). Runs beyond the shipped seed 0 are taken from
+    the record where it has them for the same recipe; ``missing_only`` takes seed 0 from it
+    too (the shipped files stay as they are) and trains only what the record lacks. Returns
+    :func:`table_rows` of ``names``.
     """
     from ..dist import Executor
 
     executor = executor or Executor()
-    datasets = {dataset_of(recipe(name)) for name in names}
-    baselines = [name for name, entry in BASELINES.items()
-                 if seeds > 1 and dataset_of(entry) in datasets]
-    order = [*names, *baselines]
+    record = read_record(record_path)
+    names = with_baselines(names, seeds)
+    wanted = [(name, seed) for name in names for seed in range(seeds)]
+
+    def needed(name: str, seed: int) -> bool:
+        shipped = seed == 0 and name in RECIPES
+        return (shipped and not missing_only) or recorded_run(record, name, seed) is None
+
     # Longest first, so the last job to finish is a short one.
-    jobs = sorted(((name, seed, seed == 0 and name in RECIPES) for name in order
-                   for seed in range(seeds)), key=lambda job: -expected_work(job[0]))
-    rows: dict[tuple[str, int], dict] = {}
+    jobs = sorted(((name, seed, seed == 0 and name in RECIPES) for name, seed in wanted
+                   if needed(name, seed)), key=lambda job: -expected_work(job[0]))
+    trained: dict[tuple[str, int], dict] = {}
     with (progress.step(f"zoo build on {executor.where}", total=len(jobs)) as step,
           executor):
         for index, row in executor.map(train_job, jobs):
@@ -122,17 +191,40 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR,
             for suffix, content in row.pop("files", {}).items():
                 path = write_atomic(Path(zoo_dir) / f"{name}{suffix}", content)
                 row["model_path" if suffix == ".hwbnn" else "checkpoint_path"] = str(path)
-            rows[name, seed] = row
+            trained[name, seed] = row
+            record.setdefault(name, {})[seed] = _run_of(name, row)
+            write_record(record, record_path)
             step.advance(f"{name} seed {seed}")
-    results = []
-    for name in order:
-        row = rows[name, 0]
+    rows = table_rows(names, seeds, record, zoo_dir)
+    for row in rows:
+        row.update({key: value for key, value in trained.get((row["model"], 0), {}).items()
+                    if key.endswith("_path")})
+    return rows
+
+
+def table_rows(names: list[str], seeds: int, record: dict | None = None,
+               zoo_dir: Path = ZOO_DIR) -> list[dict]:
+    """One row per name from the record: seed 0's run, with ``seeds > 1`` the accuracy of
+    every seed and their mean. HwbnnError naming what the record lacks."""
+    record = read_record() if record is None else record
+    missing = [f"{name} seed {seed}" for name in names for seed in range(seeds)
+               if recorded_run(record, name, seed) is None]
+    if missing:
+        raise HwbnnError(f"the run record lacks {', '.join(missing)} (hwbnn zoo build "
+                         f"--seeds {seeds} --missing-only trains them)")
+    rows = []
+    for name in names:
+        row = {"model": name, "seed": 0, **recorded_run(record, name, 0)}
+        del row["recipe"]
+        if name in RECIPES:
+            row["model_path"] = str(Path(zoo_dir) / f"{name}.hwbnn")
         if seeds > 1:
             key = "float_accuracy" if name in BASELINES else "integer_accuracy"
-            row["seed_accuracies"] = [rows[name, seed][key] for seed in range(seeds)]
+            row["seed_accuracies"] = [recorded_run(record, name, seed)[key]
+                                      for seed in range(seeds)]
             row["mean_accuracy"] = float(np.mean(row["seed_accuracies"]))
-        results.append(row)
-    return results
+        rows.append(row)
+    return rows
 
 
 def zoo_table(rows: list[dict]) -> str:

@@ -78,6 +78,7 @@ def _cli_bases() -> dict[tuple, tuple[list[str], dict, bool]]:
         ("run",): (["run"], {"model": model}, True),
         ("zoo", "list"): (["zoo", "list"], {}, False),
         ("zoo", "build"): (["zoo", "build"], {"names": ["digits_mlp_w1a1"]}, False),
+        ("zoo", "table"): (["zoo", "table"], {"names": ["digits_mlp_w1a1"]}, True),
         ("bench", "cpu"): (["bench", "cpu"], {"model": model, "min_time": "0.01",
                                               "batch": "1"}, True),
         ("gen",): (["gen"], {"model": model, "out": "rtl"}, True),
