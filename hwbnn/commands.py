@@ -102,7 +102,8 @@ def register(subparsers) -> None:
     q.set_defaults(func=cmd_zoo_list)
     q = zoo_commands.add_parser("build", help="retrain the shipped zoo models (reproducible)")
     q.add_argument("names", nargs="*",
-                   help="default: every trained zoo model (of --dataset, when given)")
+                   help="zoo models or float baselines (default: every trained zoo model of "
+                        "--dataset, and with --seeds above 1 its baselines)")
     _dataset_and_seeds(q)
     q.add_argument("--missing-only", action="store_true",
                    help="train only the runs the run record (hwbnn/zoo/runs.json) lacks; the "
@@ -113,7 +114,8 @@ def register(subparsers) -> None:
     q = zoo_commands.add_parser("table", help="the README's accuracy table from the run record "
                                               "(trains nothing)")
     q.add_argument("names", nargs="*",
-                   help="default: every trained zoo model (of --dataset, when given)")
+                   help="zoo models or float baselines (default: every trained zoo model of "
+                        "--dataset, and with --seeds above 1 its baselines)")
     _dataset_and_seeds(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_table)
@@ -123,8 +125,7 @@ def _dataset_and_seeds(q) -> None:
     q.add_argument("--dataset", choices=("digits", "fashion-mnist"),
                    help="only the models of this dataset")
     q.add_argument("--seeds", type=positive_int, default=1,
-                   help="with more than 1: also the mean test accuracy over that many "
-                        "seeds, and the float baselines of the same datasets")
+                   help="with more than 1: also the mean test accuracy over that many seeds")
 
 
 def cmd_train(args) -> int:
@@ -229,15 +230,19 @@ def cmd_zoo_list(args) -> int:
 
 
 def _zoo_names(args) -> list[str]:
+    """The models (and float baselines) a zoo build or table covers: the names given, or every
+    trained model of ``--dataset`` with, for several seeds, its dataset's baselines."""
     from . import zoo
-    from .zoo.recipes import RECIPES, dataset_of
+    from .zoo.build import with_baselines
+    from .zoo.recipes import BASELINES, RECIPES, dataset_of
 
-    names = args.names or [name for name in zoo.trained_names() if args.dataset in
-                           (None, dataset_of(RECIPES[name]))]
-    unknown = [name for name in names if name not in zoo.trained_names()]
+    if not args.names:
+        return with_baselines([name for name in zoo.trained_names() if args.dataset in
+                               (None, dataset_of(RECIPES[name]))], args.seeds)
+    unknown = [name for name in args.names if name not in RECIPES and name not in BASELINES]
     if unknown:
-        raise HwbnnError(f"not a trained zoo model: {', '.join(unknown)}")
-    return names
+        raise HwbnnError(f"not a trained zoo model or baseline: {', '.join(unknown)}")
+    return args.names
 
 
 def _print_zoo_rows(args, rows: list[dict]) -> int:
@@ -260,7 +265,6 @@ def cmd_zoo_build(args) -> int:
 
 
 def cmd_zoo_table(args) -> int:
-    from .zoo.build import table_rows, with_baselines
+    from .zoo.build import table_rows
 
-    return _print_zoo_rows(args, table_rows(with_baselines(_zoo_names(args), args.seeds),
-                                            args.seeds))
+    return _print_zoo_rows(args, table_rows(_zoo_names(args), args.seeds))

@@ -305,6 +305,9 @@ COMMANDS: dict[str, Object] = {
     "zoo build": Object({"models": ListOf(Object({
         **_TRAINED, "seed_accuracies?": None, "mean_accuracy?": None}),
         "one entry per model trained")}),
+    "zoo table": Object({"models": ListOf(Object({
+        **_TRAINED, "seed_accuracies?": None, "mean_accuracy?": None}),
+        "one entry per model, from the run record")}),
     "bench cpu": Object({
         "model": None, "model_path": None, "threads": None, "cpu": None,
         "cpu_clock_mhz": None, "bit_macs_per_frame": None, "popcount_limit_gops": None,

@@ -97,6 +97,8 @@ def test_train_and_zoo_build_follow_the_schema(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(zoo_build, "build", functools.partial(
         zoo_build.build, zoo_dir=tmp_path, record_path=tmp_path / "runs.json"))
     schema.validate("zoo build", _run(capsys, "zoo", "build", "digits_mlp_w1a1", "--json"))
+    schema.validate("zoo table", _run(capsys, "zoo", "table", "--dataset", "digits", "--seeds", "3",
+                                      "--json"))
 
 
 def test_cost_calibrate_follows_the_schema(tmp_path, capsys, monkeypatch):

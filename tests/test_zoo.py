@@ -48,7 +48,7 @@ def test_digits_record_and_files_rebuild_exactly(tmp_path):
     file byte for byte, every recorded accuracy equal (so the README's digits table is what the
     build prints), and the seeds' claims on the record."""
     record = tmp_path / "runs.json"
-    rows = build(DIGITS, seeds=3, zoo_dir=tmp_path, record_path=record)
+    rows = build(with_baselines(DIGITS, 3), seeds=3, zoo_dir=tmp_path, record_path=record)
     for name in DIGITS:
         for suffix in (".hwbnn", ".pt"):
             rebuilt = (tmp_path / f"{name}{suffix}").read_bytes()
@@ -75,14 +75,38 @@ def test_record_matches_the_shipped_files():
             assert run[key] == training[key], (name, key)
 
 
-@pytest.mark.parametrize("dataset", ["digits", "fashion-mnist"])
-def test_readme_tables_are_what_zoo_table_prints(dataset):
-    """The README's accuracy table of each dataset is `hwbnn zoo table --dataset D --seeds 3`'s
-    output from the shipped record, line for line."""
-    names = [name for name in zoo.trained_names() if dataset_of(RECIPES[name]) == dataset]
-    table = zoo_table(table_rows(with_baselines(names, 3), 3))
+def _of(dataset):
+    return [name for name in zoo.trained_names() if dataset_of(RECIPES[name]) == dataset]
+
+
+# The Fashion-MNIST models behind the issue's 3-seed claims, with their float baselines.
+FASHION_CLAIMS = ["fmnist_sfc_w1a1", "fmnist_lfc_w1a1", "fmnist_cnn_w1a1", "fmnist_mlp32_w1a1",
+                  "fmnist_mlp32_w2", "fmnist_mlp32_mix14", "fmnist_sfc_float",
+                  "fmnist_cnn_float", "fmnist_mlp32_float"]
+# Each README accuracy table: the names and seeds `hwbnn zoo table NAMES --seeds N` prints.
+README_TABLES = {"digits": (with_baselines(_of("digits"), 3), 3),
+                 "fashion-mnist": (_of("fashion-mnist"), 1),
+                 "fashion-mnist claims": (FASHION_CLAIMS, 3)}
+
+
+@pytest.mark.parametrize("table", README_TABLES)
+def test_readme_tables_are_what_zoo_table_prints(table):
+    """Each README accuracy table is `hwbnn zoo table`'s output from the shipped record."""
+    names, seeds = README_TABLES[table]
+    printed = zoo_table(table_rows(names, seeds))
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert table in readme, table
+    assert printed in readme, printed
+
+
+def test_fashion_mnist_claims_over_three_seeds():
+    """The issue's accuracy floors (3-seed means on the 10,000 test images) and Fromm et al.'s
+    claim at a shape where weight bits matter, on the record."""
+    mean = {row["model"]: row["mean_accuracy"] for row in table_rows(FASHION_CLAIMS, 3)}
+    assert mean["fmnist_sfc_w1a1"] >= 0.89, mean
+    assert mean["fmnist_lfc_w1a1"] >= 0.895, mean
+    assert mean["fmnist_cnn_w1a1"] >= 0.91, mean
+    assert mean["fmnist_mlp32_w2"] - mean["fmnist_mlp32_w1a1"] >= 0.01, mean
+    assert abs(mean["fmnist_mlp32_mix14"] - mean["fmnist_mlp32_w2"]) <= 0.005, mean
 
 
 @pytest.mark.parametrize("name", zoo.trained_names())

@@ -140,6 +140,20 @@ def write_record(record: dict, path: Path | None = None) -> Path:
     return write_atomic(path or RECORD, text.encode())
 
 
+def add_run(name: str, seed: int, run: dict, path: Path | None = None) -> dict:
+    """Add one run to the record file and return the record: read, update and write under an
+    exclusive lock, so builds running side by side on one machine keep each other's runs."""
+    import fcntl
+
+    path = Path(path or RECORD)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = read_record(path)
+        record.setdefault(name, {})[seed] = run
+        write_record(record, path)
+    return record
+
+
 def recorded_run(record: dict, name: str, seed: int) -> dict | None:
     """The recorded run of ``name`` at ``seed`` if it was trained from today's recipe."""
     run = record.get(name, {}).get(seed)
@@ -159,8 +173,8 @@ def with_baselines(names: list[str], seeds: int) -> list[str]:
 
 def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=None,
           record_path: Path | None = None, missing_only: bool = False) -> list[dict]:
-    """Rebuild zoo models with seed 0 (written to ``zoo_dir``); with ``seeds > 1`` also seeds
-    1..seeds-1 and the float baselines of the same datasets (seeds 0..seeds-1), for the mean.
+    """Rebuild zoo models (and float baselines: :func:`with_baselines`) with seed 0, the zoo's
+    written to ``zoo_dir``; with ``seeds > 1`` also seeds 1..seeds-1, for the mean.
 
     Every (model, seed) is one job on ``executor`` (default: in this process). Each finished
     run goes into the record at ``record_path`` (default :data:`RECORD`) at once (so an
@@ -173,7 +187,6 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=No
 
     executor = executor or Executor()
     record = read_record(record_path)
-    names = with_baselines(names, seeds)
     wanted = [(name, seed) for name in names for seed in range(seeds)]
 
     def needed(name: str, seed: int) -> bool:
@@ -192,8 +205,7 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=No
                 path = write_atomic(Path(zoo_dir) / f"{name}{suffix}", content)
                 row["model_path" if suffix == ".hwbnn" else "checkpoint_path"] = str(path)
             trained[name, seed] = row
-            record.setdefault(name, {})[seed] = _run_of(name, row)
-            write_record(record, record_path)
+            record = add_run(name, seed, _run_of(name, row), record_path)
             step.advance(f"{name} seed {seed}")
     rows = table_rows(names, seeds, record, zoo_dir)
     for row in rows:
