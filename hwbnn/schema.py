@@ -184,6 +184,7 @@ KEYS: dict[str, Key] = {
         "float_agreement": ("fraction", "share of frames where float torch and golden agree"),
         "seed_accuracies": ("fraction", "accuracy of each training seed"),
         "mean_accuracy": ("fraction", "mean accuracy over the seeds"),
+        "training_seeds": "training seeds in mean_accuracy (zoo models: from the run record)",
         "exact": "integer torch (or packed) equals golden on every layer",
         "passed": "the design's output equals the golden model's (several: every one's)",
         "timing_met": "Fmax reaches the clock",
@@ -415,7 +416,8 @@ COMMANDS: dict[str, Object] = {
             "frames_per_s?": None, "weight_bits?": None, "feasible": None, "why?": None}),
             "the zoo models under the same constraint")}),
     "compare": Object({"models": ListOf(Object({
-        "model": None, "model_path": None, "accuracy": None, "weight_bits": None, "lut": None,
+        "model": None, "model_path": None, "accuracy": None, "mean_accuracy?": None,
+        "training_seeds?": None, "weight_bits": None, "lut": None,
         "ff": None, "bram": None, "cycles_per_frame": None, "frames_per_s": None,
         "energy_pj_per_frame": None, "measured_lut?": None, "measured_ff?": None,
         "measured_bram?": None}), "one row per model")}),

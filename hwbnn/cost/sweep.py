@@ -330,7 +330,7 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
         frames = data.model_frames(net, dataset)
         row = {"model": net.name, "model_path": source,
                "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
-               "weight_bits": net.weight_bits,
+               **_seed_mean(source, dataset), "weight_bits": net.weight_bits,
                "lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
                "cycles_per_frame": fpga["cycles_per_frame"],
                "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),
@@ -339,6 +339,24 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
             row.update(synthesize_model(net, family, folding))
         rows.append(row)
     return rows
+
+
+def _seed_mean(source: str, dataset: str) -> dict:
+    """For a shipped zoo model with several training seeds in the run record (on the dataset
+    it was trained on): their mean accuracy and count."""
+    from numpy import mean
+
+    from .. import zoo
+    from ..zoo.build import seed_accuracies
+    from ..zoo.recipes import RECIPES, dataset_of
+
+    name = str(source).removeprefix(zoo.PREFIX)
+    if not zoo.is_zoo_ref(source) or name not in RECIPES or dataset_of(RECIPES[name]) != dataset:
+        return {}
+    accuracies = seed_accuracies(name)
+    if len(accuracies) < 2:
+        return {}
+    return {"mean_accuracy": float(mean(accuracies)), "training_seeds": len(accuracies)}
 
 
 def synthesize_model(net, family: str, folding=None) -> dict:
@@ -361,7 +379,7 @@ def compare_table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
-        cells = [f"{row[k] * 100:.1f}%" if k == "accuracy" else
+        cells = [f"{row[k] * 100:.2f}%" if k.endswith("accuracy") else
                  f"{row[k]:,.1f}" if isinstance(row[k], float) else
                  f"{row[k]:,}" if isinstance(row[k], int) else str(row[k]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")

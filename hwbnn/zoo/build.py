@@ -214,6 +214,16 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=No
     return rows
 
 
+def seed_accuracies(name: str, record: dict | None = None) -> list[float]:
+    """Integer accuracies of seeds 0, 1, ... of zoo model ``name`` that the record holds for
+    today's recipe (up to the first missing seed)."""
+    record = read_record() if record is None else record
+    accuracies = []
+    while (run := recorded_run(record, name, len(accuracies))) is not None:
+        accuracies.append(run.get("integer_accuracy", run["float_accuracy"]))
+    return accuracies
+
+
 def table_rows(names: list[str], seeds: int, record: dict | None = None,
                zoo_dir: Path = ZOO_DIR) -> list[dict]:
     """One row per name from the record: seed 0's run, with ``seeds > 1`` the accuracy of
