@@ -636,8 +636,8 @@ def validate_network(net: NetworkIR) -> None:
         where = f"layer {index} ({layer.name})"
         is_last = index == len(net.layers) - 1
         if len(sources[index]) != len(layer.in_encodings):
-            _fail(where, f"a {layer.kind} layer reads {len(layer.in_encodings)} input(s), "
-                         f"inputs names {len(sources[index])}")
+            _fail(where, f"reads {len(layer.in_encodings)} input(s) but its inputs name "
+                         f"{len(sources[index])}")
         if isinstance(layer, MatVec | Conv):
             _validate_weights(where, layer.weights)  # before mh/mw read the planes' shape
             validate_encoding(layer.in_encoding, f"{where}: in_encoding", MAX_SUM_BITS)
