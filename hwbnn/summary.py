@@ -130,6 +130,7 @@ def _size(shape) -> int:
 
 def summarize(net: NetworkIR) -> NetworkSummary:
     """Profile every layer of a network."""
+    net.require_chain("the summary")
     return NetworkSummary(net.name, tuple(net.input_shape), net.input_encoding,
                           [summarize_layer(layer) for layer in net.layers])
 

@@ -49,8 +49,8 @@ def _bad_files(tmp_path):
 
     cases = {
         "truncated": (w1a1[:1000], "truncated"),
-        "version": (_rewrite(w1a1, lambda h, a: h.update(format_version=2)),
-                    "format_version 2 is not supported"),
+        "version": (_rewrite(w1a1, lambda h, a: h.update(format_version=3)),
+                    "format_version 3 is not supported"),
         "unsorted": (_rewrite(w1a1, unsorted), "not sorted ascending"),
         "bitwidth4": (_rewrite(mix, bitwidth4), "bitwidth must be 1, 2 or 3, found 4"),
         "shape": (_rewrite(w1a1, shape), "thresholds must have shape"),

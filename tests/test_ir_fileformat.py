@@ -66,6 +66,10 @@ def test_foreign_file():
         fileformat.from_bytes(b"PK\x03\x04 definitely not a zip")
 
 
+def test_both_format_versions_are_read():
+    assert fileformat.FORMAT_VERSIONS == (1, 2)
+
+
 def test_wrong_format_version(w1a1_bytes):
     data = _rewrite(w1a1_bytes, lambda h, a: h.update(format_version=99))
     with pytest.raises(HwbnnError, match="format_version 99 is not supported"):

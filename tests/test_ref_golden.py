@@ -85,3 +85,11 @@ def test_binary_input_rejects_zero():
     assert golden.scores(net, np.array([[1, -1]])).tolist() == [[0]]
     with pytest.raises(HwbnnError, match="binary input values must be -1 or \\+1"):
         golden.run(net, np.array([[1, 0]]))
+
+
+def test_im2col_stride_two_takes_every_other_window():
+    x = np.arange(5 * 5).reshape(1, 5, 5, 1)
+    patches = golden.im2col(x, 3, 1, fill=-9, stride=2)
+    assert patches.shape == (1, 3, 3, 9)
+    assert patches[0, 0, 0].tolist() == [-9, -9, -9, -9, 0, 1, -9, 5, 6]
+    assert patches[0, 2, 2].tolist() == [18, 19, -9, 23, 24, -9, -9, -9, -9]

@@ -172,7 +172,7 @@ def test_parallel_kernels_match_golden(case):
     assert_packed_equals_golden(net, images, threads=packed.max_threads())
 
 
-@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("encoding", ENCODINGS + ["int2", "int8"])  # intN: the graph path
 def test_maxpool_of_every_encoding_by_hand(encoding):
     """2x2 pool of known values, then a 1x1 identity-like readout of its channels."""
     lo, hi = encoding_range(encoding)

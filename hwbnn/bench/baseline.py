@@ -16,6 +16,7 @@ from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
 
 def float_model(net: NetworkIR, seed: int = 0) -> nn.Module:
     """A float32 ``nn.Sequential`` in eval mode with the layer shapes of ``net``."""
+    net.require_chain("the float baseline")
     torch.manual_seed(seed)
     modules: list[nn.Module] = []
     spatial = len(net.input_shape) == 3

@@ -72,6 +72,7 @@ def time_round_robin(functions: dict[str, Callable[[], object]], frames: dict[st
 def bit_macs_per_frame(net: NetworkIR) -> int:
     """1-bit x 1-bit MACs per frame: every weight bit (residual: b_j bits) meets every input
     bit plane (unsigned n-bit: n planes; binary and ternary: one sign or masked plane)."""
+    net.require_chain("the CPU benchmark")
     total = 0
     for layer in net.layers:
         if isinstance(layer, MaxPool):

@@ -114,6 +114,7 @@ def _requantize_layer(layer, mix: str, group: int):
 
 def requantize(net: NetworkIR, mix: str, group: int = 1) -> NetworkIR:
     """A copy of ``net`` with every matvec/conv layer's weights re-quantized to ``mix``."""
+    net.require_chain("requantization")
     layers = []
     for layer in net.layers:
         if isinstance(layer, MatVec | Conv):

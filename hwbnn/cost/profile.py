@@ -233,6 +233,7 @@ class NetworkProfile:
 
 def profile_network(net: NetworkIR, folding: Folding | None = None) -> NetworkProfile:
     """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD)."""
+    net.require_chain("the cost model")
     folding = Folding.parse(folding, net)
     plans = folding.plans()
     layers, windows, pools, streams = [], [], [], []

@@ -65,6 +65,7 @@ class Folding(Mapping):
 
     def __init__(self, net: NetworkIR, layers: Mapping | None = None, *,
                  target_fps: float | None = None, clock_mhz: float | None = None):
+        net.require_chain("folding")
         layers = dict(layers or {})
         names = [layer.name for layer in net.weight_layers]
         unknown = [name for name in layers if name not in names]

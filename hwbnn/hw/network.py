@@ -83,6 +83,7 @@ class NetworkTop(wiring.Component):
                  output: str = "scores", mode: str = "folded", fifo_depth: int | None = None):
         if mode not in MODES:
             raise HwbnnError(f"mode must be 'folded' or 'unrolled', not {mode!r}")
+        net.require_chain("hardware generation")
         if mode == "unrolled":
             folding = {layer.name: {"pe": layer.mh, "simd": layer.mw}
                        for layer in net.weight_layers}

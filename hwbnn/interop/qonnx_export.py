@@ -263,7 +263,7 @@ def images_to_input(net: NetworkIR, images: np.ndarray) -> np.ndarray:
 def export_qonnx(net: NetworkIR, batch: int = 1):
     """The QONNX ``ModelProto`` of a validated network, for ``batch`` frames per run."""
     onnx = _onnx()
-    net.validate()
+    net.validate().require_chain("QONNX export")
     if not isinstance(batch, int) or batch < 1:
         raise HwbnnError(f"batch must be a positive integer, not {batch!r}")
     graph = _GraphBuilder(onnx)

@@ -1,8 +1,13 @@
 """The ``*.hwbnn`` model file: one zip holding ``header.json`` and ``.npy`` arrays.
 
-The header carries ``format_version``; every array is integer. Files are written
-reproducibly (fixed timestamps, sorted entries) and atomically (temporary file + rename),
-so the same network always gives the same bytes and a failed save leaves nothing behind.
+The header carries ``format_version``; every array is integer. Version 1 holds a chain of
+matvec, conv (stride 1) and maxpool layers; version 2 adds what
+:meth:`~hwbnn.ir.network.NetworkIR.v2_features` lists (named layer inputs, add, avgpool,
+globalavgpool, conv stride, integer weights, signed activations). A network is written in the
+lowest version that holds it, so a version-1 network gives the same bytes as it always did.
+Files are written reproducibly (fixed timestamps, sorted entries) and atomically (temporary
+file + rename), so the same network always gives the same bytes and a failed save leaves
+nothing behind.
 
 Reading is the boundary where a damaged or hostile file stops: every zip read is guarded,
 header.json is limited in size and depth and its fields are strictly typed (a bool is not an
@@ -30,10 +35,22 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwbnnError
-from .network import MAX_PLANES, Conv, MatVec, MaxPool, NetworkIR, Weights
+from .network import (
+    INTEGER_WEIGHT_BITS,
+    MAX_PLANES,
+    Add,
+    AvgPool,
+    Conv,
+    GlobalAvgPool,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Weights,
+)
 
 FORMAT = "hwbnn"
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)  # what this hwbnn reads; it writes the lowest that holds a network
+FORMAT_VERSION = FORMAT_VERSIONS[-1]
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 # Limits of what a model file may hold; every one is checked before the data is read.
@@ -45,14 +62,15 @@ MAX_ARRAY_BYTES = 1 << 28  # all arrays together, decompressed
 _NPY_HEADER_BYTES = 4096  # room for any .npy header (np.save writes 128 bytes)
 # Array name -> (its exact dtype as written by to_bytes, dimensions, most elements).
 ARRAY_LIMITS = {
-    "planes": (np.dtype(np.uint8), 3, MAX_PLANES * MAX_LAYER_WEIGHTS),
+    "planes": (np.dtype(np.uint8), 3,
+               max(MAX_PLANES, INTEGER_WEIGHT_BITS[-1]) * MAX_LAYER_WEIGHTS),
     "bitwidth": (np.dtype(np.uint8), 2, MAX_LAYER_WEIGHTS),
     "scales": (np.dtype(np.int64), 1, MAX_PLANES),
     "thresholds": (np.dtype(np.int64), 2, MAX_LAYER_WEIGHTS),
 }
 
 
-def _weight_layer_header(layer: MatVec | Conv) -> dict:
+def _weight_layer_header(layer: MatVec | Conv, version: int) -> dict:
     header = {
         "name": layer.name,
         "kind": layer.kind,
@@ -66,15 +84,40 @@ def _weight_layer_header(layer: MatVec | Conv) -> dict:
     }
     if isinstance(layer, Conv):
         header.update(in_shape=list(layer.in_shape), kernel=layer.kernel, padding=layer.padding)
+        if version >= 2:
+            header.update(stride=layer.stride)
     return header
 
 
-def _layer_arrays(layer: MatVec | Conv) -> dict[str, np.ndarray]:
-    arrays = {"planes": layer.weights.planes.astype(np.uint8)}
-    if layer.weights.kind == "residual":
+def _layer_header(layer, version: int) -> dict:
+    """The header entry of any layer (version-2 fields only in version-2 files)."""
+    if isinstance(layer, MatVec | Conv):
+        header = _weight_layer_header(layer, version)
+    else:
+        header = {"name": layer.name, "kind": layer.kind, "in_shape": list(layer.in_shape)}
+    if isinstance(layer, MaxPool | AvgPool):
+        header.update(kernel=layer.kernel)
+    if isinstance(layer, MaxPool | AvgPool | GlobalAvgPool):
+        header.update(encoding=layer.encoding)
+    if isinstance(layer, AvgPool):
+        header.update(stride=layer.stride)
+    if isinstance(layer, Add):
+        header.update(in_encodings=list(layer.in_encodings),
+                      scales=[int(s) for s in layer.scales], out_encoding=layer.out_encoding,
+                      thresholded=layer.thresholds is not None)
+    if layer.inputs is not None:
+        header.update(inputs=list(layer.inputs))
+    return header
+
+
+def _layer_arrays(layer) -> dict[str, np.ndarray]:
+    arrays = {}
+    if isinstance(layer, MatVec | Conv):
+        arrays["planes"] = layer.weights.planes.astype(np.uint8)
+    if isinstance(layer, MatVec | Conv) and layer.weights.kind == "residual":
         arrays["bitwidth"] = layer.weights.bitwidth.astype(np.uint8)
         arrays["scales"] = layer.weights.scales.astype(np.int64)
-    if layer.thresholds is not None:
+    if getattr(layer, "thresholds", None) is not None:
         arrays["thresholds"] = layer.thresholds.astype(np.int64)
     return arrays
 
@@ -82,9 +125,10 @@ def _layer_arrays(layer: MatVec | Conv) -> dict[str, np.ndarray]:
 def to_bytes(net: NetworkIR) -> bytes:
     """Serialize a validated network into the bytes of a ``.hwbnn`` file."""
     net.validate()
+    version = 2 if net.v2_features() else 1
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "name": net.name,
         "input_shape": list(net.input_shape),
         "input_encoding": net.input_encoding,
@@ -93,12 +137,7 @@ def to_bytes(net: NetworkIR) -> bytes:
     }
     arrays: dict[str, np.ndarray] = {}
     for index, layer in enumerate(net.layers):
-        if isinstance(layer, MaxPool):
-            header["layers"].append({"name": layer.name, "kind": "maxpool",
-                                     "in_shape": list(layer.in_shape),
-                                     "kernel": layer.kernel, "encoding": layer.encoding})
-            continue
-        header["layers"].append(_weight_layer_header(layer))
+        header["layers"].append(_layer_header(layer, version))
         for key, array in _layer_arrays(layer).items():
             arrays[f"layers/{index}/{key}.npy"] = array
     buffer = io.BytesIO()
@@ -268,6 +307,13 @@ class _Reader:
                       f"{length if length else 'some'} integers")
         return tuple(value)
 
+    def optional_names(self, mapping: dict, key: str, where: str) -> tuple[str, ...] | None:
+        value = mapping.get(key)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(v, str) for v in value)):
+            self.fail(f"{where}: field '{key}' must be a list of layer names or null")
+        return None if value is None else tuple(value)
+
     def optional_int(self, mapping: dict, key: str, where: str) -> int | None:
         value = mapping.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -373,11 +419,37 @@ def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> 
         pe=reader.optional_int(entry, "pe", where),
         simd=reader.optional_int(entry, "simd", where),
     )
+    common.update(inputs=reader.optional_names(entry, "inputs", where))
     if entry["kind"] == "matvec":
         return MatVec(**common)
+    stride = 1 if "stride" not in entry else reader.field(entry, "stride", int, where)
     return Conv(**common, in_shape=reader.int_list(entry, "in_shape", 3, where),
                 kernel=reader.field(entry, "kernel", int, where),
-                padding=reader.field(entry, "padding", int, where))
+                padding=reader.field(entry, "padding", int, where), stride=stride)
+
+
+def _read_other_layer(reader: _Reader, index: int, entry: dict, kind: str, where: str):
+    """A layer without weights: maxpool, avgpool, globalavgpool or add."""
+    common = dict(name=reader.field(entry, "name", str, where),
+                  inputs=reader.optional_names(entry, "inputs", where))
+    if kind == "add":
+        thresholds = None
+        if reader.field(entry, "thresholded", bool, where):
+            thresholds = reader.array(index, "thresholds", where)
+        names = common.pop("inputs")
+        return Add(**common, inputs=names,
+                   in_shape=reader.int_list(entry, "in_shape", None, where),
+                   in_encodings=tuple(reader.field(entry, "in_encodings", list, where)),
+                   scales=reader.int_list(entry, "scales", 2, where), thresholds=thresholds,
+                   out_encoding=reader.field(entry, "out_encoding", str, where))
+    common.update(in_shape=reader.int_list(entry, "in_shape", 3, where),
+                  encoding=reader.field(entry, "encoding", str, where))
+    if kind == "globalavgpool":
+        return GlobalAvgPool(**common)
+    kernel = reader.field(entry, "kernel", int, where)
+    if kind == "maxpool":
+        return MaxPool(**common, kernel=kernel)
+    return AvgPool(**common, kernel=kernel, stride=reader.field(entry, "stride", int, where))
 
 
 def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
@@ -391,22 +463,21 @@ def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         reader.fail("header.json does not describe a hwbnn model")
     version = header.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:  # not True, not 1.0
+    if type(version) is not int or version not in FORMAT_VERSIONS:  # not True, not 1.0
         reader.fail(f"format_version {version!r} is not supported (this hwbnn reads "
-                    f"version {FORMAT_VERSION})")
+                    f"versions {', '.join(map(str, FORMAT_VERSIONS))})")
+    kinds = ("matvec", "conv", "maxpool") + (("add", "avgpool", "globalavgpool")
+                                             if version >= 2 else ())
     layers = []
     for index, entry in enumerate(reader.field(header, "layers", list, "header")):
         where = f"layer {index}"
         kind = reader.field(entry, "kind", str, where)
-        if kind == "maxpool":
-            layers.append(MaxPool(name=reader.field(entry, "name", str, where),
-                                  in_shape=reader.int_list(entry, "in_shape", 3, where),
-                                  kernel=reader.field(entry, "kernel", int, where),
-                                  encoding=reader.field(entry, "encoding", str, where)))
-        elif kind in ("matvec", "conv"):
+        if kind not in kinds:
+            reader.fail(f"{where}: unsupported layer kind {kind!r} (format_version {version})")
+        if kind in ("matvec", "conv"):
             layers.append(_read_weight_layer(reader, index, entry, where))
         else:
-            reader.fail(f"{where}: unsupported layer kind {kind!r}")
+            layers.append(_read_other_layer(reader, index, entry, kind, where))
     try:
         net = NetworkIR(
             name=reader.field(header, "name", str, "header"),
@@ -415,7 +486,11 @@ def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
             layers=layers,
             metadata=reader.field(header, "metadata", dict, "header"),
         )
-        return net.validate()
+        net.validate()
+        features = net.v2_features()
+        if version == 1 and features:
+            raise HwbnnError(f"format_version 1 cannot hold {features[0]} (version 2 can)")
+        return net
     except HwbnnError as error:
         raise HwbnnError(f"{source}: {error}") from None
 

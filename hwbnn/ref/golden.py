@@ -12,12 +12,13 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_range, pad_value, values_from_threshold_count
-from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+from ..ir.network import Add, AvgPool, Conv, GlobalAvgPool, MatVec, MaxPool, NetworkIR
 
 
 @dataclass
 class LayerTrace:
-    """What one layer computed: accumulators (matvec/conv only) and its output values."""
+    """What one layer computed: accumulators (matvec/conv: the dot products, add: the scaled
+    sum; None for pools) and its output values."""
 
     name: str
     acc: np.ndarray | None
@@ -45,16 +46,19 @@ def threshold(acc: np.ndarray, thresholds: np.ndarray, encoding: str) -> np.ndar
     return values_from_threshold_count(encoding, count)
 
 
-def im2col(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
+def im2col(x: np.ndarray, kernel: int, padding: int, fill: int, stride: int = 1) -> np.ndarray:
     """Patches of a channels-last batch ``(N, H, W, C)`` -> ``(N, OH, OW, K*K*C)``.
 
-    Patch order is (kernel row, kernel column, channel), the order of the weight columns.
+    Patch order is (kernel row, kernel column, channel), the order of the weight columns;
+    output pixel (y, x) is the window at (y * stride, x * stride) of the padded input.
     """
     n, h, w, c = x.shape
     padded = np.full((n, h + 2 * padding, w + 2 * padding, c), fill, dtype=x.dtype)
     padded[:, padding:padding + h, padding:padding + w] = x
-    oh, ow = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
-    patches = [padded[:, ky:ky + oh, kx:kx + ow] for ky in range(kernel) for kx in range(kernel)]
+    oh = (h + 2 * padding - kernel) // stride + 1
+    ow = (w + 2 * padding - kernel) // stride + 1
+    patches = [padded[:, ky:ky + (oh - 1) * stride + 1:stride, kx:kx + (ow - 1) * stride + 1:stride]
+               for ky in range(kernel) for kx in range(kernel)]
     return np.concatenate(patches, axis=-1)
 
 
@@ -66,13 +70,40 @@ def maxpool(x: np.ndarray, kernel: int) -> np.ndarray:
     return x.max(axis=(2, 4))
 
 
-def run_layer(layer, x: np.ndarray) -> LayerTrace:
-    """Run one layer on a batch of integer activations."""
+def avgpool(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """KxK window sums at steps of ``stride`` on ``(N, H, W, C)`` (no padding)."""
+    n, h, w, c = x.shape
+    oh, ow = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    out = np.zeros((n, oh, ow, c), dtype=np.int64)
+    for ky in range(kernel):
+        for kx in range(kernel):
+            out += x[:, ky:ky + (oh - 1) * stride + 1:stride, kx:kx + (ow - 1) * stride + 1:stride]
+    return out
+
+
+def add(layer: Add, a: np.ndarray, b: np.ndarray) -> LayerTrace:
+    """Scaled sum of two tensors, then thresholds per channel or a clip to the encoding."""
+    acc = layer.scales[0] * a + layer.scales[1] * b
+    if layer.thresholds is not None:
+        return LayerTrace(layer.name, acc, threshold(acc, layer.thresholds, layer.out_encoding))
+    return LayerTrace(layer.name, acc, np.clip(acc, *encoding_range(layer.out_encoding)))
+
+
+def run_layer(layer, *inputs: np.ndarray) -> LayerTrace:
+    """Run one layer on a batch of integer activations (two for an add, in its input order)."""
+    if isinstance(layer, Add):
+        return add(layer, *inputs)
+    (x,) = inputs
     if isinstance(layer, MaxPool):
         return LayerTrace(layer.name, None, maxpool(x, layer.kernel))
+    if isinstance(layer, AvgPool):
+        return LayerTrace(layer.name, None, avgpool(x, layer.kernel, layer.stride))
+    if isinstance(layer, GlobalAvgPool):
+        return LayerTrace(layer.name, None, x.sum(axis=(1, 2), keepdims=True))
     weights = layer.weights.values()
     if isinstance(layer, Conv):
-        patches = im2col(x, layer.kernel, layer.padding, pad_value(layer.in_encoding))
+        patches = im2col(x, layer.kernel, layer.padding, pad_value(layer.in_encoding),
+                         layer.stride)
         acc = patches @ weights.T
     elif isinstance(layer, MatVec):
         acc = x.reshape(len(x), -1) @ weights.T
@@ -84,13 +115,14 @@ def run_layer(layer, x: np.ndarray) -> LayerTrace:
 
 
 def run(net: NetworkIR, images: np.ndarray) -> list[LayerTrace]:
-    """Run a batch ``(N, *input_shape)``; return the trace of every layer, last = scores."""
-    x = check_input(net, images)
+    """Run a batch ``(N, *input_shape)``; return the trace of every layer in stored order,
+    last = scores. A layer reads the outputs of the layers its ``inputs`` name."""
+    outputs = {-1: check_input(net, images)}
     trace = []
-    for layer in net.layers:
-        step = run_layer(layer, x)
+    for index, (layer, sources) in enumerate(zip(net.layers, net.sources(), strict=True)):
+        step = run_layer(layer, *(outputs[source] for source in sources))
         trace.append(step)
-        x = step.out
+        outputs[index] = step.out
     return trace
 
 

@@ -10,6 +10,13 @@ pooling works on words (OR for binary, a nonzero/sign rule for ternary, a bit-se
 unsigned), and the label is the argmax of integer scores. The kernels live in
 :mod:`hwbnn.ref.popcount`; nothing here uses a float.
 
+A network beyond a version-1 chain (:meth:`~hwbnn.ir.network.NetworkIR.v2_features`: a graph
+with add joins, average pools, strided convs, integer weights, signed or wide activations)
+runs layer by layer on integer tensors instead: each weight layer packs its input (intN and
+wide sums as offset-binary codes, at most 8 planes per pass), runs the same popcount kernels
+and thresholds into words that it unpacks again; integer weights are masked plane pairs with
+scales 1, 2, .., -2^(b-1); adds and average pools are numpy sums.
+
 API mirrors :mod:`hwbnn.ref.golden`: :func:`run` returns the per-layer trace (``acc``,
 ``out``) for comparisons, :func:`scores` and :func:`predict` take the fast path that never
 unpacks. Build a :class:`PackedNetwork` once to reuse its packed weights.
@@ -25,8 +32,8 @@ import numpy as np
 
 from .. import progress
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, encoding_range, pad_value
-from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+from ..ir.encoding import encoding_bits, encoding_offset, encoding_range, pad_value
+from ..ir.network import Add, AvgPool, Conv, GlobalAvgPool, MatVec, MaxPool, NetworkIR
 from .golden import LayerTrace
 
 # Rows that threads split a layer into come in multiples of one 512-bit vector of int64.
@@ -92,6 +99,12 @@ def _weight_planes(weights) -> tuple[list[np.ndarray], np.ndarray | None]:
     if weights.kind == "ternary":
         nonzero, negative = planes
         return [nonzero, nonzero & (1 - negative)], np.ones(1, dtype=np.int64)
+    if weights.kind == "integer":  # two's complement: bit p weighs 2^p, the top bit -2^(b-1)
+        bits = planes.shape[0]
+        pairs = []
+        for p in range(bits):
+            pairs += [planes[p], np.full_like(planes[p], p < bits - 1)]
+        return pairs, 2 ** np.arange(bits, dtype=np.int64)
     pairs = []
     for p in range(planes.shape[0]):
         pairs += [(weights.bitwidth > p).astype(np.uint8), planes[p]]
@@ -133,6 +146,13 @@ class _PoolStep:
     geometry: _Geometry
 
 
+@dataclass
+class _TensorStep:
+    """A layer of the graph path that works on unpacked integers (add, pools)."""
+
+    layer: Add | AvgPool | GlobalAvgPool | MaxPool
+
+
 class PackedNetwork:
     """A NetworkIR with its weights packed once, ready to run on batches of frames.
 
@@ -147,7 +167,9 @@ class PackedNetwork:
             raise HwbnnError("the packed engine needs a little-endian CPU")
         self._kernels = _kernels()
         self._net = net.validate()
-        self._steps = self._plan(net)
+        # A version-1 chain keeps the all-packed path; anything more runs as a graph.
+        self._sources = net.sources() if net.v2_features() else None
+        self._steps = self._plan(net) if self._sources is None else self._plan_graph(net)
 
     @property
     def net(self) -> NetworkIR:
@@ -170,6 +192,17 @@ class PackedNetwork:
             shape = tuple(layer.out_shape)
         return steps
 
+    def _plan_graph(self, net: NetworkIR) -> list:
+        steps = []
+        for layer, sources in zip(net.layers, self._sources, strict=True):
+            if isinstance(layer, MatVec | Conv):
+                in_shape = net.input_shape if sources[0] < 0 else net.layers[
+                    sources[0]].out_shape
+                steps.append(self._weight_step(layer, tuple(in_shape), first=sources[0] < 0))
+            else:
+                steps.append(_TensorStep(layer))
+        return steps
+
     def _weight_step(self, layer, in_shape: tuple, first: bool) -> _WeightStep:
         k = self._kernels
         if isinstance(layer, Conv):
@@ -177,7 +210,8 @@ class PackedNetwork:
             kernel, pad = layer.kernel, layer.padding
             oh, ow = layer.out_shape[:2]
             patch_words = _words(kernel * kernel * c)
-            patches = first and patch_words < kernel * kernel * _words(c)
+            # A strided conv packs its (fewer) windows whole, as a first conv on few channels.
+            patches = (first and patch_words < kernel * kernel * _words(c)) or layer.stride > 1
             if patches:
                 geometry = _Geometry(oh, ow, kernel * kernel * c, 0, 1, 1)
             else:
@@ -235,14 +269,126 @@ class PackedNetwork:
 
     def _forward(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
         kinds = {(type(step).__name__, getattr(step, "mode", None)) for step in self._steps}
+        run = self._layers if self._sources is None else self._graph_layers
         if kinds <= _KERNELS_RUN:
-            return self._layers(frames, threads, trace)
+            return run(frames, threads, trace)
         # numba compiles a kernel on its first call with new types (about a minute for all of
         # them on a cold cache; loaded from its disk cache afterwards).
         with progress.step("packed engine: first run (numba compiles its kernels once)"):
-            scores = self._layers(frames, threads, trace)
+            scores = run(frames, threads, trace)
         _KERNELS_RUN.update(kinds)
         return scores
+
+    def _graph_layers(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
+        """The graph path: every layer reads integer tensors and writes one (last: scores)."""
+        outputs = {-1: frames}
+        last_use = {source: index for index, sources in enumerate(self._sources)
+                    for source in sources}
+        for index, (step, sources) in enumerate(zip(self._steps, self._sources, strict=True)):
+            inputs = [outputs[source] for source in sources]
+            if isinstance(step, _WeightStep):
+                acc, out = self._graph_weight_layer(step, inputs[0], threads)
+            else:
+                acc, out = self._tensor_layer(step.layer, inputs, threads)
+            if trace is not None:
+                trace.append(LayerTrace(step.layer.name, acc, out))
+            outputs[index] = out
+            for source in sources:  # free what no later layer reads
+                if last_use[source] == index:
+                    del outputs[source]
+        return outputs[len(self._steps) - 1]
+
+    def _graph_weight_layer(self, step: _WeightStep, x: np.ndarray,
+                            threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """Accumulators and output values of a matvec/conv on integer activations ``x``.
+
+        intN inputs are packed as offset-binary codes ``x + 2^(N-1)`` (padding too), so the
+        dot product gains ``2^(N-1) * row sum`` that is taken off again; inputs wider than the
+        kernels' 8 planes run as 8-bit digits whose dot products are shifted into place.
+        """
+        layer, g = step.layer, step.geometry
+        encoding = layer.in_encoding
+        if isinstance(layer, Conv):
+            fill = pad_value(encoding)
+            if step.patches:
+                x = _patches(x, layer.kernel, layer.padding, fill, layer.stride)
+            else:
+                pad = layer.padding
+                x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=fill)
+        x = x.reshape(len(x), g.height, g.width, g.channels)
+        offset = encoding_offset(encoding)
+        code = _encoding_code(self._kernels, encoding)
+        if encoding in ("binary", "ternary"):
+            digits = [(x, _planes(encoding), 0)]
+        else:
+            x = x + offset
+            bits = encoding_bits(encoding)
+            digits = [((x >> shift) & 0xFF, min(8, bits - shift), shift)
+                      for shift in range(0, bits, 8)]
+        acc = 0
+        for values, planes, shift in digits:
+            buffer = np.zeros((len(x), planes, g.height, g.width, g.words), dtype=np.uint64)
+            self._kernels.pack(np.ascontiguousarray(values), code, buffer, 0)
+            acc = acc + (self._accumulate(step, buffer, threads) << shift)
+        if offset:
+            acc = acc - offset * layer.weights.values().sum(axis=1)
+        shape = _golden_shape(step, len(x))
+        if layer.produces_scores:
+            return acc.reshape(shape), acc.reshape(shape)
+        out = self._threshold_values(acc, step.thresholds, layer.out_encoding, step.out_hw)
+        return acc.reshape(shape), out.reshape(shape)
+
+    def _threshold_values(self, acc: np.ndarray, thresholds: np.ndarray, encoding: str,
+                          out_hw: tuple[int, int]) -> np.ndarray:
+        """Threshold ``acc (N, OH*OW, C)`` with the packing kernel, unpacked to values
+        ``(N, OH, OW, C)`` (intN: the count is the offset-binary code)."""
+        k = self._kernels
+        n, _, channels = acc.shape
+        oh, ow = out_hw
+        out = np.zeros((n, _planes(encoding), oh, ow, _words(channels)), dtype=np.uint64)
+        k.threshold(np.ascontiguousarray(acc), np.ascontiguousarray(thresholds, dtype=np.int64),
+                    _encoding_code(k, encoding), out, 0, ow, 1)
+        return _unpack(out, 0, (oh, ow, channels), encoding) - encoding_offset(encoding)
+
+    def _tensor_layer(self, layer, inputs: list[np.ndarray],
+                      threads: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """Add, average pools and (in a graph) max pooling on integer tensors."""
+        (x, *_) = inputs
+        if isinstance(layer, Add):
+            acc = layer.scales[0] * inputs[0] + layer.scales[1] * inputs[1]
+            if layer.thresholds is None:
+                lo, hi = encoding_range(layer.out_encoding)
+                return acc, np.minimum(np.maximum(acc, lo), hi)
+            n, channels = len(acc), layer.channels
+            out = self._threshold_values(acc.reshape(n, -1, channels), layer.thresholds,
+                                         layer.out_encoding, (acc[0].size // channels, 1))
+            return acc, out.reshape(acc.shape)
+        if isinstance(layer, GlobalAvgPool):
+            return None, x.sum(axis=(1, 2), keepdims=True)
+        if isinstance(layer, AvgPool):
+            windows = np.lib.stride_tricks.sliding_window_view(x, (layer.kernel,) * 2,
+                                                               axis=(1, 2))
+            return None, windows[:, ::layer.stride, ::layer.stride].sum(axis=(-2, -1))
+        return None, self._graph_maxpool(layer, x, threads)
+
+    def _graph_maxpool(self, layer: MaxPool, x: np.ndarray, threads: int) -> np.ndarray:
+        """Max pooling with the word kernel (intN as offset codes, which keep the order)."""
+        k = self._kernels
+        encoding = layer.encoding
+        if encoding_bits(encoding) > k.MAX_PLANES:  # a wide sum: more planes than the kernel
+            n, h, w, c = x.shape
+            oh, ow = h // layer.kernel, w // layer.kernel
+            x = x[:, :oh * layer.kernel, :ow * layer.kernel]
+            return x.reshape(n, oh, layer.kernel, ow, layer.kernel, c).max(axis=(2, 4))
+        offset = encoding_offset(encoding)
+        n, h, w, c = x.shape
+        planes = _planes(encoding)
+        buffer = np.zeros((n, planes, h, w, _words(c)), dtype=np.uint64)
+        k.pack(np.ascontiguousarray(x + offset), _encoding_code(k, encoding), buffer, 0)
+        oh, ow, _ = layer.out_shape
+        out = np.zeros((n, planes, oh, ow, _words(c)), dtype=np.uint64)
+        k.maxpool(buffer, layer.kernel, _encoding_code(k, encoding), out, 0, threads)
+        return _unpack(out, 0, (oh, ow, c), encoding) - offset
 
     def _layers(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
         x = self._pack_input(frames)
@@ -368,11 +514,14 @@ def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:
     return (n, *step.out_hw, step.layer.mh)
 
 
-def _patches(x: np.ndarray, kernel: int, padding: int, fill: int) -> np.ndarray:
-    """Integer patches ``(N, OH, OW, K*K*C)`` in (kernel row, kernel column, channel) order."""
+def _patches(x: np.ndarray, kernel: int, padding: int, fill: int,
+             stride: int = 1) -> np.ndarray:
+    """Integer patches ``(N, OH, OW, K*K*C)`` in (kernel row, kernel column, channel) order,
+    one per window at steps of ``stride``."""
     padded = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
                     constant_values=fill)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel, kernel), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]
     n, oh, ow, c = windows.shape[:4]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, kernel * kernel * c)
 
