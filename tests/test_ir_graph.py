@@ -19,6 +19,7 @@ from hwbnn.ir.network import (
     MatVec,
     MaxPool,
     NetworkIR,
+    Threshold,
     Weights,
     accumulator_range,
     accumulator_width,
@@ -132,7 +133,30 @@ def wide_pool_conv(rng):
     return NetworkIR("wide", (6, 6, 3), "uint8", layers)
 
 
-GRAPHS = {"residual": residual_block, "strided": strided_conv,
+def threshold_of(rng, name, inputs, shape, in_encoding, out_encoding):
+    lo, hi = encoding_range(in_encoding)
+    thresholds = random_thresholds(rng, (lo, hi), shape[-1], out_encoding)
+    return Threshold(name, shape, in_encoding, thresholds, out_encoding, inputs=inputs)
+
+
+def bireal_block(rng):
+    """The residual digits model's shape: an int8 stream that feeds its shortcut as it is and
+    the binary conv through a threshold layer (its sign), a wide-sum threshold to int4, and
+    an add of two int8 tensors clipped to int8."""
+    layers = [
+        conv(rng, "stem", (5, 5, 2), "uint5", "int8", 6, "int8"),
+        threshold_of(rng, "sign", ("stem",), (5, 5, 6), "int8", "binary"),
+        conv(rng, "conv", (5, 5, 6), "binary", "binary", 6, "int8", inputs=("sign",)),
+        add(rng, "add", ("conv", "stem"), (5, 5, 6), ("int8", "int8"), (1, 1), "int8",
+            thresholded=False),
+        GlobalAvgPool("gap", (5, 5, 6), "int8"),
+        threshold_of(rng, "requant", None, (1, 1, 6), "int13", "int4"),
+        dense(rng, "fc", "int4", "int8", 10, 6),
+    ]
+    return NetworkIR("bireal", (5, 5, 2), "uint5", layers)
+
+
+GRAPHS = {"residual": residual_block, "bireal": bireal_block, "strided": strided_conv,
           "downsample": downsampling_block, "signed": signed_activations,
           "wide": wide_pool_conv}
 
@@ -319,6 +343,21 @@ def test_add_avgpool_and_global_pool_match_loops():
     assert net.layers[2].out_encoding == "int4" and net.layers[5].out_encoding == "int6"
 
 
+def test_threshold_layer_counts_per_channel():
+    rng = np.random.default_rng(11)
+    net = bireal_block(rng).validate()
+    frames = random_frames(rng, net, 3)
+    trace = {t.name: t for t in golden.run(net, frames)}
+    x, layer = trace["stem"].out, net.layers[1]
+    expected = np.where(x >= layer.thresholds[:, 0], 1, -1)
+    np.testing.assert_array_equal(trace["sign"].out, expected)
+    assert (expected == 1).any() and (expected == -1).any()
+    wide, requant = trace["gap"].out, net.layers[5]
+    counts = (wide[..., None] >= requant.thresholds).sum(-1)
+    np.testing.assert_array_equal(trace["requant"].out, counts - 8)
+    assert trace["sign"].acc is None and net.layers[5].in_encoding == "int13"
+
+
 def test_add_without_thresholds_clips_to_its_encoding():
     rng = np.random.default_rng(5)
     net = signed_activations(rng).validate()
@@ -362,6 +401,23 @@ def _residual_with(edit):
 def test_bad_graphs_are_one_line_errors(edit, message):
     with pytest.raises(HwbnnError, match=message) as error:
         _residual_with(edit).validate()
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: setattr(t, "in_encoding", "int17"), "layer 1 \\(sign\\): in_encoding must be"),
+    (lambda t: setattr(t, "in_encoding", "int4"),
+     "in_encoding 'int4' does not match 'stem'.s output 'int8'"),
+    (lambda t: setattr(t, "thresholds", np.zeros((5, 1), dtype=np.int64)),
+     "thresholds must have shape \\(6, 1\\) for binary outputs"),
+    (lambda t: setattr(t, "out_encoding", "uint9"), "out_encoding must be"),
+    (lambda t: setattr(t, "in_shape", (5, 5, 7)), "in_shape \\(5, 5, 7\\) does not match"),
+])
+def test_bad_threshold_layers_are_one_line_errors(edit, message):
+    net = bireal_block(np.random.default_rng(12))
+    edit(net.layers[1])
+    with pytest.raises(HwbnnError, match=message) as error:
+        net.validate()
     assert "\n" not in str(error.value)
 
 

@@ -14,13 +14,14 @@ from .network import (
     MatVec,
     MaxPool,
     NetworkIR,
+    Threshold,
     Weights,
     accumulator_range,
 )
 
 __all__ = [
     "FORMAT_VERSION", "FORMAT_VERSIONS", "INPUT", "Add", "AvgPool", "Conv", "GlobalAvgPool",
-    "MatVec", "MaxPool", "NetworkIR", "Weights",
+    "MatVec", "MaxPool", "NetworkIR", "Threshold", "Weights",
     "accumulator_range", "encoding_bits", "encoding_levels", "encoding_range", "from_bytes",
     "load", "pad_value", "save", "sha256", "to_bytes",
 ]

@@ -3,11 +3,11 @@
 The header carries ``format_version``; every array is integer. Version 1 holds a chain of
 matvec, conv (stride 1) and maxpool layers; version 2 adds what
 :meth:`~hwbnn.ir.network.NetworkIR.v2_features` lists (named layer inputs, add, avgpool,
-globalavgpool, conv stride, integer weights, signed activations). A network is written in the
-lowest version that holds it, so a version-1 network gives the same bytes as it always did.
-Files are written reproducibly (fixed timestamps, sorted entries) and atomically (temporary
-file + rename), so the same network always gives the same bytes and a failed save leaves
-nothing behind.
+globalavgpool, threshold, conv stride, integer weights, signed activations). A network is
+written in the lowest version that holds it, so a version-1 network gives the same bytes as
+it always did. Files are written reproducibly (fixed timestamps, sorted entries) and
+atomically (temporary file + rename), so the same network always gives the same bytes and a
+failed save leaves nothing behind.
 
 Reading is the boundary where a damaged or hostile file stops: every zip read is guarded,
 header.json is limited in size and depth and its fields are strictly typed (a bool is not an
@@ -45,6 +45,7 @@ from .network import (
     MatVec,
     MaxPool,
     NetworkIR,
+    Threshold,
     Weights,
 )
 
@@ -101,6 +102,8 @@ def _layer_header(layer, version: int) -> dict:
         header.update(encoding=layer.encoding)
     if isinstance(layer, AvgPool):
         header.update(stride=layer.stride)
+    if isinstance(layer, Threshold):
+        header.update(in_encoding=layer.in_encoding, out_encoding=layer.out_encoding)
     if isinstance(layer, Add):
         header.update(in_encodings=list(layer.in_encodings),
                       scales=[int(s) for s in layer.scales], out_encoding=layer.out_encoding,
@@ -429,9 +432,14 @@ def _read_weight_layer(reader: _Reader, index: int, entry: dict, where: str) -> 
 
 
 def _read_other_layer(reader: _Reader, index: int, entry: dict, kind: str, where: str):
-    """A layer without weights: maxpool, avgpool, globalavgpool or add."""
+    """A layer without weights: maxpool, avgpool, globalavgpool, add or threshold."""
     common = dict(name=reader.field(entry, "name", str, where),
                   inputs=reader.optional_names(entry, "inputs", where))
+    if kind == "threshold":
+        return Threshold(**common, in_shape=reader.int_list(entry, "in_shape", None, where),
+                         in_encoding=reader.field(entry, "in_encoding", str, where),
+                         thresholds=reader.array(index, "thresholds", where),
+                         out_encoding=reader.field(entry, "out_encoding", str, where))
     if kind == "add":
         thresholds = None
         if reader.field(entry, "thresholded", bool, where):
@@ -466,8 +474,8 @@ def from_bytes(data: bytes, source: str = "model file") -> NetworkIR:
     if type(version) is not int or version not in FORMAT_VERSIONS:  # not True, not 1.0
         reader.fail(f"format_version {version!r} is not supported (this hwbnn reads "
                     f"versions {', '.join(map(str, FORMAT_VERSIONS))})")
-    kinds = ("matvec", "conv", "maxpool") + (("add", "avgpool", "globalavgpool")
-                                             if version >= 2 else ())
+    kinds = ("matvec", "conv", "maxpool") + (("add", "avgpool", "globalavgpool",
+                                              "threshold") if version >= 2 else ())
     layers = []
     for index, entry in enumerate(reader.field(header, "layers", list, "header")):
         where = f"layer {index}"

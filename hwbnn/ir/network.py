@@ -1,10 +1,11 @@
 """NetworkIR: the integer-only network description that everything after export reads.
 
 A network is an ordered list of layers (:class:`MatVec`, :class:`Conv`, :class:`MaxPool`,
-:class:`Add`, :class:`AvgPool`, :class:`GlobalAvgPool`). Activations are channels-last: a conv
-layer sees ``(H, W, C)``; a matvec that follows a spatial layer sees the flattened ``H*W*C``
-vector in that order. Matvec and conv layers carry thresholds fused in (``out_encoding`` set),
-except the last layer, which produces raw integer accumulators ("scores").
+:class:`Add`, :class:`AvgPool`, :class:`GlobalAvgPool`, :class:`Threshold`). Activations
+are channels-last: a conv layer sees ``(H, W, C)``; a matvec that follows a spatial layer
+sees the flattened ``H*W*C`` vector in that order. Matvec and conv layers carry thresholds
+fused in (``out_encoding`` set), except the last layer, which produces raw integer
+accumulators ("scores").
 
 The layers form a graph stored in topological order: a layer's ``inputs`` name the layers it
 reads (:data:`INPUT` is the network input); ``None`` means the previous layer (the network
@@ -362,8 +363,41 @@ class Add:
         return accumulator_width(self.acc_range, self.thresholds)
 
 
-Layer = MatVec | Conv | MaxPool | AvgPool | GlobalAvgPool | Add
-LAYER_TYPES = (MatVec, Conv, MaxPool, AvgPool, GlobalAvgPool, Add)
+@dataclass
+class Threshold:
+    """Elementwise multi-threshold (FINN's MultiThreshold): ``out`` = the count of a channel's
+    thresholds ``t`` with ``x >= t``, mapped to ``out_encoding`` as a matvec's output.
+
+    It lets one integer tensor feed two readers at two precisions: in a residual network the
+    int8 block output goes to the shortcut as it is and, through a threshold layer, as its sign
+    (binary) to the next block's binary convolution. ``thresholds`` has one sorted row per
+    channel (the last axis of ``in_shape``); the input may be any encoding up to
+    :data:`~hwbnn.ir.encoding.MAX_SUM_BITS` bits.
+    """
+
+    name: str
+    in_shape: tuple[int, ...]
+    in_encoding: str
+    thresholds: np.ndarray
+    out_encoding: str
+    inputs: tuple[str, ...] | None = None
+    kind: str = field(default="threshold", init=False)
+
+    @property
+    def in_encodings(self) -> tuple[str, ...]:
+        return (self.in_encoding,)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return tuple(self.in_shape)
+
+    @property
+    def channels(self) -> int:
+        return self.in_shape[-1]
+
+
+Layer = MatVec | Conv | MaxPool | AvgPool | GlobalAvgPool | Add | Threshold
+LAYER_TYPES = (MatVec, Conv, MaxPool, AvgPool, GlobalAvgPool, Add, Threshold)
 
 
 @dataclass
@@ -431,7 +465,7 @@ class NetworkIR:
             name = f"(layer {layer.name!r})"
             if getattr(layer, "inputs", None) is not None:
                 found.append(f"a graph of layers {name}")
-            if isinstance(layer, Add | AvgPool | GlobalAvgPool):
+            if isinstance(layer, Add | AvgPool | GlobalAvgPool | Threshold):
                 found.append(f"{layer.kind} layers {name}")
             if isinstance(layer, Conv) and layer.stride != 1:
                 found.append(f"conv stride {layer.stride} {name}")
@@ -611,7 +645,8 @@ def _check_input(where: str, layer, expected: str, shape: tuple, encoding: str,
         if math.prod(shape) != layer.mw:
             _fail(where, f"expects {layer.mw} inputs but {source} layer gives "
                          f"{shape} = {math.prod(shape)}")
-    elif tuple(layer.in_shape) != shape or (len(shape) != 3 and not isinstance(layer, Add)):
+    elif tuple(layer.in_shape) != shape or (len(shape) != 3 and not isinstance(
+            layer, Add | Threshold)):
         _fail(where, f"in_shape {tuple(layer.in_shape)} does not match {source} output {shape}")
 
 
@@ -640,6 +675,7 @@ def validate_network(net: NetworkIR) -> None:
                          f"{len(sources[index])}")
         if isinstance(layer, MatVec | Conv):
             _validate_weights(where, layer.weights)  # before mh/mw read the planes' shape
+        if isinstance(layer, MatVec | Conv | Threshold):
             validate_encoding(layer.in_encoding, f"{where}: in_encoding", MAX_SUM_BITS)
         elif is_last:
             _fail(where, "the last layer must be a matvec or conv producing scores")
@@ -654,6 +690,8 @@ def validate_network(net: NetworkIR) -> None:
             _validate_conv(where, layer, is_last)
         elif isinstance(layer, Add):
             _validate_add(where, layer)
+        elif isinstance(layer, Threshold):
+            _validate_thresholds(where, layer.thresholds, layer.channels, layer.out_encoding)
         else:
             _validate_pool(where, layer)
         outputs[index] = (tuple(layer.out_shape), layer.out_encoding)

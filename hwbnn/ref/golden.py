@@ -12,13 +12,22 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_range, pad_value, values_from_threshold_count
-from ..ir.network import Add, AvgPool, Conv, GlobalAvgPool, MatVec, MaxPool, NetworkIR
+from ..ir.network import (
+    Add,
+    AvgPool,
+    Conv,
+    GlobalAvgPool,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Threshold,
+)
 
 
 @dataclass
 class LayerTrace:
     """What one layer computed: accumulators (matvec/conv: the dot products, add: the scaled
-    sum; None for pools) and its output values."""
+    sum; None for pools and threshold layers) and its output values."""
 
     name: str
     acc: np.ndarray | None
@@ -100,6 +109,8 @@ def run_layer(layer, *inputs: np.ndarray) -> LayerTrace:
         return LayerTrace(layer.name, None, avgpool(x, layer.kernel, layer.stride))
     if isinstance(layer, GlobalAvgPool):
         return LayerTrace(layer.name, None, x.sum(axis=(1, 2), keepdims=True))
+    if isinstance(layer, Threshold):
+        return LayerTrace(layer.name, None, threshold(x, layer.thresholds, layer.out_encoding))
     weights = layer.weights.values()
     if isinstance(layer, Conv):
         patches = im2col(x, layer.kernel, layer.padding, pad_value(layer.in_encoding),

@@ -15,7 +15,8 @@ with add joins, average pools, strided convs, integer weights, signed or wide ac
 runs layer by layer on integer tensors instead: each weight layer packs its input (intN and
 wide sums as offset-binary codes, at most 8 planes per pass), runs the same popcount kernels
 and thresholds into words that it unpacks again; integer weights are masked plane pairs with
-scales 1, 2, .., -2^(b-1); adds and average pools are numpy sums.
+scales 1, 2, .., -2^(b-1); adds and average pools are numpy sums; threshold layers (and
+thresholded adds) run the threshold kernel on the integer tensor.
 
 API mirrors :mod:`hwbnn.ref.golden`: :func:`run` returns the per-layer trace (``acc``,
 ``out``) for comparisons, :func:`scores` and :func:`predict` take the fast path that never
@@ -33,7 +34,16 @@ import numpy as np
 from .. import progress
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits, encoding_offset, encoding_range, pad_value
-from ..ir.network import Add, AvgPool, Conv, GlobalAvgPool, MatVec, MaxPool, NetworkIR
+from ..ir.network import (
+    Add,
+    AvgPool,
+    Conv,
+    GlobalAvgPool,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Threshold,
+)
 from .golden import LayerTrace
 
 # Rows that threads split a layer into come in multiples of one 512-bit vector of int64.
@@ -150,7 +160,7 @@ class _PoolStep:
 class _TensorStep:
     """A layer of the graph path that works on unpacked integers (add, pools)."""
 
-    layer: Add | AvgPool | GlobalAvgPool | MaxPool
+    layer: Add | AvgPool | GlobalAvgPool | MaxPool | Threshold
 
 
 class PackedNetwork:
@@ -352,8 +362,14 @@ class PackedNetwork:
 
     def _tensor_layer(self, layer, inputs: list[np.ndarray],
                       threads: int) -> tuple[np.ndarray | None, np.ndarray]:
-        """Add, average pools and (in a graph) max pooling on integer tensors."""
+        """Add, threshold layers, average pools and (in a graph) max pooling on integer
+        tensors (thresholds with the word kernel)."""
         (x, *_) = inputs
+        if isinstance(layer, Threshold):
+            n, channels = len(x), layer.channels
+            out = self._threshold_values(x.reshape(n, -1, channels), layer.thresholds,
+                                         layer.out_encoding, (x[0].size // channels, 1))
+            return None, out.reshape(x.shape)
         if isinstance(layer, Add):
             acc = layer.scales[0] * inputs[0] + layer.scales[1] * inputs[1]
             if layer.thresholds is None:
