@@ -23,12 +23,18 @@ from ..errors import HwbnnError
 from ..quant.layers import QuantConv2d, QuantLinear
 from ..quant.models import QuantNet
 from ..quant.quantizers import QuantizedWeight, activation_levels
-from .encoding import pad_value, values_from_threshold_count
+from ..quant.resnet import POOL
+from .encoding import encoding_range, pad_value, values_from_threshold_count
 from .network import (
+    INPUT,
+    Add,
+    AvgPool,
     Conv,
+    GlobalAvgPool,
     MatVec,
     MaxPool,
     NetworkIR,
+    Threshold,
     Weights,
     accumulator_range,
     accumulator_width,
@@ -100,12 +106,18 @@ def _ir_columns(array: np.ndarray, chw: tuple[int, int, int] | None) -> np.ndarr
     return array.reshape(*lead, c, h, w).swapaxes(-3, -2).swapaxes(-2, -1).reshape(*lead, -1)
 
 
-def _fold(stage: _Stage, q: QuantizedWeight, values: np.ndarray, in_encoding: str):
-    """Flip signs and integer thresholds for one weight stage (None thresholds: scores)."""
+def _fold(stage: _Stage, q: QuantizedWeight, values: np.ndarray, in_encoding: str,
+          input_scale: float = 1.0, step: float = 1.0):
+    """Flip signs and integer thresholds for one weight stage (None thresholds: scores).
+
+    ``input_scale`` is the real value of one integer input unit (an average pool's sums of
+    path values: ``path_step / (K*K)``, the pool's division folded in here); ``step`` is the
+    grid of a signed path output (its levels are ``step * (k - 0.5)``).
+    """
     rows = values.shape[0]
     if stage.out_encoding is None:
         return np.ones(rows, dtype=np.int64), None
-    scale = float(q.scale)
+    scale = float(q.scale) * input_scale
     if stage.bn is None:
         g, h = np.full(rows, scale), np.zeros(rows)
     else:
@@ -116,7 +128,7 @@ def _fold(stage: _Stage, q: QuantizedWeight, values: np.ndarray, in_encoding: st
         h = bn.bias.detach().double().numpy() - gamma * bn.running_mean.double().numpy() / sigma
     flip = np.where(g < 0, -1, 1).astype(np.int64)
     lo, hi = accumulator_range(values * flip[:, None], in_encoding)
-    levels = np.asarray(activation_levels(stage.out_encoding))
+    levels = np.asarray(activation_levels(stage.out_encoding)) * step
     with np.errstate(divide="ignore", invalid="ignore"):
         raw = np.ceil((levels[None, :] - h[:, None]) / np.abs(g)[:, None])
     constant = np.where(h[:, None] >= levels[None, :], lo, hi + 1)  # g == 0: y = h always
@@ -126,6 +138,9 @@ def _fold(stage: _Stage, q: QuantizedWeight, values: np.ndarray, in_encoding: st
 
 def _weights(q: QuantizedWeight, flip: np.ndarray, chw) -> Weights:
     """IR weights (rows negated where ``flip`` is -1, columns in HWC order)."""
+    if q.kind == "integer":  # symmetric values: a negated row stays in range
+        return Weights.integer(_ir_columns(q.values.numpy().astype(np.int64), chw)
+                               * flip[:, None], q.bits)
     if q.kind == "residual":
         signs = _ir_columns(q.signs.numpy().astype(np.int64), chw) * flip[None, :, None]
         bitwidth = _ir_columns(q.bitwidth.numpy(), chw)
@@ -143,6 +158,11 @@ def export(model: QuantNet, name: str | None = None, metadata: dict | None = Non
     name = name if name is not None else model.config["arch"]
     model = model.eval()
     cfg = model.config
+    if cfg["arch"] == "resnet":
+        layers = [step.layer for step in _resnet_plan(model)]
+        net = NetworkIR(name, tuple(cfg["input_shape"]), cfg["input_encoding"], layers,
+                        {"config": cfg, **(metadata or {})})
+        return net.validate()
     layers = []
     shape = tuple(cfg["input_shape"])
     encoding = cfg["input_encoding"]
@@ -195,6 +215,8 @@ def integer_trace(model: QuantNet, images: np.ndarray) -> list[TorchTrace]:
     """
     model = model.eval()
     x = model.prepare_input(images).double()
+    if model.config["arch"] == "resnet":
+        return _resnet_trace(_resnet_plan(model), x)
     trace = []
     encoding = model.config["input_encoding"]
     for stage in _stages(model):
@@ -226,6 +248,146 @@ def integer_trace(model: QuantNet, images: np.ndarray) -> list[TorchTrace]:
             x = values_from_threshold_count(stage.out_encoding, count)
             encoding = stage.out_encoding
         trace.append(TorchTrace(stage.name, _to_ir_layout(acc), _to_ir_layout(x)))
+    return trace
+
+
+# --- Residual networks (arch "resnet", hwbnn.quant.resnet) ---------------------------------
+#
+# Every tensor between blocks is the path: integers v on the grid ``path_step`` (torch holds
+# step * v). So both operands of an add are on one grid and its scales are (1, 1); the add
+# clips to the path encoding (what torch's clip does), without thresholds. Each BatchNorm sits
+# on a branch before the add and folds into its convolution's thresholds, levels
+# ``step * (k - 0.5)``; a negative scale negates that convolution's weights (FINN's way), which
+# is exact here because the convolution's *output* is the quantized BatchNorm value itself,
+# not a sign that the add would need flipped. The shortcut's 2x2 average pool keeps sums and
+# its 1/4 goes into the 1x1 convolution's thresholds (``input_scale = step / 4``); the global
+# pool keeps sums and its 1/(H*W), with the path step and the weight scale, is a positive
+# factor on the scores that changes no argmax, so it is dropped as the score temperature is.
+
+
+@dataclass
+class _ResStep:
+    """One IR layer of a residual network with what integer-mode torch needs to run it."""
+
+    layer: object
+    module: nn.Module | None = None
+    flip: np.ndarray | None = None
+    q: QuantizedWeight | None = None
+
+
+def _resnet_weight_step(module, bn, name: str, inputs: tuple, in_shape: tuple,
+                        in_encoding: str, out_encoding: str | None, input_scale: float,
+                        step: float) -> _ResStep:
+    q = module.integer_weights()
+    values = q.values.numpy().astype(np.int64)
+    flip, thresholds = _fold(_Stage(module, name, bn, out_encoding), q, values, in_encoding,
+                             input_scale, step)
+    weights = _weights(q, flip, None)
+    acc_range = accumulator_range(weights.values(), in_encoding)
+    common = dict(name=name, in_encoding=in_encoding, weights=weights, thresholds=thresholds,
+                  out_encoding=out_encoding, acc_range=acc_range,
+                  acc_width=accumulator_width(acc_range, thresholds), inputs=inputs)
+    if isinstance(module, QuantConv2d):
+        layer = Conv(**common, in_shape=in_shape, kernel=module.kernel_size[0],
+                     padding=module.pad, stride=module.stride[0])
+    else:
+        layer = MatVec(**common)
+    return _ResStep(layer, module, flip, q)
+
+
+def _sign_thresholds(block, activations: str, path: str, step: float) -> np.ndarray:
+    """The sign before a block's conv, ``(step * v - shift) >= tau``, as integer thresholds on
+    the path values v: ``v >= ceil((tau + shift) / step)`` (exact: step is a power of two),
+    clamped into the path's range (which changes no output)."""
+    shift = block.shift.detach().double().numpy()
+    levels = np.asarray(activation_levels(activations))
+    lo, hi = encoding_range(path)
+    return np.clip(np.ceil((levels[None, :] + shift[:, None]) / step), lo, hi + 1).astype(
+        np.int64)
+
+
+def _resnet_plan(model: QuantNet) -> list[_ResStep]:
+    """The IR layers of a residual network in topological order (see the notes above)."""
+    cfg, body = model.config, model.body
+    path, step, activations = cfg["path"], cfg["path_step"], cfg["activations"]
+    stem = _resnet_weight_step(body.stem, body.stem_bn, "stem", (INPUT,),
+                               tuple(cfg["input_shape"]), cfg["input_encoding"], path, 1.0, step)
+    steps = [stem]
+    source = stem.layer
+    for index, block in enumerate(body.blocks):
+        prefix = f"block{index}"
+        sign = Threshold(f"{prefix}_sign", source.out_shape, path,
+                         _sign_thresholds(block, activations, path, step), activations,
+                         inputs=(source.name,))
+        conv = _resnet_weight_step(block.conv, block.bn, f"{prefix}_conv", (sign.name,),
+                                   sign.out_shape, activations, path, 1.0, step)
+        steps += [_ResStep(sign, block), conv]
+        short = source
+        if block.downsample:
+            scale = step
+            if block.stride == 2:
+                pool = AvgPool(f"{prefix}_pool", source.out_shape, POOL, POOL, path,
+                               inputs=(source.name,))
+                steps.append(_ResStep(pool))
+                short, scale = pool, step / pool.window
+            short_step = _resnet_weight_step(block.short, block.short_bn, f"{prefix}_short",
+                                             (short.name,), short.out_shape, short.out_encoding,
+                                             path, scale, step)
+            steps.append(short_step)
+            short = short_step.layer
+        add = Add(f"{prefix}_add", (conv.layer.name, short.name), conv.layer.out_shape,
+                  (path, path), (1, 1), None, path)
+        steps.append(_ResStep(add))
+        source = add
+    gap = GlobalAvgPool("gap", source.out_shape, path, inputs=(source.name,))
+    steps.append(_ResStep(gap))
+    steps.append(_resnet_weight_step(body.fc, None, "fc", (gap.name,), (gap.out_shape[-1],),
+                                     gap.out_encoding, None, 1.0, step))
+    return steps
+
+
+def _count(x: torch.Tensor, thresholds: np.ndarray, encoding: str) -> torch.Tensor:
+    """Per-channel threshold counts on NCHW (or NC) ``x``, mapped to ``encoding``'s values."""
+    t = torch.as_tensor(thresholds, dtype=x.dtype)
+    t = t.view(1, *t.shape, 1, 1) if x.ndim == 4 else t.view(1, *t.shape)
+    return values_from_threshold_count(encoding, (x.unsqueeze(2) >= t).sum(2).to(x.dtype))
+
+
+def _resnet_trace(steps: list[_ResStep], x: torch.Tensor) -> list[TorchTrace]:
+    """Integer-mode torch forward of a residual network, NCHW, one entry per IR layer."""
+    outputs = {INPUT: x}
+    trace = []
+    for step in steps:
+        layer = step.layer
+        inputs = [outputs[name] for name in layer.inputs]
+        acc = None
+        if isinstance(layer, Threshold):
+            out = _count(inputs[0], layer.thresholds, layer.out_encoding)
+        elif isinstance(layer, AvgPool):
+            out = F.avg_pool2d(inputs[0], layer.kernel, layer.stride, divisor_override=1)
+        elif isinstance(layer, GlobalAvgPool):
+            out = inputs[0].sum(dim=(2, 3), keepdim=True)
+        elif isinstance(layer, Add):
+            acc = layer.scales[0] * inputs[0] + layer.scales[1] * inputs[1]
+            out = acc.clamp(*encoding_range(layer.out_encoding))
+        else:
+            w = step.q.values.double()
+            module = step.module
+            view = (1, -1, 1, 1)
+            if isinstance(layer, Conv):
+                k = module.kernel_size[0]
+                w = w.reshape(module.out_channels, k, k, module.in_channels).permute(0, 3, 1, 2)
+                padded = F.pad(inputs[0], [layer.padding] * 4,
+                               value=float(pad_value(layer.in_encoding)))
+                acc = F.conv2d(padded, w, stride=layer.stride)
+            else:
+                acc, view = F.linear(inputs[0].flatten(1), w), (1, -1)
+            acc = acc * torch.as_tensor(step.flip, dtype=acc.dtype).view(view)
+            out = acc if layer.thresholds is None else _count(acc, layer.thresholds,
+                                                             layer.out_encoding)
+        outputs[layer.name] = out
+        trace.append(TorchTrace(layer.name, None if acc is None else _to_ir_layout(acc),
+                                _to_ir_layout(out)))
     return trace
 
 

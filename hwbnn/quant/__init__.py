@@ -5,6 +5,7 @@ from .layers import QuantConv2d, QuantLinear, ScoreScale
 from .quantizers import (
     ActivationQuantizer,
     BinaryWeight,
+    IntegerWeight,
     QuantizedWeight,
     ResidualWeight,
     TernaryWeight,
@@ -15,7 +16,7 @@ from .quantizers import (
 from .residual import residual_binarize
 
 __all__ = [
-    "ActivationQuantizer", "BinaryWeight", "QuantConv2d", "QuantLinear", "QuantizedWeight",
-    "ResidualWeight", "ScoreScale", "TernaryWeight", "WeightQuantizer", "mix_counts",
-    "mix_for_average", "residual_binarize", "weight_quantizer",
+    "ActivationQuantizer", "BinaryWeight", "IntegerWeight", "QuantConv2d", "QuantLinear",
+    "QuantizedWeight", "ResidualWeight", "ScoreScale", "TernaryWeight", "WeightQuantizer",
+    "mix_counts", "mix_for_average", "residual_binarize", "weight_quantizer",
 ]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir.encoding import pad_value, validate_encoding
+from ..ir.encoding import MAX_SUM_BITS, pad_value, validate_encoding
 from .quantizers import ActivationQuantizer, QuantizedWeight, WeightQuantizer
 
 
@@ -21,8 +21,8 @@ class _QuantMixin:
     """Shared plumbing: input quantization and the IR-ordered weight matrix."""
 
     def _setup(self, input_encoding: str, input_quantizer, weight_quantizer):
-        if input_encoding != "float":
-            validate_encoding(input_encoding, "input_encoding")
+        if input_encoding != "float":  # wide sums (a pool's) may feed a layer, as in the IR
+            validate_encoding(input_encoding, "input_encoding", MAX_SUM_BITS)
         self.input_encoding = input_encoding
         if input_quantizer is not None and input_quantizer.encoding != input_encoding:
             raise ValueError(f"input_quantizer produces {input_quantizer.encoding!r}, "
@@ -56,12 +56,13 @@ class QuantLinear(nn.Linear, _QuantMixin):
 
 
 class QuantConv2d(nn.Conv2d, _QuantMixin):
-    """KxK stride-1 convolution with explicit padding by the input encoding's pad value."""
+    """KxK convolution with a stride and explicit padding by the input encoding's pad value."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  padding: int = 1, *, input_encoding: str, weight_quantizer: WeightQuantizer,
-                 input_quantizer: ActivationQuantizer | None = None):
-        super().__init__(in_channels, out_channels, kernel_size, padding=0, bias=False)
+                 input_quantizer: ActivationQuantizer | None = None, stride: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                         bias=False)
         self.pad = padding
         self._setup(input_encoding, input_quantizer, weight_quantizer)
 
@@ -77,7 +78,7 @@ class QuantConv2d(nn.Conv2d, _QuantMixin):
         k = self.kernel_size[0]
         w = self.weight_quantizer(self.weight_matrix())
         w = w.reshape(self.out_channels, k, k, self.in_channels).permute(0, 3, 1, 2)
-        return F.conv2d(self.padded_input(x), w)
+        return F.conv2d(self.padded_input(x), w, stride=self.stride)
 
 
 class ScoreScale(nn.Module):

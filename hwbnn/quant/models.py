@@ -1,12 +1,18 @@
-"""Model builders: a quantized MLP and CNN described by a small JSON-able config.
+"""Model builders: a quantized MLP, CNN and residual network described by a small JSON-able
+config.
 
-Config keys: ``arch`` (mlp | cnn), ``input_shape`` (H, W, C), ``input_encoding`` (uintN),
+Config keys: ``arch`` (mlp | cnn | resnet), ``input_shape`` (H, W, C), ``input_encoding`` (uintN),
 ``num_classes``, ``conv`` (cnn only: list of output channels, "M" = 2x2 max pooling),
 ``dense`` (hidden widths), ``weights`` (weight spec, see :func:`weight_quantizer`, or a list
 of one spec per weight layer), ``activations`` (binary | ternary | uintN, or a list of one per
 hidden layer), ``group`` (bitwidth group size, or ``"column"``).
 ``weights="float"`` with ``activations="float"`` (ReLU) is the float32 baseline of the same
 architecture; it trains and runs in torch but cannot be exported.
+A ``resnet`` has no ``conv``/``dense``; it takes ``stem`` (channels of the 8-bit first conv),
+``blocks`` (list of ``[channels, stride]``), ``edge_weights`` (``int2``..``int8``: first
+and last layers, shortcut convs), ``path`` (the signed encoding between blocks) and
+``path_step`` (its power-of-two grid); ``weights`` and ``activations`` are those of the block
+convolutions and the sign before them (:mod:`hwbnn.quant.resnet`).
 
 Each hidden layer is quantized layer -> BatchNorm (-> MaxPool); the next layer's input
 quantizer is the activation. The last layer has no BatchNorm: its integer accumulators are
@@ -23,6 +29,7 @@ from ..errors import HwbnnError
 from ..ir.encoding import validate_encoding
 from .layers import QuantConv2d, QuantLinear, ScoreScale
 from .quantizers import ActivationQuantizer, FloatActivation, weight_quantizer
+from .resnet import RESNET_DEFAULTS, ResNetBody, check_resnet_config
 
 DEFAULTS = {
     "arch": "mlp",
@@ -39,12 +46,14 @@ DEFAULTS = {
 
 def complete_config(config: dict) -> dict:
     """Fill defaults and check the config; raise HwbnnError naming a bad key."""
+    if config.get("arch") == "resnet":
+        return _complete_resnet(config)
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise HwbnnError(f"unknown model config key(s): {', '.join(sorted(unknown))}")
     config = {**DEFAULTS, **config}
     if config["arch"] not in ("mlp", "cnn"):
-        raise HwbnnError(f"arch must be 'mlp' or 'cnn', not {config['arch']!r}")
+        raise HwbnnError(f"arch must be 'mlp', 'cnn' or 'resnet', not {config['arch']!r}")
     if config["arch"] == "mlp" and config["conv"]:
         raise HwbnnError("an mlp has no conv layers; use arch 'cnn'")
     if config["arch"] == "cnn" and not config["conv"]:
@@ -67,6 +76,26 @@ def complete_config(config: dict) -> dict:
     return config
 
 
+# The keys of DEFAULTS a resnet shares (no conv, no dense).
+RESNET_SHARED = ("arch", "input_shape", "input_encoding", "num_classes", "weights",
+                 "activations", "group")
+
+
+def _complete_resnet(config: dict) -> dict:
+    known = (*RESNET_SHARED, *RESNET_DEFAULTS)
+    unknown = set(config) - set(known)
+    if unknown:
+        raise HwbnnError(f"unknown resnet config key(s): {', '.join(sorted(unknown))}")
+    config = {**{key: DEFAULTS[key] for key in RESNET_SHARED}, **RESNET_DEFAULTS, **config}
+    validate_encoding(config["input_encoding"], "input_encoding")
+    if not config["input_encoding"].startswith("uint"):
+        raise HwbnnError("the first layer takes unsigned pixels: input_encoding must be uintN")
+    if len(config["input_shape"]) != 3:
+        raise HwbnnError("a resnet takes (height, width, channels) frames")
+    check_resnet_config(config)
+    return config
+
+
 def per_layer(config: dict, key: str, count: int) -> list[str]:
     """``config[key]`` as one spec per layer: a single spec repeated, or a list of ``count``."""
     value = config[key]
@@ -86,12 +115,17 @@ def is_float(config: dict) -> bool:
 
 
 class QuantNet(nn.Module):
-    """A quantized MLP or CNN; ``body`` is the sequence export walks."""
+    """A quantized MLP or CNN (``body`` is the sequence export walks) or a residual network
+    (``body`` is a :class:`~hwbnn.quant.resnet.ResNetBody`)."""
 
     def __init__(self, config: dict):
         super().__init__()
         self.config = complete_config(config)
         cfg = self.config
+        if cfg["arch"] == "resnet":
+            self.body = ResNetBody(cfg)
+            self.score_scale = ScoreScale()
+            return
         height, width, channels = cfg["input_shape"]
         encoding = cfg["input_encoding"]
         modules: list[nn.Module] = []
@@ -128,7 +162,7 @@ class QuantNet(nn.Module):
     def prepare_input(self, images: np.ndarray) -> torch.Tensor:
         """Channels-last integer frames (N, H, W, C) -> the float tensor ``forward`` takes."""
         x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
-        if self.config["arch"] == "cnn":
+        if self.config["arch"] in ("cnn", "resnet"):
             return x.permute(0, 3, 1, 2).contiguous()
         return x.reshape(len(x), -1)
 
@@ -138,6 +172,6 @@ class QuantNet(nn.Module):
     def clip_latent_weights(self) -> None:
         """Keep latent weights in [-1, 1] (BNN practice: beyond it the STE passes nothing)."""
         with torch.no_grad():
-            for module in self.body:
+            for module in self.body.modules():
                 if isinstance(module, QuantLinear | QuantConv2d):
                     module.weight.clamp_(-1.0, 1.0)

@@ -6,6 +6,9 @@ passed levels (the same rule the IR's thresholds follow, so export is exact):
 * binary:  +1 if y >= 0 else -1                       (levels: 0)
 * ternary: count(y >= -0.5, y >= 0.5) - 1             (levels: -0.5, +0.5)
 * uintN:   count(y >= k - 0.5 for k = 1..2^N-1)       (round half up, clamped)
+* intN:    count(y >= k - 0.5 for k = -2^(N-1)+1..2^(N-1)-1) - 2^(N-1)
+           (round half up, clamped to the signed range: the clipped 8-bit path of a
+           residual network, with a power-of-two ``step``: levels and values times ``step``)
 
 Weight quantizers return a :class:`QuantizedWeight`: integer values and one positive float
 scale per layer, ``w_q = scale * values``. The integers are what export writes.
@@ -13,6 +16,7 @@ scale per layer, ``w_q = scale * values``. The integers are what export writes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,11 +27,15 @@ from ..ir.encoding import (
     encoding_bits,
     encoding_levels,
     encoding_range,
+    is_signed_int,
     validate_encoding,
     values_from_threshold_count,
 )
 from ..ir.mix import mix_for_average, weight_mix
 from .residual import COLUMN, residual_binarize
+
+INTEGER_BITS = range(2, 9)  # as the IR's integer weights
+INTEGER_SPECS = tuple(f"int{bits}" for bits in INTEGER_BITS)
 
 
 def activation_levels(encoding: str) -> list[float]:
@@ -36,7 +44,16 @@ def activation_levels(encoding: str) -> list[float]:
         return [0.0]
     if encoding == "ternary":
         return [-0.5, 0.5]
-    return [k - 0.5 for k in range(1, encoding_levels(encoding) + 1)]
+    lo, _ = encoding_range(encoding)
+    return [k - 0.5 for k in range(lo + 1, lo + encoding_levels(encoding) + 1)]
+
+
+def power_of_two_step(step) -> float:
+    """``step`` if it is a positive power of two (so scaling by it is exact in floats)."""
+    if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0 or (
+            math.frexp(step)[0] != 0.5):
+        raise HwbnnError(f"path_step must be a positive power of two, not {step!r}")
+    return float(step)
 
 
 def clipped_ste(x: torch.Tensor, target: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
@@ -46,11 +63,22 @@ def clipped_ste(x: torch.Tensor, target: torch.Tensor, lo: float, hi: float) -> 
 
 
 class ActivationQuantizer(nn.Module):
-    """Binary, ternary or unsigned n-bit activation with a clipped straight-through estimator."""
+    """Binary, ternary, unsigned or signed n-bit activation with a clipped straight-through
+    estimator.
 
-    def __init__(self, encoding: str):
+    Signed ``intN`` takes a fixed power-of-two ``step``: the output is ``step * v`` for the
+    integer ``v`` the levels ``step * (k - 0.5)`` give, and the gradient passes where ``y``
+    lies in ``step * [lo, hi]``. It computes that count as ``v = round_half_up(y / step)``
+    clamped (``y / step`` and ``x - floor(x)`` are exact in floats, so it is the same count)
+    instead of comparing against 255 levels.
+    """
+
+    def __init__(self, encoding: str, step: float = 1.0):
         super().__init__()
         self.encoding = validate_encoding(encoding, "activation encoding")
+        self.step = power_of_two_step(step)
+        if self.step != 1.0 and not is_signed_int(encoding):
+            raise HwbnnError(f"only intN activations take a step, not {encoding!r}")
         self.register_buffer("levels", torch.tensor(activation_levels(encoding)),
                              persistent=False)
 
@@ -59,12 +87,17 @@ class ActivationQuantizer(nn.Module):
         return encoding_bits(self.encoding)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        count = (y.unsqueeze(-1) >= self.levels.to(y.dtype)).sum(-1).to(y.dtype)
         lo, hi = encoding_range(self.encoding)
+        if is_signed_int(self.encoding):
+            x = y.detach() / self.step
+            whole = torch.floor(x)
+            values = (whole + (x - whole >= 0.5).to(y.dtype)).clamp(lo, hi)
+            return clipped_ste(y, values * self.step, lo * self.step, hi * self.step)
+        count = (y.unsqueeze(-1) >= self.levels.to(y.dtype)).sum(-1).to(y.dtype)
         return clipped_ste(y, values_from_threshold_count(self.encoding, count), lo, hi)
 
     def extra_repr(self) -> str:
-        return self.encoding
+        return self.encoding if self.step == 1.0 else f"{self.encoding}, step={self.step}"
 
 
 @dataclass
@@ -81,6 +114,7 @@ class QuantizedWeight:
     signs: torch.Tensor | None = None
     bitwidth: torch.Tensor | None = None
     plane_scales: list[int] | None = None
+    bits: int | None = None  # integer weights: their two's-complement width
 
 
 class WeightQuantizer(nn.Module):
@@ -181,12 +215,41 @@ class ResidualWeight(WeightQuantizer):
         return f"mix={self.mix}, group={self.group}"
 
 
+class IntegerWeight(WeightQuantizer):
+    """Signed ``bits``-bit integer weights (first and last layers, shortcut convolutions):
+    symmetric per-tensor scale ``max|w| / (2^(b-1) - 1)``, values rounded into
+    ``-(2^(b-1) - 1) .. 2^(b-1) - 1``. The range is symmetric so that export may negate a row
+    (a negative BatchNorm scale) and stay in b bits.
+    """
+
+    kind = "integer"
+
+    def __init__(self, bits: int):
+        super().__init__()
+        if bits not in INTEGER_BITS:
+            raise HwbnnError(f"integer weights have {INTEGER_BITS[0]}..{INTEGER_BITS[-1]} "
+                             f"bits, not {bits!r}")
+        self.bits = bits
+
+    def quantize(self, w: torch.Tensor) -> QuantizedWeight:
+        top = 2 ** (self.bits - 1) - 1
+        scale = (w.abs().max() / top).clamp_min(1e-8)
+        values = torch.round(w / scale).clamp(-top, top).to(w.dtype)
+        return QuantizedWeight("integer", values, scale, bits=self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
 def weight_quantizer(spec: str, group: int | str = 1) -> WeightQuantizer:
     """Build a weight quantizer from a spec string.
 
     ``float`` (baseline) | ``binary`` | ``ternary`` | ``w2`` | ``w3`` (homogeneous residual) |
-    ``mix:F1,F2,F3`` (fractions of 1/2/3-bit weights) | ``mix:AVG`` (average bits, e.g. 1.4).
+    ``mix:F1,F2,F3`` (fractions of 1/2/3-bit weights) | ``mix:AVG`` (average bits, e.g. 1.4) |
+    ``int2`` .. ``int8`` (signed integers, for first and last layers).
     """
+    if isinstance(spec, str) and spec in INTEGER_SPECS:
+        return IntegerWeight(int(spec[3:]))
     if spec == "float":
         return FloatWeight()
     if spec in ("binary", "w1"):
@@ -206,5 +269,5 @@ def weight_quantizer(spec: str, group: int | str = 1) -> WeightQuantizer:
             return ResidualWeight(tuple(numbers), group)
         if len(numbers) == 1:
             return ResidualWeight(mix_for_average(numbers[0]), group)
-    raise HwbnnError("weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3 or "
-                     f"mix:AVG, not {spec!r}")
+    raise HwbnnError("weight spec must be float, binary, ternary, w2, w3, mix:F1,F2,F3, "
+                     f"mix:AVG or int2..int8, not {spec!r}")

@@ -12,6 +12,8 @@ A recipe without ``dataset`` trains on digits.
 
 MLP = {"arch": "mlp", "dense": [32, 32]}
 CNN = {"arch": "cnn", "conv": [32, "M", 64, "M"], "dense": []}
+RESNET = {"arch": "resnet", "stem": 16, "blocks": [[16, 1], [32, 2], [32, 1]],
+          "edge_weights": "int8", "path": "int8", "path_step": 0.0625}
 SETTINGS = {"epochs": 60, "batch_size": 64, "lr": 0.01}
 
 RECIPES = {
@@ -25,6 +27,11 @@ RECIPES = {
                          "settings": SETTINGS},
     "digits_cnn_w1a1": {"config": {**CNN, "weights": "binary", "activations": "binary"},
                         "settings": SETTINGS},
+    # Residual (hwbnn.quant.resnet): 8-bit stem, Bi-Real blocks of binary 3x3 convs on an int8
+    # path (step 1/16), one stride-2 block with an avgpool + 8-bit 1x1 shortcut, global
+    # average pooling, 8-bit last layer. Seed 0, 60 epochs: 18.7 s on one core.
+    "digits_resnet_w1a1": {"config": {**RESNET, "weights": "binary", "activations": "binary"},
+                           "settings": SETTINGS},
 }
 
 BASELINES = {
@@ -77,6 +84,12 @@ def expected_work(name: str) -> float:
     entry = {**RECIPES, **BASELINES}[name]
     config = entry["config"]
     pixels = 784 if dataset_of(entry) == FASHION else 64
+    if config["arch"] == "resnet":  # 3x3 convs (a stride-2 block quarters the pixels)
+        size, channels = pixels * 9 * config["stem"], config["stem"]
+        for width, stride in config["blocks"]:
+            pixels //= stride * stride
+            size, channels = size + pixels * 9 * channels * width, width
+        return size * entry["settings"]["epochs"]
     size, channels = 0, 1
     for item in config.get("conv", []):  # 3x3 convolutions at every pixel; pools quarter
         if item == "M":
