@@ -24,9 +24,11 @@ def test_round_trip_is_identical(name, tmp_path):
     assert path.read_bytes() == original
     again = fileformat.load(path)
     for a, b in zip(net.layers, again.layers, strict=True):
-        assert a.kind == b.kind and a.name == b.name
-        if a.kind != "maxpool":
+        assert a.kind == b.kind and a.name == b.name and a.inputs == b.inputs
+        if hasattr(a, "weights"):
             assert np.array_equal(a.weights.values(), b.weights.values())
+        if getattr(a, "thresholds", None) is not None:  # weight, add and threshold layers
+            assert np.array_equal(a.thresholds, b.thresholds)
 
 
 def _rewrite(data: bytes, edit) -> bytes:

@@ -25,6 +25,7 @@ from hwbnn.ir.network import (
     accumulator_width,
 )
 from hwbnn.ref import golden, packed
+from hwbnn.zoo.recipes import RECIPES
 
 from .test_ref_packed import (
     assert_packed_equals_golden,
@@ -196,7 +197,16 @@ def _header(data: bytes) -> dict:
     return json.loads(zipfile.ZipFile(io.BytesIO(data)).read("header.json"))
 
 
-SHIPPED = [name for name in zoo.trained_names() if zoo.model_path(name).exists()]
+# The shipped chains (the residual zoo models are graphs: version 2 by design).
+SHIPPED = [name for name in zoo.trained_names() if zoo.model_path(name).exists()
+           and RECIPES[name]["config"]["arch"] != "resnet"]
+
+
+def test_the_residual_zoo_model_is_a_version_2_graph():
+    data = zoo.model_path("digits_resnet_w1a1").read_bytes()
+    net = fileformat.from_bytes(data)
+    assert _header(data)["format_version"] == 2 and fileformat.to_bytes(net) == data
+    assert packed.PackedNetwork(net)._sources == net.sources()
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -23,7 +23,8 @@ from hwbnn.zoo.build import (
 from hwbnn.zoo.recipes import RECIPES, dataset_of
 
 # Acceptance floors on the digits test split (issue: foundation).
-FLOORS = {"digits_mlp_w1a1": 0.92, "digits_cnn_w1a1": 0.93}
+FLOORS = {"digits_mlp_w1a1": 0.92, "digits_cnn_w1a1": 0.93,
+          "digits_resnet_w1a1": 0.97}  # issue 18: residual, 98.33% at seed 0
 
 
 def _accuracy(name, digits):
