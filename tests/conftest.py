@@ -47,3 +47,13 @@ def tiny_net():
     hidden = make_matvec("dense0", w0, "uint2", np.array([[0], [-2], [3]]), "binary")
     last = make_matvec("dense1", w1, "binary")
     return NetworkIR("tiny", (4,), "uint2", [hidden, last]).validate()
+
+
+@pytest.fixture(autouse=True)
+def _zoo_run_record(tmp_path, monkeypatch):
+    """Tests read and write a copy of the zoo's run record, never the shipped one."""
+    from hwbnn import zoo
+
+    copy = tmp_path / "zoo-runs.json"
+    copy.write_bytes(zoo.RECORD.read_bytes())
+    monkeypatch.setattr(zoo, "RECORD", copy)

@@ -14,6 +14,8 @@ from ..ir import fileformat
 from ..ir.network import NetworkIR
 
 ZOO_DIR = Path(__file__).resolve().parent
+# The run record of every trained (model, seed): hwbnn.zoo.build.read_record.
+RECORD = ZOO_DIR / "runs.json"
 PREFIX = "zoo:"
 
 

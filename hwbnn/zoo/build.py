@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data, progress
+from .. import data, progress, zoo
 from ..errors import HwbnnError
 from ..ir import save
 from ..ir.export import export, three_way_mismatch
@@ -109,16 +109,15 @@ def train_job(args) -> dict:
 
 
 # --- The record of trained runs -------------------------------------------------------------
-RECORD = ZOO_DIR / "runs.json"
 RECORD_FORMAT = 1
 _RECORDED = ("dataset", "epochs", "float_accuracy", "integer_accuracy", "train_s")
 
 
 def read_record(path: Path | None = None) -> dict:
-    """The run record at ``path`` (default :data:`RECORD`, the shipped one) as
+    """The run record at ``path`` (default :data:`hwbnn.zoo.RECORD`, the shipped one) as
     ``{name: {seed: run}}`` (empty when there is no file). A run keeps the recipe digest it was
     trained from, its accuracies, epochs and training time."""
-    path = Path(path or RECORD)
+    path = Path(path or zoo.RECORD)
     if not path.exists():
         return {}
     try:
@@ -137,7 +136,7 @@ def write_record(record: dict, path: Path | None = None) -> Path:
         name: {str(seed): record[name][seed] for seed in sorted(record[name])}
         for name in sorted(record)}}
     text = json.dumps(content, indent=1, sort_keys=True) + "\n"
-    return write_atomic(path or RECORD, text.encode())
+    return write_atomic(path or zoo.RECORD, text.encode())
 
 
 def add_run(name: str, seed: int, run: dict, path: Path | None = None) -> dict:
@@ -145,7 +144,7 @@ def add_run(name: str, seed: int, run: dict, path: Path | None = None) -> dict:
     exclusive lock, so builds running side by side on one machine keep each other's runs."""
     import fcntl
 
-    path = Path(path or RECORD)
+    path = Path(path or zoo.RECORD)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = read_record(path)
@@ -177,7 +176,7 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=No
     written to ``zoo_dir``; with ``seeds > 1`` also seeds 1..seeds-1, for the mean.
 
     Every (model, seed) is one job on ``executor`` (default: in this process). Each finished
-    run goes into the record at ``record_path`` (default :data:`RECORD`) at once (so an
+    run goes into the record at ``record_path`` (default :data:`hwbnn.zoo.RECORD`) at once (so an
     interrupted build keeps what it finished). Runs beyond the shipped seed 0 are taken from
     the record where it has them for the same recipe; ``missing_only`` takes seed 0 from it
     too (the shipped files stay as they are) and trains only what the record lacks. Returns
@@ -267,8 +266,12 @@ def zoo_table(rows: list[dict]) -> str:
             bits = f"{net.weight_bits:,}"
         mean = f" {100 * row['mean_accuracy']:.2f}% |" if "mean_accuracy" in row else (
             " |" if seeds > 1 else "")
-        lines.append(f"| {row['model']} | {row['dataset']} | {config['weights']} / "
-                     f"{config['activations']} | {bits} | {100 * accuracy:.2f}% |{mean} "
+        weights, activations = config["weights"], config["activations"]
+        if config.get("edge_weights"):  # residual: 8-bit first/last layers, an integer path
+            weights += f" ({config['edge_weights']} first/last)"
+            activations += f" ({config['path']} shortcut path)"
+        lines.append(f"| {row['model']} | {row['dataset']} | {weights} / "
+                     f"{activations} | {bits} | {100 * accuracy:.2f}% |{mean} "
                      f"{row['train_s']:.0f} s |")
     return "\n".join(lines)
 
