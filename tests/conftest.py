@@ -50,10 +50,11 @@ def tiny_net():
 
 
 @pytest.fixture(autouse=True)
-def _zoo_run_record(tmp_path, monkeypatch):
-    """Tests read and write a copy of the zoo's run record, never the shipped one."""
+def _zoo_run_record(tmp_path_factory, monkeypatch):
+    """Tests read and write a copy of the zoo's run record, never the shipped one (in a folder
+    of its own: tests that check what a command wrote to ``tmp_path`` do not see it)."""
     from hwbnn import zoo
 
-    copy = tmp_path / "zoo-runs.json"
+    copy = tmp_path_factory.mktemp("zoo-record") / "runs.json"
     copy.write_bytes(zoo.RECORD.read_bytes())
     monkeypatch.setattr(zoo, "RECORD", copy)

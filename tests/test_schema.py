@@ -90,6 +90,8 @@ def test_train_and_zoo_build_follow_the_schema(tmp_path, capsys, monkeypatch):
                    trained["checkpoint_path"], "--json")
     schema.validate("run", checked)
     assert checked["model"] == "m" and checked["exact"] is True
+    schema.validate("zoo table", _run(capsys, "zoo", "table", "--dataset", "digits", "--seeds", "3",
+                                      "--json"))
     # One epoch, written to a temporary zoo: the shipped zoo stays as it is.
     recipe = zoo_build.recipe
     monkeypatch.setattr(zoo_build, "recipe", lambda name: {
@@ -97,8 +99,6 @@ def test_train_and_zoo_build_follow_the_schema(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(zoo_build, "build", functools.partial(
         zoo_build.build, zoo_dir=tmp_path, record_path=tmp_path / "runs.json"))
     schema.validate("zoo build", _run(capsys, "zoo", "build", "digits_mlp_w1a1", "--json"))
-    schema.validate("zoo table", _run(capsys, "zoo", "table", "--dataset", "digits", "--seeds", "3",
-                                      "--json"))
 
 
 def test_cost_calibrate_follows_the_schema(tmp_path, capsys, monkeypatch):
