@@ -48,12 +48,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check hwbnn tests
 
 # Retrain the shipped zoo (reproducible: seeded, single-threaded CPU training, one job per
-# model on 2 local workers), and the README's accuracy tables (3 seeds, float baselines).
+# model on 2 local workers). zoo-tables trains the seeds and float baselines the run record
+# (hwbnn/zoo/runs.json) lacks, 3 seeds, and prints the README's accuracy tables; run again, it
+# resumes where it stopped.
 zoo: $(STAMP) tools
 	$(VENV)/bin/hwbnn zoo build --jobs 2
 
 zoo-tables: $(STAMP) tools
-	$(VENV)/bin/hwbnn zoo build --seeds 3 --jobs 2
+	$(VENV)/bin/hwbnn zoo build --seeds 3 --missing-only --jobs 2
 
 clean:
 	rm -rf $(VENV) build
