@@ -25,13 +25,14 @@ def _int_list(text: str) -> list[int]:
 
 
 def _bit_group(text: str) -> int | str:
-    if text == "column":
-        return text
+    from .ir.mix import parse_group
+
+    value = int(text) if text.isdigit() else text
     try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'column', not {text!r}") from None
+        parse_group(value)
+    except HwbnnError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def _conv_list(text: str) -> list:
@@ -63,8 +64,9 @@ def register(subparsers) -> None:
     p.add_argument("--weights", help="float, binary, ternary, w2, w3, mix:F1,F2,F3 or mix:AVG")
     p.add_argument("--activations", help="float, binary, ternary or uint2..uint8")
     p.add_argument("--group", type=_bit_group,
-                   help="bitwidth granularity: N consecutive inputs of a row share bits, or "
-                        "'column' (each input across all outputs; for --mode unrolled)")
+                   help="bitwidth granularity: N consecutive inputs of a row share bits, "
+                        "PExSIMD (each tile of a folded unit, e.g. 4x8), or 'column' (each "
+                        "input across all outputs; for --mode unrolled)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=positive_float)
     p.add_argument("--seed", type=seed_int, default=0)

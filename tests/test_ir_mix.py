@@ -60,3 +60,25 @@ def test_smallest_is_the_stable_sort_prefix():
         k = int(rng.integers(1, n + 1))
         expected = np.sort(np.argsort(values, kind="stable")[:k])
         np.testing.assert_array_equal(np.sort(_smallest(values, k)), expected)
+
+
+@pytest.mark.parametrize("group,tile", [("4x8", (4, 8)), ("2x16", (2, 16)), ("3x8", (1, 8))])
+def test_tile_groups_share_one_bitwidth(group, tile):
+    """``PExSIMD``: every tile of a folded unit has one bitwidth (PE reduced to its greatest
+    common divisor with the rows: 3 and 32 rows give 1), and the mix is hit over the tiles."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((32, 64))
+    signs, bitwidth, scales, alpha = residual_binarize(w, (0.6, 0.3, 0.1), group)
+    pe, simd = tile
+    tiles = bitwidth.reshape(32 // pe, pe, 64 // simd, simd)
+    assert (tiles == tiles[:, :1, :, :1]).all()
+    counts = np.bincount(tiles[:, 0, :, 0].ravel(), minlength=4)[1:]
+    assert counts.tolist() == mix_counts((0.6, 0.3, 0.1), tiles[:, 0, :, 0].size)
+
+
+@pytest.mark.parametrize("group", ["4x", "x8", "0x8", "4x8x2", "tile", 0, -1, True, 2.5])
+def test_bad_groups_are_refused(group):
+    from hwbnn.ir.mix import parse_group
+
+    with pytest.raises(HwbnnError, match="bitwidth group must be"):
+        parse_group(group)

@@ -68,7 +68,8 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
     large) go on to the next plane. The counts per bitwidth are fixed up front
     (:func:`mix_counts`), so the mix is hit exactly.
 
-    Groups of ``group`` consecutive inputs of a row share a bitwidth; ``group="column"`` gives
+    Groups of ``group`` consecutive inputs of a row share a bitwidth; ``group="PExSIMD"`` gives
+    a folded unit's tiles one bitwidth each (:func:`parse_group`); ``group="column"`` gives
     each input one bitwidth across all rows (the unrolled hardware mode's grouping, where rows
     then share their adder trees' lanes). Exact zeros (e.g. the residual of +-1 weights) take
     alternating signs along each row (also with ``group="column"``), so a plane they do not
@@ -83,11 +84,32 @@ def residual_binarize(w: np.ndarray, mix, group: int | str = 1):
         w = w.astype(np.float64)
     # Exact zeros alternate along each row (by column parity).
     alternate = np.where(np.arange(w.shape[1]) % 2 == 0, 1, -1)[None, :].astype(w.dtype)
+    group = parse_group(group)
     if group == COLUMN:
         signs, bitwidth, scales, alpha = _residual_binarize(
             w.T, mix, w.shape[0], np.ascontiguousarray(np.broadcast_to(alternate, w.shape).T))
         return signs.transpose(0, 2, 1), bitwidth.T, scales, alpha
+    if isinstance(group, tuple):  # tiles: PE and SIMD as the layer's rows and fan-in allow
+        pe, simd = (int(np.gcd(lanes, size)) for lanes, size in zip(group, w.shape, strict=True))
+        return _residual_binarize(w, mix, simd, alternate, rows_per_group=pe)
     return _residual_binarize(w, mix, group, alternate)
+
+
+def parse_group(group) -> int | str | tuple[int, int]:
+    """A bitwidth granularity: ``N`` (a positive integer: N consecutive inputs of a row),
+    ``"column"`` or ``"PExSIMD"`` (a folded unit's tile: PE rows x SIMD consecutive inputs;
+    in a layer whose rows or fan-in the numbers do not divide, their greatest common divisor
+    with it). Returns the integer, ``"column"`` or the ``(PE, SIMD)`` pair."""
+    if group == COLUMN:
+        return group
+    if isinstance(group, str) and "x" in group:
+        parts = group.split("x")
+        if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):
+            return int(parts[0]), int(parts[1])
+    elif isinstance(group, int) and not isinstance(group, bool) and group > 0:
+        return group
+    raise HwbnnError(f"bitwidth group must be a positive integer, 'column' or PExSIMD "
+                     f"(e.g. 4x8), not {group!r}")
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
@@ -101,26 +123,33 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([below, np.flatnonzero(values == kth)[:k - below.size]])
 
 
-def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray):
-    """:func:`residual_binarize` on groups of ``group`` consecutive inputs of a row; exact-zero
-    residuals take the signs of ``alternate`` (broadcast to ``w``)."""
+def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray,
+                       rows_per_group: int = 1):
+    """:func:`residual_binarize` on groups of ``group`` consecutive inputs of
+    ``rows_per_group`` consecutive rows; exact-zero residuals take the signs of ``alternate``
+    (broadcast to ``w``)."""
     rows, cols = w.shape
     if cols % group:
         raise HwbnnError(f"bitwidth group {group} must divide the fan-in {cols}")
-    counts = mix_counts(mix, rows * cols // group)
+    grid = (rows // rows_per_group, cols // group)
+    counts = mix_counts(mix, grid[0] * grid[1])
     planes = max(b + 1 for b in range(3) if counts[b])
     residual = w.copy()
-    active = np.ones((rows, cols // group), dtype=bool)
-    bitwidth = np.full((rows, cols // group), planes, dtype=np.int64)
+    active = np.ones(grid, dtype=bool)
+    bitwidth = np.full(grid, planes, dtype=np.int64)
     signs, scales, alpha = [], [], None
     for p in range(planes):
-        mask = np.repeat(active, group, axis=1)
+        mask = np.repeat(np.repeat(active, rows_per_group, axis=0), group, axis=1)
         mean = max(np.abs(residual[mask]).mean(), w.dtype.type(1e-8))
         if alpha is None:
             alpha = mean / w.dtype.type(FIRST_PLANE_SCALE)
         stopping = counts[p] if p < planes - 1 else 0
         if stopping:
-            distance = np.abs(np.abs(residual) - mean).reshape(rows, -1, group).mean(-1)
+            distance = np.abs(np.abs(residual) - mean)
+            if rows_per_group == 1:
+                distance = distance.reshape(rows, -1, group).mean(-1)
+            else:
+                distance = distance.reshape(grid[0], rows_per_group, grid[1], group).mean((1, 3))
             distance = np.where(active, distance, np.inf).ravel()
             bitwidth.ravel()[_smallest(distance, stopping)] = p + 1
         scale = int(min(max(round(float(mean / alpha)), 1), MAX_PLANE_SCALE))
@@ -129,4 +158,5 @@ def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray):
         signs.append(sign.astype(np.int8))
         scales.append(scale)
         active = bitwidth > p + 1
-    return (np.stack(signs), np.repeat(bitwidth, group, axis=1), scales, float(alpha))
+    bitwidth = np.repeat(np.repeat(bitwidth, rows_per_group, axis=0), group, axis=1)
+    return np.stack(signs), bitwidth, scales, float(alpha)

@@ -31,8 +31,8 @@ from ..ir.encoding import (
     validate_encoding,
     values_from_threshold_count,
 )
-from ..ir.mix import mix_for_average, weight_mix
-from .residual import COLUMN, residual_binarize
+from ..ir.mix import mix_for_average, parse_group, weight_mix
+from .residual import residual_binarize
 
 INTEGER_BITS = range(2, 9)  # as the IR's integer weights
 INTEGER_SPECS = tuple(f"int{bits}" for bits in INTEGER_BITS)
@@ -183,11 +183,10 @@ class TernaryWeight(WeightQuantizer):
 class ResidualWeight(WeightQuantizer):
     """Heterogeneous residual binarization (Fromm et al., NeurIPS 2018).
 
-    ``mix`` gives the fractions of 1-, 2- and 3-bit weights; the bitwidth of each weight
-    (or group of ``group`` consecutive inputs, or ``"column"``: each input across all
-    outputs) is chosen by middle-out selection, and plane
-    scales are snapped to integers so the exported model is exact. A homogeneous b-bit
-    residual quantizer is ``mix`` with all weight on b.
+    ``mix`` gives the fractions of 1-, 2- and 3-bit weights; the bitwidth of each weight (or
+    group: :func:`hwbnn.ir.mix.parse_group`, e.g. a folded unit's PE x SIMD tile) is chosen by
+    middle-out selection, and plane scales are snapped to integers so the exported model is
+    exact. A homogeneous b-bit residual quantizer is ``mix`` with all weight on b.
     """
 
     kind = "residual"
@@ -195,9 +194,7 @@ class ResidualWeight(WeightQuantizer):
     def __init__(self, mix: tuple[float, float, float], group: int | str = 1):
         super().__init__()
         self.mix = weight_mix(mix)
-        if group != COLUMN and (not isinstance(group, int) or group < 1):
-            raise HwbnnError(f"bitwidth group must be a positive integer or 'column', "
-                             f"not {group!r}")
+        parse_group(group)
         self.group = group
 
     @property
