@@ -138,14 +138,19 @@ def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray,
     active = np.ones(grid, dtype=bool)
     bitwidth = np.full(grid, planes, dtype=np.int64)
     signs, scales, alpha = [], [], None
+    # Every pass over the weights counts: this runs at each training step (an LFC layer has a
+    # million weights). Where every weight is active no mask is built or applied.
     for p in range(planes):
-        mask = np.repeat(np.repeat(active, rows_per_group, axis=0), group, axis=1)
-        mean = max(np.abs(residual[mask]).mean(), w.dtype.type(1e-8))
+        full = bool(active.all())
+        mask = None if full else np.repeat(np.repeat(active, rows_per_group, axis=0), group,
+                                           axis=1)
+        magnitude = np.abs(residual)
+        mean = max((magnitude if full else magnitude[mask]).mean(), w.dtype.type(1e-8))
         if alpha is None:
             alpha = mean / w.dtype.type(FIRST_PLANE_SCALE)
         stopping = counts[p] if p < planes - 1 else 0
         if stopping:
-            distance = np.abs(np.abs(residual) - mean)
+            distance = np.abs(magnitude - mean)
             if rows_per_group == 1:
                 distance = distance.reshape(rows, -1, group).mean(-1)
             else:
@@ -153,8 +158,13 @@ def _residual_binarize(w: np.ndarray, mix, group: int, alternate: np.ndarray,
             distance = np.where(active, distance, np.inf).ravel()
             bitwidth.ravel()[_smallest(distance, stopping)] = p + 1
         scale = int(min(max(round(float(mean / alpha)), 1), MAX_PLANE_SCALE))
-        sign = np.where(residual > 0, 1, np.where(residual < 0, -1, alternate)).astype(w.dtype)
-        residual = residual - alpha * w.dtype.type(scale) * sign * mask
+        sign = np.sign(residual)
+        zero = ~(np.abs(sign) > 0)  # exact zeros (and NaN) take the alternating signs
+        if zero.any():
+            sign[zero] = np.broadcast_to(alternate, w.shape)[zero]
+        if p < planes - 1:  # the last plane's residual is not needed
+            step = alpha * w.dtype.type(scale) * sign
+            residual = residual - (step if full else step * mask)
         signs.append(sign.astype(np.int8))
         scales.append(scale)
         active = bitwidth > p + 1
