@@ -7,12 +7,17 @@ from hwbnn.ir.network import Conv, MatVec, Weights, accumulator_range, accumulat
 
 
 def random_weights(rng, kind, mh, mw, group=None):
-    """Weights of ``kind``: binary, ternary, residual (per-parameter bitwidths) or grouped
-    (residual with one bitwidth per ``group`` consecutive columns)."""
+    """Weights of ``kind``: binary, ternary, residual (per-parameter bitwidths), grouped
+    (residual with one bitwidth per ``group`` consecutive columns) or integer (8-bit two's
+    complement, -128 and 127 included)."""
     if kind == "binary":
         return Weights.binary(rng.choice([-1, 1], size=(mh, mw)))
     if kind == "ternary":
         return Weights.ternary(rng.choice([-1, 0, 1], size=(mh, mw)))
+    if kind == "integer":
+        values = rng.integers(-128, 128, size=(mh, mw))
+        values.flat[:2] = [-128, 127]
+        return Weights.integer(values, 8)
     if kind == "residual":
         bitwidth = rng.choice([1, 2, 3], size=(mh, mw), p=[0.7, 0.2, 0.1])
         bitwidth[0, 0] = 3
