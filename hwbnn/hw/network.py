@@ -222,6 +222,10 @@ class NetworkTop(wiring.Component):
                             sources, vector, layer.mw + mvtu.simd))
         return stages
 
+    def layer_outputs(self) -> dict[str, Stage]:
+        """Per IR layer, the stage whose output stream carries it (verification taps it)."""
+        return {stage.layer: stage for stage in self._stages if stage.layer != "label"}
+
     def consumers(self) -> dict[str, list[tuple[str, int]]]:
         """Per stage (and ``"input"``), the (stage, input number) pairs reading its output,
         in stage order: two or more make a fork."""
