@@ -3,7 +3,7 @@ next layer's, folded into its thresholds), on the max pool's structure."""
 
 from __future__ import annotations
 
-from amaranth import Mux
+from amaranth import Cat, Const, signed
 
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits, encoding_range, integer_encoding, is_signed_int
@@ -34,7 +34,17 @@ class AvgPool(KernelPool):
     def out_encoding(self) -> str:
         return self._out_encoding
 
-    def merge(self, acc, element, first):
-        value = element.as_signed() if is_signed_int(self._encoding) else element.as_unsigned()
-        total = (acc.as_signed() if is_signed_int(self._out_encoding) else acc) + value
-        return Mux(first, value, total)
+    def _value(self, element):
+        return element.as_signed() if is_signed_int(self._encoding) else element.as_unsigned()
+
+    def start(self, pixel):
+        bits, out_bits = encoding_bits(self._encoding), encoding_bits(self._out_encoding)
+        lanes = len(pixel) // bits
+        # + a zero of the output width: sign- (or zero-) extends each element to it
+        zero = Const(0, signed(out_bits))
+        return Cat((self._value(pixel[n * bits:(n + 1) * bits]) + zero)[:out_bits]
+                   for n in range(lanes))
+
+    def merge(self, acc, element):
+        total = (acc.as_signed() if is_signed_int(self._out_encoding) else acc)
+        return total + self._value(element)

@@ -48,8 +48,12 @@ class KernelPool(wiring.Component):
             "o": Out(stream.Signature(unsigned(c * out_bits))),
         })
 
-    def merge(self, acc, element, first):
-        """The running result of a window after ``element`` (``first``: its first element)."""
+    def start(self, pixel):
+        """The running results (``C * out_bits``) of windows whose first pixel is ``pixel``."""
+        raise NotImplementedError
+
+    def merge(self, acc, element):
+        """A running result after one more ``element`` of its window."""
         raise NotImplementedError
 
     @property
@@ -75,11 +79,12 @@ class KernelPool(wiring.Component):
         px = Signal(range(w // k + 1))
         pixel = self.i.payload
         merged = Signal(c * out_bits)
-        first = (ky == 0) & (kx == 0)
-        for n in range(c):
-            lane = slice(n * out_bits, (n + 1) * out_bits)
-            m.d.comb += merged[lane].eq(self.merge(acc[px][lane],
-                                                   pixel[n * bits:(n + 1) * bits], first))
+        m.d.comb += merged.eq(self.start(pixel))
+        with m.If((ky != 0) | (kx != 0)):
+            for n in range(c):
+                lane = slice(n * out_bits, (n + 1) * out_bits)
+                m.d.comb += merged[lane].eq(self.merge(acc[px][lane],
+                                                       pixel[n * bits:(n + 1) * bits]))
         inside = (y < oh * k) & (x < ow * k)
         accept = Signal()
         m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready),
@@ -115,5 +120,8 @@ class MaxPool(KernelPool):
         bits = encoding_bits(encoding)
         super().__init__(in_shape, kernel, bits, bits, "max-pool")
 
-    def merge(self, acc, element, first):
-        return Mux(first, element, element_max(acc, element, self._encoding))
+    def start(self, pixel):
+        return pixel
+
+    def merge(self, acc, element):
+        return element_max(acc, element, self._encoding)

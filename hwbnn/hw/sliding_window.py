@@ -102,8 +102,8 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             en.eq(~out_valid | self.o.ready),
             fire.eq(en & full[rbank]),
-            iy.eq(oy * stride + ky - pad),
-            ix.eq(ox * stride + kx - pad),
+            iy.eq((oy if stride == 1 else oy * stride) + ky - pad),
+            ix.eq((ox if stride == 1 else ox * stride) + kx - pad),
             inside.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
             rd.addr.eq(rbank * pixels + iy * w + ix),
             rd.en.eq(en),

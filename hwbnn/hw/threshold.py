@@ -119,9 +119,18 @@ class ThresholdTable:
         return counts
 
 
+# Comparator counts up to this many are summed as a chain (what the shipped designs under
+# rtl/ were generated with, so their Verilog stays the same); more (an 8-bit output has 255
+# thresholds) as a balanced tree, which is also shallower in logic and keeps Amaranth's
+# recursive shape inference within Python's recursion limit.
+CHAIN_SUM_MAX = 16
+
+
 def sum_bits(bits):
-    """Balanced sum of one-bit values (a popcount of the comparator outputs)."""
+    """Sum of one-bit values (a popcount of the comparator outputs)."""
     values = [b.as_unsigned() for b in bits]
+    if len(values) <= CHAIN_SUM_MAX:
+        return sum(values)
     while len(values) > 1:
         values = [values[n] + values[n + 1] if n + 1 < len(values) else values[n]
                   for n in range(0, len(values), 2)]
