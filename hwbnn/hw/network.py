@@ -394,9 +394,10 @@ class NetworkTop(wiring.Component):
             else:
                 stage = self._by_name[name]
                 stream_, chunk = stage.component.o, stage.chunk_out
+            first = self._stages[0]
+            bits = (first.chunk_in * first.elem_bits_in if name == "input"
+                    else stage.chunk_out * stage.elem_bits_out)
             for k, reader in enumerate(readers[:-1]):
-                bits = len(stream_.payload) if name == "input" else \
-                    stage.chunk_out * stage.elem_bits_out
                 fork = StreamFork(bits)
                 m.submodules[f"{name}_fork{k or ''}"] = fork
                 self._connect(m, stream_, fork.i)
