@@ -68,6 +68,11 @@ def test_small_shortcut_fifo_deadlocks(net, images):
         simulate_network(top, images[:1], seed=3, max_cycles=5000)
 
 
-def test_graph_errors(net):
-    with pytest.raises(HwbnnError, match="the unrolled mode does not support"):
-        NetworkTop(net, mode="unrolled")
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mode": "unrolled"}, "the unrolled mode does not support a graph"),
+    ({"shortcut_depths": {"b0_conv": (2, 2)}}, "names 'b0_conv', which is no add layer"),
+    ({"shortcut_depths": {"b0_add": (2, 0)}}, "must be two positive integers"),
+    ({"folding": "1x1"}, "--fold needs 5 PExSIMD pairs")])
+def test_graph_errors(net, kwargs, message):
+    with pytest.raises(HwbnnError, match=message):
+        NetworkTop(net, **kwargs)

@@ -1,8 +1,13 @@
 """NetworkTop: every layer of a NetworkIR as a streaming pipeline with AXI-Stream-like ends.
 
 Per layer: matvec -> :class:`MatrixVectorThresholdUnit`; conv -> :class:`SlidingWindow`,
-width converter, MVTU; maxpool -> :class:`MaxPool`. Between stages a width converter (when
-the producer's elements per beat differ from the consumer's) and a FIFO. The input stream
+width converter, MVTU; maxpool / avgpool -> :class:`MaxPool` / :class:`AvgPool`;
+globalavgpool -> :class:`GlobalAvgPool`; threshold -> :class:`ThresholdUnit`; add ->
+:class:`AddUnit` (a join of two streams). Stages follow the graph (``NetworkIR.sources()``):
+where a layer feeds several, :class:`StreamFork` copies its stream; in front of every stage
+input a width converter (when the producer's elements per beat differ from the consumer's)
+and a FIFO, deep enough on an add's shortcut input (:meth:`NetworkTop._size_shortcuts`). The
+input stream
 ``s_axis`` carries the frame in channels-last order, the output stream ``m_axis`` the last
 layer's scores (``scores``) or one label beat per frame (``label``); packing as in
 docs/design.md section 4 (see :meth:`NetworkTop.packing`).
@@ -261,11 +266,22 @@ class NetworkTop(wiring.Component):
         shortcut) gets a FIFO holding the difference, in its beats, plus
         :data:`SHORTCUT_SLACK`: then the fork upstream never waits for the shortcut while the
         other path still has room, so the join never stalls the pipeline for good and runs
-        at the slower path's rate. FINN sizes these FIFOs by simulating the design with deep
-        FIFOs and keeping each one's peak fill (``InsertAndSetFIFODepths``, FINN docs,
-        "FIFO sizing"); here the same bound comes from the model, and a test confirms it by
-        simulation with random backpressure (tests/test_hw_network_graph.py).
+        at the slower path's rate. FINN sizes its FIFOs by RTL simulation of the design with
+        deep FIFOs, keeping each one's peak fill ("insert appropriate-depth StreamingFIFOs
+        through RTLSim that preserve throughput": ``InsertAndSetFIFODepths`` in FINN's
+        ``finn/transformation/fpgadataflow/set_fifo_depths.py``); here the bound comes from
+        the model, and tests confirm it by simulation with random backpressure
+        (tests/test_hw_network_graph.py, tests/test_verify_graph.py).
         """
+        adds = {stage.layer for stage in self._stages if len(stage.sources) == 2}
+        for layer, pair in overrides.items():
+            if layer not in adds:
+                raise HwbnnError(f"shortcut_depths names {layer!r}, which is no add layer")
+            if (not isinstance(pair, tuple | list) or len(pair) != 2
+                    or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                               for d in pair)):
+                raise HwbnnError(f"shortcut depths of {layer} must be two positive integers, "
+                                 f"not {pair!r}")
         self._frames: dict[str, float] = {}
         depths: dict[str, tuple[int, int]] = {}
         self._shortcut = depths  # filled in stage order: fifo_depth reads earlier joins
