@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (The units a NetworkTop builds are elaborated with it; an unused top warns where it was made.)
 """NetworkTop: every layer of a NetworkIR as a streaming pipeline with AXI-Stream-like ends.
 
 Per layer: matvec -> :class:`MatrixVectorThresholdUnit`; conv -> :class:`SlidingWindow`,

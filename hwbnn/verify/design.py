@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (RtlDesign.taps builds a NetworkTop only to read its stage layout, never to elaborate it.)
 """A generated design to verify: its folder (Verilog + manifest.json) and the model it came from.
 
 ``hwbnn gen`` records the model's SHA-256 (``ir_sha256``) in the manifest but not its path,
