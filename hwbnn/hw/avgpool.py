@@ -19,12 +19,13 @@ class AvgPool(KernelPool):
     @validated
     def __init__(self, in_shape, kernel: int, stride: int, encoding: str):
         integer_input(encoding, "average-pool encoding")
+        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
+            raise HwbnnError(f"pool kernel must be a positive integer, not {kernel!r}")
         if stride != kernel:
+            # The row-of-running-results structure needs windows that tile the frame.
             raise HwbnnError(f"the average-pool unit needs stride = kernel, not kernel "
                              f"{kernel!r} and stride {stride!r}")
         lo, hi = encoding_range(encoding)
-        if not isinstance(kernel, int):
-            raise HwbnnError(f"pool kernel must be a positive integer, not {kernel!r}")
         self._encoding = encoding
         self._out_encoding = integer_encoding(kernel * kernel * lo, kernel * kernel * hi)
         super().__init__(in_shape, kernel, encoding_bits(encoding),
