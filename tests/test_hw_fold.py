@@ -142,3 +142,20 @@ def test_stage_cycles_include_the_sliding_windows():
     net = zoo.load("zoo:digits_cnn_w1a1")
     stages = Folding.parse(None, net).stage_cycles()
     assert "conv0_window" in stages and set(stages) >= {layer.name for layer in net.weight_layers}
+
+
+def test_graph_folding_default_inline_and_auto():
+    """A residual graph: its weight layers fold (default 1x1, inline pairs in layer order,
+    strided windows in the cycle model); auto-folding stays chain-only."""
+    net = zoo.load("zoo:digits_resnet_w1a1")
+    names = [layer.name for layer in net.weight_layers]
+    assert names == ["stem", "block0_conv", "block1_conv", "block1_short", "block2_conv", "fc"]
+    assert Folding(net).pairs() == [(1, 1)] * 6
+    folding = Folding.parse("16x9,16x16,16x16,8x16,16x32,5x8", net)
+    assert folding["block1_short"] == LayerFold(8, 16)
+    assert folding.stage_cycles()["block1_conv_window"] == 4 * 4 * 9  # stride 2: 4x4 windows
+    assert folding.stage_cycles()["stem"] == LayerPlan(net.layers[0], 16, 9).cycles_per_frame
+    with pytest.raises(HwbnnError, match="pe=3 does not divide MH"):
+        Folding.parse("3x1,1x1,1x1,1x1,1x1,1x1", net)
+    with pytest.raises(HwbnnError, match="auto folding does not support a graph"):
+        Folding.parse("auto", net, target_fps=1000)

@@ -40,6 +40,13 @@ CASES = [
     ("grouped", "binary", None, 2, 2),
     ("grouped", "uint2", "uint3", 1, 4),
     ("grouped", "ternary", "binary", 6, 12),
+    # 8-bit integer weights (8 planes, the top one with sign -1), intN and wide inputs/outputs
+    ("integer", "uint5", "int8", 2, 3),
+    ("integer", "int10", "int8", 1, 1),
+    ("integer", "int12", None, 3, 4),
+    ("integer", "binary", "int3", 6, 12),
+    ("binary", "binary", "int8", 2, 4),
+    ("binary", "int8", "uint2", 1, 6),
 ]
 
 

@@ -3,9 +3,10 @@ import pytest
 
 from hwbnn.errors import HwbnnError
 from hwbnn.hw.plan import LayerPlan
+from hwbnn.ir.network import Weights
 from hwbnn.ref import golden
 
-from .hw_layers import random_layer, random_values
+from .hw_layers import layer_with, random_layer, random_values
 
 KINDS = ["binary", "ternary", "residual", "grouped"]
 IN_ENCODINGS = ["binary", "ternary", "uint3"]
@@ -95,3 +96,21 @@ def test_folding_errors(pe, simd, message):
     layer = random_layer(np.random.default_rng(0), "binary", "binary", "binary", mh=4, mw=6)
     with pytest.raises(HwbnnError, match=message):
         LayerPlan(layer, pe=pe, simd=simd)
+
+
+def test_integer_weight_planes():
+    """b-bit two's-complement weights: b planes (mask = bit, scale 2^p), the top plane with
+    sign -1, so no scale is negative; the plan's accumulators equal W @ x on signed inputs."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(-128, 128, size=(4, 6))
+    values[0, :2] = [-128, 127]
+    layer = layer_with(rng, Weights.integer(values, 8), "int10", None)
+    plan = LayerPlan(layer, 2, 3)
+    assert plan.scales.tolist() == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert plan.signs[:7].all() and not plan.signs[7].any()
+    assert plan.planes == 8 and plan.signed_input
+    x = rng.integers(-512, 512, size=(5, 6))
+    assert (plan.reference_dot(x) == x @ values.T).all()
+    lo, hi = plan.acc_bounds()  # every partial sum over steps, so at least the dot's range
+    assert lo <= np.minimum(values * -512, values * 511).sum(1).min()
+    assert hi >= np.maximum(values * -512, values * 511).sum(1).max()

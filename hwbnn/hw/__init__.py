@@ -2,8 +2,10 @@
 
 One component per file: :class:`~.popcount.AdderTree` / :class:`~.popcount.Popcount`,
 :class:`~.mvtu.MatrixVectorThresholdUnit`, :class:`~.sliding_window.SlidingWindow`,
-:class:`~.maxpool.MaxPool`, :class:`~.label_select.LabelSelect`, stream width converters and
-FIFOs (:mod:`.stream_utils`) and :class:`~.network.NetworkTop`;
+:class:`~.maxpool.MaxPool`, :class:`~.avgpool.AvgPool`, :class:`~.global_pool.GlobalAvgPool`,
+:class:`~.threshold.ThresholdUnit`, :class:`~.add.AddUnit`, :class:`~.fork.StreamFork`,
+:class:`~.label_select.LabelSelect`, stream width converters and FIFOs (:mod:`.stream_utils`)
+and :class:`~.network.NetworkTop`;
 :func:`~.convert.convert_verilog` turns a design into Verilog. Nothing here imports torch.
 """
 

@@ -65,7 +65,6 @@ class Folding(Mapping):
 
     def __init__(self, net: NetworkIR, layers: Mapping | None = None, *,
                  target_fps: float | None = None, clock_mhz: float | None = None):
-        net.require_chain("folding")
         layers = dict(layers or {})
         names = [layer.name for layer in net.weight_layers]
         unknown = [name for name in layers if name not in names]
@@ -123,6 +122,7 @@ class Folding(Mapping):
              ) -> Folding:
         """Smallest balanced folding reaching ``target_fps`` at ``clock_mhz``; HwbnnError
         naming the bottleneck when the target cannot be met even fully unfolded."""
+        net.require_chain("auto folding")
         _positive(target_fps, "--target-fps")
         _positive(clock_mhz, "--clock-mhz")
         budget = int(clock_mhz * 1e6 // target_fps)

@@ -119,6 +119,7 @@ def manifest(net: NetworkIR, top: NetworkTop, name: str, mode: str) -> dict:
         "folded_for": {"target_frames_per_s": top.folding.target_fps,
                        "clock_mhz": top.folding.clock_mhz},
         "layers": layer_summary(top),
+        **({"shortcut_fifo_depths": top.shortcut_depths} if top.shortcut_depths else {}),
         "versions": tool_versions(),
     }
 

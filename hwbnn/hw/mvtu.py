@@ -29,6 +29,7 @@ from ..errors import HwbnnError
 from . import validated
 from .plan import LayerPlan
 from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
+from .threshold import count_code, sum_bits
 
 MODES = ("folded", "unrolled")
 
@@ -168,10 +169,12 @@ class MatrixVectorThresholdUnit(wiring.Component):
                                   if max_slots > 1 else schedule[0][0]),
                          slots.eq(len(schedule[0]))]
         else:
-            codes = Array(Const(sum(p << (2 * n) for n, p in enumerate(planes)), 6)
-                          for planes in schedule)
+            # Per tile, its planes' indices, ``code_bits`` each (8-bit integer weights: 3).
+            code_bits = max(1, (len(plan.scales) - 1).bit_length())
+            codes = Array(Const(sum(p << (code_bits * n) for n, p in enumerate(planes)),
+                                code_bits * max_slots) for planes in schedule)
             counts = Array(Const(len(planes), slots.shape()) for planes in schedule)
-            m.d.comb += [plane.eq(codes[tile].bit_select(slot * 2, 2)),
+            m.d.comb += [plane.eq(codes[tile].bit_select(slot * code_bits, code_bits)),
                          slots.eq(counts[tile])]
 
         fresh, first, last_slot, last, fire = (Signal(name=n) for n in
@@ -258,7 +261,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 bits = plan.in_bits
                 tree = AdderTree(simd, signed(bits + 1), levels_per_stage=self._levels_per_stage)
                 for j in range(simd):
-                    value = x[j * bits:(j + 1) * bits].as_unsigned()
+                    value = x[j * bits:(j + 1) * bits]
+                    value = value.as_signed() if plan.signed_input else value.as_unsigned()
                     m.d.comb += tree.i[j].eq(Mux(masks[j], Mux(signs[j], value, -value), 0))
                 sums.append(tree.o)
                 carries.append(0)
@@ -335,11 +339,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 score = (acc << 1) - field(0) if plan.popcount_domain else acc
                 results.append(score[:plan.out_bits])
                 continue
-            count = sum((acc >= field(n)).as_unsigned() for n in range(fields))
-            if plan.out_encoding == "ternary":
-                # stored (bit 0 = nonzero, bit 1 = sign): count 0 -> -1, 1 -> 0, 2 -> +1
-                results.append((count != 1) | ((count == 0) << 1))
-            else:
-                results.append(count[:plan.out_bits])
+            count = sum_bits([acc >= field(n) for n in range(fields)])
+            results.append(count_code(count, plan.out_encoding))
         return results
 

@@ -2,14 +2,14 @@
 
 Element ``i`` of a beat sits in bits ``[i*b, (i+1)*b)``. Stored codes: binary 1 = +1,
 0 = -1; ternary bit 0 = nonzero, bit 1 = sign (0 -> 0b00, +1 -> 0b01, -1 -> 0b11);
-unsigned as is; scores as ``b``-bit two's complement.
+unsigned as is; intN and scores as ``b``-bit two's complement.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir.encoding import encoding_bits
+from ..ir.encoding import encoding_bits, is_signed_int
 
 
 def to_codes(values: np.ndarray, encoding: str) -> np.ndarray:
@@ -29,6 +29,8 @@ def from_codes(codes: np.ndarray, encoding: str) -> np.ndarray:
         return 2 * codes - 1
     if encoding == "ternary":
         return (codes & 1) * (1 - 2 * ((codes >> 1) & 1))
+    if is_signed_int(encoding):
+        return from_signed(codes, encoding_bits(encoding))
     return codes
 
 

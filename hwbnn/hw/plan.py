@@ -4,7 +4,10 @@ accumulator domain and cycles (docs/design.md section 4, "One layer plan").
 Every weight kind becomes a list of *planes* ``p`` with an integer scale ``a_p``, sign bits
 ``s`` (1 = +1) and a usage mask ``m``: binary is one full plane; ternary is one plane whose
 mask is the nonzero bit; residual (heterogeneous) weights have plane ``p`` used by the weights
-whose bitwidth exceeds ``p``. So ``w = sum_p a_p * m_p * (2 s_p - 1)`` for all three.
+whose bitwidth exceeds ``p``; b-bit two's-complement integer weights are b planes whose masks
+are the weight's bits, scales ``2^p``, sign +1 except the top plane's -1 (its bit weighs
+``-2^(b-1)``), so no plane needs a negative scale. So ``w = sum_p a_p * m_p * (2 s_p - 1)``
+for all four.
 
 The hardware walks *steps*: for each neuron fold ``nf`` and synapse fold ``sf`` (one *tile*
 of PE x SIMD weights) one step per plane that some weight of the tile uses. Absent planes
@@ -31,7 +34,13 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, encoding_levels, encoding_range, signed_width
+from ..ir.encoding import (
+    encoding_bits,
+    encoding_levels,
+    encoding_range,
+    is_signed_int,
+    signed_width,
+)
 from ..ir.network import Conv, MatVec
 
 # A register after every adder level: on iCE40 this measured 176 LUT4 for XNOR + 64-lane
@@ -57,6 +66,10 @@ def weight_planes(weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return planes, np.ones_like(planes), np.array([1], dtype=np.int64)
     if weights.kind == "ternary":
         return (1 - planes[1])[None], planes[0][None], np.array([1], dtype=np.int64)
+    if weights.kind == "integer":
+        signs = np.ones_like(planes)
+        signs[-1] = 0
+        return signs, planes, 2 ** np.arange(len(planes), dtype=np.int64)
     used = (np.arange(planes.shape[0])[:, None, None] < weights.bitwidth[None]).astype(np.uint8)
     return planes, used, weights.scales.astype(np.int64)
 
@@ -169,7 +182,9 @@ class LayerPlan:
 
     @property
     def planes(self) -> int:
-        return 1 if self.weight_kind != "residual" else int(self.layer.weights.planes.shape[0])
+        if self.weight_kind in ("residual", "integer"):
+            return int(self.layer.weights.planes.shape[0])
+        return 1
 
     # --- schedule ---------------------------------------------------------------------------
     @cached_property
@@ -271,6 +286,11 @@ class LayerPlan:
     def weight_bits(self) -> int:
         """Bits of the weight memory (signs, and masks where a tile mixes plane usage)."""
         return self.steps * self.rom_width
+
+    @property
+    def signed_input(self) -> bool:
+        """Two's-complement input elements (``intN``: the int8 path, pool sums)."""
+        return is_signed_int(self.in_encoding)
 
     # --- accumulator domain -----------------------------------------------------------------
     @property

@@ -75,11 +75,13 @@ def run_stream(dut, in_port, out_port, beats, out_count: int, *, seed: int | Non
 
 
 def simulate_network(top, images: np.ndarray, *, seed: int | None = 0, gap: float = 0.3,
-                     stall: float = 0.3, times: list | None = None) -> np.ndarray:
+                     stall: float = 0.3, times: list | None = None,
+                     max_cycles: int = 100_000) -> np.ndarray:
     """Run frames through a :class:`~hwbnn.hw.network.NetworkTop` in simulation.
 
     Returns the scores ``(N, classes)`` in ``scores`` mode or the labels ``(N,)`` in
-    ``label`` mode, decoded with the top's own packing description.
+    ``label`` mode, decoded with the top's own packing description. Fails (AssertionError)
+    when the outputs do not all come within ``max_cycles`` cycles (a deadlock).
     """
     from . import packing
 
@@ -91,7 +93,7 @@ def simulate_network(top, images: np.ndarray, *, seed: int | None = 0, gap: floa
         beats += packing.pack_values(frame.reshape(-1), inp["encoding"],
                                      inp["elements_per_beat"])
     words = run_stream(top, top.s_axis, top.m_axis, beats, len(images) * out["beats_per_frame"],
-                       seed=seed, gap=gap, stall=stall, times=times)
+                       seed=seed, gap=gap, stall=stall, times=times, max_cycles=max_cycles)
     codes = packing.unpack(words, out["bits"], out["elements_per_beat"]).reshape(len(images), -1)
     if out["kind"] == "label":
         return codes[:, 0]

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (RtlDesign.taps builds a NetworkTop only to read its stage layout, never to elaborate it.)
 """A generated design to verify: its folder (Verilog + manifest.json) and the model it came from.
 
 ``hwbnn gen`` records the model's SHA-256 (``ir_sha256``) in the manifest but not its path,
@@ -15,7 +17,7 @@ from pathlib import Path
 from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.encoding import encoding_bits
-from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+from ..ir.network import Conv, MatVec, NetworkIR
 
 TOP_INSTANCE = "network"  # NetworkTop's instance inside the AXI-Stream wrapper of hw.gen
 
@@ -89,20 +91,22 @@ class RtlDesign:
         """One tap per IR layer: the output stream of the unit that computes it.
 
         An MVTU's stream carries PE elements per beat (its scores as ``acc_width``-bit
-        two's complement), a max-pool unit's one pixel (C elements); the generator names
-        each unit after its layer inside the ``network`` instance.
+        two's complement), a pool unit's one pixel (C elements), a threshold or add unit the
+        lanes of its input; the generator names each unit after its layer inside the
+        ``network`` instance (:meth:`~hwbnn.hw.network.NetworkTop.layer_outputs`).
         """
-        plans = self.folding.plans()
+        from ..hw.network import NetworkTop
+
+        mode = self.manifest.get("mode", "folded")
+        folding = self.folding if mode == "folded" else None
+        outputs = NetworkTop(self.net, folding, mode=mode).layer_outputs()
         taps = []
         for layer in self.net.layers:
-            if isinstance(layer, MaxPool):
-                bits, per_beat = encoding_bits(layer.encoding), int(layer.in_shape[2])
-                encoding = layer.encoding
-            else:
-                plan = plans[layer.name]
-                bits, per_beat = plan.out_bits, plan.pe
-                encoding = "signed" if layer.produces_scores else layer.out_encoding
-            taps.append(Tap(layer.name, (TOP_INSTANCE, layer.name), bits, per_beat, encoding))
+            stage = outputs[layer.name]
+            produces_scores = getattr(layer, "produces_scores", False)
+            encoding = "signed" if produces_scores else layer.out_encoding
+            taps.append(Tap(layer.name, (TOP_INSTANCE, stage.name), stage.elem_bits_out,
+                            stage.chunk_out, encoding))
         return taps
 
 
