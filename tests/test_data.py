@@ -157,3 +157,13 @@ def test_model_frames_checks_its_arguments():
         data.model_frames(model((4,), "uint2"), "nothing")
     with pytest.raises(HwbnnError, match="frame count must be a positive integer, not 0"):
         data.model_frames(model((4,), "uint2"), "synthetic", count=0)
+
+
+def test_more_frames_than_the_split_repeat_it(digits):
+    """``--frames N`` above the split's size: a soak on real frames, the split repeated."""
+    frames = data.model_frames(model((8, 8, 1), "uint5"), "digits", count=1000)
+    assert frames.shape == (1000, 8, 8, 1)
+    split = len(digits.test_x)
+    np.testing.assert_array_equal(frames[:split], digits.test_x)
+    np.testing.assert_array_equal(frames[split:2 * split], digits.test_x)
+    np.testing.assert_array_equal(frames[2 * split:], digits.test_x[:1000 - 2 * split])

@@ -211,7 +211,8 @@ def model_frames(net, dataset: str, path: str | Path | None = None, count: int |
                  seed: int = 0) -> np.ndarray:
     """Test frames for ``net`` (a NetworkIR) in its own input shape and encoding.
 
-    ``dataset`` is a dataset name (its test split, the first ``count`` frames) or
+    ``dataset`` is a dataset name (its test split, the first ``count`` frames; the split
+    repeated when ``count`` exceeds it) or
     ``synthetic`` (``count`` seeded random frames, default :data:`SYNTHETIC_FRAMES`).
     Dataset pixels become the model's input by its recorded input quantizer (an imported
     Brevitas model's own ``2x - 1`` and quantizer, on pixels scaled to [0, 1] as torchvision
@@ -230,7 +231,10 @@ def model_frames(net, dataset: str, path: str | Path | None = None, count: int |
                              SYNTHETIC_FRAMES if count is None else count)
     quantizer = input_quantizer(net)
     source = load(dataset, path)
-    frames = _fit_shape(source.test_x[:count], shape, dataset, net)
+    test = source.test_x
+    if count is not None and count > len(test):  # a soak on real frames: the split repeated
+        test = np.take(test, np.arange(count) % len(test), axis=0)
+    frames = _fit_shape(test[:count], shape, dataset, net)
     if quantizer is not None:
         return quantizer.values(frames / source.pixel_max, net.input_encoding)
     if net.input_encoding == "binary":

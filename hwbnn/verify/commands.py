@@ -32,7 +32,8 @@ def register(subparsers) -> None:
                    help="verilator (default), icarus, or amaranth (the generator's own "
                         "description, slow)")
     p.add_argument("--frames", type=positive_int,
-                   help="first N frames of the test split (default all; synthetic: 1000)")
+                   help="first N frames of the test split, repeated when N exceeds it (default "
+                        "all; synthetic: 1000)")
     p.add_argument("--backpressure", type=_probability, default=0.0,
                    help="probability that the sink refuses a cycle (default 0)")
     p.add_argument("--gap", type=_probability, default=0.0,
