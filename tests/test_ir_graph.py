@@ -452,14 +452,12 @@ def test_a_pool_sum_wider_than_16_bits_is_refused():
 
 
 def _refusals():
+    """The consumers that do not take graphs yet (hardware generation and explicit folding
+    do: tests/test_hw_network_graph.py)."""
     from hwbnn.cost.profile import profile_network
-    from hwbnn.hw.fold import Folding
-    from hwbnn.hw.network import NetworkTop
     from hwbnn.summary import summarize
 
-    yield "hardware generation", NetworkTop
     yield "the cost model", profile_network
-    yield "folding", Folding
     yield "the summary", summarize
     try:
         from hwbnn.interop.qonnx_export import export_qonnx

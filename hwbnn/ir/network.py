@@ -211,16 +211,10 @@ class Conv(_WeightLayer):
         return h * w
 
 
-@dataclass
-class MaxPool:
-    """KxK max pooling with stride K (OR on binary values); the remainder rows/cols are dropped."""
+class _Pool:
+    """A pooling layer: one input, whose encoding is the layer's ``encoding``."""
 
-    name: str
-    in_shape: tuple[int, int, int]
-    kernel: int
     encoding: str
-    inputs: tuple[str, ...] | None = None
-    kind: str = field(default="maxpool", init=False)
 
     @property
     def in_encoding(self) -> str:
@@ -229,6 +223,18 @@ class MaxPool:
     @property
     def in_encodings(self) -> tuple[str, ...]:
         return (self.encoding,)
+
+
+@dataclass
+class MaxPool(_Pool):
+    """KxK max pooling with stride K (OR on binary values); the remainder rows/cols are dropped."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    kernel: int
+    encoding: str
+    inputs: tuple[str, ...] | None = None
+    kind: str = field(default="maxpool", init=False)
 
     @property
     def out_encoding(self) -> str:
@@ -246,7 +252,7 @@ def _window_count(extent: int, kernel: int, stride: int) -> int:
 
 
 @dataclass
-class AvgPool:
+class AvgPool(_Pool):
     """KxK window *sums* at steps of ``stride`` (no padding; windows past the edge dropped).
 
     The IR keeps integers: the division by K*K is folded by the exporter into the thresholds
@@ -261,14 +267,6 @@ class AvgPool:
     encoding: str
     inputs: tuple[str, ...] | None = None
     kind: str = field(default="avgpool", init=False)
-
-    @property
-    def in_encoding(self) -> str:
-        return self.encoding
-
-    @property
-    def in_encodings(self) -> tuple[str, ...]:
-        return (self.encoding,)
 
     @property
     def window(self) -> int:
@@ -288,7 +286,7 @@ class AvgPool:
 
 
 @dataclass
-class GlobalAvgPool:
+class GlobalAvgPool(_Pool):
     """Sum of every pixel of each channel: ``(H, W, C) -> (1, 1, C)``; the division by H*W is
     folded into the next layer's thresholds, as for :class:`AvgPool`."""
 
@@ -297,14 +295,6 @@ class GlobalAvgPool:
     encoding: str
     inputs: tuple[str, ...] | None = None
     kind: str = field(default="globalavgpool", init=False)
-
-    @property
-    def in_encoding(self) -> str:
-        return self.encoding
-
-    @property
-    def in_encodings(self) -> tuple[str, ...]:
-        return (self.encoding,)
 
     @property
     def window(self) -> int:
