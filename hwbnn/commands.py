@@ -27,7 +27,7 @@ def _int_list(text: str) -> list[int]:
 def _bit_group(text: str) -> int | str:
     from .ir.mix import parse_group
 
-    value = int(text) if text.isdigit() else text
+    value = int(text) if text.isascii() and text.isdigit() else text
     try:
         parse_group(value)
     except HwbnnError as error:

@@ -32,12 +32,15 @@ ICARUS_CYCLES = 3000  # Icarus runs ~5k cycles/s: frames of the other designs it
 
 
 def test_every_digits_zoo_model_has_a_design():
-    """Every digits model has its design under rtl/ (the Fashion-MNIST models are generated
-    and verified on the whole split by tests/test_verify_fashion.py and the README's commands)."""
+    """Every digits chain model has its design under rtl/ (the Fashion-MNIST models are
+    generated and verified on the whole split by tests/test_verify_fashion.py and the README's
+    commands; rtl/ designs are auto-folded, which graphs do not support yet, so the residual
+    model is generated and verified at its default folding by tests/test_verify_graph.py)."""
     from hwbnn import zoo
     from hwbnn.zoo.recipes import RECIPES, dataset_of
 
-    digits = {name for name in zoo.trained_names() if dataset_of(RECIPES[name]) == "digits"}
+    digits = {name for name in zoo.trained_names() if dataset_of(RECIPES[name]) == "digits"
+              and not zoo.load(f"zoo:{name}").v2_features()}
     assert digits <= set(zoo_designs())
 
 

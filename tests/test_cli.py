@@ -133,7 +133,7 @@ def test_train_column_grouped_mix(tmp_path, capsys):
         bitwidth = layer.weights.bitwidths()
         assert (bitwidth == bitwidth[:1]).all(), layer.name
     assert main(["train", "--weights", "mix:1.4", "--group", "rows", "--out", str(out)]) == 2
-    assert "positive integer or 'column'" in capsys.readouterr().err
+    assert "positive integer, 'column' or PExSIMD" in capsys.readouterr().err
 
 
 # --- issue 17: bad numbers and file-system problems are one line, exit 2, nothing written ---

@@ -55,3 +55,17 @@ def test_graph_icarus_first_frames(design, tmp_path):
     report = verify(design, frames(4, seed=1), sim="icarus", gap=0.3, backpressure=0.3,
                     seed=2, work=tmp_path, diagnose=False)
     assert report.passed, report.difference
+
+
+def test_digits_resnet_whole_split_in_verilator(digits, tmp_path):
+    """The shipped residual BNN (default folding, PE = SIMD = 1) over the whole digits test
+    split with random gaps and backpressure: every score equal to golden (about 2.5 min)."""
+    from hwbnn import zoo
+
+    require_simulator("verilator")
+    net = zoo.load("zoo:digits_resnet_w1a1")
+    design = generate_design(net, tmp_path / "rtl")
+    report = verify(design, digits.test_x, sim="verilator", gap=0.1, backpressure=0.2, seed=0,
+                    work=tmp_path, diagnose=False)
+    assert report.passed, report.difference
+    assert report.frames == len(digits.test_x)

@@ -42,6 +42,7 @@ from ..errors import HwbnnError
 from ..ir.encoding import (
     encoding_levels,
     encoding_range,
+    is_signed_int,
     pad_value,
     validate_encoding,
     values_from_threshold_count,
@@ -1508,6 +1509,9 @@ def import_qonnx(source, name: str | None = None, *, input_encoding: str | None 
     declared = None
     if input_encoding is not None:
         validate_encoding(input_encoding, "input_encoding")
+        if is_signed_int(input_encoding):  # the importer's input steps assume unsigned codes
+            raise HwbnnError(f"input_encoding must be binary, ternary or uint2..uint8 for an "
+                             f"import, not {input_encoding!r}")
         if type(input_scale) not in (int, float) or not (math.isfinite(input_scale)
                                                          and input_scale > 0):
             raise HwbnnError(f"input_scale must be a positive number, not {input_scale!r}")

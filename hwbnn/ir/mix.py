@@ -102,7 +102,7 @@ def parse_group(group) -> int | str | tuple[int, int]:
     with it). Returns the integer, ``"column"`` or the ``(PE, SIMD)`` pair."""
     if group == COLUMN:
         return group
-    if isinstance(group, str) and "x" in group:
+    if isinstance(group, str) and "x" in group and group.isascii():
         parts = group.split("x")
         if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):
             return int(parts[0]), int(parts[1])
