@@ -109,7 +109,19 @@ def random_frames(net: NetworkIR, frames: int, seed: int = 0) -> np.ndarray:
                               net.input_encoding, frames)
 
 
-def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,
+def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, **options) -> dict:
+    """:func:`_bench_cpu` with torch's thread count restored afterwards (a caller's later
+    torch work, an export for one, must not run on the benchmark's thread count)."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        return _bench_cpu(net, batches, threads, **options)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,
               golden_frames: int = 16, clock_hz: float | None = None, seed: int = 0) -> dict:
     """Time float32 torch, golden and packed on each batch size; return every figure."""
     import torch
