@@ -60,8 +60,21 @@ def _execute(case: Case, main) -> Result:
         result.stdout, result.stderr = out.getvalue(), err.getvalue()
         if case.product and (root / case.product).is_file():
             result.product = (root / case.product).read_bytes()
-    result.maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result.maxrss = peak_rss()
     return result
+
+
+def peak_rss() -> int:
+    """Peak resident bytes of this process: VmHWM of its own address space where Linux gives
+    it (``ru_maxrss`` also counts what a forked child shared with its parent before ``exec``,
+    so a worker started from a large test process would report the parent's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def serve() -> None:
