@@ -214,8 +214,8 @@ def build(names: list[str], seeds: int = 1, zoo_dir: Path = ZOO_DIR, executor=No
 
 
 def seed_accuracies(name: str, record: dict | None = None) -> list[float]:
-    """Integer accuracies of seeds 0, 1, ... of zoo model ``name`` that the record holds for
-    today's recipe (up to the first missing seed)."""
+    """Accuracies (integer; float for a float baseline) of seeds 0, 1, ... of ``name`` that
+    the record holds for today's recipe (up to the first missing seed)."""
     record = read_record() if record is None else record
     accuracies = []
     while (run := recorded_run(record, name, len(accuracies))) is not None:
@@ -240,9 +240,7 @@ def table_rows(names: list[str], seeds: int, record: dict | None = None,
         if name in RECIPES:
             row["model_path"] = str(Path(zoo_dir) / f"{name}.hwbnn")
         if seeds > 1:
-            key = "float_accuracy" if name in BASELINES else "integer_accuracy"
-            row["seed_accuracies"] = [recorded_run(record, name, seed)[key]
-                                      for seed in range(seeds)]
+            row["seed_accuracies"] = seed_accuracies(name, record)[:seeds]
             row["mean_accuracy"] = float(np.mean(row["seed_accuracies"]))
         rows.append(row)
     return rows
