@@ -17,6 +17,7 @@ from .data import Dataset
 from .errors import HwbnnError
 from .ir.fileformat import write_atomic
 from .quant.models import QuantNet
+from .quant.quantizers import one_thread
 
 CHECKPOINT_FORMAT = "hwbnn-checkpoint-1"
 
@@ -35,13 +36,9 @@ class TrainSettings:
 @contextmanager
 def _deterministic(seed: int):
     """One thread and fixed seeds: the same run gives the same bits on any CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    try:
+    with one_thread():
+        torch.manual_seed(seed)
         yield np.random.default_rng(seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def accuracy(model: QuantNet, images: np.ndarray, labels: np.ndarray) -> float:

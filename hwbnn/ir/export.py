@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import HwbnnError
 from ..quant.layers import QuantConv2d, QuantLinear
 from ..quant.models import QuantNet
-from ..quant.quantizers import QuantizedWeight, activation_levels
+from ..quant.quantizers import QuantizedWeight, activation_levels, one_thread
 from ..quant.resnet import POOL
 from .encoding import encoding_range, pad_value, values_from_threshold_count
 from .network import (
@@ -155,8 +155,12 @@ def export(model: QuantNet, name: str | None = None, metadata: dict | None = Non
     if not isinstance(model, QuantNet):
         raise HwbnnError(f"export takes a hwbnn QuantNet, not {type(model).__name__}: convert "
                          f"a plain torch module with hwbnn.convert(module, example_input)")
-    name = name if name is not None else model.config["arch"]
-    model = model.eval()
+    with one_thread():  # the weight scales' rounding, as in training
+        return _export(model.eval(), name if name is not None else model.config["arch"],
+                       metadata)
+
+
+def _export(model: QuantNet, name: str, metadata: dict | None) -> NetworkIR:
     cfg = model.config
     if cfg["arch"] == "resnet":
         layers = [step.layer for step in _resnet_plan(model)]

@@ -17,6 +17,7 @@ scale per layer, ``w_q = scale * values``. The integers are what export writes.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -149,6 +150,20 @@ class FloatActivation(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return torch.relu(y)
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread, restoring its thread count after. A weight scale (mean|w|) is
+    a float reduction whose last bit depends on how many threads share it, and a threshold
+    folded from it can move by one; training and export both run on one thread, so a model
+    file has the same bytes whatever the core count (docs/design.md, "The zoo")."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class BinaryWeight(WeightQuantizer):

@@ -62,11 +62,8 @@ def _fashion(config: dict, settings: dict | None = None) -> dict:
     return {"config": config, "settings": settings or FASHION_SETTINGS, "dataset": FASHION}
 
 
-# LFC in W1A1 only for now: W1A2 and W2A2 (one epoch about 40 s and 70 s on one core) are
-# trained by the next full zoo build.
-_PRECISIONS_OF = {"tfc": PRECISIONS, "sfc": PRECISIONS, "lfc": {"w1a1": PRECISIONS["w1a1"]}}
 for _shape, _widths in FC.items():
-    for _precision, (_weights, _activations) in _PRECISIONS_OF[_shape].items():
+    for _precision, (_weights, _activations) in PRECISIONS.items():
         RECIPES[f"fmnist_{_shape}_{_precision}"] = _fashion(
             {"arch": "mlp", "dense": _widths, "weights": _weights,
              "activations": _activations}, LFC_SETTINGS if _shape == "lfc" else None)
