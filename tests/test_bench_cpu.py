@@ -105,17 +105,38 @@ def test_bit_macs_count_residual_bits_and_unsigned_planes():
 def test_float_baseline_has_the_architecture_of_the_ir():
     net = zoo.load("zoo:digits_cnn_w1a1")
     model = float_model(net)
-    convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    modules = list(model.modules())
+    convs = [m for m in modules if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
         (1, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]
     assert [(m.in_features, m.out_features) for m in linears] == [(256, 10)]
-    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model) == 2
-    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model) == 2
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in modules) == 2
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in modules) == 2
     assert not model.training
     images = cpu.random_frames(net, 3)
     with torch.no_grad():
         assert model(float_input(net, images)).shape == (3, 10)
+
+
+def test_float_baseline_and_bit_macs_of_a_residual_graph(capsys):
+    """A graph model: strided convs, the shortcut's average pool, adds, global pooling; the
+    MACs of the 8-bit stem (5 pixel planes x 8 weight bits), the binary convs and the
+    integer shortcut and head (their inputs' bit planes x 8 weight bits)."""
+    net = zoo.load("zoo:digits_resnet_w1a1")
+    model = float_model(net)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (16, 3, 1), (16, 3, 1), (32, 3, 2), (32, 1, 1), (32, 3, 1)]
+    assert sum(isinstance(m, torch.nn.AvgPool2d) for m in model.modules()) == 1
+    with torch.no_grad():
+        assert model(float_input(net, cpu.random_frames(net, 2))).shape == (2, 10)
+    expected = (64 * 5 * 16 * 9 * 8 + 64 * 16 * 144 + 16 * 32 * 144 + 16 * 10 * 32 * 16 * 8
+                + 16 * 32 * 288 + 12 * 10 * 32 * 8)
+    assert cpu.bit_macs_per_frame(net) == expected
+    code, out, _ = run_cli(capsys, "bench", "cpu", "zoo:digits_resnet_w1a1", "--batch", "2",
+                           "--min-time", "0", "--golden-frames", "2", "--json")
+    assert code == 0 and json.loads(out)["batches"][0]["exact"] is True
 
 
 def test_random_frames_cover_the_input_encoding():

@@ -6,11 +6,13 @@ import pytest
 from hwbnn import zoo
 from hwbnn.data import random_frames
 from hwbnn.ir.network import Conv, MatVec, MaxPool
-from hwbnn.ref import golden
+from hwbnn.ref import golden, packed
+from hwbnn.ref.compare import first_mismatch
 from hwbnn.zoo import synthetic
 from hwbnn.zoo.synthetic import SYNTHETIC
 
 NAMES = [f"{arch}_{variant}" for arch in ("lfc", "cnv") for variant in ("w1a1", "ternary", "mix14")]
+GRAPHS = ["resnet8_w1a1"]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +21,32 @@ def models():
 
 
 def test_registry_holds_lfc_and_cnv_variants():
-    assert sorted(SYNTHETIC) == sorted(NAMES)
-    assert set(NAMES) <= set(zoo.names())
+    assert sorted(SYNTHETIC) == sorted(NAMES + GRAPHS)
+    assert set(NAMES + GRAPHS) <= set(zoo.names())
+
+
+def test_resnet8_is_a_residual_bnn_for_32x32x3():
+    """The family of zoo:digits_resnet_w1a1 at CIFAR-10 size: 8-bit stem and head, six
+    binary 3x3 convs, two stride-2 downsamplings with pooled 1x1 shortcuts, global pooling;
+    exported exactly (golden == packed on every layer); its signs are balanced."""
+    net = zoo.load("zoo:resnet8_w1a1")
+    assert net.input_shape == (32, 32, 3) and net.input_encoding == "uint8"
+    convs = [layer for layer in net.layers if isinstance(layer, Conv)]
+    binary = [layer for layer in convs if layer.weights.kind == "binary"]
+    assert len(binary) == 6 and all(layer.kernel == 3 for layer in binary)
+    assert [layer.stride for layer in binary] == [1, 1, 2, 1, 2, 1]
+    assert [layer.out_shape for layer in binary[::2]] == [(32, 32, 16), (16, 16, 32),
+                                                         (8, 8, 64)]
+    assert net.weight_layers[0].weights.kind == net.weight_layers[-1].weights.kind == "integer"
+    kinds = [layer.kind for layer in net.layers]
+    assert kinds.count("add") == 6 and kinds.count("avgpool") == 2
+    assert kinds[-2:] == ["globalavgpool", "matvec"]
+    frames = random_frames(np.random.default_rng(5), net.input_shape, net.input_encoding, 1)
+    expected = golden.run(net, frames)
+    assert first_mismatch(expected, packed.run(net, frames)) is None
+    for layer, step in zip(net.layers, expected, strict=True):
+        if layer.kind == "threshold":
+            assert 0.2 < np.mean(step.out > 0) < 0.8, layer.name
 
 
 @pytest.mark.parametrize("variant", ["w1a1", "ternary", "mix14"])

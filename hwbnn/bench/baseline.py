@@ -2,7 +2,9 @@
 
 Shapes come from the IR; weights are random (the time of a float32 forward pass does not
 depend on their values). Each thresholded layer becomes the float layers a trained model
-would run in its place (Linear/Conv2d, BatchNorm, ReLU), max pooling stays max pooling.
+would run in its place (Linear/Conv2d, BatchNorm, ReLU), max pooling stays max pooling; in a
+graph, an add is a float add, a standalone threshold a BatchNorm and ReLU, average pooling
+``AvgPool2d`` and global average pooling a mean over the pixels.
 """
 
 from __future__ import annotations
@@ -11,33 +13,71 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ir.network import Conv, MatVec, MaxPool, NetworkIR
+from ..ir.network import (
+    Add,
+    AvgPool,
+    Conv,
+    GlobalAvgPool,
+    MaxPool,
+    NetworkIR,
+    Threshold,
+)
+
+
+class _Mean(nn.Module):
+    """Global average pooling to (N, C, 1, 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
+def _float_layer(layer, last: bool) -> nn.Module | None:
+    """The float module of one layer (None: an add, which sums its two inputs)."""
+    if isinstance(layer, MaxPool):
+        return nn.MaxPool2d(layer.kernel)
+    if isinstance(layer, AvgPool):
+        return nn.AvgPool2d(layer.kernel, layer.stride)
+    if isinstance(layer, GlobalAvgPool):
+        return _Mean()
+    if isinstance(layer, Add):
+        return None
+    if isinstance(layer, Threshold):
+        return nn.Sequential(nn.BatchNorm2d(layer.channels) if len(layer.out_shape) == 3
+                             else nn.BatchNorm1d(layer.channels), nn.ReLU())
+    if isinstance(layer, Conv):
+        modules = [nn.Conv2d(layer.in_shape[2], layer.mh, layer.kernel, stride=layer.stride,
+                             padding=layer.padding, bias=False)]
+        norm = nn.BatchNorm2d(layer.mh)
+    else:
+        modules = [nn.Flatten(), nn.Linear(layer.mw, layer.mh, bias=False)]
+        norm = nn.BatchNorm1d(layer.mh)
+    return nn.Sequential(*modules, *(() if last or layer.out_encoding is None
+                                     else (norm, nn.ReLU())))
+
+
+class FloatGraph(nn.Module):
+    """The layers of a NetworkIR as float modules, run in the IR's (topological) order."""
+
+    def __init__(self, net: NetworkIR):
+        super().__init__()
+        self.sources = net.sources()
+        self.steps = nn.ModuleList(
+            _float_layer(layer, index == len(net.layers) - 1) or nn.Identity()
+            for index, layer in enumerate(net.layers))
+        self.adds = [isinstance(layer, Add) for layer in net.layers]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs: list[torch.Tensor] = []
+        for step, sources, add in zip(self.steps, self.sources, self.adds, strict=True):
+            inputs = [x if source < 0 else outputs[source] for source in sources]
+            outputs.append(inputs[0] + inputs[1] if add else step(inputs[0]))
+        return outputs[-1]
 
 
 def float_model(net: NetworkIR, seed: int = 0) -> nn.Module:
-    """A float32 ``nn.Sequential`` in eval mode with the layer shapes of ``net``."""
-    net.require_chain("the float baseline")
+    """A float32 module in eval mode with the layer shapes of ``net`` (chain or graph)."""
     torch.manual_seed(seed)
-    modules: list[nn.Module] = []
-    spatial = len(net.input_shape) == 3
-    for index, layer in enumerate(net.layers):
-        last = index == len(net.layers) - 1
-        if isinstance(layer, MaxPool):
-            modules.append(nn.MaxPool2d(layer.kernel))
-            continue
-        if isinstance(layer, Conv):
-            modules.append(nn.Conv2d(layer.in_shape[2], layer.mh, layer.kernel,
-                                     padding=layer.padding, bias=False))
-            norm = nn.BatchNorm2d(layer.mh)
-        elif isinstance(layer, MatVec):
-            if spatial:
-                modules.append(nn.Flatten())
-                spatial = False
-            modules.append(nn.Linear(layer.mw, layer.mh, bias=False))
-            norm = nn.BatchNorm1d(layer.mh)
-        if not last:
-            modules += [norm, nn.ReLU()]
-    return nn.Sequential(*modules).eval()
+    return FloatGraph(net).eval()
 
 
 def float_input(net: NetworkIR, images: np.ndarray) -> torch.Tensor:

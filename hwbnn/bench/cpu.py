@@ -20,7 +20,7 @@ import numpy as np
 from .. import data, progress
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits
-from ..ir.network import MaxPool, NetworkIR
+from ..ir.network import NetworkIR
 from ..ref import golden, packed
 
 FLOAT_BYTES = 4
@@ -70,14 +70,13 @@ def time_round_robin(functions: dict[str, Callable[[], object]], frames: dict[st
 
 
 def bit_macs_per_frame(net: NetworkIR) -> int:
-    """1-bit x 1-bit MACs per frame: every weight bit (residual: b_j bits) meets every input
-    bit plane (unsigned n-bit: n planes; binary and ternary: one sign or masked plane)."""
-    net.require_chain("the CPU benchmark")
+    """1-bit x 1-bit MACs per frame: every weight bit (residual: b_j bits, integer: n bits)
+    meets every input bit plane (n-bit integers: n planes; binary and ternary: one sign or
+    masked plane). Adds, pools and standalone thresholds do no MACs."""
     total = 0
-    for layer in net.layers:
-        if isinstance(layer, MaxPool):
-            continue
-        x_planes = encoding_bits(layer.in_encoding) if layer.in_encoding.startswith("uint") else 1
+    for layer in net.weight_layers:
+        x_planes = (1 if layer.in_encoding in ("binary", "ternary")
+                    else encoding_bits(layer.in_encoding))
         total += layer.output_pixels * x_planes * int(layer.weights.bitwidths().sum())
     return total
 

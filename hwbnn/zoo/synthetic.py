@@ -10,11 +10,21 @@ Brevitas ``src/brevitas_examples/bnn_pynq``):
 * CNV: 32x32x3 8-bit pixels (``cnv_1w1a.ini``: IN_BIT_WIDTH 8), unpadded 3x3 convs
   64, 64, pool, 128, 128, pool, 256, 256 (``CNV_OUT_CH_POOL``), then dense 512-512-10.
 
-Weights are drawn from a fixed seed. Thresholds are "real" in the sense export produces
-them: per channel, in the accumulator's integer domain, placed the way a BatchNorm fitted to
-the layer's statistics places them, here at quantiles of the accumulators that a calibration
-batch of random frames produces (the median for binary outputs), so activations are balanced
-rather than stuck at one value.
+And one residual BNN of the family of ``zoo:digits_resnet_w1a1`` at CIFAR-10's input size:
+
+* RESNET8: 32x32x3 8-bit pixels, the stage widths of MLPerf Tiny's ResNet-8 for CIFAR-10
+  (a 16-channel stem, stages of 16, 32 and 64 channels, the last two entered with stride 2;
+  Banbury et al., "MLPerf Tiny Benchmark", 2021), each stage two Bi-Real blocks of one binary
+  3x3 convolution, so 8 weight layers: 8-bit stem and head, 6 binary convolutions, two
+  average-pool + 1x1 downsampling shortcuts, global average pooling.
+
+Weights are drawn from a fixed seed. The residual model is hwbnn's own residual network
+(:mod:`hwbnn.quant.resnet`) at its seeded initialization, with BatchNorm statistics measured
+on a batch of random frames, exported exactly as a trained one is. The others' thresholds
+are "real" in the sense export produces them: per channel, in the accumulator's integer
+domain, placed the way a BatchNorm fitted to the layer's statistics places them, here at
+quantiles of the accumulators that a calibration batch of random frames produces (the median
+for binary outputs), so activations are balanced rather than stuck at one value.
 """
 
 from __future__ import annotations
@@ -143,8 +153,39 @@ def build(name: str, arch: dict, weight_kind: str, activation: str,
                      metadata)
 
 
+RESNET8 = {"arch": "resnet", "input_shape": [32, 32, 3], "input_encoding": "uint8",
+           "stem": 16, "blocks": [[16, 1], [16, 1], [32, 2], [32, 1], [64, 2], [64, 1]],
+           "num_classes": CLASSES, "weights": "binary", "activations": "binary"}
+RESNET_CALIBRATION_FRAMES = 64
+
+
+def build_resnet(name: str, config: dict, seed: int = SEED) -> NetworkIR:
+    """A residual network at its seeded initialization, BatchNorm statistics measured on
+    random frames (so every sign and path level is in use), exported exactly."""
+    import torch
+
+    from ..ir.export import export
+    from ..quant.models import QuantNet
+    from ..quant.quantizers import one_thread
+
+    with one_thread(), torch.no_grad():
+        torch.manual_seed(seed)
+        model = QuantNet(config)
+        frames = random_frames(np.random.default_rng(seed), tuple(config["input_shape"]),
+                               config["input_encoding"], RESNET_CALIBRATION_FRAMES)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None  # a cumulative average: one batch gives its statistics
+        model.train()(model.prepare_input(frames))
+        metadata = {"synthetic": {"architecture": config, "seed": seed,
+                                  "calibration_frames": RESNET_CALIBRATION_FRAMES}}
+        return export(model.eval(), name, metadata)
+
+
 SYNTHETIC: dict[str, Callable[[], NetworkIR]] = {
-    f"{arch_name}_{variant}": partial(build, f"{arch_name}_{variant}", arch, *kinds)
-    for arch_name, arch in (("lfc", LFC), ("cnv", CNV))
-    for variant, kinds in VARIANTS.items()
+    **{f"{arch_name}_{variant}": partial(build, f"{arch_name}_{variant}", arch, *kinds)
+       for arch_name, arch in (("lfc", LFC), ("cnv", CNV))
+       for variant, kinds in VARIANTS.items()},
+    "resnet8_w1a1": partial(build_resnet, "resnet8_w1a1", RESNET8),
 }
