@@ -960,6 +960,8 @@ class _Importer:
     @staticmethod
     def _changes_values(act: _Act, quant: _Quantizer) -> bool:
         """Does ``quant`` change any value of the activation?"""
+        if quant.levels < encoding_levels(act.encoding):
+            return True  # fewer output values than input values (and no 2^16-value table)
         lo, hi = encoding_range(act.encoding)
         values = np.arange(lo, hi + 1)
         if act.encoding == "binary":
@@ -1503,7 +1505,7 @@ class _Importer:
         sum (plus the offset), so the activation's scale carries the division (the ``Mul``
         by the window that hwbnn's export writes after the pool restores it)."""
         if min(pool.out_shape[:2]) < 1:
-            raise _NodeError(f"pool kernel {pool.kernel} does not fit {act.logical}")
+            raise _NodeError(f"the pooling window does not fit {act.logical}")
         if encoding_bits(pool.out_encoding) > MAX_SUM_BITS:
             raise _NodeError(f"a sum of {pool.window} {act.encoding} values needs "
                              f"{pool.out_encoding}, more than {MAX_SUM_BITS} bits")
