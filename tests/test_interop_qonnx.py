@@ -356,8 +356,8 @@ def _tiny(extra_nodes, output="y", output_shape=(1, 4), conv=False):
     if conv:
         w = g.node("BipolarQuant", [g.const("w", np.ones((4, 1, 3, 3))),
                                     g.const("w_scale", 1.0)], "wq", domain=QONNX)
-        g.node("Conv", [x, w], "y", kernel_shape=[3, 3], strides=[2, 2])
-        return g.model([1, 1, 8, 8], "y", [1, 4, 3, 3])
+        g.node("Conv", [x, w], "y", kernel_shape=[3, 3], strides=[2, 1])
+        return g.model([1, 1, 8, 8], "y", [1, 4, 3, 6])
     x = g.node("Flatten", [x], "flat", axis=1)
     w = g.node("BipolarQuant", [g.const("w", np.ones((64, 4))), g.const("w_scale", 1.0)], "wq",
                domain=QONNX)
@@ -371,7 +371,7 @@ def _tiny(extra_nodes, output="y", output_shape=(1, 4), conv=False):
 @pytest.mark.parametrize("model, fragments", [
     (lambda: _tiny([("Relu", {})]), ["'/relu_out/Relu'", "(Relu)", "not in the supported"]),
     (lambda: _tiny([("Softmax", {"axis": 1})]), ["(Softmax)", "not in the supported"]),
-    (lambda: _tiny([], conv=True), ["'/y/Conv'", "(Conv)", "stride 1"]),
+    (lambda: _tiny([], conv=True), ["'/y/Conv'", "(Conv)", "strides [2, 1] must be two equal"]),
 ])
 def test_unsupported_node_is_one_clear_error(model, fragments):
     with pytest.raises(HwbnnError) as error:

@@ -453,17 +453,12 @@ def test_a_pool_sum_wider_than_16_bits_is_refused():
 
 def _refusals():
     """The consumers that do not take graphs yet (hardware generation and explicit folding
-    do: tests/test_hw_network_graph.py)."""
+    do: tests/test_hw_network_graph.py; QONNX export too: tests/test_interop_qonnx_graph.py)."""
     from hwbnn.cost.profile import profile_network
     from hwbnn.summary import summarize
 
     yield "the cost model", profile_network
     yield "the summary", summarize
-    try:
-        from hwbnn.interop.qonnx_export import export_qonnx
-    except ImportError:  # the optional qonnx extra
-        return
-    yield "QONNX export", export_qonnx
 
 
 @pytest.mark.parametrize("consumer,call", list(_refusals()), ids=lambda v: str(v)[:20])

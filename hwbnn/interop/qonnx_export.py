@@ -3,16 +3,25 @@
 Graph form (one per layer, standard ONNX ops in NCHW plus the QONNX custom ops):
 
 * input ``global_in`` float32 ``(batch, C, H, W)`` (or ``(batch, F)`` for a flat input),
-  quantized by ``Quant`` (unsigned N-bit, scale 1), ``BipolarQuant`` or ``Quant`` 2-bit
-  narrow (ternary), so the graph states the input encoding;
+  quantized by ``Quant`` (unsigned N-bit, scale 1), ``BipolarQuant``, ``Quant`` 2-bit
+  narrow (ternary) or ``Quant`` signed N-bit (intN, also annotated ``finn_datatype`` INTN),
+  so the graph states the input encoding;
 * weights are float initializers behind a quantizer: binary as ``BipolarQuant`` (scale 1),
-  ternary as ``Quant`` 2-bit signed narrow, residual as one term per bit plane:
-  ``BipolarQuant(signs, a_p)`` masked by ``Mul`` where some weights use fewer planes, each
-  feeding its own ``MatMul``/``Conv`` and summed by ``Add``;
+  ternary as ``Quant`` 2-bit signed narrow, integer as ``Quant`` b-bit signed, residual as
+  one term per bit plane: ``BipolarQuant(signs, a_p)`` masked by ``Mul`` where some weights
+  use fewer planes, each feeding its own ``MatMul``/``Conv`` and summed by ``Add``;
 * a matvec after a spatial layer sees ``Transpose(0, 2, 3, 1)`` + ``Flatten``, the HWC order
   of the IR's weight columns; a binary conv input is padded with -1 by an explicit ``Pad``;
+  a strided conv is a ``Conv`` with ``strides``;
 * thresholds are ``MultiThreshold`` on the integer accumulator with ``out_scale``/``out_bias``
-  giving the encoding's values (binary 2c-1, ternary c-1, unsigned c);
+  giving the encoding's values (binary 2c-1, ternary c-1, unsigned c, intN c - 2^(N-1));
+  a threshold layer is a ``MultiThreshold`` on its input tensor;
+* an add is ``Mul`` by its integer scales (where not 1), ``Add``, then its ``MultiThreshold``
+  or a ``Clip`` to its encoding's range; an average pool (window sums) is ``AveragePool`` /
+  ``GlobalAveragePool`` times the window (then ``Round`` where the window is not a power of
+  two, as the mean is not exact in float32 then);
+* a layer reads the tensors of the layers its ``inputs`` name, so a tensor with two readers
+  (a residual shortcut) is an edge to two nodes;
 * the last layer's accumulator is the output ``global_out`` (scores).
 
 Every value is an integer held in float32, exact below 2^24: export checks the
@@ -27,8 +36,18 @@ import json
 import numpy as np
 
 from ..errors import HwbnnError
-from ..ir.encoding import encoding_bits, pad_value
-from ..ir.network import Conv, MatVec, MaxPool, NetworkIR, accumulator_range
+from ..ir.encoding import encoding_bits, encoding_range, is_signed_int, pad_value
+from ..ir.network import (
+    Add,
+    AvgPool,
+    Conv,
+    GlobalAvgPool,
+    MatVec,
+    MaxPool,
+    NetworkIR,
+    Threshold,
+    accumulator_range,
+)
 
 CUSTOM_DOMAIN = "qonnx.custom_op.general"
 ONNX_OPSET = 13
@@ -97,9 +116,10 @@ def _quantize_input(graph: _GraphBuilder, encoding: str, source: str, shape, nam
     inputs = [source, graph.constant(f"{name}_scale", 1.0),
               graph.constant(f"{name}_zeropt", 0.0),
               graph.constant(f"{name}_bitwidth", float(encoding_bits(encoding)))]
-    signed = int(encoding == "ternary")
+    ternary = encoding == "ternary"
     return graph.node("Quant", inputs, out, shape, name, domain=CUSTOM_DOMAIN,
-                      signed=signed, narrow=signed, rounding_mode="ROUND")
+                      signed=int(ternary or is_signed_int(encoding)), narrow=int(ternary),
+                      rounding_mode="ROUND")
 
 
 def _weight_terms(graph: _GraphBuilder, layer, to_onnx) -> list[str]:
@@ -114,14 +134,17 @@ def _weight_terms(graph: _GraphBuilder, layer, to_onnx) -> list[str]:
         shape = to_onnx(weights.values()).shape
         return [graph.node("BipolarQuant", [source, scale], f"{name}_wq", shape,
                            f"{name}_weight_quant", domain=CUSTOM_DOMAIN)]
-    if weights.kind == "ternary":
+    if weights.kind in ("ternary", "integer"):
+        # ternary: 2-bit narrow (-1..1); integer: b-bit two's complement, the whole range
+        ternary = weights.kind == "ternary"
         values = to_onnx(weights.values())
         inputs = [graph.constant(f"{name}_w", values), graph.constant(f"{name}_w_scale", 1.0),
                   graph.constant(f"{name}_w_zeropt", 0.0),
-                  graph.constant(f"{name}_w_bitwidth", 2.0)]
+                  graph.constant(f"{name}_w_bitwidth", 2.0 if ternary else
+                                 float(len(weights.planes)))]
         return [graph.node("Quant", inputs, f"{name}_wq", values.shape,
                            f"{name}_weight_quant", domain=CUSTOM_DOMAIN,
-                           signed=1, narrow=1, rounding_mode="ROUND")]
+                           signed=1, narrow=int(ternary), rounding_mode="ROUND")]
     terms = []
     for plane in range(weights.planes.shape[0]):
         signs = to_onnx(2 * weights.planes[plane].astype(np.int64) - 1)
@@ -147,22 +170,33 @@ def _sum_terms(graph: _GraphBuilder, layer, products: list[str], shape, out: str
     return total
 
 
-def _threshold(graph: _GraphBuilder, layer, acc: str, shape, layout: str) -> str:
+def _layout(shape) -> str:
+    return "NCHW" if len(shape) == 4 else "NC"
+
+
+def _threshold(graph: _GraphBuilder, layer, acc: str, shape) -> str:
+    """``MultiThreshold`` of a layer's thresholds on ``acc``; the output is ``<name>_out``."""
     encoding = layer.out_encoding
-    out_scale, out_bias, dtype = {
-        "binary": (2.0, -1.0, "BIPOLAR"),
-        "ternary": (1.0, -1.0, "TERNARY"),
-    }.get(encoding, (1.0, 0.0, f"UINT{encoding_bits(encoding)}"))
+    bits = encoding_bits(encoding)
+    if is_signed_int(encoding):
+        out_scale, out_bias, dtype = 1.0, -float(2 ** (bits - 1)), f"INT{bits}"
+    else:
+        out_scale, out_bias, dtype = {
+            "binary": (2.0, -1.0, "BIPOLAR"),
+            "ternary": (1.0, -1.0, "TERNARY"),
+        }.get(encoding, (1.0, 0.0, f"UINT{bits}"))
     thresholds = graph.constant(f"{layer.name}_thresholds", layer.thresholds)
     return graph.node("MultiThreshold", [acc, thresholds], f"{layer.name}_out", shape,
                       f"{layer.name}_threshold", domain=CUSTOM_DOMAIN, out_dtype=dtype,
-                      out_scale=out_scale, out_bias=out_bias, data_layout=layout)
+                      out_scale=out_scale, out_bias=out_bias, data_layout=_layout(shape))
 
 
 def _check_layer_ranges(where: str, layer) -> None:
-    lo, hi = layer.acc_range
-    _check_exact(where, "accumulator range", lo, hi)
-    if layer.weights.kind == "residual":
+    if isinstance(layer, MaxPool | AvgPool | GlobalAvgPool):
+        return  # sums of at most MAX_SUM_BITS (16) bits
+    if not isinstance(layer, Threshold):
+        _check_exact(where, "accumulator range", *layer.acc_range)
+    if isinstance(layer, MatVec | Conv) and layer.weights.kind == "residual":
         for plane in range(layer.weights.planes.shape[0]):
             signs = 2 * layer.weights.planes[plane].astype(np.int64) - 1
             used = layer.weights.bitwidth > plane
@@ -200,7 +234,7 @@ def _matvec(graph: _GraphBuilder, layer: MatVec, x: str, shape, is_last: bool):
     acc = _sum_terms(graph, layer, products, acc_shape, acc)
     if is_last:
         return acc, acc_shape
-    return _threshold(graph, layer, acc, acc_shape, "NC"), acc_shape
+    return _threshold(graph, layer, acc, acc_shape), acc_shape
 
 
 def _conv(graph: _GraphBuilder, layer: Conv, x: str, shape, is_last: bool):
@@ -227,13 +261,13 @@ def _conv(graph: _GraphBuilder, layer: Conv, x: str, shape, is_last: bool):
     products = [
         graph.node("Conv", [x, term], acc if len(terms) == 1 else f"{layer.name}_conv{index}",
                    acc_shape, f"{layer.name}_conv{index}", kernel_shape=[k, k],
-                   pads=conv_pads, strides=[1, 1])
+                   pads=conv_pads, strides=[layer.stride] * 2)
         for index, term in enumerate(terms)
     ]
     acc = _sum_terms(graph, layer, products, acc_shape, acc)
     if is_last:
         return acc, acc_shape
-    return _threshold(graph, layer, acc, acc_shape, "NCHW"), acc_shape
+    return _threshold(graph, layer, acc, acc_shape), acc_shape
 
 
 def _maxpool(graph: _GraphBuilder, layer: MaxPool, x: str, shape):
@@ -242,6 +276,75 @@ def _maxpool(graph: _GraphBuilder, layer: MaxPool, x: str, shape):
     k = layer.kernel
     return graph.node("MaxPool", [x], f"{layer.name}_out", out_shape, layer.name,
                       kernel_shape=[k, k], strides=[k, k]), out_shape
+
+
+def _window_sum(graph: _GraphBuilder, layer, mean: str, shape) -> str:
+    """``mean * window``: an average pool's integer window sums (exact for a power-of-two
+    window; otherwise the float32 mean is off by a rounding, and ``Round`` restores it)."""
+    window = graph.constant(f"{layer.name}_window", float(layer.window))
+    if layer.window & (layer.window - 1) == 0:
+        return graph.node("Mul", [mean, window], f"{layer.name}_out", shape,
+                          f"{layer.name}_sum")
+    total = graph.node("Mul", [mean, window], f"{layer.name}_sum", shape, f"{layer.name}_sum")
+    return graph.node("Round", [total], f"{layer.name}_out", shape, f"{layer.name}_round")
+
+
+def _avgpool(graph: _GraphBuilder, layer: AvgPool | GlobalAvgPool, x: str, shape):
+    oh, ow, c = layer.out_shape
+    out_shape = (shape[0], c, oh, ow)
+    if isinstance(layer, GlobalAvgPool):
+        mean = graph.node("GlobalAveragePool", [x], f"{layer.name}_mean", out_shape,
+                          layer.name)
+    else:
+        k, stride = layer.kernel, layer.stride
+        mean = graph.node("AveragePool", [x], f"{layer.name}_mean", out_shape, layer.name,
+                          kernel_shape=[k, k], strides=[stride, stride])
+    return _window_sum(graph, layer, mean, out_shape), out_shape
+
+
+def _add(graph: _GraphBuilder, layer: Add, a: str, b: str, shape):
+    """``scales[0] * a + scales[1] * b``, then its thresholds or the clip to its encoding."""
+    terms = []
+    for index, (operand, scale) in enumerate(zip((a, b), layer.scales, strict=True)):
+        if scale != 1:
+            factor = graph.constant(f"{layer.name}_scale{index}", float(scale))
+            operand = graph.node("Mul", [operand, factor], f"{layer.name}_in{index}", shape,
+                                 f"{layer.name}_scale{index}")
+        terms.append(operand)
+    acc = graph.node("Add", terms, f"{layer.name}_acc", shape, layer.name)
+    if layer.thresholds is not None:
+        return _threshold(graph, layer, acc, shape)
+    lo, hi = encoding_range(layer.out_encoding)
+    bounds = [graph.constant(f"{layer.name}_min", float(lo)),
+              graph.constant(f"{layer.name}_max", float(hi))]
+    return graph.node("Clip", [acc, *bounds], f"{layer.name}_out", shape, f"{layer.name}_clip")
+
+
+def _layer(graph: _GraphBuilder, layer, inputs: list[tuple[str, tuple]], is_last: bool):
+    """The nodes of one layer reading ``inputs`` (tensor name, shape): its output and shape."""
+    if isinstance(layer, Add):
+        (a, shape), (b, _) = inputs
+        return _add(graph, layer, a, b, shape), shape
+    ((x, shape),) = inputs
+    if isinstance(layer, MaxPool):
+        return _maxpool(graph, layer, x, shape)
+    if isinstance(layer, AvgPool | GlobalAvgPool):
+        return _avgpool(graph, layer, x, shape)
+    if isinstance(layer, Threshold):
+        return _threshold(graph, layer, x, shape), shape
+    build = _conv if isinstance(layer, Conv) else _matvec
+    return build(graph, layer, x, shape, is_last)
+
+
+def _layer_hint(layer) -> dict:
+    """What QONNX cannot say about a layer: its name, folding, weight kind (a residual layer
+    whose weights all use one plane reads like binary), and whether it names its inputs."""
+    hint = {"name": layer.name, "pe": getattr(layer, "pe", None),
+            "simd": getattr(layer, "simd", None),
+            "weight_kind": layer.weights.kind if hasattr(layer, "weights") else None}
+    if layer.inputs is not None:
+        hint["named_inputs"] = True
+    return hint
 
 
 def input_shape(net: NetworkIR, batch: int = 1) -> tuple[int, ...]:
@@ -263,21 +366,18 @@ def images_to_input(net: NetworkIR, images: np.ndarray) -> np.ndarray:
 def export_qonnx(net: NetworkIR, batch: int = 1):
     """The QONNX ``ModelProto`` of a validated network, for ``batch`` frames per run."""
     onnx = _onnx()
-    net.validate().require_chain("QONNX export")
+    net.validate()
     if not isinstance(batch, int) or batch < 1:
         raise HwbnnError(f"batch must be a positive integer, not {batch!r}")
     graph = _GraphBuilder(onnx)
     shape = input_shape(net, batch)
-    x = _quantize_input(graph, net.input_encoding, INPUT_NAME, shape, "input_quant")
-    for index, layer in enumerate(net.layers):
-        where = f"layer {index} ({layer.name})"
-        is_last = index == len(net.layers) - 1
-        if isinstance(layer, MaxPool):
-            x, shape = _maxpool(graph, layer, x, shape)
-            continue
-        _check_layer_ranges(where, layer)
-        build = _conv if isinstance(layer, Conv) else _matvec
-        x, shape = build(graph, layer, x, shape, is_last)
+    outputs = {-1: (_quantize_input(graph, net.input_encoding, INPUT_NAME, shape,
+                                    "input_quant"), shape)}
+    for index, (layer, sources) in enumerate(zip(net.layers, net.sources(), strict=True)):
+        _check_layer_ranges(f"layer {index} ({layer.name})", layer)
+        outputs[index] = _layer(graph, layer, [outputs[source] for source in sources],
+                                index == len(net.layers) - 1)
+    shape = outputs[len(net.layers) - 1][1]
     helper = onnx.helper
     inputs = [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT,
                                             input_shape(net, batch))]
@@ -288,10 +388,14 @@ def export_qonnx(net: NetworkIR, batch: int = 1):
         onnx_graph, producer_name="hwbnn", ir_version=ONNX_IR_VERSION,
         opset_imports=[helper.make_opsetid("", ONNX_OPSET),
                        helper.make_opsetid(CUSTOM_DOMAIN, 1)])
-    layers = [{"name": layer.name, "pe": getattr(layer, "pe", None),
-               "simd": getattr(layer, "simd", None),
-               "weight_kind": layer.weights.kind if hasattr(layer, "weights") else None}
-              for layer in net.layers]
+    if is_signed_int(net.input_encoding):
+        # The graph input's datatype: a signed Quant alone reads as uintN counted from its
+        # lowest value (Brevitas' signed inputs), the chain hardware's form.
+        bits = encoding_bits(net.input_encoding)
+        model.graph.quantization_annotation.append(onnx.TensorAnnotation(
+            tensor_name=INPUT_NAME, quant_parameter_tensor_names=[
+                onnx.StringStringEntryProto(key="finn_datatype", value=f"INT{bits}")]))
+    layers = [_layer_hint(layer) for layer in net.layers]
     helper.set_model_props(model, {
         META_NAME: net.name,
         META_METADATA: json.dumps(net.metadata, sort_keys=True),

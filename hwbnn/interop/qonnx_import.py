@@ -14,7 +14,9 @@ tensor is one of:
   index map from the graph's layout to the IR's channels-last order (so ``Transpose``,
   ``Flatten``, ``Reshape`` only permute the map and weight columns follow it);
 * a :class:`_Pending` layer: ``sum_t f_t * (M_t v) + b`` per output channel, the affine
-  that ``Add``/``Mul``/``Sub``/``Div``/``BatchNormalization`` keep updating.
+  that ``Add``/``Mul``/``Sub``/``Div``/``BatchNormalization`` keep updating;
+* a :class:`_Sum` of two activations (``Add``, after ``Mul`` by their scales): a residual
+  join, which its ``Clip`` or quantizer turns into an IR add layer.
 
 An activation quantizer (``BipolarQuant``, ``Quant``, ``MultiThreshold``; in graphs torch
 exports from plain modules ``Sign`` and ``Where(GreaterOrEqual)``, after a ``Clip`` or not)
@@ -23,7 +25,11 @@ residual planes), a negative per-channel scale flips that row's weights (FINN's 
 the quantizer's decision points are moved into the accumulator as integer thresholds,
 computed in float64 from the graph's parameters. The graph's output must be a pending
 layer (scores), up to one nonzero scale and one offset shared by all classes (Brevitas'
-TensorNorm; a negative scale negates every row). Anything else is one HwbnnError naming the
+TensorNorm; a negative scale negates every row). A ``MultiThreshold`` on an activation is a
+threshold layer, ``AveragePool``/``GlobalAveragePool`` (times the window) are window-sum
+layers, and an activation read by two nodes is a graph edge: each IR layer records the layer
+whose activation it reads, and a network that is not a chain names its layers' inputs
+(format version 2). Anything else is one HwbnnError naming the
 node (name and op_type, and the torch layer where torch's exporter recorded it) and why.
 What Brevitas and torch graphs hold, and where it goes: docs/design.md, "Brevitas in" and
 "Plain PyTorch in".
@@ -40,23 +46,35 @@ import numpy as np
 
 from ..errors import HwbnnError
 from ..ir.encoding import (
+    MAX_SUM_BITS,
+    encoding_bits,
     encoding_levels,
     encoding_range,
+    integer_encoding,
     is_signed_int,
     pad_value,
+    signed_width,
     validate_encoding,
     values_from_threshold_count,
 )
 from ..ir.fileformat import parse_json
 from ..ir.input_quantizer import SIGN, InputQuantizer, quant_round
 from ..ir.network import (
+    INPUT,
+    INTEGER_WEIGHT_BITS,
+    MAX_ADD_SCALE,
+    Add,
+    AvgPool,
     Conv,
+    GlobalAvgPool,
     MatVec,
     MaxPool,
     NetworkIR,
+    Threshold,
     Weights,
     accumulator_range,
     accumulator_width,
+    window_count,
 )
 from .qonnx_export import META_LAYERS, META_METADATA, META_NAME, _onnx
 
@@ -84,7 +102,7 @@ ARITY = {
     "Pad": (2, 4), "BatchNormalization": (5, 5), "MaxPool": (1, 1), "MaxPoolNHWC": (1, 1),
     "Transpose": (1, 1), "Flatten": (1, 1), "Reshape": (2, 2), "Pow": (2, 2), "Sqrt": (1, 1),
     "Sign": (1, 1), "Clip": (1, 3), "GreaterOrEqual": (2, 2), "Greater": (2, 2),
-    "Where": (3, 3),
+    "Where": (3, 3), "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Round": (1, 1),
 }
 
 
@@ -94,10 +112,12 @@ class _NodeError(HwbnnError):
 
 @dataclass
 class _QConst:
-    """Quantized constant: ``values * scale`` with integer ``values``."""
+    """Quantized constant: ``values * scale`` with integer ``values``; ``bits``: the width a
+    signed ``Quant`` gave them (None where no quantizer said)."""
 
     values: np.ndarray
     scale: np.ndarray
+    bits: int | None = None
 
 
 @dataclass
@@ -133,6 +153,7 @@ class _Act:
 class _Term:
     matrix: np.ndarray  # (MH, MW) integers, columns in the IR's order
     scale: np.ndarray  # (MH,) float
+    bits: int | None = None  # the weight quantizer's bit width, where one stated it
 
 
 @dataclass
@@ -145,6 +166,7 @@ class _Pending:
     bias: np.ndarray
     kernel: int = 1
     padding: int = 0
+    stride: int = 1
     pool: int | None = None
     clip: tuple[float, float] | None = None  # a Clip (hardtanh) that only a quantizer may follow
 
@@ -157,8 +179,17 @@ class _Pending:
         if self.kind == "matvec":
             return (self.channels,)
         h, w, _ = self.source.logical
-        span = 2 * self.padding - self.kernel + 1
-        return (h + span, w + span, self.channels)
+        return (window_count(h + 2 * self.padding, self.kernel, self.stride),
+                window_count(w + 2 * self.padding, self.kernel, self.stride), self.channels)
+
+
+@dataclass
+class _Sum:
+    """``a + b`` of two activations of one shape and layout (their scales carry the add's
+    integer scales): the join of a residual block, waiting for its Clip or quantizer."""
+
+    a: _Act
+    b: _Act
 
 
 @dataclass
@@ -265,6 +296,14 @@ def _attr_ints(attrs: dict, key: str, default: list) -> list[int]:
     if not isinstance(value, list) or not all(type(v) is int for v in value):
         raise _NodeError(f"attribute {key!r} must be a list of integers, not {value!r}")
     return value
+
+
+def _square_stride(attrs: dict) -> int:
+    """The one stride of a square ``strides`` attribute (ONNX's default: 1)."""
+    strides = _attr_ints(attrs, "strides", [1, 1])
+    if len(strides) != 2 or strides[0] != strides[1] or strides[0] < 1:
+        raise _NodeError(f"strides {strides} must be two equal positive integers")
+    return strides[0]
 
 
 def _attr_float(attrs: dict, key: str, default: float) -> float:
@@ -430,16 +469,27 @@ def _quantizer(node, attrs, constants, channels: int | None) -> _Quantizer:
     out_scale = _positive(_attr_float(attrs, "out_scale", 1.0), "out_scale")
     out_bias = _attr_float(attrs, "out_bias", 0.0)
     # out = out_scale * count + out_bias, written as scale * v + offset of an encoding.
+    bits = _signed_dtype_bits(_attr_str(attrs, "out_dtype", ""))
     if levels == 1:
         encoding, scale, offset = "binary", out_scale / 2, out_bias + out_scale / 2
     elif levels == 2 and out_bias == -out_scale:
         encoding, scale, offset = "ternary", out_scale, 0.0
+    elif bits is not None and levels < 2 ** bits:
+        # out_dtype INTn: the count c is the offset code of v = c - 2^(n-1)
+        encoding, scale, offset = f"int{bits}", out_scale, out_bias + out_scale * 2 ** (bits - 1)
     elif levels <= 255:
         encoding = f"uint{max(2, levels.bit_length())}"
         scale, offset = out_scale, out_bias
     else:
         raise _NodeError(f"{levels} thresholds per channel need more than 8 bits")
     return _Quantizer(encoding, scale, offset, levels, None, np.sort(thresholds, axis=1))
+
+
+def _signed_dtype_bits(datatype: str) -> int | None:
+    """n of a QONNX datatype ``INTn`` with n in 2..8, else None."""
+    if datatype.startswith("INT") and datatype[3:] in {str(n) for n in range(2, 9)}:
+        return int(datatype[3:])
+    return None
 
 
 def _search_thresholds(count, a: np.ndarray, b: np.ndarray, levels: int, lo: int,
@@ -481,6 +531,27 @@ def _multithreshold_to_acc(thresholds: np.ndarray, a: np.ndarray, b: np.ndarray,
     return np.where(positive, guess, constant).astype(np.int64)
 
 
+def _level_thresholds(quant: _Quantizer, unit: np.ndarray, bias: np.ndarray, lo: int, hi: int,
+                      count=None) -> tuple[_Quantizer, np.ndarray]:
+    """Integer thresholds on ``acc`` in [lo, hi] of ``quant`` applied to ``unit * acc + bias``
+    (one row per channel, ``unit`` >= 0), one per level of its encoding; ``count`` replaces
+    the quantizer's level count (a Clip before it). torch.sign becomes binary where no
+    accumulator gives 0."""
+    if quant.thresholds is not None:
+        thresholds = _multithreshold_to_acc(quant.thresholds, unit, bias, lo, hi)
+    else:
+        thresholds = _search_thresholds(count or quant.count, unit, bias, quant.levels, lo, hi)
+    if quant.sign and (thresholds[:, 0] == thresholds[:, 1]).all():
+        # No accumulator makes sign() give 0: the activation is binary.
+        quant, thresholds = replace(quant, encoding="binary", levels=1), thresholds[:, :1]
+    levels = encoding_levels(quant.encoding)
+    if thresholds.shape[1] < levels:
+        never = max(hi + 1, int(thresholds.max()))
+        extra = np.full((len(thresholds), levels - thresholds.shape[1]), never)
+        thresholds = np.concatenate([thresholds, extra], axis=1)
+    return quant, thresholds
+
+
 # ---------------------------------------------------------------------------------------
 # Weights: integer terms -> binary / ternary / residual
 
@@ -496,8 +567,9 @@ def _residual_table(scales: tuple) -> dict[int, tuple[int, tuple]]:
     return table
 
 
-def _residual_from_integers(matrix: np.ndarray) -> Weights:
-    """Small integer weights (-4..4) as residual planes with the fewest planes."""
+def _residual_from_integers(matrix: np.ndarray) -> Weights | None:
+    """Small integer weights (-4..4) as residual planes with the fewest planes (None for
+    larger ones)."""
     for scales in RESIDUAL_SCALE_SETS:
         table = _residual_table(scales)
         if not np.isin(matrix, list(table)).all():
@@ -512,8 +584,7 @@ def _residual_from_integers(matrix: np.ndarray) -> Weights:
         planes = int(bitwidth.max())
         signs = signs[:planes]
         return Weights.residual(signs, bitwidth, scales[:planes])
-    low, high = int(matrix.min()), int(matrix.max())
-    raise _NodeError(f"integer weights {low}..{high} need more than 3 bits")
+    return None
 
 
 def _scaled_signs(weights: np.ndarray, out_axis: int, name: str) -> _QConst:
@@ -533,8 +604,26 @@ def _scaled_signs(weights: np.ndarray, out_axis: int, name: str) -> _QConst:
     return _QConst(np.sign(weights), scale.reshape(shape))
 
 
-def _single_term_weights(term: _Term, residual: bool) -> tuple[Weights, np.ndarray]:
+def _integer_weights(matrix: np.ndarray, bits: int | None) -> Weights:
+    """Two's-complement integer weights: ``bits`` wide where the quantizer said (and they
+    fit), else the fewest bits (at least 2) that hold them."""
+    low, high = int(matrix.min()), int(matrix.max())
+    if bits is None or not (-(2 ** (bits - 1)) <= low and high < 2 ** (bits - 1)):
+        bits = max(INTEGER_WEIGHT_BITS[0], signed_width(low, high))
+    if bits > INTEGER_WEIGHT_BITS[-1]:
+        raise _NodeError(f"integer weights {low}..{high} need more than "
+                         f"{INTEGER_WEIGHT_BITS[-1]} bits")
+    return Weights.integer(matrix, bits)
+
+
+def _single_term_weights(term: _Term, kind: str | None) -> tuple[Weights, np.ndarray]:
+    """One weight term as the fewest planes: binary, ternary, residual (small integers) or
+    integer; ``kind`` is hwbnn's export's record of the layer's weight kind, which keeps
+    residual and integer weights whose values would also fit a narrower kind."""
     matrix, scale = term.matrix, term.scale
+    if kind == "integer":
+        return _integer_weights(matrix, term.bits), scale
+    residual = kind == "residual"
     nonzero = np.abs(matrix[matrix != 0])
     divisor = math.gcd(*nonzero.astype(int).tolist()) if nonzero.size else 1
     if divisor > 1:
@@ -548,7 +637,10 @@ def _single_term_weights(term: _Term, residual: bool) -> tuple[Weights, np.ndarr
         return Weights.residual(matrix[None], np.ones(matrix.shape), [plane]), scale / plane
     if np.isin(matrix, (-1, 0, 1)).all():
         return Weights.ternary(matrix), scale
-    return _residual_from_integers(matrix), scale
+    weights = _residual_from_integers(matrix)
+    if weights is None:
+        weights = _integer_weights(matrix, term.bits)
+    return weights, scale
 
 
 def _plane_weights(terms: list[_Term]) -> tuple[Weights, np.ndarray]:
@@ -570,16 +662,7 @@ def _plane_weights(terms: list[_Term]) -> tuple[Weights, np.ndarray]:
     ratios = np.stack([term.scale / base for term in terms])
     if not all(_close(row, row[0]) for row in ratios):
         raise _NodeError("bit plane scales differ in ratio between output channels")
-    ratios = ratios[:, 0]
-    if all(_is_integer(term.scale) and _close(term.scale, term.scale[0]) for term in terms):
-        integer_scales = np.array([term.scale[0] for term in terms])
-    else:
-        integer_scales = None
-        for first in range(1, 256):
-            candidate = ratios * first
-            if np.allclose(candidate, np.round(candidate), rtol=0, atol=1e-6):
-                integer_scales = np.round(candidate)
-                break
+    integer_scales = _integer_scales([term.scale for term in terms])
     signs = np.stack([np.where(term.matrix < 0, -1, 1) for term in terms])
     if integer_scales is None:
         raise _NodeError("bit plane scales are not in integer ratios up to 255")
@@ -591,6 +674,21 @@ def _plane_weights(terms: list[_Term]) -> tuple[Weights, np.ndarray]:
     unit = base / (integer_scales[0] * (-1 if negative[0] else 1))
     weights = Weights.residual(signs, used.sum(axis=0), integer_scales.astype(np.int64))
     return weights, unit
+
+
+def _integer_scales(scales: list[np.ndarray]) -> np.ndarray | None:
+    """Integers in the ratio of ``scales`` (one vector per term, in the same ratio in every
+    row): the scales themselves where each is one integer for all rows, else their ratios
+    to the first times the smallest multiplier 1..255 that makes them integers (None if
+    none does)."""
+    if all(_is_integer(scale) and _close(scale, scale[0]) for scale in scales):
+        return np.array([scale[0] for scale in scales])
+    ratios = np.array([scale[0] / scales[0][0] for scale in scales])
+    for first in range(1, 256):
+        candidate = ratios * first
+        if np.allclose(candidate, np.round(candidate), rtol=0, atol=1e-6):
+            return np.round(candidate)
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -633,6 +731,7 @@ class _Importer:
         self.graph = model.graph
         self.env: dict[str, object] = {}
         self.layers: list = []
+        self.sources: list[tuple[int, ...]] = []  # per layer, the layers it reads (-1: input)
         self.input_encoding: str | None = None
         self.input_shape: tuple | None = None
         self.input_quantizer: InputQuantizer | None = None
@@ -704,8 +803,10 @@ class _Importer:
                     return _DATATYPE_ENCODINGS[datatype]
                 if datatype in {f"UINT{bits}" for bits in range(2, 9)}:
                     return (f"uint{datatype[4:]}", 1.0, 0.0)
+                if _signed_dtype_bits(datatype) is not None:
+                    return (f"int{datatype[3:]}", 1.0, 0.0)
                 raise HwbnnError(f"graph input {name!r} has datatype {datatype}; supported: "
-                                 f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8")
+                                 f"BIPOLAR, BINARY, TERNARY, UINT2..UINT8, INT2..INT8")
         return None
 
     def _input_act(self, raw: _Raw, encoding, scale, offset) -> _Act:
@@ -735,10 +836,12 @@ class _Importer:
         except (ValueError, TypeError) as error:  # unknown attribute type, bytes not UTF-8
             raise _NodeError(f"unreadable attribute ({error})") from None
 
-    def check_head(self, act: _Act, what: str) -> None:
-        if act.position != len(self.layers):
-            raise _NodeError(f"{what} reads an activation that an earlier layer already "
-                             f"consumed: only chains of layers are supported")
+    def append(self, layer, *reads: _Act) -> int:
+        """Add an IR layer reading the activations ``reads``; returns the position of its
+        output (``_Act.position``: 1 + its index, 0 being the network input)."""
+        self.layers.append(layer)
+        self.sources.append(tuple(act.position - 1 for act in reads))
+        return len(self.layers)
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> None:
@@ -769,8 +872,8 @@ class _Importer:
         handler = getattr(self, f"op_{node.op_type}", None)
         if handler is None:
             raise _NodeError("this operator is not in the supported QONNX subset (dense and "
-                             "3x3 conv layers, BatchNorm, max pooling, sign/threshold "
-                             "activations)")
+                             "conv layers, BatchNorm, max and average pooling, residual "
+                             "adds, sign/threshold activations)")
         low, high = ARITY[node.op_type]
         if not low <= len(node.input) <= high:
             expected = f"{low}" if low == high else f"{low} to {high}"
@@ -832,21 +935,33 @@ class _Importer:
             self.input_quantizer = InputQuantizer(x.scale / quant.scale, x.offset / quant.scale,
                                                   quant.lo, quant.hi, quant.rounding)
             return self._input_act(x, quant.encoding, quant.scale, quant.offset)
-        if isinstance(x, _Pending):
-            layout = _attr_str(attrs, "data_layout", "")
-            if node.op_type == "MultiThreshold" and layout and layout.find("C") != 1:
-                raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to "
-                                 f"the channel axis 1 of a MatMul/Conv output")
-            return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels))
-        if not isinstance(x, _Act):
+        if not isinstance(x, _Pending | _Sum | _Act):
             raise _NodeError("a quantizer must take a constant, the input, a layer's output or "
                              "an activation")
-        return self._requantize(x, _quantizer(node, attrs, constants, None))
+        if isinstance(x, _Act):
+            quant = _quantizer(node, attrs, constants, x.logical[-1])
+            if not self._changes_values(x, quant):
+                # Brevitas often repeats the previous quantizer (e.g. after pooling).
+                return x
+            if node.op_type != "MultiThreshold":
+                raise _NodeError("re-quantizing an activation is only supported when it "
+                                 "changes no value (a MultiThreshold on an activation is a "
+                                 "threshold layer)")
+        layout = _attr_str(attrs, "data_layout", "")
+        if node.op_type == "MultiThreshold" and layout and layout.find("C") != 1:
+            raise _NodeError(f"data_layout {layout!r}: thresholds must be applied to the "
+                             f"channel axis 1")
+        if isinstance(x, _Pending):
+            return self.finish_layer(x, _quantizer(node, attrs, constants, x.channels))
+        if isinstance(x, _Sum):
+            return self.finish_add(x, _quantizer(node, attrs, constants, x.a.logical[-1]))
+        return self.threshold_layer(x, quant)
 
     @staticmethod
-    def _requantize(act: _Act, quant: _Quantizer) -> _Act:
-        """A quantizer on an activation: allowed when it changes no value (Brevitas often
-        repeats the previous quantizer, e.g. after pooling)."""
+    def _changes_values(act: _Act, quant: _Quantizer) -> bool:
+        """Does ``quant`` change any value of the activation?"""
+        if quant.levels < encoding_levels(act.encoding):
+            return True  # fewer output values than input values (and no 2^16-value table)
         lo, hi = encoding_range(act.encoding)
         values = np.arange(lo, hi + 1)
         if act.encoding == "binary":
@@ -857,10 +972,57 @@ class _Importer:
         else:
             count = quant.count(x)[None]
         out = quant.scale * values_from_threshold_count(quant.encoding, count) + quant.offset
-        if not np.allclose(out, x[None], rtol=SCALE_TOLERANCE, atol=0):
-            raise _NodeError("re-quantizing an activation is only supported when it changes "
-                             "no value")
-        return act
+        return not np.allclose(out, x[None], rtol=SCALE_TOLERANCE, atol=0)
+
+    def threshold_layer(self, act: _Act, quant: _Quantizer) -> _Act:
+        """A MultiThreshold on an activation: a threshold layer (in a residual network, the
+        sign of the int8 path that feeds the next binary convolution)."""
+        natural = nchw_index(act.logical) if len(act.logical) == 3 else np.arange(
+            act.logical[0])
+        if act.pad or not np.array_equal(act.index, natural):
+            raise _NodeError("thresholds on an activation need it unpadded, in NCHW (or NC) "
+                             "layout")
+        if act.scale <= 0:
+            raise _NodeError("thresholds on an activation need a positive activation scale")
+        channels = act.logical[-1]
+        quant, thresholds = _level_thresholds(quant, np.full(channels, act.scale),
+                                              np.full(channels, act.offset),
+                                              *encoding_range(act.encoding))
+        layer = Threshold(f"threshold{len(self.layers)}", tuple(act.logical), act.encoding,
+                          thresholds, quant.encoding)
+        return _Act(quant.encoding, quant.scale, quant.offset, act.index, act.logical,
+                    self.append(layer, act))
+
+    def finish_add(self, total: _Sum, quant: _Quantizer | None = None,
+                   clip: tuple[float, float] | None = None) -> _Act:
+        """The IR add of a :class:`_Sum`, with the thresholds of ``quant`` or clipped to the
+        encoding whose range the Clip bounds ``clip`` are."""
+        a, b = total.a, total.b
+        scales = _integer_scales([np.array([a.scale]), np.array([b.scale])])
+        if scales is None or not ((scales >= 1) & (scales <= MAX_ADD_SCALE)).all():
+            raise _NodeError(f"the scales {a.scale:g} and {b.scale:g} of the Add's inputs are "
+                             f"not in the ratio of two integers 1..{MAX_ADD_SCALE}")
+        unit, offset = a.scale / scales[0], a.offset + b.offset
+        channels = a.logical[-1]
+        layer = Add(f"add{len(self.layers)}", (INPUT, INPUT), tuple(a.logical),
+                    (a.encoding, b.encoding), tuple(int(s) for s in scales), None, "")
+        if quant is not None:
+            quant, layer.thresholds = _level_thresholds(
+                quant, np.full(channels, unit), np.full(channels, offset), *layer.acc_range)
+            layer.out_encoding, scale, offset = quant.encoding, quant.scale, quant.offset
+        else:
+            bounds = (np.array(clip) - offset) / unit
+            low, high = (int(v) for v in np.round(bounds))
+            encoding = integer_encoding(low, high)
+            if not (np.allclose(bounds, [low, high], rtol=SCALE_TOLERANCE, atol=SCALE_TOLERANCE)
+                    and encoding_range(encoding) == (low, high)
+                    and encoding_bits(encoding) <= MAX_SUM_BITS):
+                raise _NodeError(f"Clip bounds {list(clip)} after the Add are not the range of "
+                                 f"an integer encoding (uintN/intN up to {MAX_SUM_BITS} bits) "
+                                 f"of its sum")
+            layer.out_encoding, scale = encoding, unit
+        return _Act(layer.out_encoding, scale, offset, a.index, a.logical,
+                    self.append(layer, a, b))
 
     def _quantize_constant(self, node, attrs, x, constants) -> _QConst:
         if node.op_type == "MultiThreshold":
@@ -884,7 +1046,7 @@ class _Importer:
         lo = -(2 ** (bits - 1)) + int(narrow)
         hi = 2 ** (bits - 1) - 1
         values = _round(np.clip(x / scale, lo, hi), _attr_str(attrs, "rounding_mode", "ROUND"))
-        return _QConst(values, scale)
+        return _QConst(values, scale, bits)
 
     # -- arithmetic -----------------------------------------------------------------
     def _binary_operands(self, node):
@@ -925,6 +1087,10 @@ class _Importer:
                 bounds[index] = _scalar(self.constant(name, "a Clip bound"), "a Clip bound")
         if isinstance(x, np.ndarray):
             return np.clip(x.astype(np.float64), *bounds)
+        if isinstance(x, _Sum):
+            if not all(math.isfinite(bound) for bound in bounds):
+                raise _NodeError("a Clip after an Add needs both bounds")
+            return self.finish_add(x, clip=(bounds[0], bounds[1]))
         if not isinstance(x, _Pending) or x.clip is not None:
             raise _NodeError("Clip (hardtanh) must follow a MatMul/Gemm/Conv and come before "
                              "its quantizer")
@@ -993,6 +1159,8 @@ class _Importer:
             if b.pending is not a:
                 raise _NodeError("a straight-through y + (q - y) must add back the same y")
             return b.act
+        if op is np.add and isinstance(a, _Act) and isinstance(b, _Act):
+            return self._join(a, b)
         if any(isinstance(v, _Pending) and v.clip is not None for v in (a, b)):
             raise _NodeError("only a quantizer may follow a Clip (hardtanh)")
         if isinstance(a, _Pending) and isinstance(b, _Pending) and op in (np.add, np.subtract):
@@ -1010,8 +1178,8 @@ class _Importer:
                 raise _NodeError("adding to quantized weights is not supported")
             _broadcasts(b, a.values.shape, "a factor on weights")
             if op is np.multiply and np.isin(b, (0.0, 1.0)).all():
-                return _QConst(a.values * b, a.scale)
-            return _QConst(a.values, op(a.scale, b))
+                return replace(a, values=a.values * b)
+            return replace(a, scale=op(a.scale, b))
         if isinstance(a, _Act):
             if op in (np.add, np.subtract):
                 raise _NodeError("adding a constant to a quantized activation is not "
@@ -1029,7 +1197,7 @@ class _Importer:
             factor = vector if op is np.multiply else 1.0 / vector
             self._check_pool_order(a, factor)
             return replace(a, bias=a.bias * factor,
-                           terms=[_Term(t.matrix, t.scale * factor) for t in a.terms])
+                           terms=[replace(t, scale=t.scale * factor) for t in a.terms])
         if isinstance(a, _Raw):
             constant = _scalar(b, "a constant on the float input (one number for all "
                                   "elements)")
@@ -1039,6 +1207,20 @@ class _Importer:
                 raise _NodeError("the float input is multiplied or divided by zero")
             return self._raw_affine(a, constant if op is np.multiply else 1.0 / constant, 0.0)
         raise _NodeError(f"unsupported operands ({type(a).__name__}, {type(b).__name__})")
+
+    @staticmethod
+    def _join(a: _Act, b: _Act) -> _Sum:
+        """``a + b`` of two activations: a residual join (elementwise, no broadcasting)."""
+        if a.index.shape != b.index.shape or a.logical != b.logical:
+            raise _NodeError(f"an Add of activations of different shapes {a.index.shape} and "
+                             f"{b.index.shape} is not supported (no broadcasting)")
+        if not np.array_equal(a.index, b.index):
+            raise _NodeError("an Add of activations in different layouts is not supported")
+        if a.pad or b.pad:
+            raise _NodeError("a padded activation must feed a convolution")
+        if not (a.scale > 0 and b.scale > 0):
+            raise _NodeError("an Add of activations needs positive activation scales")
+        return _Sum(a, b)
 
     @staticmethod
     def _raw_affine(raw: _Raw, factor: float, constant: float) -> _Raw:
@@ -1072,12 +1254,12 @@ class _Importer:
 
     def _merge(self, a: _Pending, b: _Pending, sign: float) -> _Pending:
         same = (a.source is b.source and a.kind == b.kind and a.kernel == b.kernel
-                and a.padding == b.padding and a.channels == b.channels
+                and a.padding == b.padding and a.stride == b.stride and a.channels == b.channels
                 and a.pool is None and b.pool is None)
         if not same:
             raise _NodeError("only products of the same input with weights of the same "
                              "shape can be summed (the bit planes of one layer)")
-        terms = a.terms + [_Term(t.matrix, t.scale * sign) for t in b.terms]
+        terms = a.terms + [replace(t, scale=t.scale * sign) for t in b.terms]
         return replace(a, terms=terms, bias=a.bias + sign * b.bias)
 
     # -- layers ---------------------------------------------------------------------
@@ -1118,13 +1300,14 @@ class _Importer:
         return rows[:, 0].astype(np.float64)
 
     def _start(self, act: _Act, matrix: np.ndarray, scale: np.ndarray, kind: str,
-               **geometry) -> _Pending:
-        """A pending layer ``scale * (matrix @ (act.scale * v + act.offset))``."""
+               bits: int | None = None, **geometry) -> _Pending:
+        """A pending layer ``scale * (matrix @ (act.scale * v + act.offset))``; ``bits``: the
+        weight quantizer's bit width, where one stated it."""
         if act.pad and kind != "conv":
             raise _NodeError("a padded activation must feed a convolution")
         bias = scale * act.offset * matrix.sum(axis=1)
-        return _Pending(act, kind, [_Term(matrix.astype(np.int64), scale * act.scale)], bias,
-                        **geometry)
+        term = _Term(matrix.astype(np.int64), scale * act.scale, bits)
+        return _Pending(act, kind, [term], bias, **geometry)
 
     def _dense(self, act: _Act, weights: _QConst, where: str) -> _Pending:
         if act.index.ndim != 1:
@@ -1135,7 +1318,7 @@ class _Importer:
                              f"{act.index.size} inputs")
         matrix = np.zeros((weights.values.shape[1], act.index.size), dtype=np.int64)
         matrix[:, act.index] = weights.values.T.astype(np.int64)
-        return self._start(act, matrix, self._output_scale(weights, 1), "matvec")
+        return self._start(act, matrix, self._output_scale(weights, 1), "matvec", weights.bits)
 
     def op_MatMul(self, node, attrs):
         act = self._activation(node.input[0], "MatMul input")
@@ -1147,12 +1330,12 @@ class _Importer:
         act = self._activation(node.input[0], "Gemm input")
         weights = self._weights(node.input[1], 0 if _attr_flag(attrs, "transB", 0) else 1)
         if _attr_flag(attrs, "transB", 0):
-            weights = _QConst(weights.values.T,
-                              np.broadcast_to(weights.scale, weights.values.shape).T)
+            weights = replace(weights, values=weights.values.T,
+                              scale=np.broadcast_to(weights.scale, weights.values.shape).T)
         alpha, beta = _attr_float(attrs, "alpha", 1.0), _attr_float(attrs, "beta", 1.0)
         pending = self._dense(act, weights, "Gemm")
         pending = replace(pending, bias=pending.bias * alpha,
-                          terms=[_Term(t.matrix, t.scale * alpha) for t in pending.terms])
+                          terms=[replace(t, scale=t.scale * alpha) for t in pending.terms])
         if len(node.input) > 2 and node.input[2]:
             bias = self.constant(node.input[2], "the Gemm bias C").astype(np.float64)
             pending.bias = pending.bias + beta * self._per_channel(pending, bias)
@@ -1185,9 +1368,9 @@ class _Importer:
         if _attr_int(attrs, "group", 1) != 1 or kh != kw or ic != act.logical[2]:
             raise _NodeError(f"only square, ungrouped kernels over all {act.logical[2]} input "
                              f"channels are supported, not {oc}x{ic}x{kh}x{kw}")
-        if any(s != 1 for s in _attr_ints(attrs, "strides", [1, 1])) or any(
-                d != 1 for d in _attr_ints(attrs, "dilations", [1, 1])):
-            raise _NodeError("only stride 1 and dilation 1 are supported")
+        stride = _square_stride(attrs)
+        if any(d != 1 for d in _attr_ints(attrs, "dilations", [1, 1])):
+            raise _NodeError("only dilation 1 is supported")
         if _attr_str(attrs, "auto_pad", "NOTSET") != "NOTSET":
             raise _NodeError("auto_pad is not supported; give explicit pads")
         if len(set(pads)) != 1:
@@ -1200,11 +1383,12 @@ class _Importer:
                 raise _NodeError(f"Conv pads with 0, but a {act.encoding} input pads with "
                                  f"{pad_value(act.encoding)}: pad with an explicit Pad node")
             padding = pads[0]
-        if padding >= kh:
-            raise _NodeError(f"padding {padding} must be smaller than the kernel {kh}")
         matrix = weights.values.transpose(0, 2, 3, 1).reshape(oc, -1)
-        pending = self._start(act, matrix, self._output_scale(weights, 0), "conv", kernel=kh,
-                              padding=padding)
+        pending = self._start(act, matrix, self._output_scale(weights, 0), "conv",
+                              weights.bits, kernel=kh, padding=padding, stride=stride)
+        if min(pending.out_logical[:2]) < 1:
+            raise _NodeError(f"kernel {kh} does not fit the {act.logical[0]}x"
+                             f"{act.logical[1]} input")
         if len(node.input) > 2 and node.input[2]:
             bias = self.constant(node.input[2], "the Conv bias").astype(np.float64)
             pending.bias = pending.bias + self._per_channel(pending, bias.reshape(1, -1, 1, 1))
@@ -1256,23 +1440,24 @@ class _Importer:
         factor = gamma / np.sqrt(var + epsilon)
         self._check_pool_order(x, factor)
         return replace(x, bias=(x.bias - mean) * factor + beta,
-                       terms=[_Term(t.matrix, t.scale * factor) for t in x.terms])
+                       terms=[replace(t, scale=t.scale * factor) for t in x.terms])
 
-    def _pool_params(self, node, attrs) -> int:
+    @staticmethod
+    def _pool_params(node, attrs) -> tuple[int, int]:
+        """Kernel and stride of a square pooling window without padding."""
         kernel = _attr_ints(attrs, "kernel_shape", [])
         if len(node.output) > 1 and node.output[1]:
             raise _NodeError("the Indices output is not supported")
         if len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < 1:
             raise _NodeError(f"kernel_shape {kernel} must be square and positive")
-        if _attr_ints(attrs, "strides", kernel) != kernel:
-            raise _NodeError("stride must equal the kernel size")
+        stride = _square_stride(attrs)
         if any(_attr_ints(attrs, "pads", [0, 0, 0, 0])) or _attr_int(
                 attrs, "ceil_mode", 0) or any(d != 1 for d in _attr_ints(attrs, "dilations",
                                                                          [1, 1])):
             raise _NodeError("pads, ceil_mode and dilations are not supported")
         if _attr_str(attrs, "auto_pad", "NOTSET") != "NOTSET":
             raise _NodeError("auto_pad is not supported")
-        return kernel[0]
+        return kernel[0], stride
 
     def op_MaxPool(self, node, attrs):
         return self._maxpool(node, attrs, nchw_index)
@@ -1281,7 +1466,9 @@ class _Importer:
         return self._maxpool(node, attrs, nhwc_index)
 
     def _maxpool(self, node, attrs, layout):
-        kernel = self._pool_params(node, attrs)
+        kernel, stride = self._pool_params(node, attrs)
+        if stride != kernel:
+            raise _NodeError("stride must equal the kernel size")
         x = self.value(node.input[0])
         if isinstance(x, _Pending):
             # Quantizers are monotone, so pooling the affine accumulator before them equals
@@ -1290,13 +1477,54 @@ class _Importer:
                 raise _NodeError("max pooling before the activation needs a Conv output "
                                  "in NCHW")
             return replace(x, pool=kernel)
-        act = self._activation(node.input[0], "MaxPool input")
+        return self._emit_pool(self._feature_map(node, layout), kernel, layout)
+
+    def _feature_map(self, node, layout=nchw_index) -> _Act:
+        """The unpadded activation, in ``layout``, that a pooling node reads."""
+        act = self._activation(node.input[0], f"{node.op_type} input")
         if act.index.ndim != 3 or not np.array_equal(act.index, layout(act.logical)):
             raise _NodeError("the input layout does not match the pooling operator")
         if act.pad:
             raise _NodeError("pooling a padded activation is not supported")
-        self.check_head(act, "MaxPool")
-        return self._emit_pool(act, kernel, layout)
+        return act
+
+    def op_AveragePool(self, node, attrs):
+        kernel, stride = self._pool_params(node, attrs)
+        act = self._feature_map(node)
+        name = f"pool{len(self.layers)}"
+        return self._emit_sum(act, AvgPool(name, tuple(act.logical), kernel, stride,
+                                           act.encoding))
+
+    def op_GlobalAveragePool(self, node, attrs):
+        act = self._feature_map(node)
+        return self._emit_sum(act, GlobalAvgPool(f"gap{len(self.layers)}", tuple(act.logical),
+                                                 act.encoding))
+
+    def _emit_sum(self, act: _Act, pool: AvgPool | GlobalAvgPool) -> _Act:
+        """An average pool as the IR's window sums: the mean is ``scale / window`` times the
+        sum (plus the offset), so the activation's scale carries the division (the ``Mul``
+        by the window that hwbnn's export writes after the pool restores it)."""
+        if min(pool.out_shape[:2]) < 1:
+            raise _NodeError(f"the pooling window does not fit {act.logical}")
+        if encoding_bits(pool.out_encoding) > MAX_SUM_BITS:
+            raise _NodeError(f"a sum of {pool.window} {act.encoding} values needs "
+                             f"{pool.out_encoding}, more than {MAX_SUM_BITS} bits")
+        return _Act(pool.out_encoding, act.scale / pool.window, act.offset,
+                    nchw_index(pool.out_shape), pool.out_shape, self.append(pool, act))
+
+    def op_Round(self, node, attrs):
+        x = self.value(node.input[0])
+        if isinstance(x, np.ndarray):
+            return np.round(x.astype(np.float64))  # half to even, as ONNX
+        if isinstance(x, _Act):
+            # scale * v + offset with v, scale and offset integers is integer: Round keeps it
+            # (and removes the float rounding of a mean times its window).
+            scale, offset = round(x.scale), round(x.offset)
+            if scale > 0 and np.allclose([x.scale, x.offset], [scale, offset],
+                                         rtol=SCALE_TOLERANCE, atol=SCALE_TOLERANCE):
+                return replace(x, scale=float(scale), offset=float(offset))
+        raise _NodeError("Round is only supported on constants and on activations whose "
+                         "values are integers (the window sums of an average pool)")
 
     def _emit_pool(self, act: _Act, kernel: int, layout) -> _Act:
         if act.scale <= 0:
@@ -1305,9 +1533,8 @@ class _Importer:
         pool = MaxPool(name, tuple(act.logical), kernel, act.encoding)
         if min(pool.out_shape[:2]) < 1:
             raise _NodeError(f"pool kernel {kernel} does not fit {act.logical}")
-        self.layers.append(pool)
         return _Act(act.encoding, act.scale, act.offset, layout(pool.out_shape),
-                    pool.out_shape, len(self.layers))
+                    pool.out_shape, self.append(pool, act))
 
     # -- layout ---------------------------------------------------------------------
     @staticmethod
@@ -1325,8 +1552,8 @@ class _Importer:
             return _fold(np.transpose, x, perm or None)
         if isinstance(x, _QConst):
             full = np.broadcast_to(x.scale, x.values.shape)
-            return _QConst(_fold(np.transpose, x.values, perm or None),
-                           _fold(np.transpose, full, perm or None))
+            return replace(x, values=_fold(np.transpose, x.values, perm or None),
+                           scale=_fold(np.transpose, full, perm or None))
         if self._reindexable(x):
             if not perm or perm[0] != 0:
                 raise _NodeError(f"perm {perm} must keep the batch axis first")
@@ -1356,7 +1583,8 @@ class _Importer:
                                               for i, d in enumerate(target)]), x)
         if isinstance(x, _QConst):
             full = np.broadcast_to(x.scale, x.values.shape)
-            return _QConst(_fold(np.reshape, x.values, target), _fold(np.reshape, full, target))
+            return replace(x, values=_fold(np.reshape, x.values, target),
+                           scale=_fold(np.reshape, full, target))
         if not self._reindexable(x):
             raise _NodeError("only constants, the input and unpadded activations can be "
                              "reshaped")
@@ -1371,17 +1599,18 @@ class _Importer:
         return replace(x, index=index)
 
     # -- finishing layers ---------------------------------------------------------------
-    def _weights_and_unit(self, pending: _Pending, residual: bool):
+    def _weights_and_unit(self, pending: _Pending):
         if len(pending.terms) == 1:
-            return _single_term_weights(pending.terms[0], residual)
+            return _single_term_weights(pending.terms[0], self._hinted_weight_kind())
         return _plane_weights(pending.terms)
 
-    def _hinted_residual(self) -> bool:
-        """Did hwbnn's export record residual weights for the next layer? A residual layer
-        whose weights all use one plane reads like binary weights otherwise."""
+    def _hinted_weight_kind(self) -> str | None:
+        """The weight kind hwbnn's export recorded for the next layer (None: no record). A
+        residual layer whose weights all use one plane reads like binary weights otherwise,
+        and integer weights of small values like ternary or residual ones."""
         layers, index = self.hints.layers, len(self.layers)
-        return layers is not None and index < len(layers) and (
-            layers[index].get("weight_kind") == "residual")
+        kind = layers[index].get("weight_kind") if layers and index < len(layers) else None
+        return kind if isinstance(kind, str) else None
 
     def _layer(self, pending: _Pending, weights: Weights, thresholds, out_encoding):
         index = len(self.layers)
@@ -1393,18 +1622,17 @@ class _Importer:
         if pending.kind == "matvec":
             return MatVec(**common)
         return Conv(**common, in_shape=tuple(pending.source.logical), kernel=pending.kernel,
-                    padding=pending.padding)
+                    padding=pending.padding, stride=pending.stride)
 
     def finish_layer(self, pending: _Pending, quant: _Quantizer) -> _Act:
-        self.check_head(pending.source, "this layer")
-        weights, unit = self._weights_and_unit(pending, self._hinted_residual())
+        weights, unit = self._weights_and_unit(pending)
         bias = pending.bias.copy()
         flip = unit < 0
         if flip.any():
             weights = _flip_rows(weights, flip)
             unit = np.abs(unit)
         lo, hi = accumulator_range(weights.values(), pending.source.encoding)
-        count = quant.count
+        count = None
         if pending.clip is not None:
             if quant.thresholds is not None:
                 raise _NodeError("thresholds after a Clip are not supported")
@@ -1412,23 +1640,12 @@ class _Importer:
 
             def count(x):
                 return quant.count(np.clip(x, low, high))
-        if quant.thresholds is not None:
-            thresholds = _multithreshold_to_acc(quant.thresholds, unit, bias, lo, hi)
-        else:
-            thresholds = _search_thresholds(count, unit, bias, quant.levels, lo, hi)
-        if quant.sign and (thresholds[:, 0] == thresholds[:, 1]).all():
-            # No accumulator makes sign() give 0: the activation is binary.
-            quant, thresholds = replace(quant, encoding="binary", levels=1), thresholds[:, :1]
-        levels = encoding_levels(quant.encoding)
-        if thresholds.shape[1] < levels:
-            never = max(hi + 1, int(thresholds.max()))
-            extra = np.full((len(thresholds), levels - thresholds.shape[1]), never)
-            thresholds = np.concatenate([thresholds, extra], axis=1)
-        layer = self._layer(pending, weights, thresholds, quant.encoding)
-        self.layers.append(layer)
+        quant, thresholds = _level_thresholds(quant, unit, bias, lo, hi, count)
+        position = self.append(self._layer(pending, weights, thresholds, quant.encoding),
+                               pending.source)
         out = pending.out_logical
         index = np.arange(out[0]) if pending.kind == "matvec" else nchw_index(out)
-        act = _Act(quant.encoding, quant.scale, quant.offset, index, out, len(self.layers))
+        act = _Act(quant.encoding, quant.scale, quant.offset, index, out, position)
         if pending.pool is not None:
             if quant.scale <= 0:
                 raise _NodeError("max pooling needs a positive activation scale")
@@ -1438,11 +1655,10 @@ class _Importer:
     def finish_scores(self, pending: _Pending) -> None:
         """The last layer: raw integer accumulators. Raises _NodeError; the caller names the
         output layer."""
-        self.check_head(pending.source, "the output layer")
         if pending.pool is not None or pending.clip is not None:
             raise _NodeError("the network must end with a dense/conv layer, not "
                              f"{'pooling' if pending.pool is not None else 'a Clip'}")
-        weights, unit = self._weights_and_unit(pending, self._hinted_residual())
+        weights, unit = self._weights_and_unit(pending)
         if not (_close(unit, unit[0]) and unit[0] != 0):
             raise _NodeError("per-class scales of the scores differ or are zero; hwbnn scores "
                              "are the integer accumulators, so the classes must share one "
@@ -1458,19 +1674,27 @@ class _Importer:
             raise _NodeError("per-class biases of the scores differ; hwbnn scores are bare "
                              "integer accumulators with no per-class offset, so they cannot "
                              "be kept")
-        self.layers.append(self._layer(pending, weights, None, None))
+        self.append(self._layer(pending, weights, None, None), pending.source)
 
     def network(self, name: str | None, default: str) -> NetworkIR:
         hints = self.hints
         layers = self.layers
+        named = [False] * len(layers)
         if hints.layers is not None and len(hints.layers) == len(layers):
-            for layer, hint in zip(layers, hints.layers, strict=True):
+            for index, (layer, hint) in enumerate(zip(layers, hints.layers, strict=True)):
                 if isinstance(hint.get("name"), str):
                     layer.name = hint["name"]
-                if not isinstance(layer, MaxPool):
+                if isinstance(layer, MatVec | Conv):
                     for key in ("pe", "simd"):
                         if hint.get(key) is None or type(hint.get(key)) is int:
                             setattr(layer, key, hint.get(key))
+                named[index] = hint.get("named_inputs") is True
+        # A layer that reads anything but the previous layer names its inputs (a graph);
+        # so does one whose export recorded named inputs. A chain names none (version 1).
+        for index, (layer, sources) in enumerate(zip(layers, self.sources, strict=True)):
+            if named[index] or sources != (index - 1,):
+                layer.inputs = tuple(INPUT if source < 0 else layers[source].name
+                                     for source in sources)
         metadata = hints.metadata if hints.metadata is not None else {
             "imported_from": "qonnx", "producer": self.model.producer_name or "unknown"}
         quantizer = self.input_quantizer
@@ -1490,6 +1714,13 @@ def _flip_rows(weights: Weights, rows: np.ndarray) -> Weights:
     if weights.kind == "binary":
         planes[:, rows] = 1 - planes[:, rows]
         return Weights("binary", planes)
+    if weights.kind == "integer":
+        values = weights.values()
+        values[rows] *= -1
+        try:
+            return Weights.integer(values, len(planes))
+        except HwbnnError as error:  # -2^(b-1) has no b-bit negation
+            raise _NodeError(f"negating rows for a negative scale: {error}") from None
     used = np.arange(planes.shape[0])[:, None, None] < weights.bitwidth[None]
     flipped = (1 - planes) & used
     planes[:, rows] = flipped[:, rows]

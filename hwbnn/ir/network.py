@@ -202,8 +202,8 @@ class Conv(_WeightLayer):
     @property
     def out_shape(self) -> tuple[int, int, int]:
         h, w, _ = self.in_shape
-        return (_window_count(h + 2 * self.padding, self.kernel, self.stride),
-                _window_count(w + 2 * self.padding, self.kernel, self.stride), self.mh)
+        return (window_count(h + 2 * self.padding, self.kernel, self.stride),
+                window_count(w + 2 * self.padding, self.kernel, self.stride), self.mh)
 
     @property
     def output_pixels(self) -> int:
@@ -246,7 +246,7 @@ class MaxPool(_Pool):
         return (h // self.kernel, w // self.kernel, c)
 
 
-def _window_count(extent: int, kernel: int, stride: int) -> int:
+def window_count(extent: int, kernel: int, stride: int) -> int:
     """Windows of ``kernel`` at steps of ``stride`` that fit in ``extent`` (0 if none)."""
     return max(0, (extent - kernel) // stride + 1) if stride >= 1 else 0
 
@@ -281,8 +281,8 @@ class AvgPool(_Pool):
     @property
     def out_shape(self) -> tuple[int, int, int]:
         h, w, c = self.in_shape
-        return (_window_count(h, self.kernel, self.stride),
-                _window_count(w, self.kernel, self.stride), c)
+        return (window_count(h, self.kernel, self.stride),
+                window_count(w, self.kernel, self.stride), c)
 
 
 @dataclass
