@@ -79,6 +79,7 @@ KEYS: dict[str, Key] = {
         "out_encoding": "encoding of a layer's output (scores: the last layer)",
         "weights": "weight kind (binary, ternary, w2, residual with average bits)",
         "bit_mix": "share of 1/2/3-bit weights of a residual layer",
+        "inputs": "the layers a layer of a graph reads (absent in a chain)",
         "input_shape": ("elements", "input shape (H, W, C) or (N,)"),
         "in_shape": ("elements", "shape of a layer's input"),
         "out_shape": ("elements", "shape of a layer's output"),
@@ -287,7 +288,8 @@ COMMANDS: dict[str, Object] = {
             "layer": None, "kind": None, "in_shape": None, "out_shape": None,
             "in_encoding": None, "out_encoding": None, "weights": None, "bit_mix": None,
             "params": None, "weight_bits": None, "ops": _OPS, "acc_width": None,
-            "thresholds": None, "threshold_bits": None}), "one entry per layer"),
+            "thresholds": None, "threshold_bits": None, "inputs?": None}),
+            "one entry per layer"),
         "totals": Object({
             "params": None, "weight_bits": None, "threshold_bits": None, "float32_bits": None,
             "weight_compression_vs_float32": None, "model_compression_vs_float32": None,

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .ir.encoding import encoding_bits, encoding_levels
-from .ir.network import MaxPool, NetworkIR
+from .ir.encoding import encoding_bits, encoding_levels, encoding_range
+from .ir.network import (
+    Add,
+    AvgPool,
+    GlobalAvgPool,
+    MaxPool,
+    NetworkIR,
+    Threshold,
+    accumulator_width,
+)
 
 FLOAT_BITS = 32
 
@@ -32,6 +40,7 @@ class LayerSummary:
     acc_width: int | None
     thresholds: int
     threshold_bits: int
+    inputs: tuple | None = None  # the layers it reads, in a graph
 
 
 def _mix_text(mix: dict[int, float]) -> str:
@@ -45,7 +54,10 @@ def summarize_layer(layer) -> LayerSummary:
         h, w, c = layer.out_shape
         return LayerSummary(layer.name, "maxpool", tuple(layer.in_shape), layer.out_shape,
                             layer.in_encoding, out_encoding, "-", "-", 0, 0,
-                            {"max compares": h * w * c * (layer.kernel ** 2 - 1)}, None, 0, 0)
+                            {"max compares": h * w * c * (layer.kernel ** 2 - 1)}, None, 0, 0,
+                            layer.inputs)
+    if isinstance(layer, Add | Threshold | AvgPool | GlobalAvgPool):
+        return _summarize_unit(layer)
     weights = layer.weights
     params = layer.mh * layer.mw
     pixels = layer.output_pixels
@@ -63,7 +75,30 @@ def summarize_layer(layer) -> LayerSummary:
         layer.in_encoding, out_encoding, kind, _mix_text(mix) if mix else "-", params,
         int(weights.bitwidths().sum()), ops, layer.acc_width,
         encoding_levels(layer.out_encoding) if thresholds else 0,
-        thresholds * layer.acc_width)
+        thresholds * layer.acc_width, layer.inputs)
+
+
+def _summarize_unit(layer) -> LayerSummary:
+    """A layer without weights of a graph: an add, a threshold or an average pool."""
+    elements = _size(layer.out_shape)
+    in_encoding = "+".join(layer.in_encodings)
+    if isinstance(layer, AvgPool | GlobalAvgPool):
+        return LayerSummary(layer.name, layer.kind, tuple(layer.in_shape), layer.out_shape,
+                            in_encoding, layer.out_encoding, "-", "-", 0, 0,
+                            {"window sum adds": elements * (layer.window - 1)}, None, 0, 0,
+                            layer.inputs)
+    ops = {"adds": elements} if isinstance(layer, Add) else {}
+    thresholds = layer.thresholds
+    width = (layer.acc_width if isinstance(layer, Add)
+             else accumulator_width(encoding_range(layer.in_encoding), thresholds))
+    levels = 0 if thresholds is None else encoding_levels(layer.out_encoding)
+    if levels:
+        ops["threshold compares"] = elements * levels
+    return LayerSummary(layer.name, layer.kind, tuple(layer.in_shape), tuple(layer.out_shape),
+                        in_encoding, layer.out_encoding, "-", "-", 0, 0, ops,
+                        width if isinstance(layer, Add) else None, levels,
+                        0 if thresholds is None else int(thresholds.size) * width,
+                        layer.inputs)
 
 
 @dataclass
@@ -118,6 +153,8 @@ class NetworkSummary:
 def _layer_dict(layer: LayerSummary) -> dict:
     """A layer's figures, its name under ``layer`` as in every per-layer list."""
     figures = asdict(layer)
+    if figures["inputs"] is None:  # a chain's layers read the previous one
+        del figures["inputs"]
     return {"layer": figures.pop("name"), **figures}
 
 
@@ -129,21 +166,24 @@ def _size(shape) -> int:
 
 
 def summarize(net: NetworkIR) -> NetworkSummary:
-    """Profile every layer of a network."""
-    net.require_chain("the summary")
+    """Profile every layer of a network (a chain or a graph)."""
     return NetworkSummary(net.name, tuple(net.input_shape), net.input_encoding,
                           [summarize_layer(layer) for layer in net.layers])
 
 
 def format_table(prof: NetworkSummary) -> str:
     """The summary as a fixed-width text table."""
-    header = ("layer", "kind", "in -> out", "encoding", "weights", "mix 1/2/3b", "params",
-              "w bits", "acc", "thr", "MACs")
+    # A graph's layers name what they read (an add two layers); a chain's read the previous.
+    graph = any(layer.inputs is not None for layer in prof.layers)
+    header = ("layer", "kind", *(("inputs",) if graph else ()), "in -> out", "encoding",
+              "weights", "mix 1/2/3b", "params", "w bits", "acc", "thr", "MACs")
     rows = []
     for layer in prof.layers:
         shape = "x".join(map(str, layer.in_shape)) + " -> " + "x".join(map(str, layer.out_shape))
-        macs = next(iter(layer.ops.values()))
-        rows.append((layer.name, layer.kind, shape, f"{layer.in_encoding}->{layer.out_encoding}",
+        macs = next(iter(layer.ops.values()), 0)
+        inputs = (",".join(layer.inputs or ("previous",)),) if graph else ()
+        rows.append((layer.name, layer.kind, *inputs, shape,
+                     f"{layer.in_encoding}->{layer.out_encoding}",
                      layer.weights, layer.bit_mix, f"{layer.params:,}", f"{layer.weight_bits:,}",
                      "-" if layer.acc_width is None else f"{layer.acc_width}b",
                      str(layer.thresholds), f"{macs:,}"))

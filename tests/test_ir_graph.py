@@ -452,13 +452,12 @@ def test_a_pool_sum_wider_than_16_bits_is_refused():
 
 
 def _refusals():
-    """The consumers that do not take graphs yet (hardware generation and explicit folding
-    do: tests/test_hw_network_graph.py; QONNX export too: tests/test_interop_qonnx_graph.py)."""
-    from hwbnn.cost.profile import profile_network
-    from hwbnn.summary import summarize
+    """The consumers that do not take graphs yet (hardware generation and folding do:
+    tests/test_hw_network_graph.py; the cost model and the summary: tests/test_cost_graph.py;
+    QONNX: tests/test_interop_qonnx_graph.py; the CPU benchmark: tests/test_bench_cpu.py)."""
+    from hwbnn.cost.mixes import requantize
 
-    yield "the cost model", profile_network
-    yield "the summary", summarize
+    yield "requantization", lambda net: requantize(net, "1.4")
 
 
 @pytest.mark.parametrize("consumer,call", list(_refusals()), ids=lambda v: str(v)[:20])
@@ -472,6 +471,6 @@ def test_chain_consumers_refuse_a_residual_graph(consumer, call):
 
 def test_chain_consumers_name_the_first_graph_feature():
     net = strided_conv(np.random.default_rng(10)).validate()
-    with pytest.raises(HwbnnError, match="^the cost model does not support conv stride 2 "
+    with pytest.raises(HwbnnError, match="^the unrolled mode does not support conv stride 2 "
                                          "\\(layer 'conv_s2'\\) yet$"):
-        net.require_chain("the cost model")
+        net.require_chain("the unrolled mode")

@@ -87,8 +87,9 @@ def _fmt(value) -> str:
 
 
 def _columns(report) -> list[str]:
-    rows = report.layer_rows()
-    keys = ["layer", "pe", "simd", "cycles_per_frame", *report.columns]
+    rows = report.rows()
+    first = ["block", "layer", "kind"] if report.profile.per_block else ["layer", "pe", "simd"]
+    keys = [*first, "cycles_per_frame", *report.columns]
     extra = [key for row in rows for key in row if key not in keys]
     return keys + list(dict.fromkeys(extra))
 
@@ -96,7 +97,7 @@ def _columns(report) -> list[str]:
 def format_report(report) -> str:
     """The per-layer table and the totals as text."""
     columns = _columns(report)
-    rows = [[_fmt(row.get(column, "-")) for column in columns] for row in report.layer_rows()]
+    rows = [[_fmt(row.get(column, "-")) for column in columns] for row in report.rows()]
     widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in
               enumerate(columns)]
     lines = ["  ".join(column.ljust(w) for column, w in zip(columns, widths, strict=True)),
@@ -117,10 +118,10 @@ def report_csv(report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    for row in report.layer_rows():
+    for row in report.rows():
         writer.writerow(row)
     totals = report.totals()
-    writer.writerow({"layer": "TOTAL", **{k: v for k, v in totals.items() if k in columns}})
+    writer.writerow({columns[0]: "TOTAL", **{k: v for k, v in totals.items() if k in columns}})
     return out.getvalue()
 
 

@@ -21,8 +21,19 @@ from ..hw.fold import Folding
 from ..hw.plan import LayerPlan
 from ..ir.network import NetworkIR
 from . import asic
-from .features import FEATURES, apply, fifo_features, map_memory, memory_features, mvtu_features
-from .profile import NetworkProfile, PoolProfile, WindowProfile, profile_network
+from .features import (
+    FEATURES,
+    apply,
+    converter_features,
+    elementwise_features,
+    fifo_features,
+    fork_features,
+    global_pool_features,
+    map_memory,
+    memory_features,
+    mvtu_features,
+)
+from .profile import Block, NetworkProfile, PoolProfile, WindowProfile, profile_network
 
 FAMILIES = ("ice40", "ecp5", "xc7", "asic")
 CONSTANTS_DIR = Path(__file__).parent / "constants"
@@ -51,7 +62,8 @@ class ComponentCost:
 
     name: str
     layer: str
-    kind: str  # mvtu, window, pool, fifo
+    kind: str  # a Block's kind: mvtu, window, pool, fifo; in graphs also globalpool,
+    # threshold, add, width, fork
     values: dict[str, float]
     cycles_per_frame: int = 0
     finn_r: dict[str, float] = field(default_factory=dict)
@@ -72,12 +84,21 @@ def _window_features(window: WindowProfile, family: str):
 def _pool_features(pool: PoolProfile, family: str):
     _, w, c = pool.in_shape
     features = dict.fromkeys(FEATURES, 0.0)
-    features.update({"const": 1.0, "compare_bits": c * pool.bits, "out_bits": c * pool.bits,
+    # A max pool compares, an average pool adds (its window sums, out_bits wide).
+    merge = "compare_bits" if pool.merge == "max" else "addtree_bits"
+    features.update({"const": 1.0, merge: c * pool.out_bits, "out_bits": c * pool.out_bits,
                      "ram_bits": pool.row_bits, "ram_words": w // pool.kernel,
                      "counter_bits": 3 * ceil(log2(max(w, 2)))})
     features["reg_bits"] = sum(features[name] for name in ("ram_bits", "out_bits",
                                                            "counter_bits"))
     return features, []
+
+
+# The features of each kind of block (hwbnn.cost.profile.Block).
+BLOCK_FEATURES = {"mvtu": mvtu_features, "window": _window_features, "pool": _pool_features,
+                  "fifo": fifo_features, "globalpool": global_pool_features,
+                  "threshold": elementwise_features, "add": elementwise_features,
+                  "width": converter_features, "fork": fork_features}
 
 
 def finn_r(profile: LayerPlan) -> dict[str, float]:
@@ -142,6 +163,19 @@ class CostReport:
                             self.energy[component.layer].items()})
         return list(rows.values())
 
+    def block_rows(self) -> list[dict]:
+        """One row per priced block, named as in the generated hierarchy (so an estimate and
+        a synthesis compare block by block), with its layer, kind and cycles per frame."""
+        return [{"block": c.name, "layer": c.layer, "kind": c.kind,
+                 "cycles_per_frame": c.cycles_per_frame or "-",
+                 **{column: c.values.get(column, 0.0) for column in self.columns}}
+                for c in self.components]
+
+    def rows(self) -> list[dict]:
+        """The printed table: a row per block for a version-2 network (a layer there is
+        several blocks: forks, shortcut FIFOs, width converters), else a row per layer."""
+        return self.block_rows() if self.profile.per_block else self.layer_rows()
+
     def totals(self) -> dict:
         totals = {column: sum(c.values.get(column, 0.0) for c in self.components)
                   for column in self.columns}
@@ -194,27 +228,11 @@ def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
         raise HwbnnError(f"clock must be positive, not {clock_mhz!r} MHz")
     profile = profile_network(net, folding)
     components = []
-    layer_of_stream = {s.name: s for s in profile.streams}
-    windows = {w.name.removesuffix("_window"): w for w in profile.windows}
-    for layer in profile.layers:
-        if layer.name in layer_of_stream:
-            features, mappings = fifo_features(layer_of_stream[layer.name], family)
-            components.append(ComponentCost(f"{layer.name}_fifo", layer.name, "fifo",
-                                            _component_values(features, mappings, family)))
-        if layer.name in windows:
-            window = windows[layer.name]
-            features, mappings = _window_features(window, family)
-            components.append(ComponentCost(window.name, layer.name, "window",
-                                            _component_values(features, mappings, family),
-                                            window.cycles_per_frame))
-        features, mappings = mvtu_features(layer, family)
-        components.append(ComponentCost(layer.name, layer.name, "mvtu",
-                                        _component_values(features, mappings, family),
-                                        layer.cycles_per_frame, finn_r(layer)))
-    for pool in profile.pools:
-        features, mappings = _pool_features(pool, family)
-        components.append(ComponentCost(pool.name, pool.name, "pool",
-                                        _component_values(features, mappings, family)))
+    for block in profile.priced:
+        features, mappings = BLOCK_FEATURES[block.kind](block.profile, family)
+        components.append(ComponentCost(
+            block.name, block.layer, block.kind, _component_values(features, mappings, family),
+            block.cycles_per_frame, finn_r(block.profile) if block.kind == "mvtu" else {}))
     energy = energy_per_frame(profile, node) if family == "asic" else None
     return CostReport(net, family, profile, components, node if family == "asic" else None,
                       clock_mhz, energy)
@@ -222,44 +240,56 @@ def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
 
 def energy_per_frame(profile: NetworkProfile, node: int = 45) -> dict[str, dict[str, float]]:
     """Energy (pJ) per frame per layer, split into compute / weight memory / activation
-    buffers / FIFOs, from the operations the folded hardware performs (see :mod:`.asic`)."""
+    buffers / FIFOs, from the operations the folded hardware performs (see :mod:`.asic`):
+    the sum of the layer's blocks' energies."""
     scale = asic.node_scale(node)
-    add = asic.ADD_PJ_PER_BIT
-    result = {}
-    streams = {s.name: s for s in profile.streams}
-    windows = {w.name.removesuffix("_window"): w for w in profile.windows}
-    for layer in profile.layers:
-        steps = layer.cycles_per_frame
-        lanes = steps * layer.pe * layer.simd
-        if layer.popcounts_per_pe:
-            lane_pj = lanes * layer.popcounts_per_pe * asic.XNOR_POPCOUNT_PJ_PER_LANE
-        else:
-            lane_pj = lanes * (layer.in_bits + 1) * add
-        accumulate_pj = steps * layer.pe * layer.acc_width * add
-        outputs = layer.mh * layer.output_pixels
-        compare_pj = outputs * max(layer.levels, 1) * layer.acc_width * add
-        rom = layer.weight_rom
-        weight_pj = steps * rom.width * asic.sram_pj_per_bit(rom.bits)
-        buffer = layer.input_buffer
-        buffer_pj = (layer.sf * layer.output_pixels + steps) * buffer.width \
-            * asic.sram_pj_per_bit(buffer.bits)
-        if layer.name in windows:
-            window = windows[layer.name]
-            bits = window.bits_read_per_frame + window.bits_written_per_frame
-            buffer_pj += bits * asic.sram_pj_per_bit(window.frame_memory.bits)
-        fifo_pj = 0.0
-        if layer.name in streams:
-            fifo_pj = 2 * streams[layer.name].bits_per_frame * asic.REGISTER_PJ_PER_BIT
-        result[layer.name] = {
-            "compute": scale * (lane_pj + accumulate_pj + compare_pj),
-            "weight_memory": scale * weight_pj,
-            "activation_buffers": scale * buffer_pj,
-            "fifos": scale * fifo_pj,
-        }
-    for pool in profile.pools:
-        compare = pool.compares_per_frame * pool.bits * add
-        buffered = 2 * pool.row_bits * (pool.in_shape[0] // pool.kernel) \
+    result: dict[str, dict[str, float]] = {}
+    for block in profile.priced:
+        parts = result.setdefault(block.layer, dict.fromkeys(ENERGY_PARTS, 0.0))
+        for part, value in _block_energy(block).items():
+            parts[part] += value
+    return {layer: {part: scale * value for part, value in parts.items()}
+            for layer, parts in result.items()}
+
+
+def _block_energy(block: Block) -> dict[str, float]:
+    """Energy (pJ at 45 nm) per frame of one block, by part."""
+    unit, add = block.profile, asic.ADD_PJ_PER_BIT
+    if block.kind == "mvtu":
+        return _mvtu_energy(unit)
+    if block.kind == "window":
+        bits = unit.bits_read_per_frame + unit.bits_written_per_frame
+        return {"activation_buffers": bits * asic.sram_pj_per_bit(unit.frame_memory.bits)}
+    if block.kind in ("fifo", "width"):
+        return {"fifos": 2 * unit.bits_per_frame * asic.REGISTER_PJ_PER_BIT}
+    if block.kind == "pool":
+        buffered = 2 * unit.row_bits * (unit.in_shape[0] // unit.kernel) \
             * asic.REGISTER_PJ_PER_BIT
-        result[pool.name] = {"compute": scale * compare, "weight_memory": 0.0,
-                             "activation_buffers": scale * buffered, "fifos": 0.0}
-    return result
+        return {"compute": unit.compares_per_frame * unit.out_bits * add,
+                "activation_buffers": buffered}
+    if block.kind == "globalpool":
+        sums = unit.pixels * unit.channels * unit.out_bits
+        return {"compute": sums * add, "activation_buffers": sums * asic.REGISTER_PJ_PER_BIT}
+    if block.kind in ("threshold", "add"):
+        per_element = (unit.adders + (unit.levels or 2)) * unit.value_width * add
+        return {"compute": unit.elements * per_element}
+    return {}  # a fork: wires and two flags
+
+
+def _mvtu_energy(layer: LayerPlan) -> dict[str, float]:
+    steps = layer.cycles_per_frame
+    lanes = steps * layer.pe * layer.simd
+    add = asic.ADD_PJ_PER_BIT
+    if layer.popcounts_per_pe:
+        lane_pj = lanes * layer.popcounts_per_pe * asic.XNOR_POPCOUNT_PJ_PER_LANE
+    else:
+        lane_pj = lanes * (layer.in_bits + 1) * add
+    accumulate_pj = steps * layer.pe * layer.acc_width * add
+    outputs = layer.mh * layer.output_pixels
+    compare_pj = outputs * max(layer.levels, 1) * layer.acc_width * add
+    rom = layer.weight_rom
+    buffer = layer.input_buffer
+    return {"compute": lane_pj + accumulate_pj + compare_pj,
+            "weight_memory": steps * rom.width * asic.sram_pj_per_bit(rom.bits),
+            "activation_buffers": (layer.sf * layer.output_pixels + steps) * buffer.width
+            * asic.sram_pj_per_bit(buffer.bits)}

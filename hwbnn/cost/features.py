@@ -59,7 +59,15 @@ from math import ceil, log2
 from ..hw.plan import LayerPlan, MemoryShape
 from .memory import MemoryMapping
 from .memory import map_memory as _map_fpga_memory
-from .profile import StreamProfile, adder_tree, layer_tree
+from .profile import (
+    ConverterProfile,
+    ElementwiseProfile,
+    ForkProfile,
+    GlobalPoolProfile,
+    StreamProfile,
+    adder_tree,
+    layer_tree,
+)
 
 FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
             "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
@@ -429,6 +437,72 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     else:
         features["reg_bits"] += 2 * _range_bits(inner) + _range_bits(inner + 1) + 1
     return features, mappings
+
+
+def elementwise_features(unit: ElementwiseProfile, family: str) -> tuple[dict[str, float],
+                                                                         list[MemoryMapping]]:
+    """Features of a threshold or add unit: per lane its adders and comparators (against a
+    threshold ROM row, constants when there is one channel group, or the clip's two), the
+    count of passed thresholds, the output register and the channel-group counter. The ROM is
+    read combinationally, so it stays in logic (no block RAM reads without a clock) and has no
+    read register."""
+    lanes = unit.lanes
+    compares = lanes * unit.value_width * (unit.levels or 2)
+    table = unit.thresholds is not None and unit.groups > 1
+    counter = _range_bits(unit.groups)
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({
+        "const": 1.0,
+        "addtree_bits": lanes * unit.adders * unit.value_width,
+        "compare_bits": compares if table else 0,
+        "compare_const_bits": 0 if table else compares,
+        "count_bits": lanes * unit.levels if unit.levels > 1 else 0,
+        "out_bits": lanes * unit.out_bits,
+        "counter_bits": counter,
+    })
+    mappings = []
+    if unit.thresholds is not None:
+        mappings.append(MemoryMapping(unit.thresholds, "logic", None, 0, 0.0))
+        features.update(memory_features(mappings, family))
+        features["rom_reg_bits"] = 0.0
+    features["reg_bits"] = lanes * unit.out_bits + 1 + counter
+    return features, mappings
+
+
+def global_pool_features(pool: GlobalPoolProfile, family: str) -> tuple[dict[str, float],
+                                                                        list[MemoryMapping]]:
+    """Features of a global average pool: an adder and a running-sum register per channel,
+    the output register and the pixel counter."""
+    sums = pool.channels * pool.out_bits
+    counter = _range_bits(max(pool.pixels, 2))
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({"const": 1.0, "addtree_bits": sums, "out_bits": sums,
+                     "counter_bits": counter, "reg_bits": 2 * sums + counter + 1})
+    return features, []
+
+
+def converter_features(converter: ConverterProfile, family: str
+                       ) -> tuple[dict[str, float], list[MemoryMapping]]:
+    """Features of a width converter: its shift buffer and level are registers; a beat enters
+    the buffer through a logarithmic shifter over the offsets it can land at (2:1
+    multiplexers, counted like a RAM's read multiplexer), and the buffer shifts out a beat
+    through one more 2:1 multiplexer."""
+    bits = converter.capacity * converter.elem_bits
+    offsets = converter.capacity - converter.in_count + 1
+    level = _range_bits(converter.capacity + 1)
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({"ram_mux_bits": bits * (_range_bits(offsets) + 1), "counter_bits": level,
+                     "reg_bits": bits + level})
+    return features, []
+
+
+def fork_features(fork: ForkProfile, family: str) -> tuple[dict[str, float],
+                                                           list[MemoryMapping]]:
+    """Features of a stream fork: two one-bit ``taken`` registers with their update logic
+    (counted as counter bits); the payload is wires."""
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({"counter_bits": 2, "reg_bits": 2})
+    return features, []
 
 
 # Per target, features are summed into groups and one coefficient per group is fitted.

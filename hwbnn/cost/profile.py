@@ -1,10 +1,14 @@
+# amaranth: UnusedElaboratable=no
+# (The pipeline is built for its structure and cycle model only; nothing is elaborated.)
 """Hardware profiles of a folded network: what the generated hardware holds, counted from the IR.
 
 Each matvec/conv layer is described by its :class:`hwbnn.hw.plan.LayerPlan`, the one plan the
 generator builds from (docs/design.md section 4); this module adds the shapes the estimators
-need beyond it: the adder trees of hw/popcount.py (:func:`layer_tree`), and the sliding
-windows, pools and inter-layer FIFOs of hw/network.py. Estimators (:mod:`.features`,
-:mod:`.asic`) turn them into LUTs, flip-flops, area and energy.
+need beyond it: the adder trees of hw/popcount.py (:func:`layer_tree`), and the other blocks
+of hw/network.py. :func:`profile_network` reads them off the generator's own pipeline
+(:class:`~hwbnn.hw.network.NetworkTop`: its stages, the width converters and FIFOs in front
+of them, its forks), one :class:`Block` per instance, named as in the generated hierarchy.
+Estimators (:mod:`.features`, :mod:`.asic`) turn them into LUTs, flip-flops, area and energy.
 """
 
 from __future__ import annotations
@@ -13,10 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import HwbnnError
+from ..hw.add import AddUnit
 from ..hw.fold import Folding
-from ..hw.plan import LEVELS_PER_STAGE, LayerPlan, MemoryShape
-from ..ir.encoding import encoding_bits
-from ..ir.network import Conv, MaxPool, NetworkIR
+from ..hw.global_pool import GlobalAvgPool as GlobalAvgPoolUnit
+from ..hw.maxpool import KernelPool
+from ..hw.mvtu import MatrixVectorThresholdUnit
+from ..hw.network import NetworkTop
+from ..hw.plan import LEVELS_PER_STAGE, LayerPlan, MemoryShape, distinct_columns
+from ..hw.sliding_window import SlidingWindow
+from ..hw.threshold import ThresholdTable, ThresholdUnit
+from ..ir.encoding import signed_width
+from ..ir.network import Add, AvgPool, NetworkIR
 
 
 @dataclass(frozen=True)
@@ -141,22 +153,31 @@ def layer_tree(plan: LayerPlan) -> TreeShape:
 
 @dataclass(frozen=True)
 class PoolProfile:
-    """A max-pool layer: K x K window over channels-last pixels, stride K."""
+    """A K x K pool at stride K (hw/maxpool.py's :class:`~hwbnn.hw.maxpool.KernelPool`): the
+    running results of one output row in registers, merged by a max (``merge`` "max") or a
+    sum ("sum", the average pool's window sums, ``out_bits`` wide)."""
 
     name: str
     in_shape: tuple[int, int, int]
     kernel: int
     bits: int
     out_pixels: int
+    merge: str = "max"
+    sum_bits: int = 0  # bits of a window sum ("sum" only)
+
+    @property
+    def out_bits(self) -> int:
+        return self.sum_bits if self.merge == "sum" else self.bits
 
     @property
     def row_bits(self) -> int:
-        """Partial maxima of one output row: W/K words of C elements."""
+        """Partial results of one output row: W/K words of C elements."""
         _, w, c = self.in_shape
-        return (w // self.kernel) * c * self.bits
+        return (w // self.kernel) * c * self.out_bits
 
     @property
     def compares_per_frame(self) -> int:
+        """Merges (compares or adds) per frame."""
         h, w, c = self.in_shape
         return (h // self.kernel) * (w // self.kernel) * c * (self.kernel ** 2 - 1)
 
@@ -206,9 +227,83 @@ class StreamProfile:
         return MemoryShape(f"{self.name}.fifo", self.depth, self.width, rom=False)
 
 
+@dataclass(frozen=True)
+class ElementwiseProfile:
+    """A threshold or add unit (hw/threshold.py, hw/add.py): ``lanes`` elements per beat, per
+    lane ``adders`` additions of ``value_width`` bits (an add's scaled sum: the constant
+    scales are shifts and adds), then ``levels`` comparisons against a ROM row per channel
+    group (``thresholds``), or an add's clip (``levels`` 0: two comparisons with constants)."""
+
+    name: str
+    lanes: int
+    adders: int
+    value_width: int
+    levels: int
+    out_bits: int
+    elements: int  # per frame
+    thresholds: MemoryShape | None
+
+    @property
+    def groups(self) -> int:
+        return self.thresholds.depth if self.thresholds is not None else 1
+
+
+@dataclass(frozen=True)
+class GlobalPoolProfile:
+    """Per-channel running sums over a frame (hw/global_pool.py) and the output register."""
+
+    name: str
+    channels: int
+    pixels: int
+    out_bits: int
+
+
+@dataclass(frozen=True)
+class ConverterProfile:
+    """A width converter (hw/stream_utils.py): a shift buffer of ``in_count + 2 * out_count``
+    elements of ``elem_bits`` and its fill level."""
+
+    name: str
+    elem_bits: int
+    in_count: int
+    out_count: int
+    bits_per_frame: int
+
+    @property
+    def capacity(self) -> int:
+        return self.in_count + 2 * self.out_count
+
+
+@dataclass(frozen=True)
+class ForkProfile:
+    """A stream fork (hw/fork.py): two ``taken`` bits, no storage."""
+
+    name: str
+    width: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """One instance of the generated pipeline: its name in the hierarchy, the IR layer it
+    belongs to, its kind and profile, and its cycles per frame (0 for streams)."""
+
+    name: str
+    layer: str
+    kind: str  # mvtu, window, pool, globalpool, threshold, add, fifo, width, fork
+    profile: object
+    cycles_per_frame: int = 0
+
+
 @dataclass
 class NetworkProfile:
-    """Profiles of every component of a folded network, in stream order."""
+    """Profiles of every component of a folded network, in stream order.
+
+    ``blocks`` is every instance the generator makes (:func:`pipeline_blocks`); ``priced``
+    the ones an estimate counts: all of them for a network of format version 2, and for a
+    version-1 chain the MVTUs, sliding windows, max pools and the FIFOs in front of the
+    MVTUs after the first, the set its figures were calibrated and reported on (two-beat
+    FIFOs and width converters left out), so they stay as they were.
+    """
 
     net: NetworkIR
     folding: Folding
@@ -216,11 +311,20 @@ class NetworkProfile:
     windows: list[WindowProfile]
     pools: list[PoolProfile]
     streams: list[StreamProfile]
+    blocks: list[Block]
+    priced: list[Block]
+    cycle_model: dict
+
+    @property
+    def per_block(self) -> bool:
+        """Every generated block is priced (format version 2), so reports list blocks."""
+        return self.priced is self.blocks
 
     @property
     def cycles_per_frame(self) -> int:
-        """Initiation interval of the dataflow pipeline: its slowest layer."""
-        return max(layer.cycles_per_frame for layer in self.layers)
+        """Initiation interval of the dataflow pipeline: its slowest stage, as the hardware's
+        cycle model (:meth:`~hwbnn.hw.network.NetworkTop.cycle_model`) counts it."""
+        return self.cycle_model["cycles_per_frame"]
 
     @property
     def latency_cycles(self) -> int:
@@ -231,26 +335,117 @@ class NetworkProfile:
         return sum(layer.macs_per_frame for layer in self.layers)
 
 
+def _unit_block(stage, layer) -> Block:
+    """The block of one stage's unit, profiled from the component the generator built."""
+    unit, cycles = stage.component, stage.cycles_per_frame
+    if isinstance(unit, MatrixVectorThresholdUnit):
+        return Block(stage.name, stage.layer, "mvtu", unit.plan, cycles)
+    if isinstance(unit, SlidingWindow):
+        return Block(stage.name, stage.layer, "window", WindowProfile(
+            stage.name, tuple(layer.in_shape), layer.kernel, layer.padding, stage.elem_bits_in,
+            layer.output_pixels), cycles)
+    if isinstance(unit, KernelPool):
+        merge = "sum" if isinstance(layer, AvgPool) else "max"
+        return Block(stage.name, stage.layer, "pool", PoolProfile(
+            stage.name, tuple(layer.in_shape), layer.kernel, stage.elem_bits_in,
+            int(np.prod(layer.out_shape[:2])), merge,
+            stage.elem_bits_out if merge == "sum" else 0), cycles)
+    if isinstance(unit, GlobalAvgPoolUnit):
+        h, w, c = layer.in_shape
+        return Block(stage.name, stage.layer, "globalpool", GlobalPoolProfile(
+            stage.name, c, h * w, stage.elem_bits_out), cycles)
+    if isinstance(unit, ThresholdUnit | AddUnit):
+        return Block(stage.name, stage.layer, layer.kind, _elementwise(stage, layer), cycles)
+    raise HwbnnError(f"the cost model has no profile of {type(unit).__name__} "
+                     f"({stage.name})")
+
+
+def _elementwise(stage, layer) -> ElementwiseProfile:
+    """The profile of a threshold or add stage (``layer`` its IR layer)."""
+    lanes = stage.chunk_in
+    if isinstance(layer, Add):
+        # s * x is shifts and adds: popcount(s) - 1 adders per operand, one for the sum.
+        adders = sum(bin(int(s)).count("1") - 1 for s in layer.scales) + 1
+        value_range = layer.acc_range
+    else:
+        adders, value_range = 0, None
+    table = stage.component.table
+    if table is None:
+        return ElementwiseProfile(stage.name, lanes, adders, signed_width(*value_range), 0,
+                                  stage.elem_bits_out, stage.elements_in, None)
+    return ElementwiseProfile(stage.name, lanes, adders, table.width, table.levels,
+                              stage.elem_bits_out, stage.elements_in,
+                              _threshold_memory(stage.name, table))
+
+
+def _threshold_memory(name: str, table: ThresholdTable) -> MemoryShape:
+    image = table.image()
+    return MemoryShape(f"{name}.thresholds", table.groups, image.shape[1], rom=True,
+                       distinct_columns=distinct_columns(image))
+
+
+def pipeline_blocks(top: NetworkTop) -> list[Block]:
+    """Every instance of ``top`` in stage order: in front of each stage its width converters
+    and FIFOs, then its unit, then the forks after it (the network input's forks first)."""
+    layers = {layer.name: layer for layer in top.net.layers}
+    links: dict[str, list] = {}
+    for link in top.links():
+        links.setdefault(link.stage.name, []).append(link)
+    forks: dict[str, list] = {}
+    for fork in top.forks():
+        forks.setdefault(fork.producer, []).append(fork)
+    blocks = [Block(f.name, "input", "fork", ForkProfile(f.name, f.width))
+              for f in forks.get("input", [])]
+    for stage in top.stages:
+        for link in links.get(stage.name, []):
+            bits = stage.elements_in * stage.elem_bits_in
+            if link.converter is not None:
+                blocks.append(Block(link.converter, stage.layer, "width", ConverterProfile(
+                    link.converter, stage.elem_bits_in, link.chunk, stage.chunk_in, bits)))
+            if link.fifo is not None:
+                blocks.append(Block(link.fifo, stage.layer, "fifo", StreamProfile(
+                    link.fifo, stage.chunk_in * stage.elem_bits_in, link.fifo_depth, bits)))
+        blocks.append(_unit_block(stage, layers[stage.layer]))
+        blocks += [Block(f.name, stage.layer, "fork", ForkProfile(f.name, f.width))
+                   for f in forks.get(stage.name, [])]
+    return blocks
+
+
+def _chain_blocks(blocks: list[Block], plans: list[LayerPlan],
+                  streams: list[StreamProfile]) -> list[Block]:
+    """What a version-1 chain's estimate counts (see :class:`NetworkProfile`): per weight
+    layer the FIFO in front of its MVTU (after the first), its window and its MVTU, then the
+    pools."""
+    named = {block.name: block for block in blocks}
+    fifos = {stream.name: stream for stream in streams}
+    priced = []
+    for plan in plans:
+        if plan.name in fifos:
+            priced.append(Block(f"{plan.name}_fifo", plan.name, "fifo", fifos[plan.name]))
+        if f"{plan.name}_window" in named:
+            priced.append(named[f"{plan.name}_window"])
+        priced.append(named[plan.name])
+    return priced + [block for block in blocks if block.kind == "pool"]
+
+
 def profile_network(net: NetworkIR, folding: Folding | None = None) -> NetworkProfile:
     """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD)."""
-    net.require_chain("the cost model")
     folding = Folding.parse(folding, net)
-    plans = folding.plans()
-    layers, windows, pools, streams = [], [], [], []
-    for layer in net.layers:
-        if isinstance(layer, MaxPool):
-            pools.append(PoolProfile(layer.name, tuple(layer.in_shape), layer.kernel,
-                                     encoding_bits(layer.encoding),
-                                     int(np.prod(layer.out_shape[:2]))))
-            continue
-        plan = plans[layer.name]
-        layers.append(plan)
-        if isinstance(layer, Conv):
-            windows.append(WindowProfile(f"{layer.name}_window", tuple(layer.in_shape),
-                                         layer.kernel, layer.padding, plan.in_bits,
-                                         layer.output_pixels))
-    for producer, consumer in zip(layers[:-1], layers[1:], strict=True):
-        width = consumer.simd * consumer.in_bits
-        bits = producer.mh * producer.out_bits * producer.output_pixels
-        streams.append(StreamProfile(consumer.name, width, consumer.input_fifo_depth, bits))
-    return NetworkProfile(net, folding, layers, windows, pools, streams)
+    top = NetworkTop(net, folding)
+    blocks = pipeline_blocks(top)
+    layers = [block.profile for block in blocks if block.kind == "mvtu"]
+    windows = [block.profile for block in blocks if block.kind == "window"]
+    pools = [block.profile for block in blocks if block.kind == "pool"]
+    if net.v2_features():
+        streams = [block.profile for block in blocks if block.kind == "fifo"]
+        priced = blocks
+    else:
+        streams = []
+        for producer, consumer in zip(layers[:-1], layers[1:], strict=True):
+            width = consumer.simd * consumer.in_bits
+            bits = producer.mh * producer.out_bits * producer.output_pixels
+            streams.append(StreamProfile(consumer.name, width, consumer.input_fifo_depth,
+                                         bits))
+        priced = _chain_blocks(blocks, layers, streams)
+    return NetworkProfile(net, folding, layers, windows, pools, streams, blocks, priced,
+                          top.cycle_model())

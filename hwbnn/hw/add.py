@@ -91,6 +91,11 @@ class AddUnit(wiring.Component):
         return self._lanes
 
     @property
+    def table(self) -> ThresholdTable | None:
+        """The thresholds, or None where the sum is clipped."""
+        return self._table
+
+    @property
     def latency(self) -> int:
         return 1
 

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (The pipeline is built for its structure and cycle model only; nothing is elaborated.)
 """Folding: PE and SIMD of every weight layer, as one validated value (:class:`Folding`).
 
 One parser for the three spellings (docs/design.md section 4, "One folding"):
@@ -9,7 +11,9 @@ One parser for the three spellings (docs/design.md section 4, "One folding"):
 * ``auto`` with a target frame rate and a clock: balanced like FINN's SetFolding. Start fully
   folded (PE = SIMD = 1) and repeatedly give the slowest foldable layer its next larger SIMD
   (a divisor of MW), then its next larger PE (a divisor of MH), until every layer meets the
-  cycle budget ``clock / target_fps`` or none can be unfolded further.
+  cycle budget ``clock / target_fps`` or none can be unfolded further. In a graph a layer
+  also answers for the threshold and add units that take its PE lanes (their next step is
+  a larger PE).
 
 Without ``--fold`` every command uses the same default: ``auto`` when a target frame rate is
 given, else the layers' own PE/SIMD from the model file, else PE = SIMD = 1 (the smallest
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from ..errors import HwbnnError
 from ..ir import fileformat
-from ..ir.network import Conv, NetworkIR
+from ..ir.network import Add, NetworkIR, Threshold
 from .plan import LayerPlan, check_folding
 
 DEFAULT_CLOCK_MHZ = 100.0
@@ -121,8 +125,13 @@ class Folding(Mapping):
     def auto(cls, net: NetworkIR, target_fps: float, clock_mhz: float = DEFAULT_CLOCK_MHZ
              ) -> Folding:
         """Smallest balanced folding reaching ``target_fps`` at ``clock_mhz``; HwbnnError
-        naming the bottleneck when the target cannot be met even fully unfolded."""
-        net.require_chain("auto folding")
+        naming the bottleneck when the target cannot be met even fully unfolded.
+
+        In a graph, threshold and add units take one beat of their producer's PE lanes per
+        cycle, so a layer also stands for the elementwise stages it sets the lanes of
+        (:meth:`~hwbnn.hw.network.NetworkTop.lane_layer`): when those are its slower part,
+        its next step is a larger PE.
+        """
         _positive(target_fps, "--target-fps")
         _positive(clock_mhz, "--clock-mhz")
         budget = int(clock_mhz * 1e6 // target_fps)
@@ -130,18 +139,29 @@ class Folding(Mapping):
             raise HwbnnError(f"{target_fps:g} frames/s needs more than one frame per clock "
                              f"cycle at {clock_mhz:g} MHz")
         layers = net.weight_layers
+        lanes = lane_elements(net)
         folds = {layer.name: LayerFold(1, 1) for layer in layers}
-        cycles = {layer.name: layer_cycles(layer, 1, 1) for layer in layers}
         options = {layer.name: (divisors(layer.mw), divisors(layer.mh)) for layer in layers}
+
+        def cycles(layer, fold: LayerFold) -> int:
+            return max(layer_cycles(layer, fold.pe, fold.simd),
+                       lanes.get(layer.name, 0) // fold.pe)
+
+        def step(layer) -> LayerFold | None:
+            fold = folds[layer.name]
+            if lanes.get(layer.name, 0) // fold.pe > budget:
+                return _unfold(fold, [], options[layer.name][1])
+            return _unfold(fold, *options[layer.name])
+
+        current = {layer.name: cycles(layer, folds[layer.name]) for layer in layers}
         while True:
-            over = [layer for layer in layers if cycles[layer.name] > budget
-                    and _unfold(folds[layer.name], *options[layer.name]) is not None]
+            over = [layer for layer in layers
+                    if current[layer.name] > budget and step(layer) is not None]
             if not over:
                 break
-            slowest = max(over, key=lambda layer: cycles[layer.name])
-            fold = _unfold(folds[slowest.name], *options[slowest.name])
-            folds[slowest.name] = fold
-            cycles[slowest.name] = layer_cycles(slowest, fold.pe, fold.simd)
+            slowest = max(over, key=lambda layer: current[layer.name])
+            folds[slowest.name] = step(slowest)
+            current[slowest.name] = cycles(slowest, folds[slowest.name])
         folding = cls(net, folds, target_fps=target_fps, clock_mhz=clock_mhz)
         folding.check_rate(target_fps, clock_mhz)
         return folding
@@ -189,12 +209,12 @@ class Folding(Mapping):
                 for n, layer in enumerate(self._net.weight_layers)}
 
     def stage_cycles(self) -> dict[str, int]:
-        """Cycles per frame of every weight layer and of every sliding window (which folding
-        does not change): the cycle model of the dataflow pipeline."""
-        cycles = {layer.name: layer_cycles(layer, fold.pe, fold.simd)
-                  for layer, fold in zip(self._net.weight_layers, self._folds.values(),
-                                         strict=True)}
-        return {**cycles, **fixed_cycles(self._net)}
+        """Cycles per frame of every stage of the generated pipeline, in dataflow order: the
+        hardware's cycle model (:meth:`~hwbnn.hw.network.NetworkTop.cycle_model`, which
+        also counts the input beats)."""
+        from .network import NetworkTop  # the pipeline is built from a folding
+
+        return NetworkTop(self._net, self).cycle_model()["stages"]
 
     @property
     def cycles_per_frame(self) -> int:
@@ -223,14 +243,21 @@ def layer_cycles(layer, pe: int, simd: int) -> int:
     return LayerPlan(layer, pe, simd).cycles_per_frame
 
 
-def fixed_cycles(net: NetworkIR) -> dict[str, int]:
-    """Cycles per frame of the stages that folding does not change (sliding windows)."""
-    fixed = {}
-    for layer in net.layers:
-        if isinstance(layer, Conv):
-            oh, ow, _ = layer.out_shape
-            fixed[f"{layer.name}_window"] = oh * ow * layer.kernel ** 2
-    return fixed
+def lane_elements(net: NetworkIR) -> dict[str, int]:
+    """Per weight layer, the most elements per frame of the threshold and add units whose
+    lanes its PE sets (their cycles per frame are these elements / PE); empty for a chain."""
+    from .network import NetworkTop  # the pipeline is built from a folding
+
+    if not any(isinstance(layer, Add | Threshold) for layer in net.layers):
+        return {}
+    elementwise = {layer.name for layer in net.layers if isinstance(layer, Add | Threshold)}
+    top = NetworkTop(net, Folding(net, {layer.name: (1, 1) for layer in net.weight_layers}))
+    found: dict[str, int] = {}
+    for stage in top.stages:
+        layer = top.lane_layer(stage) if stage.layer in elementwise else None
+        if layer is not None:
+            found[layer] = max(found.get(layer, 0), stage.elements_in)
+    return found
 
 
 def _unfold(fold: LayerFold, simd_options: list[int], pe_options: list[int]

@@ -82,6 +82,31 @@ class Stage:
         return self.elements_in // self.chunk_in
 
 
+@dataclass(frozen=True)
+class Link:
+    """What sits in front of input ``n`` of ``stage``: a width converter named ``converter``
+    from the producer's ``chunk`` elements per beat (None where the chunks are equal) and a
+    FIFO named ``fifo`` of ``fifo_depth`` beats (None for the network input)."""
+
+    stage: Stage
+    n: int
+    chunk: int
+    converter: str | None
+    fifo: str | None
+    fifo_depth: int
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A :class:`StreamFork` named ``name`` after ``producer`` (a stage or ``"input"``):
+    branch 0 goes to ``reader``, branch 1 on to the next fork or the last reader."""
+
+    name: str
+    producer: str
+    reader: tuple[str, int]
+    width: int
+
+
 class NetworkTop(wiring.Component):
     """The whole network as one streaming component.
 
@@ -312,6 +337,10 @@ class NetworkTop(wiring.Component):
         return list(self._stages)
 
     @property
+    def net(self) -> NetworkIR:
+        return self._net
+
+    @property
     def folding(self) -> Folding:
         return self._folding
 
@@ -375,54 +404,95 @@ class NetworkTop(wiring.Component):
             return stage.component.plan.input_fifo_depth
         return 2
 
+    def lane_layer(self, stage: Stage) -> str | None:
+        """The weight layer whose PE sets the elements per beat of ``stage``'s input: threshold
+        and add units take the lanes their first input's producer gives, back to an MVTU; None
+        where a pixel (a window, a pool, the network input) sets them."""
+        source = stage.sources[0] if stage.sources else "input"
+        while source != "input":
+            producer = self._by_name[source]
+            if isinstance(producer.component, MatrixVectorThresholdUnit
+                          | UnrolledMatrixVectorUnit):
+                return producer.layer
+            if not isinstance(producer.component, ThresholdUnit | AddUnit):
+                return None
+            source = producer.sources[0]
+        return None
+
+    # --- structure of the streams between stages ------------------------------------------
+    def links(self) -> list[Link]:
+        """Per stage input, in stage order: its width converter and FIFO (instance names as
+        :meth:`elaborate` gives them)."""
+        links = []
+        for stage in self._stages:
+            for n, source in enumerate(stage.sources):
+                chunk = (self._stages[0].chunk_in if source == "input"
+                         else self._by_name[source].chunk_out)
+                suffix = "" if n == 0 else f"{n}"
+                links.append(Link(
+                    stage, n, chunk,
+                    f"{stage.name}_width{suffix}" if chunk != stage.chunk_in else None,
+                    f"{stage.name}_fifo{suffix}" if source != "input" else None,
+                    self.fifo_depth(stage, n) if source != "input" else 0))
+        return links
+
+    def forks(self) -> list[Fork]:
+        """The forks after every producer with several readers, in producer order."""
+        first = self._stages[0]
+        forks = []
+        for name, readers in self.consumers().items():
+            if name == "input":
+                bits = first.chunk_in * first.elem_bits_in
+            else:
+                stage = self._by_name[name]
+                bits = stage.chunk_out * stage.elem_bits_out
+            forks += [Fork(f"{name}_fork{k or ''}", name, reader, bits)
+                      for k, reader in enumerate(readers[:-1])]
+        return forks
+
     # --- hardware -------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        branches = self._forks(m)
-        for stage in self._stages:
-            m.submodules[stage.name] = stage.component
-            for n, (source, port) in enumerate(zip(stage.sources, stage.in_ports, strict=True)):
-                upstream, chunk = branches[(stage.name, n)]
-                suffix = "" if n == 0 else f"{n}"
-                sinks = []
-                if chunk != stage.chunk_in:
-                    conv = WidthConverter(stage.elem_bits_in, chunk, stage.chunk_in)
-                    m.submodules[f"{stage.name}_width{suffix}"] = conv
-                    sinks.append(conv)
-                if source != "input":
-                    fifo = StreamFifo(stage.chunk_in * stage.elem_bits_in,
-                                      self.fifo_depth(stage, n))
-                    m.submodules[f"{stage.name}_fifo{suffix}"] = fifo
-                    sinks.append(fifo)
-                for sink in sinks:
-                    self._connect(m, upstream, sink.i)
-                    upstream = sink.o
-                self._connect(m, upstream, getattr(stage.component, port))
+        branches = self._branches(m)
+        added = set()
+        for link in self.links():
+            stage = link.stage
+            if stage.name not in added:
+                m.submodules[stage.name] = stage.component
+                added.add(stage.name)
+            upstream = branches[(stage.name, link.n)]
+            sinks = []
+            if link.converter is not None:
+                conv = WidthConverter(stage.elem_bits_in, link.chunk, stage.chunk_in)
+                m.submodules[link.converter] = conv
+                sinks.append(conv)
+            if link.fifo is not None:
+                fifo = StreamFifo(stage.chunk_in * stage.elem_bits_in, link.fifo_depth)
+                m.submodules[link.fifo] = fifo
+                sinks.append(fifo)
+            for sink in sinks:
+                self._connect(m, upstream, sink.i)
+                upstream = sink.o
+            self._connect(m, upstream, getattr(stage.component, stage.in_ports[link.n]))
         last = self._stages[-1]
         self._link(m, last.component.o, self.m_axis)
         return m
 
-    def _forks(self, m) -> dict[tuple[str, int], tuple]:
-        """The stream (and its chunk) each stage input reads: a producer's output, or one
-        branch of the forks after a producer with several readers."""
+    def _branches(self, m) -> dict[tuple[str, int], object]:
+        """The stream each stage input reads: a producer's output, or one branch of the
+        forks after a producer with several readers."""
+        streams = {"input": self.s_axis}
+        streams.update({stage.name: stage.component.o for stage in self._stages})
         branches = {}
+        for fork in self.forks():
+            unit = StreamFork(fork.width)
+            m.submodules[fork.name] = unit
+            self._connect(m, streams[fork.producer], unit.i)
+            branches[fork.reader] = unit.o0
+            streams[fork.producer] = unit.o1
         for name, readers in self.consumers().items():
-            if name == "input":
-                stream_, chunk = self.s_axis, self._stages[0].chunk_in
-            else:
-                stage = self._by_name[name]
-                stream_, chunk = stage.component.o, stage.chunk_out
-            first = self._stages[0]
-            bits = (first.chunk_in * first.elem_bits_in if name == "input"
-                    else stage.chunk_out * stage.elem_bits_out)
-            for k, reader in enumerate(readers[:-1]):
-                fork = StreamFork(bits)
-                m.submodules[f"{name}_fork{k or ''}"] = fork
-                self._connect(m, stream_, fork.i)
-                branches[reader] = (fork.o0, chunk)
-                stream_ = fork.o1
             if readers:
-                branches[readers[-1]] = (stream_, chunk)
+                branches[readers[-1]] = streams[name]
         return branches
 
     def _connect(self, m, source, sink):

@@ -117,7 +117,7 @@ def distinct_columns(image: np.ndarray) -> int:
     return int(np.unique(varying, axis=1).shape[1]) if varying.size else 0
 
 
-def _bits(values: np.ndarray, width: int) -> np.ndarray:
+def twos_complement_bits(values: np.ndarray, width: int) -> np.ndarray:
     """Two's-complement bits (LSB first) of an integer array, as a trailing axis."""
     return ((values[..., None].astype(np.int64) >> np.arange(width)) & 1).astype(np.uint8)
 
@@ -389,7 +389,7 @@ class LayerPlan:
         table = self.threshold_table()
         if table is None:
             return None
-        return _bits(table.reshape(self.nf, -1), self.acc_width).reshape(self.nf, -1)
+        return twos_complement_bits(table.reshape(self.nf, -1), self.acc_width).reshape(self.nf, -1)
 
     # --- datapath -----------------------------------------------------------------------------
     @property

@@ -27,6 +27,7 @@ from ..ir.encoding import (
     validate_encoding,
 )
 from . import validated
+from .plan import twos_complement_bits
 
 
 def count_code(count, encoding: str):
@@ -99,6 +100,17 @@ class ThresholdTable:
         self.levels = table.shape[1]
         self.lanes = lanes
         self.width = signed_width(lo, hi + 1)
+
+    @property
+    def groups(self) -> int:
+        """Rows of the ROM: channel groups of ``lanes`` channels."""
+        return self.table.shape[0] // self.lanes
+
+    def image(self) -> np.ndarray:
+        """The ROM as a (groups, lanes * levels * width) bit matrix: per row, lane 0's
+        thresholds lowest, each ``width`` bits two's complement."""
+        rows = self.table.reshape(self.groups, self.lanes * self.levels)
+        return twos_complement_bits(rows, self.width).reshape(self.groups, -1)
 
     def counts(self, m, group, values) -> list:
         """Per lane, how many of its channel's thresholds ``values[lane]`` reaches."""
@@ -181,6 +193,10 @@ class ThresholdUnit(wiring.Component):
     @property
     def lanes(self) -> int:
         return self._lanes
+
+    @property
+    def table(self) -> ThresholdTable:
+        return self._table
 
     @property
     def latency(self) -> int:
