@@ -119,6 +119,9 @@ def register(subparsers) -> None:
                    help="zoo models or float baselines (default: every trained zoo model of "
                         "--dataset, and with --seeds above 1 its baselines)")
     _dataset_and_seeds(q)
+    q.add_argument("--jobs", type=positive_int,
+                   help="also the time a seed-0 rebuild (hwbnn zoo build --jobs N) of these "
+                        "models would train on N workers, from the recorded training times")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_table)
 
@@ -247,13 +250,18 @@ def _zoo_names(args) -> list[str]:
     return args.names
 
 
-def _print_zoo_rows(args, rows: list[dict]) -> int:
+def _print_zoo_rows(args, rows: list[dict], rebuild: dict | None = None) -> int:
     from .zoo.build import zoo_table
 
     if args.json:
-        print_json({"models": rows})
-    else:
-        print(zoo_table(rows))
+        print_json({"models": rows, **({"rebuild": rebuild} if rebuild else {})})
+        return 0
+    print(zoo_table(rows))
+    if rebuild:
+        print(f"\nseed-0 rebuild (hwbnn zoo build --jobs {rebuild['workers']}): "
+              f"{rebuild['jobs']} jobs, {rebuild['train_s'] / 60:.0f} min of training, about "
+              f"{rebuild['makespan_s'] / 60:.0f} min on {rebuild['workers']} workers "
+              f"(recorded training times, longest first)")
     return 0
 
 
@@ -267,6 +275,11 @@ def cmd_zoo_build(args) -> int:
 
 
 def cmd_zoo_table(args) -> int:
-    from .zoo.build import table_rows
+    from .zoo.build import rebuild_estimate, table_rows
+    from .zoo.recipes import RECIPES
 
-    return _print_zoo_rows(args, table_rows(_zoo_names(args), args.seeds))
+    names = _zoo_names(args)
+    rebuild = None
+    if args.jobs:
+        rebuild = rebuild_estimate([name for name in names if name in RECIPES], args.jobs)
+    return _print_zoo_rows(args, table_rows(names, args.seeds), rebuild)

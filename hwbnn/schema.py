@@ -98,6 +98,8 @@ KEYS: dict[str, Key] = {
         "threads": ("threads", "threads of the CPU engines"),
         "batch": ("frames", "batch size (frames per call)"),
         "epochs": ("epochs", "training epochs"),
+        "jobs": ("jobs", "training jobs, one per (model, seed)"),
+        "workers": ("workers", "worker processes the jobs share"),
         "baud": ("bit/s", "UART baud rate"),
         "node_nm": ("nm", "ASIC technology node"),
         "clock_mhz": ("MHz", "clock frequency of the design"),
@@ -147,6 +149,8 @@ KEYS: dict[str, Key] = {
         "fingerprint": "digest of the zoo recipe's model before training (docs/design.md, Zoo)",
     }),
     **_keys(MODELLED, {
+        "makespan_s": ("s", "time until the last worker would finish: the recorded "
+                            "training times, longest first, each to the first free worker"),
         "cycles_per_frame": ("cycles", "per frame at the bottleneck stage (cycle model)"),
         "latency_cycles": ("cycles", "from a frame's first input to its output (cycle model)"),
         "latency_cycles_max": ("cycles", "upper bound on a frame's latency without stalls"),
@@ -310,7 +314,9 @@ COMMANDS: dict[str, Object] = {
         "one entry per model trained")}),
     "zoo table": Object({"models": ListOf(Object({
         **_TRAINED, "seed_accuracies?": None, "mean_accuracy?": None}),
-        "one entry per model, from the run record")}),
+        "one entry per model, from the run record"),
+        "rebuild?": Object({"jobs": None, "workers": None, "train_s": None,
+                            "makespan_s": None})}),
     "bench cpu": Object({
         "model": None, "model_path": None, "threads": None, "cpu": None,
         "cpu_clock_mhz": None, "bit_macs_per_frame": None, "popcount_limit_gops": None,

@@ -14,7 +14,9 @@ from hwbnn.zoo.build import (
     build,
     fingerprint,
     read_record,
+    rebuild_estimate,
     recipe,
+    recipe_digest,
     recorded_run,
     table_rows,
     with_baselines,
@@ -109,6 +111,22 @@ def test_fashion_mnist_claims_over_three_seeds():
     assert abs(mean["fmnist_mlp32_mix14"] - mean["fmnist_mlp32_w2"]) <= 0.005, mean
     assert abs(mean["fmnist_sfc_mix14"] - mean["fmnist_sfc_w2"]) <= 0.005, mean
     assert mean["fmnist_sfc_ternary"] >= mean["fmnist_sfc_w2"], mean  # FATNN: ternary pays
+
+
+def test_rebuild_estimate_schedules_the_recorded_times_longest_first(capsys):
+    """Jobs in the build's order (largest expected work first), each to the first free
+    worker: LFC (600 s) on one, TFC (100 s) then SFC... no: SFC (300 s) before TFC."""
+    times = {"fmnist_lfc_w1a1": 600.0, "fmnist_sfc_w1a1": 300.0, "fmnist_tfc_w1a1": 100.0,
+             "fmnist_tfc_w1a2": 250.0}
+    record = {name: {0: {"recipe": recipe_digest(name), "train_s": seconds}}
+              for name, seconds in times.items()}
+    # order: lfc 600 -> worker 0; sfc 300 -> worker 1; tfc_w1a1 / tfc_w1a2 (same work, stable
+    # order) 100 -> worker 1 (400), 250 -> worker 1 (650)
+    assert rebuild_estimate(list(times), 2, record) == {
+        "jobs": 4, "workers": 2, "train_s": 1250.0, "makespan_s": 650.0}
+    assert rebuild_estimate(list(times), 1, record)["makespan_s"] == 1250.0
+    with pytest.raises(HwbnnError, match="lacks seed 0 of fmnist_sfc_w2$"):
+        rebuild_estimate(["fmnist_sfc_w2"], 2, record)
 
 
 @pytest.mark.parametrize("name", zoo.trained_names())

@@ -246,6 +246,26 @@ def table_rows(names: list[str], seeds: int, record: dict | None = None,
     return rows
 
 
+def rebuild_estimate(names: list[str], workers: int, record: dict | None = None) -> dict:
+    """How long ``hwbnn zoo build NAMES --jobs WORKERS`` (seed 0) would train, from the
+    recorded seed-0 training times: the jobs in :func:`build`'s order (longest expected work
+    first), each to the worker that frees up first. ``{"jobs", "workers", "train_s" (the
+    sum), "makespan_s"}``; HwbnnError naming the runs the record lacks."""
+    record = read_record() if record is None else record
+    missing = [name for name in names if recorded_run(record, name, 0) is None]
+    if missing:
+        raise HwbnnError(f"the run record lacks seed 0 of {', '.join(missing)}")
+    if workers < 1:
+        raise HwbnnError(f"workers must be at least 1, not {workers}")
+    free = [0.0] * workers
+    for name in sorted(names, key=lambda name: -expected_work(name)):
+        first = free.index(min(free))
+        free[first] += recorded_run(record, name, 0)["train_s"]
+    return {"jobs": len(names), "workers": workers,
+            "train_s": sum(recorded_run(record, name, 0)["train_s"] for name in names),
+            "makespan_s": max(free)}
+
+
 def zoo_table(rows: list[dict]) -> str:
     """The README's accuracy table of :func:`build` rows (Markdown): weights / activations,
     weight bits, seed 0, the mean over seeds (when trained), training time of seed 0."""
