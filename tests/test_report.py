@@ -69,8 +69,8 @@ def cnn(tmp_path_factory):
 
 def test_folding_balance_follows_the_dataflow(cnn):
     folding = cnn.folding
-    assert plots.stage_order(folding) == ["conv0_window", "conv0", "conv1_window", "conv1",
-                                          "dense2"]
+    assert plots.stage_order(folding) == ["conv0_window", "conv0", "pool1", "conv1_window",
+                                          "conv1", "pool3", "dense2"]
     assert plots.cycle_budget(folding, 100.0) == 1000
     assert plots.plot_folding_balance(folding, 100.0)[:8] == PNG_MAGIC
 

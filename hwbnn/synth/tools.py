@@ -30,8 +30,10 @@ def find_tool(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise HwbnnError(f"{name} not found; install it with `pip install "
-                         f"{PACKAGES.get(name, name)}`")
+        if name in PACKAGES:
+            raise HwbnnError(f"this command needs the 'hw' extra ({name} not found): "
+                             f"pip install 'hwbnn[hw]'")
+        raise HwbnnError(f"{name} not found; install it with `pip install {name}`")
     return found
 
 
