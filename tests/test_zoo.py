@@ -89,7 +89,8 @@ FASHION_CLAIMS = ["fmnist_sfc_w1a1", "fmnist_sfc_w2", "fmnist_sfc_mix14", "fmnis
 # Each README accuracy table: the names and seeds `hwbnn zoo table NAMES --seeds N` prints.
 README_TABLES = {"digits": (with_baselines(_of("digits"), 3), 3),
                  "fashion-mnist": (_of("fashion-mnist"), 1),
-                 "fashion-mnist claims": (FASHION_CLAIMS, 3)}
+                 "fashion-mnist 3 seeds": ([name for name in with_baselines(
+                     _of("fashion-mnist"), 3) if name != "fmnist_cnn_float"], 3)}
 
 
 @pytest.mark.parametrize("table", README_TABLES)
@@ -108,7 +109,7 @@ def test_readme_tables_are_what_zoo_table_prints(table, capsys):
 def test_fashion_mnist_claims_over_three_seeds():
     """The issue's accuracy floors that hold (3-seed means on the 10,000 test images), Fromm
     et al.'s claim at a shape where weight bits matter, and at SFC. (SFC W1A1's 3-seed mean is
-    88.75%, below the issue's 89%; the README says so. The CNN has seed 0 only so far.)"""
+    88.75%, below the issue's 89%, and the CNN's 90.95% below its 91%; the README says so.)"""
     mean = {row["model"]: row["mean_accuracy"] for row in table_rows(FASHION_CLAIMS, 3)}
     assert mean["fmnist_lfc_w1a1"] >= 0.895, mean
     assert mean["fmnist_mlp32_w2"] - mean["fmnist_mlp32_w1a1"] >= 0.01, mean  # bits matter
