@@ -263,7 +263,7 @@ def test_gen_under_an_address_space_limit(tmp_path):
 
 @pytest.mark.parametrize("module, hint", [
     ("cocotb", "needs the 'sim' extra (module cocotb is missing): pip install 'hwbnn[sim]'"),
-    ("amaranth.lib", "needs the 'hw' extra (module amaranth is missing)"),
+    ("amaranth_boards.icebreaker", "needs the 'hw' extra (module amaranth_boards is missing)"),
     ("torch", "needs PyTorch: pip install torch"),
 ])
 def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys, module, hint):
