@@ -31,8 +31,9 @@ class _Mean(nn.Module):
         return x.mean(dim=(2, 3), keepdim=True)
 
 
-def _float_layer(layer, last: bool) -> nn.Module | None:
-    """The float module of one layer (None: an add, which sums its two inputs)."""
+def _float_layer(layer) -> nn.Module | None:
+    """The float module of one layer (None: an add, which sums its two inputs); a layer that
+    produces scores (the last) has no BatchNorm and ReLU."""
     if isinstance(layer, MaxPool):
         return nn.MaxPool2d(layer.kernel)
     if isinstance(layer, AvgPool):
@@ -51,8 +52,7 @@ def _float_layer(layer, last: bool) -> nn.Module | None:
     else:
         modules = [nn.Flatten(), nn.Linear(layer.mw, layer.mh, bias=False)]
         norm = nn.BatchNorm1d(layer.mh)
-    return nn.Sequential(*modules, *(() if last or layer.out_encoding is None
-                                     else (norm, nn.ReLU())))
+    return nn.Sequential(*modules, *(() if layer.out_encoding is None else (norm, nn.ReLU())))
 
 
 class FloatGraph(nn.Module):
@@ -61,9 +61,7 @@ class FloatGraph(nn.Module):
     def __init__(self, net: NetworkIR):
         super().__init__()
         self.sources = net.sources()
-        self.steps = nn.ModuleList(
-            _float_layer(layer, index == len(net.layers) - 1) or nn.Identity()
-            for index, layer in enumerate(net.layers))
+        self.steps = nn.ModuleList(_float_layer(layer) or nn.Identity() for layer in net.layers)
         self.adds = [isinstance(layer, Add) for layer in net.layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

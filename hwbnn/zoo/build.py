@@ -252,7 +252,8 @@ def rebuild_estimate(names: list[str], workers: int, record: dict | None = None)
     first), each to the worker that frees up first. ``{"jobs", "workers", "train_s" (the
     sum), "makespan_s"}``; HwbnnError naming the runs the record lacks."""
     record = read_record() if record is None else record
-    missing = [name for name in names if recorded_run(record, name, 0) is None]
+    runs = {name: recorded_run(record, name, 0) for name in names}
+    missing = [name for name, run in runs.items() if run is None]
     if missing:
         raise HwbnnError(f"the run record lacks seed 0 of {', '.join(missing)}")
     if workers < 1:
@@ -260,10 +261,9 @@ def rebuild_estimate(names: list[str], workers: int, record: dict | None = None)
     free = [0.0] * workers
     for name in sorted(names, key=lambda name: -expected_work(name)):
         first = free.index(min(free))
-        free[first] += recorded_run(record, name, 0)["train_s"]
+        free[first] += runs[name]["train_s"]
     return {"jobs": len(names), "workers": workers,
-            "train_s": sum(recorded_run(record, name, 0)["train_s"] for name in names),
-            "makespan_s": max(free)}
+            "train_s": sum(runs[name]["train_s"] for name in names), "makespan_s": max(free)}
 
 
 def zoo_table(rows: list[dict]) -> str:
