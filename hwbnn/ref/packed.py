@@ -151,6 +151,23 @@ class _WeightStep:
 
 
 @dataclass
+class _Program:
+    """A chain as the whole-network kernel's program (:mod:`hwbnn.ref.chain`)."""
+
+    steps: np.ndarray  # (steps, chain.FIELDS) int64
+    weights: np.ndarray  # every step's packed weights, concatenated
+    scales: np.ndarray
+    wbase: np.ndarray
+    thresholds: np.ndarray
+    size: int  # scratch words per frame: the packed input and every step's output
+    acc_size: int  # accumulators per frame of every weight step (a trace)
+    shape: np.ndarray  # (H, W, C) the input is packed as
+    limits: np.ndarray  # (lo, hi, binary input, input encoding code)
+    patch: int  # kernel of a first conv packed as whole patches (0: pixels)
+    outputs: list  # per step: (scratch offset, buffer shape or None for scores, border, acc)
+
+
+@dataclass
 class _PoolStep:
     layer: MaxPool
     geometry: _Geometry
@@ -180,6 +197,7 @@ class PackedNetwork:
         # A version-1 chain keeps the all-packed path; anything more runs as a graph.
         self._sources = net.sources() if net.v2_features() else None
         self._steps = self._plan(net) if self._sources is None else self._plan_graph(net)
+        self._program = self._build_program(net) if self._sources is None else None
 
     @property
     def net(self) -> NetworkIR:
@@ -201,6 +219,87 @@ class PackedNetwork:
                 steps.append(self._weight_step(layer, shape, first=index == 0))
             shape = tuple(layer.out_shape)
         return steps
+
+    def _build_program(self, net: NetworkIR) -> _Program:
+        """Lay the chain out for :func:`hwbnn.ref.chain.run_frames`: step rows, concatenated
+        weights and thresholds, and each packed buffer at its offset in a frame's scratch."""
+        from . import chain
+
+        k = self._kernels
+        rows = np.zeros((len(self._steps), chain.FIELDS), dtype=np.int64)
+        weights, scales, wbase, thresholds, outputs = [], [], [], [], []
+        offset = acc_size = 0
+        sizes = {"weights": 0, "scales": 0, "wbase": 0, "thresholds": 0}
+
+        def buffer(encoding: str, g: _Geometry) -> tuple[int, tuple]:
+            nonlocal offset
+            shape = (_planes(encoding), g.height, g.width, g.words)
+            start, offset = offset, offset + int(np.prod(shape))
+            return start, shape
+
+        def append(kind: str, items: list, array: np.ndarray) -> int:
+            items.append(array.reshape(-1))
+            start = sizes[kind]
+            sizes[kind] += array.size
+            return start
+
+        encoding = net.input_encoding
+        in_start, in_shape = buffer(encoding, self._steps[0].geometry)
+        for index, step in enumerate(self._steps):
+            row = rows[index]
+            g = step.geometry
+            row[[chain.IN, chain.IN_PLANES, chain.IN_PLANE, chain.IN_WP, chain.IN_WORDS,
+                 chain.KH, chain.KW]] = (in_start, in_shape[0], int(np.prod(in_shape[1:])),
+                                         g.width, g.words, g.kh, g.kw)
+            layer = step.layer
+            out_encoding = layer.out_encoding
+            last = index == len(self._steps) - 1
+            if isinstance(step, _PoolStep):
+                row[chain.KIND] = chain.KIND_POOL
+                oh, ow = layer.out_shape[:2]
+            else:
+                oh, ow = step.out_hw
+                row[[chain.KIND, chain.MODE, chain.ROWS, chain.KL, chain.S_LEN,
+                     chain.ACC]] = (chain.KIND_WEIGHT, step.mode, layer.mh,
+                                    step.weights.shape[1], len(step.scales), acc_size)
+                row[chain.W_OFF] = append("weights", weights, step.weights)
+                row[chain.S_OFF] = append("scales", scales, step.scales)
+                row[chain.B_OFF] = append("wbase", wbase, step.wbase)
+                if step.thresholds is not None:
+                    row[chain.T_OFF] = append("thresholds", thresholds, step.thresholds)
+                    row[chain.LEVELS] = step.thresholds.shape[1]
+                acc_start = acc_size
+                acc_size += oh * ow * layer.mh
+            row[[chain.OH, chain.OW]] = (oh, ow)
+            if last:
+                outputs.append((0, None, 0, acc_start))
+                continue
+            following = self._steps[index + 1].geometry
+            out_start, out_shape = buffer(out_encoding, following)
+            row[[chain.OUT_ENC, chain.OUT, chain.OUT_PLANES, chain.OUT_PLANE, chain.OUT_PAD,
+                 chain.OUT_WP, chain.OUT_WORDS]] = (
+                _encoding_code(k, out_encoding), out_start, out_shape[0],
+                int(np.prod(out_shape[1:])), following.pad, following.width, following.words)
+            outputs.append((out_start, out_shape, following.pad,
+                            None if isinstance(step, _PoolStep) else acc_start))
+            in_start, in_shape = out_start, out_shape
+        first = self._steps[0]
+        patch = first.layer.kernel if isinstance(first, _WeightStep) and first.patches else 0
+        if isinstance(first.layer, MatVec):
+            shape = (1, 1, first.layer.mw)
+        else:
+            shape = tuple(net.input_shape)
+        lo, hi = encoding_range(net.input_encoding)
+        binary = int(net.input_encoding == "binary")
+
+        def joined(items, dtype):
+            return (np.concatenate(items) if items else np.zeros(0)).astype(dtype)
+
+        return _Program(rows, joined(weights, np.uint64), joined(scales, np.int64),
+                        joined(wbase, np.int64), joined(thresholds, np.int64), offset,
+                        acc_size, np.asarray(shape, dtype=np.int64),
+                        np.asarray([lo, hi, binary, _encoding_code(k, net.input_encoding)],
+                                   dtype=np.int64), patch, outputs)
 
     def _plan_graph(self, net: NetworkIR) -> list:
         steps = []
@@ -253,29 +352,6 @@ class PackedNetwork:
         return _WeightStep(layer, geometry, patches, mode, np.ascontiguousarray(words),
                            scales if masked else np.zeros(0, dtype=np.int64), wbase,
                            thresholds, (oh, ow))
-
-    def _next_pad(self, index: int) -> int:
-        """Border that the output of step ``index`` needs: the next conv's padding."""
-        if index + 1 < len(self._steps):
-            step = self._steps[index + 1]
-            if isinstance(step, _WeightStep):
-                return step.geometry.pad
-        return 0
-
-    def _pack_input(self, x: np.ndarray) -> np.ndarray:
-        """Checked int64 frames -> the first layer's packed input buffer."""
-        encoding = self._net.input_encoding
-        first = self._steps[0]
-        g = first.geometry
-        if isinstance(first, _WeightStep) and first.patches:
-            x = _patches(x, first.layer.kernel, first.layer.padding, pad_value(encoding))
-        elif isinstance(first.layer, MatVec):
-            x = x.reshape(len(x), 1, 1, first.layer.mw)
-        buffer = np.zeros((len(x), _planes(encoding), g.height, g.width, g.words),
-                          dtype=np.uint64)
-        self._kernels.pack(np.ascontiguousarray(x), _encoding_code(self._kernels, encoding),
-                           buffer, g.pad)
-        return buffer
 
     def _forward(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
         kinds = {(type(step).__name__, getattr(step, "mode", None)) for step in self._steps}
@@ -407,47 +483,56 @@ class PackedNetwork:
         return _unpack(out, 0, (oh, ow, c), encoding) - offset
 
     def _layers(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
-        x = self._pack_input(frames)
-        for index, step in enumerate(self._steps[:-1]):
-            if isinstance(step, _PoolStep):
-                x = self._pool(step, x, self._next_pad(index), threads, trace)
-            else:
-                x = self._threshold(step, x, self._next_pad(index), threads, trace)
+        """The chain path: the whole program per frame in one compiled call per thread."""
+        from . import chain
+
+        program = self._program
+        n = len(frames)
         last = self._steps[-1]  # validation makes it a weight layer producing scores
-        scores = self._accumulate(last, x, threads).reshape(_golden_shape(last, len(x)))
-        if trace is not None:
-            trace.append(LayerTrace(last.layer.name, scores, scores))
-        return scores
+        scores = np.empty((n, last.layer.mh * last.out_hw[0] * last.out_hw[1]), dtype=np.int64)
+        keep = trace is not None
+        scratch = np.zeros(program.size * (n if keep else 1), dtype=np.uint64)
+        acc_trace = np.empty((n if keep else 0, program.acc_size), dtype=np.int64)
+        flat = frames.reshape(n, int(np.prod(frames.shape[1:])))
+        bad = []
 
-    def _pool(self, step: _PoolStep, x: np.ndarray, out_pad: int, threads: int,
-              trace: list | None) -> np.ndarray:
-        k = self._kernels
-        layer = step.layer
-        oh, ow, c = layer.out_shape
-        out = np.zeros((len(x), x.shape[1], oh + 2 * out_pad, ow + 2 * out_pad, x.shape[4]),
-                       dtype=np.uint64)
-        k.maxpool(x, layer.kernel, _encoding_code(k, layer.encoding), out, out_pad, threads)
-        if trace is not None:
-            values = _unpack(out, out_pad, (oh, ow, c), layer.encoding)
-            trace.append(LayerTrace(layer.name, None, values))
-        return out
+        def run(first, last_frame):
+            own = scratch if keep else np.zeros(program.size, dtype=np.uint64)
+            found = chain.run_frames(first, last_frame, flat, program.shape, program.limits,
+                                     program.patch, program.steps, program.weights,
+                                     program.scales, program.wbase, program.thresholds, own,
+                                     program.size, int(keep), scores, acc_trace)
+            if found >= 0:
+                bad.append(found)
 
-    def _threshold(self, step: _WeightStep, x: np.ndarray, out_pad: int, threads: int,
-                   trace: list | None) -> np.ndarray:
-        k = self._kernels
-        layer = step.layer
-        acc = self._accumulate(step, x, threads)
-        oh, ow = step.out_hw
-        encoding = layer.out_encoding
-        out = np.zeros((len(x), _planes(encoding), oh + 2 * out_pad, ow + 2 * out_pad,
-                        _words(layer.mh)), dtype=np.uint64)
-        k.threshold(acc, step.thresholds, _encoding_code(k, encoding), out, out_pad, ow,
-                    threads)
-        if trace is not None:
-            shape = _golden_shape(step, len(x))
-            values = _unpack(out, out_pad, (oh, ow, layer.mh), encoding)
+        self._kernels.run_jobs(run, n, threads)
+        if bad:
+            _raise_bad_values(self._net, frames[min(bad)])
+        if keep:
+            self._chain_trace(program, scratch.reshape(n, program.size), acc_trace, scores, trace)
+        return scores.reshape(_golden_shape(last, n))
+
+    def _chain_trace(self, program: _Program, scratch: np.ndarray, acc_trace: np.ndarray,
+                     scores: np.ndarray, trace: list) -> None:
+        """Every layer's accumulators and (unpacked) outputs from the kept buffers."""
+        n = len(scratch)
+        for step, (start, buffer_shape, pad, acc_offset) in zip(self._steps, program.outputs,
+                                                                 strict=True):
+            layer = step.layer
+            if buffer_shape is None:  # the last layer: scores
+                trace.append(LayerTrace(layer.name, scores.reshape(_golden_shape(step, n)),
+                                        scores.reshape(_golden_shape(step, n))))
+                continue
+            size = int(np.prod(buffer_shape))
+            buffer = scratch[:, start:start + size].reshape(n, *buffer_shape)
+            values = _unpack(buffer, pad, tuple(layer.out_shape) if len(layer.out_shape) == 3
+                             else (1, 1, layer.mh), layer.out_encoding)
+            if isinstance(step, _PoolStep):
+                trace.append(LayerTrace(layer.name, None, values))
+                continue
+            shape = _golden_shape(step, n)
+            acc = acc_trace[:, acc_offset:acc_offset + int(np.prod(shape[1:]))]
             trace.append(LayerTrace(layer.name, acc.reshape(shape), values.reshape(shape)))
-        return out
 
     def _accumulate(self, step: _WeightStep, x: np.ndarray, threads: int) -> np.ndarray:
         k = self._kernels
@@ -472,19 +557,24 @@ class PackedNetwork:
     def run(self, images: np.ndarray, threads: int = 1) -> list[LayerTrace]:
         """Per-layer trace like :func:`hwbnn.ref.golden.run` (outputs unpacked from words)."""
         trace: list[LayerTrace] = []
-        self._forward(_check_frames(self._net, images), _check_threads(threads), trace)
+        self._forward(self._frames(images), _check_threads(threads), trace)
         return trace
+
+    def _frames(self, images) -> np.ndarray:
+        """Checked frames; the chain kernel checks the values itself, frame by frame."""
+        return _check_frames(self._net, images, values=self._program is None)
 
     def scores(self, images: np.ndarray, threads: int = 1) -> np.ndarray:
         """Integer class scores, the fast path: nothing is unpacked.
 
-        A large batch runs in slices of :attr:`micro_batch` frames so that each layer's
+        A chain runs frame by frame in one compiled call per thread. A graph runs layer by
+        layer, a large batch in slices of :attr:`micro_batch` frames so that each layer's
         accumulators stay in cache instead of streaming a whole batch through memory.
         """
-        frames = _check_frames(self._net, images)
+        frames = self._frames(images)
         threads = _check_threads(threads)
         step = self.micro_batch
-        if len(frames) <= step:
+        if self._program is not None or len(frames) <= step:
             return self._forward(frames, threads, None)
         return np.concatenate([self._forward(frames[i:i + step], threads, None)
                                for i in range(0, len(frames), step)])
@@ -502,11 +592,12 @@ class PackedNetwork:
         return np.argmax(self.scores(images, threads), axis=1)
 
 
-def _check_frames(net: NetworkIR, images) -> np.ndarray:
+def _check_frames(net: NetworkIR, images, values: bool = True) -> np.ndarray:
     """Integer frames of the network's input shape and encoding, as int64 (no copy if already).
 
     Stricter than golden's check: a binary input must be -1 or +1 (golden would take a 0 as a
-    zero; the packed bit would read it as -1) and frames must have an integer dtype.
+    zero; the packed bit would read it as -1) and frames must have an integer dtype. With
+    ``values`` False the values are left to the caller (:func:`_raise_bad_values`).
     """
     images = np.asarray(images)
     if images.shape[1:] != tuple(net.input_shape):
@@ -514,13 +605,19 @@ def _check_frames(net: NetworkIR, images) -> np.ndarray:
                          f"{tuple(net.input_shape)}")
     if not np.issubdtype(images.dtype, np.integer):
         raise HwbnnError(f"input frames must hold integers, not {images.dtype}")
+    if values:
+        _raise_bad_values(net, images)
+    return images.astype(np.int64, copy=False)
+
+
+def _raise_bad_values(net: NetworkIR, images: np.ndarray) -> None:
+    """HwbnnError naming the values of ``images`` outside the input encoding, if any."""
     lo, hi = encoding_range(net.input_encoding)
     if images.size and (images.min() < lo or images.max() > hi):
         raise HwbnnError(f"input values must lie in {lo}..{hi} ({net.input_encoding}), found "
                          f"{int(images.min())}..{int(images.max())}")
     if net.input_encoding == "binary" and images.size and not np.abs(images).min():
         raise HwbnnError("binary input values must be -1 or +1, found 0")
-    return images.astype(np.int64, copy=False)
 
 
 def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:

@@ -1,0 +1,316 @@
+"""Whole-network kernel of the packed engine for a chain: one compiled call per batch.
+
+Riptide's lesson (Fromm et al., MLSys 2020): a binarized network is only fast when nothing
+is left unfused. Here a chain of matvec, conv and max-pool layers runs frame by frame inside
+one numba function: a frame's input is packed into words, each weight layer computes one
+output pixel's accumulators in a small buffer (the popcount updates of
+:mod:`hwbnn.ref.popcount`), thresholds them and writes the next layer's packed words at once,
+max pooling works on words, and the last layer writes integer scores. No accumulator tensor,
+no Python between layers; threads take whole frames.
+
+The network is a *program*: one row of int64 fields per step (:data:`FIELDS`), with every
+step's weights, scales, row bases and thresholds concatenated into one array each, and every
+step's packed activations at fixed offsets in one scratch vector per frame. A scratch border
+(a conv's padding) is zero and stays zero: the stored 0 is the pad value of every encoding
+(-1 binary, 0 ternary and unsigned). See docs/design.md, section 3b.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import literally, njit
+
+from .popcount import (
+    _JIT,
+    ENC_BINARY,
+    ENC_TERNARY,
+    MAX_PLANES,
+    MODE_BB,
+    MODE_BM,
+    MODE_TB,
+    MODE_TM,
+    MODE_UB,
+    MODE_UM,
+    _count_passed,
+    _finish,
+    _update,
+    popcount,
+)
+
+# Fields of a step row. A weight step reads the packed buffer at IN (IN_PLANES planes of
+# IN_PLANE words, IN_WP pixels per buffer row, IN_WORDS words per pixel) through KH x KW
+# windows, one per output pixel of OH x OW; ROWS output channels; weights at W_OFF
+# ((planes, KL, ROWS) words, KL = KH * KW * IN_WORDS), S_LEN plane scales at S_OFF, row bases
+# at B_OFF, thresholds (ROWS, LEVELS) at T_OFF (LEVELS 0: the step writes scores); its output
+# buffer at OUT (OUT_PLANES planes of OUT_PLANE words, border OUT_PAD, OUT_WP pixels per row,
+# OUT_WORDS words per pixel) in encoding OUT_ENC; ACC is where its accumulators go in a trace.
+# A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
+(KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
+ S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
+ OUT_WORDS, ACC, FIELDS) = range(28)
+KIND_WEIGHT, KIND_POOL = 0, 1
+# Thresholds per channel up to which a branch-free linear count beats a binary search.
+LINEAR_LEVELS = 16
+
+
+@njit(inline="always", **_JIT)
+def _bits_of(value, encoding, plane):
+    """Bit ``plane`` of one activation value as stored (1 = +1 for binary signs)."""
+    if encoding == ENC_BINARY:
+        return np.uint64(value > 0)
+    if encoding == ENC_TERNARY:
+        if plane == 0:
+            return np.uint64(value != 0)
+        return np.uint64(value > 0)
+    return np.uint64((value >> plane) & 1)
+
+
+@njit(**_JIT)
+def _check_frame(frame, lo, hi, binary):
+    """Values of one frame outside ``lo..hi`` (or 0 for a binary input)."""
+    bad = 0
+    for v in frame:
+        bad += (v < lo) | (v > hi) | (binary & (v == 0))
+    return bad
+
+
+@njit(**_JIT)
+def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base):
+    """Pack one frame ``(H*W*C,)`` into the first step's input buffer.
+
+    ``patch`` > 0: the first conv reads whole K x K x C patches (K = patch, padding from the
+    step's geometry) packed into one window per output pixel; else pixels are packed as they
+    are, inside the buffer's border.
+    """
+    planes, plane, wp, words = prog[0, IN_PLANES], prog[0, IN_PLANE], prog[0, IN_WP], prog[
+        0, IN_WORDS]
+    at0 = base + prog[0, IN]
+    if patch == 0:
+        pad = (wp - w) // 2
+        for y in range(h):
+            for x in range(w):
+                src = (y * w + x) * c
+                at = at0 + ((y + pad) * wp + x + pad) * words
+                for word in range(words):
+                    for p in range(planes):
+                        bits = np.uint64(0)
+                        for ch in range(word * 64, min(c, word * 64 + 64)):
+                            bits |= _bits_of(frame[src + ch], encoding, p) << np.uint64(
+                                ch - word * 64)
+                        scratch[at + p * plane + word] = bits
+        return
+    oh, ow = prog[0, OH], prog[0, OW]
+    pad = ((oh - 1) + patch - h) // 2  # the conv's padding (stride 1)
+    for oy in range(oh):
+        for ox in range(ow):
+            at = at0 + (oy * wp + ox) * words
+            for p in range(planes):
+                for word in range(words):
+                    scratch[at + p * plane + word] = 0
+            i = 0
+            for ky in range(patch):
+                y = oy + ky - pad
+                for kx in range(patch):
+                    x = ox + kx - pad
+                    inside = 0 <= y < h and 0 <= x < w
+                    for ch in range(c):
+                        if inside:
+                            v = frame[(y * w + x) * c + ch]
+                            bit = np.uint64(1) << np.uint64(i & 63)
+                            for p in range(planes):
+                                if _bits_of(v, encoding, p):
+                                    scratch[at + p * plane + (i >> 6)] |= bit
+                        i += 1
+
+
+@njit(inline="always", **_JIT)
+def _levels_passed(value, thresholds, first, levels):
+    """Thresholds ``thresholds[first:first+levels]`` (sorted) that ``value`` reaches."""
+    if levels > LINEAR_LEVELS:
+        return _count_passed(value, thresholds, first, levels)
+    count = 0
+    for i in range(levels):
+        count += value >= thresholds[first + i]
+    return count
+
+
+@njit(inline="always", **_JIT)
+def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
+                     bits):
+    """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
+    rows = a.shape[0]
+    for word in range(words):
+        r0 = word * 64
+        r1 = min(rows, r0 + 64)
+        if encoding == ENC_BINARY:
+            b = np.uint64(0)
+            for r in range(r0, r1):
+                b |= np.uint64(a[r] >= thresholds[r]) << np.uint64(r - r0)
+            scratch[at + word] = b
+            continue
+        for p in range(planes):
+            bits[p] = 0
+        for r in range(r0, r1):
+            count = _levels_passed(a[r], thresholds, r * levels, levels)
+            shift = np.uint64(r - r0)
+            if encoding == ENC_TERNARY:
+                bits[0] |= np.uint64(count != 1) << shift
+                bits[1] |= np.uint64(count == 2) << shift
+            else:
+                for p in range(planes):
+                    bits[p] |= np.uint64((count >> p) & 1) << shift
+        for p in range(planes):
+            scratch[at + p * plane + word] = bits[p]
+
+
+@njit(**_JIT)
+def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, thresholds, a, bits,
+                 scores, acc_trace, n):
+    """One weight step of one frame (``mode`` a literal: one specialization per mode)."""
+    literally(mode)
+    rows, kh, kw, words = prog[s, ROWS], prog[s, KH], prog[s, KW], prog[s, IN_WORDS]
+    oh, ow, wp = prog[s, OH], prog[s, OW], prog[s, IN_WP]
+    xplane, xplanes, kl = prog[s, IN_PLANE], prog[s, IN_PLANES], prog[s, KL]
+    w = weights[prog[s, W_OFF]:prog[s, W_OFF] + prog[s, KL] * rows * (
+        1 if mode == MODE_BB or mode == MODE_TB or mode == MODE_UB else 2 * prog[s, S_LEN])]
+    sc = scales[prog[s, S_OFF]:prog[s, S_OFF] + prog[s, S_LEN]]
+    rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
+    levels = prog[s, LEVELS]
+    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * levels]
+    acc = a[:rows]
+    length = kw * words
+    row = wp * words
+    x0 = base + prog[s, IN]
+    out_wp, out_pad, out_words = prog[s, OUT_WP], prog[s, OUT_PAD], prog[s, OUT_WORDS]
+    for oy in range(oh):
+        for ox in range(ow):
+            xo = x0 + (oy * wp + ox) * words
+            acc[:] = 0
+            for ky in range(kh):
+                for i in range(length):
+                    _update(mode, acc, scratch, xo + ky * row + i, xplane, xplanes, w,
+                            ky * length + i, kl, rows, 0, rows, sc)
+            stat = 0
+            if mode == MODE_TB:  # nonzeros of the window
+                for ky in range(kh):
+                    for i in range(length):
+                        stat += popcount(scratch[xo + ky * row + i])
+            elif mode == MODE_UB:  # sum of the window's values
+                for b in range(xplanes):
+                    sb = 0
+                    for ky in range(kh):
+                        for i in range(length):
+                            sb += popcount(scratch[xo + ky * row + i + b * xplane])
+                    stat += sb << b
+            _finish(mode, acc, rowbase, stat)
+            pix = oy * ow + ox
+            if acc_trace.shape[0]:
+                acc_trace[n, prog[s, ACC] + pix * rows:prog[s, ACC] + (pix + 1) * rows] = acc
+            if levels == 0:
+                scores[n, pix * rows:(pix + 1) * rows] = acc
+                continue
+            at = base + prog[s, OUT] + ((oy + out_pad) * out_wp + ox + out_pad) * out_words
+            _threshold_pixel(acc, t, levels, prog[s, OUT_ENC], scratch, at, prog[s, OUT_PLANE],
+                             prog[s, OUT_PLANES], out_words, bits)
+
+
+@njit(**_JIT)
+def _pool_step(s, prog, scratch, base, alive):
+    """K x K stride-K max pooling of one frame on words: OR for binary, the (nonzero, sign)
+    rule for ternary, a bit-serial MSB-first max for unsigned values."""
+    k, words, planes = prog[s, KH], prog[s, IN_WORDS], prog[s, IN_PLANES]
+    wp, xplane = prog[s, IN_WP], prog[s, IN_PLANE]
+    oh, ow, encoding = prog[s, OH], prog[s, OW], prog[s, OUT_ENC]
+    out_wp, out_pad, out_plane = prog[s, OUT_WP], prog[s, OUT_PAD], prog[s, OUT_PLANE]
+    x0 = base + prog[s, IN]
+    o0 = base + prog[s, OUT]
+    for oy in range(oh):
+        for ox in range(ow):
+            at = o0 + ((oy + out_pad) * out_wp + ox + out_pad) * words
+            for word in range(words):
+                if encoding == ENC_TERNARY:
+                    anypos = np.uint64(0)
+                    allnz = ~np.uint64(0)
+                    for dy in range(k):
+                        for dx in range(k):
+                            src = x0 + ((oy * k + dy) * wp + ox * k + dx) * words + word
+                            anypos |= scratch[src + xplane]
+                            allnz &= scratch[src]
+                    scratch[at + word] = anypos | allnz
+                    scratch[at + out_plane + word] = anypos
+                    continue
+                for i in range(k * k):
+                    alive[i] = ~np.uint64(0)
+                for p in range(planes - 1, -1, -1):
+                    hit = np.uint64(0)
+                    for i in range(k * k):
+                        src = x0 + p * xplane + ((oy * k + i // k) * wp + ox * k + i % k
+                                                 ) * words + word
+                        hit |= alive[i] & scratch[src]
+                    for i in range(k * k):
+                        src = x0 + p * xplane + ((oy * k + i // k) * wp + ox * k + i % k
+                                                 ) * words + word
+                        alive[i] &= ~hit | scratch[src]
+                    scratch[at + p * out_plane + word] = hit
+
+
+@njit(**_JIT)
+def _any_weight_step(s, prog, scratch, base, weights, scales, wbase, thresholds, a, bits,
+                     scores, acc_trace, n):
+    """:func:`_weight_step` with the specialization of the step's mode."""
+    mode = prog[s, MODE]
+    if mode == MODE_BB:
+        _weight_step(MODE_BB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+    elif mode == MODE_BM:
+        _weight_step(MODE_BM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+    elif mode == MODE_TB:
+        _weight_step(MODE_TB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+    elif mode == MODE_TM:
+        _weight_step(MODE_TM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+    elif mode == MODE_UB:
+        _weight_step(MODE_UB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+    else:
+        _weight_step(MODE_UM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
+                     bits, scores, acc_trace, n)
+
+
+@njit(**_JIT)
+def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales, wbase,
+               thresholds, scratch, size, keep, scores, acc_trace):
+    """Frames ``first..last-1`` of ``frames (N, H*W*C)`` through the whole program.
+
+    ``shape`` is (H, W, C) of a frame, ``limits`` (lo, hi, binary, input encoding).
+    ``scratch`` holds one frame's buffers of ``size`` words (``keep`` 0, reused frame after
+    frame) or every frame's (``keep`` 1, frame n at ``n * size``, for a trace). Returns the
+    index of the first frame with a value out of range, or -1.
+    """
+    h, w, c = shape[0], shape[1], shape[2]
+    lo, hi, binary, encoding = limits[0], limits[1], limits[2], limits[3]
+    steps = prog.shape[0]
+    rows = 1
+    window = 1
+    for s in range(steps):
+        rows = max(rows, prog[s, ROWS])
+        if prog[s, KIND] == KIND_POOL:
+            window = max(window, prog[s, KH] * prog[s, KW])
+    a = np.empty(rows, dtype=np.int64)
+    bits = np.zeros(MAX_PLANES, dtype=np.uint64)
+    alive = np.empty(window, dtype=np.uint64)
+    for n in range(first, last):
+        frame = frames[n]
+        if _check_frame(frame, lo, hi, binary):
+            return n
+        base = n * size if keep else 0
+        _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base)
+        for s in range(steps):
+            if prog[s, KIND] == KIND_POOL:
+                _pool_step(s, prog, scratch, base, alive)
+            else:
+                _any_weight_step(s, prog, scratch, base, weights, scales, wbase, thresholds,
+                                 a, bits, scores, acc_trace, n)
+    return -1
