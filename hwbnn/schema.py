@@ -178,7 +178,6 @@ KEYS: dict[str, Key] = {
         "energy_activation_buffers_pj": ("pJ", "activation buffer energy per frame"),
         "energy_fifos_pj": ("pJ", "FIFO energy per frame"),
         "ops_per_joule": ("ops/J", "operations per joule (2 per MAC)"),
-        "popcount_limit_gops": ("Gop/s", "scalar popcount limit of the CPU"),
         "estimate": "the cost model's estimate",
     }),
     **_keys(MEASURED, {
@@ -211,12 +210,20 @@ KEYS: dict[str, Key] = {
         "measured_frames_per_s": ("frames/s", "frames per second on the CPU (best repetition)"),
         "latency_s": ("s", "wall time of one batch (best repetition)"),
         "median_latency_s": ("s", "wall time of one batch (median repetition)"),
-        "packed_over_float32": ("ratio", "packed / float32 frames per second (best)"),
-        "packed_over_float32_median": ("ratio", "packed / float32 frames per second (median)"),
+        "packed_over_onnxruntime": ("ratio", "packed / float32 onnxruntime frames per second "
+                                             "(best)"),
+        "packed_over_onnxruntime_median": ("ratio", "packed / float32 onnxruntime frames per "
+                                                    "second (median)"),
+        "packed_over_torch": ("ratio", "packed / float32 torch frames per second (best)"),
+        "packed_over_torch_median": ("ratio", "packed / float32 torch frames per second "
+                                              "(median)"),
         "packed_over_golden": ("ratio", "packed / golden frames per second"),
-        "binary_gops": ("Gop/s", "binary operations per second of the packed engine"),
-        "popcount_limit_fraction": ("fraction", "binary_gops / popcount_limit_gops"),
-        "cpu_clock_mhz": ("MHz", "CPU clock (/proc/cpuinfo or --clock-ghz)"),
+        "packed_macs_per_s": ("MAC/s", "1-bit MACs per second of the packed engine"),
+        "ceiling_macs_per_s": ("MAC/s", "1-bit MACs per second of a vector XOR-popcount-add "
+                                        "loop in L1 on the benchmark's threads"),
+        "ceiling_fraction": ("fraction", "packed_macs_per_s / ceiling_macs_per_s"),
+        "cpu_clock_mhz": ("MHz", "CPU clock measured by a dependent chain of 1-cycle "
+                                 "operations"),
         "sim_cycles": ("cycles", "clock cycles simulated"),
         "sim_cycles_per_s": ("cycles/s", "simulated cycles per wall-clock second"),
         "sim_frames_per_s": ("frames/s", "simulated frames per wall-clock second"),
@@ -319,13 +326,15 @@ COMMANDS: dict[str, Object] = {
                             "makespan_s": None})}),
     "bench cpu": Object({
         "model": None, "model_path": None, "threads": None, "cpu": None,
-        "cpu_clock_mhz": None, "bit_macs_per_frame": None, "popcount_limit_gops": None,
+        "cpu_clock_mhz": None, "bit_macs_per_frame": None, "ceiling_macs_per_s": None,
         "float32_weight_bytes": None, "packed_weight_bytes": None,
         "batches": ListOf(Object({
-            "batch": None, "float32": _TIMING, "packed": _TIMING, "golden": _TIMING,
-            "packed_over_float32": None, "packed_over_float32_median": None,
-            "packed_over_golden": None, "binary_gops": None, "popcount_limit_fraction": None,
-            "exact": None}), "one entry per batch size"),
+            "batch": None, "onnxruntime": _TIMING, "torch": _TIMING, "packed": _TIMING,
+            "golden": _TIMING, "packed_over_onnxruntime": None,
+            "packed_over_onnxruntime_median": None, "packed_over_torch": None,
+            "packed_over_torch_median": None, "packed_over_golden": None,
+            "packed_macs_per_s": None, "ceiling_fraction": None, "exact": None}),
+            "one entry per batch size"),
     }),
     "gen": Object({
         "design_path": None, "top": None, "model": None, "ir_sha256": None, "mode": None,

@@ -160,7 +160,8 @@ def test_keys_are_snake_case_with_their_unit_in_the_name():
     # How a unit shows in a key's name (a width is in bits, the hardware habit).
     spelled = {"s": ("_s",), "MHz": ("_mhz",), "ns": ("_ns",), "pJ": ("_pj",),
                "um^2": ("_um2",), "bits": ("bits", "_width"), "bytes": ("_bytes",),
-               "frames/s": ("_per_s",), "cycles/s": ("_per_s",)}
+               "frames/s": ("_per_s",), "cycles/s": ("_per_s",),
+               "MAC/s": ("_per_s",)}
     for name, key in schema.KEYS.items():
         assert schema.SNAKE_CASE.fullmatch(name), name
         assert key.kind in (schema.MODELLED, schema.MEASURED, schema.FACT), name

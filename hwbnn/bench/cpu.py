@@ -1,11 +1,14 @@
-"""``hwbnn bench cpu``: frames/s and latency of float32 torch, golden and the packed engine.
+"""``hwbnn bench cpu``: the packed engine against float32 onnxruntime and torch, and golden.
 
-Every figure comes from one run: the float32 model and the packed engine are timed in
-alternation (round robin, so both see the same machine load) and each figure is the best
-of its repetitions, the usual estimator of a benchmark's undisturbed time (timeit's
-advice); medians are reported beside it. Golden, plain int64 numpy, is timed on at most
-``golden_frames`` frames of each batch (whole CNV batches would take minutes) and its
-latency scaled to the batch; the packed scores of those frames are checked against it.
+Every figure comes from one run: the engines are timed in alternation (round robin, so all
+see the same machine load) and each figure is the best of its repetitions, the usual
+estimator of a benchmark's undisturbed time (timeit's advice); medians are reported beside
+it. The float32 baselines are onnxruntime with BatchNorm folded into biases (what a user
+deploys) and eager torch. Golden, plain int64 numpy, is timed on at most ``golden_frames``
+frames of each batch (whole CNV batches would take minutes) and its latency scaled to the
+batch; the packed scores of those frames are checked against it. The ceiling, this CPU's
+clock and vector popcount loop, is measured in the same run (:mod:`hwbnn.bench.ceiling`) and
+the packed engine's 1-bit MACs per second are given as a fraction of it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -24,10 +26,8 @@ from ..ir.network import NetworkIR
 from ..ref import golden, packed
 
 FLOAT_BYTES = 4
-# One scalar POPCNT per cycle on 64-bit words, each bit a binary MAC of 2 ops (XNOR and
-# accumulate, the op count of FINN and Riptide): the limit the issue compares against.
-POPCOUNT_BITS = 64
-OPS_PER_MAC = 2
+# Engines timed against each other, in the order of the report.
+ENGINES = ("onnxruntime", "torch", "golden", "packed")
 
 
 @dataclass
@@ -86,22 +86,6 @@ def float_weight_bytes(net: NetworkIR) -> int:
     return FLOAT_BYTES * sum(layer.mh * layer.mw for layer in net.weight_layers)
 
 
-def cpu_clock_hz(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[float | None, str]:
-    """The CPU clock (highest ``cpu MHz`` in /proc/cpuinfo) and the CPU's model name."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return None, "unknown CPU"
-    clocks, name = [], "unknown CPU"
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "cpu MHz":
-            clocks.append(float(value))
-        elif key.strip() == "model name":
-            name = value.strip()
-    return (max(clocks) * 1e6 if clocks else None), name
-
-
 def random_frames(net: NetworkIR, frames: int, seed: int = 0) -> np.ndarray:
     """Seeded random frames of the input encoding (binary: -1/+1)."""
     return data.random_frames(np.random.default_rng(seed), tuple(net.input_shape),
@@ -121,11 +105,14 @@ def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, **options) -
 
 
 def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,
-              golden_frames: int = 16, clock_hz: float | None = None, seed: int = 0) -> dict:
-    """Time float32 torch, golden and packed on each batch size; return every figure."""
+               golden_frames: int = 16, seed: int = 0) -> dict:
+    """Time every engine on each batch size; return every figure."""
+    import platform
+
     import torch
 
-    from .baseline import float_model
+    from . import ceiling
+    from .baseline import float_model, onnxruntime_session
 
     if not batches or min(batches) < 1:
         raise HwbnnError(f"batch sizes must be positive integers, not {batches!r}")
@@ -138,33 +125,44 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
         raise HwbnnError(f"threads must be an integer in 1..{limit}, not {threads}")
     torch.set_num_threads(threads)
     engine = packed.PackedNetwork(net)
-    model = float_model(net)
-    detected_clock, cpu_name = cpu_clock_hz()
-    clock_hz = clock_hz or detected_clock
+    baselines = {"torch": float_model(net), "onnxruntime": onnxruntime_session(net, threads)}
     bit_macs = bit_macs_per_frame(net)
     float_bytes = float_weight_bytes(net)
+    with progress.step("bench cpu: measuring the clock and the popcount ceiling"):
+        limits = ceiling.measure(threads)
     result = {
-        "model": net.name, "threads": threads, "cpu": cpu_name,
-        "cpu_clock_mhz": None if clock_hz is None else clock_hz / 1e6,
-        "bit_macs_per_frame": bit_macs,
-        "popcount_limit_gops": (None if clock_hz is None
-                                else OPS_PER_MAC * POPCOUNT_BITS * clock_hz / 1e9),
+        "model": net.name, "threads": threads, "cpu": _cpu_name(platform.processor()),
+        "cpu_clock_mhz": limits["clock_mhz"], "bit_macs_per_frame": bit_macs,
+        "ceiling_macs_per_s": limits["popcount_macs_per_s"],
         "float32_weight_bytes": float_bytes, "packed_weight_bytes": engine.weight_bytes,
         "batches": [],
     }
     with progress.step(f"bench cpu {net.name}", total=len(batches)) as step:
         for batch in batches:
             result["batches"].append(_bench_batch(
-                net, engine, model, batch, threads=threads, min_time=min_time,
+                net, engine, baselines, batch, threads=threads, min_time=min_time,
                 golden_frames=golden_frames, seed=seed, bit_macs=bit_macs,
-                limit_gops=result["popcount_limit_gops"]))
+                ceiling_macs=result["ceiling_macs_per_s"]))
             step.advance(f"batch {batch}")
     return result
 
 
-def _bench_batch(net: NetworkIR, engine, model, batch: int, *, threads: int, min_time: float,
-                 golden_frames: int, seed: int, bit_macs: int,
-                 limit_gops: float | None) -> dict:
+def _cpu_name(fallback: str) -> str:
+    """The CPU's model name from /proc/cpuinfo (else ``fallback``)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return fallback or "unknown CPU"
+
+
+def _bench_batch(net: NetworkIR, engine, baselines: dict, batch: int, *, threads: int,
+                 min_time: float, golden_frames: int, seed: int, bit_macs: int,
+                 ceiling_macs: float) -> dict:
     """The figures of one batch size (see :func:`bench_cpu`)."""
     import torch
 
@@ -172,26 +170,29 @@ def _bench_batch(net: NetworkIR, engine, model, batch: int, *, threads: int, min
 
     images = random_frames(net, batch, seed)
     tensor = float_input(net, images)
+    array = tensor.numpy()
     few = images[:min(batch, golden_frames)]
+    model, session = baselines["torch"], baselines["onnxruntime"]
 
-    def run_float():
+    def run_torch():
         with torch.inference_mode():
             return model(tensor)
 
-    functions = {"float32": run_float, "packed": lambda: engine.scores(images, threads)}
-    timings = time_round_robin(functions, {"float32": batch, "packed": batch}, min_time)
+    functions = {"onnxruntime": lambda: session(array), "torch": run_torch,
+                 "packed": lambda: engine.scores(images, threads)}
+    timings = time_round_robin(functions, dict.fromkeys(functions, batch), min_time)
     timings.update(time_round_robin({"golden": lambda: golden.scores(net, few)},
                                     {"golden": len(few)}, min_time / 2, 1))
     exact = bool(np.array_equal(engine.scores(few, threads), golden.scores(net, few)))
-    row = {"batch": batch, **{name: t.as_dict(batch) for name, t in timings.items()}}
+    row = {"batch": batch, **{name: timings[name].as_dict(batch) for name in ENGINES}}
     packed_fps = row["packed"]["measured_frames_per_s"]
-    row["packed_over_float32"] = packed_fps / row["float32"]["measured_frames_per_s"]
-    row["packed_over_float32_median"] = (row["float32"]["median_latency_s"]
-                                         / row["packed"]["median_latency_s"])
-    row["packed_over_golden"] = packed_fps / row["golden"]["measured_frames_per_s"]
-    row["binary_gops"] = OPS_PER_MAC * bit_macs * packed_fps / 1e9
-    row["popcount_limit_fraction"] = (None if limit_gops is None
-                                      else row["binary_gops"] / limit_gops)
+    for name in ("onnxruntime", "torch", "golden"):
+        row[f"packed_over_{name}"] = packed_fps / row[name]["measured_frames_per_s"]
+    for name in ("onnxruntime", "torch"):
+        row[f"packed_over_{name}_median"] = (row[name]["median_latency_s"]
+                                             / row["packed"]["median_latency_s"])
+    row["packed_macs_per_s"] = bit_macs * packed_fps
+    row["ceiling_fraction"] = row["packed_macs_per_s"] / ceiling_macs
     row["exact"] = exact
     return row
 
@@ -206,39 +207,31 @@ def _seconds(value: float) -> str:
 
 def format_report(result: dict, model_ref: str) -> str:
     """The figures as a short text report with one table row per engine and batch."""
-    clock = result["cpu_clock_mhz"]
     float_bytes, packed_bytes = result["float32_weight_bytes"], result["packed_weight_bytes"]
     threads = result["threads"]
+    ceiling = result["ceiling_macs_per_s"]
     lines = [
         f"hwbnn bench cpu {model_ref}: {threads} thread{'s' if threads > 1 else ''}, "
-        f"{result['cpu']}" + (f" at {clock / 1e3:.2f} GHz" if clock else ""),
+        f"{result['cpu']}, clock measured {result['cpu_clock_mhz'] / 1e3:.2f} GHz",
         f"weights: float32 {float_bytes:,} B, packed {packed_bytes:,} B "
         f"({float_bytes / packed_bytes:.1f}x smaller)",
-        f"binary work: {result['bit_macs_per_frame']:,} 1-bit MACs per frame"
-        + (f"; scalar popcount limit {result['popcount_limit_gops']:.1f} Gop/s "
-           f"(64 bits x 1 popcount/cycle x clock, 2 ops per MAC)" if clock else ""),
+        f"binary work: {result['bit_macs_per_frame']:,} 1-bit MACs per frame; ceiling "
+        f"{ceiling / 1e9:,.0f} G MAC/s (a vector XOR-popcount-add loop in L1, measured)",
         "",
-        f"{'batch':>5}  {'engine':8} {'latency':>10} {'median':>10} {'frames/s':>12} "
+        f"{'batch':>5}  {'engine':11} {'latency':>10} {'median':>10} {'frames/s':>12} "
         f"{'packed speedup':>14}",
     ]
     for row in result["batches"]:
-        for name in ("float32", "golden", "packed"):
+        for name in ENGINES:
             figures = row[name]
-            if name == "packed":
-                speedup = "-"
-            else:
-                ratio = row["packed"]["measured_frames_per_s"] / figures["measured_frames_per_s"]
-                speedup = f"{ratio:.2f}x"
+            speedup = "-" if name == "packed" else f"{row[f'packed_over_{name}']:.2f}x"
             note = ""
             if name == "golden" and figures["frames_timed"] < row["batch"]:
                 note = f"  (timed on {figures['frames_timed']} frames)"
-            lines.append(f"{row['batch']:>5}  {name:8} {_seconds(figures['latency_s']):>10} "
+            lines.append(f"{row['batch']:>5}  {name:11} {_seconds(figures['latency_s']):>10} "
                          f"{_seconds(figures['median_latency_s']):>10} "
                          f"{figures['measured_frames_per_s']:>12,.1f} {speedup:>14}{note}")
-        fraction = row["popcount_limit_fraction"]
-        lines.append(f"{'':5}  packed: {row['binary_gops']:.1f} binary Gop/s"
-                     + (f" = {100 * fraction:.1f}% of the popcount limit" if fraction else "")
-                     + f"; packed == golden: {'yes' if row['exact'] else 'NO'}; packed / "
-                       f"float32 = {row['packed_over_float32']:.2f}x (best), "
-                       f"{row['packed_over_float32_median']:.2f}x (median)")
+        lines.append(f"{'':5}  packed: {row['packed_macs_per_s'] / 1e9:,.1f} G MAC/s = "
+                     f"{100 * row['ceiling_fraction']:.1f}% of the ceiling; packed == golden: "
+                     f"{'yes' if row['exact'] else 'NO'}")
     return "\n".join(lines)
