@@ -6,8 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LCE_VENV := .venv-lce
+LCE_STAMP := $(LCE_VENV)/.installed
 
-.PHONY: demo test install tools lint zoo zoo-tables clean
+.PHONY: demo test install tools lint lce zoo zoo-tables clean
 
 install: $(STAMP)
 
@@ -47,6 +49,19 @@ test: $(STAMP) tools
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hwbnn tests
 
+# The Larq Compute Engine peer of `hwbnn bench cpu` (hwbnn/bench/lce_peer.py) runs in a venv
+# of its own: LCE 0.16 needs TensorFlow 2.16 with numpy 1.x and protobuf 4, which conflict with
+# the project's pins. Only that script runs here; hwbnn itself is not installed into it.
+LCE_PACKAGES := larq-compute-engine==0.16.0 tensorflow-cpu==2.16.2 tf-keras==2.16.0 \
+	larq==0.13.3 numpy==1.26.4 'protobuf<5'
+lce: $(LCE_STAMP)
+
+$(LCE_STAMP): Makefile
+	$(PYTHON) -m venv $(LCE_VENV)
+	$(LCE_VENV)/bin/python -m pip install -q --upgrade pip 2>/dev/null || true
+	$(LCE_VENV)/bin/python -m pip install -q $(LCE_PACKAGES)
+	touch $(LCE_STAMP)
+
 # Retrain the shipped zoo (reproducible: seeded, single-threaded CPU training, one job per
 # model on 2 local workers). zoo-tables trains the seeds and float baselines the run record
 # (hwbnn/zoo/runs.json) lacks, 3 seeds, and prints the README's accuracy tables; run again, it
@@ -58,4 +73,4 @@ zoo-tables: $(STAMP) tools
 	$(VENV)/bin/hwbnn zoo build --seeds 3 --missing-only --jobs 2
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(LCE_VENV) build
