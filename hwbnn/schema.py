@@ -43,6 +43,9 @@ def _keys(kind: str, entries: dict[str, str | tuple[str, str]]) -> dict[str, Key
 KEYS: dict[str, Key] = {
     **_keys(FACT, {
         "schema_version": "version of this schema",
+        "lce_version": "Larq Compute Engine version of the peer venv",
+        "tensorflow_version": "TensorFlow version of the peer venv",
+        "setup": "how the peer runs the model",
         "model": "the model's name (the network's own name, not a path)",
         "model_path": "where the model was loaded from: a file path or zoo:NAME",
         "checkpoint_path": "torch checkpoint written",
@@ -218,6 +221,9 @@ KEYS: dict[str, Key] = {
         "packed_over_torch_median": ("ratio", "packed / float32 torch frames per second "
                                               "(median)"),
         "packed_over_golden": ("ratio", "packed / golden frames per second"),
+        "packed_over_lce": ("ratio", "packed / Larq Compute Engine frames per second (best)"),
+        "packed_over_lce_median": ("ratio", "packed / Larq Compute Engine frames per second "
+                                            "(median)"),
         "packed_macs_per_s": ("MAC/s", "1-bit MACs per second of the packed engine"),
         "ceiling_macs_per_s": ("MAC/s", "1-bit MACs per second of a vector XOR-popcount-add "
                                         "loop in L1 on the benchmark's threads"),
@@ -333,8 +339,11 @@ COMMANDS: dict[str, Object] = {
             "golden": _TIMING, "packed_over_onnxruntime": None,
             "packed_over_onnxruntime_median": None, "packed_over_torch": None,
             "packed_over_torch_median": None, "packed_over_golden": None,
-            "packed_macs_per_s": None, "ceiling_fraction": None, "exact": None}),
+            "packed_macs_per_s": None, "ceiling_fraction": None, "exact": None,
+            "lce?": _TIMING, "packed_over_lce?": None, "packed_over_lce_median?": None}),
             "one entry per batch size"),
+        "lce?": Object({"lce_version": None, "tensorflow_version": None, "setup": None},
+                       "the Larq Compute Engine peer (--lce)"),
     }),
     "gen": Object({
         "design_path": None, "top": None, "model": None, "ir_sha256": None, "mode": None,

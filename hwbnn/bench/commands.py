@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    help="seconds of timing per batch and engine pair (default 1)")
     q.add_argument("--golden-frames", type=positive_int, default=16,
                    help="frames golden is timed on, at most (default 16)")
+    q.add_argument("--lce", action="store_true",
+                   help="also time Larq Compute Engine (binary chains; its own venv, made by "
+                        "`make lce`)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_bench_cpu)
 
@@ -43,7 +46,7 @@ def cmd_bench_cpu(args) -> int:
 
     net = zoo.load(args.model)
     result = bench_cpu(net, args.batch, threads=args.threads, min_time=args.min_time,
-                       golden_frames=args.golden_frames)
+                       golden_frames=args.golden_frames, lce=args.lce)
     result["model_path"] = args.model
     if args.json:
         print_json(result)

@@ -105,8 +105,9 @@ def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, **options) -
 
 
 def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,
-               golden_frames: int = 16, seed: int = 0) -> dict:
-    """Time every engine on each batch size; return every figure."""
+               golden_frames: int = 16, seed: int = 0, lce: bool = False) -> dict:
+    """Time every engine on each batch size; return every figure. ``lce``: also Larq Compute
+    Engine, in its own venv (:mod:`hwbnn.bench.lce`), right after the others."""
     import platform
 
     import torch
@@ -123,6 +124,11 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
     limit = packed.max_threads()
     if not 1 <= threads <= limit:
         raise HwbnnError(f"threads must be an integer in 1..{limit}, not {threads}")
+    if lce:
+        from . import lce as peer
+
+        peer.lce_spec(net)  # a model LCE cannot run the same way fails before any timing
+        peer.check_venv()
     torch.set_num_threads(threads)
     engine = packed.PackedNetwork(net)
     baselines = {"torch": float_model(net), "onnxruntime": onnxruntime_session(net, threads)}
@@ -144,7 +150,24 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
                 golden_frames=golden_frames, seed=seed, bit_macs=bit_macs,
                 ceiling_macs=result["ceiling_macs_per_s"]))
             step.advance(f"batch {batch}")
+    if lce:
+        with progress.step("bench cpu: Larq Compute Engine in its own venv"):
+            _add_lce(result, peer.run_lce(net, batches, threads, min_time))
     return result
+
+
+def _add_lce(result: dict, figures: dict) -> None:
+    """The LCE peer's timings as one more engine of each batch row."""
+    result["lce"] = {key: figures[key] for key in ("lce_version", "tensorflow_version",
+                                                    "setup")}
+    for row, timing in zip(result["batches"], figures["batches"], strict=True):
+        batch = row["batch"]
+        row["lce"] = {"latency_s": timing["best_s"], "median_latency_s": timing["median_s"],
+                      "measured_frames_per_s": batch / timing["best_s"],
+                      "repetitions": timing["repetitions"], "frames_timed": batch}
+        row["packed_over_lce"] = (row["packed"]["measured_frames_per_s"]
+                                  / row["lce"]["measured_frames_per_s"])
+        row["packed_over_lce_median"] = timing["median_s"] / row["packed"]["median_latency_s"]
 
 
 def _cpu_name(fallback: str) -> str:
@@ -221,8 +244,12 @@ def format_report(result: dict, model_ref: str) -> str:
         f"{'batch':>5}  {'engine':11} {'latency':>10} {'median':>10} {'frames/s':>12} "
         f"{'packed speedup':>14}",
     ]
+    if "lce" in result:
+        lines.insert(3, f"lce: Larq Compute Engine {result['lce']['lce_version']} "
+                        f"(TensorFlow {result['lce']['tensorflow_version']}), "
+                        f"{result['lce']['setup']}; timed in its own venv after the others")
     for row in result["batches"]:
-        for name in ENGINES:
+        for name in ("lce", *ENGINES) if "lce" in row else ENGINES:
             figures = row[name]
             speedup = "-" if name == "packed" else f"{row[f'packed_over_{name}']:.2f}x"
             note = ""

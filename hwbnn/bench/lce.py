@@ -68,6 +68,14 @@ def lce_spec(net: NetworkIR) -> dict:
             "input_bits": encoding_bits(net.input_encoding), "layers": layers}
 
 
+def check_venv(venv: Path | None = None) -> Path:
+    """The LCE venv's python (``venv`` defaults to :data:`LCE_VENV`), else HwbnnError."""
+    python = (LCE_VENV if venv is None else Path(venv)) / "bin" / "python"
+    if not python.exists():
+        raise HwbnnError(f"{CONSUMER} needs its own venv: run `make lce`")
+    return python
+
+
 def run_lce(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0, *,
             rounds: int = 3, venv: Path | None = None, timeout: float = TIMEOUT_S) -> dict:
     """Time ``net`` in Larq Compute Engine, one batch size after another.
@@ -84,9 +92,7 @@ def run_lce(net: NetworkIR, batches: list[int], threads: int = 1, min_time: floa
         raise HwbnnError(f"threads must be a positive integer, not {threads!r}")
     spec = {**lce_spec(net), "batches": list(batches), "threads": threads,
             "min_time": min_time, "rounds": rounds}
-    python = (LCE_VENV if venv is None else Path(venv)) / "bin" / "python"
-    if not python.exists():
-        raise HwbnnError(f"{CONSUMER} needs its own venv: run `make lce`")
+    python = check_venv(venv)
     try:
         done = subprocess.run([str(python), str(PEER_SCRIPT)], input=json.dumps(spec),
                               capture_output=True, text=True, timeout=timeout, check=False)

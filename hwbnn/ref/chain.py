@@ -34,6 +34,7 @@ from .popcount import (
     _count_passed,
     _finish,
     _update,
+    _weights,
     popcount,
 )
 
@@ -123,6 +124,58 @@ def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base):
                         i += 1
 
 
+# Masked weight planes (ternary, residual, integer) accumulate each plane pair's sum in its
+# own slice of the accumulators, ``a[p * rows:(p + 1) * rows]``, with no multiply in the row
+# loop (a 64-bit vector multiply costs several times an add); :func:`_combine` weighs them
+# by their scales once per output pixel. The sums are those of popcount.py's updates.
+
+
+@njit(inline="always", **_JIT)
+def _update_masked(mode, a, x, xi, xplane, xplanes, w, j, kl, rows, pairs):
+    if mode == MODE_BM:
+        xw = x[xi]
+        for p in range(pairs):
+            wm = _weights(w, 2 * p, j, kl, rows, 0, rows)
+            ws = _weights(w, 2 * p + 1, j, kl, rows, 0, rows)
+            ap = a[p * rows:(p + 1) * rows]
+            for r in range(rows):
+                ap[r] += popcount(wm[r] & (xw ^ ws[r]))
+    elif mode == MODE_TM:
+        xm = x[xi]
+        if xm == 0:
+            return
+        xs = x[xi + xplane]
+        for p in range(pairs):
+            wm = _weights(w, 2 * p, j, kl, rows, 0, rows)
+            ws = _weights(w, 2 * p + 1, j, kl, rows, 0, rows)
+            ap = a[p * rows:(p + 1) * rows]
+            for r in range(rows):
+                m = xm & wm[r]
+                ap[r] += popcount(m) - 2 * popcount(m & (xs ^ ws[r]))
+    else:  # MODE_UM
+        for b in range(xplanes):
+            u = x[xi + b * xplane]
+            if u == 0:
+                continue
+            for p in range(pairs):
+                wm = _weights(w, 2 * p, j, kl, rows, 0, rows)
+                ws = _weights(w, 2 * p + 1, j, kl, rows, 0, rows)
+                ap = a[p * rows:(p + 1) * rows]
+                for r in range(rows):
+                    m = u & wm[r]
+                    ap[r] += (2 * popcount(m & ws[r]) - popcount(m)) << b
+
+
+@njit(inline="always", **_JIT)
+def _combine(a, rows, scales):
+    """``a[r] = sum_p scales[p] * a[p * rows + r]``: the plane pairs' sums, weighed."""
+    for r in range(rows):
+        total = 0
+        for p in range(scales.shape[0]):
+            total += scales[p] * a[p * rows + r]
+        a[r] = total
+
+
 @njit(inline="always", **_JIT)
 def _levels_passed(value, thresholds, first, levels):
     """Thresholds ``thresholds[first:first+levels]`` (sorted) that ``value`` reaches."""
@@ -177,6 +230,8 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
     rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
     levels = prog[s, LEVELS]
     t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * levels]
+    masked = mode == MODE_BM or mode == MODE_TM or mode == MODE_UM
+    pairs = sc.shape[0]
     acc = a[:rows]
     length = kw * words
     row = wp * words
@@ -185,11 +240,19 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
     for oy in range(oh):
         for ox in range(ow):
             xo = x0 + (oy * wp + ox) * words
-            acc[:] = 0
-            for ky in range(kh):
-                for i in range(length):
-                    _update(mode, acc, scratch, xo + ky * row + i, xplane, xplanes, w,
-                            ky * length + i, kl, rows, 0, rows, sc)
+            if masked:
+                a[:pairs * rows] = 0
+                for ky in range(kh):
+                    for i in range(length):
+                        _update_masked(mode, a, scratch, xo + ky * row + i, xplane, xplanes,
+                                       w, ky * length + i, kl, rows, pairs)
+                _combine(a, rows, sc)
+            else:
+                acc[:] = 0
+                for ky in range(kh):
+                    for i in range(length):
+                        _update(mode, acc, scratch, xo + ky * row + i, xplane, xplanes, w,
+                                ky * length + i, kl, rows, 0, rows, sc)
             stat = 0
             if mode == MODE_TB:  # nonzeros of the window
                 for ky in range(kh):
@@ -295,7 +358,7 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
     rows = 1
     window = 1
     for s in range(steps):
-        rows = max(rows, prog[s, ROWS])
+        rows = max(rows, prog[s, ROWS] * max(1, prog[s, S_LEN]))
         if prog[s, KIND] == KIND_POOL:
             window = max(window, prog[s, KH] * prog[s, KW])
     a = np.empty(rows, dtype=np.int64)
