@@ -173,8 +173,29 @@ def test_ceiling_measures_a_clock_and_a_popcount_rate():
 def test_round_robin_alternates_and_repeats():
     calls = []
     timings = cpu.time_round_robin({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                                   {"a": 4, "b": 2}, min_time=0, min_repetitions=3)
+                                   {"a": 4, "b": 2}, min_time=0, min_repetitions=3, block=0)
     assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up, then rounds
     assert len(timings["a"].seconds) == 3
     assert timings["b"].as_dict(4)["frames_timed"] == 2
     assert timings["b"].as_dict(4)["latency_s"] == pytest.approx(2 * timings["b"].best)
+
+
+def test_round_robin_runs_each_engine_in_blocks():
+    """Within a round an engine runs calls in a row until the block's time has passed."""
+    import time
+
+    calls = []
+
+    def engine(name):
+        def run():
+            calls.append(name)
+            time.sleep(0.002)
+        return run
+
+    timings = cpu.time_round_robin({"a": engine("a"), "b": engine("b")}, {"a": 1, "b": 1},
+                                   min_time=0, min_repetitions=1, block=0.01)
+    rounds = calls[2:]  # after the warm-up calls
+    assert rounds[0] == "a" and "b" in rounds
+    first_b = rounds.index("b")
+    assert 2 <= first_b <= 6 and set(rounds[:first_b]) == {"a"}
+    assert len(timings["a"].seconds) == first_b

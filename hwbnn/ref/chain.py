@@ -52,6 +52,8 @@ from .popcount import (
 KIND_WEIGHT, KIND_POOL = 0, 1
 # Thresholds per channel up to which a branch-free linear count beats a binary search.
 LINEAR_LEVELS = 16
+# Frames that a dense binary step takes at once (:func:`_dense_tile`).
+TILE = 4
 
 
 @njit(inline="always", **_JIT)
@@ -216,6 +218,58 @@ def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes
             scratch[at + p * plane + word] = bits[p]
 
 
+@njit(inline="always", **_JIT)
+def _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace, n):
+    """The finished accumulators of output pixel (oy, ox) of step ``s`` for frame ``n``: into
+    the trace if one is kept, then scores (the last step) or thresholded into packed words."""
+    rows, ow, levels = prog[s, ROWS], prog[s, OW], prog[s, LEVELS]
+    pix = oy * ow + ox
+    if acc_trace.shape[0]:
+        acc_trace[n, prog[s, ACC] + pix * rows:prog[s, ACC] + (pix + 1) * rows] = acc
+    if levels == 0:
+        scores[n, pix * rows:(pix + 1) * rows] = acc
+        return
+    out_wp, out_words = prog[s, OUT_WP], prog[s, OUT_WORDS]
+    at = base + prog[s, OUT] + ((oy + prog[s, OUT_PAD]) * out_wp + ox + prog[s, OUT_PAD]
+                                ) * out_words
+    _threshold_pixel(acc, t, levels, prog[s, OUT_ENC], scratch, at, prog[s, OUT_PLANE],
+                     prog[s, OUT_PLANES], out_words, bits)
+
+
+@njit(**_JIT)
+def _dense_tile(s, prog, scratch, base, size, weights, wbase, thresholds, a, bits, scores,
+                acc_trace, n):
+    """A binary x binary step with one output pixel (a dense layer) for :data:`TILE` frames
+    at once, frame ``n + f`` at ``base + f * size``: each weight word, loaded once, meets
+    the frames' input words (four accumulator streams in one vector loop)."""
+    rows, kh, kw, words, wp = prog[s, ROWS], prog[s, KH], prog[s, KW], prog[s, IN_WORDS], prog[
+        s, IN_WP]
+    w = weights[prog[s, W_OFF]:prog[s, W_OFF] + prog[s, KL] * rows]
+    rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
+    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * prog[s, LEVELS]]
+    a[:TILE * rows] = 0
+    a0, a1, a2, a3 = a[:rows], a[rows:2 * rows], a[2 * rows:3 * rows], a[3 * rows:4 * rows]
+    length = kw * words
+    x0 = base + prog[s, IN]
+    for ky in range(kh):
+        for i in range(length):
+            xi = x0 + ky * wp * words + i
+            v0, v1, v2, v3 = (scratch[xi], scratch[xi + size], scratch[xi + 2 * size],
+                              scratch[xi + 3 * size])
+            ws = w[(ky * length + i) * rows:(ky * length + i + 1) * rows]
+            for r in range(rows):
+                wr = ws[r]
+                a0[r] += popcount(v0 ^ wr)
+                a1[r] += popcount(v1 ^ wr)
+                a2[r] += popcount(v2 ^ wr)
+                a3[r] += popcount(v3 ^ wr)
+    for f in range(TILE):
+        acc = a[f * rows:(f + 1) * rows]
+        _finish(MODE_BB, acc, rowbase, 0)
+        _emit_pixel(s, prog, acc, t, scratch, base + f * size, 0, 0, bits, scores, acc_trace,
+                    n + f)
+
+
 @njit(**_JIT)
 def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, thresholds, a, bits,
                  scores, acc_trace, n):
@@ -236,7 +290,6 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
     length = kw * words
     row = wp * words
     x0 = base + prog[s, IN]
-    out_wp, out_pad, out_words = prog[s, OUT_WP], prog[s, OUT_PAD], prog[s, OUT_WORDS]
     for oy in range(oh):
         for ox in range(ow):
             xo = x0 + (oy * wp + ox) * words
@@ -266,15 +319,7 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
                             sb += popcount(scratch[xo + ky * row + i + b * xplane])
                     stat += sb << b
             _finish(mode, acc, rowbase, stat)
-            pix = oy * ow + ox
-            if acc_trace.shape[0]:
-                acc_trace[n, prog[s, ACC] + pix * rows:prog[s, ACC] + (pix + 1) * rows] = acc
-            if levels == 0:
-                scores[n, pix * rows:(pix + 1) * rows] = acc
-                continue
-            at = base + prog[s, OUT] + ((oy + out_pad) * out_wp + ox + out_pad) * out_words
-            _threshold_pixel(acc, t, levels, prog[s, OUT_ENC], scratch, at, prog[s, OUT_PLANE],
-                             prog[s, OUT_PLANES], out_words, bits)
+            _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace, n)
 
 
 @njit(**_JIT)
@@ -348,8 +393,9 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
     """Frames ``first..last-1`` of ``frames (N, H*W*C)`` through the whole program.
 
     ``shape`` is (H, W, C) of a frame, ``limits`` (lo, hi, binary, input encoding).
-    ``scratch`` holds one frame's buffers of ``size`` words (``keep`` 0, reused frame after
-    frame) or every frame's (``keep`` 1, frame n at ``n * size``, for a trace). Returns the
+    Frames go through in tiles of :data:`TILE` (dense binary steps take a tile at once).
+    ``scratch`` holds a tile's buffers, ``size`` words per frame (``keep`` 0, reused tile
+    after tile) or every frame's (``keep`` 1, frame n at ``n * size``, for a trace). Returns the
     index of the first frame with a value out of range, or -1.
     """
     h, w, c = shape[0], shape[1], shape[2]
@@ -361,19 +407,28 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
         rows = max(rows, prog[s, ROWS] * max(1, prog[s, S_LEN]))
         if prog[s, KIND] == KIND_POOL:
             window = max(window, prog[s, KH] * prog[s, KW])
-    a = np.empty(rows, dtype=np.int64)
+    a = np.empty(max(rows, TILE * rows), dtype=np.int64)
     bits = np.zeros(MAX_PLANES, dtype=np.uint64)
     alive = np.empty(window, dtype=np.uint64)
-    for n in range(first, last):
-        frame = frames[n]
-        if _check_frame(frame, lo, hi, binary):
-            return n
-        base = n * size if keep else 0
-        _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base)
+    for n0 in range(first, last, TILE):
+        n1 = min(n0 + TILE, last)
+        base0 = n0 * size if keep else 0
+        for n in range(n0, n1):
+            frame = frames[n]
+            if _check_frame(frame, lo, hi, binary):
+                return n
+            _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base0 + (n - n0) * size)
         for s in range(steps):
-            if prog[s, KIND] == KIND_POOL:
-                _pool_step(s, prog, scratch, base, alive)
-            else:
-                _any_weight_step(s, prog, scratch, base, weights, scales, wbase, thresholds,
-                                 a, bits, scores, acc_trace, n)
+            if (n1 - n0 == TILE and prog[s, KIND] == KIND_WEIGHT and prog[s, MODE] == MODE_BB
+                    and prog[s, OH] * prog[s, OW] == 1):
+                _dense_tile(s, prog, scratch, base0, size, weights, wbase, thresholds, a, bits,
+                            scores, acc_trace, n0)
+                continue
+            for n in range(n0, n1):
+                base = base0 + (n - n0) * size
+                if prog[s, KIND] == KIND_POOL:
+                    _pool_step(s, prog, scratch, base, alive)
+                else:
+                    _any_weight_step(s, prog, scratch, base, weights, scales, wbase,
+                                     thresholds, a, bits, scores, acc_trace, n)
     return -1

@@ -497,7 +497,7 @@ class PackedNetwork:
         bad = []
 
         def run(first, last_frame):
-            own = scratch if keep else np.zeros(program.size, dtype=np.uint64)
+            own = scratch if keep else np.zeros(program.size * chain.TILE, dtype=np.uint64)
             found = chain.run_frames(first, last_frame, flat, program.shape, program.limits,
                                      program.patch, program.steps, program.weights,
                                      program.scales, program.wbase, program.thresholds, own,
