@@ -78,12 +78,13 @@ def _check_frame(frame, lo, hi, binary):
 
 
 @njit(**_JIT)
-def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base):
+def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base, pixel_bits):
     """Pack one frame ``(H*W*C,)`` into the first step's input buffer.
 
     ``patch`` > 0: the first conv reads whole K x K x C patches (K = patch, padding from the
-    step's geometry) packed into one window per output pixel; else pixels are packed as they
-    are, inside the buffer's border.
+    step's geometry) packed into one window per output pixel: each pixel's C bits of each
+    plane are gathered once into ``pixel_bits (planes, H*W)`` (C <= 64), then shifted into
+    place, K*K per window. Else pixels are packed as they are, inside the buffer's border.
     """
     planes, plane, wp, words = prog[0, IN_PLANES], prog[0, IN_PLANE], prog[0, IN_WP], prog[
         0, IN_WORDS]
@@ -102,6 +103,12 @@ def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base):
                                 ch - word * 64)
                         scratch[at + p * plane + word] = bits
         return
+    for i in range(h * w):
+        for p in range(planes):
+            bits = np.uint64(0)
+            for ch in range(c):
+                bits |= _bits_of(frame[i * c + ch], encoding, p) << np.uint64(ch)
+            pixel_bits[p, i] = bits
     oh, ow = prog[0, OH], prog[0, OW]
     pad = ((oh - 1) + patch - h) // 2  # the conv's padding (stride 1)
     for oy in range(oh):
@@ -110,20 +117,21 @@ def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base):
             for p in range(planes):
                 for word in range(words):
                     scratch[at + p * plane + word] = 0
-            i = 0
             for ky in range(patch):
                 y = oy + ky - pad
+                if y < 0 or y >= h:
+                    continue
                 for kx in range(patch):
                     x = ox + kx - pad
-                    inside = 0 <= y < h and 0 <= x < w
-                    for ch in range(c):
-                        if inside:
-                            v = frame[(y * w + x) * c + ch]
-                            bit = np.uint64(1) << np.uint64(i & 63)
-                            for p in range(planes):
-                                if _bits_of(v, encoding, p):
-                                    scratch[at + p * plane + (i >> 6)] |= bit
-                        i += 1
+                    if x < 0 or x >= w:
+                        continue
+                    i = (ky * patch + kx) * c
+                    word, shift = i >> 6, i & 63
+                    for p in range(planes):
+                        bits = pixel_bits[p, y * w + x]
+                        scratch[at + p * plane + word] |= bits << np.uint64(shift)
+                        if shift + c > 64:
+                            scratch[at + p * plane + word + 1] |= bits >> np.uint64(64 - shift)
 
 
 # Masked weight planes (ternary, residual, integer) accumulate each plane pair's sum in its
@@ -166,6 +174,21 @@ def _update_masked(mode, a, x, xi, xplane, xplanes, w, j, kl, rows, pairs):
                 for r in range(rows):
                     m = u & wm[r]
                     ap[r] += (2 * popcount(m & ws[r]) - popcount(m)) << b
+
+
+@njit(inline="always", **_JIT)
+def _update_ub8(a, x, xi, xplane, ws):
+    """Unsigned 8-bit x binary (a first layer on pixels): the eight planes' popcounts of a
+    weight word summed in registers, one accumulator update per row instead of eight."""
+    u0, u1, u2, u3 = x[xi], x[xi + xplane], x[xi + 2 * xplane], x[xi + 3 * xplane]
+    u4, u5, u6, u7 = x[xi + 4 * xplane], x[xi + 5 * xplane], x[xi + 6 * xplane], x[
+        xi + 7 * xplane]
+    for r in range(a.shape[0]):
+        wr = ws[r]
+        a[r] += (popcount(u0 & wr) + (popcount(u1 & wr) << 1) + (popcount(u2 & wr) << 2)
+                 + (popcount(u3 & wr) << 3) + (popcount(u4 & wr) << 4)
+                 + (popcount(u5 & wr) << 5) + (popcount(u6 & wr) << 6)
+                 + (popcount(u7 & wr) << 7))
 
 
 @njit(inline="always", **_JIT)
@@ -236,26 +259,20 @@ def _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace,
                      prog[s, OUT_PLANES], out_words, bits)
 
 
-@njit(**_JIT)
-def _dense_tile(s, prog, scratch, base, size, weights, wbase, thresholds, a, bits, scores,
-                acc_trace, n):
-    """A binary x binary step with one output pixel (a dense layer) for :data:`TILE` frames
-    at once, frame ``n + f`` at ``base + f * size``: each weight word, loaded once, meets
-    the frames' input words (four accumulator streams in one vector loop)."""
-    rows, kh, kw, words, wp = prog[s, ROWS], prog[s, KH], prog[s, KW], prog[s, IN_WORDS], prog[
-        s, IN_WP]
-    w = weights[prog[s, W_OFF]:prog[s, W_OFF] + prog[s, KL] * rows]
-    rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
-    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * prog[s, LEVELS]]
+@njit(inline="always", **_JIT)
+def _tile_bb(s, prog, scratch, w, rows, a, x0, x1, x2, x3):
+    """Binary x binary accumulators of :data:`TILE` windows at once, window f's words from
+    ``x_f`` on, into ``a[f * rows:(f + 1) * rows]``: each weight word, loaded once, meets
+    the four windows' words (four accumulator streams in one vector loop)."""
+    kh, kw, words, wp = prog[s, KH], prog[s, KW], prog[s, IN_WORDS], prog[s, IN_WP]
     a[:TILE * rows] = 0
     a0, a1, a2, a3 = a[:rows], a[rows:2 * rows], a[2 * rows:3 * rows], a[3 * rows:4 * rows]
     length = kw * words
-    x0 = base + prog[s, IN]
     for ky in range(kh):
         for i in range(length):
-            xi = x0 + ky * wp * words + i
-            v0, v1, v2, v3 = (scratch[xi], scratch[xi + size], scratch[xi + 2 * size],
-                              scratch[xi + 3 * size])
+            xi = ky * wp * words + i
+            v0, v1, v2, v3 = scratch[x0 + xi], scratch[x1 + xi], scratch[x2 + xi], scratch[
+                x3 + xi]
             ws = w[(ky * length + i) * rows:(ky * length + i + 1) * rows]
             for r in range(rows):
                 wr = ws[r]
@@ -263,6 +280,19 @@ def _dense_tile(s, prog, scratch, base, size, weights, wbase, thresholds, a, bit
                 a1[r] += popcount(v1 ^ wr)
                 a2[r] += popcount(v2 ^ wr)
                 a3[r] += popcount(v3 ^ wr)
+
+
+@njit(**_JIT)
+def _dense_tile(s, prog, scratch, base, size, weights, wbase, thresholds, a, bits, scores,
+                acc_trace, n):
+    """A binary x binary step with one output pixel (a dense layer) for :data:`TILE` frames
+    at once, frame ``n + f`` at ``base + f * size`` (weights loaded once per tile)."""
+    rows = prog[s, ROWS]
+    w = weights[prog[s, W_OFF]:prog[s, W_OFF] + prog[s, KL] * rows]
+    rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
+    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * prog[s, LEVELS]]
+    x0 = base + prog[s, IN]
+    _tile_bb(s, prog, scratch, w, rows, a, x0, x0 + size, x0 + 2 * size, x0 + 3 * size)
     for f in range(TILE):
         acc = a[f * rows:(f + 1) * rows]
         _finish(MODE_BB, acc, rowbase, 0)
@@ -291,7 +321,19 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
     row = wp * words
     x0 = base + prog[s, IN]
     for oy in range(oh):
-        for ox in range(ow):
+        tiled = 0
+        if mode == MODE_BB:  # four output pixels of a row at a time (weights loaded once)
+            tiled = ow - ow % TILE
+            for ox in range(0, tiled, TILE):
+                xo = x0 + (oy * wp + ox) * words
+                _tile_bb(s, prog, scratch, w, rows, a, xo, xo + words, xo + 2 * words,
+                         xo + 3 * words)
+                for f in range(TILE):
+                    tile_acc = a[f * rows:(f + 1) * rows]
+                    _finish(mode, tile_acc, rowbase, 0)
+                    _emit_pixel(s, prog, tile_acc, t, scratch, base, oy, ox + f, bits, scores,
+                                acc_trace, n)
+        for ox in range(tiled, ow):
             xo = x0 + (oy * wp + ox) * words
             if masked:
                 a[:pairs * rows] = 0
@@ -300,6 +342,12 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
                         _update_masked(mode, a, scratch, xo + ky * row + i, xplane, xplanes,
                                        w, ky * length + i, kl, rows, pairs)
                 _combine(a, rows, sc)
+            elif mode == MODE_UB and xplanes == 8:
+                acc[:] = 0
+                for ky in range(kh):
+                    for i in range(length):
+                        _update_ub8(acc, scratch, xo + ky * row + i, xplane,
+                                    _weights(w, 0, ky * length + i, kl, rows, 0, rows))
             else:
                 acc[:] = 0
                 for ky in range(kh):
@@ -410,6 +458,7 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
     a = np.empty(max(rows, TILE * rows), dtype=np.int64)
     bits = np.zeros(MAX_PLANES, dtype=np.uint64)
     alive = np.empty(window, dtype=np.uint64)
+    pixel_bits = np.empty((MAX_PLANES, h * w if patch else 0), dtype=np.uint64)
     for n0 in range(first, last, TILE):
         n1 = min(n0 + TILE, last)
         base0 = n0 * size if keep else 0
@@ -417,7 +466,8 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
             frame = frames[n]
             if _check_frame(frame, lo, hi, binary):
                 return n
-            _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base0 + (n - n0) * size)
+            _pack_frame(frame, h, w, c, encoding, patch, prog, scratch,
+                        base0 + (n - n0) * size, pixel_bits)
         for s in range(steps):
             if (n1 - n0 == TILE and prog[s, KIND] == KIND_WEIGHT and prog[s, MODE] == MODE_BB
                     and prog[s, OH] * prog[s, OW] == 1):

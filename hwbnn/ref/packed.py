@@ -320,7 +320,8 @@ class PackedNetwork:
             oh, ow = layer.out_shape[:2]
             patch_words = _words(kernel * kernel * c)
             # A strided conv packs its (fewer) windows whole, as a first conv on few channels.
-            patches = (first and patch_words < kernel * kernel * _words(c)) or layer.stride > 1
+            patches = (first and c <= 64 and patch_words < kernel * kernel * _words(c)
+                       ) or layer.stride > 1
             if patches:
                 geometry = _Geometry(oh, ow, kernel * kernel * c, 0, 1, 1)
             else:
