@@ -25,7 +25,8 @@ from .conftest import zoo_test_split
 
 ENCODINGS = ["binary", "ternary"] + [f"uint{n}" for n in range(2, 9)]
 WEIGHT_KINDS = ["binary", "ternary", "residual"]
-SYNTHETIC_FRAMES = 2
+# Frames of each synthetic model: a whole tile of the chain kernel and a remainder.
+SYNTHETIC_FRAMES = 5
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -107,7 +108,7 @@ def dense_networks(draw):
                                    out_encoding))
         in_encoding = out_encoding
     net = NetworkIR("dense", (widths[0],), encoding, layers).validate()
-    return net, random_frames(rng, net, draw(st.integers(1, 3)))
+    return net, random_frames(rng, net, draw(st.integers(1, 9)))
 
 
 @st.composite
@@ -142,7 +143,7 @@ def conv_networks(draw):
     layers.append(weight_layer(rng, MatVec, "dense", in_encoding, kind, draw(st.integers(1, 12)),
                                int(np.prod(shape)), None))
     net = NetworkIR("conv", (h, w, c), encoding, layers).validate()
-    return net, random_frames(rng, net, draw(st.integers(1, 3)))
+    return net, random_frames(rng, net, draw(st.integers(1, 9)))
 
 
 @PROPERTY

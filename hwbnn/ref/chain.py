@@ -52,8 +52,11 @@ from .popcount import (
 KIND_WEIGHT, KIND_POOL = 0, 1
 # Thresholds per channel up to which a branch-free linear count beats a binary search.
 LINEAR_LEVELS = 16
-# Frames that a dense binary step takes at once (:func:`_dense_tile`).
+# Windows that a step takes at once (:func:`_tile`): frames of a dense step, pixels of a conv.
 TILE = 4
+# Most scratch bytes of a tile of frames: beyond, frames go one at a time (a conv network's
+# buffers would leave the L2 cache; its dense steps are a small part of its work).
+TILE_BYTES = 128 * 1024
 
 
 @njit(inline="always", **_JIT)
@@ -260,50 +263,77 @@ def _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace,
 
 
 @njit(inline="always", **_JIT)
-def _tile_bb(s, prog, scratch, w, rows, a, x0, x1, x2, x3):
-    """Binary x binary accumulators of :data:`TILE` windows at once, window f's words from
-    ``x_f`` on, into ``a[f * rows:(f + 1) * rows]``: each weight word, loaded once, meets
-    the four windows' words (four accumulator streams in one vector loop)."""
+def _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3):
+    """Accumulators of :data:`TILE` windows at once (binary x binary, or binary or ternary x
+    masked plane pairs), window f's words from ``x_f`` on, into stream f's slice of ``a``
+    (``pairs`` slices of ``rows``; one for binary weights): each weight word, loaded once,
+    meets the four windows' words (four accumulator streams in one vector loop)."""
     kh, kw, words, wp = prog[s, KH], prog[s, KW], prog[s, IN_WORDS], prog[s, IN_WP]
-    a[:TILE * rows] = 0
-    a0, a1, a2, a3 = a[:rows], a[rows:2 * rows], a[2 * rows:3 * rows], a[3 * rows:4 * rows]
+    xplane, kl = prog[s, IN_PLANE], prog[s, KL]
+    stream = pairs * rows
+    a[:TILE * stream] = 0
     length = kw * words
     for ky in range(kh):
         for i in range(length):
             xi = ky * wp * words + i
+            j = ky * length + i
             v0, v1, v2, v3 = scratch[x0 + xi], scratch[x1 + xi], scratch[x2 + xi], scratch[
                 x3 + xi]
-            ws = w[(ky * length + i) * rows:(ky * length + i + 1) * rows]
-            for r in range(rows):
-                wr = ws[r]
-                a0[r] += popcount(v0 ^ wr)
-                a1[r] += popcount(v1 ^ wr)
-                a2[r] += popcount(v2 ^ wr)
-                a3[r] += popcount(v3 ^ wr)
+            if mode == MODE_BB:
+                ws = _weights(w, 0, j, kl, rows, 0, rows)
+                a0, a1, a2, a3 = a[:rows], a[stream:stream + rows], a[
+                    2 * stream:2 * stream + rows], a[3 * stream:3 * stream + rows]
+                for r in range(rows):
+                    wr = ws[r]
+                    a0[r] += popcount(v0 ^ wr)
+                    a1[r] += popcount(v1 ^ wr)
+                    a2[r] += popcount(v2 ^ wr)
+                    a3[r] += popcount(v3 ^ wr)
+                continue
+            s0, s1, s2, s3 = v0, v1, v2, v3
+            if mode == MODE_TM:  # (nonzero, sign) planes
+                s0, s1, s2, s3 = scratch[x0 + xi + xplane], scratch[x1 + xi + xplane], scratch[
+                    x2 + xi + xplane], scratch[x3 + xi + xplane]
+            for p in range(pairs):
+                wm = _weights(w, 2 * p, j, kl, rows, 0, rows)
+                ws = _weights(w, 2 * p + 1, j, kl, rows, 0, rows)
+                at = p * rows
+                a0, a1, a2, a3 = a[at:at + rows], a[stream + at:stream + at + rows], a[
+                    2 * stream + at:2 * stream + at + rows], a[
+                    3 * stream + at:3 * stream + at + rows]
+                for r in range(rows):
+                    m, sg = wm[r], ws[r]
+                    if mode == MODE_BM:
+                        a0[r] += popcount(m & (v0 ^ sg))
+                        a1[r] += popcount(m & (v1 ^ sg))
+                        a2[r] += popcount(m & (v2 ^ sg))
+                        a3[r] += popcount(m & (v3 ^ sg))
+                    else:
+                        m0, m1, m2, m3 = m & v0, m & v1, m & v2, m & v3
+                        a0[r] += popcount(m0) - 2 * popcount(m0 & (s0 ^ sg))
+                        a1[r] += popcount(m1) - 2 * popcount(m1 & (s1 ^ sg))
+                        a2[r] += popcount(m2) - 2 * popcount(m2 & (s2 ^ sg))
+                        a3[r] += popcount(m3) - 2 * popcount(m3 & (s3 ^ sg))
+
+
+@njit(inline="always", **_JIT)
+def _tile_result(mode, a, f, rows, pairs, scales, rowbase):
+    """Stream f's finished accumulators (plane pairs weighed by their scales)."""
+    at = f * pairs * rows
+    if mode != MODE_BB:
+        _combine(a[at:at + pairs * rows], rows, scales)
+    acc = a[at:at + rows]
+    _finish(mode, acc, rowbase, 0)
+    return acc
 
 
 @njit(**_JIT)
-def _dense_tile(s, prog, scratch, base, size, weights, wbase, thresholds, a, bits, scores,
-                acc_trace, n):
-    """A binary x binary step with one output pixel (a dense layer) for :data:`TILE` frames
-    at once, frame ``n + f`` at ``base + f * size`` (weights loaded once per tile)."""
-    rows = prog[s, ROWS]
-    w = weights[prog[s, W_OFF]:prog[s, W_OFF] + prog[s, KL] * rows]
-    rowbase = wbase[prog[s, B_OFF]:prog[s, B_OFF] + rows]
-    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * prog[s, LEVELS]]
-    x0 = base + prog[s, IN]
-    _tile_bb(s, prog, scratch, w, rows, a, x0, x0 + size, x0 + 2 * size, x0 + 3 * size)
-    for f in range(TILE):
-        acc = a[f * rows:(f + 1) * rows]
-        _finish(MODE_BB, acc, rowbase, 0)
-        _emit_pixel(s, prog, acc, t, scratch, base + f * size, 0, 0, bits, scores, acc_trace,
-                    n + f)
-
-
-@njit(**_JIT)
-def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, thresholds, a, bits,
-                 scores, acc_trace, n):
-    """One weight step of one frame (``mode`` a literal: one specialization per mode)."""
+def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                 thresholds, a, bits, scores, acc_trace, n0):
+    """One weight step of ``count`` frames, frame ``n0 + f`` at ``base0 + f * size``
+    (``mode`` a literal: one specialization per mode). Binary and masked steps on binary or
+    ternary inputs run :data:`TILE` windows at once: a dense step a tile of frames, a conv
+    four output pixels of a row."""
     literally(mode)
     rows, kh, kw, words = prog[s, ROWS], prog[s, KH], prog[s, KW], prog[s, IN_WORDS]
     oh, ow, wp = prog[s, OH], prog[s, OW], prog[s, IN_WP]
@@ -315,59 +345,72 @@ def _weight_step(mode, s, prog, scratch, base, weights, scales, wbase, threshold
     levels = prog[s, LEVELS]
     t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * levels]
     masked = mode == MODE_BM or mode == MODE_TM or mode == MODE_UM
-    pairs = sc.shape[0]
+    tileable = mode == MODE_BB or mode == MODE_BM or mode == MODE_TM
+    pairs = sc.shape[0] if masked else 1
     acc = a[:rows]
     length = kw * words
     row = wp * words
-    x0 = base + prog[s, IN]
-    for oy in range(oh):
-        tiled = 0
-        if mode == MODE_BB:  # four output pixels of a row at a time (weights loaded once)
-            tiled = ow - ow % TILE
+    if tileable and oh * ow == 1 and count == TILE:
+        x0 = base0 + prog[s, IN]
+        _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x0 + size, x0 + 2 * size,
+              x0 + 3 * size)
+        for f in range(TILE):
+            tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
+            _emit_pixel(s, prog, tile_acc, t, scratch, base0 + f * size, 0, 0, bits, scores,
+                        acc_trace, n0 + f)
+        return
+    for frame in range(count):
+        base = base0 + frame * size
+        n = n0 + frame
+        x0 = base + prog[s, IN]
+        for oy in range(oh):
+            tiled = 0
+            if tileable:
+                tiled = ow - ow % TILE
             for ox in range(0, tiled, TILE):
                 xo = x0 + (oy * wp + ox) * words
-                _tile_bb(s, prog, scratch, w, rows, a, xo, xo + words, xo + 2 * words,
-                         xo + 3 * words)
+                _tile(mode, s, prog, scratch, w, rows, pairs, a, xo, xo + words,
+                      xo + 2 * words, xo + 3 * words)
                 for f in range(TILE):
-                    tile_acc = a[f * rows:(f + 1) * rows]
-                    _finish(mode, tile_acc, rowbase, 0)
+                    tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
                     _emit_pixel(s, prog, tile_acc, t, scratch, base, oy, ox + f, bits, scores,
                                 acc_trace, n)
-        for ox in range(tiled, ow):
-            xo = x0 + (oy * wp + ox) * words
-            if masked:
-                a[:pairs * rows] = 0
-                for ky in range(kh):
-                    for i in range(length):
-                        _update_masked(mode, a, scratch, xo + ky * row + i, xplane, xplanes,
-                                       w, ky * length + i, kl, rows, pairs)
-                _combine(a, rows, sc)
-            elif mode == MODE_UB and xplanes == 8:
-                acc[:] = 0
-                for ky in range(kh):
-                    for i in range(length):
-                        _update_ub8(acc, scratch, xo + ky * row + i, xplane,
-                                    _weights(w, 0, ky * length + i, kl, rows, 0, rows))
-            else:
-                acc[:] = 0
-                for ky in range(kh):
-                    for i in range(length):
-                        _update(mode, acc, scratch, xo + ky * row + i, xplane, xplanes, w,
-                                ky * length + i, kl, rows, 0, rows, sc)
-            stat = 0
-            if mode == MODE_TB:  # nonzeros of the window
-                for ky in range(kh):
-                    for i in range(length):
-                        stat += popcount(scratch[xo + ky * row + i])
-            elif mode == MODE_UB:  # sum of the window's values
-                for b in range(xplanes):
-                    sb = 0
+            for ox in range(tiled, ow):
+                xo = x0 + (oy * wp + ox) * words
+                if masked:
+                    a[:pairs * rows] = 0
                     for ky in range(kh):
                         for i in range(length):
-                            sb += popcount(scratch[xo + ky * row + i + b * xplane])
-                    stat += sb << b
-            _finish(mode, acc, rowbase, stat)
-            _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace, n)
+                            _update_masked(mode, a, scratch, xo + ky * row + i, xplane,
+                                           xplanes, w, ky * length + i, kl, rows, pairs)
+                    _combine(a, rows, sc)
+                elif mode == MODE_UB and xplanes == 8:
+                    acc[:] = 0
+                    for ky in range(kh):
+                        for i in range(length):
+                            _update_ub8(acc, scratch, xo + ky * row + i, xplane,
+                                        _weights(w, 0, ky * length + i, kl, rows, 0, rows))
+                else:
+                    acc[:] = 0
+                    for ky in range(kh):
+                        for i in range(length):
+                            _update(mode, acc, scratch, xo + ky * row + i, xplane, xplanes, w,
+                                    ky * length + i, kl, rows, 0, rows, sc)
+                stat = 0
+                if mode == MODE_TB:  # nonzeros of the window
+                    for ky in range(kh):
+                        for i in range(length):
+                            stat += popcount(scratch[xo + ky * row + i])
+                elif mode == MODE_UB:  # sum of the window's values
+                    for b in range(xplanes):
+                        sb = 0
+                        for ky in range(kh):
+                            for i in range(length):
+                                sb += popcount(scratch[xo + ky * row + i + b * xplane])
+                        stat += sb << b
+                _finish(mode, acc, rowbase, stat)
+                _emit_pixel(s, prog, acc, t, scratch, base, oy, ox, bits, scores, acc_trace,
+                            n)
 
 
 @njit(**_JIT)
@@ -411,37 +454,38 @@ def _pool_step(s, prog, scratch, base, alive):
 
 
 @njit(**_JIT)
-def _any_weight_step(s, prog, scratch, base, weights, scales, wbase, thresholds, a, bits,
-                     scores, acc_trace, n):
+def _any_weight_step(s, prog, scratch, base0, size, count, weights, scales, wbase, thresholds,
+                     a, bits, scores, acc_trace, n0):
     """:func:`_weight_step` with the specialization of the step's mode."""
     mode = prog[s, MODE]
     if mode == MODE_BB:
-        _weight_step(MODE_BB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_BB, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
     elif mode == MODE_BM:
-        _weight_step(MODE_BM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_BM, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
     elif mode == MODE_TB:
-        _weight_step(MODE_TB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_TB, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
     elif mode == MODE_TM:
-        _weight_step(MODE_TM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_TM, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
     elif mode == MODE_UB:
-        _weight_step(MODE_UB, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_UB, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
     else:
-        _weight_step(MODE_UM, s, prog, scratch, base, weights, scales, wbase, thresholds, a,
-                     bits, scores, acc_trace, n)
+        _weight_step(MODE_UM, s, prog, scratch, base0, size, count, weights, scales, wbase,
+                     thresholds, a, bits, scores, acc_trace, n0)
 
 
 @njit(**_JIT)
 def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales, wbase,
-               thresholds, scratch, size, keep, scores, acc_trace):
+               thresholds, scratch, size, tile, keep, scores, acc_trace):
     """Frames ``first..last-1`` of ``frames (N, H*W*C)`` through the whole program.
 
     ``shape`` is (H, W, C) of a frame, ``limits`` (lo, hi, binary, input encoding).
-    Frames go through in tiles of :data:`TILE` (dense binary steps take a tile at once).
+    Frames go through in tiles of ``tile`` frames (1, or :data:`TILE`: dense steps then
+    take a tile at once).
     ``scratch`` holds a tile's buffers, ``size`` words per frame (``keep`` 0, reused tile
     after tile) or every frame's (``keep`` 1, frame n at ``n * size``, for a trace). Returns the
     index of the first frame with a value out of range, or -1.
@@ -455,12 +499,12 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
         rows = max(rows, prog[s, ROWS] * max(1, prog[s, S_LEN]))
         if prog[s, KIND] == KIND_POOL:
             window = max(window, prog[s, KH] * prog[s, KW])
-    a = np.empty(max(rows, TILE * rows), dtype=np.int64)
+    a = np.empty(TILE * rows, dtype=np.int64)
     bits = np.zeros(MAX_PLANES, dtype=np.uint64)
     alive = np.empty(window, dtype=np.uint64)
     pixel_bits = np.empty((MAX_PLANES, h * w if patch else 0), dtype=np.uint64)
-    for n0 in range(first, last, TILE):
-        n1 = min(n0 + TILE, last)
+    for n0 in range(first, last, tile):
+        n1 = min(n0 + tile, last)
         base0 = n0 * size if keep else 0
         for n in range(n0, n1):
             frame = frames[n]
@@ -469,16 +513,10 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
             _pack_frame(frame, h, w, c, encoding, patch, prog, scratch,
                         base0 + (n - n0) * size, pixel_bits)
         for s in range(steps):
-            if (n1 - n0 == TILE and prog[s, KIND] == KIND_WEIGHT and prog[s, MODE] == MODE_BB
-                    and prog[s, OH] * prog[s, OW] == 1):
-                _dense_tile(s, prog, scratch, base0, size, weights, wbase, thresholds, a, bits,
-                            scores, acc_trace, n0)
-                continue
-            for n in range(n0, n1):
-                base = base0 + (n - n0) * size
-                if prog[s, KIND] == KIND_POOL:
-                    _pool_step(s, prog, scratch, base, alive)
-                else:
-                    _any_weight_step(s, prog, scratch, base, weights, scales, wbase,
-                                     thresholds, a, bits, scores, acc_trace, n)
+            if prog[s, KIND] == KIND_POOL:
+                for n in range(n0, n1):
+                    _pool_step(s, prog, scratch, base0 + (n - n0) * size, alive)
+            else:
+                _any_weight_step(s, prog, scratch, base0, size, n1 - n0, weights, scales, wbase,
+                                 thresholds, a, bits, scores, acc_trace, n0)
     return -1

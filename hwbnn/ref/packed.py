@@ -166,6 +166,13 @@ class _Program:
     patch: int  # kernel of a first conv packed as whole patches (0: pixels)
     outputs: list  # per step: (scratch offset, buffer shape or None for scores, border, acc)
 
+    @property
+    def tile(self) -> int:
+        """Frames that go through together: a tile where its buffers stay small."""
+        from .chain import TILE, TILE_BYTES
+
+        return TILE if 8 * self.size * TILE <= TILE_BYTES else 1
+
 
 @dataclass
 class _PoolStep:
@@ -498,11 +505,12 @@ class PackedNetwork:
         bad = []
 
         def run(first, last_frame):
-            own = scratch if keep else np.zeros(program.size * chain.TILE, dtype=np.uint64)
+            own = scratch if keep else np.zeros(program.size * program.tile, dtype=np.uint64)
             found = chain.run_frames(first, last_frame, flat, program.shape, program.limits,
                                      program.patch, program.steps, program.weights,
                                      program.scales, program.wbase, program.thresholds, own,
-                                     program.size, int(keep), scores, acc_trace)
+                                     program.size, program.tile, int(keep), scores,
+                                     acc_trace)
             if found >= 0:
                 bad.append(found)
 
