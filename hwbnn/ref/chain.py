@@ -454,6 +454,15 @@ def _pool_step(s, prog, scratch, base, alive):
 
 
 @njit(**_JIT)
+def pool_frames(prog, scratch, size, frames):
+    """Pool step 0 of ``prog`` on ``frames`` frames, frame n's buffers at ``n * size`` (the
+    graph path's max pooling)."""
+    alive = np.empty(prog[0, KH] * prog[0, KW], dtype=np.uint64)
+    for n in range(frames):
+        _pool_step(0, prog, scratch, n * size, alive)
+
+
+@njit(**_JIT)
 def _any_weight_step(s, prog, scratch, base0, size, count, weights, scales, wbase, thresholds,
                      a, bits, scores, acc_trace, n0):
     """:func:`_weight_step` with the specialization of the step's mode."""

@@ -469,9 +469,9 @@ class PackedNetwork:
             windows = np.lib.stride_tricks.sliding_window_view(x, (layer.kernel,) * 2,
                                                                axis=(1, 2))
             return None, windows[:, ::layer.stride, ::layer.stride].sum(axis=(-2, -1))
-        return None, self._graph_maxpool(layer, x, threads)
+        return None, self._graph_maxpool(layer, x)
 
-    def _graph_maxpool(self, layer: MaxPool, x: np.ndarray, threads: int) -> np.ndarray:
+    def _graph_maxpool(self, layer: MaxPool, x: np.ndarray) -> np.ndarray:
         """Max pooling with the word kernel (intN as offset codes, which keep the order)."""
         k = self._kernels
         encoding = layer.encoding
@@ -487,7 +487,20 @@ class PackedNetwork:
         k.pack(np.ascontiguousarray(x + offset), _encoding_code(k, encoding), buffer, 0)
         oh, ow, _ = layer.out_shape
         out = np.zeros((n, planes, oh, ow, _words(c)), dtype=np.uint64)
-        k.maxpool(buffer, layer.kernel, _encoding_code(k, encoding), out, 0, threads)
+        from . import chain
+
+        # The chain kernel's pool step, one frame at a time: input and output of frame f in
+        # one scratch row, the input first.
+        words, in_size = _words(c), planes * h * w * _words(c)
+        step = np.zeros((1, chain.FIELDS), dtype=np.int64)
+        step[0, [chain.KIND, chain.IN, chain.IN_PLANES, chain.IN_PLANE, chain.IN_WP,
+                 chain.IN_WORDS, chain.KH, chain.KW, chain.OH, chain.OW, chain.OUT_ENC,
+                 chain.OUT, chain.OUT_PLANES, chain.OUT_PLANE, chain.OUT_WP, chain.OUT_WORDS]] = (
+            chain.KIND_POOL, 0, planes, h * w * words, w, words, layer.kernel, layer.kernel, oh,
+            ow, _encoding_code(k, encoding), in_size, planes, oh * ow * words, ow, words)
+        scratch = np.concatenate([buffer.reshape(n, -1), out.reshape(n, -1)], axis=1)
+        chain.pool_frames(step, scratch.reshape(-1), scratch.shape[1], n)
+        out = scratch[:, in_size:].reshape(out.shape)
         return _unpack(out, 0, (oh, ow, c), encoding) - offset
 
     def _layers(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:

@@ -419,55 +419,6 @@ def threshold(acc, thresholds, encoding, out, pad, ow, threads):
 
 
 @njit(**_JIT)
-def _maxpool_jobs(first_job, last_job, x, k, encoding, out, pad):
-    """Output pixels ``first_job..last_job-1`` (over all frames)."""
-    alive = np.empty(k * k, dtype=np.uint64)
-    for job in range(first_job, last_job):
-        _maxpool_pixel(job, x, k, encoding, out, pad, alive)
-
-
-@njit(inline="always", **_JIT)
-def _maxpool_pixel(job, x, k, encoding, out, pad, alive):
-    """One output pixel: OR for binary, (nonzero, sign) rule for ternary, bit-serial max for
-    unsigned (an MSB-first elimination among the k*k candidates, 64 channels at a time)."""
-    oh = out.shape[2] - 2 * pad
-    ow = out.shape[3] - 2 * pad
-    n = job // (oh * ow)
-    pix = job - n * oh * ow
-    oy = pix // ow
-    ox = pix - oy * ow
-    planes = x.shape[1]
-    for word in range(x.shape[4]):
-        if encoding == ENC_TERNARY:
-            anypos = np.uint64(0)
-            allnz = ~np.uint64(0)
-            for dy in range(k):
-                for dx in range(k):
-                    anypos |= x[n, 1, oy * k + dy, ox * k + dx, word]
-                    allnz &= x[n, 0, oy * k + dy, ox * k + dx, word]
-            out[n, 0, oy + pad, ox + pad, word] = anypos | allnz
-            out[n, 1, oy + pad, ox + pad, word] = anypos
-            continue
-        for i in range(k * k):
-            alive[i] = ~np.uint64(0)
-        for p in range(planes - 1, -1, -1):
-            hit = np.uint64(0)
-            for i in range(k * k):
-                hit |= alive[i] & x[n, p, oy * k + i // k, ox * k + i % k, word]
-            for i in range(k * k):
-                alive[i] &= ~hit | x[n, p, oy * k + i // k, ox * k + i % k, word]
-            out[n, p, oy + pad, ox + pad, word] = hit
-
-
-def maxpool(x, k, encoding, out, pad, threads):
-    """KxK stride-K max pooling of packed ``x (N, planes, H, W, words)`` into ``out`` (with a
-    border of ``pad`` pixels for the next layer)."""
-    jobs = x.shape[0] * (out.shape[2] - 2 * pad) * (out.shape[3] - 2 * pad)
-    run_jobs(lambda first, last: _maxpool_jobs(first, last, x, k, encoding, out, pad), jobs,
-             threads)
-
-
-@njit(**_JIT)
 def _pack_serial(values, encoding, out, pad):
     """Words built in registers, 64 channels at a time, then stored once per plane."""
     n_frames, h, w, c = values.shape
