@@ -69,7 +69,7 @@ def _best(function, repetitions: int) -> float:
     return best
 
 
-def measure(threads: int = 1, repetitions: int = 5) -> dict:
+def measure(threads: int = 1, repetitions: int = 20) -> dict:
     """Measured clock (MHz) and popcount ceiling (1-bit MACs per second) of this CPU: the
     loop on ``threads`` threads at once (each its own operands), their MACs over the wall
     time."""
