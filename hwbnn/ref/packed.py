@@ -512,7 +512,7 @@ class PackedNetwork:
         last = self._steps[-1]  # validation makes it a weight layer producing scores
         scores = np.empty((n, last.layer.mh * last.out_hw[0] * last.out_hw[1]), dtype=np.int64)
         keep = trace is not None
-        scratch = np.zeros(program.size * (n if keep else 1), dtype=np.uint64)
+        scratch = np.zeros(program.size * n, dtype=np.uint64) if keep else None  # the trace's
         acc_trace = np.empty((n if keep else 0, program.acc_size), dtype=np.int64)
         flat = frames.reshape(n, int(np.prod(frames.shape[1:])))
         bad = []
