@@ -225,8 +225,9 @@ KEYS: dict[str, Key] = {
         "packed_over_lce_median": ("ratio", "packed / Larq Compute Engine frames per second "
                                             "(median)"),
         "packed_macs_per_s": ("MAC/s", "1-bit MACs per second of the packed engine"),
-        "ceiling_macs_per_s": ("MAC/s", "1-bit MACs per second of a vector XOR-popcount-add "
-                                        "loop in L1 on the benchmark's threads"),
+        "ceiling_macs_per_s": ("MAC/s", "1-bit MACs per second of a vector XOR-popcount loop "
+                                        "in L1 (eight per accumulator update) on the "
+                                        "benchmark's threads"),
         "ceiling_fraction": ("fraction", "packed_macs_per_s / ceiling_macs_per_s"),
         "cpu_clock_mhz": ("MHz", "CPU clock measured by a dependent chain of 1-cycle "
                                  "operations"),
