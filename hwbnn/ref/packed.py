@@ -205,6 +205,9 @@ class PackedNetwork:
         self._sources = net.sources() if net.v2_features() else None
         self._steps = self._plan(net) if self._sources is None else self._plan_graph(net)
         self._program = self._build_program(net) if self._sources is None else None
+        # (step class, mode) of every step: which kernels a run needs compiled.
+        self._kinds = {(type(step).__name__, getattr(step, "mode", None))
+                       for step in self._steps}
 
     @property
     def net(self) -> NetworkIR:
@@ -362,7 +365,7 @@ class PackedNetwork:
                            thresholds, (oh, ow))
 
     def _forward(self, frames: np.ndarray, threads: int, trace: list | None) -> np.ndarray:
-        kinds = {(type(step).__name__, getattr(step, "mode", None)) for step in self._steps}
+        kinds = self._kinds
         run = self._layers if self._sources is None else self._graph_layers
         if kinds <= _KERNELS_RUN:
             return run(frames, threads, trace)
@@ -527,7 +530,10 @@ class PackedNetwork:
             if found >= 0:
                 bad.append(found)
 
-        self._kernels.run_jobs(run, n, threads)
+        if threads == 1:  # no thread pool, no job split
+            run(0, n)
+        else:
+            self._kernels.run_jobs(run, n, threads)
         if bad:
             _raise_bad_values(self._net, frames[min(bad)])
         if keep:
@@ -595,8 +601,10 @@ class PackedNetwork:
         """
         frames = self._frames(images)
         threads = _check_threads(threads)
+        if self._program is not None:
+            return self._forward(frames, threads, None)
         step = self.micro_batch
-        if self._program is not None or len(frames) <= step:
+        if len(frames) <= step:
             return self._forward(frames, threads, None)
         return np.concatenate([self._forward(frames[i:i + step], threads, None)
                                for i in range(0, len(frames), step)])
@@ -669,6 +677,8 @@ def max_threads() -> int:
 
 
 def _check_threads(threads: int) -> int:
+    if threads == 1 and type(threads) is int:  # always allowed (no affinity query)
+        return 1
     limit = max_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
         raise HwbnnError(f"threads must be an integer in 1..{limit}, not {threads!r}")
