@@ -199,3 +199,14 @@ def test_round_robin_runs_each_engine_in_blocks():
     first_b = rounds.index("b")
     assert 2 <= first_b <= 6 and set(rounds[:first_b]) == {"a"}
     assert len(timings["a"].seconds) == first_b
+
+
+def test_lce_without_its_venv_or_on_other_weights_is_one_line(capsys, monkeypatch, tmp_path):
+    """`--lce` checks the peer's venv and the model before any timing."""
+    from hwbnn.bench import lce
+
+    monkeypatch.setattr(lce, "LCE_VENV", tmp_path / "no-venv")
+    code, _, err = run_cli(capsys, "bench", "cpu", "zoo:lfc_w1a1", "--lce", "--min-time", "0")
+    assert code == 2 and len(err.splitlines()) == 1 and "run `make lce`" in err
+    code, _, err = run_cli(capsys, "bench", "cpu", "zoo:lfc_ternary", "--lce", "--min-time", "0")
+    assert code == 2 and len(err.splitlines()) == 1 and "binary weights only" in err
