@@ -22,7 +22,6 @@ from numba import literally, njit
 
 from .popcount import (
     _JIT,
-    ENC_BINARY,
     ENC_TERNARY,
     MAX_PLANES,
     MODE_BB,
@@ -31,10 +30,12 @@ from .popcount import (
     MODE_TM,
     MODE_UB,
     MODE_UM,
-    _count_passed,
+    _bits_of,
     _finish,
+    _threshold_pixel,
     _update,
     _weights,
+    pack_pixels,
     popcount,
 )
 
@@ -50,25 +51,11 @@ from .popcount import (
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
  OUT_WORDS, ACC, FIELDS) = range(28)
 KIND_WEIGHT, KIND_POOL = 0, 1
-# Thresholds per channel up to which a branch-free linear count beats a binary search.
-LINEAR_LEVELS = 16
 # Windows that a step takes at once (:func:`_tile`): frames of a dense step, pixels of a conv.
 TILE = 4
 # Most scratch bytes of a tile of frames: beyond, frames go one at a time (a conv network's
 # buffers would leave the L2 cache; its dense steps are a small part of its work).
 TILE_BYTES = 128 * 1024
-
-
-@njit(inline="always", **_JIT)
-def _bits_of(value, encoding, plane):
-    """Bit ``plane`` of one activation value as stored (1 = +1 for binary signs)."""
-    if encoding == ENC_BINARY:
-        return np.uint64(value > 0)
-    if encoding == ENC_TERNARY:
-        if plane == 0:
-            return np.uint64(value != 0)
-        return np.uint64(value > 0)
-    return np.uint64((value >> plane) & 1)
 
 
 @njit(**_JIT)
@@ -93,25 +80,15 @@ def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base, pixel_bits
         0, IN_WORDS]
     at0 = base + prog[0, IN]
     if patch == 0:
-        pad = (wp - w) // 2
-        for y in range(h):
-            for x in range(w):
-                src = (y * w + x) * c
-                at = at0 + ((y + pad) * wp + x + pad) * words
-                for word in range(words):
-                    for p in range(planes):
-                        bits = np.uint64(0)
-                        for ch in range(word * 64, min(c, word * 64 + 64)):
-                            bits |= _bits_of(frame[src + ch], encoding, p) << np.uint64(
-                                ch - word * 64)
-                        scratch[at + p * plane + word] = bits
+        pack_pixels(frame, h, w, c, encoding, scratch, at0, plane, planes, wp, words,
+                    (wp - w) // 2)
         return
     for i in range(h * w):
         for p in range(planes):
-            bits = np.uint64(0)
+            gathered = np.uint64(0)
             for ch in range(c):
-                bits |= _bits_of(frame[i * c + ch], encoding, p) << np.uint64(ch)
-            pixel_bits[p, i] = bits
+                gathered |= _bits_of(frame[i * c + ch], encoding, p) << np.uint64(ch)
+            pixel_bits[p, i] = gathered
     oh, ow = prog[0, OH], prog[0, OW]
     pad = ((oh - 1) + patch - h) // 2  # the conv's padding (stride 1)
     for oy in range(oh):
@@ -131,10 +108,11 @@ def _pack_frame(frame, h, w, c, encoding, patch, prog, scratch, base, pixel_bits
                     i = (ky * patch + kx) * c
                     word, shift = i >> 6, i & 63
                     for p in range(planes):
-                        bits = pixel_bits[p, y * w + x]
-                        scratch[at + p * plane + word] |= bits << np.uint64(shift)
+                        gathered = pixel_bits[p, y * w + x]
+                        scratch[at + p * plane + word] |= gathered << np.uint64(shift)
                         if shift + c > 64:
-                            scratch[at + p * plane + word + 1] |= bits >> np.uint64(64 - shift)
+                            scratch[at + p * plane + word + 1] |= gathered >> np.uint64(
+                                64 - shift)
 
 
 # Masked weight planes (ternary, residual, integer) accumulate each plane pair's sum in its
@@ -202,46 +180,6 @@ def _combine(a, rows, scales):
         for p in range(scales.shape[0]):
             total += scales[p] * a[p * rows + r]
         a[r] = total
-
-
-@njit(inline="always", **_JIT)
-def _levels_passed(value, thresholds, first, levels):
-    """Thresholds ``thresholds[first:first+levels]`` (sorted) that ``value`` reaches."""
-    if levels > LINEAR_LEVELS:
-        return _count_passed(value, thresholds, first, levels)
-    count = 0
-    for i in range(levels):
-        count += value >= thresholds[first + i]
-    return count
-
-
-@njit(inline="always", **_JIT)
-def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
-                     bits):
-    """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
-    rows = a.shape[0]
-    for word in range(words):
-        r0 = word * 64
-        r1 = min(rows, r0 + 64)
-        if encoding == ENC_BINARY:
-            b = np.uint64(0)
-            for r in range(r0, r1):
-                b |= np.uint64(a[r] >= thresholds[r]) << np.uint64(r - r0)
-            scratch[at + word] = b
-            continue
-        for p in range(planes):
-            bits[p] = 0
-        for r in range(r0, r1):
-            count = _levels_passed(a[r], thresholds, r * levels, levels)
-            shift = np.uint64(r - r0)
-            if encoding == ENC_TERNARY:
-                bits[0] |= np.uint64(count != 1) << shift
-                bits[1] |= np.uint64(count == 2) << shift
-            else:
-                for p in range(planes):
-                    bits[p] |= np.uint64((count >> p) & 1) << shift
-        for p in range(planes):
-            scratch[at + p * plane + word] = bits[p]
 
 
 @njit(inline="always", **_JIT)

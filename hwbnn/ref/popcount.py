@@ -36,6 +36,8 @@ MODE_BB, MODE_BM, MODE_TB, MODE_TM, MODE_UB, MODE_UM = range(6)
 ENC_BINARY, ENC_TERNARY, ENC_UINT = range(3)
 # Most planes an activation has (uint8).
 MAX_PLANES = 8
+# Thresholds per channel up to which a branch-free linear count beats a binary search.
+LINEAR_LEVELS = 16
 
 _JIT = {"cache": True, "nogil": True}
 
@@ -361,6 +363,46 @@ def _count_passed(value, thresholds, first, levels):
     return lo
 
 
+@njit(inline="always", **_JIT)
+def _levels_passed(value, thresholds, first, levels):
+    """Thresholds ``thresholds[first:first+levels]`` (sorted) that ``value`` reaches."""
+    if levels > LINEAR_LEVELS:
+        return _count_passed(value, thresholds, first, levels)
+    count = 0
+    for i in range(levels):
+        count += value >= thresholds[first + i]
+    return count
+
+
+@njit(inline="always", **_JIT)
+def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
+                     bits):
+    """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
+    rows = a.shape[0]
+    for word in range(words):
+        r0 = word * 64
+        r1 = min(rows, r0 + 64)
+        if encoding == ENC_BINARY:
+            b = np.uint64(0)
+            for r in range(r0, r1):
+                b |= np.uint64(a[r] >= thresholds[r]) << np.uint64(r - r0)
+            scratch[at + word] = b
+            continue
+        for p in range(planes):
+            bits[p] = 0
+        for r in range(r0, r1):
+            count = _levels_passed(a[r], thresholds, r * levels, levels)
+            shift = np.uint64(r - r0)
+            if encoding == ENC_TERNARY:
+                bits[0] |= np.uint64(count != 1) << shift
+                bits[1] |= np.uint64(count == 2) << shift
+            else:
+                for p in range(planes):
+                    bits[p] |= np.uint64((count >> p) & 1) << shift
+        for p in range(planes):
+            scratch[at + p * plane + word] = bits[p]
+
+
 @njit(**_JIT)
 def _threshold_jobs(first_job, last_job, acc, rows, pixels, thresholds, levels, encoding, out,
                     planes, plane_words, pad, ow, out_wp, words):
@@ -373,32 +415,8 @@ def _threshold_jobs(first_job, last_job, acc, rows, pixels, thresholds, levels, 
         oy = pix // ow
         ox = pix - oy * ow
         at = n * planes * plane_words + ((oy + pad) * out_wp + ox + pad) * words
-        src = job * rows
-        for word in range(words):
-            r0 = word * 64
-            r1 = min(rows, r0 + 64)
-            if encoding == ENC_BINARY:  # branch-free, like the input packing
-                b = np.uint64(0)
-                for r in range(r0, r1):
-                    b |= np.uint64(acc[src + r] >= thresholds[r]) << np.uint64(r - r0)
-                out[at + word] = b
-                continue
-            for p in range(planes):
-                bits[p] = 0
-            for r in range(r0, r1):
-                count = _count_passed(acc[src + r], thresholds, r * levels, levels)
-                bit = np.uint64(1) << np.uint64(r - r0)
-                if encoding == ENC_TERNARY:
-                    if count != 1:
-                        bits[0] |= bit
-                    if count == 2:
-                        bits[1] |= bit
-                else:
-                    for p in range(planes):
-                        if (count >> p) & 1:
-                            bits[p] |= bit
-            for p in range(planes):
-                out[at + p * plane_words + word] = bits[p]
+        _threshold_pixel(acc[job * rows:(job + 1) * rows], thresholds, levels, encoding, out,
+                         at, plane_words, planes, words, bits)
 
 
 def threshold(acc, thresholds, encoding, out, pad, ow, threads):
@@ -418,37 +436,48 @@ def threshold(acc, thresholds, encoding, out, pad, ow, threads):
     run_jobs(run, n * pixels, threads)
 
 
+@njit(inline="always", **_JIT)
+def _bits_of(value, encoding, plane):
+    """Bit ``plane`` of one activation value as stored (1 = +1 for binary signs)."""
+    if encoding == ENC_BINARY:
+        return np.uint64(value > 0)
+    if encoding == ENC_TERNARY:
+        if plane == 0:
+            return np.uint64(value != 0)
+        return np.uint64(value > 0)
+    return np.uint64((value >> plane) & 1)
+
+
+@njit(inline="always", **_JIT)
+def pack_pixels(frame, h, w, c, encoding, dest, at0, plane, planes, wp, words, pad):
+    """Pack one frame's integers ``(H*W*C,)`` into words: pixel (y, x) at ``at0 + ((y + pad)
+    * wp + x + pad) * words``, plane p ``p * plane`` further. Each word is built in a
+    register, 64 channels at a time, and stored once; branch-free (a data-dependent branch
+    per element mispredicts on random signs and costs more than the whole word's popcounts)."""
+    for y in range(h):
+        for x in range(w):
+            src = (y * w + x) * c
+            at = at0 + ((y + pad) * wp + x + pad) * words
+            for word in range(words):
+                for p in range(planes):
+                    bits = np.uint64(0)
+                    for ch in range(word * 64, min(c, word * 64 + 64)):
+                        bits |= _bits_of(frame[src + ch], encoding, p) << np.uint64(
+                            ch - word * 64)
+                    dest[at + p * plane + word] = bits
+
+
 @njit(**_JIT)
 def _pack_serial(values, encoding, out, pad):
-    """Words built in registers, 64 channels at a time, then stored once per plane."""
+    """:func:`pack_pixels` frame after frame."""
     n_frames, h, w, c = values.shape
     planes, hp, wp, words = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
     flat = values.reshape(-1)
     dest = out.reshape(-1)
-    bits = np.zeros(MAX_PLANES, dtype=np.uint64)
+    size = h * w * c
     for n in range(n_frames):
-        for y in range(h):
-            for x in range(w):
-                src = ((n * h + y) * w + x) * c
-                at = n * planes * hp * wp * words + ((y + pad) * wp + x + pad) * words
-                for word in range(words):
-                    for p in range(planes):
-                        bits[p] = 0
-                    # Branch-free: a data-dependent branch per element mispredicts on
-                    # random signs and costs more than the whole word's popcounts.
-                    for ch in range(word * 64, min(c, word * 64 + 64)):
-                        v = flat[src + ch]
-                        shift = np.uint64(ch - word * 64)
-                        if encoding == ENC_BINARY:
-                            bits[0] |= np.uint64(v > 0) << shift
-                        elif encoding == ENC_TERNARY:
-                            bits[0] |= np.uint64(v != 0) << shift
-                            bits[1] |= np.uint64(v > 0) << shift
-                        else:
-                            for p in range(planes):
-                                bits[p] |= np.uint64((v >> p) & 1) << shift
-                    for p in range(planes):
-                        dest[at + p * hp * wp * words + word] = bits[p]
+        pack_pixels(flat[n * size:(n + 1) * size], h, w, c, encoding, dest,
+                    n * planes * hp * wp * words, hp * wp * words, planes, wp, words, pad)
 
 
 def pack(values, encoding, out, pad):
