@@ -233,13 +233,15 @@ class Model:
     def cost(self, family: str, fold=None, *, target_fps: float | None = None,
              clock_mhz: float | None = None, node: int = 45):
         """Estimated FPGA resources (``ice40``, ``ecp5``, ``xc7``) or ASIC area and energy per
-        frame (``asic``) at a folding (:class:`~hwbnn.cost.estimate.CostReport`)."""
-        from .cost.estimate import estimate
-        from .hw.fold import DEFAULT_CLOCK_MHZ
+        frame (``asic``) at a folding (:class:`~hwbnn.cost.estimate.CostReport`), at the
+        clock the design will run at: ``clock_mhz`` when given, else the family's predicted
+        Fmax where it has a clock model (auto-folding then aims at that clock), else an
+        assumed 100 MHz; the report's ``clock_source`` says which
+        (:func:`hwbnn.cost.clock.estimate_at_clock`)."""
+        from .cost.clock import estimate_at_clock
 
-        folding = self.folding(fold, target_fps=target_fps, clock_mhz=clock_mhz)
-        return estimate(self._net, family, folding, node=node,
-                        clock_mhz=folding.clock_mhz or DEFAULT_CLOCK_MHZ)
+        return estimate_at_clock(self._net, family, fold, target_fps=target_fps,
+                                 clock_mhz=clock_mhz, node=node)
 
     def generate(self, out_dir: str | Path, fold=None, *, target_fps: float | None = None,
                  clock_mhz: float | None = None, output: str = "scores",
@@ -337,6 +339,29 @@ class Design:
 
         return synthesize(read_design(self.directory), family, device, seeds, target_mhz,
                           work, **options)
+
+    def compare_blocks(self, synthesis) -> list[dict]:
+        """Each block's estimate beside its count in ``synthesis`` (a
+        :class:`~hwbnn.synth.flow.SynthResult` made with ``blocks=True``), estimated for
+        the synthesis' family at this design's folding."""
+        if not synthesis.blocks:
+            raise HwbnnError("the synthesis has no per-block counts: synthesize with "
+                             "blocks=True (hwbnn synth --blocks)")
+        report = self._model.cost(synthesis.family, self.folding)
+        return report.compare_blocks(synthesis.blocks)
+
+    def closure(self, synthesis) -> dict:
+        """Frames/s at ``synthesis``' measured Fmax against the rate the design was folded
+        for, and the folding that would meet it when short
+        (:func:`hwbnn.cost.clock.throughput_closure`)."""
+        from .cost.clock import throughput_closure
+
+        if synthesis.fmax_mhz is None:
+            raise HwbnnError("the synthesis has no Fmax (no place and route): closure needs "
+                             "one (ice40 or ecp5, seeds >= 1)")
+        folding = self.folding
+        return throughput_closure(folding, self.cycles_per_frame, synthesis.fmax_mhz,
+                                  folding.target_fps)
 
     def build(self, board: str, out_dir: str | Path, **options):
         """A bitstream for ``board`` at this design's folding."""

@@ -57,8 +57,14 @@ def test_running_equals_the_engines(model, digits):
 def test_cost_and_folding_are_the_estimators(model):
     folding = model.folding(target_fps=1e5)
     assert folding == Folding.auto(model.net, 1e5)
-    report = model.cost("ice40", target_fps=1e5)
+    report = model.cost("ice40", target_fps=1e5, clock_mhz=100)
     assert report.totals() == estimate(model.net, "ice40", folding).totals()
+    # Without a clock: the family's predicted Fmax, and a folding that reaches the rate
+    # at it (hwbnn.cost.clock.estimate_at_clock).
+    predicted = model.cost("ice40", target_fps=1e5).totals()
+    assert predicted["clock_source"] == "predicted"
+    assert predicted["frames_per_s"] >= 1e5
+    assert predicted["clock_mhz"] < 100
     assert model.cost("asic", "1x1,1x1,1x1").totals()["cycles_per_frame"] == \
         Folding.parse("1x1,1x1,1x1", model.net).cycles_per_frame
 

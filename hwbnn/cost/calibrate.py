@@ -221,8 +221,11 @@ def run_synthesis(configs: list[Config], family: str, executor: Executor | None 
 
 # --- fitting and validation --------------------------------------------------------------
 
-def fit(configs: list[Config], measured: dict[str, dict], family: str) -> dict[str, dict]:
-    """Non-negative least squares per target on the training configs: target -> {feature: c}.
+def fit(configs: list[Config], measured: dict[str, dict], family: str,
+        networks: list[tuple[dict[str, float], dict]] = ()) -> dict[str, dict]:
+    """Non-negative least squares per target on the training configs and the training
+    networks (``networks``: (summed features of all blocks, measured counts) per network,
+    see :mod:`.networks`): target -> {feature: c}.
 
     Each row is divided by its measured value, so the fit minimizes *relative* errors (the
     acceptance criteria are relative) rather than letting the largest designs dominate.
@@ -230,13 +233,14 @@ def fit(configs: list[Config], measured: dict[str, dict], family: str) -> dict[s
     from scipy.optimize import nnls
 
     train = [c for c in configs if c.split == "train"]
-    rows = [config_features(c, family)[0] for c in train]
+    rows = [config_features(c, family)[0] for c in train] + [row for row, _ in networks]
     coefficients = {}
     for target in TARGETS[family]:
         groups = [grouped(row, target) for row in rows]
         names = [name for name in GROUPS[target] if any(g[name] for g in groups)]
         a = np.array([[g[name] for name in names] for g in groups], dtype=float)
-        y = np.array([float(measured[c.name][target]) for c in train])
+        y = np.array([float(measured[c.name][target]) for c in train]
+                     + [float(counts[target]) for _, counts in networks])
         weight = 1.0 / np.maximum(y, 1.0)
         solution, _ = nnls(a * weight[:, None], y * weight)
         coefficients[target] = {name: round(float(value), 6)
@@ -332,13 +336,21 @@ def stale_configs(configs: list[Config], measured: dict[str, dict]) -> list[Conf
 
 def calibrate(family: str, executor: Executor | None = None, resynthesize: bool = True
               ) -> dict:
-    """Synthesize the calibration set (or reuse the stored counts), fit, validate, write.
+    """Synthesize the calibration set and the network set (or reuse the stored counts), fit,
+    validate, write.
 
-    Counts stored with a config's current Verilog digest are reused, so only new or changed
-    configs are synthesized. Writes ``calibration/synth_F.json`` (raw counts),
-    ``constants/F.json`` (the fitted coefficients) and ``calibration/report_F.md`` /
-    ``report_F.json``; returns the validation.
+    Counts stored with a config's or network's current Verilog digest are reused, so only
+    new or changed ones are synthesized. The fit uses the training components and the
+    training networks (:mod:`.networks`, whole-network totals); the clock model
+    (:mod:`.clock`) is fitted on the training networks' Fmax. Writes
+    ``calibration/synth_F.json`` and ``networks_F.json`` (raw counts), ``constants/F.json``
+    (the fitted coefficients and clock model), ``calibration/report_F.md`` / ``.json``
+    (held-out components) and ``report_networks_F.md`` / ``.json`` (held-out networks);
+    returns the component validation with the network validation under ``networks``.
     """
+    from . import networks as network_set
+    from .clock import CLOCK_FAMILIES, fit_clock
+
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     configs = family_configs(family)
@@ -356,16 +368,29 @@ def calibrate(family: str, executor: Executor | None = None, resynthesize: bool 
     if missing:
         raise HwbnnError(f"no stored synthesis counts for {len(missing)} configs (first: "
                          f"{missing[0]}); run `hwbnn cost calibrate --family {family}`")
-    coefficients = fit(configs, measured, family)
+    networks = (network_set.run_networks(family, executor) if resynthesize
+                else network_set.load_measured(family))
+    coefficients = fit(configs, measured, family, network_set.fit_rows(family, networks))
+    clock = None
+    if family in CLOCK_FAMILIES:
+        rows = network_set.clock_rows(family, networks, coefficients)
+        clock = fit_clock(rows) if rows else None
     CONSTANTS_DIR.mkdir(exist_ok=True)
     (CONSTANTS_DIR / f"{family}.json").write_text(json.dumps({
         "family": family,
         "source": "fitted by `hwbnn cost calibrate` (non-negative least squares, relative "
                   "errors) on the training half of hwbnn/cost/calibration/synth_"
-                  f"{family}.json",
+                  f"{family}.json and networks_{family}.json",
         "coefficients": coefficients,
+        **({"clock": clock} if clock else {}),
     }, indent=1, sort_keys=True) + "\n")
     validation = validate(configs, measured, family, coefficients)
     (CALIBRATION_DIR / f"report_{family}.json").write_text(json.dumps(validation, indent=1))
     write_report(validation, CALIBRATION_DIR / f"report_{family}.md")
+    if networks:
+        held_out = network_set.validate_networks(family, networks, coefficients, clock)
+        (CALIBRATION_DIR / f"report_networks_{family}.json").write_text(
+            json.dumps(held_out, indent=1))
+        network_set.write_report(held_out, CALIBRATION_DIR / f"report_networks_{family}.md")
+        validation["networks"] = held_out
     return validation

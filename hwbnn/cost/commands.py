@@ -73,6 +73,14 @@ def cmd_calibrate(args) -> int:
         print(f"  {target:9s} median |error| {stats['median_abs_error'] * 100:5.1f}%   "
               f"max |error| {stats['max_abs_error'] * 100:5.1f}%")
     print(f"  report: hwbnn/cost/calibration/report_{args.family}.md")
+    held_out = validation.get("networks")
+    if held_out:
+        print(f"{args.family}: held-out validation on {len(held_out['rows'])} whole networks")
+        for target, stats in held_out["stats"].items():
+            print(f"  {target:9s} median |error| {stats['median_abs_error'] * 100:5.1f}%   "
+                  f"max |error| {stats['max_abs_error'] * 100:5.1f}%   exact "
+                  f"{stats['exact']} of {stats['networks']}")
+        print(f"  report: hwbnn/cost/calibration/report_networks_{args.family}.md")
     return 0
 
 

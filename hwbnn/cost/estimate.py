@@ -32,6 +32,7 @@ from .features import (
     map_memory,
     memory_features,
     mvtu_features,
+    select_luts,
 )
 from .profile import Block, NetworkProfile, PoolProfile, WindowProfile, profile_network
 
@@ -42,18 +43,26 @@ ENERGY_PARTS = ("compute", "weight_memory", "activation_buffers", "fifos")
 
 
 @cache
-def constants(family: str) -> dict[str, dict[str, float]]:
-    """The fitted coefficients of ``family`` (target -> feature -> value)."""
+def constants_file(family: str) -> dict:
+    """The fitted constants file of ``family``: ``coefficients`` (target -> feature ->
+    value) and, where fitted, ``clock`` (:mod:`.clock`)."""
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     path = CONSTANTS_DIR / f"{family}.json"
     try:
-        return json.loads(path.read_text())["coefficients"]
+        data = json.loads(path.read_text())
+        data["coefficients"]
+        return data
     except FileNotFoundError:
         raise HwbnnError(f"no fitted constants for {family} ({path}); run "
                          f"`hwbnn cost calibrate --family {family}`") from None
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise HwbnnError(f"{path} is not a constants file: {error}") from error
+
+
+def constants(family: str) -> dict[str, dict[str, float]]:
+    """The fitted coefficients of ``family`` (target -> feature -> value)."""
+    return constants_file(family)["coefficients"]
 
 
 @dataclass
@@ -82,12 +91,18 @@ def _window_features(window: WindowProfile, family: str):
 
 
 def _pool_features(pool: PoolProfile, family: str):
+    """A pool keeps one output row of running results in W/K registers; each result bit is
+    the merge of the pixel with the row's register at the column counter (a W/K-way
+    selection), or the pixel itself at a window's first pixel."""
     _, w, c = pool.in_shape
+    words = w // pool.kernel
     features = dict.fromkeys(FEATURES, 0.0)
     # A max pool compares, an average pool adds (its window sums, out_bits wide).
     merge = "compare_bits" if pool.merge == "max" else "addtree_bits"
     features.update({"const": 1.0, merge: c * pool.out_bits, "out_bits": c * pool.out_bits,
-                     "ram_bits": pool.row_bits, "ram_words": w // pool.kernel,
+                     "ram_bits": pool.row_bits, "ram_words": words,
+                     "select_luts": select_luts(c * pool.out_bits,
+                                                words + ceil(log2(words + 1)) + 2, family),
                      "counter_bits": 3 * ceil(log2(max(w, 2)))})
     features["reg_bits"] = sum(features[name] for name in ("ram_bits", "out_bits",
                                                            "counter_bits"))
@@ -139,6 +154,8 @@ class CostReport:
         self.net, self.family, self.profile = net, family, profile
         self.components, self.node, self.clock_mhz = components, node, clock_mhz
         self.energy = energy
+        # How clock_mhz was chosen: "given", "predicted" (hwbnn.cost.clock) or "assumed".
+        self.clock_source = "given"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -171,6 +188,30 @@ class CostReport:
                  **{column: c.values.get(column, 0.0) for column in self.columns}}
                 for c in self.components]
 
+    def compare_blocks(self, blocks: dict[str, dict[str, float]]) -> list[dict]:
+        """Each block's estimate beside its synthesized counts (``blocks``: a
+        :class:`~hwbnn.synth.flow.SynthResult`'s per-block counts, from a pass that keeps
+        the blocks apart), in pipeline order; cells outside every block as "(top)".
+        Per resource: ``{resource}_estimate``, ``{resource}_synthesis``."""
+        resources = [column for column in self.columns if column != "ge"]
+        rows = []
+        for component in self.components:
+            counted = blocks.get(component.name)
+            row = {"block": component.name, "layer": component.layer, "kind": component.kind}
+            for resource in resources:
+                row[f"{resource}_estimate"] = component.values.get(resource, 0.0)
+                row[f"{resource}_synthesis"] = None if counted is None else \
+                    counted.get(resource, 0)
+            rows.append(row)
+        named = {component.name for component in self.components}
+        for name, counted in blocks.items():
+            if name not in named:
+                rows.append({"block": name, "layer": "-", "kind": "glue" if name == "(top)"
+                             else "unpriced",
+                             **{f"{r}_estimate": 0.0 for r in resources},
+                             **{f"{r}_synthesis": counted.get(r, 0) for r in resources}})
+        return rows
+
     def rows(self) -> list[dict]:
         """The printed table: a row per block for a version-2 network (a layer there is
         several blocks: forks, shortcut FIFOs, width converters), else a row per layer."""
@@ -181,7 +222,7 @@ class CostReport:
                   for column in self.columns}
         cycles = self.profile.cycles_per_frame
         totals.update({"cycles_per_frame": cycles, "latency_cycles": self.profile.latency_cycles,
-                       "clock_mhz": self.clock_mhz,
+                       "clock_mhz": self.clock_mhz, "clock_source": self.clock_source,
                        "frames_per_s": self.clock_mhz * 1e6 / cycles,
                        "macs_per_frame": self.profile.macs_per_frame})
         if self.family != "asic":
@@ -228,7 +269,7 @@ def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
         raise HwbnnError(f"clock must be positive, not {clock_mhz!r} MHz")
     profile = profile_network(net, folding)
     components = []
-    for block in profile.priced:
+    for block in profile.blocks:
         features, mappings = BLOCK_FEATURES[block.kind](block.profile, family)
         components.append(ComponentCost(
             block.name, block.layer, block.kind, _component_values(features, mappings, family),
@@ -244,7 +285,7 @@ def energy_per_frame(profile: NetworkProfile, node: int = 45) -> dict[str, dict[
     the sum of the layer's blocks' energies."""
     scale = asic.node_scale(node)
     result: dict[str, dict[str, float]] = {}
-    for block in profile.priced:
+    for block in profile.blocks:
         parts = result.setdefault(block.layer, dict.fromkeys(ENERGY_PARTS, 0.0))
         for part, value in _block_energy(block).items():
             parts[part] += value

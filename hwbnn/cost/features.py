@@ -75,7 +75,8 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
             "fifo_const", "fifo_bits", "fifo_level_bits", "fifo_wrap_bits", "reg_bits",
-            "bypass_bits", "soft_adder_luts", "lane_merge_luts", "uint_lane_luts")
+            "bypass_bits", "soft_adder_luts", "lane_merge_luts", "uint_lane_luts",
+            "select_luts")
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
@@ -481,18 +482,26 @@ def global_pool_features(pool: GlobalPoolProfile, family: str) -> tuple[dict[str
     return features, []
 
 
+def select_luts(bits: int, inputs: int, family: str) -> float:
+    """LUTs of ``bits`` output bits, each one function of ``inputs`` signals (a selection:
+    data candidates, select bits and enables): a tree of k-input LUTs, (n - 1) / (k - 1)."""
+    k = LUT_INPUTS[family]
+    return bits * max(1.0, (inputs - 1) / (k - 1))
+
+
 def converter_features(converter: ConverterProfile, family: str
                        ) -> tuple[dict[str, float], list[MemoryMapping]]:
-    """Features of a width converter: its shift buffer and level are registers; a beat enters
-    the buffer through a logarithmic shifter over the offsets it can land at (2:1
-    multiplexers, counted like a RAM's read multiplexer), and the buffer shifts out a beat
-    through one more 2:1 multiplexer."""
+    """Features of a width converter (hw/stream_utils.py): its shift buffer and level are
+    registers. Each buffer bit is one function of the bits it can receive (one input element
+    bit per landing offset, at most ``in_count`` of them), the fill level that picks among
+    them, the two buffer bits it keeps or shifts from, and the take and put enables."""
     bits = converter.capacity * converter.elem_bits
     offsets = converter.capacity - converter.in_count + 1
     level = _range_bits(converter.capacity + 1)
+    sources = min(converter.in_count, offsets)
     features = dict.fromkeys(FEATURES, 0.0)
-    features.update({"ram_mux_bits": bits * (_range_bits(offsets) + 1), "counter_bits": level,
-                     "reg_bits": bits + level})
+    features.update({"select_luts": select_luts(bits, sources + level + 4, family),
+                     "counter_bits": level, "reg_bits": bits + level})
     return features, []
 
 

@@ -5,7 +5,11 @@ three mappings for each memory, and the estimator makes the same choice with the
 
 * soft logic: ``bits * 1/16`` for a ROM, ``bits * 1`` for a RAM (the pass's defaults,
   ``-logic-cost-rom`` / ``-logic-cost-ram``, yosys passes/memory/memory_libmap.cc);
-* block RAM: ``cells * cost`` over the block's depth x width configurations;
+* block RAM: ``cells * cost`` over the block's depth x width configurations, plus the
+  logic the pass adds around the block to emulate what the memory asks and the block lacks
+  (``FACTOR_EMU = 2`` per point of its ``score_emu_ports``: 3 points for a read-first or
+  transparency emulation, 2 for a read register's init value, 2 for its synchronous reset,
+  1 for a read port not shared with a write port);
 * distributed (LUT) RAM where the family has it: ``cells * cost``.
 
 Ties go to logic, as in the pass (a RAM mapping must be strictly cheaper), then to LUT RAM.
@@ -13,7 +17,7 @@ Ties go to logic, as in the pass (a RAM mapping must be strictly cheaper), then 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 
 from ..errors import HwbnnError
@@ -44,6 +48,13 @@ class FamilyMemories:
     blocks: tuple[BlockKind, ...]
     distributed: BlockKind | None
     block_bits: int
+    # Emulation cost (FACTOR_EMU * score) of mapping a ROM / a RAM (one write port) to the
+    # family's block RAM: Amaranth's read ports register their data with an init value and
+    # the domain's reset, and a FIFO's read and write ports are separate. Fitted to the
+    # mapping Yosys chose in the calibration components and networks (which memories went
+    # to logic), in steps of the pass's points.
+    rom_emu: float = 0.0
+    ram_emu: float = 0.0
 
 
 FAMILY_MEMORIES = {
@@ -55,7 +66,7 @@ FAMILY_MEMORIES = {
     # in two; so a 4096x1 configuration stands for it.
     "ice40": FamilyMemories("ice40", (
         BlockKind("SB_RAM40_4K", ((256, 16), (512, 8), (1024, 4), (2048, 2), (4096, 1)), 64),
-    ), None, 4096),
+    ), None, 4096, rom_emu=2 * 5, ram_emu=2 * 5),
     # ECP5 DP16KD: 18 kbit, 16384x1 .. 1024x18, and PDPW16KD 512x36 (Lattice TN1264 "ECP5 and
     # ECP5-5G Memory Usage Guide"); yosys cost 128 (techlibs/lattice/brams_16kd.txt).
     # TRELLIS_DPR16X4: 16x4 LUT RAM, cost 4 (techlibs/lattice/lutrams_trellis.txt).
@@ -109,6 +120,10 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
     if family not in FAMILY_MEMORIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILY_MEMORIES)}, not {family!r}")
     fam = FAMILY_MEMORIES[family]
+    if memory.rom and memory.varying_columns is not None:
+        # Yosys's opt_mem drops a ROM's constant bit columns before the mapping, so only the
+        # varying columns are mapped (and counted).
+        memory = replace(memory, width=memory.varying_columns)
     # The pass compares against the integer part of the logic cost.
     best = MemoryMapping(memory, "logic", None, 0, 0.0)
     best_cost = int(memory.bits * (LOGIC_COST_ROM if memory.rom else LOGIC_COST_RAM))
@@ -119,6 +134,8 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
         candidates.insert(0, (fam.distributed, "distributed"))
     for block, kind in candidates:
         cost, cells, stacked = _cells(memory, block)
+        if kind == "block":
+            cost += fam.rom_emu if memory.rom else fam.ram_emu
         if cost < best_cost:
             best_cost = cost
             best = MemoryMapping(memory, kind, block.name, cells,

@@ -24,7 +24,7 @@ from ..hw.global_pool import GlobalAvgPool as GlobalAvgPoolUnit
 from ..hw.maxpool import KernelPool
 from ..hw.mvtu import MatrixVectorThresholdUnit
 from ..hw.network import NetworkTop
-from ..hw.plan import LEVELS_PER_STAGE, LayerPlan, MemoryShape, distinct_columns
+from ..hw.plan import LEVELS_PER_STAGE, LayerPlan, MemoryShape, rom_columns
 from ..hw.sliding_window import SlidingWindow
 from ..hw.threshold import ThresholdTable, ThresholdUnit
 from ..ir.encoding import signed_width
@@ -298,11 +298,9 @@ class Block:
 class NetworkProfile:
     """Profiles of every component of a folded network, in stream order.
 
-    ``blocks`` is every instance the generator makes (:func:`pipeline_blocks`); ``priced``
-    the ones an estimate counts: all of them for a network of format version 2, and for a
-    version-1 chain the MVTUs, sliding windows, max pools and the FIFOs in front of the
-    MVTUs after the first, the set its figures were calibrated and reported on (two-beat
-    FIFOs and width converters left out), so they stay as they were.
+    ``blocks`` is every instance the generator makes (:func:`pipeline_blocks`), each priced
+    by the estimators: MVTUs, windows, pools, and the width converters, FIFOs and forks
+    between them (docs/design.md, "Cost model").
     """
 
     net: NetworkIR
@@ -312,13 +310,13 @@ class NetworkProfile:
     pools: list[PoolProfile]
     streams: list[StreamProfile]
     blocks: list[Block]
-    priced: list[Block]
     cycle_model: dict
 
     @property
     def per_block(self) -> bool:
-        """Every generated block is priced (format version 2), so reports list blocks."""
-        return self.priced is self.blocks
+        """Reports list blocks for a graph (format version 2; a layer there is several
+        blocks: forks, shortcut FIFOs, width converters), layers for a chain."""
+        return bool(self.net.v2_features())
 
     @property
     def cycles_per_frame(self) -> int:
@@ -381,7 +379,7 @@ def _elementwise(stage, layer) -> ElementwiseProfile:
 def _threshold_memory(name: str, table: ThresholdTable) -> MemoryShape:
     image = table.image()
     return MemoryShape(f"{name}.thresholds", table.groups, image.shape[1], rom=True,
-                       distinct_columns=distinct_columns(image))
+                       **rom_columns(image))
 
 
 def pipeline_blocks(top: NetworkTop) -> list[Block]:
@@ -411,23 +409,6 @@ def pipeline_blocks(top: NetworkTop) -> list[Block]:
     return blocks
 
 
-def _chain_blocks(blocks: list[Block], plans: list[LayerPlan],
-                  streams: list[StreamProfile]) -> list[Block]:
-    """What a version-1 chain's estimate counts (see :class:`NetworkProfile`): per weight
-    layer the FIFO in front of its MVTU (after the first), its window and its MVTU, then the
-    pools."""
-    named = {block.name: block for block in blocks}
-    fifos = {stream.name: stream for stream in streams}
-    priced = []
-    for plan in plans:
-        if plan.name in fifos:
-            priced.append(Block(f"{plan.name}_fifo", plan.name, "fifo", fifos[plan.name]))
-        if f"{plan.name}_window" in named:
-            priced.append(named[f"{plan.name}_window"])
-        priced.append(named[plan.name])
-    return priced + [block for block in blocks if block.kind == "pool"]
-
-
 def profile_network(net: NetworkIR, folding: Folding | None = None) -> NetworkProfile:
     """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD)."""
     folding = Folding.parse(folding, net)
@@ -436,16 +417,6 @@ def profile_network(net: NetworkIR, folding: Folding | None = None) -> NetworkPr
     layers = [block.profile for block in blocks if block.kind == "mvtu"]
     windows = [block.profile for block in blocks if block.kind == "window"]
     pools = [block.profile for block in blocks if block.kind == "pool"]
-    if net.v2_features():
-        streams = [block.profile for block in blocks if block.kind == "fifo"]
-        priced = blocks
-    else:
-        streams = []
-        for producer, consumer in zip(layers[:-1], layers[1:], strict=True):
-            width = consumer.simd * consumer.in_bits
-            bits = producer.mh * producer.out_bits * producer.output_pixels
-            streams.append(StreamProfile(consumer.name, width, consumer.input_fifo_depth,
-                                         bits))
-        priced = _chain_blocks(blocks, layers, streams)
-    return NetworkProfile(net, folding, layers, windows, pools, streams, blocks, priced,
+    streams = [block.profile for block in blocks if block.kind == "fifo"]
+    return NetworkProfile(net, folding, layers, windows, pools, streams, blocks,
                           top.cycle_model())

@@ -99,6 +99,9 @@ class MemoryShape:
     # not constant. Synthesis shares equal columns and drops constant ones, so this, not the
     # width, sets the logic of a small ROM. None: unknown (taken as the width).
     distinct_columns: int | None = None
+    # For a ROM: how many bit columns are not constant (Yosys's opt_mem drops the constant
+    # ones before mapping the memory, so these set its block-RAM mapping). None: the width.
+    varying_columns: int | None = None
 
     @property
     def bits(self) -> int:
@@ -115,6 +118,13 @@ def distinct_columns(image: np.ndarray) -> int:
         return 0
     varying = image[:, (image != image[:1]).any(axis=0)]
     return int(np.unique(varying, axis=1).shape[1]) if varying.size else 0
+
+
+def rom_columns(image: np.ndarray) -> dict[str, int]:
+    """A ROM image's distinct and varying (non-constant) column counts, as
+    :class:`MemoryShape` keyword arguments."""
+    varying = int((image != image[:1]).any(axis=0).sum()) if image.size else 0
+    return {"distinct_columns": distinct_columns(image), "varying_columns": varying}
 
 
 def twos_complement_bits(values: np.ndarray, width: int) -> np.ndarray:
@@ -414,7 +424,7 @@ class LayerPlan:
     @property
     def weight_rom(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.weights", self.steps, self.rom_width, rom=True,
-                           distinct_columns=distinct_columns(self.weight_image))
+                           **rom_columns(self.weight_image))
 
     @property
     def input_buffer(self) -> MemoryShape:
@@ -426,7 +436,7 @@ class LayerPlan:
             return None
         return MemoryShape(f"{self.name}.thresholds", self.nf,
                            self.pe * self.threshold_fields * self.acc_width, rom=True,
-                           distinct_columns=distinct_columns(self.threshold_image()))
+                           **rom_columns(self.threshold_image()))
 
     @property
     def memories(self) -> list[MemoryShape]:

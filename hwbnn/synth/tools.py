@@ -52,7 +52,7 @@ def run_tool(name: str, args: list[str], cwd: Path, log_name: str,
     output = done.stdout + done.stderr
     (cwd / log_name).write_text(output)
     if done.returncode != 0:
-        raise HwbnnError(f"{name} failed ({_last_error(output)}); full log: "
+        raise HwbnnError(f"{name} failed ({failure_reason(output)}); full log: "
                          f"{cwd / log_name}")
     return output
 
@@ -61,22 +61,40 @@ def run_tool(name: str, args: list[str], cwd: Path, log_name: str,
 _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
 
 
+# What nextpnr's cell types are, in a user's words.
+_CELL_WORDS = {"ICESTORM_LC": "logic cells", "ICESTORM_RAM": "block RAMs",
+               "ICESTORM_DSP": "DSP blocks", "TRELLIS_COMB": "LUTs", "TRELLIS_FF": "flip-flops",
+               "TRELLIS_SLICE": "slices", "DP16KD": "block RAMs", "MULT18X18D": "DSP blocks",
+               "TRELLIS_RAMW": "LUT RAM write ports"}
+
+
 def overflow(output: str) -> str | None:
     """"needs N of the device's M CELL" for every cell type nextpnr found over-used."""
     over = [(cell, int(used), int(total)) for cell, used, total in _UTILISATION.findall(output)
             if int(used) > int(total)]
     if not over:
         return None
-    return "; ".join(f"the design needs {used:,} of the device's {total:,} {cell}"
+    return "; ".join(f"the design needs {used:,} of the device's {total:,} "
+                     f"{_CELL_WORDS.get(cell, cell)} ({cell})"
                      for cell, used, total in dict.fromkeys(over))
 
 
-def _last_error(output: str) -> str:
+# nextpnr's closing count, "1 warning, 1 error": not a reason.
+_SUMMARY = re.compile(r"^\d+ warnings?, \d+ errors?$")
+
+
+def failure_reason(output: str) -> str:
+    """One line saying why a tool failed: what does not fit, else its last ERROR line, else
+    its last line mentioning an error."""
     too_big = overflow(output)
     if too_big:
         return f"does not fit: {too_big}"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
+    marked = [line for line in lines if line.startswith("ERROR:")]
+    if marked:
+        return marked[-1].removeprefix("ERROR:").strip()
+    errors = [line for line in lines if "error" in line.lower() and not _SUMMARY.match(line)]
     if errors:
         return errors[-1]
     return lines[-1] if lines else "no output"
+

@@ -64,18 +64,29 @@ MIX14 = (0.7, 0.2, 0.1)
 MIX14_SCALES = (4, 2, 1)
 
 
+# Residual weight kinds: the fraction of 1-, 2- and 3-bit weights (w2 and w3 are homogeneous
+# residual weights; mix631 is the 0.6/0.3/0.1 mix of the cost issue's whole-network set).
+RESIDUAL_KINDS = {"mix14": MIX14, "mix631": (0.6, 0.3, 0.1), "w2": (0.0, 1.0),
+                  "w3": (0.0, 0.0, 1.0)}
+WEIGHT_KINDS = ("binary", "ternary", *RESIDUAL_KINDS)
+
+
 def random_weights(rng: np.random.Generator, kind: str, rows: int, cols: int) -> Weights:
-    """Random weights of one kind; mix14 hits its 70/20/10% bitwidth mix exactly."""
+    """Random weights of one of :data:`WEIGHT_KINDS`; a residual kind hits its bitwidth mix
+    exactly (plane scales 4, 2, 1 from the first plane it uses)."""
     if kind == "binary":
         return Weights.binary(rng.choice([-1, 1], size=(rows, cols)))
     if kind == "ternary":
         return Weights.ternary(rng.integers(-1, 2, size=(rows, cols)))
+    fractions = RESIDUAL_KINDS[kind]
     total = rows * cols
-    counts = [int(f * total) for f in MIX14]
-    counts[0] += total - sum(counts)
-    bitwidth = rng.permutation(np.repeat([1, 2, 3], counts)).reshape(rows, cols)
-    signs = rng.choice([-1, 1], size=(len(MIX14_SCALES), rows, cols))
-    return Weights.residual(signs, bitwidth, MIX14_SCALES)
+    counts = [int(f * total) for f in fractions]
+    counts[int(np.argmax(fractions))] += total - sum(counts)
+    bitwidth = rng.permutation(np.repeat(np.arange(1, len(counts) + 1), counts))
+    planes = len(fractions)
+    signs = rng.choice([-1, 1], size=(planes, rows, cols))
+    return Weights.residual(signs, bitwidth.reshape(rows, cols),
+                            MIX14_SCALES[len(MIX14_SCALES) - planes:])
 
 
 def fitted_thresholds(acc: np.ndarray, encoding: str) -> np.ndarray:
@@ -139,7 +150,7 @@ def build(name: str, arch: dict, weight_kind: str, activation: str,
             encoding = activation
         shape = tuple(layers[-1].out_shape)
     x = x.reshape(len(x), -1)
-    widths = [*arch["dense"], CLASSES]
+    widths = [*arch["dense"], arch.get("classes", CLASSES)]
     for i, rows in enumerate(widths):
         last = i == len(widths) - 1
         weights = random_weights(rng, weight_kind, rows, x.shape[1])

@@ -1,0 +1,149 @@
+"""The clock a folded design reaches on a family, predicted before synthesis.
+
+Place and route of generated networks (``calibration/networks_F.json``) shows where the
+critical path runs: not through the adder trees, which are pipelined, but through the
+stream handshakes: a downstream FIFO's or width converter's state decides whether a matrix
+unit advances, and that decision enables every register of its input buffer and its
+counters. The path is mostly routing (iCE40: 15-23 ns of 21-28 ns), and grows with the fan-out
+of that enable and with the size of the design. The model is a period in nanoseconds,
+
+    period = c0 + c1 * log2(largest enable fan-out) + c2 * log2(LUTs),
+
+fitted per family by least squares on the training networks' nextpnr Fmax (one seed), and
+checked on the held-out ones (docs/design.md, "Clock model"). Families without open place
+and route (xc7, asic) have no prediction: commands then assume
+:data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` and say so.
+"""
+
+from __future__ import annotations
+
+from math import log2
+
+import numpy as np
+
+CLOCK_TERMS = ("const", "log2_fanout", "log2_luts")
+# Families with an Fmax measurement (open place and route) and so a model.
+CLOCK_FAMILIES = ("ice40", "ecp5")
+
+
+def enable_fanout(profile) -> int:
+    """Registers behind the widest stall enable of a network profile: per matrix unit its
+    input buffer, its output register and its counters advance together."""
+    fanouts = [layer.input_buffer.bits + layer.pe * max(layer.out_bits, 1)
+               for layer in profile.layers]
+    return max(fanouts, default=1)
+
+
+def clock_terms(profile, luts: float) -> dict[str, float]:
+    """The model's terms for a network profile with ``luts`` estimated LUTs."""
+    return {"const": 1.0, "log2_fanout": log2(max(enable_fanout(profile), 2)),
+            "log2_luts": log2(max(luts, 2.0))}
+
+
+def predict_mhz(terms: dict[str, float], coefficients: dict[str, float]) -> float:
+    """Fmax (MHz) from the terms and a family's fitted coefficients."""
+    period_ns = sum(coefficients.get(name, 0.0) * value for name, value in terms.items())
+    return 1e3 / max(period_ns, 1e-3)
+
+
+def fit_clock(rows: list[tuple[dict[str, float], float]]) -> dict[str, float]:
+    """Least squares on (terms, measured Fmax MHz) rows, in period (ns), relative to each
+    period; the fan-out and size terms may not shorten the period (non-negative)."""
+    from scipy.optimize import nnls
+
+    a = np.array([[terms[name] for name in CLOCK_TERMS] for terms, _ in rows], dtype=float)
+    period = np.array([1e3 / mhz for _, mhz in rows])
+    weight = 1.0 / period
+    solution, _ = nnls(a * weight[:, None], period * weight)
+    return {name: round(float(value), 6) for name, value in zip(CLOCK_TERMS, solution,
+                                                                 strict=True)}
+
+
+def clock_coefficients(family: str) -> dict[str, float] | None:
+    """The family's fitted clock model (``constants/F.json``, key ``clock``), or None."""
+    from .estimate import constants_file
+
+    if family not in CLOCK_FAMILIES:
+        return None
+    return constants_file(family).get("clock")
+
+
+def predicted_mhz(report) -> float | None:
+    """Predicted Fmax of an estimated network (a :class:`~.estimate.CostReport`), or None
+    where the family has no clock model."""
+    coefficients = clock_coefficients(report.family)
+    if coefficients is None:
+        return None
+    return predict_mhz(clock_terms(report.profile, report.totals()["lut"]), coefficients)
+
+
+# Refolding at a lower predicted clock can only add lanes, so it converges; a few rounds do.
+MAX_ROUNDS = 6
+
+
+def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,
+                      clock_mhz: float | None = None, node: int = 45):
+    """The cost report of ``net`` folded as asked, at the clock the design will run at.
+
+    With ``clock_mhz`` that clock ("given"). Else, where the family has a clock model, the
+    predicted Fmax of the folded design ("predicted"); auto-folding for ``target_fps`` then
+    aims at that clock: fold for a clock, predict the folded design's Fmax, refold for it
+    when lower, until the folding reaches the rate at its own predicted clock. Else
+    :data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` ("assumed").
+    """
+    from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
+    from .estimate import estimate
+
+    if clock_mhz is not None or clock_coefficients(family) is None:
+        folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock_mhz)
+        clock = clock_mhz or folding.clock_mhz or DEFAULT_CLOCK_MHZ
+        report = estimate(net, family, folding, node=node, clock_mhz=clock)
+        report.clock_source = "given" if clock_mhz else "assumed"
+        return report
+    auto = target_fps is not None and (fold is None or (isinstance(fold, str)
+                                                        and fold.strip().lower() == "auto"))
+    clock = DEFAULT_CLOCK_MHZ
+    for _ in range(MAX_ROUNDS):
+        folding = Folding.parse(fold, net, target_fps=target_fps if auto else None,
+                                clock_mhz=clock if auto else None)
+        report = estimate(net, family, folding, node=node, clock_mhz=clock)
+        predicted = predicted_mhz(report)
+        if not auto or predicted >= clock * 0.999:
+            break
+        clock = predicted
+    report.clock_mhz = predicted
+    report.clock_source = "predicted"
+    if auto:
+        folding.clock_mhz = predicted
+    elif target_fps is not None:
+        folding.check_rate(target_fps, predicted)
+    return report
+
+
+def throughput_closure(folding, cycles_per_frame: int, fmax_mhz: float,
+                       target_fps: float | None = None) -> dict:
+    """What a synthesized design achieves against what was asked: frames/s at the measured
+    Fmax and, when short of ``target_fps``, the folding that reaches it at that Fmax (a
+    wider design may clock somewhat lower: `hwbnn cost --fold F` predicts it), or why none
+    can."""
+    from ..errors import HwbnnError
+    from ..hw.fold import Folding
+
+    achieved = fmax_mhz * 1e6 / cycles_per_frame
+    result = {"fmax_mhz": fmax_mhz, "cycles_per_frame": cycles_per_frame,
+              "achieved_frames_per_s": achieved, "requested_frames_per_s": target_fps,
+              "met": None if target_fps is None else achieved >= target_fps,
+              "suggested_folding": None, "suggested_cycles_per_frame": None, "note": None}
+    if target_fps is None or achieved >= target_fps:
+        return result
+    try:
+        better = Folding.auto(folding.net, target_fps, fmax_mhz)
+    except HwbnnError as error:
+        result["note"] = f"no folding reaches it at {fmax_mhz:.1f} MHz: {error}"
+        return result
+    from ..hw.network import NetworkTop
+
+    result["suggested_folding"] = str(better)
+    result["suggested_cycles_per_frame"] = NetworkTop(folding.net, better).cycle_model()[
+        "cycles_per_frame"]
+    return result
