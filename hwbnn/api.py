@@ -245,11 +245,22 @@ class Model:
 
     def generate(self, out_dir: str | Path, fold=None, *, target_fps: float | None = None,
                  clock_mhz: float | None = None, output: str = "scores",
-                 mode: str = "folded", name: str | None = None) -> Design:
+                 mode: str = "folded", name: str | None = None,
+                 family: str | None = None) -> Design:
         """Streaming Verilog, ``manifest.json`` and the model file in ``out_dir``; the
-        :class:`Design` that opens them (:func:`hwbnn.verify.design.generate_design`)."""
+        :class:`Design` that opens them (:func:`hwbnn.verify.design.generate_design`).
+
+        With ``family`` (and no ``clock_mhz``) auto-folding aims at the clock the family's
+        model predicts for the folded design, less its error margin
+        (:func:`hwbnn.cost.clock.folding_for`)."""
         from .verify.design import generate_design
 
+        if family is not None and mode == "folded":
+            from .cost.clock import folding_for
+
+            fold = folding_for(self._net, family, fold, target_fps=target_fps,
+                               clock_mhz=clock_mhz)
+            target_fps = clock_mhz = None
         rtl = generate_design(self._net, out_dir, folding=fold, target_fps=target_fps,
                               clock_mhz=clock_mhz, output=output, mode=mode, name=name)
         return Design(rtl, self)

@@ -63,6 +63,14 @@ KEYS: dict[str, Key] = {
         "kind": "what sort of layer, component or stream it is",
         "mix": "bitwidth mix: average weight bits, or ternary",
         "config": "calibration config name",
+        "network": "network of the cost model's whole-network set (hwbnn/cost/networks.py)",
+        "block": "block of the generated network, named as in its hierarchy and the estimate",
+        "clock_source": "how clock_mhz was chosen: given (--clock-mhz), predicted (the "
+                        "family's clock model) or assumed (100 MHz, no model)",
+        "suggested_folding": "folding (PExSIMD pairs) that reaches the requested rate at the "
+                             "measured Fmax",
+        "note": "why no folding reaches the requested rate",
+        "met": "the achieved frame rate reaches the requested one",
         "split": "which configs were validated (heldout)",
         "dataset": "dataset name",
         "family": "FPGA family (ice40, ecp5, xc7) or asic",
@@ -108,6 +116,8 @@ KEYS: dict[str, Key] = {
         "clock_mhz": ("MHz", "clock frequency of the design"),
         "target_mhz": ("MHz", "clock constraint given to nextpnr"),
         "target_frames_per_s": ("frames/s", "frame rate the folding was chosen for"),
+        "requested_frames_per_s": ("frames/s", "frame rate the design was folded for "
+                                               "(null: none was requested)"),
         "gap": ("probability", "probability of an idle input cycle"),
         "backpressure": ("probability", "probability that the sink refuses a cycle"),
         "frames": ("frames", "frames run"),
@@ -182,6 +192,7 @@ KEYS: dict[str, Key] = {
         "energy_fifos_pj": ("pJ", "FIFO energy per frame"),
         "ops_per_joule": ("ops/J", "operations per joule (2 per MAC)"),
         "estimate": "the cost model's estimate",
+        "suggested_cycles_per_frame": ("cycles", "cycles per frame of the suggested folding"),
     }),
     **_keys(MEASURED, {
         "accuracy": ("fraction", "test-split accuracy of the golden integer model"),
@@ -205,6 +216,9 @@ KEYS: dict[str, Key] = {
         "error": ("fraction", "(estimate - synthesis) / synthesis"),
         "median_abs_error": ("fraction", "median of the absolute errors"),
         "max_abs_error": ("fraction", "largest absolute error"),
+        "mean_error": ("fraction", "mean of the signed errors"),
+        "networks": ("networks", "networks the statistics are over"),
+        "achieved_frames_per_s": ("frames/s", "frames per second at the measured Fmax"),
         "measured_cycles_per_frame": ("cycles", "cycles per frame in simulation (first cycle "
                                                 "after reset to the last output beat)"),
         "measured_lut": ("LUTs", "LUTs from Yosys synthesis"),
@@ -355,7 +369,8 @@ COMMANDS: dict[str, Object] = {
         "cycles_per_frame": None, "bottleneck": None,
         "stage_cycles_per_frame": MapOf(None, "stage", "cycles per frame of each stage"),
         "latency_cycles_max": None, "folding": FOLDING,
-        "folded_for": Object({"target_frames_per_s": None, "clock_mhz": None},
+        "folded_for": Object({"target_frames_per_s": None, "clock_mhz": None,
+                              "clock_source?": None},
                              "what --fold auto folded for (null: not auto)"),
         "layers": ListOf(Object({
             "stage": None, "layer": None, "kind": None, "cycles_per_frame": None, "pe?": None,
@@ -381,6 +396,18 @@ COMMANDS: dict[str, Object] = {
                                  "routing_ns": None, "total_ns": None, "logic_steps": None},
                                 "the median seed's critical register-to-register path"),
         "notes": None, "work_path": None,
+        "blocks": MapOf(Object(_COUNT_FIELDS, "Yosys cell counts of the block", kind=MEASURED),
+                        "block", "counts of each block from a pass that keeps the blocks "
+                        "apart (--blocks; '(top)': the cells outside every block)"),
+        "block_comparison?": ListOf(Object(
+            {"block": None, "layer": None, "kind": None},
+            rest=MapOf(Object({"estimate": None, "synthesis": None}), "resource")),
+            "each block's estimate beside its synthesized count (--blocks)"),
+        "throughput?": Object({
+            "fmax_mhz": None, "cycles_per_frame": None, "achieved_frames_per_s": None,
+            "requested_frames_per_s": None, "met": None, "suggested_folding": None,
+            "suggested_cycles_per_frame": None, "note": None},
+            "frames/s at the measured Fmax against the rate the design was folded for"),
     }),
     "build": Object({
         "model": None, "model_path": None, "board": None, "clock_mhz": None,
@@ -402,7 +429,8 @@ COMMANDS: dict[str, Object] = {
             "finn_r_lut?": None, "finn_r_bram18?": None, **_ENERGY}), "one row per layer"),
         "totals": Object({
             **_COSTS, "cycles_per_frame": None, "latency_cycles": None, "clock_mhz": None,
-            "frames_per_s": None, "macs_per_frame": None, "finn_r_lut?": None,
+            "clock_source": None, "frames_per_s": None, "macs_per_frame": None,
+            "finn_r_lut?": None,
             "finn_r_bram18?": None, **_ENERGY, "energy_pj_per_frame?": None,
             "ops_per_joule?": None, "node_nm?": None}, "the whole network"),
         "components": ListOf(Object({"component": None, "layer": None, "kind": None,
@@ -415,6 +443,17 @@ COMMANDS: dict[str, Object] = {
             "one row per validated config, its figures per estimated target (lut, ff, ...)"),
         "stats": MapOf(Object({"median_abs_error": None, "max_abs_error": None,
                                "configs": None}), "target", "error statistics per target"),
+        "networks?": Object({
+            "family": None, "split": None,
+            "rows": ListOf(Object({"network": None, "folding": MapOf(
+                None, "layer", "PExSIMD of each layer"), "cycles_per_frame": None},
+                                  rest=MapOf(Object({"estimate": None, "synthesis": None,
+                                                     "error": None}), "target")),
+                           "one row per held-out network: lut, ff, ... and fmax_mhz"),
+            "stats": MapOf(Object({"median_abs_error": None, "max_abs_error": None,
+                                   "mean_error": None, "exact": None, "networks": None}),
+                           "target", "error statistics per target")},
+            "held-out whole networks (hwbnn/cost/networks.py)"),
     }),
     "sweep": Object({"mixes": ListOf(Object({
         "mix": None, "avg_bits": None, "accuracy": None, "lut": None, "ff": None, "bram": None,

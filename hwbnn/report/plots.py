@@ -160,23 +160,21 @@ def plot_block_resources(rows: list[dict], title: str) -> bytes:
     """One panel per resource: every block's estimate beside its synthesized count
     (:meth:`~hwbnn.cost.estimate.CostReport.compare_blocks` rows), blocks top to bottom in
     pipeline order."""
-    resources = [key.removesuffix("_estimate") for key in rows[0] if key.endswith("_estimate")
-                 and any(row[key] or row[key.replace("_estimate", "_synthesis")]
-                         for row in rows)] if rows else []
-    resources = [r for r in resources if r in ("lut", "ff", "bram", "carry", "area_um2")]
+    resources = [r for r in ("lut", "ff", "carry", "bram", "area_um2")
+                 if rows and r in rows[0]
+                 and any(row[r]["estimate"] or row[r]["synthesis"] for row in rows)]
     figure, panels = _figure(3.6 * max(len(resources), 1), 1.2 + 0.22 * len(rows),
                              ncols=max(len(resources), 1), squeeze=False, sharey=True)
     panels = panels.ravel()
-    names = [row["block"] for row in rows]
     at = list(range(len(rows)))
     for axes, resource in zip(panels, resources, strict=False):
-        axes.barh([y - 0.2 for y in at], [row[f"{resource}_estimate"] for row in rows],
+        axes.barh([y - 0.2 for y in at], [row[resource]["estimate"] for row in rows],
                   height=0.4, color=ESTIMATE_COLOR, label="estimate")
-        axes.barh([y + 0.2 for y in at], [row[f"{resource}_synthesis"] or 0 for row in rows],
+        axes.barh([y + 0.2 for y in at], [row[resource]["synthesis"] or 0 for row in rows],
                   height=0.4, color=SYNTHESIS_COLOR, label="synthesis, blocks kept apart")
         axes.set_title(RESOURCE_LABELS[resource], fontsize=10)
         axes.grid(axis="x", alpha=0.3)
-    panels[0].set_yticks(at, names, fontsize=7)
+    panels[0].set_yticks(at, [row["block"] for row in rows], fontsize=7)
     panels[0].invert_yaxis()
     panels[0].legend(fontsize=7)
     figure.suptitle(title, fontsize=10)

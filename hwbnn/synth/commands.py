@@ -110,14 +110,14 @@ def format_closure(closure: dict) -> str:
 
 
 def format_blocks(rows: list[dict]) -> str:
-    """The per-block table: estimate / synthesis / error for LUT, FF and block RAM."""
-    resources = [r for r in ("lut", "ff", "bram") if f"{r}_estimate" in rows[0]]
+    """The per-block table: estimate / synthesis (error) for LUT, FF and block RAM."""
+    resources = [r for r in ("lut", "ff", "bram", "area_um2") if r in rows[0]]
     header = ["block", "kind", *(f"{r} est/syn (err)" for r in resources)]
     table = []
     for row in rows:
         cells = [row["block"], row["kind"]]
         for r in resources:
-            est, syn = row[f"{r}_estimate"], row[f"{r}_synthesis"]
+            est, syn = row[r]["estimate"], row[r]["synthesis"]
             if syn is None:
                 cells.append(f"{est:,.0f} / -")
                 continue
@@ -128,7 +128,7 @@ def format_blocks(rows: list[dict]) -> str:
     lines = ["per block (synthesis with every block kept apart; they add up to more than "
              "the flattened design):",
              "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
               for r in table]
     return "\n".join(lines)
 

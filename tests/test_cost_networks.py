@@ -1,0 +1,52 @@
+"""The whole-network calibration: the network set, its stored synthesis, and the shipped
+held-out report (docs/design.md section 6, "Whole networks")."""
+
+import json
+
+import pytest
+
+from hwbnn.cost import calibrate as cal
+from hwbnn.cost import networks as nw
+from hwbnn.cost.clock import CLOCK_FAMILIES, clock_coefficients, fit_clock
+from hwbnn.cost.estimate import constants
+
+FAMILIES = ("ice40", "ecp5", "xc7", "asic")
+
+
+def test_the_set_alternates_training_and_held_out_networks():
+    names = [config.name for config in nw.NETWORKS]
+    assert len(set(names)) == len(names)
+    held_out = [c for c in nw.NETWORKS if c.split == "heldout"]
+    assert len(held_out) >= 15
+    assert [c.split for c in nw.NETWORKS[:4]] == ["train", "heldout", "train", "heldout"]
+    # What the issue asks the held-out set to span.
+    kinds = {c.weights for c in held_out} | {c.source for c in held_out}
+    assert {"binary", "ternary", "w2", "w3", "mix631", "mix14"} <= kinds
+    assert any(c.conv for c in held_out) and any(c.input_encoding == "uint8" for c in held_out)
+    assert any(c.activations.startswith("uint") for c in held_out)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shipped_constants_are_the_fit_of_the_stored_counts(family):
+    """`hwbnn cost calibrate --refit` would write the shipped constants and reports."""
+    measured = json.loads((cal.CALIBRATION_DIR / f"synth_{family}.json").read_text())
+    networks = nw.load_measured(family)
+    coefficients = cal.fit(cal.family_configs(family), measured["measured"], family,
+                           nw.fit_rows(family, networks))
+    assert coefficients == constants(family)
+    report = json.loads((cal.CALIBRATION_DIR / f"report_networks_{family}.json").read_text())
+    clock = clock_coefficients(family)
+    assert (clock is not None) == (family in CLOCK_FAMILIES)
+    if clock is not None:
+        assert fit_clock(nw.clock_rows(family, networks, coefficients)) == clock
+    again = nw.validate_networks(family, networks, coefficients, clock)
+    assert json.loads(json.dumps(again)) == report
+
+
+def test_stored_network_counts_are_of_todays_verilog():
+    """A sample of stored digests against the generator (the whole set: calibrate)."""
+    for name in ("n00_mlp_bin_64", "n24_cnn_ter"):
+        config = next(c for c in nw.NETWORKS if c.name == name)
+        digest = nw.verilog_digest(config)
+        for family in FAMILIES:
+            assert nw.load_measured(family)[name]["verilog"] == digest, family
