@@ -186,6 +186,12 @@ BOARDS = {
 }
 
 
+def device_capacity(family: str, device: str) -> dict | None:
+    """What a board's FPGA of ``family`` and ``device`` has (None: no board has it)."""
+    return next((b.available for b in BOARDS.values()
+                 if b.family == family and b.device == device), None)
+
+
 def board(name: str) -> Board:
     if name not in BOARDS:
         raise HwbnnError(f"board must be one of {', '.join(BOARDS)}, not {name!r}")

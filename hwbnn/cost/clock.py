@@ -63,8 +63,13 @@ def fit_clock(rows: list[tuple[dict[str, float], float]]) -> dict[str, float]:
     period = np.array([1e3 / mhz for _, mhz in rows])
     weight = 1.0 / period
     solution, _ = nnls(a * weight[:, None], period * weight)
-    return {name: round(float(value), 6) for name, value in zip(CLOCK_TERMS, solution,
-                                                                 strict=True)}
+    fitted = {name: round(float(value), 6) for name, value in zip(CLOCK_TERMS, solution,
+                                                                   strict=True)}
+    # The margin: the most the prediction overshot a training network's Fmax, relative to
+    # the prediction. Folding for the prediction less it met every training network.
+    over = [(predict_mhz(terms, fitted) - mhz) / predict_mhz(terms, fitted)
+            for terms, mhz in rows]
+    return {**fitted, "margin": round(max(0.0, *over), 4)}
 
 
 def clock_coefficients(family: str) -> dict[str, float] | None:
@@ -93,7 +98,22 @@ def folding_for(net, family: str, fold=None, *, target_fps: float | None = None,
                 clock_mhz: float | None = None):
     """The folding :func:`estimate_at_clock` chooses (with the clock it was made for and its
     source recorded on it), for generating a design."""
+    from ..boards.targets import device_capacity
+    from ..errors import HwbnnError
+    from ..synth.flow import FAMILIES
+
     report = estimate_at_clock(net, family, fold, target_fps=target_fps, clock_mhz=clock_mhz)
+    if family in FAMILIES:
+        device = FAMILIES[family].default_device
+        capacity = device_capacity(family, device) or {}
+        totals = report.totals()
+        over = [f"{totals[key]:,.0f} {key.upper()} of its {capacity[key]:,}"
+                for key in ("lut", "bram") if key in capacity and totals[key] > capacity[key]]
+        if over:
+            rate = f" folded for {target_fps:,.0f} frames/s" if target_fps else ""
+            raise HwbnnError(f"the design{rate} does not fit the {family} {device}: the "
+                             f"estimate needs {' and '.join(over)}; ask for a lower rate or "
+                             f"a larger family")
     folding = report.profile.folding
     folding.clock_mhz = report.folded_for_mhz
     folding.clock_source = report.clock_source

@@ -5,6 +5,7 @@ Run (each prints a table; ``--json`` prints the figures)::
     python -m hwbnn.synth.bench fmax     # a) digits W1A1 MLP on iCE40 UP5K and ECP5-85F
     python -m hwbnn.synth.bench lanes    # b) binary MVTU, PE=1: LUT4 per SIMD lane on iCE40
     python -m hwbnn.synth.bench hetero   # c) 256x256 layer: 1.4-bit mix vs homogeneous 2-bit
+    python -m hwbnn.synth.bench closure  # auto-folding for the predicted clock: met at Fmax?
 
 Designs come from :mod:`hwbnn.hw` (the generated Verilog under ``rtl/`` for the MLP, the
 MVTU and unrolled unit built here from IR layers with seeded numpy weights); synthesis is
@@ -342,6 +343,71 @@ def format_folded(data: dict) -> str:
     return "\n".join(lines)
 
 
+# Throughput closure (the cost issue): 5 frame rates on 3 models, per family, from the
+# slowest a PE = SIMD = 1 design reaches to past what the family can fold for.
+CLOSURE_TARGETS = {
+    "zoo:digits_mlp_w1a1": (1e4, 5e4, 2e5, 1e6, 1e7),
+    "zoo:digits_cnn_w1a1": (1e3, 3e3, 1e4, 3e4, 1e5),
+    "zoo:fmnist_tfc_w1a1": (3e3, 1e4, 3e4, 1e5, 1e6),
+}
+CLOSURE_FAMILIES = ("ice40", "ecp5")
+
+
+def measure_closure(work: Workspace, targets: dict | None = None,
+                    families=CLOSURE_FAMILIES) -> list[dict]:
+    """Each model auto-folded for each rate at its family's predicted clock (`hwbnn gen
+    --family F --target-fps R`), then synthesized and placed (one seed): does the design
+    reach the rate at its measured Fmax, or did the tool say beforehand that it cannot?"""
+    from ..api import load
+
+    rows = []
+    for model_name, rates in (targets or CLOSURE_TARGETS).items():
+        model = load(model_name)
+        for family in families:
+            for rate in rates:
+                row = {"model": model_name, "family": family, "requested_frames_per_s": rate}
+                folder = work.folder(f"closure_{model.name}_{family}_{rate:g}")
+                try:
+                    design = model.generate(folder, "auto", target_fps=rate, family=family)
+                except HwbnnError as error:
+                    row.update(verdict="refused", note=str(error))
+                    rows.append(row)
+                    continue
+                made_for = design.manifest["folded_for"]
+                row.update(folding=str(design.folding), clock_mhz=made_for["clock_mhz"],
+                           cycles_per_frame=design.cycles_per_frame)
+                try:
+                    result = design.synthesize(family, seeds=1)
+                except HwbnnError as error:
+                    row.update(verdict="failed", note=str(error).split("; log in")[0])
+                    rows.append(row)
+                    continue
+                closure = design.closure(result)
+                row.update(fmax_mhz=result.fmax_mhz, lut=result.counts["lut"],
+                           achieved_frames_per_s=closure["achieved_frames_per_s"],
+                           verdict="met" if closure["met"] else "short")
+                rows.append(row)
+    return rows
+
+
+def format_closure(rows: list[dict]) -> str:
+    lines = ["Throughput closure: gen --family F --target-fps R, then synth (1 seed)",
+             f"  {'model':22s} {'family':6s} {'requested':>10s} {'folded for':>10s} "
+             f"{'Fmax':>6s} {'achieved':>10s}  verdict"]
+    for row in rows:
+        folded = f"{row['clock_mhz']:.1f} MHz" if row.get("clock_mhz") else "-"
+        fmax = f"{row['fmax_mhz']:.1f}" if row.get("fmax_mhz") else "-"
+        achieved = (f"{row['achieved_frames_per_s']:,.0f}"
+                    if row.get("achieved_frames_per_s") else "-")
+        note = f" ({row['note']})" if row.get("note") else ""
+        lines.append(f"  {row['model']:22s} {row['family']:6s} "
+                     f"{row['requested_frames_per_s']:>10,.0f} {folded:>10s} {fmax:>6s} "
+                     f"{achieved:>10s}  {row['verdict']}{note}")
+    told = sum(row["verdict"] in ("met", "refused") for row in rows)
+    lines.append(f"  {told} of {len(rows)} met the rate or were refused beforehand")
+    return "\n".join(lines)
+
+
 def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
@@ -349,7 +415,7 @@ def _int_list(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hwbnn.synth.bench",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("measurement", choices=("fmax", "lanes", "hetero", "all"))
+    parser.add_argument("measurement", choices=("fmax", "lanes", "hetero", "closure", "all"))
     parser.add_argument("--rtl", default="rtl/digits_mlp_w1a1",
                         help="generated design for fmax (default: rtl/digits_mlp_w1a1)")
     parser.add_argument("--seeds", type=int, default=3)
@@ -386,6 +452,9 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
     if args.measurement in ("lanes", "all"):
         report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
         text.append(format_lanes(report["lanes"]))
+    if args.measurement in ("closure", "all"):
+        report["closure"] = measure_closure(work)
+        text.append(format_closure(report["closure"]))
     if args.measurement in ("hetero", "all"):
         report["unrolled"] = measure_unrolled(args.rows, 256, work)
         text.append(format_unrolled(report["unrolled"]))
