@@ -495,13 +495,20 @@ def converter_features(converter: ConverterProfile, family: str
     registers. Each buffer bit is one function of the bits it can receive (one input element
     bit per landing offset, at most ``in_count`` of them), the fill level that picks among
     them, the two buffer bits it keeps or shifts from, and the take and put enables."""
-    bits = converter.capacity * converter.elem_bits
-    offsets = converter.capacity - converter.in_count + 1
-    level = _range_bits(converter.capacity + 1)
-    sources = min(converter.in_count, offsets)
+    capacity, n_in, b = converter.capacity, converter.in_count, converter.elem_bits
+    bits = capacity * b
+    level = _range_bits(capacity + 1)
+    # Buffer element e receives input element k when the fill level is e - k, a level from
+    # 0 to capacity - in_count: so from min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
+    # input elements.
+    # Where many inputs can land on one element, synthesis builds the logarithmic shifter
+    # instead (a 2:1 multiplexer per stage and bit): the cheaper of the two.
+    stages = _range_bits(capacity - n_in + 1) + 1
+    luts = sum(min(select_luts(b, min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
+                               + level + 4, family), b * stages) for e in range(capacity))
     features = dict.fromkeys(FEATURES, 0.0)
-    features.update({"select_luts": select_luts(bits, sources + level + 4, family),
-                     "counter_bits": level, "reg_bits": bits + level})
+    features.update({"const": 1.0, "select_luts": luts, "counter_bits": level,
+                     "reg_bits": bits + level})
     return features, []
 
 

@@ -427,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows of the 256-wide layer synthesized in unrolled mode")
     parser.add_argument("--pe", type=int, default=16)
     parser.add_argument("--fold-simd", type=int, default=32)
+    parser.add_argument("--families", default=",".join(CLOSURE_FAMILIES),
+                        help="closure: the families (default ice40,ecp5)")
     parser.add_argument("--work", help="keep Verilog, scripts and reports here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -453,7 +455,8 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
         text.append(format_lanes(report["lanes"]))
     if args.measurement in ("closure", "all"):
-        report["closure"] = measure_closure(work)
+        families = tuple(name for name in args.families.split(",") if name)
+        report["closure"] = measure_closure(work, families=families)
         text.append(format_closure(report["closure"]))
     if args.measurement in ("hetero", "all"):
         report["unrolled"] = measure_unrolled(args.rows, 256, work)
