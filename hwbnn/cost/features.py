@@ -436,7 +436,11 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     if stream.depth == 1:
         features["reg_bits"] = stream.width + 1
     else:
-        features["reg_bits"] += 2 * _range_bits(inner) + _range_bits(inner + 1) + 1
+        counters = 2 * _range_bits(inner) + _range_bits(inner + 1)
+        features["reg_bits"] += counters + 1
+        if stream.depth > 2:
+            # The two pointers and the level count (their increments and wraps).
+            features["counter_bits"] = counters
     return features, mappings
 
 
