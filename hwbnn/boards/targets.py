@@ -188,7 +188,7 @@ BOARDS = {
 
 def device_capacity(family: str, device: str) -> dict | None:
     """What a board's FPGA of ``family`` and ``device`` has (None: no board has it)."""
-    return next((b.available for b in BOARDS.values()
+    return next((b.resources for b in BOARDS.values()
                  if b.family == family and b.device == device), None)
 
 
