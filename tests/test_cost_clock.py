@@ -69,7 +69,7 @@ def test_auto_folding_aims_at_the_prediction_less_the_margin(model):
 def test_a_design_too_big_for_the_family_is_refused_before_it_is_built(model, tmp_path,
                                                                        capsys):
     with pytest.raises(HwbnnError, match=r"does not fit the ice40 up5k: the estimate needs "
-                                         r"[\d,]+ LUT of its 5,280"):
+                                         r"[\d,]+ logic cells of its 5,280"):
         folding_for(model.net, "ice40", "auto", target_fps=1e7)
     assert main(["gen", "zoo:digits_mlp_w1a1", "--family", "ice40", "--target-fps", "1e7",
                  "--out", str(tmp_path / "rtl")]) == 2

@@ -506,10 +506,16 @@ def converter_features(converter: ConverterProfile, family: str
     # 0 to capacity - in_count: so from min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
     # input elements.
     # Where many inputs can land on one element, synthesis builds the logarithmic shifter
-    # instead (a 2:1 multiplexer per stage and bit): the cheaper of the two.
-    stages = _range_bits(capacity - n_in + 1) + 1
+    # instead: a 2:1 multiplexer per bit in each stage where the element can already hold
+    # input (stage s shifts by 2^s elements, so element e is live from the stage where
+    # n_in + 2^(s+1) - 1 > e), and one for the keep-or-shift of the buffer: the cheaper.
+    shift_stages = _range_bits(capacity - n_in)
+
+    def shifter(e: int) -> int:
+        return b * (1 + sum(e < n_in + (1 << (s + 1)) - 1 for s in range(shift_stages)))
+
     luts = sum(min(select_luts(b, min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
-                               + level + 4, family), b * stages) for e in range(capacity))
+                               + level + 4, family), shifter(e)) for e in range(capacity))
     features = dict.fromkeys(FEATURES, 0.0)
     features.update({"const": 1.0, "select_luts": luts, "counter_bits": level,
                      "reg_bits": bits + level})
