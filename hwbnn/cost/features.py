@@ -262,16 +262,21 @@ def mvtu_features(profile: LayerPlan, family: str) -> tuple[dict[str, float],
         lane_bits = pe * simd * (pops or profile.in_bits + 1)
         features["rom_lane_bits"] = lane_bits * _clog2(weights.memory.depth)
     features["reg_bits"] += mvtu_register_bits(profile, family, weights.in_logic)
-    features["bypass_bits"] = sum(bypass_bits(mapping.memory) for mapping in mappings
-                                  if mapping.kind == "block" and not mapping.memory.rom)
+    # The input buffer reads and writes one address, so Yosys can map it to one read-write
+    # port, which reads the old word during a write on ECP5's DP16KD up to 18 bits wide;
+    # iCE40's block cannot, nor ECP5's 36-bit mode (PDPW16KD, separate ports): there Yosys
+    # adds the bypass. A FIFO's ports differ (fifo_features): every family adds it there.
+    features["bypass_bits"] = sum(
+        bypass_bits(mapping.memory) for mapping in mappings
+        if mapping.kind == "block" and not mapping.memory.rom
+        and (family != "ecp5" or mapping.config_width > 18))
     return features, mappings
 
 
 def bypass_bits(memory: MemoryShape) -> int:
     """Registers around a writable block RAM where the block cannot itself give a read in the
-    cycle of a write to the same word the old data (iCE40; the fitted coefficient is near 0
-    on ECP5, whose DP16KD reads before writing): Yosys emulates it with a read register, the
-    write data, address and enable, and the address match."""
+    cycle of a write to the same word the old data: Yosys emulates it with a read register,
+    the write data, address and enable, and the address match."""
     return 2 * memory.width + _range_bits(memory.depth) + 2
 
 

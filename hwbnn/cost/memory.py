@@ -98,20 +98,22 @@ class MemoryMapping:
     cells: int
     block_ram: float  # in the family's block-RAM units
     stacked: int = 1  # cells stacked in depth (read multiplexer over them)
+    config_width: int = 0  # data width of the block configuration chosen
 
     @property
     def in_logic(self) -> bool:
         return self.kind == "logic"
 
 
-def _cells(memory: MemoryShape, block: BlockKind) -> tuple[float, int, int]:
-    """(cost, cells, cells stacked in depth) of the cheapest configuration of ``block``."""
+def _cells(memory: MemoryShape, block: BlockKind) -> tuple[float, int, int, int]:
+    """(cost, cells, cells stacked in depth, configuration width) of the cheapest
+    configuration of ``block``."""
     options = []
     for depth, width in block.configs:
         stacked = ceil(memory.depth / depth)
         cells = ceil(memory.width / width) * stacked
         mux = FACTOR_MUX * memory.width * (stacked - 1)
-        options.append((cells * block.cost + mux, cells, stacked))
+        options.append((cells * block.cost + mux, cells, stacked, width))
     return min(options)
 
 
@@ -133,11 +135,12 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
     if fam.distributed is not None:
         candidates.insert(0, (fam.distributed, "distributed"))
     for block, kind in candidates:
-        cost, cells, stacked = _cells(memory, block)
+        cost, cells, stacked, width = _cells(memory, block)
         if kind == "block":
             cost += fam.rom_emu if memory.rom else fam.ram_emu
         if cost < best_cost:
             best_cost = cost
             best = MemoryMapping(memory, kind, block.name, cells,
-                                 cells * block.weight if kind == "block" else 0.0, stacked)
+                                 cells * block.weight if kind == "block" else 0.0, stacked,
+                                 width)
     return best
