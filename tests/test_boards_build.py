@@ -127,3 +127,30 @@ def test_folding_from_a_design_that_gen_wrote(tmp_path):
     net = zoo.load(MODEL)
     generate(net, "2x4,2x4,1x2", tmp_path / "rtl")
     assert Folding.parse(str(tmp_path / "rtl"), net).pairs() == [(2, 4), (2, 4), (1, 2)]
+
+
+def test_a_design_folder_builds_with_the_folding_it_was_verified_at(tmp_path, monkeypatch):
+    """`hwbnn build DESIGN --board B`: the design's model at the design's folding (the one
+    `gen` wrote, verified and synthesized), not the model file's PE = SIMD = 1."""
+    from hwbnn.api import load
+    from hwbnn.boards import top
+
+    load(MODEL).generate(tmp_path / "rtl", "2x4,2x4,1x2")
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(net, folding, scores):
+        seen.update(model=net.name, folding=folding.pairs())
+        raise Stop
+
+    monkeypatch.setattr(top, "network_core", record)
+    with pytest.raises(Stop):
+        board_build.build(str(tmp_path / "rtl"), "icebreaker", tmp_path / "out")
+    assert seen == {"model": zoo.load(MODEL).name, "folding": [(2, 4), (2, 4), (1, 2)]}
+    # An explicit --fold still wins.
+    with pytest.raises(Stop):
+        board_build.build(str(tmp_path / "rtl"), "icebreaker", tmp_path / "out",
+                          fold="1x1,1x1,1x1")
+    assert seen["folding"] == [(1, 1), (1, 1), (1, 1)]

@@ -146,7 +146,10 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
           target_fps: float | None = None, selftest: bool = False, scores: bool = False,
           clock_mhz: float | None = None, baud: int = DEFAULT_BAUD, seed: int = 1,
           selftest_frames: int = SELFTEST_FRAMES, net=None) -> BuildResult:
-    """Build ``model`` (a zoo name or path; or ``net`` given directly) for a board."""
+    """Build ``model`` (a zoo name or path; or ``net`` given directly) for a board.
+
+    ``model`` may be a design folder from ``hwbnn gen``: its model, and by default its
+    folding, the one that was verified and synthesized."""
     from .. import zoo
     from ..hw.fold import Folding
     from .top import BoardTop, PlatformTop, network_core
@@ -154,6 +157,11 @@ def build(model: str, board_name: str, out_dir: str | Path, *, fold: str | None 
 
     started = time.monotonic()
     board = targets.board(board_name)
+    if net is None and Path(model).is_dir() and (Path(model) / "manifest.json").is_file():
+        from ..verify.design import open_design
+
+        net = open_design(Path(model)).net
+        fold = str(model) if fold is None else fold
     net = net if net is not None else zoo.load(model)
     clock_hz = board.default_clock_hz if clock_mhz is None else clock_mhz * 1e6
     if clock_hz <= 0:

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..cli import fold_arguments, model_argument, positive_int, print_json, seed_int
+from ..cli import fold_arguments, positive_int, print_json, seed_int
 from ..errors import HwbnnError
 from .targets import BOARDS
 
@@ -28,7 +28,9 @@ def register(subparsers) -> None:
                     "amaranth-boards platform and the YoWASP Yosys/nextpnr. arty-a7-35: "
                     "Verilog, constraints and synth_xilinx counts only (no open place and "
                     "route for Xilinx in this toolchain).")
-    model_argument(p)
+    p.add_argument("model", help="model file (.hwbnn), zoo:NAME, or a design folder from "
+                                 "`hwbnn gen` (its model, and by default its folding: the one "
+                                 "verified and synthesized)")
     p.add_argument("--board", required=True, choices=tuple(BOARDS))
     fold_arguments(p, clock_default="the board's: icebreaker 24, ulx3s-85f 50, arty 100")
     p.add_argument("--selftest", action="store_true",

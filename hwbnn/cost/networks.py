@@ -10,9 +10,10 @@ networks train and are held out; the held-out ones are only compared.
 
 Each network is synthesized with :func:`hwbnn.synth.flow.synthesize`: the flattened design's
 counts (what ``hwbnn synth`` reports), a per-block pass (every block kept apart, compared with
-the estimate's rows) and one place and route for Fmax where the design fits the family's
-default device. The counts are stored in ``calibration/networks_F.json`` with the digest of
-the Verilog they came from, so a generator change re-synthesizes only what it changed.
+the estimate's rows; iCE40 and ECP5) and one place and route for Fmax where the design fits
+the family's default device. The counts are stored in ``calibration/networks_F.json`` with
+the digest of the Verilog they came from, so a generator change re-synthesizes only what it
+changed.
 """
 
 from __future__ import annotations
@@ -182,7 +183,9 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
             entry["counts"] = {"area_um2": area["area_um2"]}
             return entry
         work = Path(tmp) / "work"
-        result = synthesize(rtl, family, seeds=0, blocks=True, work_dir=work)
+        # The per-block pass (a second Yosys run) for the families with place and route;
+        # xc7 (synth_xilinx, the slowest) gives its flattened counts only.
+        result = synthesize(rtl, family, seeds=0, blocks=family != "xc7", work_dir=work)
         fam = FAMILIES[family]
         if fam.nextpnr:
             # One place and route of the netlist just written; a design too big for the
