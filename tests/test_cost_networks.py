@@ -47,3 +47,28 @@ def test_stored_network_counts_are_of_todays_verilog():
         digest = nw.verilog_digest(config)
         for family in FAMILIES:
             assert nw.load_measured(family)[name]["verilog"] == digest, family
+
+
+# The targets on held-out whole networks, as (median, max) bounds per target; where a
+# target is not met the bound is the shipped figure, marked, so a regression still fails.
+NETWORK_TARGETS = {
+    "ice40": {"lut": (0.07, 0.16),  # target max 15%: 15.0% measured, not met
+              "ff": (0.05, 0.10), "fmax_mhz": (0.15, None)},
+    "ecp5": {"lut": (0.12, 0.18),  # target 7% / 15%: 11.1% / 17.3% measured, not met
+             "ff": (0.05, 0.10), "fmax_mhz": (0.15, None)},
+}
+
+
+@pytest.mark.parametrize("family", sorted(NETWORK_TARGETS))
+def test_held_out_networks_meet_the_bounds(family):
+    report = json.loads((cal.CALIBRATION_DIR / f"report_networks_{family}.json").read_text())
+    assert len(report["rows"]) >= 15
+    for target, (median, worst) in NETWORK_TARGETS[family].items():
+        stats = report["stats"][target]
+        assert stats["median_abs_error"] <= median, target
+        if worst is not None:
+            assert stats["max_abs_error"] <= worst, target
+    # Block RAM: exact on all but the networks where Yosys packs a ROM's remainder into a
+    # block shared by two columns (two per family; docs/design.md section 6).
+    bram = report["stats"]["bram"]
+    assert bram["exact"] >= bram["networks"] - 2
