@@ -384,15 +384,16 @@ class Design:
                cache: str | Path | None = None):
         """Write one self-contained HTML page (default ``DIRECTORY/report.html``): summary,
         folding, cost estimate for ``family``; with ``synth`` synthesis (``seeds`` place and
-        route runs), with ``verify`` the Verilator harness on ``frames`` digits test frames
-        (default all). Returns the :class:`~hwbnn.report.DesignReport`."""
+        route runs; every block also synthesized apart beside its estimate), with ``verify``
+        the Verilator harness on ``frames`` digits test frames (default all). Returns the
+        :class:`~hwbnn.report.DesignReport`."""
         from .progress import step
         from .report import write_report
 
         synthesis = verification = None
         if synth:
             with step(f"report: synthesis of {self.top} for {family}"):
-                synthesis = self.synthesize(family, seeds=seeds)
+                synthesis = self.synthesize(family, seeds=seeds, blocks=True)
         if verify:
             with step(f"report: verification of {self.top} in Verilator"):
                 verification = self.verify(count=frames, work=work, cache=cache)

@@ -92,6 +92,19 @@ def test_report_shows_synthesis_and_escapes_text(cnn, tmp_path):
         write_report(cnn, tmp_path / "x.html", family="ecp5", synthesis=synthesis)
 
 
+def test_report_shows_each_block_beside_its_estimate(cnn, tmp_path):
+    """A synthesis with per-block counts adds the block table and its bar chart."""
+    blocks = {row["block"]: {"lut": 10 * n, "ff": 5, "bram": 0}
+              for n, row in enumerate(cnn.model.cost("ice40", cnn.folding).block_rows())}
+    synthesis = SynthResult(cnn.top, "ice40", "up5k", {"lut": 5000, "ff": 5500, "bram": 6},
+                            {}, {}, 0, blocks={**blocks, "(top)": {"lut": 3}})
+    report = write_report(cnn, tmp_path / "cnn", synthesis=synthesis)
+    text = report.path.read_text()
+    assert "every block kept apart" in text and "resources per block" in text
+    assert "conv1_window" in text and "(top)" in text
+    assert len(Page(text).images) == 3
+
+
 def test_report_cli(cnn, tmp_path, capsys):
     out = tmp_path / "page.html"
     assert main(["report", str(cnn.directory), "--out", str(out)]) == 0

@@ -243,6 +243,21 @@ def _synthesis_section(cost, synthesis, cycles_per_frame: int) -> str:
             ("frames per second at Fmax", fps),
             ("critical path (ns)", (synthesis.critical_path or {}).get("total_ns")),
         ]))
+    if synthesis.blocks:
+        rows = cost.compare_blocks(synthesis.blocks)
+        resources = [r for r in ("lut", "ff", "bram") if r in rows[0]]
+        parts += [
+            _note("Per block: the design synthesized again with every block kept apart "
+                  "(they add up to a few percent more than the flattened design), beside "
+                  "each block's estimate."),
+            _table(("block", "kind", *(f"{r} estimate / synthesis" for r in resources)),
+                   [(row["block"], row["kind"],
+                     *(f"{row[r]['estimate']:,.0f} / {row[r]['synthesis']:,.0f}"
+                       if row[r]["synthesis"] is not None else f"{row[r]['estimate']:,.0f} / -"
+                       for r in resources)) for row in rows]),
+            _image(plots.plot_block_resources(
+                rows, f"{synthesis.top} on {synthesis.family}: estimate vs synthesis per "
+                      f"block"), "resources per block, estimate vs synthesis")]
     parts += [_note(note) for note in synthesis.notes]
     return _section("synthesis", "Synthesis", *parts)
 
