@@ -2,16 +2,18 @@
 # (A suggested folding's pipeline is built for its cycle model only; nothing is elaborated.)
 """The clock a folded design reaches on a family, predicted before synthesis.
 
-Place and route of generated networks (``calibration/networks_F.json``) shows three kinds of
-critical path: the stream handshakes (a downstream FIFO's or width converter's state decides
-whether a matrix unit advances, and that decision enables every register of its input
-buffer: mostly routing, growing with the fan-out and the design's size); the multi-level
-threshold compare of unsigned outputs (its comparators and the count of passed levels sit
-in one cycle); and the plane schedule of residual (mixed-bitwidth) weights. The model is a
-period in nanoseconds,
+Place and route of generated networks (``calibration/networks_F.json``) shows these critical
+paths: the stream handshakes (a downstream FIFO's or width converter's state decides whether a
+matrix unit advances, and that decision enables every register of its input buffer: mostly
+routing, growing with the fan-out and the design's size); the multi-level threshold compare
+of unsigned outputs (its comparators and the count of passed levels sit in one cycle); the
+plane schedule of residual (mixed-bitwidth) weights; and, on ECP5, a sliding window's
+frame-memory address (row x width + column) and block RAM reads into the first adders. The
+model is a period in nanoseconds,
 
     period = c0 + c1 log2(largest enable fan-out) + c2 log2(LUTs)
-             + c3 log2(1 + most output levels) + c4 (a per-tile plane schedule),
+             + c3 log2(1 + most output levels) + c4 (a per-tile plane schedule)
+             + c5 log2(1 + pixels of the largest sliding window),
 
 fitted per family by non-negative least squares on the training networks' nextpnr Fmax (one
 seed), and checked on the held-out ones (docs/design.md, "Clock model"). Families without
@@ -25,7 +27,7 @@ from math import log2
 
 import numpy as np
 
-CLOCK_TERMS = ("const", "log2_fanout", "log2_luts", "log2_levels", "schedule")
+CLOCK_TERMS = ("const", "log2_fanout", "log2_luts", "log2_levels", "schedule", "log2_window")
 # Families with an Fmax measurement (open place and route) and so a model.
 CLOCK_FAMILIES = ("ice40", "ecp5")
 
@@ -43,9 +45,11 @@ def clock_terms(profile, luts: float) -> dict[str, float]:
     levels = max((layer.levels for layer in profile.layers), default=1)
     schedule = any(layer.weight_kind == "residual" and layer.irregular
                    for layer in profile.layers)
+    pixels = max((window.in_shape[0] * window.in_shape[1] for window in profile.windows),
+                 default=0)
     return {"const": 1.0, "log2_fanout": log2(max(enable_fanout(profile), 2)),
             "log2_luts": log2(max(luts, 2.0)), "log2_levels": log2(1 + levels),
-            "schedule": float(schedule)}
+            "schedule": float(schedule), "log2_window": log2(1 + pixels)}
 
 
 def predict_mhz(terms: dict[str, float], coefficients: dict[str, float]) -> float:
