@@ -55,6 +55,10 @@ class FamilyMemories:
     # to logic), in steps of the pass's points.
     rom_emu: float = 0.0
     ram_emu: float = 0.0
+    # memory_libmap's logic cost of a ROM bit: 1/16 by default (a LUT4 holds 16), 1/64 where
+    # synth_xilinx passes -logic-cost-rom 0.015625 (a LUT6 holds 64: yosys
+    # techlibs/xilinx/synth_xilinx.cc, xc6v / xc7).
+    logic_cost_rom: float = LOGIC_COST_ROM
 
 
 FAMILY_MEMORIES = {
@@ -84,7 +88,7 @@ FAMILY_MEMORIES = {
                                (512, 36)), 129, 0.5),
         BlockKind("RAMB36E1", ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18),
                                (1024, 36), (512, 72)), 257, 1.0),
-    ), BlockKind("RAM32M", ((32, 6),), 8), 36864),
+    ), BlockKind("RAM32M", ((32, 6),), 8), 36864, logic_cost_rom=1 / 64),
 }
 
 
@@ -128,7 +132,7 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
         memory = replace(memory, width=memory.varying_columns)
     # The pass compares against the integer part of the logic cost.
     best = MemoryMapping(memory, "logic", None, 0, 0.0)
-    best_cost = int(memory.bits * (LOGIC_COST_ROM if memory.rom else LOGIC_COST_RAM))
+    best_cost = int(memory.bits * (fam.logic_cost_rom if memory.rom else LOGIC_COST_RAM))
     # LUT RAM is tried before block RAM: on a tie Yosys keeps the LUT RAM (measured on ECP5,
     # a 33 x 64 FIFO memory: 48 TRELLIS_DPR16X4 or 2 DP16KD at equal cost).
     candidates = [(block, "block") for block in fam.blocks]
