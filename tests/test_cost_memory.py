@@ -45,7 +45,9 @@ def test_block_count_is_the_best_configuration(family, depth, width):
 # Measured with Yosys 0.70 synth_ice40 (the figures the 4096x1 configuration stands for).
 @pytest.mark.parametrize("rom, depth, width, blocks", [
     (True, 4096, 1, 1), (False, 4096, 1, 1), (True, 4096, 3, 3), (True, 8192, 1, 2),
-    (True, 8192, 2, 4), (True, 3000, 1, 1)])
+    (True, 8192, 2, 4), (True, 3000, 1, 1),
+    # A ROM's (address block, column) slices are packed: 3 x 3 of 2048 x 2 in 5 blocks.
+    (True, 6144, 3, 5), (False, 6144, 3, 6)])
 def test_ice40_packs_one_bit_words_two_per_block_word(rom, depth, width, blocks):
     mapping = map_memory(MemoryShape("m", depth, width, rom=rom), "ice40")
     assert (mapping.kind, mapping.block_ram) == ("block", blocks)
@@ -63,7 +65,8 @@ def _memory_verilog(rom: bool, depth: int, width: int) -> str:
             + f"  always @(posedge clk) begin\n{write}    q <= mem[ra];\n  end\nendmodule\n")
 
 
-@pytest.mark.parametrize("rom, depth, width", [(True, 4096, 1), (False, 8192, 1)])
+@pytest.mark.parametrize("rom, depth, width", [(True, 4096, 1), (False, 8192, 1),
+                                                (True, 6144, 3)])
 def test_ice40_block_count_matches_yosys(rom, depth, width, tmp_path):
     require_yowasp()
     from hwbnn.synth.tools import run_tool

@@ -115,7 +115,12 @@ def _cells(memory: MemoryShape, block: BlockKind) -> tuple[float, int, int, int]
     options = []
     for depth, width in block.configs:
         stacked = ceil(memory.depth / depth)
-        cells = ceil(memory.width / width) * stacked
+        # memory_libmap packs a ROM's (address block, bit column) slices into cells: a
+        # 6,144 x 3 ROM at 2048 x 2 is 9 slices in 5 cells, not 3 x 2. A RAM's word is
+        # padded to the cell width (its write enables), so each address block takes whole
+        # cells.
+        cells = (ceil(stacked * memory.width / width) if memory.rom
+                 else ceil(memory.width / width) * stacked)
         mux = FACTOR_MUX * memory.width * (stacked - 1)
         options.append((cells * block.cost + mux, cells, stacked, width))
     return min(options)
