@@ -49,10 +49,12 @@ class FamilyMemories:
     distributed: BlockKind | None
     block_bits: int
     # Emulation cost (FACTOR_EMU * score) of mapping a ROM / a RAM (one write port) to the
-    # family's block RAM: Amaranth's read ports register their data with an init value and
-    # the domain's reset, and a FIFO's read and write ports are separate. Fitted to the
-    # mapping Yosys chose in the calibration components and networks (which memories went
-    # to logic), in steps of the pass's points.
+    # family's block RAM, in the pass's points, taken from which memories Yosys put in logic
+    # across the calibration components and networks: a RAM (a FIFO's storage, an input
+    # buffer) pays 5 (its read register's init value and reset, 2 + 2, and a read port not
+    # shared with the write port, 1): 65 x 1, 17 x 4 and 9 x 8 FIFOs stay in logic, an
+    # 8 x 10 buffer does not; a ROM pays at most 1 (a 271 x 4 ROM, 67 bits of logic cost,
+    # went to a block).
     rom_emu: float = 0.0
     ram_emu: float = 0.0
     # memory_libmap's logic cost of a ROM bit: 1/16 by default (a LUT4 holds 16), 1/64 where
@@ -70,7 +72,7 @@ FAMILY_MEMORIES = {
     # in two; so a 4096x1 configuration stands for it.
     "ice40": FamilyMemories("ice40", (
         BlockKind("SB_RAM40_4K", ((256, 16), (512, 8), (1024, 4), (2048, 2), (4096, 1)), 64),
-    ), None, 4096, rom_emu=2 * 5, ram_emu=2 * 5),
+    ), None, 4096, rom_emu=2 * 1, ram_emu=2 * 5),
     # ECP5 DP16KD: 18 kbit, 16384x1 .. 1024x18, and PDPW16KD 512x36 (Lattice TN1264 "ECP5 and
     # ECP5-5G Memory Usage Guide"); yosys cost 128 (techlibs/lattice/brams_16kd.txt).
     # TRELLIS_DPR16X4: 16x4 LUT RAM, cost 4 (techlibs/lattice/lutrams_trellis.txt).
