@@ -22,7 +22,8 @@ def test_fpga_totals_are_sums_of_layers(family):
     assert [row["layer"] for row in rows] == ["conv0", "pool1", "conv1", "pool3", "dense2"]
     for column in ("lut", "ff", "bram"):
         assert totals[column] == pytest.approx(sum(row[column] for row in rows))
-        assert totals[column] > 0
+        # xc7 keeps this design's small ROMs in LUT6s (synth_xilinx's ROM logic cost).
+        assert totals[column] > 0 or (family, column) == ("xc7", "bram")
     assert totals["cycles_per_frame"] == max(row.get("cycles_per_frame", 0) for row in rows)
     assert totals["frames_per_s"] == pytest.approx(100e6 / totals["cycles_per_frame"])
 

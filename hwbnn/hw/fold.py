@@ -103,7 +103,9 @@ class Folding(Mapping):
         if isinstance(spec, str) and spec.strip().lower() == "auto":
             if target_fps is None:
                 raise HwbnnError("--fold auto needs --target-fps")
-            return cls.auto(net, target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
+            folding = cls.auto(net, target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
+            folding.clock_source = "given" if clock_mhz else "assumed"
+            return folding
         if spec is None:
             folding = cls(net)
         elif isinstance(spec, Folding):
@@ -167,6 +169,7 @@ class Folding(Mapping):
             folds[slowest.name] = step(slowest)
             current[slowest.name] = cycles(slowest, folds[slowest.name])
         folding = cls(net, folds, target_fps=target_fps, clock_mhz=clock_mhz)
+        folding.clock_source = "given"
         folding.check_rate(target_fps, clock_mhz)
         return folding
 

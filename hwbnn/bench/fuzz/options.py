@@ -35,6 +35,8 @@ _BAD_BY_DEST = {
     "activations": ["uint9", "uint５"], "mixes": ["nan", "mix:nan,0,1", ""],
     "objectives": ["lut", "accuracy,area", "accuracy,accuracy", ""],
     "storage": ["nosuchdb://x", "sqlite:////nonexistent/folder/study.db", "x"],
+    # --plot without --blocks is refused before synthesis.
+    "plot": ["blocks.png", ""],
 }
 # --cluster: an address that does not answer (refused after dist.CONNECT_TIMEOUT_S), one
 # that does not parse, files that are no scheduler file. Tried for the long commands too:
