@@ -87,3 +87,13 @@ def test_gen_records_the_clock_it_folded_for(tmp_path, capsys):
     assert made_for["clock_source"] == "predicted" and made_for["target_frames_per_s"] == 1e6
     folding = Folding.parse(tmp_path / "rtl", design)
     assert made_for["clock_mhz"] * 1e6 / folding.cycles_per_frame >= 1e6
+
+
+def test_an_explicit_folding_is_checked_at_the_predicted_clock(model):
+    """`gen --family F --fold P1xS1,... --target-fps R`: the rate is checked at the clock
+    the family will reach (less the margin) and recorded for closure after synthesis."""
+    folding = folding_for(model.net, "ice40", "4x16,2x32,1x8", target_fps=1e5)
+    assert (str(folding), folding.target_fps, folding.clock_source) == (
+        "4x16,2x32,1x8", 1e5, "predicted")
+    with pytest.raises(HwbnnError, match="cannot be met"):
+        folding_for(model.net, "ice40", "1x1,1x1,1x1", target_fps=1e6)

@@ -171,10 +171,12 @@ def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None =
     report.clock_mhz = predicted
     report.clock_source = "predicted"
     report.folded_for_mhz = clock if auto else predicted * derate
+    folding = report.profile.folding  # the report's own copy
     if auto:
         folding.clock_mhz = clock
     elif target_fps is not None:
         folding.check_rate(target_fps, predicted * derate)
+        folding.target_fps = target_fps
     return report
 
 
