@@ -320,7 +320,7 @@ def _block_counts(top: str, verilog_files: list[str], fam: Family, work: Path
                  "yosys-blocks.out")
     modules = _read_stat(work / "stat-blocks.json")
     counts = {}
-    # The network's own cells (it is not kept) land in the top with the top's glue.
+    # The cells of the top and of the network module themselves (not in any block) are glue.
     glue = {}
     for name in [top, f"{top}.network"]:
         for cell, number in modules.get(name, {"cells": {}})["cells"].items():
