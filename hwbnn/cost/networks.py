@@ -140,13 +140,13 @@ def _generate(config: NetworkConfig, folder: Path):
 def verilog_digest(config: NetworkConfig) -> str:
     """Digest of the config's generated Verilog (stored beside its counts)."""
     with tempfile.TemporaryDirectory(prefix="hwbnn-net-") as tmp:
-        design = _generate(config, Path(tmp))
-        return _digest_files(sorted(Path(design.directory).glob("*.v")))
+        return _design_digest(_generate(config, Path(tmp)))
 
 
-def _digest_files(paths) -> str:
+def _design_digest(design) -> str:
+    """Digest of a generated design's Verilog files, in name order."""
     digest = hashlib.sha256()
-    for path in paths:
+    for path in sorted(Path(design.directory).glob("*.v")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -164,9 +164,8 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="hwbnn-net-") as tmp:
         design = _generate(config, Path(tmp) / "rtl")
-        digest = _digest_files(sorted(Path(design.directory).glob("*.v")))
         rtl = read_design(design.directory)
-        entry = {"verilog": digest, "cycles_per_frame": design.cycles_per_frame,
+        entry = {"verilog": _design_digest(design), "cycles_per_frame": design.cycles_per_frame,
                  "folding": {name: str(fold) for name, fold in design.folding.items()}}
         if family == "asic":
             import shutil
@@ -252,16 +251,23 @@ def network_folding(config: NetworkConfig, net: NetworkIR):
     return Folding.parse(config.fold, net, target_fps=config.target_fps)
 
 
+def network_profile(config: NetworkConfig):
+    """The profile (:func:`~.profile.profile_network`) of the config's network at its
+    folding: what its estimate and its clock terms are computed from."""
+    from .profile import profile_network
+
+    net = network_ir(config)
+    return profile_network(net, network_folding(config, net))
+
+
 def network_features(config: NetworkConfig, family: str
                      ) -> tuple[dict[str, float], dict[str, tuple[dict[str, float], float]]]:
     """(features summed over every block, {block: (its features, its block RAM)}): a
     network's estimate is the sum of its blocks' (the model is linear in the features)."""
     from .estimate import BLOCK_FEATURES
     from .features import FEATURES
-    from .profile import profile_network
 
-    net = network_ir(config)
-    profile = profile_network(net, network_folding(config, net))
+    profile = network_profile(config)
     total = dict.fromkeys(FEATURES, 0.0)
     blocks = {}
     for block in profile.blocks:
@@ -276,13 +282,6 @@ def fit_rows(family: str, measured: dict[str, dict]) -> list[tuple[dict[str, flo
     """(summed features, flattened counts) of every training network with stored counts."""
     return [(network_features(config, family)[0], measured[config.name]["counts"])
             for config in NETWORKS if config.split == "train" and config.name in measured]
-
-
-def network_profile(config: NetworkConfig):
-    from .profile import profile_network
-
-    net = network_ir(config)
-    return profile_network(net, network_folding(config, net))
 
 
 def clock_rows(family: str, measured: dict[str, dict], coefficients: dict[str, dict],
