@@ -1,5 +1,3 @@
-# amaranth: UnusedElaboratable=no
-# (A suggested folding's pipeline is built for its cycle model only; nothing is elaborated.)
 """The clock a folded design reaches on a family, predicted before synthesis.
 
 Place and route of generated networks (``calibration/networks_F.json``) shows these critical
@@ -154,8 +152,7 @@ def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None =
         report.clock_source = "given" if clock_mhz else "assumed"
         report.folded_for_mhz = clock
         return report
-    auto = target_fps is not None and (fold is None or (isinstance(fold, str)
-                                                        and fold.strip().lower() == "auto"))
+    auto = Folding.asks_auto(fold, target_fps)
     # Fold for the predicted clock less the model's margin (its largest relative error on
     # the training networks), so that the design meets the rate at its real Fmax.
     derate = 1.0 - clock_coefficients(family).get("margin", 0.0)
@@ -201,9 +198,6 @@ def throughput_closure(folding, cycles_per_frame: int, fmax_mhz: float,
     except HwbnnError as error:
         result["note"] = f"no folding reaches it at {fmax_mhz:.1f} MHz: {error}"
         return result
-    from ..hw.network import NetworkTop
-
     result["suggested_folding"] = str(better)
-    result["suggested_cycles_per_frame"] = NetworkTop(folding.net, better).cycle_model()[
-        "cycles_per_frame"]
+    result["suggested_cycles_per_frame"] = better.cycles_per_frame
     return result

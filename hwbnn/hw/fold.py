@@ -98,9 +98,7 @@ class Folding(Mapping):
         is checked: HwbnnError when the folding is slower.
         """
         check_rate(target_fps, clock_mhz)
-        if spec is None and target_fps is not None:
-            spec = "auto"
-        if isinstance(spec, str) and spec.strip().lower() == "auto":
+        if cls.asks_auto(spec, target_fps):
             if target_fps is None:
                 raise HwbnnError("--fold auto needs --target-fps")
             folding = cls.auto(net, target_fps, clock_mhz or DEFAULT_CLOCK_MHZ)
@@ -126,6 +124,14 @@ class Folding(Mapping):
             folding.check_rate(target_fps, folding.clock_mhz or DEFAULT_CLOCK_MHZ)
             folding.target_fps = target_fps
         return folding
+
+    @staticmethod
+    def asks_auto(spec, target_fps: float | None = None) -> bool:
+        """Whether :meth:`parse` folds ``spec`` automatically: ``"auto"``, or no folding
+        beside a target frame rate."""
+        if spec is None:
+            return target_fps is not None
+        return isinstance(spec, str) and spec.strip().lower() == "auto"
 
     @classmethod
     def auto(cls, net: NetworkIR, target_fps: float, clock_mhz: float = DEFAULT_CLOCK_MHZ

@@ -97,4 +97,3 @@ def failure_reason(output: str) -> str:
     if errors:
         return errors[-1]
     return lines[-1] if lines else "no output"
-
