@@ -71,3 +71,18 @@ def test_held_out_networks_meet_the_bounds(family):
         assert stats["median_abs_error"] <= median, target
         if worst is not None:
             assert stats["max_abs_error"] <= worst, target
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_the_residual_network_meets_the_whole_network_targets(family):
+    """Issue 18: the residual model's blocks (int8 MVTUs with 255 thresholds, adds, forks,
+    shortcut FIFOs, the stride-2 window, average and global average pools), estimated as a
+    held-out network, within the whole-network targets: LUT <= 15%, FF <= 10%, block RAM
+    exact."""
+    report = json.loads((cal.CALIBRATION_DIR / f"report_networks_{family}.json").read_text())
+    row = next(r for r in report["rows"] if r["network"] == "n35_digits_resnet_pe2")
+    assert abs(row["lut"]["error"]) <= 0.15
+    assert abs(row["ff"]["error"]) <= 0.10
+    assert row["bram"]["estimate"] == row["bram"]["synthesis"]
+    kinds = {c.source for c in nw.NETWORKS if c.split == "train"}
+    assert "zoo:digits_resnet_w1a1" in kinds  # one residual network trains, one is held out

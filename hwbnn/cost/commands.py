@@ -81,6 +81,8 @@ def cmd_calibrate(args) -> int:
                   f"max |error| {stats['max_abs_error'] * 100:5.1f}%   exact "
                   f"{stats['exact']} of {stats['networks']}")
         print(f"  report: hwbnn/cost/calibration/report_networks_{args.family}.md")
+        print(f"  a training network weighs {validation['network_weight']:g} components "
+              "in the fit (chosen by leave-one-out on the training sets)")
     return 0
 
 

@@ -97,8 +97,9 @@ def _pool_features(pool: PoolProfile, family: str):
     _, w, c = pool.in_shape
     words = w // pool.kernel
     features = dict.fromkeys(FEATURES, 0.0)
-    # A max pool compares, an average pool adds (its window sums, out_bits wide).
-    merge = "compare_bits" if pool.merge == "max" else "addtree_bits"
+    # A max pool compares; an average pool adds into its running window sums, out_bits wide
+    # (an accumulator's structure, so its feature).
+    merge = "compare_bits" if pool.merge == "max" else "acc_bits"
     features.update({"const": 1.0, merge: c * pool.out_bits, "out_bits": c * pool.out_bits,
                      "ram_bits": pool.row_bits, "ram_words": words,
                      "select_luts": select_luts(c * pool.out_bits,

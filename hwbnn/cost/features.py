@@ -250,9 +250,7 @@ def mvtu_features(profile: LayerPlan, family: str) -> tuple[dict[str, float],
         "out_bits": pe * profile.out_bits,
         "in_word_bits": profile.fan_in_bits,
         "counter_bits": _clog2(profile.steps) + _clog2(profile.nf) + _clog2(profile.sf),
-        # The plane schedule of an irregular layer: 8 bits per tile in a constant table.
-        "schedule_luts": (8 * ceil(profile.nf * profile.sf / 2 ** LUT_INPUTS[family])
-                          if profile.irregular else 0),
+        "schedule_luts": schedule_luts(profile, family),
     })
     features.update(memory_features(mappings, family))
     # Signs and masks from a weight table in logic merge into the lane logic: every lane bit
@@ -451,7 +449,8 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
 
 def elementwise_features(unit: ElementwiseProfile, family: str) -> tuple[dict[str, float],
                                                                          list[MemoryMapping]]:
-    """Features of a threshold or add unit: per lane its adders and comparators (against a
+    """Features of a threshold or add unit: per lane its adders (into the output register, so
+    priced as accumulator bits) and comparators (against a
     threshold ROM row, constants when there is one channel group, or the clip's two), the
     count of passed thresholds, the output register and the channel-group counter. The ROM is
     read combinationally, so it stays in logic (no block RAM reads without a clock) and has no
@@ -461,9 +460,9 @@ def elementwise_features(unit: ElementwiseProfile, family: str) -> tuple[dict[st
     table = unit.thresholds is not None and unit.groups > 1
     counter = _range_bits(unit.groups)
     features = dict.fromkeys(FEATURES, 0.0)
+    # No "const": the unit's handshake is one enable, not an MVTU's pipeline control.
     features.update({
-        "const": 1.0,
-        "addtree_bits": lanes * unit.adders * unit.value_width,
+        "acc_bits": lanes * unit.adders * unit.value_width,
         "compare_bits": compares if table else 0,
         "compare_const_bits": 0 if table else compares,
         "count_bits": lanes * unit.levels if unit.levels > 1 else 0,
@@ -481,14 +480,27 @@ def elementwise_features(unit: ElementwiseProfile, family: str) -> tuple[dict[st
 
 def global_pool_features(pool: GlobalPoolProfile, family: str) -> tuple[dict[str, float],
                                                                         list[MemoryMapping]]:
-    """Features of a global average pool: an adder and a running-sum register per channel,
-    the output register and the pixel counter."""
+    """Features of a global average pool: per channel a running sum that restarts at each
+    frame (the structure of an MVTU's accumulator, so its feature), the output register and
+    the pixel counter."""
     sums = pool.channels * pool.out_bits
     counter = _range_bits(max(pool.pixels, 2))
     features = dict.fromkeys(FEATURES, 0.0)
-    features.update({"const": 1.0, "addtree_bits": sums, "out_bits": sums,
+    features.update({"const": 1.0, "acc_bits": sums, "out_bits": sums,
                      "counter_bits": counter, "reg_bits": 2 * sums + counter + 1})
     return features, []
+
+
+def schedule_luts(plan: LayerPlan, family: str) -> float:
+    """LUTs of an irregular layer's plane schedule (hw/mvtu.py, the sequencer): a constant
+    table read by the tile counter, per tile its planes' indices (``code_bits`` per slot) and
+    its slot count, one LUT per output bit for every 2^k tiles. A mix's tiles have at most 3
+    planes, 2 bits each (8 bits per tile); an 8-bit integer weight's up to 8, 3 bits each."""
+    if not plan.irregular:
+        return 0.0
+    code_bits = max(1, (len(plan.scales) - 1).bit_length())
+    bits = code_bits * plan.max_slots + _range_bits(plan.max_slots + 1)
+    return bits * ceil(plan.nf * plan.sf / 2 ** LUT_INPUTS[family])
 
 
 def select_luts(bits: int, inputs: int, family: str) -> float:
@@ -507,20 +519,20 @@ def converter_features(converter: ConverterProfile, family: str
     capacity, n_in, b = converter.capacity, converter.in_count, converter.elem_bits
     bits = capacity * b
     level = _range_bits(capacity + 1)
-    # Buffer element e receives input element k when the fill level is e - k, a level from
-    # 0 to capacity - in_count: so from min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
-    # input elements.
+    # Buffer element e receives input element k when the fill level is e - k. The level never
+    # exceeds capacity - in_count when a beat enters, but synthesis cannot know that, so the
+    # selection counts every input element k <= e: min(e, n_in - 1) + 1 of them.
     # Where many inputs can land on one element, synthesis builds the logarithmic shifter
     # instead: a 2:1 multiplexer per bit in each stage where the element can already hold
     # input (stage s shifts by 2^s elements, so element e is live from the stage where
     # n_in + 2^(s+1) - 1 > e), and one for the keep-or-shift of the buffer: the cheaper.
-    shift_stages = _range_bits(capacity - n_in)
+    shift_stages = level
 
     def shifter(e: int) -> int:
         return b * (1 + sum(e < n_in + (1 << (s + 1)) - 1 for s in range(shift_stages)))
 
-    luts = sum(min(select_luts(b, min(e, n_in - 1) - max(0, e - capacity + n_in) + 1
-                               + level + 4, family), shifter(e)) for e in range(capacity))
+    luts = sum(min(select_luts(b, min(e, n_in - 1) + 1 + level + 4, family), shifter(e))
+               for e in range(capacity))
     features = dict.fromkeys(FEATURES, 0.0)
     features.update({"const": 1.0, "select_luts": luts, "counter_bits": level,
                      "reg_bits": bits + level})
