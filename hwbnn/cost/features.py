@@ -196,7 +196,11 @@ def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, flo
             features["lutram_cells"] += mapping.cells
         elif mapping.in_logic and memory.rom and memory.depth > 1:
             columns = memory.logic_columns
-            features["rom_luts"] += columns * rom_luts_per_bit(memory.depth, k, family)
+            # Gates follow a column's information (see MemoryShape.column_entropy); a LUT
+            # holds 2^k bits whatever they are.
+            functions = (memory.column_entropy if family == "asic"
+                         and memory.column_entropy is not None else columns)
+            features["rom_luts"] += functions * rom_luts_per_bit(memory.depth, k, family)
             features["rom_reg_bits"] += columns
         elif mapping.in_logic and not memory.rom:
             features["ram_bits"] += memory.bits

@@ -102,6 +102,12 @@ class MemoryShape:
     # For a ROM: how many bit columns are not constant (Yosys's opt_mem drops the constant
     # ones before mapping the memory, so these set its block-RAM mapping). None: the width.
     varying_columns: int | None = None
+    # For a ROM: the binary entropy H(p) summed over those distinct non-constant columns (p: a
+    # column's fraction of ones). A gate netlist of a column needs about depth * H(p) /
+    # log2(depth) gates (the counting argument of Shannon 1949 for functions with a given
+    # number of ones), so sparse columns (a mix's upper planes) cost less. None: unknown
+    # (taken as the distinct columns).
+    column_entropy: float | None = None
 
     @property
     def bits(self) -> int:
@@ -112,19 +118,28 @@ class MemoryShape:
         return self.width if self.distinct_columns is None else self.distinct_columns
 
 
+def _distinct_varying(image: np.ndarray) -> np.ndarray:
+    """The distinct non-constant columns of a (depth, width) bit matrix."""
+    if image.size == 0:
+        return np.zeros((0, 0), dtype=np.uint8)
+    varying = image[:, (image != image[:1]).any(axis=0)]
+    return np.unique(varying, axis=1) if varying.size else varying
+
+
 def distinct_columns(image: np.ndarray) -> int:
     """Distinct non-constant columns of a (depth, width) bit matrix."""
-    if image.size == 0:
-        return 0
-    varying = image[:, (image != image[:1]).any(axis=0)]
-    return int(np.unique(varying, axis=1).shape[1]) if varying.size else 0
+    return int(_distinct_varying(image).shape[1])
 
 
-def rom_columns(image: np.ndarray) -> dict[str, int]:
-    """A ROM image's distinct and varying (non-constant) column counts, as
-    :class:`MemoryShape` keyword arguments."""
+def rom_columns(image: np.ndarray) -> dict:
+    """A ROM image's distinct and varying (non-constant) column counts and the distinct
+    columns' summed entropy, as :class:`MemoryShape` keyword arguments."""
     varying = int((image != image[:1]).any(axis=0).sum()) if image.size else 0
-    return {"distinct_columns": distinct_columns(image), "varying_columns": varying}
+    distinct = _distinct_varying(image)
+    ones = distinct.mean(axis=0) if distinct.size else np.zeros(0)
+    entropy = -(ones * np.log2(ones) + (1 - ones) * np.log2(1 - ones))
+    return {"distinct_columns": int(distinct.shape[1]), "varying_columns": varying,
+            "column_entropy": round(float(entropy.sum()), 6)}
 
 
 def twos_complement_bits(values: np.ndarray, width: int) -> np.ndarray:
