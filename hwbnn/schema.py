@@ -106,6 +106,8 @@ KEYS: dict[str, Key] = {
         "nf": "neuron fold: output row groups (MH / PE)",
         "seed": "random seed",
         "seeds": "nextpnr seeds run",
+        "network_weight": "a training network's weight in the cost fit against a component's "
+                          "(chosen by leave-one-out on the training sets)",
         "threads": ("threads", "threads of the CPU engines"),
         "batch": ("frames", "batch size (frames per call)"),
         "epochs": ("epochs", "training epochs"),
@@ -454,6 +456,7 @@ COMMANDS: dict[str, Object] = {
                                    "mean_error": None, "exact": None, "networks": None}),
                            "target", "error statistics per target")},
             "held-out whole networks (hwbnn/cost/networks.py)"),
+        "network_weight": None,
     }),
     "sweep": Object({"mixes": ListOf(Object({
         "mix": None, "avg_bits": None, "accuracy": None, "lut": None, "ff": None, "bram": None,
