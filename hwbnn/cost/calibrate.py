@@ -269,8 +269,8 @@ def select_network_weight(configs: list[Config], measured: dict[str, dict], fami
     data only; the held-out sets are not looked at.
 
     Measured (``hwbnn cost calibrate --refit``): iCE40 stays at 1 (lower weights help the
-    components and hurt the networks), ECP5 moves to 2 (components 16.5% -> 16.2%, networks
-    11.0% -> 9.9%), xc7 stays at 1, ASIC moves to 4 (5.4% -> 5.0%, 3.7% -> 3.2%).
+    components and hurt the networks), ECP5 moves to 2 (components 16.3% -> 16.0%, networks
+    10.7% -> 9.2%), xc7 and ASIC stay at 1 (ASIC at 2: networks better, components worse).
     """
     if not networks:
         return 1.0

@@ -454,11 +454,10 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
 def elementwise_features(unit: ElementwiseProfile, family: str) -> tuple[dict[str, float],
                                                                          list[MemoryMapping]]:
     """Features of a threshold or add unit: per lane its adders (into the output register, so
-    priced as accumulator bits) and comparators (against a
-    threshold ROM row, constants when there is one channel group, or the clip's two), the
-    count of passed thresholds, the output register and the channel-group counter. The ROM is
-    read combinationally, so it stays in logic (no block RAM reads without a clock) and has no
-    read register."""
+    priced as accumulator bits) and comparators (against a threshold ROM row, constants when
+    there is one channel group, or the clip's two), the count of passed thresholds, the
+    output register and the channel-group counter. The ROM is read combinationally, so it
+    stays in logic (no block RAM reads without a clock) and has no read register."""
     lanes = unit.lanes
     compares = lanes * unit.value_width * (unit.levels or 2)
     table = unit.thresholds is not None and unit.groups > 1

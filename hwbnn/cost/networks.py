@@ -111,7 +111,8 @@ NETWORKS = [
     _zoo("n32_fmnist_tfc_w2a2", "zoo:fmnist_tfc_w2a2", fps=1e4),
     _zoo("n33_fmnist_tfc_w1a1", "zoo:fmnist_tfc_w1a1", fps=1e4),
     # The residual model (issue 18's blocks: int8 convolutions with 255 thresholds, adds,
-    # forks, the stride-2 window, average pools): fully folded, then 2 to 16x faster.
+    # forks, shortcut FIFOs, the stride-2 window, average pools): at PE = SIMD = 1, and
+    # 32x faster.
     _zoo("n34_digits_resnet", "zoo:digits_resnet_w1a1", fold="1x1,1x1,1x1,1x1,1x1,1x1"),
     _zoo("n35_digits_resnet_pe2", "zoo:digits_resnet_w1a1",
          fold="2x9,2x16,2x16,2x16,2x32,1x8"),
