@@ -86,3 +86,19 @@ def test_the_residual_network_meets_the_whole_network_targets(family):
     assert row["bram"]["estimate"] == row["bram"]["synthesis"]
     kinds = {c.source for c in nw.NETWORKS if c.split == "train"}
     assert "zoo:digits_resnet_w1a1" in kinds  # one residual network trains, one is held out
+
+
+def test_ecp5_dsp_blocks_are_predicted_on_every_network():
+    """features.dsp_blocks: the multiplications by constants that synth_ecp5 maps to
+    MULT18X18D (window row addresses, multi-element converters of odd-width elements, plane
+    scales that are no power of two), against every network's flattened count."""
+    from hwbnn.cost.features import dsp_blocks
+
+    measured = nw.load_measured("ecp5")
+    used = 0
+    for config in nw.NETWORKS:
+        estimate = sum(dsp_blocks(block.kind, block.profile, "ecp5")
+                       for block in nw.network_profile(config).blocks)
+        assert estimate == measured[config.name]["counts"]["dsp"], config.name
+        used += estimate > 0
+    assert used >= 9  # CNN windows, the mix's scales, the residual model's converters

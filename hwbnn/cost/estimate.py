@@ -25,6 +25,7 @@ from .features import (
     FEATURES,
     apply,
     converter_features,
+    dsp_blocks,
     elementwise_features,
     fifo_features,
     fork_features,
@@ -249,7 +250,7 @@ class CostReport:
                                 **c.values} for c in self.components]}
 
 
-def _component_values(features, mappings, family: str) -> dict[str, float]:
+def _component_values(features, mappings, family: str, dsp: int = 0) -> dict[str, float]:
     coefficients = constants(family)
     values = {target: max(0.0, apply(coefficients[target], features, target))
               for target in coefficients}
@@ -257,8 +258,8 @@ def _component_values(features, mappings, family: str) -> dict[str, float]:
         return {"area_um2": values["area_um2"], "ge": values["area_um2"] / asic.GE_UM2}
     values["bram"] = sum(mapping.block_ram for mapping in mappings)
     values.setdefault("lutram", 0.0)
-    # The datapath multiplies only by constant plane scales (shift and add): no DSP blocks.
-    values["dsp"] = 0.0
+    # Multiplications by constants that synthesis maps to DSP blocks (features.dsp_blocks).
+    values["dsp"] = float(dsp)
     return values
 
 
@@ -274,8 +275,10 @@ def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
     components = []
     for block in profile.blocks:
         features, mappings = BLOCK_FEATURES[block.kind](block.profile, family)
+        dsp = dsp_blocks(block.kind, block.profile, family)
         components.append(ComponentCost(
-            block.name, block.layer, block.kind, _component_values(features, mappings, family),
+            block.name, block.layer, block.kind,
+            _component_values(features, mappings, family, dsp),
             block.cycles_per_frame, finn_r(block.profile) if block.kind == "mvtu" else {}))
     energy = energy_per_frame(profile, node) if family == "asic" else None
     return CostReport(net, family, profile, components, node if family == "asic" else None,

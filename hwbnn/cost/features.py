@@ -506,6 +506,40 @@ def schedule_luts(plan: LayerPlan, family: str) -> float:
     return bits * ceil(plan.nf * plan.sf / 2 ** LUT_INPUTS[family])
 
 
+def _power_of_two(value: int) -> bool:
+    return value >= 1 and not value & (value - 1)
+
+
+def dsp_blocks(kind: str, profile, family: str) -> int:
+    """DSP blocks synthesis infers for a block's multiplications by constants.
+
+    synth_ecp5 maps every multiplication whose operands are 2 bits or wider to a MULT18X18D
+    (Yosys mul2dsp, ``DSP_A_MINWIDTH = DSP_B_MINWIDTH = 2``); a power-of-two constant is a
+    shift before that. On the network set these survive (exact on all 36 networks):
+
+    - a sliding window's row address ``iy * W``, for a frame width W not a power of two;
+    - a width converter's landing offset ``level * elem_bits``, for elements whose width is
+      not a power of two, where a beat brings more than one element (a one-element beat's
+      shift becomes a decoder first);
+    - an MVTU's plane-scale multiplexer, one per PE and plane scale not a power of two.
+
+    iCE40 (synth_ice40 without ``-dsp``) and ASIC gates have none. xc7 (synth_xilinx, products
+    of 9 bits or more) is counted as none: one network of the set, the digits 1.4-bit mix,
+    uses one DSP48E1.
+    """
+    if family != "ecp5":
+        return 0
+    if kind == "window":
+        width = profile.in_shape[1]
+        return int(width >= 3 and not _power_of_two(width))
+    if kind == "width":
+        return int(profile.in_count > 1 and not _power_of_two(profile.elem_bits))
+    if kind == "mvtu":
+        scales = {int(a) for a in profile.scales}
+        return profile.pe * sum(not _power_of_two(a) for a in scales)
+    return 0
+
+
 def select_luts(bits: int, inputs: int, family: str) -> float:
     """LUTs of ``bits`` output bits, each one function of ``inputs`` signals (a selection:
     data candidates, select bits and enables): a tree of k-input LUTs, (n - 1) / (k - 1)."""
