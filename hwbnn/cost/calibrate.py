@@ -235,17 +235,23 @@ def run_synthesis(configs: list[Config], family: str, executor: Executor | None 
 # --- fitting and validation --------------------------------------------------------------
 
 def _fit_rows(configs: list[Config], measured: dict[str, dict], family: str,
-              networks: list[tuple[dict[str, float], dict]], target: str):
-    """(feature names, matrix, measured values, components in the first rows) of one
-    target's fit on the training configs and the training networks."""
+              networks: list[tuple[dict[str, float], dict]]
+              ) -> tuple[list[dict[str, float]], list[dict], int]:
+    """(features, measured counts) of the training configs and the training networks, in that
+    order, and how many of the rows are components."""
     train = [c for c in configs if c.split == "train"]
     rows = [config_features(c, family)[0] for c in train] + [row for row, _ in networks]
+    counts = [measured[c.name] for c in train] + [counts for _, counts in networks]
+    return rows, counts, len(train)
+
+
+def _target_matrix(rows: list[dict[str, float]], counts: list[dict], target: str):
+    """(feature names, matrix, measured values) of one target's fit on :func:`_fit_rows`."""
     groups = [grouped(row, target) for row in rows]
     names = [name for name in GROUPS[target] if any(g[name] for g in groups)]
     a = np.array([[g[name] for name in names] for g in groups], dtype=float)
-    y = np.array([float(measured[c.name][target]) for c in train]
-                 + [float(counts[target]) for _, counts in networks])
-    return names, a, y, len(train)
+    y = np.array([float(count[target]) for count in counts])
+    return names, a, y
 
 
 def _solve(a, y, components: int, network_weight: float, keep=None):
@@ -275,7 +281,8 @@ def select_network_weight(configs: list[Config], measured: dict[str, dict], fami
     if not networks:
         return 1.0
     target = "area_um2" if family == "asic" else "lut"
-    _, a, y, components = _fit_rows(configs, measured, family, networks, target)
+    rows, counts, components = _fit_rows(configs, measured, family, networks)
+    _, a, y = _target_matrix(rows, counts, target)
 
     def errors(network_weight: float) -> tuple[float, float]:
         error = np.empty(len(y))
@@ -306,9 +313,10 @@ def fit(configs: list[Config], measured: dict[str, dict], family: str,
     Each row is divided by its measured value, so the fit minimizes *relative* errors (the
     acceptance criteria are relative) rather than letting the largest designs dominate.
     """
+    rows, counts, components = _fit_rows(configs, measured, family, list(networks))
     coefficients = {}
     for target in TARGETS[family]:
-        names, a, y, components = _fit_rows(configs, measured, family, list(networks), target)
+        names, a, y = _target_matrix(rows, counts, target)
         solution = _solve(a, y, components, network_weight)
         coefficients[target] = {name: round(float(value), 6)
                                 for name, value in zip(names, solution, strict=True)

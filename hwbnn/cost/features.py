@@ -93,6 +93,10 @@ def _clog2(n: int) -> int:
     return max(1, ceil(log2(max(n, 2))))
 
 
+def _power_of_two(value: int) -> bool:
+    return value >= 1 and not value & (value - 1)
+
+
 def _range_bits(n: int) -> int:
     """Width of an Amaranth ``Signal(range(n))``: none for a single value."""
     return max(int(n) - 1, 0).bit_length()
@@ -429,7 +433,7 @@ def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],
     # SyncFIFO's pointers wrap at the inner depth (depth - 1): free at a power of two, else a
     # compare of the pointer bits against depth - 2 (amaranth.lib.fifo).
     inner = stream.depth - 1
-    if inner > 1 and inner & (inner - 1):
+    if inner > 1 and not _power_of_two(inner):
         features["fifo_wrap_bits"] = float((inner - 1).bit_length())
     mappings = []
     if stream.depth > 1:
@@ -504,10 +508,6 @@ def schedule_luts(plan: LayerPlan, family: str) -> float:
     code_bits = max(1, (len(plan.scales) - 1).bit_length())
     bits = code_bits * plan.max_slots + _range_bits(plan.max_slots + 1)
     return bits * ceil(plan.nf * plan.sf / 2 ** LUT_INPUTS[family])
-
-
-def _power_of_two(value: int) -> bool:
-    return value >= 1 and not value & (value - 1)
 
 
 def dsp_blocks(kind: str, profile, family: str) -> int:
