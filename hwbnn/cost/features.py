@@ -33,7 +33,8 @@ out_bits            PE * output bits (output register)
 in_word_bits        SIMD * input bits (input word register, fresh/buffer multiplexer)
 counter_bits        sequencer counters (step, neuron fold, synapse fold)
 schedule_luts       the constant plane table of an irregular schedule
-rom_luts            LUTs of constant memories left in logic (see :func:`rom_luts_per_bit`)
+rom_luts            LUTs of constant memories left in logic (see :func:`rom_luts_per_bit`;
+                    gates: :func:`rom_gates`)
 rom_reg_bits        the synchronous read register of those memories
 rom_lane_bits       lane bits fed by a weight table in logic, times its address bits
 ram_bits            bits of writable memories left in flip-flops
@@ -153,23 +154,17 @@ def soft_adder_luts(tree, family: str, lane_inputs=None) -> float:
 
 
 def rom_luts_per_bit(depth: int, k: int, family: str) -> float:
-    """LUTs (``asic``: gates) of one output bit of a constant table with ``depth`` words.
+    """LUTs of one output bit of a constant table with ``depth`` words (FPGA families; gates:
+    :func:`rom_gates`).
 
     Two words need no LUT (the bit is an address bit, its inverse or a constant); up to 2^k
     words one LUT; beyond that 2^(a-k) LUTs and a multiplexer tree over them, which iCE40
-    builds from LUTs (2^(a-k) - 1 more) while ECP5 (PFUMX, L6MUX21) and 7-series (MUXF7,
-    MUXF8) have dedicated multiplexers for it.
+    builds from LUTs (2^(a-k) - 1 more) while ECP5 (PFUMX, L6MUX21) has dedicated
+    multiplexers for it.
     """
     address = _clog2(depth)
     if depth <= 2:
         return 0.0
-    if family == "asic":
-        # Gates: a table of random bits is a random function of the address, about
-        # 2^a / a two-input gates (Shannon, "The synthesis of two-terminal switching
-        # circuits", Bell Syst. Tech. J. 28, 1949). Against the LUT mux tree below the
-        # leave-one-out error on ASIC area was a tie (3.5% against 3.4% median); this one
-        # is kept as the gate-level count.
-        return depth / log2(depth)
     if family == "xc7":
         # synth_xilinx maps a counter-addressed table to LUT5 leaves and a tree of 2:1
         # multiplexers in LUTs, no MUXF7/F8: measured on isolated random tables (address
@@ -181,6 +176,24 @@ def rom_luts_per_bit(depth: int, k: int, family: str) -> float:
         return 1.0
     leaves = 2 ** (address - k)
     return float(leaves if family == "ecp5" else 2 * leaves - 1)
+
+
+def rom_gates(memory: MemoryShape) -> float:
+    """Two-input gates of a constant table in logic: its information, B = depth x the
+    columns' entropy (:attr:`MemoryShape.column_entropy`, else its distinct columns), over
+    log2(B). A table is a system of functions of the address, and such a system of B bits
+    needs about B / log2(B) gates (the counting argument of Shannon 1949, for several
+    outputs Lupanov's), so the columns of a wide table share their address decoding.
+    Counting each column apart (depth / log2(depth) gates a column) had given the leave-one-out
+    error on the ASIC training rows, components / networks, 4.95% / 3.72%; this gives
+    4.18% / 2.05%. Measured alone, a counter-addressed random 4,096 x 1 table takes about 17
+    um2 a gate of this count, 16,384 x 1 about 16."""
+    if memory.depth <= 2:
+        return 0.0
+    columns = (memory.column_entropy if memory.column_entropy is not None
+               else memory.logic_columns)
+    bits = columns * memory.depth
+    return bits / log2(max(bits, 4.0))
 
 
 def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, float]:
@@ -208,11 +221,10 @@ def memory_features(mappings: list[MemoryMapping], family: str) -> dict[str, flo
             features["lutram_cells"] += mapping.cells
         elif mapping.in_logic and memory.rom and memory.depth > 1:
             columns = memory.logic_columns
-            # Gates follow a column's information (see MemoryShape.column_entropy); a LUT
-            # holds 2^k bits whatever they are.
-            functions = (memory.column_entropy if family == "asic"
-                         and memory.column_entropy is not None else columns)
-            features["rom_luts"] += functions * rom_luts_per_bit(memory.depth, k, family)
+            # Gates follow the table's information (rom_gates); a LUT holds 2^k bits
+            # whatever they are.
+            features["rom_luts"] += (rom_gates(memory) if family == "asic"
+                                     else columns * rom_luts_per_bit(memory.depth, k, family))
             features["rom_reg_bits"] += columns
         elif mapping.in_logic and not memory.rom:
             features["ram_bits"] += memory.bits
@@ -290,8 +302,8 @@ def mvtu_features(profile: LayerPlan, family: str) -> tuple[dict[str, float],
 
 # Units with at least this many thresholds per lane compare in gates as many bits as their
 # threshold table has distinct varying columns (:func:`shared_compare_bits`). Chosen by
-# leave-one-out on the ASIC training rows: mean error, components / networks, 5.02% / 4.20%
-# without, 6.50 / 4.58 from 1 level, 6.17 / 4.61 from 2, 4.95 / 3.72 from 4, 4.93 / 3.86
+# leave-one-out on the ASIC training rows: mean error, components / networks, 4.40% / 2.43%
+# without, 5.90 / 2.43 from 1 level, 5.61 / 2.64 from 2, 4.18 / 2.05 from 4, 4.20 / 2.15
 # from 16.
 SHARED_COMPARE_LEVELS = 4
 

@@ -103,10 +103,10 @@ class MemoryShape:
     # ones before mapping the memory, so these set its block-RAM mapping). None: the width.
     varying_columns: int | None = None
     # For a ROM: the binary entropy H(p) summed over those distinct non-constant columns (p: a
-    # column's fraction of ones). A gate netlist of a column needs about depth * H(p) /
-    # log2(depth) gates (the counting argument of Shannon 1949 for functions with a given
-    # number of ones), so sparse columns (a mix's upper planes) cost less. None: unknown
-    # (taken as the distinct columns).
+    # column's fraction of ones): the table's information is depth times this, and its gate
+    # netlist about that over its log2 (cost.features.rom_gates; the counting argument of
+    # Shannon 1949 for functions with a given number of ones), so sparse columns (a mix's
+    # upper planes) cost less. None: unknown (taken as the distinct columns).
     column_entropy: float | None = None
     # For a RAM: its one read and one write port share the address (the matrix unit's input
     # buffer), so a single-port LUT RAM can hold it (xc7's RAM64X1S, RAM128X1S).
