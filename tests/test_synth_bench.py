@@ -78,3 +78,10 @@ def test_lanes_command_on_a_small_mvtu(capsys):
     slope = (points[1]["lut"] - points[0]["lut"]) / 8
     assert report["luts_per_lane"] == pytest.approx(slope)
     assert report["meets"] == (slope <= bench.LUTS_PER_LANE_TARGET)
+
+
+def test_closure_names_an_unknown_model(capsys):
+    assert bench.main(["closure", "--models", "zoo:nope"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hwbnn bench: error: --models: zoo:nope is not a closure model")
+    assert error.count("\n") == 1

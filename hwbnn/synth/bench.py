@@ -354,7 +354,8 @@ CLOSURE_FAMILIES = ("ice40", "ecp5")
 
 
 def measure_closure(work: Workspace, targets: dict | None = None,
-                    families=CLOSURE_FAMILIES) -> list[dict]:
+                    families=CLOSURE_FAMILIES, pnr_timeout_s: float | None = None
+                    ) -> list[dict]:
     """Each model auto-folded for each rate at its family's predicted clock (`hwbnn gen
     --family F --target-fps R`), then synthesized and placed (one seed): does the design
     reach the rate at its measured Fmax, or did the tool say beforehand that it cannot?"""
@@ -377,7 +378,8 @@ def measure_closure(work: Workspace, targets: dict | None = None,
                 row.update(folding=str(design.folding), clock_mhz=made_for["clock_mhz"],
                            cycles_per_frame=design.cycles_per_frame)
                 try:
-                    result = design.synthesize(family, seeds=1)
+                    result = design.synthesize(family, seeds=1, **(
+                        {"pnr_timeout_s": pnr_timeout_s} if pnr_timeout_s else {}))
                 except HwbnnError as error:
                     row.update(verdict="failed", note=str(error).split("; log in")[0])
                     rows.append(row)
@@ -429,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fold-simd", type=int, default=32)
     parser.add_argument("--families", default=",".join(CLOSURE_FAMILIES),
                         help="closure: the families (default ice40,ecp5)")
+    parser.add_argument("--models", help="closure: some of the models (comma-separated; "
+                        f"default {','.join(CLOSURE_TARGETS)})")
+    parser.add_argument("--pnr-timeout", type=float,
+                        help="closure: seconds for each place and route (default: synth's)")
     parser.add_argument("--work", help="keep Verilog, scripts and reports here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -456,7 +462,14 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         text.append(format_lanes(report["lanes"]))
     if args.measurement in ("closure", "all"):
         families = tuple(name for name in args.families.split(",") if name)
-        report["closure"] = measure_closure(work, families=families)
+        models = args.models.split(",") if args.models else list(CLOSURE_TARGETS)
+        unknown = [name for name in models if name not in CLOSURE_TARGETS]
+        if unknown:
+            raise HwbnnError(f"--models: {unknown[0]} is not a closure model (one of "
+                             f"{', '.join(CLOSURE_TARGETS)})")
+        report["closure"] = measure_closure(
+            work, {name: CLOSURE_TARGETS[name] for name in models}, families,
+            args.pnr_timeout)
         text.append(format_closure(report["closure"]))
     if args.measurement in ("hetero", "all"):
         report["unrolled"] = measure_unrolled(args.rows, 256, work)
