@@ -70,6 +70,8 @@ KEYS: dict[str, Key] = {
         "suggested_folding": "folding (PExSIMD pairs) that reaches the requested rate at the "
                              "measured Fmax",
         "note": "why no folding reaches the requested rate",
+        "route_note": "the estimate is above the largest design the open place and route has "
+                      "finished (synth.flow.ROUTE_MAX_LUTS): no Fmax to expect",
         "met": "the achieved frame rate reaches the requested one",
         "split": "which configs were validated (heldout)",
         "dataset": "dataset name",
@@ -372,7 +374,7 @@ COMMANDS: dict[str, Object] = {
         "stage_cycles_per_frame": MapOf(None, "stage", "cycles per frame of each stage"),
         "latency_cycles_max": None, "folding": FOLDING,
         "folded_for": Object({"target_frames_per_s": None, "clock_mhz": None,
-                              "clock_source?": None},
+                              "clock_source?": None, "route_note?": None},
                              "what --fold auto folded for (null: not auto)"),
         "layers": ListOf(Object({
             "stage": None, "layer": None, "kind": None, "cycles_per_frame": None, "pe?": None,

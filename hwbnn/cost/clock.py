@@ -129,7 +129,20 @@ def folding_for(net, family: str, fold=None, *, target_fps: float | None = None,
     folding = report.profile.folding
     folding.clock_mhz = report.folded_for_mhz
     folding.clock_source = report.clock_source
+    folding.route_note = route_note(family, report.totals()["lut"])
     return folding
+
+
+def route_note(family: str, luts: float) -> str | None:
+    """What to expect of place and route where the estimate is above the largest design the
+    open flow has placed and routed (:data:`~hwbnn.synth.flow.ROUTE_MAX_LUTS`), else None."""
+    from ..synth.flow import FAMILIES, ROUTE_MAX_LUTS
+
+    if family not in FAMILIES or not FAMILIES[family].nextpnr or luts <= ROUTE_MAX_LUTS:
+        return None
+    return (f"the estimate, {luts:,.0f} LUTs, is above the {ROUTE_MAX_LUTS:,} that YoWASP's "
+            f"nextpnr has placed and routed within its 30-minute default: expect no measured "
+            f"Fmax here, so this rate cannot be confirmed by the open flow")
 
 
 def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,

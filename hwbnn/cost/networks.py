@@ -164,6 +164,7 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
         DEFAULT_PNR_TIMEOUT_S,
         FAMILIES,
         LARGE_DESIGN_LUTS,
+        ROUTE_MAX_LUTS,
         place_and_route,
         synthesize,
     )
@@ -192,9 +193,9 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
         # xc7 (synth_xilinx, the slowest) gives its flattened counts only.
         result = synthesize(rtl, family, seeds=0, blocks=family != "xc7", work_dir=work)
         fam = FAMILIES[family]
-        if fam.nextpnr and result.counts["lut"] > PNR_MAX_LUTS:
+        if fam.nextpnr and result.counts["lut"] > ROUTE_MAX_LUTS:
             entry["pnr"] = (f"not placed: {result.counts['lut']:,} LUTs is above the set's "
-                            f"place-and-route limit ({PNR_MAX_LUTS:,})")
+                            f"place-and-route limit ({ROUTE_MAX_LUTS:,})")
         elif fam.nextpnr:
             # One place and route of the netlist just written; a design too big for the
             # default device keeps its counts and records why it has no Fmax.
@@ -212,9 +213,6 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
     return entry
 
 
-# Networks above this many LUTs get no place and route: YoWASP's nextpnr did not finish
-# the 47,111-LUT residual model on ECP5 within 1,800 s, and it does not fit the iCE40 UP5K.
-PNR_MAX_LUTS = 30_000
 
 
 def _synthesize_job(args):

@@ -40,4 +40,6 @@ def cmd_gen(args) -> int:
         if made_for.get("target_frames_per_s") and made_for.get("clock_mhz"):
             print(f"  folded for {made_for['target_frames_per_s']:,.0f} frames/s at "
                   f"{made_for['clock_mhz']:.1f} MHz ({made_for.get('clock_source', 'given')})")
+        if made_for.get("route_note"):
+            print(f"  note: {made_for['route_note']}")
     return 0

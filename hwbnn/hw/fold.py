@@ -86,6 +86,9 @@ class Folding(Mapping):
         # How clock_mhz was chosen, where a command knows: "given", "predicted" (the
         # family's clock model, hwbnn.cost.clock) or "assumed".
         self.clock_source: str | None = None
+        # Where the estimate is above what the open flow places and routes, what to expect
+        # (cost.clock.route_note); recorded in the manifest.
+        self.route_note: str | None = None
 
     # --- parsing ----------------------------------------------------------------------------
     @classmethod
@@ -110,6 +113,7 @@ class Folding(Mapping):
             folding = cls(net, {name: fold for name, fold in spec.items()},
                           target_fps=spec.target_fps, clock_mhz=spec.clock_mhz)
             folding.clock_source = spec.clock_source
+            folding.route_note = spec.route_note
         elif isinstance(spec, Mapping):
             folding = cls(net, spec)
         elif isinstance(spec, str | Path) and (Path(spec).exists() or _looks_like_path(spec)):

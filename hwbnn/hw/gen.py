@@ -118,7 +118,9 @@ def manifest(net: NetworkIR, top: NetworkTop, name: str, mode: str) -> dict:
         "folding": top.folding.to_dict(),
         "folded_for": {"target_frames_per_s": top.folding.target_fps,
                        "clock_mhz": top.folding.clock_mhz,
-                       "clock_source": top.folding.clock_source},
+                       "clock_source": top.folding.clock_source,
+                       **({"route_note": top.folding.route_note}
+                          if top.folding.route_note else {})},
         "layers": layer_summary(top),
         **({"shortcut_fifo_depths": top.shortcut_depths} if top.shortcut_depths else {}),
         "versions": tool_versions(),
