@@ -67,6 +67,19 @@ def test_auto_folding_aims_at_the_prediction_less_the_margin(model):
     assert folding.cycles_per_frame < Folding.auto(model.net, 3e5, 100.0).cycles_per_frame
 
 
+def test_a_design_above_what_the_open_flow_routes_says_so_beforehand():
+    """The Fashion-MNIST TFC folded for 1e6 frames/s on ECP5 (about 42,000 LUTs estimated,
+    50,382 synthesized) fits the 85k but nextpnr did not route it: the folding carries a
+    note, which gen writes into the manifest; smaller designs carry none."""
+    from hwbnn.synth.flow import ROUTE_MAX_LUTS
+
+    big = folding_for(load("zoo:fmnist_tfc_w1a1").net, "ecp5", "auto", target_fps=1e6)
+    assert big.route_note.startswith("the estimate, ")
+    assert f"above the {ROUTE_MAX_LUTS:,}" in big.route_note
+    small = folding_for(load("zoo:fmnist_tfc_w1a1").net, "ecp5", "auto", target_fps=1e5)
+    assert small.route_note is None
+
+
 def test_a_design_too_big_for_the_family_is_refused_before_it_is_built(model, tmp_path,
                                                                        capsys):
     with pytest.raises(HwbnnError, match=r"does not fit the ice40 up5k: the estimate needs "
