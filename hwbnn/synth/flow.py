@@ -35,7 +35,7 @@ DEFAULT_PNR_TIMEOUT_S = 1800.0
 # at FINN's folding (about 20,000 LUTs) routed in 17 minutes with router2 on the ECP5-85F;
 # the residual model (47,111 LUTs) did not finish in 30, and the Fashion-MNIST TFC folded for
 # 1e6 frames/s (50,382 LUTs) still had 4,757 overused wires after 32 router2 iterations
-# (37 minutes). (The UP5K's 5,280 cells bound iCE40 long before.)
+# (about 45 minutes). (The UP5K's 5,280 cells bound iCE40 long before.)
 ROUTE_MAX_LUTS = 30_000
 
 
