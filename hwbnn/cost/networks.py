@@ -213,8 +213,6 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
     return entry
 
 
-
-
 def _synthesize_job(args):
     config, family = args
     return config.name, synthesize_network(config, family)
