@@ -439,6 +439,7 @@ COMMANDS: dict[str, Object] = {
             "ops_per_joule?": None, "node_nm?": None}, "the whole network"),
         "components": ListOf(Object({"component": None, "layer": None, "kind": None,
                                      **_COSTS}), "one row per generated component"),
+        "route_note?": None,
     }),
     "cost calibrate": Object({
         "family": None, "split": None,

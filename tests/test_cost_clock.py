@@ -73,9 +73,14 @@ def test_a_design_above_what_the_open_flow_routes_says_so_beforehand():
     note, which gen writes into the manifest; smaller designs carry none."""
     from hwbnn.synth.flow import ROUTE_MAX_LUTS
 
-    big = folding_for(load("zoo:fmnist_tfc_w1a1").net, "ecp5", "auto", target_fps=1e6)
+    model = load("zoo:fmnist_tfc_w1a1")
+    big = folding_for(model.net, "ecp5", "auto", target_fps=1e6)
     assert big.route_note.startswith("the estimate, ")
     assert f"above the {ROUTE_MAX_LUTS:,}" in big.route_note
+    # `hwbnn cost` says the same of the same design (text and JSON).
+    report = model.cost("ecp5", big)
+    assert report.route_note == big.route_note == report.as_dict()["route_note"]
+    assert model.cost("xc7", big).route_note is None  # no place and route there
     small = folding_for(load("zoo:fmnist_tfc_w1a1").net, "ecp5", "auto", target_fps=1e5)
     assert small.route_note is None
 

@@ -142,7 +142,7 @@ def route_note(family: str, luts: float) -> str | None:
         return None
     return (f"the estimate, {luts:,.0f} LUTs, is above the {ROUTE_MAX_LUTS:,} that YoWASP's "
             f"nextpnr has placed and routed within its 30-minute default: expect no measured "
-            f"Fmax here, so this rate cannot be confirmed by the open flow")
+            f"Fmax here, so the open flow cannot confirm the design's frame rate")
 
 
 def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,

@@ -119,6 +119,8 @@ def format_report(report) -> str:
     lines.append(f"model {report.net.name} on {report.family}"
                  + (f" ({report.node} nm)" if report.node else ""))
     lines += [f"  {key}: {_fmt(value)}" for key, value in totals.items()]
+    if report.route_note:
+        lines.append(f"  note: {report.route_note}")
     return "\n".join(lines)
 
 

@@ -243,11 +243,23 @@ class CostReport:
             totals["node_nm"] = self.node
         return totals
 
+    @property
+    def route_note(self) -> str | None:
+        """Where the estimate is above what the open flow places and routes, what to expect
+        (:func:`.clock.route_note`, the note ``gen`` prints too), else None."""
+        from .clock import route_note
+
+        if self.family == "asic":
+            return None
+        return route_note(self.family, self.totals()["lut"])
+
     def as_dict(self) -> dict:
+        note = self.route_note
         return {"model": self.net.name, "family": self.family,
                 "layers": self.layer_rows(), "totals": self.totals(),
                 "components": [{"component": c.name, "layer": c.layer, "kind": c.kind,
-                                **c.values} for c in self.components]}
+                                **c.values} for c in self.components],
+                **({"route_note": note} if note else {})}
 
 
 def _component_values(features, mappings, family: str, dsp: int = 0) -> dict[str, float]:
