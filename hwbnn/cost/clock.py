@@ -129,7 +129,7 @@ def folding_for(net, family: str, fold=None, *, target_fps: float | None = None,
     folding = report.profile.folding
     folding.clock_mhz = report.folded_for_mhz
     folding.clock_source = report.clock_source
-    folding.route_note = route_note(family, report.totals()["lut"])
+    folding.route_note = report.route_note
     return folding
 
 

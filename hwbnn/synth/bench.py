@@ -28,7 +28,7 @@ from ..errors import HwbnnError
 from ..ir.mix import mix_counts
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from .design import Design, read_design
-from .flow import synthesize
+from .flow import DEFAULT_PNR_TIMEOUT_S, synthesize
 from .wrapper import StreamPorts
 
 # Amaranth names the ports of a component's ``i``/``o`` streams like this in Verilog.
@@ -383,8 +383,8 @@ def measure_closure(work: Workspace, targets: dict | None = None,
                     rows.append(row)
                     continue
                 try:
-                    result = design.synthesize(family, seeds=1, **(
-                        {"pnr_timeout_s": pnr_timeout_s} if pnr_timeout_s else {}))
+                    result = design.synthesize(
+                        family, seeds=1, pnr_timeout_s=pnr_timeout_s or DEFAULT_PNR_TIMEOUT_S)
                 except HwbnnError as error:
                     row.update(verdict="failed", note=str(error).split("; log in")[0])
                     rows.append(row)
