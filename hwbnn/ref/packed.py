@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -166,12 +167,21 @@ class _Program:
     patch: int  # kernel of a first conv packed as whole patches (0: pixels)
     outputs: list  # per step: (scratch offset, buffer shape or None for scores, border, acc)
 
-    @property
-    def tile(self) -> int:
-        """Frames that go through together: a tile where its buffers stay small."""
-        from .chain import TILE, TILE_BYTES
+    frame_values: int  # integers of one input frame
+    classes: int  # scores per frame (the last layer's outputs)
+    scores_shape: tuple  # a frame's scores as golden gives them: (rows,) or (OH, OW, rows)
+    tile: int  # frames that go through together (chain.TILE where its buffers stay small)
+    # A scratch of one tile per Python thread, made once: a run's buffers are rewritten
+    # before they are read, so a batch needs no zeroed allocation (docs/design.md, 3b).
+    scratch: threading.local = field(default_factory=threading.local)
+    no_trace: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int64))
 
-        return TILE if 8 * self.size * TILE <= TILE_BYTES else 1
+    def tile_scratch(self) -> np.ndarray:
+        """This thread's tile scratch (zeroed once: the buffers' borders stay zero)."""
+        own = getattr(self.scratch, "words", None)
+        if own is None:
+            own = self.scratch.words = np.zeros(self.size * self.tile, dtype=np.uint64)
+        return own
 
 
 @dataclass
@@ -305,11 +315,16 @@ class PackedNetwork:
         def joined(items, dtype):
             return (np.concatenate(items) if items else np.zeros(0)).astype(dtype)
 
+        last = self._steps[-1]  # validation makes it a weight layer producing scores
+        tile = chain.TILE if 8 * offset * chain.TILE <= chain.TILE_BYTES else 1
         return _Program(rows, joined(weights, np.uint64), joined(scales, np.int64),
                         joined(wbase, np.int64), joined(thresholds, np.int64), offset,
                         acc_size, np.asarray(shape, dtype=np.int64),
                         np.asarray([lo, hi, binary, _encoding_code(k, net.input_encoding)],
-                                   dtype=np.int64), patch, outputs)
+                                   dtype=np.int64), patch, outputs,
+                        int(np.prod(net.input_shape)),
+                        last.layer.mh * last.out_hw[0] * last.out_hw[1],
+                        _golden_shape(last, 1)[1:], tile)
 
     def _plan_graph(self, net: NetworkIR) -> list:
         steps = []
@@ -512,16 +527,26 @@ class PackedNetwork:
 
         program = self._program
         n = len(frames)
-        last = self._steps[-1]  # validation makes it a weight layer producing scores
-        scores = np.empty((n, last.layer.mh * last.out_hw[0] * last.out_hw[1]), dtype=np.int64)
+        scores = np.empty((n, program.classes), dtype=np.int64)
+        flat = frames.reshape(n, program.frame_values)
+        if trace is None and threads == 1:  # the fast path: no trace, no job split
+            found = chain.run_frames(0, n, flat, program.shape, program.limits, program.patch,
+                                     program.steps, program.weights, program.scales,
+                                     program.wbase, program.thresholds,
+                                     program.tile_scratch(), program.size, program.tile, 0,
+                                     scores, program.no_trace)
+            if found >= 0:
+                _raise_bad_values(self._net, frames[found])
+            return scores if len(program.scores_shape) == 1 else scores.reshape(
+                n, *program.scores_shape)
         keep = trace is not None
         scratch = np.zeros(program.size * n, dtype=np.uint64) if keep else None  # the trace's
-        acc_trace = np.empty((n if keep else 0, program.acc_size), dtype=np.int64)
-        flat = frames.reshape(n, int(np.prod(frames.shape[1:])))
+        acc_trace = np.empty((n, program.acc_size), dtype=np.int64) if keep else (
+            program.no_trace)
         bad = []
 
         def run(first, last_frame):
-            own = scratch if keep else np.zeros(program.size * program.tile, dtype=np.uint64)
+            own = scratch if keep else program.tile_scratch()
             found = chain.run_frames(first, last_frame, flat, program.shape, program.limits,
                                      program.patch, program.steps, program.weights,
                                      program.scales, program.wbase, program.thresholds, own,
@@ -530,12 +555,13 @@ class PackedNetwork:
             if found >= 0:
                 bad.append(found)
 
-        if threads == 1:  # no thread pool, no job split
+        if threads == 1:
             run(0, n)
         else:
             self._kernels.run_jobs(run, n, threads)
         if bad:
             _raise_bad_values(self._net, frames[min(bad)])
+        last = self._steps[-1]
         if keep:
             self._chain_trace(program, scratch.reshape(n, program.size), acc_trace, scores, trace)
         return scores.reshape(_golden_shape(last, n))

@@ -374,20 +374,33 @@ def _levels_passed(value, thresholds, first, levels):
     return count
 
 
-@njit(inline="always", **_JIT)
-def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
-                     bits):
-    """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
+@njit(**_JIT)
+def _threshold_binary(a, thresholds, scratch, at, words):
+    """:func:`_threshold_pixel` for one threshold per row and binary outputs: each word's 64
+    compares on slices indexed from 0 (one vector compare; ``a[r0 + r]`` keeps LLVM's
+    negative-index guards and runs scalar, 6x slower)."""
     rows = a.shape[0]
     for word in range(words):
         r0 = word * 64
         r1 = min(rows, r0 + 64)
-        if encoding == ENC_BINARY:
-            b = np.uint64(0)
-            for r in range(r0, r1):
-                b |= np.uint64(a[r] >= thresholds[r]) << np.uint64(r - r0)
-            scratch[at + word] = b
-            continue
+        aw, tw = a[r0:r1], thresholds[r0:r1]
+        b = np.uint64(0)
+        for r in range(r1 - r0):
+            b |= np.uint64(aw[r] >= tw[r]) << np.uint64(r)
+        scratch[at + word] = b
+
+
+@njit(inline="always", **_JIT)
+def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
+                     bits):
+    """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
+    if encoding == ENC_BINARY:
+        _threshold_binary(a, thresholds, scratch, at, words)
+        return
+    rows = a.shape[0]
+    for word in range(words):
+        r0 = word * 64
+        r1 = min(rows, r0 + 64)
         for p in range(planes):
             bits[p] = 0
         for r in range(r0, r1):
@@ -459,11 +472,11 @@ def pack_pixels(frame, h, w, c, encoding, dest, at0, plane, planes, wp, words, p
             src = (y * w + x) * c
             at = at0 + ((y + pad) * wp + x + pad) * words
             for word in range(words):
+                values = frame[src + word * 64:src + min(c, word * 64 + 64)]
                 for p in range(planes):
                     bits = np.uint64(0)
-                    for ch in range(word * 64, min(c, word * 64 + 64)):
-                        bits |= _bits_of(frame[src + ch], encoding, p) << np.uint64(
-                            ch - word * 64)
+                    for ch in range(values.shape[0]):  # from 0: a vector loop (see above)
+                        bits |= _bits_of(values[ch], encoding, p) << np.uint64(ch)
                     dest[at + p * plane + word] = bits
 
 
