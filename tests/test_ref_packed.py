@@ -191,16 +191,34 @@ def test_maxpool_of_every_encoding_by_hand(encoding):
 
 
 def test_first_conv_on_small_channels_packs_whole_patches():
-    """CNV-like first layer (3 channels, 8-bit pixels): one word per patch and plane."""
+    """A first layer on 3 channels of ternary pixels: one word per patch and plane."""
     rng = np.random.default_rng(3)
-    conv = weight_layer(rng, Conv, "conv0", "uint8", "binary", 4, 27, "binary",
+    conv = weight_layer(rng, Conv, "conv0", "ternary", "binary", 4, 27, "binary",
                         in_shape=(5, 5, 3), kernel=3, padding=1)
     dense = weight_layer(rng, MatVec, "dense", "binary", "binary", 2, 100, None)
-    net = NetworkIR("cnv0", (5, 5, 3), "uint8", [conv, dense]).validate()
+    net = NetworkIR("cnv0", (5, 5, 3), "ternary", [conv, dense]).validate()
     engine = packed.PackedNetwork(net)
     # 27 patch bits -> 1 word per row; the dense layer reads 5x5 pixels of 4 channels, 1 word each
     assert engine.weight_bytes == 4 * 8 + 2 * 25 * 8
     assert_packed_equals_golden(engine.net, random_frames(rng, net, 4))
+
+
+@pytest.mark.parametrize("encoding,kind,direct", [
+    ("uint8", "binary", True), ("uint3", "ternary", True), ("uint8", "residual", True),
+    ("binary", "binary", False), ("ternary", "binary", False)])
+def test_first_conv_on_pixels_runs_on_their_integers(encoding, kind, direct):
+    """A first conv on multi-bit pixels multiplies the frame's integers (no bit planes): 7
+    output columns are a group of four pixels and a partial group; padding reads zeros."""
+    from hwbnn.ref import chain
+
+    rng = np.random.default_rng(5)
+    conv = weight_layer(rng, Conv, "conv0", encoding, kind, 9, 27, "binary",
+                        in_shape=(6, 7, 3), kernel=3, padding=1)
+    dense = weight_layer(rng, MatVec, "dense", "binary", "binary", 2, 6 * 7 * 9, None)
+    net = NetworkIR("first", (6, 7, 3), encoding, [conv, dense]).validate()
+    engine = packed.PackedNetwork(net)
+    assert (engine._program.steps[0, chain.KIND] == chain.KIND_DIRECT) == direct
+    assert_packed_equals_golden(engine.net, random_frames(rng, net, 6))
 
 
 def test_weight_bytes_of_a_binary_mlp_are_a_32nd_of_float32():

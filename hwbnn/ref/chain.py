@@ -50,7 +50,11 @@ from .popcount import (
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
  OUT_WORDS, ACC, FIELDS) = range(28)
-KIND_WEIGHT, KIND_POOL = 0, 1
+KIND_WEIGHT, KIND_POOL, KIND_DIRECT = 0, 1, 2
+# KIND_DIRECT: a first conv on unsigned (or signed) integer pixels, computed on the frame's
+# integers with int32 weights ``(KH*KW*C, ROWS)`` at W_OFF of the program's dense weights:
+# a product per pixel value and row instead of one popcount per bit plane (8 for uint8
+# pixels), no packing of the frame (:func:`_direct_step`).
 # Windows that a step takes at once (:func:`_tile`): frames of a dense step, pixels of a conv.
 TILE = 4
 # Most scratch bytes of a tile of frames: beyond, frames go one at a time (a conv network's
@@ -430,6 +434,59 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
 
 
 @njit(**_JIT)
+def _direct_step(s, prog, frames, shape, dense, thresholds, scratch, base0, size, count, a,
+                 acc4, bits, scores, acc_trace, n0):
+    """A first conv (stride 1, zero padding) of ``count`` frames from their integers: four
+    output pixels of a row at a time, each weight row, loaded once, meeting the four pixels'
+    values; int32 accumulators (the program checks the bound), emitted as int64."""
+    h, w, c = shape[0], shape[1], shape[2]
+    kh, kw, oh, ow, rows = prog[s, KH], prog[s, KW], prog[s, OH], prog[s, OW], prog[s, ROWS]
+    pad_y, pad_x = ((oh - 1) + kh - h) // 2, ((ow - 1) + kw - w) // 2
+    weights = dense[prog[s, W_OFF]:prog[s, W_OFF] + kh * kw * c * rows]
+    levels = prog[s, LEVELS]
+    t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * levels]
+    a0, a1, a2, a3 = acc4[:rows], acc4[rows:2 * rows], acc4[2 * rows:3 * rows], acc4[
+        3 * rows:4 * rows]
+    acc = a[:rows]
+    for f in range(count):
+        frame = frames[n0 + f]
+        for oy in range(oh):
+            for ox in range(0, ow, TILE):
+                acc4[:] = 0
+                for ky in range(kh):
+                    y = oy + ky - pad_y
+                    if y < 0 or y >= h:
+                        continue
+                    for kx in range(kw):
+                        xs = ox + kx - pad_x  # the group's first pixel's column
+                        for ch in range(c):
+                            v0 = v1 = v2 = v3 = np.int32(0)
+                            at = (y * w + xs) * c + ch
+                            if 0 <= xs < w:
+                                v0 = np.int32(frame[at])
+                            if 0 <= xs + 1 < w:
+                                v1 = np.int32(frame[at + c])
+                            if 0 <= xs + 2 < w:
+                                v2 = np.int32(frame[at + 2 * c])
+                            if 0 <= xs + 3 < w:
+                                v3 = np.int32(frame[at + 3 * c])
+                            tap = (ky * kw + kx) * c + ch
+                            wr = weights[tap * rows:(tap + 1) * rows]
+                            for r in range(rows):
+                                wv = wr[r]
+                                a0[r] += v0 * wv
+                                a1[r] += v1 * wv
+                                a2[r] += v2 * wv
+                                a3[r] += v3 * wv
+                for g in range(min(TILE, ow - ox)):
+                    group = acc4[g * rows:(g + 1) * rows]
+                    for r in range(rows):
+                        acc[r] = group[r]
+                    _emit_pixel(s, prog, acc, t, scratch, base0 + f * size, oy, ox + g, bits,
+                                scores, acc_trace, n0 + f)
+
+
+@njit(**_JIT)
 def _pool_step(s, prog, scratch, base, alive):
     """K x K stride-K max pooling of one frame on words: OR for binary, the (nonzero, sign)
     rule for ternary, a bit-serial MSB-first max for unsigned values."""
@@ -504,7 +561,7 @@ def _any_weight_step(s, prog, scratch, base0, size, count, weights, scales, wbas
 
 
 @njit(**_JIT)
-def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales, wbase,
+def run_frames(first, last, frames, shape, limits, patch, prog, weights, dense, scales, wbase,
                thresholds, scratch, size, tile, keep, scores, acc_trace):
     """Frames ``first..last-1`` of ``frames (N, H*W*C)`` through the whole program.
 
@@ -528,6 +585,8 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
     bits = np.zeros(MAX_PLANES, dtype=np.uint64)
     alive = np.empty(window, dtype=np.uint64)
     pixel_bits = np.empty((MAX_PLANES, h * w if patch else 0), dtype=np.uint64)
+    direct = prog[0, KIND] == KIND_DIRECT
+    acc4 = np.empty(TILE * prog[0, ROWS] if direct else 0, dtype=np.int32)
     for n0 in range(first, last, tile):
         n1 = min(n0 + tile, last)
         base0 = n0 * size if keep else 0
@@ -535,12 +594,16 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, scales,
             frame = frames[n]
             if _check_frame(frame, lo, hi, binary):
                 return n
-            _pack_frame(frame, h, w, c, encoding, patch, prog, scratch,
-                        base0 + (n - n0) * size, pixel_bits)
+            if not direct:
+                _pack_frame(frame, h, w, c, encoding, patch, prog, scratch,
+                            base0 + (n - n0) * size, pixel_bits)
         for s in range(steps):
             if prog[s, KIND] == KIND_POOL:
                 for n in range(n0, n1):
                     _pool_step(s, prog, scratch, base0 + (n - n0) * size, alive)
+            elif prog[s, KIND] == KIND_DIRECT:
+                _direct_step(s, prog, frames, shape, dense, thresholds, scratch, base0, size,
+                             n1 - n0, a, acc4, bits, scores, acc_trace, n0)
             else:
                 _any_weight_step(s, prog, scratch, base0, size, n1 - n0, weights, scales, wbase,
                                  thresholds, a, bits, scores, acc_trace, n0)

@@ -157,6 +157,7 @@ class _Program:
 
     steps: np.ndarray  # (steps, chain.FIELDS) int64
     weights: np.ndarray  # every step's packed weights, concatenated
+    dense: np.ndarray  # int32 weights (taps, rows) of a first conv computed directly
     scales: np.ndarray
     wbase: np.ndarray
     thresholds: np.ndarray
@@ -225,7 +226,10 @@ class PackedNetwork:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of the packed weight words (padding to whole words and masks included)."""
+        """Bytes of the weights the engine runs on: packed words (padding to whole words and
+        masks included), and int32 words of a first conv computed on the frame's integers."""
+        if self._program is not None:
+            return self._program.weights.nbytes + self._program.dense.nbytes
         return sum(step.weights.nbytes for step in self._steps if isinstance(step, _WeightStep))
 
     def _plan(self, net: NetworkIR) -> list:
@@ -247,9 +251,9 @@ class PackedNetwork:
 
         k = self._kernels
         rows = np.zeros((len(self._steps), chain.FIELDS), dtype=np.int64)
-        weights, scales, wbase, thresholds, outputs = [], [], [], [], []
+        weights, dense, scales, wbase, thresholds, outputs = [], [], [], [], [], []
         offset = acc_size = 0
-        sizes = {"weights": 0, "scales": 0, "wbase": 0, "thresholds": 0}
+        sizes = {"weights": 0, "dense": 0, "scales": 0, "wbase": 0, "thresholds": 0}
 
         def buffer(encoding: str, g: _Geometry) -> tuple[int, tuple]:
             nonlocal offset
@@ -282,7 +286,13 @@ class PackedNetwork:
                 row[[chain.KIND, chain.MODE, chain.ROWS, chain.KL, chain.S_LEN,
                      chain.ACC]] = (chain.KIND_WEIGHT, step.mode, layer.mh,
                                     step.weights.shape[1], len(step.scales), acc_size)
-                row[chain.W_OFF] = append("weights", weights, step.weights)
+                if index == 0 and _direct(net, layer):
+                    row[[chain.KIND, chain.KH, chain.KW]] = (chain.KIND_DIRECT, layer.kernel,
+                                                             layer.kernel)
+                    row[chain.W_OFF] = append("dense", dense, np.ascontiguousarray(
+                        layer.weights.values().T, dtype=np.int32))
+                else:
+                    row[chain.W_OFF] = append("weights", weights, step.weights)
                 row[chain.S_OFF] = append("scales", scales, step.scales)
                 row[chain.B_OFF] = append("wbase", wbase, step.wbase)
                 if step.thresholds is not None:
@@ -317,7 +327,8 @@ class PackedNetwork:
 
         last = self._steps[-1]  # validation makes it a weight layer producing scores
         tile = chain.TILE if 8 * offset * chain.TILE <= chain.TILE_BYTES else 1
-        return _Program(rows, joined(weights, np.uint64), joined(scales, np.int64),
+        return _Program(rows, joined(weights, np.uint64), joined(dense, np.int32),
+                        joined(scales, np.int64),
                         joined(wbase, np.int64), joined(thresholds, np.int64), offset,
                         acc_size, np.asarray(shape, dtype=np.int64),
                         np.asarray([lo, hi, binary, _encoding_code(k, net.input_encoding)],
@@ -531,7 +542,8 @@ class PackedNetwork:
         flat = frames.reshape(n, program.frame_values)
         if trace is None and threads == 1:  # the fast path: no trace, no job split
             found = chain.run_frames(0, n, flat, program.shape, program.limits, program.patch,
-                                     program.steps, program.weights, program.scales,
+                                     program.steps, program.weights, program.dense,
+                                     program.scales,
                                      program.wbase, program.thresholds,
                                      program.tile_scratch(), program.size, program.tile, 0,
                                      scores, program.no_trace)
@@ -549,9 +561,9 @@ class PackedNetwork:
             own = scratch if keep else program.tile_scratch()
             found = chain.run_frames(first, last_frame, flat, program.shape, program.limits,
                                      program.patch, program.steps, program.weights,
-                                     program.scales, program.wbase, program.thresholds, own,
-                                     program.size, program.tile, int(keep), scores,
-                                     acc_trace)
+                                     program.dense, program.scales, program.wbase,
+                                     program.thresholds, own, program.size, program.tile,
+                                     int(keep), scores, acc_trace)
             if found >= 0:
                 bad.append(found)
 
@@ -674,6 +686,17 @@ def _raise_bad_values(net: NetworkIR, images: np.ndarray) -> None:
                          f"{int(images.min())}..{int(images.max())}")
     if net.input_encoding == "binary" and images.size and not np.abs(images).min():
         raise HwbnnError("binary input values must be -1 or +1, found 0")
+
+
+def _direct(net: NetworkIR, layer) -> bool:
+    """Whether a first layer runs on the frame's integers (:func:`hwbnn.ref.chain.
+    _direct_step`): a stride-1 conv on multi-bit pixels padded with 0, whose sums fit int32."""
+    if not isinstance(layer, Conv) or layer.stride != 1 or net.input_encoding in (
+            "binary", "ternary") or pad_value(net.input_encoding) != 0:
+        return False
+    lo, hi = encoding_range(net.input_encoding)
+    bound = max(abs(lo), abs(hi)) * int(np.abs(layer.weights.values()).sum(axis=1).max())
+    return bound < 2**31
 
 
 def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:
