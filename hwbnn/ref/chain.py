@@ -22,6 +22,7 @@ from numba import literally, njit
 
 from .popcount import (
     _JIT,
+    ENC_BINARY,
     ENC_TERNARY,
     MAX_PLANES,
     MODE_BB,
@@ -271,40 +272,50 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
 
 @njit(inline="always", **_JIT)
 def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, length, row):
-    """Binary x binary rows ``r0..r1-1`` of a tile, two window words per accumulator update:
-    the four windows' eight XOR-popcounts of a row are summed in registers before its four
-    accumulators are loaded and stored (the update, not the popcount, was the bound)."""
+    """Binary x binary rows ``r0..r1-1`` of a tile, four window words per accumulator update:
+    the four windows' sixteen XOR-popcounts of a row are summed in registers before its four
+    accumulators are loaded and stored (one word per update is bound by the updates, not by
+    the popcounts). Window word j (of ``kh`` rows of ``length`` words) lies at
+    ``(j // length) * row + j % length``, so a group of four may span kernel rows."""
     n = r1 - r0
     a0, a1, a2, a3 = a[r0:r1], a[stream + r0:stream + r1], a[2 * stream + r0:2 * stream + r1], a[
         3 * stream + r0:3 * stream + r1]
-    for ky in range(kh):
-        for i in range(0, length - 1, 2):
-            xi = ky * row + i
-            j = ky * length + i
-            v0, v1, v2, v3 = scratch[x0 + xi], scratch[x1 + xi], scratch[x2 + xi], scratch[
-                x3 + xi]
-            u0, u1, u2, u3 = scratch[x0 + xi + 1], scratch[x1 + xi + 1], scratch[
-                x2 + xi + 1], scratch[x3 + xi + 1]
-            ws = _weights(w, 0, j, kl, rows, r0, r1)
-            wt = _weights(w, 0, j + 1, kl, rows, r0, r1)
-            for r in range(n):
-                wr, vr = ws[r], wt[r]
-                a0[r] += popcount(v0 ^ wr) + popcount(u0 ^ vr)
-                a1[r] += popcount(v1 ^ wr) + popcount(u1 ^ vr)
-                a2[r] += popcount(v2 ^ wr) + popcount(u2 ^ vr)
-                a3[r] += popcount(v3 ^ wr) + popcount(u3 ^ vr)
-        if length % 2:
-            i = length - 1
-            xi = ky * row + i
-            v0, v1, v2, v3 = scratch[x0 + xi], scratch[x1 + xi], scratch[x2 + xi], scratch[
-                x3 + xi]
-            ws = _weights(w, 0, ky * length + i, kl, rows, r0, r1)
-            for r in range(n):
-                wr = ws[r]
-                a0[r] += popcount(v0 ^ wr)
-                a1[r] += popcount(v1 ^ wr)
-                a2[r] += popcount(v2 ^ wr)
-                a3[r] += popcount(v3 ^ wr)
+    j = 0
+    while j + 4 <= kl:
+        i0 = (j // length) * row + j % length
+        i1 = ((j + 1) // length) * row + (j + 1) % length
+        i2 = ((j + 2) // length) * row + (j + 2) % length
+        i3 = ((j + 3) // length) * row + (j + 3) % length
+        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        q0, q1, q2, q3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
+        u0, u1, u2, u3 = scratch[x0 + i2], scratch[x1 + i2], scratch[x2 + i2], scratch[x3 + i2]
+        v0, v1, v2, v3 = scratch[x0 + i3], scratch[x1 + i3], scratch[x2 + i3], scratch[x3 + i3]
+        wp = _weights(w, 0, j, kl, rows, r0, r1)
+        wq = _weights(w, 0, j + 1, kl, rows, r0, r1)
+        wu = _weights(w, 0, j + 2, kl, rows, r0, r1)
+        wv = _weights(w, 0, j + 3, kl, rows, r0, r1)
+        for r in range(n):
+            wpr, wqr, wur, wvr = wp[r], wq[r], wu[r], wv[r]
+            a0[r] += (popcount(p0 ^ wpr) + popcount(q0 ^ wqr) + popcount(u0 ^ wur)
+                      + popcount(v0 ^ wvr))
+            a1[r] += (popcount(p1 ^ wpr) + popcount(q1 ^ wqr) + popcount(u1 ^ wur)
+                      + popcount(v1 ^ wvr))
+            a2[r] += (popcount(p2 ^ wpr) + popcount(q2 ^ wqr) + popcount(u2 ^ wur)
+                      + popcount(v2 ^ wvr))
+            a3[r] += (popcount(p3 ^ wpr) + popcount(q3 ^ wqr) + popcount(u3 ^ wur)
+                      + popcount(v3 ^ wvr))
+        j += 4
+    while j < kl:
+        i0 = (j // length) * row + j % length
+        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        wp = _weights(w, 0, j, kl, rows, r0, r1)
+        for r in range(n):
+            wpr = wp[r]
+            a0[r] += popcount(p0 ^ wpr)
+            a1[r] += popcount(p1 ^ wpr)
+            a2[r] += popcount(p2 ^ wpr)
+            a3[r] += popcount(p3 ^ wpr)
+        j += 1
 
 
 @njit(inline="always", **_JIT)
@@ -329,6 +340,22 @@ def _window_bb(acc, x, xi, w, j0, length, kl, rows):
         for r in range(rows):
             acc[r] += popcount(v0 ^ w0[r])
         i += 1
+
+
+@njit(inline="always", **_JIT)
+def _emit_binary(mismatches, rowbase, t, scratch, at, words):
+    """One output pixel of a binary x binary step with binary outputs, from its XOR-popcount
+    sums: ``rowbase - 2 * mismatches >= t`` packed 64 rows a word, in one pass (the value
+    :func:`_tile_result` and :func:`_emit_pixel` make in two, with more calls)."""
+    rows = mismatches.shape[0]
+    for word in range(words):
+        r0 = word * 64
+        r1 = min(rows, r0 + 64)
+        aw, bw, tw = mismatches[r0:r1], rowbase[r0:r1], t[r0:r1]
+        b = np.uint64(0)
+        for r in range(r1 - r0):
+            b |= np.uint64(bw[r] - 2 * aw[r] >= tw[r]) << np.uint64(r)
+        scratch[at + word] = b
 
 
 @njit(inline="always", **_JIT)
@@ -365,11 +392,21 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
     acc = a[:rows]
     length = kw * words
     row = wp * words
+    # Binary x binary into one binary threshold, no trace: finished, compared and packed in
+    # one pass over a tile's accumulators (:func:`_emit_binary`).
+    fused = (mode == MODE_BB and levels == 1 and prog[s, OUT_ENC] == ENC_BINARY
+             and acc_trace.shape[0] == 0)
+    out_wp, out_words, out_pad = prog[s, OUT_WP], prog[s, OUT_WORDS], prog[s, OUT_PAD]
     if tileable and oh * ow == 1 and count == TILE:
         x0 = base0 + prog[s, IN]
         _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x0 + size, x0 + 2 * size,
               x0 + 3 * size)
         for f in range(TILE):
+            if fused:
+                _emit_binary(a[f * rows:(f + 1) * rows], rowbase, t, scratch, base0 + f * size
+                             + prog[s, OUT] + (out_pad * out_wp + out_pad) * out_words,
+                             out_words)
+                continue
             tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
             _emit_pixel(s, prog, tile_acc, t, scratch, base0 + f * size, 0, 0, bits, scores,
                         acc_trace, n0 + f)
@@ -387,6 +424,11 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
                 _tile(mode, s, prog, scratch, w, rows, pairs, a, xo, xo + words,
                       xo + 2 * words, xo + 3 * words)
                 for f in range(TILE):
+                    if fused:
+                        _emit_binary(a[f * rows:(f + 1) * rows], rowbase, t, scratch, base
+                                     + prog[s, OUT] + ((oy + out_pad) * out_wp + ox + f
+                                                       + out_pad) * out_words, out_words)
+                        continue
                     tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
                     _emit_pixel(s, prog, tile_acc, t, scratch, base, oy, ox + f, bits, scores,
                                 acc_trace, n)
@@ -435,55 +477,79 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
 
 @njit(**_JIT)
 def _direct_step(s, prog, frames, shape, dense, thresholds, scratch, base0, size, count, a,
-                 acc4, bits, scores, acc_trace, n0):
-    """A first conv (stride 1, zero padding) of ``count`` frames from their integers: four
-    output pixels of a row at a time, each weight row, loaded once, meeting the four pixels'
-    values; int32 accumulators (the program checks the bound), emitted as int64."""
+                 acc4, pixels, bits, scores, acc_trace, n0):
+    """A first conv (stride 1, zero padding) of ``count`` frames from their integers.
+
+    The frame is copied into ``pixels``, a buffer with a zero border (the padding, and
+    :data:`TILE` - 1 more columns on the right for a row's last group), so that a kernel row
+    of a window is ``KW * C`` consecutive values and consecutive taps. Four output pixels of a
+    row go together: each weight row, loaded once, meets the four pixels' values, two taps
+    per accumulator update (the update's loads and stores are the bound). Values, weights and
+    accumulators have the dense weights' type: int16 where every sum fits it (twice the lanes
+    of int32), else int32 (the program checks the bound); emitted as int64."""
     h, w, c = shape[0], shape[1], shape[2]
     kh, kw, oh, ow, rows = prog[s, KH], prog[s, KW], prog[s, OH], prog[s, OW], prog[s, ROWS]
     pad_y, pad_x = ((oh - 1) + kh - h) // 2, ((ow - 1) + kw - w) // 2
+    wp = w + 2 * pad_x + TILE - 1
     weights = dense[prog[s, W_OFF]:prog[s, W_OFF] + kh * kw * c * rows]
     levels = prog[s, LEVELS]
     t = thresholds[prog[s, T_OFF]:prog[s, T_OFF] + rows * levels]
     a0, a1, a2, a3 = acc4[:rows], acc4[rows:2 * rows], acc4[2 * rows:3 * rows], acc4[
         3 * rows:4 * rows]
     acc = a[:rows]
+    span = kw * c  # taps of a kernel row
     for f in range(count):
         frame = frames[n0 + f]
+        for y in range(h):
+            row = pixels[((y + pad_y) * wp + pad_x) * c:((y + pad_y) * wp + pad_x + w) * c]
+            values = frame[y * w * c:(y + 1) * w * c]
+            for i in range(w * c):
+                row[i] = values[i]
         for oy in range(oh):
             for ox in range(0, ow, TILE):
                 acc4[:] = 0
                 for ky in range(kh):
-                    y = oy + ky - pad_y
-                    if y < 0 or y >= h:
-                        continue
-                    for kx in range(kw):
-                        xs = ox + kx - pad_x  # the group's first pixel's column
-                        for ch in range(c):
-                            v0 = v1 = v2 = v3 = np.int32(0)
-                            at = (y * w + xs) * c + ch
-                            if 0 <= xs < w:
-                                v0 = np.int32(frame[at])
-                            if 0 <= xs + 1 < w:
-                                v1 = np.int32(frame[at + c])
-                            if 0 <= xs + 2 < w:
-                                v2 = np.int32(frame[at + 2 * c])
-                            if 0 <= xs + 3 < w:
-                                v3 = np.int32(frame[at + 3 * c])
-                            tap = (ky * kw + kx) * c + ch
-                            wr = weights[tap * rows:(tap + 1) * rows]
-                            for r in range(rows):
-                                wv = wr[r]
-                                a0[r] += v0 * wv
-                                a1[r] += v1 * wv
-                                a2[r] += v2 * wv
-                                a3[r] += v3 * wv
+                    at = ((oy + ky) * wp + ox) * c
+                    tap = ky * span
+                    for q in range(0, span - 1, 2):
+                        v0, v1, v2, v3 = pixels[at + q], pixels[at + c + q], pixels[
+                            at + 2 * c + q], pixels[at + 3 * c + q]
+                        u0, u1, u2, u3 = pixels[at + q + 1], pixels[at + c + q + 1], pixels[
+                            at + 2 * c + q + 1], pixels[at + 3 * c + q + 1]
+                        wr = weights[(tap + q) * rows:(tap + q + 1) * rows]
+                        wu = weights[(tap + q + 1) * rows:(tap + q + 2) * rows]
+                        for r in range(rows):
+                            wv, uv = wr[r], wu[r]
+                            a0[r] += v0 * wv + u0 * uv
+                            a1[r] += v1 * wv + u1 * uv
+                            a2[r] += v2 * wv + u2 * uv
+                            a3[r] += v3 * wv + u3 * uv
+                    if span % 2:
+                        q = span - 1
+                        v0, v1, v2, v3 = pixels[at + q], pixels[at + c + q], pixels[
+                            at + 2 * c + q], pixels[at + 3 * c + q]
+                        wr = weights[(tap + q) * rows:(tap + q + 1) * rows]
+                        for r in range(rows):
+                            wv = wr[r]
+                            a0[r] += v0 * wv
+                            a1[r] += v1 * wv
+                            a2[r] += v2 * wv
+                            a3[r] += v3 * wv
                 for g in range(min(TILE, ow - ox)):
                     group = acc4[g * rows:(g + 1) * rows]
                     for r in range(rows):
                         acc[r] = group[r]
                     _emit_pixel(s, prog, acc, t, scratch, base0 + f * size, oy, ox + g, bits,
                                 scores, acc_trace, n0 + f)
+
+
+@njit(inline="always", **_JIT)
+def _direct_pixels(prog, shape):
+    """Values of :func:`_direct_step`'s zero-bordered pixel buffer."""
+    h, w, c = shape[0], shape[1], shape[2]
+    pad_y, pad_x = ((prog[0, OH] - 1) + prog[0, KH] - h) // 2, ((prog[0, OW] - 1) + prog[
+        0, KW] - w) // 2
+    return (h + 2 * pad_y) * (w + 2 * pad_x + TILE - 1) * c
 
 
 @njit(**_JIT)
@@ -586,7 +652,8 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, dense, 
     alive = np.empty(window, dtype=np.uint64)
     pixel_bits = np.empty((MAX_PLANES, h * w if patch else 0), dtype=np.uint64)
     direct = prog[0, KIND] == KIND_DIRECT
-    acc4 = np.empty(TILE * prog[0, ROWS] if direct else 0, dtype=np.int32)
+    acc4 = np.empty(TILE * prog[0, ROWS] if direct else 0, dtype=dense.dtype)
+    pixels = np.zeros(_direct_pixels(prog, shape) if direct else 0, dtype=dense.dtype)
     for n0 in range(first, last, tile):
         n1 = min(n0 + tile, last)
         base0 = n0 * size if keep else 0
@@ -603,7 +670,7 @@ def run_frames(first, last, frames, shape, limits, patch, prog, weights, dense, 
                     _pool_step(s, prog, scratch, base0 + (n - n0) * size, alive)
             elif prog[s, KIND] == KIND_DIRECT:
                 _direct_step(s, prog, frames, shape, dense, thresholds, scratch, base0, size,
-                             n1 - n0, a, acc4, bits, scores, acc_trace, n0)
+                             n1 - n0, a, acc4, pixels, bits, scores, acc_trace, n0)
             else:
                 _any_weight_step(s, prog, scratch, base0, size, n1 - n0, weights, scales, wbase,
                                  thresholds, a, bits, scores, acc_trace, n0)

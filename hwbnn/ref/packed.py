@@ -157,7 +157,7 @@ class _Program:
 
     steps: np.ndarray  # (steps, chain.FIELDS) int64
     weights: np.ndarray  # every step's packed weights, concatenated
-    dense: np.ndarray  # int32 weights (taps, rows) of a first conv computed directly
+    dense: np.ndarray  # int16/int32 weights (taps, rows) of a first conv computed directly
     scales: np.ndarray
     wbase: np.ndarray
     thresholds: np.ndarray
@@ -289,8 +289,7 @@ class PackedNetwork:
                 if index == 0 and _direct(net, layer):
                     row[[chain.KIND, chain.KH, chain.KW]] = (chain.KIND_DIRECT, layer.kernel,
                                                              layer.kernel)
-                    row[chain.W_OFF] = append("dense", dense, np.ascontiguousarray(
-                        layer.weights.values().T, dtype=np.int32))
+                    row[chain.W_OFF] = append("dense", dense, layer.weights.values().T)
                 else:
                     row[chain.W_OFF] = append("weights", weights, step.weights)
                 row[chain.S_OFF] = append("scales", scales, step.scales)
@@ -327,7 +326,9 @@ class PackedNetwork:
 
         last = self._steps[-1]  # validation makes it a weight layer producing scores
         tile = chain.TILE if 8 * offset * chain.TILE <= chain.TILE_BYTES else 1
-        return _Program(rows, joined(weights, np.uint64), joined(dense, np.int32),
+        dense_type = np.int16 if dense and _sum_bound(net, self._steps[0].layer) < 2**15 else (
+            np.int32)
+        return _Program(rows, joined(weights, np.uint64), joined(dense, dense_type),
                         joined(scales, np.int64),
                         joined(wbase, np.int64), joined(thresholds, np.int64), offset,
                         acc_size, np.asarray(shape, dtype=np.int64),
@@ -694,9 +695,13 @@ def _direct(net: NetworkIR, layer) -> bool:
     if not isinstance(layer, Conv) or layer.stride != 1 or net.input_encoding in (
             "binary", "ternary") or pad_value(net.input_encoding) != 0:
         return False
+    return _sum_bound(net, layer) < 2**31
+
+
+def _sum_bound(net: NetworkIR, layer) -> int:
+    """Largest magnitude of a first layer's sums (and of every partial sum) on valid input."""
     lo, hi = encoding_range(net.input_encoding)
-    bound = max(abs(lo), abs(hi)) * int(np.abs(layer.weights.values()).sum(axis=1).max())
-    return bound < 2**31
+    return max(abs(lo), abs(hi)) * int(np.abs(layer.weights.values()).sum(axis=1).max())
 
 
 def _golden_shape(step: _WeightStep, n: int) -> tuple[int, ...]:
