@@ -239,6 +239,11 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
         _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, length,
                       wp * words)
         return
+    if mode == MODE_BM or mode == MODE_TM:
+        for p in range(pairs):
+            _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0,
+                              r1, length, wp * words, xplane)
+        return
     for ky in range(kh):
         for i in range(length):
             xi = ky * wp * words + i
@@ -268,6 +273,59 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
                         a1[r] += popcount(m1) - 2 * popcount(m1 & (s1 ^ sg))
                         a2[r] += popcount(m2) - 2 * popcount(m2 & (s2 ^ sg))
                         a3[r] += popcount(m3) - 2 * popcount(m3 & (s3 ^ sg))
+
+
+@njit(inline="always", **_JIT)
+def _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1,
+                      length, row, xplane):
+    """Plane pair ``p`` (mask, signs) of masked weights against binary (MODE_BM) or ternary
+    (MODE_TM: nonzero and sign planes) windows, rows ``r0..r1-1`` of a tile, two window
+    words per accumulator update (as :func:`_tile_rows_bb`)."""
+    n = r1 - r0
+    at = p * rows + r0
+    a0, a1, a2, a3 = a[at:at + n], a[stream + at:stream + at + n], a[
+        2 * stream + at:2 * stream + at + n], a[3 * stream + at:3 * stream + at + n]
+    ternary = mode == MODE_TM
+    j = 0
+    while j < kl:
+        two = j + 1 < kl
+        i0 = (j // length) * row + j % length
+        i1 = ((j + 1) // length) * row + (j + 1) % length if two else i0
+        v0, v1, v2, v3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        u0, u1, u2, u3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
+        s0, s1, s2, s3, t0, t1, t2, t3 = v0, v1, v2, v3, u0, u1, u2, u3
+        if ternary:
+            s0, s1, s2, s3 = scratch[x0 + i0 + xplane], scratch[x1 + i0 + xplane], scratch[
+                x2 + i0 + xplane], scratch[x3 + i0 + xplane]
+            t0, t1, t2, t3 = scratch[x0 + i1 + xplane], scratch[x1 + i1 + xplane], scratch[
+                x2 + i1 + xplane], scratch[x3 + i1 + xplane]
+        wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
+        ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
+        # the second word of a last odd one: a zero mask adds nothing
+        um = _weights(w, 2 * p, j + 1 if two else j, kl, rows, r0, r1)
+        us = _weights(w, 2 * p + 1, j + 1 if two else j, kl, rows, r0, r1)
+        keep = ~np.uint64(0) if two else np.uint64(0)
+        if ternary:
+            for r in range(n):
+                m, sg, mu, su = wm[r], ws[r], um[r] & keep, us[r]
+                m0, m1, m2, m3 = m & v0, m & v1, m & v2, m & v3
+                k0, k1, k2, k3 = mu & u0, mu & u1, mu & u2, mu & u3
+                a0[r] += (popcount(m0) + popcount(k0)
+                          - 2 * (popcount(m0 & (s0 ^ sg)) + popcount(k0 & (t0 ^ su))))
+                a1[r] += (popcount(m1) + popcount(k1)
+                          - 2 * (popcount(m1 & (s1 ^ sg)) + popcount(k1 & (t1 ^ su))))
+                a2[r] += (popcount(m2) + popcount(k2)
+                          - 2 * (popcount(m2 & (s2 ^ sg)) + popcount(k2 & (t2 ^ su))))
+                a3[r] += (popcount(m3) + popcount(k3)
+                          - 2 * (popcount(m3 & (s3 ^ sg)) + popcount(k3 & (t3 ^ su))))
+        else:
+            for r in range(n):
+                m, sg, mu, su = wm[r], ws[r], um[r] & keep, us[r]
+                a0[r] += popcount(m & (v0 ^ sg)) + popcount(mu & (u0 ^ su))
+                a1[r] += popcount(m & (v1 ^ sg)) + popcount(mu & (u1 ^ su))
+                a2[r] += popcount(m & (v2 ^ sg)) + popcount(mu & (u2 ^ su))
+                a3[r] += popcount(m & (v3 ^ sg)) + popcount(mu & (u3 ^ su))
+        j += 2
 
 
 @njit(inline="always", **_JIT)

@@ -390,12 +390,34 @@ def _threshold_binary(a, thresholds, scratch, at, words):
         scratch[at + word] = b
 
 
+@njit(**_JIT)
+def _threshold_ternary(a, thresholds, scratch, at, plane, words):
+    """:func:`_threshold_pixel` for ternary outputs (two thresholds per row): each word's
+    (nonzero, sign) planes in one pass on slices indexed from 0, branch-free."""
+    rows = a.shape[0]
+    for word in range(words):
+        r0 = word * 64
+        r1 = min(rows, r0 + 64)
+        aw, tw = a[r0:r1], thresholds[2 * r0:2 * r1]
+        nonzero = np.uint64(0)
+        positive = np.uint64(0)
+        for r in range(r1 - r0):
+            low, high = aw[r] >= tw[2 * r], aw[r] >= tw[2 * r + 1]
+            nonzero |= np.uint64(low == high) << np.uint64(r)  # count 0 or 2, not 1
+            positive |= np.uint64(high) << np.uint64(r)
+        scratch[at + word] = nonzero
+        scratch[at + plane + word] = positive
+
+
 @njit(inline="always", **_JIT)
 def _threshold_pixel(a, thresholds, levels, encoding, scratch, at, plane, planes, words,
                      bits):
     """Threshold the accumulators ``a`` of one output pixel and store its packed words."""
     if encoding == ENC_BINARY:
         _threshold_binary(a, thresholds, scratch, at, words)
+        return
+    if encoding == ENC_TERNARY and levels == 2:
+        _threshold_ternary(a, thresholds, scratch, at, plane, words)
         return
     rows = a.shape[0]
     for word in range(words):
