@@ -79,8 +79,31 @@ def test_multithreaded_bench_runs(capsys):
     assert result["threads"] == threads and result["batches"][0]["exact"] is True
 
 
+def test_relative_time_and_one_thread_come_from_the_same_run(capsys):
+    """--relative-to times the other model's packed engine in the same rounds; more than one
+    thread adds the packed engine on one thread (the acceptance ratios of the CPU issue)."""
+    threads = packed.max_threads()
+    code, out, _ = run_cli(capsys, "bench", "cpu", "zoo:digits_mlp_ternary", "--batch", "4",
+                           "--min-time", "0", "--threads", str(threads), "--relative-to",
+                           "zoo:digits_mlp_w1a1", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["relative_to"] == "digits_mlp_w1a1"
+    row = result["batches"][0]
+    assert row["reference"]["repetitions"] >= 3
+    assert row["time_over_reference"] == pytest.approx(
+        row["packed"]["latency_s"] / row["reference"]["latency_s"])
+    assert ("threads_speedup" in row) == (threads > 1)
+    if threads > 1:
+        assert row["threads_speedup"] == pytest.approx(
+            row["packed_1_thread"]["latency_s"] / row["packed"]["latency_s"])
+    report = cpu.format_report(result, "zoo:digits_mlp_ternary")
+    assert "x the time of digits_mlp_w1a1 packed" in report
+
+
 @pytest.mark.parametrize("argv,message", [
     (["zoo:no_such_model"], "no zoo model"),
+    (["zoo:digits_mlp_w1a1", "--relative-to", "zoo:no_such_model"], "no zoo model"),
     (["zoo:digits_mlp_w1a1", "--threads", "0"], "--threads: must be a positive integer"),
     (["zoo:digits_mlp_w1a1", "--batch", "0"], "batch"),
     (["zoo:digits_mlp_w1a1", "--batch", "x"], "batch"),

@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     q.add_argument("--lce", action="store_true",
                    help="also time Larq Compute Engine (binary chains; its own venv, made by "
                         "`make lce`)")
+    q.add_argument("--relative-to", metavar="MODEL",
+                   help="also time this model's packed engine in the same rounds and print "
+                        "the model's time as a multiple of it (e.g. a ternary model against "
+                        "its binary twin)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_bench_cpu)
 
@@ -45,8 +49,10 @@ def cmd_bench_cpu(args) -> int:
     from .cpu import bench_cpu, format_report
 
     net = zoo.load(args.model)
+    relative_to = None if args.relative_to is None else zoo.load(args.relative_to)
     result = bench_cpu(net, args.batch, threads=args.threads, min_time=args.min_time,
-                       golden_frames=args.golden_frames, lce=args.lce)
+                       golden_frames=args.golden_frames, lce=args.lce,
+                       relative_to=relative_to)
     result["model_path"] = args.model
     if args.json:
         print_json(result)

@@ -119,9 +119,13 @@ def bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, **options) -
 
 
 def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: float = 1.0,
-               golden_frames: int = 16, seed: int = 0, lce: bool = False) -> dict:
+               golden_frames: int = 16, seed: int = 0, lce: bool = False,
+               relative_to: NetworkIR | None = None) -> dict:
     """Time every engine on each batch size; return every figure. ``lce``: also Larq Compute
-    Engine, in its own venv (:mod:`hwbnn.bench.lce`), right after the others."""
+    Engine, in its own venv (:mod:`hwbnn.bench.lce`), right after the others.
+    ``relative_to``: also the packed engine of that model (the binary twin of a ternary or
+    mixed model, say), in the same rounds, and this model's time as a multiple of its. With
+    ``threads`` > 1 the packed engine is also timed on one thread, in the same rounds."""
     import platform
 
     import torch
@@ -145,6 +149,9 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
         peer.check_venv()
     torch.set_num_threads(threads)
     engine = packed.PackedNetwork(net)
+    reference = None
+    if relative_to is not None:
+        reference = (relative_to, packed.PackedNetwork(relative_to))
     baselines = {"torch": float_model(net), "onnxruntime": onnxruntime_session(net, threads)}
     bit_macs = bit_macs_per_frame(net)
     float_bytes = float_weight_bytes(net)
@@ -155,14 +162,14 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
         "cpu_clock_mhz": limits["clock_mhz"], "bit_macs_per_frame": bit_macs,
         "ceiling_macs_per_s": limits["popcount_macs_per_s"],
         "float32_weight_bytes": float_bytes, "packed_weight_bytes": engine.weight_bytes,
-        "batches": [],
+        "relative_to": None if relative_to is None else relative_to.name, "batches": [],
     }
     with progress.step(f"bench cpu {net.name}", total=len(batches)) as step:
         for batch in batches:
             result["batches"].append(_bench_batch(
                 net, engine, baselines, batch, threads=threads, min_time=min_time,
                 golden_frames=golden_frames, seed=seed, bit_macs=bit_macs,
-                ceiling_macs=result["ceiling_macs_per_s"]))
+                ceiling_macs=result["ceiling_macs_per_s"], reference=reference))
             step.advance(f"batch {batch}")
     if lce:
         with progress.step("bench cpu: Larq Compute Engine in its own venv"):
@@ -199,7 +206,7 @@ def _cpu_name(fallback: str) -> str:
 
 def _bench_batch(net: NetworkIR, engine, baselines: dict, batch: int, *, threads: int,
                  min_time: float, golden_frames: int, seed: int, bit_macs: int,
-                 ceiling_macs: float) -> dict:
+                 ceiling_macs: float, reference: tuple | None = None) -> dict:
     """The figures of one batch size (see :func:`bench_cpu`)."""
     import torch
 
@@ -217,6 +224,11 @@ def _bench_batch(net: NetworkIR, engine, baselines: dict, batch: int, *, threads
 
     functions = {"onnxruntime": lambda: session(array), "torch": run_torch,
                  "packed": lambda: engine.scores(images, threads)}
+    if threads > 1:
+        functions["packed_1_thread"] = lambda: engine.scores(images, 1)
+    if reference is not None:
+        reference_images = random_frames(reference[0], batch, seed)
+        functions["reference"] = lambda: reference[1].scores(reference_images, threads)
     timings = time_round_robin(functions, dict.fromkeys(functions, batch), min_time)
     timings.update(time_round_robin({"golden": lambda: golden.scores(net, few)},
                                     {"golden": len(few)}, min_time / 2, 1))
@@ -228,6 +240,13 @@ def _bench_batch(net: NetworkIR, engine, baselines: dict, batch: int, *, threads
     for name in ("onnxruntime", "torch"):
         row[f"packed_over_{name}_median"] = (row[name]["median_latency_s"]
                                              / row["packed"]["median_latency_s"])
+    if threads > 1:
+        row["packed_1_thread"] = timings["packed_1_thread"].as_dict(batch)
+        row["threads_speedup"] = (row["packed_1_thread"]["latency_s"]
+                                  / row["packed"]["latency_s"])
+    if reference is not None:
+        row["reference"] = timings["reference"].as_dict(batch)
+        row["time_over_reference"] = row["packed"]["latency_s"] / row["reference"]["latency_s"]
     row["packed_macs_per_s"] = bit_macs * packed_fps
     row["ceiling_fraction"] = row["packed_macs_per_s"] / ceiling_macs
     row["exact"] = exact
@@ -276,4 +295,11 @@ def format_report(result: dict, model_ref: str) -> str:
         lines.append(f"{'':5}  packed: {row['packed_macs_per_s'] / 1e9:,.1f} G MAC/s = "
                      f"{100 * row['ceiling_fraction']:.1f}% of the ceiling; packed == golden: "
                      f"{'yes' if row['exact'] else 'NO'}")
+        if "threads_speedup" in row:
+            lines.append(f"{'':5}  packed on {threads} threads: {row['threads_speedup']:.2f}x "
+                         f"one thread ({_seconds(row['packed_1_thread']['latency_s'])})")
+        if "reference" in row:
+            lines.append(f"{'':5}  packed: {row['time_over_reference']:.2f}x the time of "
+                         f"{result['relative_to']} packed "
+                         f"({_seconds(row['reference']['latency_s'])}), same run")
     return "\n".join(lines)
