@@ -247,6 +247,12 @@ KEYS: dict[str, Key] = {
                                         "in L1 (eight per accumulator update) on the "
                                         "benchmark's threads"),
         "ceiling_fraction": ("fraction", "packed_macs_per_s / ceiling_macs_per_s"),
+        "relative_to": ("", "name of the model whose packed engine --relative-to timed in the "
+                            "same rounds (null without it)"),
+        "time_over_reference": ("ratio", "packed latency / the --relative-to model's packed "
+                                         "latency (best), same rounds"),
+        "threads_speedup": ("ratio", "packed latency on one thread / on --threads threads "
+                                     "(best), same rounds"),
         "cpu_clock_mhz": ("MHz", "CPU clock measured by a dependent chain of 1-cycle "
                                  "operations"),
         "sim_cycles": ("cycles", "clock cycles simulated"),
@@ -352,14 +358,16 @@ COMMANDS: dict[str, Object] = {
     "bench cpu": Object({
         "model": None, "model_path": None, "threads": None, "cpu": None,
         "cpu_clock_mhz": None, "bit_macs_per_frame": None, "ceiling_macs_per_s": None,
-        "float32_weight_bytes": None, "packed_weight_bytes": None,
+        "float32_weight_bytes": None, "packed_weight_bytes": None, "relative_to": None,
         "batches": ListOf(Object({
             "batch": None, "onnxruntime": _TIMING, "torch": _TIMING, "packed": _TIMING,
             "golden": _TIMING, "packed_over_onnxruntime": None,
             "packed_over_onnxruntime_median": None, "packed_over_torch": None,
             "packed_over_torch_median": None, "packed_over_golden": None,
             "packed_macs_per_s": None, "ceiling_fraction": None, "exact": None,
-            "lce?": _TIMING, "packed_over_lce?": None, "packed_over_lce_median?": None}),
+            "lce?": _TIMING, "packed_over_lce?": None, "packed_over_lce_median?": None,
+            "reference?": _TIMING, "time_over_reference?": None, "packed_1_thread?": _TIMING,
+            "threads_speedup?": None}),
             "one entry per batch size"),
         "lce?": Object({"lce_version": None, "tensorflow_version": None, "setup": None},
                        "the Larq Compute Engine peer (--lce)"),
