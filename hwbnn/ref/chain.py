@@ -46,11 +46,13 @@ from .popcount import (
 # ((planes, KL, ROWS) words, KL = KH * KW * IN_WORDS), S_LEN plane scales at S_OFF, row bases
 # at B_OFF, thresholds (ROWS, LEVELS) at T_OFF (LEVELS 0: the step writes scores); its output
 # buffer at OUT (OUT_PLANES planes of OUT_PLANE words, border OUT_PAD, OUT_WP pixels per row,
-# OUT_WORDS words per pixel) in encoding OUT_ENC; ACC is where its accumulators go in a trace.
+# OUT_WORDS words per pixel) in encoding OUT_ENC; ACC is where its accumulators go in a trace;
+# bit p of FULL is set where pair p's mask is all ones (a residual model's first plane): its
+# mismatches are binary ones, counted without the mask.
 # A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
- OUT_WORDS, ACC, FIELDS) = range(28)
+ OUT_WORDS, ACC, FULL, FIELDS) = range(29)
 KIND_WEIGHT, KIND_POOL, KIND_DIRECT = 0, 1, 2
 # KIND_DIRECT: a first conv on unsigned (or signed) integer pixels, computed on the frame's
 # integers with int32 weights ``(KH*KW*C, ROWS)`` at W_OFF of the program's dense weights:
@@ -188,12 +190,19 @@ def _update_ub8(a, x, xi, xplane, ws):
 
 @njit(inline="always", **_JIT)
 def _combine(a, rows, scales):
-    """``a[r] = sum_p scales[p] * a[p * rows + r]``: the plane pairs' sums, weighed."""
-    for r in range(rows):
-        total = 0
-        for p in range(scales.shape[0]):
-            total += scales[p] * a[p * rows + r]
-        a[r] = total
+    """``a[r] = sum_p scales[p] * a[p * rows + r]``: the plane pairs' sums, weighed, a pair
+    at a time over slices indexed from 0 (vector loops; a loop over pairs inside the row
+    loop ran scalar)."""
+    acc = a[:rows]
+    first = scales[0]
+    if first != 1:
+        for r in range(rows):
+            acc[r] *= first
+    for p in range(1, scales.shape[0]):
+        pair = a[p * rows:(p + 1) * rows]
+        scale = scales[p]
+        for r in range(rows):
+            acc[r] += scale * pair[r]
 
 
 @njit(inline="always", **_JIT)
@@ -240,7 +249,16 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
                       wp * words)
         return
     if mode == MODE_BM or mode == MODE_TM:
+        full = prog[s, FULL]
         for p in range(pairs):
+            if mode == MODE_BM and (full >> p) & 1:
+                _tile_rows_bb(scratch, w[(2 * p + 1) * kl * rows:], kl, rows, a[p * rows:],
+                              stream, x0, x1, x2, x3, r0, r1, kh, length, wp * words)
+                continue
+            if mode == MODE_BM:
+                _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1,
+                              length, wp * words)
+                continue
             _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0,
                               r1, length, wp * words, xplane)
         return
@@ -273,6 +291,59 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
                         a1[r] += popcount(m1) - 2 * popcount(m1 & (s1 ^ sg))
                         a2[r] += popcount(m2) - 2 * popcount(m2 & (s2 ^ sg))
                         a3[r] += popcount(m3) - 2 * popcount(m3 & (s3 ^ sg))
+
+
+@njit(inline="always", **_JIT)
+def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, length, row):
+    """Plane pair ``p`` (mask, signs) of masked weights against binary windows, rows
+    ``r0..r1-1`` of a tile, four window words per accumulator update (as
+    :func:`_tile_rows_bb`, with each XOR masked)."""
+    n = r1 - r0
+    at = p * rows + r0
+    a0, a1, a2, a3 = a[at:at + n], a[stream + at:stream + at + n], a[
+        2 * stream + at:2 * stream + at + n], a[3 * stream + at:3 * stream + at + n]
+    j = 0
+    while j + 4 <= kl:
+        i0 = (j // length) * row + j % length
+        i1 = ((j + 1) // length) * row + (j + 1) % length
+        i2 = ((j + 2) // length) * row + (j + 2) % length
+        i3 = ((j + 3) // length) * row + (j + 3) % length
+        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        q0, q1, q2, q3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
+        u0, u1, u2, u3 = scratch[x0 + i2], scratch[x1 + i2], scratch[x2 + i2], scratch[x3 + i2]
+        v0, v1, v2, v3 = scratch[x0 + i3], scratch[x1 + i3], scratch[x2 + i3], scratch[x3 + i3]
+        mp, sp = _weights(w, 2 * p, j, kl, rows, r0, r1), _weights(w, 2 * p + 1, j, kl, rows,
+                                                                    r0, r1)
+        mq, sq = _weights(w, 2 * p, j + 1, kl, rows, r0, r1), _weights(w, 2 * p + 1, j + 1, kl,
+                                                                        rows, r0, r1)
+        mu, su = _weights(w, 2 * p, j + 2, kl, rows, r0, r1), _weights(w, 2 * p + 1, j + 2, kl,
+                                                                        rows, r0, r1)
+        mv, sv = _weights(w, 2 * p, j + 3, kl, rows, r0, r1), _weights(w, 2 * p + 1, j + 3, kl,
+                                                                        rows, r0, r1)
+        for r in range(n):
+            mpr, spr, mqr, sqr = mp[r], sp[r], mq[r], sq[r]
+            mur, sur, mvr, svr = mu[r], su[r], mv[r], sv[r]
+            a0[r] += (popcount(mpr & (p0 ^ spr)) + popcount(mqr & (q0 ^ sqr))
+                      + popcount(mur & (u0 ^ sur)) + popcount(mvr & (v0 ^ svr)))
+            a1[r] += (popcount(mpr & (p1 ^ spr)) + popcount(mqr & (q1 ^ sqr))
+                      + popcount(mur & (u1 ^ sur)) + popcount(mvr & (v1 ^ svr)))
+            a2[r] += (popcount(mpr & (p2 ^ spr)) + popcount(mqr & (q2 ^ sqr))
+                      + popcount(mur & (u2 ^ sur)) + popcount(mvr & (v2 ^ svr)))
+            a3[r] += (popcount(mpr & (p3 ^ spr)) + popcount(mqr & (q3 ^ sqr))
+                      + popcount(mur & (u3 ^ sur)) + popcount(mvr & (v3 ^ svr)))
+        j += 4
+    while j < kl:
+        i0 = (j // length) * row + j % length
+        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        mp, sp = _weights(w, 2 * p, j, kl, rows, r0, r1), _weights(w, 2 * p + 1, j, kl, rows,
+                                                                    r0, r1)
+        for r in range(n):
+            mpr, spr = mp[r], sp[r]
+            a0[r] += popcount(mpr & (p0 ^ spr))
+            a1[r] += popcount(mpr & (p1 ^ spr))
+            a2[r] += popcount(mpr & (p2 ^ spr))
+            a3[r] += popcount(mpr & (p3 ^ spr))
+        j += 1
 
 
 @njit(inline="always", **_JIT)

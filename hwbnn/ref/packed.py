@@ -292,6 +292,9 @@ class PackedNetwork:
                     row[chain.W_OFF] = append("dense", dense, layer.weights.values().T)
                 else:
                     row[chain.W_OFF] = append("weights", weights, step.weights)
+                if step.mode == k.MODE_BM:  # pairs whose mask is all ones
+                    masks = _weight_planes(layer.weights)[0][0::2]
+                    row[chain.FULL] = sum(1 << p for p, mask in enumerate(masks) if mask.all())
                 row[chain.S_OFF] = append("scales", scales, step.scales)
                 row[chain.B_OFF] = append("wbase", wbase, step.wbase)
                 if step.thresholds is not None:
