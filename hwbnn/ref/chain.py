@@ -448,6 +448,34 @@ def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, l
 
 
 @njit(inline="always", **_JIT)
+def _window_bm(acc, x, xi, w, p, j0, length, kl, rows):
+    """Binary windows x plane pair ``p`` (mask, signs) of masked weights: as
+    :func:`_window_bb`, each XOR masked, into the pair's accumulators ``acc``."""
+    i = 0
+    while i + 4 <= length:
+        v0, v1, v2, v3 = x[xi + i], x[xi + i + 1], x[xi + i + 2], x[xi + i + 3]
+        m0, s0 = _weights(w, 2 * p, j0 + i, kl, rows, 0, rows), _weights(
+            w, 2 * p + 1, j0 + i, kl, rows, 0, rows)
+        m1, s1 = _weights(w, 2 * p, j0 + i + 1, kl, rows, 0, rows), _weights(
+            w, 2 * p + 1, j0 + i + 1, kl, rows, 0, rows)
+        m2, s2 = _weights(w, 2 * p, j0 + i + 2, kl, rows, 0, rows), _weights(
+            w, 2 * p + 1, j0 + i + 2, kl, rows, 0, rows)
+        m3, s3 = _weights(w, 2 * p, j0 + i + 3, kl, rows, 0, rows), _weights(
+            w, 2 * p + 1, j0 + i + 3, kl, rows, 0, rows)
+        for r in range(rows):
+            acc[r] += (popcount(m0[r] & (v0 ^ s0[r])) + popcount(m1[r] & (v1 ^ s1[r]))
+                       + popcount(m2[r] & (v2 ^ s2[r])) + popcount(m3[r] & (v3 ^ s3[r])))
+        i += 4
+    while i < length:
+        v0 = x[xi + i]
+        m0, s0 = _weights(w, 2 * p, j0 + i, kl, rows, 0, rows), _weights(
+            w, 2 * p + 1, j0 + i, kl, rows, 0, rows)
+        for r in range(rows):
+            acc[r] += popcount(m0[r] & (v0 ^ s0[r]))
+        i += 1
+
+
+@njit(inline="always", **_JIT)
 def _window_bb(acc, x, xi, w, j0, length, kl, rows):
     """Binary x binary: words ``xi..xi+length-1`` of one window against weight words
     ``j0..``, four words per accumulator update (the sum of four XOR-popcounts of a row is
@@ -563,7 +591,21 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
                                 acc_trace, n)
             for ox in range(tiled, ow):
                 xo = x0 + (oy * wp + ox) * words
-                if masked:
+                if mode == MODE_BM:
+                    a[:pairs * rows] = 0
+                    full = prog[s, FULL]
+                    for p in range(pairs):
+                        ap = a[p * rows:(p + 1) * rows]
+                        for ky in range(kh):
+                            if (full >> p) & 1:  # binary signs of plane p
+                                _window_bb(ap, scratch, xo + ky * row,
+                                           w[(2 * p + 1) * kl * rows:], ky * length, length,
+                                           kl, rows)
+                            else:
+                                _window_bm(ap, scratch, xo + ky * row, w, p, ky * length,
+                                           length, kl, rows)
+                    _combine(a, rows, sc)
+                elif masked:
                     a[:pairs * rows] = 0
                     for ky in range(kh):
                         for i in range(length):
