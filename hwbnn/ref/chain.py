@@ -293,7 +293,7 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
                         a3[r] += popcount(m3) - 2 * popcount(m3 & (s3 ^ sg))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, length, row):
     """Plane pair ``p`` (mask, signs) of masked weights against binary windows, rows
     ``r0..r1-1`` of a tile, four window words per accumulator update (as
@@ -346,7 +346,7 @@ def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, le
         j += 1
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1,
                       length, row, xplane):
     """Plane pair ``p`` (mask, signs) of masked weights against binary (MODE_BM) or ternary
@@ -399,7 +399,7 @@ def _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, 
         j += 2
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, length, row):
     """Binary x binary rows ``r0..r1-1`` of a tile, four window words per accumulator update:
     the four windows' sixteen XOR-popcounts of a row are summed in registers before its four
@@ -447,7 +447,7 @@ def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, l
         j += 1
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _window_bm(acc, x, xi, w, p, j0, length, kl, rows):
     """Binary windows x plane pair ``p`` (mask, signs) of masked weights: as
     :func:`_window_bb`, each XOR masked, into the pair's accumulators ``acc``."""
@@ -475,7 +475,7 @@ def _window_bm(acc, x, xi, w, p, j0, length, kl, rows):
         i += 1
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _window_bb(acc, x, xi, w, j0, length, kl, rows):
     """Binary x binary: words ``xi..xi+length-1`` of one window against weight words
     ``j0..``, four words per accumulator update (the sum of four XOR-popcounts of a row is
