@@ -399,8 +399,9 @@ class PackedNetwork:
         run = self._layers if self._sources is None else self._graph_layers
         if kinds <= _KERNELS_RUN:
             return run(frames, threads, trace)
-        # numba compiles a kernel on its first call with new types (about a minute for all of
-        # them on a cold cache; loaded from its disk cache afterwards).
+        # numba compiles a kernel on its first call with new types (the chain's whole-network
+        # kernel took 136 s on a cold cache, measured on LFC; loaded from its disk cache
+        # afterwards).
         with progress.step("packed engine: first run (numba compiles its kernels once)"):
             scores = run(frames, threads, trace)
         _KERNELS_RUN.update(kinds)
