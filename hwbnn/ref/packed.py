@@ -227,7 +227,8 @@ class PackedNetwork:
     @property
     def weight_bytes(self) -> int:
         """Bytes of the weights the engine runs on: packed words (padding to whole words and
-        masks included), and int32 words of a first conv computed on the frame's integers."""
+        masks included), and int16 or int32 words of a first conv computed on the frame's
+        integers."""
         if self._program is not None:
             return self._program.weights.nbytes + self._program.dense.nbytes
         return sum(step.weights.nbytes for step in self._steps if isinstance(step, _WeightStep))
