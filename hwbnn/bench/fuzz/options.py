@@ -28,7 +28,7 @@ _FOLD_BAD = ["missing.json", "null.json", "bool.json", "nan.json", "deep.json", 
 # Bad values of options without a telling type, by destination (semantic checks: these
 # commands refuse them before any long work).
 _BAD_BY_DEST = {
-    "model": _MODEL_BAD, "fold": _FOLD_BAD, "dataset": ["bogus"],
+    "model": _MODEL_BAD, "relative_to": _MODEL_BAD, "fold": _FOLD_BAD, "dataset": ["bogus"],
     "checkpoint": ["missing.pt", "garbage.pt", "folder"],
     "onnx": ["missing.onnx", "garbage.onnx", "folder", "/dev/zero", "empty.hwbnn", "pipe"],
     "recipe": ["nope"], "weights": ["w9", "mix:nan,0,1", "mix:inf"],
