@@ -243,54 +243,33 @@ def _tile_rows(mode, s, prog, scratch, w, rows, pairs, a, x0, x1, x2, x3, r0, r1
     xplane, kl = prog[s, IN_PLANE], prog[s, KL]
     stream = pairs * rows
     length = kw * words
-    n = r1 - r0
     if mode == MODE_BB:
         _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, length,
                       wp * words)
         return
-    if mode == MODE_BM or mode == MODE_TM:
-        full = prog[s, FULL]
-        for p in range(pairs):
-            if mode == MODE_BM and (full >> p) & 1:
-                _tile_rows_bb(scratch, w[(2 * p + 1) * kl * rows:], kl, rows, a[p * rows:],
-                              stream, x0, x1, x2, x3, r0, r1, kh, length, wp * words)
-                continue
-            if mode == MODE_BM:
-                _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1,
-                              length, wp * words)
-                continue
-            _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0,
-                              r1, length, wp * words, xplane)
-        return
-    for ky in range(kh):
-        for i in range(length):
-            xi = ky * wp * words + i
-            j = ky * length + i
-            v0, v1, v2, v3 = scratch[x0 + xi], scratch[x1 + xi], scratch[x2 + xi], scratch[
-                x3 + xi]
-            s0, s1, s2, s3 = v0, v1, v2, v3
-            if mode == MODE_TM:  # (nonzero, sign) planes
-                s0, s1, s2, s3 = scratch[x0 + xi + xplane], scratch[x1 + xi + xplane], scratch[
-                    x2 + xi + xplane], scratch[x3 + xi + xplane]
-            for p in range(pairs):
-                wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
-                ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
-                at = p * rows + r0
-                a0, a1, a2, a3 = a[at:at + n], a[stream + at:stream + at + n], a[
-                    2 * stream + at:2 * stream + at + n], a[3 * stream + at:3 * stream + at + n]
-                for r in range(n):
-                    m, sg = wm[r], ws[r]
-                    if mode == MODE_BM:
-                        a0[r] += popcount(m & (v0 ^ sg))
-                        a1[r] += popcount(m & (v1 ^ sg))
-                        a2[r] += popcount(m & (v2 ^ sg))
-                        a3[r] += popcount(m & (v3 ^ sg))
-                    else:
-                        m0, m1, m2, m3 = m & v0, m & v1, m & v2, m & v3
-                        a0[r] += popcount(m0) - 2 * popcount(m0 & (s0 ^ sg))
-                        a1[r] += popcount(m1) - 2 * popcount(m1 & (s1 ^ sg))
-                        a2[r] += popcount(m2) - 2 * popcount(m2 & (s2 ^ sg))
-                        a3[r] += popcount(m3) - 2 * popcount(m3 & (s3 ^ sg))
+    full = prog[s, FULL]
+    for p in range(pairs):  # MODE_BM or MODE_TM (the tileable modes)
+        if mode == MODE_BM and (full >> p) & 1:
+            _tile_rows_bb(scratch, w[(2 * p + 1) * kl * rows:], kl, rows, a[p * rows:],
+                          stream, x0, x1, x2, x3, r0, r1, kh, length, wp * words)
+        elif mode == MODE_BM:
+            _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, length,
+                          wp * words)
+        else:
+            _tile_rows_tm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, length,
+                          wp * words, xplane)
+
+
+@njit(inline="always", **_JIT)
+def _word_at(j, length, row):
+    """Offset of window word j of a window of rows of ``length`` words, ``row`` apart."""
+    return (j // length) * row + j % length
+
+
+@njit(inline="always", **_JIT)
+def _four(scratch, x0, x1, x2, x3, i):
+    """Word ``i`` of each of a tile's four windows."""
+    return scratch[x0 + i], scratch[x1 + i], scratch[x2 + i], scratch[x3 + i]
 
 
 @njit(**_JIT)
@@ -304,14 +283,10 @@ def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, le
         2 * stream + at:2 * stream + at + n], a[3 * stream + at:3 * stream + at + n]
     j = 0
     while j + 4 <= kl:
-        i0 = (j // length) * row + j % length
-        i1 = ((j + 1) // length) * row + (j + 1) % length
-        i2 = ((j + 2) // length) * row + (j + 2) % length
-        i3 = ((j + 3) // length) * row + (j + 3) % length
-        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
-        q0, q1, q2, q3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
-        u0, u1, u2, u3 = scratch[x0 + i2], scratch[x1 + i2], scratch[x2 + i2], scratch[x3 + i2]
-        v0, v1, v2, v3 = scratch[x0 + i3], scratch[x1 + i3], scratch[x2 + i3], scratch[x3 + i3]
+        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
+        q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 1, length, row))
+        u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 2, length, row))
+        v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 3, length, row))
         mp, sp = _weights(w, 2 * p, j, kl, rows, r0, r1), _weights(w, 2 * p + 1, j, kl, rows,
                                                                     r0, r1)
         mq, sq = _weights(w, 2 * p, j + 1, kl, rows, r0, r1), _weights(w, 2 * p + 1, j + 1, kl,
@@ -333,8 +308,7 @@ def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, le
                       + popcount(mur & (u3 ^ sur)) + popcount(mvr & (v3 ^ svr)))
         j += 4
     while j < kl:
-        i0 = (j // length) * row + j % length
-        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
         mp, sp = _weights(w, 2 * p, j, kl, rows, r0, r1), _weights(w, 2 * p + 1, j, kl, rows,
                                                                     r0, r1)
         for r in range(n):
@@ -347,55 +321,42 @@ def _tile_rows_bm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, le
 
 
 @njit(**_JIT)
-def _tile_rows_masked(mode, scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1,
-                      length, row, xplane):
-    """Plane pair ``p`` (mask, signs) of masked weights against binary (MODE_BM) or ternary
-    (MODE_TM: nonzero and sign planes) windows, rows ``r0..r1-1`` of a tile, two window
-    words per accumulator update (as :func:`_tile_rows_bb`)."""
+def _tile_rows_tm(scratch, w, kl, rows, a, stream, p, x0, x1, x2, x3, r0, r1, length, row,
+                  xplane):
+    """Plane pair ``p`` (mask, signs) of masked weights against ternary windows (nonzero and
+    sign planes ``xplane`` apart), rows ``r0..r1-1`` of a tile, two window words per
+    accumulator update (as :func:`_tile_rows_bb`)."""
     n = r1 - r0
     at = p * rows + r0
     a0, a1, a2, a3 = a[at:at + n], a[stream + at:stream + at + n], a[
         2 * stream + at:2 * stream + at + n], a[3 * stream + at:3 * stream + at + n]
-    ternary = mode == MODE_TM
     j = 0
     while j < kl:
         two = j + 1 < kl
-        i0 = (j // length) * row + j % length
-        i1 = ((j + 1) // length) * row + (j + 1) % length if two else i0
-        v0, v1, v2, v3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
-        u0, u1, u2, u3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
-        s0, s1, s2, s3, t0, t1, t2, t3 = v0, v1, v2, v3, u0, u1, u2, u3
-        if ternary:
-            s0, s1, s2, s3 = scratch[x0 + i0 + xplane], scratch[x1 + i0 + xplane], scratch[
-                x2 + i0 + xplane], scratch[x3 + i0 + xplane]
-            t0, t1, t2, t3 = scratch[x0 + i1 + xplane], scratch[x1 + i1 + xplane], scratch[
-                x2 + i1 + xplane], scratch[x3 + i1 + xplane]
+        i0 = _word_at(j, length, row)
+        i1 = _word_at(j + 1, length, row) if two else i0
+        v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, i0)
+        u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, i1)
+        s0, s1, s2, s3 = _four(scratch, x0, x1, x2, x3, i0 + xplane)
+        t0, t1, t2, t3 = _four(scratch, x0, x1, x2, x3, i1 + xplane)
         wm = _weights(w, 2 * p, j, kl, rows, r0, r1)
         ws = _weights(w, 2 * p + 1, j, kl, rows, r0, r1)
         # the second word of a last odd one: a zero mask adds nothing
         um = _weights(w, 2 * p, j + 1 if two else j, kl, rows, r0, r1)
         us = _weights(w, 2 * p + 1, j + 1 if two else j, kl, rows, r0, r1)
         keep = ~np.uint64(0) if two else np.uint64(0)
-        if ternary:
-            for r in range(n):
-                m, sg, mu, su = wm[r], ws[r], um[r] & keep, us[r]
-                m0, m1, m2, m3 = m & v0, m & v1, m & v2, m & v3
-                k0, k1, k2, k3 = mu & u0, mu & u1, mu & u2, mu & u3
-                a0[r] += (popcount(m0) + popcount(k0)
-                          - 2 * (popcount(m0 & (s0 ^ sg)) + popcount(k0 & (t0 ^ su))))
-                a1[r] += (popcount(m1) + popcount(k1)
-                          - 2 * (popcount(m1 & (s1 ^ sg)) + popcount(k1 & (t1 ^ su))))
-                a2[r] += (popcount(m2) + popcount(k2)
-                          - 2 * (popcount(m2 & (s2 ^ sg)) + popcount(k2 & (t2 ^ su))))
-                a3[r] += (popcount(m3) + popcount(k3)
-                          - 2 * (popcount(m3 & (s3 ^ sg)) + popcount(k3 & (t3 ^ su))))
-        else:
-            for r in range(n):
-                m, sg, mu, su = wm[r], ws[r], um[r] & keep, us[r]
-                a0[r] += popcount(m & (v0 ^ sg)) + popcount(mu & (u0 ^ su))
-                a1[r] += popcount(m & (v1 ^ sg)) + popcount(mu & (u1 ^ su))
-                a2[r] += popcount(m & (v2 ^ sg)) + popcount(mu & (u2 ^ su))
-                a3[r] += popcount(m & (v3 ^ sg)) + popcount(mu & (u3 ^ su))
+        for r in range(n):
+            m, sg, mu, su = wm[r], ws[r], um[r] & keep, us[r]
+            m0, m1, m2, m3 = m & v0, m & v1, m & v2, m & v3
+            k0, k1, k2, k3 = mu & u0, mu & u1, mu & u2, mu & u3
+            a0[r] += (popcount(m0) + popcount(k0)
+                      - 2 * (popcount(m0 & (s0 ^ sg)) + popcount(k0 & (t0 ^ su))))
+            a1[r] += (popcount(m1) + popcount(k1)
+                      - 2 * (popcount(m1 & (s1 ^ sg)) + popcount(k1 & (t1 ^ su))))
+            a2[r] += (popcount(m2) + popcount(k2)
+                      - 2 * (popcount(m2 & (s2 ^ sg)) + popcount(k2 & (t2 ^ su))))
+            a3[r] += (popcount(m3) + popcount(k3)
+                      - 2 * (popcount(m3 & (s3 ^ sg)) + popcount(k3 & (t3 ^ su))))
         j += 2
 
 
@@ -411,14 +372,10 @@ def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, l
         3 * stream + r0:3 * stream + r1]
     j = 0
     while j + 4 <= kl:
-        i0 = (j // length) * row + j % length
-        i1 = ((j + 1) // length) * row + (j + 1) % length
-        i2 = ((j + 2) // length) * row + (j + 2) % length
-        i3 = ((j + 3) // length) * row + (j + 3) % length
-        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
-        q0, q1, q2, q3 = scratch[x0 + i1], scratch[x1 + i1], scratch[x2 + i1], scratch[x3 + i1]
-        u0, u1, u2, u3 = scratch[x0 + i2], scratch[x1 + i2], scratch[x2 + i2], scratch[x3 + i2]
-        v0, v1, v2, v3 = scratch[x0 + i3], scratch[x1 + i3], scratch[x2 + i3], scratch[x3 + i3]
+        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
+        q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 1, length, row))
+        u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 2, length, row))
+        v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 3, length, row))
         wp = _weights(w, 0, j, kl, rows, r0, r1)
         wq = _weights(w, 0, j + 1, kl, rows, r0, r1)
         wu = _weights(w, 0, j + 2, kl, rows, r0, r1)
@@ -435,8 +392,7 @@ def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, l
                       + popcount(v3 ^ wvr))
         j += 4
     while j < kl:
-        i0 = (j // length) * row + j % length
-        p0, p1, p2, p3 = scratch[x0 + i0], scratch[x1 + i0], scratch[x2 + i0], scratch[x3 + i0]
+        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
         wp = _weights(w, 0, j, kl, rows, r0, r1)
         for r in range(n):
             wpr = wp[r]
