@@ -25,12 +25,11 @@ def model():
 
 def test_the_fit_recovers_a_period_model_and_its_margin():
     truth = {"const": 10.0, "log2_fanout": 0.5, "log2_luts": 1.0, "log2_levels": 2.0,
-             "schedule": 3.0, "log2_window": 0.7}
+             "log2_window": 0.7}
     rows = []
     for n in range(12):
         terms = {"const": 1.0, "log2_fanout": 4 + n % 5, "log2_luts": 8 + n % 3,
-                 "log2_levels": (n % 4) / 2, "schedule": float(n % 2),
-                 "log2_window": float(n % 7)}
+                 "log2_levels": (n % 4) / 2, "log2_window": float(n % 7)}
         rows.append((terms, predict_mhz(terms, truth)))
     fitted = fit_clock(rows)
     assert set(fitted) == {*CLOCK_TERMS, "margin"}

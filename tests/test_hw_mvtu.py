@@ -37,6 +37,9 @@ CASES = [
     ("residual", "binary", "binary", 2, 6),
     ("residual", "uint5", "binary", 3, 2),
     ("residual", "ternary", None, 6, 4),
+    # one weight a tile: a per-parameter mix's schedule, its tile ends read from the weights
+    ("residual", "binary", "binary", 1, 1),
+    ("residual", "uint3", None, 1, 1),
     ("grouped", "binary", None, 2, 2),
     ("grouped", "uint2", "uint3", 1, 4),
     ("grouped", "ternary", "binary", 6, 12),

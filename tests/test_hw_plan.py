@@ -43,7 +43,13 @@ def test_grouped_bitwidths_skip_absent_planes():
     assert [len(p) for p in plan.plane_schedule] == expected
     assert plan.cycles_per_vector == sum(expected)
     assert not plan.needs_mask
-    assert plan.weight_bits == sum(expected) * 4
+    # 4 sign bits a step and the flag of the schedule (tiles take a prefix of the planes)
+    assert plan.schedule_in_rom
+    assert plan.weight_bits == sum(expected) * (4 + 1)
+    ends = np.cumsum(expected) - 1
+    assert np.flatnonzero(plan.last_steps()).tolist() == ends.tolist()
+    flags = [word >> 4 for word in plan.rom_words()]
+    assert flags == np.roll(plan.last_steps(), -1).astype(int).tolist()
 
 
 def test_step_order():
@@ -59,17 +65,23 @@ def test_step_order():
 def test_memory_images_read_step_by_step(kind, in_encoding):
     """The vectorized ROM images equal a plain reading of the definition: per step, the
     tile's sign bits of its plane (PE-major), then its mask bits; per neuron fold, the
-    threshold fields of its PEs."""
+    threshold fields of its PEs; with a per-tile schedule, the top bit tells whether the next
+    step (step 0 after the last) is its tile's last."""
     rng = np.random.default_rng(len(kind))
     layer = random_layer(rng, kind, in_encoding, "uint2", mh=8, mw=12, group=3)
     plan = LayerPlan(layer, pe=2, simd=3)
+    steps = list(zip(*plan.step_tiles(), strict=True))
     words = []
-    for nf, sf, plane in zip(*plan.step_tiles(), strict=True):
+    for k, (nf, sf, plane) in enumerate(steps):
         rows, cols = plan.tile_rows(nf), plan.tile_cols(sf)
         bits = list(plan.signs[plane][np.ix_(rows, cols)].reshape(-1))
         if plan.needs_mask:
             bits += list(plan.masks[plane][np.ix_(rows, cols)].reshape(-1))
+        if plan.schedule_in_rom:
+            n = (k + 1) % len(steps)
+            bits.append(int(n == len(steps) - 1 or steps[n + 1][:2] != steps[n][:2]))
         words.append(sum(int(bit) << n for n, bit in enumerate(bits)))
+    assert plan.schedule_in_rom == (layer.weights.kind == "residual" and plan.irregular)
     assert plan.rom_words() == words
     assert plan.weight_rom.depth == len(words) and plan.weight_rom.width == plan.rom_width
     table = plan.hw_thresholds()

@@ -4,17 +4,19 @@ Place and route of generated networks (``calibration/networks_F.json``) shows th
 paths: the stream handshakes (a downstream FIFO's or width converter's state decides whether a
 matrix unit advances, and that decision enables every register of its input buffer: mostly
 routing, growing with the fan-out and the design's size); the multi-level threshold compare
-of unsigned outputs (its comparators and the count of passed levels sit in one cycle); the
-plane schedule of residual (mixed-bitwidth) weights; and, on ECP5, a sliding window's
+of unsigned outputs (its comparators and the count of passed levels sit in one cycle); and,
+on ECP5, a sliding window's
 frame-memory address (row x width + column) and block RAM reads into the first adders. The
 model is a period in nanoseconds,
 
     period = c0 + c1 log2(largest enable fan-out) + c2 log2(LUTs)
-             + c3 log2(1 + most output levels) + c4 (a per-tile plane schedule)
-             + c5 log2(1 + pixels of the largest sliding window),
+             + c3 log2(1 + most output levels)
+             + c4 log2(1 + pixels of the largest sliding window),
 
 fitted per family by non-negative least squares on the training networks' nextpnr Fmax (one
-seed), and checked on the held-out ones (docs/design.md, "Clock model"). Families without
+seed), and checked on the held-out ones (docs/design.md, "Clock model"). Mixed-bitwidth
+weights had a fifth path, the per-tile plane table of their sequencer, until the weight memory
+took its place (docs/design.md section 4). Families without
 open place and route (xc7, asic) have no prediction: commands then assume
 :data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` and say so.
 """
@@ -25,7 +27,7 @@ from math import log2
 
 import numpy as np
 
-CLOCK_TERMS = ("const", "log2_fanout", "log2_luts", "log2_levels", "schedule", "log2_window")
+CLOCK_TERMS = ("const", "log2_fanout", "log2_luts", "log2_levels", "log2_window")
 # Families with an Fmax measurement (open place and route) and so a model.
 CLOCK_FAMILIES = ("ice40", "ecp5")
 
@@ -41,13 +43,11 @@ def enable_fanout(profile) -> int:
 def clock_terms(profile, luts: float) -> dict[str, float]:
     """The model's terms for a network profile with ``luts`` estimated LUTs."""
     levels = max((layer.levels for layer in profile.layers), default=1)
-    schedule = any(layer.weight_kind == "residual" and layer.irregular
-                   for layer in profile.layers)
     pixels = max((window.in_shape[0] * window.in_shape[1] for window in profile.windows),
                  default=0)
     return {"const": 1.0, "log2_fanout": log2(max(enable_fanout(profile), 2)),
             "log2_luts": log2(max(luts, 2.0)), "log2_levels": log2(1 + levels),
-            "schedule": float(schedule), "log2_window": log2(1 + pixels)}
+            "log2_window": log2(1 + pixels)}
 
 
 def predict_mhz(terms: dict[str, float], coefficients: dict[str, float]) -> float:

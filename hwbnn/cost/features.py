@@ -32,9 +32,10 @@ count_bits          PE * levels for multi-level outputs (summing the comparisons
 out_bits            PE * output bits (output register)
 in_word_bits        SIMD * input bits (input word register, fresh/buffer multiplexer)
 counter_bits        sequencer counters (step, neuron fold, synapse fold)
-schedule_luts       the constant plane table of an irregular schedule
 rom_luts            LUTs of constant memories left in logic (see :func:`rom_luts_per_bit`;
-                    gates: :func:`rom_gates`)
+                    gates: :func:`rom_gates`), and of the constant plane table of an
+                    irregular schedule whose tiles do not take a prefix of the planes
+                    (integer weights, :func:`schedule_luts`)
 rom_reg_bits        the synchronous read register of those memories
 rom_lane_bits       lane bits fed by a weight table in logic, times its address bits
 ram_bits            bits of writable memories left in flip-flops
@@ -74,7 +75,7 @@ from .profile import (
 FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
             "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
-            "counter_bits", "schedule_luts", "rom_luts", "rom_reg_bits", "rom_lane_bits",
+            "counter_bits", "rom_luts", "rom_reg_bits", "rom_lane_bits",
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
             "fifo_const", "fifo_bits", "fifo_level_bits", "fifo_wrap_bits", "reg_bits",
             "bypass_bits", "soft_adder_luts", "lane_merge_luts", "uint_lane_luts",
@@ -279,9 +280,12 @@ def mvtu_features(profile: LayerPlan, family: str) -> tuple[dict[str, float],
         "out_bits": pe * profile.out_bits,
         "in_word_bits": profile.fan_in_bits,
         "counter_bits": _clog2(profile.steps) + _clog2(profile.nf) + _clog2(profile.sf),
-        "schedule_luts": schedule_luts(profile, family),
     })
     features.update(memory_features(mappings, family))
+    # A plane table is a constant table in logic like a ROM's (one LUT per output bit for
+    # every 2^k entries): one feature. Since the mixes' schedules moved into the weight
+    # memory, no calibration config has a table of its own to fit a coefficient on.
+    features["rom_luts"] += schedule_luts(profile, family)
     # Signs and masks from a weight table in logic merge into the lane logic: every lane bit
     # becomes a function of the table's address bits too.
     weights = mappings[0]
@@ -403,11 +407,14 @@ def mvtu_register_bits(profile: LayerPlan, family: str,
     tree = layer_tree(profile)
     plane_bits = _range_bits(len(profile.scales)) if len(set(map(int, profile.scales))) > 1 else 0
     nf_bits = _range_bits(profile.nf) if profile.threshold_rom is not None else 0
-    # With one step per tile the step and tile counters are the same register (merged).
+    # With one step per tile the step and tile counters are the same register (merged). A
+    # schedule in the weight memory has no tile counter, and holds the flag it last read.
     tiles = profile.nf * profile.sf
+    tile_counter = profile.steps > tiles and not profile.schedule_in_rom
     counters = (_range_bits(max(profile.steps, 2)) + _range_bits(max(profile.nf, 2))
                 + _range_bits(max(profile.sf, 2)) + _range_bits(max(profile.max_slots, 2))
-                + (_range_bits(max(tiles, 2)) if profile.steps > tiles else 0))
+                + (_range_bits(max(tiles, 2)) if tile_counter else 0)
+                + int(profile.schedule_in_rom))
     control = 4 + plane_bits + nf_bits
     tree_bits = profile.adder_trees * tree.register_bits
     if table_in_logic:
@@ -543,9 +550,11 @@ def global_pool_features(pool: GlobalPoolProfile, family: str) -> tuple[dict[str
 def schedule_luts(plan: LayerPlan, family: str) -> float:
     """LUTs of an irregular layer's plane schedule (hw/mvtu.py, the sequencer): a constant
     table read by the tile counter, per tile its planes' indices (``code_bits`` per slot) and
-    its slot count, one LUT per output bit for every 2^k tiles. A mix's tiles have at most 3
-    planes, 2 bits each (8 bits per tile); an 8-bit integer weight's up to 8, 3 bits each."""
-    if not plan.irregular:
+    its slot count, one LUT per output bit for every 2^k tiles; an 8-bit integer weight's tile
+    takes up to 8 planes, 3 bits each. Residual weights take a prefix of the planes in every
+    tile: their tile ends are a bit of the weight memory (:attr:`LayerPlan.schedule_in_rom`),
+    counted with it, and no table."""
+    if not plan.irregular or plan.schedule_in_rom:
         return 0.0
     code_bits = max(1, (len(plan.scales) - 1).bit_length())
     bits = code_bits * plan.max_slots + _range_bits(plan.max_slots + 1)

@@ -156,6 +156,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
         schedule = plan.plane_schedule
         regular = all(planes == schedule[0] for planes in schedule)
         max_slots = max(len(planes) for planes in schedule)
+        in_rom = plan.schedule_in_rom
 
         k = Signal(range(max(plan.steps, 2)))
         nf = Signal(range(max(plan.nf, 2)))
@@ -168,6 +169,10 @@ class MatrixVectorThresholdUnit(wiring.Component):
             m.d.comb += [plane.eq(Array(Const(p, plane.shape()) for p in schedule[0])[slot]
                                   if max_slots > 1 else schedule[0][0]),
                          slots.eq(len(schedule[0]))]
+        elif in_rom:
+            # Every tile takes a prefix of the planes: the plane is the slot, and where a
+            # tile's steps end comes from the weight memory (below), not from a table.
+            m.d.comb += plane.eq(slot)
         else:
             # Per tile, its planes' indices, ``code_bits`` each (8-bit integer weights: 3).
             code_bits = max(1, (len(plan.scales) - 1).bit_length())
@@ -182,22 +187,24 @@ class MatrixVectorThresholdUnit(wiring.Component):
         m.d.comb += [
             fresh.eq((nf == 0) & (slot == 0)),
             first.eq((sf == 0) & (slot == 0)),
-            last_slot.eq(slot == slots - 1),
+            *([] if in_rom else [last_slot.eq(slot == slots - 1)]),
             last.eq((sf == plan.sf - 1) & last_slot),
             fire.eq(en & (~fresh | self.i.valid)),
             self.i.ready.eq(en & fresh),
         ]
+        step_tile = [] if in_rom else [tile.eq(tile + 1)]
         with m.If(fire):
             with m.If(~last_slot):
                 m.d.sync += [slot.eq(slot + 1), k.eq(k + 1)]
             with m.Else():
                 m.d.sync += slot.eq(0)
                 with m.If(sf != plan.sf - 1):
-                    m.d.sync += [sf.eq(sf + 1), tile.eq(tile + 1), k.eq(k + 1)]
+                    m.d.sync += [sf.eq(sf + 1), *step_tile, k.eq(k + 1)]
                 with m.Elif(nf != plan.nf - 1):
-                    m.d.sync += [sf.eq(0), nf.eq(nf + 1), tile.eq(tile + 1), k.eq(k + 1)]
+                    m.d.sync += [sf.eq(0), nf.eq(nf + 1), *step_tile, k.eq(k + 1)]
                 with m.Else():
-                    m.d.sync += [sf.eq(0), nf.eq(0), tile.eq(0), k.eq(0)]
+                    m.d.sync += [sf.eq(0), nf.eq(0), *([] if in_rom else [tile.eq(0)]),
+                                 k.eq(0)]
 
         m.submodules.weights = rom = Memory(shape=unsigned(plan.rom_width),
                                             depth=plan.steps, init=plan.rom_words())
@@ -221,6 +228,14 @@ class MatrixVectorThresholdUnit(wiring.Component):
                          b["word"].eq(self.i.payload)]
         x = Signal(len(self.i.payload))
         m.d.comb += x.eq(Mux(b["fresh"], b["word"], buf_rd.data))
+        if in_rom:
+            # The word read for the step that fired last cycle carries the flag of the step
+            # that follows it, the current one; without a fire since (stall, waiting for
+            # input) the flag already taken is held. After reset: step 0's own flag.
+            held = Signal(name="last_held", init=int(plan.last_steps()[0]))
+            m.d.comb += last_slot.eq(Mux(b["valid"], rom_rd.data[-1], held))
+            with m.If(en):
+                m.d.sync += held.eq(last_slot)
         return {"x": x, "w": rom_rd.data, **b}
 
     # --- stage B: lanes into adder trees ----------------------------------------------------

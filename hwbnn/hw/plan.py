@@ -251,6 +251,21 @@ class LayerPlan:
         used = self.used
         return bool((used != used[:, :1, :1]).any())
 
+    @cached_property
+    def schedule_in_rom(self) -> bool:
+        """An irregular schedule whose tiles each take a prefix of the planes (residual weights:
+        plane ``p`` serves the weights of more than ``p`` bits). The plane is then the slot, and
+        the only per-tile fact is where a tile's steps end: one bit per weight word (see
+        :attr:`rom_image`), no schedule table in logic."""
+        used = self.used
+        return self.irregular and bool((used[1:] <= used[:-1]).all())
+
+    def last_steps(self) -> np.ndarray:
+        """Per step, whether it is the last of its tile, ``(steps,)`` bool."""
+        nf, sf, _ = self.step_tiles()
+        tile = nf * self.sf + sf
+        return np.append(tile[1:] != tile[:-1], True)
+
     def step_tiles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(nf, sf, plane) of every step, in step order."""
         return np.nonzero(self.used.transpose(1, 2, 0))
@@ -302,13 +317,25 @@ class LayerPlan:
             image = np.concatenate([image, masks.reshape(self.steps, -1)], axis=1)
         return image
 
+    @cached_property
+    def rom_image(self) -> np.ndarray:
+        """The weight memory as a (steps, rom_width) bit matrix: :attr:`weight_image`, and with
+        :attr:`schedule_in_rom` one more column, the top bit: in word ``k`` whether step
+        ``k + 1`` (step 0 after the last) is the last of its tile. The sequencer reads a word
+        one step before its weights are used, so the flag of the next step is at hand when the
+        step counter moves (hw/mvtu.py, docs/design.md section 4)."""
+        if not self.schedule_in_rom:
+            return self.weight_image
+        ahead = np.roll(self.last_steps(), -1).astype(np.uint8)[:, None]
+        return np.concatenate([self.weight_image, ahead], axis=1)
+
     def rom_words(self) -> list[int]:
-        """Weight-memory contents, word k = step k (see :attr:`weight_image`)."""
-        return pack_rows(self.weight_image)
+        """Weight-memory contents, word k = step k (see :attr:`rom_image`)."""
+        return pack_rows(self.rom_image)
 
     @property
     def rom_width(self) -> int:
-        return self.pe * self.simd * (2 if self.needs_mask else 1)
+        return self.pe * self.simd * (2 if self.needs_mask else 1) + self.schedule_in_rom
 
     @property
     def weight_bits(self) -> int:
@@ -442,7 +469,7 @@ class LayerPlan:
     @property
     def weight_rom(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.weights", self.steps, self.rom_width, rom=True,
-                           **rom_columns(self.weight_image))
+                           **rom_columns(self.rom_image))
 
     @property
     def input_buffer(self) -> MemoryShape:

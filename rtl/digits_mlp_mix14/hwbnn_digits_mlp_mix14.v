@@ -2941,47 +2941,47 @@ endmodule
 module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__ready, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [31:0] \$10 ;
   wire \$11 ;
-  wire [31:0] \$12 ;
-  wire [31:0] \$13 ;
+  wire [2:0] \$12 ;
+  wire [7:0] \$13 ;
   wire \$14 ;
-  wire [2:0] \$15 ;
-  wire [7:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
-  reg [5:0] \$2 ;
-  wire [5:0] \$20 ;
+  wire \$15 ;
+  wire [1:0] \$16 ;
+  wire [7:0] \$17 ;
+  wire [5:0] \$18 ;
+  wire [7:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
   wire [7:0] \$21 ;
-  wire [5:0] \$22 ;
-  wire [5:0] \$23 ;
+  wire [8:0] \$22 ;
+  wire [8:0] \$23 ;
   wire [7:0] \$24 ;
-  wire \$25 ;
-  wire [7:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [7:0] \$29 ;
-  wire [3:0] \$3 ;
-  reg [8:0] \$30 ;
-  wire [9:0] \$31 ;
-  wire [10:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  reg [1:0] \$36 ;
-  reg [6:0] \$37 ;
+  reg [8:0] \$25 ;
+  wire [9:0] \$26 ;
+  wire [10:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire [1:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [6:0] \$32 ;
+  reg \$33 ;
+  reg [4:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  reg \$37 ;
   reg \$38 ;
-  reg [4:0] \$39 ;
+  reg [1:0] \$39 ;
   wire \$4 ;
   reg [4:0] \$40 ;
-  reg \$41 ;
+  reg [31:0] \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [1:0] \$45 ;
-  reg [4:0] \$46 ;
-  reg [31:0] \$47 ;
+  reg \$45 ;
+  reg [1:0] \$46 ;
+  reg [4:0] \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
@@ -3004,18 +3004,13 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   reg \$65 ;
   reg [1:0] \$66 ;
   reg [4:0] \$67 ;
-  reg \$68 ;
+  reg [7:0] \$68 ;
   reg \$69 ;
   wire \$7 ;
   reg \$70 ;
-  reg [1:0] \$71 ;
-  reg [4:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  wire [2:0] \$8 ;
-  wire \$9 ;
+  reg \$71 ;
+  wire \$8 ;
+  wire [31:0] \$9 ;
   reg [7:0] acc0 = 8'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
@@ -3080,6 +3075,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   (* init = 7'h00 *)
   wire [6:0] k;
   wire last;
+  reg last_held = 1'h0;
   wire last_slot;
   reg [4:0] nf = 5'h00;
   wire [5:0] o;
@@ -3089,15 +3085,15 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [1:0] plane;
+  reg [1:0] plane = 2'h0;
   reg [6:0] rom_rd__addr = 7'h00;
-  wire [63:0] rom_rd__data;
+  wire [64:0] rom_rd__data;
   wire rom_rd__en;
   input rst;
   wire rst;
   reg sf = 1'h0;
-  reg [1:0] slot = 2'h0;
-  reg [1:0] slots;
+  (* init = 2'h0 *)
+  wire [1:0] slot;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
   reg [4:0] t0_nf = 5'h00;
@@ -3127,7 +3123,6 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   reg [4:0] thr_rd__addr = 5'h00;
   wire [8:0] thr_rd__data;
   wire thr_rd__en;
-  reg [4:0] tile = 5'h00;
   wire [31:0] x;
   reg [31:0] inbuf [0:0];
   initial begin
@@ -3186,236 +3181,231 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
     end
   end
   assign thr_rd__data = _1_;
-  reg [63:0] weights [94:0];
+  reg [64:0] weights [94:0];
   initial begin
-    weights[0] = 64'hffffffffbfd2f900;
-    weights[1] = 64'h0c248c0404000804;
-    weights[2] = 64'h0400040004000000;
-    weights[3] = 64'hffffffffed8f9fa9;
-    weights[4] = 64'h14f890e104589081;
-    weights[5] = 64'h04c0008000800080;
-    weights[6] = 64'hffffffffadffef5e;
-    weights[7] = 64'h540c353854080100;
-    weights[8] = 64'h0400002004000000;
-    weights[9] = 64'hffffffff7a4e8644;
-    weights[10] = 64'h0c0100be00010016;
-    weights[11] = 64'h0400000000000000;
-    weights[12] = 64'hffffffff015c0e13;
-    weights[13] = 64'h34f0706430003044;
-    weights[14] = 64'h2400202000000000;
-    weights[15] = 64'hffffffffefc5d176;
-    weights[16] = 64'h4404d2cc40001040;
-    weights[17] = 64'h4000500040005000;
-    weights[18] = 64'hffffffffcdddfb8b;
-    weights[19] = 64'ha5000128a5000120;
-    weights[20] = 64'h0400002004000000;
-    weights[21] = 64'hffffffffed5f998d;
-    weights[22] = 64'h0c008dc104008581;
-    weights[23] = 64'h0800008008000080;
-    weights[24] = 64'hffffffff482d06f8;
-    weights[25] = 64'h0c358c0c00248404;
-    weights[26] = 64'h04208c0c00000408;
-    weights[27] = 64'hffffffff410c76bb;
-    weights[28] = 64'h1986368008841680;
-    weights[29] = 64'h1800108010001080;
-    weights[30] = 64'hffffffffd6b17469;
-    weights[31] = 64'he2d1148482801080;
-    weights[32] = 64'h0001100000011000;
-    weights[33] = 64'hffffffffcd941a8d;
-    weights[34] = 64'h802820e800080020;
-    weights[35] = 64'h0020000800000008;
-    weights[36] = 64'hffffffff2a682752;
-    weights[37] = 64'h8a08453208004412;
-    weights[38] = 64'h0200001002000010;
-    weights[39] = 64'hffffffffae003eb3;
-    weights[40] = 64'h28927c3808001418;
-    weights[41] = 64'h0012002800000020;
-    weights[42] = 64'hffffffff52011821;
-    weights[43] = 64'h2c6b101400421014;
-    weights[44] = 64'h0422000000000000;
-    weights[45] = 64'hffffffffcddc1b52;
-    weights[46] = 64'h1b2000410b000001;
-    weights[47] = 64'h0220000000000000;
-    weights[48] = 64'hffffffffef847160;
-    weights[49] = 64'h40a0213540a00034;
-    weights[50] = 64'h0000002100000020;
-    weights[51] = 64'hffffffff0e2073bb;
-    weights[52] = 64'h444620a4444400a0;
-    weights[53] = 64'h440000a4040000a4;
-    weights[54] = 64'hffffffff56a46446;
-    weights[55] = 64'h62c1148920c00000;
-    weights[56] = 64'h00c1100100800000;
-    weights[57] = 64'hffffffff24b6ee8d;
-    weights[58] = 64'h5240507010400020;
-    weights[59] = 64'h1040102000000000;
-    weights[60] = 64'hffffffffd213da6d;
-    weights[61] = 64'h8cc4f80180843001;
-    weights[62] = 64'h0c80200000000000;
-    weights[63] = 64'hffffffff10142e9f;
-    weights[64] = 64'h90c1430000400200;
-    weights[65] = 64'h8080430080800000;
-    weights[66] = 64'hffffffffd2805170;
-    weights[67] = 64'h1028a22000202020;
-    weights[68] = 64'h0008802000088020;
-    weights[69] = 64'hffffffff14b06a9a;
-    weights[70] = 64'h0804380008002800;
-    weights[71] = 64'h0800080000000000;
-    weights[72] = 64'hffffffff6b6f95a4;
-    weights[73] = 64'hc011060480010004;
-    weights[74] = 64'h8001040000000400;
-    weights[75] = 64'hffffffff8c20bed8;
-    weights[76] = 64'h1018442210080402;
-    weights[77] = 64'h0008040200000400;
-    weights[78] = 64'hffffffff287c2486;
-    weights[79] = 64'h8fa2d22c0582c22c;
-    weights[80] = 64'h07a0102800200000;
-    weights[81] = 64'hffffffff645480a5;
-    weights[82] = 64'h822c025282000000;
-    weights[83] = 64'h0220004200000000;
-    weights[84] = 64'hffffffff2ef041a6;
-    weights[85] = 64'h0528413005084030;
-    weights[86] = 64'h0020402000204020;
-    weights[87] = 64'hffffffff12a173bb;
-    weights[88] = 64'he49002ad041000a9;
-    weights[89] = 64'h0010000100000001;
-    weights[90] = 64'hffffffff6d9c4aa5;
-    weights[91] = 64'h5028404810000008;
-    weights[92] = 64'h1020004000000000;
-    weights[93] = 64'hffffffffb0538805;
-    weights[94] = 64'h3400a0223400a000;
+    weights[0] = 65'h0ffffffffbfd2f900;
+    weights[1] = 65'h10c248c0404000804;
+    weights[2] = 65'h00400040004000000;
+    weights[3] = 65'h0ffffffffed8f9fa9;
+    weights[4] = 65'h114f890e104589081;
+    weights[5] = 65'h004c0008000800080;
+    weights[6] = 65'h0ffffffffadffef5e;
+    weights[7] = 65'h1540c353854080100;
+    weights[8] = 65'h00400002004000000;
+    weights[9] = 65'h0ffffffff7a4e8644;
+    weights[10] = 65'h10c0100be00010016;
+    weights[11] = 65'h00400000000000000;
+    weights[12] = 65'h0ffffffff015c0e13;
+    weights[13] = 65'h134f0706430003044;
+    weights[14] = 65'h02400202000000000;
+    weights[15] = 65'h0ffffffffefc5d176;
+    weights[16] = 65'h14404d2cc40001040;
+    weights[17] = 65'h04000500040005000;
+    weights[18] = 65'h0ffffffffcdddfb8b;
+    weights[19] = 65'h1a5000128a5000120;
+    weights[20] = 65'h00400002004000000;
+    weights[21] = 65'h0ffffffffed5f998d;
+    weights[22] = 65'h10c008dc104008581;
+    weights[23] = 65'h00800008008000080;
+    weights[24] = 65'h0ffffffff482d06f8;
+    weights[25] = 65'h10c358c0c00248404;
+    weights[26] = 65'h004208c0c00000408;
+    weights[27] = 65'h0ffffffff410c76bb;
+    weights[28] = 65'h11986368008841680;
+    weights[29] = 65'h01800108010001080;
+    weights[30] = 65'h0ffffffffd6b17469;
+    weights[31] = 65'h1e2d1148482801080;
+    weights[32] = 65'h00001100000011000;
+    weights[33] = 65'h0ffffffffcd941a8d;
+    weights[34] = 65'h1802820e800080020;
+    weights[35] = 65'h00020000800000008;
+    weights[36] = 65'h0ffffffff2a682752;
+    weights[37] = 65'h18a08453208004412;
+    weights[38] = 65'h00200001002000010;
+    weights[39] = 65'h0ffffffffae003eb3;
+    weights[40] = 65'h128927c3808001418;
+    weights[41] = 65'h00012002800000020;
+    weights[42] = 65'h0ffffffff52011821;
+    weights[43] = 65'h12c6b101400421014;
+    weights[44] = 65'h00422000000000000;
+    weights[45] = 65'h0ffffffffcddc1b52;
+    weights[46] = 65'h11b2000410b000001;
+    weights[47] = 65'h00220000000000000;
+    weights[48] = 65'h0ffffffffef847160;
+    weights[49] = 65'h140a0213540a00034;
+    weights[50] = 65'h00000002100000020;
+    weights[51] = 65'h0ffffffff0e2073bb;
+    weights[52] = 65'h1444620a4444400a0;
+    weights[53] = 65'h0440000a4040000a4;
+    weights[54] = 65'h0ffffffff56a46446;
+    weights[55] = 65'h162c1148920c00000;
+    weights[56] = 65'h000c1100100800000;
+    weights[57] = 65'h0ffffffff24b6ee8d;
+    weights[58] = 65'h15240507010400020;
+    weights[59] = 65'h01040102000000000;
+    weights[60] = 65'h0ffffffffd213da6d;
+    weights[61] = 65'h18cc4f80180843001;
+    weights[62] = 65'h00c80200000000000;
+    weights[63] = 65'h0ffffffff10142e9f;
+    weights[64] = 65'h190c1430000400200;
+    weights[65] = 65'h08080430080800000;
+    weights[66] = 65'h0ffffffffd2805170;
+    weights[67] = 65'h11028a22000202020;
+    weights[68] = 65'h00008802000088020;
+    weights[69] = 65'h0ffffffff14b06a9a;
+    weights[70] = 65'h10804380008002800;
+    weights[71] = 65'h00800080000000000;
+    weights[72] = 65'h0ffffffff6b6f95a4;
+    weights[73] = 65'h1c011060480010004;
+    weights[74] = 65'h08001040000000400;
+    weights[75] = 65'h0ffffffff8c20bed8;
+    weights[76] = 65'h11018442210080402;
+    weights[77] = 65'h00008040200000400;
+    weights[78] = 65'h0ffffffff287c2486;
+    weights[79] = 65'h18fa2d22c0582c22c;
+    weights[80] = 65'h007a0102800200000;
+    weights[81] = 65'h0ffffffff645480a5;
+    weights[82] = 65'h1822c025282000000;
+    weights[83] = 65'h00220004200000000;
+    weights[84] = 65'h0ffffffff2ef041a6;
+    weights[85] = 65'h10528413005084030;
+    weights[86] = 65'h00020402000204020;
+    weights[87] = 65'h0ffffffff12a173bb;
+    weights[88] = 65'h1e49002ad041000a9;
+    weights[89] = 65'h00010000100000001;
+    weights[90] = 65'h0ffffffff6d9c4aa5;
+    weights[91] = 65'h15028404810000008;
+    weights[92] = 65'h01020004000000000;
+    weights[93] = 65'h1ffffffffb0538805;
+    weights[94] = 65'h03400a0223400a000;
   end
-  reg [63:0] _2_;
+  reg [64:0] _2_;
   always @(posedge clk) begin
     if (en) begin
       _2_ <= weights[rom_rd__addr];
     end
   end
   assign rom_rd__data = _2_;
-  assign \$13  = ~ \$12 ;
-  assign i = \$13  & rom_rd__data[63:32];
-  assign \$14  = ~ last_slot;
-  assign \$15  = slot + 1'h1;
-  assign \$16  = rom_rd__addr + 1'h1;
-  assign \$18  = nf != 5'h1f;
-  assign \$19  = sf + 1'h1;
-  assign \$20  = tile + 1'h1;
-  assign \$21  = rom_rd__addr + 1'h1;
-  assign \$22  = nf + 1'h1;
-  assign \$23  = tile + 1'h1;
-  assign \$24  = rom_rd__addr + 1'h1;
-  assign \$25  = en & t4_valid;
-  assign \$26  = t4_first ? 8'h00 : acc0;
-  assign \$27  = o * 3'h4;
-  assign \$28  = o * 3'h5;
-  assign \$29  = o * 2'h2;
-  assign \$31  = \$26  + \$30 ;
-  assign \$32  = \$31  + 1'h0;
-  assign \$33  = t4_valid & t4_last;
-  assign \$34  = acc0 >= thr_rd__data[7:0];
-  assign \$35  = 1'h0 + \$34 ;
+  assign \$19  = rom_rd__addr + 1'h1;
+  assign \$20  = en & t4_valid;
+  assign \$21  = t4_first ? 8'h00 : acc0;
+  assign \$22  = o * 3'h4;
+  assign \$23  = o * 3'h5;
+  assign \$24  = o * 2'h2;
+  assign \$26  = \$21  + \$25 ;
+  assign \$27  = \$26  + 1'h0;
+  assign \$28  = t4_valid & t4_last;
+  assign \$29  = acc0 >= thr_rd__data[7:0];
+  assign \$30  = 1'h0 + \$29 ;
   always @(posedge clk)
-    slot <= \$36 ;
+    plane <= \$31 ;
   always @(posedge clk)
-    rom_rd__addr <= \$37 ;
+    rom_rd__addr <= \$32 ;
   always @(posedge clk)
-    sf <= \$38 ;
+    sf <= \$33 ;
   always @(posedge clk)
-    tile <= \$39 ;
+    nf <= \$34 ;
   always @(posedge clk)
-    nf <= \$40 ;
+    b_valid <= \$35 ;
   always @(posedge clk)
-    b_valid <= \$41 ;
+    b_fresh <= \$36 ;
   always @(posedge clk)
-    b_fresh <= \$42 ;
+    b_first <= \$37 ;
   always @(posedge clk)
-    b_first <= \$43 ;
+    b_last <= \$38 ;
   always @(posedge clk)
-    b_last <= \$44 ;
+    b_plane <= \$39 ;
   always @(posedge clk)
-    b_plane <= \$45 ;
+    b_nf <= \$40 ;
   always @(posedge clk)
-    b_nf <= \$46 ;
+    b_word <= \$41 ;
   always @(posedge clk)
-    b_word <= \$47 ;
+    last_held <= \$42 ;
   always @(posedge clk)
-    t0_valid <= \$48 ;
+    t0_valid <= \$43 ;
   always @(posedge clk)
-    t0_first <= \$49 ;
+    t0_first <= \$44 ;
   always @(posedge clk)
-    t0_last <= \$50 ;
+    t0_last <= \$45 ;
   always @(posedge clk)
-    t0_plane <= \$51 ;
+    t0_plane <= \$46 ;
   always @(posedge clk)
-    t0_nf <= \$52 ;
+    t0_nf <= \$47 ;
   always @(posedge clk)
-    t1_valid <= \$53 ;
+    t1_valid <= \$48 ;
   always @(posedge clk)
-    t1_first <= \$54 ;
+    t1_first <= \$49 ;
   always @(posedge clk)
-    t1_last <= \$55 ;
+    t1_last <= \$50 ;
   always @(posedge clk)
-    t1_plane <= \$56 ;
+    t1_plane <= \$51 ;
   always @(posedge clk)
-    t1_nf <= \$57 ;
+    t1_nf <= \$52 ;
   always @(posedge clk)
-    t2_valid <= \$58 ;
+    t2_valid <= \$53 ;
   always @(posedge clk)
-    t2_first <= \$59 ;
+    t2_first <= \$54 ;
   always @(posedge clk)
-    t2_last <= \$60 ;
+    t2_last <= \$55 ;
   always @(posedge clk)
-    t2_plane <= \$61 ;
+    t2_plane <= \$56 ;
   always @(posedge clk)
-    t2_nf <= \$62 ;
+    t2_nf <= \$57 ;
   always @(posedge clk)
-    t3_valid <= \$63 ;
+    t3_valid <= \$58 ;
   always @(posedge clk)
-    t3_first <= \$64 ;
+    t3_first <= \$59 ;
   always @(posedge clk)
-    t3_last <= \$65 ;
+    t3_last <= \$60 ;
   always @(posedge clk)
-    t3_plane <= \$66 ;
+    t3_plane <= \$61 ;
   always @(posedge clk)
-    t3_nf <= \$67 ;
+    t3_nf <= \$62 ;
   always @(posedge clk)
-    t4_valid <= \$68 ;
+    t4_valid <= \$63 ;
   always @(posedge clk)
-    t4_first <= \$69 ;
+    t4_first <= \$64 ;
   always @(posedge clk)
-    t4_last <= \$70 ;
+    t4_last <= \$65 ;
   always @(posedge clk)
-    t4_plane <= \$71 ;
+    t4_plane <= \$66 ;
   always @(posedge clk)
-    thr_rd__addr <= \$72 ;
+    thr_rd__addr <= \$67 ;
   always @(posedge clk)
-    acc0 <= \$73 ;
+    acc0 <= \$68 ;
   always @(posedge clk)
-    done <= \$74 ;
+    done <= \$69 ;
   always @(posedge clk)
-    o__valid <= \$75 ;
+    o__valid <= \$70 ;
   always @(posedge clk)
-    o__payload <= \$76 ;
+    o__payload <= \$71 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
-  assign \$3  = slot * 2'h2;
-  assign plane = \$2  >> \$3 ;
-  assign \$4  = ! nf;
-  assign \$5  = ! slot;
-  assign fresh = \$4  & \$5 ;
+  assign \$2  = ! nf;
+  assign \$3  = ! plane;
+  assign fresh = \$2  & \$3 ;
+  assign \$4  = ! sf;
+  assign \$5  = ! plane;
+  assign first = \$4  & \$5 ;
   assign \$6  = ! sf;
-  assign \$7  = ! slot;
-  assign first = \$6  & \$7 ;
-  assign \$8  = slots - 1'h1;
-  assign last_slot = slot == \$8 ;
-  assign \$9  = ! sf;
-  assign last = \$9  & last_slot;
-  assign \$10  = ~ fresh;
-  assign \$11  = \$10  | i__valid;
-  assign fire = en & \$11 ;
+  assign last = \$6  & last_slot;
+  assign \$7  = ~ fresh;
+  assign \$8  = \$7  | i__valid;
+  assign fire = en & \$8 ;
   assign i__ready = en & fresh;
   assign buf_wr__en = fire & fresh;
   assign x = b_fresh ? b_word : buf_rd__data;
-  assign \$12  = x ^ rom_rd__data[31:0];
+  assign last_slot = b_valid ? rom_rd__data[64] : last_held;
+  assign \$9  = x ^ rom_rd__data[31:0];
+  assign \$10  = ~ \$9 ;
+  assign i = \$10  & rom_rd__data[63:32];
+  assign \$11  = ~ last_slot;
+  assign \$12  = plane + 1'h1;
+  assign \$13  = rom_rd__addr + 1'h1;
+  assign \$15  = nf != 5'h1f;
+  assign \$16  = sf + 1'h1;
+  assign \$17  = rom_rd__addr + 1'h1;
+  assign \$18  = nf + 1'h1;
   \hwbnn_digits_mlp_mix14.network.dense1.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -3425,69 +3415,129 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = 9'h000;
+    \$25  = 9'h000;
     casez (t4_plane)
       2'h0:
-          \$30  = \$27 ;
+          \$25  = \$22 ;
       2'h1:
-          \$30  = \$28 ;
+          \$25  = \$23 ;
       2'h2:
-          \$30  = { 1'h0, \$29  };
+          \$25  = { 1'h0, \$24  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = slot;
+    \$31  = plane;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
-        \$36  = \$15 [1:0];
+      if (\$11 ) begin
+        \$31  = \$12 [1:0];
       end else begin
-        \$36  = 2'h0;
+        \$31  = 2'h0;
       end
     end
     if (rst) begin
-      \$36  = 2'h0;
+      \$31  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = rom_rd__addr;
+    \$32  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
-        \$37  = \$16 [6:0];
+      if (\$11 ) begin
+        \$32  = \$13 [6:0];
       end else begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$37  = \$21 [6:0];
-        end else if (\$18 ) begin
-          \$37  = \$24 [6:0];
+        if (\$14 ) begin
+          \$32  = \$17 [6:0];
+        end else if (\$15 ) begin
+          \$32  = \$19 [6:0];
         end else begin
-          \$37  = 7'h00;
+          \$32  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$37  = 7'h00;
+      \$32  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = sf;
+    \$33  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
+      if (\$11 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$38  = \$19 [0];
-        end else if (\$18 ) begin
-          \$38  = 1'h0;
+        if (\$14 ) begin
+          \$33  = \$16 [0];
+        end else if (\$15 ) begin
+          \$33  = 1'h0;
         end else begin
-          \$38  = 1'h0;
+          \$33  = 1'h0;
         end
       end
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$34  = nf;
+    if (fire) begin
+      (* full_case = 32'd1 *)
+      if (\$11 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$14 ) begin
+        end else if (\$15 ) begin
+          \$34  = \$18 [4:0];
+        end else begin
+          \$34  = 5'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$34  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$35  = b_valid;
+    if (en) begin
+      \$35  = fire;
+    end
+    if (rst) begin
+      \$35  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$36  = b_fresh;
+    if (en) begin
+      \$36  = fresh;
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$37  = b_first;
+    if (en) begin
+      \$37  = first;
+    end
+    if (rst) begin
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$38  = b_last;
+    if (en) begin
+      \$38  = last;
     end
     if (rst) begin
       \$38  = 1'h0;
@@ -3495,40 +3545,19 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = tile;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$14 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$39  = \$20 [4:0];
-        end else if (\$18 ) begin
-          \$39  = \$23 [4:0];
-        end else begin
-          \$39  = 5'h00;
-        end
-      end
+    \$39  = b_plane;
+    if (en) begin
+      \$39  = plane;
     end
     if (rst) begin
-      \$39  = 5'h00;
+      \$39  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = nf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$14 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$17 ) begin
-        end else if (\$18 ) begin
-          \$40  = \$22 [4:0];
-        end else begin
-          \$40  = 5'h00;
-        end
-      end
+    \$40  = b_nf;
+    if (en) begin
+      \$40  = nf;
     end
     if (rst) begin
       \$40  = 5'h00;
@@ -3536,19 +3565,19 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = b_valid;
+    \$41  = b_word;
     if (en) begin
-      \$41  = fire;
+      \$41  = buf_wr__data;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$41  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = b_fresh;
+    \$42  = last_held;
     if (en) begin
-      \$42  = fresh;
+      \$42  = last_slot;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -3556,9 +3585,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = b_first;
+    \$43  = t0_valid;
     if (en) begin
-      \$43  = first;
+      \$43  = b_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -3566,9 +3595,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = b_last;
+    \$44  = t0_first;
     if (en) begin
-      \$44  = last;
+      \$44  = b_first;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -3576,39 +3605,39 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = b_plane;
+    \$45  = t0_last;
     if (en) begin
-      \$45  = plane;
+      \$45  = b_last;
     end
     if (rst) begin
-      \$45  = 2'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = b_nf;
+    \$46  = t0_plane;
     if (en) begin
-      \$46  = nf;
+      \$46  = b_plane;
     end
     if (rst) begin
-      \$46  = 5'h00;
+      \$46  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = b_word;
+    \$47  = t0_nf;
     if (en) begin
-      \$47  = buf_wr__data;
+      \$47  = b_nf;
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$47  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = t0_valid;
+    \$48  = t1_valid;
     if (en) begin
-      \$48  = b_valid;
+      \$48  = t0_valid;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -3616,9 +3645,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = t0_first;
+    \$49  = t1_first;
     if (en) begin
-      \$49  = b_first;
+      \$49  = t0_first;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -3626,9 +3655,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = t0_last;
+    \$50  = t1_last;
     if (en) begin
-      \$50  = b_last;
+      \$50  = t0_last;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -3636,9 +3665,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = t0_plane;
+    \$51  = t1_plane;
     if (en) begin
-      \$51  = b_plane;
+      \$51  = t0_plane;
     end
     if (rst) begin
       \$51  = 2'h0;
@@ -3646,9 +3675,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = t0_nf;
+    \$52  = t1_nf;
     if (en) begin
-      \$52  = b_nf;
+      \$52  = t0_nf;
     end
     if (rst) begin
       \$52  = 5'h00;
@@ -3656,9 +3685,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = t1_valid;
+    \$53  = t2_valid;
     if (en) begin
-      \$53  = t0_valid;
+      \$53  = t1_valid;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -3666,9 +3695,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = t1_first;
+    \$54  = t2_first;
     if (en) begin
-      \$54  = t0_first;
+      \$54  = t1_first;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -3676,9 +3705,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = t1_last;
+    \$55  = t2_last;
     if (en) begin
-      \$55  = t0_last;
+      \$55  = t1_last;
     end
     if (rst) begin
       \$55  = 1'h0;
@@ -3686,9 +3715,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = t1_plane;
+    \$56  = t2_plane;
     if (en) begin
-      \$56  = t0_plane;
+      \$56  = t1_plane;
     end
     if (rst) begin
       \$56  = 2'h0;
@@ -3696,9 +3725,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = t1_nf;
+    \$57  = t2_nf;
     if (en) begin
-      \$57  = t0_nf;
+      \$57  = t1_nf;
     end
     if (rst) begin
       \$57  = 5'h00;
@@ -3706,9 +3735,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = t2_valid;
+    \$58  = t3_valid;
     if (en) begin
-      \$58  = t1_valid;
+      \$58  = t2_valid;
     end
     if (rst) begin
       \$58  = 1'h0;
@@ -3716,9 +3745,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = t2_first;
+    \$59  = t3_first;
     if (en) begin
-      \$59  = t1_first;
+      \$59  = t2_first;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -3726,9 +3755,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = t2_last;
+    \$60  = t3_last;
     if (en) begin
-      \$60  = t1_last;
+      \$60  = t2_last;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -3736,9 +3765,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = t2_plane;
+    \$61  = t3_plane;
     if (en) begin
-      \$61  = t1_plane;
+      \$61  = t2_plane;
     end
     if (rst) begin
       \$61  = 2'h0;
@@ -3746,9 +3775,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = t2_nf;
+    \$62  = t3_nf;
     if (en) begin
-      \$62  = t1_nf;
+      \$62  = t2_nf;
     end
     if (rst) begin
       \$62  = 5'h00;
@@ -3756,9 +3785,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = t3_valid;
+    \$63  = t4_valid;
     if (en) begin
-      \$63  = t2_valid;
+      \$63  = t3_valid;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -3766,9 +3795,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = t3_first;
+    \$64  = t4_first;
     if (en) begin
-      \$64  = t2_first;
+      \$64  = t3_first;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -3776,9 +3805,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = t3_last;
+    \$65  = t4_last;
     if (en) begin
-      \$65  = t2_last;
+      \$65  = t3_last;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -3786,9 +3815,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = t3_plane;
+    \$66  = t4_plane;
     if (en) begin
-      \$66  = t2_plane;
+      \$66  = t3_plane;
     end
     if (rst) begin
       \$66  = 2'h0;
@@ -3796,9 +3825,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = t3_nf;
+    \$67  = thr_rd__addr;
     if (en) begin
-      \$67  = t2_nf;
+      \$67  = t3_nf;
     end
     if (rst) begin
       \$67  = 5'h00;
@@ -3806,19 +3835,19 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = t4_valid;
-    if (en) begin
-      \$68  = t3_valid;
+    \$68  = acc0;
+    if (\$20 ) begin
+      \$68  = \$27 [7:0];
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = t4_first;
+    \$69  = done;
     if (en) begin
-      \$69  = t3_first;
+      \$69  = \$28 ;
     end
     if (rst) begin
       \$69  = 1'h0;
@@ -3826,9 +3855,9 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = t4_last;
+    \$70  = o__valid;
     if (en) begin
-      \$70  = t3_last;
+      \$70  = done;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -3836,204 +3865,15 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = t4_plane;
+    \$71  = o__payload;
     if (en) begin
-      \$71  = t3_plane;
+      \$71  = \$30 [0];
     end
     if (rst) begin
-      \$71  = 2'h0;
+      \$71  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = thr_rd__addr;
-    if (en) begin
-      \$72  = t3_nf;
-    end
-    if (rst) begin
-      \$72  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = acc0;
-    if (\$25 ) begin
-      \$73  = \$32 [7:0];
-    end
-    if (rst) begin
-      \$73  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = done;
-    if (en) begin
-      \$74  = \$33 ;
-    end
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = o__valid;
-    if (en) begin
-      \$75  = done;
-    end
-    if (rst) begin
-      \$75  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = o__payload;
-    if (en) begin
-      \$76  = \$35 [0];
-    end
-    if (rst) begin
-      \$76  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (tile)
-      5'h00:
-          \$2  = 6'h24;
-      5'h01:
-          \$2  = 6'h24;
-      5'h02:
-          \$2  = 6'h24;
-      5'h03:
-          \$2  = 6'h24;
-      5'h04:
-          \$2  = 6'h24;
-      5'h05:
-          \$2  = 6'h24;
-      5'h06:
-          \$2  = 6'h24;
-      5'h07:
-          \$2  = 6'h24;
-      5'h08:
-          \$2  = 6'h24;
-      5'h09:
-          \$2  = 6'h24;
-      5'h0a:
-          \$2  = 6'h24;
-      5'h0b:
-          \$2  = 6'h24;
-      5'h0c:
-          \$2  = 6'h24;
-      5'h0d:
-          \$2  = 6'h24;
-      5'h0e:
-          \$2  = 6'h24;
-      5'h0f:
-          \$2  = 6'h24;
-      5'h10:
-          \$2  = 6'h24;
-      5'h11:
-          \$2  = 6'h24;
-      5'h12:
-          \$2  = 6'h24;
-      5'h13:
-          \$2  = 6'h24;
-      5'h14:
-          \$2  = 6'h24;
-      5'h15:
-          \$2  = 6'h24;
-      5'h16:
-          \$2  = 6'h24;
-      5'h17:
-          \$2  = 6'h24;
-      5'h18:
-          \$2  = 6'h24;
-      5'h19:
-          \$2  = 6'h24;
-      5'h1a:
-          \$2  = 6'h24;
-      5'h1b:
-          \$2  = 6'h24;
-      5'h1c:
-          \$2  = 6'h24;
-      5'h1d:
-          \$2  = 6'h24;
-      5'h1e:
-          \$2  = 6'h24;
-      5'h1f:
-          \$2  = 6'h04;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (tile)
-      5'h00:
-          slots = 2'h3;
-      5'h01:
-          slots = 2'h3;
-      5'h02:
-          slots = 2'h3;
-      5'h03:
-          slots = 2'h3;
-      5'h04:
-          slots = 2'h3;
-      5'h05:
-          slots = 2'h3;
-      5'h06:
-          slots = 2'h3;
-      5'h07:
-          slots = 2'h3;
-      5'h08:
-          slots = 2'h3;
-      5'h09:
-          slots = 2'h3;
-      5'h0a:
-          slots = 2'h3;
-      5'h0b:
-          slots = 2'h3;
-      5'h0c:
-          slots = 2'h3;
-      5'h0d:
-          slots = 2'h3;
-      5'h0e:
-          slots = 2'h3;
-      5'h0f:
-          slots = 2'h3;
-      5'h10:
-          slots = 2'h3;
-      5'h11:
-          slots = 2'h3;
-      5'h12:
-          slots = 2'h3;
-      5'h13:
-          slots = 2'h3;
-      5'h14:
-          slots = 2'h3;
-      5'h15:
-          slots = 2'h3;
-      5'h16:
-          slots = 2'h3;
-      5'h17:
-          slots = 2'h3;
-      5'h18:
-          slots = 2'h3;
-      5'h19:
-          slots = 2'h3;
-      5'h1a:
-          slots = 2'h3;
-      5'h1b:
-          slots = 2'h3;
-      5'h1c:
-          slots = 2'h3;
-      5'h1d:
-          slots = 2'h3;
-      5'h1e:
-          slots = 2'h3;
-      5'h1f:
-          slots = 2'h2;
-    endcase
-  end
+  assign slot = plane;
   assign k = rom_rd__addr;
   assign rom_rd__en = en;
   assign buf_rd__en = en;
@@ -4073,7 +3913,7 @@ module \hwbnn_digits_mlp_mix14.network.dense1 (rst, i__ready, buf_wr__data, o__r
   assign \i[29]  = i[29];
   assign \i[30]  = i[30];
   assign \i[31]  = i[31];
-  assign \$17  = sf;
+  assign \$14  = sf;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5026,47 +4866,47 @@ endmodule
 module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data, o__valid, o__payload, i__valid, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [7:0] \$10 ;
   wire \$11 ;
-  wire [7:0] \$12 ;
+  wire [2:0] \$12 ;
   wire [7:0] \$13 ;
   wire \$14 ;
-  wire [2:0] \$15 ;
-  wire [7:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire [2:0] \$19 ;
-  reg [5:0] \$2 ;
-  wire [6:0] \$20 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
+  wire [7:0] \$17 ;
+  wire [4:0] \$18 ;
+  wire [7:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
   wire [7:0] \$21 ;
-  wire [4:0] \$22 ;
-  wire [6:0] \$23 ;
-  wire [7:0] \$24 ;
-  wire \$25 ;
-  wire [7:0] \$26 ;
-  wire [6:0] \$27 ;
-  wire [5:0] \$28 ;
-  wire [4:0] \$29 ;
-  wire [3:0] \$3 ;
-  reg [6:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [9:0] \$32 ;
-  wire \$33 ;
-  wire [8:0] \$34 ;
-  wire [9:0] \$35 ;
-  reg [1:0] \$36 ;
-  reg [6:0] \$37 ;
-  reg [1:0] \$38 ;
-  reg [5:0] \$39 ;
+  wire [6:0] \$22 ;
+  wire [5:0] \$23 ;
+  wire [4:0] \$24 ;
+  reg [6:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire [9:0] \$27 ;
+  wire \$28 ;
+  wire [8:0] \$29 ;
+  wire \$3 ;
+  wire [9:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [6:0] \$32 ;
+  reg [1:0] \$33 ;
+  reg [3:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  reg [1:0] \$39 ;
   wire \$4 ;
   reg [3:0] \$40 ;
-  reg \$41 ;
+  reg [7:0] \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [1:0] \$45 ;
-  reg [3:0] \$46 ;
-  reg [7:0] \$47 ;
+  reg \$45 ;
+  reg [1:0] \$46 ;
+  reg [3:0] \$47 ;
   reg \$48 ;
   reg \$49 ;
   wire \$5 ;
@@ -5078,19 +4918,14 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   reg \$55 ;
   reg [1:0] \$56 ;
   reg [3:0] \$57 ;
-  reg \$58 ;
+  reg [7:0] \$58 ;
   reg \$59 ;
   wire \$6 ;
   reg \$60 ;
-  reg [1:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg [8:0] \$66 ;
+  reg [8:0] \$61 ;
   wire \$7 ;
-  wire [2:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [7:0] \$9 ;
   reg [7:0] acc0 = 8'h00;
   reg b_first = 1'h0;
   reg b_fresh = 1'h0;
@@ -5133,6 +4968,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   (* init = 7'h00 *)
   wire [6:0] k;
   wire last;
+  reg last_held = 1'h0;
   wire last_slot;
   reg [3:0] nf = 4'h0;
   wire [3:0] o;
@@ -5142,15 +4978,15 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [1:0] plane;
+  reg [1:0] plane = 2'h0;
   reg [6:0] rom_rd__addr = 7'h00;
-  wire [15:0] rom_rd__data;
+  wire [16:0] rom_rd__data;
   wire rom_rd__en;
   input rst;
   wire rst;
   reg [1:0] sf = 2'h0;
-  reg [1:0] slot = 2'h0;
-  reg [1:0] slots;
+  (* init = 2'h0 *)
+  wire [1:0] slot;
   reg t0_first = 1'h0;
   reg t0_last = 1'h0;
   reg [3:0] t0_nf = 4'h0;
@@ -5170,7 +5006,6 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   reg [3:0] thr_rd__addr = 4'h0;
   wire [8:0] thr_rd__data;
   wire thr_rd__en;
-  reg [5:0] tile = 6'h00;
   wire [7:0] x;
   reg [7:0] inbuf [3:0];
   initial begin
@@ -5210,221 +5045,216 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
     end
   end
   assign thr_rd__data = _1_;
-  reg [15:0] weights [99:0];
+  reg [16:0] weights [99:0];
   initial begin
-    weights[0] = 16'hffd3;
-    weights[1] = 16'h0c04;
-    weights[2] = 16'hff6e;
-    weights[3] = 16'hc080;
-    weights[4] = 16'h8080;
-    weights[5] = 16'hffba;
-    weights[6] = 16'h1000;
-    weights[7] = 16'hffea;
-    weights[8] = 16'h4a4a;
-    weights[9] = 16'hff28;
-    weights[10] = 16'h1505;
-    weights[11] = 16'h0101;
-    weights[12] = 16'hff45;
-    weights[13] = 16'h0100;
-    weights[14] = 16'hff55;
-    weights[15] = 16'h5b59;
-    weights[16] = 16'h0302;
-    weights[17] = 16'hff99;
-    weights[18] = 16'h1202;
-    weights[19] = 16'h1202;
-    weights[20] = 16'hffff;
-    weights[21] = 16'h1410;
-    weights[22] = 16'h0400;
-    weights[23] = 16'hffc8;
-    weights[24] = 16'h4000;
-    weights[25] = 16'h4000;
-    weights[26] = 16'hff10;
-    weights[27] = 16'h3030;
-    weights[28] = 16'hffc9;
-    weights[29] = 16'h4000;
-    weights[30] = 16'hfffe;
-    weights[31] = 16'h3900;
-    weights[32] = 16'hffb3;
-    weights[33] = 16'h4707;
-    weights[34] = 16'hff02;
-    weights[35] = 16'hcb49;
-    weights[36] = 16'h4901;
-    weights[37] = 16'hff03;
-    weights[38] = 16'ha424;
-    weights[39] = 16'h2020;
-    weights[40] = 16'hff00;
-    weights[41] = 16'hc2c2;
-    weights[42] = 16'hc2c2;
-    weights[43] = 16'hff4f;
-    weights[44] = 16'h4202;
-    weights[45] = 16'hffff;
-    weights[46] = 16'h2808;
-    weights[47] = 16'hff7c;
-    weights[48] = 16'hff65;
-    weights[49] = 16'h0800;
-    weights[50] = 16'hff90;
-    weights[51] = 16'hacac;
-    weights[52] = 16'h8404;
-    weights[53] = 16'hffc7;
-    weights[54] = 16'hff10;
-    weights[55] = 16'ha120;
-    weights[56] = 16'h8080;
-    weights[57] = 16'hffc7;
-    weights[58] = 16'hd600;
-    weights[59] = 16'h4000;
-    weights[60] = 16'hff00;
-    weights[61] = 16'h4200;
-    weights[62] = 16'h0202;
-    weights[63] = 16'hff8a;
-    weights[64] = 16'h8808;
-    weights[65] = 16'h8000;
-    weights[66] = 16'hfffd;
-    weights[67] = 16'h9d9d;
-    weights[68] = 16'h9100;
-    weights[69] = 16'hff38;
-    weights[70] = 16'h1202;
-    weights[71] = 16'h1000;
-    weights[72] = 16'hfffb;
-    weights[73] = 16'h4000;
-    weights[74] = 16'hff67;
-    weights[75] = 16'h4000;
-    weights[76] = 16'hff5d;
-    weights[77] = 16'h0202;
-    weights[78] = 16'hff1c;
-    weights[79] = 16'h4101;
-    weights[80] = 16'hff11;
-    weights[81] = 16'h4240;
-    weights[82] = 16'hffac;
-    weights[83] = 16'hc200;
-    weights[84] = 16'h8000;
-    weights[85] = 16'hff86;
-    weights[86] = 16'h0b09;
-    weights[87] = 16'h0909;
-    weights[88] = 16'hff10;
-    weights[89] = 16'h2828;
-    weights[90] = 16'h0808;
-    weights[91] = 16'hff77;
-    weights[92] = 16'h8a80;
-    weights[93] = 16'h0808;
-    weights[94] = 16'hfff2;
-    weights[95] = 16'hd808;
-    weights[96] = 16'h8000;
-    weights[97] = 16'hff22;
-    weights[98] = 16'h4800;
-    weights[99] = 16'h4040;
+    weights[0] = 17'h1ffd3;
+    weights[1] = 17'h00c04;
+    weights[2] = 17'h0ff6e;
+    weights[3] = 17'h1c080;
+    weights[4] = 17'h08080;
+    weights[5] = 17'h1ffba;
+    weights[6] = 17'h01000;
+    weights[7] = 17'h1ffea;
+    weights[8] = 17'h04a4a;
+    weights[9] = 17'h0ff28;
+    weights[10] = 17'h11505;
+    weights[11] = 17'h00101;
+    weights[12] = 17'h1ff45;
+    weights[13] = 17'h00100;
+    weights[14] = 17'h0ff55;
+    weights[15] = 17'h15b59;
+    weights[16] = 17'h00302;
+    weights[17] = 17'h0ff99;
+    weights[18] = 17'h11202;
+    weights[19] = 17'h01202;
+    weights[20] = 17'h0ffff;
+    weights[21] = 17'h11410;
+    weights[22] = 17'h00400;
+    weights[23] = 17'h0ffc8;
+    weights[24] = 17'h14000;
+    weights[25] = 17'h04000;
+    weights[26] = 17'h1ff10;
+    weights[27] = 17'h03030;
+    weights[28] = 17'h1ffc9;
+    weights[29] = 17'h04000;
+    weights[30] = 17'h1fffe;
+    weights[31] = 17'h03900;
+    weights[32] = 17'h1ffb3;
+    weights[33] = 17'h04707;
+    weights[34] = 17'h0ff02;
+    weights[35] = 17'h1cb49;
+    weights[36] = 17'h04901;
+    weights[37] = 17'h0ff03;
+    weights[38] = 17'h1a424;
+    weights[39] = 17'h02020;
+    weights[40] = 17'h0ff00;
+    weights[41] = 17'h1c2c2;
+    weights[42] = 17'h0c2c2;
+    weights[43] = 17'h1ff4f;
+    weights[44] = 17'h04202;
+    weights[45] = 17'h1ffff;
+    weights[46] = 17'h12808;
+    weights[47] = 17'h0ff7c;
+    weights[48] = 17'h1ff65;
+    weights[49] = 17'h00800;
+    weights[50] = 17'h0ff90;
+    weights[51] = 17'h1acac;
+    weights[52] = 17'h18404;
+    weights[53] = 17'h0ffc7;
+    weights[54] = 17'h0ff10;
+    weights[55] = 17'h1a120;
+    weights[56] = 17'h08080;
+    weights[57] = 17'h0ffc7;
+    weights[58] = 17'h1d600;
+    weights[59] = 17'h04000;
+    weights[60] = 17'h0ff00;
+    weights[61] = 17'h14200;
+    weights[62] = 17'h00202;
+    weights[63] = 17'h0ff8a;
+    weights[64] = 17'h18808;
+    weights[65] = 17'h08000;
+    weights[66] = 17'h0fffd;
+    weights[67] = 17'h19d9d;
+    weights[68] = 17'h09100;
+    weights[69] = 17'h0ff38;
+    weights[70] = 17'h11202;
+    weights[71] = 17'h01000;
+    weights[72] = 17'h1fffb;
+    weights[73] = 17'h04000;
+    weights[74] = 17'h1ff67;
+    weights[75] = 17'h04000;
+    weights[76] = 17'h1ff5d;
+    weights[77] = 17'h00202;
+    weights[78] = 17'h1ff1c;
+    weights[79] = 17'h04101;
+    weights[80] = 17'h1ff11;
+    weights[81] = 17'h04240;
+    weights[82] = 17'h0ffac;
+    weights[83] = 17'h1c200;
+    weights[84] = 17'h08000;
+    weights[85] = 17'h0ff86;
+    weights[86] = 17'h10b09;
+    weights[87] = 17'h00909;
+    weights[88] = 17'h0ff10;
+    weights[89] = 17'h12828;
+    weights[90] = 17'h00808;
+    weights[91] = 17'h0ff77;
+    weights[92] = 17'h18a80;
+    weights[93] = 17'h00808;
+    weights[94] = 17'h0fff2;
+    weights[95] = 17'h1d808;
+    weights[96] = 17'h08000;
+    weights[97] = 17'h0ff22;
+    weights[98] = 17'h14800;
+    weights[99] = 17'h04040;
   end
-  reg [15:0] _2_;
+  reg [16:0] _2_;
   always @(posedge clk) begin
     if (en) begin
       _2_ <= weights[rom_rd__addr];
     end
   end
   assign rom_rd__data = _2_;
-  assign \$22  = nf + 1'h1;
-  assign \$23  = tile + 1'h1;
-  assign \$24  = rom_rd__addr + 1'h1;
-  assign \$25  = en & t2_valid;
-  assign \$26  = t2_first ? 8'h00 : acc0;
-  assign \$27  = o * 3'h4;
-  assign \$28  = o * 2'h2;
-  assign \$29  = o * 1'h1;
-  assign \$31  = \$26  + \$30 ;
-  assign \$32  = \$31  + 1'h0;
-  assign \$33  = t2_valid & t2_last;
-  assign \$35  = \$34  - thr_rd__data[7:0];
+  assign \$30  = \$29  - thr_rd__data[7:0];
   always @(posedge clk)
-    slot <= \$36 ;
+    plane <= \$31 ;
   always @(posedge clk)
-    rom_rd__addr <= \$37 ;
+    rom_rd__addr <= \$32 ;
   always @(posedge clk)
-    sf <= \$38 ;
+    sf <= \$33 ;
   always @(posedge clk)
-    tile <= \$39 ;
+    nf <= \$34 ;
   always @(posedge clk)
-    nf <= \$40 ;
+    b_valid <= \$35 ;
   always @(posedge clk)
-    b_valid <= \$41 ;
+    b_fresh <= \$36 ;
   always @(posedge clk)
-    b_fresh <= \$42 ;
+    b_first <= \$37 ;
   always @(posedge clk)
-    b_first <= \$43 ;
+    b_last <= \$38 ;
   always @(posedge clk)
-    b_last <= \$44 ;
+    b_plane <= \$39 ;
   always @(posedge clk)
-    b_plane <= \$45 ;
+    b_nf <= \$40 ;
   always @(posedge clk)
-    b_nf <= \$46 ;
+    b_word <= \$41 ;
   always @(posedge clk)
-    b_word <= \$47 ;
+    last_held <= \$42 ;
   always @(posedge clk)
-    t0_valid <= \$48 ;
+    t0_valid <= \$43 ;
   always @(posedge clk)
-    t0_first <= \$49 ;
+    t0_first <= \$44 ;
   always @(posedge clk)
-    t0_last <= \$50 ;
+    t0_last <= \$45 ;
   always @(posedge clk)
-    t0_plane <= \$51 ;
+    t0_plane <= \$46 ;
   always @(posedge clk)
-    t0_nf <= \$52 ;
+    t0_nf <= \$47 ;
   always @(posedge clk)
-    t1_valid <= \$53 ;
+    t1_valid <= \$48 ;
   always @(posedge clk)
-    t1_first <= \$54 ;
+    t1_first <= \$49 ;
   always @(posedge clk)
-    t1_last <= \$55 ;
+    t1_last <= \$50 ;
   always @(posedge clk)
-    t1_plane <= \$56 ;
+    t1_plane <= \$51 ;
   always @(posedge clk)
-    t1_nf <= \$57 ;
+    t1_nf <= \$52 ;
   always @(posedge clk)
-    t2_valid <= \$58 ;
+    t2_valid <= \$53 ;
   always @(posedge clk)
-    t2_first <= \$59 ;
+    t2_first <= \$54 ;
   always @(posedge clk)
-    t2_last <= \$60 ;
+    t2_last <= \$55 ;
   always @(posedge clk)
-    t2_plane <= \$61 ;
+    t2_plane <= \$56 ;
   always @(posedge clk)
-    thr_rd__addr <= \$62 ;
+    thr_rd__addr <= \$57 ;
   always @(posedge clk)
-    acc0 <= \$63 ;
+    acc0 <= \$58 ;
   always @(posedge clk)
-    done <= \$64 ;
+    done <= \$59 ;
   always @(posedge clk)
-    o__valid <= \$65 ;
+    o__valid <= \$60 ;
   always @(posedge clk)
-    o__payload <= \$66 ;
+    o__payload <= \$61 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
-  assign \$3  = slot * 2'h2;
-  assign plane = \$2  >> \$3 ;
-  assign \$4  = ! nf;
-  assign \$5  = ! slot;
-  assign fresh = \$4  & \$5 ;
-  assign \$6  = ! sf;
-  assign \$7  = ! slot;
-  assign first = \$6  & \$7 ;
-  assign \$8  = slots - 1'h1;
-  assign last_slot = slot == \$8 ;
-  assign \$9  = sf == 2'h3;
-  assign last = \$9  & last_slot;
-  assign \$10  = ~ fresh;
-  assign \$11  = \$10  | i__valid;
-  assign fire = en & \$11 ;
+  assign \$2  = ! nf;
+  assign \$3  = ! plane;
+  assign fresh = \$2  & \$3 ;
+  assign \$4  = ! sf;
+  assign \$5  = ! plane;
+  assign first = \$4  & \$5 ;
+  assign \$6  = sf == 2'h3;
+  assign last = \$6  & last_slot;
+  assign \$7  = ~ fresh;
+  assign \$8  = \$7  | i__valid;
+  assign fire = en & \$8 ;
   assign i__ready = en & fresh;
   assign buf_wr__en = fire & fresh;
   assign x = b_fresh ? b_word : buf_rd__data;
-  assign \$12  = x ^ rom_rd__data[7:0];
-  assign \$13  = ~ \$12 ;
-  assign i = \$13  & rom_rd__data[15:8];
-  assign \$14  = ~ last_slot;
-  assign \$15  = slot + 1'h1;
-  assign \$16  = rom_rd__addr + 1'h1;
-  assign \$17  = sf != 2'h3;
-  assign \$18  = nf != 4'h9;
-  assign \$19  = sf + 1'h1;
-  assign \$20  = tile + 1'h1;
-  assign \$21  = rom_rd__addr + 1'h1;
+  assign last_slot = b_valid ? rom_rd__data[16] : last_held;
+  assign \$9  = x ^ rom_rd__data[7:0];
+  assign \$10  = ~ \$9 ;
+  assign i = \$10  & rom_rd__data[15:8];
+  assign \$11  = ~ last_slot;
+  assign \$12  = plane + 1'h1;
+  assign \$13  = rom_rd__addr + 1'h1;
+  assign \$14  = sf != 2'h3;
+  assign \$15  = nf != 4'h9;
+  assign \$16  = sf + 1'h1;
+  assign \$17  = rom_rd__addr + 1'h1;
+  assign \$18  = nf + 1'h1;
+  assign \$19  = rom_rd__addr + 1'h1;
+  assign \$20  = en & t2_valid;
+  assign \$21  = t2_first ? 8'h00 : acc0;
+  assign \$22  = o * 3'h4;
+  assign \$23  = o * 2'h2;
+  assign \$24  = o * 1'h1;
+  assign \$26  = \$21  + \$25 ;
+  assign \$27  = \$26  + 1'h0;
+  assign \$28  = t2_valid & t2_last;
   \hwbnn_digits_mlp_mix14.network.dense2.tree0  tree0 (
     .clk(clk),
     .en(en),
@@ -5434,110 +5264,137 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = 7'h00;
-    casez (t2_plane)
-      2'h0:
-          \$30  = \$27 ;
-      2'h1:
-          \$30  = { 1'h0, \$28  };
-      2'h2:
-          \$30  = { 2'h0, \$29  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = slot;
+    \$31  = plane;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
-        \$36  = \$15 [1:0];
+      if (\$11 ) begin
+        \$31  = \$12 [1:0];
       end else begin
-        \$36  = 2'h0;
+        \$31  = 2'h0;
       end
     end
     if (rst) begin
-      \$36  = 2'h0;
+      \$31  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = rom_rd__addr;
+    \$32  = rom_rd__addr;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
-        \$37  = \$16 [6:0];
+      if (\$11 ) begin
+        \$32  = \$13 [6:0];
       end else begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$37  = \$21 [6:0];
-        end else if (\$18 ) begin
-          \$37  = \$24 [6:0];
+        if (\$14 ) begin
+          \$32  = \$17 [6:0];
+        end else if (\$15 ) begin
+          \$32  = \$19 [6:0];
         end else begin
-          \$37  = 7'h00;
+          \$32  = 7'h00;
         end
       end
     end
     if (rst) begin
-      \$37  = 7'h00;
+      \$32  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = sf;
+    \$33  = sf;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
+      if (\$11 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$38  = \$19 [1:0];
-        end else if (\$18 ) begin
-          \$38  = 2'h0;
+        if (\$14 ) begin
+          \$33  = \$16 [1:0];
+        end else if (\$15 ) begin
+          \$33  = 2'h0;
         end else begin
-          \$38  = 2'h0;
+          \$33  = 2'h0;
         end
       end
     end
     if (rst) begin
-      \$38  = 2'h0;
+      \$33  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = tile;
+    \$34  = nf;
     if (fire) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
+      if (\$11 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
-          \$39  = \$20 [5:0];
-        end else if (\$18 ) begin
-          \$39  = \$23 [5:0];
+        if (\$14 ) begin
+        end else if (\$15 ) begin
+          \$34  = \$18 [3:0];
         end else begin
-          \$39  = 6'h00;
+          \$34  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$34  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = nf;
-    if (fire) begin
-      (* full_case = 32'd1 *)
-      if (\$14 ) begin
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$17 ) begin
-        end else if (\$18 ) begin
-          \$40  = \$22 [3:0];
-        end else begin
-          \$40  = 4'h0;
-        end
-      end
+    \$35  = b_valid;
+    if (en) begin
+      \$35  = fire;
+    end
+    if (rst) begin
+      \$35  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$36  = b_fresh;
+    if (en) begin
+      \$36  = fresh;
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$37  = b_first;
+    if (en) begin
+      \$37  = first;
+    end
+    if (rst) begin
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$38  = b_last;
+    if (en) begin
+      \$38  = last;
+    end
+    if (rst) begin
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$39  = b_plane;
+    if (en) begin
+      \$39  = plane;
+    end
+    if (rst) begin
+      \$39  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$40  = b_nf;
+    if (en) begin
+      \$40  = nf;
     end
     if (rst) begin
       \$40  = 4'h0;
@@ -5545,19 +5402,19 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = b_valid;
+    \$41  = b_word;
     if (en) begin
-      \$41  = fire;
+      \$41  = buf_wr__data;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$41  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = b_fresh;
+    \$42  = last_held;
     if (en) begin
-      \$42  = fresh;
+      \$42  = last_slot;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -5565,9 +5422,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$43  = b_first;
+    \$43  = t0_valid;
     if (en) begin
-      \$43  = first;
+      \$43  = b_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -5575,9 +5432,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$44  = b_last;
+    \$44  = t0_first;
     if (en) begin
-      \$44  = last;
+      \$44  = b_first;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -5585,39 +5442,39 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$45  = b_plane;
+    \$45  = t0_last;
     if (en) begin
-      \$45  = plane;
+      \$45  = b_last;
     end
     if (rst) begin
-      \$45  = 2'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = b_nf;
+    \$46  = t0_plane;
     if (en) begin
-      \$46  = nf;
+      \$46  = b_plane;
     end
     if (rst) begin
-      \$46  = 4'h0;
+      \$46  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = b_word;
+    \$47  = t0_nf;
     if (en) begin
-      \$47  = buf_wr__data;
+      \$47  = b_nf;
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$47  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$48  = t0_valid;
+    \$48  = t1_valid;
     if (en) begin
-      \$48  = b_valid;
+      \$48  = t0_valid;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -5625,9 +5482,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$49  = t0_first;
+    \$49  = t1_first;
     if (en) begin
-      \$49  = b_first;
+      \$49  = t0_first;
     end
     if (rst) begin
       \$49  = 1'h0;
@@ -5635,9 +5492,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$50  = t0_last;
+    \$50  = t1_last;
     if (en) begin
-      \$50  = b_last;
+      \$50  = t0_last;
     end
     if (rst) begin
       \$50  = 1'h0;
@@ -5645,9 +5502,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$51  = t0_plane;
+    \$51  = t1_plane;
     if (en) begin
-      \$51  = b_plane;
+      \$51  = t0_plane;
     end
     if (rst) begin
       \$51  = 2'h0;
@@ -5655,9 +5512,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$52  = t0_nf;
+    \$52  = t1_nf;
     if (en) begin
-      \$52  = b_nf;
+      \$52  = t0_nf;
     end
     if (rst) begin
       \$52  = 4'h0;
@@ -5665,9 +5522,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$53  = t1_valid;
+    \$53  = t2_valid;
     if (en) begin
-      \$53  = t0_valid;
+      \$53  = t1_valid;
     end
     if (rst) begin
       \$53  = 1'h0;
@@ -5675,9 +5532,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$54  = t1_first;
+    \$54  = t2_first;
     if (en) begin
-      \$54  = t0_first;
+      \$54  = t1_first;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -5685,9 +5542,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$55  = t1_last;
+    \$55  = t2_last;
     if (en) begin
-      \$55  = t0_last;
+      \$55  = t1_last;
     end
     if (rst) begin
       \$55  = 1'h0;
@@ -5695,9 +5552,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$56  = t1_plane;
+    \$56  = t2_plane;
     if (en) begin
-      \$56  = t0_plane;
+      \$56  = t1_plane;
     end
     if (rst) begin
       \$56  = 2'h0;
@@ -5705,9 +5562,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$57  = t1_nf;
+    \$57  = thr_rd__addr;
     if (en) begin
-      \$57  = t0_nf;
+      \$57  = t1_nf;
     end
     if (rst) begin
       \$57  = 4'h0;
@@ -5715,19 +5572,19 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$58  = t2_valid;
-    if (en) begin
-      \$58  = t1_valid;
+    \$58  = acc0;
+    if (\$20 ) begin
+      \$58  = \$27 [7:0];
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$58  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$59  = t2_first;
+    \$59  = done;
     if (en) begin
-      \$59  = t1_first;
+      \$59  = \$28 ;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -5735,9 +5592,9 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$60  = t2_last;
+    \$60  = o__valid;
     if (en) begin
-      \$60  = t1_last;
+      \$60  = done;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -5745,236 +5602,27 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$61  = t2_plane;
+    \$61  = o__payload;
     if (en) begin
-      \$61  = t1_plane;
+      \$61  = \$30 [8:0];
     end
     if (rst) begin
-      \$61  = 2'h0;
+      \$61  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$62  = thr_rd__addr;
-    if (en) begin
-      \$62  = t1_nf;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$63  = acc0;
-    if (\$25 ) begin
-      \$63  = \$32 [7:0];
-    end
-    if (rst) begin
-      \$63  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$64  = done;
-    if (en) begin
-      \$64  = \$33 ;
-    end
-    if (rst) begin
-      \$64  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$65  = o__valid;
-    if (en) begin
-      \$65  = done;
-    end
-    if (rst) begin
-      \$65  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$66  = o__payload;
-    if (en) begin
-      \$66  = \$35 [8:0];
-    end
-    if (rst) begin
-      \$66  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2  = 6'h00;
-    casez (tile)
-      6'h00:
-          \$2  = 6'h04;
-      6'h01:
-          \$2  = 6'h24;
-      6'h02:
-          \$2  = 6'h04;
-      6'h03:
-          \$2  = 6'h04;
-      6'h04:
-          \$2  = 6'h24;
-      6'h05:
-          \$2  = 6'h04;
-      6'h06:
-          \$2  = 6'h24;
-      6'h07:
-          \$2  = 6'h24;
-      6'h08:
-          \$2  = 6'h24;
-      6'h09:
-          \$2  = 6'h24;
-      6'h0a:
-          \$2  = 6'h04;
-      6'h0b:
-          \$2  = 6'h04;
-      6'h0c:
-          \$2  = 6'h04;
-      6'h0d:
-          \$2  = 6'h04;
-      6'h0e:
-          \$2  = 6'h24;
-      6'h0f:
-          \$2  = 6'h24;
-      6'h10:
-          \$2  = 6'h24;
-      6'h11:
-          \$2  = 6'h04;
-      6'h12:
-          \$2  = 6'h04;
-      6'h13:
-          \$2  = 6'h00;
-      6'h14:
-          \$2  = 6'h04;
-      6'h15:
-          \$2  = 6'h24;
-      6'h16:
-          \$2  = 6'h00;
-      6'h17:
-          \$2  = 6'h24;
-      6'h18:
-          \$2  = 6'h24;
-      6'h19:
-          \$2  = 6'h24;
-      6'h1a:
-          \$2  = 6'h24;
-      6'h1b:
-          \$2  = 6'h24;
-      6'h1c:
-          \$2  = 6'h24;
-      6'h1d:
-          \$2  = 6'h04;
-      6'h1e:
-          \$2  = 6'h04;
-      6'h1f:
-          \$2  = 6'h04;
-      6'h20:
-          \$2  = 6'h04;
-      6'h21:
-          \$2  = 6'h04;
-      6'h22:
-          \$2  = 6'h24;
-      6'h23:
-          \$2  = 6'h24;
-      6'h24:
-          \$2  = 6'h24;
-      6'h25:
-          \$2  = 6'h24;
-      6'h26:
-          \$2  = 6'h24;
-      6'h27:
-          \$2  = 6'h24;
+    \$25  = 7'h00;
+    casez (t2_plane)
+      2'h0:
+          \$25  = \$22 ;
+      2'h1:
+          \$25  = { 1'h0, \$23  };
+      2'h2:
+          \$25  = { 2'h0, \$24  };
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    slots = 2'h0;
-    casez (tile)
-      6'h00:
-          slots = 2'h2;
-      6'h01:
-          slots = 2'h3;
-      6'h02:
-          slots = 2'h2;
-      6'h03:
-          slots = 2'h2;
-      6'h04:
-          slots = 2'h3;
-      6'h05:
-          slots = 2'h2;
-      6'h06:
-          slots = 2'h3;
-      6'h07:
-          slots = 2'h3;
-      6'h08:
-          slots = 2'h3;
-      6'h09:
-          slots = 2'h3;
-      6'h0a:
-          slots = 2'h2;
-      6'h0b:
-          slots = 2'h2;
-      6'h0c:
-          slots = 2'h2;
-      6'h0d:
-          slots = 2'h2;
-      6'h0e:
-          slots = 2'h3;
-      6'h0f:
-          slots = 2'h3;
-      6'h10:
-          slots = 2'h3;
-      6'h11:
-          slots = 2'h2;
-      6'h12:
-          slots = 2'h2;
-      6'h13:
-          slots = 2'h1;
-      6'h14:
-          slots = 2'h2;
-      6'h15:
-          slots = 2'h3;
-      6'h16:
-          slots = 2'h1;
-      6'h17:
-          slots = 2'h3;
-      6'h18:
-          slots = 2'h3;
-      6'h19:
-          slots = 2'h3;
-      6'h1a:
-          slots = 2'h3;
-      6'h1b:
-          slots = 2'h3;
-      6'h1c:
-          slots = 2'h3;
-      6'h1d:
-          slots = 2'h2;
-      6'h1e:
-          slots = 2'h2;
-      6'h1f:
-          slots = 2'h2;
-      6'h20:
-          slots = 2'h2;
-      6'h21:
-          slots = 2'h2;
-      6'h22:
-          slots = 2'h3;
-      6'h23:
-          slots = 2'h3;
-      6'h24:
-          slots = 2'h3;
-      6'h25:
-          slots = 2'h3;
-      6'h26:
-          slots = 2'h3;
-      6'h27:
-          slots = 2'h3;
-    endcase
-  end
+  assign slot = plane;
   assign k = rom_rd__addr;
   assign rom_rd__en = en;
   assign buf_rd__addr = sf;
@@ -5992,7 +5640,7 @@ module \hwbnn_digits_mlp_mix14.network.dense2 (clk, rst, i__ready, buf_wr__data,
   assign \i[5]  = i[5];
   assign \i[6]  = i[6];
   assign \i[7]  = i[7];
-  assign \$34  = { acc0, 1'h0 };
+  assign \$29  = { acc0, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
