@@ -52,13 +52,14 @@ def test_stored_network_counts_are_of_todays_verilog():
 # The issue's targets on held-out whole networks, as (median, max) bounds per target; where a
 # target is not met the bound is the shipped figure, marked, so a regression still fails.
 NETWORK_TARGETS = {
-    "ice40": {"lut": (0.07, 0.15), "ff": (0.05, 0.10), "bram": (0.0, 0.0),
+    # LUT max, iCE40 and ECP5: the 15% target is missed since the mixes' plane schedule moved
+    # into the weight memory (issue 22) and the refit: iCE40 by n21_mlp_wide_pe2 at 16.5%
+    # (14.1% before), ECP5 by n03_mlp_bin_wide2 at 15.2% (14.8%); neither has a mix.
+    "ice40": {"lut": (0.07, 0.166), "ff": (0.05, 0.10), "bram": (0.0, 0.0),
               "fmax_mhz": (0.15, None)},
-    # ECP5 LUT max: the 15% target is missed by n03_mlp_bin_wide2 at 15.3% (14.8% before the
-    # mixes' plane schedule moved into the weight memory and the refit; n03 has no mix).
-    "ecp5": {"lut": (0.07, 0.154), "ff": (0.05, 0.10), "bram": (0.0, 0.0),
+    "ecp5": {"lut": (0.07, 0.153), "ff": (0.05, 0.10), "bram": (0.0, 0.0),
              "fmax_mhz": (0.15, None)},
-    "xc7": {"lut": (0.10, 0.19),  # no max target: 18.9% measured (17.6% before that refit)
+    "xc7": {"lut": (0.10, 0.19),  # no max target: 18.2% measured (17.6% before that refit)
             "bram": (0.0, 0.0)},
     "asic": {"area_um2": (0.05, 0.10)},
 }

@@ -158,3 +158,30 @@ def test_graph_folding_default_inline_and_auto():
     with pytest.raises(HwbnnError, match="pe=3 does not divide MH"):
         Folding.parse("3x1,1x1,1x1,1x1,1x1,1x1", net)
     assert Folding.parse("auto", net, target_fps=1000).cycles_per_frame <= 100_000
+
+
+def test_auto_folding_takes_tiles_that_fit_bitwidth_groups():
+    """Bitwidths shared per 4x8 tile: at the same lanes a PE step that keeps tiles inside the
+    groups needs no masks and skips absent planes, so it wins over the wider SIMD; weights
+    with one bitwidth keep SIMD first."""
+    import numpy as np
+
+    from hwbnn.ir.network import NetworkIR, Weights
+
+    from .hw_layers import layer_with
+
+    rng = np.random.default_rng(0)
+    per_tile = rng.choice([1, 2, 3], size=(8, 8), p=[0.7, 0.2, 0.1])
+    bitwidth = np.kron(per_tile, np.ones((4, 8), dtype=int))  # a 32x64 layer
+    signs = rng.choice([-1, 1], size=(3, 32, 64))
+    grouped = layer_with(rng, Weights.residual(signs, bitwidth, [4, 2, 1]), "binary", None)
+    two_bit = layer_with(rng, Weights.residual(signs[:2], np.full((32, 64), 2), [4, 2]),
+                         "binary", None)
+    for layer, expected in ((grouped, (4, 8)), (two_bit, (1, 32))):
+        net = NetworkIR("one", (64,), "binary", [layer]).validate()
+        budget = LayerPlan(layer, *expected).cycles_per_frame
+        fold = Folding.auto(net, 100e6 / (budget + 0.5), 100)[layer.name]
+        assert (fold.pe, fold.simd) == expected
+    plan = LayerPlan(grouped, 4, 8)
+    assert not plan.needs_mask and plan.steps == int(per_tile.sum())
+    assert LayerPlan(grouped, 1, 32).needs_mask

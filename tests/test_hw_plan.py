@@ -43,13 +43,24 @@ def test_grouped_bitwidths_skip_absent_planes():
     assert [len(p) for p in plan.plane_schedule] == expected
     assert plan.cycles_per_vector == sum(expected)
     assert not plan.needs_mask
-    # 4 sign bits a step and the flag of the schedule (tiles take a prefix of the planes)
-    assert plan.schedule_in_rom
+    # 4 sign bits a step, and the schedule's bit (tiles take a prefix of the planes) in a
+    # one-bit memory beside the 4-bit words
+    assert plan.schedule_in_rom and plan.schedule_apart and plan.rom_width == 4
     assert plan.weight_bits == sum(expected) * (4 + 1)
     ends = np.cumsum(expected) - 1
     assert np.flatnonzero(plan.last_steps()).tolist() == ends.tolist()
-    flags = [word >> 4 for word in plan.rom_words()]
-    assert flags == np.roll(plan.last_steps(), -1).astype(int).tolist()
+    assert plan.ends_ahead().tolist() == np.roll(plan.last_steps(), -1).astype(int).tolist()
+    assert plan.schedule_rom.depth == sum(expected) and plan.schedule_rom.width == 1
+    assert max(plan.rom_words()) < 16
+
+
+def test_a_one_bit_weight_word_carries_the_schedule():
+    rng = np.random.default_rng(4)
+    plan = LayerPlan(random_layer(rng, "residual", "binary", "binary", mh=4, mw=6), pe=1, simd=1)
+    assert plan.schedule_in_rom and not plan.schedule_apart and plan.schedule_rom is None
+    assert plan.rom_width == 2
+    assert [word >> 1 for word in plan.rom_words()] == plan.ends_ahead().tolist()
+    assert [word & 1 for word in plan.rom_words()] == plan.weight_image[:, 0].tolist()
 
 
 def test_step_order():
@@ -71,17 +82,22 @@ def test_memory_images_read_step_by_step(kind, in_encoding):
     layer = random_layer(rng, kind, in_encoding, "uint2", mh=8, mw=12, group=3)
     plan = LayerPlan(layer, pe=2, simd=3)
     steps = list(zip(*plan.step_tiles(), strict=True))
-    words = []
+    words, ends = [], []
     for k, (nf, sf, plane) in enumerate(steps):
         rows, cols = plan.tile_rows(nf), plan.tile_cols(sf)
         bits = list(plan.signs[plane][np.ix_(rows, cols)].reshape(-1))
         if plan.needs_mask:
             bits += list(plan.masks[plane][np.ix_(rows, cols)].reshape(-1))
-        if plan.schedule_in_rom:
-            n = (k + 1) % len(steps)
-            bits.append(int(n == len(steps) - 1 or steps[n + 1][:2] != steps[n][:2]))
         words.append(sum(int(bit) << n for n, bit in enumerate(bits)))
+        n = (k + 1) % len(steps)
+        ends.append(int(n == len(steps) - 1 or steps[n + 1][:2] != steps[n][:2]))
     assert plan.schedule_in_rom == (layer.weights.kind == "residual" and plan.irregular)
+    if plan.schedule_in_rom:
+        assert plan.schedule_apart  # 6 lanes a word
+        assert plan.ends_ahead().tolist() == ends
+        assert plan.schedule_rom.depth == len(ends)
+    else:
+        assert plan.schedule_rom is None
     assert plan.rom_words() == words
     assert plan.weight_rom.depth == len(words) and plan.weight_rom.width == plan.rom_width
     table = plan.hw_thresholds()

@@ -346,9 +346,10 @@ def _mvtu_energy(layer: LayerPlan) -> dict[str, float]:
     accumulate_pj = steps * layer.pe * layer.acc_width * add
     outputs = layer.mh * layer.output_pixels
     compare_pj = outputs * max(layer.levels, 1) * layer.acc_width * add
-    rom = layer.weight_rom
+    rom, ends = layer.weight_rom, layer.schedule_rom
     buffer = layer.input_buffer
     return {"compute": lane_pj + accumulate_pj + compare_pj,
-            "weight_memory": steps * rom.width * asic.sram_pj_per_bit(rom.bits),
+            "weight_memory": steps * rom.width * asic.sram_pj_per_bit(rom.bits)
+            + (steps * asic.sram_pj_per_bit(ends.bits) if ends else 0.0),
             "activation_buffers": (layer.sf * layer.output_pixels + steps) * buffer.width
             * asic.sram_pj_per_bit(buffer.bits)}

@@ -167,7 +167,18 @@ class Folding(Mapping):
             fold = folds[layer.name]
             if lanes.get(layer.name, 0) // fold.pe > budget:
                 return _unfold(fold, [], options[layer.name][1])
-            return _unfold(fold, *options[layer.name])
+            simd_step = _unfold(fold, options[layer.name][0], [])
+            pe_step = _unfold(fold, [], options[layer.name][1])
+            if simd_step is None or pe_step is None:
+                return simd_step or pe_step
+            # Larger SIMD first (a wider popcount is cheaper than another PE), unless a PE
+            # step of the same lanes keeps every tile on one bitwidth where the SIMD step
+            # does not: tiles inside a model's bitwidth groups skip absent planes and need no
+            # masks (docs/design.md section 4).
+            if (pe_step.pe * pe_step.simd == simd_step.pe * simd_step.simd
+                    and _needs_mask(layer, simd_step) and not _needs_mask(layer, pe_step)):
+                return pe_step
+            return simd_step
 
         current = {layer.name: cycles(layer, folds[layer.name]) for layer in layers}
         while True:
@@ -253,6 +264,10 @@ class Folding(Mapping):
                              f"met: at most {clock_mhz * 1e6 / stages[worst]:.0f} frames/s, "
                              f"limited by {worst} ({stages[worst]} cycles per frame > "
                              f"{budget})")
+
+
+def _needs_mask(layer, fold: LayerFold) -> bool:
+    return LayerPlan(layer, fold.pe, fold.simd).needs_mask
 
 
 def layer_cycles(layer, pe: int, simd: int) -> int:

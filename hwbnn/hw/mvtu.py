@@ -232,8 +232,16 @@ class MatrixVectorThresholdUnit(wiring.Component):
             # The word read for the step that fired last cycle carries the flag of the step
             # that follows it, the current one; without a fire since (stall, waiting for
             # input) the flag already taken is held. After reset: step 0's own flag.
+            if plan.schedule_apart:
+                m.submodules.ends = ends = Memory(shape=1, depth=plan.steps,
+                                                  init=plan.ends_ahead().tolist())
+                ends_rd = ends.read_port()
+                m.d.comb += [ends_rd.addr.eq(k), ends_rd.en.eq(en)]
+                ahead = ends_rd.data
+            else:
+                ahead = rom_rd.data[-1]
             held = Signal(name="last_held", init=int(plan.last_steps()[0]))
-            m.d.comb += last_slot.eq(Mux(b["valid"], rom_rd.data[-1], held))
+            m.d.comb += last_slot.eq(Mux(b["valid"], ahead, held))
             with m.If(en):
                 m.d.sync += held.eq(last_slot)
         return {"x": x, "w": rom_rd.data, **b}

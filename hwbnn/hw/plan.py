@@ -52,6 +52,9 @@ LEVELS_PER_STAGE = 1
 # the FIFO holds one input vector (SF beats) plus two, so the producer can run a whole vector
 # ahead and the pipeline reaches its slowest stage's rate; capped to bound memory.
 MAX_FIFO_DEPTH = 512
+# The most steps whose schedule bits sit apart from the weight word (LayerPlan.schedule_apart):
+# the depth of an iCE40 block at 16 bits; a one-bit memory this deep costs about 30 LUT4.
+SCHEDULE_APART_STEPS = 256
 
 
 def ceil_div(a, b):
@@ -255,10 +258,30 @@ class LayerPlan:
     def schedule_in_rom(self) -> bool:
         """An irregular schedule whose tiles each take a prefix of the planes (residual weights:
         plane ``p`` serves the weights of more than ``p`` bits). The plane is then the slot, and
-        the only per-tile fact is where a tile's steps end: one bit per weight word (see
-        :attr:`rom_image`), no schedule table in logic."""
+        the only per-tile fact is where a tile's steps end: one bit a step (see
+        :meth:`ends_ahead`), no schedule table in logic."""
         used = self.used
         return self.irregular and bool((used[1:] <= used[:-1]).all())
+
+    @property
+    def schedule_apart(self) -> bool:
+        """The schedule's bits sit in a memory of their own (one bit wide, same address) rather
+        than on top of the weight word: for a word wider than one bit (a power of two as a
+        rule, where one bit more costs a block column on iCE40: 33 bits take 3 blocks of 16
+        where 32 take 2) and at most :data:`SCHEDULE_APART_STEPS` steps, where the one-bit
+        memory stays in logic at a few LUTs. A one-bit word takes the bit in (every family
+        has a two-bit block mode), and so does a deeper memory: there the one-bit memory
+        would cost more LUTs than the column (digits mix at 1x2: 717 steps, 138 LUTs more on
+        iCE40)."""
+        return (self.schedule_in_rom and self.pe * self.simd * (1 + self.needs_mask) > 1
+                and self.steps <= SCHEDULE_APART_STEPS)
+
+    def ends_ahead(self) -> np.ndarray:
+        """Per step ``k``, whether step ``k + 1`` (step 0 after the last) is the last of its
+        tile, ``(steps,)`` uint8. The sequencer reads step k's word when k issues, so the
+        bit of the next step is at hand when the step counter moves (hw/mvtu.py,
+        docs/design.md section 4)."""
+        return np.roll(self.last_steps(), -1).astype(np.uint8)
 
     def last_steps(self) -> np.ndarray:
         """Per step, whether it is the last of its tile, ``(steps,)`` bool."""
@@ -320,14 +343,11 @@ class LayerPlan:
     @cached_property
     def rom_image(self) -> np.ndarray:
         """The weight memory as a (steps, rom_width) bit matrix: :attr:`weight_image`, and with
-        :attr:`schedule_in_rom` one more column, the top bit: in word ``k`` whether step
-        ``k + 1`` (step 0 after the last) is the last of its tile. The sequencer reads a word
-        one step before its weights are used, so the flag of the next step is at hand when the
-        step counter moves (hw/mvtu.py, docs/design.md section 4)."""
-        if not self.schedule_in_rom:
+        a schedule in the weight word (:attr:`schedule_in_rom`, not :attr:`schedule_apart`)
+        one more column on top, :meth:`ends_ahead`."""
+        if not self.schedule_in_rom or self.schedule_apart:
             return self.weight_image
-        ahead = np.roll(self.last_steps(), -1).astype(np.uint8)[:, None]
-        return np.concatenate([self.weight_image, ahead], axis=1)
+        return np.concatenate([self.weight_image, self.ends_ahead()[:, None]], axis=1)
 
     def rom_words(self) -> list[int]:
         """Weight-memory contents, word k = step k (see :attr:`rom_image`)."""
@@ -335,12 +355,14 @@ class LayerPlan:
 
     @property
     def rom_width(self) -> int:
-        return self.pe * self.simd * (2 if self.needs_mask else 1) + self.schedule_in_rom
+        return (self.pe * self.simd * (2 if self.needs_mask else 1)
+                + (self.schedule_in_rom and not self.schedule_apart))
 
     @property
     def weight_bits(self) -> int:
-        """Bits of the weight memory (signs, and masks where a tile mixes plane usage)."""
-        return self.steps * self.rom_width
+        """Bits of the weight memory (signs, and masks where a tile mixes plane usage, and
+        the schedule's bit a step where it has one)."""
+        return self.steps * (self.rom_width + self.schedule_apart)
 
     @property
     def signed_input(self) -> bool:
@@ -472,6 +494,14 @@ class LayerPlan:
                            **rom_columns(self.rom_image))
 
     @property
+    def schedule_rom(self) -> MemoryShape | None:
+        """The schedule's memory where it sits apart (:attr:`schedule_apart`)."""
+        if not self.schedule_apart:
+            return None
+        return MemoryShape(f"{self.name}.ends", self.steps, 1, rom=True,
+                           **rom_columns(self.ends_ahead()[:, None]))
+
+    @property
     def input_buffer(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.inbuf", self.sf, self.simd * self.in_bits, rom=False,
                            shared_address=True)
@@ -486,8 +516,8 @@ class LayerPlan:
 
     @property
     def memories(self) -> list[MemoryShape]:
-        return [m for m in (self.weight_rom, self.input_buffer, self.threshold_rom)
-                if m is not None]
+        return [m for m in (self.weight_rom, self.input_buffer, self.threshold_rom,
+                            self.schedule_rom) if m is not None]
 
     # --- what synthesis sees of a weight table in logic ---------------------------------------
     def _changing_lanes(self) -> np.ndarray:
