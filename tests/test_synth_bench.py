@@ -40,9 +40,11 @@ def test_grouped_mix_skips_planes_in_the_schedule():
     layer = bench.residual_layer(bench.grouped_bitwidths(8, 16, pe, simd, rng),
                                  bench.MIX_SCALES, rng)
     plan = LayerPlan(layer, pe, simd)
-    # One step per plane a tile uses; uniform tiles need no mask bits in the ROM.
+    # One step per plane a tile uses; uniform tiles need no mask bits in the ROM, and each
+    # step has one schedule bit (in a memory of its own beside the 8-bit words).
     assert plan.cycles_per_vector == int(layer.weights.bitwidth[::pe, ::simd].sum())
-    assert plan.weight_bits == plan.cycles_per_vector * pe * simd
+    assert not plan.needs_mask and plan.rom_width == pe * simd and plan.schedule_apart
+    assert plan.weight_bits == plan.cycles_per_vector * (pe * simd + 1)
 
 
 @pytest.mark.parametrize("grouped", [False, True])
