@@ -5,9 +5,8 @@ paths: the stream handshakes (a downstream FIFO's or width converter's state dec
 matrix unit advances, and that decision enables every register of its input buffer: mostly
 routing, growing with the fan-out and the design's size); the multi-level threshold compare
 of unsigned outputs (its comparators and the count of passed levels sit in one cycle); and,
-on ECP5, a sliding window's
-frame-memory address (row x width + column) and block RAM reads into the first adders. The
-model is a period in nanoseconds,
+on ECP5, a sliding window's frame-memory address (row x width + column) and block RAM reads
+into the first adders. The model is a period in nanoseconds,
 
     period = c0 + c1 log2(largest enable fan-out) + c2 log2(LUTs)
              + c3 log2(1 + most output levels)
@@ -15,9 +14,9 @@ model is a period in nanoseconds,
 
 fitted per family by non-negative least squares on the training networks' nextpnr Fmax (one
 seed), and checked on the held-out ones (docs/design.md, "Clock model"). Mixed-bitwidth
-weights had a fifth path, the per-tile plane table of their sequencer, until the weight memory
-took its place (docs/design.md section 4). Families without
-open place and route (xc7, asic) have no prediction: commands then assume
+weights had a path of their own, the per-tile plane table of their sequencer, until the
+weight memory took its place (docs/design.md section 4). Families without open place and
+route (xc7, asic) have no prediction: commands then assume
 :data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` and say so.
 """
 
