@@ -159,13 +159,31 @@ class Folding(Mapping):
         folds = {layer.name: LayerFold(1, 1) for layer in layers}
         options = {layer.name: (divisors(layer.mw), divisors(layer.mh)) for layer in layers}
 
+        plans: dict[tuple, LayerPlan] = {}  # the cycle model and the mask test share them
+
+        def plan(layer, fold: LayerFold) -> LayerPlan:
+            key = (layer.name, fold.pe, fold.simd)
+            if key not in plans:
+                plans[key] = LayerPlan(layer, fold.pe, fold.simd)
+            return plans[key]
+
         def cycles(layer, fold: LayerFold) -> int:
-            return max(layer_cycles(layer, fold.pe, fold.simd),
-                       lanes.get(layer.name, 0) // fold.pe)
+            return max(plan(layer, fold).cycles_per_frame, lanes.get(layer.name, 0) // fold.pe)
+
+        # With one plane a tile needs a mask where it holds a zero weight, whatever the
+        # folding: both steps need masks alike, and only several planes can choose below.
+        planes = {layer.name: LayerPlan(layer, 1, 1).planes for layer in layers}
+
+        def pe_only(layer) -> bool:
+            return lanes.get(layer.name, 0) // folds[layer.name].pe > budget
+
+        def can_step(layer) -> bool:
+            simd_options = [] if pe_only(layer) else options[layer.name][0]
+            return _unfold(folds[layer.name], simd_options, options[layer.name][1]) is not None
 
         def step(layer) -> LayerFold | None:
             fold = folds[layer.name]
-            if lanes.get(layer.name, 0) // fold.pe > budget:
+            if pe_only(layer):
                 return _unfold(fold, [], options[layer.name][1])
             simd_step = _unfold(fold, options[layer.name][0], [])
             pe_step = _unfold(fold, [], options[layer.name][1])
@@ -175,15 +193,16 @@ class Folding(Mapping):
             # step of the same lanes keeps every tile on one bitwidth where the SIMD step
             # does not: tiles inside a model's bitwidth groups skip absent planes and need no
             # masks (docs/design.md section 4).
-            if (pe_step.pe * pe_step.simd == simd_step.pe * simd_step.simd
-                    and _needs_mask(layer, simd_step) and not _needs_mask(layer, pe_step)):
+            if (planes[layer.name] > 1
+                    and pe_step.pe * pe_step.simd == simd_step.pe * simd_step.simd
+                    and plan(layer, simd_step).needs_mask
+                    and not plan(layer, pe_step).needs_mask):
                 return pe_step
             return simd_step
 
         current = {layer.name: cycles(layer, folds[layer.name]) for layer in layers}
         while True:
-            over = [layer for layer in layers
-                    if current[layer.name] > budget and step(layer) is not None]
+            over = [layer for layer in layers if current[layer.name] > budget and can_step(layer)]
             if not over:
                 break
             slowest = max(over, key=lambda layer: current[layer.name])
@@ -264,10 +283,6 @@ class Folding(Mapping):
                              f"met: at most {clock_mhz * 1e6 / stages[worst]:.0f} frames/s, "
                              f"limited by {worst} ({stages[worst]} cycles per frame > "
                              f"{budget})")
-
-
-def _needs_mask(layer, fold: LayerFold) -> bool:
-    return LayerPlan(layer, fold.pe, fold.simd).needs_mask
 
 
 def layer_cycles(layer, pe: int, simd: int) -> int:

@@ -154,9 +154,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
     def _sequencer(self, m, en):
         plan = self._plan
         schedule = plan.plane_schedule
-        regular = all(planes == schedule[0] for planes in schedule)
-        max_slots = max(len(planes) for planes in schedule)
-        in_rom = plan.schedule_in_rom
+        regular, max_slots, in_rom = not plan.irregular, plan.max_slots, plan.schedule_in_rom
 
         k = Signal(range(max(plan.steps, 2)))
         nf = Signal(range(max(plan.nf, 2)))
@@ -192,19 +190,18 @@ class MatrixVectorThresholdUnit(wiring.Component):
             fire.eq(en & (~fresh | self.i.valid)),
             self.i.ready.eq(en & fresh),
         ]
-        step_tile = [] if in_rom else [tile.eq(tile + 1)]
+        next_tile, first_tile = ([], []) if in_rom else ([tile.eq(tile + 1)], [tile.eq(0)])
         with m.If(fire):
             with m.If(~last_slot):
                 m.d.sync += [slot.eq(slot + 1), k.eq(k + 1)]
             with m.Else():
                 m.d.sync += slot.eq(0)
                 with m.If(sf != plan.sf - 1):
-                    m.d.sync += [sf.eq(sf + 1), *step_tile, k.eq(k + 1)]
+                    m.d.sync += [sf.eq(sf + 1), *next_tile, k.eq(k + 1)]
                 with m.Elif(nf != plan.nf - 1):
-                    m.d.sync += [sf.eq(0), nf.eq(nf + 1), *step_tile, k.eq(k + 1)]
+                    m.d.sync += [sf.eq(0), nf.eq(nf + 1), *next_tile, k.eq(k + 1)]
                 with m.Else():
-                    m.d.sync += [sf.eq(0), nf.eq(0), *([] if in_rom else [tile.eq(0)]),
-                                 k.eq(0)]
+                    m.d.sync += [sf.eq(0), nf.eq(0), *first_tile, k.eq(0)]
 
         m.submodules.weights = rom = Memory(shape=unsigned(plan.rom_width),
                                             depth=plan.steps, init=plan.rom_words())

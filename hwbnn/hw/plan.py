@@ -276,6 +276,11 @@ class LayerPlan:
         return (self.schedule_in_rom and self.pe * self.simd * (1 + self.needs_mask) > 1
                 and self.steps <= SCHEDULE_APART_STEPS)
 
+    @property
+    def schedule_in_word(self) -> bool:
+        """The schedule's bit rides on top of the weight word (not :attr:`schedule_apart`)."""
+        return self.schedule_in_rom and not self.schedule_apart
+
     def ends_ahead(self) -> np.ndarray:
         """Per step ``k``, whether step ``k + 1`` (step 0 after the last) is the last of its
         tile, ``(steps,)`` uint8. The sequencer reads step k's word when k issues, so the
@@ -343,9 +348,8 @@ class LayerPlan:
     @cached_property
     def rom_image(self) -> np.ndarray:
         """The weight memory as a (steps, rom_width) bit matrix: :attr:`weight_image`, and with
-        a schedule in the weight word (:attr:`schedule_in_rom`, not :attr:`schedule_apart`)
-        one more column on top, :meth:`ends_ahead`."""
-        if not self.schedule_in_rom or self.schedule_apart:
+        :attr:`schedule_in_word` one more column on top, :meth:`ends_ahead`."""
+        if not self.schedule_in_word:
             return self.weight_image
         return np.concatenate([self.weight_image, self.ends_ahead()[:, None]], axis=1)
 
@@ -355,8 +359,7 @@ class LayerPlan:
 
     @property
     def rom_width(self) -> int:
-        return (self.pe * self.simd * (2 if self.needs_mask else 1)
-                + (self.schedule_in_rom and not self.schedule_apart))
+        return self.pe * self.simd * (2 if self.needs_mask else 1) + self.schedule_in_word
 
     @property
     def weight_bits(self) -> int:
