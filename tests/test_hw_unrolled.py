@@ -76,7 +76,8 @@ def test_unrolled_too_large(monkeypatch):
 
 @pytest.mark.parametrize("scales", [(8, 2, 1), (16, 1, 1), (6, 3, 1), (4, 2, 2)])
 def test_unrolled_plane_scales(scales):
-    """Power-of-two scales are summed by shifts (wide and narrow gaps), others multiplied."""
+    """Power-of-two scales are summed by shifts (wide and narrow gaps), others as their set
+    bits (shifts and adders, no multiplier)."""
     rng = np.random.default_rng(sum(scales))
     bitwidth = rng.choice([1, 2, 3], size=(3, 24))
     bitwidth[0, 0] = 3
@@ -100,3 +101,41 @@ def test_sparse_plane_absorbed_into_the_next_tree(monkeypatch, light):
     assert dut.latency == tree_latency(64) + 2  # as without absorption
     assert_unrolled_equals_golden(rng, layer, frames=6, dut=dut)
     assert len(calls) == 3  # every row
+
+
+def _registers(unit) -> int:
+    from amaranth.back import rtlil
+
+    text = rtlil.convert(unit)
+    return text.count("cell $dff") + text.count("cell $adff")
+
+
+@pytest.mark.parametrize("in_encoding", ["binary", "uint3"])
+def test_rows_with_the_same_lanes_share_their_trees(in_encoding):
+    """Rows whose planes cover the same lanes with the same signs are built once: four equal
+    rows have the registers of one (the output register is one signal), and the unit is
+    still exact."""
+    rng = np.random.default_rng(3)
+    bitwidth = rng.choice([1, 2, 3], size=(1, 40))
+    signs = rng.choice([-1, 1], size=(3, 1, 40))
+    one = layer_with(rng, Weights.residual(signs, bitwidth, [4, 3, 2]), in_encoding, None)
+    four = layer_with(rng, Weights.residual(signs.repeat(4, 1), bitwidth.repeat(4, 0),
+                                            [4, 3, 2]), in_encoding, None)
+    assert _registers(UnrolledMatrixVectorUnit(four)) == _registers(UnrolledMatrixVectorUnit(one))
+    assert_unrolled_equals_golden(rng, four, frames=4)
+
+
+def test_column_grouped_planes_take_prefixes_of_one_lane_order():
+    """With one bitwidth per input column, each plane's lanes are a prefix of the heavier
+    plane's (3-bit columns first), so the planes' trees start with the same pairs."""
+    rng = np.random.default_rng(4)
+    bitwidth = rng.choice([1, 2, 3], size=(1, 30)).repeat(5, 0)
+    layer = layer_with(rng, Weights.residual(rng.choice([-1, 1], size=(3, 5, 30)), bitwidth,
+                                             [4, 2, 1]), "binary", "binary")
+    unit = UnrolledMatrixVectorUnit(layer)
+    Fragment.get(unit, None)
+    order = list(unit._order)
+    for bits in (3, 2):
+        assert sorted(order[:int((bitwidth[0] >= bits).sum())]) == list(
+            np.nonzero(bitwidth[0] >= bits)[0])
+    assert_unrolled_equals_golden(rng, layer, frames=4)

@@ -65,28 +65,11 @@ class AdderTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        values = [self.i[n] for n in range(self._count)]
-        level = 0
-        while len(values) > 1:
-            pairs = [values[n] + values[n + 1] for n in range(0, len(values) - 1, 2)]
-            if len(values) % 2:
-                pairs.append(values[-1])
-            values = pairs
-            level += 1
-            if level % self._levels_per_stage == 0 and len(values) > 1:
-                values = self._register(m, values, f"l{level}")
+        trees = TreeBuilder(m, self.en, self._levels_per_stage)
+        _, total = trees.adder_sum([(n, self.i[n]) for n in range(self._count)])
         with m.If(self.en):
-            m.d.sync += self.o.eq(values[0])
+            m.d.sync += self.o.eq(total)
         return m
-
-    def _register(self, m, values, name):
-        registered = []
-        for n, value in enumerate(values):
-            reg = Signal(Value.cast(value).shape(), name=f"{name}_{n}")
-            with m.If(self.en):
-                m.d.sync += reg.eq(value)
-            registered.append(reg)
-        return registered
 
 
 def _carry_split(count: int) -> tuple[int, int]:
@@ -178,46 +161,102 @@ class Popcount(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lanes = [self.i[n] for n in range(self._width)]
+        trees = TreeBuilder(m, self.en, self._levels_per_stage)
+        lanes = [(n, self.i[n]) for n in range(self._width)]
         spare = lanes.pop() if self._carry else None
-        self._names = 0
-        total, stages = self._sum(m, lanes)
+        total, stages = trees.count(lanes)
         with m.If(self.en):
             m.d.sync += self.o.eq(total)
             if spare is not None:
-                m.d.sync += self.carry.eq(self._delay(m, spare, stages))
+                m.d.sync += self.carry.eq(trees.delay(*spare, stages))
         return m
 
-    def _sum(self, m, lanes):
-        """Unregistered sum of ``lanes`` (consumed from the end) and the register stages of
-        its operands. Each node is as wide as its lane count needs, no wider."""
+
+class TreeBuilder:
+    """The nodes of :class:`Popcount` and :class:`AdderTree` trees, built into one module,
+    each node once.
+
+    Lanes come as ``(key, value)`` pairs; a node is named by the keys of the lanes it sums
+    (in order), so trees over the same lanes share it, registers included. In a component
+    every key is distinct and nothing is shared; an unrolled unit gives every tree of a
+    layer one builder, so rows whose trees start with the same lanes (and inversions) build
+    those low levels once, as Yosys's ``opt_merge`` would merge them after writing them
+    once per row (docs/design.md, unrolled mode).
+    """
+
+    def __init__(self, m: Module, en, levels_per_stage: int = LEVELS_PER_STAGE):
+        self._m, self._en, self._levels = m, en, levels_per_stage
+        self._nodes: dict = {}
+        self._names = 0
+
+    def _register(self, value, key, name: str):
+        """``value`` registered (loads while ``en``), once per ``key``."""
+        if key not in self._nodes:
+            if name in ("sum", "delay"):
+                self._names += 1
+                name = f"{name}{self._names}"
+            reg = Signal(Value.cast(value).shape(), name=name)
+            with self._m.If(self._en):
+                self._m.d.sync += reg.eq(value)
+            self._nodes[key] = reg
+        return self._nodes[key]
+
+    def delay(self, key, value, stages: int):
+        """``value`` (named ``key``) through ``stages`` registers."""
+        for _ in range(stages):
+            key = ("delay", key)
+            value = self._register(value, key, "delay")
+        return value
+
+    # --- Popcount: carry-in trees of one-bit lanes ---------------------------------------
+    def count(self, lanes: list) -> tuple:
+        """Unregistered count of one-bit ``lanes`` and the register stages of its operands,
+        as :class:`Popcount` sums them."""
         count = len(lanes)
         if count == 1:
-            return lanes.pop(), 0
-        parts = [self._node(m, lanes, n) for n in _carry_split(count) if n]
+            return lanes[0][1], 0
+        left, right = _carry_split(count)
+        # the first part takes the last ``left`` lanes, the second the ``right`` before them,
+        # and the first lane is the carry-in
+        parts = [self._count_node(part) for part in
+                 ((lanes[count - left:] if left else []), lanes[1:1 + right]) if part]
         stages = max(at for _, at in parts)
-        total = self._delay(m, lanes.pop(), stages)
+        total = self.delay(lanes[0][0], lanes[0][1], stages)
         for value, at in parts:
-            total = total + self._delay(m, value, stages - at)
+            key, value = value
+            total = total + self.delay(key, value, stages - at)
         return total[:count.bit_length()], stages
 
-    def _node(self, m, lanes, count):
-        """An inner node over the last ``count`` of ``lanes``: (value, register stages)."""
-        level, _ = _popcount_shape(count, self._levels_per_stage)
-        total, stages = self._sum(m, lanes[len(lanes) - count:])
-        del lanes[len(lanes) - count:]
-        if level and level % self._levels_per_stage == 0:
-            return self._register(m, total, "sum"), stages + 1
-        return total, stages
+    def _count_node(self, lanes: list) -> tuple:
+        """An inner node: ((key, value), register stages), registered at its level."""
+        key = ("count", tuple(k for k, _ in lanes))
+        level, stages = _popcount_shape(len(lanes), self._levels)
+        if key not in self._nodes:
+            total, _ = self.count(lanes)
+            if level and level % self._levels == 0:
+                total = self._register(total, ("reg", key), "sum")
+            self._nodes[key] = total
+        return (key, self._nodes[key]), stages
 
-    def _register(self, m, value, name):
-        self._names += 1
-        reg = Signal(Value.cast(value).shape(), name=f"{name}{self._names}")
-        with m.If(self.en):
-            m.d.sync += reg.eq(value)
-        return reg
+    # --- AdderTree: balanced trees of two-input adders ---------------------------------
+    def output(self, key, value):
+        """A tree's output register (the components' ``o``), once per ``key``."""
+        return self._register(value, ("out", key), "out")
 
-    def _delay(self, m, value, stages):
-        for _ in range(stages):
-            value = self._register(m, value, "delay")
-        return value
+    def adder_sum(self, lanes: list) -> tuple:
+        """``(key, value)``: the unregistered sum of ``lanes`` as :class:`AdderTree` makes
+        it, pairs level by level with a register stage every ``levels_per_stage`` levels;
+        the output register is the caller's (:meth:`output`)."""
+        values = list(lanes)
+        level = 0
+        while len(values) > 1:
+            pairs = [(("add", a, b), va + vb) for (a, va), (b, vb) in zip(
+                values[0::2], values[1::2], strict=False)]
+            if len(values) % 2:
+                pairs.append(values[-1])
+            values = pairs
+            level += 1
+            if level % self._levels == 0 and len(values) > 1:
+                values = [(("reg", key), self._register(value, ("reg", key), f"l{level}_{n}"))
+                          for n, (key, value) in enumerate(values)]
+        return values[0]

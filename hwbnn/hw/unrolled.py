@@ -27,7 +27,7 @@ from ..ir.encoding import encoding_bits
 from ..ir.network import Conv, MatVec
 from . import validated
 from .plan import ceil_div, weight_planes
-from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
+from .popcount import LEVELS_PER_STAGE, TreeBuilder, popcount_latency, tree_latency
 
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
@@ -35,15 +35,17 @@ MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to 
 def weighted_sum(terms):
     """``sum(value * scale)`` over unsigned ``(value, scale)`` terms, a constant 0 if none.
 
-    Power-of-two scales (the residual planes' usual 4, 2, 1) are summed from the largest down
-    as ``(acc << k) + value`` with the low ``k`` bits of the sum taken straight from ``value``
+    A scale that is not a power of two is its set bits (3 = 2 + 1: the value enters twice),
+    so every product is shifts and adders: no multiplier, which ECP5 synthesis would put in a
+    DSP block. The power-of-two terms are summed from the largest down as
+    ``(acc << k) + value`` with the low ``k`` bits of the sum taken straight from ``value``
     (``Cat``), so no adder bit ever adds a constant zero.
     """
     if not terms:
         return Const(0, 1)  # a row without weights (all-zero ternary) sums to nothing
-    terms = sorted(terms, key=lambda term: -term[1])
-    if any(scale & (scale - 1) for _, scale in terms):
-        return sum(value * scale for value, scale in terms)
+    terms = sorted(((value, 1 << bit) for value, scale in terms
+                    for bit in range(int(scale).bit_length()) if scale >> bit & 1),
+                   key=lambda term: -term[1])
     acc, acc_scale = terms[0]
     for value, scale in terms[1:]:
         shift = (acc_scale // scale).bit_length() - 1
@@ -71,6 +73,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         self._layer = layer
         self._levels = levels_per_stage
         self._signs, self._masks, self._scales = weight_planes(layer.weights)
+        # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
+        # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes
+        # are then a prefix of the next heavier plane's, so its trees' low levels are the
+        # same adders as theirs (Yosys's opt_merge) instead of a pairing of its own.
+        self._order = np.argsort(-self._masks.sum(axis=(0, 1)), kind="stable")
         self.in_bits = encoding_bits(layer.in_encoding)
         self.out_bits = (layer.acc_width if layer.produces_scores
                          else encoding_bits(layer.out_encoding))
@@ -155,8 +162,9 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         lanes = self._lanes(x)
         thresholds = None if layer.produces_scores else self.hw_thresholds()
         offsets = self.score_offsets()
+        trees = TreeBuilder(m, en, self._levels)
         for row in range(layer.mh):
-            total = self._row(m, en, lanes, row)
+            total = self._row(m, en, trees, lanes, row)
             if layer.produces_scores:
                 value = ((total << int(self.binary_input)) - int(offsets[row]))[:self.out_bits]
             else:
@@ -182,37 +190,44 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             return (count != 1) | ((count == 0) << 1)
         return count[:self.out_bits]
 
-    def _row(self, m, en, lanes, row):
+    def _row(self, m, en, trees, lanes, row):
         """Unsigned ``S`` of one row: one tree per plane over its lanes (inverted where the
         sign is -1), every tree aligned to the deepest, summed with the plane scales.
 
+        Every tree of the layer comes from one :class:`TreeBuilder`, so a node over the same
+        lanes (and inversions) as one already built is that one: rows share their trees' low
+        levels in the generated Verilog itself, not only after Yosys merges them.
         Binary lanes of the lightest plane are absorbed into the next plane's tree when they
         are few (see :meth:`_absorb`), so a sparse third plane costs no tree of its own."""
         depth = tree_latency(self._layer.mw, self._levels)
         planes = []
         for p, scale in enumerate(int(a) for a in self._scales):
-            cols = np.nonzero(self._masks[p, row])[0]
+            cols = self._order[self._masks[p, row, self._order] != 0]
             if len(cols):
                 planes.append((f"r{row}p{p}", scale, [
-                    lanes[int(j)] if self._signs[p, row, j] == 1 else ~lanes[int(j)]
-                    for j in cols]))
+                    ((int(j), False), lanes[int(j)]) if self._signs[p, row, j] == 1
+                    else ((int(j), True), ~lanes[int(j)]) for j in cols]))
         planes.sort(key=lambda plane: -plane[1])
         terms = []
         if self._absorption(planes, depth):
             (name, scale, light), (_, heavy_scale, heavy) = planes.pop(), planes.pop()
-            value, stages = self._absorb(m, en, heavy, light, heavy_scale // scale, name)
+            value, stages = self._absorb(m, en, trees, heavy, light, heavy_scale // scale, name)
             terms.append((self._delay(m, en, value, depth - stages, name), scale))
-        for name, scale, inputs in planes:
-            if self.lane_bits == 1:
-                tree = Popcount(len(inputs), levels_per_stage=self._levels)
-            else:
-                tree = AdderTree(len(inputs), unsigned(self.lane_bits),
-                                 levels_per_stage=self._levels)
-            m.d.comb += [tree.i[n].eq(lane) for n, lane in enumerate(inputs)]
-            m.submodules[name] = tree
-            m.d.comb += tree.en.eq(en)
-            terms.append((self._delay(m, en, tree.o, depth - tree.latency, name), scale))
+        for _, scale, inputs in planes:
+            value, latency = self._tree(trees, inputs)
+            terms.append((trees.delay(("tree", tuple(k for k, _ in inputs)), value,
+                                      depth - latency), scale))
         return weighted_sum(terms)
+
+    def _tree(self, trees, inputs):
+        """(registered sum of ``inputs``, its latency): a popcount of one-bit lanes or an
+        adder tree of wider ones, as :class:`Popcount` / :class:`AdderTree` build them."""
+        key = ("tree", tuple(k for k, _ in inputs))
+        if self.lane_bits == 1:
+            total, stages = trees.count(inputs)
+            return trees.output(key, total), stages + 1
+        _, total = trees.adder_sum(inputs)
+        return trees.output(key, total), tree_latency(len(inputs), self._levels)
 
     def _absorption(self, planes, depth) -> bool:
         """Whether the lightest plane's lanes go into the next plane's tree: binary lanes,
@@ -227,7 +242,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         chunks = _chunks(len(heavy), len(light))
         return max(popcount_latency(n) for n in chunks) + (len(chunks) - 1).bit_length() <= depth
 
-    def _absorb(self, m, en, heavy, light, ratio, name):
+    def _absorb(self, m, en, trees, heavy, light, ratio, name):
         """``ratio * popcount(heavy) + popcount(light)`` as one tree: ``heavy`` is counted in
         ``k`` chunks, each chunk's count takes a light lane below it for free
         (``Cat(lane, count) = 2 count + lane``), and the ``k`` values are summed by adders
@@ -238,14 +253,10 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         values = []
         start = 0
         for c, size in enumerate(_chunks(len(heavy), len(light))):
-            tree = Popcount(size)
-            m.submodules[f"{name}c{c}"] = tree
-            m.d.comb += [tree.en.eq(en), *(tree.i[n].eq(lane) for n, lane in
-                                           enumerate(heavy[start:start + size]))]
+            count, latency = self._tree(trees, heavy[start:start + size])
             start += size
-            bit = self._delay(m, en, light.pop(0), tree.latency, f"{name}c{c}l")
-            values.append((Cat(bit, Const(0, shift - 1), tree.o), tree.latency,
-                           (size << shift) + 1))
+            bit = self._delay(m, en, light.pop(0)[1], latency, f"{name}c{c}l")
+            values.append((Cat(bit, Const(0, shift - 1), count), latency, (size << shift) + 1))
         level = 0
         while len(values) > 1:
             level += 1
@@ -257,7 +268,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                          + self._delay(m, en, b, stages - bt, f"{name}b{level}_{n}"))
                 peak = amax + bmax
                 if light:
-                    carry = self._delay(m, en, light.pop(0), stages, f"{name}k{level}_{n}")
+                    carry = self._delay(m, en, light.pop(0)[1], stages, f"{name}k{level}_{n}")
                     total, peak = carry + total, peak + 1
                 reg = Signal(range(peak + 1), name=f"{name}s{level}_{n}")
                 with m.If(en):
