@@ -59,3 +59,15 @@ def test_sweep_cli_parallel(tmp_path, capsys):
 def test_sweep_errors(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_compare_table_takes_every_rows_keys():
+    """A zoo model has a seed mean, a model file has none: the table has the column, and
+    "-" where a row has no value (or None: the unrolled mode's estimate)."""
+    from hwbnn.cost.sweep import compare_table
+
+    rows = [{"model": "a", "accuracy": 0.5, "mean_accuracy": 0.75, "lut": None},
+            {"model": "b", "accuracy": 0.25, "lut": 7}]
+    assert compare_table(rows).splitlines() == [
+        "| model | accuracy | mean_accuracy | lut |", "|---|---|---|---|",
+        "| a | 50.00% | 75.00% | - |", "| b | 25.00% | - | 7 |"]

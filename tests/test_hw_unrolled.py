@@ -139,3 +139,21 @@ def test_column_grouped_planes_take_prefixes_of_one_lane_order():
         assert sorted(order[:int((bitwidth[0] >= bits).sum())]) == list(
             np.nonzero(bitwidth[0] >= bits)[0])
     assert_unrolled_equals_golden(rng, layer, frames=4)
+
+
+def test_compare_synthesizes_unrolled_models(capsys):
+    """``hwbnn compare --mode unrolled --synth``: a frame per cycle, synthesis counts of the
+    unrolled design, no estimate (the cost model has no unrolled mode); --fold refused."""
+    import json
+
+    from hwbnn.cli import main
+
+    assert main(["compare", "zoo:digits_mlp_w1a1", "--mode", "unrolled", "--synth",
+                 "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["models"][0]
+    assert (row["mode"], row["cycles_per_frame"], row["lut"]) == ("unrolled", 1, None)
+    assert row["measured_lut"] > 1000 and row["measured_bram"] == 0
+    assert main(["compare", "zoo:digits_mlp_w1a1", "--mode", "unrolled", "--fold", "auto",
+                 "--target-fps", "1e5"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--fold is for --mode folded" in error

@@ -57,6 +57,7 @@ FAST = [
     ("bench cpu", ["bench", "cpu", MODEL, "--batch", "1,3", "--min-time", "0",
                    "--golden-frames", "2", "--json"]),
     ("compare", ["compare", MODEL, "zoo:digits_mlp_w2", "--json"]),
+    ("compare", ["compare", MODEL, "--mode", "unrolled", "--json"]),
 ]
 
 

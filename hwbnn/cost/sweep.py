@@ -270,12 +270,14 @@ def register_sweep(subparsers) -> None:
         description="Side by side: accuracy on a test split, LUT/FF/BRAM estimate, "
                     "synthesized counts (--synth: hwbnn gen + Yosys), cycles and ASIC energy "
                     "per frame, each model folded the same way (--target-fps: auto-folded for "
-                    "the same frame rate).")
+                    "the same frame rate) or all unrolled (a frame per cycle; synthesis "
+                    "counts only: the cost model has no unrolled mode).")
     p.add_argument("models", nargs="+", help="model files or zoo:NAMEs")
     p.add_argument("--dataset", default="digits",
                    help="test split the accuracy is measured on (default digits)")
     fold_arguments(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
+    p.add_argument("--mode", choices=("folded", "unrolled"), default="folded")
     p.add_argument("--synth", action="store_true", help="also synthesize each model")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
     p.add_argument("--json", action="store_true")
@@ -310,33 +312,46 @@ def cmd_sweep(args) -> int:
 
 def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
                    dataset: str = "digits", fold=None, target_fps: float | None = None,
-                   clock_mhz: float | None = None) -> list[dict]:
+                   clock_mhz: float | None = None, mode: str = "folded") -> list[dict]:
     """Accuracy on ``dataset``, LUT/FF/BRAM estimate (and synthesis), cycles and energy per
     frame of each model, each folded by ``fold`` / ``target_fps`` (the same frame rate for
-    all: ``--target-fps`` auto-folds each model for it)."""
+    all: ``--target-fps`` auto-folds each model for it).
+
+    ``mode="unrolled"``: every model computes a frame per cycle (the same rate for all); the
+    cost model has no unrolled mode, so the estimate and energy are None and only synthesis
+    counts (``synth``)."""
     from .. import data, zoo
     from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
+    from ..hw.gen import check_unrolled
     from ..ref import golden
     from .estimate import estimate
 
+    if mode == "unrolled":
+        check_unrolled(fold, target_fps)
     test = data.load(dataset)
     clock = clock_mhz or DEFAULT_CLOCK_MHZ
     rows = []
     for source in models:
         net = zoo.load(source)
-        folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock)
-        fpga = estimate(net, family, folding, clock_mhz=clock).totals()
-        chip = estimate(net, "asic", folding, node=node, clock_mhz=clock).totals()
         frames = data.model_frames(net, dataset)
-        row = {"model": net.name, "model_path": source,
+        row = {"model": net.name, "model_path": source, "mode": mode,
                "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
-               **_seed_mean(source, dataset), "weight_bits": net.weight_bits,
-               "lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
-               "cycles_per_frame": fpga["cycles_per_frame"],
-               "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),
-               "energy_pj_per_frame": chip["energy_pj_per_frame"]}
+               **_seed_mean(source, dataset), "weight_bits": net.weight_bits}
+        if mode == "unrolled":
+            net.require_chain("the unrolled mode")
+            folding = None
+            row.update({"lut": None, "ff": None, "bram": None, "cycles_per_frame": 1,
+                        "frames_per_s": round(clock * 1e6, 1), "energy_pj_per_frame": None})
+        else:
+            folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock)
+            fpga = estimate(net, family, folding, clock_mhz=clock).totals()
+            chip = estimate(net, "asic", folding, node=node, clock_mhz=clock).totals()
+            row.update({"lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
+                        "cycles_per_frame": fpga["cycles_per_frame"],
+                        "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),
+                        "energy_pj_per_frame": chip["energy_pj_per_frame"]})
         if synth:
-            row.update(synthesize_model(net, family, folding))
+            row.update(synthesize_model(net, family, folding, mode))
         rows.append(row)
     return rows
 
@@ -359,16 +374,16 @@ def _seed_mean(source: str, dataset: str) -> dict:
     return {"mean_accuracy": float(mean(accuracies)), "training_seeds": len(accuracies)}
 
 
-def synthesize_model(net, family: str, folding=None) -> dict:
+def synthesize_model(net, family: str, folding=None, mode: str = "folded") -> dict:
     """LUT/FF/block RAM of the whole generated network at ``folding`` (anything
-    :meth:`~hwbnn.hw.fold.Folding.parse` takes; default the layers' own), ``hwbnn gen`` +
-    Yosys."""
+    :meth:`~hwbnn.hw.fold.Folding.parse` takes; default the layers' own) or unrolled,
+    ``hwbnn gen`` + Yosys."""
     from ..hw.gen import generate
     from ..synth.design import read_design
     from ..synth.flow import synthesize
 
     with tempfile.TemporaryDirectory(prefix="hwbnn-compare-") as tmp:
-        generate(net, folding, tmp)
+        generate(net, folding, tmp, mode=mode)
         counts = synthesize(read_design(tmp), family, seeds=0).counts
     return {"measured_lut": counts["lut"], "measured_ff": counts["ff"],
             "measured_bram": counts["bram"]}
@@ -376,10 +391,11 @@ def synthesize_model(net, family: str, folding=None) -> dict:
 
 def compare_table(rows: list[dict]) -> str:
     """Markdown table of :func:`compare_models` rows."""
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(key for row in rows for key in row))  # a file has no seed mean
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
-        cells = [f"{row[k] * 100:.2f}%" if k.endswith("accuracy") else
+        cells = ["-" if row.get(k) is None else
+                 f"{row[k] * 100:.2f}%" if k.endswith("accuracy") else
                  f"{row[k]:,.1f}" if isinstance(row[k], float) else
                  f"{row[k]:,}" if isinstance(row[k], int) else str(row[k]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
@@ -390,7 +406,7 @@ def cmd_compare(args) -> int:
     from ..cli import print_json
 
     rows = compare_models(args.models, args.family, args.synth, args.node, args.dataset,
-                          args.fold, args.target_fps, args.clock_mhz)
+                          args.fold, args.target_fps, args.clock_mhz, args.mode)
     if args.json:
         print_json({"models": rows})
     else:

@@ -174,6 +174,13 @@ def _yosys_memory_error(error: YosysError) -> HwbnnError:
                       f"reserve it (address-space limit, ulimit -v: {allowed})")
 
 
+def check_unrolled(folding, target_fps) -> None:
+    """The unrolled mode takes no folding and no frame rate to fold for: one line if given."""
+    if folding is not None or target_fps is not None:
+        raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a whole "
+                         "vector per cycle (PE = MH, SIMD = MW)")
+
+
 def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path, *,
              output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
     """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the

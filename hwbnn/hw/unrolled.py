@@ -1,8 +1,10 @@
 """Unrolled constant-weight matrix-vector unit: one whole vector per clock, weights in logic.
 
 Weights are constants, so every used weight bit becomes a wire into an adder tree and absent
-planes cost nothing: area follows the total number of weight bits, and a 1.4-bit mix is
-cheaper than homogeneous 2-bit at the same throughput (docs/design.md section 4, unrolled mode).
+planes cost nothing. Trees' low levels are shared between rows and planes that cover the same
+lanes with the same signs, so area follows the adders that are not shared: a plane that covers
+every input costs its upper levels per row, one that covers random inputs per row costs all
+of its adders (docs/design.md section 4, unrolled mode).
 
 Each row is ``sum_p a_p * sum_j s_pj * v_j`` over the columns ``j`` that use plane ``p``
 (sign ``s_pj``, integer plane scale ``a_p``). Input lanes enter as ``n``-bit unsigned values
@@ -11,7 +13,7 @@ Each row is ``sum_p a_p * sum_j s_pj * v_j`` over the columns ``j`` that use pla
 ``x + 1`` (``n = 2``, ``c = 1``). A negative sign costs nothing either: ``-v`` is the
 inverted lane ``~v`` minus the constant ``2**n - 1``. So each plane is a single unsigned
 popcount (``n = 1``) or adder tree over lanes or their inverses, the planes are summed with
-their scales (shifts for powers of two), and every constant is folded into the thresholds or
+their scales (shifts and adders), and every constant is folded into the thresholds or
 the score offset. No subtractions and no sign-split trees remain in the datapath.
 """
 
@@ -76,7 +78,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
         # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes
         # are then a prefix of the next heavier plane's, so its trees' low levels are the
-        # same adders as theirs (Yosys's opt_merge) instead of a pairing of its own.
+        # same nodes as theirs (one TreeBuilder) instead of a pairing of its own.
         self._order = np.argsort(-self._masks.sum(axis=(0, 1)), kind="stable")
         self.in_bits = encoding_bits(layer.in_encoding)
         self.out_bits = (layer.acc_width if layer.produces_scores

@@ -60,12 +60,14 @@ class Workspace:
         return path
 
 
-def component_design(component, name: str, folder: Path) -> Design:
-    """Write an Amaranth component with ``i``/``o`` streams as Verilog; describe it."""
+def component_design(component, name: str, folder: Path, rtlil: bool = False) -> Design:
+    """Write an Amaranth component with ``i``/``o`` streams as Verilog (or, ``rtlil``, as
+    the RTLIL Amaranth makes it from, read by Yosys directly); describe it."""
+    from amaranth.back import rtlil as rtlil_backend
     from amaranth.back import verilog
 
-    path = folder / f"{name}.v"
-    path.write_text(verilog.convert(component, name=name))
+    path = folder / f"{name}.{'il' if rtlil else 'v'}"
+    path.write_text((rtlil_backend if rtlil else verilog).convert(component, name=name))
     return Design(name, [path], len(component.i.payload), len(component.o.payload),
                   COMPONENT_PORTS)
 

@@ -282,9 +282,8 @@ def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
 
     File names are relative to the working folder (the only folder the WASM tools see).
     """
-    reads = [f"read_verilog {json.dumps(name)}" for name in [*verilog_files, "wrapper.v"]]
     return "\n".join([
-        *reads,
+        *_reads(verilog_files),
         f"hierarchy -check -top {WRAPPER_NAME}",
         "tee -q -o memory.json stat -json",
         f"setattr -mod -set keep_hierarchy 1 {top}",
@@ -294,6 +293,14 @@ def synthesis_script(top: str, verilog_files: list[str], fam: Family) -> str:
         "flatten",
         "write_json netlist.json",
     ]) + "\n"
+
+
+def _reads(files: list[str]) -> list[str]:
+    """Yosys commands that read the design's files and the wrapper: Verilog, or RTLIL for a
+    ``.il`` file (Amaranth's own output, which Yosys reads several times faster than the
+    Verilog written from it: the synthesis bench's whole unrolled layers)."""
+    return [f"{'read_rtlil' if name.endswith('.il') else 'read_verilog'} {json.dumps(name)}"
+            for name in [*files, "wrapper.v"]]
 
 
 def block_modules(top: str, modules) -> list[str]:
@@ -313,9 +320,8 @@ def _block_counts(top: str, verilog_files: list[str], fam: Family, work: Path
                   ) -> dict[str, dict[str, float]]:
     """Counts per block from a Yosys pass that keeps the blocks apart (see ``blocks``)."""
     kept = block_modules(top, _read_stat(work / "memory.json"))
-    reads = [f"read_verilog {json.dumps(name)}" for name in [*verilog_files, "wrapper.v"]]
     script = "\n".join([
-        *reads, f"hierarchy -check -top {WRAPPER_NAME}",
+        *_reads(verilog_files), f"hierarchy -check -top {WRAPPER_NAME}",
         *(f"setattr -mod -set keep_hierarchy 1 {name}" for name in [top, *kept]),
         fam.synth_command.format(top=WRAPPER_NAME),
         "tee -q -o stat-blocks.json stat -json",

@@ -199,13 +199,11 @@ def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
     """
     from .. import zoo
     from ..hw.fold import Folding
-    from ..hw.gen import generate
+    from ..hw.gen import check_unrolled, generate
 
     net = model if isinstance(model, NetworkIR) else zoo.load(model)
     if mode == "unrolled":
-        if folding is not None or target_fps is not None:
-            raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a "
-                             "whole vector per cycle (PE = MH, SIMD = MW)")
+        check_unrolled(folding, target_fps)
     else:
         folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
     out_dir = Path(out_dir)
