@@ -157,3 +157,23 @@ def test_compare_synthesizes_unrolled_models(capsys):
                  "--target-fps", "1e5"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--fold is for --mode folded" in error
+
+
+def test_verify_generates_a_model_unrolled(tmp_path, capsys):
+    """``hwbnn verify MODEL --mode unrolled``: generated unrolled, bit-exact, a frame per
+    cycle; --mode for a design folder and --fold with it are refused in one line."""
+    import json
+
+    from hwbnn.cli import main
+
+    assert main(["verify", "zoo:digits_mlp_w1a1", "--mode", "unrolled", "--sim", "amaranth",
+                 "--frames", "3", "--work", str(tmp_path / "v"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["cycles_per_frame"] == 1
+    for argv, message in (
+            ([str(tmp_path / "v" / "rtl"), "--mode", "unrolled"], "--mode is for a MODEL"),
+            (["zoo:digits_mlp_w1a1", "--mode", "unrolled", "--fold", "1x1,1x1,1x1"],
+             "--fold is for --mode folded")):
+        assert main(["verify", *argv, "--sim", "amaranth"]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error

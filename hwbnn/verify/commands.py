@@ -46,6 +46,9 @@ def register(subparsers) -> None:
                         "model's own input encoding)")
     p.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
     fold_arguments(p)
+    p.add_argument("--mode", choices=("folded", "unrolled"),
+                   help="how a MODEL target is generated (default folded); a design folder "
+                        "keeps its own")
     p.add_argument("--work", help="folder for builds, runs and waveforms (default "
                                   "build/verify/NAME; several targets: WORK/NAME each)")
     # One job per target; one local job by default (a single target needs no more).
@@ -62,7 +65,7 @@ def cmd_verify(args) -> int:
                             backpressure=args.backpressure, gap=args.gap, seed=args.seed,
                             dataset=args.dataset, data_path=args.data_path, fold=args.fold,
                             target_fps=args.target_fps, clock_mhz=args.clock_mhz,
-                            work=args.work)
+                            mode=args.mode, work=args.work)
     # Every target resolved and its frames loaded before any job starts.
     jobs = plan_targets(args.target, options)
     reports = verify_jobs(jobs, executor_of(args))

@@ -45,7 +45,8 @@ class VerifyOptions:
     ``model``: the model the design folder targets were generated from (default: found by
     their manifests' ``ir_sha256``); not for model targets. ``fold``, ``target_fps`` and
     ``clock_mhz``: the folding of the designs generated from model targets (as
-    :meth:`hwbnn.hw.fold.Folding.parse` takes them); not for design folders. ``frames``,
+    :meth:`hwbnn.hw.fold.Folding.parse` takes them); not for design folders. ``mode``:
+    ``folded`` (default) or ``unrolled`` for model targets; not for design folders. ``frames``,
     ``dataset``, ``data_path``, ``seed``: the frames (:func:`hwbnn.data.model_frames`).
     ``work``: the work folder of a single target, or the folder of the targets' own ones
     (``WORK/NAME``) for several (default ``build/verify/NAME``). ``cache``: the build cache.
@@ -62,6 +63,7 @@ class VerifyOptions:
     fold: str | None = None
     target_fps: float | None = None
     clock_mhz: float | None = None
+    mode: str | None = None
     work: str | None = None
     cache: str = str(CACHE)
 
@@ -99,6 +101,7 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
     generation or simulation."""
     from .. import data, zoo
     from ..hw.fold import Folding
+    from ..hw.gen import check_unrolled
     from .design import open_design
 
     path = Path(target)
@@ -106,6 +109,9 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
         if options.fold is not None or options.target_fps is not None:
             raise HwbnnError("--fold and --target-fps are for a MODEL target; a design folder "
                              "keeps the folding it was generated with")
+        if options.mode is not None:
+            raise HwbnnError("--mode is for a MODEL target; a design folder keeps the mode "
+                             "it was generated in")
         design = open_design(path, options.model)
         net, name = design.net, design.top
     else:
@@ -119,7 +125,10 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
     # Frames first: a dataset that does not fit the model fails before generation.
     images = data.model_frames(net, options.dataset, options.data_path, options.frames,
                                options.seed)
-    if design is None:
+    if design is None and options.mode == "unrolled":
+        check_unrolled(options.fold, options.target_fps)
+        net.require_chain("the unrolled mode")
+    elif design is None:
         # The job folds it again (the same way): here only to fail before any job starts.
         Folding.parse(options.fold, net, target_fps=options.target_fps,
                       clock_mhz=options.clock_mhz)
@@ -173,7 +182,8 @@ def run_job(job: VerifyJob) -> VerifyReport:
         if design is None:
             design = generate_design(job.net, job.work / "rtl", folding=options.fold,
                                      target_fps=options.target_fps,
-                                     clock_mhz=options.clock_mhz, output=GENERATED_OUTPUT)
+                                     clock_mhz=options.clock_mhz, output=GENERATED_OUTPUT,
+                                     mode=options.mode or "folded")
         return verify(design, job.images, sim=options.sim, backpressure=options.backpressure,
                       gap=options.gap, seed=options.seed, work=job.work,
                       cache=Path(options.cache))
