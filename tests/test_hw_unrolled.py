@@ -177,3 +177,26 @@ def test_verify_generates_a_model_unrolled(tmp_path, capsys):
         assert main(["verify", *argv, "--sim", "amaranth"]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and message in error
+
+
+@pytest.mark.parametrize("mw", [40, 48])
+def test_planes_in_runs_count_the_runs_apart(mw):
+    """Bitwidths per 4x8 tile: planes 1 and 2 cover different inputs in each row block, but
+    in whole runs of 8, so their popcounts count runs (shared by rows that agree on one):
+    still exact; a per-parameter plane keeps the carry-in tree."""
+    from hwbnn.hw.unrolled import RUN
+
+    rng = np.random.default_rng(mw)
+    tiles = rng.choice([1, 2, 3], size=(2, -(-mw // RUN)))
+    tiles[:, :3] = [[3, 1, 3], [3, 2, 1]]  # row blocks differ on planes 1 and 2
+    bitwidth = np.kron(tiles, np.ones((4, RUN), dtype=int))[:, :mw]
+    weights = Weights.residual(rng.choice([-1, 1], size=(3, 8, mw)), bitwidth, [4, 2, 1])
+    layer = layer_with(rng, weights, "binary", "binary")
+    unit = UnrolledMatrixVectorUnit(layer)
+    assert unit._runs == [False, True, True]
+    assert_unrolled_equals_golden(rng, layer, frames=4, dut=unit)
+    mixed = Weights.residual(rng.choice([-1, 1], size=(3, 8, mw)),
+                             rng.choice([1, 2, 3], size=(8, mw)), [4, 2, 1])
+    unit = UnrolledMatrixVectorUnit(layer_with(rng, mixed, "binary", None))
+    Fragment.get(unit, None)
+    assert unit._runs == [False, False, False]

@@ -227,6 +227,25 @@ class TreeBuilder:
             total = total + self.delay(key, value, stages - at)
         return total[:count.bit_length()], stages
 
+    def aligned_count(self, lanes: list, block: int) -> tuple:
+        """(registered count of one-bit ``lanes``, latency): carry-in counts of the runs
+        ``[0, block)``, ``[block, 2 block)``, ... summed by a balanced adder tree. Two trees
+        whose lanes agree on a run share its count whatever their lengths, where
+        :meth:`count` splits by the length (``block`` a power of two: the latency stays
+        within :func:`tree_latency` of the lanes)."""
+        runs = [lanes[start:start + block] for start in range(0, len(lanes), block)]
+        counts = []
+        for run in runs:
+            key = ("run", tuple(k for k, _ in run))
+            total, stages = self.count(run)
+            counts.append((key, self.output(key, total), stages + 1))
+        latency = max(stages for _, _, stages in counts)
+        values = [(key, self.delay(key, value, latency - stages)) for key, value, stages in counts]
+        if len(values) == 1:
+            return values[0][1], latency
+        key, total = self.adder_sum(values)
+        return self.output(key, total), latency + tree_latency(len(values), self._levels)
+
     def _count_node(self, lanes: list) -> tuple:
         """An inner node: ((key, value), register stages), registered at its level."""
         key = ("count", tuple(k for k, _ in lanes))

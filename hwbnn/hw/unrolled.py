@@ -31,6 +31,9 @@ from . import validated
 from .plan import ceil_div, weight_planes
 from .popcount import LEVELS_PER_STAGE, TreeBuilder, popcount_latency, tree_latency
 
+# Lanes a shared run of a ragged plane's popcount counts (TreeBuilder.aligned_count): the
+# folded mode's usual SIMD tile width, and a run's sign pattern still repeats across rows.
+RUN = 8
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
@@ -80,6 +83,13 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         # are then a prefix of the next heavier plane's, so its trees' low levels are the
         # same nodes as theirs (one TreeBuilder) instead of a pairing of its own.
         self._order = np.argsort(-self._masks.sum(axis=(0, 1)), kind="stable")
+        # Planes whose rows cover different inputs, but in whole runs of RUN inputs (of that
+        # order: grouped bitwidths, tiles or groups of a row): their popcounts count the runs
+        # apart, so rows that agree on a run share its count. Per-parameter planes, with no
+        # runs, keep the carry-in tree and the absorption of a light plane (sharing nothing
+        # either way; a run-wise count measured 14% more LUTs on a 256x256 layer).
+        self._runs = [self._in_runs(self._masks[p][:, self._order])
+                      for p in range(self._masks.shape[0])]
         self.in_bits = encoding_bits(layer.in_encoding)
         self.out_bits = (layer.acc_width if layer.produces_scores
                          else encoding_bits(layer.out_encoding))
@@ -90,6 +100,15 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     pe = property(lambda self: self._layer.mh)
     simd = property(lambda self: self._layer.mw)
+
+    @staticmethod
+    def _in_runs(mask: np.ndarray) -> bool:
+        """Whether rows differ (``mask``: rows x inputs) but each row is constant over every
+        run of :data:`RUN` inputs."""
+        if not (mask != mask[:1]).any():
+            return False
+        runs = np.split(mask, range(RUN, mask.shape[1], RUN), axis=1)
+        return all((run == run[:, :1]).all() for run in runs)
 
     @property
     def cycles_per_vector(self) -> int:
@@ -206,17 +225,19 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         for p, scale in enumerate(int(a) for a in self._scales):
             cols = self._order[self._masks[p, row, self._order] != 0]
             if len(cols):
-                planes.append((f"r{row}p{p}", scale, [
+                planes.append((f"r{row}p{p}", scale, self._runs[p], [
                     ((int(j), False), lanes[int(j)]) if self._signs[p, row, j] == 1
                     else ((int(j), True), ~lanes[int(j)]) for j in cols]))
         planes.sort(key=lambda plane: -plane[1])
         terms = []
         if self._absorption(planes, depth):
-            (name, scale, light), (_, heavy_scale, heavy) = planes.pop(), planes.pop()
+            (name, scale, _, light), (_, heavy_scale, _, heavy) = planes.pop(), planes.pop()
             value, stages = self._absorb(m, en, trees, heavy, light, heavy_scale // scale, name)
             terms.append((self._delay(m, en, value, depth - stages, name), scale))
-        for _, scale, inputs in planes:
-            value, latency = self._tree(trees, inputs)
+        for _, scale, runs, inputs in planes:
+            value, latency = (trees.aligned_count(inputs, RUN) if runs and self.lane_bits == 1
+                              else self._tree(trees, inputs))
+            assert latency <= depth, "a plane's tree is never deeper than the layer's"
             terms.append((trees.delay(("tree", tuple(k for k, _ in inputs)), value,
                                       depth - latency), scale))
         return weighted_sum(terms)
@@ -236,7 +257,9 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         a power-of-two scale ratio, at most half as many lanes, and within ``depth``."""
         if self.lane_bits != 1 or self._levels != 1 or len(planes) < 2:
             return False
-        (_, heavy_scale, heavy), (_, scale, light) = planes[-2], planes[-1]
+        (_, heavy_scale, heavy_runs, heavy), (_, scale, runs, light) = planes[-2], planes[-1]
+        if heavy_runs or runs:
+            return False  # their runs would not line up with the chunks
         ratio = heavy_scale // scale
         if (heavy_scale % scale or ratio < 2 or ratio & (ratio - 1)
                 or len(light) > len(heavy) // 2):
