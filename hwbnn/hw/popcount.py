@@ -240,7 +240,8 @@ class TreeBuilder:
             total, stages = self.count(run)
             counts.append((key, self.output(key, total), stages + 1))
         latency = max(stages for _, _, stages in counts)
-        values = [(key, self.delay(key, value, latency - stages)) for key, value, stages in counts]
+        values = [(("delayed", key, latency - stages), self.delay(key, value, latency - stages))
+                  for key, value, stages in counts]
         if len(values) == 1:
             return values[0][1], latency
         key, total = self.adder_sum(values)

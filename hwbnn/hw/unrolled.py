@@ -238,8 +238,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             value, latency = (trees.aligned_count(inputs, RUN) if runs and self.lane_bits == 1
                               else self._tree(trees, inputs))
             assert latency <= depth, "a plane's tree is never deeper than the layer's"
-            terms.append((trees.delay(("tree", tuple(k for k, _ in inputs)), value,
-                                      depth - latency), scale))
+            # The delay is named by the lanes and by how they were summed: the two ways give
+            # the same count at different latencies.
+            key = ("runs" if runs and self.lane_bits == 1 else "tree",
+                   tuple(k for k, _ in inputs))
+            terms.append((trees.delay(key, value, depth - latency), scale))
         return weighted_sum(terms)
 
     def _tree(self, trees, inputs):
