@@ -318,6 +318,19 @@ class Design:
         return self._rtl.manifest
 
     @property
+    def mode(self) -> str:
+        """``folded`` or ``unrolled``, as generated."""
+        return self._rtl.manifest.get("mode", "folded")
+
+    def require_estimate(self, what: str) -> None:
+        """HwbnnError naming ``what`` for an unrolled design: the cost model estimates
+        folded designs only (an unrolled one would be priced as a folded unit at full
+        parallelism)."""
+        if self.mode != "folded":
+            raise HwbnnError(f"{what} needs the cost model's estimate, which covers folded "
+                             f"designs only: this one is {self.mode}")
+
+    @property
     def folding(self):
         return self._rtl.folding
 
@@ -358,6 +371,7 @@ class Design:
         if not synthesis.blocks:
             raise HwbnnError("the synthesis has no per-block counts: synthesize with "
                              "blocks=True (hwbnn synth --blocks)")
+        self.require_estimate("--blocks (each block beside its estimate)")
         report = self._model.cost(synthesis.family, self.folding)
         return report.compare_blocks(synthesis.blocks)
 
@@ -390,6 +404,7 @@ class Design:
         from .progress import step
         from .report import write_report
 
+        self.require_estimate("a design report")  # before any synthesis or simulation
         synthesis = verification = None
         if synth:
             with step(f"report: synthesis of {self.top} for {family}"):

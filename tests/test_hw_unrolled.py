@@ -200,3 +200,22 @@ def test_planes_in_runs_count_the_runs_apart(mw):
     unit = UnrolledMatrixVectorUnit(layer_with(rng, mixed, "binary", None))
     Fragment.get(unit, None)
     assert unit._runs == [False, False, False]
+
+
+def test_no_estimate_of_an_unrolled_design(tmp_path, capsys):
+    """The cost model prices folded units: `synth --blocks` and `report` refuse an unrolled
+    design in one line (before Yosys) instead of pricing it as a folded unit at full
+    parallelism."""
+    import hwbnn
+    from hwbnn.cli import main
+    from hwbnn.errors import HwbnnError
+
+    design = hwbnn.load("zoo:digits_mlp_w1a1").generate(tmp_path / "u", mode="unrolled")
+    assert design.mode == "unrolled"
+    for argv in (["synth", str(tmp_path / "u"), "--family", "ice40", "--seeds", "0",
+                  "--blocks"], ["report", str(tmp_path / "u")]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "covers folded designs only" in error
+    with pytest.raises(HwbnnError, match="folded designs only: this one is unrolled"):
+        design.report(tmp_path / "r.html")

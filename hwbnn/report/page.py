@@ -65,6 +65,7 @@ def write_report(design, path: str | Path, *, family: str = "ice40", synthesis=N
     from ..cli import output_path
     from ..hw.fold import DEFAULT_CLOCK_MHZ
 
+    design.require_estimate("a design report")
     if synthesis is not None and synthesis.family != family:
         raise HwbnnError(f"the synthesis result is for {synthesis.family}, the report for "
                          f"{family}: estimate and synthesis must be of one family")
