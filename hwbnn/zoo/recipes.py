@@ -26,6 +26,11 @@ RECIPES = {
                       "settings": SETTINGS},
     "digits_mlp_mix14": {"config": {**MLP, "weights": "mix:1.4", "activations": "binary"},
                          "settings": SETTINGS},
+    # The 1.4-bit mix with one bitwidth per 4 x 8 tile (4 outputs x 8 inputs): a folded unit
+    # whose PE x SIMD tiles fit the groups skips absent planes, and unrolled its planes cover
+    # whole runs of inputs (README, "Heterogeneous bitwidths in hardware").
+    "digits_mlp_mix14_t4x8": {"config": {**MLP, "weights": "mix:1.4", "activations": "binary",
+                                         "group": "4x8"}, "settings": SETTINGS},
     "digits_cnn_w1a1": {"config": {**CNN, "weights": "binary", "activations": "binary"},
                         "settings": SETTINGS},
     # Residual (hwbnn.quant.resnet): 8-bit stem, Bi-Real blocks of binary 3x3 convs on an int8
