@@ -23,6 +23,7 @@ DESIGNS = {
     "digits_mlp_ternary": ("zoo:digits_mlp_ternary", 1_000_000, "scores"),
     "digits_mlp_w2": ("zoo:digits_mlp_w2", 1_000_000, "scores"),
     "digits_mlp_mix14": ("zoo:digits_mlp_mix14", 1_000_000, "scores"),
+    "digits_mlp_mix14_t4x8": ("zoo:digits_mlp_mix14_t4x8", 1_000_000, "scores"),
     "digits_cnn_w1a1": ("zoo:digits_cnn_w1a1", 100_000, "scores"),
 }
 
