@@ -31,8 +31,8 @@ from . import validated
 from .plan import ceil_div, weight_planes
 from .popcount import LEVELS_PER_STAGE, TreeBuilder, popcount_latency, tree_latency
 
-# Lanes a shared run of a ragged plane's popcount counts (TreeBuilder.aligned_count): the
-# folded mode's usual SIMD tile width, and a run's sign pattern still repeats across rows.
+# Lanes in a run that a plane in runs counts apart (TreeBuilder.aligned_count): the folded
+# mode's usual SIMD tile width, and short enough that a run's sign pattern repeats across rows.
 RUN = 8
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
