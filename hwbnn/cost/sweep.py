@@ -326,8 +326,6 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
     from ..ref import golden
     from .estimate import estimate
 
-    if mode == "unrolled":
-        check_unrolled(fold, target_fps)
     test = data.load(dataset)
     clock = clock_mhz or DEFAULT_CLOCK_MHZ
     rows = []
@@ -338,7 +336,7 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
                "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
                **_seed_mean(source, dataset), "weight_bits": net.weight_bits}
         if mode == "unrolled":
-            net.require_chain("the unrolled mode")
+            check_unrolled(net, fold, target_fps)
             folding = None
             row.update({"lut": None, "ff": None, "bram": None, "cycles_per_frame": 1,
                         "frames_per_s": round(clock * 1e6, 1), "energy_pj_per_frame": None})

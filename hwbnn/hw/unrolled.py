@@ -235,13 +235,13 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             value, stages = self._absorb(m, en, trees, heavy, light, heavy_scale // scale, name)
             terms.append((self._delay(m, en, value, depth - stages, name), scale))
         for _, scale, runs, inputs in planes:
-            value, latency = (trees.aligned_count(inputs, RUN) if runs and self.lane_bits == 1
-                              else self._tree(trees, inputs))
-            assert latency <= depth, "a plane's tree is never deeper than the layer's"
             # The delay is named by the lanes and by how they were summed: the two ways give
             # the same count at different latencies.
-            key = ("runs" if runs and self.lane_bits == 1 else "tree",
-                   tuple(k for k, _ in inputs))
+            by_runs = runs and self.lane_bits == 1
+            key = ("runs" if by_runs else "tree", tuple(k for k, _ in inputs))
+            value, latency = (trees.aligned_count(inputs, RUN) if by_runs
+                              else self._tree(trees, inputs))
+            assert latency <= depth, "a plane's tree is never deeper than the layer's"
             terms.append((trees.delay(key, value, depth - latency), scale))
         return weighted_sum(terms)
 

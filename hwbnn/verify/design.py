@@ -203,7 +203,7 @@ def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
 
     net = model if isinstance(model, NetworkIR) else zoo.load(model)
     if mode == "unrolled":
-        check_unrolled(folding, target_fps)
+        check_unrolled(net, folding, target_fps)
     else:
         folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
     out_dir = Path(out_dir)

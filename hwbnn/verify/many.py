@@ -126,8 +126,7 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
     images = data.model_frames(net, options.dataset, options.data_path, options.frames,
                                options.seed)
     if design is None and options.mode == "unrolled":
-        check_unrolled(options.fold, options.target_fps)
-        net.require_chain("the unrolled mode")
+        check_unrolled(net, options.fold, options.target_fps)
     elif design is None:
         # The job folds it again (the same way): here only to fail before any job starts.
         Folding.parse(options.fold, net, target_fps=options.target_fps,
