@@ -231,17 +231,18 @@ class Model:
         return Folding.parse(fold, self._net, target_fps=target_fps, clock_mhz=clock_mhz)
 
     def cost(self, family: str, fold=None, *, target_fps: float | None = None,
-             clock_mhz: float | None = None, node: int = 45):
+             clock_mhz: float | None = None, node: int = 45, mode: str = "folded"):
         """Estimated FPGA resources (``ice40``, ``ecp5``, ``xc7``) or ASIC area and energy per
         frame (``asic``) at a folding (:class:`~hwbnn.cost.estimate.CostReport`), at the
         clock the design will run at: ``clock_mhz`` when given, else the family's predicted
         Fmax where it has a clock model (auto-folding then aims at that clock), else an
         assumed 100 MHz; the report's ``clock_source`` says which
-        (:func:`hwbnn.cost.clock.estimate_at_clock`)."""
+        (:func:`hwbnn.cost.clock.estimate_at_clock`). ``mode="unrolled"``: the unrolled
+        design (no folding; the given or assumed clock)."""
         from .cost.clock import estimate_at_clock
 
         return estimate_at_clock(self._net, family, fold, target_fps=target_fps,
-                                 clock_mhz=clock_mhz, node=node)
+                                 clock_mhz=clock_mhz, node=node, mode=mode)
 
     def generate(self, out_dir: str | Path, fold=None, *, target_fps: float | None = None,
                  clock_mhz: float | None = None, output: str = "scores",
@@ -322,13 +323,12 @@ class Design:
         """``folded`` or ``unrolled``, as generated."""
         return self._rtl.manifest.get("mode", "folded")
 
-    def require_estimate(self, what: str) -> None:
-        """HwbnnError naming ``what`` for an unrolled design: the cost model estimates
-        folded designs only (an unrolled one would be priced as a folded unit at full
-        parallelism)."""
+    def require_folded(self, what: str) -> None:
+        """HwbnnError naming ``what`` for an unrolled design (one that has no folding to
+        show: stage budgets, PE/SIMD balance)."""
         if self.mode != "folded":
-            raise HwbnnError(f"{what} needs the cost model's estimate, which covers folded "
-                             f"designs only: this one is {self.mode}")
+            raise HwbnnError(f"{what} shows a folding (stage budgets, PE x SIMD), which "
+                             f"covers folded designs only: this one is {self.mode}")
 
     @property
     def folding(self):
@@ -364,6 +364,17 @@ class Design:
         return synthesize(read_design(self.directory), family, device, seeds, target_mhz,
                           work, **options)
 
+    def cost(self, family: str, *, node: int = 45):
+        """The cost estimate of this design as generated (its folding, or unrolled) at the
+        clock it was folded for (:meth:`Model.cost`)."""
+        from .hw.fold import DEFAULT_CLOCK_MHZ
+
+        if self.mode == "unrolled":
+            return self._model.cost(family, node=node, mode="unrolled")
+        folding = self.folding
+        return self._model.cost(family, folding, node=node,
+                                clock_mhz=folding.clock_mhz or DEFAULT_CLOCK_MHZ)
+
     def compare_blocks(self, synthesis) -> list[dict]:
         """Each block's estimate beside its count in ``synthesis`` (a
         :class:`~hwbnn.synth.flow.SynthResult` made with ``blocks=True``), estimated for
@@ -371,8 +382,7 @@ class Design:
         if not synthesis.blocks:
             raise HwbnnError("the synthesis has no per-block counts: synthesize with "
                              "blocks=True (hwbnn synth --blocks)")
-        self.require_estimate("--blocks (each block beside its estimate)")
-        report = self._model.cost(synthesis.family, self.folding)
+        report = self.cost(synthesis.family)
         return report.compare_blocks(synthesis.blocks)
 
     def closure(self, synthesis) -> dict:
@@ -404,7 +414,7 @@ class Design:
         from .progress import step
         from .report import write_report
 
-        self.require_estimate("a design report")  # before any synthesis or simulation
+        self.require_folded("a design report")  # before any synthesis or simulation
         synthesis = verification = None
         if synth:
             with step(f"report: synthesis of {self.top} for {family}"):

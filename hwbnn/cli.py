@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import progress
+from . import hw, progress
 from .errors import HwbnnError
 from .schema import versioned
 
@@ -189,6 +189,16 @@ def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") 
     parser.add_argument("--clock-mhz", type=positive_float,
                         help=f"clock for the frame rate and --fold auto (default "
                              f"{clock_default})")
+
+
+def mode_argument(parser: argparse.ArgumentParser, default: str | None = "folded",
+                  help: str | None = None) -> None:
+    """``--mode folded|unrolled``, spelled the same in every command: folded units
+    (PE/SIMD, weights in memories) or unrolled ones (a vector per clock, weights as wires;
+    no --fold)."""
+    parser.add_argument("--mode", choices=hw.MODES, default=default, help=help or (
+        "folded (PE/SIMD units, weights in memories; default) or unrolled (a frame per "
+        "clock, weights as wires; no --fold)"))
 
 
 def output_path(path: str, suffix: str) -> Path:

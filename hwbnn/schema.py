@@ -303,6 +303,19 @@ COUNTS = Object(_COUNT_FIELDS, "Yosys cell counts of the design", kind=MEASURED)
 FOLDING = MapOf(Object({"pe": None, "simd": None}), "layer", "PE and SIMD of each layer")
 _COSTS = {f"{key}?": None for key in ("lut", "ff", "carry", "lutram", "bram", "dsp",
                                       "area_um2", "ge")}
+def _held_out_networks(doc: str) -> Object:
+    return Object({
+        "family": None, "split": None,
+        "rows": ListOf(Object({"network": None, "folding": MapOf(
+            None, "layer", "PExSIMD of each layer"), "cycles_per_frame": None},
+                              rest=MapOf(Object({"estimate": None, "synthesis": None,
+                                                 "error": None}), "target")),
+                       "one row per held-out network: lut, ff, ... and fmax_mhz"),
+        "stats": MapOf(Object({"median_abs_error": None, "max_abs_error": None,
+                               "mean_error": None, "exact": None, "networks": None}),
+                       "target", "error statistics per target")}, doc)
+
+
 _ENERGY = {f"{key}?": None for key in ("energy_compute_pj", "energy_weight_memory_pj",
                                        "energy_activation_buffers_pj", "energy_fifos_pj")}
 _TRAINED = {"model": None, "dataset": None, "seed": None, "epochs": None, "train_s": None,
@@ -456,17 +469,9 @@ COMMANDS: dict[str, Object] = {
             "one row per validated config, its figures per estimated target (lut, ff, ...)"),
         "stats": MapOf(Object({"median_abs_error": None, "max_abs_error": None,
                                "configs": None}), "target", "error statistics per target"),
-        "networks?": Object({
-            "family": None, "split": None,
-            "rows": ListOf(Object({"network": None, "folding": MapOf(
-                None, "layer", "PExSIMD of each layer"), "cycles_per_frame": None},
-                                  rest=MapOf(Object({"estimate": None, "synthesis": None,
-                                                     "error": None}), "target")),
-                           "one row per held-out network: lut, ff, ... and fmax_mhz"),
-            "stats": MapOf(Object({"median_abs_error": None, "max_abs_error": None,
-                                   "mean_error": None, "exact": None, "networks": None}),
-                           "target", "error statistics per target")},
-            "held-out whole networks (hwbnn/cost/networks.py)"),
+        "networks?": _held_out_networks("held-out whole networks (hwbnn/cost/networks.py)"),
+        "unrolled?": _held_out_networks("held-out unrolled networks (every weight layer an "
+                                        "unrolled unit; networks.UNROLLED_NETWORKS)"),
         "network_weight": None,
     }),
     "sweep": Object({"mixes": ListOf(Object({

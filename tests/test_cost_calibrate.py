@@ -50,7 +50,9 @@ def test_fit_is_reproducible_from_stored_counts(family):
     rows = networks.fit_rows(family, networks.load_measured(family))
     weight = calibrate.select_network_weight(configs, measured, family, rows)
     assert weight == constants_file(family)["network_weight"]
-    refit = calibrate.fit(configs, measured, family, rows, weight)
+    # then the unrolled unit's coefficients on the unrolled networks (fit_unrolled)
+    refit = networks.fit_unrolled(family, networks.load_measured(family),
+                                  calibrate.fit(configs, measured, family, rows, weight))
     assert set(refit) == set(constants(family))
     for target, coefficients in refit.items():
         assert set(coefficients) <= set(GROUPS[target])

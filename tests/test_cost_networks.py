@@ -38,6 +38,40 @@ def test_shipped_network_report_is_the_stored_counts_against_the_constants(famil
         assert fit_clock(nw.clock_rows(family, networks, coefficients)) == clock
     again = nw.validate_networks(family, networks, coefficients, clock)
     assert json.loads(json.dumps(again)) == report
+    unrolled = nw.validate_networks(family, networks, coefficients,
+                                    configs=nw.UNROLLED_NETWORKS)
+    path = cal.CALIBRATION_DIR / f"report_unrolled_{family}.json"
+    assert path.is_file() == bool(unrolled["rows"])
+    if unrolled["rows"]:
+        assert json.loads(json.dumps(unrolled)) == json.loads(path.read_text())
+
+
+# Held-out unrolled networks (every weight layer an unrolled unit, features.unrolled_features),
+# (median, max) per target.
+UNROLLED_TARGETS = {
+    "ice40": {"lut": (0.05, 0.10), "ff": (0.02, 0.10), "bram": (0.0, 0.0)},
+    "ecp5": {"lut": (0.05, 0.10), "ff": (0.02, 0.10), "bram": (0.0, 0.0)},
+    "xc7": {"lut": (0.07, 0.12), "ff": (0.02, 0.10), "bram": (0.0, 0.0)},
+    "asic": {"area_um2": (0.03, 0.07)},
+}
+
+
+@pytest.mark.parametrize("family", sorted(UNROLLED_TARGETS))
+def test_held_out_unrolled_networks_meet_the_bounds(family):
+    report = json.loads((cal.CALIBRATION_DIR / f"report_unrolled_{family}.json").read_text())
+    assert len(report["rows"]) == len(nw.UNROLLED_NETWORKS) // 2
+    for target, (median, worst) in UNROLLED_TARGETS[family].items():
+        stats = report["stats"][target]
+        assert stats["median_abs_error"] <= median, target
+        assert stats["max_abs_error"] <= worst, target
+
+
+def test_unrolled_networks_alternate_and_are_unrolled():
+    names = [config.name for config in nw.ALL_NETWORKS]
+    assert len(set(names)) == len(names)
+    assert [c.split for c in nw.UNROLLED_NETWORKS[:2]] == ["train", "heldout"]
+    assert {c.mode for c in nw.UNROLLED_NETWORKS} == {"unrolled"}
+    assert {c.mode for c in nw.NETWORKS} == {"folded"}
 
 
 def test_stored_network_counts_are_of_todays_verilog():

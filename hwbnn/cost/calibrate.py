@@ -428,7 +428,9 @@ def calibrate(family: str, executor: Executor | None = None, resynthesize: bool 
     (:mod:`.clock`) is fitted on the training networks' Fmax. Writes
     ``calibration/synth_F.json`` and ``networks_F.json`` (raw counts), ``constants/F.json``
     (the fitted coefficients and clock model), ``calibration/report_F.md`` / ``.json``
-    (held-out components) and ``report_networks_F.md`` / ``.json`` (held-out networks);
+    (held-out components), ``report_networks_F.md`` / ``.json`` (held-out networks) and
+    ``report_unrolled_F.md`` / ``.json`` (held-out unrolled networks, whose unit's own
+    coefficients :func:`.networks.fit_unrolled` fits after the rest);
     returns the component validation with the network validation under ``networks`` and the
     chosen :func:`select_network_weight` under ``network_weight``.
     """
@@ -456,7 +458,8 @@ def calibrate(family: str, executor: Executor | None = None, resynthesize: bool 
                 else network_set.load_measured(family))
     network_rows = network_set.fit_rows(family, networks)
     network_weight = select_network_weight(configs, measured, family, network_rows)
-    coefficients = fit(configs, measured, family, network_rows, network_weight)
+    coefficients = network_set.fit_unrolled(
+        family, networks, fit(configs, measured, family, network_rows, network_weight))
     clock = None
     if family in CLOCK_FAMILIES:
         rows = network_set.clock_rows(family, networks, coefficients)
@@ -480,5 +483,12 @@ def calibrate(family: str, executor: Executor | None = None, resynthesize: bool 
             json.dumps(held_out, indent=1))
         network_set.write_report(held_out, CALIBRATION_DIR / f"report_networks_{family}.md")
         validation["networks"] = held_out
+        unrolled = network_set.validate_networks(family, networks, coefficients,
+                                                 configs=network_set.UNROLLED_NETWORKS)
+        if unrolled["rows"]:
+            (CALIBRATION_DIR / f"report_unrolled_{family}.json").write_text(
+                json.dumps(unrolled, indent=1))
+            network_set.write_report(unrolled, CALIBRATION_DIR / f"report_unrolled_{family}.md")
+            validation["unrolled"] = unrolled
     validation["network_weight"] = network_weight
     return validation

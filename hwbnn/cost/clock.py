@@ -145,7 +145,7 @@ def route_note(family: str, luts: float) -> str | None:
 
 
 def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,
-                      clock_mhz: float | None = None, node: int = 45):
+                      clock_mhz: float | None = None, node: int = 45, mode: str = "folded"):
     """The cost report of ``net`` folded as asked, at the clock the design will run at.
 
     With ``clock_mhz`` that clock ("given"). Else, where the family has a clock model, the
@@ -153,10 +153,21 @@ def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None =
     aims at that clock: fold for a clock, predict the folded design's Fmax, refold for it
     when lower, until the folding reaches the rate at its own predicted clock. Else
     :data:`~hwbnn.hw.fold.DEFAULT_CLOCK_MHZ` ("assumed").
+
+    ``mode="unrolled"`` (no folding): the given clock or the assumed one, since the clock
+    model was fitted on folded networks only.
     """
     from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from .estimate import estimate
 
+    if mode == "unrolled":
+        from ..hw.gen import check_unrolled
+
+        check_unrolled(net, fold, target_fps)
+        report = estimate(net, family, node=node, mode=mode,
+                          clock_mhz=clock_mhz or DEFAULT_CLOCK_MHZ)
+        report.clock_source = "given" if clock_mhz else "assumed"
+        return report
     if clock_mhz is not None or clock_coefficients(family) is None:
         folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock_mhz)
         clock = clock_mhz or folding.clock_mhz or DEFAULT_CLOCK_MHZ

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..cli import fold_arguments, model_argument, print_json
+from ..cli import fold_arguments, mode_argument, model_argument, print_json
 from ..dist import cluster_arguments
 from ..errors import HwbnnError
 
@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     model_argument(p)
     p.add_argument("--family", choices=FAMILY_CHOICES, help="ice40, ecp5, xc7 or asic")
     fold_arguments(p)
+    mode_argument(p)
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45,
                    help="ASIC technology node in nm for energy (default 45)")
     # calibrate: one synthesis per job; one local job by default (YoWASP's Yosys reserves
@@ -48,7 +49,7 @@ def cmd_cost(args) -> int:
     if args.family is None:
         raise HwbnnError("hwbnn cost: --family is required (ice40, ecp5, xc7 or asic)")
     report = load(args.model).cost(args.family, args.fold, target_fps=args.target_fps,
-                                   clock_mhz=args.clock_mhz, node=args.node)
+                                   clock_mhz=args.clock_mhz, node=args.node, mode=args.mode)
     if args.json:
         print_json(report.as_dict())
     elif args.csv:
@@ -83,6 +84,13 @@ def cmd_calibrate(args) -> int:
         print(f"  report: hwbnn/cost/calibration/report_networks_{args.family}.md")
         print(f"  a training network weighs {validation['network_weight']:g} components "
               "in the fit (chosen by leave-one-out on the training sets)")
+    unrolled = validation.get("unrolled")
+    if unrolled:
+        print(f"{args.family}: held-out validation on {len(unrolled['rows'])} unrolled networks")
+        for target, stats in unrolled["stats"].items():
+            print(f"  {target:9s} median |error| {stats['median_abs_error'] * 100:5.1f}%   "
+                  f"max |error| {stats['max_abs_error'] * 100:5.1f}%")
+        print(f"  report: hwbnn/cost/calibration/report_unrolled_{args.family}.md")
     return 0
 
 

@@ -23,6 +23,7 @@ from ..ir.network import NetworkIR
 from . import asic
 from .features import (
     FEATURES,
+    UNROLLED_FEATURES,
     apply,
     converter_features,
     dsp_blocks,
@@ -34,8 +35,16 @@ from .features import (
     memory_features,
     mvtu_features,
     select_luts,
+    unrolled_features,
 )
-from .profile import Block, NetworkProfile, PoolProfile, WindowProfile, profile_network
+from .profile import (
+    Block,
+    NetworkProfile,
+    PoolProfile,
+    UnrolledProfile,
+    WindowProfile,
+    profile_network,
+)
 
 FAMILIES = ("ice40", "ecp5", "xc7", "asic")
 CONSTANTS_DIR = Path(__file__).parent / "constants"
@@ -112,7 +121,8 @@ def _pool_features(pool: PoolProfile, family: str):
 
 
 # The features of each kind of block (hwbnn.cost.profile.Block).
-BLOCK_FEATURES = {"mvtu": mvtu_features, "window": _window_features, "pool": _pool_features,
+BLOCK_FEATURES = {"mvtu": mvtu_features, "unrolled": unrolled_features,
+                  "window": _window_features, "pool": _pool_features,
                   "fifo": fifo_features, "globalpool": global_pool_features,
                   "threshold": elementwise_features, "add": elementwise_features,
                   "width": converter_features, "fork": fork_features}
@@ -173,7 +183,7 @@ class CostReport:
                                                     **dict.fromkeys(self.columns, 0.0)})
             for column in self.columns:
                 row[column] += component.values.get(column, 0.0)
-            if component.kind == "mvtu":
+            if component.kind in ("mvtu", "unrolled"):
                 profile = next(p for p in self.profile.layers if p.name == component.layer)
                 row.update({"pe": profile.pe, "simd": profile.simd,
                             "cycles_per_frame": profile.cycles_per_frame})
@@ -229,7 +239,7 @@ class CostReport:
                        "clock_mhz": self.clock_mhz, "clock_source": self.clock_source,
                        "frames_per_s": self.clock_mhz * 1e6 / cycles,
                        "macs_per_frame": self.profile.macs_per_frame})
-        if self.family != "asic":
+        if self.family != "asic" and any(c.finn_r for c in self.components):
             for key in ("lut", "bram18"):
                 totals[f"finn_r_{key}"] = sum(c.finn_r.get(key, 0) for c in self.components)
         if self.energy is not None:
@@ -276,14 +286,23 @@ def _component_values(features, mappings, family: str, dsp: int = 0) -> dict[str
 
 
 def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
-             node: int = 45, clock_mhz: float = 100.0) -> CostReport:
+             node: int = 45, clock_mhz: float = 100.0, mode: str = "folded") -> CostReport:
     """Estimate ``net`` at ``folding`` (anything :meth:`Folding.parse` takes; default: the
-    layers' own PE/SIMD, else 1)."""
+    layers' own PE/SIMD, else 1), or unrolled (``mode="unrolled"``, no folding: a frame
+    per clock, its units priced from what they build)."""
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     if not clock_mhz > 0:
         raise HwbnnError(f"clock must be positive, not {clock_mhz!r} MHz")
-    profile = profile_network(net, folding)
+    if mode == "unrolled":
+        from ..hw.gen import check_unrolled
+
+        check_unrolled(net, folding, None)
+    profile = profile_network(net, folding, mode)
+    if mode == "unrolled" and not any(name in coefficients for coefficients in
+                                      constants(family).values() for name in UNROLLED_FEATURES):
+        raise HwbnnError(f"no unrolled calibration for {family} (its constants have no "
+                         f"unrolled networks); run `hwbnn cost calibrate --family {family}`")
     components = []
     for block in profile.blocks:
         features, mappings = BLOCK_FEATURES[block.kind](block.profile, family)
@@ -316,6 +335,8 @@ def _block_energy(block: Block) -> dict[str, float]:
     unit, add = block.profile, asic.ADD_PJ_PER_BIT
     if block.kind == "mvtu":
         return _mvtu_energy(unit)
+    if block.kind == "unrolled":
+        return _unrolled_energy(unit)
     if block.kind == "window":
         bits = unit.bits_read_per_frame + unit.bits_written_per_frame
         return {"activation_buffers": bits * asic.sram_pj_per_bit(unit.frame_memory.bits)}
@@ -333,6 +354,17 @@ def _block_energy(block: Block) -> dict[str, float]:
         per_element = (unit.adders + (unit.levels or 2)) * unit.value_width * add
         return {"compute": unit.elements * per_element}
     return {}  # a fork: wires and two flags
+
+
+def _unrolled_energy(unit: UnrolledProfile) -> dict[str, float]:
+    """An unrolled unit does every addition of a frame in its own adder, once per vector:
+    each adder bit, comparator bit and register bit (the pipeline registers and the
+    input word) switches once per vector; its weights are wires (no weight memory) and it
+    buffers nothing (no activation memory)."""
+    add = asic.ADD_PJ_PER_BIT
+    vectors = unit.output_pixels
+    adds = unit.popcount.adder_bits + unit.adders.adder_bits + unit.compare_bits
+    return {"compute": vectors * (adds * add + unit.register_bits * asic.REGISTER_PJ_PER_BIT)}
 
 
 def _mvtu_energy(layer: LayerPlan) -> dict[str, float]:

@@ -53,6 +53,13 @@ reg_bits            every register bit the generator declares and synthesis keep
 bypass_bits         writable memories in block RAM: the registers Yosys adds to emulate
                     read-before-write on the block (see :func:`bypass_bits`)
 ==================  =========================================================================
+
+An unrolled unit (:func:`unrolled_features`) has features of its own: ``unrolled_const`` (one
+per unit), ``unrolled_popcount_bits`` and ``unrolled_adder_bits`` (adder bits on carry chains
+of its popcounts and of its other adders: trees of wider lanes, run sums, plane scales; a
+shared node once), ``unrolled_soft_luts`` (LUTs of its adders too narrow for a carry chain)
+and ``unrolled_compare_bits`` (comparator bits against constant thresholds and the level
+count), plus ``reg_bits``.
 """
 
 from __future__ import annotations
@@ -68,10 +75,15 @@ from .profile import (
     ForkProfile,
     GlobalPoolProfile,
     StreamProfile,
+    TreeShape,
+    UnrolledProfile,
     adder_tree,
     layer_tree,
 )
 
+# An unrolled unit's (:func:`unrolled_features`), fitted apart (:mod:`.networks`).
+UNROLLED_FEATURES = ("unrolled_const", "unrolled_popcount_bits", "unrolled_adder_bits",
+                     "unrolled_soft_luts", "unrolled_compare_bits")
 FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_sub_bits",
             "addtree_bits", "uint_lanes", "negate_bits", "tree_reg_bits", "acc_bits", "scale_bits",
             "compare_bits", "compare_const_bits", "count_bits", "out_bits", "in_word_bits",
@@ -79,7 +91,7 @@ FEATURES = ("const", "popcount_bits", "mask_lanes", "ternary_lanes", "ternary_su
             "ram_bits", "ram_mux_bits", "ram_words", "lutram_cells", "stack_mux_bits",
             "fifo_const", "fifo_bits", "fifo_level_bits", "fifo_wrap_bits", "reg_bits",
             "bypass_bits", "soft_adder_luts", "lane_merge_luts", "uint_lane_luts",
-            "select_luts")
+            "select_luts", *UNROLLED_FEATURES)
 
 # LUT inputs per family: iCE40 SB_LUT4, ECP5 LUT4 (Lattice data sheets), 7-series LUT6 (UG474).
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xc7": 6, "asic": 4}
@@ -469,6 +481,30 @@ def shared_lsb_register_bits(profile: LayerPlan) -> int:
     if profile.popcounts_per_pe or profile.needs_mask:
         return 0
     return (profile.pe - 1) * len(layer_tree(profile).adders)
+
+
+def unrolled_features(profile: UnrolledProfile, family: str) -> tuple[dict[str, float],
+                                                                     list[MemoryMapping]]:
+    """Features of one unrolled unit, counted from what it builds (each shared node once).
+    Weights are wires and thresholds constants: no memories, no lane logic (an inverted lane
+    is an inverted LUT input), no sequencer. Its adders are features of their own, not the
+    MVTU's: an MVTU's adder coefficients also carry its lane logic, which an unrolled unit
+    does not have, so they are fitted on unrolled networks (:mod:`.networks`); its register
+    bits are the MVTU's ``reg_bits``."""
+    soft = SOFT_ADDER_WIDTH[family]
+    tree = TreeShape(0, 0, 0, 0, profile.popcount.adders + profile.adders.adders)
+    features = dict.fromkeys(FEATURES, 0.0)
+    features.update({
+        "unrolled_const": 1.0,
+        "unrolled_popcount_bits": (profile.popcount.adder_bits
+                                   - profile.popcount.adder_bits_up_to(soft)),
+        "unrolled_adder_bits": profile.adders.adder_bits - profile.adders.adder_bits_up_to(soft),
+        "unrolled_soft_luts": soft_adder_luts(tree, family),
+        "unrolled_compare_bits": (profile.compare_bits
+                                  + (profile.mh * profile.levels if profile.levels > 1 else 0)),
+        "reg_bits": profile.register_bits,
+    })
+    return features, []
 
 
 def fifo_features(stream: StreamProfile, family: str) -> tuple[dict[str, float],

@@ -25,6 +25,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import progress
 from ..dist import Executor
 from ..errors import HwbnnError
@@ -48,9 +50,10 @@ class NetworkConfig:
     classes: int = 10
     weights: str = "binary"
     activations: str = "binary"
-    fold: str = "auto"
+    fold: str | None = "auto"
     target_fps: float | None = None
     split: str = "train"
+    mode: str = "folded"  # or "unrolled" (no folding: fold and target_fps unused)
 
 
 def _mlp(name, inputs, dense, weights, activations, encoding="binary", fold="auto",
@@ -117,8 +120,37 @@ NETWORKS = [
     _zoo("n35_digits_resnet_pe2", "zoo:digits_resnet_w1a1",
          fold="2x9,2x16,2x16,2x16,2x32,1x8"),
 ]
-NETWORKS = [NetworkConfig(**{**asdict(config), "split": "train" if index % 2 == 0
-                             else "heldout"}) for index, config in enumerate(NETWORKS)]
+
+
+def _alternate(configs: list[NetworkConfig]) -> list[NetworkConfig]:
+    """The configs with every other one held out, the first training."""
+    return [NetworkConfig(**{**asdict(config), "split": "train" if index % 2 == 0
+                             else "heldout"}) for index, config in enumerate(configs)]
+
+
+NETWORKS = _alternate(NETWORKS)
+
+
+def _unrolled(config: NetworkConfig) -> NetworkConfig:
+    return NetworkConfig(**{**asdict(config), "mode": "unrolled", "fold": None})
+
+
+# Unrolled networks (hw/unrolled.py: a frame per clock, weights as wires), which price the
+# unrolled unit's own features (features.unrolled_features). In pairs again: the first of
+# each trains; the digits models as the issue compares them (issue 22), pixel (uint5) and
+# binary inputs, binary, ternary, 2-bit and mixed weights, grouped mixes.
+UNROLLED_NETWORKS = _alternate([_unrolled(config) for config in (
+    _zoo("u00_digits_w2", "zoo:digits_mlp_w2"),
+    _zoo("u01_digits_mix14_t4x8", "zoo:digits_mlp_mix14_t4x8"),
+    _zoo("u02_digits_w1a1", "zoo:digits_mlp_w1a1"),
+    _zoo("u03_digits_mix14", "zoo:digits_mlp_mix14"),
+    _mlp("u04_mlp_ter", 64, [64, 32], "ternary", "ternary"),
+    _zoo("u05_digits_ternary", "zoo:digits_mlp_ternary"),
+    _mlp("u06_mlp_w2_u2", 64, [32, 32], "w2", "uint2"),
+    _mlp("u07_mlp_mix14_bin", 96, [48, 32], "mix14", "binary"),
+)])
+ALL_NETWORKS = NETWORKS + UNROLLED_NETWORKS
+UNROLLED_NAMES = {config.name for config in UNROLLED_NETWORKS}
 
 
 def network_ir(config: NetworkConfig) -> NetworkIR:
@@ -140,7 +172,7 @@ def _generate(config: NetworkConfig, folder: Path):
     from ..api import Model
 
     return Model(network_ir(config)).generate(folder, config.fold,
-                                              target_fps=config.target_fps)
+                                              target_fps=config.target_fps, mode=config.mode)
 
 
 def verilog_digest(config: NetworkConfig) -> str:
@@ -196,7 +228,7 @@ def synthesize_network(config: NetworkConfig, family: str) -> dict:
         if fam.nextpnr and result.counts["lut"] > ROUTE_MAX_LUTS:
             entry["pnr"] = (f"not placed: {result.counts['lut']:,} LUTs is above the set's "
                             f"place-and-route limit ({ROUTE_MAX_LUTS:,})")
-        elif fam.nextpnr:
+        elif fam.nextpnr and config.mode == "folded":  # the clock model's networks
             # One place and route of the netlist just written; a design too big for the
             # default device keeps its counts and records why it has no Fmax.
             try:
@@ -236,7 +268,7 @@ def run_networks(family: str, executor: Executor | None = None,
                  names: list[str] | None = None) -> dict[str, dict]:
     """Synthesize the networks whose stored counts are missing or stale; store; return all."""
     measured = load_measured(family)
-    configs = [c for c in NETWORKS if names is None or c.name in names]
+    configs = [c for c in ALL_NETWORKS if names is None or c.name in names]
     stale = [c for c in configs
              if measured.get(c.name, {}).get("verilog") != verilog_digest(c)]
     executor = executor or Executor()
@@ -246,7 +278,7 @@ def run_networks(family: str, executor: Executor | None = None,
         for _, (name, entry) in executor.map(_synthesize_job, [(c, family) for c in stale]):
             measured[name] = entry
             # Written after every network, so an interrupted run keeps what it measured.
-            path.write_text(json.dumps({"networks": [asdict(c) for c in NETWORKS],
+            path.write_text(json.dumps({"networks": [asdict(c) for c in ALL_NETWORKS],
                                         "measured": measured}, indent=1, sort_keys=True))
             step.advance(name)
     return measured
@@ -267,6 +299,8 @@ def network_profile(config: NetworkConfig):
     from .profile import profile_network
 
     net = network_ir(config)
+    if config.mode == "unrolled":
+        return profile_network(net, None, "unrolled")
     return profile_network(net, network_folding(config, net))
 
 
@@ -312,15 +346,17 @@ def clock_rows(family: str, measured: dict[str, dict], coefficients: dict[str, d
 
 
 def validate_networks(family: str, measured: dict[str, dict], coefficients: dict[str, dict],
-                      clock: dict[str, float] | None = None, split: str = "heldout") -> dict:
-    """Estimate vs synthesis (flattened counts) of the networks of ``split``, and predicted
-    vs measured Fmax where the network was placed and routed; error statistics."""
+                      clock: dict[str, float] | None = None, split: str = "heldout",
+                      configs: list[NetworkConfig] | None = None) -> dict:
+    """Estimate vs synthesis (flattened counts) of the networks of ``split`` (of
+    ``configs``, default :data:`NETWORKS`), and predicted vs measured Fmax where the network
+    was placed and routed; error statistics."""
     from .calibrate import TARGETS, _error
     from .clock import clock_terms, predict_mhz
     from .features import apply
 
     rows = []
-    for config in NETWORKS:
+    for config in NETWORKS if configs is None else configs:
         if config.split != split or config.name not in measured:
             continue
         entry = measured[config.name]
@@ -360,11 +396,17 @@ def write_report(validation: dict, path: Path) -> None:
     family = validation["family"]
     targets = list(validation["stats"])
     labels = {"fmax_mhz": "Fmax (MHz)"}
-    lines = [f"# Cost and clock model validation: {family}, held-out whole networks", "",
-             "Estimates from the shipped constants (hwbnn/cost/constants/"
+    unrolled = all(row["network"] in UNROLLED_NAMES for row in validation["rows"])
+    if unrolled:  # no Fmax: the clock model covers folded designs
+        title = f"# Cost model validation: {family}, held-out unrolled whole networks"
+        measured = "(`hwbnn synth`, flattened), every weight layer an unrolled unit. "
+    else:
+        title = f"# Cost and clock model validation: {family}, held-out whole networks"
+        measured = ("(`hwbnn synth`, flattened) and, for Fmax, one nextpnr run on the "
+                    "family's default device where the design fits. ")
+    lines = [title, "", "Estimates from the shipped constants (hwbnn/cost/constants/"
              f"{family}.json) against Yosys synthesis of the same generated network "
-             "(`hwbnn synth`, flattened) and, for Fmax, one nextpnr run on the family's default "
-             "device where the design fits. Error = (estimate - synthesis) / synthesis. "
+             f"{measured}Error = (estimate - synthesis) / synthesis. "
              "Networks: hwbnn/cost/networks.py; none of these was used for fitting.", "",
              "| statistic | " + " | ".join(labels.get(t, t) for t in targets) + " |",
              "|---|" + "---|" * len(targets)]
@@ -379,11 +421,58 @@ def write_report(validation: dict, path: Path) -> None:
         f"{labels.get(t, t)} est / syn / err" for t in targets) + " |",
         "|---|---|" + "---|" * len(targets)]
     for row in validation["rows"]:
-        folding = ",".join((row.get("folding") or {}).values())
+        folding = "unrolled" if unrolled else ",".join((row.get("folding") or {}).values())
         cells = [(f"{row[t]['estimate']:g} / {row[t]['synthesis']:g} / "
                   f"{row[t]['error'] * 100:+.1f}%") if t in row else "-" for t in targets]
         lines.append(f"| {row['network']} | {folding} | " + " | ".join(cells) + " |")
     path.write_text("\n".join(lines) + "\n")
+
+
+def fit_unrolled(family: str, measured: dict[str, dict], coefficients: dict[str, dict]
+                 ) -> dict[str, dict]:
+    """``coefficients`` with the unrolled unit's (:data:`~.features.UNROLLED_FEATURES`)
+    added, fitted on the training :data:`UNROLLED_NETWORKS` after everything else: per
+    target, each unrolled block's count (its own row where the synthesis kept the blocks
+    apart, else the network's count less what ``coefficients`` give its other blocks) by
+    non-negative least squares on relative residuals. The other coefficients stay as they
+    are; an unrolled unit's registers are ``reg_bits`` like every block's."""
+    from scipy.optimize import nnls
+
+    from .calibrate import MIN_FEATURE_ROWS
+    from .features import GROUPS, UNROLLED_FEATURES, apply, grouped
+
+    rows = []  # (unrolled features, rest of the count explained, measured counts)
+    for config in UNROLLED_NETWORKS:
+        entry = measured.get(config.name)
+        if config.split != "train" or entry is None:
+            continue
+        total, blocks = network_features(config, family)
+        kept = entry.get("blocks") or {}
+        unrolled = [name for name, (features, _) in blocks.items()
+                    if features["unrolled_const"]]
+        if all(name in kept for name in unrolled):
+            rows += [(blocks[name][0], blocks[name][0], kept[name]) for name in unrolled]
+        else:
+            rows.append((total, total, entry["counts"]))
+    result = {target: dict(values) for target, values in coefficients.items()}
+    if not rows:
+        return result
+    for target in coefficients:
+        names = [name for name in UNROLLED_FEATURES if name in GROUPS[target]
+                 and sum(bool(features[name]) for features, _, _ in rows) >= MIN_FEATURE_ROWS]
+        if not names:
+            continue
+        a = np.array([[grouped(features, target)[name] for name in names]
+                      for features, _, _ in rows])
+        y = np.array([float(counts[target]) - apply(coefficients[target], rest, target)
+                      for _, rest, counts in rows])
+        # residuals relative to each row's count (not to its unexplained rest)
+        weight = 1.0 / np.maximum([float(counts[target]) for _, _, counts in rows], 1.0)
+        solution = nnls(a * weight[:, None], y * weight)[0]
+        result[target].update({name: round(float(value), 6)
+                               for name, value in zip(names, solution, strict=True)
+                               if value > 0})
+    return result
 
 
 def block_rows(family: str, measured: dict[str, dict], split: str = "train"

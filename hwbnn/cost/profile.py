@@ -27,6 +27,7 @@ from ..hw.network import NetworkTop
 from ..hw.plan import LEVELS_PER_STAGE, LayerPlan, MemoryShape, rom_columns
 from ..hw.sliding_window import SlidingWindow
 from ..hw.threshold import ThresholdTable, ThresholdUnit
+from ..hw.unrolled import UnrolledMatrixVectorUnit
 from ..ir.encoding import signed_width
 from ..ir.network import Add, AvgPool, NetworkIR
 
@@ -149,6 +150,61 @@ def layer_tree(plan: LayerPlan) -> TreeShape:
     if plan.popcounts_per_pe:
         return popcount_tree(plan.simd, plan.carry_lane)
     return adder_tree(plan.simd, plan.in_bits + 1)
+
+
+@dataclass(frozen=True)
+class UnrolledProfile:
+    """An unrolled unit (hw/unrolled.py): a whole vector per clock, weights as wires. Its
+    adders and registers are counted from the unit's own construction
+    (:meth:`~hwbnn.hw.unrolled.UnrolledMatrixVectorUnit.structure`), shared nodes once:
+    ``popcount`` the carry-in popcounts of one-bit lanes, ``adders`` the rest (adder trees
+    of wider lanes, sums of run counts, plane scales)."""
+
+    name: str
+    mh: int
+    mw: int
+    in_encoding: str
+    in_bits: int
+    out_bits: int
+    levels: int
+    output_pixels: int
+    popcount: TreeShape
+    adders: TreeShape
+    register_bits: int
+    tree_register_bits: int
+    compare_bits: int
+    latency: int  # clocks from a vector in to its result out
+
+    @property
+    def pe(self) -> int:
+        return self.mh
+
+    @property
+    def simd(self) -> int:
+        return self.mw
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return self.output_pixels
+
+    @property
+    def macs_per_frame(self) -> int:
+        return self.mh * self.mw * self.output_pixels
+
+
+def unrolled_profile(name: str, unit: UnrolledMatrixVectorUnit, layer) -> UnrolledProfile:
+    """The profile of one unrolled unit built for ``layer``."""
+    built = unit.structure()
+
+    def shape(adders) -> TreeShape:
+        adders = tuple(Adder(*adder) for adder in adders)
+        return TreeShape(sum(adder.width for adder in adders), 0, 0, 0, adders)
+
+    return UnrolledProfile(
+        name, layer.mh, layer.mw, layer.in_encoding, unit.in_bits, unit.out_bits,
+        0 if layer.produces_scores else int(layer.thresholds.shape[1]), layer.output_pixels,
+        shape(built.popcount_adders), shape(built.other_adders), built.register_bits,
+        built.tree_register_bits, built.compare_bits, unit.latency)
 
 
 @dataclass(frozen=True)
@@ -289,7 +345,7 @@ class Block:
 
     name: str
     layer: str
-    kind: str  # mvtu, window, pool, globalpool, threshold, add, fifo, width, fork
+    kind: str  # mvtu, unrolled, window, pool, globalpool, threshold, add, fifo, width, fork
     profile: object
     cycles_per_frame: int = 0
 
@@ -305,7 +361,7 @@ class NetworkProfile:
 
     net: NetworkIR
     folding: Folding
-    layers: list[LayerPlan]
+    layers: list[LayerPlan | UnrolledProfile]  # the weight layers' units
     windows: list[WindowProfile]
     pools: list[PoolProfile]
     streams: list[StreamProfile]
@@ -326,7 +382,9 @@ class NetworkProfile:
 
     @property
     def latency_cycles(self) -> int:
-        return sum(layer.cycles_per_frame for layer in self.layers)
+        # a folded unit's frame takes its cycles; an unrolled one's its pipeline latency
+        return sum(layer.latency if isinstance(layer, UnrolledProfile)
+                   else layer.cycles_per_frame for layer in self.layers)
 
     @property
     def macs_per_frame(self) -> int:
@@ -338,6 +396,9 @@ def _unit_block(stage, layer) -> Block:
     unit, cycles = stage.component, stage.cycles_per_frame
     if isinstance(unit, MatrixVectorThresholdUnit):
         return Block(stage.name, stage.layer, "mvtu", unit.plan, cycles)
+    if isinstance(unit, UnrolledMatrixVectorUnit):
+        return Block(stage.name, stage.layer, "unrolled",
+                     unrolled_profile(stage.name, unit, layer), cycles)
     if isinstance(unit, SlidingWindow):
         return Block(stage.name, stage.layer, "window", WindowProfile(
             stage.name, tuple(layer.in_shape), layer.kernel, layer.padding, stage.elem_bits_in,
@@ -409,12 +470,14 @@ def pipeline_blocks(top: NetworkTop) -> list[Block]:
     return blocks
 
 
-def profile_network(net: NetworkIR, folding: Folding | None = None) -> NetworkProfile:
-    """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD)."""
+def profile_network(net: NetworkIR, folding: Folding | None = None,
+                    mode: str = "folded") -> NetworkProfile:
+    """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD),
+    or unrolled (``mode``; no folding)."""
     folding = Folding.parse(folding, net)
-    top = NetworkTop(net, folding)
+    top = NetworkTop(net, folding, mode=mode)
     blocks = pipeline_blocks(top)
-    layers = [block.profile for block in blocks if block.kind == "mvtu"]
+    layers = [block.profile for block in blocks if block.kind in ("mvtu", "unrolled")]
     windows = [block.profile for block in blocks if block.kind == "window"]
     pools = [block.profile for block in blocks if block.kind == "pool"]
     streams = [block.profile for block in blocks if block.kind == "fifo"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import progress
-from ..cli import fold_arguments
+from ..cli import fold_arguments, mode_argument
 from ..dist import Executor, cluster_arguments, executor_of
 from ..errors import HwbnnError
 from .mixes import DEFAULT_MIXES, average_bits, parse_mixes, requantize, train_spec
@@ -270,14 +270,13 @@ def register_sweep(subparsers) -> None:
         description="Side by side: accuracy on a test split, LUT/FF/BRAM estimate, "
                     "synthesized counts (--synth: hwbnn gen + Yosys), cycles and ASIC energy "
                     "per frame, each model folded the same way (--target-fps: auto-folded for "
-                    "the same frame rate) or all unrolled (a frame per cycle; synthesis "
-                    "counts only: the cost model has no unrolled mode).")
+                    "the same frame rate) or all unrolled (a frame per cycle).")
     p.add_argument("models", nargs="+", help="model files or zoo:NAMEs")
     p.add_argument("--dataset", default="digits",
                    help="test split the accuracy is measured on (default digits)")
     fold_arguments(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
-    p.add_argument("--mode", choices=("folded", "unrolled"), default="folded")
+    mode_argument(p)
     p.add_argument("--synth", action="store_true", help="also synthesize each model")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
     p.add_argument("--json", action="store_true")
@@ -317,9 +316,8 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
     frame of each model, each folded by ``fold`` / ``target_fps`` (the same frame rate for
     all: ``--target-fps`` auto-folds each model for it).
 
-    ``mode="unrolled"``: every model computes a frame per cycle (the same rate for all); the
-    cost model has no unrolled mode, so the estimate and energy are None and only synthesis
-    counts (``synth``)."""
+    ``mode="unrolled"``: every model computes a frame per cycle (the same rate for all),
+    estimated from what its unrolled units build."""
     from .. import data, zoo
     from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from ..hw.gen import check_unrolled
@@ -338,16 +336,14 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
         if mode == "unrolled":
             check_unrolled(net, fold, target_fps)
             folding = None
-            row.update({"lut": None, "ff": None, "bram": None, "cycles_per_frame": 1,
-                        "frames_per_s": round(clock * 1e6, 1), "energy_pj_per_frame": None})
         else:
             folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock)
-            fpga = estimate(net, family, folding, clock_mhz=clock).totals()
-            chip = estimate(net, "asic", folding, node=node, clock_mhz=clock).totals()
-            row.update({"lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
-                        "cycles_per_frame": fpga["cycles_per_frame"],
-                        "frames_per_s": round(clock * 1e6 / folding.cycles_per_frame, 1),
-                        "energy_pj_per_frame": chip["energy_pj_per_frame"]})
+        fpga = estimate(net, family, folding, clock_mhz=clock, mode=mode).totals()
+        chip = estimate(net, "asic", folding, node=node, clock_mhz=clock, mode=mode).totals()
+        row.update({"lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
+                    "cycles_per_frame": fpga["cycles_per_frame"],
+                    "frames_per_s": round(fpga["frames_per_s"], 1),
+                    "energy_pj_per_frame": chip["energy_pj_per_frame"]})
         if synth:
             row.update(synthesize_model(net, family, folding, mode))
         rows.append(row)

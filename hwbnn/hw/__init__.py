@@ -13,6 +13,10 @@ import functools
 
 from ..errors import HwbnnError
 
+# How a network is generated: folded units (PE/SIMD, weights in memories) or unrolled ones
+# (a whole vector per clock, weights as wires).
+MODES = ("folded", "unrolled")
+
 
 def validated(init):
     """Decorate a component's ``__init__``: a constructor that rejects its arguments

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import fold_arguments, model_argument, print_json
+from ..cli import fold_arguments, mode_argument, model_argument, print_json
 
 
 def register(subparsers) -> None:
@@ -13,7 +13,7 @@ def register(subparsers) -> None:
                    help="the target family: --fold auto aims at the clock its model predicts "
                         "for the folded design, less the model's error margin (hwbnn cost "
                         "--family F shows the same folding)")
-    p.add_argument("--mode", choices=("folded", "unrolled"), default="folded")
+    mode_argument(p)
     p.add_argument("--output", choices=("scores", "label"), default="scores")
     p.add_argument("--name", help="Verilog top module name (default hwbnn_MODEL)")
     p.add_argument("--out", required=True, help="output folder, e.g. rtl/NAME/")

@@ -31,8 +31,6 @@ from .plan import LayerPlan
 from .popcount import LEVELS_PER_STAGE, AdderTree, Popcount, popcount_latency, tree_latency
 from .threshold import count_code, sum_bits
 
-MODES = ("folded", "unrolled")
-
 
 def pack_signed(values, width: int) -> int:
     """Pack integers as ``width``-bit two's-complement fields, element 0 lowest."""

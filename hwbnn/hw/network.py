@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import HwbnnError
 from ..ir.encoding import encoding_bits
 from ..ir.network import Add, AvgPool, Conv, GlobalAvgPool, MatVec, MaxPool, NetworkIR, Threshold
-from . import validated
+from . import MODES, validated
 from .add import AddUnit
 from .avgpool import AvgPool as AvgPoolUnit
 from .fold import Folding
@@ -43,7 +43,6 @@ from .threshold import ThresholdUnit
 from .unrolled import UnrolledMatrixVectorUnit
 
 OUTPUTS = ("scores", "label")
-MODES = ("folded", "unrolled")
 # Beats added to a shortcut FIFO beyond the buffering difference of the two paths: the
 # fork's and the join's registers and one beat of rounding (see _size_shortcuts).
 SHORTCUT_SLACK = 2

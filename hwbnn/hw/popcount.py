@@ -72,6 +72,11 @@ class AdderTree(wiring.Component):
         return m
 
 
+def _bits(value) -> int:
+    """Bits of an Amaranth value, 0 for None."""
+    return 0 if value is None else len(Value.cast(value))
+
+
 def _carry_split(count: int) -> tuple[int, int]:
     """Lanes of the two sub-counts of a :class:`Popcount` node over ``count`` lanes (the
     remaining lane is the node's carry-in)."""
@@ -188,14 +193,26 @@ class TreeBuilder:
         self._m, self._en, self._levels = m, en, levels_per_stage
         self._nodes: dict = {}
         self._names = 0
+        # What was built, each node once, for the cost model (cost/profile.py): every adder
+        # as key -> (output width, operand widths a and b, carry-in bits, operands are lanes)
+        # and every register bit.
+        self.adders: dict = {}
+        self.register_bits = 0
 
-    def _register(self, value, key, name: str):
+    def record_adder(self, key, width: int, a, b=None, carry: int = 0,
+                     on_lanes: bool = False) -> None:
+        """Note an adder of ``width`` output bits over values ``a`` and ``b`` (either may
+        be None) plus ``carry`` carry-in bits, once per ``key``."""
+        self.adders.setdefault(key, (width, _bits(a), _bits(b), carry, on_lanes))
+
+    def register(self, value, key, name: str):
         """``value`` registered (loads while ``en``), once per ``key``."""
         if key not in self._nodes:
             if name in ("sum", "delay"):
                 self._names += 1
                 name = f"{name}{self._names}"
             reg = Signal(Value.cast(value).shape(), name=name)
+            self.register_bits += len(reg)
             with self._m.If(self._en):
                 self._m.d.sync += reg.eq(value)
             self._nodes[key] = reg
@@ -205,7 +222,7 @@ class TreeBuilder:
         """``value`` (named ``key``) through ``stages`` registers."""
         for _ in range(stages):
             key = ("delay", key)
-            value = self._register(value, key, "delay")
+            value = self.register(value, key, "delay")
         return value
 
     # --- Popcount: carry-in trees of one-bit lanes ---------------------------------------
@@ -222,9 +239,14 @@ class TreeBuilder:
                  ((lanes[count - left:] if left else []), lanes[1:1 + right]) if part]
         stages = max(at for _, at in parts)
         total = self.delay(lanes[0][0], lanes[0][1], stages)
+        operands = []
         for value, at in parts:
             key, value = value
-            total = total + self.delay(key, value, stages - at)
+            operands.append(self.delay(key, value, stages - at))
+            total = total + operands[-1]
+        self.record_adder(("count", tuple(k for k, _ in lanes)), count.bit_length(),
+                          *operands, *[None] * (2 - len(operands)), carry=1,
+                          on_lanes=all(n <= 1 for n in _carry_split(count)))
         return total[:count.bit_length()], stages
 
     def aligned_count(self, lanes: list, block: int) -> tuple:
@@ -254,14 +276,14 @@ class TreeBuilder:
         if key not in self._nodes:
             total, _ = self.count(lanes)
             if level and level % self._levels == 0:
-                total = self._register(total, ("reg", key), "sum")
+                total = self.register(total, ("reg", key), "sum")
             self._nodes[key] = total
         return (key, self._nodes[key]), stages
 
     # --- AdderTree: balanced trees of two-input adders ---------------------------------
     def output(self, key, value):
         """A tree's output register (the components' ``o``), once per ``key``."""
-        return self._register(value, ("out", key), "out")
+        return self.register(value, ("out", key), "out")
 
     def adder_sum(self, lanes: list) -> tuple:
         """``(key, value)``: the unregistered sum of ``lanes`` as :class:`AdderTree` makes
@@ -272,11 +294,14 @@ class TreeBuilder:
         while len(values) > 1:
             pairs = [(("add", a, b), va + vb) for (a, va), (b, vb) in zip(
                 values[0::2], values[1::2], strict=False)]
+            for (a, va), (b, vb) in zip(values[0::2], values[1::2], strict=False):
+                self.record_adder(("add", a, b), max(_bits(va), _bits(vb)) + 1, va, vb,
+                                  on_lanes=level == 0)
             if len(values) % 2:
                 pairs.append(values[-1])
             values = pairs
             level += 1
             if level % self._levels == 0 and len(values) > 1:
-                values = [(("reg", key), self._register(value, ("reg", key), f"l{level}_{n}"))
+                values = [(("reg", key), self.register(value, ("reg", key), f"l{level}_{n}"))
                           for n, (key, value) in enumerate(values)]
         return values[0]

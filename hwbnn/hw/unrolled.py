@@ -19,6 +19,8 @@ the score offset. No subtractions and no sign-split trees remain in the datapath
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
@@ -37,8 +39,9 @@ RUN = 8
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
-def weighted_sum(terms):
-    """``sum(value * scale)`` over unsigned ``(value, scale)`` terms, a constant 0 if none.
+def weighted_sum(terms, trees: TreeBuilder | None = None, key=None):
+    """``sum(value * scale)`` over unsigned ``(value, scale)`` terms, a constant 0 if none;
+    its adders are recorded in ``trees`` (under ``key``) when given.
 
     A scale that is not a power of two is its set bits (3 = 2 + 1: the value enters twice),
     so every product is shifts and adders: no multiplier, which ECP5 synthesis would put in a
@@ -52,12 +55,30 @@ def weighted_sum(terms):
                     for bit in range(int(scale).bit_length()) if scale >> bit & 1),
                    key=lambda term: -term[1])
     acc, acc_scale = terms[0]
-    for value, scale in terms[1:]:
+    for n, (value, scale) in enumerate(terms[1:]):
         shift = (acc_scale // scale).bit_length() - 1
         low = Cat(value, Const(0, shift))[:shift]  # zero-padded if value is narrower
-        acc = Cat(low, acc + (value >> shift))
+        high = value >> shift
+        if trees is not None:
+            trees.record_adder(("scaled", key, n), max(len(acc), len(high)) + 1, acc, high)
+        acc = Cat(low, acc + high)
         acc_scale = scale
     return Cat(Const(0, acc_scale.bit_length() - 1), acc)
+
+
+@dataclass(frozen=True)
+class UnrolledStructure:
+    """What an unrolled unit is built of (:meth:`UnrolledMatrixVectorUnit.structure`):
+    every adder once, as ``(output width, operand widths a and b, carry-in bits, operands
+    are lanes)``, those of the popcounts of one-bit lanes apart from the others (adder
+    trees of wider lanes, sums of run counts, plane scales); register bits in all and
+    inside the trees; comparator bits."""
+
+    popcount_adders: tuple[tuple[int, int, int, int, bool], ...]
+    other_adders: tuple[tuple[int, int, int, int, bool], ...]
+    register_bits: int
+    tree_register_bits: int
+    compare_bits: int
 
 
 class UnrolledMatrixVectorUnit(wiring.Component):
@@ -173,6 +194,30 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        self._build(m)
+        return m
+
+    def structure(self) -> UnrolledStructure:
+        """What :meth:`elaborate` builds, counted from the same construction (the cost
+        model's profile of the unit, cost/profile.py)."""
+        m = Module()
+        m._MustUse__used = True  # built to be counted, never elaborated (as hw.validated)
+        trees, compare_bits = self._build(m)
+        layer = self._layer
+        return UnrolledStructure(
+            popcount_adders=tuple(adder for key, adder in trees.adders.items()
+                                  if key[0] == "count"),
+            other_adders=tuple(adder for key, adder in trees.adders.items()
+                               if key[0] != "count"),
+            # the trees' and delays' registers, the input word, valid, the output word
+            register_bits=(trees.register_bits + layer.mw * self.in_bits + 2
+                           + layer.mh * self.out_bits),
+            tree_register_bits=trees.register_bits,
+            compare_bits=compare_bits)
+
+    def _build(self, m) -> tuple[TreeBuilder, int]:
+        """The unit's logic in ``m``; returns its :class:`TreeBuilder` (every adder and
+        register) and the comparator bits (thresholds that are not constant outcomes)."""
         layer = self._layer
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
@@ -182,21 +227,26 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             m.d.sync += [x.eq(self.i.payload), valid.eq(self.i.valid)]
         lanes = self._lanes(x)
         thresholds = None if layer.produces_scores else self.hw_thresholds()
+        bounds = self.sum_bounds()
         offsets = self.score_offsets()
         trees = TreeBuilder(m, en, self._levels)
+        compare_bits = 0
         for row in range(layer.mh):
-            total = self._row(m, en, trees, lanes, row)
+            total = self._row(trees, lanes, row)
             if layer.produces_scores:
                 value = ((total << int(self.binary_input)) - int(offsets[row]))[:self.out_bits]
             else:
                 count = sum((total >= int(t)).as_unsigned() for t in thresholds[row])
                 value = self._encode(count)
+                # S >= 0 always holds and S >= max + 1 never does: constants, no logic
+                compare_bits += len(total) * int(((thresholds[row] > 0)
+                                                  & (thresholds[row] <= bounds[row])).sum())
             with m.If(en):
                 m.d.sync += self.o.payload[row * self.out_bits:(row + 1) * self.out_bits].eq(value)
-        delayed = self._delay(m, en, valid, tree_latency(layer.mw, self._levels), "valid")
+        delayed = self._delay(trees, valid, tree_latency(layer.mw, self._levels), "valid")
         with m.If(en):
             m.d.sync += self.o.valid.eq(delayed)
-        return m
+        return trees, compare_bits
 
     def _lanes(self, x) -> list:
         """The lane values ``v`` (``n`` bits) of the registered input word."""
@@ -211,7 +261,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             return (count != 1) | ((count == 0) << 1)
         return count[:self.out_bits]
 
-    def _row(self, m, en, trees, lanes, row):
+    def _row(self, trees, lanes, row):
         """Unsigned ``S`` of one row: one tree per plane over its lanes (inverted where the
         sign is -1), every tree aligned to the deepest, summed with the plane scales.
 
@@ -232,8 +282,8 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         terms = []
         if self._absorption(planes, depth):
             (name, scale, _, light), (_, heavy_scale, _, heavy) = planes.pop(), planes.pop()
-            value, stages = self._absorb(m, en, trees, heavy, light, heavy_scale // scale, name)
-            terms.append((self._delay(m, en, value, depth - stages, name), scale))
+            value, stages = self._absorb(trees, heavy, light, heavy_scale // scale, name)
+            terms.append((self._delay(trees, value, depth - stages, name), scale))
         for _, scale, runs, inputs in planes:
             # The delay is named by the lanes and by how they were summed: the two ways give
             # the same count at different latencies.
@@ -243,7 +293,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                               else self._tree(trees, inputs))
             assert latency <= depth, "a plane's tree is never deeper than the layer's"
             terms.append((trees.delay(key, value, depth - latency), scale))
-        return weighted_sum(terms)
+        return weighted_sum(terms, trees, row)
 
     def _tree(self, trees, inputs):
         """(registered sum of ``inputs``, its latency): a popcount of one-bit lanes or an
@@ -270,7 +320,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         chunks = _chunks(len(heavy), len(light))
         return max(popcount_latency(n) for n in chunks) + (len(chunks) - 1).bit_length() <= depth
 
-    def _absorb(self, m, en, trees, heavy, light, ratio, name):
+    def _absorb(self, trees, heavy, light, ratio, name):
         """``ratio * popcount(heavy) + popcount(light)`` as one tree: ``heavy`` is counted in
         ``k`` chunks, each chunk's count takes a light lane below it for free
         (``Cat(lane, count) = 2 count + lane``), and the ``k`` values are summed by adders
@@ -283,7 +333,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         for c, size in enumerate(_chunks(len(heavy), len(light))):
             count, latency = self._tree(trees, heavy[start:start + size])
             start += size
-            bit = self._delay(m, en, light.pop(0)[1], latency, f"{name}c{c}l")
+            bit = self._delay(trees, light.pop(0)[1], latency, f"{name}c{c}l")
             values.append((Cat(bit, Const(0, shift - 1), count), latency, (size << shift) + 1))
         level = 0
         while len(values) > 1:
@@ -292,15 +342,15 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             for n in range(0, len(values) - 1, 2):
                 (a, at, amax), (b, bt, bmax) = values[n], values[n + 1]
                 stages = max(at, bt)
-                total = (self._delay(m, en, a, stages - at, f"{name}a{level}_{n}")
-                         + self._delay(m, en, b, stages - bt, f"{name}b{level}_{n}"))
-                peak = amax + bmax
+                a = self._delay(trees, a, stages - at, f"{name}a{level}_{n}")
+                b = self._delay(trees, b, stages - bt, f"{name}b{level}_{n}")
+                total, peak, carries = a + b, amax + bmax, 0
                 if light:
-                    carry = self._delay(m, en, light.pop(0)[1], stages, f"{name}k{level}_{n}")
-                    total, peak = carry + total, peak + 1
-                reg = Signal(range(peak + 1), name=f"{name}s{level}_{n}")
-                with m.If(en):
-                    m.d.sync += reg.eq(total)
+                    carry = self._delay(trees, light.pop(0)[1], stages, f"{name}k{level}_{n}")
+                    total, peak, carries = carry + total, peak + 1, 1
+                width = peak.bit_length()
+                trees.record_adder((name, level, n), width, a, b, carries)
+                reg = trees.register(total[:width], (name, level, n), f"{name}s{level}_{n}")
                 paired.append((reg, stages + 1, peak))
             if len(values) % 2:
                 paired.append(values[-1])
@@ -309,13 +359,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         value, stages, _ = values[0]
         return value, stages
 
-    def _delay(self, m, en, value, stages, name):
-        """``value`` through ``stages`` registers that load while ``en`` is high."""
+    @staticmethod
+    def _delay(trees, value, stages, name):
+        """``value`` through ``stages`` registers of ``trees`` (named ``name``)."""
         for stage in range(stages):
-            reg = Signal.like(value, name=f"{name}d{stage}")
-            with m.If(en):
-                m.d.sync += reg.eq(value)
-            value = reg
+            value = trees.register(value, ("unit", name, stage), f"{name}d{stage}")
         return value
 
 

@@ -65,13 +65,13 @@ def write_report(design, path: str | Path, *, family: str = "ice40", synthesis=N
     from ..cli import output_path
     from ..hw.fold import DEFAULT_CLOCK_MHZ
 
-    design.require_estimate("a design report")
+    design.require_folded("a design report")
     if synthesis is not None and synthesis.family != family:
         raise HwbnnError(f"the synthesis result is for {synthesis.family}, the report for "
                          f"{family}: estimate and synthesis must be of one family")
     folding = design.folding
     clock_mhz = folding.clock_mhz or DEFAULT_CLOCK_MHZ
-    cost = design.model.cost(family, folding, clock_mhz=clock_mhz)
+    cost = design.cost(family)
     body = [
         f"<h1>hwbnn design report: {_text(design.top)}</h1>",
         f"<p class='note'>{_text(design.directory)}, written by hwbnn {_text(__version__)}"

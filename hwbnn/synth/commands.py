@@ -50,8 +50,6 @@ def cmd_synth(args) -> int:
     # A network from `hwbnn gen` (its manifest has the packing) also gets its estimate per
     # block and its frame rate; any other generated Verilog gets counts and Fmax only.
     design = _network_design(args.directory, args.blocks)
-    if args.blocks:
-        design.require_estimate("--blocks (each block beside its estimate)")  # before Yosys
     result = synthesize(rtl, args.family, args.device, args.seeds, args.target_mhz,
                         args.work, router=args.router, pnr_timeout_s=args.pnr_timeout,
                         blocks=args.blocks)

@@ -3,7 +3,7 @@ model; several targets run as one job each (:mod:`hwbnn.verify.many`)."""
 
 from __future__ import annotations
 
-from ..cli import fold_arguments, positive_int, print_json, seed_int
+from ..cli import fold_arguments, mode_argument, positive_int, print_json, seed_int
 from ..dist import cluster_arguments
 from .tools import SIMULATORS
 
@@ -46,9 +46,8 @@ def register(subparsers) -> None:
                         "model's own input encoding)")
     p.add_argument("--data-path", help="folder with the dataset's files (not for digits)")
     fold_arguments(p)
-    p.add_argument("--mode", choices=("folded", "unrolled"),
-                   help="how a MODEL target is generated (default folded); a design folder "
-                        "keeps its own")
+    mode_argument(p, None, "how a MODEL target is generated (default folded); a design "
+                           "folder keeps its own")
     p.add_argument("--work", help="folder for builds, runs and waveforms (default "
                                   "build/verify/NAME; several targets: WORK/NAME each)")
     # One job per target; one local job by default (a single target needs no more).
