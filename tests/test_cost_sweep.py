@@ -51,10 +51,32 @@ def test_sweep_cli_parallel(tmp_path, capsys):
     assert (out / "pareto_energy.png").is_file()
 
 
+def test_sweep_unrolled(tmp_path, capsys):
+    """``--mode unrolled``: every mix a frame per clock, priced from its unrolled units;
+    more weight planes cost more adders; no FINN-R column (it prices folded units)."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "zoo:digits_mlp_w2", "--mixes", "1,2,3", "--mode", "unrolled",
+                 "--out", str(out), "--json"]) == 0
+    import json
+
+    rows = {row["mix"]: row for row in json.loads(capsys.readouterr().out)["mixes"]}
+    assert {row["cycles_per_frame"] for row in rows.values()} == {1}
+    assert rows["1"]["lut"] < rows["2"]["lut"] < rows["3"]["lut"]
+    assert rows["1"]["energy_pj_per_frame"] < rows["3"]["energy_pj_per_frame"]
+    assert rows["2"]["energy_weight_memory_pj"] == 0 and rows["2"]["finn_r_lut"] is None
+    assert rows["2"]["folding"]["dense0"] == {"pe": 32, "simd": 64}
+    assert "unrolled (a frame per clock" in (out / "sweep.md").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["sweep", "zoo:digits_mlp_w2", "--mixes", "0.5"], "average bitwidth"),
     (["sweep", "zoo:digits_mlp_w2", "--train", "--mixes", "1"], "architecture"),
     (["sweep", "zoo:nothing"], "nothing"),
+    (["sweep", "zoo:digits_mlp_w2", "--mode", "unrolled", "--target-fps", "1e5"],
+     "--fold is for --mode folded"),
+    (["sweep", "mlp:32", "--train", "--mode", "unrolled", "--fold", "1x1,1x1"],
+     "--fold is for --mode folded"),
+    (["sweep", "zoo:digits_resnet_w1a1", "--mode", "unrolled"], "graph"),
 ])
 def test_sweep_errors(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path)]) == 2

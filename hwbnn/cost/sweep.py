@@ -40,6 +40,7 @@ class SweepSettings:
     epochs: int | None = None
     activations: str | None = None
     fold: str | None = None
+    mode: str = "folded"  # or "unrolled": every mix a frame per clock, no folding
 
 
 def _arch_arguments(source: str) -> list[str]:
@@ -105,11 +106,18 @@ def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
 
     dataset = data.load("digits")
     accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
-    folding = Folding.parse(settings.fold, net, target_fps=settings.target_fps,
-                            clock_mhz=settings.clock_mhz)
+    if settings.mode == "unrolled":
+        folding = None
+        parallel = {layer.name: {"pe": layer.mh, "simd": layer.mw}
+                    for layer in net.weight_layers}
+    else:
+        folding = Folding.parse(settings.fold, net, target_fps=settings.target_fps,
+                                clock_mhz=settings.clock_mhz)
+        parallel = folding.to_dict()
     clock_mhz = settings.clock_mhz or DEFAULT_CLOCK_MHZ
-    fpga = estimate(net, settings.family, folding, clock_mhz=clock_mhz)
-    chip = estimate(net, "asic", folding, node=settings.node, clock_mhz=clock_mhz)
+    fpga = estimate(net, settings.family, folding, clock_mhz=clock_mhz, mode=settings.mode)
+    chip = estimate(net, "asic", folding, node=settings.node, clock_mhz=clock_mhz,
+                    mode=settings.mode)
     totals, energy = fpga.totals(), chip.totals()
     return {
         "mix": mix, "avg_bits": round(avg_bits, 3), "accuracy": round(accuracy, 4),
@@ -125,7 +133,7 @@ def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
         "area_um2": round(energy["area_um2"]),
         "ops_per_joule": energy["ops_per_joule"],
         "weight_bits": net.weight_bits,
-        "folding": folding.to_dict(),
+        "folding": parallel,  # unrolled: PE = MH, SIMD = MW
     }
 
 
@@ -185,7 +193,8 @@ def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str],
                     source: dict | None = None) -> str:
     how = how_obtained(settings)
     clock = settings.clock_mhz or 100
-    fold = (f"folded as {settings.fold}" if settings.fold not in (None, "auto")
+    fold = ("unrolled (a frame per clock, weights as wires)" if settings.mode == "unrolled"
+            else f"folded as {settings.fold}" if settings.fold not in (None, "auto")
             else f"folded for {settings.target_fps:g} frames/s at {clock:g} MHz"
             if settings.target_fps else "with the model's own folding (PE = SIMD = 1 unless "
                                         "set)")
@@ -199,7 +208,8 @@ def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str],
     for row in rows:
         lines.append(f"| {row['mix']} | {row['avg_bits']:g} | {row['accuracy'] * 100:.1f}% | "
                      f"{row['lut']:,} | {row['ff']:,} | {row['bram']:g} | "
-                     f"{row['finn_r_lut']:,} | {row['cycles_per_frame']:,} | "
+                     f"{'-' if row['finn_r_lut'] is None else format(row['finn_r_lut'], ',')} | "
+                     f"{row['cycles_per_frame']:,} | "
                      f"{row['energy_pj_per_frame']:,.1f} | {row['weight_bits']:,} |")
     for cost, label in (("lut", "LUTs"), ("energy_pj_per_frame", "energy per frame")):
         front = ", ".join(row["mix"] for row in pareto_front(rows, cost))
@@ -258,6 +268,7 @@ def register_sweep(subparsers) -> None:
     p.add_argument("--group", type=positive_int, default=1,
                    help="consecutive inputs sharing a bitwidth (default 1)")
     fold_arguments(p)
+    mode_argument(p)
     p.add_argument("--family", choices=FAMILY_CHOICES[:3], default="ice40")
     p.add_argument("--node", type=int, choices=(45, 28, 7), default=45)
     cluster_arguments(p)
@@ -286,19 +297,25 @@ def register_sweep(subparsers) -> None:
 def cmd_sweep(args) -> int:
     from ..cli import print_json
     from ..hw.fold import Folding, check_rate
+    from ..hw.gen import check_unrolled
 
     # One clear error for a bad model, architecture or folding before starting processes.
     if args.train:
         _arch_arguments(args.model)
         check_rate(args.target_fps, args.clock_mhz)
+        if args.mode == "unrolled":
+            check_unrolled(None, args.fold, args.target_fps)
     else:
         from .. import zoo
 
-        Folding.parse(args.fold, zoo.load(args.model), target_fps=args.target_fps,
-                      clock_mhz=args.clock_mhz)
+        net = zoo.load(args.model)
+        if args.mode == "unrolled":
+            check_unrolled(net, args.fold, args.target_fps)
+        else:
+            Folding.parse(args.fold, net, target_fps=args.target_fps, clock_mhz=args.clock_mhz)
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
-                             args.activations, fold=args.fold)
+                             args.activations, fold=args.fold, mode=args.mode)
     rows = run_sweep(settings, parse_mixes(args.mixes), executor_of(args))
     paths = write_outputs(rows, settings, Path(args.out))
     if args.json:

@@ -174,13 +174,14 @@ def _yosys_memory_error(error: YosysError) -> HwbnnError:
                       f"reserve it (address-space limit, ulimit -v: {allowed})")
 
 
-def check_unrolled(net: NetworkIR, folding, target_fps) -> None:
+def check_unrolled(net: NetworkIR | None, folding, target_fps) -> None:
     """Whether ``net`` can be generated unrolled, before any work: the mode takes no folding
     and no frame rate to fold for, and a chain of layers only; one line if not."""
     if folding is not None or target_fps is not None:
         raise HwbnnError("--fold is for --mode folded; the unrolled mode computes a whole "
                          "vector per cycle (PE = MH, SIMD = MW)")
-    net.require_chain("the unrolled mode")
+    if net is not None:  # None: a network still to be trained (a chain by its architecture)
+        net.require_chain("the unrolled mode")
 
 
 def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path, *,
