@@ -327,8 +327,9 @@ class Design:
         """HwbnnError naming ``what`` for an unrolled design (one that has no folding to
         show: stage budgets, PE/SIMD balance)."""
         if self.mode != "folded":
-            raise HwbnnError(f"{what} shows a folding (stage budgets, PE x SIMD), which "
-                             f"covers folded designs only: this one is {self.mode}")
+            raise HwbnnError(f"{what} shows a folded design's folding (stage budgets, PE x "
+                             f"SIMD), and this one is {self.mode}: use hwbnn cost --mode "
+                             f"{self.mode} and hwbnn synth --blocks instead")
 
     @property
     def folding(self):

@@ -225,8 +225,8 @@ def test_unrolled_design_blocks_and_report(tmp_path, capsys):
     assert dense0["lut"]["synthesis"] == 900 and dense0["lut"]["estimate"] > 100
     assert main(["report", str(tmp_path / "u")]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "covers folded designs only" in error
-    with pytest.raises(HwbnnError, match="folded designs only: this one is unrolled"):
+    assert error.count("\n") == 1 and "this one is unrolled: use hwbnn cost" in error
+    with pytest.raises(HwbnnError, match="folded design's folding"):
         design.report(tmp_path / "r.html")
 
 
