@@ -163,15 +163,11 @@ class UnrolledProfile:
     name: str
     mh: int
     mw: int
-    in_encoding: str
-    in_bits: int
-    out_bits: int
-    levels: int
+    levels: int  # thresholds per output (0: raw scores)
     output_pixels: int
     popcount: TreeShape
     adders: TreeShape
     register_bits: int
-    tree_register_bits: int
     compare_bits: int
     latency: int  # clocks from a vector in to its result out
 
@@ -201,10 +197,10 @@ def unrolled_profile(name: str, unit: UnrolledMatrixVectorUnit, layer) -> Unroll
         return TreeShape(sum(adder.width for adder in adders), 0, 0, 0, adders)
 
     return UnrolledProfile(
-        name, layer.mh, layer.mw, layer.in_encoding, unit.in_bits, unit.out_bits,
+        name, layer.mh, layer.mw,
         0 if layer.produces_scores else int(layer.thresholds.shape[1]), layer.output_pixels,
         shape(built.popcount_adders), shape(built.other_adders), built.register_bits,
-        built.tree_register_bits, built.compare_bits, unit.latency)
+        built.compare_bits, unit.latency)
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,12 @@ class UnrolledStructure:
     """What an unrolled unit is built of (:meth:`UnrolledMatrixVectorUnit.structure`):
     every adder once, as ``(output width, operand widths a and b, carry-in bits, operands
     are lanes)``, those of the popcounts of one-bit lanes apart from the others (adder
-    trees of wider lanes, sums of run counts, plane scales); register bits in all and
-    inside the trees; comparator bits."""
+    trees of wider lanes, sums of run counts, plane scales); register bits (the
+    trees', the delays', the input and output words'); comparator bits."""
 
     popcount_adders: tuple[tuple[int, int, int, int, bool], ...]
     other_adders: tuple[tuple[int, int, int, int, bool], ...]
     register_bits: int
-    tree_register_bits: int
     compare_bits: int
 
 
@@ -212,7 +211,6 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             # the trees' and delays' registers, the input word, valid, the output word
             register_bits=(trees.register_bits + layer.mw * self.in_bits + 2
                            + layer.mh * self.out_bits),
-            tree_register_bits=trees.register_bits,
             compare_bits=compare_bits)
 
     def _build(self, m) -> tuple[TreeBuilder, int]:
