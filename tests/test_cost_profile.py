@@ -87,28 +87,36 @@ def test_tree_builder_records_the_profiled_trees():
     profile) is what the folded profile counts for the same tree: the same adders (width,
     operands, carry-in, on lanes) and register bits."""
     from amaranth import Module, Signal
+    from amaranth.hdl import Fragment
 
     from hwbnn.hw.popcount import TreeBuilder
+
+    def builder():
+        m = Module()
+        return m, TreeBuilder(m, Signal())
 
     def adders(tree):
         return sorted((a.width, a.a, a.b, a.carry_in, a.on_lanes) for a in tree.adders)
 
     for lanes in (2, 3, 8, 15, 33, 64):
-        trees = TreeBuilder(Module(), Signal())
+        m, trees = builder()
         total, _ = trees.count([(n, Signal()) for n in range(lanes)])
         trees.output("o", total)
         assert sorted(trees.adders.values()) == adders(popcount_tree(lanes))
         assert trees.register_bits == popcount_tree(lanes).register_bits
+        Fragment.get(m, None)
     for lanes, width in ((4, 3), (7, 6), (64, 6)):
-        trees = TreeBuilder(Module(), Signal())
+        m, trees = builder()
         key, total = trees.adder_sum([(n, Signal(width)) for n in range(lanes)])
         trees.output(key, total)
         assert sorted(trees.adders.values()) == adders(adder_tree(lanes, width))
         assert trees.register_bits == adder_tree(lanes, width).register_bits
+        Fragment.get(m, None)
     # Two trees over the same lanes are one tree: nothing more recorded.
-    trees = TreeBuilder(Module(), Signal())
+    m, trees = builder()
     lanes = [(n, Signal()) for n in range(9)]
     trees.output("a", trees.count(lanes)[0])
     before = (dict(trees.adders), trees.register_bits)
     trees.output("a", trees.count(lanes)[0])
     assert (trees.adders, trees.register_bits) == before
+    Fragment.get(m, None)
