@@ -441,7 +441,7 @@ def fit_unrolled(family: str, measured: dict[str, dict], coefficients: dict[str,
     from .calibrate import MIN_FEATURE_ROWS
     from .features import GROUPS, UNROLLED_FEATURES, apply, grouped
 
-    rows = []  # (unrolled features, rest of the count explained, measured counts)
+    rows = []  # (features, measured counts): an unrolled block's, or a whole network's
     for config in UNROLLED_NETWORKS:
         entry = measured.get(config.name)
         if config.split != "train" or entry is None:
@@ -451,23 +451,23 @@ def fit_unrolled(family: str, measured: dict[str, dict], coefficients: dict[str,
         unrolled = [name for name, (features, _) in blocks.items()
                     if features["unrolled_const"]]
         if all(name in kept for name in unrolled):
-            rows += [(blocks[name][0], blocks[name][0], kept[name]) for name in unrolled]
+            rows += [(blocks[name][0], kept[name]) for name in unrolled]
         else:
-            rows.append((total, total, entry["counts"]))
+            rows.append((total, entry["counts"]))
     result = {target: dict(values) for target, values in coefficients.items()}
     if not rows:
         return result
     for target in coefficients:
         names = [name for name in UNROLLED_FEATURES if name in GROUPS[target]
-                 and sum(bool(features[name]) for features, _, _ in rows) >= MIN_FEATURE_ROWS]
+                 and sum(bool(features[name]) for features, _ in rows) >= MIN_FEATURE_ROWS]
         if not names:
             continue
         a = np.array([[grouped(features, target)[name] for name in names]
-                      for features, _, _ in rows])
-        y = np.array([float(counts[target]) - apply(coefficients[target], rest, target)
-                      for _, rest, counts in rows])
+                      for features, _ in rows])
+        y = np.array([float(counts[target]) - apply(coefficients[target], features, target)
+                      for features, counts in rows])
         # residuals relative to each row's count (not to its unexplained rest)
-        weight = 1.0 / np.maximum([float(counts[target]) for _, _, counts in rows], 1.0)
+        weight = 1.0 / np.maximum([float(counts[target]) for _, counts in rows], 1.0)
         solution = nnls(a * weight[:, None], y * weight)[0]
         result[target].update({name: round(float(value), 6)
                                for name, value in zip(names, solution, strict=True)

@@ -39,9 +39,9 @@ RUN = 8
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
-def weighted_sum(terms, trees: TreeBuilder | None = None, key=None):
+def weighted_sum(terms, trees: TreeBuilder, key):
     """``sum(value * scale)`` over unsigned ``(value, scale)`` terms, a constant 0 if none;
-    its adders are recorded in ``trees`` (under ``key``) when given.
+    its adders are recorded in ``trees`` (under ``key``).
 
     A scale that is not a power of two is its set bits (3 = 2 + 1: the value enters twice),
     so every product is shifts and adders: no multiplier, which ECP5 synthesis would put in a
@@ -59,8 +59,7 @@ def weighted_sum(terms, trees: TreeBuilder | None = None, key=None):
         shift = (acc_scale // scale).bit_length() - 1
         low = Cat(value, Const(0, shift))[:shift]  # zero-padded if value is narrower
         high = value >> shift
-        if trees is not None:
-            trees.record_adder(("scaled", key, n), max(len(acc), len(high)) + 1, acc, high)
+        trees.record_adder(("scaled", key, n), max(len(acc), len(high)) + 1, acc, high)
         acc = Cat(low, acc + high)
         acc_scale = scale
     return Cat(Const(0, acc_scale.bit_length() - 1), acc)
