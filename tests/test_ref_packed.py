@@ -24,7 +24,8 @@ from hwbnn.zoo.synthetic import SYNTHETIC
 from .conftest import zoo_test_split
 
 ENCODINGS = ["binary", "ternary"] + [f"uint{n}" for n in range(2, 9)]
-WEIGHT_KINDS = ["binary", "ternary", "residual"]
+# residual_col: one bitwidth per input column (the chain kernel's weighed binary stream).
+WEIGHT_KINDS = ["binary", "ternary", "residual", "residual_col"]
 # Frames of each synthetic model: a whole tile of the chain kernel and a remainder.
 SYNTHETIC_FRAMES = 5
 
@@ -37,7 +38,10 @@ def random_weights(rng, kind, rows, cols):
         return Weights.binary(rng.choice([-1, 1], size=(rows, cols)))
     if kind == "ternary":
         return Weights.ternary(rng.integers(-1, 2, size=(rows, cols)))
-    bitwidth = rng.integers(1, 4, size=(rows, cols))
+    if kind == "residual_col":
+        bitwidth = np.broadcast_to(rng.integers(1, 4, size=cols), (rows, cols)).copy()
+    else:
+        bitwidth = rng.integers(1, 4, size=(rows, cols))
     planes = int(bitwidth.max())
     scales = rng.integers(1, 9, size=planes)
     return Weights.residual(rng.choice([-1, 1], size=(planes, rows, cols)), bitwidth, scales)
@@ -219,6 +223,33 @@ def test_first_conv_on_pixels_runs_on_their_integers(encoding, kind, direct):
     engine = packed.PackedNetwork(net)
     assert (engine._program.steps[0, chain.KIND] == chain.KIND_DIRECT) == direct
     assert_packed_equals_golden(engine.net, random_frames(rng, net, 6))
+
+
+@pytest.mark.parametrize("kind,stream", [("residual_col", 1), ("residual", 0)])
+def test_column_bitwidths_run_as_a_weighed_stream(kind, stream):
+    """A bitwidth per input column: each plane reads only the words of its columns (gathered
+    per window), all planes in one weighed stream. Convs of 4-pixel tiles and a remainder,
+    130 channels across word edges, a tile of frames and a remainder; the outputs threshold
+    to binary (fused), to ternary and to scores. A bitwidth per weight keeps the masked
+    pairs."""
+    from hwbnn.ref import chain
+
+    rng = np.random.default_rng(8)
+    conv = weight_layer(rng, Conv, "conv0", "binary", kind, 70, 9 * 130, "binary",
+                        in_shape=(7, 7, 130), kernel=3, padding=1)
+    conv1 = weight_layer(rng, Conv, "conv1", "binary", kind, 20, 9 * 70, "ternary",
+                         in_shape=(7, 7, 70), kernel=3, padding=0)
+    dense = weight_layer(rng, MatVec, "dense0", "ternary", "binary", 100, 5 * 5 * 20, "binary")
+    dense1 = weight_layer(rng, MatVec, "dense1", "binary", kind, 300, 100, "binary")
+    dense2 = weight_layer(rng, MatVec, "dense2", "binary", kind, 10, 300, None)
+    net = NetworkIR("col", (7, 7, 130), "binary", [conv, conv1, dense, dense1, dense2]
+                    ).validate()
+    engine = packed.PackedNetwork(net)
+    assert engine._program.steps[:, chain.STREAM].tolist() == [stream, stream, 0, stream,
+                                                               stream]
+    frames = random_frames(rng, net, 6)
+    assert_packed_equals_golden(engine.net, frames)
+    assert np.array_equal(engine.scores(frames), golden.run(net, frames)[-1].out)
 
 
 def test_weight_bytes_of_a_binary_mlp_are_a_32nd_of_float32():

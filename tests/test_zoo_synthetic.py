@@ -11,7 +11,8 @@ from hwbnn.ref.compare import first_mismatch
 from hwbnn.zoo import synthetic
 from hwbnn.zoo.synthetic import SYNTHETIC
 
-NAMES = [f"{arch}_{variant}" for arch in ("lfc", "cnv") for variant in ("w1a1", "ternary", "mix14")]
+NAMES = [f"{arch}_{variant}" for arch in ("lfc", "cnv")
+         for variant in ("w1a1", "ternary", "mix14", "mix14_col")]
 GRAPHS = ["resnet8_w1a1"]
 
 
@@ -85,12 +86,23 @@ def test_variants_have_their_encodings(models, name, weights, activation):
     assert net.weight_layers[-1].produces_scores
 
 
-def test_mix14_hits_its_bit_mix_and_scales(models):
-    for layer in models["lfc_mix14"].weight_layers:
+@pytest.mark.parametrize("name", ["lfc_mix14", "lfc_mix14_col", "cnv_mix14_col"])
+def test_mix14_hits_its_bit_mix_and_scales(models, name):
+    for layer in models[name].weight_layers:
         mix = layer.weights.mix()
-        assert [round(mix[b], 3) for b in (1, 2, 3)] == [0.7, 0.2, 0.1]
+        # within a column of the fraction (a first conv has 27 columns)
+        assert all(abs(mix[b] - f) <= 1 / layer.mw for b, f in zip((1, 2, 3), (0.7, 0.2, 0.1),
+                                                                   strict=True))
         assert layer.weights.scales.tolist() == [4, 2, 1]
-        assert abs(layer.weights.bitwidths().mean() - 1.4) < 1e-3
+        assert abs(layer.weights.bitwidths().mean() - 1.4) <= 1 / layer.mw
+
+
+@pytest.mark.parametrize("name,per_column", [("lfc_mix14", False), ("lfc_mix14_col", True),
+                                             ("cnv_mix14_col", True)])
+def test_column_variants_give_every_row_of_a_column_one_bitwidth(models, name, per_column):
+    for layer in models[name].weight_layers:
+        bitwidth = layer.weights.bitwidth
+        assert (bitwidth == bitwidth[:1]).all() == per_column
 
 
 def test_builds_are_reproducible_and_the_seed_matters():

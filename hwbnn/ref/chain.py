@@ -37,6 +37,7 @@ from .popcount import (
     _update,
     _weights,
     pack_pixels,
+    pext,
     popcount,
 )
 
@@ -49,10 +50,18 @@ from .popcount import (
 # OUT_WORDS words per pixel) in encoding OUT_ENC; ACC is where its accumulators go in a trace;
 # bit p of FULL is set where pair p's mask is all ones (a residual model's first plane): its
 # mismatches are binary ones, counted without the mask.
+# STREAM 1: a masked step on binary inputs whose every pair has one mask for all rows (all
+# ones, or a bitwidth per input column) runs as one weighed binary stream: per window, each
+# pair's bits under its mask (KL words at M_OFF of the weights, per pair) are gathered
+# (:func:`hwbnn.ref.popcount.pext`) into whole words, pair after pair, C_WORDS in all (a
+# multiple of 4, zero-filled), at C_IN of the frame's scratch (room for TILE windows); the
+# signs lie compacted the same way at W_OFF, ``(C_WORDS, rows)``, followed by each word's
+# plane scale. Words no weight of a plane uses are never read, and the pairs' weighed
+# mismatches sum in one accumulator (:func:`_tile_rows_bw`).
 # A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
- OUT_WORDS, ACC, FULL, FIELDS) = range(29)
+ OUT_WORDS, ACC, FULL, STREAM, M_OFF, C_IN, C_WORDS, FIELDS) = range(33)
 KIND_WEIGHT, KIND_POOL, KIND_DIRECT = 0, 1, 2
 # KIND_DIRECT: a first conv on unsigned (or signed) integer pixels, computed on the frame's
 # integers with int32 weights ``(KH*KW*C, ROWS)`` at W_OFF of the program's dense weights:
@@ -403,6 +412,153 @@ def _tile_rows_bb(scratch, w, kl, rows, a, stream, x0, x1, x2, x3, r0, r1, kh, l
         j += 1
 
 
+@njit(inline="always", **_JIT)
+def _gather(scratch, x, length, row, mask, kl, at):
+    """One window's bits (word j at ``x + _word_at(j)``) under ``mask[j]``, packed in order
+    into words from ``at`` on (the last one zero-filled); returns the words written."""
+    out = np.uint64(0)
+    bit = 0
+    start = at
+    for j in range(kl):
+        m = mask[j]
+        if m == 0:
+            continue
+        if m == ~np.uint64(0) and bit == 0:  # a whole word on a word boundary
+            scratch[at] = scratch[x + _word_at(j, length, row)]
+            at += 1
+            continue
+        v = pext(scratch[x + _word_at(j, length, row)], m)
+        c = popcount(m)
+        out |= v << np.uint64(bit)
+        bit += c
+        if bit >= 64:
+            scratch[at] = out
+            at += 1
+            bit -= 64
+            # the bits of v that did not fit (none when the word ended exactly)
+            out = v >> np.uint64(c - bit) if bit else np.uint64(0)
+    if bit:
+        scratch[at] = out
+        at += 1
+    return at - start
+
+
+@njit(inline="always", **_JIT)
+def _gather_stream(scratch, x, length, row, kl, masks, pairs, at):
+    """A window's weighed binary stream (see STREAM): every pair's bits under its mask."""
+    for p in range(pairs):
+        at += _gather(scratch, x, length, row, masks[p * kl:(p + 1) * kl], kl, at)
+
+
+@njit(inline="always", **_JIT)
+def _gather4(scratch, x0, x1, x2, x3, length, row, mask, kl, at0, at1, at2, at3):
+    """:func:`_gather` for four windows at once (same masks, so the same bookkeeping); a
+    whole word on a word boundary is copied. Returns the words each window got."""
+    full = ~np.uint64(0)
+    o0 = o1 = o2 = o3 = np.uint64(0)
+    bit = 0
+    at = 0
+    for j in range(kl):
+        m = mask[j]
+        if m == 0:
+            continue
+        i = _word_at(j, length, row)
+        if m == full and bit == 0:
+            scratch[at0 + at], scratch[at1 + at], scratch[at2 + at], scratch[at3 + at] = (
+                _four(scratch, x0, x1, x2, x3, i))
+            at += 1
+            continue
+        c = popcount(m)
+        v0, v1, v2, v3 = (pext(scratch[x0 + i], m), pext(scratch[x1 + i], m),
+                          pext(scratch[x2 + i], m), pext(scratch[x3 + i], m))
+        shift = np.uint64(bit)
+        o0 |= v0 << shift
+        o1 |= v1 << shift
+        o2 |= v2 << shift
+        o3 |= v3 << shift
+        bit += c
+        if bit >= 64:
+            scratch[at0 + at], scratch[at1 + at], scratch[at2 + at], scratch[at3 + at] = (
+                o0, o1, o2, o3)
+            at += 1
+            bit -= 64
+            if bit:  # the bits that did not fit
+                back = np.uint64(c - bit)
+                o0, o1, o2, o3 = v0 >> back, v1 >> back, v2 >> back, v3 >> back
+            else:
+                o0 = o1 = o2 = o3 = np.uint64(0)
+    if bit:
+        scratch[at0 + at], scratch[at1 + at], scratch[at2 + at], scratch[at3 + at] = (
+            o0, o1, o2, o3)
+        at += 1
+    return at
+
+
+@njit(inline="always", **_JIT)
+def _gather_stream4(scratch, x0, x1, x2, x3, length, row, kl, masks, pairs, c0, c1, c2, c3):
+    """:func:`_gather_stream` for the four windows of a tile."""
+    at = 0
+    for p in range(pairs):
+        at += _gather4(scratch, x0, x1, x2, x3, length, row, masks[p * kl:(p + 1) * kl], kl,
+                       c0 + at, c1 + at, c2 + at, c3 + at)
+
+
+@njit(**_JIT)
+def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, r0, r1):
+    """A weighed binary stream (STREAM) against four windows' gathered words, rows
+    ``r0..r1-1``: as :func:`_tile_rows_bb` with every word's mismatches times its plane's
+    scale (``kt`` a multiple of 4, so every update takes four words)."""
+    n = r1 - r0
+    a0, a1, a2, a3 = a[r0:r1], a[rows + r0:rows + r1], a[2 * rows + r0:2 * rows + r1], a[
+        3 * rows + r0:3 * rows + r1]
+    for j in range(0, kt, 4):
+        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, j)
+        q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, j + 1)
+        u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, j + 2)
+        v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, j + 3)
+        wp = _weights(w, 0, j, kt, rows, r0, r1)
+        wq = _weights(w, 0, j + 1, kt, rows, r0, r1)
+        wu = _weights(w, 0, j + 2, kt, rows, r0, r1)
+        wv = _weights(w, 0, j + 3, kt, rows, r0, r1)
+        sp, sq, su, sv = (np.int64(scale[j]), np.int64(scale[j + 1]), np.int64(scale[j + 2]),
+                          np.int64(scale[j + 3]))
+        for r in range(n):
+            wpr, wqr, wur, wvr = wp[r], wq[r], wu[r], wv[r]
+            a0[r] += (sp * popcount(p0 ^ wpr) + sq * popcount(q0 ^ wqr)
+                      + su * popcount(u0 ^ wur) + sv * popcount(v0 ^ wvr))
+            a1[r] += (sp * popcount(p1 ^ wpr) + sq * popcount(q1 ^ wqr)
+                      + su * popcount(u1 ^ wur) + sv * popcount(v1 ^ wvr))
+            a2[r] += (sp * popcount(p2 ^ wpr) + sq * popcount(q2 ^ wqr)
+                      + su * popcount(u2 ^ wur) + sv * popcount(v2 ^ wvr))
+            a3[r] += (sp * popcount(p3 ^ wpr) + sq * popcount(q3 ^ wqr)
+                      + su * popcount(u3 ^ wur) + sv * popcount(v3 ^ wvr))
+
+
+@njit(inline="always", **_JIT)
+def _tile_stream(scratch, w, scale, kt, rows, a, x0, x1, x2, x3):
+    """:func:`_tile` for a weighed binary stream: four windows' accumulators (one per row)."""
+    a[:TILE * rows] = 0
+    for r0 in range(0, rows, TILE_ROWS):
+        _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, r0,
+                      min(rows, r0 + TILE_ROWS))
+
+
+@njit(**_JIT)
+def _window_bw(acc, x, xi, w, scale, kt, rows):
+    """One window's weighed binary stream (words ``xi..xi+kt-1``) into ``acc``."""
+    for j in range(0, kt, 4):
+        v0, v1, v2, v3 = x[xi + j], x[xi + j + 1], x[xi + j + 2], x[xi + j + 3]
+        w0 = _weights(w, 0, j, kt, rows, 0, rows)
+        w1 = _weights(w, 0, j + 1, kt, rows, 0, rows)
+        w2 = _weights(w, 0, j + 2, kt, rows, 0, rows)
+        w3 = _weights(w, 0, j + 3, kt, rows, 0, rows)
+        s0, s1, s2, s3 = (np.int64(scale[j]), np.int64(scale[j + 1]), np.int64(scale[j + 2]),
+                          np.int64(scale[j + 3]))
+        for r in range(rows):
+            acc[r] += (s0 * popcount(v0 ^ w0[r]) + s1 * popcount(v1 ^ w1[r])
+                       + s2 * popcount(v2 ^ w2[r]) + s3 * popcount(v3 ^ w3[r]))
+
+
 @njit(**_JIT)
 def _window_bm(acc, x, xi, w, p, j0, length, kl, rows):
     """Binary windows x plane pair ``p`` (mask, signs) of masked weights: as
@@ -472,10 +628,22 @@ def _emit_binary(mismatches, rowbase, t, scratch, at, words):
 
 
 @njit(inline="always", **_JIT)
-def _tile_result(mode, a, f, rows, pairs, scales, rowbase):
-    """Stream f's finished accumulators (plane pairs weighed by their scales)."""
+def _mismatches(mode, weighed, a, f, rows, pairs, scales):
+    """Stream f's weighed mismatch counts: binary weights' and a weighed stream's (STREAM)
+    as they are, masked pairs' summed with their scales (the row base holds the pairs'
+    weighed fan-ins)."""
+    if mode == MODE_BB or weighed:
+        return a[f * rows:(f + 1) * rows]
     at = f * pairs * rows
-    if mode != MODE_BB:
+    _combine(a[at:at + pairs * rows], rows, scales)
+    return a[at:at + rows]
+
+
+@njit(inline="always", **_JIT)
+def _tile_result(mode, weighed, a, f, rows, pairs, scales, rowbase):
+    """Stream f's finished accumulators (plane pairs weighed by their scales)."""
+    at = f * rows if weighed else f * pairs * rows
+    if mode != MODE_BB and not weighed:
         _combine(a[at:at + pairs * rows], rows, scales)
     acc = a[at:at + rows]
     _finish(mode, acc, rowbase, 0)
@@ -505,22 +673,37 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
     acc = a[:rows]
     length = kw * words
     row = wp * words
-    # Binary x binary into one binary threshold, no trace: finished, compared and packed in
-    # one pass over a tile's accumulators (:func:`_emit_binary`).
-    fused = (mode == MODE_BB and levels == 1 and prog[s, OUT_ENC] == ENC_BINARY
-             and acc_trace.shape[0] == 0)
+    # A weighed binary stream (STREAM): compacted signs, per-word scales, pair masks.
+    weighed = mode == MODE_BM and prog[s, STREAM] == 1
+    kt = prog[s, C_WORDS]
+    ws = weights[prog[s, W_OFF]:prog[s, W_OFF] + kt * rows]
+    wk = weights[prog[s, W_OFF] + kt * rows:prog[s, W_OFF] + kt * (rows + 1)]
+    masks = weights[prog[s, M_OFF]:prog[s, M_OFF] + (pairs * kl if weighed else 0)]
+    # Binary inputs into one binary threshold, no trace: finished, compared and packed in
+    # one pass over a tile's accumulators (:func:`_emit_binary`; masked pairs weighed
+    # first: their mismatches then weigh like binary ones against the row base).
+    fused = ((mode == MODE_BB or mode == MODE_BM) and levels == 1
+             and prog[s, OUT_ENC] == ENC_BINARY and acc_trace.shape[0] == 0)
     out_wp, out_words, out_pad = prog[s, OUT_WP], prog[s, OUT_WORDS], prog[s, OUT_PAD]
     if tileable and oh * ow == 1 and count == TILE:
         x0 = base0 + prog[s, IN]
-        _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x0 + size, x0 + 2 * size,
-              x0 + 3 * size)
+        if weighed:
+            c0 = base0 + prog[s, C_IN]
+            _gather_stream4(scratch, x0, x0 + size, x0 + 2 * size, x0 + 3 * size, length,
+                            row, kl, masks, pairs, c0, c0 + size, c0 + 2 * size,
+                            c0 + 3 * size)
+            _tile_stream(scratch, ws, wk, kt, rows, a, c0, c0 + size, c0 + 2 * size,
+                         c0 + 3 * size)
+        else:
+            _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x0 + size, x0 + 2 * size,
+                  x0 + 3 * size)
         for f in range(TILE):
             if fused:
-                _emit_binary(a[f * rows:(f + 1) * rows], rowbase, t, scratch, base0 + f * size
-                             + prog[s, OUT] + (out_pad * out_wp + out_pad) * out_words,
-                             out_words)
+                _emit_binary(_mismatches(mode, weighed, a, f, rows, pairs, sc), rowbase, t,
+                             scratch, base0 + f * size + prog[s, OUT]
+                             + (out_pad * out_wp + out_pad) * out_words, out_words)
                 continue
-            tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
+            tile_acc = _tile_result(mode, weighed, a, f, rows, pairs, sc, rowbase)
             _emit_pixel(s, prog, tile_acc, t, scratch, base0 + f * size, 0, 0, bits, scores,
                         acc_trace, n0 + f)
         return
@@ -532,22 +715,35 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
             tiled = 0
             if tileable:
                 tiled = ow - ow % TILE
+            c0 = base + prog[s, C_IN]
             for ox in range(0, tiled, TILE):
                 xo = x0 + (oy * wp + ox) * words
-                _tile(mode, s, prog, scratch, w, rows, pairs, a, xo, xo + words,
-                      xo + 2 * words, xo + 3 * words)
+                if weighed:
+                    _gather_stream4(scratch, xo, xo + words, xo + 2 * words, xo + 3 * words,
+                                    length, row, kl, masks, pairs, c0, c0 + kt, c0 + 2 * kt,
+                                    c0 + 3 * kt)
+                    _tile_stream(scratch, ws, wk, kt, rows, a, c0, c0 + kt, c0 + 2 * kt,
+                                 c0 + 3 * kt)
+                else:
+                    _tile(mode, s, prog, scratch, w, rows, pairs, a, xo, xo + words,
+                          xo + 2 * words, xo + 3 * words)
                 for f in range(TILE):
                     if fused:
-                        _emit_binary(a[f * rows:(f + 1) * rows], rowbase, t, scratch, base
-                                     + prog[s, OUT] + ((oy + out_pad) * out_wp + ox + f
-                                                       + out_pad) * out_words, out_words)
+                        _emit_binary(_mismatches(mode, weighed, a, f, rows, pairs, sc),
+                                     rowbase, t, scratch, base + prog[s, OUT]
+                                     + ((oy + out_pad) * out_wp + ox + f + out_pad)
+                                     * out_words, out_words)
                         continue
-                    tile_acc = _tile_result(mode, a, f, rows, pairs, sc, rowbase)
+                    tile_acc = _tile_result(mode, weighed, a, f, rows, pairs, sc, rowbase)
                     _emit_pixel(s, prog, tile_acc, t, scratch, base, oy, ox + f, bits, scores,
                                 acc_trace, n)
             for ox in range(tiled, ow):
                 xo = x0 + (oy * wp + ox) * words
-                if mode == MODE_BM:
+                if weighed:
+                    _gather_stream(scratch, xo, length, row, kl, masks, pairs, c0)
+                    acc[:] = 0
+                    _window_bw(acc, scratch, c0, ws, wk, kt, rows)
+                elif mode == MODE_BM:
                     a[:pairs * rows] = 0
                     full = prog[s, FULL]
                     for p in range(pairs):

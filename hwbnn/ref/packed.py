@@ -89,6 +89,36 @@ def _unpack(buffer: np.ndarray, pad: int, shape: tuple[int, int, int],
     return sum(bits[:, p] << p for p in range(bits.shape[1]))
 
 
+def _stream(words: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A masked step's weighed binary stream (hwbnn.ref.chain, STREAM), where every pair of
+    ``words (2 * pairs, kl, rows)`` has one mask for all rows (all ones, or a bitwidth per
+    input column): the signs under each pair's mask packed densely in window order, pair
+    after pair from a whole word, zero words up to a multiple of 4, ``(kt, rows)``, then
+    each word's plane scale; and the pairs' masks ``(pairs, kl)``. None where some pair's
+    mask differs between rows (a bitwidth per weight or tile)."""
+    pairs, rows = words.shape[0] // 2, words.shape[2]
+    masks = words[0::2]
+    if not (masks == masks[:, :, :1]).all():
+        return None
+    segments, word_scales = [], []
+    for p in range(pairs):
+        keep = np.unpackbits(np.ascontiguousarray(masks[p, :, 0]).view(np.uint8),
+                             bitorder="little").astype(bool)
+        signs = np.unpackbits(np.ascontiguousarray(words[2 * p + 1].T).view(np.uint8),
+                              axis=1, bitorder="little")[:, keep]
+        used = -(-signs.shape[1] // 64)
+        dense = np.zeros((rows, used * 64), dtype=np.uint8)
+        dense[:, :signs.shape[1]] = signs
+        segments.append(np.packbits(dense, axis=1, bitorder="little").view(np.uint64).T)
+        word_scales += [int(scales[p])] * used
+    kt = -(-len(word_scales) // 4) * 4
+    stream = np.zeros((kt + 1, rows), dtype=np.uint64)[:kt]
+    stream[:len(word_scales)] = np.concatenate(segments)
+    word_scales += [0] * (kt - len(word_scales))
+    packed = np.concatenate([stream.reshape(-1), np.asarray(word_scales, dtype=np.uint64)])
+    return packed, np.ascontiguousarray(masks[:, :, 0])
+
+
 def _encoding_code(kernels, encoding: str) -> int:
     if encoding == "binary":
         return kernels.ENC_BINARY
@@ -291,6 +321,13 @@ class PackedNetwork:
                     row[[chain.KIND, chain.KH, chain.KW]] = (chain.KIND_DIRECT, layer.kernel,
                                                              layer.kernel)
                     row[chain.W_OFF] = append("dense", dense, layer.weights.values().T)
+                elif step.mode == k.MODE_BM and (stream := _stream(step.weights, step.scales)):
+                    packed, masks = stream
+                    kt = (packed.size) // (layer.mh + 1)
+                    row[[chain.STREAM, chain.W_OFF, chain.M_OFF, chain.C_WORDS, chain.C_IN]] = (
+                        1, append("weights", weights, packed), append("weights", weights, masks),
+                        kt, offset)
+                    offset += chain.TILE * kt
                 else:
                     row[chain.W_OFF] = append("weights", weights, step.weights)
                 if step.mode == k.MODE_BM:  # pairs whose mask is all ones

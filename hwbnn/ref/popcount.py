@@ -54,6 +54,55 @@ def popcount(typingctx, word):
     return types.int64(word), codegen
 
 
+def _host_has_bmi2() -> bool:
+    import llvmlite.binding as llvm
+
+    return bool(llvm.get_host_cpu_features().get("bmi2", False))
+
+
+HAS_BMI2 = _host_has_bmi2()
+
+
+@intrinsic
+def _pext_bmi2(typingctx, word, mask):
+    """The bits of ``word`` under ``mask``, packed into the low bits (x86 BMI2 ``pext``)."""
+    if not (isinstance(word, types.Integer) and isinstance(mask, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+        from numba.core import cgutils
+
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64, i64]),
+                                            "llvm.x86.bmi.pext.64")
+        return builder.call(fn, [context.cast(builder, args[0], word, types.uint64),
+                                 context.cast(builder, args[1], mask, types.uint64)])
+
+    return types.uint64(word, mask), codegen
+
+
+@njit(inline="always", **_JIT)
+def _pext_loop(word, mask):
+    """:func:`pext` without BMI2: one mask bit at a time."""
+    out = np.uint64(0)
+    bit = np.uint64(0)
+    m = np.uint64(mask)
+    while m:
+        low = m & (~m + np.uint64(1))
+        if np.uint64(word) & low:
+            out |= np.uint64(1) << bit
+        bit += np.uint64(1)
+        m &= m - np.uint64(1)
+    return out
+
+
+# The bits of a word under a mask, packed into the low bits, order kept (a compacted plane's
+# input, hwbnn.ref.chain): one instruction where the CPU has BMI2 (chosen when this module is
+# imported: LLVM cannot select the intrinsic for a CPU without it).
+pext = _pext_bmi2 if HAS_BMI2 else _pext_loop
+
+
 # The row loops slice their operands and index them from 0: with ``a[start + i]`` numba
 # guards every access against negative indices, which keeps LLVM from vectorizing the loop
 # (measured 4-10x slower).

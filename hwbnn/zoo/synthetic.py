@@ -57,9 +57,11 @@ CONV_KERNEL = 3
 POOL_KERNEL = 2
 # (weights, activations) per variant. mix14 is the 1.4-bit average of the digits zoo:
 # 70% 1-bit, 20% 2-bit, 10% 3-bit weights with plane scales 4, 2, 1 (hwbnn.quant.residual:
-# A_0 = 4 and the ideal halving ratios for uniform weights).
+# A_0 = 4 and the ideal halving ratios for uniform weights), a bitwidth per weight;
+# mix14_col the same mix with one bitwidth per input column (every row of a column alike,
+# ``hwbnn train --group column``), which the packed engine can exploit.
 VARIANTS = {"w1a1": ("binary", "binary"), "ternary": ("ternary", "ternary"),
-            "mix14": ("mix14", "binary")}
+            "mix14": ("mix14", "binary"), "mix14_col": ("mix14_col", "binary")}
 MIX14 = (0.7, 0.2, 0.1)
 MIX14_SCALES = (4, 2, 1)
 
@@ -67,25 +69,33 @@ MIX14_SCALES = (4, 2, 1)
 # Residual weight kinds: the fraction of 1-, 2- and 3-bit weights (w2 and w3 are homogeneous
 # residual weights; mix631 is the 0.6/0.3/0.1 mix of the cost issue's whole-network set).
 RESIDUAL_KINDS = {"mix14": MIX14, "mix631": (0.6, 0.3, 0.1), "w2": (0.0, 1.0),
-                  "w3": (0.0, 0.0, 1.0)}
+                  "w3": (0.0, 0.0, 1.0), "mix14_col": MIX14}
+# Residual kinds whose bitwidth is drawn per input column rather than per weight.
+COLUMN_KINDS = ("mix14_col",)
 WEIGHT_KINDS = ("binary", "ternary", *RESIDUAL_KINDS)
 
 
 def random_weights(rng: np.random.Generator, kind: str, rows: int, cols: int) -> Weights:
     """Random weights of one of :data:`WEIGHT_KINDS`; a residual kind hits its bitwidth mix
-    exactly (plane scales 4, 2, 1 from the first plane it uses)."""
+    exactly, over the weights or (:data:`COLUMN_KINDS`) over the columns (plane scales 4, 2,
+    1 from the first plane it uses)."""
     if kind == "binary":
         return Weights.binary(rng.choice([-1, 1], size=(rows, cols)))
     if kind == "ternary":
         return Weights.ternary(rng.integers(-1, 2, size=(rows, cols)))
     fractions = RESIDUAL_KINDS[kind]
-    total = rows * cols
+    total = cols if kind in COLUMN_KINDS else rows * cols
     counts = [int(f * total) for f in fractions]
+    if kind in COLUMN_KINDS:  # few columns (a first conv has 27): largest remainders
+        short = total - sum(counts)
+        for b in np.argsort([int(f * total) - f * total for f in fractions])[:short]:
+            counts[b] += 1
     counts[int(np.argmax(fractions))] += total - sum(counts)
     bitwidth = rng.permutation(np.repeat(np.arange(1, len(counts) + 1), counts))
     planes = len(fractions)
     signs = rng.choice([-1, 1], size=(planes, rows, cols))
-    return Weights.residual(signs, bitwidth.reshape(rows, cols),
+    return Weights.residual(signs, np.broadcast_to(bitwidth, (rows, cols)).copy()
+                            if kind in COLUMN_KINDS else bitwidth.reshape(rows, cols),
                             MIX14_SCALES[len(MIX14_SCALES) - planes:])
 
 
