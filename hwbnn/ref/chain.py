@@ -57,11 +57,14 @@ from .popcount import (
 # multiple of 4, zero-filled), at C_IN of the frame's scratch (room for TILE windows); the
 # signs lie compacted the same way at W_OFF, ``(C_WORDS, rows)``, followed by each word's
 # plane scale. Words no weight of a plane uses are never read, and the pairs' weighed
-# mismatches sum in one accumulator (:func:`_tile_rows_bw`).
+# mismatches sum in one accumulator (:func:`_tile_rows_bw`). Where pair 0's mask is all
+# ones, the stream's first RAW words (a multiple of 4) are the window's own words, read in
+# place; the rest of pair 0 is copied whole (its mask words there are all ones, before them
+# zero).
 # A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
- OUT_WORDS, ACC, FULL, STREAM, M_OFF, C_IN, C_WORDS, FIELDS) = range(33)
+ OUT_WORDS, ACC, FULL, STREAM, M_OFF, C_IN, C_WORDS, RAW, FIELDS) = range(34)
 KIND_WEIGHT, KIND_POOL, KIND_DIRECT = 0, 1, 2
 # KIND_DIRECT: a first conv on unsigned (or signed) integer pixels, computed on the frame's
 # integers with int32 weights ``(KH*KW*C, ROWS)`` at W_OFF of the program's dense weights:
@@ -504,24 +507,45 @@ def _gather_stream4(scratch, x0, x1, x2, x3, length, row, kl, masks, pairs, c0, 
 
 
 @njit(**_JIT)
-def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, r0, r1):
-    """A weighed binary stream (STREAM) against four windows' gathered words, rows
-    ``r0..r1-1``: as :func:`_tile_rows_bb` with every word's mismatches times its plane's
-    scale (``kt`` a multiple of 4, so every update takes four words)."""
+def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, raw, c0, c1,
+                  c2, c3, r0, r1):
+    """A weighed binary stream (STREAM) against four windows, rows ``r0..r1-1``: its first
+    ``raw`` words from the windows (``x_f``), the rest gathered (``c_f``); as
+    :func:`_tile_rows_bb` with every word's mismatches times its plane's scale (``kt`` a
+    multiple of 4, so every update takes four words)."""
     n = r1 - r0
     a0, a1, a2, a3 = a[r0:r1], a[rows + r0:rows + r1], a[2 * rows + r0:2 * rows + r1], a[
         3 * rows + r0:3 * rows + r1]
     for j in range(0, kt, 4):
-        p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, j)
-        q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, j + 1)
-        u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, j + 2)
-        v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, j + 3)
+        if j < raw:
+            p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
+            q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 1, length, row))
+            u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 2, length, row))
+            v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 3, length, row))
+        else:
+            k = j - raw
+            p0, p1, p2, p3 = _four(scratch, c0, c1, c2, c3, k)
+            q0, q1, q2, q3 = _four(scratch, c0, c1, c2, c3, k + 1)
+            u0, u1, u2, u3 = _four(scratch, c0, c1, c2, c3, k + 2)
+            v0, v1, v2, v3 = _four(scratch, c0, c1, c2, c3, k + 3)
         wp = _weights(w, 0, j, kt, rows, r0, r1)
         wq = _weights(w, 0, j + 1, kt, rows, r0, r1)
         wu = _weights(w, 0, j + 2, kt, rows, r0, r1)
         wv = _weights(w, 0, j + 3, kt, rows, r0, r1)
         sp, sq, su, sv = (np.int64(scale[j]), np.int64(scale[j + 1]), np.int64(scale[j + 2]),
                           np.int64(scale[j + 3]))
+        if sp == sq and sp == su and sp == sv:  # four words of one plane: one multiply
+            for r in range(n):
+                wpr, wqr, wur, wvr = wp[r], wq[r], wu[r], wv[r]
+                a0[r] += sp * (popcount(p0 ^ wpr) + popcount(q0 ^ wqr) + popcount(u0 ^ wur)
+                               + popcount(v0 ^ wvr))
+                a1[r] += sp * (popcount(p1 ^ wpr) + popcount(q1 ^ wqr) + popcount(u1 ^ wur)
+                               + popcount(v1 ^ wvr))
+                a2[r] += sp * (popcount(p2 ^ wpr) + popcount(q2 ^ wqr) + popcount(u2 ^ wur)
+                               + popcount(v2 ^ wvr))
+                a3[r] += sp * (popcount(p3 ^ wpr) + popcount(q3 ^ wqr) + popcount(u3 ^ wur)
+                               + popcount(v3 ^ wvr))
+            continue
         for r in range(n):
             wpr, wqr, wur, wvr = wp[r], wq[r], wu[r], wv[r]
             a0[r] += (sp * popcount(p0 ^ wpr) + sq * popcount(q0 ^ wqr)
@@ -535,19 +559,28 @@ def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, r0, r1):
 
 
 @njit(inline="always", **_JIT)
-def _tile_stream(scratch, w, scale, kt, rows, a, x0, x1, x2, x3):
+def _tile_stream(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, raw, c0, c1, c2,
+                 c3):
     """:func:`_tile` for a weighed binary stream: four windows' accumulators (one per row)."""
     a[:TILE * rows] = 0
     for r0 in range(0, rows, TILE_ROWS):
-        _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, r0,
-                      min(rows, r0 + TILE_ROWS))
+        _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, raw, c0,
+                      c1, c2, c3, r0, min(rows, r0 + TILE_ROWS))
 
 
 @njit(**_JIT)
-def _window_bw(acc, x, xi, w, scale, kt, rows):
-    """One window's weighed binary stream (words ``xi..xi+kt-1``) into ``acc``."""
+def _window_bw(acc, x, xo, length, row, raw, xi, w, scale, kt, rows):
+    """One window's weighed binary stream into ``acc``: its first ``raw`` words from the
+    window at ``xo``, the rest gathered at ``xi``."""
     for j in range(0, kt, 4):
-        v0, v1, v2, v3 = x[xi + j], x[xi + j + 1], x[xi + j + 2], x[xi + j + 3]
+        if j < raw:
+            v0, v1, v2, v3 = (x[xo + _word_at(j, length, row)],
+                              x[xo + _word_at(j + 1, length, row)],
+                              x[xo + _word_at(j + 2, length, row)],
+                              x[xo + _word_at(j + 3, length, row)])
+        else:
+            k = xi + j - raw
+            v0, v1, v2, v3 = x[k], x[k + 1], x[k + 2], x[k + 3]
         w0 = _weights(w, 0, j, kt, rows, 0, rows)
         w1 = _weights(w, 0, j + 1, kt, rows, 0, rows)
         w2 = _weights(w, 0, j + 2, kt, rows, 0, rows)
@@ -675,7 +708,7 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
     row = wp * words
     # A weighed binary stream (STREAM): compacted signs, per-word scales, pair masks.
     weighed = mode == MODE_BM and prog[s, STREAM] == 1
-    kt = prog[s, C_WORDS]
+    kt, raw = prog[s, C_WORDS], prog[s, RAW]
     ws = weights[prog[s, W_OFF]:prog[s, W_OFF] + kt * rows]
     wk = weights[prog[s, W_OFF] + kt * rows:prog[s, W_OFF] + kt * (rows + 1)]
     masks = weights[prog[s, M_OFF]:prog[s, M_OFF] + (pairs * kl if weighed else 0)]
@@ -692,7 +725,8 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
             _gather_stream4(scratch, x0, x0 + size, x0 + 2 * size, x0 + 3 * size, length,
                             row, kl, masks, pairs, c0, c0 + size, c0 + 2 * size,
                             c0 + 3 * size)
-            _tile_stream(scratch, ws, wk, kt, rows, a, c0, c0 + size, c0 + 2 * size,
+            _tile_stream(scratch, ws, wk, kt, rows, a, x0, x0 + size, x0 + 2 * size,
+                         x0 + 3 * size, length, row, raw, c0, c0 + size, c0 + 2 * size,
                          c0 + 3 * size)
         else:
             _tile(mode, s, prog, scratch, w, rows, pairs, a, x0, x0 + size, x0 + 2 * size,
@@ -719,11 +753,13 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
             for ox in range(0, tiled, TILE):
                 xo = x0 + (oy * wp + ox) * words
                 if weighed:
+                    cw = kt - raw  # gathered words of a window
                     _gather_stream4(scratch, xo, xo + words, xo + 2 * words, xo + 3 * words,
-                                    length, row, kl, masks, pairs, c0, c0 + kt, c0 + 2 * kt,
-                                    c0 + 3 * kt)
-                    _tile_stream(scratch, ws, wk, kt, rows, a, c0, c0 + kt, c0 + 2 * kt,
-                                 c0 + 3 * kt)
+                                    length, row, kl, masks, pairs, c0, c0 + cw, c0 + 2 * cw,
+                                    c0 + 3 * cw)
+                    _tile_stream(scratch, ws, wk, kt, rows, a, xo, xo + words,
+                                 xo + 2 * words, xo + 3 * words, length, row, raw, c0,
+                                 c0 + cw, c0 + 2 * cw, c0 + 3 * cw)
                 else:
                     _tile(mode, s, prog, scratch, w, rows, pairs, a, xo, xo + words,
                           xo + 2 * words, xo + 3 * words)
@@ -742,7 +778,7 @@ def _weight_step(mode, s, prog, scratch, base0, size, count, weights, scales, wb
                 if weighed:
                     _gather_stream(scratch, xo, length, row, kl, masks, pairs, c0)
                     acc[:] = 0
-                    _window_bw(acc, scratch, c0, ws, wk, kt, rows)
+                    _window_bw(acc, scratch, xo, length, row, raw, c0, ws, wk, kt, rows)
                 elif mode == MODE_BM:
                     a[:pairs * rows] = 0
                     full = prog[s, FULL]

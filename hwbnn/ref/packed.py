@@ -89,20 +89,30 @@ def _unpack(buffer: np.ndarray, pad: int, shape: tuple[int, int, int],
     return sum(bits[:, p] << p for p in range(bits.shape[1]))
 
 
-def _stream(words: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _stream(words: np.ndarray, scales: np.ndarray, full: int
+            ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """A masked step's weighed binary stream (hwbnn.ref.chain, STREAM), where every pair of
     ``words (2 * pairs, kl, rows)`` has one mask for all rows (all ones, or a bitwidth per
     input column): the signs under each pair's mask packed densely in window order, pair
     after pair from a whole word, zero words up to a multiple of 4, ``(kt, rows)``, then
-    each word's plane scale; and the pairs' masks ``(pairs, kl)``. None where some pair's
-    mask differs between rows (a bitwidth per weight or tile)."""
-    pairs, rows = words.shape[0] // 2, words.shape[2]
-    masks = words[0::2]
-    if not (masks == masks[:, :, :1]).all():
+    each word's plane scale; the pairs' masks for the kernel's gather ``(pairs, kl)``; and
+    how many leading words the kernel reads in the window itself. Where pair 0's mask is
+    all ones (``full`` bit 0) its signs stay as they are, window word for window word: the
+    first words, a multiple of 4, are read in place and the rest copied whole. None where
+    some pair's mask differs between rows (a bitwidth per weight or tile)."""
+    pairs, kl, rows = words.shape[0] // 2, words.shape[1], words.shape[2]
+    masks = np.ascontiguousarray(words[0::2, :, 0])
+    if not (words[0::2] == masks[:, :, None]).all():
         return None
-    segments, word_scales = [], []
-    for p in range(pairs):
-        keep = np.unpackbits(np.ascontiguousarray(masks[p, :, 0]).view(np.uint8),
+    segments, word_scales, raw = [], [], 0
+    if full & 1:
+        raw = kl - kl % 4
+        masks[0] = 0
+        masks[0, raw:] = ~np.uint64(0)
+        segments.append(words[1])
+        word_scales += [int(scales[0])] * kl
+    for p in range(len(segments), pairs):
+        keep = np.unpackbits(np.ascontiguousarray(masks[p]).view(np.uint8),
                              bitorder="little").astype(bool)
         signs = np.unpackbits(np.ascontiguousarray(words[2 * p + 1].T).view(np.uint8),
                               axis=1, bitorder="little")[:, keep]
@@ -116,7 +126,7 @@ def _stream(words: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarr
     stream[:len(word_scales)] = np.concatenate(segments)
     word_scales += [0] * (kt - len(word_scales))
     packed = np.concatenate([stream.reshape(-1), np.asarray(word_scales, dtype=np.uint64)])
-    return packed, np.ascontiguousarray(masks[:, :, 0])
+    return packed, masks, raw
 
 
 def _encoding_code(kernels, encoding: str) -> int:
@@ -317,22 +327,25 @@ class PackedNetwork:
                 row[[chain.KIND, chain.MODE, chain.ROWS, chain.KL, chain.S_LEN,
                      chain.ACC]] = (chain.KIND_WEIGHT, step.mode, layer.mh,
                                     step.weights.shape[1], len(step.scales), acc_size)
-                if index == 0 and _direct(net, layer):
-                    row[[chain.KIND, chain.KH, chain.KW]] = (chain.KIND_DIRECT, layer.kernel,
-                                                             layer.kernel)
-                    row[chain.W_OFF] = append("dense", dense, layer.weights.values().T)
-                elif step.mode == k.MODE_BM and (stream := _stream(step.weights, step.scales)):
-                    packed, masks = stream
-                    kt = (packed.size) // (layer.mh + 1)
-                    row[[chain.STREAM, chain.W_OFF, chain.M_OFF, chain.C_WORDS, chain.C_IN]] = (
-                        1, append("weights", weights, packed), append("weights", weights, masks),
-                        kt, offset)
-                    offset += chain.TILE * kt
-                else:
-                    row[chain.W_OFF] = append("weights", weights, step.weights)
                 if step.mode == k.MODE_BM:  # pairs whose mask is all ones
                     masks = _weight_planes(layer.weights)[0][0::2]
                     row[chain.FULL] = sum(1 << p for p, mask in enumerate(masks) if mask.all())
+                direct = index == 0 and _direct(net, layer)
+                stream = (_stream(step.weights, step.scales, row[chain.FULL])
+                          if step.mode == k.MODE_BM and not direct else None)
+                if direct:
+                    row[[chain.KIND, chain.KH, chain.KW]] = (chain.KIND_DIRECT, layer.kernel,
+                                                             layer.kernel)
+                    row[chain.W_OFF] = append("dense", dense, layer.weights.values().T)
+                elif stream is not None:
+                    packed, masks, raw = stream
+                    kt = packed.size // (layer.mh + 1)
+                    row[[chain.STREAM, chain.W_OFF, chain.M_OFF, chain.C_WORDS, chain.RAW,
+                         chain.C_IN]] = (1, append("weights", weights, packed),
+                                         append("weights", weights, masks), kt, raw, offset)
+                    offset += chain.TILE * (kt - raw)
+                else:
+                    row[chain.W_OFF] = append("weights", weights, step.weights)
                 row[chain.S_OFF] = append("scales", scales, step.scales)
                 row[chain.B_OFF] = append("wbase", wbase, step.wbase)
                 if step.thresholds is not None:
