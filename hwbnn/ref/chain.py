@@ -510,24 +510,27 @@ def _gather_stream4(scratch, x0, x1, x2, x3, length, row, kl, masks, pairs, c0, 
 def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, raw, c0, c1,
                   c2, c3, r0, r1):
     """A weighed binary stream (STREAM) against four windows, rows ``r0..r1-1``: its first
-    ``raw`` words from the windows (``x_f``), the rest gathered (``c_f``); as
-    :func:`_tile_rows_bb` with every word's mismatches times its plane's scale (``kt`` a
-    multiple of 4, so every update takes four words)."""
+    ``raw`` words (plane 0, scale ``scale[0]``) from the windows (``x_f``) as binary x binary
+    (:func:`_tile_rows_bb`, no multiply) and then weighed, the rest gathered (``c_f``), every
+    word's mismatches times its plane's scale (``kt`` and ``raw`` multiples of 4, so every
+    update takes four words)."""
     n = r1 - r0
     a0, a1, a2, a3 = a[r0:r1], a[rows + r0:rows + r1], a[2 * rows + r0:2 * rows + r1], a[
         3 * rows + r0:3 * rows + r1]
-    for j in range(0, kt, 4):
-        if j < raw:
-            p0, p1, p2, p3 = _four(scratch, x0, x1, x2, x3, _word_at(j, length, row))
-            q0, q1, q2, q3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 1, length, row))
-            u0, u1, u2, u3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 2, length, row))
-            v0, v1, v2, v3 = _four(scratch, x0, x1, x2, x3, _word_at(j + 3, length, row))
-        else:
-            k = j - raw
-            p0, p1, p2, p3 = _four(scratch, c0, c1, c2, c3, k)
-            q0, q1, q2, q3 = _four(scratch, c0, c1, c2, c3, k + 1)
-            u0, u1, u2, u3 = _four(scratch, c0, c1, c2, c3, k + 2)
-            v0, v1, v2, v3 = _four(scratch, c0, c1, c2, c3, k + 3)
+    if raw:
+        _tile_rows_bb(scratch, w, raw, rows, a, rows, x0, x1, x2, x3, r0, r1, 1, length, row)
+        first = np.int64(scale[0])
+        for r in range(n):
+            a0[r] *= first
+            a1[r] *= first
+            a2[r] *= first
+            a3[r] *= first
+    for j in range(raw, kt, 4):
+        k = j - raw
+        p0, p1, p2, p3 = _four(scratch, c0, c1, c2, c3, k)
+        q0, q1, q2, q3 = _four(scratch, c0, c1, c2, c3, k + 1)
+        u0, u1, u2, u3 = _four(scratch, c0, c1, c2, c3, k + 2)
+        v0, v1, v2, v3 = _four(scratch, c0, c1, c2, c3, k + 3)
         wp = _weights(w, 0, j, kt, rows, r0, r1)
         wq = _weights(w, 0, j + 1, kt, rows, r0, r1)
         wu = _weights(w, 0, j + 2, kt, rows, r0, r1)
@@ -570,17 +573,26 @@ def _tile_stream(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, ra
 
 @njit(**_JIT)
 def _window_bw(acc, x, xo, length, row, raw, xi, w, scale, kt, rows):
-    """One window's weighed binary stream into ``acc``: its first ``raw`` words from the
-    window at ``xo``, the rest gathered at ``xi``."""
-    for j in range(0, kt, 4):
-        if j < raw:
-            v0, v1, v2, v3 = (x[xo + _word_at(j, length, row)],
-                              x[xo + _word_at(j + 1, length, row)],
-                              x[xo + _word_at(j + 2, length, row)],
-                              x[xo + _word_at(j + 3, length, row)])
-        else:
-            k = xi + j - raw
-            v0, v1, v2, v3 = x[k], x[k + 1], x[k + 2], x[k + 3]
+    """One window's weighed binary stream into ``acc``: its first ``raw`` words (plane 0)
+    from the window at ``xo``, summed and then weighed, the rest gathered at ``xi``."""
+    for j in range(0, raw, 4):
+        v0, v1, v2, v3 = (x[xo + _word_at(j, length, row)], x[xo + _word_at(j + 1, length, row)],
+                          x[xo + _word_at(j + 2, length, row)],
+                          x[xo + _word_at(j + 3, length, row)])
+        w0 = _weights(w, 0, j, kt, rows, 0, rows)
+        w1 = _weights(w, 0, j + 1, kt, rows, 0, rows)
+        w2 = _weights(w, 0, j + 2, kt, rows, 0, rows)
+        w3 = _weights(w, 0, j + 3, kt, rows, 0, rows)
+        for r in range(rows):
+            acc[r] += (popcount(v0 ^ w0[r]) + popcount(v1 ^ w1[r]) + popcount(v2 ^ w2[r])
+                       + popcount(v3 ^ w3[r]))
+    if raw:
+        first = np.int64(scale[0])
+        for r in range(rows):
+            acc[r] *= first
+    for j in range(raw, kt, 4):
+        k = xi + j - raw
+        v0, v1, v2, v3 = x[k], x[k + 1], x[k + 2], x[k + 3]
         w0 = _weights(w, 0, j, kt, rows, 0, rows)
         w1 = _weights(w, 0, j + 1, kt, rows, 0, rows)
         w2 = _weights(w, 0, j + 2, kt, rows, 0, rows)
