@@ -58,9 +58,9 @@ from .popcount import (
 # signs lie compacted the same way at W_OFF, ``(C_WORDS, rows)``, followed by each word's
 # plane scale. Words no weight of a plane uses are never read, and the pairs' weighed
 # mismatches sum in one accumulator (:func:`_tile_rows_bw`). Where pair 0's mask is all
-# ones, the stream's first RAW words (a multiple of 4) are the window's own words, read in
-# place; the rest of pair 0 is copied whole (its mask words there are all ones, before them
-# zero).
+# ones, the stream's first RAW words are the window's own words, read in place; the rest of
+# pair 0 (if any) is copied whole (its mask words there are all ones, before them zero).
+# C_WORDS - RAW, the gathered words, is a multiple of 4.
 # A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
@@ -512,8 +512,8 @@ def _tile_rows_bw(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, r
     """A weighed binary stream (STREAM) against four windows, rows ``r0..r1-1``: its first
     ``raw`` words (plane 0, scale ``scale[0]``) from the windows (``x_f``) as binary x binary
     (:func:`_tile_rows_bb`, no multiply) and then weighed, the rest gathered (``c_f``), every
-    word's mismatches times its plane's scale (``kt`` and ``raw`` multiples of 4, so every
-    update takes four words)."""
+    word's mismatches times its plane's scale (``kt - raw`` a multiple of 4, so every update
+    takes four words)."""
     n = r1 - r0
     a0, a1, a2, a3 = a[r0:r1], a[rows + r0:rows + r1], a[2 * rows + r0:2 * rows + r1], a[
         3 * rows + r0:3 * rows + r1]
@@ -575,7 +575,8 @@ def _tile_stream(scratch, w, scale, kt, rows, a, x0, x1, x2, x3, length, row, ra
 def _window_bw(acc, x, xo, length, row, raw, xi, w, scale, kt, rows):
     """One window's weighed binary stream into ``acc``: its first ``raw`` words (plane 0)
     from the window at ``xo``, summed and then weighed, the rest gathered at ``xi``."""
-    for j in range(0, raw, 4):
+    j = 0
+    while j + 4 <= raw:
         v0, v1, v2, v3 = (x[xo + _word_at(j, length, row)], x[xo + _word_at(j + 1, length, row)],
                           x[xo + _word_at(j + 2, length, row)],
                           x[xo + _word_at(j + 3, length, row)])
@@ -586,6 +587,13 @@ def _window_bw(acc, x, xo, length, row, raw, xi, w, scale, kt, rows):
         for r in range(rows):
             acc[r] += (popcount(v0 ^ w0[r]) + popcount(v1 ^ w1[r]) + popcount(v2 ^ w2[r])
                        + popcount(v3 ^ w3[r]))
+        j += 4
+    while j < raw:
+        v0 = x[xo + _word_at(j, length, row)]
+        w0 = _weights(w, 0, j, kt, rows, 0, rows)
+        for r in range(rows):
+            acc[r] += popcount(v0 ^ w0[r])
+        j += 1
     if raw:
         first = np.int64(scale[0])
         for r in range(rows):

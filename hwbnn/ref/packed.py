@@ -97,21 +97,18 @@ def _stream(words: np.ndarray, scales: np.ndarray, full: int
     after pair from a whole word, zero words up to a multiple of 4, ``(kt, rows)``, then
     each word's plane scale; the pairs' masks for the kernel's gather ``(pairs, kl)``; and
     how many leading words the kernel reads in the window itself. Where pair 0's mask is
-    all ones (``full`` bit 0) its signs stay as they are, window word for window word: the
-    first words, a multiple of 4, are read in place and the rest copied whole. None where
-    some pair's mask differs between rows (a bitwidth per weight or tile)."""
+    all ones (``full`` bit 0) its signs stay as they are, window word for window word, and
+    are read in place: all of them, or, where the last (window words mod 4) would take the
+    gathered words one update of four more, whole groups of four with those last words
+    copied whole ahead of the gathered ones. None where some pair's mask differs between
+    rows (a bitwidth per weight or tile)."""
     pairs, kl, rows = words.shape[0] // 2, words.shape[1], words.shape[2]
     masks = np.ascontiguousarray(words[0::2, :, 0])
     if not (words[0::2] == masks[:, :, None]).all():
         return None
-    segments, word_scales, raw = [], [], 0
-    if full & 1:
-        raw = kl - kl % 4
-        masks[0] = 0
-        masks[0, raw:] = ~np.uint64(0)
-        segments.append(words[1])
-        word_scales += [int(scales[0])] * kl
-    for p in range(len(segments), pairs):
+    segments, word_scales = [], []
+    first = int(full & 1)
+    for p in range(first, pairs):
         keep = np.unpackbits(np.ascontiguousarray(masks[p]).view(np.uint8),
                              bitorder="little").astype(bool)
         signs = np.unpackbits(np.ascontiguousarray(words[2 * p + 1].T).view(np.uint8),
@@ -121,7 +118,15 @@ def _stream(words: np.ndarray, scales: np.ndarray, full: int
         dense[:, :signs.shape[1]] = signs
         segments.append(np.packbits(dense, axis=1, bitorder="little").view(np.uint64).T)
         word_scales += [int(scales[p])] * used
-    kt = -(-len(word_scales) // 4) * 4
+    raw = 0
+    if first:
+        gathered, tail = len(word_scales), kl % 4
+        raw = kl if -(-(gathered + tail) // 4) > -(-gathered // 4) else kl - tail
+        masks[0] = 0
+        masks[0, raw:] = ~np.uint64(0)
+        segments.insert(0, words[1])
+        word_scales[:0] = [int(scales[0])] * kl
+    kt = raw + -(-(len(word_scales) - raw) // 4) * 4
     stream = np.zeros((kt + 1, rows), dtype=np.uint64)[:kt]
     stream[:len(word_scales)] = np.concatenate(segments)
     word_scales += [0] * (kt - len(word_scales))
