@@ -252,6 +252,32 @@ def test_column_bitwidths_run_as_a_weighed_stream(kind, stream):
     assert np.array_equal(engine.scores(frames), golden.run(net, frames)[-1].out)
 
 
+def test_pext_without_bmi2_matches_the_instruction():
+    """The bit loop a CPU without BMI2 gets gathers the same bits as ``pext`` (where this CPU
+    has the instruction; else both sides are the loop and the reference is numpy)."""
+    from numba import njit
+
+    from hwbnn.ref import popcount
+
+    @njit
+    def both(words, masks, out):
+        for i in range(words.shape[0]):
+            out[i, 0] = popcount.pext(words[i], masks[i])
+            out[i, 1] = popcount._pext_loop(words[i], masks[i])
+
+    rng = np.random.default_rng(9)
+    words = rng.integers(0, 2**64, size=200, dtype=np.uint64)
+    masks = rng.integers(0, 2**64, size=200, dtype=np.uint64)
+    masks[:3] = [0, 2**64 - 1, 1 << 63]
+    out = np.zeros((200, 2), dtype=np.uint64)
+    both(words, masks, out)
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(200, 64)
+    keep = np.unpackbits(masks.view(np.uint8), bitorder="little").reshape(200, 64).astype(bool)
+    expected = [sum(int(b) << k for k, b in enumerate(row[m])) for row, m in zip(bits, keep,
+                                                                                  strict=True)]
+    assert out[:, 0].tolist() == expected and out[:, 1].tolist() == expected
+
+
 def test_weight_bytes_of_a_binary_mlp_are_a_32nd_of_float32():
     rng = np.random.default_rng(4)
     layers = [weight_layer(rng, MatVec, "dense0", "binary", "binary", 128, 256, "binary"),

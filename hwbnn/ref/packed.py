@@ -93,15 +93,19 @@ def _stream(words: np.ndarray, scales: np.ndarray, full: int
             ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """A masked step's weighed binary stream (hwbnn.ref.chain, STREAM), where every pair of
     ``words (2 * pairs, kl, rows)`` has one mask for all rows (all ones, or a bitwidth per
-    input column): the signs under each pair's mask packed densely in window order, pair
-    after pair from a whole word, zero words up to a multiple of 4, ``(kt, rows)``, then
-    each word's plane scale; the pairs' masks for the kernel's gather ``(pairs, kl)``; and
-    how many leading words the kernel reads in the window itself. Where pair 0's mask is
-    all ones (``full`` bit 0) its signs stay as they are, window word for window word, and
-    are read in place: all of them, or, where the last (window words mod 4) would take the
-    gathered words one update of four more, whole groups of four with those last words
-    copied whole ahead of the gathered ones. None where some pair's mask differs between
-    rows (a bitwidth per weight or tile)."""
+    input column). Returns:
+
+    * the stream, ``(kt, rows)`` words then each word's plane scale: the signs under each
+      pair's mask packed densely in window order, pair after pair from a whole word, the
+      gathered words filled up with zero words to a multiple of 4;
+    * the pairs' masks for the kernel's gather, ``(pairs, kl)``;
+    * how many leading words the kernel reads in the window itself. Where pair 0's mask is
+      all ones (``full`` bit 0) its signs stay as they are, window word for window word, read
+      in place: all of them, or, where the last (window words mod 4) would take the gathered
+      words one update of four more, whole groups of four, those last words copied whole
+      ahead of the gathered ones.
+
+    None where some pair's mask differs between rows (a bitwidth per weight or tile)."""
     pairs, kl, rows = words.shape[0] // 2, words.shape[1], words.shape[2]
     masks = np.ascontiguousarray(words[0::2, :, 0])
     if not (words[0::2] == masks[:, :, None]).all():
@@ -127,7 +131,7 @@ def _stream(words: np.ndarray, scales: np.ndarray, full: int
         segments.insert(0, words[1])
         word_scales[:0] = [int(scales[0])] * kl
     kt = raw + -(-(len(word_scales) - raw) // 4) * 4
-    stream = np.zeros((kt + 1, rows), dtype=np.uint64)[:kt]
+    stream = np.zeros((kt, rows), dtype=np.uint64)
     stream[:len(word_scales)] = np.concatenate(segments)
     word_scales += [0] * (kt - len(word_scales))
     packed = np.concatenate([stream.reshape(-1), np.asarray(word_scales, dtype=np.uint64)])
