@@ -51,16 +51,16 @@ from .popcount import (
 # bit p of FULL is set where pair p's mask is all ones (a residual model's first plane): its
 # mismatches are binary ones, counted without the mask.
 # STREAM 1: a masked step on binary inputs whose every pair has one mask for all rows (all
-# ones, or a bitwidth per input column) runs as one weighed binary stream: per window, each
-# pair's bits under its mask (KL words at M_OFF of the weights, per pair) are gathered
-# (:func:`hwbnn.ref.popcount.pext`) into whole words, pair after pair, C_WORDS in all (a
-# multiple of 4, zero-filled), at C_IN of the frame's scratch (room for TILE windows); the
-# signs lie compacted the same way at W_OFF, ``(C_WORDS, rows)``, followed by each word's
-# plane scale. Words no weight of a plane uses are never read, and the pairs' weighed
-# mismatches sum in one accumulator (:func:`_tile_rows_bw`). Where pair 0's mask is all
-# ones, the stream's first RAW words are the window's own words, read in place; the rest of
-# pair 0 (if any) is copied whole (its mask words there are all ones, before them zero).
-# C_WORDS - RAW, the gathered words, is a multiple of 4.
+# ones, or a bitwidth per input column) runs as one weighed binary stream of C_WORDS words
+# per window, whose signs lie compacted at W_OFF, ``(C_WORDS, rows)``, followed by each
+# word's plane scale. Where pair 0's mask is all ones, the stream's first RAW words are the
+# window's own words, read in place. The other C_WORDS - RAW (a multiple of 4, zero-filled)
+# are gathered per window at C_IN of the frame's scratch (room for TILE windows): each
+# pair's bits under its mask (KL words at M_OFF of the weights, per pair) packed into whole
+# words (:func:`hwbnn.ref.popcount.pext`), pair after pair; pair 0's words past RAW, if
+# any, are copied whole (its mask words there all ones, before them zero). Words no weight
+# of a plane uses are never read, and the pairs' weighed mismatches sum in one accumulator
+# (:func:`_tile_rows_bw`).
 # A pool step (KIND_POOL) reads IN with KH = KW = its kernel and writes OUT.
 (KIND, MODE, IN, IN_PLANES, IN_PLANE, IN_WP, IN_WORDS, KH, KW, OH, OW, ROWS, W_OFF, KL,
  S_OFF, S_LEN, B_OFF, T_OFF, LEVELS, OUT_ENC, OUT, OUT_PLANES, OUT_PLANE, OUT_PAD, OUT_WP,
