@@ -108,8 +108,7 @@ def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
     accuracy = float((golden.predict(net, dataset.test_x) == dataset.test_y).mean())
     if settings.mode == "unrolled":
         folding = None
-        parallel = {layer.name: {"pe": layer.mh, "simd": layer.mw}
-                    for layer in net.weight_layers}
+        parallel = Folding.unfolded(net).to_dict()
     else:
         folding = Folding.parse(settings.fold, net, target_fps=settings.target_fps,
                                 clock_mhz=settings.clock_mhz)

@@ -224,7 +224,7 @@ def evaluate_point(settings: ExploreSettings, point: dict, name: str) -> dict:
     """One trial, run in a worker: train, export, score, fold, estimate; the metrics, how far
     each constraint is broken (> 0: broken), the folding and the model file's bytes."""
     from .. import data
-    from ..hw.fold import Folding, LayerFold
+    from ..hw.fold import Folding
     from ..ir.export import export
     from ..ir.fileformat import to_bytes
     from ..ref import golden
@@ -247,8 +247,7 @@ def evaluate_point(settings: ExploreSettings, point: dict, name: str) -> dict:
                                    settings.clock)
         except HwbnnError:
             # Out of reach even fully unfolded: priced unfolded, and infeasible by its rate.
-            folding = Folding(net, {layer.name: LayerFold(layer.mh, layer.mw)
-                                    for layer in net.weight_layers})
+            folding = Folding.unfolded(net)
     metrics.update(cost_metrics(net, folding, settings))
     if settings.target_fps:
         violations["frames_per_s"] = (settings.target_fps - metrics["frames_per_s"]) \

@@ -129,6 +129,13 @@ class Folding(Mapping):
             folding.target_fps = target_fps
         return folding
 
+    @classmethod
+    def unfolded(cls, net: NetworkIR) -> Folding:
+        """Every layer fully parallel, PE = MH and SIMD = MW: the unrolled mode's shape, and
+        the fastest a folded design gets."""
+        return cls(net, {layer.name: LayerFold(layer.mh, layer.mw)
+                         for layer in net.weight_layers})
+
     @staticmethod
     def asks_auto(spec, target_fps: float | None = None) -> bool:
         """Whether :meth:`parse` folds ``spec`` automatically: ``"auto"``, or no folding

@@ -145,8 +145,7 @@ class NetworkTop(wiring.Component):
             raise HwbnnError(f"mode must be 'folded' or 'unrolled', not {mode!r}")
         if mode == "unrolled":
             net.require_chain("the unrolled mode")
-            folding = {layer.name: {"pe": layer.mh, "simd": layer.mw}
-                       for layer in net.weight_layers}
+            folding = Folding.unfolded(net)
         self._mode = mode
         if output not in OUTPUTS:
             raise HwbnnError(f"output must be 'scores' or 'label', not {output!r}")
