@@ -104,6 +104,8 @@ KEYS: dict[str, Key] = {
         "to": "end cell of the critical path",
         "pe": "processing elements (output rows in parallel)",
         "simd": "input lanes per processing element",
+        "ram_style": "where the layer's weight memory goes: block (block RAM) or logic "
+                     "(absent: synthesis chooses)",
         "sf": "synapse fold: input vectors per output row (MW / SIMD)",
         "nf": "neuron fold: output row groups (MH / PE)",
         "seed": "random seed",
@@ -300,7 +302,8 @@ class MapOf:
 _COUNT_FIELDS = {f"{key}?": None for key in ("lut", "ff", "carry", "lutram", "bram", "dsp",
                                             "mux", "other")}
 COUNTS = Object(_COUNT_FIELDS, "Yosys cell counts of the design", kind=MEASURED)
-FOLDING = MapOf(Object({"pe": None, "simd": None}), "layer", "PE and SIMD of each layer")
+FOLDING = MapOf(Object({"pe": None, "simd": None, "ram_style?": None}), "layer",
+                "PE and SIMD of each layer, and where its weight memory goes")
 _COSTS = {f"{key}?": None for key in ("lut", "ff", "carry", "lutram", "bram", "dsp",
                                       "area_um2", "ge")}
 def _held_out_networks(doc: str) -> Object:

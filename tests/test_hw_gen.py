@@ -58,10 +58,28 @@ def test_cli_gen_with_fold_file(tmp_path, capsys):
     assert (out / "hwbnn_digits_mlp_w2.v").is_file()
 
 
+def test_ram_style_reaches_the_verilog_and_the_manifest(tmp_path, capsys):
+    out = tmp_path / "design"
+    assert main(["gen", "zoo:digits_mlp_mix14", "--fold", "1x1,1x1,1x1:block", "--out",
+                 str(out)]) == 0
+    assert "dense2 pe=1 simd=1 ram_style=block" in capsys.readouterr().out
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["folding"]["dense2"] == {"pe": 1, "simd": 1, "ram_style": "block"}
+    assert manifest["folding"]["dense1"] == {"pe": 1, "simd": 1}
+    verilog = (out / manifest["verilog"]).read_text()
+    # dense2's weight memory (the plane schedule rides in it) and its score offsets.
+    assert verilog.count('(* ram_style = "block" *)') == 2
+    # The design folder gives the folding back, style included.
+    assert main(["gen", "zoo:digits_mlp_mix14", "--fold", str(out), "--out",
+                 str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / manifest["verilog"]).read_text() == verilog
+
+
 @pytest.mark.parametrize("fold, extra, message", [
     ({"dense0": {"pe": 3}}, [], "pe=3 does not divide MH"),
     ({"dense7": {"pe": 1}}, [], "unknown layer 'dense7'"),
     ({"dense0": {"pe": 1, "lanes": 2}}, [], "must be {\"pe\": P, \"simd\": S}"),
+    ({"dense0": {"ram_style": "distributed"}}, [], "ram_style must be one of auto, block, logic"),
     (None, ["--fold", "auto", "--target-fps", "1e6", "--model", "cnn"],
      "cannot be met: at most 173611 frames/s, limited by conv0_window"),
     (None, ["--fold", "auto", "--target-fps", "1e9"], "more than one frame per clock cycle"),

@@ -13,6 +13,9 @@ three mappings for each memory, and the estimator makes the same choice with the
 * distributed (LUT) RAM where the family has it: ``cells * cost``.
 
 Ties go to logic, as in the pass (a RAM mapping must be strictly cheaper), then to LUT RAM.
+A memory with a ``ram_style`` (:attr:`MemoryShape.style`: the folding's, docs/design.md
+section 4) goes where it says, as the pass obeys the attribute: ``logic``, or the cheapest
+block-RAM configuration for ``block``.
 """
 
 from __future__ import annotations
@@ -166,11 +169,15 @@ def map_memory(memory: MemoryShape, family: str) -> MemoryMapping:
         memory = replace(memory, width=memory.varying_columns)
     # The pass compares against the integer part of the logic cost.
     best = MemoryMapping(memory, "logic", None, 0, 0.0)
-    best_cost = int(memory.bits * (fam.logic_cost_rom if memory.rom else LOGIC_COST_RAM))
+    if memory.style == "logic":
+        return best
+    best_cost = (float("inf") if memory.style == "block"
+                 else int(memory.bits * (fam.logic_cost_rom if memory.rom else LOGIC_COST_RAM)))
     # LUT RAM is tried before block RAM, so on a tie Yosys keeps the LUT RAM. LUT RAM kinds
     # hold no ROM (the libraries' ``prune_rom``).
     candidates = [(block, "distributed") for block in fam.distributed
-                  if not memory.rom and (memory.shared_address or not block.single_port)]
+                  if not memory.rom and (memory.shared_address or not block.single_port)
+                  and memory.style == "auto"]
     candidates += [(block, "block") for block in fam.blocks]
     for block, kind in candidates:
         cost, cells, stacked, width = _cells(memory, block)

@@ -32,6 +32,7 @@ def cmd_gen(args) -> int:
         print_json({"design_path": str(design.directory), **result})
     else:
         fold = ", ".join(f"{k} pe={v['pe']} simd={v['simd']}"
+                         + (f" ram_style={v['ram_style']}" if "ram_style" in v else "")
                          for k, v in result["folding"].items())
         print(f"wrote {args.out.rstrip('/')}/{result['verilog']} and manifest.json "
               f"({result['cycles_per_frame']} cycles/frame, bottleneck "

@@ -8,6 +8,14 @@ One parser for the three spellings (docs/design.md section 4, "One folding"):
   ``manifest.json`` or ``folding.json`` (a design folder works too), so ``build`` and
   ``verify`` take the folding ``gen`` wrote;
 * an inline list ``P1xS1,P2xS2,...``, one pair per weight layer in layer order;
+
+either spelling may also say where a layer's weight memory goes, as FINN's ``ram_style``:
+``{"pe": P, "simd": S, "ram_style": "block"}`` or ``P1xS1:block`` (``auto``, the default:
+synthesis chooses, and the estimate with it; ``block``: block RAM; ``logic``: soft logic).
+The style travels to the estimate (:func:`hwbnn.cost.memory.map_memory`) and to the
+generated Verilog (a ``ram_style`` attribute on the weight and schedule memories, which
+Yosys's ``memory_libmap`` obeys); docs/design.md section 4.
+
 * ``auto`` with a target frame rate and a clock: balanced like FINN's SetFolding. Start fully
   folded (PE = SIMD = 1) and repeatedly give the slowest foldable layer its next larger SIMD
   (a divisor of MW), then its next larger PE (a divisor of MH), until every layer meets the
@@ -30,11 +38,12 @@ from pathlib import Path
 from ..errors import HwbnnError
 from ..ir import fileformat
 from ..ir.network import Add, NetworkIR, Threshold
-from .plan import LayerPlan, check_folding
+from .plan import LayerPlan, check_folding, check_ram_style
 
 DEFAULT_CLOCK_MHZ = 100.0
 MAX_FILE_BYTES = 1 << 24  # a folding file (a manifest.json with its layer table)
-_PAIR = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_PAIR = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*(?::\s*([A-Za-z]+)\s*)?$")
+
 
 
 def divisors(n: int) -> list[int]:
@@ -45,13 +54,19 @@ def divisors(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class LayerFold:
-    """PE (output lanes) and SIMD (input lanes) of one weight layer."""
+    """PE (output lanes) and SIMD (input lanes) of one weight layer, and where its weight
+    memory goes (:data:`~hwbnn.hw.plan.RAM_STYLES`)."""
 
     pe: int
     simd: int
+    ram_style: str = "auto"
+
+    def __post_init__(self):
+        check_ram_style(self.ram_style)
 
     def __str__(self) -> str:
-        return f"{self.pe}x{self.simd}"
+        style = "" if self.ram_style == "auto" else f":{self.ram_style}"
+        return f"{self.pe}x{self.simd}{style}"
 
 
 class Folding(Mapping):
@@ -78,9 +93,9 @@ class Folding(Mapping):
         self._net = net
         self._folds: dict[str, LayerFold] = {}
         for layer in net.weight_layers:
-            pe, simd = _pair(layer, layers.get(layer.name))
+            pe, simd, style = _entry(layer, layers.get(layer.name))
             check_folding(layer, pe, simd)
-            self._folds[layer.name] = LayerFold(int(pe), int(simd))
+            self._folds[layer.name] = LayerFold(int(pe), int(simd), style)
         self.target_fps = target_fps
         self.clock_mhz = clock_mhz
         # How clock_mhz was chosen, where a command knows: "given", "predicted" (the
@@ -253,14 +268,18 @@ class Folding(Mapping):
         """(PE, SIMD) per weight layer, in layer order."""
         return [(fold.pe, fold.simd) for fold in self._folds.values()]
 
-    def to_dict(self) -> dict[str, dict[str, int]]:
-        """``{layer: {"pe": P, "simd": S}}``: the JSON file spelling."""
-        return {name: {"pe": fold.pe, "simd": fold.simd} for name, fold in self._folds.items()}
+    def to_dict(self) -> dict[str, dict]:
+        """``{layer: {"pe": P, "simd": S}}``, with ``"ram_style"`` where it is not ``auto``:
+        the JSON file spelling."""
+        return {name: {"pe": fold.pe, "simd": fold.simd,
+                       **({"ram_style": fold.ram_style} if fold.ram_style != "auto" else {})}
+                for name, fold in self._folds.items()}
 
     def plans(self) -> dict[str, LayerPlan]:
         """The :class:`LayerPlan` of every weight layer at this folding."""
-        return {layer.name: LayerPlan(layer, *self.pairs()[n])
-                for n, layer in enumerate(self._net.weight_layers)}
+        return {layer.name: LayerPlan(layer, fold.pe, fold.simd, ram_style=fold.ram_style)
+                for layer, fold in zip(self._net.weight_layers, self._folds.values(),
+                                       strict=True)}
 
     def stage_cycles(self) -> dict[str, int]:
         """Cycles per frame of every stage of the generated pipeline, in dataflow order: the
@@ -340,19 +359,22 @@ def _positive(value, what: str) -> None:
         raise HwbnnError(f"{what} must be a positive number, not {value!r}")
 
 
-def _pair(layer, entry) -> tuple:
-    """(PE, SIMD) of one entry; missing fields take the layer's own, else 1."""
-    own = (layer.pe or 1, layer.simd or 1)
+def _entry(layer, entry) -> tuple:
+    """(PE, SIMD, ram_style) of one entry; missing fields take the layer's own, else 1 (and
+    ``auto``)."""
+    own = (layer.pe or 1, layer.simd or 1, "auto")
     if entry is None:
         return own
     if isinstance(entry, LayerFold):
-        return entry.pe, entry.simd
-    if isinstance(entry, tuple | list) and len(entry) == 2:
-        return tuple(entry)
-    if isinstance(entry, Mapping) and not set(entry) - {"pe", "simd"}:
-        return entry.get("pe", own[0]), entry.get("simd", own[1])
-    raise HwbnnError(f"folding of layer {layer.name!r} must be {{\"pe\": P, \"simd\": S}}, "
-                     f"not {entry!r}")
+        return entry.pe, entry.simd, entry.ram_style
+    if isinstance(entry, tuple | list) and len(entry) in (2, 3):
+        return (*entry, "auto")[:3]
+    if isinstance(entry, Mapping) and not set(entry) - {"pe", "simd", "ram_style"}:
+        style = entry.get("ram_style", "auto")
+        check_ram_style(style)
+        return entry.get("pe", own[0]), entry.get("simd", own[1]), style
+    raise HwbnnError(f"folding of layer {layer.name!r} must be {{\"pe\": P, \"simd\": S}} "
+                     f"(and optionally \"ram_style\"), not {entry!r}")
 
 
 def _looks_like_path(spec) -> bool:
@@ -384,6 +406,9 @@ def _inline(text: str, net: NetworkIR) -> dict:
     for part, layer in zip(parts, layers, strict=True):
         match = _PAIR.match(part)
         if not match:
-            raise HwbnnError(f"--fold entries look like 4x16 (PE x SIMD), not {part.strip()!r}")
-        folds[layer.name] = (int(match.group(1)), int(match.group(2)))
+            raise HwbnnError(f"--fold entries look like 4x16 (PE x SIMD) or 4x16:block, not "
+                             f"{part.strip()!r}")
+        style = (match.group(3) or "auto").lower()
+        check_ram_style(style)
+        folds[layer.name] = (int(match.group(1)), int(match.group(2)), style)
     return folds

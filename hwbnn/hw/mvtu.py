@@ -50,6 +50,9 @@ class MatrixVectorThresholdUnit(wiring.Component):
         patches of a :class:`~hwbnn.hw.sliding_window.SlidingWindow`.
     pe, simd : int
         Output / input lanes (default: the layer's own fields, else 1). Must divide MH / MW.
+    ram_style : str
+        Where synthesis puts the weight and schedule memories: ``auto`` (its choice),
+        ``block`` or ``logic``, as a ``ram_style`` attribute (:class:`~hwbnn.hw.fold.LayerFold`).
     mode : str
         ``"folded"`` (weights in a ROM, bit-plane schedule for heterogeneous weights) or
         ``"unrolled"`` (see :mod:`hwbnn.hw.unrolled`).
@@ -66,11 +69,12 @@ class MatrixVectorThresholdUnit(wiring.Component):
 
     @validated
     def __init__(self, layer, *, pe: int | None = None, simd: int | None = None,
-                 mode: str = "folded", levels_per_stage: int = LEVELS_PER_STAGE):
+                 ram_style: str = "auto", mode: str = "folded",
+                 levels_per_stage: int = LEVELS_PER_STAGE):
         if mode != "folded":
             raise HwbnnError(f"MatrixVectorThresholdUnit mode must be 'folded', not {mode!r} "
                              f"(the unrolled mode is UnrolledMatrixVectorUnit)")
-        self._plan = LayerPlan(layer, pe, simd)
+        self._plan = LayerPlan(layer, pe, simd, ram_style=ram_style)
         self._levels_per_stage = levels_per_stage
         plan = self._plan
         super().__init__({
@@ -201,8 +205,12 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 with m.Else():
                     m.d.sync += [sf.eq(0), nf.eq(0), *first_tile, k.eq(0)]
 
+        # Yosys's memory_libmap reads ram_style on a ROM as on a RAM ("block", "logic"); the
+        # threshold memory (stage C) takes it too.
+        style = {} if plan.ram_style == "auto" else {"ram_style": plan.ram_style}
         m.submodules.weights = rom = Memory(shape=unsigned(plan.rom_width),
-                                            depth=plan.steps, init=plan.rom_words())
+                                            depth=plan.steps, init=plan.rom_words(),
+                                            attrs=style)
         m.submodules.inbuf = buf = Memory(shape=unsigned(plan.simd * plan.in_bits),
                                           depth=plan.sf, init=[])
         rom_rd = rom.read_port()
@@ -229,7 +237,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
             # input) the flag already taken is held. After reset: step 0's own flag.
             if plan.schedule_apart:
                 m.submodules.ends = ends = Memory(shape=1, depth=plan.steps,
-                                                  init=plan.ends_ahead().tolist())
+                                                  init=plan.ends_ahead().tolist(),
+                                                  attrs=style)
                 ends_rd = ends.read_port()
                 m.d.comb += [ends_rd.addr.eq(k), ends_rd.en.eq(en)]
                 ahead = ends_rd.data
@@ -320,7 +329,8 @@ class MatrixVectorThresholdUnit(wiring.Component):
             return accs, done, None
         m.submodules.thresholds = thr = Memory(
             shape=unsigned(self._thr_width), depth=plan.nf,
-            init=[pack_signed(row, plan.acc_width) for row in words])
+            init=[pack_signed(row, plan.acc_width) for row in words],
+            attrs={} if plan.ram_style == "auto" else {"ram_style": plan.ram_style})
         thr_rd = thr.read_port()
         m.d.comb += [thr_rd.addr.eq(meta["nf"]), thr_rd.en.eq(en)]
         return accs, done, thr_rd.data

@@ -235,7 +235,8 @@ class NetworkTop(wiring.Component):
         if self._mode == "unrolled":
             mvtu = UnrolledMatrixVectorUnit(layer)
         else:
-            mvtu = MatrixVectorThresholdUnit(layer, pe=fold.pe, simd=fold.simd)
+            mvtu = MatrixVectorThresholdUnit(layer, pe=fold.pe, simd=fold.simd,
+                                             ram_style=fold.ram_style)
         bits = mvtu.in_bits
         stages = []
         vector = layer.mw * layer.output_pixels

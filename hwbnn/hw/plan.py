@@ -77,6 +77,16 @@ def weight_planes(weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return planes, used, weights.scales.astype(np.int64)
 
 
+# Where a layer's weight memory goes (LayerFold.ram_style, MemoryShape.style).
+RAM_STYLES = ("auto", "block", "logic")
+
+
+def check_ram_style(style) -> None:
+    """HwbnnError unless ``style`` is one of :data:`RAM_STYLES`."""
+    if style not in RAM_STYLES:
+        raise HwbnnError(f"ram_style must be one of {', '.join(RAM_STYLES)}, not {style!r}")
+
+
 def check_folding(layer, pe, simd) -> None:
     """Raise HwbnnError unless ``pe`` divides MH and ``simd`` divides MW (the one wording of
     every folding error about a layer)."""
@@ -114,6 +124,9 @@ class MemoryShape:
     # For a RAM: its one read and one write port share the address (the matrix unit's input
     # buffer), so a single-port LUT RAM can hold it (xc7's RAM64X1S, RAM128X1S).
     shared_address: bool = False
+    # Where synthesis is told to put it (a ``ram_style`` attribute): ``auto`` (its own
+    # choice), ``block`` or ``logic`` (hwbnn.hw.fold.RAM_STYLES).
+    style: str = "auto"
 
     @property
     def bits(self) -> int:
@@ -171,18 +184,24 @@ class LayerPlan:
     layer : MatVec | Conv
     pe, simd : int
         Output and input lanes; default to the layer's own ``pe``/``simd`` or 1.
+    ram_style : str
+        Where the weight (and schedule) memory goes: ``auto`` (synthesis chooses), ``block``
+        or ``logic`` (:class:`~hwbnn.hw.fold.LayerFold`).
     """
 
-    def __init__(self, layer, pe: int | None = None, simd: int | None = None):
+    def __init__(self, layer, pe: int | None = None, simd: int | None = None,
+                 ram_style: str = "auto"):
         if not isinstance(layer, MatVec | Conv):
             raise HwbnnError(f"a layer plan needs a matvec or conv layer, "
                              f"not {type(layer).__name__}")
         pe = pe if pe is not None else (layer.pe or 1)
         simd = simd if simd is not None else (layer.simd or 1)
         check_folding(layer, pe, simd)
+        check_ram_style(ram_style)
         self.layer = layer
         self.name, self.kind = layer.name, layer.kind
         self.pe, self.simd = int(pe), int(simd)
+        self.ram_style = ram_style
         self.mh, self.mw = layer.mh, layer.mw
         self.sf, self.nf = self.mw // self.simd, self.mh // self.pe
         self.in_encoding = layer.in_encoding
@@ -494,7 +513,7 @@ class LayerPlan:
     @property
     def weight_rom(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.weights", self.steps, self.rom_width, rom=True,
-                           **rom_columns(self.rom_image))
+                           style=self.ram_style, **rom_columns(self.rom_image))
 
     @property
     def schedule_rom(self) -> MemoryShape | None:
@@ -502,7 +521,7 @@ class LayerPlan:
         if not self.schedule_apart:
             return None
         return MemoryShape(f"{self.name}.ends", self.steps, 1, rom=True,
-                           **rom_columns(self.ends_ahead()[:, None]))
+                           style=self.ram_style, **rom_columns(self.ends_ahead()[:, None]))
 
     @property
     def input_buffer(self) -> MemoryShape:
@@ -515,7 +534,7 @@ class LayerPlan:
             return None
         return MemoryShape(f"{self.name}.thresholds", self.nf,
                            self.pe * self.threshold_fields * self.acc_width, rom=True,
-                           **rom_columns(self.threshold_image()))
+                           style=self.ram_style, **rom_columns(self.threshold_image()))
 
     @property
     def memories(self) -> list[MemoryShape]:

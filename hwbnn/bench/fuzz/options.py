@@ -24,7 +24,8 @@ _BAD_BY_TYPE = {
 _MODEL_BAD = ["missing.hwbnn", "folder", "empty.hwbnn", "garbage.hwbnn", "zoo:nope",
               "/dev/zero", "pipe"]
 _FOLD_BAD = ["missing.json", "null.json", "bool.json", "nan.json", "deep.json", "garbage.json",
-             "folder", "3x3", "auto", "0x1,1x1,1x1", "x", "1x1", "empty.hwbnn"]
+             "folder", "3x3", "auto", "0x1,1x1,1x1", "x", "1x1", "empty.hwbnn",
+             "1x1:ultra,1x1,1x1", "1x1:,1x1,1x1"]
 # Bad values of options without a telling type, by destination (semantic checks: these
 # commands refuse them before any long work).
 _BAD_BY_DEST = {
