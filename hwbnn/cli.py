@@ -179,10 +179,12 @@ def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") 
     """``--fold``, ``--target-fps`` and ``--clock-mhz``, spelled and defaulted the same in
     every command (parsed by :meth:`hwbnn.hw.fold.Folding.parse`)."""
     parser.add_argument("--fold",
-                        help="folding: a JSON file {layer: {pe, simd}} (or a design folder or "
-                             "manifest.json), PExSIMD pairs in layer order (e.g. 4x16,2x8,1x4), "
-                             "or auto (needs --target-fps). Default: auto when --target-fps is "
-                             "given, else the model's own PE/SIMD (1 if unset)")
+                        help="folding: a JSON file {layer: {pe, simd[, ram_style]}} (or a "
+                             "design folder or manifest.json), PExSIMD pairs in layer order "
+                             "(e.g. 4x16,2x8,1x4; 1x4:block puts a layer's constant memories "
+                             "in block RAM, :logic in LUTs), or auto (needs --target-fps). "
+                             "Default: auto when --target-fps is given, else the model's own "
+                             "PE/SIMD (1 if unset)")
     parser.add_argument("--target-fps", type=positive_float,
                         help="frames per second: folded for with --fold auto, checked against "
                              "an explicit folding")
