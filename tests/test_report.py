@@ -141,3 +141,12 @@ def test_report_renders_in_chromium(tmp_path):
     pixels = Image.open(shot).convert("L")
     dark = sum(pixels.histogram()[:200])
     assert dark > 0.02 * pixels.width * pixels.height  # text, tables and bars, not a blank page
+
+
+def test_folding_section_names_a_memory_style():
+    from hwbnn.hw.fold import Folding
+    from hwbnn.report.page import _folding_section
+
+    net = hwbnn.load("zoo:digits_mlp_w1a1").net
+    html = _folding_section(Folding.parse("1x1,1x1:block,1x1", net), 100.0)
+    assert html.count("(memories: block)") == 1 and "(memories: auto)" not in html

@@ -183,8 +183,11 @@ def _folding_section(folding, clock_mhz: float) -> str:
     rows, marks = [], {}
     for name in plots.stage_order(folding):
         fold = folding.get(name)
-        rows.append((name, "weight layer" if fold else "sliding window",
-                     fold.pe if fold else None, fold.simd if fold else None, stages[name],
+        kind = "weight layer" if fold else "sliding window"
+        if fold and fold.ram_style != "auto":
+            kind += f" (memories: {fold.ram_style})"
+        rows.append((name, kind, fold.pe if fold else None, fold.simd if fold else None,
+                     stages[name],
                      f"{100 * stages[name] / reference:.0f}%"))
         if name == folding.bottleneck:
             marks[len(rows) - 1] = "bottleneck"
