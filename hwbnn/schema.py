@@ -83,6 +83,8 @@ KEYS: dict[str, Key] = {
         "router": "nextpnr router",
         "cpu": "CPU model name",
         "mode": "folded or unrolled",
+        "adders": "how an unrolled design sums its constant products: da4ml (one shared adder "
+                  "graph; absent: hwbnn's per-plane trees)",
         "output": "what the design streams out: scores or label",
         "ir_sha256": "SHA-256 of the model file the design implements",
         "bottleneck": "stage with the most cycles per frame",
@@ -390,7 +392,7 @@ COMMANDS: dict[str, Object] = {
     }),
     "gen": Object({
         "design_path": None, "top": None, "model": None, "ir_sha256": None, "mode": None,
-        "output": None,
+        "adders?": None, "output": None,
         "ports": MapOf(None, "port", "width of each port"),
         "packing": Object({"input": _PACKING, "output": _PACKING},
                           "how elements are packed into the input and output streams"),

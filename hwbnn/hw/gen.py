@@ -185,9 +185,12 @@ def check_unrolled(net: NetworkIR | None, folding, target_fps) -> None:
 
 
 def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path, *,
-             output: str = "scores", mode: str = "folded", name: str | None = None) -> dict:
+             output: str = "scores", mode: str = "folded", name: str | None = None,
+             adders: str = "trees") -> dict:
     """Write ``NAME.v``, ``manifest.json`` and ``folding.json`` into ``out_dir``; return the
-    manifest. ``folding`` as :meth:`Folding.parse` takes it (None: the layers' own)."""
+    manifest. ``folding`` as :meth:`Folding.parse` takes it (None: the layers' own).
+    ``adders``: the unrolled mode's construction (:class:`~hwbnn.hw.network.NetworkTop`),
+    recorded in the manifest where it is not the default."""
     if mode == "folded":
         folding = Folding.parse(folding, net)
         check_size(folding)
@@ -196,7 +199,7 @@ def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path
         raise HwbnnError(f"top name must be a Verilog identifier, not {name!r}")
     out_dir = fileformat.check_folder(out_dir)  # before the conversion, which takes long
     with progress.step(f"gen {name}: elaborate and convert to Verilog"):
-        top = NetworkTop(net, folding, output=output, mode=mode)
+        top = NetworkTop(net, folding, output=output, mode=mode, adders=adders)
         wrapper = AxiStreamTop(top)
         try:
             text = convert_verilog(wrapper, name=name, ports=wrapper.ports)
@@ -204,6 +207,8 @@ def generate(net: NetworkIR, folding: Folding | dict | None, out_dir: str | Path
             raise _yosys_memory_error(error) from None
     fileformat.make_dir(out_dir)  # only now: a failed conversion leaves nothing behind
     result = manifest(net, top, name, mode)
+    if adders != "trees":
+        result["adders"] = adders
     result["verilog"] = f"{name}.v"
     fileformat.write_atomic(out_dir / f"{name}.v", text.encode())
     fileformat.write_atomic(out_dir / MANIFEST, (json.dumps(result, indent=2) + "\n").encode())

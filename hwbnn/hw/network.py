@@ -131,6 +131,9 @@ class NetworkTop(wiring.Component):
     shortcut_depths : dict, optional
         ``{add layer: (depth of input 0's FIFO, depth of input 1's FIFO)}`` overriding the
         computed depths (tests use it to show what a too-small FIFO does).
+    adders : str
+        Unrolled mode: how each layer sums its constant products, ``"trees"`` or ``"da4ml"``
+        (:class:`UnrolledMatrixVectorUnit`).
 
     Ports: ``s_axis`` (In stream, :attr:`in_width` bits), ``m_axis`` (Out stream,
     :attr:`out_width` bits); :class:`hwbnn.hw.gen.AxiStreamTop` renames them to
@@ -140,13 +143,16 @@ class NetworkTop(wiring.Component):
     @validated
     def __init__(self, net: NetworkIR, folding: Folding | dict | None = None, *,
                  output: str = "scores", mode: str = "folded", fifo_depth: int | None = None,
-                 shortcut_depths: dict | None = None):
+                 shortcut_depths: dict | None = None, adders: str = "trees"):
         if mode not in MODES:
             raise HwbnnError(f"mode must be 'folded' or 'unrolled', not {mode!r}")
         if mode == "unrolled":
             net.require_chain("the unrolled mode")
             folding = Folding.unfolded(net)
         self._mode = mode
+        if adders != "trees" and mode != "unrolled":
+            raise HwbnnError(f"adders={adders!r} is for the unrolled mode only")
+        self._adders = adders
         if output not in OUTPUTS:
             raise HwbnnError(f"output must be 'scores' or 'label', not {output!r}")
         if fifo_depth is not None and (not isinstance(fifo_depth, int) or fifo_depth < 1):
@@ -233,7 +239,7 @@ class NetworkTop(wiring.Component):
     def _weight_stages(self, layer, sources) -> list[Stage]:
         fold = self._folding[layer.name]
         if self._mode == "unrolled":
-            mvtu = UnrolledMatrixVectorUnit(layer)
+            mvtu = UnrolledMatrixVectorUnit(layer, adders=self._adders)
         else:
             mvtu = MatrixVectorThresholdUnit(layer, pe=fold.pe, simd=fold.simd,
                                              ram_style=fold.ram_style)

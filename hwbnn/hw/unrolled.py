@@ -36,6 +36,9 @@ from .popcount import LEVELS_PER_STAGE, TreeBuilder, popcount_latency, tree_late
 # Lanes in a run that a plane in runs counts apart (TreeBuilder.aligned_count): the folded
 # mode's usual SIMD tile width, and short enough that a run's sign pattern repeats across rows.
 RUN = 8
+# How the constant products are summed: hwbnn's per-plane trees with shared nodes, or one
+# adder graph over the whole integer matrix from da4ml's solver (hw/cmvm.py).
+ADDERS = ("trees", "da4ml")
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
@@ -83,10 +86,16 @@ class UnrolledMatrixVectorUnit(wiring.Component):
     """Fully parallel (PE = MH, SIMD = MW) unit for one matvec/conv layer, II = 1 vector/cycle.
 
     Ports: ``i`` (In stream of MW * in_bits), ``o`` (Out stream of MH * out_bits).
+
+    ``adders``: ``"trees"`` (per-plane trees, pipelined every ``levels_per_stage`` levels) or
+    ``"da4ml"``: each row's ``sum_j W[r, j] v_j`` of the integer weights from one shared
+    adder graph (:mod:`hwbnn.hw.cmvm`), combinational between the input and output
+    registers (latency 2).
     """
 
     @validated
-    def __init__(self, layer, *, levels_per_stage: int = LEVELS_PER_STAGE):
+    def __init__(self, layer, *, levels_per_stage: int = LEVELS_PER_STAGE,
+                 adders: str = "trees"):
         if not isinstance(layer, MatVec | Conv):
             raise HwbnnError(f"an unrolled unit needs a matvec or conv layer, "
                              f"not {type(layer).__name__}")
@@ -94,8 +103,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         if bits > MAX_UNROLLED_WEIGHT_BITS:
             raise HwbnnError(f"layer {layer.name}: design too large for unrolled mode "
                              f"({bits} weight bits > {MAX_UNROLLED_WEIGHT_BITS}); use folded")
+        if adders not in ADDERS:
+            raise HwbnnError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
         self._layer = layer
         self._levels = levels_per_stage
+        self.adders = adders
         self._signs, self._masks, self._scales = weight_planes(layer.weights)
         # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
         # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes
@@ -112,6 +124,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         self.in_bits = encoding_bits(layer.in_encoding)
         self.out_bits = (layer.acc_width if layer.produces_scores
                          else encoding_bits(layer.out_encoding))
+        self._graph = None
+        if adders == "da4ml":
+            from .cmvm import solve
+
+            self._graph = solve(layer.weights.values(), 0, (1 << self.lane_bits) - 1)
         super().__init__({
             "i": In(stream.Signature(unsigned(layer.mw * self.in_bits))),
             "o": Out(stream.Signature(unsigned(layer.mh * self.out_bits))),
@@ -141,7 +158,12 @@ class UnrolledMatrixVectorUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """Input register, the (aligned) plane trees and the output register."""
-        return tree_latency(self._layer.mw, self._levels) + 2
+        return self._tree_stages + 2
+
+    @property
+    def _tree_stages(self) -> int:
+        """Register stages between the input and output registers (none in a da4ml graph)."""
+        return 0 if self._graph is not None else tree_latency(self._layer.mw, self._levels)
 
     @property
     def binary_input(self) -> bool:
@@ -190,6 +212,34 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             return 2 * k + self._layer.weights.values().sum(axis=1)
         return k
 
+    def graph_thresholds(self) -> np.ndarray:
+        """Thresholds on the da4ml graph's row sum ``G = sum_j W[r, j] v_j`` (``dot >= t``
+        iff ``G >= t'``), clipped to ``[min, max + 1]`` of ``G`` (same results).
+
+        ``dot = G`` for unsigned lanes, ``2 G - sum_j W[r, j]`` for binary ones (``v`` the
+        stored bit), ``G - sum_j W[r, j]`` for ternary ones (``v = x + 1``)."""
+        t = self._layer.thresholds.astype(np.int64)
+        total = self._layer.weights.values().sum(axis=1)[:, None]
+        if self.binary_input:
+            t = ceil_div(t + total, 2)
+        elif self.lane_offset:
+            t = t + total
+        lo, hi = self.graph_bounds()
+        return np.clip(t, lo[:, None], hi[:, None] + 1)
+
+    def graph_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Least and largest ``G`` per row (each lane at 0 or its maximum)."""
+        values = self._layer.weights.values().astype(np.int64)
+        full = (1 << self.lane_bits) - 1
+        return (np.minimum(values, 0).sum(axis=1) * full,
+                np.maximum(values, 0).sum(axis=1) * full)
+
+    def graph_score_offsets(self) -> np.ndarray:
+        """``dot = (G << binary) - offset`` per row, for raw-score outputs."""
+        if self.binary_input or self.lane_offset:
+            return self._layer.weights.values().sum(axis=1).astype(np.int64)
+        return np.zeros(self._layer.mh, dtype=np.int64)
+
     def elaborate(self, platform):
         m = Module()
         self._build(m)
@@ -202,6 +252,17 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         m._MustUse__used = True  # built to be counted, never elaborated (as hw.validated)
         trees, compare_bits = self._build(m)
         layer = self._layer
+        if self._graph is not None:
+            lanes = {j for j in range(layer.mw)}
+            return UnrolledStructure(
+                popcount_adders=(),
+                other_adders=tuple(
+                    (width, wa, wb, 0, node.a.node in lanes and node.b.node in lanes)
+                    for (width, wa, wb), node in zip(
+                        self._graph.adders,
+                        (n for n in self._graph.nodes if n.lane is None), strict=True)),
+                register_bits=layer.mw * self.in_bits + 2 + layer.mh * self.out_bits,
+                compare_bits=compare_bits)
         return UnrolledStructure(
             popcount_adders=tuple(adder for key, adder in trees.adders.items()
                                   if key[0] == "count"),
@@ -223,24 +284,33 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         with m.If(en):
             m.d.sync += [x.eq(self.i.payload), valid.eq(self.i.valid)]
         lanes = self._lanes(x)
-        thresholds = None if layer.produces_scores else self.hw_thresholds()
-        bounds = self.sum_bounds()
-        offsets = self.score_offsets()
+        graph = self._graph
+        if graph is None:
+            thresholds = None if layer.produces_scores else self.hw_thresholds()
+            bounds = self.sum_bounds()
+            offsets = self.score_offsets()
+        else:
+            thresholds = None if layer.produces_scores else self.graph_thresholds()
+            lo, bounds = self.graph_bounds()
+            offsets = self.graph_score_offsets()
+            sums = graph.build(m, lanes)
         trees = TreeBuilder(m, en, self._levels)
         compare_bits = 0
         for row in range(layer.mh):
-            total = self._row(trees, lanes, row)
+            total = self._row(trees, lanes, row) if graph is None else sums[row]
             if layer.produces_scores:
                 value = ((total << int(self.binary_input)) - int(offsets[row]))[:self.out_bits]
             else:
                 count = sum((total >= int(t)).as_unsigned() for t in thresholds[row])
                 value = self._encode(count)
-                # S >= 0 always holds and S >= max + 1 never does: constants, no logic
-                compare_bits += len(total) * int(((thresholds[row] > 0)
+                # S >= its least value always holds and S >= max + 1 never does: constants,
+                # no logic
+                least = 0 if graph is None else lo[row]
+                compare_bits += len(total) * int(((thresholds[row] > least)
                                                   & (thresholds[row] <= bounds[row])).sum())
             with m.If(en):
                 m.d.sync += self.o.payload[row * self.out_bits:(row + 1) * self.out_bits].eq(value)
-        delayed = self._delay(trees, valid, tree_latency(layer.mw, self._levels), "valid")
+        delayed = self._delay(trees, valid, self._tree_stages, "valid")
         with m.If(en):
             m.d.sync += self.o.valid.eq(delayed)
         return trees, compare_bits

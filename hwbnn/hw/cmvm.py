@@ -1,0 +1,231 @@
+"""Constant matrix-vector products as one shared adder graph, solved by da4ml.
+
+An unrolled layer computes ``S_r = sum_j W[r, j] * v_j`` for every row ``r`` with constant
+integer weights ``W``. :mod:`hwbnn.hw.unrolled` builds it from per-plane adder trees that
+share nodes over equal lanes and signs. The alternative here hands the whole integer matrix
+to da4ml (Sun et al., "da4ml: Distributed Arithmetic for Real-time Neural Networks on FPGAs",
+ACM TRETS 2025; ``pip install da4ml``, the constant-matrix solver that hls4ml uses), whose
+solver finds common subexpressions of shifted sums across rows and columns (of sparse
+planes too) and returns a graph of two-operand shift-and-add / subtract operations. This
+module turns that graph into plain integer nodes (:class:`AdderGraph`, no da4ml type
+survives the solve) and the nodes into Amaranth logic. docs/design.md section 4, "Unrolled
+adders".
+
+Exactness does not rest on da4ml's arithmetic: every node's value is an integer times a
+power of two, its bounds are recomputed here from the lanes' bounds by interval arithmetic,
+and each node is built at exactly the width those bounds need; :func:`AdderGraph.evaluate`
+runs the same graph on integers, and the tests check it against ``W @ v``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth import Const, Shape, Signal
+
+from ..errors import HwbnnError
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An operand: node ``node`` times ``2**shift``, negated where ``neg``."""
+
+    node: int
+    shift: int = 0
+    neg: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    """A lane (``lane`` set: its value ``v``) or ``a + b`` / ``a - b`` (``sub``). A node holds
+    the integer ``N``; its true value is ``(-1 if neg else 1) * N * 2**exp``, bounded by
+    ``lo <= N <= hi``."""
+
+    exp: int
+    lo: int
+    hi: int
+    neg: bool = False
+    lane: int | None = None
+    a: Ref | None = None
+    b: Ref | None = None
+    sub: bool = False
+
+    @property
+    def shape(self) -> Shape:
+        return Shape.cast(range(self.lo, self.hi + 1))
+
+
+@dataclass(frozen=True)
+class AdderGraph:
+    """Nodes in build order and, per row, the output: ``None`` for a row of zeros, else a
+    :class:`Ref` whose true value is the row's sum."""
+
+    nodes: tuple[Node, ...]
+    outputs: tuple[Ref | None, ...]
+
+    @property
+    def adders(self) -> list[tuple[int, int, int]]:
+        """(output width, operand widths a and b) of every adder or subtractor."""
+        return [(node.shape.width, self.nodes[node.a.node].shape.width,
+                 self.nodes[node.b.node].shape.width)
+                for node in self.nodes if node.lane is None]
+
+    @property
+    def adder_bits(self) -> int:
+        return sum(width for width, _, _ in self.adders)
+
+    def evaluate(self, lanes: np.ndarray) -> np.ndarray:
+        """Row sums for lane values ``lanes`` ``(frames, columns)``, run on the graph in
+        Python integers (``object`` arrays, no overflow): what the logic computes."""
+        lanes = np.asarray(lanes).astype(object)
+        values: list = []
+        for node in self.nodes:
+            if node.lane is not None:
+                values.append(lanes[:, node.lane])
+                continue
+            a, b = _aligned(self.nodes, node, node.a), _aligned(self.nodes, node, node.b)
+            values.append(_combine(node, values[node.a.node] * a, values[node.b.node] * b))
+        rows = []
+        for ref in self.outputs:
+            if ref is None:
+                rows.append(np.zeros(len(lanes), dtype=object))
+                continue
+            node = self.nodes[ref.node]
+            sign = -1 if node.neg != ref.neg else 1
+            rows.append(sign * _scaled(values[ref.node], node.exp + ref.shift))
+        return np.stack(rows, axis=1)
+
+    def build(self, m, lanes: list) -> list:
+        """The graph's logic in ``m`` (combinational) over the lane values ``lanes``; returns
+        each row's sum as a signed Amaranth value (``Const(0)`` for a row of zeros)."""
+        signals: list = []
+        for n, node in enumerate(self.nodes):
+            if node.lane is not None:
+                signals.append(lanes[node.lane])
+                continue
+            a = signals[node.a.node] << _aligned_shift(self.nodes, node, node.a)
+            b = signals[node.b.node] << _aligned_shift(self.nodes, node, node.b)
+            sig = Signal(node.shape, name=f"cmvm{n}")
+            m.d.comb += sig.eq(_combine(node, a, b))
+            signals.append(sig)
+        rows = []
+        for ref in self.outputs:
+            if ref is None:
+                rows.append(Const(0, 1))
+                continue
+            node = self.nodes[ref.node]
+            exp = node.exp + ref.shift
+            value = signals[ref.node].as_signed() if node.shape.signed else signals[ref.node]
+            value = value << exp if exp >= 0 else value >> -exp  # low bits are zeros
+            rows.append(-value if node.neg != ref.neg else value)
+        return rows
+
+
+def _combine(node: Node, a, b):
+    """``N`` of an add node from its operands' aligned ``N`` (see :func:`_plan_add`)."""
+    a_neg, b_neg = node.a.neg, node.b.neg != node.sub
+    if a_neg == b_neg:
+        return a + b  # A + B, or -(A + B) with the node marked negated
+    return b - a if a_neg else a - b
+
+
+def _aligned_shift(nodes, node: Node, ref: Ref) -> int:
+    return nodes[ref.node].exp + ref.shift - node.exp
+
+
+def _aligned(nodes, node: Node, ref: Ref) -> int:
+    return 1 << _aligned_shift(nodes, node, ref)
+
+
+def _scaled(value, exp: int):
+    return value * (1 << exp) if exp >= 0 else value // (1 << -exp)
+
+
+def _plan_add(nodes: list[Node], a: Ref, b: Ref, sub: bool) -> Node:
+    """The node for ``A + B`` or ``A - B`` of true values ``A``, ``B``: its exponent, bounds and
+    sign. The refs' signs are folded with their nodes' (so ``ref.neg`` says whether the true
+    operand is ``-N``); with ``b``'s sign also flipped by a subtraction, the result is one of
+    ``a + b``, ``a - b``, ``b - a`` of the aligned ``N`` values, or ``-(a + b)``, built as
+    ``a + b`` and marked negated: no negation costs an adder of its own."""
+    node_a, node_b = nodes[a.node], nodes[b.node]
+    a = Ref(a.node, a.shift, a.neg != node_a.neg)
+    b = Ref(b.node, b.shift, b.neg != node_b.neg)
+    exp = min(node_a.exp + a.shift, node_b.exp + b.shift)
+    sa, sb = node_a.exp + a.shift - exp, node_b.exp + b.shift - exp
+    alo, ahi = node_a.lo << sa, node_a.hi << sa
+    blo, bhi = node_b.lo << sb, node_b.hi << sb
+    a_neg, b_neg = a.neg, b.neg != sub
+    if a_neg == b_neg:
+        lo, hi = alo + blo, ahi + bhi
+    elif a_neg:
+        lo, hi = blo - ahi, bhi - alo
+    else:
+        lo, hi = alo - bhi, ahi - blo
+    return Node(exp, lo, hi, a_neg and b_neg, a=a, b=b, sub=sub)
+
+
+def solve(weights: np.ndarray, lane_lo: int, lane_hi: int) -> AdderGraph:
+    """The adder graph of ``S = weights @ v`` for integer ``weights`` ``(rows, columns)`` and
+    lanes ``v`` in ``[lane_lo, lane_hi]``, from da4ml's solver (HwbnnError naming the extra
+    when da4ml is not installed)."""
+    try:
+        from da4ml.cmvm import solve as da4ml_solve
+    except ImportError:
+        raise HwbnnError("the da4ml adder construction needs da4ml: pip install "
+                         "'hwbnn[hw]' (or pip install da4ml)") from None
+    weights = np.asarray(weights)
+    if not np.issubdtype(weights.dtype, np.integer):
+        raise HwbnnError("the da4ml adder construction takes integer weights")
+    rows, cols = weights.shape
+    # da4ml's kernel is (inputs, outputs), C-ordered float32 (its binding reads the buffer
+    # as is), and each input's quantization interval (min, max, step).
+    kernel = np.ascontiguousarray(weights.T, dtype=np.float32)
+    pipeline = da4ml_solve(kernel, qintervals=[(float(lane_lo), float(lane_hi), 1.0)] * cols)
+    nodes: list[Node] = [Node(0, int(lane_lo), int(lane_hi), lane=j) for j in range(cols)]
+    # The refs a stage's inputs stand for: the lanes, then the previous stage's outputs.
+    inputs: list[Ref | None] = [Ref(j) for j in range(cols)]
+    for stage in pipeline.solutions:
+        local: list[Ref | None] = []
+        for op in stage.ops:
+            if op.opcode == -1:
+                ref = inputs[op.id0]
+                shift = int(stage.inp_shifts[op.id0])
+                local.append(None if ref is None else Ref(ref.node, ref.shift + shift, ref.neg))
+            elif op.opcode in (0, 1):
+                a, b = local[op.id0], local[op.id1]
+                if a is None or b is None:  # a zero operand: the other one, or its negation
+                    other = b if a is None else a
+                    shift = int(op.data) if a is None else 0
+                    flip = a is None and op.opcode == 1
+                    local.append(None if other is None else
+                                 Ref(other.node, other.shift + shift, other.neg != flip))
+                    continue
+                b = Ref(b.node, b.shift + int(op.data), b.neg)
+                nodes.append(_plan_add(nodes, a, b, op.opcode == 1))
+                local.append(Ref(len(nodes) - 1))
+            else:
+                raise HwbnnError(f"da4ml returned an operation hwbnn does not build "
+                                 f"(opcode {op.opcode})")
+        inputs = [None if index < 0 or local[index] is None else
+                  Ref(local[index].node, local[index].shift + int(shift),
+                      local[index].neg != bool(neg))
+                  for index, shift, neg in zip(stage.out_idxs, stage.out_shifts,
+                                               stage.out_negs, strict=True)]
+    graph = AdderGraph(tuple(nodes), tuple(inputs))
+    assert len(graph.outputs) == rows, "one output per row"
+    _check_exponents(graph)
+    return graph
+
+
+def _check_exponents(graph: AdderGraph) -> None:
+    """Every output is an integer: a node of a negative exponent may only reach a row through
+    enough extra shift (the low bits are then zeros, checked on the bounds' grid)."""
+    for ref in graph.outputs:
+        if ref is None:
+            continue
+        exp = graph.nodes[ref.node].exp + ref.shift
+        if exp < 0:
+            raise HwbnnError(f"da4ml's graph leaves a fraction (2**{exp}) in a row sum")
+
+

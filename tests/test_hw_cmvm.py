@@ -1,0 +1,98 @@
+"""Unrolled layers from da4ml's adder graph (hw/cmvm.py): exact, shared, and refused cleanly."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+
+from hwbnn import data, zoo
+from hwbnn.errors import HwbnnError
+from hwbnn.hw import cmvm
+from hwbnn.hw.network import NetworkTop
+from hwbnn.hw.simulate import simulate_network
+from hwbnn.hw.unrolled import UnrolledMatrixVectorUnit
+from hwbnn.ref import golden
+
+from .hw_layers import random_layer
+from .test_hw_unrolled import assert_unrolled_equals_golden
+
+
+@pytest.mark.parametrize("lo, hi, density", [(0, 1, 0.5), (0, 31, 0.3), (0, 2, 0.8), (0, 7, 1.0)])
+def test_graph_computes_the_matrix_product(lo, hi, density):
+    """The graph's integer evaluation is W @ v at the lanes' extremes and in between, for
+    sparse and dense matrices with weights of several magnitudes (and a zero row)."""
+    rng = np.random.default_rng(hi)
+    weights = rng.integers(-9, 10, size=(12, 20)) * (rng.random((12, 20)) < density)
+    weights[3] = 0
+    graph = cmvm.solve(weights, lo, hi)
+    lanes = rng.integers(lo, hi + 1, size=(64, 20))
+    lanes[0], lanes[1] = lo, hi
+    lanes[2] = np.where(weights[0] > 0, hi, lo)  # row 0 at its largest sum
+    assert (graph.evaluate(lanes) == lanes.astype(object) @ weights.T.astype(object)).all()
+    assert graph.outputs[3] is None
+    # Every node's bounds hold what it is built to hold (the widths are exact, not padded).
+    assert all(node.lo <= node.hi for node in graph.nodes)
+
+
+def test_graph_shares_subexpressions_across_rows():
+    """Rows that repeat a column pattern cost fewer adders than rows summed apart."""
+    rng = np.random.default_rng(3)
+    base = rng.choice([-1, 1], size=(1, 32))
+    weights = np.repeat(base, 8, axis=0)
+    weights[:, :4] = rng.choice([-1, 1], size=(8, 4))
+    graph = cmvm.solve(weights, 0, 1)
+    assert len(graph.adders) < 8 * 31 // 2
+
+
+@pytest.mark.parametrize("kind, in_encoding, out_encoding", [
+    ("binary", "binary", "binary"), ("residual", "uint3", None), ("grouped", "binary", "uint2"),
+    ("residual", "ternary", "binary"), ("ternary", "ternary", None), ("residual", "binary", None),
+    ("residual", "uint2", "ternary")])
+def test_da4ml_unit_equals_golden(kind, in_encoding, out_encoding):
+    rng = np.random.default_rng(len(kind) + len(in_encoding))
+    layer = random_layer(rng, kind, in_encoding, out_encoding, mh=5, mw=24)
+    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    assert unit.latency == 2
+    assert_unrolled_equals_golden(rng, layer, frames=8, dut=unit)
+
+
+def test_da4ml_network_equals_golden(tmp_path):
+    net = zoo.load("zoo:digits_mlp_mix14")
+    images = data.load("digits").test_x[:8]
+    top = NetworkTop(net, mode="unrolled", adders="da4ml")
+    assert top.cycle_model()["cycles_per_frame"] == 1
+    assert (simulate_network(top, images, seed=9) == golden.scores(net, images)).all()
+
+
+def test_da4ml_structure_counts_its_adders():
+    layer = zoo.load("zoo:digits_mlp_w2").weight_layers[2]
+    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    Fragment.get(unit, None)
+    built = unit.structure()
+    assert not built.popcount_adders and len(built.other_adders) > 0
+    assert sum(a[0] for a in built.other_adders) == cmvm.solve(
+        layer.weights.values(), 0, 1).adder_bits
+
+
+def test_bad_adders_choice():
+    layer = zoo.load("zoo:digits_mlp_w2").weight_layers[2]
+    with pytest.raises(HwbnnError, match="adders must be one of trees, da4ml, not 'dsp'"):
+        UnrolledMatrixVectorUnit(layer, adders="dsp")
+    with pytest.raises(HwbnnError, match="for the unrolled mode only"):
+        NetworkTop(zoo.load("zoo:digits_mlp_w2"), adders="da4ml")
+    with pytest.raises(HwbnnError, match="integer weights"):
+        cmvm.solve(np.ones((2, 2)), 0, 1)
+
+
+def test_missing_da4ml_is_one_line(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_da4ml(name, *args, **kwargs):
+        if name.startswith("da4ml"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_da4ml)
+    with pytest.raises(HwbnnError, match="needs da4ml"):
+        cmvm.solve(np.ones((2, 2), dtype=int), 0, 1)
