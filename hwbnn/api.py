@@ -231,29 +231,32 @@ class Model:
         return Folding.parse(fold, self._net, target_fps=target_fps, clock_mhz=clock_mhz)
 
     def cost(self, family: str, fold=None, *, target_fps: float | None = None,
-             clock_mhz: float | None = None, node: int = 45, mode: str = "folded"):
+             clock_mhz: float | None = None, node: int = 45, mode: str = "folded",
+             adders: str = "trees"):
         """Estimated FPGA resources (``ice40``, ``ecp5``, ``xc7``) or ASIC area and energy per
         frame (``asic``) at a folding (:class:`~hwbnn.cost.estimate.CostReport`), at the
         clock the design will run at: ``clock_mhz`` when given, else the family's predicted
         Fmax where it has a clock model (auto-folding then aims at that clock), else an
         assumed 100 MHz; the report's ``clock_source`` says which
         (:func:`hwbnn.cost.clock.estimate_at_clock`). ``mode="unrolled"``: the unrolled
-        design (no folding; the given or assumed clock)."""
+        design (no folding; the given or assumed clock), its sums built with ``adders``
+        (``"trees"`` or ``"da4ml"``, :class:`hwbnn.hw.unrolled.UnrolledMatrixVectorUnit`)."""
         from .cost.clock import estimate_at_clock
 
         return estimate_at_clock(self._net, family, fold, target_fps=target_fps,
-                                 clock_mhz=clock_mhz, node=node, mode=mode)
+                                 clock_mhz=clock_mhz, node=node, mode=mode, adders=adders)
 
     def generate(self, out_dir: str | Path, fold=None, *, target_fps: float | None = None,
                  clock_mhz: float | None = None, output: str = "scores",
                  mode: str = "folded", name: str | None = None,
-                 family: str | None = None) -> Design:
+                 family: str | None = None, adders: str = "trees") -> Design:
         """Streaming Verilog, ``manifest.json`` and the model file in ``out_dir``; the
         :class:`Design` that opens them (:func:`hwbnn.verify.design.generate_design`).
 
         With ``family`` (and no ``clock_mhz``) auto-folding aims at the clock the family's
         model predicts for the folded design, less its error margin
-        (:func:`hwbnn.cost.clock.folding_for`)."""
+        (:func:`hwbnn.cost.clock.folding_for`). ``adders``: the unrolled mode's sums, as in
+        :meth:`cost`."""
         from .verify.design import generate_design
 
         if family is not None and mode == "folded":
@@ -263,7 +266,8 @@ class Model:
                                clock_mhz=clock_mhz)
             target_fps = clock_mhz = None
         rtl = generate_design(self._net, out_dir, folding=fold, target_fps=target_fps,
-                              clock_mhz=clock_mhz, output=output, mode=mode, name=name)
+                              clock_mhz=clock_mhz, output=output, mode=mode, name=name,
+                              adders=adders)
         return Design(rtl, self)
 
     def build(self, board: str, out_dir: str | Path, fold=None, **options):

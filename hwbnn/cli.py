@@ -195,12 +195,21 @@ def fold_arguments(parser: argparse.ArgumentParser, clock_default: str = "100") 
 
 def mode_argument(parser: argparse.ArgumentParser, default: str | None = "folded",
                   help: str | None = None) -> None:
-    """``--mode folded|unrolled``, spelled the same in every command: folded units
-    (PE/SIMD, weights in memories) or unrolled ones (a vector per clock, weights as wires;
-    no --fold)."""
+    """``--mode folded|unrolled`` and ``--adders trees|da4ml``, spelled the same in every
+    command: folded units (PE/SIMD, weights in memories) or unrolled ones (a vector per
+    clock, weights as wires; no --fold), whose constant products are summed by hwbnn's
+    per-plane trees or by da4ml's shared adder graph (hw/cmvm.py). The adders default
+    follows the mode's (None where the mode's is None: a design folder keeps its own)."""
+    from .hw.unrolled import ADDERS
+
     parser.add_argument("--mode", choices=hw.MODES, default=default, help=help or (
         "folded (PE/SIMD units, weights in memories; default) or unrolled (a frame per "
         "clock, weights as wires; no --fold)"))
+    parser.add_argument("--adders", choices=ADDERS, default=None if default is None else "trees",
+                        help="with --mode unrolled: how each layer sums its constant products: "
+                             "trees (hwbnn's per-plane adder trees, pipelined; default) or "
+                             "da4ml (one shared adder graph from the da4ml solver, "
+                             "combinational between the unit's registers)")
 
 
 def output_path(path: str, suffix: str) -> Path:

@@ -506,7 +506,8 @@ COMMANDS: dict[str, Object] = {
             "frames_per_s?": None, "weight_bits?": None, "feasible": None, "why?": None}),
             "the zoo models under the same constraint")}),
     "compare": Object({"models": ListOf(Object({
-        "model": None, "model_path": None, "mode": None, "accuracy": None, "mean_accuracy?": None,
+        "model": None, "model_path": None, "mode": None, "adders?": None, "accuracy": None,
+        "mean_accuracy?": None,
         "training_seeds?": None, "weight_bits": None, "lut": None,
         "ff": None, "bram": None, "cycles_per_frame": None, "frames_per_s": None,
         "energy_pj_per_frame": None, "measured_lut?": None, "measured_ff?": None,

@@ -96,3 +96,45 @@ def test_missing_da4ml_is_one_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_da4ml)
     with pytest.raises(HwbnnError, match="needs da4ml"):
         cmvm.solve(np.ones((2, 2), dtype=int), 0, 1)
+
+
+def test_cli_builds_verifies_and_prices_da4ml_designs(tmp_path, capsys):
+    """``--adders da4ml`` in gen (recorded in the manifest), verify (bit-exact in Verilator
+    with gaps and backpressure, a frame per cycle), cost and compare; refused in one line
+    beside the folded mode and for a design folder."""
+    import json
+
+    from hwbnn.cli import main
+
+    out = tmp_path / "rtl"
+    assert main(["gen", "zoo:digits_mlp_w2", "--mode", "unrolled", "--adders", "da4ml",
+                 "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["adders"] == "da4ml"
+    assert json.loads((out / "manifest.json").read_text())["adders"] == "da4ml"
+    assert main(["verify", str(out), "--gap", "0.1", "--backpressure", "0.2", "--work",
+                 str(tmp_path / "v"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["frames"] == 360
+    assert main(["cost", "zoo:digits_mlp_w2", "--mode", "unrolled", "--adders", "da4ml",
+                 "--family", "ecp5", "--json"]) == 0
+    da4ml_lut = json.loads(capsys.readouterr().out)["totals"]["lut"]
+    assert main(["compare", "zoo:digits_mlp_w2", "--mode", "unrolled", "--adders", "da4ml",
+                 "--family", "ecp5", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["models"][0]
+    assert row["adders"] == "da4ml" and row["lut"] == round(da4ml_lut)
+    for argv, message in (
+            (["gen", "zoo:digits_mlp_w2", "--adders", "da4ml", "--out", str(tmp_path / "x")],
+             "--adders da4ml is for --mode unrolled"),
+            (["cost", "zoo:digits_mlp_w2", "--adders", "da4ml", "--family", "ice40"],
+             "--adders da4ml is for --mode unrolled"),
+            (["compare", "zoo:digits_mlp_w2", "--adders", "da4ml"],
+             "--adders da4ml is for --mode unrolled"),
+            (["sweep", "zoo:digits_mlp_w2", "--mixes", "1", "--adders", "da4ml"],
+             "--adders da4ml is for --mode unrolled"),
+            (["verify", str(out), "--adders", "da4ml"], "--mode and --adders are for a"),
+            (["cost", "calibrate", "--family", "ice40", "--adders", "da4ml"],
+             "--adders is for an estimate")):
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error, (argv, error)
+    assert not (tmp_path / "x").exists()

@@ -176,7 +176,8 @@ def test_verify_generates_a_model_unrolled(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and report["cycles_per_frame"] == 1
     for argv, message in (
-            ([str(tmp_path / "v" / "rtl"), "--mode", "unrolled"], "--mode is for a MODEL"),
+            ([str(tmp_path / "v" / "rtl"), "--mode", "unrolled"],
+             "--mode and --adders are for a"),
             (["zoo:digits_mlp_w1a1", "--mode", "unrolled", "--fold", "1x1,1x1,1x1"],
              "--fold is for --mode folded")):
         assert main(["verify", *argv, "--sim", "amaranth"]) == 2

@@ -145,7 +145,8 @@ def route_note(family: str, luts: float) -> str | None:
 
 
 def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None = None,
-                      clock_mhz: float | None = None, node: int = 45, mode: str = "folded"):
+                      clock_mhz: float | None = None, node: int = 45, mode: str = "folded",
+                      adders: str = "trees"):
     """The cost report of ``net`` folded as asked, at the clock the design will run at.
 
     With ``clock_mhz`` that clock ("given"). Else, where the family has a clock model, the
@@ -158,13 +159,15 @@ def estimate_at_clock(net, family: str, fold=None, *, target_fps: float | None =
     model was fitted on folded networks only.
     """
     from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
+    from ..hw.unrolled import check_adders
     from .estimate import estimate
 
+    check_adders(mode, adders)
     if mode == "unrolled":
         from ..hw.gen import check_unrolled
 
         check_unrolled(net, fold, target_fps)
-        report = estimate(net, family, node=node, mode=mode,
+        report = estimate(net, family, node=node, mode=mode, adders=adders,
                           clock_mhz=clock_mhz or DEFAULT_CLOCK_MHZ)
         report.clock_source = "given" if clock_mhz else "assumed"
         return report

@@ -49,7 +49,8 @@ def cmd_cost(args) -> int:
     if args.family is None:
         raise HwbnnError("hwbnn cost: --family is required (ice40, ecp5, xc7 or asic)")
     report = load(args.model).cost(args.family, args.fold, target_fps=args.target_fps,
-                                   clock_mhz=args.clock_mhz, node=args.node, mode=args.mode)
+                                   clock_mhz=args.clock_mhz, node=args.node, mode=args.mode,
+                                   adders=args.adders)
     if args.json:
         print_json(report.as_dict())
     elif args.csv:
@@ -65,6 +66,9 @@ def cmd_calibrate(args) -> int:
 
     if args.family is None:
         raise HwbnnError("hwbnn cost calibrate: --family is required")
+    if args.adders != "trees":
+        raise HwbnnError("--adders is for an estimate; calibration fits the constants on its "
+                         "own set of designs")
     validation = calibrate(args.family, executor_of(args), resynthesize=not args.refit)
     if args.json:
         print_json(validation)

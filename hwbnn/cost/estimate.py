@@ -286,10 +286,11 @@ def _component_values(features, mappings, family: str, dsp: int = 0) -> dict[str
 
 
 def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
-             node: int = 45, clock_mhz: float = 100.0, mode: str = "folded") -> CostReport:
+             node: int = 45, clock_mhz: float = 100.0, mode: str = "folded",
+             adders: str = "trees") -> CostReport:
     """Estimate ``net`` at ``folding`` (anything :meth:`Folding.parse` takes; default: the
     layers' own PE/SIMD, else 1), or unrolled (``mode="unrolled"``, no folding: a frame
-    per clock, its units priced from what they build)."""
+    per clock, its units priced from what they build, with ``adders``)."""
     if family not in FAMILIES:
         raise HwbnnError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     if not clock_mhz > 0:
@@ -298,7 +299,7 @@ def estimate(net: NetworkIR, family: str, folding: Folding | None = None, *,
         from ..hw.gen import check_unrolled
 
         check_unrolled(net, folding, None)
-    profile = profile_network(net, folding, mode)
+    profile = profile_network(net, folding, mode, adders)
     if mode == "unrolled" and not any(name in coefficients for coefficients in
                                       constants(family).values() for name in UNROLLED_FEATURES):
         raise HwbnnError(f"no unrolled calibration for {family} (its constants have no "

@@ -467,11 +467,11 @@ def pipeline_blocks(top: NetworkTop) -> list[Block]:
 
 
 def profile_network(net: NetworkIR, folding: Folding | None = None,
-                    mode: str = "folded") -> NetworkProfile:
+                    mode: str = "folded", adders: str = "trees") -> NetworkProfile:
     """Profile every component of ``net`` at ``folding`` (default: the layers' own PE/SIMD),
-    or unrolled (``mode``; no folding)."""
+    or unrolled (``mode``, built with ``adders``; no folding)."""
     folding = Folding.parse(folding, net)
-    top = NetworkTop(net, folding, mode=mode)
+    top = NetworkTop(net, folding, mode=mode, adders=adders)
     blocks = pipeline_blocks(top)
     layers = [block.profile for block in blocks if block.kind in ("mvtu", "unrolled")]
     windows = [block.profile for block in blocks if block.kind == "window"]

@@ -41,6 +41,7 @@ class SweepSettings:
     activations: str | None = None
     fold: str | None = None
     mode: str = "folded"  # or "unrolled": every mix a frame per clock, no folding
+    adders: str = "trees"  # the unrolled mode's sums (hw.unrolled.ADDERS)
 
 
 def _arch_arguments(source: str) -> list[str]:
@@ -114,9 +115,10 @@ def _evaluate(settings: SweepSettings, net, mix: str, avg_bits: float) -> dict:
                                 clock_mhz=settings.clock_mhz)
         parallel = folding.to_dict()
     clock_mhz = settings.clock_mhz or DEFAULT_CLOCK_MHZ
-    fpga = estimate(net, settings.family, folding, clock_mhz=clock_mhz, mode=settings.mode)
+    fpga = estimate(net, settings.family, folding, clock_mhz=clock_mhz, mode=settings.mode,
+                    adders=settings.adders)
     chip = estimate(net, "asic", folding, node=settings.node, clock_mhz=clock_mhz,
-                    mode=settings.mode)
+                    mode=settings.mode, adders=settings.adders)
     totals, energy = fpga.totals(), chip.totals()
     return {
         "mix": mix, "avg_bits": round(avg_bits, 3), "accuracy": round(accuracy, 4),
@@ -192,7 +194,8 @@ def markdown_report(rows: list[dict], settings: SweepSettings, plots: list[str],
                     source: dict | None = None) -> str:
     how = how_obtained(settings)
     clock = settings.clock_mhz or 100
-    fold = ("unrolled (a frame per clock, weights as wires)" if settings.mode == "unrolled"
+    sums = "" if settings.adders == "trees" else f", sums from {settings.adders}'s adder graph"
+    fold = (f"unrolled (a frame per clock, weights as wires{sums})" if settings.mode == "unrolled"
             else f"folded as {settings.fold}" if settings.fold not in (None, "auto")
             else f"folded for {settings.target_fps:g} frames/s at {clock:g} MHz"
             if settings.target_fps else "with the model's own folding (PE = SIMD = 1 unless "
@@ -297,8 +300,10 @@ def cmd_sweep(args) -> int:
     from ..cli import print_json
     from ..hw.fold import Folding, check_rate
     from ..hw.gen import check_unrolled
+    from ..hw.unrolled import check_adders
 
     # One clear error for a bad model, architecture or folding before starting processes.
+    check_adders(args.mode, args.adders)
     if args.train:
         _arch_arguments(args.model)
         check_rate(args.target_fps, args.clock_mhz)
@@ -314,7 +319,8 @@ def cmd_sweep(args) -> int:
             Folding.parse(args.fold, net, target_fps=args.target_fps, clock_mhz=args.clock_mhz)
     settings = SweepSettings(args.model, args.family, args.train, args.target_fps,
                              args.clock_mhz, args.node, args.group, args.epochs,
-                             args.activations, fold=args.fold, mode=args.mode)
+                             args.activations, fold=args.fold, mode=args.mode,
+                             adders=args.adders)
     rows = run_sweep(settings, parse_mixes(args.mixes), executor_of(args))
     paths = write_outputs(rows, settings, Path(args.out))
     if args.json:
@@ -327,18 +333,22 @@ def cmd_sweep(args) -> int:
 
 def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
                    dataset: str = "digits", fold=None, target_fps: float | None = None,
-                   clock_mhz: float | None = None, mode: str = "folded") -> list[dict]:
+                   clock_mhz: float | None = None, mode: str = "folded",
+                   adders: str = "trees") -> list[dict]:
     """Accuracy on ``dataset``, LUT/FF/BRAM estimate (and synthesis), cycles and energy per
     frame of each model, each folded by ``fold`` / ``target_fps`` (the same frame rate for
     all: ``--target-fps`` auto-folds each model for it).
 
     ``mode="unrolled"``: every model computes a frame per cycle (the same rate for all),
-    estimated from what its unrolled units build."""
+    estimated from what its unrolled units build (their sums built with ``adders``)."""
     from .. import data, zoo
     from ..hw.fold import DEFAULT_CLOCK_MHZ, Folding
     from ..hw.gen import check_unrolled
+    from ..hw.unrolled import check_adders
     from ..ref import golden
     from .estimate import estimate
+
+    check_adders(mode, adders)
 
     test = data.load(dataset)
     clock = clock_mhz or DEFAULT_CLOCK_MHZ
@@ -347,6 +357,7 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
         net = zoo.load(source)
         frames = data.model_frames(net, dataset)
         row = {"model": net.name, "model_path": source, "mode": mode,
+               **({"adders": adders} if adders != "trees" else {}),
                "accuracy": float((golden.predict(net, frames) == test.test_y).mean()),
                **_seed_mean(source, dataset), "weight_bits": net.weight_bits}
         if mode == "unrolled":
@@ -354,14 +365,16 @@ def compare_models(models: list[str], family: str, synth: bool, node: int = 45,
             folding = None
         else:
             folding = Folding.parse(fold, net, target_fps=target_fps, clock_mhz=clock)
-        fpga = estimate(net, family, folding, clock_mhz=clock, mode=mode).totals()
-        chip = estimate(net, "asic", folding, node=node, clock_mhz=clock, mode=mode).totals()
+        fpga = estimate(net, family, folding, clock_mhz=clock, mode=mode,
+                        adders=adders).totals()
+        chip = estimate(net, "asic", folding, node=node, clock_mhz=clock, mode=mode,
+                        adders=adders).totals()
         row.update({"lut": round(fpga["lut"]), "ff": round(fpga["ff"]), "bram": fpga["bram"],
                     "cycles_per_frame": fpga["cycles_per_frame"],
                     "frames_per_s": round(fpga["frames_per_s"], 1),
                     "energy_pj_per_frame": chip["energy_pj_per_frame"]})
         if synth:
-            row.update(synthesize_model(net, family, folding, mode))
+            row.update(synthesize_model(net, family, folding, mode, adders))
         rows.append(row)
     return rows
 
@@ -384,7 +397,8 @@ def _seed_mean(source: str, dataset: str) -> dict:
     return {"mean_accuracy": float(mean(accuracies)), "training_seeds": len(accuracies)}
 
 
-def synthesize_model(net, family: str, folding=None, mode: str = "folded") -> dict:
+def synthesize_model(net, family: str, folding=None, mode: str = "folded",
+                     adders: str = "trees") -> dict:
     """LUT/FF/block RAM of the whole generated network at ``folding`` (anything
     :meth:`~hwbnn.hw.fold.Folding.parse` takes; default the layers' own) or unrolled,
     ``hwbnn gen`` + Yosys."""
@@ -393,7 +407,7 @@ def synthesize_model(net, family: str, folding=None, mode: str = "folded") -> di
     from ..synth.flow import synthesize
 
     with tempfile.TemporaryDirectory(prefix="hwbnn-compare-") as tmp:
-        generate(net, folding, tmp, mode=mode)
+        generate(net, folding, tmp, mode=mode, adders=adders)
         counts = synthesize(read_design(tmp), family, seeds=0).counts
     return {"measured_lut": counts["lut"], "measured_ff": counts["ff"],
             "measured_bram": counts["bram"]}
@@ -416,7 +430,7 @@ def cmd_compare(args) -> int:
     from ..cli import print_json
 
     rows = compare_models(args.models, args.family, args.synth, args.node, args.dataset,
-                          args.fold, args.target_fps, args.clock_mhz, args.mode)
+                          args.fold, args.target_fps, args.clock_mhz, args.mode, args.adders)
     if args.json:
         print_json({"models": rows})
     else:

@@ -26,7 +26,8 @@ def cmd_gen(args) -> int:
 
     design = load(args.model).generate(args.out, args.fold, target_fps=args.target_fps,
                                        clock_mhz=args.clock_mhz, output=args.output,
-                                       mode=args.mode, name=args.name, family=args.family)
+                                       mode=args.mode, name=args.name, family=args.family,
+                                       adders=args.adders)
     result = design.manifest
     if args.json:
         print_json({"design_path": str(design.directory), **result})

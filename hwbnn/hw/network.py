@@ -40,7 +40,7 @@ from .mvtu import MatrixVectorThresholdUnit
 from .sliding_window import SlidingWindow
 from .stream_utils import StreamFifo, WidthConverter
 from .threshold import ThresholdUnit
-from .unrolled import UnrolledMatrixVectorUnit
+from .unrolled import UnrolledMatrixVectorUnit, check_adders
 
 OUTPUTS = ("scores", "label")
 # Beats added to a shortcut FIFO beyond the buffering difference of the two paths: the
@@ -150,8 +150,7 @@ class NetworkTop(wiring.Component):
             net.require_chain("the unrolled mode")
             folding = Folding.unfolded(net)
         self._mode = mode
-        if adders != "trees" and mode != "unrolled":
-            raise HwbnnError(f"adders={adders!r} is for the unrolled mode only")
+        check_adders(mode, adders)
         self._adders = adders
         if output not in OUTPUTS:
             raise HwbnnError(f"output must be 'scores' or 'label', not {output!r}")

@@ -39,6 +39,15 @@ RUN = 8
 # How the constant products are summed: hwbnn's per-plane trees with shared nodes, or one
 # adder graph over the whole integer matrix from da4ml's solver (hw/cmvm.py).
 ADDERS = ("trees", "da4ml")
+def check_adders(mode: str, adders: str) -> None:
+    """One line unless ``adders`` is a construction (:data:`ADDERS`) that ``mode`` has."""
+    if adders not in ADDERS:
+        raise HwbnnError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
+    if adders != "trees" and mode != "unrolled":
+        raise HwbnnError(f"--adders {adders} is for --mode unrolled (a folded unit sums one "
+                         f"tile at a time)")
+
+
 MAX_UNROLLED_WEIGHT_BITS = 1 << 17  # beyond this the adder trees take hours to synthesize
 
 
@@ -103,8 +112,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         if bits > MAX_UNROLLED_WEIGHT_BITS:
             raise HwbnnError(f"layer {layer.name}: design too large for unrolled mode "
                              f"({bits} weight bits > {MAX_UNROLLED_WEIGHT_BITS}); use folded")
-        if adders not in ADDERS:
-            raise HwbnnError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
+        check_adders("unrolled", adders)
         self._layer = layer
         self._levels = levels_per_stage
         self.adders = adders

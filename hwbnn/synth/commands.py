@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                    help=f"seconds a place-and-route run may take before it stops with a hint "
                         f"(default {DEFAULT_PNR_TIMEOUT_S:.0f})")
     p.add_argument("--work", help="keep scripts, netlists, reports and logs in this folder")
+    p.add_argument("--model", help="model the design was generated from (default: found by "
+                                   "the manifest's ir_sha256)")
     p.add_argument("--blocks", action="store_true",
                    help="also synthesize with every block kept apart and print each block's "
                         "counts beside its estimate (a second Yosys pass)")
@@ -49,7 +51,7 @@ def cmd_synth(args) -> int:
     rtl = read_design(args.directory)
     # A network from `hwbnn gen` (its manifest has the packing) also gets its estimate per
     # block and its frame rate; any other generated Verilog gets counts and Fmax only.
-    design = _network_design(args.directory, args.blocks)
+    design = _network_design(args.directory, args.blocks, args.model)
     result = synthesize(rtl, args.family, args.device, args.seeds, args.target_mhz,
                         args.work, router=args.router, pnr_timeout_s=args.pnr_timeout,
                         blocks=args.blocks)
@@ -72,7 +74,7 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def _network_design(directory: str, required: bool):
+def _network_design(directory: str, required: bool, model: str | None = None):
     """The :class:`~hwbnn.api.Design` in ``directory`` when it is a network design."""
     import json
 
@@ -88,7 +90,7 @@ def _network_design(directory: str, required: bool):
             raise HwbnnError(f"--blocks needs a network design from `hwbnn gen`; "
                              f"{directory} is not one (its manifest has no packing)")
         return None
-    return Design.open(directory)
+    return Design.open(directory, model)
 
 
 def format_closure(closure: dict) -> str:

@@ -64,7 +64,7 @@ def cmd_verify(args) -> int:
                             backpressure=args.backpressure, gap=args.gap, seed=args.seed,
                             dataset=args.dataset, data_path=args.data_path, fold=args.fold,
                             target_fps=args.target_fps, clock_mhz=args.clock_mhz,
-                            mode=args.mode, work=args.work)
+                            mode=args.mode, adders=args.adders, work=args.work)
     # Every target resolved and its frames loaded before any job starts.
     jobs = plan_targets(args.target, options)
     reports = verify_jobs(jobs, executor_of(args))

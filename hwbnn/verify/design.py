@@ -190,23 +190,27 @@ def _check_consistent(design: RtlDesign) -> None:
 def generate_design(model: str | Path | NetworkIR, out_dir: str | Path, *,
                     folding=None, target_fps: float | None = None,
                     clock_mhz: float | None = None, output: str = "scores",
-                    mode: str = "folded", name: str | None = None) -> RtlDesign:
+                    mode: str = "folded", name: str | None = None,
+                    adders: str = "trees") -> RtlDesign:
     """Generate a model's design with ``hwbnn.hw.gen``, write the model file beside it (so
     the folder is self-contained) and open it: what ``hwbnn gen`` and ``Model.generate`` do.
 
     ``folding``, ``target_fps`` and ``clock_mhz`` as :meth:`hwbnn.hw.fold.Folding.parse`
-    takes them (default: the layers' own PE/SIMD); the unrolled mode takes none of them.
+    takes them (default: the layers' own PE/SIMD); the unrolled mode takes none of them,
+    and builds its sums with ``adders``.
     """
     from .. import zoo
     from ..hw.fold import Folding
     from ..hw.gen import check_unrolled, generate
+    from ..hw.unrolled import check_adders
 
+    check_adders(mode, adders)
     net = model if isinstance(model, NetworkIR) else zoo.load(model)
     if mode == "unrolled":
         check_unrolled(net, folding, target_fps)
     else:
         folding = Folding.parse(folding, net, target_fps=target_fps, clock_mhz=clock_mhz)
     out_dir = Path(out_dir)
-    generate(net, folding, out_dir, output=output, mode=mode, name=name)
+    generate(net, folding, out_dir, output=output, mode=mode, name=name, adders=adders)
     fileformat.save(net, out_dir / f"{net.name}.hwbnn")
     return open_design(out_dir, net)

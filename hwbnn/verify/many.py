@@ -46,7 +46,8 @@ class VerifyOptions:
     their manifests' ``ir_sha256``); not for model targets. ``fold``, ``target_fps`` and
     ``clock_mhz``: the folding of the designs generated from model targets (as
     :meth:`hwbnn.hw.fold.Folding.parse` takes them); not for design folders. ``mode``:
-    ``folded`` (default) or ``unrolled`` for model targets; not for design folders. ``frames``,
+    ``folded`` (default) or ``unrolled`` for model targets, and ``adders`` (``trees`` or
+    ``da4ml``, the unrolled mode's); neither for design folders. ``frames``,
     ``dataset``, ``data_path``, ``seed``: the frames (:func:`hwbnn.data.model_frames`).
     ``work``: the work folder of a single target, or the folder of the targets' own ones
     (``WORK/NAME``) for several (default ``build/verify/NAME``). ``cache``: the build cache.
@@ -64,6 +65,7 @@ class VerifyOptions:
     target_fps: float | None = None
     clock_mhz: float | None = None
     mode: str | None = None
+    adders: str | None = None
     work: str | None = None
     cache: str = str(CACHE)
 
@@ -102,6 +104,7 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
     from .. import data, zoo
     from ..hw.fold import Folding
     from ..hw.gen import check_unrolled
+    from ..hw.unrolled import check_adders
     from .design import open_design
 
     path = Path(target)
@@ -109,9 +112,9 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
         if options.fold is not None or options.target_fps is not None:
             raise HwbnnError("--fold and --target-fps are for a MODEL target; a design folder "
                              "keeps the folding it was generated with")
-        if options.mode is not None:
-            raise HwbnnError("--mode is for a MODEL target; a design folder keeps the mode "
-                             "it was generated in")
+        if options.mode is not None or options.adders is not None:
+            raise HwbnnError("--mode and --adders are for a MODEL target; a design folder "
+                             "keeps the mode it was generated in")
         design = open_design(path, options.model)
         net, name = design.net, design.top
     else:
@@ -125,6 +128,8 @@ def plan_target(target: str, options: VerifyOptions) -> VerifyJob:
     # Frames first: a dataset that does not fit the model fails before generation.
     images = data.model_frames(net, options.dataset, options.data_path, options.frames,
                                options.seed)
+    if design is None:
+        check_adders(options.mode or "folded", options.adders or "trees")
     if design is None and options.mode == "unrolled":
         check_unrolled(net, options.fold, options.target_fps)
     elif design is None:
@@ -182,7 +187,8 @@ def run_job(job: VerifyJob) -> VerifyReport:
             design = generate_design(job.net, job.work / "rtl", folding=options.fold,
                                      target_fps=options.target_fps,
                                      clock_mhz=options.clock_mhz, output=GENERATED_OUTPUT,
-                                     mode=options.mode or "folded")
+                                     mode=options.mode or "folded",
+                                     adders=options.adders or "trees")
         return verify(design, job.images, sim=options.sim, backpressure=options.backpressure,
                       gap=options.gap, seed=options.seed, work=job.work,
                       cache=Path(options.cache))
