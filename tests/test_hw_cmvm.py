@@ -77,7 +77,7 @@ def test_bad_adders_choice():
     layer = zoo.load("zoo:digits_mlp_w2").weight_layers[2]
     with pytest.raises(HwbnnError, match="adders must be one of trees, da4ml, not 'dsp'"):
         UnrolledMatrixVectorUnit(layer, adders="dsp")
-    with pytest.raises(HwbnnError, match="for the unrolled mode only"):
+    with pytest.raises(HwbnnError, match="--adders da4ml is for --mode unrolled"):
         NetworkTop(zoo.load("zoo:digits_mlp_w2"), adders="da4ml")
     with pytest.raises(HwbnnError, match="integer weights"):
         cmvm.solve(np.ones((2, 2)), 0, 1)
