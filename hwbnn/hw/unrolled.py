@@ -39,6 +39,8 @@ RUN = 8
 # How the constant products are summed: hwbnn's per-plane trees with shared nodes, or one
 # adder graph over the whole integer matrix from da4ml's solver (hw/cmvm.py).
 ADDERS = ("trees", "da4ml")
+
+
 def check_adders(mode: str, adders: str) -> None:
     """One line unless ``adders`` is a construction (:data:`ADDERS`) that ``mode`` has."""
     if adders not in ADDERS:
@@ -261,7 +263,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         trees, compare_bits = self._build(m)
         layer = self._layer
         if self._graph is not None:
-            lanes = {j for j in range(layer.mw)}
+            lanes = set(range(layer.mw))  # the graph's first nodes are the lanes
             return UnrolledStructure(
                 popcount_adders=(),
                 other_adders=tuple(
