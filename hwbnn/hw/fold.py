@@ -8,20 +8,19 @@ One parser for the three spellings (docs/design.md section 4, "One folding"):
   ``manifest.json`` or ``folding.json`` (a design folder works too), so ``build`` and
   ``verify`` take the folding ``gen`` wrote;
 * an inline list ``P1xS1,P2xS2,...``, one pair per weight layer in layer order;
-
-either spelling may also say where a layer's weight memory goes, as FINN's ``ram_style``:
-``{"pe": P, "simd": S, "ram_style": "block"}`` or ``P1xS1:block`` (``auto``, the default:
-synthesis chooses, and the estimate with it; ``block``: block RAM; ``logic``: soft logic).
-The style travels to the estimate (:func:`hwbnn.cost.memory.map_memory`) and to the
-generated Verilog (a ``ram_style`` attribute on the weight and schedule memories, which
-Yosys's ``memory_libmap`` obeys); docs/design.md section 4.
-
 * ``auto`` with a target frame rate and a clock: balanced like FINN's SetFolding. Start fully
   folded (PE = SIMD = 1) and repeatedly give the slowest foldable layer its next larger SIMD
   (a divisor of MW), then its next larger PE (a divisor of MH), until every layer meets the
   cycle budget ``clock / target_fps`` or none can be unfolded further. In a graph a layer
   also answers for the threshold and add units that take its PE lanes (their next step is
   a larger PE).
+
+The first two spellings may also say where a layer's constant memories go (weights with the
+plane schedule, thresholds), as FINN's ``ram_style``: ``{"pe": P, "simd": S, "ram_style":
+"block"}`` or ``P1xS1:block`` (``auto``, the default: synthesis chooses, and the estimate
+with it; ``block``: block RAM; ``logic``: soft logic). The style travels to the estimate
+(:func:`hwbnn.cost.memory.map_memory`) and to the generated Verilog (a ``ram_style``
+attribute, which Yosys's ``memory_libmap`` obeys); docs/design.md section 4.
 
 Without ``--fold`` every command uses the same default: ``auto`` when a target frame rate is
 given, else the layers' own PE/SIMD from the model file, else PE = SIMD = 1 (the smallest
@@ -45,7 +44,6 @@ MAX_FILE_BYTES = 1 << 24  # a folding file (a manifest.json with its layer table
 _PAIR = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*(?::\s*([A-Za-z]+)\s*)?$")
 
 
-
 def divisors(n: int) -> list[int]:
     """Every d that divides n, ascending (the legal PE or SIMD values for n rows/columns)."""
     small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
@@ -54,8 +52,8 @@ def divisors(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class LayerFold:
-    """PE (output lanes) and SIMD (input lanes) of one weight layer, and where its weight
-    memory goes (:data:`~hwbnn.hw.plan.RAM_STYLES`)."""
+    """PE (output lanes) and SIMD (input lanes) of one weight layer, and where its constant
+    memories go (:data:`~hwbnn.hw.plan.RAM_STYLES`)."""
 
     pe: int
     simd: int
