@@ -51,8 +51,9 @@ class MatrixVectorThresholdUnit(wiring.Component):
     pe, simd : int
         Output / input lanes (default: the layer's own fields, else 1). Must divide MH / MW.
     ram_style : str
-        Where synthesis puts the weight and schedule memories: ``auto`` (its choice),
-        ``block`` or ``logic``, as a ``ram_style`` attribute (:class:`~hwbnn.hw.fold.LayerFold`).
+        Where synthesis puts the constant memories (weights, schedule, thresholds): ``auto``
+        (its choice), ``block`` or ``logic``, as a ``ram_style`` attribute
+        (:class:`~hwbnn.hw.fold.LayerFold`).
     mode : str
         ``"folded"`` (weights in a ROM, bit-plane schedule for heterogeneous weights) or
         ``"unrolled"`` (see :mod:`hwbnn.hw.unrolled`).
@@ -205,9 +206,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
                 with m.Else():
                     m.d.sync += [sf.eq(0), nf.eq(0), *first_tile, k.eq(0)]
 
-        # Yosys's memory_libmap reads ram_style on a ROM as on a RAM ("block", "logic"); the
-        # threshold memory (stage C) takes it too.
-        style = {} if plan.ram_style == "auto" else {"ram_style": plan.ram_style}
+        style = plan.memory_attrs
         m.submodules.weights = rom = Memory(shape=unsigned(plan.rom_width),
                                             depth=plan.steps, init=plan.rom_words(),
                                             attrs=style)
@@ -330,7 +329,7 @@ class MatrixVectorThresholdUnit(wiring.Component):
         m.submodules.thresholds = thr = Memory(
             shape=unsigned(self._thr_width), depth=plan.nf,
             init=[pack_signed(row, plan.acc_width) for row in words],
-            attrs={} if plan.ram_style == "auto" else {"ram_style": plan.ram_style})
+            attrs=plan.memory_attrs)
         thr_rd = thr.read_port()
         m.d.comb += [thr_rd.addr.eq(meta["nf"]), thr_rd.en.eq(en)]
         return accs, done, thr_rd.data

@@ -511,6 +511,12 @@ class LayerPlan:
         return self.simd * self.in_bits
 
     @property
+    def memory_attrs(self) -> dict[str, str]:
+        """Attributes of the constant memories (weights, schedule, thresholds): the
+        ``ram_style`` that Yosys's ``memory_libmap`` obeys, on a ROM as on a RAM."""
+        return {} if self.ram_style == "auto" else {"ram_style": self.ram_style}
+
+    @property
     def weight_rom(self) -> MemoryShape:
         return MemoryShape(f"{self.name}.weights", self.steps, self.rom_width, rom=True,
                            style=self.ram_style, **rom_columns(self.rom_image))
