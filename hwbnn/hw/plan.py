@@ -77,7 +77,7 @@ def weight_planes(weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return planes, used, weights.scales.astype(np.int64)
 
 
-# Where a layer's weight memory goes (LayerFold.ram_style, MemoryShape.style).
+# Where a layer's constant memories go (LayerFold.ram_style, MemoryShape.style).
 RAM_STYLES = ("auto", "block", "logic")
 
 
@@ -185,8 +185,8 @@ class LayerPlan:
     pe, simd : int
         Output and input lanes; default to the layer's own ``pe``/``simd`` or 1.
     ram_style : str
-        Where the weight (and schedule) memory goes: ``auto`` (synthesis chooses), ``block``
-        or ``logic`` (:class:`~hwbnn.hw.fold.LayerFold`).
+        Where the constant memories (weights, schedule, thresholds) go: ``auto`` (synthesis
+        chooses), ``block`` or ``logic`` (:class:`~hwbnn.hw.fold.LayerFold`).
     """
 
     def __init__(self, layer, pe: int | None = None, simd: int | None = None,

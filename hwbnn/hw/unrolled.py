@@ -117,7 +117,6 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         check_adders("unrolled", adders)
         self._layer = layer
         self._levels = levels_per_stage
-        self.adders = adders
         self._signs, self._masks, self._scales = weight_planes(layer.weights)
         # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
         # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes
