@@ -8,11 +8,15 @@ schema of :mod:`hwbnn.schema`); progress of long steps goes to stderr (:mod:`hwb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
+import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import hw, progress
@@ -66,7 +70,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that what
+    cleans up after an interrupt runs for it too: a tool's subprocess is killed (Yosys,
+    nextpnr and Verilator run through ``subprocess.run``, which kills its child on any
+    exception) and temporary outputs are removed, where the default action would end this
+    process alone and leave the tool running."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:  # a forked worker inherited it: die as it would have
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        with _terminate_as_interrupt():
+            return _main(argv)
+    except Terminated:
+        print("hwbnn: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         with progress.reporting():
@@ -90,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError as error:
         print(f"hwbnn: error: out of memory{': ' if str(error) else ''}{error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Terminated):
+            raise
         print("hwbnn: interrupted", file=sys.stderr)
         return 130
 

@@ -1,6 +1,7 @@
 """Helpers of the synthesis bench: layer builders, bitwidth maps, cycle measurement."""
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -87,3 +88,42 @@ def test_closure_names_an_unknown_model(capsys):
     error = capsys.readouterr().err
     assert error.startswith("hwbnn bench: error: --models: zoo:nope is not a closure model")
     assert error.count("\n") == 1
+
+
+def test_unrolled_cases_are_the_same_layers_whichever_are_synthesized(monkeypatch, tmp_path):
+    """--cases picks what is synthesized, not what is drawn: the column mix synthesized
+    alone (with 2-bit) is the layer it is among all four, on the family asked for."""
+    seen = []
+
+    class _Unit:
+        def __init__(self, layer):
+            self.layer, self.weight_bits = layer, int(layer.weights.bitwidth.sum())
+
+    def fake_synthesize(unit, family, seeds, work_dir):
+        seen.append((family, unit.layer))
+        return types.SimpleNamespace(counts={"lut": 100 + len(seen), "ff": 0, "carry": 0})
+
+    monkeypatch.setattr("hwbnn.hw.unrolled.UnrolledMatrixVectorUnit", _Unit)
+    monkeypatch.setattr(bench, "component_design", lambda unit, *args, **kwargs: unit)
+    monkeypatch.setattr(bench, "synthesize", fake_synthesize)
+    work = bench.Workspace(tmp_path)
+    every = bench.measure_unrolled(8, 16, work)
+    layers = dict(zip(bench.UNROLLED_CASES, (layer for _, layer in seen), strict=True))
+    seen.clear()
+    alone = bench.measure_unrolled(8, 16, work, family="ecp5", cases=("mix per column",))
+    assert [family for family, _ in seen] == ["ecp5", "ecp5"]
+    assert list(alone["cases"]) == ["homogeneous 2-bit", "mix per column"]
+    assert list(every["cases"]) == list(bench.UNROLLED_CASES)
+    for name, (_, layer) in zip(alone["cases"], seen, strict=True):
+        assert np.array_equal(layer.weights.bitwidth, layers[name].weights.bitwidth)
+        assert np.array_equal(layer.weights.planes, layers[name].weights.planes)
+    assert alone["family"] == "ecp5" and "mix per column" in alone["lut_ratio"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["hetero", "--cases", "w3"], "--cases: w3 is not an unrolled case"),
+    (["hetero", "--families", "ice41"], "--families: ice41 is not a family"),
+])
+def test_hetero_refuses_unknown_cases_and_families(argv, message, capsys):
+    assert bench.main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -6,7 +6,13 @@ bit alive and that the wrapper's own cells stay out of the design's counts.
 """
 
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from amaranth import Module
@@ -32,6 +38,7 @@ from hwbnn.synth.wrapper import XOR_GROUP
 
 from .tooling import require_yowasp
 
+REPO = Path(__file__).resolve().parent.parent
 IN_WIDTH, OUT_WIDTH = 12, 12
 ROM_WIDTH, ROM_DEPTH = 8, 256
 
@@ -324,3 +331,40 @@ def test_synth_takes_the_model_its_error_names(yowasp, tmp_path, capsys):
     assert main(["synth", str(design), "--family", "ice40", "--seeds", "0", "--model",
                  str(moved), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["lut"] > 0
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def test_sigterm_stops_the_tool_it_runs(yowasp, tmp_path):
+    """Killing ``hwbnn synth`` (SIGTERM) ends Yosys too, and says so in one line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hwbnn.cli", "synth", str(REPO / "rtl" / "digits_mlp_w1a1"),
+         "--family", "ice40", "--seeds", "0", "--work", str(tmp_path / "work")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (children := _children(process.pid)):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "synth started no tool in 120 s"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines()[-1] == "hwbnn: terminated"
+    for child in children:
+        assert not os.path.exists(f"/proc/{child}"), f"tool process {child} still runs"

@@ -28,7 +28,7 @@ from ..errors import HwbnnError
 from ..ir.mix import mix_counts
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from .design import Design, read_design
-from .flow import DEFAULT_PNR_TIMEOUT_S, synthesize
+from .flow import DEFAULT_PNR_TIMEOUT_S, FAMILIES, synthesize
 from .wrapper import StreamPorts
 
 # Amaranth names the ports of a component's ``i``/``o`` streams like this in Verilog.
@@ -186,38 +186,51 @@ def column_bitwidths(mh: int, mw: int, rng: np.random.Generator, fractions=MIX_1
     return np.tile(mixed_bitwidths((1, mw), rng, fractions), (mh, 1))
 
 
-def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0) -> dict:
+# The unrolled cases, in the order their layers are drawn (each draw moves the generator).
+UNROLLED_CASES = ("homogeneous 2-bit", "mix per parameter", "mix per column", "mix per 4x8 tile")
+# Their short names for ``--cases``.
+UNROLLED_CASE_NAMES = {"w2": "homogeneous 2-bit", "parameter": "mix per parameter",
+                       "column": "mix per column", "tile": "mix per 4x8 tile"}
+
+
+def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
+                     family: str = "ice40", cases: tuple[str, ...] = UNROLLED_CASES) -> dict:
     """Unrolled constant-weight units: LUTs of a 1.4-bit mix vs homogeneous 2-bit.
 
     All run one vector per clock (equal throughput). Three mixes: bitwidths per parameter (in
     random places), per input column and per 4 x 8 tile. ``rows`` rows of the MW-wide layer
-    are synthesized (default the whole layer, :data:`UNROLLED_ROWS`).
+    are synthesized (default the whole layer, :data:`UNROLLED_ROWS`) for ``family``. Every
+    layer is drawn whatever ``cases`` names, so a case's weights do not depend on which
+    others are synthesized; 2-bit (the reference of the ratios) is always synthesized.
     """
     from ..hw.unrolled import UnrolledMatrixVectorUnit
 
     if rows < UNROLLED_TILE[0] or rows % UNROLLED_TILE[0]:
         raise HwbnnError(f"--rows must be a positive multiple of {UNROLLED_TILE[0]} (the "
                          f"tile's rows), not {rows}")
+    wanted = {UNROLLED_CASES[0], *cases}
     rng = np.random.default_rng(seed)
-    cases = {"homogeneous 2-bit": (np.full((rows, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
+    drawn = {"homogeneous 2-bit": (np.full((rows, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
              "mix per parameter": (mixed_bitwidths((rows, mw), rng), MIX_SCALES),
              "mix per column": (column_bitwidths(rows, mw, rng), MIX_SCALES)}
     # The tile case draws from its own generator, so the other layers stay the ones measured
     # before it was added.
     tile_rng = np.random.default_rng([seed, 1])
-    cases["mix per 4x8 tile"] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng),
+    drawn["mix per 4x8 tile"] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng),
                                  MIX_SCALES)
-    out = {"rows": rows, "mw": mw, "cases": {}, "lut_ratio": {}}
-    for index, (name, (bitwidth, scales)) in enumerate(cases.items()):
+    out = {"rows": rows, "mw": mw, "family": family, "cases": {}, "lut_ratio": {}}
+    for index, (name, (bitwidth, scales)) in enumerate(drawn.items()):
         layer = residual_layer(bitwidth, scales, tile_rng if "tile" in name else rng)
+        if name not in wanted:
+            continue
         unit = UnrolledMatrixVectorUnit(layer)
-        folder = work.folder(f"unrolled-{index}")
+        folder = work.folder(f"unrolled-{family}-{index}")
         result = synthesize(component_design(unit, f"unrolled_{index}", folder, rtlil=True),
-                            "ice40", seeds=0, work_dir=folder / "synth")
+                            family, seeds=0, work_dir=folder / "synth")
         out["cases"][name] = {"average_bits": float(bitwidth.mean()),
                               "weight_bits": unit.weight_bits, **result.counts}
     hom = out["cases"]["homogeneous 2-bit"]
-    for name in list(cases)[1:]:
+    for name in list(out["cases"])[1:]:
         out["lut_ratio"][name] = out["cases"][name]["lut"] / hom["lut"]
     out["target"] = UNROLLED_RATIO_TARGET
     out["meets"] = {name: ratio <= UNROLLED_RATIO_TARGET
@@ -330,7 +343,7 @@ def format_lanes(data: dict) -> str:
 
 def format_unrolled(data: dict) -> str:
     lines = [f"c1) unrolled constant-weight, {data['rows']} rows x {data['mw']} inputs, "
-             f"one vector per clock, iCE40"]
+             f"one vector per clock, {data['family']}"]
     for name, case in data["cases"].items():
         lines.append(f"  {name:18s} avg {case['average_bits']:.3f} bits, weight bits "
                      f"{case['weight_bits']:6d}: LUT {case['lut']:6d}  FF {case['ff']:6d}  "
@@ -432,6 +445,24 @@ def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
 
+def _families(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    families = tuple(name for name in text.split(",") if name) if text else default
+    for name in families:
+        if name not in FAMILIES:
+            raise HwbnnError(f"--families: {name} is not a family (one of "
+                             f"{', '.join(FAMILIES)})")
+    return families
+
+
+def _unrolled_cases(text: str) -> tuple[str, ...]:
+    names = [name for name in text.split(",") if name]
+    for name in names:
+        if name not in UNROLLED_CASE_NAMES:
+            raise HwbnnError(f"--cases: {name} is not an unrolled case (one of "
+                             f"{', '.join(UNROLLED_CASE_NAMES)})")
+    return tuple(UNROLLED_CASE_NAMES[name] for name in names)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hwbnn.synth.bench",
                                      description=__doc__.splitlines()[0])
@@ -445,10 +476,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nf", type=int, default=64)
     parser.add_argument("--rows", type=int, default=UNROLLED_ROWS,
                         help="rows of the 256-wide layer synthesized in unrolled mode")
+    parser.add_argument("--cases", default=",".join(UNROLLED_CASE_NAMES),
+                        help="hetero: the unrolled layers synthesized, of "
+                        f"{','.join(UNROLLED_CASE_NAMES)} (default all; w2, the reference, "
+                        "always)")
     parser.add_argument("--pe", type=int, default=16)
     parser.add_argument("--fold-simd", type=int, default=32)
-    parser.add_argument("--families", default=",".join(CLOSURE_FAMILIES),
-                        help="closure: the families (default ice40,ecp5)")
+    parser.add_argument("--families",
+                        help="closure: the families (default ice40,ecp5); hetero: the "
+                        "families of the unrolled layer (default ice40)")
     parser.add_argument("--models", help="closure: some of the models (comma-separated; "
                         f"default {','.join(CLOSURE_TARGETS)})")
     parser.add_argument("--pnr-timeout", type=float,
@@ -479,7 +515,7 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
         text.append(format_lanes(report["lanes"]))
     if args.measurement in ("closure", "all"):
-        families = tuple(name for name in args.families.split(",") if name)
+        families = _families(args.families, CLOSURE_FAMILIES)
         models = args.models.split(",") if args.models else list(CLOSURE_TARGETS)
         unknown = [name for name in models if name not in CLOSURE_TARGETS]
         if unknown:
@@ -490,8 +526,11 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
             args.pnr_timeout)
         text.append(format_closure(report["closure"]))
     if args.measurement in ("hetero", "all"):
-        report["unrolled"] = measure_unrolled(args.rows, 256, work)
-        text.append(format_unrolled(report["unrolled"]))
+        cases = _unrolled_cases(args.cases)
+        for family in _families(args.families, ("ice40",)):
+            key = "unrolled" if family == "ice40" else f"unrolled_{family}"
+            report[key] = measure_unrolled(args.rows, 256, work, family=family, cases=cases)
+            text.append(format_unrolled(report[key]))
         report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
         text.append(format_folded(report["folded"]))
     return report, text
