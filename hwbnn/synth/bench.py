@@ -5,6 +5,7 @@ Run (each prints a table; ``--json`` prints the figures)::
     python -m hwbnn.synth.bench fmax     # a) digits W1A1 MLP on iCE40 UP5K and ECP5-85F
     python -m hwbnn.synth.bench lanes    # b) binary MVTU, PE=1: LUT4 per SIMD lane on iCE40
     python -m hwbnn.synth.bench hetero   # c) 256x256 layer: 1.4-bit mix vs homogeneous 2-bit
+                                         #    (--families ice40,ecp5; --cases w2,column, ...)
     python -m hwbnn.synth.bench closure  # auto-folding for the predicted clock: met at Fmax?
 
 Designs come from :mod:`hwbnn.hw` (the generated Verilog under ``rtl/`` for the MLP, the
