@@ -251,6 +251,10 @@ KEYS: dict[str, Key] = {
                                         "in L1 (eight per accumulator update) on the "
                                         "benchmark's threads"),
         "ceiling_fraction": ("fraction", "packed_macs_per_s / ceiling_macs_per_s"),
+        "ceiling_1_thread_macs_per_s": ("MAC/s", "the same loop on one thread (with "
+                                                 "--threads N > 1)"),
+        "ceiling_threads_speedup": ("ratio", "ceiling_macs_per_s / ceiling_1_thread_macs_per_s: "
+                                             "how far the machine itself scales to N threads"),
         "relative_to": ("", "name of the model whose packed engine --relative-to timed in the "
                             "same rounds (null without it)"),
         "time_over_reference": ("ratio", "packed latency / the --relative-to model's packed "
@@ -377,6 +381,7 @@ COMMANDS: dict[str, Object] = {
         "model": None, "model_path": None, "threads": None, "cpu": None,
         "cpu_clock_mhz": None, "bit_macs_per_frame": None, "ceiling_macs_per_s": None,
         "float32_weight_bytes": None, "packed_weight_bytes": None, "relative_to": None,
+        "ceiling_1_thread_macs_per_s?": None, "ceiling_threads_speedup?": None,
         "batches": ListOf(Object({
             "batch": None, "onnxruntime": _TIMING, "torch": _TIMING, "packed": _TIMING,
             "golden": _TIMING, "packed_over_onnxruntime": None,

@@ -94,10 +94,16 @@ def test_relative_time_and_one_thread_come_from_the_same_run(capsys):
     assert row["time_over_reference"] == pytest.approx(
         row["packed"]["latency_s"] / row["reference"]["latency_s"])
     assert ("threads_speedup" in row) == (threads > 1)
+    assert ("ceiling_threads_speedup" in result) == (threads > 1)
     if threads > 1:
         assert row["threads_speedup"] == pytest.approx(
             row["packed_1_thread"]["latency_s"] / row["packed"]["latency_s"])
+        assert result["ceiling_threads_speedup"] == pytest.approx(
+            result["ceiling_macs_per_s"] / result["ceiling_1_thread_macs_per_s"])
+        assert result["ceiling_1_thread_macs_per_s"] > 1e9
     report = cpu.format_report(result, "zoo:digits_mlp_ternary")
+    if threads > 1:
+        assert f"the ceiling loop: {result['ceiling_threads_speedup']:.2f}x" in report
     assert "x the time of digits_mlp_w1a1 packed" in report
 
 

@@ -157,6 +157,9 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
     float_bytes = float_weight_bytes(net)
     with progress.step("bench cpu: measuring the clock and the popcount ceiling"):
         limits = ceiling.measure(threads)
+        # How far this machine itself scales: the same loop on one thread, so that the
+        # engine's speedup on N threads reads against the host's (two vCPUs may share a core).
+        one_thread = ceiling.measure(1) if threads > 1 else None
     result = {
         "model": net.name, "threads": threads, "cpu": _cpu_name(platform.processor()),
         "cpu_clock_mhz": limits["clock_mhz"], "bit_macs_per_frame": bit_macs,
@@ -164,6 +167,10 @@ def _bench_cpu(net: NetworkIR, batches: list[int], threads: int = 1, min_time: f
         "float32_weight_bytes": float_bytes, "packed_weight_bytes": engine.weight_bytes,
         "relative_to": None if relative_to is None else relative_to.name, "batches": [],
     }
+    if one_thread is not None:
+        result["ceiling_1_thread_macs_per_s"] = one_thread["popcount_macs_per_s"]
+        result["ceiling_threads_speedup"] = (limits["popcount_macs_per_s"]
+                                             / one_thread["popcount_macs_per_s"])
     with progress.step(f"bench cpu {net.name}", total=len(batches)) as step:
         for batch in batches:
             result["batches"].append(_bench_batch(
@@ -297,7 +304,8 @@ def format_report(result: dict, model_ref: str) -> str:
                      f"{'yes' if row['exact'] else 'NO'}")
         if "threads_speedup" in row:
             lines.append(f"{'':5}  packed on {threads} threads: {row['threads_speedup']:.2f}x "
-                         f"one thread ({_seconds(row['packed_1_thread']['latency_s'])})")
+                         f"one thread ({_seconds(row['packed_1_thread']['latency_s'])}); the "
+                         f"ceiling loop: {result['ceiling_threads_speedup']:.2f}x")
         if "reference" in row:
             lines.append(f"{'':5}  packed: {row['time_over_reference']:.2f}x the time of "
                          f"{result['relative_to']} packed "
