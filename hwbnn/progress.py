@@ -12,7 +12,9 @@ On a terminal the innermost running step is one status line, redrawn in place ev
 second with its elapsed time (and a bar for counted steps); a step that took at least
 :data:`SHOW_AFTER_S` leaves one finished line. Anywhere else (a log, a pipe, CI) nothing is
 redrawn and no carriage return is written: each such step writes one plain line when it ends,
-and a counted step at most one line per :data:`SHOW_AFTER_S` while it runs.
+a counted step at most one line per :data:`SHOW_AFTER_S` while it runs, and a step that has
+written nothing for :data:`HEARTBEAT_S` (a long Yosys run) one line saying it still runs, so
+that a log never looks hung.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from contextlib import contextmanager
 
 SHOW_AFTER_S = 2.0  # steps shorter than this are not worth a line
 REDRAW_S = 0.5
+HEARTBEAT_S = 60.0  # a log hears from a running step at least this often
+HEARTBEAT_CHECK_S = 1.0
 BAR_WIDTH = 20
 PREFIX = "hwbnn: "
 _clock = time.monotonic
@@ -80,9 +84,9 @@ class Reporter:
         self._stop = threading.Event()
         self._thread = None
         self._shown = False  # a live line is on the terminal
-        if self._live:
-            self._thread = threading.Thread(target=self._redraw_loop, daemon=True)
-            self._thread.start()
+        loop = self._redraw_loop if self._live else self._heartbeat_loop
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
 
     @property
     def active(self) -> bool:
@@ -129,6 +133,16 @@ class Reporter:
             with self._lock:
                 if self.active:
                     self._draw()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_CHECK_S):
+            with self._lock:
+                if not self.active or not self._steps:
+                    continue
+                step, now = self._steps[-1], _clock()
+                if now - step.logged_at >= HEARTBEAT_S:
+                    step.logged_at = now
+                    self._write(f"{PREFIX}{step.text()} (running)\n")
 
     def _draw(self) -> None:
         if not self._steps:

@@ -7,6 +7,7 @@ import functools
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,22 @@ def test_a_log_gets_one_plain_line_per_long_step(monkeypatch):
     assert lines == ["hwbnn: synth: nextpnr seed 1: 30.0 s",
                      "hwbnn: sweep [##########..........] 2/4 mix 1.4 3 s",
                      "hwbnn: sweep (4/4): 6.0 s"]
+
+
+def test_a_log_hears_from_a_long_step_while_it_runs(monkeypatch):
+    """A step that writes nothing for HEARTBEAT_S (a long Yosys run) says it still runs."""
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(progress, "HEARTBEAT_CHECK_S", 0.02)
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    log = io.StringIO()
+    with progress.reporting(log), progress.step("synth top: Yosys (ice40)"):
+        time.sleep(0.75)
+    lines = log.getvalue().splitlines()
+    assert 2 <= len(lines) - 1 <= 4, lines
+    for line in lines[:-1]:
+        assert line.startswith("hwbnn: synth top: Yosys (ice40) ")
+        assert line.endswith(" s (running)")
+    assert lines[-1].startswith("hwbnn: synth top: Yosys (ice40): 0.")
 
 
 def test_a_terminal_gets_a_live_line(monkeypatch):
