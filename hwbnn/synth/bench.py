@@ -187,11 +187,11 @@ def column_bitwidths(mh: int, mw: int, rng: np.random.Generator, fractions=MIX_1
     return np.tile(mixed_bitwidths((1, mw), rng, fractions), (mh, 1))
 
 
-# The unrolled cases, in the order their layers are drawn (each draw moves the generator).
-UNROLLED_CASES = ("homogeneous 2-bit", "mix per parameter", "mix per column", "mix per 4x8 tile")
-# Their short names for ``--cases``.
+# The unrolled cases by their ``--cases`` names, in the order their layers are drawn (each
+# draw moves the generator).
 UNROLLED_CASE_NAMES = {"w2": "homogeneous 2-bit", "parameter": "mix per parameter",
                        "column": "mix per column", "tile": "mix per 4x8 tile"}
+UNROLLED_CASES = tuple(UNROLLED_CASE_NAMES.values())
 
 
 def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
@@ -211,17 +211,17 @@ def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
                          f"tile's rows), not {rows}")
     wanted = {UNROLLED_CASES[0], *cases}
     rng = np.random.default_rng(seed)
-    drawn = {"homogeneous 2-bit": (np.full((rows, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
-             "mix per parameter": (mixed_bitwidths((rows, mw), rng), MIX_SCALES),
-             "mix per column": (column_bitwidths(rows, mw, rng), MIX_SCALES)}
+    names = UNROLLED_CASE_NAMES
+    drawn = {names["w2"]: (np.full((rows, mw), 2, dtype=np.uint8), HOMOGENEOUS_SCALES),
+             names["parameter"]: (mixed_bitwidths((rows, mw), rng), MIX_SCALES),
+             names["column"]: (column_bitwidths(rows, mw, rng), MIX_SCALES)}
     # The tile case draws from its own generator, so the other layers stay the ones measured
     # before it was added.
     tile_rng = np.random.default_rng([seed, 1])
-    drawn["mix per 4x8 tile"] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng),
-                                 MIX_SCALES)
+    drawn[names["tile"]] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng), MIX_SCALES)
     out = {"rows": rows, "mw": mw, "family": family, "cases": {}, "lut_ratio": {}}
     for index, (name, (bitwidth, scales)) in enumerate(drawn.items()):
-        layer = residual_layer(bitwidth, scales, tile_rng if "tile" in name else rng)
+        layer = residual_layer(bitwidth, scales, tile_rng if name == names["tile"] else rng)
         if name not in wanted:
             continue
         unit = UnrolledMatrixVectorUnit(layer)
@@ -230,7 +230,7 @@ def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
                             family, seeds=0, work_dir=folder / "synth")
         out["cases"][name] = {"average_bits": float(bitwidth.mean()),
                               "weight_bits": unit.weight_bits, **result.counts}
-    hom = out["cases"]["homogeneous 2-bit"]
+    hom = out["cases"][names["w2"]]
     for name in list(out["cases"])[1:]:
         out["lut_ratio"][name] = out["cases"][name]["lut"] / hom["lut"]
     out["target"] = UNROLLED_RATIO_TARGET
