@@ -135,9 +135,13 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                          else encoding_bits(layer.out_encoding))
         self._graph = None
         if adders == "da4ml":
+            from .. import progress
             from .cmvm import solve
 
-            self._graph = solve(layer.weights.values(), 0, (1 << self.lane_bits) - 1)
+            # da4ml's solver takes seconds on the digits layers and minutes from a few
+            # hundred rows and columns on: a step, so it shows (and a log hears from it).
+            with progress.step(f"da4ml: adder graph of {layer.name} ({layer.mh} x {layer.mw})"):
+                self._graph = solve(layer.weights.values(), 0, (1 << self.lane_bits) - 1)
         super().__init__({
             "i": In(stream.Signature(unsigned(layer.mw * self.in_bits))),
             "o": Out(stream.Signature(unsigned(layer.mh * self.out_bits))),
