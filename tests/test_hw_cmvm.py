@@ -138,3 +138,32 @@ def test_cli_builds_verifies_and_prices_da4ml_designs(tmp_path, capsys):
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and message in error, (argv, error)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("cols", [20, 24, 50])
+def test_wide_matrices_are_solved_in_column_blocks(monkeypatch, cols):
+    """Columns beyond BLOCK_COLUMNS are solved block by block and each row adds its blocks'
+    sums: still W @ v exactly, with a block of zeros, a row of zeros and a ragged last block."""
+    monkeypatch.setattr(cmvm, "BLOCK_COLUMNS", 8)
+    calls = []
+    real = cmvm_solver()
+    monkeypatch.setattr("da4ml.cmvm.solve", lambda kernel, **kw: calls.append(kernel.shape)
+                        or real(kernel, **kw))
+    rng = np.random.default_rng(cols)
+    weights = rng.integers(-3, 4, size=(10, cols))
+    weights[:, 8:16] = 0  # a block with no weight: no sum to add
+    weights[4] = 0
+    graph = cmvm.solve(weights, 0, 7)
+    assert calls == [(min(8, cols - start), 10) for start in range(0, cols, 8)]
+    lanes = rng.integers(0, 8, size=(64, cols))
+    lanes[0], lanes[1] = 0, 7
+    lanes[2] = np.where(weights[0] > 0, 7, 0)
+    assert (graph.evaluate(lanes) == lanes.astype(object) @ weights.T.astype(object)).all()
+    assert graph.outputs[4] is None
+    assert [node.lane for node in graph.nodes[:cols]] == list(range(cols))
+
+
+def cmvm_solver():
+    from da4ml.cmvm import solve
+
+    return solve

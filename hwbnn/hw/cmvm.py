@@ -8,8 +8,9 @@ ACM TRETS 2025; ``pip install da4ml``, the constant-matrix solver that hls4ml us
 solver finds common subexpressions of shifted sums across rows and columns (of sparse
 planes too) and returns a graph of two-operand shift-and-add / subtract operations. This
 module turns that graph into plain integer nodes (:class:`AdderGraph`, no da4ml type
-survives the solve) and the nodes into Amaranth logic. docs/design.md section 4, "Unrolled
-adders".
+survives the solve) and the nodes into Amaranth logic. Layers wider than
+:data:`BLOCK_COLUMNS` are solved in column blocks whose sums each row adds. docs/design.md
+section 4, "Unrolled adders".
 
 Exactness does not rest on da4ml's arithmetic: every node's value is an integer times a
 power of two, its bounds are recomputed here from the lanes' bounds by interval arithmetic,
@@ -166,10 +167,18 @@ def _plan_add(nodes: list[Node], a: Ref, b: Ref, sub: bool) -> Node:
     return Node(exp, lo, hi, a_neg and b_neg, a=a, b=b, sub=sub)
 
 
+# da4ml's solve time grows about with the square of both dimensions (measured here on random
+# 2-bit matrices: 256 x 64 in 16 s, 256 x 128 in 175 s, 256 x 256 more than 15 minutes), so
+# wider layers are solved in blocks of this many columns and each row adds its blocks' sums:
+# sharing inside a block is kept, across blocks it is lost.
+BLOCK_COLUMNS = 64
+
+
 def solve(weights: np.ndarray, lane_lo: int, lane_hi: int) -> AdderGraph:
     """The adder graph of ``S = weights @ v`` for integer ``weights`` ``(rows, columns)`` and
     lanes ``v`` in ``[lane_lo, lane_hi]``, from da4ml's solver (HwbnnError naming the extra
-    when da4ml is not installed)."""
+    when da4ml is not installed): one solve per block of :data:`BLOCK_COLUMNS` columns, the
+    blocks' row sums added pairwise."""
     try:
         from da4ml.cmvm import solve as da4ml_solve
     except ImportError:
@@ -179,13 +188,34 @@ def solve(weights: np.ndarray, lane_lo: int, lane_hi: int) -> AdderGraph:
     if not np.issubdtype(weights.dtype, np.integer):
         raise HwbnnError("the da4ml adder construction takes integer weights")
     rows, cols = weights.shape
+    nodes: list[Node] = [Node(0, int(lane_lo), int(lane_hi), lane=j) for j in range(cols)]
+    blocks = [_solve_block(da4ml_solve, weights[:, start:start + BLOCK_COLUMNS], start,
+                           lane_lo, lane_hi, nodes)
+              for start in range(0, cols, BLOCK_COLUMNS)]
+    outputs = []
+    for row in range(rows):
+        sums = [block[row] for block in blocks if block[row] is not None]
+        while len(sums) > 1:  # a balanced tree of the blocks' sums
+            pairs = []
+            for a, b in zip(sums[0::2], sums[1::2], strict=False):
+                nodes.append(_plan_add(nodes, a, b, False))
+                pairs.append(Ref(len(nodes) - 1))
+            sums = pairs + sums[len(pairs) * 2:]
+        outputs.append(sums[0] if sums else None)
+    return AdderGraph(tuple(nodes), tuple(outputs))
+
+
+def _solve_block(da4ml_solve, weights: np.ndarray, first: int, lane_lo: int, lane_hi: int,
+                 nodes: list[Node]) -> list[Ref | None]:
+    """Solve the columns ``first ...`` of the matrix (``weights``, those columns only) into
+    ``nodes`` (whose first nodes are the lanes); per row, the ref of the block's sum."""
+    cols = weights.shape[1]
     # da4ml's kernel is (inputs, outputs), C-ordered float32 (its binding reads the buffer
     # as is), and each input's quantization interval (min, max, step).
     kernel = np.ascontiguousarray(weights.T, dtype=np.float32)
     pipeline = da4ml_solve(kernel, qintervals=[(float(lane_lo), float(lane_hi), 1.0)] * cols)
-    nodes: list[Node] = [Node(0, int(lane_lo), int(lane_hi), lane=j) for j in range(cols)]
     # The refs a stage's inputs stand for: the lanes, then the previous stage's outputs.
-    inputs: list[Ref | None] = [Ref(j) for j in range(cols)]
+    inputs: list[Ref | None] = [Ref(first + j) for j in range(cols)]
     for stage in pipeline.solutions:
         local: list[Ref | None] = []
         for op in stage.ops:
@@ -213,6 +243,5 @@ def solve(weights: np.ndarray, lane_lo: int, lane_hi: int) -> AdderGraph:
                       local[index].neg != bool(neg))
                   for index, shift, neg in zip(stage.out_idxs, stage.out_shifts,
                                                stage.out_negs, strict=True)]
-    graph = AdderGraph(tuple(nodes), tuple(inputs))
-    assert len(graph.outputs) == rows, "one output per row"
-    return graph
+    assert len(inputs) == weights.shape[0], "one output per row"
+    return inputs
