@@ -55,6 +55,36 @@ def test_da4ml_unit_equals_golden(kind, in_encoding, out_encoding):
     assert_unrolled_equals_golden(rng, layer, frames=8, dut=unit)
 
 
+@pytest.mark.parametrize("graph_levels", [1, 2, 3])
+@pytest.mark.parametrize("kind, in_encoding, out_encoding", [
+    ("residual", "uint3", None), ("residual", "binary", "binary"), ("ternary", "ternary", "uint2")])
+def test_pipelined_da4ml_unit_equals_golden(monkeypatch, graph_levels, kind, in_encoding,
+                                            out_encoding):
+    """A register stage every ``graph_levels`` levels of the graph (and delays where an
+    operand or a row sum is needed later, across column blocks too): exact under gaps and
+    backpressure, with the latency the stages say, and its registers counted."""
+    monkeypatch.setattr(cmvm, "BLOCK_COLUMNS", 16)
+    rng = np.random.default_rng(graph_levels + len(kind))
+    layer = random_layer(rng, kind, in_encoding, out_encoding, mh=6, mw=40)
+    flat = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml", graph_levels=graph_levels)
+    depth = max(unit._graph.depths())
+    assert unit.latency == 2 + unit._graph.stages(graph_levels) >= 2 + depth // graph_levels - 1
+    assert unit.latency > 2
+    Fragment.get(flat, None)
+    Fragment.get(unit, None)
+    assert unit.structure().register_bits > flat.structure().register_bits
+    assert unit.structure().other_adders == flat.structure().other_adders
+    assert_unrolled_equals_golden(rng, layer, frames=12, dut=unit)
+
+
+def test_graph_levels_are_for_da4ml_graphs():
+    layer = zoo.load("zoo:digits_mlp_w2").weight_layers[2]
+    for adders, levels in (("trees", 2), ("da4ml", 0)):
+        with pytest.raises(HwbnnError, match="graph_levels is a positive level count"):
+            UnrolledMatrixVectorUnit(layer, adders=adders, graph_levels=levels)
+
+
 def test_da4ml_network_equals_golden(tmp_path):
     net = zoo.load("zoo:digits_mlp_mix14")
     images = data.load("digits").test_x[:8]

@@ -97,18 +97,54 @@ class AdderGraph:
             rows.append(sign * _scaled(values[ref.node], node.exp + ref.shift))
         return np.stack(rows, axis=1)
 
-    def build(self, m, lanes: list) -> list:
-        """The graph's logic in ``m`` (combinational) over the lane values ``lanes``; returns
-        each row's sum as a signed Amaranth value (``Const(0)`` for a row of zeros)."""
+    def depths(self) -> list[int]:
+        """Adder levels from the lanes to each node (a lane 0)."""
+        depths: list[int] = []
+        for node in self.nodes:
+            depths.append(0 if node.lane is not None
+                          else 1 + max(depths[node.a.node], depths[node.b.node]))
+        return depths
+
+    def stages(self, levels: int | None) -> int:
+        """Register stages a build pipelined every ``levels`` levels puts between the lanes
+        and the row sums (0 when ``levels`` is None: combinational)."""
+        if levels is None:
+            return 0
+        depths = self.depths()
+        return max((depths[ref.node] // levels for ref in self.outputs if ref is not None),
+                   default=0)
+
+    def build(self, m, lanes: list, register=None, levels: int | None = None) -> list:
+        """The graph's logic in ``m`` over the lane values ``lanes``; returns each row's sum
+        as a signed Amaranth value (``Const(0)`` for a row of zeros), after
+        :meth:`stages` ``(levels)`` register stages.
+
+        Combinational without ``levels``. With it, a node ``levels``, ``2 levels``, ... adder
+        levels deep is registered (``register(value, key, name)``, which builds each key
+        once, :meth:`~hwbnn.hw.popcount.TreeBuilder.register`): a node of depth ``d`` is
+        valid from stage ``d // levels`` on, and an operand or a row sum needed at a later
+        stage passes delay registers, shared by all who need it there."""
+        depths = self.depths() if levels is not None else None
+        final = self.stages(levels)
         signals: list = []
+
+        def at(index: int, stage: int):
+            value = signals[index]
+            for later in range(depths[index] // levels + 1, stage + 1) if levels else ():
+                value = register(value, ("cmvm", index, later), f"cmvm{index}_s{later}")
+            return value
+
         for n, node in enumerate(self.nodes):
             if node.lane is not None:
                 signals.append(lanes[node.lane])
                 continue
-            a = signals[node.a.node] << _aligned_shift(self.nodes, node, node.a)
-            b = signals[node.b.node] << _aligned_shift(self.nodes, node, node.b)
+            stage = (depths[n] - 1) // levels if levels else 0
+            a = at(node.a.node, stage) << _aligned_shift(self.nodes, node, node.a)
+            b = at(node.b.node, stage) << _aligned_shift(self.nodes, node, node.b)
             sig = Signal(node.shape, name=f"cmvm{n}")
             m.d.comb += sig.eq(_combine(node, a, b))
+            if levels and depths[n] % levels == 0:
+                sig = register(sig, ("cmvm", n, depths[n] // levels), f"cmvm{n}_r")
             signals.append(sig)
         rows = []
         for ref in self.outputs:
@@ -116,8 +152,9 @@ class AdderGraph:
                 rows.append(Const(0, 1))
                 continue
             node = self.nodes[ref.node]
+            end_value = at(ref.node, final)
             exp = node.exp + ref.shift
-            value = signals[ref.node].as_signed() if node.shape.signed else signals[ref.node]
+            value = end_value.as_signed() if node.shape.signed else end_value
             # A row sum is an integer, so below a negative exponent N's low bits are zeros.
             value = value << exp if exp >= 0 else value >> -exp
             rows.append(-value if node.neg != ref.neg else value)

@@ -101,12 +101,13 @@ class UnrolledMatrixVectorUnit(wiring.Component):
     ``adders``: ``"trees"`` (per-plane trees, pipelined every ``levels_per_stage`` levels) or
     ``"da4ml"``: each row's ``sum_j W[r, j] v_j`` of the integer weights from one shared
     adder graph (:mod:`hwbnn.hw.cmvm`), combinational between the input and output
-    registers (latency 2).
+    registers (latency 2), or with ``graph_levels`` a register stage every that many adder
+    levels of the graph (what makes large layers synthesize in minutes).
     """
 
     @validated
     def __init__(self, layer, *, levels_per_stage: int = LEVELS_PER_STAGE,
-                 adders: str = "trees"):
+                 adders: str = "trees", graph_levels: int | None = None):
         if not isinstance(layer, MatVec | Conv):
             raise HwbnnError(f"an unrolled unit needs a matvec or conv layer, "
                              f"not {type(layer).__name__}")
@@ -115,8 +116,12 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             raise HwbnnError(f"layer {layer.name}: design too large for unrolled mode "
                              f"({bits} weight bits > {MAX_UNROLLED_WEIGHT_BITS}); use folded")
         check_adders("unrolled", adders)
+        if graph_levels is not None and (adders != "da4ml" or graph_levels < 1):
+            raise HwbnnError(f"graph_levels is a positive level count of a da4ml graph, not "
+                             f"{graph_levels!r} with adders {adders!r}")
         self._layer = layer
         self._levels = levels_per_stage
+        self._graph_levels = graph_levels
         self._signs, self._masks, self._scales = weight_planes(layer.weights)
         # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
         # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes
@@ -175,8 +180,11 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     @property
     def _tree_stages(self) -> int:
-        """Register stages between the input and output registers (none in a da4ml graph)."""
-        return 0 if self._graph is not None else tree_latency(self._layer.mw, self._levels)
+        """Register stages between the input and output registers (in a da4ml graph, none
+        unless it is pipelined)."""
+        if self._graph is not None:
+            return self._graph.stages(self._graph_levels)
+        return tree_latency(self._layer.mw, self._levels)
 
     @property
     def binary_input(self) -> bool:
@@ -274,7 +282,8 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                     for (width, wa, wb), node in zip(
                         self._graph.adders,
                         (n for n in self._graph.nodes if n.lane is None), strict=True)),
-                register_bits=layer.mw * self.in_bits + 2 + layer.mh * self.out_bits,
+                register_bits=(trees.register_bits + layer.mw * self.in_bits + 2
+                               + layer.mh * self.out_bits),
                 compare_bits=compare_bits)
         return UnrolledStructure(
             popcount_adders=tuple(adder for key, adder in trees.adders.items()
@@ -302,12 +311,12 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             thresholds = None if layer.produces_scores else self.hw_thresholds()
             bounds = self.sum_bounds()
             offsets = self.score_offsets()
-        else:
+        trees = TreeBuilder(m, en, self._levels)
+        if graph is not None:
             thresholds = None if layer.produces_scores else self.graph_thresholds()
             lo, bounds = self.graph_bounds()
             offsets = self.graph_score_offsets()
-            sums = graph.build(m, lanes)
-        trees = TreeBuilder(m, en, self._levels)
+            sums = graph.build(m, lanes, trees.register, self._graph_levels)
         compare_bits = 0
         for row in range(layer.mh):
             total = self._row(trees, lanes, row) if graph is None else sums[row]
