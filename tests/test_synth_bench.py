@@ -96,8 +96,10 @@ def test_unrolled_cases_are_the_same_layers_whichever_are_synthesized(monkeypatc
     seen = []
 
     class _Unit:
-        def __init__(self, layer):
+        def __init__(self, layer, adders, graph_levels):
+            assert (adders, graph_levels) == ("trees", None)
             self.layer, self.weight_bits = layer, int(layer.weights.bitwidth.sum())
+            self.latency = 2
 
     def fake_synthesize(unit, family, seeds, work_dir):
         seen.append((family, unit.layer))

@@ -20,12 +20,14 @@ import contextlib
 import json
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import HwbnnError
+from ..hw.unrolled import ADDERS
 from ..ir.mix import mix_counts
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from .design import Design, read_design
@@ -195,7 +197,8 @@ UNROLLED_CASES = tuple(UNROLLED_CASE_NAMES.values())
 
 
 def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
-                     family: str = "ice40", cases: tuple[str, ...] = UNROLLED_CASES) -> dict:
+                     family: str = "ice40", cases: tuple[str, ...] = UNROLLED_CASES,
+                     adders: str = "trees", graph_levels: int | None = None) -> dict:
     """Unrolled constant-weight units: LUTs of a 1.4-bit mix vs homogeneous 2-bit.
 
     All run one vector per clock (equal throughput). Three mixes: bitwidths per parameter (in
@@ -203,6 +206,7 @@ def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
     are synthesized (default the whole layer, :data:`UNROLLED_ROWS`) for ``family``. Every
     layer is drawn whatever ``cases`` names, so a case's weights do not depend on which
     others are synthesized; 2-bit (the reference of the ratios) is always synthesized.
+    ``adders`` and ``graph_levels`` are :class:`~hwbnn.hw.unrolled.UnrolledMatrixVectorUnit`'s.
     """
     from ..hw.unrolled import UnrolledMatrixVectorUnit
 
@@ -219,17 +223,20 @@ def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
     # before it was added.
     tile_rng = np.random.default_rng([seed, 1])
     drawn[names["tile"]] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng), MIX_SCALES)
-    out = {"rows": rows, "mw": mw, "family": family, "cases": {}, "lut_ratio": {}}
+    out = {"rows": rows, "mw": mw, "family": family, "adders": adders,
+           "graph_levels": graph_levels, "cases": {}, "lut_ratio": {}}
     for index, (name, (bitwidth, scales)) in enumerate(drawn.items()):
         layer = residual_layer(bitwidth, scales, tile_rng if name == names["tile"] else rng)
         if name not in wanted:
             continue
-        unit = UnrolledMatrixVectorUnit(layer)
-        folder = work.folder(f"unrolled-{family}-{index}")
+        unit = UnrolledMatrixVectorUnit(layer, adders=adders, graph_levels=graph_levels)
+        folder = work.folder(f"unrolled-{family}-{adders}-{index}")
+        started = time.monotonic()
         result = synthesize(component_design(unit, f"unrolled_{index}", folder, rtlil=True),
                             family, seeds=0, work_dir=folder / "synth")
         out["cases"][name] = {"average_bits": float(bitwidth.mean()),
-                              "weight_bits": unit.weight_bits, **result.counts}
+                              "weight_bits": unit.weight_bits, "latency": unit.latency,
+                              "synth_s": time.monotonic() - started, **result.counts}
     hom = out["cases"][names["w2"]]
     for name in list(out["cases"])[1:]:
         out["lut_ratio"][name] = out["cases"][name]["lut"] / hom["lut"]
@@ -344,10 +351,13 @@ def format_lanes(data: dict) -> str:
 
 def format_unrolled(data: dict) -> str:
     lines = [f"c1) unrolled constant-weight, {data['rows']} rows x {data['mw']} inputs, "
-             f"one vector per clock, {data['family']}"]
+             f"one vector per clock, {data['family']}, adders {data['adders']}"
+             + (f" (a register every {data['graph_levels']} levels)"
+                if data.get("graph_levels") else "")]
     for name, case in data["cases"].items():
         lines.append(f"  {name:18s} avg {case['average_bits']:.3f} bits, weight bits "
-                     f"{case['weight_bits']:6d}: LUT {case['lut']:6d}  FF {case['ff']:6d}  "
+                     f"{case['weight_bits']:6d}, latency {case['latency']}: LUT "
+                     f"{case['lut']:6d}  FF {case['ff']:6d}  "
                      f"carry {case['carry']:5d}")
     for name, ratio in data["lut_ratio"].items():
         lines.append(f"  LUT ratio {name} / 2-bit = {ratio:.3f}; target <= {data['target']}: "
@@ -481,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="hetero: the unrolled layers synthesized, of "
                         f"{','.join(UNROLLED_CASE_NAMES)} (default all; w2, the reference, "
                         "always)")
+    parser.add_argument("--adders", choices=ADDERS, default="trees",
+                        help="hetero: how the unrolled layer's sums are built (default trees)")
+    parser.add_argument("--graph-levels", type=int,
+                        help="hetero, --adders da4ml: a register stage every N adder levels "
+                        "(default: combinational)")
     parser.add_argument("--pe", type=int, default=16)
     parser.add_argument("--fold-simd", type=int, default=32)
     parser.add_argument("--families",
@@ -530,7 +545,8 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         cases = _unrolled_cases(args.cases)
         for family in _families(args.families, ("ice40",)):
             key = "unrolled" if family == "ice40" else f"unrolled_{family}"
-            report[key] = measure_unrolled(args.rows, 256, work, family=family, cases=cases)
+            report[key] = measure_unrolled(args.rows, 256, work, family=family, cases=cases,
+                                           adders=args.adders, graph_levels=args.graph_levels)
             text.append(format_unrolled(report[key]))
         report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
         text.append(format_folded(report["folded"]))
