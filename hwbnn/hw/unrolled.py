@@ -102,7 +102,7 @@ class UnrolledMatrixVectorUnit(wiring.Component):
     ``"da4ml"``: each row's ``sum_j W[r, j] v_j`` of the integer weights from one shared
     adder graph (:mod:`hwbnn.hw.cmvm`), combinational between the input and output
     registers (latency 2), or with ``graph_levels`` a register stage every that many adder
-    levels of the graph (what makes large layers synthesize in minutes).
+    levels of the graph (latency ``2 + graph.stages(graph_levels)``; not synthesized yet).
     """
 
     @validated
