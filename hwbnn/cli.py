@@ -253,7 +253,7 @@ def mode_argument(parser: argparse.ArgumentParser, default: str | None = "folded
                         help="with --mode unrolled: how each layer sums its constant products: "
                              "trees (hwbnn's per-plane adder trees, pipelined; default) or "
                              "da4ml (one shared adder graph from the da4ml solver, "
-                             "combinational between the unit's registers)")
+                             "a register stage every 4 adder levels)")
 
 
 def output_path(path: str, suffix: str) -> Path:

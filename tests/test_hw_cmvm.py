@@ -9,7 +9,7 @@ from hwbnn.errors import HwbnnError
 from hwbnn.hw import cmvm
 from hwbnn.hw.network import NetworkTop
 from hwbnn.hw.simulate import simulate_network
-from hwbnn.hw.unrolled import UnrolledMatrixVectorUnit
+from hwbnn.hw.unrolled import GRAPH_LEVELS, UnrolledMatrixVectorUnit
 from hwbnn.ref import golden
 
 from .hw_layers import random_layer
@@ -50,7 +50,7 @@ def test_graph_shares_subexpressions_across_rows():
 def test_da4ml_unit_equals_golden(kind, in_encoding, out_encoding):
     rng = np.random.default_rng(len(kind) + len(in_encoding))
     layer = random_layer(rng, kind, in_encoding, out_encoding, mh=5, mw=24)
-    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml", graph_levels=None)
     assert unit.latency == 2
     assert_unrolled_equals_golden(rng, layer, frames=8, dut=unit)
 
@@ -66,7 +66,7 @@ def test_pipelined_da4ml_unit_equals_golden(monkeypatch, graph_levels, kind, in_
     monkeypatch.setattr(cmvm, "BLOCK_COLUMNS", 16)
     rng = np.random.default_rng(graph_levels + len(kind))
     layer = random_layer(rng, kind, in_encoding, out_encoding, mh=6, mw=40)
-    flat = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    flat = UnrolledMatrixVectorUnit(layer, adders="da4ml", graph_levels=None)
     unit = UnrolledMatrixVectorUnit(layer, adders="da4ml", graph_levels=graph_levels)
     depth = max(unit._graph.depths())
     assert unit.latency == 2 + unit._graph.stages(graph_levels) >= 2 + depth // graph_levels - 1
@@ -78,11 +78,16 @@ def test_pipelined_da4ml_unit_equals_golden(monkeypatch, graph_levels, kind, in_
     assert_unrolled_equals_golden(rng, layer, frames=12, dut=unit)
 
 
-def test_graph_levels_are_for_da4ml_graphs():
-    layer = zoo.load("zoo:digits_mlp_w2").weight_layers[2]
-    for adders, levels in (("trees", 2), ("da4ml", 0)):
-        with pytest.raises(HwbnnError, match="graph_levels is a positive level count"):
-            UnrolledMatrixVectorUnit(layer, adders=adders, graph_levels=levels)
+def test_graph_levels_are_a_da4ml_graphs():
+    """da4ml graphs are pipelined every GRAPH_LEVELS levels unless asked otherwise; trees
+    keep their own stages."""
+    layer = zoo.load("zoo:digits_mlp_w2").weight_layers[1]
+    unit = UnrolledMatrixVectorUnit(layer, adders="da4ml")
+    assert unit.latency == 2 + unit._graph.stages(GRAPH_LEVELS) > 2
+    trees = UnrolledMatrixVectorUnit(layer, graph_levels=2)
+    assert trees.latency == UnrolledMatrixVectorUnit(layer).latency
+    with pytest.raises(HwbnnError, match="graph_levels is a positive level count"):
+        UnrolledMatrixVectorUnit(layer, adders="da4ml", graph_levels=0)
 
 
 def test_da4ml_network_equals_golden(tmp_path):

@@ -41,6 +41,13 @@ RUN = 8
 ADDERS = ("trees", "da4ml")
 
 
+# A da4ml graph's register stages: one every this many adder levels. Measured on the 2-bit
+# digits MLP's dense1 (32 x 32) on iCE40 (Yosys synth_ice40): combinational 2,157 LUTs and
+# 702 s of Yosys (ABC9 maps the whole graph at once); a register every 1 / 2 / 3 / 4 levels
+# 2,359 / 2,253 / 2,201 / 2,115 LUTs and 5,620 / 2,900 / 1,802 / 1,502 flip-flops, 5-10 s.
+GRAPH_LEVELS = 4
+
+
 def check_adders(mode: str, adders: str) -> None:
     """One line unless ``adders`` is a construction (:data:`ADDERS`) that ``mode`` has."""
     if adders not in ADDERS:
@@ -100,14 +107,15 @@ class UnrolledMatrixVectorUnit(wiring.Component):
 
     ``adders``: ``"trees"`` (per-plane trees, pipelined every ``levels_per_stage`` levels) or
     ``"da4ml"``: each row's ``sum_j W[r, j] v_j`` of the integer weights from one shared
-    adder graph (:mod:`hwbnn.hw.cmvm`), combinational between the input and output
-    registers (latency 2), or with ``graph_levels`` a register stage every that many adder
-    levels of the graph (latency ``2 + graph.stages(graph_levels)``; not synthesized yet).
+    adder graph (:mod:`hwbnn.hw.cmvm`) between the input and output registers, with a
+    register stage every ``graph_levels`` adder levels of the graph (:data:`GRAPH_LEVELS`;
+    latency ``2 + graph.stages(graph_levels)``), or combinational with ``graph_levels=None``
+    (latency 2). ``graph_levels`` is a da4ml graph's only.
     """
 
     @validated
     def __init__(self, layer, *, levels_per_stage: int = LEVELS_PER_STAGE,
-                 adders: str = "trees", graph_levels: int | None = None):
+                 adders: str = "trees", graph_levels: int | None = GRAPH_LEVELS):
         if not isinstance(layer, MatVec | Conv):
             raise HwbnnError(f"an unrolled unit needs a matvec or conv layer, "
                              f"not {type(layer).__name__}")
@@ -116,12 +124,12 @@ class UnrolledMatrixVectorUnit(wiring.Component):
             raise HwbnnError(f"layer {layer.name}: design too large for unrolled mode "
                              f"({bits} weight bits > {MAX_UNROLLED_WEIGHT_BITS}); use folded")
         check_adders("unrolled", adders)
-        if graph_levels is not None and (adders != "da4ml" or graph_levels < 1):
-            raise HwbnnError(f"graph_levels is a positive level count of a da4ml graph, not "
-                             f"{graph_levels!r} with adders {adders!r}")
+        if graph_levels is not None and graph_levels < 1:
+            raise HwbnnError(f"graph_levels is a positive level count of a da4ml graph or "
+                             f"None, not {graph_levels!r}")
         self._layer = layer
         self._levels = levels_per_stage
-        self._graph_levels = graph_levels
+        self._graph_levels = graph_levels if adders == "da4ml" else None
         self._signs, self._masks, self._scales = weight_planes(layer.weights)
         # Lanes enter every tree in one layer-wide order, the inputs that the most (row,
         # plane) pairs use first: with bitwidths grouped per input column, each plane's lanes

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwbnnError
-from ..hw.unrolled import ADDERS
+from ..hw.unrolled import ADDERS, GRAPH_LEVELS
 from ..ir.mix import mix_counts
 from ..ir.network import MatVec, Weights, accumulator_range, accumulator_width
 from .design import Design, read_design
@@ -198,7 +198,7 @@ UNROLLED_CASES = tuple(UNROLLED_CASE_NAMES.values())
 
 def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
                      family: str = "ice40", cases: tuple[str, ...] = UNROLLED_CASES,
-                     adders: str = "trees", graph_levels: int | None = None) -> dict:
+                     adders: str = "trees", graph_levels: int | None = GRAPH_LEVELS) -> dict:
     """Unrolled constant-weight units: LUTs of a 1.4-bit mix vs homogeneous 2-bit.
 
     All run one vector per clock (equal throughput). Three mixes: bitwidths per parameter (in
@@ -224,7 +224,8 @@ def measure_unrolled(rows: int, mw: int, work: Workspace, seed: int = 0,
     tile_rng = np.random.default_rng([seed, 1])
     drawn[names["tile"]] = (grouped_bitwidths(rows, mw, *UNROLLED_TILE, tile_rng), MIX_SCALES)
     out = {"rows": rows, "mw": mw, "family": family, "adders": adders,
-           "graph_levels": graph_levels, "cases": {}, "lut_ratio": {}}
+           "graph_levels": graph_levels if adders == "da4ml" else None, "cases": {},
+           "lut_ratio": {}}
     for index, (name, (bitwidth, scales)) in enumerate(drawn.items()):
         layer = residual_layer(bitwidth, scales, tile_rng if name == names["tile"] else rng)
         if name not in wanted:
@@ -493,9 +494,9 @@ def main(argv: list[str] | None = None) -> int:
                         "always)")
     parser.add_argument("--adders", choices=ADDERS, default="trees",
                         help="hetero: how the unrolled layer's sums are built (default trees)")
-    parser.add_argument("--graph-levels", type=int,
+    parser.add_argument("--graph-levels", type=int, default=GRAPH_LEVELS,
                         help="hetero, --adders da4ml: a register stage every N adder levels "
-                        "(default: combinational)")
+                        f"(default {GRAPH_LEVELS}; 0: combinational)")
     parser.add_argument("--pe", type=int, default=16)
     parser.add_argument("--fold-simd", type=int, default=32)
     parser.add_argument("--families",
@@ -546,7 +547,8 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         for family in _families(args.families, ("ice40",)):
             key = "unrolled" if family == "ice40" else f"unrolled_{family}"
             report[key] = measure_unrolled(args.rows, 256, work, family=family, cases=cases,
-                                           adders=args.adders, graph_levels=args.graph_levels)
+                                           adders=args.adders,
+                                           graph_levels=args.graph_levels or None)
             text.append(format_unrolled(report[key]))
         report["folded"] = measure_folded(256, 256, args.pe, args.fold_simd, work)
         text.append(format_folded(report["folded"]))
