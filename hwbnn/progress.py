@@ -82,7 +82,6 @@ class Reporter:
         self._steps: list[Step] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
         self._shown = False  # a live line is on the terminal
         loop = self._redraw_loop if self._live else self._heartbeat_loop
         self._thread = threading.Thread(target=loop, daemon=True)
@@ -94,8 +93,7 @@ class Reporter:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
         with self._lock:
             self._clear()
 

@@ -281,6 +281,10 @@ class UnrolledMatrixVectorUnit(wiring.Component):
         m._MustUse__used = True  # built to be counted, never elaborated (as hw.validated)
         trees, compare_bits = self._build(m)
         layer = self._layer
+        # the trees' (or the graph's pipeline) and delays' registers, the input word, valid,
+        # the output word
+        register_bits = (trees.register_bits + layer.mw * self.in_bits + 2
+                         + layer.mh * self.out_bits)
         if self._graph is not None:
             lanes = set(range(layer.mw))  # the graph's first nodes are the lanes
             return UnrolledStructure(
@@ -290,18 +294,13 @@ class UnrolledMatrixVectorUnit(wiring.Component):
                     for (width, wa, wb), node in zip(
                         self._graph.adders,
                         (n for n in self._graph.nodes if n.lane is None), strict=True)),
-                register_bits=(trees.register_bits + layer.mw * self.in_bits + 2
-                               + layer.mh * self.out_bits),
-                compare_bits=compare_bits)
+                register_bits=register_bits, compare_bits=compare_bits)
         return UnrolledStructure(
             popcount_adders=tuple(adder for key, adder in trees.adders.items()
                                   if key[0] == "count"),
             other_adders=tuple(adder for key, adder in trees.adders.items()
                                if key[0] != "count"),
-            # the trees' and delays' registers, the input word, valid, the output word
-            register_bits=(trees.register_bits + layer.mw * self.in_bits + 2
-                           + layer.mh * self.out_bits),
-            compare_bits=compare_bits)
+            register_bits=register_bits, compare_bits=compare_bits)
 
     def _build(self, m) -> tuple[TreeBuilder, int]:
         """The unit's logic in ``m``; returns its :class:`TreeBuilder` (every adder and

@@ -457,22 +457,15 @@ def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
 
-def _families(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    families = tuple(name for name in text.split(",") if name) if text else default
-    for name in families:
-        if name not in FAMILIES:
-            raise HwbnnError(f"--families: {name} is not a family (one of "
-                             f"{', '.join(FAMILIES)})")
-    return families
-
-
-def _unrolled_cases(text: str) -> tuple[str, ...]:
-    names = [name for name in text.split(",") if name]
+def _names(text: str | None, known, option: str, what: str,
+           default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The comma-separated names of ``option`` (``default`` without it), each one of
+    ``known``, else one line naming the first that is not."""
+    names = tuple(name for name in text.split(",") if name) if text else default
     for name in names:
-        if name not in UNROLLED_CASE_NAMES:
-            raise HwbnnError(f"--cases: {name} is not an unrolled case (one of "
-                             f"{', '.join(UNROLLED_CASE_NAMES)})")
-    return tuple(UNROLLED_CASE_NAMES[name] for name in names)
+        if name not in known:
+            raise HwbnnError(f"{option}: {name} is not {what} (one of {', '.join(known)})")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -532,7 +525,7 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
         report["lanes"] = measure_lanes(args.simd, args.sf, args.nf, work)
         text.append(format_lanes(report["lanes"]))
     if args.measurement in ("closure", "all"):
-        families = _families(args.families, CLOSURE_FAMILIES)
+        families = _names(args.families, FAMILIES, "--families", "a family", CLOSURE_FAMILIES)
         models = args.models.split(",") if args.models else list(CLOSURE_TARGETS)
         unknown = [name for name in models if name not in CLOSURE_TARGETS]
         if unknown:
@@ -543,8 +536,9 @@ def _measure(args, work: Workspace) -> tuple[dict, list[str]]:
             args.pnr_timeout)
         text.append(format_closure(report["closure"]))
     if args.measurement in ("hetero", "all"):
-        cases = _unrolled_cases(args.cases)
-        for family in _families(args.families, ("ice40",)):
+        cases = tuple(UNROLLED_CASE_NAMES[name] for name in _names(
+            args.cases, UNROLLED_CASE_NAMES, "--cases", "an unrolled case"))
+        for family in _names(args.families, FAMILIES, "--families", "a family", ("ice40",)):
             key = "unrolled" if family == "ice40" else f"unrolled_{family}"
             report[key] = measure_unrolled(args.rows, 256, work, family=family, cases=cases,
                                            adders=args.adders,
